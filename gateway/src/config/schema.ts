@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { ID_PATTERN, FIELD_NAME_PATTERN } from '../ingest/catalogue.js';
+
+/**
+ * The one configuration schema. Every default lives here; types are inferred from it.
+ * Unknown keys are errors everywhere (strictObject), so a typo never silently does nothing.
+ */
+
+const id = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_-]{1,64}');
+const port = z.number().int().min(0).max(65535);
+const duration = z.number().int().nonnegative();
+
+const tlsSchema = z.strictObject({
+  /** Paths to PEM files. */
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+export const mqttSchema = z.strictObject({
+  /** External broker, e.g. mqtt://host:1883 or mqtts://host:8883. Absent: the embedded broker. */
+  url: z
+    .string()
+    .regex(/^(mqtts?|tcp|tls):\/\/[^\s]+$/, 'must be mqtt://, mqtts://, tcp:// or tls:// URL')
+    .optional(),
+  clientId: z.string().min(1).max(128).default('facility-gateway'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+  topics: z.array(z.string().min(1)).min(1).default(['facility/+/+/+/telemetry']),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+  /** false: a persistent session, so the broker queues messages while the gateway is away. */
+  cleanSession: z.boolean().default(false),
+  /** MQTT 5 session expiry; 0 ends the session on disconnect. */
+  sessionExpirySec: duration.default(7 * 24 * 3600),
+  keepaliveSec: z.number().int().min(0).max(65535).default(30),
+  /** MQTT 5 receive maximum: how many QoS 1/2 messages the broker may have in flight to us. */
+  receiveMaximum: z.number().int().min(1).max(65535).default(65535),
+  connectTimeoutMs: duration.default(10_000),
+  reconnect: z
+    .strictObject({
+      minMs: duration.default(500),
+      maxMs: duration.default(30_000),
+    })
+    .prefault({}),
+  tls: tlsSchema.optional(),
+  rejectedTopicPrefix: z.string().default('facility/_rejected'),
+});
+
+export const brokerSchema = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: port.default(1883),
+  username: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const ingestSchema = z.strictObject({
+  maxPayloadBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Readings stamped further in the future than this are rejected. */
+  maxFutureMs: duration.default(5 * 60_000),
+  /** Readings older than this are rejected (a device with a dead clock). */
+  maxAgeMs: duration.default(30 * 24 * 3600_000),
+  maxFields: z.number().int().min(1).max(1000).default(64),
+});
+
+export const influxSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  url: z.url().default('http://127.0.0.1:8086'),
+  api: z.enum(['v2', 'v1']).default('v2'),
+  token: z.string().optional(),
+  org: z.string().default('facility'),
+  bucket: z.string().default('facility'),
+  db: z.string().default('facility'),
+  retentionPolicy: z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** Lines per write request (InfluxDB recommends about 5,000). */
+  batchLines: z.number().int().min(1).max(100_000).default(5000),
+  /** A partial batch is written after this long. */
+  flushIntervalMs: duration.default(1000),
+  gzip: z.boolean().default(true),
+  timeoutMs: duration.default(15_000),
+  retry: z
+    .strictObject({
+      minMs: duration.default(500),
+      maxMs: duration.default(60_000),
+    })
+    .prefault({}),
+});
+
+export const outboxSchema = z.strictObject({
+  /** Disk budget for readings waiting for InfluxDB. */
+  maxBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+  /** What to do at the bound: stop acknowledging (the broker keeps messages) or drop the oldest. */
+  whenFull: z.enum(['stop-acking', 'drop-oldest']).default('stop-acking'),
+  /** Group commit: at most this long between a reading's arrival and its durable commit. */
+  commitIntervalMs: z.number().int().min(0).max(1000).default(5),
+  /** SQLite synchronous mode: full survives power loss, normal survives a process crash. */
+  synchronous: z.enum(['full', 'normal']).default('full'),
+});
+
+const metricDefSchema = z.strictObject({
+  type: z.enum(['number', 'boolean']).default('number'),
+  unit: z.string().optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  cumulative: z.boolean().default(false),
+});
+
+export const kindSchema = z.strictObject({
+  reportIntervalSec: z.number().int().positive().default(300),
+  metrics: z.record(z.string().regex(FIELD_NAME_PATTERN), metricDefSchema),
+});
+
+export const deviceSchema = z.strictObject({
+  id,
+  site: id,
+  kind: z.string().regex(ID_PATTERN),
+  name: z.string().optional(),
+  location: z.string().optional(),
+  /** Critical assets ("VIP" customers, key areas) get stricter thresholds and priority. */
+  critical: z.boolean().default(false),
+  reportIntervalSec: z.number().int().positive().optional(),
+  /** Rated maximum flow (gas Qmax in m³/h, water Q3 in L/h). */
+  ratedMaxFlow: z.number().positive().optional(),
+  /** The register's highest value (e.g. 99999.999); the index rolls over to 0 after it. */
+  registerMax: z.number().positive().optional(),
+});
+
+export const httpSchema = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: port.default(8080),
+  adminToken: z.string().min(8, 'must be at least 8 characters').optional(),
+});
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().default('./data'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  http: httpSchema.prefault({}),
+  mqtt: mqttSchema.prefault({}),
+  broker: brokerSchema.prefault({}),
+  ingest: ingestSchema.prefault({}),
+  influx: influxSchema.prefault({}),
+  outbox: outboxSchema.prefault({}),
+  kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}),
+  devices: z.array(deviceSchema).default([]),
+});
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type MqttConfig = z.infer<typeof mqttSchema>;
+export type BrokerConfig = z.infer<typeof brokerSchema>;
+export type IngestConfig = z.infer<typeof ingestSchema>;
+export type InfluxConfig = z.infer<typeof influxSchema>;
+export type OutboxConfig = z.infer<typeof outboxSchema>;
+export type DeviceConfig = z.infer<typeof deviceSchema>;
+export type KindConfig = z.infer<typeof kindSchema>;

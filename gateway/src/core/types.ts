@@ -1,0 +1,46 @@
+/**
+ * Core shapes shared by every stage. Data flows one way:
+ * sources → ingest → (outbox → influx) | (listeners: registry, rules, live hub).
+ */
+
+export type MetricValue = number | boolean;
+
+/** Quality of a value as its source reported it (OPC UA status codes map onto this). */
+export type Quality = 'good' | 'uncertain' | 'bad';
+
+/**
+ * One device's values at one instant. A message carries one Reading; benchmarks count
+ * "readings" as single metric values (fields), so a Reading with five fields counts five.
+ */
+export interface Reading {
+  site: string;
+  kind: string;
+  device: string;
+  /** Epoch milliseconds, the reading's own time. */
+  ts: number;
+  /** Metric name → value, including derived fields (consumption_m3, dew_point_c). */
+  fields: Record<string, MetricValue>;
+  /** Absent means good. */
+  quality?: Quality;
+}
+
+/** Receives accepted readings after they were handed to the durable store. Must not throw. */
+export interface ReadingListener {
+  onReading(reading: Reading): void;
+}
+
+export type ComponentState = 'ok' | 'degraded' | 'down' | 'starting' | 'stopped';
+
+export interface ComponentHealth {
+  state: ComponentState;
+  detail?: string;
+  [extra: string]: unknown;
+}
+
+/** Every long-lived part: constructors store dependencies, all I/O in start(), stop() undoes it. */
+export interface Component {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  health(): ComponentHealth;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the real servers the integration tests start (Mosquitto, InfluxDB 1.x, VictoriaMetrics,
+# Chromium) from Debian's packages when they are missing. Safe to run again: it installs nothing
+# that is already there.
+set -euo pipefail
+need=()
+[ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+[ -x /usr/bin/influxd ] || need+=(influxdb)
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+if [ "${#need[@]}" -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "installing test servers: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's packages may start their services; the tests start their own on free ports instead.
+for svc in mosquitto influxdb victoria-metrics; do
+  if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+echo "test servers ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1); $(/usr/bin/influxd version 2>/dev/null)"
