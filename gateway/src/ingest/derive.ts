@@ -1,0 +1,169 @@
+import type { Reading } from '../core/types.js';
+import { dewPointC } from './derive-dewpoint.js';
+
+/**
+ * Derived values, computed on the ingest hot path for every reading (50,000+/s): consumption
+ * from cumulative meter indices and dew point for environment probes. Everything here mutates
+ * `reading.fields` in place and allocates only when a device's state changes (the state string).
+ */
+
+/** Durable per-key state, written atomically with the lines of the same commit (the Outbox). */
+export interface StateStore {
+  /** Every row whose key starts with `prefix`; keys are returned whole, prefix included. */
+  loadState(prefix: string): Map<string, string>;
+  /** Written with the next group commit; the store keeps only the last value per key. */
+  putState(key: string, value: string): void;
+}
+
+export interface DeviceLookup {
+  /** The register's highest value (e.g. 99999.999), undefined when the device declares none. */
+  registerMax(site: string, device: string): number | undefined;
+}
+
+export const DeriveOutcome = {
+  /** Consumption booked (or nothing to derive for this reading). */
+  ok: 'ok',
+  /** The index wrapped past the register maximum; consumption booked through the wrap. */
+  rollover: 'rollover',
+  /** The index went down without a wrap: meter reset or replaced; flagged, nothing booked. */
+  reset: 'reset',
+  /** Same timestamp as the last accepted reading (a QoS 1 redelivery): nothing booked again. */
+  duplicate: 'duplicate',
+  /** Older than the last accepted reading: nothing booked, state unchanged. */
+  out_of_order: 'out_of_order',
+  /** First reading of the device: it becomes the base, nothing to subtract from. */
+  first: 'first',
+} as const;
+export type DeriveOutcome = (typeof DeriveOutcome)[keyof typeof DeriveOutcome];
+
+export const CONSUMPTION_PREFIX = 'consumption:';
+export const DEFAULT_REGISTER_MAX = 99999.999;
+/** A wrap needs the last index in the top 10 % of the register and the new one in the bottom 10 %. */
+const WRAP_HIGH = 0.9;
+const WRAP_LOW = 0.1;
+/**
+ * Deltas are rounded to 1e-6 m³ (1 mL): meters resolve at best 1 L, and without it float noise
+ * such as 0.20000000000000284 would land in InfluxDB.
+ */
+const DELTA_SCALE = 1e6;
+
+interface MeterState {
+  ts: number;
+  index: number;
+  /** Rollover modulus; 0 until first needed, so config changes apply after a restart. */
+  modulus: number;
+}
+
+/**
+ * The modulus at which a register with this maximum wraps: 99999.999 → 100000, 9999 → 10000.
+ * A maximum that is itself a power of ten (100000) is taken as the modulus.
+ */
+export function rolloverModulus(registerMax: number): number {
+  if (!(registerMax > 0) || !Number.isFinite(registerMax)) registerMax = DEFAULT_REGISTER_MAX;
+  // The epsilon keeps an exact power of ten (log10 = 5.000000000000001 on some inputs) from
+  // jumping to the next decade.
+  return 10 ** Math.ceil(Math.log10(registerMax) - 1e-12);
+}
+
+function encode(s: MeterState): string {
+  return `${s.ts} ${s.index}`;
+}
+
+function decode(v: string): MeterState | undefined {
+  const sp = v.indexOf(' ');
+  if (sp <= 0) return undefined;
+  const ts = Number(v.slice(0, sp));
+  const index = Number(v.slice(sp + 1));
+  if (!Number.isFinite(ts) || !Number.isFinite(index)) return undefined;
+  return { ts, index, modulus: 0 };
+}
+
+function isMeterKind(kind: string): boolean {
+  return kind === 'gas-meter' || kind === 'water-meter';
+}
+
+export class Deriver {
+  private readonly state = new Map<string, MeterState>();
+  private invalidState = 0;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly devices: DeviceLookup,
+  ) {}
+
+  /** Reads the persisted state; call once before the first apply(). */
+  load(): void {
+    this.state.clear();
+    for (const [k, v] of this.store.loadState(CONSUMPTION_PREFIX)) {
+      const key = k.startsWith(CONSUMPTION_PREFIX) ? k.slice(CONSUMPTION_PREFIX.length) : k;
+      const s = decode(v);
+      // A corrupt row is dropped: that device's next reading becomes its base ('first'), which
+      // books nothing rather than something wrong.
+      if (s) this.state.set(key, s);
+      else this.invalidState++;
+    }
+  }
+
+  /** Devices with consumption state, and rows dropped at load() because they did not parse. */
+  stats(): { devices: number; invalidState: number } {
+    return { devices: this.state.size, invalidState: this.invalidState };
+  }
+
+  /** Adds the derived fields to `reading.fields`. `key` is `${site}/${device}`. */
+  apply(reading: Reading, key: string): DeriveOutcome {
+    const fields = reading.fields;
+    if (isMeterKind(reading.kind)) {
+      const index = fields.volume_m3;
+      // A reading without an index, or one its source marks bad, must not become the base.
+      if (typeof index !== 'number' || reading.quality === 'bad') return DeriveOutcome.ok;
+      return this.consumption(reading, key, index);
+    }
+    if (reading.kind === 'env-probe') {
+      const t = fields.temperature_c;
+      const rh = fields.humidity_pct;
+      if (typeof t === 'number' && typeof rh === 'number' && rh > 0) fields.dew_point_c = dewPointC(t, rh);
+    }
+    return DeriveOutcome.ok;
+  }
+
+  private consumption(reading: Reading, key: string, index: number): DeriveOutcome {
+    const ts = reading.ts;
+    const s = this.state.get(key);
+    if (s === undefined) {
+      const fresh: MeterState = { ts, index, modulus: 0 };
+      this.state.set(key, fresh);
+      this.store.putState(CONSUMPTION_PREFIX + key, encode(fresh));
+      return DeriveOutcome.first;
+    }
+    // Omitting the field (rather than writing 0) matters: InfluxDB merges the fields of points
+    // with the same series and timestamp, so a redelivery keeps the value booked the first time.
+    if (ts === s.ts) return DeriveOutcome.duplicate;
+    if (ts < s.ts) return DeriveOutcome.out_of_order;
+
+    const fields = reading.fields;
+    let outcome: DeriveOutcome = DeriveOutcome.ok;
+    let delta = index - s.index;
+    if (delta < 0) {
+      if (s.modulus === 0) {
+        s.modulus = rolloverModulus(
+          this.devices.registerMax(reading.site, reading.device) ?? DEFAULT_REGISTER_MAX,
+        );
+      }
+      const m = s.modulus;
+      const wrapped = m - s.index + index;
+      if (s.index >= WRAP_HIGH * m && index <= WRAP_LOW * m && wrapped >= 0) {
+        delta = wrapped;
+        outcome = DeriveOutcome.rollover;
+      } else {
+        delta = 0;
+        fields.index_reset = true;
+        outcome = DeriveOutcome.reset;
+      }
+    }
+    fields.consumption_m3 = Math.round(delta * DELTA_SCALE) / DELTA_SCALE;
+    s.ts = ts;
+    s.index = index;
+    this.store.putState(CONSUMPTION_PREFIX + key, encode(s));
+    return outcome;
+  }
+}
