@@ -69,7 +69,10 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ga
     if (value === undefined || value === '') continue;
     if (type === 'int') {
       if (!/^\d+$/.test(value)) {
-        problems.push({ path: `${path.join('.')} (from ${name})`, message: `must be an integer, got "${value}"` });
+        problems.push({
+          path: `${path.join('.')} (from ${name})`,
+          message: `must be an integer, got "${value}"`,
+        });
         continue;
       }
       setPath(merged, path, Number(value));
@@ -103,7 +106,11 @@ function crossCheck(cfg: GatewayConfig): GatewayConfig {
   const seen = new Map<string, number>();
   cfg.devices.forEach((d, i) => {
     const key = `${d.site}/${d.id}`;
-    if (seen.has(key)) problems.push({ path: `devices.${i}.id`, message: `duplicate device ${key} (also devices.${seen.get(key)})` });
+    if (seen.has(key))
+      problems.push({
+        path: `devices.${i}.id`,
+        message: `duplicate device ${key} (also devices.${seen.get(key)})`,
+      });
     seen.set(key, i);
   });
   if (cfg.mqtt.reconnect.minMs > cfg.mqtt.reconnect.maxMs) {

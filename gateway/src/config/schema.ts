@@ -56,7 +56,12 @@ export const brokerSchema = z.strictObject({
 });
 
 export const ingestSchema = z.strictObject({
-  maxPayloadBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(64)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   /** Readings stamped further in the future than this are rejected. */
   maxFutureMs: duration.default(5 * 60_000),
   /** Readings older than this are rejected (a device with a dead clock). */
@@ -91,7 +96,11 @@ export const influxSchema = z.strictObject({
 
 export const outboxSchema = z.strictObject({
   /** Disk budget for readings waiting for InfluxDB. */
-  maxBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+  maxBytes: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(1024 * 1024 * 1024),
   /** What to do at the bound: stop acknowledging (the broker keeps messages) or drop the oldest. */
   whenFull: z.enum(['stop-acking', 'drop-oldest']).default('stop-acking'),
   /** Group commit: at most this long between a reading's arrival and its durable commit. */

@@ -79,16 +79,21 @@ export class Outbox implements Component {
       insert: db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)'),
       readFrom: db.prepare('SELECT id, lines, body FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
       deleteUpTo: db.prepare('DELETE FROM chunk WHERE id <= ?'),
-      putState: db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      putState: db.prepare(
+        'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
     };
-    const row = db.prepare('SELECT COALESCE(SUM(lines),0) AS l, COALESCE(SUM(bytes),0) AS b FROM chunk').get() as {
+    const row = db
+      .prepare('SELECT COALESCE(SUM(lines),0) AS l, COALESCE(SUM(bytes),0) AS b FROM chunk')
+      .get() as {
       l: number;
       b: number;
     };
     this.pendingLines = row.l;
     this.pendingBytes = row.b;
     this.parkedBatches = (db.prepare('SELECT COUNT(*) AS n FROM parked').get() as { n: number }).n;
-    if (this.pendingLines) this.log.info({ pendingLines: this.pendingLines }, 'outbox holds readings from before the restart');
+    if (this.pendingLines)
+      this.log.info({ pendingLines: this.pendingLines }, 'outbox holds readings from before the restart');
   }
 
   /** Loads every state row whose key starts with the prefix (used at start-up by stateful stages). */
@@ -195,8 +200,7 @@ export class Outbox implements Component {
     const db = this.requireDb();
     while (this.pendingBytes > this.cfg.maxBytes) {
       const row = db.prepare('SELECT id, lines, bytes FROM chunk ORDER BY id LIMIT 1').get() as
-        | { id: number; lines: number; bytes: number }
-        | undefined;
+        { id: number; lines: number; bytes: number } | undefined;
       if (!row) break;
       db.prepare('DELETE FROM chunk WHERE id = ?').run(row.id);
       this.pendingLines -= row.lines;

@@ -1,0 +1,75 @@
+import type { Logger } from '../../gateway/src/core/log.js';
+import type { Component, ComponentHealth } from '../../gateway/src/core/types.js';
+import type { MqttConfig } from '../../gateway/src/config/schema.js';
+import type { IngestPipeline, RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
+import type { Outbox } from '../../gateway/src/storage/outbox.js';
+import { MqttIngestClient, redact } from './client.js';
+
+/**
+ * MQTT telemetry in: messages go through the ingest pipeline into the outbox, and each one is
+ * acknowledged to the broker only after the outbox commit that made it durable.
+ */
+export class MqttSource implements Component, RejectPublisher {
+  readonly name = 'mqtt';
+  private client?: MqttIngestClient;
+
+  constructor(
+    private readonly cfg: MqttConfig & { url: string },
+    private readonly pipeline: () => IngestPipeline,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const pipeline = this.pipeline();
+    const outbox = this.outbox;
+    this.client = new MqttIngestClient(
+      this.cfg,
+      {
+        onMessage: (topic, payload) => pipeline.handleMessage(topic, payload, Date.now()),
+        afterDurable: (cb) => outbox.afterCommit(cb),
+        isFull: () => outbox.isFull(),
+        onDrain: (cb) => outbox.onDrain(cb),
+      },
+      this.log,
+    );
+    this.client.start();
+  }
+
+  publishRejected(site: string, kind: string, device: string, payload: string): void {
+    this.client?.publish(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
+  }
+
+  /** Resolves once subscribed (tests and start-up logs use it). */
+  whenSubscribed(timeoutMs = 10_000): Promise<void> {
+    const c = this.client;
+    if (!c) return Promise.reject(new Error('mqtt source not started'));
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`not subscribed after ${timeoutMs} ms: ${c.error ?? ''}`)),
+        timeoutMs,
+      );
+      c.once('subscribed', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.stop();
+    this.client = undefined;
+  }
+
+  health(): ComponentHealth {
+    const c = this.client;
+    if (!c) return { state: 'stopped' };
+    const s = c.connectionState;
+    return {
+      state: s === 'connected' ? 'ok' : s === 'connecting' ? 'starting' : 'down',
+      url: redact(this.cfg.url),
+      detail: c.error,
+      ...c.stats,
+    };
+  }
+}

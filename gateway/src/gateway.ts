@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { GatewayConfig } from './config/schema.js';
+import type { Logger } from './core/log.js';
+import type { Component, ComponentHealth } from './core/types.js';
+import { createMetrics, registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
+import { Outbox } from './storage/outbox.js';
+import { DeviceRegistry } from './registry/registry.js';
+import { Deriver } from './ingest/derive.js';
+import { IngestPipeline, type RejectPublisher } from './ingest/pipeline.js';
+import { InfluxWriter } from './sinks/influx/index.js';
+import { buildApp } from './http/app.js';
+import { TokenStore } from './http/auth.js';
+import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
+import { MqttSource } from '../../adapters/mqtt/source.js';
+
+/**
+ * The composition root: builds every stage from the config, wires them one way
+ * (sources → ingest → outbox → InfluxDB; ingest → registry), starts them in order and stops
+ * them in reverse. Constructors only store dependencies; I/O happens in start().
+ */
+export class Gateway {
+  readonly metrics: Registry;
+  readonly outbox: Outbox;
+  readonly registry: DeviceRegistry;
+  readonly tokens = new TokenStore();
+  broker?: EmbeddedBroker;
+  mqtt?: MqttSource;
+  influx?: InfluxWriter;
+  pipeline?: IngestPipeline;
+  app?: FastifyInstance;
+  /** The admin token in force (from the config or generated on first start). */
+  adminToken?: string;
+  private started: Component[] = [];
+  private httpAddress?: string;
+
+  constructor(
+    readonly cfg: GatewayConfig,
+    private readonly log: Logger,
+  ) {
+    this.metrics = createMetrics();
+    this.outbox = new Outbox(cfg.outbox, cfg.dataDir, log.child({ module: 'outbox' }));
+    this.registry = new DeviceRegistry(cfg.devices, {
+      kinds: cfg.kinds,
+      log: log.child({ module: 'registry' }),
+    });
+  }
+
+  get httpUrl(): string | undefined {
+    return this.httpAddress;
+  }
+
+  get mqttUrl(): string {
+    return this.cfg.mqtt.url ?? `mqtt://127.0.0.1:${this.broker?.port ?? this.cfg.broker.port}`;
+  }
+
+  async start(): Promise<void> {
+    const { cfg, log } = this;
+    mkdirSync(cfg.dataDir, { recursive: true });
+    this.adminToken = this.loadAdminToken();
+    this.tokens.add('admin', 'admin', this.adminToken);
+
+    await this.startComponent(this.outbox);
+    const deriver = new Deriver(this.outbox, this.registry);
+    deriver.load();
+
+    if (!cfg.mqtt.url) {
+      this.broker = new EmbeddedBroker(cfg.broker, log.child({ module: 'broker' }));
+      await this.startComponent(this.broker);
+    }
+    const mqttCfg = { ...cfg.mqtt, url: this.mqttUrl };
+    const mqtt: MqttSource = new MqttSource(
+      mqttCfg,
+      (): IngestPipeline => pipeline,
+      this.outbox,
+      log.child({ module: 'mqtt' }),
+    );
+    const rejects: RejectPublisher = mqtt;
+    // With InfluxDB off nothing needs to wait for InfluxDB: lines are not stored, acks still
+    // follow the (then empty) commits so the ack path stays the same.
+    const sink = cfg.influx.enabled ? this.outbox : { append: () => {} };
+    const pipeline: IngestPipeline = new IngestPipeline(cfg, this.registry, deriver, sink, rejects, log);
+    pipeline.addListener(this.registry);
+    this.pipeline = pipeline;
+    registerIngestMetrics(this.metrics, () => this.pipeline);
+    registerOutboxMetrics(this.metrics, this.outbox);
+
+    this.influx = new InfluxWriter(cfg.influx, this.outbox, log, this.metrics);
+    await this.startComponent(this.influx);
+
+    this.mqtt = mqtt;
+    await this.startComponent(mqtt);
+
+    this.app = buildApp({
+      log,
+      metrics: this.metrics,
+      tokens: this.tokens,
+      registry: this.registry,
+      health: () => this.health(),
+    });
+    this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
+    log.info({ url: this.httpAddress }, 'HTTP API listening');
+  }
+
+  private async startComponent(c: Component): Promise<void> {
+    await c.start();
+    this.started.push(c);
+  }
+
+  /** Every component's health, by name. */
+  health(): Record<string, ComponentHealth> {
+    const out: Record<string, ComponentHealth> = {};
+    for (const c of this.started) out[c.name] = c.health();
+    if (this.pipeline) {
+      const c = this.pipeline.counters;
+      const rejected = Object.values(c.rejected).reduce((a, b) => a + b, 0);
+      out.ingest = { state: 'ok', messages: c.messages, accepted: c.accepted, rejected, readings: c.values };
+    }
+    out.registry = { state: 'ok', devices: this.registry.size };
+    return out;
+  }
+
+  /**
+   * Stops in reverse order: HTTP first, then the sources (which wait until everything they
+   * handed over is durable and acknowledged), then the writer and the outbox.
+   */
+  async stop(): Promise<void> {
+    await this.app?.close();
+    for (const c of [...this.started].reverse()) {
+      try {
+        await c.stop();
+      } catch (err) {
+        this.log.error({ err, component: c.name }, 'component failed to stop cleanly');
+      }
+    }
+    this.started = [];
+  }
+
+  private loadAdminToken(): string {
+    if (this.cfg.http.adminToken) return this.cfg.http.adminToken;
+    const file = join(resolve(this.cfg.dataDir), 'admin-token');
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    const token = randomBytes(24).toString('base64url');
+    writeFileSync(file, token + '\n', { mode: 0o600 });
+    this.log.warn({ file }, 'no admin token configured: generated one and stored it in this file');
+    return token;
+  }
+}

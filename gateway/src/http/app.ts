@@ -1,0 +1,89 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Logger } from '../core/log.js';
+import type { ComponentHealth } from '../core/types.js';
+import type { DeviceRegistry } from '../registry/registry.js';
+import { requireRole, sendError, type TokenStore } from './auth.js';
+
+export interface AppDeps {
+  log: Logger;
+  metrics: Registry;
+  tokens: TokenStore;
+  registry: DeviceRegistry;
+  health: () => Record<string, ComponentHealth>;
+}
+
+export type OverallStatus = 'ok' | 'degraded' | 'down';
+
+/** ok when every component is ok; down when the durable store is down; degraded otherwise. */
+export function overallStatus(components: Record<string, ComponentHealth>): OverallStatus {
+  if (components.outbox?.state === 'down') return 'down';
+  for (const c of Object.values(components)) if (c.state !== 'ok') return 'degraded';
+  return 'ok';
+}
+
+const deviceQuery = z.strictObject({
+  site: z.string().optional(),
+  kind: z.string().optional(),
+  state: z.enum(['online', 'stale', 'offline']).optional(),
+});
+
+/** The HTTP API: a factory, so tests build it with `app.inject()` and no port. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+  }) as unknown as FastifyInstance;
+  const viewer = requireRole(deps.tokens, 'viewer');
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) deps.log.error({ err }, 'request failed');
+    return sendError(reply, status, err.code ?? (status >= 500 ? 'internal' : 'bad_request'), err.message);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`),
+  );
+
+  app.get('/api/health', async (_req, reply) => {
+    const components = deps.health();
+    const status = overallStatus(components);
+    return reply.code(status === 'down' ? 503 : 200).send({ status, components });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = await deps.metrics.metrics();
+    return reply.header('content-type', deps.metrics.contentType).send(body);
+  });
+
+  app.get('/api/devices', { preHandler: viewer }, async (req, reply) => {
+    const q = deviceQuery.safeParse(req.query);
+    if (!q.success)
+      return sendError(
+        reply,
+        400,
+        'bad_request',
+        q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '),
+      );
+    return { devices: deps.registry.list(q.data) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/devices/:id', { preHandler: viewer }, async (req, reply) => {
+    const id = decodeURIComponent(req.params.id);
+    const r = deps.registry.resolve(id);
+    if (!r.ok) {
+      if (r.error === 'ambiguous')
+        return sendError(
+          reply,
+          409,
+          'ambiguous',
+          `device id ${id} exists at several sites: ${r.keys.join(', ')}`,
+        );
+      return sendError(reply, 404, 'not_found', `no device ${id}`);
+    }
+    return deps.registry.get(r.entry.key);
+  });
+
+  return app;
+}

@@ -1,0 +1,71 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export type Role = 'viewer' | 'engineer' | 'admin';
+const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
+
+export interface TokenRecord {
+  name: string;
+  role: Role;
+  /** sha256 of the token, hex: tokens are never kept in clear. */
+  hash: string;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Looks a bearer token up among the known token hashes in constant time per candidate. */
+export class TokenStore {
+  private readonly records: TokenRecord[] = [];
+
+  add(name: string, role: Role, token: string): void {
+    this.records.push({ name, role, hash: hashToken(token) });
+  }
+
+  find(token: string): TokenRecord | undefined {
+    const h = Buffer.from(hashToken(token), 'hex');
+    let found: TokenRecord | undefined;
+    for (const r of this.records) {
+      if (timingSafeEqual(h, Buffer.from(r.hash, 'hex'))) found = r;
+    }
+    return found;
+  }
+}
+
+export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).send({ error: { code, message } });
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: TokenRecord;
+  }
+}
+
+/** A preHandler that demands a bearer token of at least `role`. */
+export function requireRole(tokens: TokenStore, role: Role) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const h = req.headers.authorization;
+    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+    if (!m) {
+      await sendError(reply, 401, 'unauthorized', 'missing Authorization: Bearer <token>');
+      return;
+    }
+    const rec = tokens.find(m[1]!);
+    if (!rec) {
+      await sendError(reply, 401, 'unauthorized', 'unknown token');
+      return;
+    }
+    if (RANK[rec.role] < RANK[role]) {
+      await sendError(
+        reply,
+        403,
+        'forbidden',
+        `this action needs the ${role} role; the token has ${rec.role}`,
+      );
+      return;
+    }
+    req.principal = rec;
+  };
+}

@@ -1,0 +1,186 @@
+import type { Reading, MetricValue } from '../core/types.js';
+import type { IngestConfig } from '../config/schema.js';
+import {
+  DERIVED_FIELDS,
+  EXTRA_FIELD_ABS_MAX,
+  FIELD_NAME_PATTERN,
+  ID_PATTERN,
+  type KindDef,
+} from './catalogue.js';
+import { Rejection } from './reasons.js';
+
+/** What the topic says, resolved once per topic and cached: ids checked, kind looked up. */
+export interface TopicInfo {
+  site: string;
+  kind: string;
+  device: string;
+  /** `site/device`: the key of per-device state. */
+  key: string;
+  def: KindDef;
+  /** Line-protocol prefix `measurement,site=..,device=.. ` (ids need no escaping: see ID_PATTERN). */
+  linePrefix: string;
+}
+
+/** Splits `<anything>/<site>/<kind>/<device>/telemetry` without validating the ids. */
+export function splitTopic(topic: string): { site: string; kind: string; device: string } | Rejection {
+  const SUFFIX = '/telemetry';
+  if (!topic.endsWith(SUFFIX)) return new Rejection('topic_invalid', `topic must end with ${SUFFIX}`);
+  const end = topic.length - SUFFIX.length;
+  const d = topic.lastIndexOf('/', end - 1);
+  const k = d > 0 ? topic.lastIndexOf('/', d - 1) : -1;
+  const s = k > 0 ? topic.lastIndexOf('/', k - 1) : -1;
+  if (s < 0) return new Rejection('topic_invalid', 'topic must be facility/<site>/<kind>/<device>/telemetry');
+  return { site: topic.slice(s + 1, k), kind: topic.slice(k + 1, d), device: topic.slice(d + 1, end) };
+}
+
+export function checkIds(site: string, kind: string, device: string): Rejection | null {
+  if (!ID_PATTERN.test(site))
+    return new Rejection('id_invalid', `site id "${site.slice(0, 80)}" must match [A-Za-z0-9_-]{1,64}`);
+  if (!ID_PATTERN.test(device))
+    return new Rejection('id_invalid', `device id "${device.slice(0, 80)}" must match [A-Za-z0-9_-]{1,64}`);
+  if (!ID_PATTERN.test(kind))
+    return new Rejection('id_invalid', `kind "${kind.slice(0, 80)}" must match [A-Za-z0-9_-]{1,64}`);
+  return null;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Validates one decoded JSON payload against its kind and produces the Reading and its
+ * InfluxDB line. Returns a Rejection (never throws) when the message cannot be used.
+ * Field types of extra (non-catalogue) metrics are remembered per kind so that a device
+ * switching a field from number to boolean is rejected here rather than poisoning a batch.
+ */
+export class PayloadValidator {
+  private readonly extraTypes = new Map<string, 'number' | 'boolean'>();
+
+  constructor(private readonly cfg: IngestConfig) {}
+
+  validate(info: TopicInfo, obj: unknown, now: number): { reading: Reading; line: string } | Rejection {
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+      return new Rejection('payload_not_object', 'payload must be a JSON object');
+    }
+    const o = obj as Record<string, unknown>;
+    let ts: number;
+    const rawTs = o.ts;
+    if (rawTs === undefined || rawTs === null) {
+      ts = now;
+    } else if (typeof rawTs === 'number') {
+      if (!Number.isFinite(rawTs))
+        return new Rejection('ts_invalid', 'ts must be a finite number of epoch milliseconds');
+      ts = Math.floor(rawTs);
+    } else if (typeof rawTs === 'string') {
+      if (!RFC3339.test(rawTs))
+        return new Rejection('ts_invalid', 'ts string must be RFC 3339, e.g. 2026-01-01T00:00:00Z');
+      ts = Date.parse(rawTs);
+      if (!Number.isFinite(ts)) return new Rejection('ts_invalid', 'ts is not a valid date');
+    } else {
+      return new Rejection('ts_invalid', 'ts must be epoch milliseconds or an RFC 3339 string');
+    }
+    if (ts > now + this.cfg.maxFutureMs) {
+      return new Rejection(
+        'ts_future',
+        `ts is ${Math.round((ts - now) / 1000)} s in the future (limit ${this.cfg.maxFutureMs / 1000} s)`,
+      );
+    }
+    if (ts < now - this.cfg.maxAgeMs) {
+      return new Rejection(
+        'ts_too_old',
+        `ts is older than ${Math.round(this.cfg.maxAgeMs / 3600_000)} h (epoch milliseconds expected)`,
+      );
+    }
+
+    let src: Record<string, unknown>;
+    const nested = o.values;
+    const isNested = nested !== undefined;
+    if (isNested) {
+      if (typeof nested !== 'object' || nested === null || Array.isArray(nested)) {
+        return new Rejection('values_not_object', '"values" must be an object of metric: value');
+      }
+      for (const k in o) {
+        if (k !== 'ts' && k !== 'values') {
+          return new Rejection('payload_not_object', `unexpected key "${k.slice(0, 64)}" beside "values"`);
+        }
+      }
+      src = nested as Record<string, unknown>;
+    } else {
+      src = o;
+    }
+
+    const metrics = info.def.metrics;
+    const fields: Record<string, MetricValue> = {};
+    let line = info.linePrefix;
+    let n = 0;
+    for (const name in src) {
+      if (!isNested && name === 'ts') continue;
+      if (++n > this.cfg.maxFields)
+        return new Rejection('too_many_fields', `more than ${this.cfg.maxFields} metrics in one message`);
+      const raw = src[name];
+      const def = metrics[name];
+      let value: MetricValue;
+      if (def) {
+        if (def.type === 'boolean') {
+          if (typeof raw === 'boolean') value = raw;
+          else if (raw === 0 || raw === 1) value = raw === 1;
+          else
+            return new Rejection('value_type', `${name} must be true/false (or 0/1), got ${describe(raw)}`);
+        } else {
+          if (typeof raw !== 'number') {
+            if (typeof raw === 'string' && /^(nan|-?inf(inity)?)$/i.test(raw)) {
+              return new Rejection('value_not_finite', `${name} is ${raw}`);
+            }
+            return new Rejection('value_type', `${name} must be a number, got ${describe(raw)}`);
+          }
+          if (!Number.isFinite(raw)) return new Rejection('value_not_finite', `${name} is not finite`);
+          if ((def.min !== undefined && raw < def.min) || (def.max !== undefined && raw > def.max)) {
+            return new Rejection(
+              'value_out_of_range',
+              `${name}=${raw} is outside the possible range [${def.min ?? '-∞'}, ${def.max ?? '∞'}]${def.unit ? ' ' + def.unit : ''}`,
+            );
+          }
+          value = raw;
+        }
+      } else {
+        if (DERIVED_FIELDS.has(name))
+          return new Rejection('metric_reserved', `${name} is derived by the gateway`);
+        if (!FIELD_NAME_PATTERN.test(name)) {
+          return new Rejection(
+            'metric_name_invalid',
+            `metric name "${name.slice(0, 64)}" must match [A-Za-z][A-Za-z0-9_]{0,63}`,
+          );
+        }
+        let t: 'number' | 'boolean';
+        if (typeof raw === 'boolean') {
+          t = 'boolean';
+          value = raw;
+        } else if (typeof raw === 'number') {
+          if (!Number.isFinite(raw)) return new Rejection('value_not_finite', `${name} is not finite`);
+          if (Math.abs(raw) > EXTRA_FIELD_ABS_MAX)
+            return new Rejection('value_out_of_range', `${name}=${raw} is absurdly large`);
+          t = 'number';
+          value = raw;
+        } else {
+          return new Rejection('value_type', `${name} must be a number or boolean, got ${describe(raw)}`);
+        }
+        const typeKey = info.kind + '\u0000' + name;
+        const known = this.extraTypes.get(typeKey);
+        if (known === undefined) {
+          if (this.extraTypes.size < 100_000) this.extraTypes.set(typeKey, t);
+        } else if (known !== t) {
+          return new Rejection('field_type_conflict', `${name} was a ${known} before and is a ${t} now`);
+        }
+      }
+      fields[name] = value;
+      line += n === 1 ? name + '=' + value : ',' + name + '=' + value;
+    }
+    if (n === 0) return new Rejection('no_values', 'no metric values in the message');
+    return { reading: { site: info.site, kind: info.kind, device: info.device, ts, fields }, line };
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string "${v.slice(0, 32)}"`;
+  return `a ${typeof v}`;
+}

@@ -1,0 +1,250 @@
+import type { Logger } from '../core/log.js';
+import { RateLimitedLog } from '../core/log.js';
+import type { Reading, ReadingListener, MetricValue } from '../core/types.js';
+import type { GatewayConfig } from '../config/schema.js';
+import { BUILTIN_KINDS, measurementOf, type KindDef } from './catalogue.js';
+import { PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
+import { REJECT_REASONS, Rejection, type RejectReason } from './reasons.js';
+
+/** Where accepted lines go (the durable outbox). */
+export interface LineSink {
+  append(line: string): void;
+}
+
+/** Derived values (consumption, dew point); mutates the reading's fields. */
+export interface ReadingDeriver {
+  apply(reading: Reading, key: string): string;
+}
+
+/** The device registry as the ingest path needs it. */
+export interface DeviceDirectory {
+  ensure(site: string, kind: string, device: string): unknown;
+  kindMismatch(site: string, device: string, kind: string): boolean;
+}
+
+/** Republishes a rejected message with its reason (MQTT `facility/_rejected/...`). */
+export interface RejectPublisher {
+  publishRejected(site: string, kind: string, device: string, payload: string): void;
+}
+
+export interface IngestCounters {
+  messages: number;
+  accepted: number;
+  /** Metric values accepted (a "reading" in throughput figures), derived fields included. */
+  values: number;
+  rejected: Record<RejectReason, number>;
+  derive: Record<string, number>;
+}
+
+/** Builds the full kind catalogue: the built-in kinds of DOMAIN.md plus kinds declared in the config. */
+export function buildKinds(cfg: GatewayConfig): Map<string, KindDef> {
+  const kinds = new Map<string, KindDef>(Object.entries(BUILTIN_KINDS));
+  for (const [name, k] of Object.entries(cfg.kinds)) {
+    const base = kinds.get(name);
+    kinds.set(name, {
+      measurement: measurementOf(name),
+      reportIntervalSec: k.reportIntervalSec,
+      metrics: { ...(base?.metrics ?? {}), ...k.metrics },
+    });
+  }
+  return kinds;
+}
+
+const TOPIC_CACHE_MAX = 200_000;
+
+/**
+ * decode → validate → registry → derived values → outbox line, for every message.
+ * Runs synchronously per message; nothing here allocates beyond the parsed JSON, the Reading
+ * and its line. Rejections are counted per reason, logged at a bounded rate and republished.
+ */
+export class IngestPipeline {
+  readonly counters: IngestCounters;
+  private readonly topics = new Map<string, TopicInfo | Rejection>();
+  private readonly validator: PayloadValidator;
+  private readonly kinds: Map<string, KindDef>;
+  private readonly rlog: RateLimitedLog;
+  private listeners: ReadingListener[] = [];
+
+  constructor(
+    private readonly cfg: GatewayConfig,
+    private readonly directory: DeviceDirectory,
+    private readonly deriver: ReadingDeriver,
+    private readonly sink: LineSink,
+    private readonly rejects: RejectPublisher | null,
+    log: Logger,
+  ) {
+    this.validator = new PayloadValidator(cfg.ingest);
+    this.kinds = buildKinds(cfg);
+    this.rlog = new RateLimitedLog(log.child({ module: 'ingest' }));
+    this.counters = {
+      messages: 0,
+      accepted: 0,
+      values: 0,
+      rejected: Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>,
+      derive: {},
+    };
+  }
+
+  addListener(l: ReadingListener): void {
+    this.listeners = [...this.listeners, l];
+  }
+
+  kindDef(kind: string): KindDef | undefined {
+    return this.kinds.get(kind);
+  }
+
+  /** One MQTT message. Never throws. */
+  handleMessage(topic: string, payload: Buffer, now: number): void {
+    this.counters.messages++;
+    let info = this.topics.get(topic);
+    if (info === undefined) {
+      info = this.resolveTopic(topic);
+      if (this.topics.size >= TOPIC_CACHE_MAX) this.topics.clear();
+      this.topics.set(topic, info);
+    }
+    if (info instanceof Rejection) return this.reject(info, topic, null, payload);
+    if (payload.length > this.cfg.ingest.maxPayloadBytes) {
+      return this.reject(
+        new Rejection(
+          'payload_too_large',
+          `${payload.length} bytes exceeds the limit of ${this.cfg.ingest.maxPayloadBytes}`,
+        ),
+        topic,
+        info,
+        payload,
+      );
+    }
+    if (payload.length === 0)
+      return this.reject(new Rejection('payload_empty', 'empty payload'), topic, info, payload);
+    let obj: unknown;
+    try {
+      obj = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return this.reject(
+        new Rejection('json_invalid', (err as Error).message.slice(0, 200)),
+        topic,
+        info,
+        payload,
+      );
+    }
+    const result = this.validator.validate(info, obj, now);
+    if (result instanceof Rejection) return this.reject(result, topic, info, payload);
+    this.accept(info, result.reading, result.line);
+  }
+
+  /**
+   * Readings from sources that decode themselves (OPC UA, Sparkplug B): same checks on ids,
+   * kinds, types and ranges as JSON, same derived values and the same outbox.
+   */
+  handleReading(r: Reading, now: number): Rejection | null {
+    this.counters.messages++;
+    const topic = `${r.site}/${r.kind}/${r.device}/telemetry`;
+    let info = this.topics.get(topic);
+    if (info === undefined) {
+      info = this.resolveTopic(topic);
+      this.topics.set(topic, info);
+    }
+    if (info instanceof Rejection) {
+      this.count(info);
+      return info;
+    }
+    const result = this.validator.validate(info, { ts: r.ts, values: r.fields }, now);
+    if (result instanceof Rejection) {
+      this.count(result);
+      return result;
+    }
+    if (r.quality && r.quality !== 'good') {
+      result.reading.quality = r.quality;
+      result.line += `,quality="${r.quality}"`;
+    }
+    this.accept(info, result.reading, result.line);
+    return null;
+  }
+
+  private accept(info: TopicInfo, reading: Reading, line: string): void {
+    const outcome = this.deriver.apply(reading, info.key);
+    this.counters.derive[outcome] = (this.counters.derive[outcome] ?? 0) + 1;
+    const f = reading.fields;
+    let n = 0;
+    for (const _ in f) n++;
+    const c = f.consumption_m3;
+    if (c !== undefined) line += ',consumption_m3=' + c;
+    const reset = f.index_reset;
+    if (reset !== undefined) line += ',index_reset=' + reset;
+    const dp = f.dew_point_c;
+    if (dp !== undefined) line += ',dew_point_c=' + dp;
+    this.sink.append(line + ' ' + reading.ts + '\n');
+    this.counters.accepted++;
+    this.counters.values += n;
+    const ls = this.listeners;
+    for (let i = 0; i < ls.length; i++) ls[i]!.onReading(reading);
+  }
+
+  private resolveTopic(topic: string): TopicInfo | Rejection {
+    const parts = splitTopic(topic);
+    if (parts instanceof Rejection) return parts;
+    const { site, kind, device } = parts;
+    const bad = checkIds(site, kind, device);
+    if (bad) return bad;
+    const def = this.kinds.get(kind);
+    if (!def) {
+      return new Rejection(
+        'kind_unknown',
+        `kind "${kind}" is not one of ${[...this.kinds.keys()].join(', ')}`,
+      );
+    }
+    if (this.directory.kindMismatch(site, device, kind)) {
+      return new Rejection(
+        'kind_mismatch',
+        `device ${site}/${device} is declared with another kind than "${kind}"`,
+      );
+    }
+    this.directory.ensure(site, kind, device);
+    return {
+      site,
+      kind,
+      device,
+      key: `${site}/${device}`,
+      def,
+      linePrefix: `${def.measurement},site=${site},device=${device} `,
+    };
+  }
+
+  private count(r: Rejection): void {
+    this.counters.rejected[r.reason]++;
+  }
+
+  private reject(r: Rejection, topic: string, info: TopicInfo | null, payload: Buffer): void {
+    this.count(r);
+    const where = info ? `${info.site}/${info.kind}/${info.device}` : topic.slice(0, 200);
+    this.rlog.warn(
+      `${r.reason}:${where}`,
+      { reason: r.reason, detail: r.detail, topic: topic.slice(0, 200) },
+      'message rejected',
+    );
+    if (!this.rejects) return;
+    let site = '_invalid';
+    let kind = '_invalid';
+    let device = '_invalid';
+    if (info) ({ site, kind, device } = info);
+    else {
+      const parts = splitTopic(topic);
+      if (!(parts instanceof Rejection) && !checkIds(parts.site, parts.kind, parts.device))
+        ({ site, kind, device } = parts);
+    }
+    const original =
+      payload.length > 4096 ? payload.subarray(0, 4096).toString('utf8') : payload.toString('utf8');
+    const body = JSON.stringify({
+      reason: r.reason,
+      detail: r.detail,
+      topic: topic.slice(0, 512),
+      receivedAt: new Date().toISOString(),
+      payloadBytes: payload.length,
+      truncated: payload.length > 4096,
+      payload: original,
+    });
+    this.rejects.publishRejected(site, kind, device, body);
+  }
+}
+
+export type { MetricValue };
