@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { influxSchema, outboxSchema, type InfluxConfig } from '../../gateway/src/config/schema.js';
+import { InfluxWriter } from '../../gateway/src/sinks/influx/index.js';
+import { Outbox } from '../../gateway/src/storage/outbox.js';
+import { waitFor } from '../fixtures/ports.js';
+
+/**
+ * A real InfluxDB does not answer 429 or 401 on demand, so these cases talk to a tiny local HTTP
+ * server that plays the answers given to it and records what it received.
+ */
+interface Received {
+  at: number;
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+const TS = Date.now() - 60_000;
+const LINES = [
+  'gas_meter,site=s1,device=g1 volume_m3=1.5 ' + TS + '\n',
+  'gas_meter,site=s1,device=g1 volume_m3=2.5 ' + (TS + 1) + '\n',
+];
+
+describe('InfluxDB sink against a scripted HTTP server', () => {
+  let server: Server;
+  let url: string;
+  let received: Received[] = [];
+  let script: Answer[] = [];
+  let fallback: Answer = { status: 204 };
+  const dirs: string[] = [];
+  const stops: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+        received.push({
+          at: Date.now(),
+          method: req.method!,
+          url: req.url!,
+          headers: req.headers,
+          body: body.toString(),
+        });
+        const a = script.shift() ?? fallback;
+        res.writeHead(a.status, a.headers);
+        res.end(a.body ?? '');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    received = [];
+    script = [];
+    fallback = { status: 204 };
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  async function rig(influx: Partial<InfluxConfig>): Promise<{ outbox: Outbox; writer: InfluxWriter }> {
+    const dir = mkdtempSync(join(tmpdir(), 'fgw-influx-http-'));
+    dirs.push(dir);
+    const outbox = new Outbox(outboxSchema.parse({ synchronous: 'normal' }), dir, log);
+    await outbox.start();
+    const cfg = influxSchema.parse({
+      url,
+      flushIntervalMs: 20,
+      retry: { minMs: 20, maxMs: 5000 },
+      ...influx,
+    });
+    const writer = new InfluxWriter(cfg, outbox, log);
+    await writer.start();
+    stops.push(async () => {
+      await writer.stop();
+      await outbox.stop();
+    });
+    for (const l of LINES) outbox.append(l);
+    outbox.commit();
+    return { outbox, writer };
+  }
+
+  for (const api of ['v1', 'v2'] as const) {
+    it(`${api}: waits as long as Retry-After asks after a 429`, async () => {
+      script = [
+        {
+          status: 429,
+          headers: { 'retry-after': '1' },
+          body: '{"code":"too many requests","message":"slow down"}',
+        },
+      ];
+      const { outbox, writer } = await rig({ api, token: 'tok' });
+      await waitFor(() => writer.health().state === 'degraded', 5000, 'retrying');
+      expect(String(writer.health().detail)).toMatch(/429 slow down/);
+      await waitFor(() => outbox.stats().pendingLines === 0, 10_000, 'written after the retry');
+      expect(received).toHaveLength(2);
+      expect(received[1]!.at - received[0]!.at).toBeGreaterThanOrEqual(900);
+      expect(received[1]!.body).toBe(LINES.join(''));
+      expect(writer.health().state).toBe('ok');
+    });
+
+    it(`${api}: gzips the body and sends the API's path, parameters and credentials`, async () => {
+      const { outbox } = await rig(
+        api === 'v1'
+          ? { api, gzip: true, db: 'plant', retentionPolicy: 'autogen', username: 'gw', password: 'secret' }
+          : { api, gzip: true, org: 'acme', bucket: 'plant', token: 'tok-123' },
+      );
+      await waitFor(() => outbox.stats().pendingLines === 0, 10_000, 'written');
+      expect(received).toHaveLength(1);
+      const r = received[0]!;
+      expect(r.method).toBe('POST');
+      expect(r.headers['content-encoding']).toBe('gzip');
+      expect(r.body).toBe(LINES.join(''));
+      const u = new URL(r.url, url);
+      if (api === 'v1') {
+        expect(u.pathname).toBe('/write');
+        expect(Object.fromEntries(u.searchParams)).toEqual({ db: 'plant', rp: 'autogen', precision: 'ms' });
+        expect(r.headers.authorization).toBe(`Basic ${Buffer.from('gw:secret').toString('base64')}`);
+      } else {
+        expect(u.pathname).toBe('/api/v2/write');
+        expect(Object.fromEntries(u.searchParams)).toEqual({ org: 'acme', bucket: 'plant', precision: 'ms' });
+        expect(r.headers.authorization).toBe('Token tok-123');
+      }
+    });
+
+    it(`${api}: a refused token leaves the readings waiting and the component down`, async () => {
+      fallback = {
+        status: 401,
+        headers: { 'content-type': 'application/json' },
+        body: '{"code":"unauthorized","message":"unauthorized access"}',
+      };
+      const { outbox, writer } = await rig({ api, token: 'wrong', retry: { minMs: 20, maxMs: 200 } });
+      await waitFor(() => received.length >= 2, 5000, 'retried');
+      expect(writer.health()).toMatchObject({ state: 'down', pendingLines: 2 });
+      expect(String(writer.health().detail)).toMatch(/401 unauthorized access/);
+      expect(outbox.stats()).toMatchObject({ pendingLines: 2, parkedBatches: 0 });
+      fallback = { status: 204 };
+      await waitFor(() => outbox.stats().pendingLines === 0, 5000, 'written once the token works');
+      expect(writer.health().state).toBe('ok');
+    });
+  }
+
+  it('parks a batch refused with 400 and writes the next one', async () => {
+    script = [{ status: 400, body: '{"error":"unable to parse \'bad line\': missing fields"}' }];
+    const { outbox, writer } = await rig({ api: 'v1' });
+    await waitFor(() => outbox.stats().parkedBatches === 1, 5000, 'parked');
+    expect(outbox.listParked()[0]).toMatchObject({
+      lines: 2,
+      reason: "400 unable to parse 'bad line': missing fields",
+    });
+    expect(writer.health()).toMatchObject({ state: 'degraded', parkedBatches: 1 });
+    outbox.append(`gas_meter,site=s1,device=g1 volume_m3=3.5 ${TS + 2}\n`);
+    outbox.commit();
+    await waitFor(() => outbox.stats().pendingLines === 0, 5000, 'next batch written');
+    expect(received).toHaveLength(2);
+    expect(writer.health()).toMatchObject({ state: 'ok', linesWritten: 1 });
+  });
+
+  it('stops promptly while backing off and keeps the batch for the next start', async () => {
+    fallback = { status: 503, headers: { 'retry-after': '30' } };
+    const { outbox, writer } = await rig({ api: 'v1', retry: { minMs: 20, maxMs: 60_000 } });
+    await waitFor(() => received.length === 1 && writer.health().state === 'degraded', 5000, 'backing off');
+    const t0 = Date.now();
+    await writer.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(writer.health().state).toBe('stopped');
+    expect(outbox.stats().pendingLines).toBe(2);
+  });
+});
