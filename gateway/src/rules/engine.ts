@@ -1,0 +1,395 @@
+import type { Logger } from '../core/log.js';
+import type { Reading } from '../core/types.js';
+import { BUILTIN_KINDS } from '../ingest/catalogue.js';
+import { CompiledRules, type ResolvedRule } from './compile.js';
+import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
+import { computeReadRates, type ReadRateEntry, type ReadRateInput } from './read-rate.js';
+import type { ReadRateRule, RuleDef, RulesConfig } from './schema.js';
+import { restoreInto, type DeviceSnapshot, type EngineSnapshot } from './snapshot.js';
+import {
+  severityOf,
+  severityRank,
+  type BindCtx,
+  type DeviceFacts,
+  type DeviceFactsLookup,
+  type PeerGroup,
+  type RuleChange,
+  type Transition,
+  type TransitionListener,
+} from './types.js';
+
+interface Binding {
+  def: RuleDef;
+  ev: AnyEvaluator;
+  params: unknown;
+  state: object;
+  hash: string;
+  ctx: BindCtx;
+}
+
+interface Slot {
+  key: string;
+  site: string;
+  device: string;
+  kind: string;
+  critical: boolean;
+  lastTs: number;
+  ctx: BindCtx;
+  bindings: Binding[];
+  /** The bindings whose evaluator has a time-based part. */
+  tickers: Binding[];
+}
+
+export interface RuleEngineOptions {
+  rules: RulesConfig;
+  facts: DeviceFactsLookup;
+  /** Receives every batch of transitions: once per process(), processBatch() or tick() that changed anything. */
+  listener?: TransitionListener;
+  log?: Logger;
+}
+
+export interface RuleEngineStats {
+  devices: number;
+  bindings: number;
+  /** Readings older than the device's last evaluated one, skipped so a late reading cannot re-raise. */
+  outOfOrder: number;
+}
+
+const DEFAULT_INTERVAL_SEC = 300;
+const READ_RATE_DEVICE = '_site';
+
+/**
+ * Evaluates readings against the compiled rules. Readings of one device must arrive in time order
+ * (ingest keeps per-device order); each (device, rule) has one state object, allocated when the
+ * device is first seen and mutated in place afterwards.
+ */
+export class RuleEngine {
+  private compiled: CompiledRules;
+  private readonly facts: DeviceFactsLookup;
+  private readonly log: Logger | undefined;
+  private listener: TransitionListener | undefined;
+  private readonly sites = new Map<string, Map<string, Slot>>();
+  private readonly slots: Slot[] = [];
+  private peers = new Map<string, PeerGroup>();
+  private out: Transition[] = [];
+  private outOfOrder = 0;
+  private readRateSev = new Map<string, number>();
+  private nextReadRateAt = 0;
+
+  constructor(opts: RuleEngineOptions) {
+    this.compiled = new CompiledRules(opts.rules);
+    this.facts = opts.facts;
+    this.log = opts.log;
+    this.listener = opts.listener;
+  }
+
+  setListener(listener: TransitionListener | undefined): void {
+    this.listener = listener;
+  }
+
+  /** Evaluates one reading; the listener hears about it only if something changed. */
+  process(reading: Reading): void {
+    this.evaluate(reading);
+    this.flush();
+  }
+
+  /** Evaluates readings in order and hands all resulting transitions to the listener at once. */
+  processBatch(readings: readonly Reading[]): void {
+    for (let i = 0; i < readings.length; i++) this.evaluate(readings[i]!);
+    this.flush();
+  }
+
+  /** Time-based rules: stale devices, on/off-delays expiring, flow windows, read rate. */
+  tick(now: number): void {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const tickers = slot.tickers;
+      for (let j = 0; j < tickers.length; j++) {
+        const b = tickers[j]!;
+        const ch = b.ev.tick!(b.state, b.params, now, b.ctx);
+        if (ch) this.push(slot, b, ch);
+      }
+    }
+    if (now >= this.nextReadRateAt) this.evaluateReadRates(now);
+    this.flush();
+  }
+
+  /** Starts the offline clock of a registered device that has not reported yet. */
+  registerDevice(facts: DeviceFacts, now: number): void {
+    this.slotFor(facts.site, facts.device, facts.kind, now);
+  }
+
+  /** The registry changed a device's facts (critical, interval, rated flow): re-resolve its rules. */
+  refreshDevice(site: string, device: string, now: number): void {
+    const slot = this.sites.get(site)?.get(device);
+    if (slot) this.bind(slot, now, true);
+    this.flush();
+  }
+
+  /** Replaces the rules; every (device, rule) whose effective definition is unchanged keeps its state. */
+  reload(rules: RulesConfig, now: number): void {
+    this.compiled = new CompiledRules(rules);
+    this.peers = new Map();
+    for (const slot of this.slots) this.bind(slot, now, true);
+    const ids = new Set(this.compiled.readRateRules().map((r) => r.id));
+    for (const key of [...this.readRateSev.keys()]) {
+      const ruleId = key.slice(key.indexOf('|') + 1);
+      if (![...ids].some((id) => ruleId.startsWith(id + '.'))) this.readRateSev.delete(key);
+    }
+    this.nextReadRateAt = 0;
+    this.flush();
+  }
+
+  snapshotState(): EngineSnapshot {
+    const devices: DeviceSnapshot[] = [];
+    for (const s of this.slots) {
+      const rules: DeviceSnapshot['rules'] = {};
+      for (const b of s.bindings) rules[b.def.id] = { hash: b.hash, state: b.state };
+      devices.push({
+        site: s.site,
+        device: s.device,
+        kind: s.kind,
+        lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
+        rules,
+      });
+    }
+    // Round-trip through JSON so the caller gets a detached copy, not live state objects.
+    return JSON.parse(
+      JSON.stringify({ version: 1, devices, readRate: Object.fromEntries(this.readRateSev) }),
+    ) as EngineSnapshot;
+  }
+
+  /** Restores a snapshot into this engine (normally fresh, before the first reading). */
+  restoreState(snap: EngineSnapshot): void {
+    if (snap.version !== 1) throw new Error(`unsupported rule-state snapshot version ${String(snap.version)}`);
+    let restored = 0;
+    for (const d of snap.devices) {
+      const lastTs = d.lastTs ?? NaN;
+      const slot = this.slotFor(d.site, d.device, d.kind, Number.isNaN(lastTs) ? 0 : lastTs);
+      if (!(slot.lastTs >= lastTs)) slot.lastTs = lastTs;
+      for (const b of slot.bindings) {
+        const saved = d.rules[b.def.id];
+        if (!saved || saved.hash !== b.hash) continue;
+        restoreInto(b.state, saved.state);
+        b.ev.attach?.(b.state, b.params, b.ctx);
+        restored++;
+      }
+    }
+    for (const [k, v] of Object.entries(snap.readRate ?? {})) this.readRateSev.set(k, v);
+    this.log?.info({ devices: snap.devices.length, states: restored }, 'rule state restored');
+  }
+
+  /** Read rate per site and meter class, computed now from last-seen times. */
+  readRates(now: number): ReadRateEntry[] {
+    return this.compiled.readRateRules().flatMap((r) => computeReadRates(this.meters(r as ReadRateRule), now, r as ReadRateRule));
+  }
+
+  stats(): RuleEngineStats {
+    let bindings = 0;
+    for (const s of this.slots) bindings += s.bindings.length;
+    return { devices: this.slots.length, bindings, outOfOrder: this.outOfOrder };
+  }
+
+  private evaluate(reading: Reading): void {
+    const slot = this.slotFor(reading.site, reading.device, reading.kind, reading.ts);
+    const ts = reading.ts;
+    if (ts < slot.lastTs) {
+      this.outOfOrder++;
+      return;
+    }
+    slot.lastTs = ts;
+    const bad = reading.quality === 'bad';
+    const bindings = slot.bindings;
+    for (let i = 0; i < bindings.length; i++) {
+      const b = bindings[i]!;
+      if (bad && b.ev.seesBadQuality !== true) continue;
+      const ch = b.ev.evaluate(b.state, reading, b.params, ts, b.ctx);
+      if (ch) this.push(slot, b, ch);
+    }
+  }
+
+  private slotFor(site: string, device: string, kind: string, now: number): Slot {
+    let devices = this.sites.get(site);
+    if (!devices) this.sites.set(site, (devices = new Map()));
+    let slot = devices.get(device);
+    if (slot && slot.kind === kind) return slot;
+    if (slot) {
+      // A device id reused for another kind: its old rules no longer mean anything.
+      slot.kind = kind;
+      this.bind(slot, now, false);
+      return slot;
+    }
+    slot = {
+      key: `${site}/${device}`,
+      site,
+      device,
+      kind,
+      critical: false,
+      lastTs: NaN,
+      ctx: undefined as unknown as BindCtx, // set by bind() below, before any use
+      bindings: [],
+      tickers: [],
+    };
+    devices.set(device, slot);
+    this.slots.push(slot);
+    this.bind(slot, now, false);
+    return slot;
+  }
+
+  /** (Re)binds a slot's rules; with `keep`, states of unchanged rules survive and dropped active ones clear. */
+  private bind(slot: Slot, now: number, keep: boolean): void {
+    const f = this.facts.get(slot.site, slot.device);
+    const intervalSec = f?.reportIntervalSec ?? BUILTIN_KINDS[slot.kind]?.reportIntervalSec ?? DEFAULT_INTERVAL_SEC;
+    slot.critical = f?.critical ?? false;
+    const ctx: BindCtx = {
+      site: slot.site,
+      device: slot.device,
+      kind: slot.kind,
+      critical: slot.critical,
+      reportIntervalMs: intervalSec * 1000,
+      ratedMaxFlow: f?.ratedMaxFlow,
+      peers: undefined,
+    };
+    slot.ctx = ctx;
+    const facts = { site: slot.site, device: slot.device, critical: slot.critical };
+    const factsHash = `|${slot.critical ? 1 : 0}|${intervalSec}|${f?.ratedMaxFlow ?? ''}`;
+    const old = new Map<string, Binding>();
+    if (keep) for (const b of slot.bindings) old.set(b.def.id, b);
+    const bindings: Binding[] = [];
+    for (const rule of this.compiled.forKind(slot.kind)) {
+      const resolved = this.compiled.resolve(rule, facts);
+      if (!resolved) continue;
+      const ev = EVALUATORS[resolved.def.kind as keyof typeof EVALUATORS];
+      const bctx = ev.attach ? { ...ctx, peers: this.peerGroup(slot.site, rule.id) } : ctx;
+      const params = this.params(ev, resolved, bctx);
+      if (params === null) continue;
+      const hash = resolved.hash + factsHash;
+      const prev = old.get(rule.id);
+      let state: object;
+      if (prev && prev.hash === hash) {
+        state = prev.state;
+        old.delete(rule.id);
+        ev.attach?.(state, params, bctx);
+      } else state = ev.create(params, bctx, now);
+      bindings.push({ def: resolved.def, ev, params, state, hash, ctx: bctx });
+    }
+    // Whatever was raised under a definition that no longer applies is cleared, not left dangling.
+    for (const b of old.values()) {
+      const sev = (b.state as { sev?: number }).sev ?? 0;
+      if (sev > 0) {
+        this.push(slot, b, {
+          type: 'clear',
+          severity: severityOf(sev),
+          value: null,
+          ts: now,
+          message: 'rule changed or removed',
+        });
+      }
+    }
+    slot.bindings = bindings;
+    slot.tickers = bindings.filter((b) => b.ev.tick !== undefined);
+  }
+
+  private params(ev: AnyEvaluator, resolved: ResolvedRule, ctx: BindCtx): unknown {
+    if (ev.perDevice) return ev.compile(resolved.def, ctx);
+    if (resolved.shared === undefined) resolved.shared = ev.compile(resolved.def, ctx);
+    return resolved.shared;
+  }
+
+  private peerGroup(site: string, ruleId: string): PeerGroup {
+    const key = `${site}|${ruleId}`;
+    let g = this.peers.get(key);
+    if (!g) this.peers.set(key, (g = { members: new Set() }));
+    return g;
+  }
+
+  private push(slot: Slot, b: Binding, ch: RuleChange): void {
+    this.out.push({
+      ...ch,
+      deviceKey: slot.key,
+      site: slot.site,
+      device: slot.device,
+      kind: slot.kind,
+      ruleId: b.def.id,
+      ruleClass: b.def.class,
+      critical: slot.critical,
+    });
+  }
+
+  private flush(): void {
+    if (this.out.length === 0) return;
+    const batch = this.out;
+    this.out = [];
+    if (!this.listener) return;
+    try {
+      this.listener(batch);
+    } catch (err) {
+      // A failing consumer must not stop rule evaluation; the error is its to fix.
+      this.log?.error({ err }, 'transition listener failed');
+    }
+  }
+
+  private *meters(rule: ReadRateRule): Iterable<ReadRateInput> {
+    const seen = new Set<Slot>();
+    const kinds = rule.kinds;
+    const applies = (k: string) => kinds.includes(k) || kinds.includes('*');
+    if (this.facts.list) {
+      for (const f of this.facts.list()) {
+        if (!applies(f.kind)) continue;
+        const slot = this.sites.get(f.site)?.get(f.device);
+        if (slot) seen.add(slot);
+        const last = slot?.lastTs;
+        yield {
+          site: f.site,
+          meterClass: f.meterClass ?? rule.defaultClass,
+          lastSeen: last === undefined || Number.isNaN(last) ? undefined : last,
+        };
+      }
+    }
+    for (const slot of this.slots) {
+      if (seen.has(slot) || !applies(slot.kind)) continue;
+      yield {
+        site: slot.site,
+        meterClass: this.facts.get(slot.site, slot.device)?.meterClass ?? rule.defaultClass,
+        lastSeen: Number.isNaN(slot.lastTs) ? undefined : slot.lastTs,
+      };
+    }
+  }
+
+  private evaluateReadRates(now: number): void {
+    const rules = this.compiled.readRateRules() as ReadRateRule[];
+    let every = Infinity;
+    for (const rule of rules) {
+      every = Math.min(every, rule.evaluateEveryMs);
+      const sev = severityRank(rule.severity);
+      for (const e of computeReadRates(this.meters(rule), now, rule)) {
+        const ruleId = `${rule.id}.${e.meterClass}`;
+        const key = `${e.site}|${ruleId}`;
+        const cur = this.readRateSev.get(key) ?? 0;
+        const pct = `${(e.rate * 100).toFixed(1)} % of ${e.expected} ${e.meterClass} meters read in ${e.windowDays} d`;
+        if (!e.ok && cur === 0) {
+          this.readRateSev.set(key, sev);
+          this.pushSite(e.site, rule, ruleId, { type: 'raise', severity: rule.severity, value: e.rate, ts: now, message: `read rate ${pct}, target ${e.target * 100} %` });
+        } else if (e.ok && cur !== 0) {
+          this.readRateSev.delete(key);
+          this.pushSite(e.site, rule, ruleId, { type: 'clear', severity: severityOf(cur), value: e.rate, ts: now, message: `read rate ${pct}` });
+        }
+      }
+    }
+    this.nextReadRateAt = Number.isFinite(every) ? now + every : Infinity;
+  }
+
+  private pushSite(site: string, rule: RuleDef, ruleId: string, ch: RuleChange): void {
+    this.out.push({
+      ...ch,
+      deviceKey: `${site}/${READ_RATE_DEVICE}`,
+      site,
+      device: READ_RATE_DEVICE,
+      kind: 'site',
+      ruleId,
+      ruleClass: rule.class,
+      critical: false,
+    });
+  }
+}

@@ -1,0 +1,54 @@
+import type { StaleRule } from '../schema.js';
+import { severityOf, severityRank, type Evaluator } from '../types.js';
+
+interface StaleParams {
+  intervals: number;
+  badN: number;
+  sev: number;
+}
+
+interface StaleState {
+  sev: number;
+  /** Time of the last reading that was not of bad quality (or when the device became known). */
+  lastGood: number;
+  badRun: number;
+}
+
+export const staleEvaluator: Evaluator<StaleRule, StaleParams, StaleState> = {
+  seesBadQuality: true,
+  compile: (r) => ({ intervals: r.intervals, badN: r.badQualityReadings, sev: severityRank(r.severity) }),
+  create: (_p, _ctx, now) => ({ sev: 0, lastGood: now, badRun: 0 }),
+  evaluate(s, reading, p) {
+    if (reading.quality === 'bad') {
+      s.badRun++;
+      if (s.sev !== 0 || p.badN === 0 || s.badRun < p.badN) return null;
+      s.sev = p.sev;
+      return {
+        type: 'raise',
+        severity: severityOf(p.sev),
+        value: null,
+        ts: reading.ts,
+        message: `${s.badRun} consecutive readings of bad quality`,
+      };
+    }
+    s.badRun = 0;
+    if (reading.ts > s.lastGood) s.lastGood = reading.ts;
+    if (s.sev === 0) return null;
+    const sev = s.sev;
+    s.sev = 0;
+    return { type: 'clear', severity: severityOf(sev), value: null, ts: reading.ts, message: 'reporting again' };
+  },
+  tick(s, p, now, ctx) {
+    if (s.sev !== 0) return null;
+    const limit = p.intervals * ctx.reportIntervalMs;
+    if (now - s.lastGood < limit) return null;
+    s.sev = p.sev;
+    return {
+      type: 'raise',
+      severity: severityOf(p.sev),
+      value: null,
+      ts: s.lastGood + limit,
+      message: `no data for ${p.intervals} reporting intervals (${Math.round(limit / 60_000)} min)`,
+    };
+  },
+};

@@ -1,0 +1,48 @@
+import type { ReadRateRule } from './schema.js';
+import type { MeterClass } from './types.js';
+
+export interface ReadRateInput {
+  site: string;
+  meterClass: MeterClass;
+  /** Last reading time; NaN or undefined for a meter that never reported. */
+  lastSeen: number | undefined;
+}
+
+export interface ReadRateEntry {
+  site: string;
+  meterClass: MeterClass;
+  expected: number;
+  read: number;
+  /** read / expected, 0..1. */
+  rate: number;
+  target: number;
+  windowDays: number;
+  ok: boolean;
+}
+
+/**
+ * The share of meters that reported within each class's period (a rolling window of
+ * `windowDays`, so it can be judged at any moment rather than only at the end of a month).
+ */
+export function computeReadRates(meters: Iterable<ReadRateInput>, now: number, rule: ReadRateRule): ReadRateEntry[] {
+  const bySite = new Map<string, Map<MeterClass, { expected: number; read: number }>>();
+  for (const m of meters) {
+    let classes = bySite.get(m.site);
+    if (!classes) bySite.set(m.site, (classes = new Map()));
+    let c = classes.get(m.meterClass);
+    if (!c) classes.set(m.meterClass, (c = { expected: 0, read: 0 }));
+    c.expected++;
+    const windowMs = rule.targets[m.meterClass].windowDays * 86_400_000;
+    if (m.lastSeen !== undefined && now - m.lastSeen <= windowMs) c.read++;
+  }
+  const out: ReadRateEntry[] = [];
+  for (const [site, classes] of bySite) {
+    for (const [meterClass, c] of classes) {
+      const t = rule.targets[meterClass];
+      const rate = c.expected === 0 ? 1 : c.read / c.expected;
+      // A tiny epsilon: 49/50 is 0.98 exactly and must meet a 98 % target despite float rounding.
+      out.push({ site, meterClass, ...c, rate, target: t.min, windowDays: t.windowDays, ok: rate + 1e-9 >= t.min });
+    }
+  }
+  return out;
+}

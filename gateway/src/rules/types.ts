@@ -1,0 +1,106 @@
+import type { Reading } from '../core/types.js';
+
+/** Alarm severities, lowest first. Index + 1 is the rank kept in rule state (0 = not raised). */
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Work-order class: drives grouping counts and escalation times downstream. */
+export const RULE_CLASSES = ['safety', 'key', 'routine'] as const;
+export type RuleClass = (typeof RULE_CLASSES)[number];
+
+export const METER_CLASSES = ['commercial', 'residential', 'in-home'] as const;
+export type MeterClass = (typeof METER_CLASSES)[number];
+
+export function severityRank(s: Severity): number {
+  return s === 'critical' ? 3 : s === 'warning' ? 2 : 1;
+}
+
+export function severityOf(rank: number): Severity {
+  return rank >= 3 ? 'critical' : rank === 2 ? 'warning' : 'info';
+}
+
+/** What the rules need to know about a device; the registry provides it. */
+export interface DeviceFacts {
+  site: string;
+  device: string;
+  kind: string;
+  critical: boolean;
+  reportIntervalSec: number;
+  /** Gas Qmax in m³/h, water Q3 in L/h: the same unit as the kind's flow metric. */
+  ratedMaxFlow?: number;
+  /** For read-rate targets; meters without one count as the read-rate rule's `defaultClass`. */
+  meterClass?: MeterClass;
+}
+
+export interface DeviceFactsLookup {
+  get(site: string, device: string): DeviceFacts | undefined;
+  /** Every known device, so meters that never reported still count against the read rate. */
+  list?(): Iterable<DeviceFacts>;
+}
+
+export type TransitionType = 'raise' | 'escalate' | 'clear';
+
+/** What an evaluator returns when its rule changes state; the engine adds the device identity. */
+export interface RuleChange {
+  type: TransitionType;
+  severity: Severity;
+  value: number | boolean | null;
+  /** When the condition was met: for a delayed rule the moment the delay expired, not when it was noticed. */
+  ts: number;
+  message: string;
+}
+
+export interface Transition extends RuleChange {
+  /** `site/device`. */
+  deviceKey: string;
+  site: string;
+  device: string;
+  kind: string;
+  ruleId: string;
+  ruleClass: RuleClass;
+  /** The device is a critical asset (lower grouping counts, priority downstream). */
+  critical: boolean;
+}
+
+export type TransitionListener = (batch: readonly Transition[]) => void;
+
+/** Per-binding context: fixed for a device while its facts do not change. */
+export interface BindCtx {
+  site: string;
+  device: string;
+  kind: string;
+  critical: boolean;
+  reportIntervalMs: number;
+  ratedMaxFlow: number | undefined;
+  /** Only for rules that compare a device with the others of its site (stuck register). */
+  peers: PeerGroup | undefined;
+}
+
+/** Devices of one site evaluated by one rule, for peer comparisons. */
+export interface PeerGroup {
+  members: Set<{ lastUse: number }>;
+}
+
+/**
+ * One rule kind. `evaluate` and `tick` mutate `state` in place and allocate only when they
+ * return a change. State objects hold numbers, booleans and number arrays only, so they snapshot as JSON.
+ */
+export interface Evaluator<R, P, S extends object> {
+  /** Resolves a (merged) rule for one device; null when it does not apply (no rated flow, say). */
+  compile(rule: R, ctx: BindCtx): P | null;
+  /** compile() reads device facts, so params cannot be shared between devices. */
+  perDevice?: boolean;
+  create(params: P, ctx: BindCtx, now: number): S;
+  /** Re-links a kept or restored state to engine-level structures (peer groups). */
+  attach?(state: S, params: P, ctx: BindCtx): void;
+  evaluate(state: S, reading: Reading, params: P, now: number, ctx: BindCtx): RuleChange | null;
+  /** Time-based part (delays expiring, silence); absent for rules driven by readings alone. */
+  tick?(state: S, params: P, now: number, ctx: BindCtx): RuleChange | null;
+  /** Whether readings of bad quality reach this rule (only the stale rule wants them). */
+  seesBadQuality?: boolean;
+}
+
+/** The rank kept in every rule state: 0 = not raised, else severityRank. */
+export interface RaisedState {
+  sev: number;
+}
