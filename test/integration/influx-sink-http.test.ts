@@ -23,6 +23,7 @@ interface Received {
   body: string;
 }
 interface Answer {
+  /** 0: never answer (the request hangs). */
   status: number;
   headers?: Record<string, string>;
   body?: string;
@@ -59,6 +60,7 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
           body: body.toString(),
         });
         const a = script.shift() ?? fallback;
+        if (a.status === 0) return;
         res.writeHead(a.status, a.headers);
         res.end(a.body ?? '');
       });
@@ -73,6 +75,7 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     fallback = { status: 204 };
   });
   afterAll(async () => {
+    server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
@@ -155,6 +158,15 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
       expect(outbox.stats()).toMatchObject({ pendingLines: 2, parkedBatches: 0 });
       fallback = { status: 204 };
       await waitFor(() => outbox.stats().pendingLines === 0, 5000, 'written once the token works');
+      expect(writer.health().state).toBe('ok');
+    });
+
+    it(`${api}: gives up on a request that gets no answer within timeoutMs and sends it again`, async () => {
+      script = [{ status: 0 }, { status: 0 }, { status: 0 }];
+      const { outbox, writer } = await rig({ api, timeoutMs: 300 });
+      await waitFor(() => outbox.stats().pendingLines === 0, 10_000, 'written after the timeouts');
+      expect(received).toHaveLength(4);
+      expect(received.every((r) => r.body === LINES.join(''))).toBe(true);
       expect(writer.health().state).toBe('ok');
     });
   }

@@ -17,6 +17,7 @@ export class V2Transport implements LineTransport {
   private readonly path: string;
   /** 0 gzips every body; undefined never does. */
   private readonly gzipThreshold: number | undefined;
+  private readonly timeoutMs: number;
 
   constructor(cfg: InfluxConfig) {
     this.agent = keepAliveAgent(cfg.url);
@@ -29,6 +30,7 @@ export class V2Transport implements LineTransport {
     const params = new URLSearchParams({ org: cfg.org, bucket: cfg.bucket, precision: 'ms' });
     this.path = `/api/v2/write?${params}`;
     this.gzipThreshold = cfg.gzip ? 0 : undefined;
+    this.timeoutMs = cfg.timeoutMs;
   }
 
   async write(body: string): Promise<WriteResponse> {
@@ -37,6 +39,9 @@ export class V2Transport implements LineTransport {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8' },
         gzipThreshold: this.gzipThreshold,
+        // The client's own timeout only reports an idle socket and leaves the request open; an
+        // abort destroys it, so a server that never answers cannot tie up the connection pool.
+        ...(this.timeoutMs > 0 ? { signal: AbortSignal.timeout(this.timeoutMs) } : {}),
       });
       return { status: 204, body: '' };
     } catch (err) {
