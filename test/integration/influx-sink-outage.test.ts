@@ -24,79 +24,86 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe('InfluxDB sink across an InfluxDB outage', () => {
   let server: InfluxDB;
-  let dir: string;
+  const dirs: string[] = [];
 
   beforeAll(async () => {
     server = await startInfluxDB();
-    await server.createDb('outage');
-    dir = mkdtempSync(join(tmpdir(), 'fgw-influx-outage-'));
   });
   afterAll(async () => {
     await server?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('holds readings while InfluxDB is down and writes each exactly once after it returns', async () => {
-    const outbox = new Outbox(outboxSchema.parse({ synchronous: 'normal' }), dir, log);
-    await outbox.start();
-    const cfg = influxSchema.parse({
-      api: 'v1',
-      url: server.url,
-      db: 'outage',
-      batchLines: 500,
-      flushIntervalMs: 50,
-      retry: { minMs: 50, maxMs: 400 },
-    });
-    const writer = new InfluxWriter(cfg, outbox, log);
-    await writer.start();
-    const states: ComponentState[] = [];
-    const watch = setInterval(() => {
-      const s = writer.health().state;
-      if (states[states.length - 1] !== s) states.push(s);
-    }, 10);
-    // Appends at a steady pace, 100 lines every 10 ms, as a stream of readings would arrive.
-    const feed = async (from: number, to: number): Promise<void> => {
-      for (let i = from; i < to; i++) {
-        outbox.append(line(i));
-        if ((i + 1) % 100 === 0) await sleep(10);
+  it.each([
+    ['stopped', 'stop'],
+    ['killed with SIGKILL', 'kill'],
+  ] as const)(
+    'holds readings while InfluxDB is %s and writes each exactly once after it returns',
+    async (_, how) => {
+      const db = `outage_${how}`;
+      const dir = mkdtempSync(join(tmpdir(), 'fgw-influx-outage-'));
+      dirs.push(dir);
+      const outbox = new Outbox(outboxSchema.parse({ synchronous: 'normal' }), dir, log);
+      await outbox.start();
+      const cfg = influxSchema.parse({
+        api: 'v1',
+        url: server.url,
+        db,
+        batchLines: 500,
+        flushIntervalMs: 50,
+        retry: { minMs: 50, maxMs: 400 },
+      });
+      const writer = new InfluxWriter(cfg, outbox, log);
+      await writer.start();
+      const states: ComponentState[] = [];
+      const watch = setInterval(() => {
+        const s = writer.health().state;
+        if (states[states.length - 1] !== s) states.push(s);
+      }, 10);
+      // Appends at a steady pace, 100 lines every 10 ms, as a stream of readings would arrive.
+      const feed = async (from: number, to: number): Promise<void> => {
+        for (let i = from; i < to; i++) {
+          outbox.append(line(i));
+          if ((i + 1) % 100 === 0) await sleep(10);
+        }
+      };
+      try {
+        const third = Math.floor(TOTAL / 3);
+        await feed(0, third);
+        await waitFor(() => outbox.stats().pendingLines === 0, 20_000, 'first third written');
+
+        await (how === 'kill' ? server.kill() : server.stop());
+        await feed(third, 2 * third);
+        await waitFor(() => writer.health().state === 'degraded', 10_000, 'writer degraded');
+        const held = outbox.stats().pendingLines;
+        expect(held).toBeGreaterThan(0);
+        expect(writer.health()).toMatchObject({ state: 'degraded', pendingLines: held });
+        expect(String(writer.health().detail)).toMatch(/ECONNREFUSED/);
+
+        await server.restart();
+        await feed(2 * third, TOTAL);
+        await waitFor(() => outbox.stats().pendingLines === 0, 30_000, 'everything drained');
+        await waitFor(() => writer.health().state === 'ok', 5_000, 'writer ok');
+
+        const gas = await server.query('SELECT count(volume_m3) FROM gas_meter', db);
+        const env = await server.query('SELECT count(temperature_c) FROM env_probe', db);
+        expect(Number(gas[0]!.values[0]![1])).toBe(TOTAL / 2);
+        expect(Number(env[0]!.values[0]![1])).toBe(TOTAL / 2);
+        const rows = await server.query('SELECT volume_m3 FROM gas_meter', db);
+        const times = rows[0]!.values.map((v) => v[0] as number);
+        expect(new Set(times).size).toBe(TOTAL / 2);
+        expect(Math.min(...times)).toBe(BASE);
+        expect(Math.max(...times)).toBe(BASE + TOTAL - 2);
+
+        expect(outbox.stats()).toMatchObject({ pendingLines: 0, parkedBatches: 0 });
+        const d = states.indexOf('degraded');
+        expect(d).toBeGreaterThanOrEqual(0);
+        expect(states.slice(d)).toContain('ok');
+      } finally {
+        clearInterval(watch);
+        await writer.stop();
+        await outbox.stop();
       }
-    };
-    try {
-      const third = Math.floor(TOTAL / 3);
-      await feed(0, third);
-      await waitFor(() => outbox.stats().pendingLines === 0, 20_000, 'first third written');
-
-      await server.stop();
-      await feed(third, 2 * third);
-      await waitFor(() => writer.health().state === 'degraded', 10_000, 'writer degraded');
-      const held = outbox.stats().pendingLines;
-      expect(held).toBeGreaterThan(0);
-      expect(writer.health()).toMatchObject({ state: 'degraded', pendingLines: held });
-      expect(String(writer.health().detail)).toMatch(/ECONNREFUSED/);
-
-      await server.restart();
-      await feed(2 * third, TOTAL);
-      await waitFor(() => outbox.stats().pendingLines === 0, 30_000, 'everything drained');
-      await waitFor(() => writer.health().state === 'ok', 5_000, 'writer ok');
-
-      const gas = await server.query('SELECT count(volume_m3) FROM gas_meter', 'outage');
-      const env = await server.query('SELECT count(temperature_c) FROM env_probe', 'outage');
-      expect(Number(gas[0]!.values[0]![1])).toBe(TOTAL / 2);
-      expect(Number(env[0]!.values[0]![1])).toBe(TOTAL / 2);
-      const rows = await server.query('SELECT volume_m3 FROM gas_meter', 'outage');
-      const times = rows[0]!.values.map((v) => v[0] as number);
-      expect(new Set(times).size).toBe(TOTAL / 2);
-      expect(Math.min(...times)).toBe(BASE);
-      expect(Math.max(...times)).toBe(BASE + TOTAL - 2);
-
-      expect(outbox.stats()).toMatchObject({ pendingLines: 0, parkedBatches: 0 });
-      const d = states.indexOf('degraded');
-      expect(d).toBeGreaterThanOrEqual(0);
-      expect(states.slice(d)).toContain('ok');
-    } finally {
-      clearInterval(watch);
-      await writer.stop();
-      await outbox.stop();
-    }
-  });
+    },
+  );
 });
