@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/** Alarm settings; the gateway config mounts this at key `alarms`. */
+const count = (normal: number, critical: number) =>
+  z
+    .strictObject({
+      /** Alarms of one rule across a site within the window that make one incident. */
+      normal: z.number().int().min(1).default(normal),
+      /** The same when a critical asset ("VIP", key area) is among them. */
+      critical: z.number().int().min(1).default(critical),
+    })
+    .prefault({});
+
+export const alarmsSchema = z.strictObject({
+  grouping: z
+    .strictObject({
+      windowMs: z.number().int().positive().default(30 * 60_000),
+      // (rule) counts of the same complaint within 30 minutes: 1 safety, 5 (3 VIP) key, 10 (5 VIP) routine.
+      counts: z
+        .strictObject({
+          safety: count(1, 1),
+          key: count(5, 3),
+          routine: count(10, 5),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Longest answer of list({state: 'all'}). */
+  listLimit: z.number().int().min(1).max(100_000).default(1000),
+  /** Transitions are written in one transaction per event-loop turn; this caps one transaction. */
+  maxBatch: z.number().int().min(1).default(5000),
+});
+
+export type AlarmsConfig = z.infer<typeof alarmsSchema>;

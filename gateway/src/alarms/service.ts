@@ -1,0 +1,388 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import type { Db } from '../storage/db.js';
+import type { EngineSnapshot } from '../rules/snapshot.js';
+import { severityRank, type Transition } from '../rules/types.js';
+import { IncidentGrouper } from './grouping.js';
+import { alarmsSchema, type AlarmsConfig } from './schema.js';
+import { AlarmStore } from './store.js';
+import {
+  AlarmError,
+  type Alarm,
+  type AlarmEvent,
+  type AlarmEventType,
+  type Incident,
+  type ListQuery,
+  type Shelf,
+  type ShelveRequest,
+} from './types.js';
+
+export interface AlarmServiceDeps {
+  /** Opened by the caller with `openDb(file, ALARM_MIGRATIONS)`. */
+  db: Db;
+  config?: AlarmsConfig;
+  log?: Logger;
+  now?: () => number;
+  newId?: () => string;
+}
+
+export type AlarmEventListener = (e: AlarmEvent) => void;
+
+const activeKey = (site: string, device: string, rule: string) => `${site}/${device}|${rule}`;
+const isActive = (a: Alarm) => a.state === 'active-unacknowledged' || a.state === 'active-acknowledged';
+
+/**
+ * Turns rule transitions into alarms: one active alarm per (device, rule), its lifecycle,
+ * shelving, grouping into incidents, and their persistence. Transitions handed to `handle()` are
+ * written in one transaction per event-loop turn; listeners hear about every change after commit.
+ */
+export class AlarmService implements Component {
+  readonly name = 'alarms';
+  private readonly cfg: AlarmsConfig;
+  private readonly store: AlarmStore;
+  private readonly now: () => number;
+  private readonly newId: () => string;
+  private readonly log: Logger | undefined;
+  /** Alarms not yet in their final state, by id. */
+  private readonly open = new Map<string, Alarm>();
+  /** The active alarm of each (device, rule). */
+  private readonly active = new Map<string, Alarm>();
+  private readonly incidents = new Map<string, Incident>();
+  private shelves: Shelf[] = [];
+  private readonly grouper: IncidentGrouper;
+  private readonly listeners = new Set<AlarmEventListener>();
+  private queue: Transition[] = [];
+  private scheduled = false;
+  private started = false;
+  private counts = { transitions: 0, ignored: 0, listenerErrors: 0 };
+
+  constructor(deps: AlarmServiceDeps) {
+    this.cfg = deps.config ?? alarmsSchema.parse({});
+    this.store = new AlarmStore(deps.db);
+    this.now = deps.now ?? Date.now;
+    this.newId = deps.newId ?? randomUUID;
+    this.log = deps.log;
+    this.grouper = new IncidentGrouper(this.cfg.grouping, this.newId);
+  }
+
+  /** Loads open alarms, incidents, shelves and grouping memory from the database. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const a of this.store.openAlarms()) {
+      this.open.set(a.id, a);
+      if (isActive(a)) this.active.set(activeKey(a.site, a.device, a.rule), a);
+    }
+    for (const i of this.store.incidents()) if (i.state === 'open') this.incidents.set(i.id, i);
+    this.shelves = this.store.shelves().filter((s) => s.endedAt === null);
+    this.grouper.restore(this.store.alarmsSince(this.now() - this.cfg.grouping.windowMs), this.incidents);
+    this.log?.info({ open: this.open.size, shelves: this.shelves.length }, 'alarms restored');
+  }
+
+  async stop(): Promise<void> {
+    this.flush();
+  }
+
+  health(): ComponentHealth {
+    return { state: this.started ? 'ok' : 'stopped', active: this.active.size, open: this.open.size, ...this.counts };
+  }
+
+  /** A TransitionListener: queue now, write at the end of this event-loop turn. */
+  handle = (batch: readonly Transition[]): void => {
+    for (const t of batch) this.queue.push(t);
+    if (this.queue.length >= this.cfg.maxBatch) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  };
+
+  /** Writes whatever is queued, now. */
+  flush(): AlarmEvent[] {
+    this.scheduled = false;
+    if (this.queue.length === 0) return [];
+    const batch = this.queue;
+    this.queue = [];
+    return this.apply(batch);
+  }
+
+  /** Applies transitions in one transaction and returns (and publishes) the resulting events. */
+  apply(batch: readonly Transition[]): AlarmEvent[] {
+    const events: AlarmEvent[] = [];
+    this.store.tx(() => {
+      for (const t of batch) this.applyOne(t, events);
+      this.persist(events);
+    });
+    this.publish(events);
+    return events;
+  }
+
+  /** Ends shelves whose time is up (alarms still active under them are announced again); closes quiet incidents. */
+  tick(now = this.now()): AlarmEvent[] {
+    const closed: Incident[] = [];
+    for (const inc of [...this.incidents.values()]) {
+      if (this.closeIncidentIfQuiet(inc, now)) closed.push(inc);
+    }
+    if (closed.length) this.store.tx(() => closed.forEach((i) => this.store.saveIncident(i)));
+    const expired = this.shelves.filter((s) => s.untilMs <= now);
+    if (expired.length === 0) return [];
+    return this.endShelves(expired, now, 'system');
+  }
+
+  list(q: ListQuery): Alarm[] {
+    const limit = Math.min(q.limit ?? this.cfg.listLimit, this.cfg.listLimit);
+    if (q.state === 'all') return this.store.listAlarms({ site: q.site, device: q.device, limit });
+    const out: Alarm[] = [];
+    for (const a of this.open.values()) {
+      if (q.site !== undefined && a.site !== q.site) continue;
+      if (q.device !== undefined && a.device !== q.device) continue;
+      out.push({ ...a });
+    }
+    return out.sort((a, b) => b.raisedAt - a.raisedAt).slice(0, limit);
+  }
+
+  get(id: string): Alarm | undefined {
+    const a = this.open.get(id);
+    return a ? { ...a } : this.store.getAlarm(id);
+  }
+
+  /** The recorded history of one alarm. */
+  history(id: string): ReturnType<AlarmStore['events']> {
+    return this.store.events(id);
+  }
+
+  ack(id: string, user: string, note?: string): Alarm {
+    if (!user) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'ack needs a user', 400);
+    const a = this.open.get(id);
+    if (!a) {
+      if (this.store.getAlarm(id)) throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
+      throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `alarm ${id} not found`, 404);
+    }
+    if (a.state === 'active-acknowledged')
+      throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
+    const now = this.now();
+    a.state = a.state === 'cleared-unacknowledged' ? 'cleared' : 'active-acknowledged';
+    a.acknowledgedAt = now;
+    a.acknowledgedBy = user;
+    a.ackNote = note ?? null;
+    a.updatedAt = now;
+    if (a.state === 'cleared') this.open.delete(a.id);
+    const events = [this.event('ack', a, now, user, note)];
+    this.store.tx(() => this.persist(events));
+    this.publish(events);
+    return { ...a };
+  }
+
+  shelve(req: ShelveRequest): Shelf {
+    if (req.site === undefined && req.device === undefined && req.rule === undefined)
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'shelve needs a site, device or rule', 400);
+    const now = this.now();
+    if (!(req.untilMs > now)) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'untilMs must be in the future', 400);
+    if (!req.user || !req.reason)
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'shelve needs a user and a reason', 400);
+    const shelf: Shelf = {
+      id: this.newId(),
+      site: req.site ?? null,
+      device: req.device ?? null,
+      rule: req.rule ?? null,
+      fromMs: now,
+      untilMs: req.untilMs,
+      user: req.user,
+      reason: req.reason,
+      createdAt: now,
+      endedAt: null,
+      endedBy: null,
+    };
+    this.shelves.push(shelf);
+    const events: AlarmEvent[] = [];
+    for (const a of this.active.values()) {
+      if (a.shelved || !matches(shelf, a)) continue;
+      a.shelved = true;
+      a.updatedAt = now;
+      events.push(this.event('shelve', a, now, req.user, req.reason));
+    }
+    this.store.tx(() => {
+      this.store.saveShelf(shelf);
+      this.persist(events);
+    });
+    this.publish(events);
+    return { ...shelf };
+  }
+
+  /** Ends a shelf early. */
+  unshelve(id: string, user: string): Shelf {
+    const shelf = this.shelves.find((s) => s.id === id);
+    if (!shelf) throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `no active shelf ${id}`, 404);
+    this.endShelves([shelf], this.now(), user);
+    return { ...shelf };
+  }
+
+  listShelves(activeOnly = true): Shelf[] {
+    return activeOnly ? this.shelves.map((s) => ({ ...s })) : this.store.shelves();
+  }
+
+  listIncidents(): Incident[] {
+    return this.store.incidents();
+  }
+
+  /** Every alarm event, after it was committed. Returns an unsubscribe function. */
+  onEvent(fn: AlarmEventListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Rule-engine state lives in the same database (table rule_state). */
+  saveRuleState(snap: EngineSnapshot): void {
+    this.store.saveRuleState(snap, this.now());
+  }
+
+  loadRuleState(): EngineSnapshot | undefined {
+    return this.store.loadRuleState();
+  }
+
+  private applyOne(t: Transition, events: AlarmEvent[]): void {
+    this.counts.transitions++;
+    const key = activeKey(t.site, t.device, t.ruleId);
+    const cur = this.active.get(key);
+    if (t.type === 'clear') {
+      if (!cur) return void this.counts.ignored++;
+      cur.state = cur.state === 'active-acknowledged' ? 'cleared' : 'cleared-unacknowledged';
+      cur.clearedAt = t.ts;
+      cur.value = t.value;
+      cur.updatedAt = t.ts;
+      this.active.delete(key);
+      if (cur.state === 'cleared') this.open.delete(cur.id);
+      events.push(this.event('clear', cur, t.ts, undefined, t.message));
+      this.maybeCloseIncident(cur.incidentId, t.ts);
+      return;
+    }
+    if (cur) {
+      // One condition, one alarm: a repeated raise only ever raises the severity of the active one.
+      if (severityRank(t.severity) <= severityRank(cur.severity)) return void this.counts.ignored++;
+      cur.severity = t.severity;
+      cur.value = t.value;
+      cur.message = t.message;
+      cur.updatedAt = t.ts;
+      // A worse condition needs fresh attention even if the milder one was acknowledged.
+      if (cur.state === 'active-acknowledged') cur.state = 'active-unacknowledged';
+      events.push(this.event('escalate', cur, t.ts));
+      return;
+    }
+    const a: Alarm = {
+      id: this.newId(),
+      site: t.site,
+      device: t.device,
+      kind: t.kind,
+      rule: t.ruleId,
+      class: t.ruleClass,
+      severity: t.severity,
+      state: 'active-unacknowledged',
+      value: t.value,
+      message: t.message,
+      raisedAt: t.ts,
+      clearedAt: null,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+      ackNote: null,
+      incidentId: null,
+      shelved: this.shelves.some((s) => s.fromMs <= t.ts && matches(s, t)),
+      critical: t.critical,
+      updatedAt: t.ts,
+    };
+    this.active.set(key, a);
+    this.open.set(a.id, a);
+    events.push(this.event('raise', a, t.ts, undefined, t.message));
+    const g = this.grouper.onRaise(a, t.ts);
+    if (!g) return;
+    this.incidents.set(g.incident.id, g.incident);
+    for (const id of g.joined) {
+      const member = id === a.id ? a : (this.open.get(id) ?? this.store.getAlarm(id));
+      if (!member) continue;
+      member.incidentId = g.incident.id;
+      member.updatedAt = t.ts;
+      events.push({ ...this.event('group', member, t.ts), incident: { ...g.incident } });
+    }
+  }
+
+  private maybeCloseIncident(incidentId: string | null, ts: number): void {
+    const inc = incidentId ? this.incidents.get(incidentId) : undefined;
+    if (inc) this.closeIncidentIfQuiet(inc, ts);
+  }
+
+  /** Closed once none of its alarms is active and no more can join it (the window has passed). */
+  private closeIncidentIfQuiet(inc: Incident, ts: number): boolean {
+    if (ts - inc.lastAlarmAt < this.cfg.grouping.windowMs) return false;
+    for (const a of this.active.values()) if (a.incidentId === inc.id) return false;
+    inc.state = 'closed';
+    inc.closedAt = ts;
+    this.incidents.delete(inc.id);
+    return true;
+  }
+
+  private endShelves(ended: Shelf[], now: number, user: string): AlarmEvent[] {
+    for (const s of ended) {
+      s.endedAt = now;
+      s.endedBy = user;
+    }
+    this.shelves = this.shelves.filter((s) => s.endedAt === null);
+    const events: AlarmEvent[] = [];
+    for (const a of this.active.values()) {
+      if (!a.shelved || this.shelves.some((s) => matches(s, a))) continue;
+      a.shelved = false;
+      a.updatedAt = now;
+      events.push(this.event('unshelve', a, now, user));
+    }
+    this.store.tx(() => {
+      for (const s of ended) this.store.saveShelf(s);
+      this.persist(events);
+    });
+    this.publish(events);
+    return events;
+  }
+
+  private event(type: AlarmEventType, a: Alarm, ts: number, user?: string, note?: string): AlarmEvent {
+    const e: AlarmEvent = { type, ts, alarm: { ...a } };
+    if (user !== undefined) e.user = user;
+    if (note !== undefined) e.note = note;
+    const inc = a.incidentId ? this.incidents.get(a.incidentId) : undefined;
+    if (inc) e.incident = { ...inc };
+    return e;
+  }
+
+  /** Writes the final state of each touched alarm once, every event, and touched incidents. */
+  private persist(events: AlarmEvent[]): void {
+    const last = new Map<string, Alarm>();
+    const incidents = new Map<string, Incident>();
+    for (const e of events) {
+      // The event holds a copy made at the time; the stored row must be the latest.
+      last.set(e.alarm.id, this.open.get(e.alarm.id) ?? e.alarm);
+      if (e.incident) incidents.set(e.incident.id, this.incidents.get(e.incident.id) ?? e.incident);
+      this.store.saveEvent(e);
+    }
+    for (const a of last.values()) this.store.saveAlarm(a);
+    for (const i of incidents.values()) this.store.saveIncident(i);
+  }
+
+  private publish(events: AlarmEvent[]): void {
+    for (const e of events) {
+      for (const fn of this.listeners) {
+        try {
+          fn(e);
+        } catch (err) {
+          this.counts.listenerErrors++;
+          this.log?.error({ err, type: e.type }, 'alarm event listener failed');
+        }
+      }
+    }
+  }
+}
+
+function matches(s: Shelf, a: { site: string; device: string; rule?: string; ruleId?: string }): boolean {
+  const rule = a.rule ?? a.ruleId;
+  return (
+    (s.site === null || s.site === a.site) &&
+    (s.device === null || s.device === a.device) &&
+    (s.rule === null || s.rule === rule)
+  );
+}

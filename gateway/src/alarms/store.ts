@@ -1,0 +1,254 @@
+import type { Db, Migration } from '../storage/db.js';
+import type { EngineSnapshot } from '../rules/snapshot.js';
+import type { Alarm, AlarmEvent, Incident, Shelf } from './types.js';
+
+/** Nothing is deleted: alarms, their events, incidents and shelves are history ("不得丢失"). */
+export const ALARM_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE alarms (
+        id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
+        rule TEXT NOT NULL, class TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL,
+        value TEXT, message TEXT NOT NULL, raised_at INTEGER NOT NULL, cleared_at INTEGER,
+        acknowledged_at INTEGER, acknowledged_by TEXT, ack_note TEXT, incident_id TEXT,
+        shelved INTEGER NOT NULL, critical INTEGER NOT NULL, updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX alarms_state ON alarms(state);
+      CREATE INDEX alarms_raised ON alarms(raised_at);
+      CREATE INDEX alarms_site_device ON alarms(site, device, raised_at);
+      CREATE TABLE alarm_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, type TEXT NOT NULL,
+        ts INTEGER NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL, value TEXT,
+        user TEXT, note TEXT, shelved INTEGER NOT NULL, incident_id TEXT
+      );
+      CREATE INDEX alarm_events_alarm ON alarm_events(alarm_id, seq);
+      CREATE TABLE incidents (
+        id TEXT PRIMARY KEY, site TEXT NOT NULL, rule TEXT NOT NULL, class TEXT NOT NULL,
+        opened_at INTEGER NOT NULL, last_alarm_at INTEGER NOT NULL, alarm_count INTEGER NOT NULL,
+        state TEXT NOT NULL, closed_at INTEGER
+      );
+      CREATE TABLE shelves (
+        id TEXT PRIMARY KEY, site TEXT, device TEXT, rule TEXT, from_ms INTEGER NOT NULL,
+        until_ms INTEGER NOT NULL, user TEXT NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL,
+        ended_at INTEGER, ended_by TEXT
+      );
+      CREATE TABLE rule_state (
+        device_key TEXT PRIMARY KEY, state_json TEXT NOT NULL, updated_at INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+interface AlarmRow {
+  id: string;
+  site: string;
+  device: string;
+  kind: string;
+  rule: string;
+  class: Alarm['class'];
+  severity: Alarm['severity'];
+  state: Alarm['state'];
+  value: string | null;
+  message: string;
+  raised_at: number;
+  cleared_at: number | null;
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+  ack_note: string | null;
+  incident_id: string | null;
+  shelved: number;
+  critical: number;
+  updated_at: number;
+}
+
+const toAlarm = (r: AlarmRow): Alarm => ({
+  id: r.id,
+  site: r.site,
+  device: r.device,
+  kind: r.kind,
+  rule: r.rule,
+  class: r.class,
+  severity: r.severity,
+  state: r.state,
+  value: r.value === null ? null : (JSON.parse(r.value) as Alarm['value']),
+  message: r.message,
+  raisedAt: r.raised_at,
+  clearedAt: r.cleared_at,
+  acknowledgedAt: r.acknowledged_at,
+  acknowledgedBy: r.acknowledged_by,
+  ackNote: r.ack_note,
+  incidentId: r.incident_id,
+  shelved: r.shelved === 1,
+  critical: r.critical === 1,
+  updatedAt: r.updated_at,
+});
+
+const alarmParams = (a: Alarm) => ({
+  id: a.id,
+  site: a.site,
+  device: a.device,
+  kind: a.kind,
+  rule: a.rule,
+  class: a.class,
+  severity: a.severity,
+  state: a.state,
+  value: a.value === null ? null : JSON.stringify(a.value),
+  message: a.message,
+  raised_at: a.raisedAt,
+  cleared_at: a.clearedAt,
+  acknowledged_at: a.acknowledgedAt,
+  acknowledged_by: a.acknowledgedBy,
+  ack_note: a.ackNote,
+  incident_id: a.incidentId,
+  shelved: a.shelved ? 1 : 0,
+  critical: a.critical ? 1 : 0,
+  updated_at: a.updatedAt,
+});
+
+const COLS =
+  'id, site, device, kind, rule, class, severity, state, value, message, raised_at, cleared_at, acknowledged_at, acknowledged_by, ack_note, incident_id, shelved, critical, updated_at';
+
+/** Prepared statements over the alarm tables. Callers wrap writes in `tx`. */
+export class AlarmStore {
+  private readonly upsertAlarm;
+  private readonly insertEvent;
+  private readonly upsertIncident;
+  private readonly upsertShelf;
+  private readonly upsertRuleState;
+
+  constructor(private readonly db: Db) {
+    const vals = COLS.split(', ')
+      .map((c) => `@${c}`)
+      .join(', ');
+    const sets = COLS.split(', ')
+      .filter((c) => c !== 'id')
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
+    this.upsertAlarm = db.prepare(`INSERT INTO alarms (${COLS}) VALUES (${vals}) ON CONFLICT(id) DO UPDATE SET ${sets}`);
+    this.insertEvent = db.prepare(
+      `INSERT INTO alarm_events (alarm_id, type, ts, severity, state, value, user, note, shelved, incident_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.upsertIncident = db.prepare(
+      `INSERT INTO incidents (id, site, rule, class, opened_at, last_alarm_at, alarm_count, state, closed_at)
+       VALUES (@id, @site, @rule, @class, @openedAt, @lastAlarmAt, @alarmCount, @state, @closedAt)
+       ON CONFLICT(id) DO UPDATE SET last_alarm_at = excluded.last_alarm_at, alarm_count = excluded.alarm_count,
+         state = excluded.state, closed_at = excluded.closed_at`,
+    );
+    this.upsertShelf = db.prepare(
+      `INSERT INTO shelves (id, site, device, rule, from_ms, until_ms, user, reason, created_at, ended_at, ended_by)
+       VALUES (@id, @site, @device, @rule, @fromMs, @untilMs, @user, @reason, @createdAt, @endedAt, @endedBy)
+       ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by`,
+    );
+    this.upsertRuleState = db.prepare(
+      `INSERT INTO rule_state (device_key, state_json, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT(device_key) DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at`,
+    );
+  }
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  saveAlarm(a: Alarm): void {
+    this.upsertAlarm.run(alarmParams(a));
+  }
+
+  saveEvent(e: AlarmEvent): void {
+    const a = e.alarm;
+    this.insertEvent.run(
+      a.id,
+      e.type,
+      e.ts,
+      a.severity,
+      a.state,
+      a.value === null ? null : JSON.stringify(a.value),
+      e.user ?? null,
+      e.note ?? null,
+      a.shelved ? 1 : 0,
+      a.incidentId,
+    );
+  }
+
+  saveIncident(i: Incident): void {
+    this.upsertIncident.run(i);
+  }
+
+  saveShelf(s: Shelf): void {
+    this.upsertShelf.run(s);
+  }
+
+  /** Alarms that still need attention (not in the final `cleared` state). */
+  openAlarms(): Alarm[] {
+    return (this.db.prepare(`SELECT ${COLS} FROM alarms WHERE state != 'cleared'`).all() as AlarmRow[]).map(toAlarm);
+  }
+
+  alarmsSince(ts: number): Alarm[] {
+    return (
+      this.db.prepare(`SELECT ${COLS} FROM alarms WHERE raised_at >= ? ORDER BY raised_at`).all(ts) as AlarmRow[]
+    ).map(toAlarm);
+  }
+
+  getAlarm(id: string): Alarm | undefined {
+    const row = this.db.prepare(`SELECT ${COLS} FROM alarms WHERE id = ?`).get(id) as AlarmRow | undefined;
+    return row && toAlarm(row);
+  }
+
+  listAlarms(q: { site?: string; device?: string; limit: number }): Alarm[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.site !== undefined) (where.push('site = ?'), args.push(q.site));
+    if (q.device !== undefined) (where.push('device = ?'), args.push(q.device));
+    const sql = `SELECT ${COLS} FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY raised_at DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit) as AlarmRow[]).map(toAlarm);
+  }
+
+  events(alarmId: string): { type: string; ts: number; severity: string; state: string; user: string | null; note: string | null; shelved: number }[] {
+    return this.db
+      .prepare('SELECT type, ts, severity, state, user, note, shelved FROM alarm_events WHERE alarm_id = ? ORDER BY seq')
+      .all(alarmId) as ReturnType<AlarmStore['events']>;
+  }
+
+  incidents(): Incident[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT id, site, rule, class, opened_at AS openedAt, last_alarm_at AS lastAlarmAt, alarm_count AS alarmCount,
+             state, closed_at AS closedAt FROM incidents ORDER BY opened_at DESC`,
+        )
+        .all() as Incident[]
+    ).map((i) => ({ ...i }));
+  }
+
+  shelves(): Shelf[] {
+    return this.db
+      .prepare(
+        `SELECT id, site, device, rule, from_ms AS fromMs, until_ms AS untilMs, user, reason, created_at AS createdAt,
+           ended_at AS endedAt, ended_by AS endedBy FROM shelves ORDER BY created_at`,
+      )
+      .all() as Shelf[];
+  }
+
+  /** One row per device, all in one transaction. */
+  saveRuleState(snap: EngineSnapshot, now: number): void {
+    this.tx(() => {
+      for (const d of snap.devices) this.upsertRuleState.run(`${d.site}/${d.device}`, JSON.stringify(d), now);
+      this.upsertRuleState.run('_read_rate', JSON.stringify(snap.readRate), now);
+    });
+  }
+
+  loadRuleState(): EngineSnapshot | undefined {
+    const rows = this.db.prepare('SELECT device_key, state_json FROM rule_state').all() as {
+      device_key: string;
+      state_json: string;
+    }[];
+    if (rows.length === 0) return undefined;
+    const snap: EngineSnapshot = { version: 1, devices: [], readRate: {} };
+    for (const r of rows) {
+      if (r.device_key === '_read_rate') snap.readRate = JSON.parse(r.state_json) as EngineSnapshot['readRate'];
+      else snap.devices.push(JSON.parse(r.state_json) as EngineSnapshot['devices'][number]);
+    }
+    return snap;
+  }
+}

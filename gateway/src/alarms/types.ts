@@ -1,0 +1,151 @@
+import type { RuleClass, Severity } from '../rules/types.js';
+
+/**
+ * active-unacknowledged → active-acknowledged → cleared; an alarm that clears before anyone
+ * acknowledged it stays visible as cleared-unacknowledged until acknowledged (then cleared).
+ */
+export type AlarmState = 'active-unacknowledged' | 'active-acknowledged' | 'cleared-unacknowledged' | 'cleared';
+
+export interface Alarm {
+  id: string;
+  site: string;
+  device: string;
+  kind: string;
+  rule: string;
+  class: RuleClass;
+  severity: Severity;
+  state: AlarmState;
+  value: number | boolean | null;
+  message: string;
+  /** Epoch ms. */
+  raisedAt: number;
+  clearedAt: number | null;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  ackNote: string | null;
+  incidentId: string | null;
+  /** Raised or active while a shelf or maintenance window covered it: recorded, but nobody is paged. */
+  shelved: boolean;
+  /** The device is a critical asset. */
+  critical: boolean;
+  updatedAt: number;
+}
+
+/** The alarm as the HTTP API and live stream show it (CONTRACT.md), times in RFC 3339. */
+export interface AlarmJson {
+  id: string;
+  device: string;
+  site: string;
+  kind: string;
+  rule: string;
+  class: RuleClass;
+  severity: Severity;
+  state: AlarmState;
+  value: number | boolean | null;
+  message: string;
+  raisedAt: string;
+  clearedAt: string | null;
+  acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
+  ackNote: string | null;
+  incidentId: string | null;
+  shelved: boolean;
+  critical: boolean;
+}
+
+export type AlarmEventType = 'raise' | 'escalate' | 'clear' | 'ack' | 'shelve' | 'unshelve' | 'group';
+
+/** Every change of an alarm, for InfluxDB `alarm_event`, the live stream and work orders. */
+export interface AlarmEvent {
+  type: AlarmEventType;
+  ts: number;
+  /** The alarm after the change (a copy). */
+  alarm: Alarm;
+  user?: string;
+  note?: string;
+  /** For `group`: the incident the alarm joined (also set for later events of a grouped alarm). */
+  incident?: Incident;
+}
+
+export interface Incident {
+  id: string;
+  site: string;
+  rule: string;
+  class: RuleClass;
+  openedAt: number;
+  lastAlarmAt: number;
+  alarmCount: number;
+  /** open until every alarm in it has cleared. */
+  state: 'open' | 'closed';
+  closedAt: number | null;
+}
+
+export interface Shelf {
+  id: string;
+  site: string | null;
+  device: string | null;
+  rule: string | null;
+  fromMs: number;
+  untilMs: number;
+  user: string;
+  reason: string;
+  createdAt: number;
+  endedAt: number | null;
+  endedBy: string | null;
+}
+
+export interface ShelveRequest {
+  site?: string;
+  device?: string;
+  rule?: string;
+  untilMs: number;
+  user: string;
+  reason: string;
+}
+
+export interface ListQuery {
+  /** active: alarms that need attention (active, or cleared but not yet acknowledged); all: history too. */
+  state: 'active' | 'all';
+  site?: string;
+  device?: string;
+  limit?: number;
+}
+
+export type AlarmErrorCode = 'GW_ERR_ALARM_NOT_FOUND' | 'GW_ERR_ALARM_ALREADY_ACKED' | 'GW_ERR_ALARM_BAD_REQUEST';
+
+export class AlarmError extends Error {
+  constructor(
+    readonly code: AlarmErrorCode,
+    message: string,
+    /** The HTTP status the API should answer with. */
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'AlarmError';
+  }
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function alarmToJson(a: Alarm): AlarmJson {
+  return {
+    id: a.id,
+    device: a.device,
+    site: a.site,
+    kind: a.kind,
+    rule: a.rule,
+    class: a.class,
+    severity: a.severity,
+    state: a.state,
+    value: a.value,
+    message: a.message,
+    raisedAt: iso(a.raisedAt)!,
+    clearedAt: iso(a.clearedAt),
+    acknowledgedAt: iso(a.acknowledgedAt),
+    acknowledgedBy: a.acknowledgedBy,
+    ackNote: a.ackNote,
+    incidentId: a.incidentId,
+    shelved: a.shelved,
+    critical: a.critical,
+  };
+}
