@@ -171,6 +171,21 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     });
   }
 
+  it('holds a partial batch for flushIntervalMs and sends a full one at once', async () => {
+    const t0 = Date.now();
+    const partial = await rig({ api: 'v1', batchLines: 100, flushIntervalMs: 1000 });
+    await waitFor(() => partial.outbox.stats().pendingLines === 0, 10_000, 'partial batch flushed');
+    expect(received[0]!.at - t0).toBeGreaterThanOrEqual(900);
+
+    received = [];
+    const t1 = Date.now();
+    // With a minute's flush interval only the size rule can send these two lines in time.
+    const full = await rig({ api: 'v1', batchLines: 2, flushIntervalMs: 60_000 });
+    await waitFor(() => full.outbox.stats().pendingLines === 0, 10_000, 'full batch sent');
+    expect(received).toHaveLength(1);
+    expect(received[0]!.at - t1).toBeLessThan(10_000);
+  });
+
   it('parks a batch refused with 400 and writes the next one', async () => {
     script = [{ status: 400, body: '{"error":"unable to parse \'bad line\': missing fields"}' }];
     const { outbox, writer } = await rig({ api: 'v1' });
