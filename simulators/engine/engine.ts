@@ -18,6 +18,10 @@ export interface DeviceInfo {
   faults: string[];
   lastTs: number | null;
   lastValues: Values | null;
+  /** Rated maximum flow in the kind's flow unit (water Q3 L/h, gas Qmax m³/h), for the gateway's config. */
+  ratedMaxFlow?: number;
+  /** The register's highest value before it rolls over. */
+  registerMax?: number;
 }
 
 /** One report of one device, ready for a transport. */
@@ -303,7 +307,11 @@ export class Engine {
   }
 
   private info(s: Slot): DeviceInfo {
+    const p = (s.state as { p?: Record<string, unknown> }).p ?? {};
+    const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
     return {
+      ratedMaxFlow: num(p.q3Lph) ?? num(p.qmaxM3h),
+      registerMax: num(p.registerMax),
       id: s.id,
       site: s.site,
       kind: s.kind,

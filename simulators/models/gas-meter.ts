@@ -45,7 +45,7 @@ const DEFAULTS: GasMeterParams = {
   topUpBelowM3: 25,
   topUpM3: 100,
   microLeakM3h: 0.03,
-  fastFactor: 5,
+  fastFactor: 8,
   slowFactor: 0.2,
   batteryDrainPctPerHour: 30,
 };
@@ -105,7 +105,7 @@ export const gasMeter: Model<GasMeterState, GasMeterParams> = {
         }
       } else cookSec -= h;
       // Heating: duty cycle grows as it gets colder outside; a night setback halves it.
-      const heatNeed = clamp((15 - outdoorTempC(lt)) / 35, 0, 0.8) * (lt.hour < 5 || lt.hour >= 23 ? 0.5 : 1);
+      const heatNeed = clamp((15 - outdoorTempC(lt)) / 35, 0, 0.6) * (lt.hour < 5 || lt.hour >= 23 ? 0.5 : 1);
       boilerPhaseSec -= h;
       if (boilerPhaseSec <= 0) {
         const on = !boilerOn && heatNeed > 0.02 && p.boilerM3h > 0;

@@ -44,7 +44,7 @@ const DEFAULTS: WaterMeterParams = {
 };
 
 /** Peak rate of new draws (taps, showers, flushes) per minute, per profile. */
-const PEAK_DRAWS_PER_MIN = { household: 0.04, commercial: 0.5 };
+const PEAK_DRAWS_PER_MIN = { household: 0.04, commercial: 0.25 };
 
 export const waterMeter: Model<WaterMeterState, WaterMeterParams> = {
   kind: 'water-meter',
@@ -96,7 +96,7 @@ export const waterMeter: Model<WaterMeterState, WaterMeterParams> = {
       for (let j = 0; j < k; j++) {
         const big = p.profile === 'commercial';
         draws.push({
-          remainingSec: rng.range(30, big ? 900 : 420),
+          remainingSec: rng.range(30, big ? 600 : 420),
           lph: rng.range(big ? 200 : 250, big ? 1200 : 720),
         });
       }
