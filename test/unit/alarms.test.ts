@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ALARM_MIGRATIONS, AlarmService, alarmsSchema, alarmToJson, type AlarmEvent } from '../../gateway/src/alarms/index.js';
+import {
+  ALARM_MIGRATIONS,
+  AlarmService,
+  alarmsSchema,
+  alarmToJson,
+  type AlarmEvent,
+} from '../../gateway/src/alarms/index.js';
 import { RuleEngine } from '../../gateway/src/rules/engine.js';
 import { parseRules } from '../../gateway/src/rules/schema.js';
 import type { Transition } from '../../gateway/src/rules/types.js';
@@ -59,9 +65,18 @@ describe('alarm lifecycle', () => {
     await svc.start();
     svc.apply([tr({})]);
     const [a] = svc.list({ state: 'active' });
-    expect(a).toMatchObject({ state: 'active-unacknowledged', severity: 'warning', rule: 'r1', device: 'd1' });
+    expect(a).toMatchObject({
+      state: 'active-unacknowledged',
+      severity: 'warning',
+      rule: 'r1',
+      device: 'd1',
+    });
     svc.ack(a!.id, 'alice', 'on it');
-    expect(svc.get(a!.id)).toMatchObject({ state: 'active-acknowledged', acknowledgedBy: 'alice', ackNote: 'on it' });
+    expect(svc.get(a!.id)).toMatchObject({
+      state: 'active-acknowledged',
+      acknowledgedBy: 'alice',
+      ackNote: 'on it',
+    });
     svc.apply([tr({ type: 'clear', at: 5 })]);
     expect(svc.get(a!.id)).toMatchObject({ state: 'cleared', clearedAt: T0 + 5 * MIN });
     expect(svc.list({ state: 'active' })).toEqual([]);
@@ -142,9 +157,15 @@ describe('shelving', () => {
     await svc.start();
     svc.apply([tr({ ruleId: 'other' })]);
     const shelf = svc.shelve({ device: 'd1', untilMs: T0 + 60 * MIN, user: 'eve', reason: 'maintenance' });
-    expect(events.at(-1)).toMatchObject({ type: 'shelve', user: 'eve', alarm: { rule: 'other', shelved: true } });
+    expect(events.at(-1)).toMatchObject({
+      type: 'shelve',
+      user: 'eve',
+      alarm: { rule: 'other', shelved: true },
+    });
     svc.apply([tr({ at: 10 }), tr({ device: 'd2', at: 10 })]);
-    const byDevice = Object.fromEntries(svc.list({ state: 'active' }).map((a) => [`${a.device}/${a.rule}`, a.shelved]));
+    const byDevice = Object.fromEntries(
+      svc.list({ state: 'active' }).map((a) => [`${a.device}/${a.rule}`, a.shelved]),
+    );
     expect(byDevice).toEqual({ 'd1/r1': true, 'd1/other': true, 'd2/r1': false });
     clock.t = T0 + 59 * MIN;
     expect(svc.tick()).toEqual([]);
@@ -189,7 +210,9 @@ describe('grouping into incidents', () => {
     const incidentId = group[0]!.incident!.id;
     expect(new Set(group.map((e) => e.alarm.incidentId))).toEqual(new Set([incidentId]));
     svc.apply([tr({ device: 'd5', at: 20 })]);
-    expect(svc.listIncidents()).toEqual([expect.objectContaining({ id: incidentId, alarmCount: 6, state: 'open' })]);
+    expect(svc.listIncidents()).toEqual([
+      expect.objectContaining({ id: incidentId, alarmCount: 6, state: 'open' }),
+    ]);
     expect(svc.list({ state: 'active' }).every((a) => a.incidentId === incidentId)).toBe(true);
   });
 
@@ -250,7 +273,11 @@ describe('persistence', () => {
     const ackId = a.svc.list({ state: 'active', device: 'd2' })[0]!.id;
     a.svc.ack(ackId, 'alice', 'checked');
     a.svc.shelve({ device: 'd9', untilMs: T0 + 60 * MIN, user: 'eve', reason: 'works' });
-    a.svc.saveRuleState({ version: 1, devices: [{ site: 's1', device: 'd1', kind: 'x', lastTs: 5, rules: {} }], readRate: { 'a|b': 2 } });
+    a.svc.saveRuleState({
+      version: 1,
+      devices: [{ site: 's1', device: 'd1', kind: 'x', lastTs: 5, rules: {} }],
+      readRate: { 'a|b': 2 },
+    });
     const before = a.svc.list({ state: 'active' });
     await a.svc.stop();
     a.db.close();
@@ -258,7 +285,11 @@ describe('persistence', () => {
     const b = setup(file, clock);
     await b.svc.start();
     expect(b.svc.list({ state: 'active' })).toEqual(before);
-    expect(b.svc.get(ackId)).toMatchObject({ state: 'active-acknowledged', acknowledgedBy: 'alice', ackNote: 'checked' });
+    expect(b.svc.get(ackId)).toMatchObject({
+      state: 'active-acknowledged',
+      acknowledgedBy: 'alice',
+      ackNote: 'checked',
+    });
     expect(b.svc.listShelves()).toHaveLength(1);
     expect(b.svc.listIncidents()).toHaveLength(1);
     expect(b.svc.loadRuleState()).toEqual({
@@ -298,7 +329,9 @@ describe('rule engine → alarms', () => {
     const dir = mkdtempSync(join(tmpdir(), 'alarms-'));
     dirs.push(dir);
     const file = join(dir, 'a.db');
-    const facts = { get: () => ({ site: 's1', device: 'p1', kind: 'env-probe', critical: false, reportIntervalSec: 600 }) };
+    const facts = {
+      get: () => ({ site: 's1', device: 'p1', kind: 'env-probe', critical: false, reportIntervalSec: 600 }),
+    };
     const a = setup(file, clock);
     await a.svc.start();
     const e1 = new RuleEngine({ rules: parseRules(), facts, listener: a.svc.handle });
@@ -313,12 +346,22 @@ describe('rule engine → alarms', () => {
     const e2 = new RuleEngine({ rules: parseRules(), facts, listener: b.svc.handle });
     e2.restoreState(b.svc.loadRuleState()!);
     e2.tick(T0 + 11 * MIN);
-    e2.process({ site: 's1', kind: 'env-probe', device: 'p1', ts: T0 + 12 * MIN, fields: { door_open: true } });
+    e2.process({
+      site: 's1',
+      kind: 'env-probe',
+      device: 'p1',
+      ts: T0 + 12 * MIN,
+      fields: { door_open: true },
+    });
     e2.tick(T0 + 13 * MIN);
     b.svc.flush();
     const alarms = b.svc.list({ state: 'all' });
     expect(alarms).toEqual([
-      expect.objectContaining({ rule: 'serverroom.door.open', raisedAt: T0 + 10 * MIN, state: 'active-unacknowledged' }),
+      expect.objectContaining({
+        rule: 'serverroom.door.open',
+        raisedAt: T0 + 10 * MIN,
+        state: 'active-unacknowledged',
+      }),
     ]);
   });
 });

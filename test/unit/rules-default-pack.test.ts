@@ -29,7 +29,9 @@ interface Case {
 }
 
 /** The night-flow rule runs on the site's zone; tests pin it so they do not depend on the host. */
-const RULES: RulesConfigInput = { overrides: [{ rule: 'water.flow.night', site: 's1', set: { timeZone: 'UTC' } }] };
+const RULES: RulesConfigInput = {
+  overrides: [{ rule: 'water.flow.night', site: 's1', set: { timeZone: 'UTC' } }],
+};
 
 function run(c: Case): string[] {
   const ids = c.devices ?? ['d1'];
@@ -147,7 +149,10 @@ const cases: Case[] = [
     name: 'chlorination.dosing.off-while-falling: raises after the on-delay, clears when the pump runs',
     kind: 'chlorination',
     steps: [
-      ...Array.from({ length: 20 }, (_, t) => ({ at: t, f: { free_chlorine_mgl: 1 - 0.01 * t, dosing_pump_on: false } })),
+      ...Array.from({ length: 20 }, (_, t) => ({
+        at: t,
+        f: { free_chlorine_mgl: 1 - 0.01 * t, dosing_pump_on: false },
+      })),
       { at: 20, f: { free_chlorine_mgl: 0.8, dosing_pump_on: true } },
     ],
     expect: [
@@ -158,7 +163,10 @@ const cases: Case[] = [
   {
     name: 'chlorination.dosing.off-while-falling: pump off but chlorine steady raises nothing',
     kind: 'chlorination',
-    steps: Array.from({ length: 40 }, (_, t) => ({ at: t, f: { free_chlorine_mgl: 1, dosing_pump_on: false } })),
+    steps: Array.from({ length: 40 }, (_, t) => ({
+      at: t,
+      f: { free_chlorine_mgl: 1, dosing_pump_on: false },
+    })),
     expect: [],
   },
   // Server room
@@ -225,7 +233,10 @@ const cases: Case[] = [
         [90, 26.5],
       ]),
     ],
-    expect: ['raise serverroom.temperature.rate warning @20', 'clear serverroom.temperature.rate warning @90'],
+    expect: [
+      'raise serverroom.temperature.rate warning @20',
+      'clear serverroom.temperature.rate warning @90',
+    ],
   },
   {
     name: 'serverroom.smoke: critical at once',
@@ -287,7 +298,13 @@ const cases: Case[] = [
   {
     name: 'gas.flow.continuous: 8 h without a stop',
     kind: 'gas-meter',
-    steps: [...seq('flow_m3h', Array.from({ length: 10 }, (_, i) => [i * 60, 0.1] as [number, number])), { at: 600, f: { flow_m3h: 0 } }],
+    steps: [
+      ...seq(
+        'flow_m3h',
+        Array.from({ length: 10 }, (_, i) => [i * 60, 0.1] as [number, number]),
+      ),
+      { at: 600, f: { flow_m3h: 0 } },
+    ],
     expect: ['raise gas.flow.continuous warning @480', 'clear gas.flow.continuous warning @600'],
   },
   {
@@ -408,13 +425,23 @@ const cases: Case[] = [
       [2, 55],
       [3, 20],
     ]),
-    expect: ['raise gas.methane warning @1', 'escalate gas.methane critical @2', 'clear gas.methane critical @3'],
+    expect: [
+      'raise gas.methane warning @1',
+      'escalate gas.methane critical @2',
+      'clear gas.methane critical @3',
+    ],
   },
   // Water
   {
     name: 'water leak: night flow at 04:00, then no zero-flow interval in 24 h',
     kind: 'water-meter',
-    steps: [...seq('flow_lph', Array.from({ length: 25 }, (_, i) => [i * 60, 20] as [number, number])), { at: 1500, f: { flow_lph: 0 } }],
+    steps: [
+      ...seq(
+        'flow_lph',
+        Array.from({ length: 25 }, (_, i) => [i * 60, 20] as [number, number]),
+      ),
+      { at: 1500, f: { flow_lph: 0 } },
+    ],
     expect: [
       'raise water.flow.night warning @240',
       'raise water.flow.continuous warning @1440',

@@ -199,12 +199,15 @@ describe('threshold delays and hysteresis', () => {
 
   it('property: noise entirely inside the deadband after a raise never clears', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: -0.99, max: 0.99, noNaN: true }), { minLength: 1, maxLength: 200 }), (noise) => {
-        const h = harness(only({ ...tempRule, high: { value: 10, severity: 'warning', hysteresis: 1 } }));
-        h.feed(0, { v: 11 });
-        noise.forEach((n, i) => h.feed(i + 1, { v: 10 + n }));
-        expect(h.out.map((t) => t.type)).toEqual(['raise']);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: -0.99, max: 0.99, noNaN: true }), { minLength: 1, maxLength: 200 }),
+        (noise) => {
+          const h = harness(only({ ...tempRule, high: { value: 10, severity: 'warning', hysteresis: 1 } }));
+          h.feed(0, { v: 11 });
+          noise.forEach((n, i) => h.feed(i + 1, { v: 10 + n }));
+          expect(h.out.map((t) => t.type)).toEqual(['raise']);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -231,7 +234,9 @@ describe('restart and reload', () => {
     const a = harness(door);
     a.feed(0, { door_open: true });
     a.engine.tick(T0 + 5 * MIN);
-    const snap = JSON.parse(JSON.stringify(a.engine.snapshotState())) as ReturnType<RuleEngine['snapshotState']>;
+    const snap = JSON.parse(JSON.stringify(a.engine.snapshotState())) as ReturnType<
+      RuleEngine['snapshotState']
+    >;
     expect(a.out).toHaveLength(0);
 
     const b = harness(door);
@@ -254,7 +259,9 @@ describe('restart and reload', () => {
   });
 
   it('restores NaN-bearing states (rings, night windows) from JSON', () => {
-    const cfg: RulesConfigInput = { overrides: [{ rule: 'water.flow.night', site: 's1', set: { timeZone: 'UTC' } }] };
+    const cfg: RulesConfigInput = {
+      overrides: [{ rule: 'water.flow.night', site: 's1', set: { timeZone: 'UTC' } }],
+    };
     const a = harness(cfg);
     a.feed(120, { flow_lph: 20 }, 'w1', 's1', 'water-meter');
     a.feed(150, { flow_lph: 20 }, 'w1', 's1', 'water-meter');
@@ -297,7 +304,15 @@ describe('restart and reload', () => {
 describe('other rule kinds', () => {
   it('rate: falling too fast', () => {
     const h = harness(
-      only({ id: 'r', kind: 'rate', kinds: ['x'], class: 'key', metric: 'v', fallPerHour: 2, severity: 'warning' }),
+      only({
+        id: 'r',
+        kind: 'rate',
+        kinds: ['x'],
+        class: 'key',
+        metric: 'v',
+        fallPerHour: 2,
+        severity: 'warning',
+      }),
     );
     for (let m = 0; m <= 30; m += 5) h.feed(m, { v: 100 - m * 0.1 }); // 6 per hour down
     expect(h.fmt()).toEqual(['raise r warning @15 d1']);
@@ -357,15 +372,34 @@ describe('other rule kinds', () => {
   it('read rate per site and class against its target, alarm below target, cleared when met', () => {
     const facts: DeviceFacts[] = [];
     for (let i = 0; i < 50; i++)
-      facts.push({ site: 's1', device: `r${i}`, kind: 'water-meter', critical: false, reportIntervalSec: 900 });
-    facts.push({ site: 's1', device: 'c1', kind: 'water-meter', critical: false, reportIntervalSec: 900, meterClass: 'commercial' });
+      facts.push({
+        site: 's1',
+        device: `r${i}`,
+        kind: 'water-meter',
+        critical: false,
+        reportIntervalSec: 900,
+      });
+    facts.push({
+      site: 's1',
+      device: 'c1',
+      kind: 'water-meter',
+      critical: false,
+      reportIntervalSec: 900,
+      meterClass: 'commercial',
+    });
     const h = harness({ pack: parseRules().pack.filter((r) => r.id === 'meter.read-rate') }, facts);
     for (let i = 0; i < 48; i++) h.feed(0, { flow_lph: 0 }, `r${i}`, 's1', 'water-meter');
     h.feed(0, { flow_lph: 0 }, 'c1', 's1', 'water-meter');
     const rates = h.engine.readRates(T0 + MIN);
     expect(rates).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ meterClass: 'residential', expected: 50, read: 48, ok: false, target: 0.98 }),
+        expect.objectContaining({
+          meterClass: 'residential',
+          expected: 50,
+          read: 48,
+          ok: false,
+          target: 0.98,
+        }),
         expect.objectContaining({ meterClass: 'commercial', expected: 1, read: 1, ok: true }),
       ]),
     );

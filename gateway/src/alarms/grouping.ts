@@ -66,7 +66,14 @@ export class IncidentGrouper {
 
   /** Rebuilds memory after a restart from recent alarms (oldest first) and open incidents. */
   restore(
-    recent: { id: string; site: string; rule: string; raisedAt: number; critical: boolean; incidentId: string | null }[],
+    recent: {
+      id: string;
+      site: string;
+      rule: string;
+      raisedAt: number;
+      critical: boolean;
+      incidentId: string | null;
+    }[],
     incidents: Map<string, Incident>,
   ): void {
     for (const a of recent) {

@@ -14,7 +14,11 @@ const count = (normal: number, critical: number) =>
 export const alarmsSchema = z.strictObject({
   grouping: z
     .strictObject({
-      windowMs: z.number().int().positive().default(30 * 60_000),
+      windowMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30 * 60_000),
       // (rule) counts of the same complaint within 30 minutes: 1 safety, 5 (3 VIP) key, 10 (5 VIP) routine.
       counts: z
         .strictObject({

@@ -85,7 +85,12 @@ export class AlarmService implements Component {
   }
 
   health(): ComponentHealth {
-    return { state: this.started ? 'ok' : 'stopped', active: this.active.size, open: this.open.size, ...this.counts };
+    return {
+      state: this.started ? 'ok' : 'stopped',
+      active: this.active.size,
+      open: this.open.size,
+      ...this.counts,
+    };
   }
 
   /** A TransitionListener: queue now, write at the end of this event-loop turn. */
@@ -156,7 +161,8 @@ export class AlarmService implements Component {
     if (!user) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'ack needs a user', 400);
     const a = this.open.get(id);
     if (!a) {
-      if (this.store.getAlarm(id)) throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
+      if (this.store.getAlarm(id))
+        throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
       throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `alarm ${id} not found`, 404);
     }
     if (a.state === 'active-acknowledged')
@@ -178,7 +184,8 @@ export class AlarmService implements Component {
     if (req.site === undefined && req.device === undefined && req.rule === undefined)
       throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'shelve needs a site, device or rule', 400);
     const now = this.now();
-    if (!(req.untilMs > now)) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'untilMs must be in the future', 400);
+    if (!(req.untilMs > now))
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'untilMs must be in the future', 400);
     if (!req.user || !req.reason)
       throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'shelve needs a user and a reason', 400);
     const shelf: Shelf = {

@@ -125,7 +125,9 @@ export class AlarmStore {
       .filter((c) => c !== 'id')
       .map((c) => `${c} = excluded.${c}`)
       .join(', ');
-    this.upsertAlarm = db.prepare(`INSERT INTO alarms (${COLS}) VALUES (${vals}) ON CONFLICT(id) DO UPDATE SET ${sets}`);
+    this.upsertAlarm = db.prepare(
+      `INSERT INTO alarms (${COLS}) VALUES (${vals}) ON CONFLICT(id) DO UPDATE SET ${sets}`,
+    );
     this.insertEvent = db.prepare(
       `INSERT INTO alarm_events (alarm_id, type, ts, severity, state, value, user, note, shelved, incident_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -181,12 +183,16 @@ export class AlarmStore {
 
   /** Alarms that still need attention (not in the final `cleared` state). */
   openAlarms(): Alarm[] {
-    return (this.db.prepare(`SELECT ${COLS} FROM alarms WHERE state != 'cleared'`).all() as AlarmRow[]).map(toAlarm);
+    return (this.db.prepare(`SELECT ${COLS} FROM alarms WHERE state != 'cleared'`).all() as AlarmRow[]).map(
+      toAlarm,
+    );
   }
 
   alarmsSince(ts: number): Alarm[] {
     return (
-      this.db.prepare(`SELECT ${COLS} FROM alarms WHERE raised_at >= ? ORDER BY raised_at`).all(ts) as AlarmRow[]
+      this.db
+        .prepare(`SELECT ${COLS} FROM alarms WHERE raised_at >= ? ORDER BY raised_at`)
+        .all(ts) as AlarmRow[]
     ).map(toAlarm);
   }
 
@@ -198,15 +204,31 @@ export class AlarmStore {
   listAlarms(q: { site?: string; device?: string; limit: number }): Alarm[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (q.site !== undefined) (where.push('site = ?'), args.push(q.site));
-    if (q.device !== undefined) (where.push('device = ?'), args.push(q.device));
+    if (q.site !== undefined) {
+      where.push('site = ?');
+      args.push(q.site);
+    }
+    if (q.device !== undefined) {
+      where.push('device = ?');
+      args.push(q.device);
+    }
     const sql = `SELECT ${COLS} FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY raised_at DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, q.limit) as AlarmRow[]).map(toAlarm);
   }
 
-  events(alarmId: string): { type: string; ts: number; severity: string; state: string; user: string | null; note: string | null; shelved: number }[] {
+  events(alarmId: string): {
+    type: string;
+    ts: number;
+    severity: string;
+    state: string;
+    user: string | null;
+    note: string | null;
+    shelved: number;
+  }[] {
     return this.db
-      .prepare('SELECT type, ts, severity, state, user, note, shelved FROM alarm_events WHERE alarm_id = ? ORDER BY seq')
+      .prepare(
+        'SELECT type, ts, severity, state, user, note, shelved FROM alarm_events WHERE alarm_id = ? ORDER BY seq',
+      )
       .all(alarmId) as ReturnType<AlarmStore['events']>;
   }
 
@@ -246,7 +268,8 @@ export class AlarmStore {
     if (rows.length === 0) return undefined;
     const snap: EngineSnapshot = { version: 1, devices: [], readRate: {} };
     for (const r of rows) {
-      if (r.device_key === '_read_rate') snap.readRate = JSON.parse(r.state_json) as EngineSnapshot['readRate'];
+      if (r.device_key === '_read_rate')
+        snap.readRate = JSON.parse(r.state_json) as EngineSnapshot['readRate'];
       else snap.devices.push(JSON.parse(r.state_json) as EngineSnapshot['devices'][number]);
     }
     return snap;

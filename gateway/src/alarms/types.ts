@@ -4,7 +4,8 @@ import type { RuleClass, Severity } from '../rules/types.js';
  * active-unacknowledged → active-acknowledged → cleared; an alarm that clears before anyone
  * acknowledged it stays visible as cleared-unacknowledged until acknowledged (then cleared).
  */
-export type AlarmState = 'active-unacknowledged' | 'active-acknowledged' | 'cleared-unacknowledged' | 'cleared';
+export type AlarmState =
+  'active-unacknowledged' | 'active-acknowledged' | 'cleared-unacknowledged' | 'cleared';
 
 export interface Alarm {
   id: string;
@@ -111,7 +112,8 @@ export interface ListQuery {
   limit?: number;
 }
 
-export type AlarmErrorCode = 'GW_ERR_ALARM_NOT_FOUND' | 'GW_ERR_ALARM_ALREADY_ACKED' | 'GW_ERR_ALARM_BAD_REQUEST';
+export type AlarmErrorCode =
+  'GW_ERR_ALARM_NOT_FOUND' | 'GW_ERR_ALARM_ALREADY_ACKED' | 'GW_ERR_ALARM_BAD_REQUEST';
 
 export class AlarmError extends Error {
   constructor(

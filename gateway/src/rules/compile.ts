@@ -30,20 +30,26 @@ export class CompiledRules {
   constructor(readonly config: RulesConfig) {
     this.rules = [...config.pack, ...config.custom];
     config.overrides.forEach((o, idx) => {
-      const specificity = (o.critical !== undefined ? 1 : 0) + (o.site !== undefined ? 2 : 0) + (o.device !== undefined ? 4 : 0);
+      const specificity =
+        (o.critical !== undefined ? 1 : 0) +
+        (o.site !== undefined ? 2 : 0) +
+        (o.device !== undefined ? 4 : 0);
       let list = this.overrides.get(o.rule);
       if (!list) this.overrides.set(o.rule, (list = []));
       list.push({ o, idx, specificity });
     });
     // Most specific applied last, so it wins; config order breaks ties.
-    for (const list of this.overrides.values()) list.sort((a, b) => a.specificity - b.specificity || a.idx - b.idx);
+    for (const list of this.overrides.values())
+      list.sort((a, b) => a.specificity - b.specificity || a.idx - b.idx);
   }
 
   /** Every rule that can apply to a kind (enabled or not: an override may enable it for a site). */
   forKind(kind: string): RuleDef[] {
     let list = this.byKindCache.get(kind);
     if (!list) {
-      list = this.rules.filter((r) => r.kind !== 'read-rate' && (r.kinds.includes(kind) || r.kinds.includes('*')));
+      list = this.rules.filter(
+        (r) => r.kind !== 'read-rate' && (r.kinds.includes(kind) || r.kinds.includes('*')),
+      );
       this.byKindCache.set(kind, list);
     }
     return list;

@@ -12,7 +12,8 @@ export const DEFAULT_RULE_PACK: RuleInput[] = [
     kind: 'threshold',
     kinds: ['chlorination'],
     class: 'safety',
-    description: 'Free chlorine residual low (std: GB 5749-2022, 0.3 mg/L leaving treatment, 0.05 at the tap)',
+    description:
+      'Free chlorine residual low (std: GB 5749-2022, 0.3 mg/L leaving treatment, 0.05 at the tap)',
     metric: 'free_chlorine_mgl',
     low: { value: 0.3, severity: 'warning', hysteresis: 0.02 },
     lowLow: { value: 0.05, severity: 'critical', hysteresis: 0.01 },
@@ -73,7 +74,8 @@ export const DEFAULT_RULE_PACK: RuleInput[] = [
     kind: 'threshold',
     kinds: ['env-probe'],
     class: 'key',
-    description: 'Inlet temperature outside 18-27 °C (warning) or 15-32 °C (critical) (std: ASHRAE TC9.9, GB 50174-2017)',
+    description:
+      'Inlet temperature outside 18-27 °C (warning) or 15-32 °C (critical) (std: ASHRAE TC9.9, GB 50174-2017)',
     metric: 'temperature_c',
     lowLow: { value: 15, severity: 'critical', hysteresis: 0.5 },
     low: { value: 18, severity: 'warning', hysteresis: 0.5 },
@@ -326,7 +328,8 @@ export const DEFAULT_RULE_PACK: RuleInput[] = [
     kind: 'read-rate',
     kinds: ['gas-meter', 'water-meter'],
     class: 'routine',
-    description: 'Read rate below target: commercial 100 % monthly, residential 98 % monthly, in-home 70 % quarterly (rule)',
+    description:
+      'Read rate below target: commercial 100 % monthly, residential 98 % monthly, in-home 70 % quarterly (rule)',
     severity: 'warning',
   },
 ];

@@ -162,7 +162,8 @@ export class RuleEngine {
 
   /** Restores a snapshot into this engine (normally fresh, before the first reading). */
   restoreState(snap: EngineSnapshot): void {
-    if (snap.version !== 1) throw new Error(`unsupported rule-state snapshot version ${String(snap.version)}`);
+    if (snap.version !== 1)
+      throw new Error(`unsupported rule-state snapshot version ${String(snap.version)}`);
     let restored = 0;
     for (const d of snap.devices) {
       const lastTs = d.lastTs ?? NaN;
@@ -182,7 +183,9 @@ export class RuleEngine {
 
   /** Read rate per site and meter class, computed now from last-seen times. */
   readRates(now: number): ReadRateEntry[] {
-    return this.compiled.readRateRules().flatMap((r) => computeReadRates(this.meters(r as ReadRateRule), now, r as ReadRateRule));
+    return this.compiled
+      .readRateRules()
+      .flatMap((r) => computeReadRates(this.meters(r as ReadRateRule), now, r as ReadRateRule));
   }
 
   stats(): RuleEngineStats {
@@ -240,7 +243,8 @@ export class RuleEngine {
   /** (Re)binds a slot's rules; with `keep`, states of unchanged rules survive and dropped active ones clear. */
   private bind(slot: Slot, now: number, keep: boolean): void {
     const f = this.facts.get(slot.site, slot.device);
-    const intervalSec = f?.reportIntervalSec ?? BUILTIN_KINDS[slot.kind]?.reportIntervalSec ?? DEFAULT_INTERVAL_SEC;
+    const intervalSec =
+      f?.reportIntervalSec ?? BUILTIN_KINDS[slot.kind]?.reportIntervalSec ?? DEFAULT_INTERVAL_SEC;
     slot.critical = f?.critical ?? false;
     const ctx: BindCtx = {
       site: slot.site,
@@ -370,10 +374,22 @@ export class RuleEngine {
         const pct = `${(e.rate * 100).toFixed(1)} % of ${e.expected} ${e.meterClass} meters read in ${e.windowDays} d`;
         if (!e.ok && cur === 0) {
           this.readRateSev.set(key, sev);
-          this.pushSite(e.site, rule, ruleId, { type: 'raise', severity: rule.severity, value: e.rate, ts: now, message: `read rate ${pct}, target ${e.target * 100} %` });
+          this.pushSite(e.site, rule, ruleId, {
+            type: 'raise',
+            severity: rule.severity,
+            value: e.rate,
+            ts: now,
+            message: `read rate ${pct}, target ${e.target * 100} %`,
+          });
         } else if (e.ok && cur !== 0) {
           this.readRateSev.delete(key);
-          this.pushSite(e.site, rule, ruleId, { type: 'clear', severity: severityOf(cur), value: e.rate, ts: now, message: `read rate ${pct}` });
+          this.pushSite(e.site, rule, ruleId, {
+            type: 'clear',
+            severity: severityOf(cur),
+            value: e.rate,
+            ts: now,
+            message: `read rate ${pct}`,
+          });
         }
       }
     }

@@ -24,7 +24,11 @@ export interface ReadRateEntry {
  * The share of meters that reported within each class's period (a rolling window of
  * `windowDays`, so it can be judged at any moment rather than only at the end of a month).
  */
-export function computeReadRates(meters: Iterable<ReadRateInput>, now: number, rule: ReadRateRule): ReadRateEntry[] {
+export function computeReadRates(
+  meters: Iterable<ReadRateInput>,
+  now: number,
+  rule: ReadRateRule,
+): ReadRateEntry[] {
   const bySite = new Map<string, Map<MeterClass, { expected: number; read: number }>>();
   for (const m of meters) {
     let classes = bySite.get(m.site);
@@ -41,7 +45,15 @@ export function computeReadRates(meters: Iterable<ReadRateInput>, now: number, r
       const t = rule.targets[meterClass];
       const rate = c.expected === 0 ? 1 : c.read / c.expected;
       // A tiny epsilon: 49/50 is 0.98 exactly and must meet a 98 % target despite float rounding.
-      out.push({ site, meterClass, ...c, rate, target: t.min, windowDays: t.windowDays, ok: rate + 1e-9 >= t.min });
+      out.push({
+        site,
+        meterClass,
+        ...c,
+        rate,
+        target: t.min,
+        windowDays: t.windowDays,
+        ok: rate + 1e-9 >= t.min,
+      });
     }
   }
   return out;

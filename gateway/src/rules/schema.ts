@@ -181,7 +181,11 @@ export const stuckRegisterRuleSchema = z.strictObject({
   kind: z.literal('stuck-register'),
   metric: metric.default('consumption_m3'),
   /** No consumption for this long... */
-  windowMs: z.number().int().positive().default(7 * 86_400_000),
+  windowMs: z
+    .number()
+    .int()
+    .positive()
+    .default(7 * 86_400_000),
   /** ...while at least this many other meters of the site consumed in the same window. */
   minPeers: z.number().int().min(1).default(2),
   /** How often a candidate re-counts its peers (bounds the cost on a vacant site). */
@@ -275,19 +279,26 @@ export const rulesSchema = z
     ] as const;
     for (const [key, list] of lists) {
       list.forEach((r, i) => {
-        if (byId.has(r.id)) ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate rule id ${r.id}` });
+        if (byId.has(r.id))
+          ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate rule id ${r.id}` });
         byId.set(r.id, r);
         if (r.critical) checkMerge(ctx, r, r.critical, [key, i, 'critical']);
       });
     }
     cfg.overrides.forEach((o, i) => {
       const r = byId.get(o.rule);
-      if (!r) ctx.addIssue({ code: 'custom', path: ['overrides', i, 'rule'], message: `unknown rule ${o.rule}` });
+      if (!r)
+        ctx.addIssue({ code: 'custom', path: ['overrides', i, 'rule'], message: `unknown rule ${o.rule}` });
       else checkMerge(ctx, r, o.set, ['overrides', i, 'set']);
     });
   });
 
-function checkMerge(ctx: z.RefinementCtx, rule: RuleDef, set: Record<string, unknown>, path: (string | number)[]): void {
+function checkMerge(
+  ctx: z.RefinementCtx,
+  rule: RuleDef,
+  set: Record<string, unknown>,
+  path: (string | number)[],
+): void {
   if ('id' in set || 'kind' in set) {
     ctx.addIssue({ code: 'custom', path, message: 'may not change id or kind' });
     return;
@@ -295,7 +306,11 @@ function checkMerge(ctx: z.RefinementCtx, rule: RuleDef, set: Record<string, unk
   const res = ruleSchema.safeParse(deepMerge(rule, set));
   if (res.success) return;
   for (const issue of res.error.issues) {
-    ctx.addIssue({ code: 'custom', path: [...path, ...(issue.path as (string | number)[])], message: issue.message });
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, ...(issue.path as (string | number)[])],
+      message: issue.message,
+    });
   }
 }
 

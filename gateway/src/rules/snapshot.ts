@@ -31,7 +31,8 @@ function restoreValue(fresh: unknown, saved: unknown): unknown {
   if (typeof fresh === 'number') return typeof saved === 'number' ? saved : NaN;
   if (typeof fresh === 'boolean') return typeof saved === 'boolean' ? saved : fresh;
   if (Array.isArray(fresh)) {
-    if (Array.isArray(saved)) for (let i = 0; i < fresh.length; i++) fresh[i] = restoreValue(fresh[i], saved[i]);
+    if (Array.isArray(saved))
+      for (let i = 0; i < fresh.length; i++) fresh[i] = restoreValue(fresh[i], saved[i]);
     return fresh;
   }
   if (typeof fresh === 'object' && fresh !== null) {

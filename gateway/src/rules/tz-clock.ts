@@ -47,7 +47,8 @@ export class TzClock {
   private compute(ts: number): number {
     if (!this.fmt) return -new Date(ts).getTimezoneOffset() * 60_000;
     const p: Record<string, number> = {};
-    for (const part of this.fmt.formatToParts(ts)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+    for (const part of this.fmt.formatToParts(ts))
+      if (part.type !== 'literal') p[part.type] = Number(part.value);
     const asUtc = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
     return asUtc - ts;
   }

@@ -47,7 +47,13 @@ export function settleCond(
     if (s.sev !== 0 || now - s.since < p.onDelayMs) return null;
     s.sev = p.sev;
     const held = p.onDelayMs > 0 ? ` for ${Math.round(p.onDelayMs / 60_000)} min` : '';
-    return { type: 'raise', severity: severityOf(p.sev), value, ts: s.since + p.onDelayMs, message: what + held };
+    return {
+      type: 'raise',
+      severity: severityOf(p.sev),
+      value,
+      ts: s.since + p.onDelayMs,
+      message: what + held,
+    };
   }
   if (s.sev === 0) return null;
   if (Number.isNaN(s.clearSince)) s.clearSince = now;

@@ -65,6 +65,12 @@ export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams
     if (s.sev === 0) return null;
     const sev = s.sev;
     s.sev = 0;
-    return { type: 'clear', severity: severityOf(sev), value: c, ts, message: 'consumption back within history' };
+    return {
+      type: 'clear',
+      severity: severityOf(sev),
+      value: c,
+      ts,
+      message: 'consumption back within history',
+    };
   },
 };

@@ -32,8 +32,17 @@ function raise(s: ContinuousFlowState, p: ContinuousFlowParams) {
   };
 }
 
-export const continuousFlowEvaluator: Evaluator<ContinuousFlowRule, ContinuousFlowParams, ContinuousFlowState> = {
-  compile: (r) => ({ metric: r.metric, zeroAt: r.zeroAt, windowMs: r.windowMs, sev: severityRank(r.severity) }),
+export const continuousFlowEvaluator: Evaluator<
+  ContinuousFlowRule,
+  ContinuousFlowParams,
+  ContinuousFlowState
+> = {
+  compile: (r) => ({
+    metric: r.metric,
+    zeroAt: r.zeroAt,
+    windowMs: r.windowMs,
+    sev: severityRank(r.severity),
+  }),
   create: () => ({ sev: 0, lastZero: NaN, lastTs: NaN, flowing: false, value: NaN }),
   evaluate(s, reading, p) {
     const v = reading.fields[p.metric];

@@ -36,7 +36,13 @@ export const staleEvaluator: Evaluator<StaleRule, StaleParams, StaleState> = {
     if (s.sev === 0) return null;
     const sev = s.sev;
     s.sev = 0;
-    return { type: 'clear', severity: severityOf(sev), value: null, ts: reading.ts, message: 'reporting again' };
+    return {
+      type: 'clear',
+      severity: severityOf(sev),
+      value: null,
+      ts: reading.ts,
+      message: 'reporting again',
+    };
   },
   tick(s, p, now, ctx) {
     if (s.sev !== 0) return null;
