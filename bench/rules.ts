@@ -1,0 +1,193 @@
+/**
+ * Rule evaluation alone: the default rule pack over 10,000 devices of the four kinds, readings
+ * generated beforehand, one core. Prints readings/s (one metric value = one reading) and
+ * messages/s (one Reading object), the median of 3 runs, and heap per device; records the
+ * figures in bench/RESULTS.md under "## Rules".
+ *
+ *   npx tsx bench/rules.ts
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Reading } from '../gateway/src/core/types.js';
+import { RuleEngine } from '../gateway/src/rules/engine.js';
+import { parseRules } from '../gateway/src/rules/schema.js';
+import type { DeviceFacts } from '../gateway/src/rules/types.js';
+
+const DEVICES = 10_000;
+const SITES = 100;
+const ROUNDS = 31; // round 0 binds every device (not timed), then 30 timed rounds
+const RUNS = 3;
+const KINDS = ['gas-meter', 'water-meter', 'chlorination', 'env-probe'] as const;
+const T0 = Date.UTC(2026, 0, 1, 8);
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+// Deterministic noise so runs are comparable.
+let seed = 42;
+function rnd(): number {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const n = (mid: number, spread: number) => mid + (rnd() - 0.5) * 2 * spread;
+
+const facts: DeviceFacts[] = [];
+for (let i = 0; i < DEVICES; i++) {
+  const kind = KINDS[i % 4]!;
+  facts.push({
+    site: `site${i % SITES}`,
+    device: `dev${i}`,
+    kind,
+    critical: i % 50 === 0,
+    reportIntervalSec: kind === 'gas-meter' || kind === 'water-meter' ? 900 : 60,
+    ratedMaxFlow: kind === 'gas-meter' ? 6 : kind === 'water-meter' ? 2500 : undefined,
+  });
+}
+const factsIndex = new Map(facts.map((f) => [`${f.site}/${f.device}`, f]));
+
+function fieldsFor(kind: string, i: number, r: number): Reading['fields'] {
+  // About one device in 200 drifts into an abnormal value now and then, so transitions happen too.
+  const odd = i % 200 === 7 && r % 10 > 6;
+  switch (kind) {
+    case 'gas-meter':
+      return {
+        volume_m3: 1000 + r * 0.01,
+        flow_m3h: r % 5 === 0 ? 0 : n(0.4, 0.2),
+        pressure_kpa: odd ? 1.2 : n(2, 0.2),
+        battery_pct: n(80, 1),
+        valve_open: true,
+        tamper: false,
+        balance_m3: n(50, 1),
+        consumption_m3: n(0.01, 0.005),
+      };
+    case 'water-meter':
+      return {
+        volume_m3: 500 + r * 0.02,
+        flow_lph: r % 4 === 0 ? 0 : n(200, 100),
+        pressure_kpa: n(300, 20),
+        battery_pct: n(70, 1),
+        reverse_flow: false,
+        tamper: odd,
+        temperature_c: n(12, 1),
+        consumption_m3: n(0.02, 0.01),
+      };
+    case 'chlorination':
+      return {
+        free_chlorine_mgl: odd ? 0.2 : n(0.6, 0.05),
+        total_chlorine_mgl: n(0.8, 0.05),
+        ph: n(7.2, 0.1),
+        turbidity_ntu: n(0.3, 0.1),
+        orp_mv: n(650, 20),
+        level_pct: n(60, 2),
+        temperature_c: n(15, 0.5),
+        dosing_pump_on: true,
+      };
+    default:
+      return {
+        temperature_c: odd ? 29 : n(22, 0.5),
+        humidity_pct: n(45, 3),
+        dew_point_c: n(9.5, 0.5),
+        smoke: false,
+        water_leak: false,
+        door_open: false,
+      };
+  }
+}
+
+const rounds: Reading[][] = [];
+let fieldCount = 0;
+for (let r = 0; r < ROUNDS; r++) {
+  const round: Reading[] = [];
+  for (let i = 0; i < DEVICES; i++) {
+    const f = facts[i]!;
+    const fields = fieldsFor(f.kind, i, r);
+    if (r > 0) fieldCount += Object.keys(fields).length;
+    round.push({ site: f.site, kind: f.kind, device: f.device, ts: T0 + r * 60_000 + i, fields });
+  }
+  rounds.push(round);
+}
+const timedMessages = (ROUNDS - 1) * DEVICES;
+const rules = parseRules();
+const lookup = { get: (s: string, d: string) => factsIndex.get(`${s}/${d}`) };
+
+interface Run {
+  seconds: number;
+  transitions: number;
+  heapPerDevice: number;
+  tickMs: number;
+  bindings: number;
+}
+
+function run(): Run {
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  let transitions = 0;
+  const engine = new RuleEngine({ rules, facts: lookup, listener: (b) => (transitions += b.length) });
+  engine.processBatch(rounds[0]!);
+  const t = process.hrtime.bigint();
+  for (let r = 1; r < ROUNDS; r++) engine.processBatch(rounds[r]!);
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const tt = process.hrtime.bigint();
+  engine.tick(T0 + ROUNDS * 60_000);
+  const tickMs = Number(process.hrtime.bigint() - tt) / 1e6;
+  gc();
+  const heapPerDevice = (process.memoryUsage().heapUsed - before) / DEVICES;
+  const bindings = engine.stats().bindings;
+  return { seconds, transitions, heapPerDevice, tickMs, bindings };
+}
+
+const results: Run[] = [];
+for (let i = 0; i < RUNS; i++) {
+  const r = run();
+  results.push(r);
+  console.log(
+    `run ${i + 1}: ${(fieldCount / r.seconds / 1e6).toFixed(2)} M readings/s, ${(timedMessages / r.seconds / 1e6).toFixed(2)} M messages/s, ` +
+      `${r.transitions} transitions, tick ${r.tickMs.toFixed(1)} ms, heap ${(r.heapPerDevice / 1024).toFixed(2)} KiB/device`,
+  );
+}
+const median = [...results].sort((a, b) => a.seconds - b.seconds)[Math.floor(RUNS / 2)]!;
+const readingsPerSec = fieldCount / median.seconds;
+const messagesPerSec = timedMessages / median.seconds;
+const heapMedian = [...results.map((r) => r.heapPerDevice)].sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
+const nproc = cpus().length;
+const summary = {
+  readingsPerSec: Math.round(readingsPerSec),
+  messagesPerSec: Math.round(messagesPerSec),
+  heapPerDeviceBytes: Math.round(heapMedian),
+};
+console.log(JSON.stringify(summary));
+
+const section = `## Rules
+
+Command: \`npx tsx bench/rules.ts\` (nproc ${nproc}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}), ${new Date().toISOString().slice(0, 10)}.
+
+Rule evaluation alone (\`RuleEngine.processBatch\`), the default rule pack, ${DEVICES.toLocaleString('en')} devices
+(2,500 each of gas-meter, water-meter, chlorination, env-probe; ${SITES} sites; 2 % critical assets),
+${ROUNDS - 1} rounds of pre-generated readings (${timedMessages.toLocaleString('en')} messages, ${fieldCount.toLocaleString('en')} metric values), one core, median of ${RUNS} runs.
+About one device in 200 drifts out of range now and then so transitions are part of the load.
+
+| figure | value |
+|---|---|
+| readings/s (one metric value each) | ${(readingsPerSec / 1e6).toFixed(2)} M |
+| messages/s (one Reading object each) | ${(messagesPerSec / 1e6).toFixed(2)} M |
+| (device, rule) bindings | ${median.bindings.toLocaleString('en')} |
+| transitions in a run | ${median.transitions} |
+| tick() over all devices | ${median.tickMs.toFixed(1)} ms |
+| heap per device (rule state, after GC) | ${(heapMedian / 1024).toFixed(2)} KiB |
+
+Target: 1,000,000 readings/s on one core.
+`;
+
+const file = new URL('./RESULTS.md', import.meta.url);
+const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+// Only this section is ours; others' sections stay as they are.
+const re = /## Rules\n[\s\S]*?(?=\n## |$)/;
+const next = re.test(current)
+  ? current.replace(re, section.trimEnd() + '\n')
+  : current.trimEnd() + '\n\n' + section;
+writeFileSync(file, next);
