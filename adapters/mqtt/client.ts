@@ -317,6 +317,13 @@ export class MqttIngestClient extends EventEmitter {
     }, delay);
   }
 
+  /** Drops the connection at once without acknowledging anything held (what a crash does). */
+  abort(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.state = 'stopped';
+    this.fail(this.epoch, 'aborted');
+  }
+
   /**
    * Stops reading, waits until what was handed over is durable and acknowledged, then
    * disconnects (the session stays on the broker for the next start).

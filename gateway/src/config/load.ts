@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type GatewayConfig } from './schema.js';
+import { BUILTIN_KINDS } from '../ingest/catalogue.js';
 
 /** A configuration problem: the key path and what is wrong with it. */
 export interface ConfigProblem {
@@ -105,6 +106,12 @@ function crossCheck(cfg: GatewayConfig): GatewayConfig {
   const problems: ConfigProblem[] = [];
   const seen = new Map<string, number>();
   cfg.devices.forEach((d, i) => {
+    if (!(d.kind in BUILTIN_KINDS) && !(d.kind in cfg.kinds)) {
+      problems.push({
+        path: `devices.${i}.kind`,
+        message: `unknown kind "${d.kind}": use one of ${Object.keys(BUILTIN_KINDS).join(', ')} or declare it under kinds`,
+      });
+    }
     const key = `${d.site}/${d.id}`;
     if (seen.has(key))
       problems.push({

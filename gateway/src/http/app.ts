@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Logger } from '../core/log.js';
@@ -33,7 +33,8 @@ const deviceQuery = z.strictObject({
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines would flood the log of a control-room screen polling every second.
+    logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
   const viewer = requireRole(deps.tokens, 'viewer');
 

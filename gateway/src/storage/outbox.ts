@@ -62,6 +62,7 @@ export class Outbox implements Component {
   private stmt?: {
     insert: Database.Statement;
     readFrom: Database.Statement;
+    readBodies: Database.Statement;
     deleteUpTo: Database.Statement;
     putState: Database.Statement;
   };
@@ -77,7 +78,8 @@ export class Outbox implements Component {
     this.db = db;
     this.stmt = {
       insert: db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)'),
-      readFrom: db.prepare('SELECT id, lines, body FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
+      readFrom: db.prepare('SELECT id, lines FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
+      readBodies: db.prepare('SELECT body FROM chunk WHERE id BETWEEN ? AND ? ORDER BY id').pluck(),
       deleteUpTo: db.prepare('DELETE FROM chunk WHERE id <= ?'),
       putState: db.prepare(
         'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
@@ -214,17 +216,17 @@ export class Outbox implements Component {
   read(maxLines: number, afterId = 0): OutboxBatch | null {
     const stmt = this.stmt;
     if (!stmt) return null;
-    const rows = stmt.readFrom.all(afterId + 1, 256) as Array<{ id: number; lines: number; body: string }>;
+    // Pick the range by line counts first, then fetch only the bodies that go out.
+    const rows = stmt.readFrom.all(afterId + 1, 1024) as Array<{ id: number; lines: number }>;
     if (!rows.length) return null;
-    const parts: string[] = [];
     let lines = 0;
     let lastId = rows[0]!.id;
     for (const r of rows) {
       if (lines > 0 && lines + r.lines > maxLines) break;
-      parts.push(r.body);
       lines += r.lines;
       lastId = r.id;
     }
+    const parts = stmt.readBodies.all(rows[0]!.id, lastId) as string[];
     return { firstId: rows[0]!.id, lastId, lines, body: parts.join('') };
   }
 
