@@ -7,7 +7,7 @@
  *   npx tsx bench/rules.ts
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Reading } from '../gateway/src/core/types.js';
@@ -164,7 +164,7 @@ console.log(JSON.stringify(summary));
 
 const section = `## Rules
 
-Command: \`npx tsx bench/rules.ts\` (nproc ${nproc}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}), ${new Date().toISOString().slice(0, 10)}.
+Command: \`npx tsx bench/rules.ts\` (nproc ${nproc}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the end: the 2 cores were shared with other work), ${new Date().toISOString().slice(0, 10)}.
 
 Rule evaluation alone (\`RuleEngine.processBatch\`), the default rule pack, ${DEVICES.toLocaleString('en')} devices
 (2,500 each of gas-meter, water-meter, chlorination, env-probe; ${SITES} sites; 2 % critical assets),
