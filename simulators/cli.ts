@@ -1,0 +1,129 @@
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { startSimulation, ScenarioError } from './index.js';
+
+const USAGE = `usage: npm run simulate -- [options]
+  --scenario <file>      scenario YAML (default: the demo site with all four kinds)
+  --devices <n>          a generated fleet of n devices instead of a scenario
+  --broker <url>         MQTT broker (default mqtt://127.0.0.1:1883); --no-mqtt for none
+  --opcua-port <n>       also serve chlorination tanks and probes over OPC UA on this port
+  --speed <x>            simulated seconds per real second (1440 = a day a minute; default 1)
+  --seed <n>             random seed (default: the scenario's, else 1)
+  --start <time>         simulated start, RFC 3339 or epoch ms
+  --control-port <n>     HTTP control (GET /devices, /faults, /stats; POST/DELETE faults)
+  --interval <sec>       override every device's reporting interval
+  --qos <0|1|2>          override every device's QoS
+  --duration <sec>       stop after this many real seconds
+  --log-level <level>    pino level (default info)`;
+
+function fail(msg: string): never {
+  console.error(`simulate: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+function int(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    fail(`--${name} must be an integer ${min}..${max}, got ${v}`);
+  return n;
+}
+
+let values: Record<string, string | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    options: {
+      scenario: { type: 'string' },
+      devices: { type: 'string' },
+      broker: { type: 'string' },
+      'no-mqtt': { type: 'boolean' },
+      'opcua-port': { type: 'string' },
+      speed: { type: 'string' },
+      seed: { type: 'string' },
+      start: { type: 'string' },
+      'control-port': { type: 'string' },
+      interval: { type: 'string' },
+      qos: { type: 'string' },
+      duration: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const str = (k: string): string | undefined => values[k] as string | undefined;
+const speed = str('speed') === undefined ? 1 : Number(str('speed'));
+if (!(speed > 0) || !Number.isFinite(speed)) fail(`--speed must be a positive number, got ${str('speed')}`);
+const broker = str('broker');
+if (broker && !/^(mqtts?|tcp|tls|wss?):\/\/\S+$/.test(broker))
+  fail(`--broker must be an mqtt:// URL, got ${broker}`);
+if (broker && values['no-mqtt']) fail('--broker and --no-mqtt contradict each other');
+if (str('scenario') && str('devices')) fail('give either --scenario or --devices, not both');
+let startTime: number | undefined;
+if (str('start') !== undefined) {
+  const s = str('start') as string;
+  startTime = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+  if (!Number.isFinite(startTime)) fail(`--start must be RFC 3339 or epoch ms, got ${s}`);
+}
+const interval = str('interval') === undefined ? undefined : Number(str('interval'));
+if (interval !== undefined && !(interval > 0))
+  fail(`--interval must be positive seconds, got ${str('interval')}`);
+const qos = int(str('qos'), 'qos', 0, 2) as 0 | 1 | 2 | undefined;
+const duration = str('duration') === undefined ? undefined : Number(str('duration'));
+if (duration !== undefined && !(duration > 0)) fail(`--duration must be positive seconds`);
+
+const logger = pino({ level: str('log-level') ?? 'info' });
+let sim: Awaited<ReturnType<typeof startSimulation>>;
+try {
+  sim = await startSimulation({
+    scenario: str('scenario'),
+    devices: int(str('devices'), 'devices', 1, 1_000_000),
+    brokerUrl: values['no-mqtt'] ? null : broker,
+    opcuaPort: int(str('opcua-port'), 'opcua-port', 1, 65535),
+    speed,
+    seed: int(str('seed'), 'seed', -(2 ** 31), 2 ** 32),
+    startTime,
+    controlPort: int(str('control-port'), 'control-port', 0, 65535),
+    intervalMs: interval === undefined ? undefined : interval * 1000,
+    qos,
+    logger,
+  });
+} catch (err) {
+  if (err instanceof ScenarioError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  console.error(`simulate: ${(err as Error).message}`);
+  process.exit(1);
+}
+
+const scenarioEnd = sim.scenario.duration === undefined ? undefined : sim.startTime + sim.scenario.duration;
+const progress = setInterval(() => {
+  const s = sim.stats();
+  console.log(
+    `${s.simTime}  ${s.ratePerSec.toFixed(0)} msg/s (scheduled ${s.scheduledPerSec.toFixed(0)})  ` +
+      `${s.devices} devices  ${s.activeFaults} active faults  lag ${(s.lagMs / 1000).toFixed(1)} s` +
+      (s.behind ? '  BEHIND' : '') +
+      (s.mqtt ? `  mqtt sent ${s.mqtt.sent} outstanding ${s.mqtt.outstanding}` : ''),
+  );
+  if (scenarioEnd !== undefined && Date.parse(s.simTime) >= scenarioEnd) void shutdown('scenario complete');
+}, 5000);
+
+let stopping = false;
+async function shutdown(why: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(progress);
+  console.log(`stopping (${why})`);
+  await sim.stop();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+if (duration !== undefined) setTimeout(() => void shutdown('duration reached'), duration * 1000);
