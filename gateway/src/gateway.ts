@@ -14,6 +14,13 @@ import { IngestPipeline, type RejectPublisher } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
 import { buildApp } from './http/app.js';
 import { TokenStore } from './http/auth.js';
+import { openDb, type Db } from './storage/db.js';
+import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
+import { alarmEventLine } from './alarms/line-protocol.js';
+import { RulesRuntime } from './rules/runtime.js';
+import { RegistryFacts, factsOf } from './registry/facts.js';
+import { LiveHub } from './live/hub.js';
+import { ReadingThrottle } from './live/reading-throttle.js';
 import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
 
@@ -31,11 +38,17 @@ export class Gateway {
   mqtt?: MqttSource;
   influx?: InfluxWriter;
   pipeline?: IngestPipeline;
+  alarms?: AlarmService;
+  rules?: RulesRuntime;
+  /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
+  readonly hub: LiveHub;
   app?: FastifyInstance;
   /** The admin token in force (from the config or generated on first start). */
   adminToken?: string;
   private started: Component[] = [];
   private httpAddress?: string;
+  private alarmsDb?: Db;
+  private unsubscribe: Array<() => void> = [];
 
   constructor(
     readonly cfg: GatewayConfig,
@@ -47,6 +60,7 @@ export class Gateway {
       kinds: cfg.kinds,
       log: log.child({ module: 'registry' }),
     });
+    this.hub = new LiveHub(log.child({ module: 'live' }));
   }
 
   get httpUrl(): string | undefined {
@@ -62,10 +76,50 @@ export class Gateway {
     mkdirSync(cfg.dataDir, { recursive: true });
     this.adminToken = this.loadAdminToken();
     this.tokens.add('admin', 'admin', this.adminToken);
+    for (const t of cfg.http.tokens) {
+      if (t.token !== undefined) this.tokens.add(t.name, t.role, t.token);
+      else this.tokens.addHash(t.name, t.role, t.tokenSha256!);
+    }
 
     await this.startComponent(this.outbox);
     const deriver = new Deriver(this.outbox, this.registry);
     deriver.load();
+    // With InfluxDB off nothing needs to wait for InfluxDB: lines are not stored, acks still
+    // follow the (then empty) commits so the ack path stays the same.
+    const sink = cfg.influx.enabled ? this.outbox : { append: () => {} };
+
+    // Alarms keep their own database: their history must not share the fate of the outbox,
+    // which is emptied as InfluxDB confirms.
+    this.alarmsDb = openDb(join(cfg.dataDir, 'alarms.db'), ALARM_MIGRATIONS);
+    const alarms = new AlarmService({
+      db: this.alarmsDb,
+      config: cfg.alarms,
+      log: log.child({ module: 'alarms' }),
+    });
+    this.alarms = alarms;
+    // Every alarm transition goes through the outbox like a reading, so it is as durable.
+    this.unsubscribe.push(
+      alarms.onEvent((e) => {
+        sink.append(alarmEventLine(e));
+        this.hub.publish('alarm', liveAlarm(e), e.alarm.site);
+      }),
+    );
+    await this.startComponent(alarms);
+    const rules = new RulesRuntime({
+      rules: cfg.rules,
+      facts: new RegistryFacts(this.registry),
+      store: alarms,
+      listener: alarms.handle,
+      tickMs: cfg.alarms.tickMs,
+      saveStateMs: cfg.alarms.saveRuleStateMs,
+      log: log.child({ module: 'rules' }),
+      onTick: (now) => alarms.tick(now),
+    });
+    this.rules = rules;
+    this.unsubscribe.push(this.registry.onChange((e) => rules.registerDevice(factsOf(e))));
+    await this.startComponent(rules);
+    const live = new ReadingThrottle(this.hub, cfg.http.live.readingIntervalMs);
+    await this.startComponent(live);
 
     if (!cfg.mqtt.url) {
       this.broker = new EmbeddedBroker(cfg.broker, log.child({ module: 'broker' }));
@@ -79,11 +133,11 @@ export class Gateway {
       log.child({ module: 'mqtt' }),
     );
     const rejects: RejectPublisher = mqtt;
-    // With InfluxDB off nothing needs to wait for InfluxDB: lines are not stored, acks still
-    // follow the (then empty) commits so the ack path stays the same.
-    const sink = cfg.influx.enabled ? this.outbox : { append: () => {} };
     const pipeline: IngestPipeline = new IngestPipeline(cfg, this.registry, deriver, sink, rejects, log);
     pipeline.addListener(this.registry);
+    // After the registry, so a reading's device facts are known before its rules run.
+    pipeline.addListener(rules);
+    pipeline.addListener(live);
     this.pipeline = pipeline;
     registerIngestMetrics(this.metrics, () => this.pipeline);
     registerOutboxMetrics(this.metrics, this.outbox);
@@ -100,6 +154,8 @@ export class Gateway {
       tokens: this.tokens,
       registry: this.registry,
       health: () => this.health(),
+      alarms: { service: alarms, rules },
+      live: { hub: this.hub, cfg: cfg.http.live },
     });
     this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
     log.info({ url: this.httpAddress }, 'HTTP API listening');
@@ -125,7 +181,9 @@ export class Gateway {
 
   /**
    * Stops in reverse order: HTTP first, then the sources (which wait until everything they
-   * handed over is durable and acknowledged), then the writer and the outbox.
+   * handed over is durable and acknowledged), then the writer, the live stream, the rules (timers,
+   * then a last save of their state), the alarms (their last transitions reach the outbox) and
+   * the outbox itself.
    */
   async stop(): Promise<void> {
     await this.app?.close();
@@ -137,6 +195,10 @@ export class Gateway {
       }
     }
     this.started = [];
+    for (const off of this.unsubscribe) off();
+    this.unsubscribe = [];
+    this.alarmsDb?.close();
+    this.alarmsDb = undefined;
   }
 
   private loadAdminToken(): string {
@@ -148,4 +210,16 @@ export class Gateway {
     this.log.warn({ file }, 'no admin token configured: generated one and stored it in this file');
     return token;
   }
+}
+
+/** An alarm event as the live stream sends it: the alarm as the API shows it, and what happened. */
+function liveAlarm(e: AlarmEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    event: e.type,
+    ts: new Date(e.ts).toISOString(),
+    alarm: alarmToJson(e.alarm),
+  };
+  if (e.user !== undefined) out.user = e.user;
+  if (e.note !== undefined) out.note = e.note;
+  return out;
 }

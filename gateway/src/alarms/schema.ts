@@ -33,6 +33,10 @@ export const alarmsSchema = z.strictObject({
   listLimit: z.number().int().min(1).max(100_000).default(1000),
   /** Transitions are written in one transaction per event-loop turn; this caps one transaction. */
   maxBatch: z.number().int().min(1).default(5000),
+  /** How often time-based rules (offline, delays) and shelf expiry are checked. */
+  tickMs: z.number().int().min(100).max(60_000).default(5000),
+  /** How often rule state (running delays, flow windows) is saved; it is saved on stop too. */
+  saveRuleStateMs: z.number().int().min(1000).default(60_000),
 });
 
 export type AlarmsConfig = z.infer<typeof alarmsSchema>;

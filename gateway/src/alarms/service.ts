@@ -248,6 +248,10 @@ export class AlarmService implements Component {
     return this.store.loadRuleState();
   }
 
+  ruleStateSavedAt(): number | undefined {
+    return this.store.ruleStateSavedAt();
+  }
+
   private applyOne(t: Transition, events: AlarmEvent[]): void {
     this.counts.transitions++;
     const key = activeKey(t.site, t.device, t.ruleId);

@@ -260,6 +260,12 @@ export class AlarmStore {
     });
   }
 
+  /** Wall time of the last rule-state save, if any. */
+  ruleStateSavedAt(): number | undefined {
+    const row = this.db.prepare('SELECT MAX(updated_at) AS t FROM rule_state').get() as { t: number | null };
+    return row.t ?? undefined;
+  }
+
   loadRuleState(): EngineSnapshot | undefined {
     const rows = this.db.prepare('SELECT device_key, state_json FROM rule_state').all() as {
       device_key: string;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type GatewayConfig } from './schema.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
@@ -65,6 +66,7 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ga
     }
   }
   const merged = structuredClone(raw) as Record<string, unknown>;
+  const rulesFile = readRulesFile(merged, file);
   for (const [name, path, type] of ENV_KEYS) {
     const value = env[name];
     if (value === undefined || value === '') continue;
@@ -94,11 +96,37 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ga
         continue;
       }
       if (envName && env[envName] !== undefined) message += ` (from ${envName})`;
+      if (rulesFile && issue.path[0] === 'rules') message += ` (in ${rulesFile})`;
       problems.push({ path, message });
     }
   }
   if (problems.length || !result.success) throw new ConfigError(problems);
   return crossCheck(result.data);
+}
+
+/**
+ * Puts the content of `rulesFile` (relative to the config file) under `rules`, so it is validated
+ * with the same key paths as rules written inline. Returns the file read, for messages.
+ */
+function readRulesFile(merged: Record<string, unknown>, configFile: string | undefined): string | undefined {
+  const name = merged.rulesFile;
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || name === '') return undefined; // the schema reports it
+  if (merged.rules !== undefined)
+    throw new ConfigError([{ path: 'rulesFile', message: 'give either rules or rulesFile, not both' }]);
+  const path = resolve(configFile ? dirname(configFile) : '.', name);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: 'rulesFile', message: `cannot read ${path}: ${(err as Error).message}` }]);
+  }
+  try {
+    merged.rules = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new ConfigError([{ path: 'rulesFile', message: `${path} is not valid YAML: ${(err as Error).message}` }]);
+  }
+  return path;
 }
 
 /** Checks that span several keys. */

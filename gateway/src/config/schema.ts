@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { ID_PATTERN, FIELD_NAME_PATTERN } from '../ingest/catalogue.js';
+import { rulesSchema } from '../rules/schema.js';
+import { METER_CLASSES } from '../rules/types.js';
+import { alarmsSchema } from '../alarms/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -135,12 +138,47 @@ export const deviceSchema = z.strictObject({
   ratedMaxFlow: z.number().positive().optional(),
   /** The register's highest value (e.g. 99999.999); the index rolls over to 0 after it. */
   registerMax: z.number().positive().optional(),
+  /** For the read-rate targets of DOMAIN.md; meters without one count as the rule's default class. */
+  meterClass: z.enum(METER_CLASSES).optional(),
 });
+
+const tokenSchema = z
+  .strictObject({
+    /** Shown as the actor in audit trails (who acknowledged an alarm). */
+    name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must match [A-Za-z0-9_.@-]{1,64}'),
+    role: z.enum(['viewer', 'engineer', 'admin']),
+    token: z.string().min(8, 'must be at least 8 characters').optional(),
+    /** sha256 of the token, hex (`printf %s "$TOKEN" | sha256sum`). */
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+      .optional(),
+  })
+  .refine((t) => (t.token === undefined) !== (t.tokenSha256 === undefined), {
+    message: 'needs exactly one of token or tokenSha256',
+  });
 
 export const httpSchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
   port: port.default(8080),
   adminToken: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** Further API tokens; `tokenSha256` keeps the secret out of the config file. */
+  tokens: z.array(tokenSchema).default([]),
+  live: z
+    .strictObject({
+      /** At most one `reading` event per device per this interval; later readings coalesce. */
+      readingIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+      /** SSE comment sent this often so proxies do not close an idle stream. */
+      keepAliveMs: z.number().int().min(1000).max(300_000).default(15_000),
+      /** A client with this many bytes not yet taken by its socket is dropped (it is too slow). */
+      maxBufferedBytes: z
+        .number()
+        .int()
+        .min(16 * 1024)
+        .default(1024 * 1024),
+      maxClients: z.number().int().min(1).max(10_000).default(100),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -154,6 +192,14 @@ export const configSchema = z.strictObject({
   outbox: outboxSchema.prefault({}),
   kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}),
   devices: z.array(deviceSchema).default([]),
+  /** The rule pack (DOMAIN.md defaults), custom rules and overrides per site, device or critical asset. */
+  rules: rulesSchema.prefault({}),
+  /**
+   * A YAML file holding what `rules` holds, read by loadConfig (relative to the config file) and
+   * validated as `rules`; use one or the other.
+   */
+  rulesFile: z.string().min(1).optional(),
+  alarms: alarmsSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
@@ -164,3 +210,5 @@ export type InfluxConfig = z.infer<typeof influxSchema>;
 export type OutboxConfig = z.infer<typeof outboxSchema>;
 export type DeviceConfig = z.infer<typeof deviceSchema>;
 export type KindConfig = z.infer<typeof kindSchema>;
+export type TokenConfig = z.infer<typeof tokenSchema>;
+export type LiveConfig = z.infer<typeof httpSchema>['live'];

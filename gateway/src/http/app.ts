@@ -5,6 +5,11 @@ import type { Logger } from '../core/log.js';
 import type { ComponentHealth } from '../core/types.js';
 import type { DeviceRegistry } from '../registry/registry.js';
 import { requireRole, sendError, type TokenStore } from './auth.js';
+import type { AlarmService } from '../alarms/index.js';
+import type { LiveConfig } from '../config/schema.js';
+import type { LiveHub } from '../live/hub.js';
+import { registerAlarmRoutes, type RulesView } from './routes/alarms.js';
+import { registerLiveRoutes } from './routes/live.js';
 
 export interface AppDeps {
   log: Logger;
@@ -12,6 +17,10 @@ export interface AppDeps {
   tokens: TokenStore;
   registry: DeviceRegistry;
   health: () => Record<string, ComponentHealth>;
+  /** Alarm routes, with the rules they come from (absent: no alarm routes). */
+  alarms?: { service: AlarmService; rules: RulesView };
+  /** The live stream (absent: no `/api/live`). */
+  live?: { hub: LiveHub; cfg: LiveConfig };
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -85,6 +94,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     return deps.registry.get(r.entry.key);
   });
+
+  if (deps.alarms) {
+    registerAlarmRoutes(app, {
+      alarms: deps.alarms.service,
+      rules: deps.alarms.rules,
+      tokens: deps.tokens,
+      deviceFacts: (site, device) => deps.registry.lookup(site, device),
+    });
+  }
+  if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
 
   return app;
 }

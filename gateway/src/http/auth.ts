@@ -23,6 +23,12 @@ export class TokenStore {
     this.records.push({ name, role, hash: hashToken(token) });
   }
 
+  /** A token known only by its sha256 (hex), as a config file may hold it. */
+  addHash(name: string, role: Role, sha256Hex: string): void {
+    if (!/^[0-9a-fA-F]{64}$/.test(sha256Hex)) throw new Error(`token ${name}: not a sha256 hex digest`);
+    this.records.push({ name, role, hash: sha256Hex.toLowerCase() });
+  }
+
   find(token: string): TokenRecord | undefined {
     const h = Buffer.from(hashToken(token), 'hex');
     let found: TokenRecord | undefined;
@@ -43,16 +49,39 @@ declare module 'fastify' {
   }
 }
 
+export interface RoleOptions {
+  /**
+   * Also accept `?token=` in the query. Only for the live stream: a browser's EventSource cannot
+   * set headers. A query string can end up in logs, so nothing else takes it.
+   */
+  queryToken?: boolean;
+}
+
+function bearerOf(req: FastifyRequest, queryToken: boolean): string | undefined {
+  const h = req.headers.authorization;
+  const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  if (m) return m[1];
+  if (!queryToken) return undefined;
+  const t = (req.query as Record<string, unknown> | undefined)?.token;
+  return typeof t === 'string' && t !== '' ? t : undefined;
+}
+
 /** A preHandler that demands a bearer token of at least `role`. */
-export function requireRole(tokens: TokenStore, role: Role) {
+export function requireRole(tokens: TokenStore, role: Role, opts: RoleOptions = {}) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-    if (!m) {
-      await sendError(reply, 401, 'unauthorized', 'missing Authorization: Bearer <token>');
+    const token = bearerOf(req, opts.queryToken === true);
+    if (token === undefined) {
+      await sendError(
+        reply,
+        401,
+        'unauthorized',
+        opts.queryToken
+          ? 'missing Authorization: Bearer <token> (or ?token=)'
+          : 'missing Authorization: Bearer <token>',
+      );
       return;
     }
-    const rec = tokens.find(m[1]!);
+    const rec = tokens.find(token);
     if (!rec) {
       await sendError(reply, 401, 'unauthorized', 'unknown token');
       return;

@@ -3,6 +3,7 @@ import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { MetricValue, Reading, ReadingListener } from '../core/types.js';
 import type { DeviceLookup } from '../ingest/derive.js';
+import type { MeterClass } from '../rules/types.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
 import { parseSnapshot, type RegistrySnapshot } from './snapshot.js';
 
@@ -35,6 +36,8 @@ export interface DeviceEntry {
   readonly reportIntervalSec: number;
   readonly ratedMaxFlow: number | undefined;
   readonly registerMax: number | undefined;
+  /** Commercial, residential or in-home, for read-rate targets; undefined for non-meters. */
+  readonly meterClass: MeterClass | undefined;
   /** Epoch ms the gateway first saw data from it (discovered: when it was discovered). */
   readonly firstSeen: number | undefined;
   /** Epoch ms of the newest reading (the reading's own time). */
@@ -55,6 +58,7 @@ export interface DeviceSnapshot {
   reportIntervalSec: number;
   ratedMaxFlow: number | null;
   registerMax: number | null;
+  meterClass: MeterClass | null;
   state: DeviceState;
   firstSeen: number | null;
   lastSeen: number | null;
@@ -104,6 +108,7 @@ interface MutableEntry {
   reportIntervalSec: number;
   ratedMaxFlow: number | undefined;
   registerMax: number | undefined;
+  meterClass: MeterClass | undefined;
   firstSeen: number | undefined;
   lastSeen: number | undefined;
   latest: Map<string, LatestValue>;
@@ -146,6 +151,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
         reportIntervalSec: d.reportIntervalSec ?? this.kindInterval(d.kind),
         ratedMaxFlow: d.ratedMaxFlow,
         registerMax: d.registerMax,
+        meterClass: d.meterClass,
         firstSeen: undefined,
         lastSeen: undefined,
         latest: new Map(),
@@ -197,6 +203,11 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
         cur.ts = ts;
       }
     }
+  }
+
+  /** Every device, declared and discovered, in no particular order. */
+  *entries(): IterableIterator<DeviceEntry> {
+    for (const site of this.bySite.values()) yield* site.values();
   }
 
   /** Subscribes to newly discovered devices; returns the unsubscribe function. */
@@ -322,6 +333,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
       reportIntervalSec: this.kindInterval(kind),
       ratedMaxFlow: undefined,
       registerMax: undefined,
+      meterClass: undefined,
       firstSeen,
       lastSeen: undefined,
       latest: new Map(),
@@ -359,6 +371,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
       reportIntervalSec: e.reportIntervalSec,
       ratedMaxFlow: e.ratedMaxFlow ?? null,
       registerMax: e.registerMax ?? null,
+      meterClass: e.meterClass ?? null,
       state: this.stateOf(e, now),
       firstSeen: e.firstSeen ?? null,
       lastSeen: e.lastSeen ?? null,

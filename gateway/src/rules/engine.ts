@@ -34,6 +34,8 @@ interface Slot {
   kind: string;
   critical: boolean;
   lastTs: number;
+  /** When the engine first knew the device (registered or first reading). */
+  since: number;
   ctx: BindCtx;
   bindings: Binding[];
   /** The bindings whose evaluator has a time-based part. */
@@ -151,6 +153,7 @@ export class RuleEngine {
         device: s.device,
         kind: s.kind,
         lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
+        since: s.since,
         rules,
       });
     }
@@ -169,6 +172,7 @@ export class RuleEngine {
       const lastTs = d.lastTs ?? NaN;
       const slot = this.slotFor(d.site, d.device, d.kind, Number.isNaN(lastTs) ? 0 : lastTs);
       if (!(slot.lastTs >= lastTs)) slot.lastTs = lastTs;
+      if (d.since !== undefined && d.since < slot.since) slot.since = d.since;
       for (const b of slot.bindings) {
         const saved = d.rules[b.def.id];
         if (!saved || saved.hash !== b.hash) continue;
@@ -230,6 +234,7 @@ export class RuleEngine {
       kind,
       critical: false,
       lastTs: NaN,
+      since: now,
       ctx: undefined as unknown as BindCtx, // set by bind() below, before any use
       bindings: [],
       tickers: [],
@@ -348,6 +353,7 @@ export class RuleEngine {
           site: f.site,
           meterClass: f.meterClass ?? rule.defaultClass,
           lastSeen: last === undefined || Number.isNaN(last) ? undefined : last,
+          knownSince: slot?.since,
         };
       }
     }

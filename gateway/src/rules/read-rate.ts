@@ -6,6 +6,11 @@ export interface ReadRateInput {
   meterClass: MeterClass;
   /** Last reading time; NaN or undefined for a meter that never reported. */
   lastSeen: number | undefined;
+  /**
+   * Since when the gateway has known the meter. One that never reported counts only once it has
+   * been known for a whole period: a meter declared yesterday has not missed a monthly read.
+   */
+  knownSince?: number;
 }
 
 export interface ReadRateEntry {
@@ -31,12 +36,13 @@ export function computeReadRates(
 ): ReadRateEntry[] {
   const bySite = new Map<string, Map<MeterClass, { expected: number; read: number }>>();
   for (const m of meters) {
+    const windowMs = rule.targets[m.meterClass].windowDays * 86_400_000;
+    if (m.lastSeen === undefined && m.knownSince !== undefined && now - m.knownSince < windowMs) continue;
     let classes = bySite.get(m.site);
     if (!classes) bySite.set(m.site, (classes = new Map()));
     let c = classes.get(m.meterClass);
     if (!c) classes.set(m.meterClass, (c = { expected: 0, read: 0 }));
     c.expected++;
-    const windowMs = rule.targets[m.meterClass].windowDays * 86_400_000;
     if (m.lastSeen !== undefined && now - m.lastSeen <= windowMs) c.read++;
   }
   const out: ReadRateEntry[] = [];

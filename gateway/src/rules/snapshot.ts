@@ -11,6 +11,8 @@ export interface DeviceSnapshot {
   device: string;
   kind: string;
   lastTs: number | null;
+  /** When the engine first knew the device (read rate); absent in older snapshots. */
+  since?: number;
   rules: Record<string, { hash: string; state: unknown }>;
 }
 

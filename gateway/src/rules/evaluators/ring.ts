@@ -1,6 +1,8 @@
 /**
  * A fixed-size ring of (ts, value) samples allocated once per device, thinned so `cap` samples
- * cover the window. Gives the change per hour between the oldest sample in the window and now.
+ * cover the window. Gives the steepest change per hour between now and any sample in the window
+ * at least `minSpanMs` old: a rise of 6 °C/h that lasted 40 minutes is a rise of 6 °C/h, even
+ * though the whole hour's window also holds 20 flat minutes before it.
  */
 export interface Ring {
   ts: number[];
@@ -23,10 +25,17 @@ export function ringRate(r: Ring, ts: number, v: number, windowMs: number, minSp
     r.len--;
   }
   let rate = NaN;
-  if (r.len > 0) {
-    const tail = (r.head - r.len + cap) % cap;
-    const span = ts - r.ts[tail]!;
-    if (span >= minSpanMs && span > 0) rate = ((v - r.v[tail]!) / span) * 3_600_000;
+  let steepest = 0;
+  for (let k = r.len; k > 0; k--) {
+    const i = (r.head - k + cap) % cap;
+    const span = ts - r.ts[i]!;
+    // Samples are in time order: once one is too recent, so are the rest.
+    if (span < minSpanMs || span <= 0) break;
+    const x = ((v - r.v[i]!) / span) * 3_600_000;
+    if (Number.isNaN(rate) || Math.abs(x) > steepest) {
+      rate = x;
+      steepest = Math.abs(x);
+    }
   }
   const last = (r.head - 1 + cap) % cap;
   if (r.len === 0 || ts - r.ts[last]! >= windowMs / cap) {

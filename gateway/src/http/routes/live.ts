@@ -1,0 +1,97 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { LiveConfig } from '../../config/schema.js';
+import type { LiveEvent, LiveHub } from '../../live/hub.js';
+import { requireRole, sendError, type TokenStore } from '../auth.js';
+import { badRequest } from './validate.js';
+
+export interface LiveRouteDeps {
+  hub: LiveHub;
+  tokens: TokenStore;
+  cfg: LiveConfig;
+}
+
+const query = z.strictObject({
+  token: z.string().optional(),
+  /** Only events of this site (readings and alarms); ticket events carry their site too. */
+  site: z.string().optional(),
+  /** Comma-separated event types to receive; default all. */
+  types: z.string().optional(),
+});
+
+interface Client {
+  res: ServerResponse;
+  stop(reason: string): void;
+}
+
+/**
+ * `GET /api/live`: server-sent events (`reading`, `alarm`, `ticket`). Each client has a bound on
+ * what its socket has not taken yet; a client that falls that far behind is disconnected (the
+ * browser's EventSource reconnects) rather than allowed to grow the gateway's memory.
+ */
+export function registerLiveRoutes(
+  app: FastifyInstance,
+  deps: LiveRouteDeps,
+): { stats(): { clients: number; dropped: number } } {
+  const clients = new Set<Client>();
+  let dropped = 0;
+  const viewer = requireRole(deps.tokens, 'viewer', { queryToken: true });
+
+  app.get('/api/live', { preHandler: viewer }, async (req, reply) => {
+    const q = query.safeParse(req.query);
+    if (!q.success) return badRequest(reply, q.error, 'query');
+    if (clients.size >= deps.cfg.maxClients)
+      return sendError(reply, 503, 'too_many_clients', `at most ${deps.cfg.maxClients} live clients`);
+    const site = q.data.site;
+    const types = q.data.types ? new Set(q.data.types.split(',').map((t) => t.trim())) : undefined;
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // nginx and similar proxies buffer responses unless told not to.
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 3000\n: connected\n\n');
+    let seq = 0;
+    const write = (chunk: string): void => {
+      if (res.writableLength > deps.cfg.maxBufferedBytes) {
+        dropped++;
+        client.stop('slow client');
+        return;
+      }
+      res.write(chunk);
+    };
+    const unsubscribe = deps.hub.subscribe((e: LiveEvent) => {
+      if (types && !types.has(e.type)) return;
+      if (site !== undefined && e.site !== undefined && e.site !== site) return;
+      write(`id: ${++seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
+    });
+    const keepAlive = setInterval(() => write(': keep-alive\n\n'), deps.cfg.keepAliveMs);
+    keepAlive.unref();
+    const client: Client = {
+      res,
+      stop(reason: string) {
+        if (!clients.delete(client)) return;
+        unsubscribe();
+        clearInterval(keepAlive);
+        req.log.debug({ reason }, 'live client closed');
+        if (reason === 'slow client') res.destroy();
+        else res.end();
+      },
+    };
+    clients.add(client);
+    res.on('close', () => client.stop('disconnected'));
+    res.on('error', () => client.stop('socket error'));
+  });
+
+  // Open streams would keep app.close() waiting forever.
+  app.addHook('preClose', async () => {
+    for (const c of [...clients]) c.stop('server closing');
+  });
+
+  return { stats: () => ({ clients: clients.size, dropped }) };
+}

@@ -1,0 +1,161 @@
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth, Reading, ReadingListener } from '../core/types.js';
+import { EventClock } from './clock.js';
+import { RuleEngine } from './engine.js';
+import type { ReadRateEntry } from './read-rate.js';
+import type { RulesConfig } from './schema.js';
+import type { EngineSnapshot } from './snapshot.js';
+import type { DeviceFacts, DeviceFactsLookup, TransitionListener } from './types.js';
+
+/** Where rule state survives a restart (the alarm database). */
+export interface RuleStateStore {
+  saveRuleState(snap: EngineSnapshot): void;
+  loadRuleState(): EngineSnapshot | undefined;
+  ruleStateSavedAt?(): number | undefined;
+}
+
+export interface RulesRuntimeOptions {
+  rules: RulesConfig;
+  facts: DeviceFactsLookup;
+  store: RuleStateStore;
+  /** Receives every batch of transitions (the alarm service). */
+  listener: TransitionListener;
+  tickMs: number;
+  saveStateMs: number;
+  log: Logger;
+  /** Runs after each rule tick with the wall time (alarm shelves and incidents). */
+  onTick?: (wallNow: number) => void;
+  wall?: () => number;
+}
+
+/**
+ * The rule engine as a running part of the gateway: fed by the ingest pipeline (it is a
+ * ReadingListener), ticked by a timer for time-based rules, its state restored at start and saved
+ * periodically and at stop, so a running on-delay survives a restart.
+ */
+export class RulesRuntime implements Component, ReadingListener {
+  readonly name = 'rules';
+  readonly engine: RuleEngine;
+  readonly clock: EventClock;
+  private rules: RulesConfig;
+  private tickTimer?: NodeJS.Timeout;
+  private saveTimer?: NodeJS.Timeout;
+  private running = false;
+  private ticks = 0;
+  private lastSaveAt: number | undefined;
+  private saveError: string | undefined;
+  private readonly wall: () => number;
+
+  constructor(private readonly opts: RulesRuntimeOptions) {
+    this.wall = opts.wall ?? Date.now;
+    this.clock = new EventClock(this.wall);
+    this.rules = opts.rules;
+    this.engine = new RuleEngine({
+      rules: opts.rules,
+      facts: opts.facts,
+      listener: opts.listener,
+      log: opts.log,
+    });
+  }
+
+  get config(): RulesConfig {
+    return this.rules;
+  }
+
+  /** Hot path: one comparison, then the engine (which allocates only when something changes). */
+  onReading(r: Reading): void {
+    this.clock.observe(r.ts);
+    this.engine.process(r);
+  }
+
+  async start(): Promise<void> {
+    const snap = this.loadState();
+    if (snap) {
+      let maxTs = -Infinity;
+      for (const d of snap.devices) if (d.lastTs !== null && d.lastTs > maxTs) maxTs = d.lastTs;
+      this.clock.seed(maxTs, this.opts.store.ruleStateSavedAt?.() ?? this.wall());
+      try {
+        this.engine.restoreState(snap);
+      } catch (err) {
+        this.opts.log.error({ err }, 'rule state could not be restored; starting without it');
+      }
+    }
+    // Declared devices that never report must still go offline: start their clocks now.
+    const now = this.clock.now();
+    if (this.opts.facts.list) for (const f of this.opts.facts.list()) this.engine.registerDevice(f, now);
+    this.running = true;
+    this.tickTimer = setInterval(() => this.tick(), this.opts.tickMs);
+    this.tickTimer.unref();
+    this.saveTimer = setInterval(() => this.save(), this.opts.saveStateMs);
+    this.saveTimer.unref();
+  }
+
+  /** A device the registry discovered. */
+  registerDevice(f: DeviceFacts): void {
+    if (this.running) this.engine.registerDevice(f, this.clock.now());
+  }
+
+  /** Time-based rules, then the onTick hook; also called by tests for determinism. */
+  tick(): void {
+    this.ticks++;
+    try {
+      this.engine.tick(this.clock.now());
+      this.opts.onTick?.(this.wall());
+    } catch (err) {
+      this.opts.log.error({ err }, 'rule tick failed');
+    }
+  }
+
+  /** Replaces the rules; every (device, rule) whose effective definition is unchanged keeps its state. */
+  reload(rules: RulesConfig): void {
+    this.engine.reload(rules, this.clock.now());
+    this.rules = rules;
+  }
+
+  readRates(): ReadRateEntry[] {
+    return this.engine.readRates(this.clock.now());
+  }
+
+  save(): void {
+    try {
+      this.opts.store.saveRuleState(this.engine.snapshotState());
+      this.lastSaveAt = this.wall();
+      this.saveError = undefined;
+    } catch (err) {
+      // Counted and shown in health; the next save tries again with the then-current state.
+      this.saveError = (err as Error).message;
+      this.opts.log.error({ err }, 'saving rule state failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearInterval(this.tickTimer);
+    clearInterval(this.saveTimer);
+    this.save();
+  }
+
+  health(): ComponentHealth {
+    const s = this.engine.stats();
+    return {
+      state: !this.running ? 'stopped' : this.saveError ? 'degraded' : 'ok',
+      ...(this.saveError ? { detail: `saving rule state failed: ${this.saveError}` } : {}),
+      devices: s.devices,
+      bindings: s.bindings,
+      outOfOrder: s.outOfOrder,
+      ticks: this.ticks,
+      lastSaveAt: this.lastSaveAt === undefined ? null : new Date(this.lastSaveAt).toISOString(),
+    };
+  }
+
+  private loadState(): EngineSnapshot | undefined {
+    try {
+      return this.opts.store.loadRuleState();
+    } catch (err) {
+      // A damaged snapshot costs running delays, not the gateway: start fresh and say so.
+      this.opts.log.error({ err }, 'rule state could not be loaded; starting without it');
+      return undefined;
+    }
+  }
+}
