@@ -1,10 +1,42 @@
+import type { DeviceConfig } from './config/schema.js';
 import type { Logger } from './core/log.js';
 import type { Gateway } from './gateway.js';
+
+/** Report every few seconds in the demo, so the dashboard moves while someone watches. */
+const DEMO_INTERVAL_MS = Number(process.env.DEMO_INTERVAL_MS ?? 5000);
+const DEMO_CONTROL_PORT = Number(process.env.DEMO_CONTROL_PORT ?? 8081);
+
+/**
+ * The demo scenario's devices as gateway config, so rated flows and register sizes are known
+ * (a discovered device would work too, but without its rated maximum flow).
+ */
+export async function demoDevices(): Promise<DeviceConfig[]> {
+  const { Engine, loadScenarioFile, DEMO_SCENARIO } = await import('../../simulators/index.js');
+  const engine = new Engine(loadScenarioFile(DEMO_SCENARIO), { seed: 1, startTime: Date.now() });
+  return engine.devices().map((d) => ({
+    id: d.id,
+    site: d.site,
+    kind: d.kind,
+    name: d.id,
+    critical: d.kind === 'chlorination',
+    ...(d.ratedMaxFlow !== undefined ? { ratedMaxFlow: d.ratedMaxFlow } : {}),
+    ...(d.registerMax !== undefined ? { registerMax: d.registerMax } : {}),
+  }));
+}
 
 /** `npm start`: the simulators publish to the gateway's broker so the whole system runs alone. */
 export async function startDemo(gw: Gateway, log: Logger): Promise<{ stop(): Promise<void> }> {
   const { startSimulation } = await import('../../simulators/index.js');
-  const sim = await startSimulation({ brokerUrl: gw.mqttUrl, logger: log.child({ module: 'simulator' }) });
-  log.info({ dashboard: gw.httpUrl, adminToken: 'see data dir admin-token' }, 'demo running');
+  const sim = await startSimulation({
+    brokerUrl: gw.mqttUrl,
+    intervalMs: DEMO_INTERVAL_MS,
+    controlPort: DEMO_CONTROL_PORT,
+    controlHost: '127.0.0.1',
+    logger: log.child({ module: 'simulator' }),
+  });
+  log.info(
+    { dashboard: gw.httpUrl, simulatorControl: sim.controlUrl, devices: sim.devices().length },
+    'demo running: simulated devices publish to the embedded broker',
+  );
   return sim;
 }

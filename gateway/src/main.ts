@@ -52,6 +52,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger(cfg.logLevel);
+  if (args.values.demo) {
+    // Declare the simulated devices unless the config already names them.
+    const { demoDevices } = await import('./demo.js');
+    const known = new Set(cfg.devices.map((d) => `${d.site}/${d.id}`));
+    cfg.devices.push(...(await demoDevices()).filter((d) => !known.has(`${d.site}/${d.id}`)));
+  }
   const gw = new Gateway(cfg, log);
   let demo: { stop(): Promise<void> } | undefined;
   let stopping = false;

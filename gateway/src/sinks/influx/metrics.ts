@@ -7,6 +7,7 @@ const NAMES = [
   'gateway_influx_lines_parked_total',
   'gateway_influx_write_duration_seconds',
   'gateway_influx_pending_lines',
+  'gateway_delivery_lag_seconds',
 ] as const;
 
 export type RequestOutcome = 'ok' | 'retry' | 'split' | 'park' | 'alarm' | 'network';
@@ -19,6 +20,7 @@ export class InfluxMetrics {
   readonly parkedLines: Counter;
   readonly latency: Histogram;
   readonly pending: Gauge;
+  readonly deliveryLag: Histogram;
 
   constructor(
     private readonly registry: Registry,
@@ -50,6 +52,14 @@ export class InfluxMetrics {
       name: 'gateway_influx_write_duration_seconds',
       help: 'Duration of one write request to InfluxDB, whatever its outcome',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.deliveryLag = new Histogram({
+      name: 'gateway_delivery_lag_seconds',
+      help: "From a reading's own timestamp to InfluxDB confirming it (oldest and newest line of each batch)",
+      buckets: [
+        0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600,
+      ],
       registers,
     });
     this.pending = new Gauge({

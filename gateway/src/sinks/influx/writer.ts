@@ -202,6 +202,7 @@ export class InfluxWriter implements Component {
     }
     if (rejected.length === 0) {
       this.outbox.remove(batch);
+      this.observeLag(batch.body);
     } else {
       // Every piece of the batch has been answered, so removing its rows (which park does) loses
       // nothing: the accepted pieces are in InfluxDB, the refused ones go to the parked table.
@@ -221,6 +222,19 @@ export class InfluxWriter implements Component {
       this.linesWritten += written;
       this.metrics?.linesWritten.inc(written);
     }
+  }
+
+  /** Records the delivery lag of the first and last line (their timestamps end each line). */
+  private observeLag(body: string): void {
+    const m = this.metrics;
+    if (!m || body.length < 2) return;
+    const now = Date.now();
+    const nl = body.indexOf('\n');
+    const first = Number(body.slice(body.lastIndexOf(' ', nl) + 1, nl));
+    const last = Number(body.slice(body.lastIndexOf(' ', body.length - 2) + 1, body.length - 1));
+    if (Number.isFinite(first)) m.deliveryLag.observe(Math.max(0, now - first) / 1000);
+    if (Number.isFinite(last) && nl !== body.length - 1)
+      m.deliveryLag.observe(Math.max(0, now - last) / 1000);
   }
 
   /** Sends one piece until the server gives a final answer; undefined if stopped meanwhile. */
