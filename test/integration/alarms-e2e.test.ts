@@ -51,6 +51,7 @@ function config(extra: Record<string, unknown>, devices: Engine | null, sites: s
         id: d.id,
         site: d.site,
         kind: d.kind,
+        critical: false,
         ...(d.ratedMaxFlow !== undefined ? { ratedMaxFlow: d.ratedMaxFlow } : {}),
         ...(d.registerMax !== undefined ? { registerMax: d.registerMax } : {}),
       })) ?? [],
@@ -267,7 +268,7 @@ describe('alarms in the running gateway', () => {
 
   it('a restart in the middle of a 10-minute on-delay keeps the timer', async () => {
     const t0 = Math.floor((Date.now() - 40 * MIN) / MIN) * MIN;
-    const cfg = config({ devices: [{ id: 'room-9', site: 'dc', kind: 'env-probe' }] }, null);
+    const cfg = config({ devices: [{ id: 'room-9', site: 'dc', kind: 'env-probe', critical: false }] }, null);
     const reading = (min: number) => ({
       topic: 'facility/dc/env-probe/room-9/telemetry',
       payload: JSON.stringify({

@@ -124,7 +124,9 @@ function readRulesFile(merged: Record<string, unknown>, configFile: string | und
   try {
     merged.rules = parseYaml(text) ?? {};
   } catch (err) {
-    throw new ConfigError([{ path: 'rulesFile', message: `${path} is not valid YAML: ${(err as Error).message}` }]);
+    throw new ConfigError([
+      { path: 'rulesFile', message: `${path} is not valid YAML: ${(err as Error).message}` },
+    ]);
   }
   return path;
 }

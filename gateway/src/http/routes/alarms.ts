@@ -1,12 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import {
-  AlarmError,
-  alarmToJson,
-  type AlarmService,
-  type Incident,
-  type Shelf,
-} from '../../alarms/index.js';
+import { AlarmError, alarmToJson, type AlarmService, type Incident, type Shelf } from '../../alarms/index.js';
 import { CompiledRules } from '../../rules/compile.js';
 import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
@@ -53,7 +47,11 @@ const shelveBody = z
     if (b.site === undefined && b.device === undefined && b.rule === undefined)
       ctx.addIssue({ code: 'custom', path: ['site'], message: 'give at least one of site, device, rule' });
     if ((b.untilMs === undefined) === (b.durationMin === undefined))
-      ctx.addIssue({ code: 'custom', path: ['untilMs'], message: 'give exactly one of untilMs, durationMin' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['untilMs'],
+        message: 'give exactly one of untilMs, durationMin',
+      });
   });
 const shelvesQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
 const rulesQuery = z.strictObject({ site: id.optional(), device: id.optional() });
