@@ -125,7 +125,7 @@ async function oneRun(run: number) {
     const floor = await mqtt.connectAsync(mosq.url, { clientId: 'bench-floor', clean: false });
     await floor.subscribeAsync('facility/+/+/+/telemetry', { qos: 1 });
     await floor.endAsync();
-    let gw = await spawnGateway(gwCfg);
+    let gw = await spawnGateway(gwCfg, {}, ['--max-old-space-size=256'], 'dist');
     await waitFor(
       async () => (await health(gw)).components.mqtt?.state === 'ok',
       20_000,
@@ -160,7 +160,7 @@ async function oneRun(run: number) {
     const floorSec = (f1 - f0) / 1000;
 
     // Gateway: drain into InfluxDB with the durable outbox, confirmed by InfluxDB.
-    gw = await spawnGateway(gwCfg);
+    gw = await spawnGateway(gwCfg, {}, ['--max-old-space-size=256'], 'dist');
     const pid = gw.proc.pid!;
     let g0 = 0;
     let cpu0 = 0;

@@ -85,9 +85,12 @@ export const influxSchema = z.strictObject({
   password: z.string().optional(),
   /** Lines per write request (InfluxDB recommends about 5,000). */
   batchLines: z.number().int().min(1).max(100_000).default(5000),
+  /** Write requests in flight at once (InfluxDB spreads concurrent writes over its cores). */
+  concurrency: z.number().int().min(1).max(16).default(2),
   /** A partial batch is written after this long. */
   flushIntervalMs: duration.default(1000),
-  gzip: z.boolean().default(true),
+  /** Compress request bodies; `auto` does unless InfluxDB is on this host (loopback gains nothing). */
+  gzip: z.union([z.boolean(), z.literal('auto')]).default('auto'),
   timeoutMs: duration.default(15_000),
   retry: z
     .strictObject({

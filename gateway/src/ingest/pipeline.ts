@@ -138,7 +138,7 @@ export class IngestPipeline {
    */
   handleReading(r: Reading, now: number): Rejection | null {
     this.counters.messages++;
-    const topic = `${r.site}/${r.kind}/${r.device}/telemetry`;
+    const topic = `facility/${r.site}/${r.kind}/${r.device}/telemetry`;
     let info = this.topics.get(topic);
     if (info === undefined) {
       info = this.resolveTopic(topic);
@@ -206,7 +206,8 @@ export class IngestPipeline {
       device,
       key: `${site}/${device}`,
       def,
-      linePrefix: `${def.measurement},site=${site},device=${device} `,
+      // Tags in key order (device < site): InfluxDB sorts them per point otherwise.
+      linePrefix: `${def.measurement},device=${device},site=${site} `,
     };
   }
 

@@ -9,13 +9,31 @@ const MIGRATIONS: Migration[] = [
   {
     version: 1,
     sql: `
-      CREATE TABLE chunk (id INTEGER PRIMARY KEY, lines INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE chunk (id INTEGER PRIMARY KEY AUTOINCREMENT, lines INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL);
       CREATE TABLE parked (id INTEGER PRIMARY KEY, parked_at INTEGER NOT NULL, reason TEXT NOT NULL,
                            lines INTEGER NOT NULL, body TEXT NOT NULL);
-      CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      -- Per-device state (e.g. each meter's last index) as a log of changed entries, one row per
+      -- commit, compacted now and then into a single snapshot row: one insert per commit instead
+      -- of one upsert per changed device.
+      CREATE TABLE state_log (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+      CREATE TABLE state_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), log_id INTEGER NOT NULL, body TEXT NOT NULL);
     `,
   },
 ];
+
+/** State log rows after which the log is folded into the snapshot. */
+const STATE_LOG_COMPACT_ROWS = 5000;
+
+function parseState(body: string, into: Map<string, string>): void {
+  let start = 0;
+  while (start < body.length) {
+    const nl = body.indexOf('\n', start);
+    const end = nl < 0 ? body.length : nl;
+    const tab = body.indexOf('\t', start);
+    if (tab > start && tab < end) into.set(body.slice(start, tab), body.slice(tab + 1, end));
+    start = end + 1;
+  }
+}
 
 export interface OutboxBatch {
   /** Rows [firstId, lastId] in order. */
@@ -49,6 +67,10 @@ export class Outbox implements Component {
   private bufBytes = 0;
   private callbacks: Array<() => void> = [];
   private stateWrites = new Map<string, string>();
+  /** Every state entry, as of the last commit plus pending writes (for loadState and compaction). */
+  private readonly stateAll = new Map<string, string>();
+  private stateLogRows = 0;
+  private commitTx?: (lines: number, bytes: number, body: string, stateBody: string) => void;
   private timer?: NodeJS.Timeout;
   private pendingLines = 0;
   private pendingBytes = 0;
@@ -63,8 +85,9 @@ export class Outbox implements Component {
     insert: Database.Statement;
     readFrom: Database.Statement;
     readBodies: Database.Statement;
-    deleteUpTo: Database.Statement;
-    putState: Database.Statement;
+    deleteRange: Database.Statement;
+    sizeRange: Database.Statement;
+    insertStateLog: Database.Statement;
   };
 
   constructor(
@@ -80,10 +103,11 @@ export class Outbox implements Component {
       insert: db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)'),
       readFrom: db.prepare('SELECT id, lines FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
       readBodies: db.prepare('SELECT body FROM chunk WHERE id BETWEEN ? AND ? ORDER BY id').pluck(),
-      deleteUpTo: db.prepare('DELETE FROM chunk WHERE id <= ?'),
-      putState: db.prepare(
-        'INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      deleteRange: db.prepare('DELETE FROM chunk WHERE id BETWEEN ? AND ?'),
+      sizeRange: db.prepare(
+        'SELECT COALESCE(SUM(lines),0) AS l, COALESCE(SUM(bytes),0) AS b FROM chunk WHERE id BETWEEN ? AND ?',
       ),
+      insertStateLog: db.prepare('INSERT INTO state_log (body) VALUES (?)'),
     };
     const row = db
       .prepare('SELECT COALESCE(SUM(lines),0) AS l, COALESCE(SUM(bytes),0) AS b FROM chunk')
@@ -94,21 +118,58 @@ export class Outbox implements Component {
     this.pendingLines = row.l;
     this.pendingBytes = row.b;
     this.parkedBatches = (db.prepare('SELECT COUNT(*) AS n FROM parked').get() as { n: number }).n;
+    const stmt = this.stmt;
+    if (!stmt) throw new Error('outbox statements missing');
+    // Built once: a transaction wrapper per commit would cost more than the insert itself.
+    this.commitTx = db.transaction((lines: number, bytes: number, body: string, stateBody: string) => {
+      if (lines) stmt.insert.run(lines, bytes, body);
+      if (stateBody) stmt.insertStateLog.run(stateBody);
+    });
+    this.loadAllState(db);
     if (this.pendingLines)
       this.log.info({ pendingLines: this.pendingLines }, 'outbox holds readings from before the restart');
   }
 
-  /** Loads every state row whose key starts with the prefix (used at start-up by stateful stages). */
+  /** Every state entry whose key starts with the prefix (used at start-up by stateful stages). */
   loadState(prefix: string): Map<string, string> {
-    const rows = this.requireDb()
-      .prepare('SELECT key, value FROM state WHERE key >= ? AND key < ?')
-      .all(prefix, prefix + '\uffff') as Array<{ key: string; value: string }>;
-    return new Map(rows.map((r) => [r.key, r.value]));
+    const out = new Map<string, string>();
+    for (const [k, v] of this.stateAll) if (k.startsWith(prefix)) out.set(k, v);
+    return out;
   }
 
-  /** Writes a state row with the next commit. */
+  private loadAllState(db: Db): void {
+    this.stateAll.clear();
+    const snap = db.prepare('SELECT log_id, body FROM state_snapshot WHERE id = 1').get() as
+      { log_id: number; body: string } | undefined;
+    if (snap) parseState(snap.body, this.stateAll);
+    const logs = db
+      .prepare('SELECT body FROM state_log WHERE id > ? ORDER BY id')
+      .pluck()
+      .all(snap?.log_id ?? 0) as string[];
+    for (const body of logs) parseState(body, this.stateAll);
+    this.stateLogRows = logs.length;
+  }
+
+  /** Folds the state log into one snapshot row. */
+  private compactState(): void {
+    const db = this.db;
+    if (!db) return;
+    const parts: string[] = [];
+    for (const [k, v] of this.stateAll) parts.push(k, '\t', v, '\n');
+    db.transaction(() => {
+      const last = (db.prepare('SELECT COALESCE(MAX(id), 0) FROM state_log').pluck().get() as number) ?? 0;
+      db.prepare(
+        'INSERT INTO state_snapshot (id, log_id, body) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET log_id = excluded.log_id, body = excluded.body',
+      ).run(last, parts.join(''));
+      db.prepare('DELETE FROM state_log WHERE id <= ?').run(last);
+    })();
+    this.stateLogRows = 0;
+  }
+
+  /** Writes a state entry with the next commit. Keys and values may not hold tabs or newlines. */
   putState(key: string, value: string): void {
     this.stateWrites.set(key, value);
+    this.stateAll.set(key, value);
     this.schedule();
   }
 
@@ -156,9 +217,7 @@ export class Outbox implements Component {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const db = this.db;
-    const stmt = this.stmt;
-    if (!db || !stmt) return;
+    if (!this.db || !this.commitTx) return;
     if (this.bufLines === 0 && this.stateWrites.size === 0 && this.callbacks.length === 0) return;
     const lines = this.bufLines;
     const bytes = this.bufBytes;
@@ -170,11 +229,14 @@ export class Outbox implements Component {
     this.bufBytes = 0;
     this.stateWrites = new Map();
     this.callbacks = [];
+    let stateBody = '';
+    if (states.size) {
+      const parts: string[] = [];
+      for (const [k, v] of states) parts.push(k, '\t', v, '\n');
+      stateBody = parts.join('');
+    }
     try {
-      db.transaction(() => {
-        if (lines) stmt.insert.run(lines, bytes, body);
-        for (const [k, v] of states) stmt.putState.run(k, v);
-      })();
+      this.commitTx!(lines, bytes, body, stateBody);
     } catch (err) {
       // The disk refused (full, read-only...). Nothing is acknowledged; keep the data in memory
       // and try again, so the broker still holds every message we have not confirmed.
@@ -188,6 +250,7 @@ export class Outbox implements Component {
       setTimeout(() => this.schedule(), 1000);
       return;
     }
+    if (stateBody && ++this.stateLogRows >= STATE_LOG_COMPACT_ROWS) this.compactState();
     this.lastError = undefined;
     this.commits++;
     this.committedLines += lines;
@@ -230,7 +293,7 @@ export class Outbox implements Component {
     return { firstId: rows[0]!.id, lastId, lines, body: parts.join('') };
   }
 
-  /** Removes rows up to and including `lastId`: they are confirmed by the database. */
+  /** Removes the batch's rows [firstId, lastId]: they are confirmed by the database. */
   remove(batch: OutboxBatch): void {
     this.removeRows(batch);
   }
@@ -261,11 +324,9 @@ export class Outbox implements Component {
   private removeRows(batch: OutboxBatch): void {
     const stmt = this.stmt!;
     const wasFull = this.isFull();
-    // Subtract the exact sizes of the rows removed.
-    const sizes = this.requireDb()
-      .prepare('SELECT COALESCE(SUM(lines),0) AS l, COALESCE(SUM(bytes),0) AS b FROM chunk WHERE id <= ?')
-      .get(batch.lastId) as { l: number; b: number };
-    stmt.deleteUpTo.run(batch.lastId);
+    // Subtract the exact sizes of the rows removed (a range: batches may complete out of order).
+    const sizes = stmt.sizeRange.get(batch.firstId, batch.lastId) as { l: number; b: number };
+    stmt.deleteRange.run(batch.firstId, batch.lastId);
     this.pendingLines -= sizes.l;
     this.pendingBytes -= sizes.b;
     if (wasFull && !this.isFull()) for (const fn of this.drainListeners) fn();
@@ -293,6 +354,7 @@ export class Outbox implements Component {
   async stop(): Promise<void> {
     if (!this.db) return;
     this.commit();
+    if (this.stateLogRows > 0) this.compactState();
     this.db.close();
     this.db = undefined;
     this.stmt = undefined;

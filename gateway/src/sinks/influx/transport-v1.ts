@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { gzip as gzipCb, constants as zlib } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { InfluxConfig } from '../../config/schema.js';
-import { keepAliveAgent, type LineTransport, type WriteResponse } from './transport.js';
+import { keepAliveAgent, useGzip, type LineTransport, type WriteResponse } from './transport.js';
 
 const gzip = promisify(gzipCb);
 /** Error bodies are short; a misbehaving proxy's HTML page is cut here. */
@@ -19,9 +19,12 @@ export class V1Transport implements LineTransport {
   private readonly base: URL;
   private readonly headers: Record<string, string>;
 
+  private readonly gzipOn: boolean;
+
   constructor(private readonly cfg: InfluxConfig) {
+    this.gzipOn = useGzip(cfg);
     this.base = new URL(cfg.url);
-    this.agent = keepAliveAgent(cfg.url) as Agent;
+    this.agent = keepAliveAgent(cfg.url, cfg.concurrency) as Agent;
     this.headers = {};
     // Basic auth keeps the password out of URLs (and so out of proxy logs); 1.x accepts both.
     if (cfg.username !== undefined) {
@@ -38,7 +41,7 @@ export class V1Transport implements LineTransport {
     const raw = Buffer.from(body, 'utf8');
     const headers: Record<string, string> = { ...this.headers, 'content-type': 'text/plain; charset=utf-8' };
     let payload = raw;
-    if (this.cfg.gzip) {
+    if (this.gzipOn) {
       // Fastest level: line protocol compresses about 8x even so, and the CPU is shared with
       // ingest on a small edge box. zlib runs on the libuv pool, off the event loop.
       payload = await gzip(raw, { level: zlib.Z_BEST_SPEED });

@@ -1,6 +1,6 @@
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import type { InfluxConfig } from '../../config/schema.js';
-import { keepAliveAgent, type LineTransport, type WriteResponse } from './transport.js';
+import { keepAliveAgent, useGzip, type LineTransport, type WriteResponse } from './transport.js';
 
 type Agent = ReturnType<typeof keepAliveAgent>;
 
@@ -20,7 +20,7 @@ export class V2Transport implements LineTransport {
   private readonly timeoutMs: number;
 
   constructor(cfg: InfluxConfig) {
-    this.agent = keepAliveAgent(cfg.url);
+    this.agent = keepAliveAgent(cfg.url, cfg.concurrency);
     this.client = new InfluxDB({
       url: cfg.url,
       token: cfg.token,
@@ -29,7 +29,7 @@ export class V2Transport implements LineTransport {
     });
     const params = new URLSearchParams({ org: cfg.org, bucket: cfg.bucket, precision: 'ms' });
     this.path = `/api/v2/write?${params}`;
-    this.gzipThreshold = cfg.gzip ? 0 : undefined;
+    this.gzipThreshold = useGzip(cfg) ? 0 : undefined;
     this.timeoutMs = cfg.timeoutMs;
   }
 

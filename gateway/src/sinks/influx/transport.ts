@@ -21,7 +21,14 @@ export interface LineTransport {
  * One kept-alive connection is all a single in-flight writer needs; reusing it saves a TCP
  * (and TLS) handshake per batch.
  */
-export function keepAliveAgent(url: string): HttpAgent | HttpsAgent {
-  const opts = { keepAlive: true, maxSockets: 2, keepAliveMsecs: 10_000 };
+export function keepAliveAgent(url: string, maxSockets = 2): HttpAgent | HttpsAgent {
+  const opts = { keepAlive: true, maxSockets, keepAliveMsecs: 10_000 };
   return new URL(url).protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
+}
+
+/** Whether to gzip request bodies: always, never, or (auto) unless the server is on loopback. */
+export function useGzip(cfg: { gzip: boolean | 'auto'; url: string }): boolean {
+  if (cfg.gzip !== 'auto') return cfg.gzip;
+  const host = new URL(cfg.url).hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host === '::1' || /^127\./.test(host));
 }
