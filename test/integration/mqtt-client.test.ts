@@ -81,6 +81,38 @@ describe('MQTT ingest client against a real Mosquitto', () => {
     });
   }
 
+  it('reassembles packets split across socket reads (a 300 KB payload between small ones)', async () => {
+    const mosq = await startMosquitto();
+    brokers.push(mosq);
+    const got: Array<{ topic: string; payload: Buffer }> = [];
+    const { c, subscribed } = client(
+      mosq.url,
+      {
+        onMessage: (topic, payload) => got.push({ topic, payload: Buffer.from(payload) }),
+        afterDurable: (cb) => setImmediate(cb),
+        isFull: () => false,
+        onDrain: () => {},
+      },
+      { clientId: 'split' },
+    );
+    await subscribed;
+    const big = Buffer.alloc(300_000, 0x61);
+    const topic = 'facility/s/env-probe/p/telemetry';
+    const sent = [Buffer.from('first'), big, Buffer.from('ünïcödé-last')];
+    for (let round = 0; round < 20; round++)
+      await publishAll(
+        mosq.url,
+        sent.map((payload) => ({ topic, payload })),
+        { window: 3 },
+      );
+    await waitFor(() => got.length === 60, 10_000, '60 messages');
+    for (let i = 0; i < 60; i++) {
+      expect(got[i]!.topic).toBe(topic);
+      expect(got[i]!.payload.equals(sent[i % 3]!)).toBe(true);
+    }
+    await c.stop();
+  });
+
   it('reconnects with backoff after the broker restarts and resubscribes', async () => {
     const mosq = await startMosquitto();
     brokers.push(mosq);

@@ -88,7 +88,7 @@ export const influxSchema = z.strictObject({
   /** Write requests in flight at once (InfluxDB spreads concurrent writes over its cores). */
   concurrency: z.number().int().min(1).max(16).default(2),
   /** A partial batch is written after this long. */
-  flushIntervalMs: duration.default(1000),
+  flushIntervalMs: duration.default(250),
   /** Compress request bodies; `auto` does unless InfluxDB is on this host (loopback gains nothing). */
   gzip: z.union([z.boolean(), z.literal('auto')]).default('auto'),
   timeoutMs: duration.default(15_000),
