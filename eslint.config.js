@@ -13,6 +13,12 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.mjs'],
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' },
+    },
+  },
+  {
     // CLIs and benchmarks print their results for a person to read.
     files: ['bench/**', 'simulators/cli.ts', 'test/**', 'scripts/**'],
     rules: { 'no-console': 'off' },

@@ -111,6 +111,8 @@ export const outboxSchema = z.strictObject({
   whenFull: z.enum(['stop-acking', 'drop-oldest']).default('stop-acking'),
   /** Group commit: at most this long between a reading's arrival and its durable commit. */
   commitIntervalMs: z.number().int().min(0).max(1000).default(5),
+  /** Run commits (INSERT + fsync) on a worker thread so the event loop never waits for the disk. */
+  commitThread: z.boolean().default(true),
   /** SQLite synchronous mode: full survives power loss, normal survives a process crash. */
   synchronous: z.enum(['full', 'normal']).default('full'),
 });

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { OutboxConfig } from '../config/schema.js';
@@ -20,6 +21,18 @@ const MIGRATIONS: Migration[] = [
     `,
   },
 ];
+
+interface InFlightCommit {
+  seq: number;
+  lines: number;
+  bytes: number;
+  body: string;
+  stateBody: string;
+  callbacks: Array<() => void>;
+}
+
+type WorkerReply =
+  { type: 'committed'; seq: number } | { type: 'failed'; seq: number; error: string } | { type: 'closed' };
 
 /** State log rows after which the log is folded into the snapshot. */
 const STATE_LOG_COMPACT_ROWS = 5000;
@@ -71,6 +84,13 @@ export class Outbox implements Component {
   private readonly stateAll = new Map<string, string>();
   private stateLogRows = 0;
   private commitTx?: (lines: number, bytes: number, body: string, stateBody: string) => void;
+  private worker?: Worker;
+  private workerFailed = false;
+  /** The commit the worker is running: what it holds and whom to call when it is durable. */
+  private inFlight?: InFlightCommit;
+  private commitAgain = false;
+  private seq = 0;
+  private idleWaiters: Array<() => void> = [];
   private timer?: NodeJS.Timeout;
   private pendingLines = 0;
   private pendingBytes = 0;
@@ -126,6 +146,7 @@ export class Outbox implements Component {
       if (stateBody) stmt.insertStateLog.run(stateBody);
     });
     this.loadAllState(db);
+    if (this.cfg.commitThread) this.spawnWorker();
     if (this.pendingLines)
       this.log.info({ pendingLines: this.pendingLines }, 'outbox holds readings from before the restart');
   }
@@ -189,7 +210,10 @@ export class Outbox implements Component {
 
   /** True while the disk budget is used up and the policy is to stop acknowledging. */
   isFull(): boolean {
-    return this.cfg.whenFull === 'stop-acking' && this.pendingBytes + this.bufBytes >= this.cfg.maxBytes;
+    return (
+      this.cfg.whenFull === 'stop-acking' &&
+      this.pendingBytes + this.bufBytes + (this.inFlight?.bytes ?? 0) >= this.cfg.maxBytes
+    );
   }
 
   onData(fn: () => void): () => void {
@@ -211,54 +235,147 @@ export class Outbox implements Component {
     }, this.cfg.commitIntervalMs);
   }
 
-  /** Writes everything gathered so far in one transaction. Safe to call at any time. */
+  private spawnWorker(): void {
+    const w = new Worker(new URL('./outbox-worker.mjs', import.meta.url), {
+      workerData: { file: join(this.dataDir, 'outbox.db'), synchronous: this.cfg.synchronous },
+      // The worker needs no TypeScript loader (plain JavaScript); do not pass ours along.
+      execArgv: [],
+    });
+    w.on('message', (m: WorkerReply) => this.onWorkerReply(m));
+    w.on('error', (err) => {
+      this.log.error({ err }, 'outbox commit thread failed; committing on the main thread');
+      this.workerFailed = true;
+      const f = this.inFlight;
+      if (f) this.onWorkerReply({ type: 'failed', seq: f.seq, error: err.message });
+    });
+    w.unref();
+    this.worker = w;
+  }
+
+  /**
+   * Writes everything gathered so far in one transaction: on the commit thread when there is one
+   * (then durable when its reply arrives), else right here. Safe to call at any time; while a
+   * commit is running the next one gathers and follows as soon as it returns.
+   */
   commit(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
     if (!this.db || !this.commitTx) return;
-    if (this.bufLines === 0 && this.stateWrites.size === 0 && this.callbacks.length === 0) return;
+    if (this.inFlight) {
+      this.commitAgain = true;
+      return;
+    }
+    if (this.bufLines === 0 && this.stateWrites.size === 0) {
+      // Nothing to write and nothing running: all appended data is durable already.
+      if (this.callbacks.length) {
+        const cbs = this.callbacks;
+        this.callbacks = [];
+        for (const cb of cbs) cb();
+      }
+      this.notifyIdle();
+      return;
+    }
+    const c = this.takeBuffer();
+    if (this.worker && !this.workerFailed) {
+      this.inFlight = c;
+      this.worker.postMessage({
+        type: 'commit',
+        seq: c.seq,
+        lines: c.lines,
+        bytes: c.bytes,
+        body: c.body,
+        stateBody: c.stateBody,
+      });
+      return;
+    }
+    try {
+      this.commitTx(c.lines, c.bytes, c.body, c.stateBody);
+    } catch (err) {
+      this.commitFailed(c, (err as Error).message);
+      return;
+    }
+    this.committed(c);
+  }
+
+  private takeBuffer(): InFlightCommit {
     const lines = this.bufLines;
     const bytes = this.bufBytes;
     const body = lines ? this.buf.join('') : '';
-    const states = this.stateWrites;
-    const callbacks = this.callbacks;
+    let stateBody = '';
+    if (this.stateWrites.size) {
+      const parts: string[] = [];
+      for (const [k, v] of this.stateWrites) parts.push(k, '\t', v, '\n');
+      stateBody = parts.join('');
+    }
+    const c: InFlightCommit = { seq: ++this.seq, lines, bytes, body, stateBody, callbacks: this.callbacks };
     this.buf = [];
     this.bufLines = 0;
     this.bufBytes = 0;
     this.stateWrites = new Map();
     this.callbacks = [];
-    let stateBody = '';
-    if (states.size) {
-      const parts: string[] = [];
-      for (const [k, v] of states) parts.push(k, '\t', v, '\n');
-      stateBody = parts.join('');
+    return c;
+  }
+
+  private onWorkerReply(m: WorkerReply): void {
+    if (m.type === 'closed') return;
+    const c = this.inFlight;
+    if (!c || c.seq !== m.seq) return;
+    this.inFlight = undefined;
+    if (m.type === 'failed') this.commitFailed(c, m.error);
+    else this.committed(c);
+    if (this.commitAgain) {
+      this.commitAgain = false;
+      this.commit();
+    } else if (this.bufLines || this.stateWrites.size || this.callbacks.length) {
+      this.schedule();
+    } else {
+      this.notifyIdle();
     }
-    try {
-      this.commitTx!(lines, bytes, body, stateBody);
-    } catch (err) {
-      // The disk refused (full, read-only...). Nothing is acknowledged; keep the data in memory
-      // and try again, so the broker still holds every message we have not confirmed.
-      this.lastError = (err as Error).message;
-      this.log.error({ err }, 'outbox commit failed; retrying');
-      this.buf.unshift(body);
-      this.bufLines += lines;
-      this.bufBytes += bytes;
-      for (const [k, v] of states) if (!this.stateWrites.has(k)) this.stateWrites.set(k, v);
-      this.callbacks.unshift(...callbacks);
-      setTimeout(() => this.schedule(), 1000);
-      return;
+  }
+
+  private commitFailed(c: InFlightCommit, error: string): void {
+    // The disk refused (full, read-only...). Nothing is acknowledged; put the data back in front
+    // of what came since and try again, so the broker still holds every message not confirmed.
+    this.lastError = error;
+    this.log.error({ error }, 'outbox commit failed; retrying');
+    if (c.body) this.buf.unshift(c.body);
+    this.bufLines += c.lines;
+    this.bufBytes += c.bytes;
+    if (c.stateBody) {
+      const older = new Map<string, string>();
+      parseState(c.stateBody, older);
+      for (const [k, v] of older) if (!this.stateWrites.has(k)) this.stateWrites.set(k, v);
     }
-    if (stateBody && ++this.stateLogRows >= STATE_LOG_COMPACT_ROWS) this.compactState();
+    this.callbacks.unshift(...c.callbacks);
+    setTimeout(() => this.schedule(), 1000).unref();
+  }
+
+  private committed(c: InFlightCommit): void {
+    if (c.stateBody && ++this.stateLogRows >= STATE_LOG_COMPACT_ROWS) this.compactState();
     this.lastError = undefined;
     this.commits++;
-    this.committedLines += lines;
-    this.pendingLines += lines;
-    this.pendingBytes += bytes;
+    this.committedLines += c.lines;
+    this.pendingLines += c.lines;
+    this.pendingBytes += c.bytes;
     if (this.cfg.whenFull === 'drop-oldest' && this.pendingBytes > this.cfg.maxBytes) this.dropOldest();
-    for (const cb of callbacks) cb();
-    if (lines) for (const fn of this.dataListeners) fn();
+    for (const cb of c.callbacks) cb();
+    if (c.lines) for (const fn of this.dataListeners) fn();
+  }
+
+  private notifyIdle(): void {
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Resolves once everything appended so far is committed. */
+  flush(): Promise<void> {
+    return new Promise((resolve) => {
+      this.afterCommit(resolve);
+      this.commit();
+    });
   }
 
   private dropOldest(): void {
@@ -334,8 +451,8 @@ export class Outbox implements Component {
 
   stats(): OutboxStats {
     return {
-      pendingLines: this.pendingLines + this.bufLines,
-      pendingBytes: this.pendingBytes + this.bufBytes,
+      pendingLines: this.pendingLines + this.bufLines + (this.inFlight?.lines ?? 0),
+      pendingBytes: this.pendingBytes + this.bufBytes + (this.inFlight?.bytes ?? 0),
       parkedBatches: this.parkedBatches,
       committedLines: this.committedLines,
       droppedLines: this.droppedLines,
@@ -353,11 +470,22 @@ export class Outbox implements Component {
 
   async stop(): Promise<void> {
     if (!this.db) return;
-    this.commit();
+    await this.flush();
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) {
+      await new Promise<void>((resolve) => {
+        w.once('message', () => resolve());
+        w.once('exit', () => resolve());
+        w.postMessage({ type: 'close' });
+      });
+      await w.terminate();
+    }
     if (this.stateLogRows > 0) this.compactState();
     this.db.close();
     this.db = undefined;
     this.stmt = undefined;
+    this.commitTx = undefined;
   }
 
   private requireDb(): Db {

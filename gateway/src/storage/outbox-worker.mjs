@@ -1,0 +1,36 @@
+// The outbox's commit thread: runs each group commit (INSERT + fsync) off the event loop, so the
+// ingest path never waits for the disk. Plain JavaScript on purpose: a worker thread starts its
+// own module loader, and this file must run unchanged from the sources (tests) and from dist/.
+// Messages in:  { type: 'commit', seq, lines, bytes, body, stateBody }
+// Messages out: { type: 'committed', seq } | { type: 'failed', seq, error }
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+const db = new Database(workerData.file);
+db.pragma('journal_mode = WAL');
+db.pragma(`synchronous = ${workerData.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+db.pragma('busy_timeout = 5000');
+const insert = db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)');
+const insertState = db.prepare('INSERT INTO state_log (body) VALUES (?)');
+const tx = db.transaction((lines, bytes, body, stateBody) => {
+  if (lines) insert.run(lines, bytes, body);
+  if (stateBody) insertState.run(stateBody);
+});
+
+parentPort.on('message', (m) => {
+  if (m.type === 'close') {
+    db.close();
+    parentPort.postMessage({ type: 'closed' });
+    return;
+  }
+  try {
+    tx(m.lines, m.bytes, m.body, m.stateBody);
+    parentPort.postMessage({ type: 'committed', seq: m.seq });
+  } catch (err) {
+    parentPort.postMessage({
+      type: 'failed',
+      seq: m.seq,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+});
