@@ -38,7 +38,7 @@ describe('MQTT → gateway → VictoriaMetrics (InfluxDB v2 write API)', () => {
       'drained',
     );
 
-    const series = await waitFor(
+    const found = await waitFor(
       async () => {
         const s = await vm.export('{__name__="env_probe_temperature_c",site="site-v2"}');
         const n = s.reduce((a, x) => a + x.values.length, 0);
@@ -47,6 +47,7 @@ describe('MQTT → gateway → VictoriaMetrics (InfluxDB v2 write API)', () => {
       30_000,
       '10,000 samples in VictoriaMetrics',
     );
+    const series = found!;
     expect(series.length).toBe(100);
     const sum = series.reduce((a, s) => a + s.values.reduce((b, v) => b + v, 0), 0);
     expect(sum).toBeCloseTo(expectedTemperatureSum(10_000), 6);
