@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config/schema.js';
+import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
 import type { Component, ComponentHealth } from './core/types.js';
 import { createMetrics, registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
@@ -49,11 +50,19 @@ export class Gateway {
   private httpAddress?: string;
   private alarmsDb?: Db;
   private unsubscribe: Array<() => void> = [];
+  private current: GatewayConfig;
+  /** The config file the gateway was started with: what a reload reads again (undefined: defaults and environment only). */
+  configPath: string | undefined;
+  private readonly prepare: (cfg: GatewayConfig) => GatewayConfig;
 
   constructor(
-    readonly cfg: GatewayConfig,
+    cfg: GatewayConfig,
     private readonly log: Logger,
+    opts: GatewayOptions = {},
   ) {
+    this.current = cfg;
+    this.configPath = opts.configPath;
+    this.prepare = opts.prepare ?? ((c) => c);
     this.metrics = createMetrics();
     this.outbox = new Outbox(cfg.outbox, cfg.dataDir, log.child({ module: 'outbox' }));
     this.registry = new DeviceRegistry(cfg.devices, {
@@ -61,6 +70,11 @@ export class Gateway {
       log: log.child({ module: 'registry' }),
     });
     this.hub = new LiveHub(log.child({ module: 'live' }));
+  }
+
+  /** The config in force: as started, with the rules and alarm grouping of the last reload. */
+  get cfg(): GatewayConfig {
+    return this.current;
   }
 
   get httpUrl(): string | undefined {
@@ -126,6 +140,11 @@ export class Gateway {
       await this.startComponent(this.broker);
     }
     const mqttCfg = { ...cfg.mqtt, url: this.mqttUrl };
+    if (this.broker && mqttCfg.username === undefined) {
+      // Our own subscriber signs in to the embedded broker like a device would.
+      mqttCfg.username = cfg.broker.username;
+      mqttCfg.password = cfg.broker.password;
+    }
     const mqtt: MqttSource = new MqttSource(
       mqttCfg,
       (): IngestPipeline => pipeline,
@@ -156,9 +175,58 @@ export class Gateway {
       health: () => this.health(),
       alarms: { service: alarms, rules },
       live: { hub: this.hub, cfg: cfg.http.live },
+      admin: { reload: () => this.reloadFromFile() },
     });
     this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
     log.info({ url: this.httpAddress }, 'HTTP API listening');
+  }
+
+  /**
+   * Reads the config file again (the same loader as at start, environment on top) and applies it.
+   * An invalid file changes nothing: the gateway keeps running on the config in force.
+   */
+  reloadFromFile(): ReloadResult {
+    let next: GatewayConfig;
+    try {
+      next = this.prepare(loadConfig(this.configPath));
+    } catch (err) {
+      const problems: ConfigProblem[] =
+        err instanceof ConfigError ? err.problems : [{ path: '(file)', message: (err as Error).message }];
+      this.log.error(
+        { file: this.configPath ?? null, problems },
+        `config reload rejected, still running on the previous config: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      );
+      return { ok: false, problems };
+    }
+    return { ok: true, ...this.reload(next) };
+  }
+
+  /**
+   * Applies what can change while running: the rules (every unchanged (device, rule) keeps its
+   * state: running delays, active alarms) and the alarm grouping. Everything else is only reported,
+   * because sockets, files and the ingest pipeline are built from it at start.
+   */
+  reload(next: GatewayConfig): ReloadOutcome {
+    if (!this.rules || !this.alarms) throw new Error('the gateway is not running');
+    const cur = this.current;
+    const applied: string[] = [];
+    if (!sameJson(cur.rules, next.rules)) {
+      this.rules.reload(next.rules);
+      applied.push('rules');
+    }
+    if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
+      this.alarms.setGrouping(next.alarms.grouping);
+      applied.push('alarms.grouping');
+    }
+    this.current = { ...cur, rules: next.rules, alarms: { ...cur.alarms, grouping: next.alarms.grouping } };
+    const restartNeeded = changedPaths(this.current, next, '', 2);
+    if (restartNeeded.length > 0)
+      this.log.warn(
+        { restartNeeded },
+        `config reloaded; changed, restart needed to apply: ${restartNeeded.join(', ')}`,
+      );
+    this.log.info({ file: this.configPath ?? null, applied }, 'config reloaded');
+    return { applied, restartNeeded };
   }
 
   private async startComponent(c: Component): Promise<void> {
@@ -210,6 +278,41 @@ export class Gateway {
     this.log.warn({ file }, 'no admin token configured: generated one and stored it in this file');
     return token;
   }
+}
+
+export interface GatewayOptions {
+  /** The config file to read again on reload. */
+  configPath?: string;
+  /** Applied to a reloaded config as it was to the first one (demo devices, say). */
+  prepare?: (cfg: GatewayConfig) => GatewayConfig;
+}
+
+/** What a reload did: settings applied now, and settings that changed but need a restart. */
+export interface ReloadOutcome {
+  applied: string[];
+  restartNeeded: string[];
+}
+
+export type ReloadResult = ({ ok: true } & ReloadOutcome) | { ok: false; problems: ConfigProblem[] };
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Key paths (down to `depth` levels) whose values differ; `rulesFile` is covered by `rules`. */
+function changedPaths(a: unknown, b: unknown, prefix: string, depth: number): string[] {
+  if (sameJson(a, b)) return [];
+  if (depth === 0 || !isPlainObject(a) || !isPlainObject(b)) return [prefix];
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (prefix === '' && k === 'rulesFile') continue;
+    out.push(...changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k, depth - 1));
+  }
+  return out;
 }
 
 /** An alarm event as the live stream sends it: the alarm as the API shows it, and what happened. */

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { createLogger } from './core/log.js';
 import { Gateway } from './gateway.js';
+import type { GatewayConfig } from './config/schema.js';
 
 const USAGE = `Usage: npm run gateway -- [--config <file.yaml>] [--check-config]
 
@@ -35,9 +36,10 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  const configPath = args.values.config ?? process.env.GATEWAY_CONFIG;
   let cfg;
   try {
-    cfg = loadConfig(args.values.config ?? process.env.GATEWAY_CONFIG);
+    cfg = loadConfig(configPath);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(
@@ -52,13 +54,20 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger(cfg.logLevel);
+  let prepare = (c: GatewayConfig) => c;
   if (args.values.demo) {
-    // Declare the simulated devices unless the config already names them.
+    // Declare the simulated devices unless the config already names them (on reload too).
     const { demoDevices } = await import('./demo.js');
-    const known = new Set(cfg.devices.map((d) => `${d.site}/${d.id}`));
-    cfg.devices.push(...(await demoDevices()).filter((d) => !known.has(`${d.site}/${d.id}`)));
+    const demoList = await demoDevices();
+    prepare = (c) => {
+      const known = new Set(c.devices.map((d) => `${d.site}/${d.id}`));
+      c.devices.push(...demoList.filter((d) => !known.has(`${d.site}/${d.id}`)));
+      return c;
+    };
+    cfg = prepare(cfg);
   }
-  const gw = new Gateway(cfg, log);
+  const gw = new Gateway(cfg, log, { configPath, prepare });
+  let running = false;
   let demo: { stop(): Promise<void> } | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -77,6 +86,19 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // SIGHUP re-reads the config file; it never stops the gateway (Node's default would).
+  process.on('SIGHUP', () => {
+    if (!running || stopping) {
+      log.warn('SIGHUP ignored: the gateway is not running');
+      return;
+    }
+    log.info({ file: configPath ?? null }, 'SIGHUP: reloading the configuration');
+    try {
+      gw.reloadFromFile(); // logs what it applied, what needs a restart, or why it was rejected
+    } catch (err) {
+      log.error({ err }, 'config reload failed; still running on the previous config');
+    }
+  });
   try {
     await gw.start();
   } catch (err) {
@@ -84,6 +106,7 @@ async function main(): Promise<number> {
     await gw.stop().catch(() => {});
     return 1;
   }
+  running = true;
   if (args.values.demo) {
     const { startDemo } = await import('./demo.js');
     demo = await startDemo(gw, log);

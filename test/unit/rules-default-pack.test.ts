@@ -30,7 +30,10 @@ interface Case {
 
 /** The night-flow rule runs on the site's zone; tests pin it so they do not depend on the host. */
 const RULES: RulesConfigInput = {
-  overrides: [{ rule: 'water.flow.night', site: 's1', set: { timeZone: 'UTC' } }],
+  overrides: [
+    { rule: 'water.flow.night', site: 's1', set: { timeZone: 'UTC' } },
+    { rule: 'gas.consumption.slow', site: 's1', set: { timeZone: 'UTC' } },
+  ],
 };
 
 function run(c: Case): string[] {
@@ -360,6 +363,20 @@ const cases: Case[] = [
       ['m1', 'm2', 'm3'].map((device) => ({ at: (d * DAY) / MIN, device, f: { consumption_m3: 0 } })),
     ).flat(),
     expect: [],
+  },
+  {
+    name: 'gas.consumption.slow: a fifth of the usual day while the peers consume as usual',
+    kind: 'gas-meter',
+    devices: ['m1', 'm2', 'm3'],
+    // Every 15 minutes for 8 days, 4 m³ a day; m1 counts a fifth on day 7, judged when it ends.
+    steps: Array.from({ length: 8 * 96 + 1 }, (_, i) =>
+      ['m1', 'm2', 'm3'].map((device) => ({
+        at: i * 15,
+        device,
+        f: { consumption_m3: (device === 'm1' && i >= 7 * 96 && i < 8 * 96 ? 0.8 : 4) / 96 },
+      })),
+    ).flat(),
+    expect: ['raise gas.consumption.slow warning @11520 m1'],
   },
   {
     name: 'gas.consumption.jump: far outside the history, then back',

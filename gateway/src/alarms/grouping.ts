@@ -24,9 +24,14 @@ export class IncidentGrouper {
   private readonly groups = new Map<string, Group>();
 
   constructor(
-    private readonly cfg: AlarmsConfig['grouping'],
+    private cfg: AlarmsConfig['grouping'],
     private readonly newId: () => string,
   ) {}
+
+  /** New window and counts (config reload); groups being counted keep their members. */
+  configure(cfg: AlarmsConfig['grouping']): void {
+    this.cfg = cfg;
+  }
 
   onRaise(
     a: { id: string; site: string; rule: string; class: RuleClass; critical: boolean },

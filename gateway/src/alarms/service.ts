@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
-import type { EngineSnapshot } from '../rules/snapshot.js';
+import type { EngineSnapshot, RuleStateRow } from '../rules/snapshot.js';
 import { severityRank, type Transition } from '../rules/types.js';
 import { IncidentGrouper } from './grouping.js';
 import { alarmsSchema, type AlarmsConfig } from './schema.js';
@@ -39,7 +39,7 @@ const isActive = (a: Alarm) => a.state === 'active-unacknowledged' || a.state ==
  */
 export class AlarmService implements Component {
   readonly name = 'alarms';
-  private readonly cfg: AlarmsConfig;
+  private cfg: AlarmsConfig;
   private readonly store: AlarmStore;
   private readonly now: () => number;
   private readonly newId: () => string;
@@ -242,6 +242,17 @@ export class AlarmService implements Component {
   /** Rule-engine state lives in the same database (table rule_state). */
   saveRuleState(snap: EngineSnapshot): void {
     this.store.saveRuleState(snap, this.now());
+  }
+
+  /** The devices whose rule state changed since the last save, already serialised. */
+  saveRuleStateRows(rows: readonly RuleStateRow[], readRate: string | undefined): void {
+    this.store.saveRuleStateRows(rows, readRate, this.now());
+  }
+
+  /** Grouping window and counts from a reloaded config; takes effect with the next alarm. */
+  setGrouping(grouping: AlarmsConfig['grouping']): void {
+    this.cfg = { ...this.cfg, grouping };
+    this.grouper.configure(grouping);
   }
 
   loadRuleState(): EngineSnapshot | undefined {

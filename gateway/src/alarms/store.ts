@@ -1,5 +1,5 @@
 import type { Db, Migration } from '../storage/db.js';
-import type { EngineSnapshot } from '../rules/snapshot.js';
+import type { EngineSnapshot, RuleStateRow } from '../rules/snapshot.js';
 import type { Alarm, AlarmEvent, Incident, Shelf } from './types.js';
 
 /** Nothing is deleted: alarms, their events, incidents and shelves are history ("不得丢失"). */
@@ -252,11 +252,20 @@ export class AlarmStore {
       .all() as Shelf[];
   }
 
-  /** One row per device, all in one transaction. */
+  /** A whole snapshot, one row per device, all in one transaction. */
   saveRuleState(snap: EngineSnapshot, now: number): void {
+    this.saveRuleStateRows(
+      snap.devices.map((d) => ({ site: d.site, device: d.device, json: JSON.stringify(d) })),
+      JSON.stringify(snap.readRate),
+      now,
+    );
+  }
+
+  /** The devices whose state changed (already serialised), in one transaction. */
+  saveRuleStateRows(rows: readonly RuleStateRow[], readRate: string | undefined, now: number): void {
     this.tx(() => {
-      for (const d of snap.devices) this.upsertRuleState.run(`${d.site}/${d.device}`, JSON.stringify(d), now);
-      this.upsertRuleState.run('_read_rate', JSON.stringify(snap.readRate), now);
+      for (const r of rows) this.upsertRuleState.run(`${r.site}/${r.device}`, r.json, now);
+      if (readRate !== undefined) this.upsertRuleState.run('_read_rate', readRate, now);
     });
   }
 

@@ -10,6 +10,7 @@ import type { LiveConfig } from '../config/schema.js';
 import type { LiveHub } from '../live/hub.js';
 import { registerAlarmRoutes, type RulesView } from './routes/alarms.js';
 import { registerLiveRoutes } from './routes/live.js';
+import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
 
 export interface AppDeps {
   log: Logger;
@@ -21,6 +22,8 @@ export interface AppDeps {
   alarms?: { service: AlarmService; rules: RulesView };
   /** The live stream (absent: no `/api/live`). */
   live?: { hub: LiveHub; cfg: LiveConfig };
+  /** Admin actions (absent: no `/api/admin/*`). */
+  admin?: Pick<AdminRouteDeps, 'reload'>;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -104,6 +107,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
   }
   if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
+  if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
 
   return app;
 }

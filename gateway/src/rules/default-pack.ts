@@ -188,6 +188,15 @@ export const DEFAULT_RULE_PACK: RuleInput[] = [
     severity: 'warning',
   },
   {
+    id: 'gas.consumption.slow',
+    kind: 'consumption-slow',
+    kinds: ['gas-meter'],
+    class: 'routine',
+    description:
+      "A day's consumption below 30 % of the meter's 7-day median while its peers at the site consume normally: meter running slow (rule: 慢; figures: default)",
+    severity: 'warning',
+  },
+  {
     id: 'gas.valve.closed',
     kind: 'state',
     kinds: ['gas-meter'],

@@ -5,8 +5,15 @@ import { CompiledRules, type ResolvedRule } from './compile.js';
 import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
 import { computeReadRates, type ReadRateEntry, type ReadRateInput } from './read-rate.js';
 import type { ReadRateRule, RuleDef, RulesConfig } from './schema.js';
-import { restoreInto, type DeviceSnapshot, type EngineSnapshot } from './snapshot.js';
 import {
+  restoreInto,
+  type DeviceSnapshot,
+  type EngineSnapshot,
+  type RuleStateRow,
+  type RuleStateDelta,
+} from './snapshot.js';
+import {
+  STATE_CHANGED,
   severityOf,
   severityRank,
   type BindCtx,
@@ -40,6 +47,8 @@ interface Slot {
   bindings: Binding[];
   /** The bindings whose evaluator has a time-based part. */
   tickers: Binding[];
+  /** Some rule state (or lastTs) changed since the last takeDirtyState(): a plain boolean store on the hot path. */
+  dirty: boolean;
 }
 
 export interface RuleEngineOptions {
@@ -76,6 +85,7 @@ export class RuleEngine {
   private out: Transition[] = [];
   private outOfOrder = 0;
   private readRateSev = new Map<string, number>();
+  private readRateDirty = false;
   private nextReadRateAt = 0;
 
   constructor(opts: RuleEngineOptions) {
@@ -110,7 +120,9 @@ export class RuleEngine {
       for (let j = 0; j < tickers.length; j++) {
         const b = tickers[j]!;
         const ch = b.ev.tick!(b.state, b.params, now, b.ctx);
-        if (ch) this.push(slot, b, ch);
+        if (ch === null) continue;
+        if (ch === STATE_CHANGED) slot.dirty = true;
+        else this.push(slot, b, ch);
       }
     }
     if (now >= this.nextReadRateAt) this.evaluateReadRates(now);
@@ -137,30 +149,61 @@ export class RuleEngine {
     const ids = new Set(this.compiled.readRateRules().map((r) => r.id));
     for (const key of [...this.readRateSev.keys()]) {
       const ruleId = key.slice(key.indexOf('|') + 1);
-      if (![...ids].some((id) => ruleId.startsWith(id + '.'))) this.readRateSev.delete(key);
+      if (![...ids].some((id) => ruleId.startsWith(id + '.'))) {
+        this.readRateSev.delete(key);
+        this.readRateDirty = true;
+      }
     }
     this.nextReadRateAt = 0;
     this.flush();
   }
 
+  /** Every device's state as a detached copy (tests, diagnostics); saving uses takeDirtyState(). */
   snapshotState(): EngineSnapshot {
     const devices: DeviceSnapshot[] = [];
-    for (const s of this.slots) {
-      const rules: DeviceSnapshot['rules'] = {};
-      for (const b of s.bindings) rules[b.def.id] = { hash: b.hash, state: b.state };
-      devices.push({
-        site: s.site,
-        device: s.device,
-        kind: s.kind,
-        lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
-        since: s.since,
-        rules,
-      });
-    }
+    for (const s of this.slots) devices.push(deviceSnapshot(s));
     // Round-trip through JSON so the caller gets a detached copy, not live state objects.
     return JSON.parse(
       JSON.stringify({ version: 1, devices, readRate: Object.fromEntries(this.readRateSev) }),
     ) as EngineSnapshot;
+  }
+
+  /**
+   * The state of every device changed since the last call, serialised once (the JSON string is
+   * the detached copy), and the dirty flags cleared. If writing it fails, hand it back with
+   * markDirty() so the next save retries those devices.
+   */
+  takeDirtyState(): RuleStateDelta {
+    const rows: RuleStateRow[] = [];
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (!s.dirty) continue;
+      s.dirty = false;
+      rows.push({ site: s.site, device: s.device, json: JSON.stringify(deviceSnapshot(s)) });
+    }
+    let readRate: string | undefined;
+    if (this.readRateDirty) {
+      this.readRateDirty = false;
+      readRate = JSON.stringify(Object.fromEntries(this.readRateSev));
+    }
+    return { rows, readRate };
+  }
+
+  /** Marks the devices of a delta that could not be written as changed again. */
+  markDirty(delta: RuleStateDelta): void {
+    for (const r of delta.rows) {
+      const slot = this.sites.get(r.site)?.get(r.device);
+      if (slot) slot.dirty = true;
+    }
+    if (delta.readRate !== undefined) this.readRateDirty = true;
+  }
+
+  /** How many devices have unsaved state (health, tests). */
+  dirtyCount(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.dirty) n++;
+    return n;
   }
 
   /** Restores a snapshot into this engine (normally fresh, before the first reading). */
@@ -173,13 +216,19 @@ export class RuleEngine {
       const slot = this.slotFor(d.site, d.device, d.kind, Number.isNaN(lastTs) ? 0 : lastTs);
       if (!(slot.lastTs >= lastTs)) slot.lastTs = lastTs;
       if (d.since !== undefined && d.since < slot.since) slot.since = d.since;
+      let all = true;
       for (const b of slot.bindings) {
         const saved = d.rules[b.def.id];
-        if (!saved || saved.hash !== b.hash) continue;
+        if (!saved || saved.hash !== b.hash) {
+          all = false;
+          continue;
+        }
         restoreInto(b.state, saved.state);
         b.ev.attach?.(b.state, b.params, b.ctx);
         restored++;
       }
+      // What was just read back needs no saving; a rule added or changed since does.
+      slot.dirty = !all || Object.keys(d.rules).length !== slot.bindings.length;
     }
     for (const [k, v] of Object.entries(snap.readRate ?? {})) this.readRateSev.set(k, v);
     this.log?.info({ devices: snap.devices.length, states: restored }, 'rule state restored');
@@ -206,6 +255,7 @@ export class RuleEngine {
       return;
     }
     slot.lastTs = ts;
+    slot.dirty = true;
     const bad = reading.quality === 'bad';
     const bindings = slot.bindings;
     for (let i = 0; i < bindings.length; i++) {
@@ -238,6 +288,7 @@ export class RuleEngine {
       ctx: undefined as unknown as BindCtx, // set by bind() below, before any use
       bindings: [],
       tickers: [],
+      dirty: true,
     };
     devices.set(device, slot);
     this.slots.push(slot);
@@ -280,10 +331,14 @@ export class RuleEngine {
         state = prev.state;
         old.delete(rule.id);
         ev.attach?.(state, params, bctx);
-      } else state = ev.create(params, bctx, now);
+      } else {
+        state = ev.create(params, bctx, now);
+        slot.dirty = true;
+      }
       bindings.push({ def: resolved.def, ev, params, state, hash, ctx: bctx });
     }
     // Whatever was raised under a definition that no longer applies is cleared, not left dangling.
+    if (old.size > 0) slot.dirty = true;
     for (const b of old.values()) {
       const sev = (b.state as { sev?: number }).sev ?? 0;
       if (sev > 0) {
@@ -314,6 +369,7 @@ export class RuleEngine {
   }
 
   private push(slot: Slot, b: Binding, ch: RuleChange): void {
+    slot.dirty = true;
     this.out.push({
       ...ch,
       deviceKey: slot.key,
@@ -380,6 +436,7 @@ export class RuleEngine {
         const pct = `${(e.rate * 100).toFixed(1)} % of ${e.expected} ${e.meterClass} meters read in ${e.windowDays} d`;
         if (!e.ok && cur === 0) {
           this.readRateSev.set(key, sev);
+          this.readRateDirty = true;
           this.pushSite(e.site, rule, ruleId, {
             type: 'raise',
             severity: rule.severity,
@@ -389,6 +446,7 @@ export class RuleEngine {
           });
         } else if (e.ok && cur !== 0) {
           this.readRateSev.delete(key);
+          this.readRateDirty = true;
           this.pushSite(e.site, rule, ruleId, {
             type: 'clear',
             severity: severityOf(cur),
@@ -414,4 +472,17 @@ export class RuleEngine {
       critical: false,
     });
   }
+}
+
+function deviceSnapshot(s: Slot): DeviceSnapshot {
+  const rules: DeviceSnapshot['rules'] = {};
+  for (const b of s.bindings) rules[b.def.id] = { hash: b.hash, state: b.state };
+  return {
+    site: s.site,
+    device: s.device,
+    kind: s.kind,
+    lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
+    since: s.since,
+    rules,
+  };
 }

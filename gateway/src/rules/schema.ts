@@ -210,6 +210,34 @@ export const consumptionJumpRuleSchema = z.strictObject({
   severity,
 });
 
+export const consumptionSlowRuleSchema = z
+  .strictObject({
+    ...common,
+    kind: z.literal('consumption-slow'),
+    metric: metric.default('consumption_m3'),
+    /** Days of the meter's own history whose median is its baseline. */
+    historyDays: z.number().int().min(3).max(31).default(7),
+    /** Complete days learnt before the meter is judged. */
+    minHistoryDays: z.number().int().min(1).max(31).default(5),
+    /** A day below this share of the baseline is low. */
+    ratio: z.number().gt(0).lt(1).default(0.3),
+    /** Meters whose baseline is below this per day are not judged (too little to tell). */
+    minBaseline: z.number().nonnegative().default(0.1),
+    /** At least this many other meters of the site had a normal day... */
+    minPeers: z.number().int().min(1).default(2),
+    /** ...and at least this share of the site's judged meters (a site-wide dip is no fault). */
+    peerShare: z.number().min(0).max(1).default(0.75),
+    /** A day counts only if the meter reported within this many intervals of both its ends. */
+    gapIntervals: z.number().positive().default(3),
+    /** IANA zone of the site's day, or "local" for the gateway's own zone. */
+    timeZone: timeZone.default('local'),
+    severity,
+  })
+  .refine((r) => r.minHistoryDays <= r.historyDays, {
+    path: ['minHistoryDays'],
+    message: 'must not exceed historyDays',
+  });
+
 const readRateTarget = z.strictObject({
   /** The period: a meter counts as read if it reported within this many days. */
   windowDays: z.number().positive(),
@@ -245,6 +273,7 @@ export const ruleSchema = z.discriminatedUnion('kind', [
   ratedFlowRuleSchema,
   stuckRegisterRuleSchema,
   consumptionJumpRuleSchema,
+  consumptionSlowRuleSchema,
   readRateRuleSchema,
 ]);
 
@@ -331,6 +360,7 @@ export type NightFlowRule = z.infer<typeof nightFlowRuleSchema>;
 export type RatedFlowRule = z.infer<typeof ratedFlowRuleSchema>;
 export type StuckRegisterRule = z.infer<typeof stuckRegisterRuleSchema>;
 export type ConsumptionJumpRule = z.infer<typeof consumptionJumpRuleSchema>;
+export type ConsumptionSlowRule = z.infer<typeof consumptionSlowRuleSchema>;
 export type ReadRateRule = z.infer<typeof readRateRuleSchema>;
 export type OverrideDef = z.infer<typeof overrideSchema>;
 

@@ -16,6 +16,20 @@ export interface DeviceSnapshot {
   rules: Record<string, { hash: string; state: unknown }>;
 }
 
+/** One device's state, serialised once: `json` is a DeviceSnapshot. */
+export interface RuleStateRow {
+  site: string;
+  device: string;
+  json: string;
+}
+
+/** What changed since the last save: the devices, and the read-rate alarms if they changed. */
+export interface RuleStateDelta {
+  rows: RuleStateRow[];
+  /** JSON of EngineSnapshot['readRate'], or undefined when unchanged. */
+  readRate: string | undefined;
+}
+
 /**
  * Copies a saved state into a freshly created one of the same shape. JSON turns NaN into null,
  * so the fresh state's types decide: a number field that comes back null is NaN again.

@@ -76,10 +76,18 @@ export interface BindCtx {
   peers: PeerGroup | undefined;
 }
 
-/** Devices of one site evaluated by one rule, for peer comparisons. */
+/** Devices of one site evaluated by one rule, for peer comparisons: their live state objects. */
 export interface PeerGroup {
-  members: Set<{ lastUse: number }>;
+  /** Each evaluator knows the shape of its own rule's states and casts. */
+  members: Set<object>;
 }
+
+/**
+ * What a tick() returns when it changed the state without a transition (a day rolled over), so
+ * the engine saves the device; a tick that changes nothing returns null and costs no save.
+ */
+export const STATE_CHANGED = 1;
+export type StateChanged = typeof STATE_CHANGED;
 
 /**
  * One rule kind. `evaluate` and `tick` mutate `state` in place and allocate only when they
@@ -95,7 +103,7 @@ export interface Evaluator<R, P, S extends object> {
   attach?(state: S, params: P, ctx: BindCtx): void;
   evaluate(state: S, reading: Reading, params: P, now: number, ctx: BindCtx): RuleChange | null;
   /** Time-based part (delays expiring, silence); absent for rules driven by readings alone. */
-  tick?(state: S, params: P, now: number, ctx: BindCtx): RuleChange | null;
+  tick?(state: S, params: P, now: number, ctx: BindCtx): RuleChange | StateChanged | null;
   /** Whether readings of bad quality reach this rule (only the stale rule wants them). */
   seesBadQuality?: boolean;
 }

@@ -2,6 +2,7 @@ import type { RuleDef, RuleKind } from '../schema.js';
 import type { Evaluator } from '../types.js';
 import { combinedEvaluator } from './combined.js';
 import { consumptionJumpEvaluator } from './consumption-jump.js';
+import { consumptionSlowEvaluator } from './consumption-slow.js';
 import { continuousFlowEvaluator } from './continuous-flow.js';
 import { nightFlowEvaluator } from './night-flow.js';
 import { rateEvaluator } from './rate.js';
@@ -27,4 +28,5 @@ export const EVALUATORS: Record<Exclude<RuleKind, 'read-rate'>, AnyEvaluator> = 
   'rated-flow': as(ratedFlowEvaluator),
   'stuck-register': as(stuckRegisterEvaluator),
   'consumption-jump': as(consumptionJumpEvaluator),
+  'consumption-slow': as(consumptionSlowEvaluator),
 };

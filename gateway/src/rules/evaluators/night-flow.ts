@@ -1,6 +1,6 @@
 import type { NightFlowRule } from '../schema.js';
 import { TzClock } from '../tz-clock.js';
-import { severityOf, severityRank, type Evaluator, type RuleChange } from '../types.js';
+import { STATE_CHANGED, severityOf, severityRank, type Evaluator, type RuleChange } from '../types.js';
 import { fmt } from './levels.js';
 
 interface NightFlowParams {
@@ -92,6 +92,7 @@ export const nightFlowEvaluator: Evaluator<NightFlowRule, NightFlowParams, Night
   },
   tick(s, p, now) {
     if (Number.isNaN(s.key) || windowKey(p, now) === s.key) return null;
-    return finish(s, p, now);
+    // The window closed: saved even when it raised nothing, or a restart would judge it again.
+    return finish(s, p, now) ?? STATE_CHANGED;
   },
 };

@@ -50,7 +50,7 @@ export const stuckRegisterEvaluator: Evaluator<StuckRegisterRule, StuckParams, S
     // Counting peers is O(site); do it at most once per recheck period for a candidate.
     s.nextCheck = ts + p.recheckMs;
     let consuming = 0;
-    for (const peer of ctx.peers.members) {
+    for (const peer of ctx.peers.members as Set<StuckState>) {
       if (peer !== s && ts - peer.lastUse < p.windowMs) consuming++;
     }
     if (consuming < p.minPeers) return null;
