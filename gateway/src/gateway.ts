@@ -13,6 +13,7 @@ import { DeviceRegistry } from './registry/registry.js';
 import { Deriver } from './ingest/derive.js';
 import { IngestPipeline, type RejectPublisher } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
+import { InfluxReader } from './sinks/influx/query.js';
 import { buildApp } from './http/app.js';
 import { TokenStore } from './http/auth.js';
 import { openDb, type Db } from './storage/db.js';
@@ -176,6 +177,7 @@ export class Gateway {
       alarms: { service: alarms, rules },
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
+      reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
     });
     this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
     log.info({ url: this.httpAddress }, 'HTTP API listening');

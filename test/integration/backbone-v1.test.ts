@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
-import { startGateway, testConfig } from '../fixtures/gateway.js';
+import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { envReadings, expectedTemperatureSum, publishAll } from '../fixtures/publisher.js';
 import { waitFor } from '../fixtures/ports.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
@@ -67,6 +67,38 @@ describe('MQTT → gateway → InfluxDB 1.6.7 (v1 API)', () => {
     const fields = await influx.query('SHOW FIELD KEYS FROM env_probe', 'facility');
     const types = Object.fromEntries(fields[0]!.values.map((v) => [v[0], v[1]]));
     expect(types).toMatchObject({ temperature_c: 'float', humidity_pct: 'float', dew_point_c: 'float' });
+  });
+
+  it('serves the history of one metric from InfluxDB over the HTTP API', async () => {
+    const base = Date.UTC(2026, 10, 22, 8, 0, 0);
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const url = `/api/devices/site-a%2Fprobe-0/readings?metric=temperature_c&from=${base}&to=${new Date(base + 99_000).toISOString()}`;
+    const res = await gw.app!.inject({ url, headers: auth });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json() as { device: string; points: Array<{ ts: number; value: number }> };
+    expect(body.device).toBe('site-a/probe-0');
+    expect(body.points).toHaveLength(100);
+    // probe-0 got messages 0, 100, 200, ... one second apart.
+    expect(body.points[0]).toEqual({ ts: base, value: 20 });
+    expect(body.points[1]).toEqual({ ts: base + 1000, value: 20 + (100 % 50) / 10 });
+    const limited = await gw.app!.inject({ url: url + '&limit=5', headers: auth });
+    expect((limited.json() as { points: unknown[] }).points).toHaveLength(5);
+
+    const bad = await gw.app!.inject({
+      url: '/api/devices/site-a%2Fprobe-0/readings?metric=temp%20c',
+      headers: auth,
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toMatch(/query\.metric/);
+    const missing = await gw.app!.inject({
+      url: '/api/devices/site-a%2Fnope/readings?metric=temperature_c',
+      headers: auth,
+    });
+    expect(missing.statusCode).toBe(404);
+    const anonymous = await gw.app!.inject({
+      url: '/api/devices/site-a%2Fprobe-0/readings?metric=temperature_c',
+    });
+    expect(anonymous.statusCode).toBe(401);
   });
 
   it('books gas consumption through a register rollover and flags a meter reset', async () => {

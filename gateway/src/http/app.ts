@@ -11,6 +11,8 @@ import type { LiveHub } from '../live/hub.js';
 import { registerAlarmRoutes, type RulesView } from './routes/alarms.js';
 import { registerLiveRoutes } from './routes/live.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
+import { registerReadingRoutes } from './routes/readings.js';
+import type { InfluxReader } from '../sinks/influx/query.js';
 
 export interface AppDeps {
   log: Logger;
@@ -24,6 +26,8 @@ export interface AppDeps {
   live?: { hub: LiveHub; cfg: LiveConfig };
   /** Admin actions (absent: no `/api/admin/*`). */
   admin?: Pick<AdminRouteDeps, 'reload'>;
+  /** History of a metric from InfluxDB (absent: the readings route answers 503). */
+  reader?: InfluxReader;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -108,6 +112,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
   if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
+  registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
 
   return app;
 }

@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { measurementOf } from '../../ingest/catalogue.js';
+import type { DeviceRegistry } from '../../registry/registry.js';
+import { QueryError, type InfluxReader } from '../../sinks/influx/query.js';
+import { requireRole, sendError, type TokenStore } from '../auth.js';
+import { badRequest } from './validate.js';
+
+export interface ReadingRouteDeps {
+  registry: DeviceRegistry;
+  /** Absent when InfluxDB output is disabled: the route then answers 503. */
+  reader?: InfluxReader;
+  tokens: TokenStore;
+}
+
+/** Epoch milliseconds or an RFC 3339 string. */
+const instant = z.union([
+  z.coerce.number().int().nonnegative(),
+  z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+]);
+
+const readingsQuery = z
+  .strictObject({
+    metric: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'must be a metric name'),
+    from: instant.optional(),
+    to: instant.optional(),
+    limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
+    message: 'from must not be after to',
+    path: ['from'],
+  });
+
+/** `GET /api/devices/:id/readings?metric=&from=&to=&limit=`: the history of one metric from InfluxDB. */
+export function registerReadingRoutes(app: FastifyInstance, deps: ReadingRouteDeps): void {
+  const viewer = requireRole(deps.tokens, 'viewer');
+  app.get<{ Params: { id: string } }>(
+    '/api/devices/:id/readings',
+    { preHandler: viewer },
+    async (req, reply) => {
+      const q = readingsQuery.safeParse(req.query);
+      if (!q.success) return badRequest(reply, q.error, 'query');
+      const id = decodeURIComponent(req.params.id);
+      const r = deps.registry.resolve(id);
+      if (!r.ok) {
+        if (r.error === 'ambiguous')
+          return sendError(
+            reply,
+            409,
+            'ambiguous',
+            `device id ${id} exists at several sites: ${r.keys.join(', ')}`,
+          );
+        return sendError(reply, 404, 'not_found', `no device ${id}`);
+      }
+      if (!deps.reader)
+        return sendError(reply, 503, 'unavailable', 'InfluxDB output is disabled: no history');
+      const to = q.data.to ?? Date.now();
+      const from = q.data.from ?? to - 24 * 3600_000;
+      const e = r.entry;
+      try {
+        const points = await deps.reader.readings({
+          measurement: measurementOf(e.kind),
+          site: e.site,
+          device: e.id,
+          metric: q.data.metric,
+          from,
+          to,
+          limit: q.data.limit,
+        });
+        return { device: e.key, metric: q.data.metric, from, to, points };
+      } catch (err) {
+        if (err instanceof QueryError) return sendError(reply, err.status, 'query_failed', err.message);
+        throw err;
+      }
+    },
+  );
+}
