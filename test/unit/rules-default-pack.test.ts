@@ -379,7 +379,20 @@ const cases: Case[] = [
     expect: ['raise gas.consumption.slow warning @11520 m1'],
   },
   {
-    name: 'gas.consumption.jump: far outside the history, then back',
+    name: 'gas.consumption.jump: far outside a week of history, then back',
+    kind: 'gas-meter',
+    steps: [
+      ...seq(
+        'consumption_m3',
+        Array.from({ length: 7 * 24 + 1 }, (_, i) => [i * 60, i % 2 ? 0.1 : 0.12] as [number, number]),
+      ),
+      { at: 10140, f: { consumption_m3: 5 } },
+      { at: 10200, f: { consumption_m3: 0.11 } },
+    ],
+    expect: ['raise gas.consumption.jump warning @10140', 'clear gas.consumption.jump warning @10200'],
+  },
+  {
+    name: 'gas.consumption.jump: not judged before the meter has a week of history',
     kind: 'gas-meter',
     steps: [
       ...seq(
@@ -389,7 +402,7 @@ const cases: Case[] = [
       { at: 3600, f: { consumption_m3: 5 } },
       { at: 3660, f: { consumption_m3: 0.11 } },
     ],
-    expect: ['raise gas.consumption.jump warning @3600', 'clear gas.consumption.jump warning @3660'],
+    expect: [],
   },
   {
     name: 'gas.valve.closed',

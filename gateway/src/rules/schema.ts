@@ -207,6 +207,15 @@ export const consumptionJumpRuleSchema = z.strictObject({
   alpha: z.number().gt(0).lt(1).default(0.02),
   /** Readings learnt before the meter is judged. */
   minSamples: z.number().int().min(2).default(48),
+  /**
+   * ...over at least this long (default 7 days): a household's use follows the day and the week,
+   * and a meter that has only been seen overnight would take its first dinner for a fast meter.
+   */
+  minHistoryMs: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(7 * 86_400_000),
   severity,
 });
 

@@ -9,6 +9,7 @@ interface JumpParams {
   minAbsolute: number;
   alpha: number;
   minSamples: number;
+  minHistoryMs: number;
   sev: number;
 }
 
@@ -19,6 +20,8 @@ interface JumpState {
   mean: number;
   variance: number;
   lastTs: number;
+  /** Time of the first reading learnt: the history must span minHistoryMs before judging. */
+  first: number;
 }
 
 export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams, JumpState> = {
@@ -29,9 +32,10 @@ export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams
     minAbsolute: r.minAbsolute,
     alpha: r.alpha,
     minSamples: r.minSamples,
+    minHistoryMs: r.minHistoryMs,
     sev: severityRank(r.severity),
   }),
-  create: () => ({ sev: 0, n: 0, mean: 0, variance: 0, lastTs: NaN }),
+  create: () => ({ sev: 0, n: 0, mean: 0, variance: 0, lastTs: NaN, first: NaN }),
   evaluate(s, reading, p) {
     const c = reading.fields[p.metric];
     if (typeof c !== 'number') return null;
@@ -40,7 +44,9 @@ export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams
     s.lastTs = ts;
     if (!(dt > 0)) return null;
     const rate = (c / dt) * 3_600_000;
-    if (s.n >= p.minSamples) {
+    // A state restored from before `first` existed starts its history window now.
+    if (!(s.first <= ts)) s.first = ts;
+    if (s.n >= p.minSamples && ts - s.first >= p.minHistoryMs) {
       const limit = Math.max(s.mean + p.sigmas * Math.sqrt(s.variance), s.mean * p.minRatio);
       if (rate > limit && c > p.minAbsolute) {
         // An outlier is not learnt, or a fast meter would soon look normal to itself.
