@@ -1,11 +1,13 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { startSimulation, ScenarioError } from './index.js';
+import type { Simulation } from './index.js';
 
 const USAGE = `usage: npm run simulate -- [options]
   --scenario <file>      scenario YAML (default: the demo site with all four kinds)
   --devices <n>          a generated fleet of n devices instead of a scenario
-  --broker <url>         MQTT broker (default mqtt://127.0.0.1:1883); --no-mqtt for none
+  --broker <url>         MQTT broker, mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883); --no-mqtt for none
+  --broker-ca <file>     CA certificate (PEM) of an mqtts:// broker not signed by a public CA
   --opcua-port <n>       also serve chlorination tanks and probes over OPC UA on this port
   --speed <x>            simulated seconds per real second (1440 = a day a minute; default 1)
   --seed <n>             random seed (default: the scenario's, else 1)
@@ -36,6 +38,7 @@ try {
       scenario: { type: 'string' },
       devices: { type: 'string' },
       broker: { type: 'string' },
+      'broker-ca': { type: 'string' },
       'no-mqtt': { type: 'boolean' },
       'opcua-port': { type: 'string' },
       speed: { type: 'string' },
@@ -61,9 +64,11 @@ const str = (k: string): string | undefined => values[k] as string | undefined;
 const speed = str('speed') === undefined ? 1 : Number(str('speed'));
 if (!(speed > 0) || !Number.isFinite(speed)) fail(`--speed must be a positive number, got ${str('speed')}`);
 const broker = str('broker');
-if (broker && !/^(mqtts?|tcp|tls|wss?):\/\/\S+$/.test(broker))
-  fail(`--broker must be an mqtt:// URL, got ${broker}`);
+if (broker && !/^(mqtts?|tcp|tls):\/\/\S+$/.test(broker))
+  fail(`--broker must be an mqtt:// or mqtts:// URL, got ${broker}`);
 if (broker && values['no-mqtt']) fail('--broker and --no-mqtt contradict each other');
+const brokerCa = str('broker-ca');
+if (brokerCa !== undefined && !existsSync(brokerCa)) fail(`--broker-ca: no such file ${brokerCa}`);
 if (str('scenario') && str('devices')) fail('give either --scenario or --devices, not both');
 let startTime: number | undefined;
 if (str('start') !== undefined) {
@@ -78,18 +83,27 @@ const qos = int(str('qos'), 'qos', 0, 2) as 0 | 1 | 2 | undefined;
 const duration = str('duration') === undefined ? undefined : Number(str('duration'));
 if (duration !== undefined && !(duration > 0)) fail(`--duration must be positive seconds`);
 
+const devices = int(str('devices'), 'devices', 1, 1_000_000);
+const opcuaPort = int(str('opcua-port'), 'opcua-port', 1, 65535);
+const seed = int(str('seed'), 'seed', -(2 ** 31), 2 ** 32);
+const controlPort = int(str('control-port'), 'control-port', 0, 65535);
+
 const logger = pino({ level: str('log-level') ?? 'info' });
-let sim: Awaited<ReturnType<typeof startSimulation>>;
+// Loaded only once the options are valid: the library pulls in node-opcua, seconds of start-up
+// that a mistyped option should not wait for.
+const { startSimulation, ScenarioError } = await import('./index.js');
+let sim: Simulation;
 try {
   sim = await startSimulation({
     scenario: str('scenario'),
-    devices: int(str('devices'), 'devices', 1, 1_000_000),
+    devices,
     brokerUrl: values['no-mqtt'] ? null : broker,
-    opcuaPort: int(str('opcua-port'), 'opcua-port', 1, 65535),
+    brokerCaFile: brokerCa,
+    opcuaPort,
     speed,
-    seed: int(str('seed'), 'seed', -(2 ** 31), 2 ** 32),
+    seed,
     startTime,
-    controlPort: int(str('control-port'), 'control-port', 0, 65535),
+    controlPort,
     intervalMs: interval === undefined ? undefined : interval * 1000,
     qos,
     logger,
@@ -122,6 +136,12 @@ async function shutdown(why: string): Promise<void> {
   clearInterval(progress);
   console.log(`stopping (${why})`);
   await sim.stop();
+  const m = sim.stats().mqtt;
+  if (m)
+    console.log(
+      `stopped: mqtt sent ${m.sent}, completed ${m.completed}, errors ${m.errors}, ` +
+        `unacknowledged ${m.outstanding}, retransmitted ${m.retransmitted}, reconnects ${m.reconnects}`,
+    );
   process.exit(0);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

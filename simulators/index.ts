@@ -21,8 +21,10 @@ export { MODELS } from './models/index.js';
 export const DEMO_SCENARIO = fileURLToPath(new URL('./scenarios/demo.yaml', import.meta.url));
 
 export interface SimulationOptions {
-  /** MQTT broker; default mqtt://127.0.0.1:1883; null: no MQTT (OPC UA only). */
+  /** MQTT broker (mqtt:// or mqtts://, credentials may be in the URL); default mqtt://127.0.0.1:1883; null: no MQTT (OPC UA only). */
   brokerUrl?: string | null;
+  /** CA certificate (PEM file) that signed an mqtts:// broker's certificate, when not a public CA. */
+  brokerCaFile?: string;
   /** Start the OPC UA server on this port (0 is not allowed: clients need the number). */
   opcuaPort?: number;
   /** A YAML file, or a scenario object; default: the demo scenario (or a fleet with `devices`). */
@@ -47,7 +49,7 @@ export interface SimulationOptions {
   allowFuture?: boolean;
   /** Real ms between ticks; default 100. */
   tickMs?: number;
-  /** Cap on MQTT messages handed over and not yet acknowledged; default 20,000. */
+  /** Cap on MQTT messages handed over and not yet acknowledged; default 20,000, at most 65,535 (packet ids). */
   maxOutstanding?: number;
   /** Where the OPC UA server keeps its PKI; default a temporary folder. */
   opcuaPkiDir?: string;
@@ -163,6 +165,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
         url: brokerUrl,
         logger: log.child({ module: 'sim-mqtt' }),
         maxOutstanding: opts.maxOutstanding,
+        caFile: opts.brokerCaFile,
       });
       await publisher.start();
     }

@@ -18,11 +18,16 @@ const DECIMALS: Record<string, number> = {
   humidity_pct: 1,
 };
 
+/** 10^decimals per metric, looked up once per name rather than computed per value. */
+const FACTORS = new Map<string, number>();
+
 export function roundValues(values: Values): Values {
   const out: Values = {};
-  for (const [k, v] of Object.entries(values)) {
+  for (const k in values) {
+    const v = values[k] as Values[string];
     if (typeof v === 'number') {
-      const f = 10 ** (DECIMALS[k] ?? 3);
+      let f = FACTORS.get(k);
+      if (f === undefined) FACTORS.set(k, (f = 10 ** (DECIMALS[k] ?? 3)));
       // `+ 0` turns -0 into 0 so a rounded tiny negative does not print as "-0".
       out[k] = Math.round(v * f) / f + 0;
     } else out[k] = v;
