@@ -12,6 +12,9 @@ import { registerAlarmRoutes, type RulesView } from './routes/alarms.js';
 import { registerLiveRoutes } from './routes/live.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { registerReadingRoutes } from './routes/readings.js';
+import { registerTicketRoutes } from './routes/tickets.js';
+import type { WorkOrderService } from '../workorders/index.js';
+import { lookupDevice } from './routes/device-lookup.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
 
 export interface AppDeps {
@@ -28,6 +31,8 @@ export interface AppDeps {
   admin?: Pick<AdminRouteDeps, 'reload'>;
   /** History of a metric from InfluxDB (absent: the readings route answers 503). */
   reader?: InfluxReader;
+  /** Work orders (absent: no `/api/tickets`). */
+  tickets?: WorkOrderService;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -87,19 +92,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get<{ Params: { id: string } }>('/api/devices/:id', { preHandler: viewer }, async (req, reply) => {
-    const id = decodeURIComponent(req.params.id);
-    const r = deps.registry.resolve(id);
-    if (!r.ok) {
-      if (r.error === 'ambiguous')
-        return sendError(
-          reply,
-          409,
-          'ambiguous',
-          `device id ${id} exists at several sites: ${r.keys.join(', ')}`,
-        );
-      return sendError(reply, 404, 'not_found', `no device ${id}`);
-    }
-    return deps.registry.get(r.entry.key);
+    const e = lookupDevice(deps.registry, req.params.id, reply);
+    return e ? deps.registry.get(e.key) : reply;
   });
 
   if (deps.alarms) {
@@ -112,6 +106,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
   if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
+  if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
   registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
 
   return app;

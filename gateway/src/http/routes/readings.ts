@@ -4,6 +4,7 @@ import { measurementOf } from '../../ingest/catalogue.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { QueryError, type InfluxReader } from '../../sinks/influx/query.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
+import { lookupDevice } from './device-lookup.js';
 import { badRequest } from './validate.js';
 
 export interface ReadingRouteDeps {
@@ -40,23 +41,12 @@ export function registerReadingRoutes(app: FastifyInstance, deps: ReadingRouteDe
     async (req, reply) => {
       const q = readingsQuery.safeParse(req.query);
       if (!q.success) return badRequest(reply, q.error, 'query');
-      const id = decodeURIComponent(req.params.id);
-      const r = deps.registry.resolve(id);
-      if (!r.ok) {
-        if (r.error === 'ambiguous')
-          return sendError(
-            reply,
-            409,
-            'ambiguous',
-            `device id ${id} exists at several sites: ${r.keys.join(', ')}`,
-          );
-        return sendError(reply, 404, 'not_found', `no device ${id}`);
-      }
+      const e = lookupDevice(deps.registry, req.params.id, reply);
+      if (!e) return reply;
       if (!deps.reader)
         return sendError(reply, 503, 'unavailable', 'InfluxDB output is disabled: no history');
       const to = q.data.to ?? Date.now();
       const from = q.data.from ?? to - 24 * 3600_000;
-      const e = r.entry;
       try {
         const points = await deps.reader.readings({
           measurement: measurementOf(e.kind),
