@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPublishPacket, ISubackPacket, Packet } from 'mqtt-packet';
 import type { Logger } from '../../gateway/src/core/log.js';
+import { PacketStream } from './frame.js';
 import type { MqttConfig } from '../../gateway/src/config/schema.js';
 
 /**
@@ -42,8 +43,8 @@ export class MqttIngestClient extends EventEmitter {
   private lastRx = 0;
   private connected = false;
   private pendingAcks: number[] = [];
-  /** Bytes of a packet not yet complete at the end of the last socket read. */
-  private leftover?: Buffer;
+  /** Packets split out of the socket stream (with the unfinished tail of the last read). */
+  private readonly frames = new PacketStream();
   private pendingRecs: number[] = [];
   /** QoS 2 ids received and not yet released: a duplicate PUBLISH is not handed over twice. */
   private readonly qos2 = new Set<number>();
@@ -183,42 +184,12 @@ export class MqttIngestClient extends EventEmitter {
    * builds a packet object), which is a third of the gateway's CPU during a backlog drain.
    */
   private onData(chunk: Buffer, parser: ReturnType<typeof mqttPacket.parser>, epoch: number): void {
-    let buf = chunk;
-    if (this.leftover) {
-      buf = Buffer.concat([this.leftover, chunk]);
-      this.leftover = undefined;
-    }
-    const len = buf.length;
-    let off = 0;
-    while (off < len && epoch === this.epoch) {
-      if (len - off < 2) break;
-      const b0 = buf[off]!;
-      // Remaining length: 1 to 4 bytes, 7 bits each (MQTT 2.2.3).
-      let rl = 0;
-      let mult = 1;
-      let i = off + 1;
-      let complete = false;
-      for (let n = 0; n < 4 && i < len; n++) {
-        const b = buf[i++]!;
-        rl += (b & 0x7f) * mult;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
-        }
-        mult *= 128;
-      }
-      if (!complete) {
-        if (i - off > 4) return this.fail(epoch, 'protocol error: malformed remaining length');
-        break;
-      }
-      const end = i + rl;
-      if (end > len) break;
-      if (b0 >> 4 === 3) this.fastPublish(buf, b0, i, end, epoch);
+    const err = this.frames.push(chunk, (buf, b0, off, start, end) => {
+      if (b0 >> 4 === 3) this.fastPublish(buf, b0, start, end, epoch);
       else parser.parse(buf.subarray(off, end));
-      off = end;
-    }
-    // Keep only the unfinished tail (a copy, so the large chunk it came from can be freed).
-    if (off < len && epoch === this.epoch) this.leftover = Buffer.from(buf.subarray(off));
+      return epoch === this.epoch;
+    });
+    if (err) this.fail(epoch, err);
   }
 
   private fastPublish(buf: Buffer, b0: number, start: number, end: number, epoch: number): void {
@@ -372,7 +343,7 @@ export class MqttIngestClient extends EventEmitter {
     this.connected = false;
     this.pendingAcks = [];
     this.pendingRecs = [];
-    this.leftover = undefined;
+    this.frames.reset();
     this.qos2.clear();
     this.paused = false;
     this.socket?.destroy();

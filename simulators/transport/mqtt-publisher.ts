@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { PacketStream } from '../../adapters/mqtt/frame.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
@@ -84,7 +85,7 @@ export class MqttPublisher {
   private nextId = 1;
   /** Topic → its UTF-8 bytes with the 2-byte length prefix; a device's topic never changes. */
   private readonly topics = new Map<string, Buffer>();
-  private leftover: Buffer | undefined;
+  private readonly frames = new PacketStream();
   private lastRx = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -269,7 +270,7 @@ export class MqttPublisher {
       : netConnect({ host, port });
     sock.setNoDelay(true);
     this.socket = sock;
-    this.leftover = undefined;
+    this.frames.reset();
     let settled = false;
     const fail = (reason: string): void => {
       if (epoch !== this.epoch) return;
@@ -323,41 +324,18 @@ export class MqttPublisher {
 
   /** Packets from the broker: CONNACK, PUBACK, PUBREC, PUBCOMP, PINGRESP. Returns an error, if any. */
   private onData(chunk: Buffer, epoch: number, onConnack: () => void): string | undefined {
-    let buf = chunk;
-    if (this.leftover) {
-      buf = Buffer.concat([this.leftover, chunk]);
-      this.leftover = undefined;
-    }
-    const len = buf.length;
-    let off = 0;
-    while (off + 2 <= len && epoch === this.epoch) {
-      const b0 = buf[off] as number;
-      let rl = 0;
-      let mult = 1;
-      let i = off + 1;
-      let complete = false;
-      for (let k = 0; k < 4 && i < len; k++) {
-        const b = buf[i++] as number;
-        rl += (b & 0x7f) * mult;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
-        }
-        mult *= 128;
-      }
-      if (!complete) {
-        if (i - off > 4) return 'protocol error: malformed remaining length';
-        break;
-      }
-      const end = i + rl;
-      if (end > len) break;
-      const type = b0 >> 4;
+    let error: string | undefined;
+    const framing = this.frames.push(chunk, (buf, b0, _off, i, end) => {
+      const rl = end - i;
       const id = rl >= 2 ? ((buf[i] as number) << 8) | (buf[i + 1] as number) : 0;
-      switch (type) {
+      switch (b0 >> 4) {
         case 2: {
           // CONNACK: session-present flags, return code.
           const code = buf[i + 1] as number;
-          if (code !== 0) return `broker refused the connection (code ${code})`;
+          if (code !== 0) {
+            error = `broker refused the connection (code ${code})`;
+            return false;
+          }
           this.onConnected(epoch);
           onConnack();
           break;
@@ -376,10 +354,9 @@ export class MqttPublisher {
         default: // PINGRESP and anything else a publisher has no use for
           break;
       }
-      off = end;
-    }
-    if (off < len && epoch === this.epoch) this.leftover = Buffer.from(buf.subarray(off));
-    return undefined;
+      return epoch === this.epoch;
+    });
+    return error ?? framing;
   }
 
   private onConnected(epoch: number): void {
@@ -439,7 +416,7 @@ export class MqttPublisher {
     this.pingTimer = undefined;
     const was = this.connected;
     this.connected = false;
-    this.leftover = undefined;
+    this.frames.reset();
     this.socket?.destroy();
     this.socket = null;
     if (this.stopped) return;
