@@ -23,8 +23,10 @@ import { RulesRuntime } from './rules/runtime.js';
 import { RegistryFacts, factsOf } from './registry/facts.js';
 import { LiveHub } from './live/hub.js';
 import { ReadingThrottle } from './live/reading-throttle.js';
+import { WORKORDER_MIGRATIONS, WorkOrderService, ticketToJson } from './workorders/index.js';
 import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
+import { OpcuaSource } from '../../adapters/opcua/source.js';
 
 /**
  * The composition root: builds every stage from the config, wires them one way
@@ -38,10 +40,13 @@ export class Gateway {
   readonly tokens = new TokenStore();
   broker?: EmbeddedBroker;
   mqtt?: MqttSource;
+  /** One per configured OPC UA endpoint; each connects and retries on its own. */
+  opcua: OpcuaSource[] = [];
   influx?: InfluxWriter;
   pipeline?: IngestPipeline;
   alarms?: AlarmService;
   rules?: RulesRuntime;
+  workorders?: WorkOrderService;
   /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
   readonly hub: LiveHub;
   app?: FastifyInstance;
@@ -50,6 +55,8 @@ export class Gateway {
   private started: Component[] = [];
   private httpAddress?: string;
   private alarmsDb?: Db;
+  private workordersDb?: Db;
+  private workordersTimer?: NodeJS.Timeout;
   private unsubscribe: Array<() => void> = [];
   private current: GatewayConfig;
   /** The config file the gateway was started with: what a reload reads again (undefined: defaults and environment only). */
@@ -120,6 +127,7 @@ export class Gateway {
       }),
     );
     await this.startComponent(alarms);
+    if (cfg.workorders.enabled) await this.startWorkorders(alarms);
     const rules = new RulesRuntime({
       rules: cfg.rules,
       facts: new RegistryFacts(this.registry),
@@ -168,6 +176,20 @@ export class Gateway {
     this.mqtt = mqtt;
     await this.startComponent(mqtt);
 
+    // start() only prepares the PKI and returns: an unreachable server shows in health and is
+    // retried in the background, it never holds up or stops the gateway.
+    this.opcua = [];
+    for (const ep of cfg.opcua) {
+      const src = new OpcuaSource(
+        ep,
+        () => pipeline,
+        cfg.dataDir,
+        log.child({ module: 'opcua', endpoint: ep.name }),
+      );
+      this.opcua.push(src);
+      await this.startComponent(src);
+    }
+
     this.app = buildApp({
       log,
       metrics: this.metrics,
@@ -175,6 +197,7 @@ export class Gateway {
       registry: this.registry,
       health: () => this.health(),
       alarms: { service: alarms, rules },
+      tickets: this.workorders,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
@@ -231,6 +254,50 @@ export class Gateway {
     return { applied, restartNeeded };
   }
 
+  /**
+   * Work orders keep their own database (records that must outlive alarm history) and hear every
+   * alarm event after commit; a timer escalates missed deadlines.
+   */
+  private async startWorkorders(alarms: AlarmService): Promise<void> {
+    const { cfg, log } = this;
+    this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS);
+    const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
+    const wo = new WorkOrderService({
+      db: this.workordersDb,
+      config: cfg.workorders,
+      log: log.child({ module: 'workorders' }),
+      ruleInfo: (id) => {
+        const r = rules.get(id);
+        const metric = r && 'metric' in r && typeof r.metric === 'string' ? r.metric : undefined;
+        return r ? { description: r.description, metric } : undefined;
+      },
+      deviceInfo: (site, device) => {
+        const d = this.registry.lookup(site, device);
+        return d ? { location: d.location, latest: Object.fromEntries(d.latest) } : undefined;
+      },
+    });
+    this.workorders = wo;
+    this.unsubscribe.push(alarms.onEvent(wo.onAlarmEvent));
+    this.unsubscribe.push(
+      wo.onChange((e) =>
+        this.hub.publish(
+          'ticket',
+          { event: e.type, ticket: ticketToJson(e.ticket, false), entries: e.entries },
+          e.ticket.site,
+        ),
+      ),
+    );
+    await this.startComponent(wo);
+    this.workordersTimer = setInterval(() => {
+      try {
+        wo.tick();
+      } catch (err) {
+        log.error({ err }, 'work-order escalation tick failed');
+      }
+    }, cfg.workorders.tickMs);
+    this.workordersTimer.unref();
+  }
+
   private async startComponent(c: Component): Promise<void> {
     await c.start();
     this.started.push(c);
@@ -257,6 +324,8 @@ export class Gateway {
    */
   async stop(): Promise<void> {
     await this.app?.close();
+    clearInterval(this.workordersTimer);
+    this.workordersTimer = undefined;
     for (const c of [...this.started].reverse()) {
       try {
         await c.stop();
@@ -269,6 +338,8 @@ export class Gateway {
     this.unsubscribe = [];
     this.alarmsDb?.close();
     this.alarmsDb = undefined;
+    this.workordersDb?.close();
+    this.workordersDb = undefined;
   }
 
   private loadAdminToken(): string {

@@ -3,6 +3,7 @@ import { ID_PATTERN, FIELD_NAME_PATTERN } from '../ingest/catalogue.js';
 import { rulesSchema } from '../rules/schema.js';
 import { METER_CLASSES } from '../rules/types.js';
 import { alarmsSchema } from '../alarms/schema.js';
+import { workordersSchema } from '../workorders/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -205,6 +206,8 @@ export const configSchema = z.strictObject({
    */
   rulesFile: z.string().min(1).optional(),
   alarms: alarmsSchema.prefault({}),
+  /** Work orders from alarms: creation policy, priorities, service levels, contact chain (docs/workorders.md). */
+  workorders: workordersSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;

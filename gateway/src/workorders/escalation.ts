@@ -1,0 +1,53 @@
+import { escalateEveryMs } from './policy.js';
+import type { WorkordersConfig } from './schema.js';
+import type { HistoryEntry, Ticket } from './types.js';
+
+/** A deadline that passed without the step it asks for. */
+export interface Breach {
+  kind: 'response' | 'resolve';
+  /** When it fell due (not when it was noticed). */
+  at: number;
+  level: number;
+  contact: { name: string; contact?: string };
+}
+
+/** Escalations of one tick at most per ticket, so a long outage cannot loop for ever. */
+const MAX_PER_TICK = 100;
+
+/**
+ * Raises the ticket one level up the contact chain for every deadline that has passed by `now`
+ * without its step (acknowledge for the response, resolve for the resolution), and again after
+ * each further interval. Mutates the ticket, returns the breaches in order. Pure: the caller's clock.
+ */
+export function escalate(t: Ticket, now: number, cfg: WorkordersConfig): Breach[] {
+  const out: Breach[] = [];
+  const every = escalateEveryMs(cfg, t.priority);
+  for (let i = 0; i < MAX_PER_TICK; i++) {
+    const r = t.nextResponseCheckAt;
+    const s = t.nextResolveCheckAt;
+    const due = [r, s].filter((x): x is number => x !== null && x <= now);
+    if (due.length === 0) break;
+    const at = Math.min(...due);
+    const kind = at === r ? 'response' : 'resolve';
+    if (kind === 'response') t.nextResponseCheckAt = at + every;
+    else t.nextResolveCheckAt = at + every;
+    t.breaches[kind]++;
+    t.escalationLevel++;
+    const chain = cfg.contacts;
+    // Beyond the top of the chain the top contact keeps being called.
+    const contact = chain[Math.min(t.escalationLevel, chain.length) - 1]!;
+    const entry: HistoryEntry = {
+      ts: at,
+      actor: 'system',
+      action: 'escalate',
+      from: t.status,
+      to: t.status,
+      note: `${kind} deadline missed: escalated to level ${t.escalationLevel} (${contact.name})`,
+      data: { kind, level: t.escalationLevel, contact },
+    };
+    t.history.push(entry);
+    t.updatedAt = Math.max(t.updatedAt, at);
+    out.push({ kind, at, level: t.escalationLevel, contact });
+  }
+  return out;
+}

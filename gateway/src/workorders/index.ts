@@ -1,0 +1,14 @@
+export {
+  WorkOrderService,
+  type WorkOrderServiceDeps,
+  type TicketEvent,
+  type ManualTicket,
+  type RuleInfo,
+  type DeviceInfo,
+} from './service.js';
+export { WORKORDER_MIGRATIONS } from './store.js';
+export { workordersSchema, type WorkordersConfig } from './schema.js';
+export { allowedActions, applyAction, type ActionRequest } from './state-machine.js';
+export { escalate } from './escalation.js';
+export * from './policy.js';
+export * from './types.js';

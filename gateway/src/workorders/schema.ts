@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { RULE_CLASSES, SEVERITIES } from '../rules/types.js';
+import { PRIORITIES } from './types.js';
+
+const minutes = z.number().positive();
+const sla = (respondMin: number, resolveMin: number, escalateEveryMin: number) =>
+  z
+    .strictObject({
+      /** From creation to acknowledge. */
+      respondMin: minutes.default(respondMin),
+      /** From creation to resolve; past it the ticket escalates. */
+      resolveMin: minutes.default(resolveMin),
+      /** After a missed deadline, the ticket goes one level further up the chain after each such interval. */
+      escalateEveryMin: minutes.default(escalateEveryMin),
+    })
+    .prefault({});
+
+/** Work orders; the gateway config mounts this at key `workorders`. Every figure is a DOMAIN.md default. */
+export const workordersSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Which alarms become tickets. Safety-class alarms always do, whatever else says. */
+  create: z
+    .strictObject({
+      classes: z.array(z.enum(RULE_CLASSES)).default(['safety', 'key', 'routine']),
+      minSeverity: z.enum(SEVERITIES).default('warning'),
+      /** Rules that always create tickets, whatever their class and severity. */
+      rules: z.array(z.string().min(1)).default([]),
+      /** Rules that never do (safety-class rules still do). */
+      excludeRules: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  /**
+   * Rules whose condition comes and goes by itself: when `autoResolve`, a cleared alarm resolves
+   * the ticket (it still needs verification before close).
+   */
+  transient: z
+    .array(z.strictObject({ rule: z.string().min(1), autoResolve: z.boolean().default(true) }))
+    .default([]),
+  priority: z
+    .strictObject({
+      // (rule) safety/security > key > routine.
+      safety: z.enum(PRIORITIES).default('critical'),
+      key: z.enum(PRIORITIES).default('high'),
+      routine: z.enum(PRIORITIES).default('medium'),
+      /** Alarms of severity info get this priority (unless safety). */
+      info: z.enum(PRIORITIES).default('low'),
+      /** A critical asset ("VIP", key area) raises the priority one step. */
+      criticalAssetBump: z.boolean().default(true),
+      /** A critical-severity alarm raises the priority one step. */
+      criticalSeverityBump: z.boolean().default(false),
+    })
+    .prefault({}),
+  // (rule) routine: respond in 30 min, handle in 4 h; escalation after 2 h safety, 3 h key, 4 h routine;
+  // safety: respond at once (default 15 min).
+  sla: z
+    .strictObject({
+      critical: sla(15, 120, 120),
+      high: sla(30, 180, 180),
+      medium: sla(30, 240, 240),
+      low: sla(120, 24 * 60, 24 * 60),
+    })
+    .prefault({}),
+  /** The contact chain, level 1 first; escalation walks up it level by level ("逐级向上联系"). */
+  contacts: z
+    .array(z.strictObject({ name: z.string().min(1), contact: z.string().optional() }))
+    .min(1)
+    .default([{ name: 'on-call engineer' }, { name: 'shift supervisor' }, { name: 'facility manager' }]),
+  /** (rule) the same fault on the same asset within half a year of a resolved ticket is a repeat. */
+  repeatWindowDays: z.number().positive().default(183),
+  /** How often deadlines are checked. */
+  tickMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** Longest answer of a ticket list. */
+  listLimit: z.number().int().min(1).max(100_000).default(1000),
+});
+
+export type WorkordersConfig = z.infer<typeof workordersSchema>;

@@ -1,0 +1,132 @@
+import {
+  TicketError,
+  type HistoryEntry,
+  type Ticket,
+  type TicketAction,
+  type TicketStatus,
+} from './types.js';
+
+export interface ActionRequest {
+  action: TicketAction;
+  actor: string;
+  assignee?: string;
+  note?: string;
+}
+
+/** Where each action may start from, and where it leads (null: the status does not change). */
+const RULES: Record<TicketAction, { from: readonly TicketStatus[] | 'any'; to: TicketStatus | null }> = {
+  acknowledge: { from: ['open', 'reopened'], to: 'acknowledged' },
+  // Reassigning keeps a ticket assigned; a reopened ticket may go straight to someone.
+  assign: { from: ['acknowledged', 'assigned', 'in_progress', 'reopened'], to: 'assigned' },
+  start: { from: ['assigned'], to: 'in_progress' },
+  resolve: { from: ['in_progress'], to: 'resolved' },
+  verify: { from: ['resolved'], to: null },
+  close: { from: ['resolved'], to: 'closed' },
+  reopen: { from: ['resolved', 'closed'], to: 'reopened' },
+  comment: { from: 'any', to: null },
+};
+
+/** The actions allowed on a ticket now (for the API and the dashboard's buttons). */
+export function allowedActions(t: Ticket): TicketAction[] {
+  return (Object.keys(RULES) as TicketAction[]).filter((a) => {
+    const r = RULES[a];
+    if (r.from !== 'any' && !r.from.includes(t.status)) return false;
+    if (a === 'close' && t.verifiedBy === null) return false;
+    if (a === 'verify' && t.verifiedBy !== null) return false;
+    return true;
+  });
+}
+
+const conflict = (msg: string) => new TicketError('GW_ERR_TICKET_TRANSITION', msg, 409);
+
+/**
+ * Applies one person's action to a ticket in place and returns the audit entry, or throws a
+ * TicketError (409 for a transition the state machine does not allow). Pure: no clock, no I/O.
+ */
+export function applyAction(t: Ticket, req: ActionRequest, now: number): HistoryEntry {
+  const rule = RULES[req.action];
+  if (rule.from !== 'any' && !rule.from.includes(t.status))
+    throw conflict(
+      `cannot ${req.action} a ticket that is ${t.status} (allowed from ${rule.from.join(', ')}; allowed now: ${allowedActions(t).join(', ')})`,
+    );
+  const from = t.status;
+  const data: Record<string, unknown> = {};
+  switch (req.action) {
+    case 'acknowledge':
+      t.respondedAt ??= now;
+      // Responded in time or not, the response deadline no longer escalates.
+      t.nextResponseCheckAt = null;
+      break;
+    case 'assign':
+      if (!req.assignee) throw new TicketError('GW_ERR_TICKET_BAD_REQUEST', 'assign needs an assignee', 400);
+      t.respondedAt ??= now;
+      t.nextResponseCheckAt = null;
+      data.assignee = req.assignee;
+      if (t.assignee !== null) data.previousAssignee = t.assignee;
+      t.assignee = req.assignee;
+      break;
+    case 'resolve':
+      markResolved(t, req.actor, now);
+      break;
+    case 'verify':
+      if (t.verifiedBy !== null) throw conflict(`ticket ${t.id} is already verified by ${t.verifiedBy}`);
+      // (rule) closure needs the requester or a second person to confirm the fix.
+      if (req.actor === t.resolvedBy)
+        throw new TicketError(
+          'GW_ERR_TICKET_VERIFY',
+          `${req.actor} resolved ticket ${t.id} and cannot verify it: the requester or a second person must`,
+          409,
+        );
+      t.verifiedBy = req.actor;
+      t.verifiedAt = now;
+      break;
+    case 'close':
+      if (t.verifiedBy === null)
+        throw new TicketError(
+          'GW_ERR_TICKET_VERIFY',
+          `ticket ${t.id} cannot be closed before the fix is verified (action verify, by someone other than ${t.resolvedBy ?? 'the resolver'})`,
+          409,
+        );
+      t.closedAt = now;
+      break;
+    case 'reopen':
+      // The earlier resolution stays in the audit trail; the ticket is unresolved again.
+      t.resolvedAt = null;
+      t.resolvedBy = null;
+      t.verifiedBy = null;
+      t.verifiedAt = null;
+      t.closedAt = null;
+      break;
+    case 'start':
+    case 'comment':
+      break;
+  }
+  if (rule.to !== null) t.status = rule.to;
+  t.updatedAt = now;
+  const entry: HistoryEntry = {
+    ts: now,
+    actor: req.actor,
+    action: req.action,
+    from,
+    to: t.status,
+    note: req.note ?? null,
+  };
+  if (Object.keys(data).length > 0) entry.data = data;
+  t.history.push(entry);
+  return entry;
+}
+
+/** Resolution stops the resolve clock; the gateway's auto-resolve uses this too. */
+export function markResolved(t: Ticket, actor: string, now: number): void {
+  t.resolvedAt = now;
+  t.resolvedBy = actor;
+  t.nextResolveCheckAt = null;
+  t.nextResponseCheckAt = null;
+  t.verifiedBy = null;
+  t.verifiedAt = null;
+}
+
+/** Statuses in which a ticket still needs work (the open ticket of its device and rule). */
+export function isActive(s: TicketStatus): boolean {
+  return s !== 'resolved' && s !== 'closed';
+}

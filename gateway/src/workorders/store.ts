@@ -1,0 +1,158 @@
+import type { Db, Migration } from '../storage/db.js';
+import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
+
+/** Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失"). */
+export const WORKORDER_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE tickets (
+        id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, site TEXT NOT NULL, device TEXT, rule TEXT,
+        status TEXT NOT NULL, priority TEXT NOT NULL, created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL, resolved_at INTEGER, body TEXT NOT NULL
+      );
+      CREATE INDEX tickets_status ON tickets(status);
+      CREATE INDEX tickets_device_rule ON tickets(site, device, rule, resolved_at);
+      CREATE TABLE ticket_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id TEXT NOT NULL, ts INTEGER NOT NULL,
+        actor TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
+        note TEXT, data TEXT
+      );
+      CREATE INDEX ticket_history_ticket ON ticket_history(ticket_id, seq);
+    `,
+  },
+];
+
+export interface TicketFilter {
+  status?: TicketStatus;
+  site?: string;
+  device?: string;
+  priority?: string;
+  limit: number;
+}
+
+interface HistoryRow {
+  ts: number;
+  actor: string;
+  action: HistoryEntry['action'];
+  from_status: TicketStatus | null;
+  to_status: TicketStatus;
+  note: string | null;
+  data: string | null;
+}
+
+/**
+ * Tickets as rows: the queried columns beside the whole ticket as JSON (its shape grows without
+ * migrations), and the audit trail one row per entry, appended only.
+ */
+export class TicketStore {
+  constructor(private readonly db: Db) {}
+
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  nextSeq(): number {
+    const r = this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM tickets').get() as { n: number };
+    return r.n;
+  }
+
+  /** Writes the ticket and the entries of its history not stored yet (the last `newEntries`). */
+  save(t: Ticket, seq: number | null, newEntries: number): void {
+    const { history, ...body } = t;
+    if (seq !== null) {
+      this.db
+        .prepare(
+          `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          t.id,
+          seq,
+          t.site,
+          t.device,
+          t.rule,
+          t.status,
+          t.priority,
+          t.createdAt,
+          t.updatedAt,
+          t.resolvedAt,
+          JSON.stringify(body),
+        );
+    } else {
+      this.db
+        .prepare(
+          'UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, body = ? WHERE id = ?',
+        )
+        .run(t.status, t.priority, t.updatedAt, t.resolvedAt, JSON.stringify(body), t.id);
+    }
+    const ins = this.db.prepare(
+      `INSERT INTO ticket_history (ticket_id, ts, actor, action, from_status, to_status, note, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const h of history.slice(history.length - newEntries))
+      ins.run(t.id, h.ts, h.actor, h.action, h.from, h.to, h.note, h.data ? JSON.stringify(h.data) : null);
+  }
+
+  get(id: string): Ticket | undefined {
+    const r = this.db.prepare('SELECT body FROM tickets WHERE id = ?').get(id) as
+      { body: string } | undefined;
+    return r ? this.withHistory(JSON.parse(r.body) as Omit<Ticket, 'history'>) : undefined;
+  }
+
+  /** Tickets not closed, with their history: what the service keeps in memory. */
+  unclosed(): Ticket[] {
+    const rows = this.db.prepare("SELECT body FROM tickets WHERE status != 'closed' ORDER BY seq").all() as {
+      body: string;
+    }[];
+    return rows.map((r) => this.withHistory(JSON.parse(r.body) as Omit<Ticket, 'history'>));
+  }
+
+  list(f: TicketFilter): Ticket[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    for (const [col, v] of [
+      ['status', f.status],
+      ['site', f.site],
+      ['device', f.device],
+      ['priority', f.priority],
+    ] as const) {
+      if (v === undefined) continue;
+      where.push(`${col} = ?`);
+      args.push(v);
+    }
+    const sql = `SELECT body FROM tickets ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, f.limit) as { body: string }[];
+    return rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+  }
+
+  /** The most recently resolved ticket of a device and rule resolved at or after `since`. */
+  lastResolved(site: string, device: string, rule: string, since: number): string | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT id FROM tickets WHERE site = ? AND device = ? AND rule = ? AND resolved_at >= ?
+         ORDER BY resolved_at DESC LIMIT 1`,
+      )
+      .get(site, device, rule, since) as { id: string } | undefined;
+    return r?.id;
+  }
+
+  private withHistory(body: Omit<Ticket, 'history'>): Ticket {
+    const rows = this.db
+      .prepare('SELECT * FROM ticket_history WHERE ticket_id = ? ORDER BY seq')
+      .all(body.id) as HistoryRow[];
+    const history = rows.map((h) => {
+      const e: HistoryEntry = {
+        ts: h.ts,
+        actor: h.actor,
+        action: h.action,
+        from: h.from_status,
+        to: h.to_status,
+        note: h.note,
+      };
+      if (h.data !== null) e.data = JSON.parse(h.data) as Record<string, unknown>;
+      return e;
+    });
+    return { ...body, history };
+  }
+}

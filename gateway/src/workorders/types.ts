@@ -1,0 +1,150 @@
+import type { RuleClass, Severity } from '../rules/types.js';
+
+/** DOMAIN.md "Work orders": open → acknowledged → assigned → in_progress → resolved → closed; reopened from resolved or closed. */
+export const TICKET_STATUSES = [
+  'open',
+  'acknowledged',
+  'assigned',
+  'in_progress',
+  'resolved',
+  'closed',
+  'reopened',
+] as const;
+export type TicketStatus = (typeof TICKET_STATUSES)[number];
+
+export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** What people may do to a ticket (CONTRACT.md `POST /api/tickets/:id/actions`). */
+export const TICKET_ACTIONS = [
+  'acknowledge',
+  'assign',
+  'start',
+  'resolve',
+  'verify',
+  'close',
+  'reopen',
+  'comment',
+] as const;
+export type TicketAction = (typeof TICKET_ACTIONS)[number];
+
+/** Entries the gateway itself writes into a ticket's audit trail, beside people's actions. */
+export type SystemAction =
+  | 'create'
+  | 'alarm-returned'
+  | 'alarm-escalated'
+  | 'alarm-cleared'
+  | 'incident-joined'
+  | 'escalate'
+  | 'auto-resolve';
+
+/** One line of the audit trail: who, when, what, why, and the status before and after. */
+export interface HistoryEntry {
+  /** Epoch ms. */
+  ts: number;
+  actor: string;
+  action: TicketAction | SystemAction;
+  from: TicketStatus | null;
+  to: TicketStatus;
+  note: string | null;
+  /** Extra facts of the entry (assignee, escalation level and contact, alarm id and value). */
+  data?: Record<string, unknown>;
+}
+
+export interface ReadingsSnapshot {
+  /** The value that raised the alarm. */
+  alarmValue: number | boolean | null;
+  /** The metric the rule watches, when the rule names one. */
+  metric: string | null;
+  /** Every latest value of the device when the ticket was raised (the registry keeps latest values only). */
+  latest: Record<string, { value: number | boolean; ts: number }>;
+  /** Epoch ms the snapshot was taken. */
+  takenAt: number;
+}
+
+export interface Ticket {
+  id: string;
+  title: string;
+  status: TicketStatus;
+  priority: Priority;
+  /** safety | key | routine: drives priority and deadlines. */
+  class: RuleClass;
+  severity: Severity | null;
+  site: string;
+  device: string | null;
+  rule: string | null;
+  alarmId: string | null;
+  /** Every alarm that raised or returned to this ticket. */
+  alarmIds: string[];
+  incidentId: string | null;
+  /** Devices of the incident (grouped alarms) this ticket stands for, this ticket's own device first. */
+  devices: string[];
+  /** DOMAIN.md: the service item, the standard that applies, the place, the requester. */
+  serviceItem: string;
+  standard: string | null;
+  location: string | null;
+  requester: string;
+  critical: boolean;
+  readings: ReadingsSnapshot | null;
+  /** The alarm condition has cleared since the ticket was raised (the ticket stays open). */
+  conditionCleared: boolean;
+  createdAt: number;
+  updatedAt: number;
+  responseDueAt: number;
+  resolveDueAt: number;
+  respondedAt: number | null;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+  verifiedAt: number | null;
+  verifiedBy: string | null;
+  closedAt: number | null;
+  assignee: string | null;
+  escalationLevel: number;
+  /** When the next missed-response / missed-resolution escalation falls due (null: none pending). */
+  nextResponseCheckAt: number | null;
+  nextResolveCheckAt: number | null;
+  breaches: { response: number; resolve: number };
+  repeatOf: string | null;
+  history: HistoryEntry[];
+}
+
+export type TicketErrorCode =
+  | 'GW_ERR_TICKET_NOT_FOUND'
+  | 'GW_ERR_TICKET_TRANSITION'
+  | 'GW_ERR_TICKET_VERIFY'
+  | 'GW_ERR_TICKET_BAD_REQUEST';
+
+export class TicketError extends Error {
+  constructor(
+    readonly code: TicketErrorCode,
+    message: string,
+    /** The HTTP status the API answers with. */
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'TicketError';
+  }
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The ticket as the API and live stream show it (CONTRACT.md), times in RFC 3339. */
+export function ticketToJson(t: Ticket, withHistory = true): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    ...t,
+    createdAt: iso(t.createdAt),
+    updatedAt: iso(t.updatedAt),
+    responseDueAt: iso(t.responseDueAt),
+    resolveDueAt: iso(t.resolveDueAt),
+    respondedAt: iso(t.respondedAt),
+    resolvedAt: iso(t.resolvedAt),
+    verifiedAt: iso(t.verifiedAt),
+    closedAt: iso(t.closedAt),
+    nextResponseCheckAt: iso(t.nextResponseCheckAt),
+    nextResolveCheckAt: iso(t.nextResolveCheckAt),
+    readings: t.readings ? { ...t.readings, takenAt: iso(t.readings.takenAt) } : null,
+    history: withHistory ? t.history.map((h) => ({ ...h, ts: iso(h.ts) })) : undefined,
+  };
+  if (!withHistory) delete out.history;
+  return out;
+}

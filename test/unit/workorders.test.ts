@@ -1,0 +1,476 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Alarm, AlarmEvent, AlarmEventType } from '../../gateway/src/alarms/types.js';
+import type { RuleClass, Severity } from '../../gateway/src/rules/types.js';
+import { openDb, type Db } from '../../gateway/src/storage/db.js';
+import {
+  allowedActions,
+  applyAction,
+  createsTicket,
+  deadlinesOf,
+  priorityOf,
+  TicketError,
+  WORKORDER_MIGRATIONS,
+  WorkOrderService,
+  workordersSchema,
+  type Ticket,
+  type TicketEvent,
+  type WorkordersConfig,
+} from '../../gateway/src/workorders/index.js';
+
+const T0 = Date.UTC(2026, 0, 1, 8);
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const dbs: Db[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const db of dbs.splice(0)) if (db.open) db.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(cfg: Record<string, unknown> = {}, file = ':memory:', clock = { t: T0 }) {
+  const db = openDb(file, WORKORDER_MIGRATIONS);
+  dbs.push(db);
+  const svc = new WorkOrderService({
+    db,
+    config: workordersSchema.parse(cfg),
+    now: () => clock.t,
+    ruleInfo: (id) =>
+      id === 'chlorine.free.low'
+        ? { description: 'Free chlorine residual low (std: GB 5749-2022)', metric: 'free_chlorine_mgl' }
+        : undefined,
+    deviceInfo: () => ({ location: 'roof tank', latest: { free_chlorine_mgl: { value: 0.02, ts: T0 } } }),
+  });
+  const events: TicketEvent[] = [];
+  svc.onChange((e) => events.push(e));
+  return { db, svc, clock, events };
+}
+
+let alarmN = 0;
+function alarm(over: Partial<Alarm> = {}): Alarm {
+  return {
+    id: `a${++alarmN}`,
+    site: 'estate',
+    device: 'tank-1',
+    kind: 'chlorination',
+    rule: 'chlorine.free.low',
+    class: 'safety',
+    severity: 'critical',
+    state: 'active-unacknowledged',
+    value: 0.02,
+    message: 'free chlorine 0.02 mg/L below 0.05',
+    raisedAt: T0,
+    clearedAt: null,
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+    ackNote: null,
+    incidentId: null,
+    shelved: false,
+    critical: false,
+    updatedAt: T0,
+    ...over,
+  };
+}
+const ev = (type: AlarmEventType, a: Alarm, ts = T0): AlarmEvent => ({ type, ts, alarm: { ...a } });
+
+function walkToResolved(svc: WorkOrderService, id: string, resolver = 'eve') {
+  svc.act(id, { action: 'acknowledge', actor: resolver });
+  svc.act(id, { action: 'assign', actor: resolver, assignee: resolver });
+  svc.act(id, { action: 'start', actor: resolver });
+  return svc.act(id, { action: 'resolve', actor: resolver, note: 'dosing pump primed' });
+}
+
+describe('policy: which alarms, what priority, which deadlines', () => {
+  const cfg: WorkordersConfig = workordersSchema.parse({
+    create: { classes: ['key'], minSeverity: 'critical', excludeRules: ['serverroom.smoke', 'a.rule'] },
+  });
+  const a = (rule: string, cls: RuleClass, severity: Severity) => ({ rule, class: cls, severity });
+
+  it('safety class always creates a ticket; otherwise class, severity and the rule lists decide', () => {
+    expect(createsTicket(cfg, a('serverroom.smoke', 'safety', 'info'))).toBe(true);
+    expect(createsTicket(cfg, a('x', 'key', 'critical'))).toBe(true);
+    expect(createsTicket(cfg, a('x', 'key', 'warning'))).toBe(false);
+    expect(createsTicket(cfg, a('x', 'routine', 'critical'))).toBe(false);
+    expect(createsTicket(cfg, a('a.rule', 'key', 'critical'))).toBe(false);
+    const withRule = workordersSchema.parse({ create: { classes: [], rules: ['device.offline'] } });
+    expect(createsTicket(withRule, a('device.offline', 'routine', 'info'))).toBe(true);
+    const dflt = workordersSchema.parse({});
+    expect(createsTicket(dflt, a('device.offline', 'routine', 'info'))).toBe(false);
+    expect(createsTicket(dflt, a('water.tamper', 'routine', 'warning'))).toBe(true);
+  });
+
+  it('priority from class, severity and critical asset', () => {
+    const d = workordersSchema.parse({});
+    expect(priorityOf(d, { class: 'safety', severity: 'info', critical: false })).toBe('critical');
+    expect(priorityOf(d, { class: 'key', severity: 'warning', critical: false })).toBe('high');
+    expect(priorityOf(d, { class: 'routine', severity: 'warning', critical: false })).toBe('medium');
+    expect(priorityOf(d, { class: 'routine', severity: 'info', critical: false })).toBe('low');
+    expect(priorityOf(d, { class: 'routine', severity: 'warning', critical: true })).toBe('high');
+    expect(priorityOf(d, { class: 'key', severity: 'warning', critical: true })).toBe('critical');
+    const sev = workordersSchema.parse({ priority: { criticalSeverityBump: true } });
+    expect(priorityOf(sev, { class: 'routine', severity: 'critical', critical: false })).toBe('high');
+  });
+
+  it('deadlines per DOMAIN.md service levels, configurable', () => {
+    const d = workordersSchema.parse({});
+    expect(deadlinesOf(d, 'medium', T0)).toEqual({
+      responseDueAt: T0 + 30 * MIN,
+      resolveDueAt: T0 + 4 * HOUR,
+    });
+    expect(deadlinesOf(d, 'high', T0)).toEqual({ responseDueAt: T0 + 30 * MIN, resolveDueAt: T0 + 3 * HOUR });
+    expect(deadlinesOf(d, 'critical', T0)).toEqual({
+      responseDueAt: T0 + 15 * MIN,
+      resolveDueAt: T0 + 2 * HOUR,
+    });
+    const c = workordersSchema.parse({ sla: { critical: { respondMin: 5 } } });
+    expect(deadlinesOf(c, 'critical', T0).responseDueAt).toBe(T0 + 5 * MIN);
+    expect(() => workordersSchema.parse({ sla: { critical: { respondMin: -1 } } })).toThrow();
+    expect(() => workordersSchema.parse({ slaa: {} })).toThrow();
+  });
+});
+
+describe('state machine', () => {
+  it('walks open → acknowledged → assigned → in_progress → resolved → closed with an audit trail', () => {
+    const { svc, clock } = setup();
+    const t = svc.create({ title: 'Leaking valve', site: 'estate', device: 'wm-1' }, 'desk');
+    expect(t).toMatchObject({ id: 'WO-000001', status: 'open', priority: 'medium', requester: 'desk' });
+    const steps: [string, string][] = [
+      ['acknowledge', 'acknowledged'],
+      ['assign', 'assigned'],
+      ['start', 'in_progress'],
+      ['resolve', 'resolved'],
+      ['verify', 'resolved'],
+      ['close', 'closed'],
+    ];
+    for (const [action, status] of steps) {
+      clock.t += MIN;
+      const actor = action === 'verify' ? 'desk' : 'eve';
+      const out = svc.act(t.id, {
+        action: action as 'assign',
+        actor,
+        assignee: action === 'assign' ? 'eve' : undefined,
+        note: `${action} note`,
+      });
+      expect(out.status).toBe(status);
+    }
+    const done = svc.get(t.id)!;
+    expect(done.assignee).toBe('eve');
+    expect(done.verifiedBy).toBe('desk');
+    expect(done.closedAt).toBe(T0 + 6 * MIN);
+    expect(done.respondedAt).toBe(T0 + MIN);
+    expect(done.history.map((h) => [h.action, h.actor, h.from, h.to])).toEqual([
+      ['create', 'desk', null, 'open'],
+      ['acknowledge', 'eve', 'open', 'acknowledged'],
+      ['assign', 'eve', 'acknowledged', 'assigned'],
+      ['start', 'eve', 'assigned', 'in_progress'],
+      ['resolve', 'eve', 'in_progress', 'resolved'],
+      ['verify', 'desk', 'resolved', 'resolved'],
+      ['close', 'eve', 'resolved', 'closed'],
+    ]);
+    expect(done.history[3]!.note).toBe('start note');
+    expect(done.history[2]!.data).toEqual({ assignee: 'eve' });
+  });
+
+  it('refuses transitions the state machine does not allow, with 409 and a clear message', () => {
+    const { svc } = setup();
+    const t = svc.create({ title: 'x', site: 's' }, 'desk');
+    const tryAct = (action: string) => {
+      try {
+        svc.act(t.id, { action: action as 'start', actor: 'eve' });
+        return null;
+      } catch (err) {
+        return err as TicketError;
+      }
+    };
+    for (const a of ['start', 'resolve', 'verify', 'close', 'reopen']) {
+      const err = tryAct(a)!;
+      expect(err).toBeInstanceOf(TicketError);
+      expect(err.status).toBe(409);
+      expect(err.message).toContain(`cannot ${a} a ticket that is open`);
+    }
+    expect(tryAct('comment')).toBeNull();
+    const assign = (() => {
+      try {
+        svc.act(t.id, { action: 'acknowledge', actor: 'eve' });
+        svc.act(t.id, { action: 'assign', actor: 'eve' });
+      } catch (err) {
+        return err as TicketError;
+      }
+      return undefined;
+    })();
+    expect(assign?.status).toBe(400);
+    expect(svc.get(t.id)!.status).toBe('acknowledged');
+    // Refused actions leave no trace in the trail.
+    expect(svc.get(t.id)!.history.map((h) => h.action)).toEqual(['create', 'comment', 'acknowledge']);
+  });
+
+  it('closing needs verification by someone other than the resolver', () => {
+    const { svc } = setup();
+    const t = svc.create({ title: 'x', site: 's' }, 'desk');
+    walkToResolved(svc, t.id, 'eve');
+    expect(allowedActions(svc.get(t.id)!)).toEqual(['verify', 'reopen', 'comment']);
+    const close = () => svc.act(t.id, { action: 'close', actor: 'eve' });
+    expect(close).toThrow(/cannot be closed before the fix is verified/);
+    expect(() => svc.act(t.id, { action: 'verify', actor: 'eve' })).toThrow(
+      /resolved ticket .* cannot verify/,
+    );
+    expect(close).toThrow(TicketError);
+    svc.act(t.id, { action: 'verify', actor: 'bob' });
+    expect(() => svc.act(t.id, { action: 'verify', actor: 'desk' })).toThrow(/already verified/);
+    expect(close().status).toBe('closed');
+  });
+
+  it('reopens from resolved or closed: fresh deadlines, verification needed again', () => {
+    const { svc, clock } = setup();
+    const t = svc.create({ title: 'x', site: 's' }, 'desk');
+    walkToResolved(svc, t.id);
+    svc.act(t.id, { action: 'verify', actor: 'desk' });
+    svc.act(t.id, { action: 'close', actor: 'eve' });
+    clock.t = T0 + DAY;
+    const r = svc.act(t.id, { action: 'reopen', actor: 'desk', note: 'leaking again' });
+    expect(r).toMatchObject({ status: 'reopened', verifiedBy: null, closedAt: null, resolvedAt: null });
+    expect(r.responseDueAt).toBe(T0 + DAY + 30 * MIN);
+    expect(r.resolveDueAt).toBe(T0 + DAY + 4 * HOUR);
+    expect(svc.list({ status: 'reopened' }).map((x) => x.id)).toEqual([t.id]);
+    svc.act(t.id, { action: 'assign', actor: 'eve', assignee: 'bob' });
+    svc.act(t.id, { action: 'start', actor: 'bob' });
+    svc.act(t.id, { action: 'resolve', actor: 'bob' });
+    expect(() => svc.act(t.id, { action: 'close', actor: 'eve' })).toThrow(/verified/);
+  });
+
+  it('applyAction is pure over the ticket it is given', () => {
+    const { svc } = setup();
+    const t: Ticket = svc.create({ title: 'x', site: 's' }, 'desk');
+    const e = applyAction(t, { action: 'acknowledge', actor: 'eve' }, T0 + 5 * MIN);
+    expect(e).toMatchObject({ from: 'open', to: 'acknowledged', actor: 'eve', ts: T0 + 5 * MIN });
+    expect(t.status).toBe('acknowledged');
+    expect(svc.get(t.id)!.status).toBe('open');
+  });
+});
+
+describe('tickets from alarms', () => {
+  it('a safety alarm makes exactly one ticket with priority, deadlines, standard and readings snapshot', () => {
+    const { svc } = setup();
+    const a = alarm();
+    const [created] = svc.applyAlarmEvents([ev('raise', a)]);
+    expect(created!.type).toBe('created');
+    const t = created!.ticket;
+    expect(t).toMatchObject({
+      status: 'open',
+      priority: 'critical',
+      class: 'safety',
+      site: 'estate',
+      device: 'tank-1',
+      rule: 'chlorine.free.low',
+      alarmId: a.id,
+      responseDueAt: T0 + 15 * MIN,
+      resolveDueAt: T0 + 2 * HOUR,
+      serviceItem: 'Free chlorine residual low (std: GB 5749-2022)',
+      standard: 'std: GB 5749-2022',
+      location: 'roof tank',
+      escalationLevel: 0,
+      repeatOf: null,
+      assignee: null,
+    });
+    expect(t.readings).toMatchObject({ alarmValue: 0.02, metric: 'free_chlorine_mgl' });
+    expect(t.readings!.latest.free_chlorine_mgl!.value).toBe(0.02);
+  });
+
+  it('a returning alarm adds to the open ticket; a cleared alarm only adds a note', () => {
+    const { svc } = setup();
+    const a1 = alarm();
+    svc.applyAlarmEvents([ev('raise', a1)]);
+    svc.applyAlarmEvents([ev('clear', { ...a1, state: 'cleared-unacknowledged' }, T0 + MIN)]);
+    const a2 = alarm({ raisedAt: T0 + 2 * MIN });
+    svc.applyAlarmEvents([ev('raise', a2, T0 + 2 * MIN)]);
+    const all = svc.list({});
+    expect(all).toHaveLength(1);
+    const t = svc.get(all[0]!.id)!;
+    expect(t.status).toBe('open');
+    expect(t.alarmIds).toEqual([a1.id, a2.id]);
+    expect(t.conditionCleared).toBe(false);
+    expect(t.history.map((h) => h.action)).toEqual(['create', 'alarm-cleared', 'alarm-returned']);
+    // Another device or rule is another ticket; an alarm the policy ignores is none.
+    svc.applyAlarmEvents([ev('raise', alarm({ device: 'tank-2' }))]);
+    svc.applyAlarmEvents([
+      ev('raise', alarm({ rule: 'device.offline', class: 'routine', severity: 'info' })),
+    ]);
+    expect(svc.list({})).toHaveLength(2);
+  });
+
+  it('an alarm returning after resolution reopens its ticket', () => {
+    const { svc, clock } = setup();
+    svc.applyAlarmEvents([ev('raise', alarm())]);
+    const id = svc.list({})[0]!.id;
+    walkToResolved(svc, id);
+    clock.t = T0 + HOUR;
+    svc.applyAlarmEvents([ev('raise', alarm(), T0 + HOUR)]);
+    const t = svc.get(id)!;
+    expect(t.status).toBe('reopened');
+    expect(t.resolveDueAt).toBe(T0 + 3 * HOUR);
+    expect(svc.list({})).toHaveLength(1);
+  });
+
+  it('a transient rule with autoResolve resolves on clear; close still needs verification', () => {
+    const { svc } = setup({ transient: [{ rule: 'serverroom.door.open' }] });
+    const a = alarm({
+      rule: 'serverroom.door.open',
+      class: 'routine',
+      severity: 'warning',
+      device: 'room-1',
+    });
+    svc.applyAlarmEvents([ev('raise', a), ev('clear', a, T0 + MIN)]);
+    const t = svc.list({})[0]!;
+    expect(t.status).toBe('resolved');
+    expect(t.resolvedBy).toBe('system');
+    expect(() => svc.act(t.id, { action: 'close', actor: 'eve' })).toThrow(/verified/);
+    svc.act(t.id, { action: 'verify', actor: 'eve' });
+    expect(svc.act(t.id, { action: 'close', actor: 'eve' }).status).toBe('closed');
+  });
+
+  it('an incident (grouped alarms) gets one ticket listing its devices', () => {
+    const { svc } = setup();
+    const a1 = alarm({ device: 'room-1', rule: 'serverroom.smoke' });
+    const inc = {
+      id: 'inc-1',
+      site: 'estate',
+      rule: 'serverroom.smoke',
+      class: 'safety' as const,
+      openedAt: T0,
+      lastAlarmAt: T0,
+      alarmCount: 1,
+      state: 'open' as const,
+      closedAt: null,
+    };
+    svc.applyAlarmEvents([ev('raise', a1), { ...ev('group', a1), incident: inc }]);
+    const a2 = alarm({ device: 'room-2', rule: 'serverroom.smoke' });
+    svc.applyAlarmEvents([ev('raise', a2, T0 + MIN), { ...ev('group', a2, T0 + MIN), incident: inc }]);
+    const list = svc.list({});
+    expect(list).toHaveLength(1);
+    expect(list[0]!).toMatchObject({ incidentId: 'inc-1', devices: ['room-1', 'room-2'] });
+    expect(list[0]!.alarmIds).toEqual([a1.id, a2.id]);
+  });
+
+  it('links a repeat: same device and rule within 6 months of a resolved ticket', () => {
+    const { svc, clock } = setup();
+    svc.applyAlarmEvents([ev('raise', alarm())]);
+    const first = svc.list({})[0]!.id;
+    walkToResolved(svc, first);
+    svc.act(first, { action: 'verify', actor: 'desk' });
+    svc.act(first, { action: 'close', actor: 'desk' });
+    clock.t = T0 + 100 * DAY;
+    svc.applyAlarmEvents([ev('raise', alarm(), clock.t)]);
+    const second = svc.list({})[0]!;
+    expect(second.id).not.toBe(first);
+    expect(second.repeatOf).toBe(first);
+    // Another device is no repeat.
+    svc.applyAlarmEvents([ev('raise', alarm({ device: 'tank-9' }), clock.t)]);
+    expect(svc.list({ device: 'tank-9' })[0]!.repeatOf).toBeNull();
+  });
+
+  it('no repeat link past the window (configurable)', () => {
+    const { svc, clock } = setup({ repeatWindowDays: 30 });
+    svc.applyAlarmEvents([ev('raise', alarm())]);
+    const first = svc.list({})[0]!.id;
+    walkToResolved(svc, first);
+    svc.act(first, { action: 'verify', actor: 'desk' });
+    svc.act(first, { action: 'close', actor: 'desk' });
+    clock.t = T0 + 31 * DAY;
+    svc.applyAlarmEvents([ev('raise', alarm(), clock.t)]);
+    expect(svc.list({})[0]!.repeatOf).toBeNull();
+  });
+});
+
+describe('escalation with a controllable clock', () => {
+  it('a missed response and a missed resolution each raise a level, again after every interval', () => {
+    const { svc, clock, events } = setup({
+      contacts: [{ name: 'on-call' }, { name: 'supervisor', contact: '+86 100' }, { name: 'manager' }],
+    });
+    svc.applyAlarmEvents([ev('raise', alarm())]);
+    const id = svc.list({})[0]!.id;
+    expect(svc.tick(T0 + 14 * MIN)).toEqual([]);
+    // Safety: respond within 15 min.
+    clock.t = T0 + 15 * MIN;
+    const [e1] = svc.tick(clock.t);
+    expect(e1!.type).toBe('escalated');
+    expect(e1!.ticket.escalationLevel).toBe(1);
+    expect(e1!.entries[0]!).toMatchObject({ action: 'escalate', actor: 'system', ts: T0 + 15 * MIN });
+    expect(e1!.entries[0]!.data).toMatchObject({ kind: 'response', level: 1, contact: { name: 'on-call' } });
+    // Nobody responds: after each further interval (2 h for safety) one level more.
+    expect(svc.tick(T0 + 30 * MIN)).toEqual([]);
+    clock.t = T0 + 60 * MIN;
+    svc.act(id, { action: 'acknowledge', actor: 'eve' });
+    // Acknowledged: no more response escalations, but the 2-hour resolution deadline still runs.
+    expect(svc.tick(T0 + 2 * HOUR - 1)).toEqual([]);
+    const [e2] = svc.tick(T0 + 2 * HOUR);
+    expect(e2!.ticket.escalationLevel).toBe(2);
+    expect(e2!.entries[0]!.data).toMatchObject({ kind: 'resolve', contact: { name: 'supervisor' } });
+    // A tick long after: every missed interval counts, and the top of the chain keeps being called.
+    const [e3] = svc.tick(T0 + 6 * HOUR + MIN);
+    expect(e3!.entries.map((h) => (h.data as { level: number }).level)).toEqual([3, 4]);
+    const t = svc.get(id)!;
+    expect(t.escalationLevel).toBe(4);
+    expect(t.breaches).toEqual({ response: 1, resolve: 3 });
+    expect((t.history.at(-1)!.data as { contact: { name: string } }).contact.name).toBe('manager');
+    // Resolved: the clock stops.
+    clock.t = T0 + 7 * HOUR;
+    svc.act(id, { action: 'assign', actor: 'eve', assignee: 'eve' });
+    svc.act(id, { action: 'start', actor: 'eve' });
+    svc.act(id, { action: 'resolve', actor: 'eve' });
+    expect(svc.tick(T0 + 30 * DAY)).toEqual([]);
+    expect(events.filter((e) => e.type === 'escalated')).toHaveLength(3);
+  });
+
+  it('a response in time never escalates; a missed routine resolution escalates at 4 h', () => {
+    const { svc, clock } = setup();
+    const a = alarm({ class: 'routine', severity: 'warning', rule: 'water.tamper', device: 'wm-1' });
+    svc.applyAlarmEvents([ev('raise', a)]);
+    const id = svc.list({})[0]!.id;
+    clock.t = T0 + 29 * MIN;
+    svc.act(id, { action: 'acknowledge', actor: 'eve' });
+    expect(svc.tick(T0 + 4 * HOUR - 1)).toEqual([]);
+    expect(svc.tick(T0 + 4 * HOUR)[0]!.ticket.breaches).toEqual({ response: 0, resolve: 1 });
+  });
+});
+
+describe('storage', () => {
+  it('survives a restart with its audit trail; nothing is deleted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wo-'));
+    dirs.push(dir);
+    const file = join(dir, 'workorders.db');
+    const clock = { t: T0 };
+    const one = setup({}, file, clock);
+    await one.svc.start();
+    one.svc.applyAlarmEvents([ev('raise', alarm())]);
+    const id = one.svc.list({})[0]!.id;
+    walkToResolved(one.svc, id);
+    one.svc.act(id, { action: 'verify', actor: 'desk' });
+    one.svc.act(id, { action: 'close', actor: 'desk' });
+    one.svc.create({ title: 'by hand', site: 'estate' }, 'desk');
+    await one.svc.stop();
+    one.db.close();
+
+    const two = setup({}, file, clock);
+    await two.svc.start();
+    expect(two.svc.health()).toMatchObject({ state: 'ok', open: 1 });
+    const t = two.svc.get(id)!;
+    expect(t.status).toBe('closed');
+    expect(t.history.map((h) => h.action)).toEqual([
+      'create',
+      'acknowledge',
+      'assign',
+      'start',
+      'resolve',
+      'verify',
+      'close',
+    ]);
+    const next = two.svc.create({ title: 'third', site: 'estate' }, 'desk');
+    expect(next.id).toBe('WO-000003');
+    const rows = two.db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number };
+    expect(rows.n).toBe(3);
+  });
+});
