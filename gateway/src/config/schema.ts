@@ -4,6 +4,7 @@ import { rulesSchema } from '../rules/schema.js';
 import { METER_CLASSES } from '../rules/types.js';
 import { alarmsSchema } from '../alarms/schema.js';
 import { workordersSchema } from '../workorders/schema.js';
+import { opcuaSchema } from '../../../adapters/opcua/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -208,6 +209,8 @@ export const configSchema = z.strictObject({
   alarms: alarmsSchema.prefault({}),
   /** Work orders from alarms: creation policy, priorities, service levels, contact chain (docs/workorders.md). */
   workorders: workordersSchema.prefault({}),
+  /** OPC UA servers to subscribe to (adapters/opcua, docs/opcua.md); none by default. */
+  opcua: opcuaSchema,
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,245 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AttributeIds, OPCUACertificateManager, OPCUAClient, type ClientSession } from 'node-opcua';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import type { SimMessage } from '../../simulators/engine/engine.js';
+import { OPCUA_METRICS } from '../../simulators/opcua/units.js';
+import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
+import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
+import { startGateway, testConfig } from '../fixtures/gateway.js';
+import { freePort, waitFor } from '../fixtures/ports.js';
+import type { Gateway } from '../../gateway/src/gateway.js';
+import type { OpcuaSource } from '../../adapters/opcua/source.js';
+import { opcuaEndpointSchema } from '../../adapters/opcua/schema.js';
+
+const SITE = 'plant';
+const TANKS = ['tank-1', 'tank-2', 'tank-3', 'tank-4', 'tank-5'];
+const PROBES = ['room-1', 'room-2'];
+const DEVICES = [
+  ...TANKS.map((id) => ({ id, site: SITE, kind: 'chlorination' as const })),
+  ...PROBES.map((id) => ({ id, site: SITE, kind: 'env-probe' as const })),
+];
+// The simulator's namespace is the first one registered after node-opcua's own (ns=1).
+const NS = 2;
+
+function tankValues(i: number): Record<string, number | boolean> {
+  return {
+    free_chlorine_mgl: 0.5 + i / 10,
+    total_chlorine_mgl: 0.7 + i / 10,
+    ph: 7.2,
+    turbidity_ntu: 0.3,
+    orp_mv: 650 + i,
+    level_pct: 80 - i,
+    temperature_c: 18,
+    dosing_pump_on: i % 2 === 0,
+  };
+}
+function probeValues(i: number): Record<string, number | boolean> {
+  return { temperature_c: 21 + i, humidity_pct: 45, smoke: false, water_leak: false, door_open: i === 1 };
+}
+
+function message(
+  device: string,
+  ts: number,
+  values: Record<string, number | boolean>,
+  bad: string[] = [],
+): SimMessage {
+  const kind = TANKS.includes(device) ? 'chlorination' : 'env-probe';
+  return {
+    slot: 0,
+    device,
+    site: SITE,
+    kind,
+    topic: '',
+    qos: 1,
+    transport: 'opcua',
+    ts,
+    values,
+    bad,
+    silent: false,
+    faults: [],
+  } as SimMessage;
+}
+
+/** The issue's must-show: 50 monitored items from a real OPC UA server into InfluxDB 1.6.7. */
+describe('OPC UA source → gateway → InfluxDB', () => {
+  let mosq: Mosquitto;
+  let influx: InfluxDB;
+  let gw: Gateway & { cleanup(): Promise<void> };
+  let server: OpcuaServerHandle;
+  let port: number;
+  let serverPki: string;
+  let source: OpcuaSource;
+
+  const startServer = (): Promise<OpcuaServerHandle> =>
+    startOpcuaServer({ port, devices: DEVICES, pkiDir: serverPki });
+
+  function pushAll(ts: number): void {
+    TANKS.forEach((d, i) => server.update(message(d, ts, tankValues(i))));
+    PROBES.forEach((d, i) => server.update(message(d, ts, probeValues(i))));
+  }
+
+  beforeAll(async () => {
+    port = await freePort();
+    serverPki = mkdtempSync(join(tmpdir(), 'fgw-opcua-srv-'));
+    [mosq, influx, server] = await Promise.all([startMosquitto(), startInfluxDB(), startServer()]);
+    const nodes = DEVICES.flatMap((d) =>
+      Object.keys(OPCUA_METRICS[d.kind]).map((metric) =>
+        // Probes by browse path, tanks by node id: both ways of naming a node are exercised.
+        d.kind === 'env-probe'
+          ? {
+              browsePath: `/Objects/${NS}:${SITE}/${NS}:${d.id}/${NS}:${metric}`,
+              site: SITE,
+              device: d.id,
+              kind: d.kind,
+              metric,
+            }
+          : {
+              nodeId: `ns=${NS};s=${SITE}.${d.id}.${metric}`,
+              site: SITE,
+              device: d.id,
+              kind: d.kind,
+              metric,
+            },
+      ),
+    );
+    expect(nodes).toHaveLength(50);
+    gw = await startGateway(
+      testConfig({
+        mqtt: { url: mosq.url, clientId: 'gw-opcua-test' },
+        influx: { api: 'v1', url: influx.url, db: 'facility' },
+        opcua: [
+          opcuaEndpointSchema.parse({
+            name: 'plant-plc',
+            endpointUrl: server.endpointUrl,
+            subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50, batchSize: 20 },
+            reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+            nodes,
+          }),
+        ],
+      }),
+    );
+    source = gw.opcua[0]!;
+    await waitFor(() => source.health().connection === 'connected', 15_000, 'OPC UA source connected');
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await server?.stop();
+    await Promise.all([mosq?.stop(), influx?.close()]);
+    rmSync(serverPki, { recursive: true, force: true });
+  });
+
+  async function rowsAt(measurement: string, ts: number): Promise<Array<Record<string, unknown>>> {
+    const res = await influx.query(`SELECT * FROM ${measurement} WHERE time = ${ts}ms`, 'facility');
+    const s = res[0];
+    if (!s) return [];
+    return s.values.map((v) => Object.fromEntries(s.columns.map((c, i) => [c, v[i]])));
+  }
+
+  it('lands 50 monitored items with measurement, tags, fields and source timestamps', async () => {
+    expect(source.monitoredItemCount()).toBe(50);
+    const ts = Date.now() - 1000;
+    pushAll(ts);
+    await waitFor(async () => (await rowsAt('chlorination', ts)).length === 5, 20_000, '5 tank points');
+    await waitFor(async () => (await rowsAt('env_probe', ts)).length === 2, 20_000, '2 probe points');
+    const tanks = await rowsAt('chlorination', ts);
+    let fields = 0;
+    for (const row of tanks) {
+      const i = TANKS.indexOf(row.device as string);
+      expect(row.site).toBe(SITE);
+      for (const [k, v] of Object.entries(tankValues(i))) {
+        expect(row[k], `${row.device as string}.${k}`).toBe(v);
+        fields++;
+      }
+      // Measured together, at one source timestamp, with good status: one good point.
+      expect(row.quality ?? null).toBeNull();
+    }
+    const probes = await rowsAt('env_probe', ts);
+    for (const row of probes) {
+      const i = PROBES.indexOf(row.device as string);
+      for (const [k, v] of Object.entries(probeValues(i))) {
+        expect(row[k], `${row.device as string}.${k}`).toBe(v);
+        fields++;
+      }
+      expect(row.dew_point_c).toBeTypeOf('number');
+    }
+    expect(fields).toBe(50);
+    const h = source.health();
+    expect(h).toMatchObject({ state: 'ok', connection: 'connected', subscriptions: 1, monitoredItems: 50 });
+    expect(gw.health()['opcua:plant-plc']?.state).toBe('ok');
+  });
+
+  it('records a sensor fault as bad quality, never as a good value', async () => {
+    const ts = Date.now() - 500;
+    const values = tankValues(0);
+    delete values.free_chlorine_mgl;
+    server.update(message('tank-1', ts, values, ['free_chlorine_mgl']));
+    await waitFor(async () => (await rowsAt('chlorination', ts)).length === 1, 20_000, 'fault point');
+    // Wait for both readings of that instant (the good metrics and the bad one) to land.
+    await waitFor(
+      async () => (await rowsAt('chlorination', ts))[0]?.free_chlorine_mgl !== null,
+      10_000,
+      'bad value',
+    );
+    const [row] = await rowsAt('chlorination', ts);
+    expect(row!.quality).toBe('bad');
+    expect(source.health().badValues).toBeGreaterThan(0);
+  });
+
+  it('restores exactly one subscription after the server was away, values flowing within 10 s', async () => {
+    await server.stop();
+    await waitFor(() => source.health().connection === 'reconnecting', 10_000, 'reconnecting');
+    expect(source.health().state).toBe('down');
+    await new Promise((r) => setTimeout(r, 5000));
+    server = await startServer();
+    const back = Date.now();
+    // The restarted server starts with initial values; every value from `back` on is one of ours.
+    const timer = setInterval(() => pushAll(Date.now()), 250);
+    try {
+      await waitFor(
+        async () => {
+          const res = await influx.query(
+            `SELECT count(ph) FROM chlorination WHERE time >= ${back}ms`,
+            'facility',
+          );
+          return Number(res[0]?.values[0]?.[1] ?? 0) >= 5;
+        },
+        10_000,
+        'values after the restart',
+      );
+    } finally {
+      clearInterval(timer);
+    }
+    expect(Date.now() - back).toBeLessThan(10_000);
+    expect(source.health()).toMatchObject({ connection: 'connected', subscriptions: 1, monitoredItems: 50 });
+
+    // What the server itself counts: one subscription (the gateway's), none doubled.
+    const pki = mkdtempSync(join(tmpdir(), 'fgw-opcua-probe-'));
+    const client = OPCUAClient.create({
+      endpointMustExist: false,
+      connectionStrategy: { maxRetry: 1, initialDelay: 100 },
+      clientCertificateManager: new OPCUACertificateManager({
+        rootFolder: pki,
+        automaticallyAcceptUnknownCertificate: true,
+      }),
+    });
+    let session: ClientSession | undefined;
+    try {
+      await client.connect(server.endpointUrl);
+      session = await client.createSession();
+      const [subs, items] = await session.read([
+        { nodeId: 'i=2285', attributeId: AttributeIds.Value }, // CurrentSubscriptionCount
+        { nodeId: 'i=2277', attributeId: AttributeIds.Value }, // CurrentSessionCount
+      ]);
+      expect(subs!.value.value).toBe(1);
+      expect(items!.value.value).toBe(2); // the gateway's session and ours
+    } finally {
+      await session?.close();
+      await client.disconnect();
+      rmSync(pki, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
