@@ -1,0 +1,106 @@
+import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { OpcuaSource } from '../../adapters/opcua/source.js';
+import { opcuaEndpointSchema } from '../../adapters/opcua/schema.js';
+import type { Reading } from '../../gateway/src/core/types.js';
+import { freePort, waitFor } from '../fixtures/ports.js';
+
+/** SignAndEncrypt with Basic256Sha256: the server's certificate is refused until it is trusted. */
+describe('OPC UA source security', () => {
+  let server: OpcuaServerHandle;
+  let dir: string;
+  const readings: Reading[] = [];
+  const sink = {
+    handleReading: (r: Reading): null => {
+      readings.push(r);
+      return null;
+    },
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fgw-opcua-sec-'));
+    server = await startOpcuaServer({
+      port: await freePort(),
+      pkiDir: join(dir, 'server'),
+      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const source = (): OpcuaSource =>
+    new OpcuaSource(
+      opcuaEndpointSchema.parse({
+        name: 'secure',
+        endpointUrl: server.endpointUrl,
+        securityMode: 'SignAndEncrypt',
+        securityPolicy: 'Basic256Sha256',
+        subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50 },
+        reconnect: { initialDelayMs: 200, maxDelayMs: 500 },
+        nodes: [
+          {
+            nodeId: 'ns=2;s=plant.tank-1.ph',
+            site: 'plant',
+            device: 'tank-1',
+            kind: 'chlorination',
+            metric: 'ph',
+          },
+        ],
+      }),
+      () => sink,
+      join(dir, 'gateway'),
+      pino({ level: 'silent' }),
+    );
+  const pki = (): string => join(dir, 'gateway', 'pki');
+
+  it('refuses an untrusted server certificate, keeps it in rejected/, and connects once it is trusted', async () => {
+    const untrusted = source();
+    await untrusted.start();
+    try {
+      await waitFor(
+        () => readdirSync(join(pki(), 'rejected')).length > 0,
+        20_000,
+        'server certificate rejected',
+      );
+      const h = untrusted.health();
+      expect(h.state).toBe('down');
+      expect(h.connection).not.toBe('connected');
+      expect(String(h.detail)).toMatch(/certificate/i);
+      expect(readings).toHaveLength(0);
+    } finally {
+      await untrusted.stop();
+    }
+    // What docs/opcua.md tells the operator to do: move the server's certificate to trusted/certs.
+    for (const f of readdirSync(join(pki(), 'rejected')))
+      renameSync(join(pki(), 'rejected', f), join(pki(), 'trusted', 'certs', f));
+
+    const trusted = source();
+    await trusted.start();
+    try {
+      await waitFor(() => trusted.health().connection === 'connected', 20_000, 'secure session');
+      server.update({
+        device: 'tank-1',
+        site: 'plant',
+        ts: Date.now(),
+        values: { ph: 7.25 },
+        bad: [],
+        silent: false,
+        faults: [],
+      } as never);
+      await waitFor(
+        () => readings.some((r) => r.fields.ph === 7.25),
+        10_000,
+        'a value over the secure channel',
+      );
+      expect(trusted.health()).toMatchObject({ state: 'ok', monitoredItems: 1 });
+    } finally {
+      await trusted.stop();
+    }
+  }, 60_000);
+});
