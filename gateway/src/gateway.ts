@@ -23,7 +23,12 @@ import { RulesRuntime } from './rules/runtime.js';
 import { RegistryFacts, factsOf } from './registry/facts.js';
 import { LiveHub } from './live/hub.js';
 import { ReadingThrottle } from './live/reading-throttle.js';
-import { WORKORDER_MIGRATIONS, WorkOrderService, ticketToJson } from './workorders/index.js';
+import {
+  MaintenancePlanner,
+  WORKORDER_MIGRATIONS,
+  WorkOrderService,
+  ticketToJson,
+} from './workorders/index.js';
 import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
 import { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -288,8 +293,20 @@ export class Gateway {
       ),
     );
     await this.startComponent(wo);
+    const planner = new MaintenancePlanner({
+      service: wo,
+      db: this.workordersDb,
+      config: cfg.workorders.maintenance,
+      targets: () =>
+        this.registry
+          .list()
+          .map((d) => ({ site: d.site, device: d.id, kind: d.kind, location: d.location ?? undefined })),
+      log: log.child({ module: 'maintenance' }),
+    });
+    await this.startComponent(planner);
     this.workordersTimer = setInterval(() => {
       try {
+        planner.tick();
         wo.tick();
       } catch (err) {
         log.error({ err }, 'work-order escalation tick failed');

@@ -12,3 +12,6 @@ export { allowedActions, applyAction, type ActionRequest } from './state-machine
 export { escalate } from './escalation.js';
 export * from './policy.js';
 export * from './types.js';
+export { MaintenancePlanner, nextOccurrence, type MaintenanceTarget } from './maintenance.js';
+export { maintenanceSchema, scheduleSchema, DEFAULT_SCHEDULES, type Schedule } from './maintenance-schema.js';
+export { parseCron, nextCron } from './cron.js';

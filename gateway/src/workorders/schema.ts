@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RULE_CLASSES, SEVERITIES } from '../rules/types.js';
+import { maintenanceSchema } from './maintenance-schema.js';
 import { PRIORITIES } from './types.js';
 
 const minutes = z.number().positive();
@@ -69,6 +70,8 @@ export const workordersSchema = z.strictObject({
   repeatWindowDays: z.number().positive().default(183),
   /** How often deadlines are checked. */
   tickMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** Preventive-maintenance schedules (DOMAIN.md defaults: tank disinfection every 10 days, ...). */
+  maintenance: maintenanceSchema.prefault({}),
   /** Longest answer of a ticket list. */
   listLimit: z.number().int().min(1).max(100_000).default(1000),
 });

@@ -5,6 +5,7 @@ import type { AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
 import { escalate, type Breach } from './escalation.js';
 import { createsTicket, deadlinesOf, higherPriority, isTransientAutoResolve, priorityOf } from './policy.js';
+import type { Schedule } from './maintenance-schema.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
 import { applyAction, isActive, markResolved, type ActionRequest } from './state-machine.js';
 import { TicketStore, type TicketFilter } from './store.js';
@@ -44,6 +45,7 @@ export type TicketEventType = 'created' | 'updated' | 'escalated';
 /** Every change of a ticket after it was committed: for the live stream and, later, webhooks. */
 export interface TicketEvent {
   type: TicketEventType;
+  /** The ticket after the change, with an empty `history`. */
   ticket: Ticket;
   /** The audit entries this change added. */
   entries: HistoryEntry[];
@@ -235,6 +237,49 @@ export class WorkOrderService implements Component {
       alarmId: null,
     });
     t.history.push({ ts: now, actor, action: 'create', from: null, to: 'open', note: m.note ?? null });
+    const changes = new Changes(this.open, this.stored);
+    changes.add(t);
+    this.commit(changes);
+    return structuredClone(t);
+  }
+
+  /** One occurrence of a preventive-maintenance schedule, due at `dueAt`: a ticket whose deadlines count from then. */
+  createMaintenance(
+    s: Schedule,
+    target: { site: string; device: string | null; location?: string },
+    dueAt: number,
+  ): Ticket {
+    const now = this.now();
+    const t = this.newTicket({
+      now,
+      title: `${s.title} (${target.site}${target.device ? `/${target.device}` : ''})`,
+      site: target.site,
+      device: target.device,
+      rule: `pm:${s.id}`,
+      cls: 'routine',
+      severity: null,
+      priority: s.priority,
+      critical: false,
+      requester: SYSTEM,
+      serviceItem: s.title,
+      standard: s.standard ?? null,
+      location: target.location ?? null,
+      readings: null,
+      alarmId: null,
+    });
+    t.responseDueAt = dueAt + this.cfg.sla[s.priority].respondMin * 60_000;
+    t.resolveDueAt = dueAt + s.windowHours * 3_600_000;
+    t.nextResponseCheckAt = t.responseDueAt;
+    t.nextResolveCheckAt = t.resolveDueAt;
+    t.maintenance = { schedule: s.id, dueAt, form: s.form, record: null };
+    t.history.push({
+      ts: now,
+      actor: SYSTEM,
+      action: 'create',
+      from: null,
+      to: 'open',
+      note: `preventive maintenance ${s.id} due ${new Date(dueAt).toISOString()}`,
+    });
     const changes = new Changes(this.open, this.stored);
     changes.add(t);
     this.commit(changes);
@@ -562,7 +607,8 @@ class Changes {
   events(): TicketEvent[] {
     return [...this.touched.values()].map((c) => ({
       type: c.type,
-      ticket: structuredClone(c.t),
+      // Without its history (the new lines are in `entries`): cloning a long trail on every change would cost O(n²).
+      ticket: structuredClone({ ...c.t, history: [] }),
       entries: c.t.history.slice(c.from),
     }));
   }

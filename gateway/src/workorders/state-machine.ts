@@ -11,6 +11,8 @@ export interface ActionRequest {
   actor: string;
   assignee?: string;
   note?: string;
+  /** The completion form of a maintenance ticket, at resolve. */
+  form?: Record<string, unknown>;
 }
 
 /** Where each action may start from, and where it leads (null: the status does not change). */
@@ -66,6 +68,11 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
       t.assignee = req.assignee;
       break;
     case 'resolve':
+      if (t.maintenance && t.maintenance.form !== 'none') {
+        const record = checkForm(t.maintenance.form, req.form);
+        t.maintenance.record = record;
+        data.form = record;
+      }
       markResolved(t, req.actor, now);
       break;
     case 'verify':
@@ -129,4 +136,29 @@ export function markResolved(t: Ticket, actor: string, now: number): void {
 /** Statuses in which a ticket still needs work (the open ticket of its device and rule). */
 export function isActive(s: TicketStatus): boolean {
   return s !== 'resolved' && s !== 'closed';
+}
+
+/**
+ * The tank disinfection log (rule: "消毒时间, 消毒灵使用量"): when it was done and how much
+ * disinfectant was used, with its unit and optionally the product.
+ */
+function checkForm(form: 'disinfection', f: Record<string, unknown> | undefined): Record<string, unknown> {
+  const bad = (m: string) =>
+    new TicketError('GW_ERR_TICKET_BAD_REQUEST', `resolve needs the disinfection form: ${m}`, 400);
+  if (!f) throw bad('body.form missing ({disinfectedAt, amount, unit, disinfectant?})');
+  const at = f.disinfectedAt;
+  if (typeof at !== 'string' || Number.isNaN(Date.parse(at)))
+    throw bad('form.disinfectedAt must be an RFC 3339 time');
+  if (typeof f.amount !== 'number' || !(f.amount > 0)) throw bad('form.amount must be a positive number');
+  if (typeof f.unit !== 'string' || f.unit === '') throw bad('form.unit must be given (g, kg, mL, L)');
+  if (f.disinfectant !== undefined && typeof f.disinfectant !== 'string')
+    throw bad('form.disinfectant must be text');
+  const out: Record<string, unknown> = {
+    form,
+    disinfectedAt: new Date(Date.parse(at)).toISOString(),
+    amount: f.amount,
+    unit: f.unit,
+  };
+  if (f.disinfectant !== undefined) out.disinfectant = f.disinfectant;
+  return out;
 }

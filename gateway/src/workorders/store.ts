@@ -21,6 +21,11 @@ export const WORKORDER_MIGRATIONS: Migration[] = [
       CREATE INDEX ticket_history_ticket ON ticket_history(ticket_id, seq);
     `,
   },
+  {
+    version: 2,
+    // Preventive maintenance: the next due time of each schedule and asset.
+    sql: `CREATE TABLE pm_next (key TEXT PRIMARY KEY, next_due_at INTEGER NOT NULL);`,
+  },
 ];
 
 export interface TicketFilter {

@@ -105,7 +105,18 @@ export interface Ticket {
   nextResolveCheckAt: number | null;
   breaches: { response: number; resolve: number };
   repeatOf: string | null;
+  /** Set on preventive-maintenance tickets (absent on tickets stored before it existed). */
+  maintenance?: MaintenanceInfo | null;
   history: HistoryEntry[];
+}
+
+export interface MaintenanceInfo {
+  schedule: string;
+  /** Epoch ms the occurrence fell due. */
+  dueAt: number;
+  form: 'none' | 'disinfection';
+  /** The completion form as filled in at resolve. */
+  record: Record<string, unknown> | null;
 }
 
 export type TicketErrorCode =
@@ -143,6 +154,7 @@ export function ticketToJson(t: Ticket, withHistory = true): Record<string, unkn
     nextResponseCheckAt: iso(t.nextResponseCheckAt),
     nextResolveCheckAt: iso(t.nextResolveCheckAt),
     readings: t.readings ? { ...t.readings, takenAt: iso(t.readings.takenAt) } : null,
+    maintenance: t.maintenance ? { ...t.maintenance, dueAt: iso(t.maintenance.dueAt) } : null,
     history: withHistory ? t.history.map((h) => ({ ...h, ts: iso(h.ts) })) : undefined,
   };
   if (!withHistory) delete out.history;

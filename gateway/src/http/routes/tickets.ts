@@ -31,6 +31,8 @@ const actionBody = z
     action: z.enum(TICKET_ACTIONS),
     assignee: z.string().min(1).max(200).optional(),
     note: z.string().max(4000).optional(),
+    /** A maintenance ticket's completion form, at resolve (tank disinfection: disinfectedAt, amount, unit). */
+    form: z.record(z.string(), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
   })
   .superRefine((b, ctx) => {
     if (b.action === 'assign' && b.assignee === undefined)

@@ -1,0 +1,137 @@
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import type { Db } from '../storage/db.js';
+import { nextCron, parseCron } from './cron.js';
+import type { MaintenanceConfig, Schedule } from './maintenance-schema.js';
+import type { WorkOrderService } from './service.js';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** The first occurrence of a schedule strictly after `after` (epoch ms, UTC). */
+export function nextOccurrence(s: Schedule, after: number): number | undefined {
+  const e = s.every;
+  if ('days' in e) {
+    const anchor = Date.parse(s.anchor);
+    const base = Math.floor(anchor / DAY) * DAY + s.hourUtc * HOUR;
+    if (after < base) return base;
+    const period = e.days * DAY;
+    return base + (Math.floor((after - base) / period) + 1) * period;
+  }
+  if ('months' in e) {
+    const a = new Date(s.anchor);
+    const anchorMonth = a.getUTCFullYear() * 12 + a.getUTCMonth();
+    const d = new Date(after);
+    for (let m = d.getUTCFullYear() * 12 + d.getUTCMonth(); m < anchorMonth + 12 * 200; m++) {
+      const since = m - anchorMonth;
+      if (since < 0 || since % e.months !== 0) continue;
+      const t = Date.UTC(Math.floor(m / 12), m % 12, e.day, s.hourUtc);
+      if (t > after) return t;
+    }
+    return undefined;
+  }
+  return nextCron(parseCron(e.cron), after);
+}
+
+/** An asset a schedule may apply to: the registry's devices. */
+export interface MaintenanceTarget {
+  site: string;
+  device: string;
+  kind: string;
+  location?: string;
+}
+
+export interface MaintenancePlannerDeps {
+  service: WorkOrderService;
+  /** The work-order database (the planner keeps its next due times beside the tickets). */
+  db: Db;
+  config: MaintenanceConfig;
+  targets: () => Iterable<MaintenanceTarget>;
+  log?: Logger;
+  now?: () => number;
+}
+
+/** Occurrences of one tick at most per schedule and target, so a long outage cannot loop for ever. */
+const MAX_CATCH_UP = 400;
+
+/**
+ * Preventive maintenance: each schedule, for each asset (or site) it applies to, becomes one work
+ * order per occurrence. The next due time of each is stored with the tickets in one transaction,
+ * so an occurrence is neither lost nor raised twice across restarts; occurrences that fell due
+ * while the gateway was down are raised when it comes back. A new asset starts with its next occurrence.
+ */
+export class MaintenancePlanner implements Component {
+  readonly name = 'maintenance';
+  private readonly next = new Map<string, number>();
+  private readonly now: () => number;
+  private started = false;
+  private counts = { raised: 0 };
+
+  constructor(private readonly deps: MaintenancePlannerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const rows = this.deps.db.prepare('SELECT key, next_due_at FROM pm_next').all() as {
+      key: string;
+      next_due_at: number;
+    }[];
+    for (const r of rows) this.next.set(r.key, r.next_due_at);
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+  }
+
+  health(): ComponentHealth {
+    return { state: this.started ? 'ok' : 'stopped', tracked: this.next.size, ...this.counts };
+  }
+
+  /** Raises every occurrence due by `now`; returns how many. */
+  tick(now = this.now()): number {
+    if (!this.deps.config.enabled) return 0;
+    const save = this.deps.db.prepare(
+      'INSERT INTO pm_next (key, next_due_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET next_due_at = excluded.next_due_at',
+    );
+    let raised = 0;
+    const targets = [...this.deps.targets()];
+    for (const s of this.deps.config.schedules) {
+      for (const t of this.targetsOf(s, targets)) {
+        const key = `${s.id}|${t.site}|${t.device ?? ''}`;
+        let due = this.next.get(key);
+        const first = due === undefined;
+        if (due === undefined) due = nextOccurrence(s, now);
+        this.deps.db.transaction(() => {
+          for (let i = 0; i < MAX_CATCH_UP && due !== undefined && due <= now && !first; i++) {
+            this.deps.service.createMaintenance(s, t, due);
+            raised++;
+            due = nextOccurrence(s, due);
+          }
+          if (due !== undefined && due !== this.next.get(key)) {
+            save.run(key, due);
+            this.next.set(key, due);
+          }
+        })();
+      }
+    }
+    this.counts.raised += raised;
+    if (raised > 0) this.deps.log?.info({ raised }, 'maintenance work orders raised');
+    return raised;
+  }
+
+  private targetsOf(
+    s: Schedule,
+    all: MaintenanceTarget[],
+  ): { site: string; device: string | null; location?: string }[] {
+    const out = new Map<string, { site: string; device: string | null; location?: string }>();
+    for (const t of all) {
+      if (!s.kinds.includes(t.kind)) continue;
+      if (s.sites && !s.sites.includes(t.site)) continue;
+      if (s.per === 'site') {
+        if (!out.has(t.site)) out.set(t.site, { site: t.site, device: null });
+      } else out.set(`${t.site}/${t.device}`, { site: t.site, device: t.device, location: t.location });
+    }
+    return [...out.values()];
+  }
+}
