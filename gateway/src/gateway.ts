@@ -52,6 +52,7 @@ export class Gateway {
   alarms?: AlarmService;
   rules?: RulesRuntime;
   workorders?: WorkOrderService;
+  maintenance?: MaintenancePlanner;
   /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
   readonly hub: LiveHub;
   app?: FastifyInstance;
@@ -303,6 +304,7 @@ export class Gateway {
           .map((d) => ({ site: d.site, device: d.id, kind: d.kind, location: d.location ?? undefined })),
       log: log.child({ module: 'maintenance' }),
     });
+    this.maintenance = planner;
     await this.startComponent(planner);
     this.workordersTimer = setInterval(() => {
       try {

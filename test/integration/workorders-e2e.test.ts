@@ -232,6 +232,29 @@ describe('work orders in the running gateway', () => {
         400,
       );
 
+      // Preventive maintenance in the running gateway: the tank's disinfection falls due, and its
+      // ticket resolves over HTTP only with the completion form.
+      const planner = gw.maintenance!;
+      planner.tick(Date.now());
+      expect(planner.tick(Date.now() + 11 * 24 * 60 * MIN)).toBeGreaterThanOrEqual(1);
+      const pm = (await list('?device=tank-1')).find((x) => x.rule === 'pm:tank-disinfection')!;
+      expect(pm).toMatchObject({ status: 'open', site: 'estate-a', location: 'block 3 roof tank' });
+      for (const [action, extra] of [
+        ['acknowledge', {}],
+        ['assign', { assignee: 'eve' }],
+        ['start', {}],
+      ] as const)
+        expect((await act(gw, pm.id, ENGINEER, { action, ...extra })).status).toBe(200);
+      const noForm = await act(gw, pm.id, ENGINEER, { action: 'resolve' });
+      expect(noForm.status).toBe(400);
+      expect(JSON.stringify(noForm.body)).toContain('disinfection form');
+      const withForm = await act(gw, pm.id, ENGINEER, {
+        action: 'resolve',
+        form: { disinfectedAt: new Date().toISOString(), amount: 2, unit: 'kg', disinfectant: 'NaClO 10%' },
+      });
+      expect(withForm.status, JSON.stringify(withForm.body)).toBe(200);
+      expect((withForm.body.maintenance as { record: { amount: number } }).record.amount).toBe(2);
+
       // Every change went out on the live hub as `ticket`.
       const ticketEvents = live
         .filter((e) => e.type === 'ticket')
