@@ -132,8 +132,10 @@ export class Gateway {
         this.hub.publish('alarm', liveAlarm(e), e.alarm.site);
       }),
     );
-    await this.startComponent(alarms);
+    // Before the alarms, so they stop after them: the alarms' last transitions at shutdown still
+    // reach a running work-order service, which handles them as it stops.
     if (cfg.workorders.enabled) await this.startWorkorders(alarms);
+    await this.startComponent(alarms);
     const rules = new RulesRuntime({
       rules: cfg.rules,
       facts: new RegistryFacts(this.registry),

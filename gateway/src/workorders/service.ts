@@ -196,10 +196,10 @@ export class WorkOrderService implements Component {
   act(id: string, req: ActionRequest): Ticket {
     const t = this.open.get(id) ?? this.store.get(id);
     if (!t) throw new TicketError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`, 404);
-    if (!this.stored.has(t.id)) this.stored.set(t.id, t.history.length);
     const now = this.now();
     const before = t.history.length;
     applyAction(t, req, now);
+    if (!this.stored.has(t.id)) this.stored.set(t.id, before);
     if (req.action === 'reopen') {
       this.restartClocks(t, now);
       this.open.set(t.id, t);
