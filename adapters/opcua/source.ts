@@ -137,8 +137,15 @@ export class OpcuaSource implements Component {
         await this.connect();
         return;
       } catch (err) {
-        this.lastError = (err as Error).message;
-        this.log.warn({ err, endpoint: this.cfg.endpointUrl, retryInMs: delay }, 'OPC UA connect failed');
+        const message = (err as Error).message;
+        // The same failure every few seconds for hours (a PLC switched off) is logged once;
+        // health carries the current error all along.
+        const level = message === this.lastError ? 'debug' : 'warn';
+        this.lastError = message;
+        this.log[level](
+          { error: message, endpoint: this.cfg.endpointUrl, retryInMs: delay },
+          'OPC UA connect failed',
+        );
         await this.teardown();
         if (this.stopping) return;
         await new Promise<void>((r) => (this.retryTimer = setTimeout(r, delay)));

@@ -118,12 +118,19 @@ describe('OPC UA source → gateway → InfluxDB', () => {
             reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
             nodes,
           }),
+          // Nothing listens here: this endpoint must not hold up or stop the gateway.
+          opcuaEndpointSchema.parse({
+            name: 'dead-plc',
+            endpointUrl: `opc.tcp://127.0.0.1:${await freePort()}`,
+            reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
+            nodes: nodes.slice(0, 1),
+          }),
         ],
       }),
     );
     source = gw.opcua[0]!;
-    await waitFor(() => source.health().connection === 'connected', 15_000, 'OPC UA source connected');
-  }, 60_000);
+    await waitFor(() => source.health().connection === 'connected', 30_000, 'OPC UA source connected');
+  }, 90_000);
 
   afterAll(async () => {
     await gw?.cleanup();
@@ -170,6 +177,9 @@ describe('OPC UA source → gateway → InfluxDB', () => {
     const h = source.health();
     expect(h).toMatchObject({ state: 'ok', connection: 'connected', subscriptions: 1, monitoredItems: 50 });
     expect(gw.health()['opcua:plant-plc']?.state).toBe('ok');
+    const dead = gw.health()['opcua:dead-plc'];
+    expect(dead).toMatchObject({ state: 'down', connection: 'connecting', monitoredItems: 0 });
+    expect(dead?.detail).toBeTruthy();
   });
 
   it('records a sensor fault as bad quality, never as a good value', async () => {
