@@ -279,6 +279,13 @@ export class Gateway {
         const metric = r && 'metric' in r && typeof r.metric === 'string' ? r.metric : undefined;
         return r ? { description: r.description, metric } : undefined;
       },
+      history: cfg.influx.enabled
+        ? (() => {
+            const reader = new InfluxReader(cfg.influx);
+            // One measurement per kind, `-` as `_` (CONTRACT.md).
+            return (q) => reader.readings({ ...q, measurement: q.kind.replace(/-/g, '_') });
+          })()
+        : undefined,
       deviceInfo: (site, device) => {
         const d = this.registry.lookup(site, device);
         return d ? { location: d.location, latest: Object.fromEntries(d.latest) } : undefined;

@@ -385,6 +385,43 @@ describe('tickets from alarms', () => {
   });
 });
 
+describe('readings snapshot history', () => {
+  it('reads the hour before the alarm after the delay; a failed read is recorded, never thrown', async () => {
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    dbs.push(db);
+    const queries: { metric: string; from: number; to: number }[] = [];
+    const svc = new WorkOrderService({
+      db,
+      config: workordersSchema.parse({ snapshot: { delayMs: 0 } }),
+      now: () => T0,
+      ruleInfo: () => ({ metric: 'free_chlorine_mgl' }),
+      history: async (q) => {
+        queries.push(q);
+        if (q.device === 'tank-2') throw new Error('influx down');
+        return [
+          { ts: q.to - MIN, value: 0.2 },
+          { ts: q.to, value: 0.02 },
+        ];
+      },
+    });
+    await svc.start();
+    svc.applyAlarmEvents([ev('raise', alarm({ raisedAt: T0 - MIN }))]);
+    svc.applyAlarmEvents([ev('raise', alarm({ device: 'tank-2', raisedAt: T0 }))]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(queries.map((q) => [q.metric, q.to - q.from])).toEqual([
+      ['free_chlorine_mgl', HOUR],
+      ['free_chlorine_mgl', HOUR],
+    ]);
+    const [second, first] = svc.list({});
+    expect(svc.get(first!.id)!.readings!.history).toEqual([
+      { ts: T0 - 2 * MIN, value: 0.2 },
+      { ts: T0 - MIN, value: 0.02 },
+    ]);
+    expect(svc.get(second!.id)!.readings).toMatchObject({ historyError: 'influx down', historyTo: T0 });
+    await svc.stop();
+  });
+});
+
 describe('escalation with a controllable clock', () => {
   it('a missed response and a missed resolution each raise a level, again after every interval', () => {
     const { svc, clock, events } = setup({

@@ -5,6 +5,7 @@ export {
   type ManualTicket,
   type RuleInfo,
   type DeviceInfo,
+  type HistoryReader,
 } from './service.js';
 export { WORKORDER_MIGRATIONS } from './store.js';
 export { workordersSchema, type WorkordersConfig } from './schema.js';

@@ -72,6 +72,23 @@ export const workordersSchema = z.strictObject({
   tickMs: z.number().int().min(100).max(600_000).default(30_000),
   /** Preventive-maintenance schedules (DOMAIN.md defaults: tank disinfection every 10 days, ...). */
   maintenance: maintenanceSchema.prefault({}),
+  /**
+   * The readings snapshot: besides the latest values, the history of the rule's metric over the
+   * `historyMin` before the alarm, read from InfluxDB (when enabled) `delayMs` after the ticket is
+   * raised so the readings that raised it have been written.
+   */
+  snapshot: z
+    .strictObject({
+      historyMin: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 60)
+        .default(60),
+      delayMs: z.number().int().min(0).max(600_000).default(5000),
+      maxPoints: z.number().int().min(1).max(100_000).default(720),
+    })
+    .prefault({}),
   /** Longest answer of a ticket list. */
   listLimit: z.number().int().min(1).max(100_000).default(1000),
 });

@@ -30,6 +30,17 @@ export interface DeviceInfo {
   latest: Record<string, { value: number | boolean; ts: number }>;
 }
 
+/** A metric's history, for the readings snapshot (InfluxDB in the gateway). */
+export type HistoryReader = (q: {
+  site: string;
+  device: string;
+  kind: string;
+  metric: string;
+  from: number;
+  to: number;
+  limit: number;
+}) => Promise<{ ts: number; value: number | boolean | string | null }[]>;
+
 export interface WorkOrderServiceDeps {
   /** Opened by the caller with `openDb(file, WORKORDER_MIGRATIONS)`. */
   db: Db;
@@ -38,6 +49,8 @@ export interface WorkOrderServiceDeps {
   now?: () => number;
   ruleInfo?: (rule: string) => RuleInfo | undefined;
   deviceInfo?: (site: string, device: string) => DeviceInfo | undefined;
+  /** Absent: snapshots hold the latest values only. */
+  history?: HistoryReader;
 }
 
 export type TicketEventType = 'created' | 'updated' | 'escalated';
@@ -84,6 +97,7 @@ export class WorkOrderService implements Component {
   private queue: AlarmEvent[] = [];
   private scheduled = false;
   private seq = 1;
+  private readonly snapshotTimers = new Set<NodeJS.Timeout>();
   private started = false;
   private counts = {
     created: 0,
@@ -116,6 +130,8 @@ export class WorkOrderService implements Component {
   async stop(): Promise<void> {
     this.flush();
     this.started = false;
+    for (const t of this.snapshotTimers) clearTimeout(t);
+    this.snapshotTimers.clear();
   }
 
   health(): ComponentHealth {
@@ -443,6 +459,47 @@ export class WorkOrderService implements Component {
       data: { alarmId: a.id, value: a.value, severity: a.severity, repeatOf: t.repeatOf },
     });
     changes.add(t);
+    if (this.deps.history && readings.metric !== null) this.readHistory(t.id, a, readings.metric);
+  }
+
+  /** Adds the metric's last hour before the alarm to the ticket's snapshot, later and off the alarm path. */
+  private readHistory(id: string, a: AlarmEvent['alarm'], metric: string): void {
+    const snap = this.cfg.snapshot;
+    const from = a.raisedAt - snap.historyMin * 60_000;
+    const to = a.raisedAt;
+    const timer = setTimeout(() => {
+      this.snapshotTimers.delete(timer);
+      this.deps.history!({
+        site: a.site,
+        device: a.device,
+        kind: a.kind,
+        metric,
+        from,
+        to,
+        limit: snap.maxPoints,
+      })
+        .then(
+          (points) => this.attachHistory(id, { history: points, historyFrom: from, historyTo: to }),
+          (err: Error) =>
+            this.attachHistory(id, { historyError: err.message, historyFrom: from, historyTo: to }),
+        )
+        .catch((err: unknown) => {
+          this.counts.errors++;
+          this.log?.error({ err, ticket: id }, 'readings snapshot not stored');
+        });
+    }, snap.delayMs);
+    timer.unref();
+    this.snapshotTimers.add(timer);
+  }
+
+  private attachHistory(id: string, part: Partial<ReadingsSnapshot>): void {
+    const t = this.open.get(id);
+    // Stopped meanwhile, or closed within seconds: the snapshot keeps its latest values only.
+    if (!this.started || !t || !t.readings) return;
+    Object.assign(t.readings, part);
+    const changes = new Changes(this.open, this.stored);
+    changes.touch(t, t.history.length, 'updated');
+    this.commit(changes);
   }
 
   private newTicket(p: {

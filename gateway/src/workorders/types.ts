@@ -60,6 +60,13 @@ export interface ReadingsSnapshot {
   latest: Record<string, { value: number | boolean; ts: number }>;
   /** Epoch ms the snapshot was taken. */
   takenAt: number;
+  /** The metric over the hour before the alarm (from InfluxDB), oldest first; absent until read. */
+  history?: { ts: number; value: number | boolean | string | null }[];
+  /** The window `history` covers, epoch ms. */
+  historyFrom?: number;
+  historyTo?: number;
+  /** Why the history could not be read. */
+  historyError?: string;
 }
 
 export interface Ticket {
@@ -153,10 +160,18 @@ export function ticketToJson(t: Ticket, withHistory = true): Record<string, unkn
     closedAt: iso(t.closedAt),
     nextResponseCheckAt: iso(t.nextResponseCheckAt),
     nextResolveCheckAt: iso(t.nextResolveCheckAt),
-    readings: t.readings ? { ...t.readings, takenAt: iso(t.readings.takenAt) } : null,
+    readings: t.readings ? readingsToJson(t.readings) : null,
     maintenance: t.maintenance ? { ...t.maintenance, dueAt: iso(t.maintenance.dueAt) } : null,
     history: withHistory ? t.history.map((h) => ({ ...h, ts: iso(h.ts) })) : undefined,
   };
   if (!withHistory) delete out.history;
+  return out;
+}
+
+function readingsToJson(r: ReadingsSnapshot): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...r, takenAt: iso(r.takenAt) };
+  if (r.history) out.history = r.history.map((p) => ({ ts: iso(p.ts), value: p.value }));
+  if (r.historyFrom !== undefined) out.historyFrom = iso(r.historyFrom);
+  if (r.historyTo !== undefined) out.historyTo = iso(r.historyTo);
   return out;
 }
