@@ -56,6 +56,8 @@ export class OpcuaSource implements Component {
   private polled: Monitored[] = [];
   private pollTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
+  /** Ends the wait between two connect attempts early (stop). */
+  private wake?: () => void;
   private certs?: OPCUACertificateManager;
   private state: ConnectionState = 'stopped';
   private stopping = false;
@@ -92,7 +94,13 @@ export class OpcuaSource implements Component {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.retryTimer);
+    this.wake?.();
     await this.teardown();
+    // A connect in flight fails on the closed client or, if it got further, left a session
+    // behind after the teardown above: wait for it, then close whatever it opened.
+    await this.running?.catch(() => undefined);
+    await this.teardown();
+    this.running = undefined;
     this.batcher.flush();
     await this.certs?.dispose();
     this.certs = undefined;
@@ -148,7 +156,11 @@ export class OpcuaSource implements Component {
         );
         await this.teardown();
         if (this.stopping) return;
-        await new Promise<void>((r) => (this.retryTimer = setTimeout(r, delay)));
+        await new Promise<void>((r) => {
+          this.wake = r;
+          this.retryTimer = setTimeout(r, delay);
+        });
+        this.wake = undefined;
         delay = Math.min(delay * 2, this.cfg.reconnect.maxDelayMs);
       }
     }
@@ -168,9 +180,9 @@ export class OpcuaSource implements Component {
       keepSessionAlive: true,
       requestedSessionTimeout: 60_000,
       connectionStrategy: {
-        // The first connection is retried by connectLoop (so errors show in health); once
-        // connected, node-opcua retries without end and restores the session itself.
-        maxRetry: this.stats.sessions === 0 ? 0 : -1,
+        // The first connection is retried by connectLoop, so each failure shows in health and
+        // stop() never waits on a connect that retries forever inside node-opcua.
+        maxRetry: 0,
         initialDelay: cfg.reconnect.initialDelayMs,
         maxDelay: cfg.reconnect.maxDelayMs,
       },
@@ -191,8 +203,9 @@ export class OpcuaSource implements Component {
       this.lastError = `reconnect attempt ${retry} failed, next in ${delayMs} ms`;
     });
     await client.connect(cfg.endpointUrl);
-    // From here on node-opcua keeps the channel up; allow it to retry without end.
-    (client as unknown as { connectionStrategy: { maxRetry: number } }).connectionStrategy.maxRetry = -1;
+    // From here on node-opcua re-opens a broken channel and restores the session and our
+    // subscription itself; it only does so when its strategy allows retries (-1: without end).
+    client.connectionStrategy.maxRetry = -1;
     const session = await client.createSession(this.identity());
     this.session = session;
     this.stats.sessions++;
