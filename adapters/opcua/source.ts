@@ -309,6 +309,10 @@ export class OpcuaSource implements Component {
       const other = refused.filter((r) => !retry.includes(r));
       failed.push(...other.map((r) => r.item));
       if (retry.length > 0) {
+        this.log.info(
+          { endpoint: this.cfg.endpointUrl, nodes: retry.length, deadband },
+          'OPC UA server refused the deadband for some nodes; monitoring them without it',
+        );
         const again = await this.monitor(
           subscription,
           retry.map((r) => r.item),
@@ -355,17 +359,17 @@ export class OpcuaSource implements Component {
       });
       this.groups.push({ group, items: batch });
     }
-    for (const r of refused)
-      this.log.warn(
-        { node: r.item.node.nodeId ?? r.item.node.browsePath, status: r.status },
-        'OPC UA server refused a monitored item',
-      );
     return refused;
   }
 
   private startPolling(items: Monitored[]): void {
     this.polled = items;
     if (items.length === 0) return;
+    for (const m of items)
+      this.log.warn(
+        { node: m.node.nodeId ?? m.node.browsePath, nodeId: m.nodeId.toString() },
+        'OPC UA server refused to monitor this node',
+      );
     this.log.warn(
       { endpoint: this.cfg.endpointUrl, nodes: items.length, everyMs: this.cfg.pollIntervalMs },
       'OPC UA nodes polled instead of monitored',

@@ -63,9 +63,10 @@ describe('OPC UA source security', () => {
     const src = source();
     await src.start();
     try {
+      // The certificate lands in rejected/ just before the connect attempt fails: wait for both.
       await waitFor(
-        () => readdirSync(join(pki(), 'rejected')).length > 0,
-        20_000,
+        () => readdirSync(join(pki(), 'rejected')).length > 0 && src.health().detail !== undefined,
+        30_000,
         'server certificate rejected',
       );
       const h = src.health();

@@ -114,7 +114,14 @@ describe('OPC UA source → gateway → InfluxDB', () => {
           opcuaEndpointSchema.parse({
             name: 'plant-plc',
             endpointUrl: server.endpointUrl,
-            subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50, batchSize: 20 },
+            // 20 per request: three CreateMonitoredItems requests. A percent deadband (of EURange):
+            // the Boolean variables refuse it and are monitored without a filter.
+            subscription: {
+              publishingIntervalMs: 100,
+              samplingIntervalMs: 50,
+              batchSize: 20,
+              deadband: { type: 'percent', value: 0.01 },
+            },
             reconnect: { initialDelayMs: 200, maxDelayMs: 1000 },
             nodes,
           }),
@@ -200,6 +207,7 @@ describe('OPC UA source → gateway → InfluxDB', () => {
   });
 
   it('restores exactly one subscription after the server was away, values flowing within 10 s', async () => {
+    const stoppedAt = Date.now();
     await server.stop();
     await waitFor(() => source.health().connection === 'reconnecting', 10_000, 'reconnecting');
     expect(source.health().state).toBe('down');
@@ -224,6 +232,13 @@ describe('OPC UA source → gateway → InfluxDB', () => {
       clearInterval(timer);
     }
     expect(Date.now() - back).toBeLessThan(10_000);
+    // Nothing stored as good while the server was away (its fresh start reports initial
+    // values as Uncertain, and they are stored as such).
+    const gap = await influx.query(
+      `SELECT ph, quality FROM chlorination WHERE time >= ${stoppedAt}ms AND time < ${back}ms`,
+      'facility',
+    );
+    for (const row of gap[0]?.values ?? []) expect(row[2]).toBe('uncertain');
     expect(source.health()).toMatchObject({ connection: 'connected', subscriptions: 1, monitoredItems: 50 });
 
     // What the server itself counts: one subscription (the gateway's), none doubled.
