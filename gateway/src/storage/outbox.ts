@@ -240,6 +240,8 @@ export class Outbox implements Component {
       workerData: { file: join(this.dataDir, 'outbox.db'), synchronous: this.cfg.synchronous },
       // The worker needs no TypeScript loader (plain JavaScript); do not pass ours along.
       execArgv: [],
+      // It only holds the commit in hand: a small heap keeps its garbage from growing the process.
+      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     w.on('message', (m: WorkerReply) => this.onWorkerReply(m));
     w.on('error', (err) => {
