@@ -56,7 +56,11 @@ export class PayloadValidator {
 
   constructor(private readonly cfg: IngestConfig) {}
 
-  validate(info: TopicInfo, obj: unknown, now: number): { reading: Reading; line: string } | Rejection {
+  validate(
+    info: TopicInfo,
+    obj: unknown,
+    now: number,
+  ): { reading: Reading; line: string; count: number } | Rejection {
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
       return new Rejection('payload_not_object', 'payload must be a JSON object');
     }
@@ -174,7 +178,7 @@ export class PayloadValidator {
       line += n === 1 ? name + '=' + value : ',' + name + '=' + value;
     }
     if (n === 0) return new Rejection('no_values', 'no metric values in the message');
-    return { reading: { site: info.site, kind: info.kind, device: info.device, ts, fields }, line };
+    return { reading: { site: info.site, kind: info.kind, device: info.device, ts, fields }, line, count: n };
   }
 }
 

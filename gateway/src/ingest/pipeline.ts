@@ -129,7 +129,7 @@ export class IngestPipeline {
     }
     const result = this.validator.validate(info, obj, now);
     if (result instanceof Rejection) return this.reject(result, topic, info, payload);
-    this.accept(info, result.reading, result.line);
+    this.accept(info, result.reading, result.line, result.count);
   }
 
   /**
@@ -157,22 +157,31 @@ export class IngestPipeline {
       result.reading.quality = r.quality;
       result.line += `,quality="${r.quality}"`;
     }
-    this.accept(info, result.reading, result.line);
+    this.accept(info, result.reading, result.line, result.count);
     return null;
   }
 
-  private accept(info: TopicInfo, reading: Reading, line: string): void {
+  /** `count`: the metric values the validator accepted; derived ones are added here. */
+  private accept(info: TopicInfo, reading: Reading, line: string, count: number): void {
     const outcome = this.deriver.apply(reading, info.key);
     this.counters.derive[outcome] = (this.counters.derive[outcome] ?? 0) + 1;
     const f = reading.fields;
-    let n = 0;
-    for (const _ in f) n++;
+    let n = count;
     const c = f.consumption_m3;
-    if (c !== undefined) line += ',consumption_m3=' + c;
+    if (c !== undefined) {
+      line += ',consumption_m3=' + c;
+      n++;
+    }
     const reset = f.index_reset;
-    if (reset !== undefined) line += ',index_reset=' + reset;
+    if (reset !== undefined) {
+      line += ',index_reset=' + reset;
+      n++;
+    }
     const dp = f.dew_point_c;
-    if (dp !== undefined) line += ',dew_point_c=' + dp;
+    if (dp !== undefined) {
+      line += ',dew_point_c=' + dp;
+      n++;
+    }
     this.sink.append(line + ' ' + reading.ts + '\n');
     this.counters.accepted++;
     this.counters.values += n;
