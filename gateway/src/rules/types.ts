@@ -50,6 +50,21 @@ export interface RuleChange {
   message: string;
 }
 
+/**
+ * The `clear` of an alarm the rule has raised (`s.sev` > 0): resets the rank it kept. Callers
+ * check `s.sev` first, so the message is only built when there is something to clear.
+ */
+export function clearRaised(
+  s: { sev: number },
+  value: number | boolean | null,
+  ts: number,
+  message: string,
+): RuleChange {
+  const severity = severityOf(s.sev);
+  s.sev = 0;
+  return { type: 'clear', severity, value, ts, message };
+}
+
 export interface Transition extends RuleChange {
   /** `site/device`. */
   deviceKey: string;

@@ -1,5 +1,5 @@
 import type { ConsumptionJumpRule } from '../schema.js';
-import { severityOf, severityRank, type Evaluator } from '../types.js';
+import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 import { fmt } from './levels.js';
 
 interface JumpParams {
@@ -69,14 +69,6 @@ export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams
     s.variance = (1 - a) * (s.variance + diff * inc);
     s.n++;
     if (s.sev === 0) return null;
-    const sev = s.sev;
-    s.sev = 0;
-    return {
-      type: 'clear',
-      severity: severityOf(sev),
-      value: c,
-      ts,
-      message: 'consumption back within history',
-    };
+    return clearRaised(s, c, ts, 'consumption back within history');
   },
 };

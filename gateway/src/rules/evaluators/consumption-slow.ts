@@ -2,6 +2,7 @@ import type { ConsumptionSlowRule } from '../schema.js';
 import { TzClock } from '../tz-clock.js';
 import {
   STATE_CHANGED,
+  clearRaised,
   severityOf,
   severityRank,
   type BindCtx,
@@ -94,15 +95,7 @@ function closeDay(s: SlowState, p: SlowParams, now: number, ctx: BindCtx): RuleC
   if (verdict === NORMAL) {
     learn(s, c);
     if (s.sev === 0) return null;
-    const sev = s.sev;
-    s.sev = 0;
-    return {
-      type: 'clear',
-      severity: severityOf(sev),
-      value: c,
-      ts: now,
-      message: 'daily consumption back to its usual level',
-    };
+    return clearRaised(s, c, now, 'daily consumption back to its usual level');
   }
   if (verdict !== LOW) {
     // Still learning (no baseline yet): whole days with consumption teach the baseline.

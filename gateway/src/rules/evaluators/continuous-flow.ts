@@ -1,5 +1,5 @@
 import type { ContinuousFlowRule } from '../schema.js';
-import { severityOf, severityRank, type Evaluator } from '../types.js';
+import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 import { fmt } from './levels.js';
 
 interface ContinuousFlowParams {
@@ -55,9 +55,7 @@ export const continuousFlowEvaluator: Evaluator<
       s.lastZero = ts;
       s.flowing = false;
       if (s.sev === 0) return null;
-      const sev = s.sev;
-      s.sev = 0;
-      return { type: 'clear', severity: severityOf(sev), value: v, ts, message: `${p.metric} stopped` };
+      return clearRaised(s, v, ts, `${p.metric} stopped`);
     }
     s.flowing = true;
     return s.sev === 0 && ts - s.lastZero >= p.windowMs ? raise(s, p) : null;

@@ -1,6 +1,13 @@
 import type { NightFlowRule } from '../schema.js';
 import { TzClock } from '../tz-clock.js';
-import { STATE_CHANGED, severityOf, severityRank, type Evaluator, type RuleChange } from '../types.js';
+import {
+  STATE_CHANGED,
+  clearRaised,
+  severityOf,
+  severityRank,
+  type Evaluator,
+  type RuleChange,
+} from '../types.js';
 import { fmt } from './levels.js';
 
 interface NightFlowParams {
@@ -50,15 +57,7 @@ function finish(s: NightFlowState, p: NightFlowParams, ts: number): RuleChange |
     };
   }
   if (s.sev === 0) return null;
-  const sev = s.sev;
-  s.sev = 0;
-  return {
-    type: 'clear',
-    severity: severityOf(sev),
-    value: min,
-    ts,
-    message: `night flow ${p.window} fell to ${fmt(min)}`,
-  };
+  return clearRaised(s, min, ts, `night flow ${p.window} fell to ${fmt(min)}`);
 }
 
 export const nightFlowEvaluator: Evaluator<NightFlowRule, NightFlowParams, NightFlowState> = {

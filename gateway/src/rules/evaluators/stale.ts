@@ -1,5 +1,5 @@
 import type { StaleRule } from '../schema.js';
-import { severityOf, severityRank, type Evaluator } from '../types.js';
+import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 
 interface StaleParams {
   intervals: number;
@@ -34,15 +34,7 @@ export const staleEvaluator: Evaluator<StaleRule, StaleParams, StaleState> = {
     s.badRun = 0;
     if (reading.ts > s.lastGood) s.lastGood = reading.ts;
     if (s.sev === 0) return null;
-    const sev = s.sev;
-    s.sev = 0;
-    return {
-      type: 'clear',
-      severity: severityOf(sev),
-      value: null,
-      ts: reading.ts,
-      message: 'reporting again',
-    };
+    return clearRaised(s, null, reading.ts, 'reporting again');
   },
   tick(s, p, now, ctx) {
     if (s.sev !== 0) return null;

@@ -1,5 +1,5 @@
 import type { StuckRegisterRule } from '../schema.js';
-import { severityOf, severityRank, type Evaluator } from '../types.js';
+import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 
 interface StuckParams {
   metric: string;
@@ -41,9 +41,7 @@ export const stuckRegisterEvaluator: Evaluator<StuckRegisterRule, StuckParams, S
     if (c > 0) {
       s.lastUse = ts;
       if (s.sev === 0) return null;
-      const sev = s.sev;
-      s.sev = 0;
-      return { type: 'clear', severity: severityOf(sev), value: c, ts, message: 'register moving again' };
+      return clearRaised(s, c, ts, 'register moving again');
     }
     const idleSince = Number.isNaN(s.lastUse) ? s.firstTs : s.lastUse;
     if (s.sev !== 0 || ts - idleSince < p.windowMs || ts < s.nextCheck || !ctx.peers) return null;
