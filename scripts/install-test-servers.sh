@@ -7,6 +7,10 @@ need=()
 [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 [ -x /usr/bin/influxd ] || need+=(influxdb)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+# The deployment checks: the broker health check of docker-compose.yml, and Compose itself, which
+# validates and resolves docker-compose.yml without a Docker engine.
+[ -x /usr/bin/mosquitto_sub ] || need+=(mosquitto-clients)
+[ -x /usr/bin/docker-compose ] || need+=(docker-compose)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
