@@ -249,14 +249,17 @@ describe('docker-compose.yml against what the services read', () => {
     const provider = parseYaml(
       readFileSync(join(ROOT, 'dashboards/grafana/provisioning/dashboards/facility.yaml'), 'utf8'),
     ) as { providers: Array<{ type: string; options: { path: string } }> };
-    expect(provider.providers[0]!.options.path).toBe(dashboardsAt);
+    expect(provider.providers[0]!.options.path).toBe('${GRAFANA_DASHBOARDS_DIR}');
+    expect(env('grafana').GRAFANA_DASHBOARDS_DIR).toBe(dashboardsAt);
     const home = env('grafana').GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!;
     expect(home.startsWith(`${dashboardsAt}/`)).toBe(true);
     expect(
       existsSync(join(ROOT, 'dashboards/grafana/dashboards', home.slice(dashboardsAt!.length + 1))),
     ).toBe(true);
-    // Every ${VAR} of the data source file is set in Grafana's environment.
-    const ds = readFileSync(join(ROOT, 'dashboards/grafana/provisioning/datasources/influxdb.yaml'), 'utf8');
+    // Every ${VAR} of the provisioning files is set in Grafana's environment.
+    const ds = ['datasources/influxdb.yaml', 'dashboards/facility.yaml']
+      .map((f) => readFileSync(join(ROOT, 'dashboards/grafana/provisioning', f), 'utf8'))
+      .join('\n');
     const vars = [...ds.replace(/^\s*#.*$/gm, '').matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
     expect(vars.length).toBeGreaterThan(0);
     for (const v of vars) expect(env('grafana')[v], `grafana environment ${v}`).toBeTruthy();
