@@ -60,6 +60,18 @@ function execForm(i: Instruction): string[] {
   return JSON.parse(json) as string[];
 }
 
+/** The ENV of a stage, as the container's environment. */
+function runtimeEnv(list: Instruction[]): Map<string, string> {
+  type Props = { getProperties(): Array<{ getName(): string; getValue(): string | null }> };
+  return new Map(
+    list.flatMap((i) =>
+      i.getKeyword() === 'ENV'
+        ? (i as unknown as Props).getProperties().map((p) => [p.getName(), p.getValue() ?? ''] as const)
+        : [],
+    ),
+  );
+}
+
 const args = (i: Instruction): string[] => i.getArguments().map((a) => a.getValue());
 const runs = (list: Instruction[]): string =>
   list
@@ -107,15 +119,7 @@ describe('Dockerfile structure', () => {
     expect(['root', '0']).not.toContain(users.at(-1));
     expect(execForm(kw('VOLUME')[0]!)).toEqual(['/data']);
     expect(kw('EXPOSE').flatMap(args).sort()).toEqual(['1883', '8080']);
-    const env = new Map(
-      runtime.flatMap((i) =>
-        i.getKeyword() === 'ENV'
-          ? (i as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> })
-              .getProperties()
-              .map((p) => [p.getName(), p.getValue() ?? ''] as const)
-          : [],
-      ),
-    );
+    const env = runtimeEnv(runtime);
     expect(env.get('GATEWAY_DATA_DIR')).toBe('/data');
     expect(env.get('GATEWAY_HTTP_PORT')).toBe('8080');
     const health = kw('HEALTHCHECK');
@@ -252,8 +256,11 @@ describe('the image build and start commands, replayed outside a container', () 
     const cfgFile = join(dataDir, 'gateway.yaml');
     writeFileSync(cfgFile, 'http:\n  host: 127.0.0.1\n');
     const adminToken = 'deploy-test-admin-token-0123456789';
+    const image = Object.fromEntries(runtimeEnv(runtime));
+    expect(image.NODE_OPTIONS).toContain('--max-old-space-size=');
     const env = {
-      NODE_OPTIONS: '--enable-source-maps --max-old-space-size=256',
+      // The image's ENV, with the data folder and port of this test instead of /data and 8080.
+      ...image,
       GATEWAY_CONFIG: cfgFile,
       GATEWAY_DATA_DIR: dataDir,
       GATEWAY_HTTP_PORT: String(port),
@@ -291,7 +298,7 @@ describe('the image build and start commands, replayed outside a container', () 
       a === 'mqtt://mosquitto:1883' ? mosquitto.url : a === '8081' ? String(controlPort) : a,
     );
     expect(simCmd).toContain(mosquitto.url);
-    const sim = start(simCmd, { NODE_OPTIONS: env.NODE_OPTIONS });
+    const sim = start(simCmd, image);
     const simHealth = compose.services
       .simulators!.healthcheck.test.slice(1)
       .map((a) => a.replace('8081', String(controlPort)));
