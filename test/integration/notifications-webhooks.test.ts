@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
-import { sign } from '../../gateway/src/notifications/index.js';
+import { sign, webhookSchema } from '../../gateway/src/notifications/index.js';
 
 /**
  * Ticket webhooks and email from the gateway in this process to real receivers on loopback: a
@@ -78,7 +78,14 @@ describe('ticket webhooks and email', () => {
         http: { tokens: [{ name: 'eve', role: 'engineer', token: ENGINEER }] },
         notifications: {
           pollMs: 200,
-          webhooks: [{ name: 'cmms', url: receiver.url, secret: SECRET, retry: { minMs: 100, maxMs: 400 } }],
+          webhooks: [
+            webhookSchema.parse({
+              name: 'cmms',
+              url: receiver.url,
+              secret: SECRET,
+              retry: { minMs: 100, maxMs: 400 },
+            }),
+          ],
           email: {
             enabled: true,
             smtp: { host: '127.0.0.1', port: smtpPort, secure: false },
@@ -102,11 +109,7 @@ describe('ticket webhooks and email', () => {
 
   it('delivers a new ticket, signed, with its idempotency key and event headers', async () => {
     const id = await createTicket('Chlorine dosing pump noisy');
-    const [r] = await waitFor(
-      () => (deliveredFor(id).length > 0 ? deliveredFor(id) : null),
-      20_000,
-      'delivery',
-    );
+    const r = await waitFor(() => deliveredFor(id)[0], 20_000, 'delivery');
     expect(r!.signatureValid).toBe(true);
     const body = JSON.parse(r!.body) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- payload under test
     expect(r!.headers['idempotency-key']).toBe(body.id);
@@ -310,12 +313,12 @@ describe('ticket webhooks and email', () => {
     const routine = await createTicket('Backup check');
     const safety = await createTicket('Gas smell in boiler room', 'safety');
     const mailOf = (id: string) => mails.find((m) => m.raw.includes(`${id} created`));
-    const s = await waitFor(() => mailOf(safety), 20_000, 'safety mail');
+    const s = (await waitFor(() => mailOf(safety), 20_000, 'safety mail'))!;
     expect(s.to.sort()).toEqual(['desk@plant.example', 'manager@plant.example', 'oncall@plant.example']);
     expect(s.from).toBe('gateway@plant.example');
     expect(s.raw).toMatch(/Subject: \[critical, SAFETY\] WO-\d+ created: Gas smell in boiler room/);
     expect(s.raw).toMatch(/Message-ID: <evt_[0-9a-f-]{36}@facility-gateway>/i);
-    const r = await waitFor(() => mailOf(routine), 20_000, 'routine mail');
+    const r = (await waitFor(() => mailOf(routine), 20_000, 'routine mail'))!;
     expect(r.to).toEqual(['desk@plant.example']);
     // Updates are not mailed (events: created only).
     await api('POST', `/api/tickets/${safety}/actions`, { action: 'acknowledge' });

@@ -231,6 +231,15 @@ describe('queue', () => {
     await wo.stop();
   });
 
+  it('skips a change without an audit line', async () => {
+    const { queue, wo } = setup();
+    await wo.start();
+    const t = wo.create({ title: 'a', site: 's1' }, 'eve');
+    expect(queue.enqueue([{ type: 'updated', ticket: t, entries: [] }], [all], NOW)).toBe(0);
+    expect(queue.list('pending', 'webhook:all', 10)).toHaveLength(1);
+    await wo.stop();
+  });
+
   it('a failed enqueue rolls the ticket change back: neither is stored', async () => {
     const { db, queue, wo } = setup(true);
     await wo.start();

@@ -142,13 +142,17 @@ export class EmailChannel implements Channel {
     return to.length > 0 ? { target: { to } } : false;
   }
 
-  async deliver(row: QueueRow): Promise<Outcome> {
-    if (!this.transport) return { kind: 'retry', status: null, error: 'GW_ERR_EMAIL: not started' };
+  async deliver(row: QueueRow, _now: number, signal: AbortSignal): Promise<Outcome> {
+    const transport = this.transport;
+    if (!transport) return { kind: 'retry', status: null, error: 'GW_ERR_EMAIL: not started' };
+    // Stopping closes the connection instead of waiting out the SMTP timeouts; the mail stays queued.
+    const onAbort = () => transport.close();
+    signal.addEventListener('abort', onAbort, { once: true });
     const p = JSON.parse(row.body) as NotifyPayload;
     const to = (JSON.parse(row.target ?? '{"to":[]}') as { to: string[] }).to;
     const m = mailOf(p);
     try {
-      await this.transport.sendMail({
+      await transport.sendMail({
         from: this.cfg.from,
         to,
         subject: m.subject,
@@ -165,6 +169,8 @@ export class EmailChannel implements Channel {
       if (e.responseCode !== undefined && e.responseCode >= 500)
         return { kind: 'dead', status: e.responseCode, error };
       return { kind: 'retry', status: e.responseCode ?? null, error };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -141,6 +141,8 @@ export class NotifyQueue {
     );
     let n = 0;
     for (const e of events) {
+      // A change without an audit line (the readings snapshot filled in later) is not news to a receiver.
+      if (e.entries.length === 0) continue;
       // One id per event, the same on every channel: a receiver fed by two channels sees it once.
       const id = `evt_${randomUUID()}`;
       let body: string | undefined;
