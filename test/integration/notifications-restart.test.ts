@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
+import { runGatewayCli, spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 
@@ -114,4 +114,26 @@ describe('ticket webhooks across a gateway crash', () => {
     for (const p of procs) expect(p.output()).not.toContain(SECRET);
     expect(procs.map((p) => p.output()).join('')).toContain('notification not delivered, will retry');
   }, 180_000);
+
+  it('stops start-up with exit code 2 and the key path when a secret variable is missing', async () => {
+    const file = join(dataDir, 'bad-notifications.yaml');
+    writeFileSync(
+      file,
+      [
+        'notifications:',
+        '  webhooks:',
+        '    - { name: cmms, url: "http://127.0.0.1:9/hook", secretEnv: FGW_TEST_ABSENT_SECRET }',
+        '  inbound: { enabled: true }',
+        '',
+      ].join('\n'),
+    );
+    const { code, out } = await runGatewayCli(['--config', file, '--check-config'], {
+      FGW_TEST_ABSENT_SECRET: '',
+    });
+    expect(code, out).toBe(2);
+    expect(out).toContain(
+      'notifications.webhooks.0.secretEnv: environment variable FGW_TEST_ABSENT_SECRET must be set to at least 16 characters',
+    );
+    expect(out).toContain('notifications.inbound.secrets: needed when inbound is enabled');
+  }, 60_000);
 });
