@@ -273,7 +273,11 @@ export class NotificationService implements Component {
         );
         continue;
       }
-      const delay = out.afterMs ?? backoffMs(attempts, ch.retry.minMs, ch.retry.maxMs);
+      // The receiver's Retry-After when it gave one (never below minMs: "0" must not spin), else backoff.
+      const delay =
+        out.afterMs !== undefined
+          ? Math.max(out.afterMs, ch.retry.minMs)
+          : backoffMs(attempts, ch.retry.minMs, ch.retry.maxMs);
       this.deps.queue.markRetry(row.seq, out.status, out.error, after + delay);
       this.deps.log?.warn(
         {
