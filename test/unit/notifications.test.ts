@@ -10,7 +10,9 @@ import {
   sign,
   verdictOf,
   verify,
+  webhookSchema,
 } from '../../gateway/src/notifications/index.js';
+import { WebhookChannel } from '../../gateway/src/notifications/channels.js';
 import type { ChannelRoute } from '../../gateway/src/notifications/queue.js';
 
 const SECRET = 'a-shared-secret-of-some-length';
@@ -181,6 +183,28 @@ describe('config', () => {
     } finally {
       delete process.env.FGW_TEST_SET_SECRET;
     }
+  });
+});
+
+describe('webhook filters', () => {
+  it('takes events by type, priority and class', async () => {
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const wo = new WorkOrderService({ db, now: () => NOW });
+    await wo.start();
+    const routine = wo.create({ title: 'a', site: 's1' }, 'eve');
+    const safety = wo.create({ title: 'b', site: 's1', class: 'safety' }, 'eve');
+    const ev = (t: typeof routine, type: 'created' | 'updated') => ({ type, ticket: t, entries: t.history });
+    const hook = (extra: Record<string, unknown>) =>
+      new WebhookChannel(
+        webhookSchema.parse({ name: 'h', url: 'http://127.0.0.1:9/', secret: SECRET, ...extra }),
+      );
+    expect(hook({}).wants(ev(routine, 'updated'))).toEqual({});
+    expect(hook({ events: ['ticket.created'] }).wants(ev(routine, 'updated'))).toBe(false);
+    expect(hook({ classes: ['safety'] }).wants(ev(routine, 'created'))).toBe(false);
+    expect(hook({ classes: ['safety'] }).wants(ev(safety, 'created'))).toEqual({});
+    expect(hook({ priorities: ['critical'] }).wants(ev(safety, 'created'))).toEqual({});
+    expect(hook({ priorities: ['critical'] }).wants(ev(routine, 'created'))).toBe(false);
+    await wo.stop();
   });
 });
 

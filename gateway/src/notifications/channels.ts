@@ -49,6 +49,7 @@ export class WebhookChannel implements Channel {
   wants(e: TicketEvent): { target?: unknown } | false {
     if (this.cfg.events && !this.cfg.events.includes(`ticket.${e.type}`)) return false;
     if (this.cfg.priorities && !this.cfg.priorities.includes(e.ticket.priority)) return false;
+    if (this.cfg.classes && !this.cfg.classes.includes(e.ticket.class)) return false;
     return {};
   }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PRIORITIES } from '../workorders/types.js';
+import { RULE_CLASSES } from '../rules/types.js';
 
 /** The ticket events a channel can carry (docs/workorders.md, "Webhooks and email"). */
 export const NOTIFY_EVENTS = ['ticket.created', 'ticket.updated', 'ticket.escalated'] as const;
@@ -60,6 +61,8 @@ export const webhookSchema = z
     events: z.array(z.enum(NOTIFY_EVENTS)).min(1).optional(),
     /** Only tickets of these priorities; absent: all. */
     priorities: z.array(z.enum(PRIORITIES)).min(1).optional(),
+    /** Only tickets of these classes (a chat room for safety tickets, say); absent: all. */
+    classes: z.array(z.enum(RULE_CLASSES)).min(1).optional(),
     timeoutMs: duration.default(10_000),
     ...givingUp,
     retry: retrySchema,
