@@ -29,6 +29,7 @@ import {
   WorkOrderService,
   ticketToJson,
 } from './workorders/index.js';
+import { NotificationService, NotifyQueue, registerNotificationMetrics } from './notifications/index.js';
 import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
 import { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -53,6 +54,8 @@ export class Gateway {
   rules?: RulesRuntime;
   workorders?: WorkOrderService;
   maintenance?: MaintenancePlanner;
+  /** Ticket webhooks and email, queued in workorders.db with the ticket changes. */
+  notifications?: NotificationService;
   /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
   readonly hub: LiveHub;
   app?: FastifyInstance;
@@ -206,6 +209,7 @@ export class Gateway {
       health: () => this.health(),
       alarms: { service: alarms, rules },
       tickets: this.workorders,
+      notifications: this.notifications,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
@@ -270,7 +274,15 @@ export class Gateway {
     const { cfg, log } = this;
     this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS);
     const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
+    const notifications = new NotificationService({
+      queue: new NotifyQueue(this.workordersDb),
+      config: cfg.notifications,
+      log: log.child({ module: 'notifications' }),
+    });
+    this.notifications = notifications;
+    registerNotificationMetrics(this.metrics, () => this.notifications);
     const wo = new WorkOrderService({
+      inTransaction: notifications.enqueue,
       db: this.workordersDb,
       config: cfg.workorders,
       log: log.child({ module: 'workorders' }),
@@ -303,6 +315,8 @@ export class Gateway {
       ),
     );
     await this.startComponent(wo);
+    // After the work orders, so it stops before them: no delivery is in flight when their database closes.
+    await this.startComponent(notifications);
     const planner = new MaintenancePlanner({
       service: wo,
       db: this.workordersDb,

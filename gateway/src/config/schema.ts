@@ -5,6 +5,7 @@ import { METER_CLASSES } from '../rules/types.js';
 import { alarmsSchema } from '../alarms/schema.js';
 import { workordersSchema } from '../workorders/schema.js';
 import { opcuaSchema } from '../../../adapters/opcua/schema.js';
+import { notificationsSchema } from '../notifications/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -211,6 +212,8 @@ export const configSchema = z.strictObject({
   workorders: workordersSchema.prefault({}),
   /** OPC UA servers to subscribe to (adapters/opcua, docs/opcua.md); none by default. */
   opcua: opcuaSchema,
+  /** Ticket webhooks (outgoing, inbound from a CMMS) and email; all off by default (docs/workorders.md). */
+  notifications: notificationsSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;

@@ -16,6 +16,7 @@ import { registerTicketRoutes } from './routes/tickets.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import { lookupDevice } from './routes/device-lookup.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
+import { registerNotificationRoutes, type NotificationService } from '../notifications/index.js';
 
 export interface AppDeps {
   log: Logger;
@@ -33,6 +34,8 @@ export interface AppDeps {
   reader?: InfluxReader;
   /** Work orders (absent: no `/api/tickets`). */
   tickets?: WorkOrderService;
+  /** Ticket notifications: the inbound webhook and the admin queue view (absent: neither). */
+  notifications?: NotificationService;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -108,6 +111,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
   if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
   registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
+  if (deps.notifications && deps.tickets)
+    registerNotificationRoutes(app, {
+      notifications: deps.notifications,
+      tickets: deps.tickets,
+      tokens: deps.tokens,
+    });
 
   return app;
 }

@@ -51,6 +51,11 @@ export interface WorkOrderServiceDeps {
   deviceInfo?: (site: string, device: string) => DeviceInfo | undefined;
   /** Absent: snapshots hold the latest values only. */
   history?: HistoryReader;
+  /**
+   * Called with a change's events inside its transaction (the notification queue): what it writes
+   * commits with the tickets or not at all. A throw rolls the change back.
+   */
+  inTransaction?: (events: readonly TicketEvent[]) => void;
 }
 
 export type TicketEventType = 'created' | 'updated' | 'escalated';
@@ -615,7 +620,10 @@ export class WorkOrderService implements Component {
   private commit(changes: Changes): TicketEvent[] {
     if (changes.size === 0) return [];
     const events = changes.events();
-    this.store.tx(() => changes.save(this.store));
+    this.store.tx(() => {
+      changes.save(this.store);
+      this.deps.inTransaction?.(events);
+    });
     for (const e of events) {
       for (const fn of this.listeners) {
         try {

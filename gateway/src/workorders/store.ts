@@ -1,5 +1,6 @@
 import type { Db, Migration } from '../storage/db.js';
 import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
+import { NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
 
 /** Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失"). */
 export const WORKORDER_MIGRATIONS: Migration[] = [
@@ -25,6 +26,11 @@ export const WORKORDER_MIGRATIONS: Migration[] = [
     version: 2,
     // Preventive maintenance: the next due time of each schedule and asset.
     sql: `CREATE TABLE pm_next (key TEXT PRIMARY KEY, next_due_at INTEGER NOT NULL);`,
+  },
+  {
+    version: 3,
+    // Ticket notifications (webhooks, email) queued with the ticket change, and inbound idempotency keys.
+    sql: NOTIFY_MIGRATION_SQL,
   },
 ];
 

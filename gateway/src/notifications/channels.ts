@@ -1,0 +1,209 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { TicketEvent } from '../workorders/service.js';
+import type { Priority } from '../workorders/types.js';
+import { retryAfterMs, verdictOf } from './backoff.js';
+import type { ChannelRoute, NotifyPayload, QueueRow } from './queue.js';
+import { smtpPass, webhookSecret, type EmailConfig, type RetryConfig, type WebhookConfig } from './schema.js';
+import { sign } from './sign.js';
+
+/** What one delivery attempt came to. */
+export type Outcome =
+  | { kind: 'delivered'; status: number | null }
+  | { kind: 'retry'; status: number | null; error: string; afterMs?: number }
+  | { kind: 'dead'; status: number | null; error: string };
+
+/** A destination of ticket events: which events it takes, and how one is delivered. */
+export interface Channel extends ChannelRoute {
+  retry: RetryConfig;
+  maxAttempts: number | undefined;
+  maxAgeHours: number;
+  start(): void;
+  stop(): void;
+  deliver(row: QueueRow, now: number, signal: AbortSignal): Promise<Outcome>;
+}
+
+/** The longest a Retry-After may hold a channel back. */
+const RETRY_AFTER_CAP_MS = 3_600_000;
+
+/** An HTTP(S) receiver, signed with its shared secret (docs/workorders.md, "Webhooks and email"). */
+export class WebhookChannel implements Channel {
+  readonly channel: string;
+  readonly retry: RetryConfig;
+  readonly maxAttempts: number | undefined;
+  readonly maxAgeHours: number;
+  private secret = '';
+
+  constructor(private readonly cfg: WebhookConfig) {
+    this.channel = `webhook:${cfg.name}`;
+    this.retry = cfg.retry;
+    this.maxAttempts = cfg.maxAttempts;
+    this.maxAgeHours = cfg.maxAgeHours;
+  }
+
+  start(): void {
+    this.secret = webhookSecret(this.cfg);
+  }
+
+  stop(): void {}
+
+  wants(e: TicketEvent): { target?: unknown } | false {
+    if (this.cfg.events && !this.cfg.events.includes(`ticket.${e.type}`)) return false;
+    if (this.cfg.priorities && !this.cfg.priorities.includes(e.ticket.priority)) return false;
+    if (this.cfg.classes && !this.cfg.classes.includes(e.ticket.class)) return false;
+    return {};
+  }
+
+  async deliver(row: QueueRow, now: number, signal: AbortSignal): Promise<Outcome> {
+    const ts = Math.floor(now / 1000);
+    const headers: Record<string, string> = {
+      ...this.cfg.headers,
+      'content-type': 'application/json',
+      'user-agent': 'facility-gateway',
+      'idempotency-key': row.eventId,
+      'x-gateway-event': row.event,
+      'x-gateway-timestamp': String(ts),
+      'x-gateway-signature': sign(this.secret, ts, row.body),
+      'x-gateway-delivery-attempt': String(row.attempts + 1),
+    };
+    let res: Response;
+    try {
+      res = await fetch(this.cfg.url, {
+        method: 'POST',
+        headers,
+        body: row.body,
+        redirect: 'manual',
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.cfg.timeoutMs)]),
+      });
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      const why =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.cfg.timeoutMs} ms`
+          : (e.cause?.code ?? e.cause?.message ?? e.message);
+      return { kind: 'retry', status: null, error: `GW_ERR_WEBHOOK_UNREACHABLE: ${why}` };
+    }
+    const text = await res.text().catch(() => '');
+    const v = verdictOf(res.status);
+    if (v === 'delivered') return { kind: 'delivered', status: res.status };
+    const error = `GW_ERR_WEBHOOK_HTTP: receiver answered ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+    if (v === 'dead') return { kind: 'dead', status: res.status, error };
+    return {
+      kind: 'retry',
+      status: res.status,
+      error,
+      afterMs: retryAfterMs(res.headers.get('retry-after'), now, RETRY_AFTER_CAP_MS),
+    };
+  }
+}
+
+/** Mail over SMTP (nodemailer): one message per event to every recipient it concerns, together. */
+export class EmailChannel implements Channel {
+  readonly channel = 'email';
+  readonly retry: RetryConfig;
+  readonly maxAttempts: number | undefined;
+  readonly maxAgeHours: number;
+  private transport?: Transporter;
+
+  constructor(private readonly cfg: EmailConfig) {
+    this.retry = cfg.retry;
+    this.maxAttempts = cfg.maxAttempts;
+    this.maxAgeHours = cfg.maxAgeHours;
+  }
+
+  start(): void {
+    const s = this.cfg.smtp;
+    const pass = smtpPass(this.cfg);
+    this.transport = nodemailer.createTransport({
+      host: s.host,
+      port: s.port,
+      secure: s.secure,
+      auth: s.user !== undefined ? { user: s.user, pass: pass ?? '' } : undefined,
+      connectionTimeout: s.timeoutMs,
+      greetingTimeout: s.timeoutMs,
+      socketTimeout: s.timeoutMs,
+      tls: { rejectUnauthorized: s.rejectUnauthorized },
+    });
+  }
+
+  stop(): void {
+    this.transport?.close();
+    this.transport = undefined;
+  }
+
+  /** The recipients of a ticket: everybody in `to`, its priority's, and the safety list for safety tickets. */
+  recipients(priority: Priority, cls: string): string[] {
+    const all = [...this.cfg.to, ...(this.cfg.byPriority[priority] ?? [])];
+    if (cls === 'safety') all.push(...this.cfg.safety);
+    return [...new Set(all)];
+  }
+
+  wants(e: TicketEvent): { target?: unknown } | false {
+    if (!this.cfg.events.includes(`ticket.${e.type}`)) return false;
+    const to = this.recipients(e.ticket.priority, e.ticket.class);
+    return to.length > 0 ? { target: { to } } : false;
+  }
+
+  async deliver(row: QueueRow, _now: number, signal: AbortSignal): Promise<Outcome> {
+    const transport = this.transport;
+    if (!transport) return { kind: 'retry', status: null, error: 'GW_ERR_EMAIL: not started' };
+    // Stopping closes the connection instead of waiting out the SMTP timeouts; the mail stays queued.
+    const onAbort = () => transport.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const p = JSON.parse(row.body) as NotifyPayload;
+    const to = (JSON.parse(row.target ?? '{"to":[]}') as { to: string[] }).to;
+    const m = mailOf(p);
+    try {
+      await transport.sendMail({
+        from: this.cfg.from,
+        to,
+        subject: m.subject,
+        text: m.text,
+        // The event id as the Message-ID: a relay or mailbox that sees it twice can tell.
+        messageId: `<${p.id}@facility-gateway>`,
+        headers: { 'X-Gateway-Event': p.type, 'Idempotency-Key': p.id },
+      });
+      return { kind: 'delivered', status: null };
+    } catch (err) {
+      const e = err as Error & { responseCode?: number; code?: string };
+      const error = `GW_ERR_EMAIL: ${e.code ?? ''} ${e.message}`.trim();
+      // 5xx from the server: refused for good (unknown mailbox, authentication); anything else may pass later.
+      if (e.responseCode !== undefined && e.responseCode >= 500)
+        return { kind: 'dead', status: e.responseCode, error };
+      return { kind: 'retry', status: e.responseCode ?? null, error };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** Subject and plain text of a ticket event's mail. */
+export function mailOf(p: NotifyPayload): { subject: string; text: string } {
+  const t = p.ticket as {
+    id: string;
+    title: string;
+    status: string;
+    priority: string;
+    class: string;
+    site: string;
+    device: string | null;
+    location: string | null;
+    assignee: string | null;
+    escalationLevel: number;
+    responseDueAt: string;
+    resolveDueAt: string;
+  };
+  const what = p.type.slice('ticket.'.length);
+  const subject = `[${t.priority}${t.class === 'safety' ? ', SAFETY' : ''}] ${t.id} ${what}: ${t.title}`;
+  const lines = [
+    `${t.id}: ${t.title}`,
+    `status ${t.status}, priority ${t.priority}, class ${t.class}, escalation level ${t.escalationLevel}`,
+    `site ${t.site}${t.device ? `, device ${t.device}` : ''}${t.location ? `, ${t.location}` : ''}`,
+    `assignee ${t.assignee ?? '(none)'}`,
+    `respond by ${t.responseDueAt}, resolve by ${t.resolveDueAt}`,
+    '',
+    ...p.changes.map((c) => `${c.ts} ${c.actor} ${c.action}${c.note ? `: ${c.note}` : ''}`),
+    '',
+    `event ${p.id} at ${p.occurredAt}`,
+  ];
+  return { subject, text: lines.join('\n') };
+}

@@ -1,0 +1,7 @@
+export { NotificationService, type NotificationServiceDeps } from './service.js';
+export { NotifyQueue, NOTIFY_MIGRATION_SQL, payloadOf, type NotifyPayload, type QueueRow } from './queue.js';
+export { notificationsSchema, webhookSchema, NOTIFY_EVENTS, type NotificationsConfig } from './schema.js';
+export { registerNotificationMetrics } from './metrics.js';
+export { registerNotificationRoutes } from './routes.js';
+export { sign, verify } from './sign.js';
+export { backoffMs, retryAfterMs, verdictOf } from './backoff.js';

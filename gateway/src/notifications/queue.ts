@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../storage/db.js';
+import type { TicketEvent } from '../workorders/service.js';
+import { ticketToJson, type HistoryEntry } from '../workorders/types.js';
+import type { NotifyEventType } from './schema.js';
+
+/**
+ * The notification queue, in workorders.db (migration 3 of WORKORDER_MIGRATIONS): one row per event
+ * and channel, written in the same transaction as the ticket change, so a committed change always has
+ * its notifications and a crash loses none. Rows are never deleted while undelivered.
+ */
+export const NOTIFY_MIGRATION_SQL = `
+  CREATE TABLE notify_queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    event TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    target TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    queued_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER,
+    UNIQUE (channel, event_id)
+  );
+  CREATE INDEX notify_queue_channel ON notify_queue(channel, state, seq);
+  CREATE TABLE notify_inbound (
+    idempotency_key TEXT PRIMARY KEY, received_at INTEGER NOT NULL, ticket_id TEXT NOT NULL, action TEXT NOT NULL
+  );
+`;
+
+export type RowState = 'pending' | 'delivered' | 'dead';
+
+export interface QueueRow {
+  seq: number;
+  eventId: string;
+  channel: string;
+  event: NotifyEventType;
+  ticketId: string;
+  createdAt: number;
+  /** The payload as sent, fixed when the event was queued. */
+  body: string;
+  /** Channel-specific (email: the recipients), JSON. */
+  target: string | null;
+  state: RowState;
+  attempts: number;
+  nextAt: number;
+  /** When the row (re)joined the line: the age limit counts from here, so an admin retry gets a fresh one. */
+  queuedAt: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
+interface RawRow {
+  seq: number;
+  event_id: string;
+  channel: string;
+  event: NotifyEventType;
+  ticket_id: string;
+  created_at: number;
+  body: string;
+  target: string | null;
+  state: RowState;
+  attempts: number;
+  next_at: number;
+  queued_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+const toRow = (r: RawRow): QueueRow => ({
+  seq: r.seq,
+  eventId: r.event_id,
+  channel: r.channel,
+  event: r.event,
+  ticketId: r.ticket_id,
+  createdAt: r.created_at,
+  body: r.body,
+  target: r.target,
+  state: r.state,
+  attempts: r.attempts,
+  nextAt: r.next_at,
+  queuedAt: r.queued_at,
+  lastStatus: r.last_status,
+  lastError: r.last_error,
+  deliveredAt: r.delivered_at,
+});
+
+/** The payload of one ticket event (documented in docs/workorders.md). */
+export interface NotifyPayload {
+  id: string;
+  type: NotifyEventType;
+  occurredAt: string;
+  ticket: Record<string, unknown>;
+  changes: Array<Omit<HistoryEntry, 'ts'> & { ts: string }>;
+}
+
+export function payloadOf(id: string, e: TicketEvent, now: number): NotifyPayload {
+  return {
+    id,
+    type: `ticket.${e.type}`,
+    occurredAt: new Date(now).toISOString(),
+    ticket: ticketToJson(e.ticket, false),
+    changes: e.entries.map((h) => ({ ...h, ts: new Date(h.ts).toISOString() })),
+  };
+}
+
+/** One channel's say on an event: deliver it (with a target, for email) or not. */
+export interface ChannelRoute {
+  channel: string;
+  wants(e: TicketEvent): { target?: unknown } | false;
+}
+
+export interface ChannelStats {
+  pending: number;
+  dead: number;
+  delivered: number;
+  oldestPendingAt: number | null;
+}
+
+export class NotifyQueue {
+  constructor(private readonly db: Db) {}
+
+  get database(): Db {
+    return this.db;
+  }
+
+  /** Queues one row per (event, channel that wants it). Call inside the ticket change's transaction. */
+  enqueue(events: readonly TicketEvent[], routes: readonly ChannelRoute[], now: number): number {
+    if (routes.length === 0) return 0;
+    const ins = this.db.prepare(
+      `INSERT INTO notify_queue (event_id, channel, event, ticket_id, created_at, body, target, next_at, queued_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    let n = 0;
+    for (const e of events) {
+      // A change without an audit line (the readings snapshot filled in later) is not news to a receiver.
+      if (e.entries.length === 0) continue;
+      // One id per event, the same on every channel: a receiver fed by two channels sees it once.
+      const id = `evt_${randomUUID()}`;
+      let body: string | undefined;
+      for (const r of routes) {
+        const w = r.wants(e);
+        if (w === false) continue;
+        body ??= JSON.stringify(payloadOf(id, e, now));
+        ins.run(
+          id,
+          r.channel,
+          `ticket.${e.type}`,
+          e.ticket.id,
+          now,
+          body,
+          w.target === undefined ? null : JSON.stringify(w.target),
+          now,
+          now,
+        );
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** The oldest pending row of a channel: delivery is in order, one at a time, per channel. */
+  head(channel: string): QueueRow | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM notify_queue WHERE channel = ? AND state = 'pending' ORDER BY seq LIMIT 1")
+      .get(channel) as RawRow | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  markDelivered(seq: number, status: number | null, now: number): void {
+    this.db
+      .prepare(
+        "UPDATE notify_queue SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ? WHERE seq = ?",
+      )
+      .run(status, now, seq);
+  }
+
+  markRetry(seq: number, status: number | null, error: string, nextAt: number): void {
+    this.db
+      .prepare(
+        'UPDATE notify_queue SET attempts = attempts + 1, last_status = ?, last_error = ?, next_at = ? WHERE seq = ?',
+      )
+      .run(status, error.slice(0, 1000), nextAt, seq);
+  }
+
+  markDead(seq: number, status: number | null, error: string): void {
+    this.db
+      .prepare(
+        "UPDATE notify_queue SET state = 'dead', attempts = attempts + 1, last_status = ?, last_error = ? WHERE seq = ?",
+      )
+      .run(status, error.slice(0, 1000), seq);
+  }
+
+  /** Puts a dead row back in line (by admin): it keeps its id, so a receiver still sees one event. */
+  retry(seq: number, now: number): QueueRow | undefined {
+    const r = this.db
+      .prepare(
+        "UPDATE notify_queue SET state = 'pending', attempts = 0, next_at = ?, queued_at = ? WHERE seq = ? AND state = 'dead' RETURNING *",
+      )
+      .get(now, now, seq) as RawRow | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  list(state: RowState, channel: string | undefined, limit: number): QueueRow[] {
+    const rows = (
+      channel === undefined
+        ? this.db
+            .prepare('SELECT * FROM notify_queue WHERE state = ? ORDER BY seq DESC LIMIT ?')
+            .all(state, limit)
+        : this.db
+            .prepare('SELECT * FROM notify_queue WHERE state = ? AND channel = ? ORDER BY seq DESC LIMIT ?')
+            .all(state, channel, limit)
+    ) as RawRow[];
+    return rows.map(toRow);
+  }
+
+  stats(): Map<string, ChannelStats> {
+    const rows = this.db
+      .prepare(
+        `SELECT channel, state, COUNT(*) AS n, MIN(created_at) AS oldest FROM notify_queue GROUP BY channel, state`,
+      )
+      .all() as { channel: string; state: RowState; n: number; oldest: number }[];
+    const out = new Map<string, ChannelStats>();
+    for (const r of rows) {
+      const s = out.get(r.channel) ?? { pending: 0, dead: 0, delivered: 0, oldestPendingAt: null };
+      s[r.state] = r.n;
+      if (r.state === 'pending') s.oldestPendingAt = r.oldest;
+      out.set(r.channel, s);
+    }
+    return out;
+  }
+
+  /** Removes delivered rows older than `before`; pending and dead rows stay whatever their age. */
+  pruneDelivered(before: number): number {
+    return this.db
+      .prepare("DELETE FROM notify_queue WHERE state = 'delivered' AND delivered_at < ?")
+      .run(before).changes;
+  }
+
+  /** Remembers an inbound idempotency key; false when it was seen already (a replay). */
+  rememberInbound(key: string, ticketId: string, action: string, now: number): boolean {
+    const r = this.db
+      .prepare(
+        'INSERT OR IGNORE INTO notify_inbound (idempotency_key, received_at, ticket_id, action) VALUES (?, ?, ?, ?)',
+      )
+      .run(key, now, ticketId, action);
+    return r.changes === 1;
+  }
+
+  pruneInbound(before: number): number {
+    return this.db.prepare('DELETE FROM notify_inbound WHERE received_at < ?').run(before).changes;
+  }
+}

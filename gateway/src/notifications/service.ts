@@ -1,0 +1,295 @@
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import type { TicketEvent } from '../workorders/service.js';
+import { backoffMs } from './backoff.js';
+import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
+import { NotifyQueue, type QueueRow } from './queue.js';
+import { inboundSecrets, notificationsSchema, type NotificationsConfig } from './schema.js';
+
+export interface NotificationServiceDeps {
+  queue: NotifyQueue;
+  config?: NotificationsConfig;
+  log?: Logger;
+  now?: () => number;
+  /** Built from the config when absent; tests may hand their own. */
+  channels?: Channel[];
+}
+
+interface Worker {
+  ch: Channel;
+  busy: boolean;
+  timer?: NodeJS.Timeout;
+  abort: AbortController;
+  inflight?: Promise<void>;
+  attempts: number;
+  failures: number;
+  delivered: number;
+  dead: number;
+  lastError: string | null;
+}
+
+/**
+ * Delivers the ticket events queued in workorders.db: per channel, strictly in order and one at a
+ * time; a failed attempt holds the channel's line and is retried with capped exponential backoff
+ * and jitter (or the receiver's Retry-After). A row is marked delivered only after success; a
+ * refusal for good parks it as dead (an admin can put it back in line). Rows outlive restarts.
+ */
+export class NotificationService implements Component {
+  readonly name = 'notifications';
+  private readonly cfg: NotificationsConfig;
+  private readonly workers = new Map<string, Worker>();
+  private readonly now: () => number;
+  private started = false;
+  private pruneTimer?: NodeJS.Timeout;
+  private kickScheduled = false;
+  private counts = { enqueued: 0, pruned: 0, errors: 0 };
+  /** Outcomes of `POST /api/webhooks/inbound`, counted by its route. */
+  readonly inbound = { accepted: 0, badSignature: 0, stale: 0, replayed: 0, invalid: 0, refused: 0 };
+
+  constructor(private readonly deps: NotificationServiceDeps) {
+    this.cfg = deps.config ?? notificationsSchema.parse({});
+    this.now = deps.now ?? Date.now;
+    const channels = deps.channels ?? [
+      ...this.cfg.webhooks.map((w) => new WebhookChannel(w)),
+      ...(this.cfg.email.enabled ? [new EmailChannel(this.cfg.email)] : []),
+    ];
+    for (const ch of channels)
+      this.workers.set(ch.channel, {
+        ch,
+        busy: false,
+        abort: new AbortController(),
+        attempts: 0,
+        failures: 0,
+        delivered: 0,
+        dead: 0,
+        lastError: null,
+      });
+  }
+
+  get config(): NotificationsConfig {
+    return this.cfg;
+  }
+
+  get queue(): NotifyQueue {
+    return this.deps.queue;
+  }
+
+  /** The inbound webhook's secrets in force (read from the environment at call time). */
+  inboundSecrets(): string[] {
+    return inboundSecrets(this.cfg.inbound);
+  }
+
+  channels(): string[] {
+    return [...this.workers.keys()];
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const w of this.workers.values()) {
+      w.abort = new AbortController();
+      w.ch.start();
+    }
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), 3_600_000);
+    this.pruneTimer.unref();
+    const pending = [...this.deps.queue.stats().values()].reduce((a, s) => a + s.pending, 0);
+    this.deps.log?.info({ channels: this.channels(), pending }, 'notifications started');
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    clearInterval(this.pruneTimer);
+    for (const w of this.workers.values()) {
+      clearTimeout(w.timer);
+      w.timer = undefined;
+      // An attempt cut short stays pending: it is sent again, with the same id, after the restart.
+      w.abort.abort();
+    }
+    await Promise.all([...this.workers.values()].map((w) => w.inflight?.catch(() => undefined)));
+    for (const w of this.workers.values()) w.ch.stop();
+  }
+
+  /**
+   * Queues the events for every channel that wants them. Called by the work-order service inside
+   * the transaction of the ticket change; the workers are woken once it has committed.
+   */
+  enqueue = (events: readonly TicketEvent[]): void => {
+    if (this.workers.size === 0) return;
+    const n = this.deps.queue.enqueue(
+      events,
+      [...this.workers.values()].map((w) => w.ch),
+      this.now(),
+    );
+    this.counts.enqueued += n;
+    if (n > 0 && !this.kickScheduled) {
+      this.kickScheduled = true;
+      setImmediate(() => {
+        this.kickScheduled = false;
+        this.kick();
+      });
+    }
+  };
+
+  /** Puts a dead row back in line (admin). */
+  retryDead(seq: number): QueueRow | undefined {
+    const r = this.deps.queue.retry(seq, this.now());
+    if (r) {
+      this.deps.log?.info(
+        { seq, channel: r.channel, event: r.eventId },
+        'dead notification put back in line',
+      );
+      this.kick();
+    }
+    return r;
+  }
+
+  /** Wakes every idle worker. */
+  kick(): void {
+    for (const w of this.workers.values()) this.pump(w);
+  }
+
+  health(): ComponentHealth {
+    const stats = this.deps.queue.stats();
+    const now = this.now();
+    const channels: Record<string, unknown> = {};
+    let state: ComponentHealth['state'] = this.started ? 'ok' : 'stopped';
+    for (const [name, w] of this.workers) {
+      const s = stats.get(name) ?? { pending: 0, dead: 0, delivered: 0, oldestPendingAt: null };
+      const oldestPendingAgeSec =
+        s.oldestPendingAt === null ? 0 : Math.max(0, Math.round((now - s.oldestPendingAt) / 1000));
+      channels[name] = {
+        pending: s.pending,
+        dead: s.dead,
+        delivered: s.delivered,
+        oldestPendingAgeSec,
+        attempts: w.attempts,
+        failures: w.failures,
+        lastError: w.lastError,
+      };
+      // Parked events or a line that has not moved for a while need a person.
+      if (state === 'ok' && (s.dead > 0 || (w.lastError !== null && s.pending > 0))) state = 'degraded';
+    }
+    return { state, channels, ...this.counts, inbound: { ...this.inbound } };
+  }
+
+  /** Per channel: queue stats and counters, for /metrics. */
+  metrics(): Array<{
+    channel: string;
+    pending: number;
+    dead: number;
+    oldestPendingAgeSec: number;
+    attempts: number;
+    failures: number;
+    delivered: number;
+  }> {
+    const stats = this.deps.queue.stats();
+    const now = this.now();
+    return [...this.workers].map(([channel, w]) => {
+      const s = stats.get(channel);
+      return {
+        channel,
+        pending: s?.pending ?? 0,
+        dead: s?.dead ?? 0,
+        oldestPendingAgeSec: s?.oldestPendingAt ? Math.max(0, (now - s.oldestPendingAt) / 1000) : 0,
+        attempts: w.attempts,
+        failures: w.failures,
+        delivered: w.delivered,
+      };
+    });
+  }
+
+  private prune(): void {
+    try {
+      const now = this.now();
+      this.counts.pruned += this.deps.queue.pruneDelivered(now - this.cfg.retentionDays * 86_400_000);
+      this.deps.queue.pruneInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000);
+    } catch (err) {
+      this.counts.errors++;
+      this.deps.log?.error({ err }, 'notification prune failed');
+    }
+  }
+
+  private pump(w: Worker): void {
+    if (!this.started || w.busy) return;
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    w.busy = true;
+    w.inflight = this.drain(w)
+      .catch((err: unknown) => {
+        this.counts.errors++;
+        this.deps.log?.error({ err, channel: w.ch.channel }, 'notification worker failed');
+      })
+      .finally(() => {
+        w.busy = false;
+        w.inflight = undefined;
+        if (this.started && w.timer === undefined) this.sleep(w, this.cfg.pollMs);
+      });
+  }
+
+  private sleep(w: Worker, ms: number): void {
+    w.timer = setTimeout(() => {
+      w.timer = undefined;
+      this.pump(w);
+    }, ms);
+    w.timer.unref();
+  }
+
+  /** Sends the channel's due rows in order until the line is empty or its head must wait. */
+  private async drain(w: Worker): Promise<void> {
+    const { ch } = w;
+    while (this.started) {
+      const row = this.deps.queue.head(ch.channel);
+      if (!row) return;
+      const now = this.now();
+      if (row.nextAt > now) {
+        this.sleep(w, Math.min(row.nextAt - now, this.cfg.pollMs));
+        return;
+      }
+      w.attempts++;
+      const out = await ch.deliver(row, now, w.abort.signal);
+      if (!this.started && out.kind !== 'delivered') return; // cut short by stop(): stays pending as it was
+      const after = this.now();
+      if (out.kind === 'delivered') {
+        this.deps.queue.markDelivered(row.seq, out.status, after);
+        w.delivered++;
+        w.lastError = null;
+        continue;
+      }
+      w.failures++;
+      w.lastError = out.error;
+      const attempts = row.attempts + 1;
+      const tooOld = after - row.queuedAt > ch.maxAgeHours * 3_600_000;
+      const tooMany = ch.maxAttempts !== undefined && attempts >= ch.maxAttempts;
+      if (out.kind === 'dead' || tooOld || tooMany) {
+        const why = out.kind === 'dead' ? out.error : `gave up after ${attempts} attempts: ${out.error}`;
+        this.deps.queue.markDead(row.seq, out.status, why);
+        w.dead++;
+        this.deps.log?.error(
+          { channel: ch.channel, event: row.eventId, ticket: row.ticketId, attempts, error: why },
+          'notification parked as dead',
+        );
+        continue;
+      }
+      // The receiver's Retry-After when it gave one (never below minMs: "0" must not spin), else backoff.
+      const delay =
+        out.afterMs !== undefined
+          ? Math.max(out.afterMs, ch.retry.minMs)
+          : backoffMs(attempts, ch.retry.minMs, ch.retry.maxMs);
+      this.deps.queue.markRetry(row.seq, out.status, out.error, after + delay);
+      this.deps.log?.warn(
+        {
+          channel: ch.channel,
+          event: row.eventId,
+          ticket: row.ticketId,
+          attempts,
+          retryInMs: delay,
+          error: out.error,
+        },
+        'notification not delivered, will retry',
+      );
+    }
+  }
+}

@@ -1,0 +1,328 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMTPServer } from 'smtp-server';
+import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
+import { freePort, waitFor } from '../fixtures/ports.js';
+import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
+import { sign, webhookSchema } from '../../gateway/src/notifications/index.js';
+
+/**
+ * Ticket webhooks and email from the gateway in this process to real receivers on loopback: a
+ * node:http receiver checking signatures as the documentation says, and smtp-server as the mail relay.
+ */
+const SECRET = 'outgoing-shared-secret-0123456789';
+const INBOUND = 'inbound-shared-secret-0123456789';
+const ENGINEER = 'engineer-token-0123456789';
+
+interface Mail {
+  from: string;
+  to: string[];
+  raw: string;
+}
+
+type Gw = Awaited<ReturnType<typeof startGateway>>;
+
+describe('ticket webhooks and email', () => {
+  let gw: Gw;
+  let receiver: WebhookReceiver;
+  let smtp: SMTPServer;
+  const mails: Mail[] = [];
+
+  const api = async (method: string, path: string, body?: unknown, token = ENGINEER) => {
+    const r = await fetch(`${gw.httpUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: r.status, json: (await r.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads loose JSON
+  };
+  const createTicket = async (title: string, cls = 'routine') => {
+    const r = await api('POST', '/api/tickets', { title, site: 'plant-1', class: cls });
+    expect(r.status).toBe(201);
+    return r.json.id as string;
+  };
+  const deliveredFor = (ticketId: string) =>
+    receiver.received.filter(
+      (r) => r.status < 300 && (JSON.parse(r.body) as { ticket: { id: string } }).ticket.id === ticketId,
+    );
+  const channel = () =>
+    (gw.health().notifications as unknown as { channels: Record<string, Record<string, unknown>> }).channels[
+      'webhook:cmms'
+    ]!;
+
+  beforeAll(async () => {
+    receiver = new WebhookReceiver(SECRET, await freePort());
+    await receiver.start();
+    const smtpPort = await freePort();
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData(stream, session, cb) {
+        let raw = '';
+        stream.on('data', (c: Buffer) => (raw += c.toString()));
+        stream.on('end', () => {
+          const from = session.envelope.mailFrom;
+          mails.push({
+            from: from ? from.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw,
+          });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', resolve));
+    gw = await startGateway(
+      testConfig({
+        influx: { enabled: false },
+        http: { tokens: [{ name: 'eve', role: 'engineer', token: ENGINEER }] },
+        notifications: {
+          pollMs: 200,
+          webhooks: [
+            webhookSchema.parse({
+              name: 'cmms',
+              url: receiver.url,
+              secret: SECRET,
+              retry: { minMs: 100, maxMs: 400 },
+            }),
+          ],
+          email: {
+            enabled: true,
+            smtp: { host: '127.0.0.1', port: smtpPort, secure: false },
+            from: 'gateway@plant.example',
+            to: ['desk@plant.example'],
+            safety: ['oncall@plant.example', 'manager@plant.example'],
+            events: ['ticket.created'],
+            retry: { minMs: 100, maxMs: 400 },
+          },
+          inbound: { enabled: true, secrets: [INBOUND] },
+        },
+      }),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await receiver?.stop();
+    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+  });
+
+  it('delivers a new ticket, signed, with its idempotency key and event headers', async () => {
+    const id = await createTicket('Chlorine dosing pump noisy');
+    const r = await waitFor(() => deliveredFor(id)[0], 20_000, 'delivery');
+    expect(r!.signatureValid).toBe(true);
+    const body = JSON.parse(r!.body) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- payload under test
+    expect(r!.headers['idempotency-key']).toBe(body.id);
+    expect(body.id).toMatch(/^evt_[0-9a-f-]{36}$/);
+    expect(r!.headers['x-gateway-event']).toBe('ticket.created');
+    expect(r!.headers['content-type']).toBe('application/json');
+    expect(body).toMatchObject({
+      type: 'ticket.created',
+      ticket: { id, status: 'open', site: 'plant-1', title: 'Chlorine dosing pump noisy' },
+      changes: [{ actor: 'eve', action: 'create', to: 'open' }],
+    });
+    expect(body.ticket.history).toBeUndefined();
+    // A wrong secret does not verify the same request.
+    expect(sign('another-secret-0123456789', String(r!.headers['x-gateway-timestamp']), r!.body)).not.toBe(
+      r!.headers['x-gateway-signature'],
+    );
+  });
+
+  it('retries while the receiver is down (connection refused, then 503) and delivers each event once, in order', async () => {
+    await receiver.stop();
+    const id = await createTicket('Door contact faulty');
+    const ack = await api('POST', `/api/tickets/${id}/actions`, { action: 'acknowledge' });
+    expect(ack.status).toBe(200);
+    await waitFor(
+      () => (channel().failures as number) >= 2 && (channel().pending as number) >= 2,
+      20_000,
+      'refused attempts',
+    );
+    expect(String(channel().lastError)).toContain('ECONNREFUSED');
+    expect(gw.health().notifications!.state).toBe('degraded');
+
+    receiver.script.push({ status: 503, headers: { 'retry-after': '1' } }, { status: 503 });
+    await receiver.start();
+    await waitFor(
+      () => deliveredFor(id).length >= 2 && channel().pending === 0,
+      30_000,
+      'delivery after outage',
+    );
+    const bodies = deliveredFor(id).map((r) => JSON.parse(r.body) as { type: string; id: string });
+    expect(bodies.map((b) => b.type)).toEqual(['ticket.created', 'ticket.updated']);
+    expect(receiver.received.filter((r) => r.status === 503)).toHaveLength(2);
+    // The refused attempts carried the same key as the accepted one: nothing new was invented per attempt.
+    const retried = receiver.received
+      .filter((r) => r.status === 503)
+      .map((r) => r.headers['idempotency-key']);
+    expect(retried.every((k) => k === bodies[0]!.id)).toBe(true);
+    for (const [key, n] of receiver.acceptedKeys()) expect(n, key).toBe(1);
+    expect(receiver.received.every((r) => r.signatureValid)).toBe(true);
+    expect(gw.health().notifications!.state).toBe('ok');
+  }, 60_000);
+
+  it('parks an event the receiver refuses (400) as dead, goes on with the next, and an admin puts it back', async () => {
+    receiver.script.push({ status: 400 });
+    const bad = await createTicket('Refused by the CMMS');
+    const next = await createTicket('Accepted after the refused one');
+    await waitFor(() => deliveredFor(next).length === 1, 20_000, 'next event delivered');
+    const dead = await api('GET', '/api/admin/notifications?state=dead', undefined, ADMIN_TOKEN);
+    expect(dead.status).toBe(200);
+    const row = (dead.json.events as Array<Record<string, unknown>>).find((e) => e.ticketId === bad)!;
+    expect(row).toMatchObject({
+      channel: 'webhook:cmms',
+      event: 'ticket.created',
+      state: 'dead',
+      lastStatus: 400,
+    });
+    expect(String(row.lastError)).toContain('400');
+    expect(deliveredFor(bad)).toHaveLength(0);
+    expect((await api('GET', '/api/admin/notifications?state=dead')).status).toBe(403);
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_notify_dead\{channel="webhook:cmms"\} 1/);
+
+    const retried = await api(
+      'POST',
+      `/api/admin/notifications/${String(row.seq)}/retry`,
+      undefined,
+      ADMIN_TOKEN,
+    );
+    expect(retried.status).toBe(200);
+    expect(retried.json).toMatchObject({ state: 'pending', id: row.id });
+    await waitFor(() => deliveredFor(bad).length === 1, 20_000, 'retried event delivered');
+    expect(deliveredFor(bad)[0]!.headers['idempotency-key']).toBe(row.id);
+    expect(
+      (await api('POST', `/api/admin/notifications/${String(row.seq)}/retry`, undefined, ADMIN_TOKEN)).json,
+    ).toEqual({
+      error: { code: 'GW_ERR_NOTIFY_NOT_DEAD', message: `no dead notification with seq ${String(row.seq)}` },
+    });
+  }, 60_000);
+
+  it('shows queue depth, oldest age and attempts in /metrics and /api/health, and no secret', async () => {
+    await waitFor(() => channel().pending === 0, 20_000, 'empty queue');
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_notify_queue_depth\{channel="webhook:cmms"\} 0/);
+    expect(metrics).toMatch(/gateway_notify_oldest_pending_seconds\{channel="webhook:cmms"\} 0/);
+    expect(metrics).toMatch(/gateway_notify_failures_total\{channel="webhook:cmms"\} [1-9]/);
+    expect(metrics).toMatch(/gateway_notify_delivered_total\{channel="email"\} [0-9]/);
+    const health = await (await fetch(`${gw.httpUrl}/api/health`)).text();
+    expect(health).toContain('"webhook:cmms"');
+    expect(health).not.toContain(SECRET);
+    expect(health).not.toContain(INBOUND);
+  });
+
+  describe('inbound from the CMMS', () => {
+    const post = async (
+      body: unknown,
+      opts: { key?: string; ts?: number; secret?: string; raw?: string } = {},
+    ) => {
+      const raw = opts.raw ?? JSON.stringify(body);
+      const ts = opts.ts ?? Math.floor(Date.now() / 1000);
+      const r = await fetch(`${gw.httpUrl}/api/webhooks/inbound`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': opts.key ?? `cmms-${Math.random()}`,
+          'x-gateway-timestamp': String(ts),
+          'x-gateway-signature': sign(opts.secret ?? INBOUND, ts, raw),
+        },
+        body: raw,
+      });
+      return { status: r.status, json: (await r.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads loose JSON
+    };
+
+    it('applies a signed status change through the state machine, as cmms:<actor>', async () => {
+      const id = await createTicket('Pressure low on block B');
+      const r = await post(
+        { ticketId: id, action: 'acknowledge', actor: 'alice', note: 'seen', externalRef: 'SR-4711' },
+        { key: 'sr-4711-ack' },
+      );
+      expect(r.status).toBe(200);
+      expect(r.json.status).toBe('acknowledged');
+      const last = (r.json.history as Array<Record<string, unknown>>).at(-1)!;
+      expect(last).toMatchObject({
+        actor: 'cmms:alice',
+        action: 'acknowledge',
+        from: 'open',
+        to: 'acknowledged',
+      });
+      expect(last.note).toBe('seen (CMMS ref SR-4711)');
+      const assign = await post({ ticketId: id, action: 'assign', assignee: 'bob', actor: 'alice' });
+      expect(assign.json).toMatchObject({ status: 'assigned', assignee: 'bob' });
+      // Its change goes out like any other, naming the CMMS as the actor.
+      await waitFor(
+        () =>
+          deliveredFor(id).some((d) =>
+            (JSON.parse(d.body) as { changes: { actor: string }[] }).changes.some(
+              (c) => c.actor === 'cmms:alice',
+            ),
+          ),
+        20_000,
+        'outgoing event of the inbound change',
+      );
+
+      // The same idempotency key again (a replay, even freshly signed) changes nothing.
+      const replay = await post(
+        { ticketId: id, action: 'comment', note: 'again', actor: 'alice' },
+        { key: 'sr-4711-ack' },
+      );
+      expect(replay.status).toBe(409);
+      expect(replay.json.error.code).toBe('GW_ERR_WEBHOOK_REPLAY');
+      const t = await api('GET', `/api/tickets/${id}`);
+      expect((t.json.history as Array<{ note: string | null }>).some((h) => h.note === 'again')).toBe(false);
+    });
+
+    it('refuses a bad signature, a stale timestamp, bad bodies, and transitions the state machine forbids', async () => {
+      const id = await createTicket('Inbound refusals');
+      const bad = await post(
+        { ticketId: id, action: 'acknowledge', actor: 'mallory' },
+        { secret: 'not-the-secret-0123456789' },
+      );
+      expect(bad.status).toBe(401);
+      expect(bad.json.error.code).toBe('GW_ERR_WEBHOOK_SIGNATURE');
+      const stale = await post(
+        { ticketId: id, action: 'acknowledge', actor: 'alice' },
+        { ts: Math.floor(Date.now() / 1000) - 3600 },
+      );
+      expect(stale.status).toBe(401);
+      expect(stale.json.error.code).toBe('GW_ERR_WEBHOOK_STALE');
+      const unsigned = await fetch(`${gw.httpUrl}/api/webhooks/inbound`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'x' },
+        body: '{}',
+      });
+      expect(unsigned.status).toBe(401);
+      const noAssignee = await post({ ticketId: id, action: 'assign', actor: 'alice' });
+      expect(noAssignee.status).toBe(400);
+      expect(noAssignee.json.error.message).toContain('body.assignee: needed with action assign');
+      const notJson = await post(null, { raw: '{"ticketId":' });
+      expect(notJson.status).toBe(400);
+      expect(notJson.json.error.message).toContain('body: not valid JSON');
+      const transition = await post({ ticketId: id, action: 'close', actor: 'alice' });
+      expect(transition.status).toBe(409);
+      expect(transition.json.error.code).toBe('GW_ERR_TICKET_TRANSITION');
+      const missing = await post({ ticketId: 'WO-999999', action: 'acknowledge', actor: 'alice' });
+      expect(missing.status).toBe(404);
+      const t = await api('GET', `/api/tickets/${id}`);
+      expect(t.json.status).toBe('open');
+      expect(gw.health().notifications!.inbound).toMatchObject({ badSignature: 2, stale: 1 });
+    });
+  });
+
+  it('mails a safety ticket to the on-call engineer and the manager together, a routine one to the desk', async () => {
+    const routine = await createTicket('Backup check');
+    const safety = await createTicket('Gas smell in boiler room', 'safety');
+    const mailOf = (id: string) => mails.find((m) => m.raw.includes(`${id} created`));
+    const s = (await waitFor(() => mailOf(safety), 20_000, 'safety mail'))!;
+    expect(s.to.sort()).toEqual(['desk@plant.example', 'manager@plant.example', 'oncall@plant.example']);
+    expect(s.from).toBe('gateway@plant.example');
+    expect(s.raw).toMatch(/Subject: \[critical, SAFETY\] WO-\d+ created: Gas smell in boiler room/);
+    expect(s.raw).toMatch(/Message-ID: <evt_[0-9a-f-]{36}@facility-gateway>/i);
+    const r = (await waitFor(() => mailOf(routine), 20_000, 'routine mail'))!;
+    expect(r.to).toEqual(['desk@plant.example']);
+    // Updates are not mailed (events: created only).
+    await api('POST', `/api/tickets/${safety}/actions`, { action: 'acknowledge' });
+    await waitFor(() => deliveredFor(safety).length === 2, 20_000, 'webhook of the update');
+    expect(mails.filter((m) => m.raw.includes(safety))).toHaveLength(1);
+  }, 60_000);
+});

@@ -1,0 +1,308 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { openDb } from '../../gateway/src/storage/db.js';
+import { WORKORDER_MIGRATIONS, WorkOrderService } from '../../gateway/src/workorders/index.js';
+import {
+  backoffMs,
+  notificationsSchema,
+  NotifyQueue,
+  retryAfterMs,
+  sign,
+  verdictOf,
+  verify,
+  webhookSchema,
+} from '../../gateway/src/notifications/index.js';
+import { WebhookChannel } from '../../gateway/src/notifications/channels.js';
+import type { ChannelRoute } from '../../gateway/src/notifications/queue.js';
+
+const SECRET = 'a-shared-secret-of-some-length';
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+const TS = String(NOW / 1000);
+
+describe('signing', () => {
+  it('is HMAC-SHA256 over "<timestamp>.<body>", hex, prefixed sha256=', () => {
+    const body = '{"id":"evt_1"}';
+    const want = createHmac('sha256', SECRET).update(`${TS}.${body}`).digest('hex');
+    expect(sign(SECRET, TS, body)).toBe(`sha256=${want}`);
+  });
+
+  it('verifies a good signature, with any of several secrets (rotation)', () => {
+    const body = '{"a":1}';
+    const h = { timestamp: TS, signature: sign(SECRET, TS, body) };
+    expect(verify([SECRET], h, body, 300, NOW)).toEqual({ ok: true });
+    expect(verify(['another-secret-0123456789', SECRET], h, body, 300, NOW)).toEqual({ ok: true });
+  });
+
+  it('refuses a changed body, a wrong secret, a changed timestamp', () => {
+    const body = '{"a":1}';
+    const sig = sign(SECRET, TS, body);
+    expect(verify([SECRET], { timestamp: TS, signature: sig }, '{"a":2}', 300, NOW)).toMatchObject({
+      ok: false,
+      reason: 'mismatch',
+    });
+    expect(
+      verify(['wrong-secret-0123456789'], { timestamp: TS, signature: sig }, body, 300, NOW),
+    ).toMatchObject({
+      ok: false,
+      reason: 'mismatch',
+    });
+    const ts2 = String(Number(TS) + 1);
+    expect(verify([SECRET], { timestamp: ts2, signature: sig }, body, 300, NOW)).toMatchObject({
+      ok: false,
+      reason: 'mismatch',
+    });
+  });
+
+  it('refuses stale and future timestamps outside the window', () => {
+    const body = '{}';
+    const old = String(Number(TS) - 301);
+    expect(
+      verify([SECRET], { timestamp: old, signature: sign(SECRET, old, body) }, body, 300, NOW),
+    ).toMatchObject({
+      ok: false,
+      reason: 'stale',
+    });
+    const future = String(Number(TS) + 400);
+    expect(
+      verify([SECRET], { timestamp: future, signature: sign(SECRET, future, body) }, body, 300, NOW),
+    ).toMatchObject({ ok: false, reason: 'stale' });
+    const edge = String(Number(TS) - 299);
+    expect(
+      verify([SECRET], { timestamp: edge, signature: sign(SECRET, edge, body) }, body, 300, NOW).ok,
+    ).toBe(true);
+  });
+
+  it('names missing and malformed headers', () => {
+    expect(verify([SECRET], { timestamp: undefined, signature: 'sha256=00' }, '', 300, NOW)).toMatchObject({
+      reason: 'missing',
+    });
+    expect(verify([SECRET], { timestamp: TS, signature: undefined }, '', 300, NOW)).toMatchObject({
+      reason: 'missing',
+    });
+    expect(
+      verify([SECRET], { timestamp: '2026-01-01', signature: sign(SECRET, TS, '') }, '', 300, NOW),
+    ).toMatchObject({
+      reason: 'malformed',
+    });
+    expect(verify([SECRET], { timestamp: TS, signature: 'md5=abc' }, '', 300, NOW)).toMatchObject({
+      reason: 'malformed',
+    });
+  });
+});
+
+describe('backoff', () => {
+  it('doubles from minMs, caps at maxMs, jitter within [half, full]', () => {
+    expect(backoffMs(1, 1000, 60_000, () => 0)).toBe(500);
+    expect(backoffMs(1, 1000, 60_000, () => 1)).toBe(1000);
+    expect(backoffMs(2, 1000, 60_000, () => 1)).toBe(2000);
+    expect(backoffMs(4, 1000, 60_000, () => 1)).toBe(8000);
+    expect(backoffMs(20, 1000, 60_000, () => 1)).toBe(60_000);
+    expect(backoffMs(10_000, 1000, 60_000, () => 0.5)).toBe(45_000);
+    for (let a = 1; a < 40; a++) {
+      const d = backoffMs(a, 250, 30_000);
+      const cap = Math.min(30_000, 250 * 2 ** (a - 1));
+      expect(d).toBeGreaterThanOrEqual(cap / 2);
+      expect(d).toBeLessThanOrEqual(cap);
+    }
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, capped; garbage is ignored', () => {
+    expect(retryAfterMs('7', NOW, 3_600_000)).toBe(7000);
+    expect(retryAfterMs(new Date(NOW + 30_000).toUTCString(), NOW, 3_600_000)).toBe(30_000);
+    expect(retryAfterMs(new Date(NOW - 30_000).toUTCString(), NOW, 3_600_000)).toBe(0);
+    expect(retryAfterMs('86400', NOW, 3_600_000)).toBe(3_600_000);
+    expect(retryAfterMs('soon', NOW, 3_600_000)).toBeUndefined();
+    expect(retryAfterMs(null, NOW, 3_600_000)).toBeUndefined();
+  });
+
+  it('classifies statuses: 2xx delivered, 408/429/5xx retried, other 4xx dead', () => {
+    expect(verdictOf(200)).toBe('delivered');
+    expect(verdictOf(204)).toBe('delivered');
+    expect(verdictOf(408)).toBe('retry');
+    expect(verdictOf(429)).toBe('retry');
+    expect(verdictOf(503)).toBe('retry');
+    expect(verdictOf(400)).toBe('dead');
+    expect(verdictOf(401)).toBe('dead');
+    expect(verdictOf(410)).toBe('dead');
+  });
+});
+
+describe('config', () => {
+  const issues = (v: unknown) => {
+    const r = notificationsSchema.safeParse(v);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('is off by default', () => {
+    const c = notificationsSchema.parse({});
+    expect(c.webhooks).toEqual([]);
+    expect(c.email.enabled).toBe(false);
+    expect(c.inbound.enabled).toBe(false);
+  });
+
+  it('names the key path of each problem', () => {
+    expect(issues({ webhooks: [{ name: 'cmms', url: 'ftp://x' }] })).toEqual(
+      expect.arrayContaining([
+        'webhooks.0.url: must be an http:// or https:// URL',
+        'webhooks.0.secret: needs exactly one of secret or secretEnv',
+      ]),
+    );
+    expect(issues({ webhooks: [{ name: 'a', url: 'http://x', secret: 'short' }] })).toEqual([
+      'webhooks.0.secret: must be at least 16 characters',
+    ]);
+    expect(
+      issues({ webhooks: [{ name: 'a', url: 'http://x', secretEnv: 'FGW_TEST_UNSET_SECRET' }] }),
+    ).toEqual([
+      'webhooks.0.secretEnv: environment variable FGW_TEST_UNSET_SECRET must be set to at least 16 characters',
+    ]);
+    expect(
+      issues({
+        webhooks: [
+          { name: 'a', url: 'http://x', secret: SECRET },
+          { name: 'a', url: 'http://y', secret: SECRET },
+        ],
+      }),
+    ).toEqual(['webhooks.1.name: duplicate (also webhooks.0)']);
+    expect(issues({ inbound: { enabled: true } })).toEqual([
+      'inbound.secrets: needed when inbound is enabled',
+    ]);
+    expect(issues({ email: { enabled: true } })).toEqual([
+      'email.to: email is enabled but has no recipients',
+    ]);
+    expect(issues({ webhooks: [{ name: 'a', url: 'http://x', secret: SECRET, colour: 1 }] })[0]).toMatch(
+      /^webhooks\.0: /,
+    );
+  });
+
+  it('takes secrets from the environment', () => {
+    process.env.FGW_TEST_SET_SECRET = SECRET;
+    try {
+      expect(
+        issues({ webhooks: [{ name: 'a', url: 'http://x', secretEnv: 'FGW_TEST_SET_SECRET' }] }),
+      ).toEqual([]);
+    } finally {
+      delete process.env.FGW_TEST_SET_SECRET;
+    }
+  });
+});
+
+describe('webhook filters', () => {
+  it('takes events by type, priority and class', async () => {
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const wo = new WorkOrderService({ db, now: () => NOW });
+    await wo.start();
+    const routine = wo.create({ title: 'a', site: 's1' }, 'eve');
+    const safety = wo.create({ title: 'b', site: 's1', class: 'safety' }, 'eve');
+    const ev = (t: typeof routine, type: 'created' | 'updated') => ({ type, ticket: t, entries: t.history });
+    const hook = (extra: Record<string, unknown>) =>
+      new WebhookChannel(
+        webhookSchema.parse({ name: 'h', url: 'http://127.0.0.1:9/', secret: SECRET, ...extra }),
+      );
+    expect(hook({}).wants(ev(routine, 'updated'))).toEqual({});
+    expect(hook({ events: ['ticket.created'] }).wants(ev(routine, 'updated'))).toBe(false);
+    expect(hook({ classes: ['safety'] }).wants(ev(routine, 'created'))).toBe(false);
+    expect(hook({ classes: ['safety'] }).wants(ev(safety, 'created'))).toEqual({});
+    expect(hook({ priorities: ['critical'] }).wants(ev(safety, 'created'))).toEqual({});
+    expect(hook({ priorities: ['critical'] }).wants(ev(routine, 'created'))).toBe(false);
+    await wo.stop();
+  });
+});
+
+describe('queue', () => {
+  const all: ChannelRoute = { channel: 'webhook:all', wants: () => ({}) };
+  const createdOnly: ChannelRoute = {
+    channel: 'webhook:created',
+    wants: (e) => (e.type === 'created' ? {} : false),
+  };
+
+  function setup(fail = false) {
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const queue = new NotifyQueue(db);
+    let clock = NOW;
+    const wo = new WorkOrderService({
+      db,
+      now: () => clock,
+      inTransaction: (events) => {
+        queue.enqueue(events, [all, createdOnly], clock);
+        if (fail) throw new Error('disk full');
+      },
+    });
+    return { db, queue, wo, tick: (ms: number) => (clock += ms) };
+  }
+
+  it('queues one row per event and channel with the ticket change, one id per event', async () => {
+    const { queue, wo, tick } = setup();
+    await wo.start();
+    const t = wo.create({ title: 'Leak in plant room', site: 's1' }, 'eve');
+    tick(1000);
+    wo.act(t.id, { action: 'acknowledge', actor: 'eve' });
+    const rows = queue.list('pending', undefined, 100).reverse();
+    expect(rows.map((r) => [r.channel, r.event])).toEqual([
+      ['webhook:all', 'ticket.created'],
+      ['webhook:created', 'ticket.created'],
+      ['webhook:all', 'ticket.updated'],
+    ]);
+    expect(rows[0]!.eventId).toBe(rows[1]!.eventId);
+    expect(rows[0]!.eventId).not.toBe(rows[2]!.eventId);
+    const body = JSON.parse(rows[2]!.body) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      id: rows[2]!.eventId,
+      type: 'ticket.updated',
+      ticket: { id: t.id, status: 'acknowledged' },
+      changes: [{ actor: 'eve', action: 'acknowledge', from: 'open', to: 'acknowledged' }],
+    });
+    expect(queue.head('webhook:all')!.seq).toBe(rows[0]!.seq);
+    await wo.stop();
+  });
+
+  it('skips a change without an audit line', async () => {
+    const { queue, wo } = setup();
+    await wo.start();
+    const t = wo.create({ title: 'a', site: 's1' }, 'eve');
+    expect(queue.enqueue([{ type: 'updated', ticket: t, entries: [] }], [all], NOW)).toBe(0);
+    expect(queue.list('pending', 'webhook:all', 10)).toHaveLength(1);
+    await wo.stop();
+  });
+
+  it('a failed enqueue rolls the ticket change back: neither is stored', async () => {
+    const { db, queue, wo } = setup(true);
+    await wo.start();
+    expect(() => wo.create({ title: 'x', site: 's1' }, 'eve')).toThrow('disk full');
+    expect((db.prepare('SELECT COUNT(*) AS n FROM tickets').get() as { n: number }).n).toBe(0);
+    expect(queue.list('pending', undefined, 10)).toEqual([]);
+    await wo.stop();
+  });
+
+  it('marks, parks, retries and prunes only delivered rows', async () => {
+    const { queue, wo } = setup();
+    await wo.start();
+    wo.create({ title: 'a', site: 's1' }, 'eve');
+    wo.create({ title: 'b', site: 's1' }, 'eve');
+    const [first, second] = queue.list('pending', 'webhook:all', 10).reverse();
+    queue.markRetry(first!.seq, 503, 'receiver answered 503', NOW + 5000);
+    expect(queue.head('webhook:all')).toMatchObject({ seq: first!.seq, attempts: 1, nextAt: NOW + 5000 });
+    queue.markDelivered(first!.seq, 200, NOW + 6000);
+    queue.markDead(second!.seq, 400, 'receiver answered 400');
+    expect(queue.head('webhook:all')).toBeUndefined();
+    expect(queue.stats().get('webhook:all')).toMatchObject({ pending: 0, dead: 1, delivered: 1 });
+    expect(queue.pruneDelivered(NOW + 7000)).toBe(1);
+    expect(queue.pruneDelivered(NOW + 10 ** 12)).toBe(0);
+    const back = queue.retry(second!.seq, NOW + 8000);
+    expect(back).toMatchObject({
+      state: 'pending',
+      attempts: 0,
+      queuedAt: NOW + 8000,
+      eventId: second!.eventId,
+    });
+    expect(queue.retry(second!.seq, NOW + 9000)).toBeUndefined();
+    await wo.stop();
+  });
+
+  it('remembers inbound idempotency keys once', () => {
+    const { queue } = setup();
+    expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(true);
+    expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(false);
+    expect(queue.pruneInbound(NOW + 1)).toBe(1);
+    expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(true);
+  });
+});
