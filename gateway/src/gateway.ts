@@ -27,6 +27,7 @@ import {
   MaintenancePlanner,
   WORKORDER_MIGRATIONS,
   WorkOrderService,
+  ticketEventLine,
   ticketToJson,
 } from './workorders/index.js';
 import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
@@ -302,6 +303,8 @@ export class Gateway {
         ),
       ),
     );
+    // Every committed ticket change reaches InfluxDB (`ticket_event`) through the outbox, like alarm events.
+    if (cfg.influx.enabled) this.unsubscribe.push(wo.onChange((e) => this.outbox.append(ticketEventLine(e))));
     await this.startComponent(wo);
     const planner = new MaintenancePlanner({
       service: wo,
