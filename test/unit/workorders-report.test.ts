@@ -12,7 +12,6 @@ import type { HistoryEntry, Priority, Ticket } from '../../gateway/src/workorder
 /** 2026-10-d hh:mm UTC. */
 const oct = (d: number, h: number, m = 0) => Date.UTC(2026, 9, d, h, m);
 const MIN = 60_000;
-const HOUR = 60 * MIN;
 
 function esc(ts: number, level: number): HistoryEntry {
   return { ts, actor: 'system', action: 'escalate', from: 'open', to: 'open', note: null, data: { level } };
