@@ -14,7 +14,7 @@ import { Deriver } from './ingest/derive.js';
 import { IngestPipeline, type RejectPublisher } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
 import { InfluxReader } from './sinks/influx/query.js';
-import { buildApp } from './http/app.js';
+import { buildApp, type AppDeps } from './http/app.js';
 import { TokenStore } from './http/auth.js';
 import { openDb, type Db } from './storage/db.js';
 import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
@@ -27,6 +27,7 @@ import {
   MaintenancePlanner,
   WORKORDER_MIGRATIONS,
   WorkOrderService,
+  maintenanceCalendar,
   ticketEventLine,
   ticketToJson,
 } from './workorders/index.js';
@@ -207,6 +208,7 @@ export class Gateway {
       health: () => this.health(),
       alarms: { service: alarms, rules },
       tickets: this.workorders,
+      reports: this.reportDeps(alarms, rules),
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
@@ -327,6 +329,25 @@ export class Gateway {
       }
     }, cfg.workorders.tickMs);
     this.workordersTimer.unref();
+  }
+
+  /** The monthly report reads tickets, alarms and read rates; the calendar the planner and tickets. */
+  private reportDeps(alarms: AlarmService, rules: RulesRuntime): AppDeps['reports'] {
+    const wo = this.workorders;
+    const planner = this.maintenance;
+    if (!wo) return undefined;
+    return {
+      tickets: wo,
+      timeZone: this.cfg.workorders.report.timeZone,
+      alarmsBetween: (from, to) => alarms.raisedBetween(from, to),
+      readRates: () => rules.readRates(),
+      calendar: planner
+        ? (from, to) =>
+            maintenanceCalendar(wo.maintenanceDue(from, to), planner.upcoming(from, to), (id) =>
+              planner.titleOf(id),
+            )
+        : undefined,
+    };
   }
 
   private async startComponent(c: Component): Promise<void> {

@@ -13,6 +13,7 @@ import { registerLiveRoutes } from './routes/live.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { registerReadingRoutes } from './routes/readings.js';
 import { registerTicketRoutes } from './routes/tickets.js';
+import { registerReportRoutes, type ReportRouteDeps } from './routes/reports.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import { lookupDevice } from './routes/device-lookup.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   reader?: InfluxReader;
   /** Work orders (absent: no `/api/tickets`). */
   tickets?: WorkOrderService;
+  /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
+  reports?: Omit<ReportRouteDeps, 'tokens'>;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -107,6 +110,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
   if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
+  if (deps.reports) registerReportRoutes(app, { ...deps.reports, tokens: deps.tokens });
   registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
 
   return app;

@@ -17,3 +17,5 @@ export { MaintenancePlanner, nextOccurrence, type MaintenanceTarget } from './ma
 export { maintenanceSchema, scheduleSchema, DEFAULT_SCHEDULES, type Schedule } from './maintenance-schema.js';
 export { parseCron, nextCron } from './cron.js';
 export { ticketEventLine } from './line-protocol.js';
+export { monthlyReport, monthlyReportCsv, monthRange, type MonthlyReport } from './report.js';
+export { maintenanceCalendar, type CalendarEntry } from './maintenance-calendar.js';

@@ -312,6 +312,16 @@ export class WorkOrderService implements Component {
     return this.store.list({ ...f, limit });
   }
 
+  /** Tickets created before `to`, with their `escalate` lines only (the monthly report). */
+  reportTickets(to: number): Ticket[] {
+    return this.store.createdBefore(to);
+  }
+
+  /** Preventive-maintenance tickets due in `[from, to)` (the maintenance calendar). */
+  maintenanceDue(from: number, to: number): Ticket[] {
+    return this.store.maintenanceDue(from, to);
+  }
+
   private applyAlarmEvent(e: AlarmEvent, incidentOf: Map<string, string>, changes: Changes): void {
     const a = e.alarm;
     const t = this.ticketOf(a.site, a.device, a.rule);
