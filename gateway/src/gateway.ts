@@ -16,6 +16,7 @@ import { InfluxWriter } from './sinks/influx/index.js';
 import { InfluxReader } from './sinks/influx/query.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { TokenStore } from './http/auth.js';
+import { TokenDb } from './http/token-db.js';
 import { openDb, type Db } from './storage/db.js';
 import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
 import { alarmEventLine } from './alarms/line-protocol.js';
@@ -45,6 +46,8 @@ export class Gateway {
   readonly outbox: Outbox;
   readonly registry: DeviceRegistry;
   readonly tokens = new TokenStore();
+  /** Tokens created over `/api/admin/tokens` (tokens.db). */
+  tokenDb?: TokenDb;
   broker?: EmbeddedBroker;
   mqtt?: MqttSource;
   /** One per configured OPC UA endpoint; each connects and retries on its own. */
@@ -110,6 +113,17 @@ export class Gateway {
       if (t.token !== undefined) this.tokens.add(t.name, t.role, t.token);
       else this.tokens.addHash(t.name, t.role, t.tokenSha256!);
     }
+    // Tokens created over the API, hashed in tokens.db, beside the config's.
+    this.tokenDb = new TokenDb({
+      file: join(cfg.dataDir, 'tokens.db'),
+      tokens: this.tokens,
+      configTokens: () => [
+        { name: 'admin', role: 'admin' },
+        ...cfg.http.tokens.map((t) => ({ name: t.name, role: t.role })),
+      ],
+      log: log.child({ module: 'tokens' }),
+    });
+    await this.startComponent(this.tokenDb);
 
     await this.startComponent(this.outbox);
     const deriver = new Deriver(this.outbox, this.registry);
@@ -209,6 +223,7 @@ export class Gateway {
       alarms: { service: alarms, rules },
       tickets: this.workorders,
       reports: this.reportDeps(alarms, rules),
+      tokenDb: this.tokenDb,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,

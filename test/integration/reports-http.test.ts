@@ -37,7 +37,7 @@ beforeAll(async () => {
           { name: 'val', role: 'viewer', token: VIEWER },
         ],
       },
-      devices: [{ id: 'tank-1', site: 'estate-a', kind: 'chlorination' }],
+      devices: [{ id: 'tank-1', site: 'estate-a', kind: 'chlorination', critical: false }],
     }),
   );
 }, 60_000);
