@@ -25,6 +25,9 @@ export const TICKET_ACTIONS = [
   'close',
   'reopen',
   'comment',
+  // The clock pause: on hold (needs a note, e.g. waiting for parts) the resolution clock stops.
+  'hold',
+  'resume',
 ] as const;
 export type TicketAction = (typeof TICKET_ACTIONS)[number];
 
