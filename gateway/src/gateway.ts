@@ -17,6 +17,7 @@ import { InfluxReader } from './sinks/influx/query.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { TokenStore } from './http/auth.js';
 import { TokenDb } from './http/token-db.js';
+import { TicketLatency } from './workorders/latency.js';
 import { openDb, type Db } from './storage/db.js';
 import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
 import { alarmEventLine } from './alarms/line-protocol.js';
@@ -310,6 +311,8 @@ export class Gateway {
       },
     });
     this.workorders = wo;
+    const latency = new TicketLatency(this.metrics);
+    this.unsubscribe.push(alarms.onEvent(latency.onAlarm), wo.onChange(latency.onTicket));
     this.unsubscribe.push(alarms.onEvent(wo.onAlarmEvent));
     this.unsubscribe.push(
       wo.onChange((e) =>
