@@ -68,19 +68,23 @@ async function oneRun(run: number) {
   const influx = await startInfluxDB();
   await influx.createDb('bench');
   const dataDir = mkdtempSync(join(tmpdir(), 'fgw-bench-wo-'));
-  const gw = await spawnGateway(
-    {
-      dataDir,
-      logLevel: 'warn',
-      mqtt: { url: mosq.url, clientId: 'bench-gateway' },
-      influx: { api: 'v1', url: influx.url, db: 'bench' },
-    },
-    {},
-    ['--max-old-space-size=256'],
-  );
+  let gw: GatewayProcess | undefined;
   try {
+    const g = await spawnGateway(
+      {
+        dataDir,
+        logLevel: 'warn',
+        mqtt: { url: mosq.url, clientId: 'bench-gateway' },
+        influx: { api: 'v1', url: influx.url, db: 'bench' },
+      },
+      {},
+      ['--max-old-space-size=256'],
+      // The compiled gateway, as deployed (`npm run build` runs first).
+      'dist',
+    );
+    gw = g;
     await waitFor(
-      async () => (await health(gw)).components.mqtt?.state === 'ok',
+      async () => (await health(g)).components.mqtt?.state === 'ok',
       30_000,
       'gateway subscribed',
     );
@@ -95,13 +99,13 @@ async function oneRun(run: number) {
       if (d % 1000 === 999) await new Promise((r) => setTimeout(r, 100));
     }
     await waitFor(
-      async () => ((await health(gw)).components.ingest?.accepted ?? 0) >= DEVICES,
+      async () => ((await health(g)).components.ingest?.accepted ?? 0) >= DEVICES,
       60_000,
       'warm-up',
     );
-    const before = await scrape(gw);
-    const created0 = (await health(gw)).components.workorders?.created ?? 0;
-    const acc0 = (await health(gw)).components.ingest?.accepted ?? 0;
+    const before = await scrape(g);
+    const created0 = (await health(g)).components.workorders?.created ?? 0;
+    const acc0 = (await health(g)).components.ingest?.accepted ?? 0;
     const alarmEveryMs = (SECONDS * 1000) / ALARMS;
     const t0 = Date.now();
     const tEnd = t0 + SECONDS * 1000;
@@ -133,13 +137,19 @@ async function oneRun(run: number) {
     }
     const loadSec = (Date.now() - t0) / 1000;
     await pub.endAsync();
+    // The broker may still hold part of the load when publishing ends: wait until the gateway has it all.
     await waitFor(
-      async () => ((await health(gw)).components.workorders?.created ?? 0) - created0 >= leaks,
-      60_000,
+      async () => {
+        const h = (await health(g)).components;
+        return (h.workorders?.created ?? 0) - created0 >= leaks;
+      },
+      300_000,
       'every leak ticket',
-    );
-    const after = await scrape(gw);
-    const acc1 = (await health(gw)).components.ingest?.accepted ?? 0;
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}; health: ${JSON.stringify((await health(g)).components)}`);
+    });
+    const after = await scrape(g);
+    const acc1 = (await health(g)).components.ingest?.accepted ?? 0;
     const observed = (after[after.length - 1]?.[1] ?? 0) - (before[before.length - 1]?.[1] ?? 0);
     const r = {
       run,
@@ -156,7 +166,7 @@ async function oneRun(run: number) {
     );
     return r;
   } finally {
-    await gw.stop();
+    await gw?.stop();
     await mosq.stop();
     await influx.close();
     rmSync(dataDir, { recursive: true, force: true });
