@@ -63,6 +63,7 @@ describe('ticket_event', () => {
       30_000,
       'seven ticket_event points',
     );
+    if (!rows) throw new Error('no ticket_event series');
     const points = rows.values.map((v) => Object.fromEntries(rows.columns.map((c, i) => [c, v[i]])));
     expect(points.map((p) => p.action)).toEqual([
       'create',
