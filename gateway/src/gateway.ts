@@ -14,8 +14,10 @@ import { Deriver } from './ingest/derive.js';
 import { IngestPipeline, type RejectPublisher } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
 import { InfluxReader } from './sinks/influx/query.js';
-import { buildApp } from './http/app.js';
+import { buildApp, type AppDeps } from './http/app.js';
 import { TokenStore } from './http/auth.js';
+import { TokenDb } from './http/token-db.js';
+import { TicketLatency } from './workorders/latency.js';
 import { openDb, type Db } from './storage/db.js';
 import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
 import { alarmEventLine } from './alarms/line-protocol.js';
@@ -27,6 +29,8 @@ import {
   MaintenancePlanner,
   WORKORDER_MIGRATIONS,
   WorkOrderService,
+  maintenanceCalendar,
+  ticketEventLine,
   ticketToJson,
 } from './workorders/index.js';
 import { NotificationService, NotifyQueue, registerNotificationMetrics } from './notifications/index.js';
@@ -44,6 +48,8 @@ export class Gateway {
   readonly outbox: Outbox;
   readonly registry: DeviceRegistry;
   readonly tokens = new TokenStore();
+  /** Tokens created over `/api/admin/tokens` (tokens.db). */
+  tokenDb?: TokenDb;
   broker?: EmbeddedBroker;
   mqtt?: MqttSource;
   /** One per configured OPC UA endpoint; each connects and retries on its own. */
@@ -111,6 +117,17 @@ export class Gateway {
       if (t.token !== undefined) this.tokens.add(t.name, t.role, t.token);
       else this.tokens.addHash(t.name, t.role, t.tokenSha256!);
     }
+    // Tokens created over the API, hashed in tokens.db, beside the config's.
+    this.tokenDb = new TokenDb({
+      file: join(cfg.dataDir, 'tokens.db'),
+      tokens: this.tokens,
+      configTokens: () => [
+        { name: 'admin', role: 'admin' },
+        ...cfg.http.tokens.map((t) => ({ name: t.name, role: t.role })),
+      ],
+      log: log.child({ module: 'tokens' }),
+    });
+    await this.startComponent(this.tokenDb);
 
     await this.startComponent(this.outbox);
     const deriver = new Deriver(this.outbox, this.registry);
@@ -210,6 +227,8 @@ export class Gateway {
       alarms: { service: alarms, rules },
       tickets: this.workorders,
       notifications: this.notifications,
+      reports: this.reportDeps(alarms, rules),
+      tokenDb: this.tokenDb,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
@@ -304,6 +323,8 @@ export class Gateway {
       },
     });
     this.workorders = wo;
+    const latency = new TicketLatency(this.metrics);
+    this.unsubscribe.push(alarms.onEvent(latency.onAlarm), wo.onChange(latency.onTicket));
     this.unsubscribe.push(alarms.onEvent(wo.onAlarmEvent));
     this.unsubscribe.push(
       wo.onChange((e) =>
@@ -314,6 +335,8 @@ export class Gateway {
         ),
       ),
     );
+    // Every committed ticket change reaches InfluxDB (`ticket_event`) through the outbox, like alarm events.
+    if (cfg.influx.enabled) this.unsubscribe.push(wo.onChange((e) => this.outbox.append(ticketEventLine(e))));
     await this.startComponent(wo);
     // After the work orders, so it stops before them: no delivery is in flight when their database closes.
     await this.startComponent(notifications);
@@ -338,6 +361,25 @@ export class Gateway {
       }
     }, cfg.workorders.tickMs);
     this.workordersTimer.unref();
+  }
+
+  /** The monthly report reads tickets, alarms and read rates; the calendar the planner and tickets. */
+  private reportDeps(alarms: AlarmService, rules: RulesRuntime): AppDeps['reports'] {
+    const wo = this.workorders;
+    const planner = this.maintenance;
+    if (!wo) return undefined;
+    return {
+      tickets: wo,
+      timeZone: this.cfg.workorders.report.timeZone,
+      alarmsBetween: (from, to) => alarms.raisedBetween(from, to),
+      readRates: () => rules.readRates(),
+      calendar: planner
+        ? (from, to) =>
+            maintenanceCalendar(wo.maintenanceDue(from, to), planner.upcoming(from, to), (id) =>
+              planner.titleOf(id),
+            )
+        : undefined,
+    };
   }
 
   private async startComponent(c: Component): Promise<void> {

@@ -152,6 +152,11 @@ export class AlarmService implements Component {
     return a ? { ...a } : this.store.getAlarm(id);
   }
 
+  /** Alarms raised in `[from, to)` (the monthly report). */
+  raisedBetween(from: number, to: number): Alarm[] {
+    return this.store.raisedBetween(from, to);
+  }
+
   /** The recorded history of one alarm. */
   history(id: string): ReturnType<AlarmStore['events']> {
     return this.store.events(id);

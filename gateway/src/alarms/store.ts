@@ -196,6 +196,15 @@ export class AlarmStore {
     ).map(toAlarm);
   }
 
+  /** Alarms raised in `[from, to)`, oldest first. */
+  raisedBetween(from: number, to: number): Alarm[] {
+    return (
+      this.db
+        .prepare(`SELECT ${COLS} FROM alarms WHERE raised_at >= ? AND raised_at < ? ORDER BY raised_at`)
+        .all(from, to) as AlarmRow[]
+    ).map(toAlarm);
+  }
+
   getAlarm(id: string): Alarm | undefined {
     const row = this.db.prepare(`SELECT ${COLS} FROM alarms WHERE id = ?`).get(id) as AlarmRow | undefined;
     return row && toAlarm(row);

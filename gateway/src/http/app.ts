@@ -13,6 +13,9 @@ import { registerLiveRoutes } from './routes/live.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { registerReadingRoutes } from './routes/readings.js';
 import { registerTicketRoutes } from './routes/tickets.js';
+import { registerReportRoutes, type ReportRouteDeps } from './routes/reports.js';
+import { registerTokenRoutes } from './routes/tokens.js';
+import type { TokenDb } from './token-db.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import { lookupDevice } from './routes/device-lookup.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
@@ -36,6 +39,10 @@ export interface AppDeps {
   tickets?: WorkOrderService;
   /** Ticket notifications: the inbound webhook and the admin queue view (absent: neither). */
   notifications?: NotificationService;
+  /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
+  reports?: Omit<ReportRouteDeps, 'tokens'>;
+  /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
+  tokenDb?: TokenDb;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -53,6 +60,19 @@ const deviceQuery = z.strictObject({
   state: z.enum(['online', 'stale', 'offline']).optional(),
 });
 
+/** A route as registered: method and URL pattern. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route the app registered (for the role-matrix test: a new route cannot be forgotten). */
+export function routesOf(app: FastifyInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
+}
+
 /** The HTTP API: a factory, so tests build it with `app.inject()` and no port. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
@@ -61,6 +81,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
   const viewer = requireRole(deps.tokens, 'viewer');
+  const table: RouteEntry[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) table.push({ method, url: r.url });
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
@@ -110,6 +135,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
   if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
+  if (deps.tokenDb) registerTokenRoutes(app, { tokens: deps.tokens, db: deps.tokenDb });
+  if (deps.reports) registerReportRoutes(app, { ...deps.reports, tokens: deps.tokens });
   registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
   if (deps.notifications && deps.tickets)
     registerNotificationRoutes(app, {

@@ -9,6 +9,8 @@ export interface TokenRecord {
   role: Role;
   /** sha256 of the token, hex: tokens are never kept in clear. */
   hash: string;
+  /** Epoch ms after which the token is refused (absent: never). */
+  expiresAt?: number;
 }
 
 export function hashToken(token: string): string {
@@ -17,7 +19,35 @@ export function hashToken(token: string): string {
 
 /** Looks a bearer token up among the known token hashes in constant time per candidate. */
 export class TokenStore {
-  private readonly records: TokenRecord[] = [];
+  private records: TokenRecord[] = [];
+  private readonly used = new Set<(rec: TokenRecord) => void>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** A token created over the API, known by its hash (tokens.db). */
+  addRecord(rec: TokenRecord): void {
+    this.records.push({ ...rec, hash: rec.hash.toLowerCase() });
+  }
+
+  /** Forgets a token at once: its next request is 401. */
+  remove(name: string): void {
+    this.records = this.records.filter((r) => r.name !== name);
+  }
+
+  has(name: string): boolean {
+    return this.records.some((r) => r.name === name);
+  }
+
+  /** Told of every request a token authorised (for `lastUsed`). */
+  onUse(fn: (rec: TokenRecord) => void): () => void {
+    this.used.add(fn);
+    return () => this.used.delete(fn);
+  }
+
+  /** A request was authorised by this token. */
+  noteUse(rec: TokenRecord): void {
+    for (const fn of this.used) fn(rec);
+  }
 
   add(name: string, role: Role, token: string): void {
     this.records.push({ name, role, hash: hashToken(token) });
@@ -35,6 +65,7 @@ export class TokenStore {
     for (const r of this.records) {
       if (timingSafeEqual(h, Buffer.from(r.hash, 'hex'))) found = r;
     }
+    if (found?.expiresAt !== undefined && found.expiresAt <= this.now()) return undefined;
     return found;
   }
 }
@@ -83,7 +114,7 @@ export function requireRole(tokens: TokenStore, role: Role, opts: RoleOptions = 
     }
     const rec = tokens.find(token);
     if (!rec) {
-      await sendError(reply, 401, 'unauthorized', 'unknown token');
+      await sendError(reply, 401, 'unauthorized', 'unknown, revoked or expired token');
       return;
     }
     if (RANK[rec.role] < RANK[role]) {
@@ -96,5 +127,6 @@ export function requireRole(tokens: TokenStore, role: Role, opts: RoleOptions = 
       return;
     }
     req.principal = rec;
+    tokens.noteUse(rec);
   };
 }

@@ -1,4 +1,4 @@
-import { escalateEveryMs } from './policy.js';
+import { addSlaTime, escalateEveryMs } from './policy.js';
 import type { WorkordersConfig } from './schema.js';
 import type { HistoryEntry, Ticket } from './types.js';
 
@@ -24,13 +24,16 @@ export function escalate(t: Ticket, now: number, cfg: WorkordersConfig): Breach[
   const every = escalateEveryMs(cfg, t.priority);
   for (let i = 0; i < MAX_PER_TICK; i++) {
     const r = t.nextResponseCheckAt;
-    const s = t.nextResolveCheckAt;
+    // On hold (waiting for parts) the resolution clock stands still.
+    const s = t.onHold ? null : t.nextResolveCheckAt;
     const due = [r, s].filter((x): x is number => x !== null && x <= now);
     if (due.length === 0) break;
     const at = Math.min(...due);
     const kind = at === r ? 'response' : 'resolve';
-    if (kind === 'response') t.nextResponseCheckAt = at + every;
-    else t.nextResolveCheckAt = at + every;
+    // The next check one interval later, counted in working time where the calendar applies.
+    const next = addSlaTime(cfg, t.priority, at, every);
+    if (kind === 'response') t.nextResponseCheckAt = next;
+    else t.nextResolveCheckAt = next;
     t.breaches[kind]++;
     t.escalationLevel++;
     const chain = cfg.contacts;

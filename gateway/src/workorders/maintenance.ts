@@ -2,6 +2,7 @@ import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
 import { nextCron, parseCron } from './cron.js';
+import { CALENDAR_LIMIT, type Upcoming } from './maintenance-calendar.js';
 import type { MaintenanceConfig, Schedule } from './maintenance-schema.js';
 import type { WorkOrderService } from './service.js';
 
@@ -118,6 +119,36 @@ export class MaintenancePlanner implements Component {
     this.counts.raised += raised;
     if (raised > 0) this.deps.log?.info({ raised }, 'maintenance work orders raised');
     return raised;
+  }
+
+  /** Occurrences due in `[from, to)` not raised yet: each (schedule, asset) from its next due time on. */
+  upcoming(from: number, to: number, now = this.now()): Upcoming[] {
+    if (!this.deps.config.enabled) return [];
+    const out: Upcoming[] = [];
+    const targets = [...this.deps.targets()];
+    for (const s of this.deps.config.schedules) {
+      for (const t of this.targetsOf(s, targets)) {
+        let due = this.next.get(`${s.id}|${t.site}|${t.device ?? ''}`) ?? nextOccurrence(s, now);
+        while (due !== undefined && due < to && out.length < CALENDAR_LIMIT) {
+          if (due >= from)
+            out.push({
+              schedule: s.id,
+              title: s.title,
+              site: t.site,
+              device: t.device,
+              dueAt: due,
+              form: s.form,
+            });
+          due = nextOccurrence(s, due);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** A schedule's title. */
+  titleOf(id: string): string | undefined {
+    return this.deps.config.schedules.find((s) => s.id === id)?.title;
   }
 
   private targetsOf(

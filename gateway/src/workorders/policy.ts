@@ -1,5 +1,6 @@
 import { severityRank, type RuleClass, type Severity } from '../rules/types.js';
 import type { WorkordersConfig } from './schema.js';
+import { WorkCalendar } from './work-calendar.js';
 import { PRIORITIES, type Priority } from './types.js';
 
 const MIN = 60_000;
@@ -43,10 +44,36 @@ export interface Deadlines {
   resolveDueAt: number;
 }
 
+const calendars = new WeakMap<WorkordersConfig['calendar'], WorkCalendar>();
+
+/** The working-hours calendar when this priority follows it (`workorders.calendar`), else undefined. */
+function calendarFor(cfg: WorkordersConfig, priority: Priority): WorkCalendar | undefined {
+  const c = cfg.calendar;
+  if (!c.enabled || !c.priorities.includes(priority)) return undefined;
+  let cal = calendars.get(c);
+  if (!cal) calendars.set(c, (cal = new WorkCalendar(c)));
+  return cal;
+}
+
+/** `ms` of service-level time after `from`: working time for a priority that follows the calendar, else wall time. */
+export function addSlaTime(cfg: WorkordersConfig, priority: Priority, from: number, ms: number): number {
+  const cal = calendarFor(cfg, priority);
+  return cal ? cal.add(from, ms) : from + ms;
+}
+
+/** Service-level time between two instants (working time when the priority follows the calendar). */
+export function slaTimeBetween(cfg: WorkordersConfig, priority: Priority, a: number, b: number): number {
+  const cal = calendarFor(cfg, priority);
+  return cal ? cal.between(a, b) : Math.max(0, b - a);
+}
+
 /** Response and resolution deadlines of a ticket raised at `from` with this priority. */
 export function deadlinesOf(cfg: WorkordersConfig, priority: Priority, from: number): Deadlines {
   const s = cfg.sla[priority];
-  return { responseDueAt: from + s.respondMin * MIN, resolveDueAt: from + s.resolveMin * MIN };
+  return {
+    responseDueAt: addSlaTime(cfg, priority, from, s.respondMin * MIN),
+    resolveDueAt: addSlaTime(cfg, priority, from, s.resolveMin * MIN),
+  };
 }
 
 export function escalateEveryMs(cfg: WorkordersConfig, priority: Priority): number {

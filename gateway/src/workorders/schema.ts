@@ -1,3 +1,4 @@
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { RULE_CLASSES, SEVERITIES } from '../rules/types.js';
 import { maintenanceSchema } from './maintenance-schema.js';
@@ -15,6 +16,39 @@ const sla = (respondMin: number, resolveMin: number, escalateEveryMin: number) =
       escalateEveryMin: minutes.default(escalateEveryMin),
     })
     .prefault({});
+
+const timeZone = z
+  .string()
+  .refine((tz) => IANAZone.isValidZone(tz), 'must be an IANA time zone such as UTC or Asia/Shanghai');
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM (00:00 to 24:00)');
+const minutesOf = (v: string) => Number(v.slice(0, 2)) * 60 + Number(v.slice(3));
+
+/**
+ * Working hours: the deadlines of the listed priorities count working time only (local time of
+ * `timeZone`), so a low-priority ticket raised on Friday evening is due on Monday. Critical
+ * (safety) tickets run round the clock unless listed.
+ */
+export const calendarSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    timeZone: timeZone.default('UTC'),
+    /** ISO weekdays, 1 Monday … 7 Sunday. */
+    days: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]),
+    hours: z
+      .strictObject({ start: hhmm.default('08:00'), end: hhmm.default('17:00') })
+      .prefault({})
+      .refine((h) => minutesOf(h.start) < minutesOf(h.end), {
+        path: ['end'],
+        message: 'must be after start',
+      }),
+    /** Local dates without work, `YYYY-MM-DD`. */
+    holidays: z.array(z.iso.date()).default([]),
+    /** The priorities whose deadlines follow the calendar. */
+    priorities: z.array(z.enum(PRIORITIES)).default(['high', 'medium', 'low']),
+  })
+  .prefault({});
+
+export type CalendarConfig = z.infer<typeof calendarSchema>;
 
 /** Work orders; the gateway config mounts this at key `workorders`. Every figure is a DOMAIN.md default. */
 export const workordersSchema = z.strictObject({
@@ -89,6 +123,10 @@ export const workordersSchema = z.strictObject({
       maxPoints: z.number().int().min(1).max(100_000).default(720),
     })
     .prefault({}),
+  /** Working hours for deadlines and escalation checks (off by default: deadlines run round the clock). */
+  calendar: calendarSchema,
+  /** The monthly service report: its months begin at midnight in this zone. */
+  report: z.strictObject({ timeZone: timeZone.default('UTC') }).prefault({}),
   /** Longest answer of a ticket list. */
   listLimit: z.number().int().min(1).max(100_000).default(1000),
 });

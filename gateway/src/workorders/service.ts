@@ -4,7 +4,15 @@ import type { Db } from '../storage/db.js';
 import type { AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
 import { escalate, type Breach } from './escalation.js';
-import { createsTicket, deadlinesOf, higherPriority, isTransientAutoResolve, priorityOf } from './policy.js';
+import {
+  addSlaTime,
+  createsTicket,
+  deadlinesOf,
+  higherPriority,
+  isTransientAutoResolve,
+  priorityOf,
+  slaTimeBetween,
+} from './policy.js';
 import type { Schedule } from './maintenance-schema.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
 import { applyAction, isActive, markResolved, type ActionRequest } from './state-machine.js';
@@ -219,8 +227,10 @@ export class WorkOrderService implements Component {
     if (!t) throw new TicketError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`, 404);
     const now = this.now();
     const before = t.history.length;
+    const heldSince = t.heldSince ?? null;
     applyAction(t, req, now);
     if (!this.stored.has(t.id)) this.stored.set(t.id, before);
+    if (req.action === 'resume' && heldSince !== null) this.moveResolveClock(t, heldSince, now);
     if (req.action === 'reopen') {
       this.restartClocks(t, now);
       this.open.set(t.id, t);
@@ -288,7 +298,7 @@ export class WorkOrderService implements Component {
       readings: null,
       alarmId: null,
     });
-    t.responseDueAt = dueAt + this.cfg.sla[s.priority].respondMin * 60_000;
+    t.responseDueAt = addSlaTime(this.cfg, s.priority, dueAt, this.cfg.sla[s.priority].respondMin * 60_000);
     t.resolveDueAt = dueAt + s.windowHours * 3_600_000;
     t.nextResponseCheckAt = t.responseDueAt;
     t.nextResolveCheckAt = t.resolveDueAt;
@@ -315,6 +325,16 @@ export class WorkOrderService implements Component {
   list(f: Omit<TicketFilter, 'limit'> & { limit?: number }): Ticket[] {
     const limit = Math.min(f.limit ?? this.cfg.listLimit, this.cfg.listLimit);
     return this.store.list({ ...f, limit });
+  }
+
+  /** Tickets created before `to`, with their `escalate` lines only (the monthly report). */
+  reportTickets(to: number): Ticket[] {
+    return this.store.createdBefore(to);
+  }
+
+  /** Preventive-maintenance tickets due in `[from, to)` (the maintenance calendar). */
+  maintenanceDue(from: number, to: number): Ticket[] {
+    return this.store.maintenanceDue(from, to);
   }
 
   private applyAlarmEvent(e: AlarmEvent, incidentOf: Map<string, string>, changes: Changes): void {
@@ -567,8 +587,25 @@ export class WorkOrderService implements Component {
     };
   }
 
+  /**
+   * After a hold the resolution deadline (and a pending resolution check) moves out by the time
+   * held, counted in working time where the calendar applies.
+   */
+  private moveResolveClock(t: Ticket, heldSince: number, now: number): void {
+    const held = slaTimeBetween(this.cfg, t.priority, heldSince, now);
+    if (held <= 0) return;
+    t.resolveDueAt = addSlaTime(this.cfg, t.priority, t.resolveDueAt, held);
+    if (t.nextResolveCheckAt !== null)
+      t.nextResolveCheckAt = addSlaTime(this.cfg, t.priority, t.nextResolveCheckAt, held);
+    const last = t.history[t.history.length - 1];
+    if (last?.action === 'resume')
+      last.data = { ...last.data, resolveDueAt: new Date(t.resolveDueAt).toISOString() };
+  }
+
   /** A reopened ticket gets fresh response and resolution deadlines from now. */
   private restartClocks(t: Ticket, now: number): void {
+    t.onHold = false;
+    t.heldSince = null;
     const d = deadlinesOf(this.cfg, t.priority, now);
     t.responseDueAt = d.responseDueAt;
     t.resolveDueAt = d.resolveDueAt;

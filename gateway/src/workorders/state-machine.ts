@@ -26,6 +26,9 @@ const RULES: Record<TicketAction, { from: readonly TicketStatus[] | 'any'; to: T
   close: { from: ['resolved'], to: 'closed' },
   reopen: { from: ['resolved', 'closed'], to: 'reopened' },
   comment: { from: 'any', to: null },
+  // A pause of the resolution clock; the status stays what it was.
+  hold: { from: ['open', 'acknowledged', 'assigned', 'in_progress', 'reopened'], to: null },
+  resume: { from: ['open', 'acknowledged', 'assigned', 'in_progress', 'reopened'], to: null },
 };
 
 /** The actions allowed on a ticket now (for the API and the dashboard's buttons). */
@@ -35,6 +38,8 @@ export function allowedActions(t: Ticket): TicketAction[] {
     if (r.from !== 'any' && !r.from.includes(t.status)) return false;
     if (a === 'close' && t.verifiedBy === null) return false;
     if (a === 'verify' && t.verifiedBy !== null) return false;
+    if (a === 'hold' && t.onHold === true) return false;
+    if (a === 'resume' && t.onHold !== true) return false;
     return true;
   });
 }
@@ -104,6 +109,21 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
       t.verifiedAt = null;
       t.closedAt = null;
       break;
+    case 'hold':
+      if (t.onHold === true) throw conflict(`ticket ${t.id} is already on hold`);
+      if (!req.note)
+        throw new TicketError(
+          'GW_ERR_TICKET_BAD_REQUEST',
+          'hold needs a note (what the ticket waits for)',
+          400,
+        );
+      t.onHold = true;
+      t.heldSince = now;
+      break;
+    case 'resume':
+      if (t.onHold !== true) throw conflict(`ticket ${t.id} is not on hold`);
+      data.heldMs = endHold(t, now);
+      break;
     case 'start':
     case 'comment':
       break;
@@ -123,8 +143,19 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
   return entry;
 }
 
-/** Resolution stops the resolve clock; the gateway's auto-resolve uses this too. */
+/** Ends a hold: adds its length to `heldMs` and returns it (0 when the ticket was not on hold). */
+export function endHold(t: Ticket, now: number): number {
+  if (t.onHold !== true) return 0;
+  const held = Math.max(0, now - (t.heldSince ?? now));
+  t.heldMs = (t.heldMs ?? 0) + held;
+  t.onHold = false;
+  t.heldSince = null;
+  return held;
+}
+
+/** Resolution stops the resolve clock (and ends a hold); the gateway's auto-resolve uses this too. */
 export function markResolved(t: Ticket, actor: string, now: number): void {
+  endHold(t, now);
   t.resolvedAt = now;
   t.resolvedBy = actor;
   t.nextResolveCheckAt = null;

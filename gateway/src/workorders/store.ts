@@ -137,6 +137,36 @@ export class TicketStore {
     return rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
   }
 
+  /**
+   * Tickets created before `to` with only the `escalate` lines of their history: what the monthly
+   * report reads (two queries, whatever the number of tickets).
+   */
+  createdBefore(to: number): Ticket[] {
+    const rows = this.db.prepare('SELECT body FROM tickets WHERE created_at < ? ORDER BY seq').all(to) as {
+      body: string;
+    }[];
+    const tickets = rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+    const byId = new Map<string, Ticket>(tickets.map((t) => [t.id, t]));
+    const hist = this.db
+      .prepare(
+        `SELECT h.* FROM ticket_history h JOIN tickets t ON t.id = h.ticket_id
+         WHERE t.created_at < ? AND h.action = 'escalate' ORDER BY h.seq`,
+      )
+      .all(to) as (HistoryRow & { ticket_id: string })[];
+    for (const h of hist) byId.get(h.ticket_id)?.history.push(toEntry(h));
+    return tickets;
+  }
+
+  /** Preventive-maintenance tickets (rule `pm:*`) with an occurrence due in `[from, to)`. */
+  maintenanceDue(from: number, to: number): Ticket[] {
+    const rows = this.db.prepare("SELECT body FROM tickets WHERE rule LIKE 'pm:%' ORDER BY seq").all() as {
+      body: string;
+    }[];
+    return rows
+      .map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }))
+      .filter((t) => t.maintenance && t.maintenance.dueAt >= from && t.maintenance.dueAt < to);
+  }
+
   /** The most recently resolved ticket of a device and rule resolved at or after `since`. */
   lastResolved(site: string, device: string, rule: string, since: number): string | undefined {
     const r = this.db
@@ -152,18 +182,19 @@ export class TicketStore {
     const rows = this.db
       .prepare('SELECT * FROM ticket_history WHERE ticket_id = ? ORDER BY seq')
       .all(body.id) as HistoryRow[];
-    const history = rows.map((h) => {
-      const e: HistoryEntry = {
-        ts: h.ts,
-        actor: h.actor,
-        action: h.action,
-        from: h.from_status,
-        to: h.to_status,
-        note: h.note,
-      };
-      if (h.data !== null) e.data = JSON.parse(h.data) as Record<string, unknown>;
-      return e;
-    });
-    return { ...body, history };
+    return { ...body, history: rows.map(toEntry) };
   }
+}
+
+function toEntry(h: HistoryRow): HistoryEntry {
+  const e: HistoryEntry = {
+    ts: h.ts,
+    actor: h.actor,
+    action: h.action,
+    from: h.from_status,
+    to: h.to_status,
+    note: h.note,
+  };
+  if (h.data !== null) e.data = JSON.parse(h.data) as Record<string, unknown>;
+  return e;
 }

@@ -25,6 +25,9 @@ export const TICKET_ACTIONS = [
   'close',
   'reopen',
   'comment',
+  // The clock pause: on hold (needs a note, e.g. waiting for parts) the resolution clock stops.
+  'hold',
+  'resume',
 ] as const;
 export type TicketAction = (typeof TICKET_ACTIONS)[number];
 
@@ -112,6 +115,12 @@ export interface Ticket {
   nextResolveCheckAt: number | null;
   breaches: { response: number; resolve: number };
   repeatOf: string | null;
+  /** On hold (e.g. waiting for parts): the resolution clock stands still (absent on older tickets: false). */
+  onHold?: boolean;
+  /** Since when it is on hold, epoch ms (null when not). */
+  heldSince?: number | null;
+  /** Time spent on hold so far, ms, not counting a hold still running (absent: 0). */
+  heldMs?: number;
   /** Set on preventive-maintenance tickets (absent on tickets stored before it existed). */
   maintenance?: MaintenanceInfo | null;
   history: HistoryEntry[];
@@ -161,6 +170,9 @@ export function ticketToJson(t: Ticket, withHistory = true): Record<string, unkn
     nextResponseCheckAt: iso(t.nextResponseCheckAt),
     nextResolveCheckAt: iso(t.nextResolveCheckAt),
     readings: t.readings ? readingsToJson(t.readings) : null,
+    onHold: t.onHold ?? false,
+    heldSince: iso(t.heldSince ?? null),
+    heldMs: t.heldMs ?? 0,
     maintenance: t.maintenance ? { ...t.maintenance, dueAt: iso(t.maintenance.dueAt) } : null,
     history: withHistory ? t.history.map((h) => ({ ...h, ts: iso(h.ts) })) : undefined,
   };

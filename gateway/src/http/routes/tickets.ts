@@ -37,8 +37,8 @@ const actionBody = z
   .superRefine((b, ctx) => {
     if (b.action === 'assign' && b.assignee === undefined)
       ctx.addIssue({ code: 'custom', path: ['assignee'], message: 'needed with action assign' });
-    if (b.action === 'comment' && !b.note)
-      ctx.addIssue({ code: 'custom', path: ['note'], message: 'needed with action comment' });
+    if ((b.action === 'comment' || b.action === 'hold') && !b.note)
+      ctx.addIssue({ code: 'custom', path: ['note'], message: `needed with action ${b.action}` });
   });
 const createBody = z.strictObject({
   title: z.string().min(1).max(500),

@@ -1,0 +1,226 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import { openDb, type Db, type Migration } from '../storage/db.js';
+import { hashToken, type Role, type TokenRecord, type TokenStore } from './auth.js';
+
+/** Tokens created over the API: only their sha256 is stored; a revoked token stays as a record. */
+export const TOKEN_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE tokens (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL, created_by TEXT NOT NULL, expires_at INTEGER,
+        revoked_at INTEGER, revoked_by TEXT, last_used_at INTEGER
+      );
+    `,
+  },
+];
+
+/** A token as the admin API lists it: never the secret, never its hash. */
+export interface TokenInfo {
+  name: string;
+  role: Role;
+  /** `config`: from the config file or GATEWAY_ADMIN_TOKEN (change it there); `api`: created over HTTP. */
+  source: 'config' | 'api';
+  createdAt: string | null;
+  createdBy: string | null;
+  expiresAt: string | null;
+  lastUsed: string | null;
+  revoked: boolean;
+  revokedAt: string | null;
+  expired: boolean;
+}
+
+export type TokenErrorCode = 'GW_ERR_TOKEN_EXISTS' | 'GW_ERR_TOKEN_NOT_FOUND' | 'GW_ERR_TOKEN_READONLY';
+
+export class TokenError extends Error {
+  constructor(
+    readonly code: TokenErrorCode,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+interface Row {
+  name: string;
+  role: Role;
+  hash: string;
+  created_at: number;
+  created_by: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+  revoked_by: string | null;
+  last_used_at: number | null;
+}
+
+export interface TokenDbDeps {
+  /** `tokens.db` in the data directory. */
+  file: string;
+  tokens: TokenStore;
+  /** Names of the tokens from the config (listed, never revoked over the API). */
+  configTokens: () => { name: string; role: Role }[];
+  log?: Logger;
+  now?: () => number;
+}
+
+/** `lastUsed` is written at most this often per token: a polling dashboard must not write on every request. */
+const LAST_USED_EVERY_MS = 60_000;
+
+/**
+ * Tokens managed over the admin API, in their own SQLite database (WAL). At start every live token
+ * is loaded into the TokenStore beside the config's; a revoked one is removed from it at once.
+ */
+export class TokenDb implements Component {
+  readonly name = 'tokens';
+  private db?: Db;
+  private readonly now: () => number;
+  private readonly lastUsed = new Map<string, number>();
+  private offUse?: () => void;
+
+  constructor(private readonly deps: TokenDbDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    this.db = openDb(this.deps.file, TOKEN_MIGRATIONS);
+    let loaded = 0;
+    for (const r of this.rows()) {
+      if (r.revoked_at !== null) continue;
+      this.deps.tokens.addRecord(this.record(r));
+      loaded++;
+    }
+    this.offUse = this.deps.tokens.onUse((rec) => this.noteUse(rec));
+    this.deps.log?.info({ loaded }, 'API tokens loaded');
+  }
+
+  async stop(): Promise<void> {
+    this.offUse?.();
+    this.offUse = undefined;
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  health(): ComponentHealth {
+    return { state: this.db ? 'ok' : 'stopped' };
+  }
+
+  list(): TokenInfo[] {
+    const now = this.now();
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const fromConfig: TokenInfo[] = this.deps.configTokens().map((t) => ({
+      name: t.name,
+      role: t.role,
+      source: 'config',
+      createdAt: null,
+      createdBy: null,
+      expiresAt: null,
+      lastUsed: iso(this.lastUsed.get(t.name) ?? null),
+      revoked: false,
+      revokedAt: null,
+      expired: false,
+    }));
+    return [
+      ...fromConfig,
+      ...this.rows().map((r): TokenInfo => ({
+        name: r.name,
+        role: r.role,
+        source: 'api',
+        createdAt: iso(r.created_at),
+        createdBy: r.created_by,
+        expiresAt: iso(r.expires_at),
+        lastUsed: iso(Math.max(r.last_used_at ?? 0, this.lastUsed.get(r.name) ?? 0) || null),
+        revoked: r.revoked_at !== null,
+        revokedAt: iso(r.revoked_at),
+        expired: r.expires_at !== null && r.expires_at <= now,
+      })),
+    ];
+  }
+
+  /** A new token; the secret is returned this once and never stored. */
+  create(
+    req: { name: string; role: Role; expiresAt?: number },
+    by: string,
+  ): { secret: string; info: TokenInfo } {
+    const db = this.open();
+    const exists =
+      this.deps.configTokens().some((t) => t.name === req.name) ||
+      db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(req.name) !== undefined;
+    if (exists)
+      throw new TokenError(
+        'GW_ERR_TOKEN_EXISTS',
+        `a token named ${req.name} exists (revoked tokens keep their name)`,
+        409,
+      );
+    const secret = `fgw_${randomBytes(32).toString('base64url')}`;
+    const row: Row = {
+      name: req.name,
+      role: req.role,
+      hash: hashToken(secret),
+      created_at: this.now(),
+      created_by: by,
+      expires_at: req.expiresAt ?? null,
+      revoked_at: null,
+      revoked_by: null,
+      last_used_at: null,
+    };
+    db.prepare(
+      `INSERT INTO tokens (name, role, hash, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at)
+       VALUES (@name, @role, @hash, @created_at, @created_by, @expires_at, @revoked_at, @revoked_by, @last_used_at)`,
+    ).run(row);
+    this.deps.tokens.addRecord(this.record(row));
+    this.deps.log?.info({ name: req.name, role: req.role, by }, 'API token created');
+    return { secret, info: this.list().find((t) => t.name === req.name)! };
+  }
+
+  /** Revokes a token created over the API: refused from the next request on; the record stays. */
+  revoke(name: string, by: string): TokenInfo {
+    const db = this.open();
+    if (this.deps.configTokens().some((t) => t.name === name))
+      throw new TokenError(
+        'GW_ERR_TOKEN_READONLY',
+        `token ${name} comes from the config file (or GATEWAY_ADMIN_TOKEN): remove it there`,
+        409,
+      );
+    const r = db.prepare('SELECT * FROM tokens WHERE name = ?').get(name) as Row | undefined;
+    if (!r) throw new TokenError('GW_ERR_TOKEN_NOT_FOUND', `no token named ${name}`, 404);
+    if (r.revoked_at === null) {
+      db.prepare('UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE name = ?').run(this.now(), by, name);
+      this.deps.tokens.remove(name);
+      this.deps.log?.info({ name, by }, 'API token revoked');
+    }
+    return this.list().find((t) => t.name === name)!;
+  }
+
+  private noteUse(rec: TokenRecord): void {
+    const now = this.now();
+    const last = this.lastUsed.get(rec.name);
+    this.lastUsed.set(rec.name, now);
+    if (last !== undefined && now - last < LAST_USED_EVERY_MS) return;
+    try {
+      this.db?.prepare('UPDATE tokens SET last_used_at = ? WHERE name = ?').run(now, rec.name);
+    } catch (err) {
+      // A failed bookkeeping write must not fail the request it describes.
+      this.deps.log?.warn({ err, name: rec.name }, 'token lastUsed not stored');
+    }
+  }
+
+  private rows(): Row[] {
+    return this.open().prepare('SELECT * FROM tokens ORDER BY created_at, name').all() as Row[];
+  }
+
+  private record(r: Row): TokenRecord {
+    const rec: TokenRecord = { name: r.name, role: r.role, hash: r.hash };
+    if (r.expires_at !== null) rec.expiresAt = r.expires_at;
+    return rec;
+  }
+
+  private open(): Db {
+    if (!this.db) throw new Error('token database not open');
+    return this.db;
+  }
+}

@@ -1,0 +1,346 @@
+import { DateTime } from 'luxon';
+import type { Severity } from '../rules/types.js';
+import type { ReadRateEntry } from '../rules/read-rate.js';
+import { PRIORITIES, type Priority, type Ticket } from './types.js';
+
+const MIN = 60_000;
+
+/** What the report needs of an alarm. */
+export interface ReportAlarm {
+  site: string;
+  rule: string;
+  severity: Severity;
+  raisedAt: number;
+}
+
+export interface MonthlyReportInput {
+  /** `YYYY-MM`. */
+  month: string;
+  /** IANA zone the month's boundaries are taken in. */
+  timeZone: string;
+  /** Only this site (null: all sites). */
+  site: string | null;
+  generatedAt: number;
+  /** Every ticket created before the month's end, with at least its `escalate` history lines. */
+  tickets: readonly Ticket[];
+  /** Alarms raised in the month (others are ignored). */
+  alarms: readonly ReportAlarm[];
+  /** Read rates as computed now (the rule's rolling windows); used only for the running month. */
+  readRates: readonly ReadRateEntry[];
+}
+
+export interface CountBy {
+  total: number;
+  byPriority: Record<Priority, number>;
+  bySite: Record<string, number>;
+}
+
+export interface TimeFigures {
+  count: number;
+  meanMin: number | null;
+  p90Min: number | null;
+}
+
+export interface ReadRateRow {
+  site: string;
+  meterClass: string;
+  period: 'month' | 'quarter';
+  expected: number;
+  reported: number;
+  rate: number;
+  target: number;
+  met: boolean;
+}
+
+export interface MonthlyReport {
+  month: string;
+  timeZone: string;
+  from: string;
+  to: string;
+  generatedAt: string;
+  site: string | null;
+  tickets: { opened: CountBy; closed: CountBy };
+  response: TimeFigures;
+  resolution: TimeFigures;
+  sla: {
+    response: { met: number; total: number; rate: number | null };
+    resolution: { met: number; total: number; rate: number | null };
+    byPriority: Record<Priority, { responseRate: number | null; resolutionRate: number | null }>;
+  };
+  escalations: { total: number; byLevel: Record<string, number> };
+  repeats: { count: number; rate: number | null };
+  preventive: { due: number; doneOnTime: number; late: number; open: number; onTimeRate: number | null };
+  alarms: {
+    total: number;
+    bySeverity: Record<string, number>;
+    byRule: Record<string, number>;
+    bySite: Record<string, number>;
+  };
+  readRates: ReadRateRow[];
+}
+
+export type MonthError = { ok: false; message: string };
+
+/** The month's first instant and the next month's first instant in `timeZone`, epoch ms. */
+export function monthRange(
+  month: string,
+  timeZone: string,
+): { ok: true; from: number; to: number } | MonthError {
+  const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
+  if (!m) return { ok: false, message: `month must be YYYY-MM, got ${JSON.stringify(month)}` };
+  const start = DateTime.fromObject({ year: Number(m[1]), month: Number(m[2]), day: 1 }, { zone: timeZone });
+  if (!start.isValid)
+    return { ok: false, message: `time zone ${timeZone}: ${start.invalidExplanation ?? ''}` };
+  return { ok: true, from: start.toMillis(), to: start.plus({ months: 1 }).toMillis() };
+}
+
+/**
+ * The 90th percentile by the nearest-rank method: the value at rank ⌈0.9·n⌉ of the values sorted
+ * ascending (1-based). Always one of the values; for n < 10 it is the largest.
+ */
+export function percentileNearestRank(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+/** A share 0..1 to four decimals; null when there is nothing to share. */
+const ratio = (a: number, b: number) => (b === 0 ? null : Math.round((a / b) * 10_000) / 10_000);
+
+function times(mins: number[]): TimeFigures {
+  if (mins.length === 0) return { count: 0, meanMin: null, p90Min: null };
+  const mean = mins.reduce((a, b) => a + b, 0) / mins.length;
+  return { count: mins.length, meanMin: round2(mean), p90Min: round2(percentileNearestRank(mins, 90)!) };
+}
+
+function emptyCount(): CountBy {
+  return { total: 0, byPriority: { critical: 0, high: 0, medium: 0, low: 0 }, bySite: {} };
+}
+
+function count(c: CountBy, t: Ticket): void {
+  c.total++;
+  c.byPriority[t.priority]++;
+  c.bySite[t.site] = (c.bySite[t.site] ?? 0) + 1;
+}
+
+const inc = (r: Record<string, number>, k: string) => (r[k] = (r[k] ?? 0) + 1);
+
+/**
+ * The monthly service report (CONTRACT.md), a pure function of tickets, alarms and read rates.
+ * Definitions (docs/workorders.md "Monthly report"), every window half-open `[from, to)`:
+ * - opened: created in the month; closed: closed in the month.
+ * - response time: `respondedAt − createdAt` of tickets responded in the month (acknowledge or assign);
+ *   resolution time: `resolvedAt − createdAt − heldMs` of tickets resolved in the month (time on hold
+ *   does not count).
+ * - SLA: a deadline is judged in the month it falls in (`responseDueAt`, `resolveDueAt`, which
+ *   already carry the working-hours calendar and holds); met when the step came at or before it;
+ *   a deadline still ahead of `generatedAt` and not yet met is not judged.
+ * - escalations: `escalate` lines of the history in the month, by the level they reached.
+ * - repeats: tickets opened in the month with `repeatOf`; rate over tickets opened.
+ * - preventive: maintenance tickets whose occurrence fell due in the month: done on time when resolved
+ *   by their resolution deadline, late when resolved after it, open when not resolved.
+ * - alarms: raised in the month.
+ */
+export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthError {
+  const range = monthRange(input.month, input.timeZone);
+  if (!range.ok) return range;
+  const { from, to } = range;
+  const within = (ts: number | null | undefined): ts is number =>
+    ts !== null && ts !== undefined && ts >= from && ts < to;
+  const now = input.generatedAt;
+  const tickets = input.tickets.filter((t) => input.site === null || t.site === input.site);
+
+  const opened = emptyCount();
+  const closed = emptyCount();
+  const responseMin: number[] = [];
+  const resolveMin: number[] = [];
+  const slaBy = Object.fromEntries(
+    PRIORITIES.map((p) => [p, { rMet: 0, rTotal: 0, sMet: 0, sTotal: 0 }]),
+  ) as Record<Priority, { rMet: number; rTotal: number; sMet: number; sTotal: number }>;
+  const escalations = { total: 0, byLevel: {} as Record<string, number> };
+  let repeats = 0;
+  const pm = { due: 0, doneOnTime: 0, late: 0, open: 0 };
+
+  for (const t of tickets) {
+    if (within(t.createdAt)) {
+      count(opened, t);
+      if (t.repeatOf !== null) repeats++;
+    }
+    if (t.status === 'closed' && within(t.closedAt)) count(closed, t);
+    if (within(t.respondedAt)) responseMin.push((t.respondedAt - t.createdAt) / MIN);
+    if (within(t.resolvedAt)) resolveMin.push((t.resolvedAt - t.createdAt - (t.heldMs ?? 0)) / MIN);
+
+    const s = slaBy[t.priority];
+    if (within(t.responseDueAt)) {
+      const met = t.respondedAt !== null && t.respondedAt <= t.responseDueAt;
+      if (met || t.responseDueAt <= now) {
+        s.rTotal++;
+        if (met) s.rMet++;
+      }
+    }
+    if (within(t.resolveDueAt) && !t.onHold) {
+      const met = t.resolvedAt !== null && t.resolvedAt <= t.resolveDueAt;
+      if (met || t.resolveDueAt <= now) {
+        s.sTotal++;
+        if (met) s.sMet++;
+      }
+    }
+    for (const h of t.history) {
+      if (h.action !== 'escalate' || !within(h.ts)) continue;
+      escalations.total++;
+      inc(escalations.byLevel, String(h.data?.level ?? '?'));
+    }
+    if (t.maintenance && within(t.maintenance.dueAt)) {
+      pm.due++;
+      if (t.resolvedAt === null) pm.open++;
+      else if (t.resolvedAt <= t.resolveDueAt) pm.doneOnTime++;
+      else pm.late++;
+    }
+  }
+
+  const alarms = {
+    total: 0,
+    bySeverity: {} as Record<string, number>,
+    byRule: {} as Record<string, number>,
+    bySite: {} as Record<string, number>,
+  };
+  for (const a of input.alarms) {
+    if (!within(a.raisedAt) || (input.site !== null && a.site !== input.site)) continue;
+    alarms.total++;
+    inc(alarms.bySeverity, a.severity);
+    inc(alarms.byRule, a.rule);
+    inc(alarms.bySite, a.site);
+  }
+
+  // The registry knows each meter's latest reading only: read rates are exact for the running period
+  // and cannot be recomputed for a month that has ended.
+  const running = now >= from && now < to;
+  const readRates: ReadRateRow[] = running
+    ? input.readRates
+        .filter((r) => input.site === null || r.site === input.site)
+        .map((r) => ({
+          site: r.site,
+          meterClass: r.meterClass,
+          period: r.windowDays > 31 ? 'quarter' : 'month',
+          expected: r.expected,
+          reported: r.read,
+          rate: r.rate,
+          target: r.target,
+          met: r.ok,
+        }))
+    : [];
+
+  const sum = (k: 'rMet' | 'rTotal' | 'sMet' | 'sTotal') => PRIORITIES.reduce((a, p) => a + slaBy[p][k], 0);
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    month: input.month,
+    timeZone: input.timeZone,
+    from: iso(from),
+    to: iso(to),
+    generatedAt: iso(now),
+    site: input.site,
+    tickets: { opened, closed },
+    response: times(responseMin),
+    resolution: times(resolveMin),
+    sla: {
+      response: { met: sum('rMet'), total: sum('rTotal'), rate: ratio(sum('rMet'), sum('rTotal')) },
+      resolution: { met: sum('sMet'), total: sum('sTotal'), rate: ratio(sum('sMet'), sum('sTotal')) },
+      byPriority: Object.fromEntries(
+        PRIORITIES.map((p) => [
+          p,
+          {
+            responseRate: ratio(slaBy[p].rMet, slaBy[p].rTotal),
+            resolutionRate: ratio(slaBy[p].sMet, slaBy[p].sTotal),
+          },
+        ]),
+      ) as MonthlyReport['sla']['byPriority'],
+    },
+    escalations,
+    repeats: { count: repeats, rate: ratio(repeats, opened.total) },
+    preventive: { ...pm, onTimeRate: ratio(pm.doneOnTime, pm.due) },
+    alarms,
+    readRates,
+  };
+}
+
+/** RFC 4180 field: quoted when it holds a comma, quote or line break. */
+function csvField(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * The report as CSV: one section per table, each a line `section,<name>`, a header line, the rows,
+ * and an empty line. Empty cells stand for null.
+ */
+export function monthlyReportCsv(r: MonthlyReport): string {
+  const out: string[] = [];
+  const section = (name: string, header: string[], rows: unknown[][]) => {
+    out.push(`section,${name}`, header.join(','));
+    for (const row of rows) out.push(row.map(csvField).join(','));
+    out.push('');
+  };
+  section(
+    'summary',
+    ['month', 'timeZone', 'from', 'to', 'generatedAt', 'site'],
+    [[r.month, r.timeZone, r.from, r.to, r.generatedAt, r.site]],
+  );
+  const ticketRows: unknown[][] = [];
+  for (const which of ['opened', 'closed'] as const) {
+    const c = r.tickets[which];
+    ticketRows.push([which, 'total', '', c.total]);
+    for (const p of PRIORITIES) ticketRows.push([which, 'priority', p, c.byPriority[p]]);
+    for (const [s, n] of Object.entries(c.bySite)) ticketRows.push([which, 'site', s, n]);
+  }
+  section('tickets', ['measure', 'by', 'key', 'count'], ticketRows);
+  section(
+    'times',
+    ['measure', 'count', 'meanMin', 'p90Min'],
+    [
+      ['response', r.response.count, r.response.meanMin, r.response.p90Min],
+      ['resolution', r.resolution.count, r.resolution.meanMin, r.resolution.p90Min],
+    ],
+  );
+  section(
+    'sla',
+    ['deadline', 'priority', 'met', 'total', 'rate'],
+    [
+      ['response', 'all', r.sla.response.met, r.sla.response.total, r.sla.response.rate],
+      ['resolution', 'all', r.sla.resolution.met, r.sla.resolution.total, r.sla.resolution.rate],
+      ...PRIORITIES.flatMap((p) => [
+        ['response', p, '', '', r.sla.byPriority[p].responseRate],
+        ['resolution', p, '', '', r.sla.byPriority[p].resolutionRate],
+      ]),
+    ],
+  );
+  section(
+    'escalations',
+    ['level', 'count'],
+    [['all', r.escalations.total], ...Object.entries(r.escalations.byLevel)],
+  );
+  section('repeats', ['count', 'rate'], [[r.repeats.count, r.repeats.rate]]);
+  const p = r.preventive;
+  section(
+    'preventive',
+    ['due', 'doneOnTime', 'late', 'open', 'onTimeRate'],
+    [[p.due, p.doneOnTime, p.late, p.open, p.onTimeRate]],
+  );
+  section(
+    'alarms',
+    ['by', 'key', 'count'],
+    [
+      ['total', '', r.alarms.total],
+      ...Object.entries(r.alarms.bySeverity).map(([k, n]) => ['severity', k, n]),
+      ...Object.entries(r.alarms.byRule).map(([k, n]) => ['rule', k, n]),
+      ...Object.entries(r.alarms.bySite).map(([k, n]) => ['site', k, n]),
+    ],
+  );
+  section(
+    'readRates',
+    ['site', 'meterClass', 'period', 'expected', 'reported', 'rate', 'target', 'met'],
+    r.readRates.map((x) => [x.site, x.meterClass, x.period, x.expected, x.reported, x.rate, x.target, x.met]),
+  );
+  return out.join('\r\n');
+}

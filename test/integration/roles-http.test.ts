@@ -1,0 +1,227 @@
+import { rmSync } from 'node:fs';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Gateway } from '../../gateway/src/gateway.js';
+import { routesOf } from '../../gateway/src/http/app.js';
+import type { GatewayConfig } from '../../gateway/src/config/schema.js';
+import { ADMIN_TOKEN, testConfig } from '../fixtures/gateway.js';
+import { waitFor } from '../fixtures/ports.js';
+
+/**
+ * Roles on the running gateway (embedded broker, real SQLite stores): every mutating route of the
+ * app's own route table against no token / viewer / engineer / admin, and tokens created, used,
+ * listed, revoked and expired over the admin API, surviving a restart.
+ */
+
+const ENGINEER = 'engineer-token-0123';
+const VIEWER = 'viewer-token-0123';
+type Role = 'viewer' | 'engineer' | 'admin';
+
+/**
+ * The role each mutating route needs. A route in the app that is missing here fails the test:
+ * a new route must say who may call it.
+ */
+const MUTATING: Record<string, Role> = {
+  'POST /api/alarms/:id/ack': 'engineer',
+  'POST /api/alarms/shelve': 'engineer',
+  'DELETE /api/alarms/shelves/:id': 'engineer',
+  'POST /api/tickets': 'engineer',
+  'POST /api/tickets/:id/actions': 'engineer',
+  'POST /api/admin/reload': 'admin',
+  'POST /api/admin/tokens': 'admin',
+  'POST /api/admin/tokens/:name/revoke': 'admin',
+};
+/** Read routes that need more than viewer. */
+const READ_ABOVE_VIEWER: Record<string, Role> = { 'GET /api/admin/tokens': 'admin' };
+/** Read routes open without a token (CONTRACT.md). */
+const OPEN = new Set(['GET /api/health', 'GET /metrics']);
+const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
+const TOKEN: Record<Role, string> = { viewer: VIEWER, engineer: ENGINEER, admin: ADMIN_TOKEN };
+
+let cfg: GatewayConfig;
+let gw: Gateway;
+
+async function start(): Promise<Gateway> {
+  const g = new Gateway(cfg, pino({ level: cfg.logLevel }));
+  await g.start();
+  return g;
+}
+
+async function call(method: string, path: string, token: string | null, body?: unknown) {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${gw.httpUrl}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+beforeAll(async () => {
+  cfg = testConfig({
+    influx: { enabled: false },
+    http: {
+      tokens: [
+        { name: 'erin', role: 'engineer', token: ENGINEER },
+        { name: 'val', role: 'viewer', token: VIEWER },
+      ],
+    },
+  });
+  gw = await start();
+}, 60_000);
+afterAll(async () => {
+  await gw?.stop();
+  rmSync(cfg.dataDir, { recursive: true, force: true });
+});
+
+describe('role matrix over the route table', () => {
+  const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
+  const apiRoutes = () =>
+    routesOf(gw.app!).filter(
+      (r) => r.method !== 'HEAD' && (r.url.startsWith('/api') || r.url === '/metrics'),
+    );
+
+  it('every mutating route is listed with its role', () => {
+    const mutating = apiRoutes()
+      .filter((r) => r.method !== 'GET')
+      .map(key);
+    expect(mutating.length).toBeGreaterThanOrEqual(8);
+    expect(mutating.filter((k) => !(k in MUTATING))).toEqual([]);
+    expect(Object.keys(MUTATING).filter((k) => !mutating.includes(k))).toEqual([]);
+  });
+
+  it('no token 401, a weaker role 403, a strong enough role passes the check (2xx or a 4xx that is not 401/403)', async () => {
+    const seen: string[] = [];
+    for (const r of apiRoutes().filter((x) => x.method !== 'GET')) {
+      const need = MUTATING[key(r)]!;
+      // An id that does not exist and an empty body: the role check comes first, then validation.
+      const path = r.url.replace(/:[a-z]+/g, 'nosuch');
+      const body = r.method === 'DELETE' ? undefined : {};
+      const none = await call(r.method, path, null, body);
+      expect(none.status, `${key(r)} without a token`).toBe(401);
+      for (const role of ['viewer', 'engineer', 'admin'] as const) {
+        const res = await call(r.method, path, TOKEN[role], body);
+        const label = `${key(r)} as ${role}: ${res.status} ${JSON.stringify(res.body)}`;
+        if (RANK[role] < RANK[need]) {
+          expect(res.status, label).toBe(403);
+          expect(res.body).toMatchObject({ error: { code: 'forbidden' } });
+        } else {
+          expect([401, 403], label).not.toContain(res.status);
+          expect(res.status, label).toBeLessThan(500);
+        }
+        seen.push(`${key(r)} ${role} ${res.status}`);
+      }
+    }
+    expect(seen.length).toBe(Object.keys(MUTATING).length * 3);
+  });
+
+  it('read routes: viewer reads, the report is read-only, admin-only reads refuse weaker roles', async () => {
+    for (const r of apiRoutes().filter((x) => x.method === 'GET')) {
+      if (r.url === '/api/live') continue; // a stream that stays open; its role check is tested in live tests
+      const path =
+        r.url.replace(/:[a-z]+/g, 'nosuch') + (r.url === '/api/reports/monthly' ? '?month=2026-10' : '');
+      if (OPEN.has(key(r))) {
+        expect([200, 503], key(r)).toContain((await fetch(`${gw.httpUrl}${path}`)).status);
+        continue;
+      }
+      expect((await call('GET', path, null)).status, `${key(r)} without a token`).toBe(401);
+      const need = READ_ABOVE_VIEWER[key(r)] ?? 'viewer';
+      for (const role of ['viewer', 'engineer', 'admin'] as const) {
+        const res = await call('GET', path, TOKEN[role]);
+        if (RANK[role] < RANK[need]) expect(res.status, `${key(r)} as ${role}`).toBe(403);
+        else expect([401, 403], `${key(r)} as ${role}`).not.toContain(res.status);
+      }
+    }
+    expect(apiRoutes().some((r) => r.method !== 'GET' && r.url.startsWith('/api/reports'))).toBe(false);
+  });
+});
+
+describe('token management', () => {
+  it('creates a token shown once, hashed at rest, listed without secret; revoked means 401 at once', async () => {
+    const created = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, {
+      name: 'desk-2',
+      role: 'engineer',
+    });
+    expect(created.status).toBe(201);
+    const secret = created.body.token as string;
+    expect(secret).toMatch(/^fgw_[A-Za-z0-9_-]{43}$/);
+    expect(created.body).toMatchObject({ name: 'desk-2', role: 'engineer', source: 'api', revoked: false });
+
+    const ticket = await call('POST', '/api/tickets', secret, { title: 'by the new token', site: 'estate' });
+    expect(ticket.status).toBe(201);
+    expect(ticket.body.requester).toBe('desk-2');
+    expect((await call('POST', '/api/admin/tokens', secret, { name: 'x', role: 'admin' })).status).toBe(403);
+
+    const list = await call('GET', '/api/admin/tokens', ADMIN_TOKEN);
+    const text = JSON.stringify(list.body);
+    expect(text).not.toContain(secret);
+    expect(text).not.toMatch(/[0-9a-f]{64}/);
+    const names = (list.body.tokens as { name: string; source: string; lastUsed: string | null }[]).map(
+      (t) => `${t.name}:${t.source}`,
+    );
+    expect(names).toEqual(['admin:config', 'erin:config', 'val:config', 'desk-2:api']);
+    const mine = (list.body.tokens as { name: string; lastUsed: string | null }[]).find(
+      (t) => t.name === 'desk-2',
+    );
+    expect(mine?.lastUsed).not.toBeNull();
+
+    const dup = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, { name: 'erin', role: 'viewer' });
+    expect(dup.status).toBe(409);
+    expect(dup.body).toMatchObject({ error: { code: 'GW_ERR_TOKEN_EXISTS' } });
+    const bad = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, { name: 'a b', role: 'boss' });
+    expect(bad.status).toBe(400);
+    expect((bad.body.error as { message: string }).message).toMatch(
+      /body\.name.*body\.role|body\.role.*body\.name/,
+    );
+
+    const revoked = await call('POST', '/api/admin/tokens/desk-2/revoke', ADMIN_TOKEN);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toMatchObject({ name: 'desk-2', revoked: true });
+    expect((await call('GET', '/api/tickets', secret)).status).toBe(401);
+    // Config tokens are managed in the config file; revoking them over HTTP is refused and they keep working.
+    const cfgTok = await call('POST', '/api/admin/tokens/erin/revoke', ADMIN_TOKEN);
+    expect(cfgTok.status).toBe(409);
+    expect((await call('GET', '/api/tickets', ENGINEER)).status).toBe(200);
+  });
+
+  it('an expired token is refused; tokens live across a restart, revoked ones stay revoked', async () => {
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const exp = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, {
+      name: 'temp',
+      role: 'viewer',
+      expiresAt,
+    });
+    expect(exp.status).toBe(201);
+    const tempSecret = exp.body.token as string;
+    expect((await call('GET', '/api/tickets', tempSecret)).status).toBe(200);
+    await waitFor(
+      async () => (await call('GET', '/api/tickets', tempSecret)).status === 401,
+      20_000,
+      'expiry',
+    );
+    const past = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, {
+      name: 'late',
+      role: 'viewer',
+      expiresAt: '2020-01-01T00:00:00Z',
+    });
+    expect(past.status).toBe(400);
+
+    const kept = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, { name: 'kept', role: 'viewer' });
+    const keptSecret = kept.body.token as string;
+    await gw.stop();
+    gw = await start();
+    expect((await call('GET', '/api/tickets', keptSecret)).status).toBe(200);
+    expect((await call('GET', '/api/tickets', tempSecret)).status).toBe(401);
+    const list = (await call('GET', '/api/admin/tokens', ADMIN_TOKEN)).body.tokens as {
+      name: string;
+      revoked: boolean;
+      expired: boolean;
+    }[];
+    expect(list.find((t) => t.name === 'desk-2')).toMatchObject({ revoked: true });
+    expect(list.find((t) => t.name === 'temp')).toMatchObject({ revoked: false, expired: true });
+    expect(list.find((t) => t.name === 'kept')).toMatchObject({ revoked: false, expired: false });
+  }, 60_000);
+});
