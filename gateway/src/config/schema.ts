@@ -5,6 +5,7 @@ import { METER_CLASSES } from '../rules/types.js';
 import { alarmsSchema } from '../alarms/schema.js';
 import { workordersSchema } from '../workorders/schema.js';
 import { opcuaSchema } from '../../../adapters/opcua/schema.js';
+import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -211,6 +212,8 @@ export const configSchema = z.strictObject({
   workorders: workordersSchema.prefault({}),
   /** OPC UA servers to subscribe to (adapters/opcua, docs/opcua.md); none by default. */
   opcua: opcuaSchema,
+  /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
+  sparkplug: sparkplugSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
