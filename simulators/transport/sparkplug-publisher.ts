@@ -116,10 +116,8 @@ export class SparkplugPublisher {
           grew = true;
         }
       }
-      if (!node.born || !node.client.connected) {
-        this.errors++; // a real device loses what it measures while its link is down
-        continue;
-      }
+      // Not connected yet (or again): the values are kept; the births that follow the connection carry them.
+      if (!node.born || !node.client.connected) continue;
       // A metric the device has not announced needs a new DBIRTH: an alias nobody knows would be refused.
       if (!d.born || grew) {
         this.deviceBirth(node, m.device, d, m.ts, m.values, m.bad);
