@@ -10,6 +10,7 @@ import {
 import { decodePayload, encodePayload, rebirthPayload } from '../../adapters/mqtt/sparkplug/codec.js';
 import { sparkplugSchema } from '../../adapters/mqtt/sparkplug/schema.js';
 import { configSchema } from '../../gateway/src/config/schema.js';
+import { DeviceRegistry } from '../../gateway/src/registry/registry.js';
 
 const cfg = sparkplugSchema.parse({
   enabled: true,
@@ -260,5 +261,20 @@ describe('Sparkplug B codec and config', () => {
     const r = configSchema.safeParse({ sparkplug: { devices: [{ group: 'g', node: 'a/b', kind: 'x' }] } });
     expect(r.success).toBe(false);
     expect(r.error!.issues[0]!.path).toEqual(['sparkplug', 'devices', 0, 'node']);
+  });
+});
+
+describe('device presence from births and deaths', () => {
+  it('holds a device offline from its death until its next birth, whatever the age of its data', () => {
+    const reg = new DeviceRegistry([]);
+    const now = Date.now();
+    reg.onReading({ site: 's', kind: 'chlorination', device: 'tank-1', ts: now, fields: { ph: 7 } });
+    const entry = reg.lookup('s', 'tank-1')!;
+    expect(reg.stateOf(entry, now)).toBe('online');
+    reg.setPresence('s', 'tank-1', false);
+    expect(reg.stateOf(entry, now)).toBe('offline');
+    expect(reg.get('s/tank-1', now)!.state).toBe('offline');
+    reg.setPresence('s', 'tank-1', true);
+    expect(reg.stateOf(entry, now)).toBe('online');
   });
 });
