@@ -203,6 +203,27 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     expect(s.counters.rejected.death_stale).toBe(0);
   });
 
+  it('faces the same rules as JSON telemetry: smoke over Sparkplug raises the critical alarm', async () => {
+    sim.startFault('room-1', 'smoke', 60_000);
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    await waitFor(
+      async () => {
+        const res = await gw.app!.inject({
+          url: `/api/alarms?state=active&device=server-room`,
+          headers: auth,
+        });
+        expect(res.statusCode, res.body).toBe(200);
+        const { alarms } = res.json() as { alarms: Array<{ rule: string; severity: string; site: string }> };
+        return alarms.some(
+          (a) => a.rule === 'serverroom.smoke' && a.severity === 'critical' && a.site === SITE,
+        );
+      },
+      20_000,
+      'smoke alarm',
+    );
+    sim.stopFault('room-1');
+  });
+
   it('does not store a value the edge node sends as null, and counts everything in /metrics', async () => {
     const s = gw.sparkplug!;
     const nulls = s.counters.nullValues;
