@@ -9,9 +9,8 @@
  * readings. One reading = one metric value. Median of `--runs` runs; `--write` records the
  * figures in bench/RESULTS.md under "## OPC UA".
  *
- * The server side caps a publish response at `--max-notifications` values (node-opcua's server
- * default is 1,000, so at a 100 ms publishing interval about 10,000 values/s leave the server
- * whatever the client could take); `--publishing` sets the subscription's interval.
+ * `--max-notifications` sets the server's cap of values per publish response (node-opcua's
+ * default is 1,000); `--publishing` the subscription's publishing interval.
  *
  *   npm run bench:opcua -- [--runs 3] [--seconds 15] [--tick 20] [--publishing 100]
  *                          [--max-notifications 1000] [--write]
