@@ -8,6 +8,9 @@ const USAGE = `usage: npm run simulate -- [options]
   --devices <n>          a generated fleet of n devices instead of a scenario
   --broker <url>         MQTT broker, mqtt:// or mqtts:// (default mqtt://127.0.0.1:1883); --no-mqtt for none
   --broker-ca <file>     CA certificate (PEM) of an mqtts:// broker not signed by a public CA
+  --protocol <p>         json (default: the facility/... JSON convention) or sparkplug (Sparkplug B,
+                         one edge node per site)
+  --sparkplug-group <g>  Sparkplug group id (default facility)
   --opcua-port <n>       also serve chlorination tanks and probes over OPC UA on this port
   --speed <x>            simulated seconds per real second (1440 = a day a minute; default 1)
   --seed <n>             random seed (default: the scenario's, else 1)
@@ -39,6 +42,8 @@ try {
       devices: { type: 'string' },
       broker: { type: 'string' },
       'broker-ca': { type: 'string' },
+      protocol: { type: 'string' },
+      'sparkplug-group': { type: 'string' },
       'no-mqtt': { type: 'boolean' },
       'opcua-port': { type: 'string' },
       speed: { type: 'string' },
@@ -69,6 +74,14 @@ if (broker && !/^(mqtts?|tcp|tls):\/\/\S+$/.test(broker))
 if (broker && values['no-mqtt']) fail('--broker and --no-mqtt contradict each other');
 const brokerCa = str('broker-ca');
 if (brokerCa !== undefined && !existsSync(brokerCa)) fail(`--broker-ca: no such file ${brokerCa}`);
+const protocol = str('protocol') ?? 'json';
+if (protocol !== 'json' && protocol !== 'sparkplug')
+  fail(`--protocol must be json or sparkplug, got ${protocol}`);
+const sparkplugGroup = str('sparkplug-group');
+if (sparkplugGroup !== undefined && !/^[^/+#]{1,255}$/.test(sparkplugGroup))
+  fail(`--sparkplug-group must be 1-255 characters without / + #, got ${sparkplugGroup}`);
+if (sparkplugGroup !== undefined && protocol !== 'sparkplug')
+  fail('--sparkplug-group needs --protocol sparkplug');
 if (str('scenario') && str('devices')) fail('give either --scenario or --devices, not both');
 let startTime: number | undefined;
 if (str('start') !== undefined) {
@@ -106,6 +119,8 @@ try {
     controlPort,
     intervalMs: interval === undefined ? undefined : interval * 1000,
     qos,
+    protocol,
+    sparkplugGroup,
     logger,
   });
 } catch (err) {

@@ -8,6 +8,7 @@ import { fleetScenario } from './scenario/fleet.js';
 import { loadScenarioFile, parseScenario } from './scenario/load.js';
 import type { Scenario, ScenarioInput } from './scenario/schema.js';
 import { MqttPublisher, type PublisherStats } from './transport/mqtt-publisher.js';
+import { SparkplugPublisher } from './transport/sparkplug-publisher.js';
 
 export type { DeviceInfo, SimMessage } from './engine/engine.js';
 export { Engine, payloadOf } from './engine/engine.js';
@@ -53,6 +54,10 @@ export interface SimulationOptions {
   maxOutstanding?: number;
   /** Where the OPC UA server keeps its PKI; default a temporary folder. */
   opcuaPkiDir?: string;
+  /** What goes over MQTT: the JSON convention (default) or Sparkplug B (one edge node per site). */
+  protocol?: 'json' | 'sparkplug';
+  /** Sparkplug group id; default `facility`. */
+  sparkplugGroup?: string;
 }
 
 export interface SimulationStats {
@@ -91,6 +96,8 @@ export interface Simulation {
   readonly startTime: number;
   readonly opcuaEndpoint: string | null;
   readonly controlUrl: string | null;
+  /** The Sparkplug B edge nodes (protocol `sparkplug`), with their fault methods; else null. */
+  readonly sparkplug: SparkplugPublisher | null;
   stop(): Promise<void>;
 }
 
@@ -132,7 +139,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
   }
   const engine = new Engine(scenario, { seed, startTime, intervalOverrideMs: opts.intervalMs });
 
-  let publisher: MqttPublisher | null = null;
+  let publisher: MqttPublisher | SparkplugPublisher | null = null;
   let opcua: OpcuaServerHandle | null = null;
   let control: ControlServer | null = null;
   let runner: Runner | null = null;
@@ -161,12 +168,21 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
     }
     const brokerUrl = opts.brokerUrl === undefined ? 'mqtt://127.0.0.1:1883' : opts.brokerUrl;
     if (brokerUrl !== null) {
-      publisher = new MqttPublisher({
-        url: brokerUrl,
-        logger: log.child({ module: 'sim-mqtt' }),
-        maxOutstanding: opts.maxOutstanding,
-        caFile: opts.brokerCaFile,
-      });
+      publisher =
+        opts.protocol === 'sparkplug'
+          ? new SparkplugPublisher({
+              url: brokerUrl,
+              group: opts.sparkplugGroup,
+              logger: log.child({ module: 'sim-sparkplug' }),
+              maxOutstanding: opts.maxOutstanding,
+              caFile: opts.brokerCaFile,
+            })
+          : new MqttPublisher({
+              url: brokerUrl,
+              logger: log.child({ module: 'sim-mqtt' }),
+              maxOutstanding: opts.maxOutstanding,
+              caFile: opts.brokerCaFile,
+            });
       await publisher.start();
     }
     const viaOpcua = (m: SimMessage): boolean => opcua !== null && m.transport !== 'mqtt';
@@ -190,6 +206,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       startTime,
       opcuaEndpoint: opcua?.endpointUrl ?? null,
       controlUrl: null,
+      sparkplug: publisher instanceof SparkplugPublisher ? publisher : null,
       devices: () => engine.devices(),
       faults: () =>
         engine.faultList().map((f) => ({

@@ -4,6 +4,7 @@ import type { MqttConfig } from '../../gateway/src/config/schema.js';
 import type { IngestPipeline, RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
 import type { Outbox } from '../../gateway/src/storage/outbox.js';
 import { MqttIngestClient, redact } from './client.js';
+import type { SparkplugIngest } from './sparkplug/ingest.js';
 
 /**
  * MQTT telemetry in: messages go through the ingest pipeline into the outbox, and each one is
@@ -18,22 +19,33 @@ export class MqttSource implements Component, RejectPublisher {
     private readonly pipeline: () => IngestPipeline,
     private readonly outbox: Outbox,
     private readonly log: Logger,
+    /** Sparkplug B on the same connection (`spBv1.0/<group>/#`), when enabled. */
+    private readonly sparkplug?: SparkplugIngest,
   ) {}
 
   async start(): Promise<void> {
     const pipeline = this.pipeline();
     const outbox = this.outbox;
-    this.client = new MqttIngestClient(
-      this.cfg,
+    const spb = this.sparkplug;
+    const cfg = spb ? { ...this.cfg, topics: [...this.cfg.topics, ...spb.topics] } : this.cfg;
+    const client = new MqttIngestClient(
+      cfg,
       {
-        onMessage: (topic, payload) => pipeline.handleMessage(topic, payload, Date.now()),
+        onMessage: spb
+          ? (topic, payload) =>
+              spb.handles(topic)
+                ? spb.handleMessage(topic, payload, Date.now())
+                : pipeline.handleMessage(topic, payload, Date.now())
+          : (topic, payload) => pipeline.handleMessage(topic, payload, Date.now()),
         afterDurable: (cb) => outbox.afterCommit(cb),
         isFull: () => outbox.isFull(),
         onDrain: (cb) => outbox.onDrain(cb),
       },
       this.log,
     );
-    this.client.start();
+    this.client = client;
+    spb?.attach((topic, payload) => client.publish(topic, payload));
+    client.start();
   }
 
   publishRejected(site: string, kind: string, device: string, payload: string): void {

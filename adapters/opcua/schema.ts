@@ -18,8 +18,14 @@ const deadbandSchema = z.strictObject({
 
 export const opcuaNodeSchema = z
   .strictObject({
-    /** e.g. `ns=2;s=plant.tank-1.ph` or `i=2258`. */
-    nodeId: z.string().min(1).optional(),
+    /** e.g. `ns=2;s=plant.tank-1.ph`, `i=2258` or `nsu=urn:vendor:plant;s=tank-1.ph` (namespace by URI). */
+    nodeId: z
+      .string()
+      .regex(
+        /^(?:ns=\d+;|nsu=[^;]+;)?(?:i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$/,
+        'must be an OPC UA node id: [ns=<index>;|nsu=<namespace URI>;](i=|s=|g=|b=)<identifier>',
+      )
+      .optional(),
     /** Relative path from the Root folder in OPC UA BNF, e.g. `/Objects/2:plant/2:tank-1/2:ph`. */
     browsePath: z.string().min(1).optional(),
     site: id,

@@ -243,8 +243,22 @@ export class OpcuaSource implements Component {
   private async resolveNodes(session: ClientSession): Promise<Monitored[]> {
     const out: Monitored[] = [];
     const byPath = this.cfg.nodes.filter((n) => n.browsePath !== undefined);
-    for (const n of this.cfg.nodes)
-      if (n.nodeId !== undefined) out.push({ node: n, nodeId: resolveNodeId(n.nodeId) });
+    // `nsu=<namespace URI>;...` ids name the namespace, not its index, which a server may change
+    // between restarts: they are resolved against the server's namespace array on every session.
+    const namespaceArray = this.cfg.nodes.some((n) => n.nodeId?.startsWith('nsu='))
+      ? await session.readNamespaceArray()
+      : undefined;
+    for (const n of this.cfg.nodes) {
+      if (n.nodeId === undefined) continue;
+      try {
+        out.push({ node: n, nodeId: resolveNodeId(n.nodeId, { namespaceArray }) });
+      } catch (err) {
+        this.log.error(
+          { nodeId: n.nodeId, err: (err as Error).message, namespaces: namespaceArray },
+          'OPC UA node id cannot be resolved on this server; node skipped',
+        );
+      }
+    }
     if (byPath.length === 0) return out;
     const results = await session.translateBrowsePath(
       byPath.map((n) => makeBrowsePath('RootFolder', n.browsePath as string)),

@@ -37,6 +37,8 @@ import { NotificationService, NotifyQueue, registerNotificationMetrics } from '.
 import { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
 import { OpcuaSource } from '../../adapters/opcua/source.js';
+import { SparkplugIngest } from '../../adapters/mqtt/sparkplug/ingest.js';
+import { registerSparkplugMetrics } from '../../adapters/mqtt/sparkplug/metrics.js';
 
 /**
  * The composition root: builds every stage from the config, wires them one way
@@ -54,6 +56,8 @@ export class Gateway {
   mqtt?: MqttSource;
   /** One per configured OPC UA endpoint; each connects and retries on its own. */
   opcua: OpcuaSource[] = [];
+  /** Sparkplug B on the MQTT connection, when `sparkplug.enabled`. */
+  sparkplug?: SparkplugIngest;
   influx?: InfluxWriter;
   pipeline?: IngestPipeline;
   alarms?: AlarmService;
@@ -182,11 +186,21 @@ export class Gateway {
       mqttCfg.username = cfg.broker.username;
       mqttCfg.password = cfg.broker.password;
     }
+    // Sparkplug B: decoded on the MQTT source's connection, readings into the same pipeline.
+    const sparkplug = cfg.sparkplug.enabled
+      ? new SparkplugIngest(
+          cfg.sparkplug,
+          (): IngestPipeline => pipeline,
+          this.registry,
+          log.child({ module: 'sparkplug' }),
+        )
+      : undefined;
     const mqtt: MqttSource = new MqttSource(
       mqttCfg,
       (): IngestPipeline => pipeline,
       this.outbox,
       log.child({ module: 'mqtt' }),
+      sparkplug,
     );
     const rejects: RejectPublisher = mqtt;
     const pipeline: IngestPipeline = new IngestPipeline(cfg, this.registry, deriver, sink, rejects, log);
@@ -201,6 +215,11 @@ export class Gateway {
     this.influx = new InfluxWriter(cfg.influx, this.outbox, log, this.metrics);
     await this.startComponent(this.influx);
 
+    if (sparkplug) {
+      this.sparkplug = sparkplug;
+      registerSparkplugMetrics(this.metrics, () => this.sparkplug);
+      await this.startComponent(sparkplug);
+    }
     this.mqtt = mqtt;
     await this.startComponent(mqtt);
 

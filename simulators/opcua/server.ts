@@ -25,6 +25,11 @@ export interface OpcuaServerOptions {
   onClearFault?: (deviceId: string, fault?: string) => void;
   /** Where node-opcua keeps its PKI (certificates); default: a temporary folder removed on stop. */
   pkiDir?: string;
+  /**
+   * Accept any client certificate (default true, convenient for demos). false: only certificates
+   * in `<pkiDir>/server/trusted/certs`, as a real PLC does; others land in `<pkiDir>/server/rejected`.
+   */
+  acceptUnknownClientCertificates?: boolean;
   logger?: Logger;
 }
 
@@ -56,7 +61,7 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<OpcuaS
   const pkiDir = opts.pkiDir ?? mkdtempSync(join(tmpdir(), 'fgw-sim-opcua-'));
   const serverCertificateManager = new OPCUACertificateManager({
     rootFolder: join(pkiDir, 'server'),
-    automaticallyAcceptUnknownCertificate: true,
+    automaticallyAcceptUnknownCertificate: opts.acceptUnknownClientCertificates ?? true,
   });
   const userCertificateManager = new OPCUACertificateManager({
     rootFolder: join(pkiDir, 'user'),

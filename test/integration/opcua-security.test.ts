@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -99,4 +99,87 @@ describe('OPC UA source security', () => {
       await src.stop();
     }
   }, 90_000);
+
+  it('refuses SignAndEncrypt/Basic256Sha256 from an untrusted client certificate and accepts it once the server trusts it', async () => {
+    // A server that, like a real PLC, only accepts client certificates it was told to trust.
+    const strictPki = join(dir, 'strict-server');
+    const strict = await startOpcuaServer({
+      port: await freePort(),
+      pkiDir: strictPki,
+      acceptUnknownClientCertificates: false,
+      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
+    });
+    const gwDir = join(dir, 'gateway-strict');
+    const got: Reading[] = [];
+    const src = new OpcuaSource(
+      opcuaEndpointSchema.parse({
+        name: 'strict',
+        endpointUrl: strict.endpointUrl,
+        securityMode: 'SignAndEncrypt',
+        securityPolicy: 'Basic256Sha256',
+        subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50 },
+        reconnect: { initialDelayMs: 200, maxDelayMs: 500 },
+        nodes: [
+          {
+            nodeId: 'ns=2;s=plant.tank-1.ph',
+            site: 'plant',
+            device: 'tank-1',
+            kind: 'chlorination',
+            metric: 'ph',
+          },
+        ],
+      }),
+      () => ({
+        handleReading: (r: Reading): null => {
+          got.push(r);
+          return null;
+        },
+      }),
+      gwDir,
+      pino({ level: 'silent' }),
+    );
+    const gwPki = join(gwDir, 'pki');
+    const serverRejected = join(strictPki, 'server', 'rejected');
+    await src.start();
+    try {
+      // The gateway trusts the server (as an operator does after the first attempt)...
+      await waitFor(
+        () => existsSync(join(gwPki, 'rejected')) && readdirSync(join(gwPki, 'rejected')).length > 0,
+        30_000,
+        'server certificate seen by the gateway',
+      );
+      for (const f of readdirSync(join(gwPki, 'rejected')))
+        renameSync(join(gwPki, 'rejected', f), join(gwPki, 'trusted', 'certs', f));
+      // ...but the server does not trust the gateway: its certificate lands in the server's rejected/.
+      await waitFor(
+        () => existsSync(serverRejected) && readdirSync(serverRejected).length > 0,
+        30_000,
+        'gateway certificate refused by the server',
+      );
+      await new Promise((r) => setTimeout(r, 1500)); // a few more refused attempts
+      expect(src.health().connection).not.toBe('connected');
+      expect(src.health().state).toBe('down');
+      expect(src.health().sessions).toBe(0);
+      expect(String(src.health().detail)).toMatch(/BadSecurityChecksFailed|certificate/i);
+      expect(got).toHaveLength(0);
+
+      // Trusted on the server: the retrying source opens the secure channel without a restart.
+      for (const f of readdirSync(serverRejected))
+        renameSync(join(serverRejected, f), join(strictPki, 'server', 'trusted', 'certs', f));
+      await waitFor(() => src.health().connection === 'connected', 30_000, 'secure session once trusted');
+      strict.update({
+        device: 'tank-1',
+        site: 'plant',
+        ts: Date.now(),
+        values: { ph: 7.4 },
+        bad: [],
+        silent: false,
+        faults: [],
+      } as never);
+      await waitFor(() => got.some((r) => r.fields.ph === 7.4), 10_000, 'a value over the secure channel');
+    } finally {
+      await src.stop();
+      await strict.stop();
+    }
+  }, 120_000);
 });

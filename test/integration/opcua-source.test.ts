@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AttributeIds, OPCUACertificateManager, OPCUAClient, type ClientSession } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { NAMESPACE_URI, startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
 import type { SimMessage } from '../../simulators/engine/engine.js';
 import { OPCUA_METRICS } from '../../simulators/opcua/units.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -87,7 +87,7 @@ describe('OPC UA source → gateway → InfluxDB', () => {
     [mosq, influx, server] = await Promise.all([startMosquitto(), startInfluxDB(), startServer()]);
     const nodes = DEVICES.flatMap((d) =>
       Object.keys(OPCUA_METRICS[d.kind]).map((metric) =>
-        // Probes by browse path, tanks by node id: both ways of naming a node are exercised.
+        // Probes by browse path, tanks by node id: every way of naming a node is exercised.
         d.kind === 'env-probe'
           ? {
               browsePath: `/Objects/${NS}:${SITE}/${NS}:${d.id}/${NS}:${metric}`,
@@ -97,7 +97,11 @@ describe('OPC UA source → gateway → InfluxDB', () => {
               metric,
             }
           : {
-              nodeId: `ns=${NS};s=${SITE}.${d.id}.${metric}`,
+              // tank-1 names its namespace by URI (`nsu=`), resolved against the server's namespace array.
+              nodeId:
+                d.id === 'tank-1'
+                  ? `nsu=${NAMESPACE_URI};s=${SITE}.${d.id}.${metric}`
+                  : `ns=${NS};s=${SITE}.${d.id}.${metric}`,
               site: SITE,
               device: d.id,
               kind: d.kind,
@@ -206,12 +210,13 @@ describe('OPC UA source → gateway → InfluxDB', () => {
     expect(source.health().badValues).toBeGreaterThan(0);
   });
 
-  it('restores exactly one subscription after the server was away, values flowing within 10 s', async () => {
+  it('restores exactly one subscription after the server was away for 30 s, values flowing within 10 s', async () => {
     const stoppedAt = Date.now();
     await server.stop();
     await waitFor(() => source.health().connection === 'reconnecting', 10_000, 'reconnecting');
     expect(source.health().state).toBe('down');
-    await new Promise((r) => setTimeout(r, 5000));
+    // Away for 30 s, as long as a PLC restart or a switch reboot takes.
+    await new Promise((r) => setTimeout(r, 30_000));
     server = await startServer();
     const back = Date.now();
     // The restarted server starts with initial values; every value from `back` on is one of ours.
@@ -266,5 +271,5 @@ describe('OPC UA source → gateway → InfluxDB', () => {
       await client.disconnect();
       rmSync(pki, { recursive: true, force: true });
     }
-  }, 40_000);
+  }, 90_000);
 });

@@ -123,3 +123,21 @@ describe('discovery snippet', () => {
     ]);
   });
 });
+
+describe('OPC UA node ids in the config', () => {
+  const base = { site: 's', device: 'd', kind: 'env-probe', metric: 'temperature_c' };
+  it('accepts index and namespace-URI forms and refuses anything else with its key path', () => {
+    for (const nodeId of [
+      'i=2258',
+      'ns=2;s=plant.tank-1.ph',
+      'nsu=urn:facility-gateway:simulators;s=a;b',
+      'ns=3;i=7',
+    ])
+      expect(opcuaNodeSchema.safeParse({ ...base, nodeId }).success, nodeId).toBe(true);
+    for (const nodeId of ['tank-1.ph', 'ns=x;s=a', 'nsu=;s=a', 'ns=2;q=1']) {
+      const r = opcuaNodeSchema.safeParse({ ...base, nodeId });
+      expect(r.success, nodeId).toBe(false);
+      expect(r.error!.issues[0]!.path).toEqual(['nodeId']);
+    }
+  });
+});

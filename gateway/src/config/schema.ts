@@ -6,6 +6,7 @@ import { alarmsSchema } from '../alarms/schema.js';
 import { workordersSchema } from '../workorders/schema.js';
 import { opcuaSchema } from '../../../adapters/opcua/schema.js';
 import { notificationsSchema } from '../notifications/schema.js';
+import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -214,6 +215,8 @@ export const configSchema = z.strictObject({
   opcua: opcuaSchema,
   /** Ticket webhooks (outgoing, inbound from a CMMS) and email; all off by default (docs/workorders.md). */
   notifications: notificationsSchema.prefault({}),
+  /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
+  sparkplug: sparkplugSchema.prefault({}),
 });
 
 export type GatewayConfig = z.infer<typeof configSchema>;

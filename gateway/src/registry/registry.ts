@@ -122,6 +122,8 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
   /** Bare device id → entries with that id on any site, for `get(id)`. */
   private readonly byId = new Map<string, MutableEntry[]>();
   private readonly listeners = new Set<DeviceListener>();
+  /** Keys of devices their source declared offline (a Sparkplug death), whatever their last data. */
+  private readonly down = new Set<string>();
   private readonly kinds: Readonly<Record<string, KindConfig>>;
   private readonly onlineIntervals: number;
   private readonly offlineIntervals: number;
@@ -205,6 +207,16 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
     }
   }
 
+  /**
+   * What a source knows for certain about a device's presence (Sparkplug B death and birth
+   * certificates): offline holds until the source says online again.
+   */
+  setPresence(site: string, device: string, online: boolean): void {
+    const key = `${site}/${device}`;
+    if (online) this.down.delete(key);
+    else this.down.add(key);
+  }
+
   /** Every device, declared and discovered, in no particular order. */
   *entries(): IterableIterator<DeviceEntry> {
     for (const site of this.bySite.values()) yield* site.values();
@@ -222,6 +234,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
    * intervals"). A device that never reported counts from the registry's start.
    */
   stateOf(device: DeviceEntry, now = Date.now()): DeviceState {
+    if (this.down.size > 0 && this.down.has(device.key)) return 'offline';
     const age = now - (device.lastSeen ?? this.startedAt);
     const interval = device.reportIntervalSec * 1000;
     if (age <= this.onlineIntervals * interval) return 'online';

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePayload } from '../../../adapters/mqtt/sparkplug/codec.js';
 import { startMosquitto, type Mosquitto } from '../../fixtures/mosquitto.js';
 import { waitFor } from '../../fixtures/ports.js';
 
@@ -50,6 +51,8 @@ describe('simulate CLI', () => {
     [['--broker', 'http://127.0.0.1:1883'], /--broker must be an mqtt:\/\/ or mqtts:\/\/ URL/],
     [['--broker-ca', '/nonexistent/ca.pem'], /--broker-ca: no such file/],
     [['--scenario', 'a.yaml', '--devices', '5'], /either --scenario or --devices/],
+    [['--protocol', 'mqtt5'], /--protocol must be json or sparkplug, got mqtt5/],
+    [['--sparkplug-group', 'g'], /--sparkplug-group needs --protocol sparkplug/],
   ])('%j: exit 2 with a message naming the problem and the usage', async (args, message) => {
     const r = await cli(args);
     expect(r.code).toBe(2);
@@ -137,6 +140,47 @@ describe('simulate CLI', () => {
       // QoS 1 both ways: every acknowledged message reached the subscriber.
       await waitFor(() => got.length >= sent, 5000, 'every message at the subscriber');
       expect(got.length).toBe(sent);
+    });
+
+    it('--protocol sparkplug: NBIRTH, a DBIRTH per device, DDATA in sequence, NDEATH on SIGTERM', async () => {
+      const spb: Array<{ topic: string; seq: number | undefined; bdSeq: unknown; aliasOnly: boolean }> = [];
+      const s = await mqtt.connectAsync(broker.url, { clientId: 'cli-test-spb' });
+      s.on('message', (topic, p) => {
+        const d = decodePayload(p);
+        spb.push({
+          topic,
+          seq: d.seq,
+          bdSeq: d.metrics.find((m) => m.name === 'bdSeq')?.value,
+          aliasOnly:
+            d.metrics.length > 0 && d.metrics.every((m) => m.name === undefined && m.alias !== undefined),
+        });
+      });
+      await s.subscribeAsync('spBv1.0/#', { qos: 1 });
+      try {
+        const r = await cli(
+          ['--devices', '10', '--interval', '0.5', '--protocol', 'sparkplug', '--broker', broker.url],
+          (out, kill) => {
+            if (out.includes('simulation started')) setTimeout(kill, 2500);
+          },
+        );
+        expect(r.code).toBe(0);
+        await waitFor(() => spb.some((m) => m.topic.includes('/NDEATH/')), 5000, 'NDEATH');
+        const node = 'spBv1.0/facility/NBIRTH/site-001';
+        expect(spb[0]!.topic).toBe(node);
+        expect(spb[0]!.seq).toBe(0);
+        const births = spb.filter((m) => m.topic.startsWith('spBv1.0/facility/DBIRTH/site-001/'));
+        expect(new Set(births.map((m) => m.topic)).size).toBe(10);
+        const data = spb.filter((m) => m.topic.startsWith('spBv1.0/facility/DDATA/site-001/'));
+        expect(data.length).toBeGreaterThan(10);
+        for (const d of data) expect(d.aliasOnly).toBe(true);
+        // Every message after the NBIRTH carries the next sequence number.
+        const seqs = spb.filter((m) => !m.topic.includes('/NDEATH/')).map((m) => m.seq);
+        seqs.forEach((q, i) => expect(q).toBe(i % 256));
+        const death = spb.find((m) => m.topic === 'spBv1.0/facility/NDEATH/site-001');
+        expect(death?.bdSeq).toBe(spb[0]!.bdSeq);
+      } finally {
+        await s.endAsync();
+      }
     });
   });
 });

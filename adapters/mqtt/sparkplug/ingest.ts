@@ -1,0 +1,169 @@
+import type { Logger } from '../../../gateway/src/core/log.js';
+import { RateLimitedLog } from '../../../gateway/src/core/log.js';
+import type { Component, ComponentHealth, Reading } from '../../../gateway/src/core/types.js';
+import type { Rejection } from '../../../gateway/src/ingest/reasons.js';
+import { decodePayload, rebirthPayload } from './codec.js';
+import type { SparkplugConfig } from './schema.js';
+import {
+  MESSAGE_TYPES,
+  NAMESPACE,
+  SPB_REJECT_REASONS,
+  SparkplugTracker,
+  parseTopic,
+  rebirthTopic,
+  type DeviceRef,
+  type MessageType,
+  type SpbRejectReason,
+} from './tracker.js';
+
+/** Where decoded readings go: the ingest pipeline, with the same checks as JSON telemetry. */
+export interface SparkplugReadingSink {
+  handleReading(r: Reading, now: number): Rejection | null;
+}
+
+/** Device presence as births and deaths tell it (the registry). */
+export interface PresenceDirectory {
+  ensure(site: string, kind: string, device: string): unknown;
+  setPresence(site: string, device: string, online: boolean): void;
+}
+
+export type CommandPublisher = (topic: string, payload: Buffer) => void;
+
+export interface SparkplugCounters {
+  messages: Record<MessageType, number>;
+  rejected: Record<SpbRejectReason, number>;
+  readings: number;
+  /** Readings the ingest pipeline refused (range, type, kind mismatch...). */
+  readingsRejected: number;
+  nullValues: number;
+  ignoredMetrics: number;
+  rebirthRequests: number;
+}
+
+/**
+ * Sparkplug B on the gateway's MQTT connection: the MQTT source hands over every message under
+ * `spBv1.0/`, this decodes it, runs the tracker and acts on its outcome (readings into the
+ * pipeline, presence into the registry, rebirth commands back to the edge node).
+ */
+export class SparkplugIngest implements Component {
+  readonly name = 'sparkplug';
+  readonly counters: SparkplugCounters;
+  private tracker: SparkplugTracker;
+  private readonly rlog: RateLimitedLog;
+  private publish: CommandPublisher | undefined;
+  private running = false;
+
+  constructor(
+    private readonly cfg: SparkplugConfig,
+    private readonly sink: () => SparkplugReadingSink,
+    private readonly presence: PresenceDirectory,
+    log: Logger,
+  ) {
+    this.tracker = new SparkplugTracker(cfg);
+    this.rlog = new RateLimitedLog(log);
+    this.counters = {
+      messages: Object.fromEntries(MESSAGE_TYPES.map((t) => [t, 0])) as Record<MessageType, number>,
+      rejected: Object.fromEntries(SPB_REJECT_REASONS.map((r) => [r, 0])) as Record<SpbRejectReason, number>,
+      readings: 0,
+      readingsRejected: 0,
+      nullValues: 0,
+      ignoredMetrics: 0,
+      rebirthRequests: 0,
+    };
+  }
+
+  /** The MQTT filters to subscribe to, one per configured group. */
+  get topics(): string[] {
+    return this.cfg.groups.map((g) => `${NAMESPACE}/${g}/#`);
+  }
+
+  /** Set by the MQTT source once it can publish (rebirth commands). */
+  attach(publish: CommandPublisher): void {
+    this.publish = publish;
+  }
+
+  async start(): Promise<void> {
+    this.tracker = new SparkplugTracker(this.cfg);
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.publish = undefined;
+  }
+
+  handles(topic: string): boolean {
+    return topic.startsWith(NAMESPACE + '/');
+  }
+
+  /** One MQTT message under `spBv1.0/`. Never throws. */
+  handleMessage(topic: string, payload: Buffer, now: number): void {
+    if (!this.running) return;
+    const t = parseTopic(topic);
+    if (!t) return this.rejected('topic_invalid', `not a Sparkplug B topic: ${topic.slice(0, 200)}`, topic);
+    this.counters.messages[t.type]++;
+    if (t.type === 'NCMD' || t.type === 'DCMD') return;
+    let p;
+    try {
+      p = decodePayload(payload);
+    } catch (err) {
+      return this.rejected('payload_invalid', (err as Error).message.slice(0, 200), topic);
+    }
+    const out = this.tracker.handle(t, p, now);
+    this.counters.nullValues += out.nulls;
+    this.counters.ignoredMetrics += out.ignored;
+    for (const d of out.offline) this.presence.setPresence(d.site, d.device, false);
+    for (const d of out.online) this.online(d);
+    if (out.rebirth) this.requestRebirth(out.rebirth.group, out.rebirth.node, now);
+    if (out.reject) this.rejected(out.reject.reason, out.reject.detail, topic);
+    const sink = this.sink();
+    for (const r of out.readings) {
+      const bad = sink.handleReading(r, now);
+      if (bad) this.counters.readingsRejected++;
+      else this.counters.readings++;
+    }
+  }
+
+  health(): ComponentHealth {
+    const nodes = this.tracker.view();
+    const devices = nodes.flatMap((n) => n.devices);
+    const rejected = Object.values(this.counters.rejected).reduce((a, b) => a + b, 0);
+    return {
+      state: this.running ? 'ok' : 'stopped',
+      groups: this.cfg.groups,
+      nodes: nodes.length,
+      nodesOnline: nodes.filter((n) => n.online).length,
+      devices: devices.length,
+      devicesOnline: devices.filter((d) => d.online).length,
+      readings: this.counters.readings,
+      rejected,
+      rebirthRequests: this.counters.rebirthRequests,
+    };
+  }
+
+  /** Edge nodes and devices as the tracker sees them. */
+  view(): ReturnType<SparkplugTracker['view']> {
+    return this.tracker.view();
+  }
+
+  private online(d: DeviceRef): void {
+    this.presence.ensure(d.site, d.kind, d.device);
+    this.presence.setPresence(d.site, d.device, true);
+  }
+
+  private requestRebirth(group: string, node: string, now: number): void {
+    if (!this.publish) return;
+    this.counters.rebirthRequests++;
+    this.rlog.warn(`rebirth:${group}/${node}`, { group, node }, 'asking a Sparkplug edge node for a rebirth');
+    this.publish(rebirthTopic(group, node), rebirthPayload(now));
+  }
+
+  private rejected(reason: SpbRejectReason, detail: string, topic: string): void {
+    this.counters.rejected[reason]++;
+    this.rlog.warn(
+      `spb:${reason}:${topic.slice(0, 120)}`,
+      { reason, detail, topic: topic.slice(0, 200) },
+      'Sparkplug message dropped',
+    );
+  }
+}
