@@ -16,6 +16,9 @@ import { registerTicketRoutes } from './routes/tickets.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import { lookupDevice } from './routes/device-lookup.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
+import type { DashboardConfig } from '../config/schema.js';
+import { registerDashboard } from './dashboard.js';
+import { registerDemoRoutes, type DemoRouteDeps } from './routes/demo.js';
 
 export interface AppDeps {
   log: Logger;
@@ -33,6 +36,10 @@ export interface AppDeps {
   reader?: InfluxReader;
   /** Work orders (absent: no `/api/tickets`). */
   tickets?: WorkOrderService;
+  /** The web dashboard at `/` (absent: none). */
+  dashboard?: DashboardConfig;
+  /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
+  demo?: Pick<DemoRouteDeps, 'controlUrl'>;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -64,9 +71,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (status >= 500) deps.log.error({ err }, 'request failed');
     return sendError(reply, status, err.code ?? (status >= 500 ? 'internal' : 'bad_request'), err.message);
   });
-  app.setNotFoundHandler((req, reply) =>
-    sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`),
+  const spa = deps.dashboard ? registerDashboard(app, deps.dashboard, deps.log) : undefined;
+  app.setNotFoundHandler(
+    (req, reply) =>
+      spa?.(req, reply) ?? sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`),
   );
+
+  /** Who the token belongs to: the dashboard shows the actions the role allows. */
+  app.get('/api/session', { preHandler: viewer }, async (req) => ({
+    name: req.principal!.name,
+    role: req.principal!.role,
+  }));
 
   app.get('/api/health', async (_req, reply) => {
     const components = deps.health();
@@ -108,6 +123,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
   if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
   registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
+  registerDemoRoutes(app, { tokens: deps.tokens, controlUrl: deps.demo?.controlUrl ?? (() => undefined) });
 
   return app;
 }
