@@ -41,12 +41,17 @@ export function dashboardUrl(listening: string): string {
 }
 
 /** `npm start`: the simulators publish to the gateway's broker so the whole system runs alone. */
-export async function startDemo(gw: Gateway, log: Logger): Promise<{ stop(): Promise<void> }> {
+export async function startDemo(
+  gw: Gateway,
+  log: Logger,
+  /** Tests: another reporting interval, any free control port (0). */
+  opts: { intervalMs?: number; controlPort?: number } = {},
+): Promise<{ stop(): Promise<void> }> {
   const { startSimulation } = await import('../../simulators/index.js');
   const sim = await startSimulation({
     brokerUrl: gw.mqttUrl,
-    intervalMs: DEMO_INTERVAL_MS,
-    controlPort: DEMO_CONTROL_PORT,
+    intervalMs: opts.intervalMs ?? DEMO_INTERVAL_MS,
+    controlPort: opts.controlPort ?? DEMO_CONTROL_PORT,
     controlHost: '127.0.0.1',
     logger: log.child({ module: 'simulator' }),
   });

@@ -48,12 +48,12 @@ export function Sparkline(props: { ring: Ring | undefined; state: string; versio
 }
 
 /**
- * A virtual list of fixed-height rows: only the rows in view (and a few around) are in the DOM,
- * so 10,000 devices cost what a screenful costs.
+ * A virtual list: only the rows in view (and a few around) are in the DOM, so 10,000 devices cost
+ * what a screenful costs. Row heights come from `heightOf` (fixed per row type), summed once per render.
  */
 export function VirtualList<T>(props: {
   items: T[];
-  rowHeight: number;
+  heightOf: (item: T) => number;
   render: (item: T, index: number) => ComponentChildren;
   class?: string;
   overscan?: number;
@@ -69,14 +69,26 @@ export function VirtualList<T>(props: {
     ro.observe(el);
     return () => ro.disconnect();
   }, []);
-  const { items, rowHeight } = props;
+  const { items } = props;
   const over = props.overscan ?? 3;
-  const first = Math.max(0, Math.floor(scroll / rowHeight) - over);
-  const last = Math.min(items.length, Math.ceil((scroll + height) / rowHeight) + over);
+  const tops = new Float64Array(items.length + 1);
+  for (let i = 0; i < items.length; i++) tops[i + 1] = tops[i]! + props.heightOf(items[i]!);
+  // First row whose bottom is below the top of the view (binary search over the running sums).
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (tops[mid + 1]! <= scroll) lo = mid + 1;
+    else hi = mid;
+  }
+  const first = Math.max(0, lo - over);
+  let last = lo;
+  while (last < items.length && tops[last]! < scroll + height) last++;
+  last = Math.min(items.length, last + over);
   const rows: ComponentChildren[] = [];
   for (let i = first; i < last; i++) {
     rows.push(
-      <div class="vrow" key={i} style={{ top: `${i * rowHeight}px`, height: `${rowHeight}px` }}>
+      <div class="vrow" key={i} style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}>
         {props.render(items[i]!, i)}
       </div>,
     );
@@ -87,7 +99,7 @@ export function VirtualList<T>(props: {
       ref={ref}
       onScroll={(e) => setScroll((e.currentTarget as HTMLDivElement).scrollTop)}
     >
-      <div class="vspace" style={{ height: `${items.length * rowHeight}px` }}>
+      <div class="vspace" style={{ height: `${tops[items.length]}px` }}>
         {rows}
       </div>
     </div>

@@ -9,7 +9,7 @@ import { DemoPanel } from './demo';
 const RANK: Record<TileState, number> = { critical: 0, warning: 1, offline: 2, normal: 3 };
 const TILE_W = 230;
 const ROW_H = 132;
-const HEAD_H = 132;
+const HEAD_H = 44;
 
 type Row =
   | { type: 'site'; site: string; counts: Record<TileState, number> }
@@ -107,11 +107,11 @@ export function Overview() {
       <div class="tiles-wrap" ref={setEl}>
         <VirtualList
           items={rows}
-          rowHeight={ROW_H}
+          heightOf={(r) => (r.type === 'site' ? HEAD_H : ROW_H)}
           class="tiles"
           render={(r) =>
             r.type === 'site' ? (
-              <div class="site-head" style={{ height: `${HEAD_H}px` }}>
+              <div class="site-head">
                 <h2>{r.site}</h2>
                 {(['critical', 'warning', 'offline'] as const).map((s) =>
                   r.counts[s] > 0 ? (
