@@ -7,6 +7,8 @@ need=()
 [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 [ -x /usr/bin/influxd ] || need+=(influxdb)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+# The dashboard's browser tests, screenshots and benchmark (playwright-core drives it).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -18,4 +20,4 @@ fi
 for svc in mosquitto influxdb victoria-metrics; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
-echo "test servers ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1); $(/usr/bin/influxd version 2>/dev/null)"
+echo "test servers ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1); $(/usr/bin/influxd version 2>/dev/null); $(/usr/bin/chromium --version 2>/dev/null)"
