@@ -1,15 +1,16 @@
 // Everything live in one place: the devices with their latest values, active alarms and open
 // tickets, fed by one EventSource. Views re-render at most every REDRAW_MS (one requestAnimationFrame
 // after a batch), however many events arrive: 10,000 devices reporting must not mean 10,000 renders.
+import { Ring } from './ring';
 import { Api, type Alarm, type Device, type MetricValue, type Ticket } from './api';
 
 export type Conn = 'connecting' | 'live' | 'reconnecting' | 'stale';
+export { Ring };
 export type TileState = 'critical' | 'warning' | 'offline' | 'normal';
 
 const REDRAW_MS = 250;
 /** No reading for this long while connected: the data is shown as stale. */
 export const STALE_AFTER_MS = 30_000;
-const SPARK_POINTS = 60;
 
 /** The metric a tile's sparkline follows, per kind. */
 export const PRIMARY: Record<string, string> = {
@@ -18,31 +19,6 @@ export const PRIMARY: Record<string, string> = {
   'gas-meter': 'flow_m3h',
   'water-meter': 'flow_lph',
 };
-
-/** A small ring buffer of numbers: sparklines keep the last SPARK_POINTS values per device. */
-export class Ring {
-  private readonly buf: Float64Array;
-  private n = 0;
-  private head = 0;
-  constructor(size = SPARK_POINTS) {
-    this.buf = new Float64Array(size);
-  }
-  push(v: number): void {
-    this.buf[this.head] = v;
-    this.head = (this.head + 1) % this.buf.length;
-    if (this.n < this.buf.length) this.n++;
-  }
-  get length(): number {
-    return this.n;
-  }
-  /** Oldest first. */
-  values(): number[] {
-    const out: number[] = [];
-    const start = (this.head - this.n + this.buf.length) % this.buf.length;
-    for (let i = 0; i < this.n; i++) out.push(this.buf[(start + i) % this.buf.length]!);
-    return out;
-  }
-}
 
 export interface ReadingEvent {
   site: string;

@@ -2,24 +2,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, listOf, type CalendarEntry, type Ticket } from '../api';
 import { can, useApp, useStoreVersion } from '../context';
 import { fmtDuration, fmtTime } from '../format';
+import { slaOf } from '../sla';
 import { useNow } from '../widgets';
 
 const COLUMNS = ['open', 'reopened', 'acknowledged', 'assigned', 'in_progress', 'on_hold', 'resolved'];
 const PRIO: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
-
-/** The deadline that runs now: response until someone responds, then resolution. */
-export function slaOf(x: Ticket, now: number): { label: string; left: number; cls: string } | null {
-  if (x.status === 'resolved' || x.status === 'closed' || x.status === 'on_hold') return null;
-  const due = x.respondedAt ? x.resolveDueAt : x.responseDueAt;
-  if (!due) return null;
-  const end = Date.parse(due);
-  const window = Math.max(1, end - Date.parse(x.createdAt));
-  const left = end - now;
-  // Amber at half the window left, red at a fifth: a breach is seen coming.
-  const cls =
-    left <= 0 ? 'sla-breach' : left < window * 0.2 ? 'sla-red' : left < window * 0.5 ? 'sla-amber' : 'sla-ok';
-  return { label: x.respondedAt ? 'resolveBy' : 'respond', left, cls };
-}
 
 function Sla(props: { x: Ticket; now: number }) {
   const { t } = useApp();
