@@ -74,13 +74,17 @@ export function VirtualList<T>(props: {
   const tops = new Float64Array(items.length + 1);
   for (let i = 0; i < items.length; i++) tops[i + 1] = tops[i]! + props.heightOf(items[i]!);
   // First row whose bottom is below the top of the view (binary search over the running sums).
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (tops[mid + 1]! <= scroll) lo = mid + 1;
-    else hi = mid;
-  }
+  const rowAt = (y: number): number => {
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (tops[mid + 1]! <= y) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const lo = rowAt(scroll);
   const first = Math.max(0, lo - over);
   let last = lo;
   while (last < items.length && tops[last]! < scroll + height) last++;
@@ -97,7 +101,12 @@ export function VirtualList<T>(props: {
     <div
       class={`vlist ${props.class ?? ''}`}
       ref={ref}
-      onScroll={(e) => setScroll((e.currentTarget as HTMLDivElement).scrollTop)}
+      onScroll={(e) => {
+        // Re-render only when another row comes into view: rows sit at absolute offsets, so the
+        // browser scrolls them without any work from us in between.
+        const top = (e.currentTarget as HTMLDivElement).scrollTop;
+        if (rowAt(top) !== rowAt(scroll) || rowAt(top + height) !== rowAt(scroll + height)) setScroll(top);
+      }}
     >
       <div class="vspace" style={{ height: `${tops[items.length]}px` }}>
         {rows}

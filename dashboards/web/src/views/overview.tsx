@@ -1,3 +1,4 @@
+import { Component } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import type { Device } from '../api';
 import { useApp, useStoreVersion } from '../context';
@@ -135,7 +136,23 @@ export function Overview() {
   );
 }
 
-function Tile(props: { d: Device; s: TileState; version: number }) {
+interface TileProps {
+  d: Device;
+  s: TileState;
+  version: number;
+}
+
+/** A tile renders again only when its state or the store's data changed, not on every scroll. */
+class Tile extends Component<TileProps> {
+  override shouldComponentUpdate(next: TileProps): boolean {
+    return next.version !== this.props.version || next.s !== this.props.s || next.d !== this.props.d;
+  }
+  override render() {
+    return <TileBody {...this.props} />;
+  }
+}
+
+function TileBody(props: TileProps) {
   const { store, t } = useApp();
   const { d, s } = props;
   return (
