@@ -4,6 +4,7 @@
 // Runtime.getHeapUsage) while the overview is live, then while it scrolls.
 //   BENCH_DEVICES (10000)  BENCH_INTERVAL_MS (30000: each device reports every 30 s)
 //   BENCH_RUNS (3)  BENCH_WINDOW_S (20: each run measures this long)  BENCH_SCROLL_S (10)
+//   BENCH_PROFILE=1 (CPU profile of the scroll phase)
 import { availableParallelism, loadavg } from 'node:os';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
@@ -18,6 +19,8 @@ const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 30_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 20);
 const SCROLL_S = Number(process.env.BENCH_SCROLL_S ?? 10);
+/** BENCH_PROFILE=1: a CPU profile of the page while it scrolls, top functions by self time. */
+const PROFILE = process.env.BENCH_PROFILE === '1';
 
 interface Frames {
   n: number;
@@ -65,6 +68,24 @@ const MEASURE_IN_PAGE = `([ms, doScroll]) => new Promise((resolve) => {
   requestAnimationFrame(frame);
 })`;
 
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function of a CDP CPU profile, largest first. */
+function selfTimes(p: CpuProfile): Array<[string, number]> {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)?.callFrame;
+    const name = f ? `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}` : '?';
+    totals.set(name, (totals.get(name) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...totals.entries()].sort((a, b) => b[1] - a[1]);
+}
+
 async function measure(page: Page, seconds: number, scroll: boolean): Promise<Frames> {
   const fn = `(${MEASURE_IN_PAGE})([${seconds * 1000}, ${scroll}])`;
   return (await page.evaluate(fn)) as Frames;
@@ -105,7 +126,17 @@ async function main(): Promise<void> {
       live.push(await measure(page, WINDOW_S, false));
       console.log(`live run ${i + 1}: ${JSON.stringify(live[i])}`);
     }
+    if (PROFILE) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+    }
     const scroll = await measure(page, SCROLL_S, true);
+    if (PROFILE) {
+      const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
+      console.log('scroll phase, self time by function (ms):');
+      for (const [name, ms] of selfTimes(profile).slice(0, 15))
+        console.log(`  ${ms.toFixed(0).padStart(6)}  ${name}`);
+    }
     console.log(`scroll: ${JSON.stringify(scroll)}`);
     const heapEnd = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
     await cdp.send('HeapProfiler.collectGarbage');

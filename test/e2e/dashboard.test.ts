@@ -148,6 +148,11 @@ describe('dashboard in Chromium', () => {
     await page.goto(`${demo.url}/#/workorders/${tickets.tickets[0]!.id}`);
     await page.locator('[data-testid=ticket-detail]').waitFor({ timeout: 20_000 });
     expect(await page.locator('[data-testid=ticket-detail] button').count()).toBe(0);
+    // The device view: a chart per metric; without InfluxDB no history, said plainly.
+    await page.goto(`${demo.url}/#/device/${encodeURIComponent(TANK)}`);
+    await page.locator('.chart[data-metric=free_chlorine_mgl] canvas').first().waitFor({ timeout: 20_000 });
+    await page.locator('.notice', { hasText: 'History not available' }).waitFor({ timeout: 20_000 });
+    expect(await page.textContent('[data-testid=device-state]')).toBe('Critical');
     // The monthly report's route is not on this gateway: the view says so instead of breaking.
     await page.click('[data-nav=report]');
     await page.locator('[data-testid=report-na], [data-testid=report]').first().waitFor({ timeout: 20_000 });

@@ -10,14 +10,19 @@ const COLOURS: Record<string, string> = {
 };
 
 /** A sparkline on a canvas; drawn again only when the store's version changes (tiles on screen only). */
-export function Sparkline(props: { ring: Ring | undefined; state: string; version: number }) {
+const SPARK_W = 200;
+const SPARK_H = 28;
+
+export function Sparkline(props: { ring: Ring | undefined; state: string; version: number; width?: number }) {
   const ref = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     const c = ref.current;
     if (!c) return;
     const dpr = window.devicePixelRatio || 1;
-    const w = c.clientWidth || 120;
-    const h = c.clientHeight || 28;
+    // Fixed size: reading the canvas' layout size here would force a layout per tile as rows
+    // scroll into view.
+    const w = props.width ?? SPARK_W;
+    const h = SPARK_H;
     if (c.width !== w * dpr) c.width = w * dpr;
     if (c.height !== h * dpr) c.height = h * dpr;
     const g = c.getContext('2d');
@@ -44,7 +49,14 @@ export function Sparkline(props: { ring: Ring | undefined; state: string; versio
     g.lineWidth = 1.5;
     g.stroke();
   }, [props.ring, props.state, props.version]);
-  return <canvas class="spark" ref={ref} aria-hidden="true" />;
+  return (
+    <canvas
+      class="spark"
+      ref={ref}
+      aria-hidden="true"
+      style={{ width: `${props.width ?? SPARK_W}px`, height: `${SPARK_H}px` }}
+    />
+  );
 }
 
 /**
