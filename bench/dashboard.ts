@@ -50,13 +50,17 @@ const MEASURE_IN_PAGE = `([ms, doScroll]) => new Promise((resolve) => {
   let last = performance.now();
   const end = last + ms;
   let dir = 1;
+  // Read once: reading layout sizes after each scrollTop write would force a layout per frame.
+  const maxTop = list ? list.scrollHeight - list.clientHeight : 0;
+  let top = list ? list.scrollTop : 0;
   const frame = (now) => {
     deltas.push(now - last);
     last = now;
     if (doScroll && list) {
-      if (list.scrollTop + list.clientHeight >= list.scrollHeight - 10) dir = -1;
-      if (list.scrollTop <= 0) dir = 1;
-      list.scrollTop += dir * 120;
+      if (top >= maxTop - 10) dir = -1;
+      if (top <= 0) dir = 1;
+      top = Math.max(0, Math.min(maxTop, top + dir * 120));
+      list.scrollTop = top;
     }
     if (now < end) return requestAnimationFrame(frame);
     obs.disconnect();
