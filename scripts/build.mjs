@@ -4,9 +4,25 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 cpSync('simulators/scenarios', 'dist/simulators/scenarios', { recursive: true });
 cpSync('gateway/src/storage/outbox-worker.mjs', 'dist/gateway/src/storage/outbox-worker.mjs');
+
+// The web dashboard (dashboards/web) into dist/dashboards/web, served by the gateway at `/`.
+// A failed dashboard build does not stop the gateway's: the gateway runs without it and says so.
+const vite = join(dirname(require.resolve('vite/package.json')), 'bin/vite.js');
+try {
+  execFileSync(
+    process.execPath,
+    [vite, 'build', '--logLevel', 'warn', '-c', 'dashboards/web/vite.config.ts'],
+    {
+      stdio: 'inherit',
+    },
+  );
+} catch {
+  console.error('dashboard build failed: the gateway will run without the dashboard');
+}

@@ -11,6 +11,8 @@ need=()
 # validates and resolves docker-compose.yml without a Docker engine.
 [ -x /usr/bin/mosquitto_sub ] || need+=(mosquitto-clients)
 [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
+# The dashboard's browser tests, screenshots and benchmark (playwright-core drives it).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -22,4 +24,4 @@ fi
 for svc in mosquitto influxdb victoria-metrics; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
-echo "test servers ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1); $(/usr/bin/influxd version 2>/dev/null)"
+echo "test servers ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1); $(/usr/bin/influxd version 2>/dev/null); $(/usr/bin/chromium --version 2>/dev/null)"

@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-servers.sh
 npx tsc -p .
+npx tsc -p dashboards/web
 npx eslint .
 npx vitest run

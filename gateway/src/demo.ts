@@ -1,6 +1,7 @@
 import type { DeviceConfig } from './config/schema.js';
 import type { Logger } from './core/log.js';
 import type { Gateway } from './gateway.js';
+import type { Role } from './http/auth.js';
 
 /** Report every few seconds in the demo, so the dashboard moves while someone watches. */
 const DEMO_INTERVAL_MS = Number(process.env.DEMO_INTERVAL_MS ?? 5000);
@@ -24,19 +25,54 @@ export async function demoDevices(): Promise<DeviceConfig[]> {
   }));
 }
 
+/**
+ * Well-known tokens of the demo, one per role and a second engineer (a fix is verified by someone
+ * other than who resolved it). Only `--demo` adds them; a deployed gateway never knows them.
+ */
+export const DEMO_TOKENS: ReadonlyArray<{ name: string; role: Role; token: string }> = [
+  { name: 'demo-viewer', role: 'viewer', token: 'demo-viewer' },
+  { name: 'demo-engineer', role: 'engineer', token: 'demo-engineer' },
+  { name: 'demo-supervisor', role: 'engineer', token: 'demo-supervisor' },
+];
+
+/** A URL a person can open: the listening address, with a wildcard host shown as localhost. */
+export function dashboardUrl(listening: string): string {
+  return listening.replace('//0.0.0.0', '//localhost').replace('//[::]', '//localhost');
+}
+
 /** `npm start`: the simulators publish to the gateway's broker so the whole system runs alone. */
-export async function startDemo(gw: Gateway, log: Logger): Promise<{ stop(): Promise<void> }> {
+export async function startDemo(
+  gw: Gateway,
+  log: Logger,
+  /** Tests: another reporting interval, any free control port (0). */
+  opts: { intervalMs?: number; controlPort?: number } = {},
+): Promise<{ stop(): Promise<void> }> {
   const { startSimulation } = await import('../../simulators/index.js');
   const sim = await startSimulation({
     brokerUrl: gw.mqttUrl,
-    intervalMs: DEMO_INTERVAL_MS,
-    controlPort: DEMO_CONTROL_PORT,
+    intervalMs: opts.intervalMs ?? DEMO_INTERVAL_MS,
+    controlPort: opts.controlPort ?? DEMO_CONTROL_PORT,
     controlHost: '127.0.0.1',
     logger: log.child({ module: 'simulator' }),
   });
+  gw.demoControlUrl = sim.controlUrl;
+  for (const t of DEMO_TOKENS) gw.tokens.add(t.name, t.role, t.token);
   log.info(
     { dashboard: gw.httpUrl, simulatorControl: sim.controlUrl, devices: sim.devices().length },
     'demo running: simulated devices publish to the embedded broker',
   );
-  return sim;
+  const url = dashboardUrl(gw.httpUrl ?? 'http://localhost:8080');
+  log.info(
+    {
+      url: `${url}/?token=${DEMO_TOKENS[1]!.token}`,
+      tokens: DEMO_TOKENS.map((t) => `${t.token} (${t.role})`),
+    },
+    `dashboard: open ${url}/?token=${DEMO_TOKENS[1]!.token}`,
+  );
+  return {
+    stop: async () => {
+      gw.demoControlUrl = undefined;
+      await sim.stop();
+    },
+  };
 }

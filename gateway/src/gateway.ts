@@ -71,6 +71,8 @@ export class Gateway {
   app?: FastifyInstance;
   /** The admin token in force (from the config or generated on first start). */
   adminToken?: string;
+  /** The simulators' HTTP control in demo mode: the dashboard's Demo panel reaches it through `/api/demo`. */
+  demoControlUrl?: string | null;
   private started: Component[] = [];
   private httpAddress?: string;
   private alarmsDb?: Db;
@@ -251,6 +253,8 @@ export class Gateway {
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
+      dashboard: cfg.http.dashboard,
+      demo: { controlUrl: () => this.demoControlUrl },
     });
     this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
     log.info({ url: this.httpAddress }, 'HTTP API listening');

@@ -76,6 +76,8 @@ export const chlorination: Model<ChlorinationState, ChlorinationParams> = {
     'sensor-drift': 'the free chlorine reading drifts away from the true value',
     'low-level': 'refill valve stuck closed; level falls below 20 %',
     'turbidity-event': 'turbidity above 1 NTU and a higher chlorine demand',
+    'chlorine-loss':
+      'a surge of chlorine demand (contamination ingress) consumes the residual within seconds: free chlorine < 0.05 mg/L',
     'ph-high': 'pH rises above 8.5',
     'ph-low': 'pH falls below 6.5',
   },
@@ -109,7 +111,9 @@ export const chlorination: Model<ChlorinationState, ChlorinationParams> = {
       const qIn = refilling && !f.has('low-level') ? p.inflowM3h : 0;
       const qOut = Math.min(p.peakOutflowM3h * networkProfile(lt), (volumeM3 * 0.98) / hours);
       // Turbid water carries organics that consume chlorine faster.
-      const k = decayRate(p, tempC) * (1 + Math.max(0, turbidityNtu - 0.3));
+      // A contamination surge takes the residual in seconds, faster than the pump can feed it.
+      const k =
+        decayRate(p, tempC) * (1 + Math.max(0, turbidityNtu - 0.3)) + (f.has('chlorine-loss') ? 5000 : 0);
       // Flow-paced dosing with proportional trim: feed what decay and dilution take, correct the error.
       const need = k * p.setpointMgl * volumeM3 + qIn * (p.setpointMgl - p.inflowChlorineMgl);
       const trim = 2 * volumeM3 * (p.setpointMgl - freeMgl);

@@ -188,6 +188,14 @@ export const httpSchema = z.strictObject({
       maxClients: z.number().int().min(1).max(10_000).default(100),
     })
     .prefault({}),
+  /** The web dashboard served at `/` (docs/dashboard.md). */
+  dashboard: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** The built dashboard (`npm run build`); default dist/dashboards/web beside the gateway. */
+      dir: z.string().min(1).optional(),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -229,3 +237,4 @@ export type DeviceConfig = z.infer<typeof deviceSchema>;
 export type KindConfig = z.infer<typeof kindSchema>;
 export type TokenConfig = z.infer<typeof tokenSchema>;
 export type LiveConfig = z.infer<typeof httpSchema>['live'];
+export type DashboardConfig = z.infer<typeof httpSchema>['dashboard'];

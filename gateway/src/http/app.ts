@@ -20,6 +20,9 @@ import type { WorkOrderService } from '../workorders/index.js';
 import { lookupDevice } from './routes/device-lookup.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
 import { registerNotificationRoutes, type NotificationService } from '../notifications/index.js';
+import type { DashboardConfig } from '../config/schema.js';
+import { registerDashboard } from './dashboard.js';
+import { registerDemoRoutes, type DemoRouteDeps } from './routes/demo.js';
 
 export interface AppDeps {
   log: Logger;
@@ -43,6 +46,10 @@ export interface AppDeps {
   reports?: Omit<ReportRouteDeps, 'tokens'>;
   /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
   tokenDb?: TokenDb;
+  /** The web dashboard at `/` (absent: none). */
+  dashboard?: DashboardConfig;
+  /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
+  demo?: Pick<DemoRouteDeps, 'controlUrl'>;
 }
 
 export type OverallStatus = 'ok' | 'degraded' | 'down';
@@ -92,9 +99,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (status >= 500) deps.log.error({ err }, 'request failed');
     return sendError(reply, status, err.code ?? (status >= 500 ? 'internal' : 'bad_request'), err.message);
   });
-  app.setNotFoundHandler((req, reply) =>
-    sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`),
+  const spa = deps.dashboard ? registerDashboard(app, deps.dashboard, deps.log) : undefined;
+  app.setNotFoundHandler(
+    (req, reply) =>
+      spa?.(req, reply) ?? sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`),
   );
+
+  /** Who the token belongs to: the dashboard shows the actions the role allows. */
+  app.get('/api/session', { preHandler: viewer }, async (req) => ({
+    name: req.principal!.name,
+    role: req.principal!.role,
+  }));
 
   app.get('/api/health', async (_req, reply) => {
     const components = deps.health();
@@ -144,6 +159,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       tickets: deps.tickets,
       tokens: deps.tokens,
     });
+  registerDemoRoutes(app, { tokens: deps.tokens, controlUrl: deps.demo?.controlUrl ?? (() => undefined) });
 
   return app;
 }

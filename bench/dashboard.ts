@@ -1,0 +1,192 @@
+// `npm run bench:dashboard`: the dashboard in real Chromium with 10,000 simulated devices
+// reporting through the gateway (embedded broker, the simulators' fleet scenario, the live
+// stream). Measures frame times (requestAnimationFrame deltas) and the JS heap (CDP
+// Runtime.getHeapUsage) while the overview is live, then while it scrolls.
+//   BENCH_DEVICES (10000)  BENCH_INTERVAL_MS (30000: each device reports every 30 s)
+//   BENCH_RUNS (3)  BENCH_WINDOW_S (20: each run measures this long)  BENCH_SCROLL_S (10)
+//   BENCH_PROFILE=1 (CPU profile of the scroll phase)
+import { availableParallelism, loadavg } from 'node:os';
+import { pino } from 'pino';
+import type { Page } from 'playwright-core';
+import { startSimulation } from '../simulators/index.js';
+import { launchBrowser, newPage, signIn } from '../test/fixtures/browser.js';
+import { buildDashboard } from '../test/fixtures/dashboard.js';
+import { ADMIN_TOKEN, startGateway, testConfig } from '../test/fixtures/gateway.js';
+import { waitFor } from '../test/fixtures/ports.js';
+
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
+const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 30_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 20);
+const SCROLL_S = Number(process.env.BENCH_SCROLL_S ?? 10);
+/** BENCH_PROFILE=1: a CPU profile of the page while it scrolls, top functions by self time. */
+const PROFILE = process.env.BENCH_PROFILE === '1';
+
+interface Frames {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  over50: number;
+  longTasks: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/**
+ * Runs in the page (plain JS: the benchmark is type-checked without the DOM library): frame deltas
+ * from requestAnimationFrame over `ms`, long tasks, and optionally the tile list scrolled every frame.
+ */
+const MEASURE_IN_PAGE = `([ms, doScroll]) => new Promise((resolve) => {
+  const deltas = [];
+  let longTasks = 0;
+  const obs = new PerformanceObserver((l) => (longTasks += l.getEntries().length));
+  obs.observe({ type: 'longtask', buffered: false });
+  const list = document.querySelector('.vlist');
+  let last = performance.now();
+  const end = last + ms;
+  let dir = 1;
+  // Read once: reading layout sizes after each scrollTop write would force a layout per frame.
+  const maxTop = list ? list.scrollHeight - list.clientHeight : 0;
+  let top = list ? list.scrollTop : 0;
+  const frame = (now) => {
+    deltas.push(now - last);
+    last = now;
+    if (doScroll && list) {
+      if (top >= maxTop - 10) dir = -1;
+      if (top <= 0) dir = 1;
+      top = Math.max(0, Math.min(maxTop, top + dir * 120));
+      list.scrollTop = top;
+    }
+    if (now < end) return requestAnimationFrame(frame);
+    obs.disconnect();
+    const s = deltas.slice(1).sort((a, b) => a - b);
+    const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+    resolve({ n: s.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: s[s.length - 1],
+      over50: s.filter((d) => d > 50).length, longTasks });
+  };
+  requestAnimationFrame(frame);
+})`;
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function of a CDP CPU profile, largest first. */
+function selfTimes(p: CpuProfile): Array<[string, number]> {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)?.callFrame;
+    const name = f ? `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}` : '?';
+    totals.set(name, (totals.get(name) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...totals.entries()].sort((a, b) => b[1] - a[1]);
+}
+
+async function measure(page: Page, seconds: number, scroll: boolean): Promise<Frames> {
+  const fn = `(${MEASURE_IN_PAGE})([${seconds * 1000}, ${scroll}])`;
+  return (await page.evaluate(fn)) as Frames;
+}
+
+async function main(): Promise<void> {
+  const load0 = loadavg();
+  const web = await buildDashboard();
+  const cfg = testConfig({
+    influx: { enabled: false },
+    http: { dashboard: { dir: web.dir } },
+  });
+  const gw = await startGateway(cfg);
+  const sim = await startSimulation({
+    brokerUrl: gw.mqttUrl,
+    devices: DEVICES,
+    intervalMs: INTERVAL_MS,
+    qos: 0,
+    logger: pino({ level: 'warn' }),
+  });
+  const browser = await launchBrowser();
+  try {
+    console.log(`waiting for ${DEVICES} devices to report (interval ${INTERVAL_MS} ms)`);
+    await waitFor(() => gw.registry.size >= DEVICES, INTERVAL_MS * 3 + 60_000, 'every device registered');
+    const { context, page } = await newPage(browser, { width: 1440, height: 900 });
+    const cdp = await context.newCDPSession(page);
+    await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
+    await page.waitForSelector('.tile', { timeout: 60_000 });
+    // Every device counted in the overview's summary (the store holds all of them).
+    const counted = `[...document.querySelectorAll('[data-testid=device-counts] b')].reduce((a, b) => a + Number(b.textContent), 0)`;
+    await page.waitForFunction(`${counted} >= ${DEVICES}`, undefined, { timeout: 120_000, polling: 1000 });
+    const domNodes = (await page.evaluate(`document.getElementsByTagName('*').length`)) as number;
+    const tilesInDom = (await page.evaluate(`document.querySelectorAll('.tile').length`)) as number;
+    await page.waitForTimeout(3000);
+    const heapStart = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
+    const live: Frames[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      live.push(await measure(page, WINDOW_S, false));
+      console.log(`live run ${i + 1}: ${JSON.stringify(live[i])}`);
+    }
+    if (PROFILE) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+    }
+    const scroll = await measure(page, SCROLL_S, true);
+    if (PROFILE) {
+      const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
+      console.log('scroll phase, self time by function (ms):');
+      for (const [name, ms] of selfTimes(profile).slice(0, 15))
+        console.log(`  ${ms.toFixed(0).padStart(6)}  ${name}`);
+    }
+    console.log(`scroll: ${JSON.stringify(scroll)}`);
+    const heapEnd = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
+    await cdp.send('HeapProfiler.collectGarbage');
+    const heapGc = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
+    const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+    const result = {
+      devices: gw.registry.size,
+      intervalMs: INTERVAL_MS,
+      nproc: availableParallelism(),
+      loadavgStart: load0.map((x) => x.toFixed(2)).join(' '),
+      loadavgEnd: loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' '),
+      domNodes,
+      tilesInDom,
+      liveMedianOfRuns: {
+        p50: median(live.map((r) => r.p50)).toFixed(1),
+        p95: median(live.map((r) => r.p95)).toFixed(1),
+        p99: median(live.map((r) => r.p99)).toFixed(1),
+        max: Math.max(...live.map((r) => r.max)).toFixed(1),
+        framesOver50ms: live.map((r) => r.over50),
+        longTasks: live.map((r) => r.longTasks),
+      },
+      scroll: {
+        p50: scroll.p50.toFixed(1),
+        p95: scroll.p95.toFixed(1),
+        p99: scroll.p99.toFixed(1),
+        max: scroll.max.toFixed(1),
+        framesOver50ms: scroll.over50,
+      },
+      heapMB: { start: mb(heapStart.usedSize), end: mb(heapEnd.usedSize), afterGc: mb(heapGc.usedSize) },
+      simulator: sim.stats().ratePerSec,
+    };
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await browser.close();
+    await sim.stop();
+    await gw.cleanup();
+    web.cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

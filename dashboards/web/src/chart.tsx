@@ -1,0 +1,88 @@
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Threshold } from './api';
+
+const SEV_COLOUR: Record<string, string> = { critical: '#ef4444', warning: '#f59e0b', info: '#60a5fa' };
+
+/** One metric over time with uPlot; the rule thresholds as dashed lines across the plot. */
+export function MetricChart(props: {
+  metric: string;
+  unit: string;
+  data: [number[], number[]];
+  thresholds: Threshold[];
+  version: number;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const thresholds = useRef(props.thresholds);
+  thresholds.current = props.thresholds;
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return undefined;
+    const opts: uPlot.Options = {
+      width: el.clientWidth || 600,
+      height: 220,
+      legend: { show: false },
+      cursor: { drag: { x: true, y: false } },
+      scales: {
+        x: { time: true },
+        y: {
+          range: (_u, lo, hi) => {
+            let a = lo;
+            let b = hi;
+            for (const t of thresholds.current) {
+              a = Math.min(a, t.value);
+              b = Math.max(b, t.value);
+            }
+            const pad = (b - a) * 0.08 || Math.abs(b) * 0.1 || 1;
+            return [a - pad, b + pad];
+          },
+        },
+      },
+      axes: [
+        { stroke: '#9ca3af', grid: { stroke: '#1f2937' } },
+        { stroke: '#9ca3af', grid: { stroke: '#1f2937' }, size: 56, label: props.unit },
+      ],
+      series: [{}, { label: props.metric, stroke: '#38bdf8', width: 1.5, points: { show: false } }],
+      hooks: {
+        draw: [
+          (u) => {
+            const g = u.ctx;
+            const { left, top, width, height } = u.bbox;
+            g.save();
+            g.setLineDash([6, 4]);
+            g.lineWidth = 1.5 * devicePixelRatio;
+            for (const t of thresholds.current) {
+              const y = u.valToPos(t.value, 'y', true);
+              if (y < top || y > top + height) continue;
+              g.strokeStyle = SEV_COLOUR[t.severity] ?? '#a3a3a3';
+              g.beginPath();
+              g.moveTo(left, y);
+              g.lineTo(left + width, y);
+              g.stroke();
+            }
+            g.restore();
+          },
+        ],
+      },
+    };
+    const u = new uPlot(opts, [props.data[0], props.data[1]], el);
+    plot.current = u;
+    const ro = new ResizeObserver(() => u.setSize({ width: el.clientWidth || 600, height: 220 }));
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+    // Built once per metric; data arrives through setData below.
+  }, [props.metric]);
+
+  useEffect(() => {
+    plot.current?.setData([props.data[0], props.data[1]]);
+  }, [props.version, props.data]);
+
+  return <div class="chart" ref={box} data-metric={props.metric} />;
+}
