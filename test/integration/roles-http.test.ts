@@ -30,9 +30,17 @@ const MUTATING: Record<string, Role> = {
   'POST /api/admin/reload': 'admin',
   'POST /api/admin/tokens': 'admin',
   'POST /api/admin/tokens/:name/revoke': 'admin',
+  'POST /api/admin/notifications/:seq/retry': 'admin',
+  'POST /api/demo/devices/:id/faults': 'engineer',
+  'DELETE /api/demo/devices/:id/faults': 'engineer',
 };
+/** Mutating routes whose credential is a request signature, not a bearer token: every token is refused. */
+const SIGNED = new Set(['POST /api/webhooks/inbound']);
 /** Read routes that need more than viewer. */
-const READ_ABOVE_VIEWER: Record<string, Role> = { 'GET /api/admin/tokens': 'admin' };
+const READ_ABOVE_VIEWER: Record<string, Role> = {
+  'GET /api/admin/tokens': 'admin',
+  'GET /api/admin/notifications': 'admin',
+};
 /** Read routes open without a token (CONTRACT.md). */
 const OPEN = new Set(['GET /api/health', 'GET /metrics']);
 const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
@@ -63,6 +71,7 @@ async function call(method: string, path: string, token: string | null, body?: u
 beforeAll(async () => {
   cfg = testConfig({
     influx: { enabled: false },
+    notifications: { inbound: { enabled: true, secrets: ['inbound-secret-0123456789abcdef'] } },
     http: {
       tokens: [
         { name: 'erin', role: 'engineer', token: ENGINEER },
@@ -89,13 +98,14 @@ describe('role matrix over the route table', () => {
       .filter((r) => r.method !== 'GET')
       .map(key);
     expect(mutating.length).toBeGreaterThanOrEqual(8);
-    expect(mutating.filter((k) => !(k in MUTATING))).toEqual([]);
+    expect(mutating.filter((k) => !(k in MUTATING) && !SIGNED.has(k))).toEqual([]);
+    for (const k of SIGNED) expect(mutating).toContain(k);
     expect(Object.keys(MUTATING).filter((k) => !mutating.includes(k))).toEqual([]);
   });
 
   it('no token 401, a weaker role 403, a strong enough role passes the check (2xx or a 4xx that is not 401/403)', async () => {
     const seen: string[] = [];
-    for (const r of apiRoutes().filter((x) => x.method !== 'GET')) {
+    for (const r of apiRoutes().filter((x) => x.method !== 'GET' && !SIGNED.has(key(x)))) {
       const need = MUTATING[key(r)]!;
       // An id that does not exist and an empty body: the role check comes first, then validation.
       const path = r.url.replace(/:[a-z]+/g, 'nosuch');
@@ -116,6 +126,17 @@ describe('role matrix over the route table', () => {
       }
     }
     expect(seen.length).toBe(Object.keys(MUTATING).length * 3);
+  });
+
+  it('a signed route refuses every bearer token: only a valid signature is a credential', async () => {
+    for (const k of SIGNED) {
+      const [method, path] = k.split(' ') as [string, string];
+      for (const token of [null, VIEWER, ENGINEER, ADMIN_TOKEN]) {
+        const res = await call(method, path, token, { ticketId: 'WO-000001', action: 'comment', actor: 'x' });
+        expect(res.status, `${k} with ${token ?? 'no token'}`).toBe(401);
+        expect(res.body).toMatchObject({ error: { code: 'GW_ERR_WEBHOOK_SIGNATURE' } });
+      }
+    }
   });
 
   it('read routes: viewer reads, the report is read-only, admin-only reads refuse weaker roles', async () => {
