@@ -414,8 +414,8 @@ const workOrders = dashboard(
   'ticket_event',
   [
     stat('Tickets opened', 'ticket_event', 'count("ticket_id")', `"action" = 'create'`, 'ticket_id'),
-    stat('Tickets closed', 'ticket_event', 'count("ticket_id")', `"status" = 'closed'`, 'ticket_id'),
-    stat('Repeat faults', 'ticket_event', 'count("ticket_id")', `"repeat" = true`, 'ticket_id', {
+    stat('Tickets closed', 'ticket_event', 'count("ticket_id")', `"action" = 'close'`, 'ticket_id'),
+    stat('Repeat faults', 'ticket_event', 'count("ticket_id")', `"action" = 'create' AND "repeat" = true`, 'ticket_id', {
       thresholds: steps('green', [1, 'orange']),
       description: 'The same fault on the same asset within 6 months of a resolved ticket',
     }),
