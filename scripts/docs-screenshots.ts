@@ -10,59 +10,6 @@ const OUT = 'docs/screenshots';
 /** Seconds of live data before the first picture, so sparklines and charts have a shape. */
 const WARMUP_S = Number(process.env.SCREENSHOT_WARMUP_S ?? 45);
 
-/** The monthly report as CONTRACT.md shapes it; used only when the gateway has no report route yet. */
-function sampleReport(month: string): unknown {
-  return {
-    month,
-    from: `${month}-01T00:00:00.000Z`,
-    to: `${month}-30T00:00:00.000Z`,
-    tickets: {
-      opened: { total: 42, byPriority: { critical: 3, high: 9, medium: 18, low: 12 }, bySite: { demo: 42 } },
-      closed: { total: 39, byPriority: { critical: 3, high: 8, medium: 17, low: 11 }, bySite: { demo: 39 } },
-    },
-    response: { count: 42, meanMin: 11.4, p90Min: 24.0 },
-    resolution: { count: 39, meanMin: 132.5, p90Min: 221.0 },
-    sla: { response: { met: 40, total: 42, rate: 0.952 }, resolution: { met: 36, total: 39, rate: 0.923 } },
-    escalations: { total: 4, byLevel: { '1': 3, '2': 1 } },
-    repeats: { count: 2, rate: 0.051 },
-    preventive: { due: 9, doneOnTime: 8, late: 1, open: 0, onTimeRate: 0.889 },
-    alarms: {
-      total: 57,
-      bySeverity: { critical: 5, warning: 44, info: 8 },
-      byRule: {
-        'chlorine.free.low': 6,
-        'room.temperature': 14,
-        'gas.pressure': 11,
-        'water.night-flow': 9,
-        'device.offline': 17,
-      },
-      bySite: { demo: 57 },
-    },
-    readRates: [
-      {
-        site: 'demo',
-        meterClass: 'commercial',
-        period: month,
-        expected: 1,
-        reported: 1,
-        rate: 1,
-        target: 1,
-        met: true,
-      },
-      {
-        site: 'demo',
-        meterClass: 'residential',
-        period: month,
-        expected: 5,
-        reported: 5,
-        rate: 1,
-        target: 0.98,
-        met: true,
-      },
-    ],
-  };
-}
-
 async function shot(page: Page, name: string): Promise<void> {
   await page.waitForTimeout(1500);
   await page.screenshot({ path: `${OUT}/${name}.png` });
@@ -82,17 +29,6 @@ async function main(): Promise<void> {
   const browser = await launchBrowser();
   try {
     const { page } = await newPage(browser, { width: 1440, height: 900 });
-    // The report route may not be on this gateway: then a sample answer of the same shape.
-    await page.route('**/api/reports/monthly**', async (route) => {
-      const res = await route.fetch();
-      if (res.status() !== 404) return route.fulfill({ response: res });
-      const month = new URL(route.request().url()).searchParams.get('month') ?? '2026-10';
-      return route.fulfill({
-        status: 200,
-        contentType: 'application/json',
-        body: JSON.stringify(sampleReport(month)),
-      });
-    });
     await signIn(page, demo.url, 'demo-engineer');
     await page.waitForSelector('.tile', { timeout: 60_000 });
     console.log(`collecting ${WARMUP_S} s of live data`);
@@ -127,8 +63,11 @@ async function main(): Promise<void> {
     await page.waitForSelector('[data-testid=ticket-detail][data-status=assigned]');
     await shot(page, 'workorders');
 
+    // The report opens on last month; the demo's tickets and alarms are in this one.
     await page.goto(`${demo.url}/#/report`);
-    await page.waitForSelector('[data-testid=report], [data-testid=report-na]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=report]', { timeout: 30_000 });
+    await page.fill('input[type=month]', new Date().toISOString().slice(0, 7));
+    await page.waitForTimeout(1000);
     await shot(page, 'report');
 
     await page.goto(`${demo.url}/#/overview`);
