@@ -22,6 +22,8 @@ import { openDb, type Db } from './storage/db.js';
 import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
 import { alarmEventLine } from './alarms/line-protocol.js';
 import { RulesRuntime } from './rules/runtime.js';
+import { readRatesFromHistory } from './rules/read-rate.js';
+import { measurementOf } from './ingest/catalogue.js';
 import { RegistryFacts, factsOf } from './registry/facts.js';
 import { LiveHub } from './live/hub.js';
 import { ReadingThrottle } from './live/reading-throttle.js';
@@ -396,6 +398,14 @@ export class Gateway {
       timeZone: this.cfg.workorders.report.timeZone,
       alarmsBetween: (from, to) => alarms.raisedBetween(from, to),
       readRates: () => rules.readRates(),
+      readRatesEnded: this.cfg.influx.enabled
+        ? (from, to) => {
+            const reader = new InfluxReader(this.cfg.influx);
+            return readRatesFromHistory(rules.readRateSubjects(), from, to, (kind, start, end) =>
+              reader.reportedDevices(measurementOf(kind), start, end),
+            );
+          }
+        : undefined,
       calendar: planner
         ? (from, to) =>
             maintenanceCalendar(wo.maintenanceDue(from, to), planner.upcoming(from, to), (id) =>

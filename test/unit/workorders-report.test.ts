@@ -267,7 +267,7 @@ describe('monthly report: figures checked against the hand-computed fixture', ()
     expect(r.sla.response).toEqual({ met: 2, total: 4, rate: 0.5 }); // C J met; D G missed
   });
 
-  it('read rates for the running month only, as the rule computes them now', () => {
+  it('read rates as the caller gives them for the period, filtered by site', () => {
     const rate = {
       site: 's1',
       meterClass: 'in-home' as const,
@@ -291,7 +291,9 @@ describe('monthly report: figures checked against the hand-computed fixture', ()
         met: true,
       },
     ]);
-    expect(report({ readRates: [rate] } as Partial<typeof base>).readRates).toEqual([]);
+    expect(report({ site: 's2', readRates: [rate] } as unknown as Partial<typeof base>).readRates).toEqual(
+      [],
+    );
   });
 
   it('empty month: nulls, not zeros or NaN', () => {

@@ -241,6 +241,14 @@ export class RuleEngine {
       .flatMap((r) => computeReadRates(this.meters(r as ReadRateRule), now, r as ReadRateRule));
   }
 
+  /** The meters each read-rate rule judges, with site, device, kind and class: for reports of ended periods. */
+  readRateSubjects(): { rule: ReadRateRule; meters: ReadRateInput[] }[] {
+    return (this.compiled.readRateRules() as ReadRateRule[]).map((rule) => ({
+      rule,
+      meters: [...this.meters(rule)],
+    }));
+  }
+
   stats(): RuleEngineStats {
     let bindings = 0;
     for (const s of this.slots) bindings += s.bindings.length;
@@ -407,6 +415,8 @@ export class RuleEngine {
         const last = slot?.lastTs;
         yield {
           site: f.site,
+          device: f.device,
+          kind: f.kind,
           meterClass: f.meterClass ?? rule.defaultClass,
           lastSeen: last === undefined || Number.isNaN(last) ? undefined : last,
           knownSince: slot?.since,
@@ -417,6 +427,8 @@ export class RuleEngine {
       if (seen.has(slot) || !applies(slot.kind)) continue;
       yield {
         site: slot.site,
+        device: slot.device,
+        kind: slot.kind,
         meterClass: this.facts.get(slot.site, slot.device)?.meterClass ?? rule.defaultClass,
         lastSeen: Number.isNaN(slot.lastTs) ? undefined : slot.lastTs,
       };

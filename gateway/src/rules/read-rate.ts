@@ -11,6 +11,9 @@ export interface ReadRateInput {
    * been known for a whole period: a meter declared yesterday has not missed a monthly read.
    */
   knownSince?: number;
+  /** Which meter (for a report of a period that has ended, judged against InfluxDB's history). */
+  device?: string;
+  kind?: string;
 }
 
 export interface ReadRateEntry {
@@ -61,6 +64,44 @@ export function computeReadRates(
         ok: rate + 1e-9 >= t.min,
       });
     }
+  }
+  return out;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Read rates of a period that has ended (`[from, to)`, a report's month), from history rather than
+ * last-seen times: `reported(kind, start, end)` answers which `site/device` wrote in a window (InfluxDB).
+ * A monthly class is judged over the month; a longer class (in-home meters, quarterly) over its
+ * window ending with the month. Each (kind, window) is asked once.
+ */
+export async function readRatesFromHistory(
+  subjects: readonly { rule: ReadRateRule; meters: readonly ReadRateInput[] }[],
+  from: number,
+  to: number,
+  reported: (kind: string, start: number, end: number) => Promise<Set<string>>,
+): Promise<ReadRateEntry[]> {
+  const asked = new Map<string, Set<string>>();
+  const out: ReadRateEntry[] = [];
+  for (const { rule, meters } of subjects) {
+    const inputs: ReadRateInput[] = [];
+    for (const m of meters) {
+      if (m.kind === undefined || m.device === undefined) continue;
+      const windowDays = rule.targets[m.meterClass].windowDays;
+      const start = windowDays <= 31 ? from : to - windowDays * DAY_MS;
+      const key = `${m.kind}\u0000${start}`;
+      let set = asked.get(key);
+      if (!set) asked.set(key, (set = await reported(m.kind, start, to)));
+      // Judged at the period's last instant: a meter that wrote in the window was read then.
+      inputs.push({
+        site: m.site,
+        meterClass: m.meterClass,
+        lastSeen: set.has(`${m.site}/${m.device}`) ? to - 1 : undefined,
+        knownSince: m.knownSince,
+      });
+    }
+    out.push(...computeReadRates(inputs, to - 1, rule));
   }
   return out;
 }

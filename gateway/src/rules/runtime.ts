@@ -118,6 +118,10 @@ export class RulesRuntime implements Component, ReadingListener {
     return this.engine.readRates(this.clock.now());
   }
 
+  readRateSubjects(): ReturnType<RuleEngine['readRateSubjects']> {
+    return this.engine.readRateSubjects();
+  }
+
   /**
    * Writes the state of the devices that changed since the last save, not all of them: with
    * 10,000 devices a full save blocked the event loop for about a second every minute.

@@ -25,7 +25,7 @@ export interface MonthlyReportInput {
   tickets: readonly Ticket[];
   /** Alarms raised in the month (others are ignored). */
   alarms: readonly ReportAlarm[];
-  /** Read rates as computed now (the rule's rolling windows); used only for the running month. */
+  /** Read rates of the report's period (the caller picks live windows or InfluxDB's history). */
   readRates: readonly ReadRateEntry[];
 }
 
@@ -214,23 +214,20 @@ export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthE
     inc(alarms.bySite, a.site);
   }
 
-  // The registry knows each meter's latest reading only: read rates are exact for the running period
-  // and cannot be recomputed for a month that has ended.
-  const running = now >= from && now < to;
-  const readRates: ReadRateRow[] = running
-    ? input.readRates
-        .filter((r) => input.site === null || r.site === input.site)
-        .map((r) => ({
-          site: r.site,
-          meterClass: r.meterClass,
-          period: r.windowDays > 31 ? 'quarter' : 'month',
-          expected: r.expected,
-          reported: r.read,
-          rate: r.rate,
-          target: r.target,
-          met: r.ok,
-        }))
-    : [];
+  // The caller gives the read rates of the report's period: the rule's rolling windows for the
+  // running month, InfluxDB's history for a month that has ended.
+  const readRates: ReadRateRow[] = input.readRates
+    .filter((r) => input.site === null || r.site === input.site)
+    .map((r) => ({
+      site: r.site,
+      meterClass: r.meterClass,
+      period: r.windowDays > 31 ? 'quarter' : 'month',
+      expected: r.expected,
+      reported: r.read,
+      rate: r.rate,
+      target: r.target,
+      met: r.ok,
+    }));
 
   const sum = (k: 'rMet' | 'rTotal' | 'sMet' | 'sTotal') => PRIORITIES.reduce((a, p) => a + slaBy[p][k], 0);
   const iso = (ms: number) => new Date(ms).toISOString();

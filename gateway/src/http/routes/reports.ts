@@ -12,8 +12,13 @@ export interface ReportRouteDeps {
   tickets: WorkOrderService;
   /** Alarms raised in `[from, to)` (absent: the report counts no alarms). */
   alarmsBetween?: (from: number, to: number) => ReportAlarm[];
-  /** Read rates as the read-rate rule computes them now (absent: none). */
+  /** Read rates as the read-rate rule computes them now, for the running month (absent: none). */
   readRates?: () => ReadRateEntry[];
+  /**
+   * Read rates of a month that has ended, from InfluxDB's history (absent: none; the registry keeps
+   * only each meter's latest reading).
+   */
+  readRatesEnded?: (from: number, to: number) => Promise<ReadRateEntry[]>;
   /** The report's time zone (`workorders.report.timeZone`). */
   timeZone: string;
   /** Preventive occurrences in `[from, to)` (absent: no calendar route). */
@@ -52,14 +57,29 @@ export function registerReportRoutes(app: FastifyInstance, deps: ReportRouteDeps
     if (!q.success) return badRequest(reply, q.error, 'query');
     const range = monthRange(q.data.month, deps.timeZone);
     if (!range.ok) return sendError(reply, 400, 'bad_request', `query.month: ${range.message}`);
+    const t = now();
+    let readRates: ReadRateEntry[] = [];
+    if (t >= range.from && t < range.to) readRates = deps.readRates?.() ?? [];
+    else if (t >= range.to && deps.readRatesEnded) {
+      try {
+        readRates = await deps.readRatesEnded(range.from, range.to);
+      } catch (err) {
+        return sendError(
+          reply,
+          502,
+          'GW_ERR_REPORT_READ_RATES',
+          `read rates from InfluxDB: ${(err as Error).message}`,
+        );
+      }
+    }
     const r = monthlyReport({
       month: q.data.month,
       timeZone: deps.timeZone,
       site: q.data.site ?? null,
-      generatedAt: now(),
+      generatedAt: t,
       tickets: deps.tickets.reportTickets(range.to),
       alarms: deps.alarmsBetween?.(range.from, range.to) ?? [],
-      readRates: deps.readRates?.() ?? [],
+      readRates,
     });
     if ('ok' in r) return sendError(reply, 400, 'bad_request', `query.month: ${r.message}`);
     if (q.data.format === 'csv') {

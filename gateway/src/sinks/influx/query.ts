@@ -17,6 +17,11 @@ export interface Point {
   value: number | boolean | string | null;
 }
 
+interface QueryResult {
+  error?: string;
+  series?: Array<{ tags?: Record<string, string>; columns: string[]; values: unknown[][] }>;
+}
+
 export class QueryError extends Error {
   constructor(
     message: string,
@@ -44,6 +49,34 @@ export class InfluxReader {
     const statement =
       `SELECT "${q.metric}" FROM "${q.measurement}" WHERE "site" = '${q.site}' AND "device" = '${q.device}' ` +
       `AND time >= ${Math.floor(q.from)}ms AND time <= ${Math.floor(q.to)}ms ORDER BY time ASC LIMIT ${q.limit}`;
+    const r = await this.query(statement);
+    if (!r) return [];
+    const series = r.series?.[0];
+    if (!series) return [];
+    return series.values.map((v) => ({ ts: Number(v[0]), value: (v[1] ?? null) as Point['value'] }));
+  }
+
+  /**
+   * The devices of a measurement that wrote at least one point in `[from, to)`, as `site/device`.
+   * For read rates of a period that has ended: the registry keeps only each meter's latest reading.
+   */
+  async reportedDevices(measurement: string, from: number, to: number): Promise<Set<string>> {
+    if (!/^[A-Za-z0-9_]+$/.test(measurement)) throw new QueryError('bad measurement', 400);
+    const r = await this.query(
+      `SELECT count(*) FROM "${measurement}" WHERE time >= ${Math.floor(from)}ms AND time < ${Math.floor(to)}ms ` +
+        'GROUP BY "site","device"',
+    );
+    const out = new Set<string>();
+    for (const s of r?.series ?? []) {
+      const site = s.tags?.site;
+      const device = s.tags?.device;
+      if (site && device) out.add(`${site}/${device}`);
+    }
+    return out;
+  }
+
+  /** One InfluxQL statement; undefined when the database does not exist yet (no history). */
+  private async query(statement: string): Promise<QueryResult | undefined> {
     const url = new URL('/query', this.cfg.url);
     url.searchParams.set('db', this.cfg.api === 'v1' ? this.cfg.db : this.cfg.bucket);
     if (this.cfg.api === 'v1' && this.cfg.retentionPolicy)
@@ -63,17 +96,13 @@ export class InfluxReader {
     }
     const text = await res.text();
     if (!res.ok) throw new QueryError(`InfluxDB answered ${res.status}: ${text.slice(0, 300)}`, 502);
-    const body = JSON.parse(text) as {
-      results?: Array<{ error?: string; series?: Array<{ columns: string[]; values: unknown[][] }> }>;
-    };
+    const body = JSON.parse(text) as { results?: QueryResult[] };
     const r = body.results?.[0];
     if (r?.error) {
       // A database that does not exist yet simply has no history.
-      if (/database not found/i.test(r.error)) return [];
+      if (/database not found/i.test(r.error)) return undefined;
       throw new QueryError(`InfluxDB: ${r.error}`, 502);
     }
-    const series = r?.series?.[0];
-    if (!series) return [];
-    return series.values.map((v) => ({ ts: Number(v[0]), value: (v[1] ?? null) as Point['value'] }));
+    return r ?? {};
   }
 }
