@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -140,16 +140,13 @@ describe('OPC UA source security', () => {
     );
     const gwPki = join(gwDir, 'pki');
     const serverRejected = join(strictPki, 'server', 'rejected');
+    // The gateway trusts the server beforehand (as an operator does), so the only refusal is the server's.
+    const serverCerts = join(strictPki, 'server', 'own', 'certs');
+    mkdirSync(join(gwPki, 'trusted', 'certs'), { recursive: true });
+    for (const f of readdirSync(serverCerts).filter((x) => /\.(pem|der)$/.test(x)))
+      copyFileSync(join(serverCerts, f), join(gwPki, 'trusted', 'certs', `server-${f}`));
     await src.start();
     try {
-      // The gateway trusts the server (as an operator does after the first attempt)...
-      await waitFor(
-        () => existsSync(join(gwPki, 'rejected')) && readdirSync(join(gwPki, 'rejected')).length > 0,
-        30_000,
-        'server certificate seen by the gateway',
-      );
-      for (const f of readdirSync(join(gwPki, 'rejected')))
-        renameSync(join(gwPki, 'rejected', f), join(gwPki, 'trusted', 'certs', f));
       // ...but the server does not trust the gateway: its certificate lands in the server's rejected/.
       await waitFor(
         () => existsSync(serverRejected) && readdirSync(serverRejected).length > 0,
