@@ -107,7 +107,10 @@ async function oneRun(run: number) {
     logLevel: 'warn',
     mqtt: { url: mosq.url, clientId: 'bench-gateway' },
     influx: { api: 'v1', url: influx.url, db: 'bench' },
-    outbox: { commitThread: process.env.BENCH_COMMIT_THREAD !== 'false' },
+    outbox: {
+      commitThread: process.env.BENCH_COMMIT_THREAD !== 'false',
+      synchronous: (process.env.BENCH_SYNC ?? 'full') as 'full' | 'normal',
+    },
   };
   try {
     // Persistent sessions for both subscribers, so the broker queues the backlog for them.
@@ -155,16 +158,22 @@ async function oneRun(run: number) {
     const pid = gw.proc.pid!;
     let g0 = 0;
     let cpu0 = 0;
+    let dbCpu0 = 0;
+    let brokerCpu0 = 0;
     for (;;) {
       const h = await health(gw);
       if ((h.components.ingest?.messages ?? 0) > 0) {
         g0 = performance.now();
         cpu0 = cpuSeconds(pid);
+        dbCpu0 = cpuSeconds(influx.pid!);
+        brokerCpu0 = cpuSeconds(mosq.pid!);
         break;
       }
       await new Promise((r) => setTimeout(r, 20));
     }
     const memTrace = process.env.BENCH_MEM === '1';
+    let acceptedAt = 0;
+    let maxPending = 0;
     for (;;) {
       if (memTrace) {
         const mt = await (await fetch(`${gw.url}/metrics`)).text();
@@ -175,6 +184,8 @@ async function oneRun(run: number) {
         );
       }
       const h = await health(gw);
+      if (!acceptedAt && (h.components.ingest?.messages ?? 0) >= N) acceptedAt = performance.now();
+      maxPending = Math.max(maxPending, h.components.outbox?.pendingLines ?? 0);
       // A request retried after a timeout InfluxDB had in fact honoured counts its lines twice:
       // done means every line confirmed and nothing left in the outbox.
       if ((h.components.influx?.linesWritten ?? 0) >= N && h.components.outbox?.pendingLines === 0) break;
@@ -182,7 +193,10 @@ async function oneRun(run: number) {
     }
     const g1 = performance.now();
     const cpu1 = cpuSeconds(pid);
+    const dbCpu = (cpuSeconds(influx.pid!) - dbCpu0) / ((g1 - g0) / 1000);
+    const brokerCpu = (cpuSeconds(mosq.pid!) - brokerCpu0) / ((g1 - g0) / 1000);
     const gwSec = (g1 - g0) / 1000;
+    const ingestSec = ((acceptedAt || g1) - g0) / 1000;
     let inDb = 0;
     for (const m of ['gas_meter', 'water_meter', 'chlorination', 'env_probe']) {
       const field = {
@@ -224,6 +238,15 @@ async function oneRun(run: number) {
     const after = histogram(await (await fetch(`${gw.url}/metrics`)).text(), 'gateway_delivery_lag_seconds');
     const rss = peakRssMb(pid);
     await gw.stop();
+    if (process.env.BENCH_GCTRACE) {
+      const lines = gw
+        .output()
+        .split('\n')
+        .filter((l) => /Mark-Compact|Scavenge/.test(l));
+      const mc = lines.filter((l) => l.includes('Mark-Compact'));
+      console.log(`scavenges ${lines.length - mc.length}, mark-compacts ${mc.length}`);
+      for (const l of mc) console.log(l.slice(0, 160));
+    }
 
     const r = {
       run,
@@ -235,6 +258,12 @@ async function oneRun(run: number) {
       gwMsgs: N / gwSec,
       gwReadings: values / gwSec,
       gwCpu: (cpu1 - cpu0) / gwSec,
+      /** CPU time per message: steadier than rates on a shared machine. */
+      gwCpuUsPerMsg: ((cpu1 - cpu0) / N) * 1e6,
+      ingestMsgs: N / ingestSec,
+      dbCpu,
+      brokerCpu,
+      maxPending,
       rssMb: rss,
       inDb,
       liveRate: liveSent / LIVE_SECONDS,
@@ -244,7 +273,8 @@ async function oneRun(run: number) {
     console.log(
       `run ${run}: floor ${(r.floorReadings / 1000).toFixed(0)}k readings/s (${(r.floorMsgs / 1000).toFixed(1)}k msg/s); ` +
         `gateway→InfluxDB ${(r.gwReadings / 1000).toFixed(0)}k readings/s (${(r.gwMsgs / 1000).toFixed(1)}k msg/s), ` +
-        `CPU ${(r.gwCpu * 100).toFixed(0)}%, peak RSS ${r.rssMb.toFixed(0)} MB, in InfluxDB ${inDb}/${N}; ` +
+        `(all ${N} taken in, durable and acked at ${(r.ingestMsgs / 1000).toFixed(1)}k msg/s; at most ${maxPending} lines waiting for InfluxDB), ` +
+        `CPU ${(r.gwCpu * 100).toFixed(0)}% = ${r.gwCpuUsPerMsg.toFixed(1)} µs/msg (InfluxDB ${(dbCpu * 100).toFixed(0)}%, Mosquitto ${(brokerCpu * 100).toFixed(0)}%), peak RSS ${r.rssMb.toFixed(0)} MB, in InfluxDB ${inDb}/${N}; ` +
         `live ${r.liveRate.toFixed(0)} msg/s: lag p50 ${r.p50.toFixed(0)} ms p99 ${r.p99.toFixed(0)} ms`,
     );
     return r;
