@@ -28,6 +28,8 @@ interface InFlightCommit {
   bytes: number;
   body: string;
   stateBody: string;
+  /** Row ranges [first, last, first, last, ...] InfluxDB confirmed, deleted in this transaction. */
+  deletes: number[];
   callbacks: Array<() => void>;
 }
 
@@ -53,6 +55,8 @@ export interface OutboxBatch {
   firstId: number;
   lastId: number;
   lines: number;
+  /** Sum of the rows' byte counts (what leaves the disk budget when they are removed). */
+  bytes: number;
   body: string;
 }
 
@@ -80,10 +84,20 @@ export class Outbox implements Component {
   private bufBytes = 0;
   private callbacks: Array<() => void> = [];
   private stateWrites = new Map<string, string>();
+  /** Confirmed row ranges to delete with the next commit (flat [first, last] pairs). */
+  private deletes: number[] = [];
+  /** Confirmed ranges whose delete is not durable yet: read() skips them. */
+  private removing: Array<[number, number]> = [];
   /** Every state entry, as of the last commit plus pending writes (for loadState and compaction). */
   private readonly stateAll = new Map<string, string>();
   private stateLogRows = 0;
-  private commitTx?: (lines: number, bytes: number, body: string, stateBody: string) => void;
+  private commitTx?: (
+    lines: number,
+    bytes: number,
+    body: string,
+    stateBody: string,
+    deletes: number[],
+  ) => void;
   private worker?: Worker;
   private workerFailed = false;
   /** The commit the worker is running: what it holds and whom to call when it is durable. */
@@ -121,7 +135,7 @@ export class Outbox implements Component {
     this.db = db;
     this.stmt = {
       insert: db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)'),
-      readFrom: db.prepare('SELECT id, lines FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
+      readFrom: db.prepare('SELECT id, lines, bytes FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
       readBodies: db.prepare('SELECT body FROM chunk WHERE id BETWEEN ? AND ? ORDER BY id').pluck(),
       deleteRange: db.prepare('DELETE FROM chunk WHERE id BETWEEN ? AND ?'),
       sizeRange: db.prepare(
@@ -141,10 +155,13 @@ export class Outbox implements Component {
     const stmt = this.stmt;
     if (!stmt) throw new Error('outbox statements missing');
     // Built once: a transaction wrapper per commit would cost more than the insert itself.
-    this.commitTx = db.transaction((lines: number, bytes: number, body: string, stateBody: string) => {
-      if (lines) stmt.insert.run(lines, bytes, body);
-      if (stateBody) stmt.insertStateLog.run(stateBody);
-    });
+    this.commitTx = db.transaction(
+      (lines: number, bytes: number, body: string, stateBody: string, deletes: number[]) => {
+        if (lines) stmt.insert.run(lines, bytes, body);
+        if (stateBody) stmt.insertStateLog.run(stateBody);
+        for (let i = 0; i < deletes.length; i += 2) stmt.deleteRange.run(deletes[i], deletes[i + 1]);
+      },
+    );
     this.loadAllState(db);
     if (this.cfg.commitThread) this.spawnWorker();
     if (this.pendingLines)
@@ -269,7 +286,7 @@ export class Outbox implements Component {
       this.commitAgain = true;
       return;
     }
-    if (this.bufLines === 0 && this.stateWrites.size === 0) {
+    if (this.bufLines === 0 && this.stateWrites.size === 0 && this.deletes.length === 0) {
       // Nothing to write and nothing running: all appended data is durable already.
       if (this.callbacks.length) {
         const cbs = this.callbacks;
@@ -289,11 +306,12 @@ export class Outbox implements Component {
         bytes: c.bytes,
         body: c.body,
         stateBody: c.stateBody,
+        deletes: c.deletes,
       });
       return;
     }
     try {
-      this.commitTx(c.lines, c.bytes, c.body, c.stateBody);
+      this.commitTx(c.lines, c.bytes, c.body, c.stateBody, c.deletes);
     } catch (err) {
       this.commitFailed(c, (err as Error).message);
       return;
@@ -311,7 +329,16 @@ export class Outbox implements Component {
       for (const [k, v] of this.stateWrites) parts.push(k, '\t', v, '\n');
       stateBody = parts.join('');
     }
-    const c: InFlightCommit = { seq: ++this.seq, lines, bytes, body, stateBody, callbacks: this.callbacks };
+    const c: InFlightCommit = {
+      seq: ++this.seq,
+      lines,
+      bytes,
+      body,
+      stateBody,
+      deletes: this.deletes,
+      callbacks: this.callbacks,
+    };
+    this.deletes = [];
     this.buf = [];
     this.bufLines = 0;
     this.bufBytes = 0;
@@ -330,7 +357,7 @@ export class Outbox implements Component {
     if (this.commitAgain) {
       this.commitAgain = false;
       this.commit();
-    } else if (this.bufLines || this.stateWrites.size || this.callbacks.length) {
+    } else if (this.bufLines || this.stateWrites.size || this.deletes.length || this.callbacks.length) {
       this.schedule();
     } else {
       this.notifyIdle();
@@ -351,11 +378,13 @@ export class Outbox implements Component {
       for (const [k, v] of older) if (!this.stateWrites.has(k)) this.stateWrites.set(k, v);
     }
     this.callbacks.unshift(...c.callbacks);
+    this.deletes.unshift(...c.deletes);
     setTimeout(() => this.schedule(), 1000).unref();
   }
 
   private committed(c: InFlightCommit): void {
     if (c.stateBody && ++this.stateLogRows >= STATE_LOG_COMPACT_ROWS) this.compactState();
+    if (c.deletes.length) this.forgetRemoving(c.deletes);
     this.lastError = undefined;
     this.commits++;
     this.committedLines += c.lines;
@@ -382,9 +411,17 @@ export class Outbox implements Component {
 
   private dropOldest(): void {
     const db = this.requireDb();
+    const oldest = db.prepare('SELECT id, lines, bytes FROM chunk WHERE id >= ? ORDER BY id LIMIT 1');
+    let from = 1;
     while (this.pendingBytes > this.cfg.maxBytes) {
-      const row = db.prepare('SELECT id, lines, bytes FROM chunk ORDER BY id LIMIT 1').get() as
-        { id: number; lines: number; bytes: number } | undefined;
+      let row: { id: number; lines: number; bytes: number } | undefined;
+      // Rows already confirmed (their delete not committed yet) no longer count: skip them.
+      for (;;) {
+        row = oldest.get(from) as typeof row;
+        const end = row ? this.removingEnd(row.id) : 0;
+        if (!end) break;
+        from = end + 1;
+      }
       if (!row) break;
       db.prepare('DELETE FROM chunk WHERE id = ?').run(row.id);
       this.pendingLines -= row.lines;
@@ -398,27 +435,70 @@ export class Outbox implements Component {
   read(maxLines: number, afterId = 0): OutboxBatch | null {
     const stmt = this.stmt;
     if (!stmt) return null;
-    // Pick the range by line counts first, then fetch only the bodies that go out.
-    const rows = stmt.readFrom.all(afterId + 1, 1024) as Array<{ id: number; lines: number }>;
-    if (!rows.length) return null;
+    // Pick the range by line counts first, then fetch only the bodies that go out. Rows already
+    // confirmed, whose delete rides on the next commit, are not handed out again; a batch is a
+    // contiguous id range, so it ends before such rows.
+    let from = afterId + 1;
+    let rows: Array<{ id: number; lines: number; bytes: number }>;
+    for (;;) {
+      rows = stmt.readFrom.all(from, 1024) as typeof rows;
+      if (!rows.length) return null;
+      const end = this.removingEnd(rows[0]!.id);
+      if (!end) break;
+      from = end + 1;
+    }
     let lines = 0;
+    let bytes = 0;
     let lastId = rows[0]!.id;
     for (const r of rows) {
-      if (lines > 0 && lines + r.lines > maxLines) break;
+      if (lines > 0 && (lines + r.lines > maxLines || this.removingEnd(r.id))) break;
       lines += r.lines;
+      bytes += r.bytes;
       lastId = r.id;
     }
     const parts = stmt.readBodies.all(rows[0]!.id, lastId) as string[];
-    return { firstId: rows[0]!.id, lastId, lines, body: parts.join('') };
+    return { firstId: rows[0]!.id, lastId, lines, bytes, body: parts.join('') };
   }
 
-  /** Removes the batch's rows [firstId, lastId]: they are confirmed by the database. */
+  /**
+   * Removes the batch's rows [firstId, lastId]: they are confirmed by the database. They leave the
+   * counts at once; with a commit thread the delete itself rides on the next group commit, so the
+   * event loop never waits for the disk here (a crash before it only means InfluxDB gets those
+   * lines again, which rewrites the same points).
+   */
   remove(batch: OutboxBatch): void {
-    this.removeRows(batch);
+    if (!this.worker || this.workerFailed) {
+      this.removeRows(batch);
+      return;
+    }
+    const wasFull = this.isFull();
+    this.pendingLines -= batch.lines;
+    this.pendingBytes -= batch.bytes;
+    this.deletes.push(batch.firstId, batch.lastId);
+    this.removing.push([batch.firstId, batch.lastId]);
+    this.schedule();
+    if (wasFull && !this.isFull()) for (const fn of this.drainListeners) fn();
+  }
+
+  /** The last id of the confirmed range holding `id` (its delete not yet committed), else 0. */
+  private removingEnd(id: number): number {
+    const rs = this.removing;
+    for (let i = 0; i < rs.length; i++) {
+      const r = rs[i]!;
+      if (id >= r[0] && id <= r[1]) return r[1];
+    }
+    return 0;
+  }
+
+  private forgetRemoving(deletes: number[]): void {
+    for (let i = 0; i < deletes.length; i += 2) {
+      const k = this.removing.findIndex((r) => r[0] === deletes[i] && r[1] === deletes[i + 1]);
+      if (k >= 0) this.removing.splice(k, 1);
+    }
   }
 
   /** Moves a batch the server will never accept aside, with its reason, so the rest flows on. */
-  park(batch: OutboxBatch, reason: string): void {
+  park(batch: Omit<OutboxBatch, 'bytes'>, reason: string): void {
     const db = this.requireDb();
     db.transaction(() => {
       db.prepare('INSERT INTO parked (parked_at, reason, lines, body) VALUES (?, ?, ?, ?)').run(
@@ -440,7 +520,7 @@ export class Outbox implements Component {
     ).map((r) => ({ id: r.id, parkedAt: r.parked_at, reason: r.reason, lines: r.lines }));
   }
 
-  private removeRows(batch: OutboxBatch): void {
+  private removeRows(batch: Pick<OutboxBatch, 'firstId' | 'lastId'>): void {
     const stmt = this.stmt!;
     const wasFull = this.isFull();
     // Subtract the exact sizes of the rows removed (a range: batches may complete out of order).

@@ -187,17 +187,24 @@ export class InfluxWriter implements Component {
     if (this.inFlightLines === 0) this.claimedUpTo = 0;
     const first = this.outbox.read(this.cfg.batchLines, this.claimedUpTo);
     if (!first) return null;
-    let { lines, lastId } = first;
+    let { lines, bytes, lastId } = first;
     const parts = [first.body];
     while (lines < this.cfg.batchLines) {
       const next = this.outbox.read(this.cfg.batchLines - lines, lastId);
       if (!next) break;
       parts.push(next.body);
       lines += next.lines;
+      bytes += next.bytes;
       lastId = next.lastId;
     }
     this.claimedUpTo = lastId;
-    return { firstId: first.firstId, lastId, lines, body: parts.length === 1 ? first.body : parts.join('') };
+    return {
+      firstId: first.firstId,
+      lastId,
+      lines,
+      bytes,
+      body: parts.length === 1 ? first.body : parts.join(''),
+    };
   }
 
   private async deliver(batch: OutboxBatch): Promise<void> {
