@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   AttributeIds,
   MessageSecurityMode,
@@ -13,6 +12,7 @@ import {
   type TransferSubscriptionsResponse,
   type UserIdentityInfo,
 } from 'node-opcua';
+import { keyOperationsFromPrivateKey, readCertificate, readPrivateKey } from 'node-opcua-crypto';
 import type { Logger } from '../../gateway/src/core/log.js';
 import type { Component, ComponentHealth, Reading } from '../../gateway/src/core/types.js';
 import type { Rejection } from '../../gateway/src/ingest/reasons.js';
@@ -246,7 +246,9 @@ export class OpcuaSource implements Component {
     // From here on node-opcua re-opens a broken channel and reactivates the session; it only
     // does so when its strategy allows retries (-1: without end).
     client.connectionStrategy.maxRetry = -1;
-    const session = await client.createSession(this.identity());
+    const session = await client.createSession(this.identity()).catch((err: Error) => {
+      throw signInError(err, cfg.auth);
+    });
     this.session = session;
     this.stats.sessions++;
     await this.removeOrphans(session);
@@ -319,16 +321,26 @@ export class OpcuaSource implements Component {
     return new Error('session lost: the subscription is rebuilt on a new session by the source');
   }
 
+  /** Read on every connect, so a renewed user certificate is taken up without a restart. */
   private identity(): UserIdentityInfo {
     const a = this.cfg.auth;
     if (a.type === 'username')
       return { type: UserTokenType.UserName, userName: a.username, password: a.password };
-    if (a.type === 'certificate')
+    if (a.type === 'certificate') {
+      const read = <T>(what: string, file: string, fn: (f: string) => T): T => {
+        try {
+          return fn(file);
+        } catch (err) {
+          throw new Error(`cannot read the user ${what} ${file}: ${(err as Error).message}`, { cause: err });
+        }
+      };
       return {
         type: UserTokenType.Certificate,
-        certificateData: pemToDer(readFileSync(a.certificateFile, 'utf8')),
-        privateKey: readFileSync(a.privateKeyFile, 'utf8'),
+        certificateData: read('certificate', a.certificateFile, readCertificate),
+        // Key operations rather than the PEM text, which node-opcua deprecates (NODE-OPCUA-W37).
+        keyOperations: keyOperationsFromPrivateKey(read('private key', a.privateKeyFile, readPrivateKey)),
       };
+    }
     return { type: UserTokenType.Anonymous };
   }
 
@@ -492,7 +504,18 @@ function within<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined
   ]).finally(() => clearTimeout(timer));
 }
 
-function pemToDer(pem: string): Buffer {
-  const b64 = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
-  return Buffer.from(b64, 'base64');
+/** Status codes with which a server refuses the user rather than the connection. */
+const SIGN_IN_REFUSED =
+  /BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid|BadUserSignatureInvalid|BadCertificate/;
+
+/** A refused sign-in says who was refused, so the operator knows which setting to fix. */
+function signInError(err: Error, auth: OpcuaEndpointConfig['auth']): Error {
+  if (!SIGN_IN_REFUSED.test(err.message)) return err;
+  const who =
+    auth.type === 'username'
+      ? `user name "${auth.username}" (check the password)`
+      : auth.type === 'certificate'
+        ? `user certificate ${auth.certificateFile} (the server must trust it)`
+        : 'anonymous sign-in (the server may require a user)';
+  return new Error(`sign-in refused by the server for ${who}: ${err.message}`, { cause: err });
 }
