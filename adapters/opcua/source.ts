@@ -3,19 +3,17 @@ import {
   MessageSecurityMode,
   OPCUAClient,
   SecurityPolicy,
-  UserTokenType,
   type ClientSession,
   type ClientSessionRawSubscriptionService,
   type ClientSubscription,
   type DataValue,
   type OPCUACertificateManager,
   type TransferSubscriptionsResponse,
-  type UserIdentityInfo,
 } from 'node-opcua';
-import { keyOperationsFromPrivateKey, readCertificate, readPrivateKey } from 'node-opcua-crypto';
 import type { Logger } from '../../gateway/src/core/log.js';
 import type { Component, ComponentHealth, Reading } from '../../gateway/src/core/types.js';
 import type { Rejection } from '../../gateway/src/ingest/reasons.js';
+import { identityOf, signInError } from './identity.js';
 import { createCertificateManager } from './pki.js';
 import { isUnreadable, liveItemCount, monitorAll, type MonitoredGroup } from './monitor.js';
 import { ReadingBatcher, type OpcuaSample } from './readings.js';
@@ -246,7 +244,7 @@ export class OpcuaSource implements Component {
     // From here on node-opcua re-opens a broken channel and reactivates the session; it only
     // does so when its strategy allows retries (-1: without end).
     client.connectionStrategy.maxRetry = -1;
-    const session = await client.createSession(this.identity()).catch((err: Error) => {
+    const session = await client.createSession(identityOf(cfg.auth)).catch((err: Error) => {
       throw signInError(err, cfg.auth);
     });
     this.session = session;
@@ -319,29 +317,6 @@ export class OpcuaSource implements Component {
       this.rebuild('session lost');
     }
     return new Error('session lost: the subscription is rebuilt on a new session by the source');
-  }
-
-  /** Read on every connect, so a renewed user certificate is taken up without a restart. */
-  private identity(): UserIdentityInfo {
-    const a = this.cfg.auth;
-    if (a.type === 'username')
-      return { type: UserTokenType.UserName, userName: a.username, password: a.password };
-    if (a.type === 'certificate') {
-      const read = <T>(what: string, file: string, fn: (f: string) => T): T => {
-        try {
-          return fn(file);
-        } catch (err) {
-          throw new Error(`cannot read the user ${what} ${file}: ${(err as Error).message}`, { cause: err });
-        }
-      };
-      return {
-        type: UserTokenType.Certificate,
-        certificateData: read('certificate', a.certificateFile, readCertificate),
-        // Key operations rather than the PEM text, which node-opcua deprecates (NODE-OPCUA-W37).
-        keyOperations: keyOperationsFromPrivateKey(read('private key', a.privateKeyFile, readPrivateKey)),
-      };
-    }
-    return { type: UserTokenType.Anonymous };
   }
 
   /** Subscriptions a lost session left on the server: taken over by this session and deleted. */
@@ -502,20 +477,4 @@ function within<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined
       timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-/** Status codes with which a server refuses the user rather than the connection. */
-const SIGN_IN_REFUSED =
-  /BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid|BadUserSignatureInvalid|BadCertificate/;
-
-/** A refused sign-in says who was refused, so the operator knows which setting to fix. */
-function signInError(err: Error, auth: OpcuaEndpointConfig['auth']): Error {
-  if (!SIGN_IN_REFUSED.test(err.message)) return err;
-  const who =
-    auth.type === 'username'
-      ? `user name "${auth.username}" (check the password)`
-      : auth.type === 'certificate'
-        ? `user certificate ${auth.certificateFile} (the server must trust it)`
-        : 'anonymous sign-in (the server may require a user)';
-  return new Error(`sign-in refused by the server for ${who}: ${err.message}`, { cause: err });
 }
