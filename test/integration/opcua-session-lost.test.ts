@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACE_URI, startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
 import { OPCUA_METRICS } from '../../simulators/opcua/units.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
-import { collectingSource, simMessage, startTcpProxy, type TcpProxy } from '../fixtures/opcua.js';
+import { collectingSource, simMessage } from '../fixtures/opcua.js';
+import { startTcpProxy, type TcpProxy } from '../fixtures/tcp-proxy.js';
 
 const USER = { username: 'gateway', password: 'pump-room-7' };
 const METRICS = Object.keys(OPCUA_METRICS.chlorination);
