@@ -5,7 +5,7 @@ import { OPCUACertificateManager } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
-import { collectingSource, simMessage } from '../fixtures/opcua.js';
+import { collectingSource, phEndpoint, simMessage } from '../fixtures/opcua.js';
 
 const USER = { username: 'operator', password: 'chlorine-0.3' };
 
@@ -30,22 +30,8 @@ describe('OPC UA source sign-in', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const endpoint = (name: string, auth: Record<string, unknown>): Record<string, unknown> => ({
-    name,
-    endpointUrl: server.endpointUrl,
-    auth,
-    subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50 },
-    reconnect: { initialDelayMs: 200, maxDelayMs: 500 },
-    nodes: [
-      {
-        nodeId: 'ns=2;s=plant.tank-1.ph',
-        site: 'plant',
-        device: 'tank-1',
-        kind: 'chlorination',
-        metric: 'ph',
-      },
-    ],
-  });
+  const endpoint = (name: string, auth: Record<string, unknown>): Record<string, unknown> =>
+    phEndpoint(name, server.endpointUrl, { auth });
 
   it('signs in with the right password and is refused, with the reason in health, with a wrong one', async () => {
     const wrong = collectingSource(
