@@ -20,7 +20,16 @@ export interface Device {
   reportIntervalSec: number;
   state: 'online' | 'stale' | 'offline';
   lastSeen: number | null;
-  latest: Record<string, { value: MetricValue; ts: number }>;
+  latest: Record<string, LatestValue>;
+}
+
+/** As the source reported it (OPC UA status); absent from older gateways: good. */
+export type Quality = 'good' | 'uncertain' | 'bad';
+
+export interface LatestValue {
+  value: MetricValue;
+  ts: number;
+  quality?: Quality;
 }
 
 export interface Alarm {

@@ -2,7 +2,7 @@
 // tickets, fed by one EventSource. Views re-render at most every REDRAW_MS (one requestAnimationFrame
 // after a batch), however many events arrive: 10,000 devices reporting must not mean 10,000 renders.
 import { Ring } from './ring';
-import { Api, type Alarm, type Device, type MetricValue, type Ticket } from './api';
+import { Api, type Alarm, type Device, type MetricValue, type Quality, type Ticket } from './api';
 
 export type Conn = 'connecting' | 'live' | 'reconnecting' | 'stale';
 export { Ring };
@@ -26,6 +26,8 @@ export interface ReadingEvent {
   kind: string;
   ts: string;
   values: Record<string, MetricValue>;
+  /** Absent: good. */
+  quality?: Quality;
 }
 
 type ReadingListener = (r: ReadingEvent) => void;
@@ -170,12 +172,14 @@ export class Store {
       };
       this.devices.set(key, d);
     }
-    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts };
+    const quality = r.quality ?? 'good';
+    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality };
     d.lastSeen = ts;
     d.state = 'online';
     const p = PRIMARY[d.kind];
     const v = p ? r.values[p] : undefined;
-    if (typeof v === 'number') {
+    // A value its source does not vouch for (a restarted PLC's 0) is shown, marked, but not drawn.
+    if (typeof v === 'number' && quality === 'good') {
       let ring = this.sparks.get(key);
       if (!ring) this.sparks.set(key, (ring = new Ring()));
       ring.push(v);

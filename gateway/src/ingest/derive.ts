@@ -116,8 +116,10 @@ export class Deriver {
     const fields = reading.fields;
     if (isMeterKind(reading.kind)) {
       const index = fields.volume_m3;
-      // A reading without an index, or one its source marks bad, must not become the base.
-      if (typeof index !== 'number' || reading.quality === 'bad') return DeriveOutcome.ok;
+      // A reading without an index, or one its source does not vouch for (bad or uncertain: a
+      // restarted register reporting 0), must not become the base.
+      if (typeof index !== 'number' || (reading.quality !== undefined && reading.quality !== 'good'))
+        return DeriveOutcome.ok;
       return this.consumption(reading, key, index);
     }
     if (reading.kind === 'env-probe') {

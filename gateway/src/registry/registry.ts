@@ -1,7 +1,7 @@
 import type { DeviceConfig, KindConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { MetricValue, Reading, ReadingListener } from '../core/types.js';
+import type { MetricValue, Quality, Reading, ReadingListener } from '../core/types.js';
 import type { DeviceLookup } from '../ingest/derive.js';
 import type { MeterClass } from '../rules/types.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
@@ -20,6 +20,8 @@ export type DeviceState = 'online' | 'stale' | 'offline';
 export interface LatestValue {
   value: MetricValue;
   ts: number;
+  /** As the source reported it: a bad or uncertain value is shown as such, never as good. */
+  quality: Quality;
 }
 
 export interface DeviceEntry {
@@ -195,14 +197,16 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
     if (e.firstSeen === undefined) e.firstSeen = ts;
     const latest = e.latest;
     const fields = r.fields;
+    const quality = r.quality ?? 'good';
     for (const metric in fields) {
       const value = fields[metric]!;
       const cur = latest.get(metric);
-      if (cur === undefined) latest.set(metric, { value, ts });
+      if (cur === undefined) latest.set(metric, { value, ts, quality });
       else if (ts >= cur.ts) {
         // An out-of-order reading must not replace a newer value.
         cur.value = value;
         cur.ts = ts;
+        cur.quality = quality;
       }
     }
   }
@@ -371,7 +375,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
 
   private toSnapshot(e: MutableEntry | DeviceEntry, now: number): DeviceSnapshot {
     const latest: Record<string, LatestValue> = {};
-    for (const [metric, v] of e.latest) latest[metric] = { value: v.value, ts: v.ts };
+    for (const [metric, v] of e.latest) latest[metric] = { value: v.value, ts: v.ts, quality: v.quality };
     return {
       key: e.key,
       id: e.id,

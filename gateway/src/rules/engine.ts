@@ -266,11 +266,11 @@ export class RuleEngine {
     }
     slot.lastTs = ts;
     slot.dirty = true;
-    const bad = reading.quality === 'bad';
+    const notGood = reading.quality !== undefined && reading.quality !== 'good';
     const bindings = slot.bindings;
     for (let i = 0; i < bindings.length; i++) {
       const b = bindings[i]!;
-      if (bad && b.ev.seesBadQuality !== true) continue;
+      if (notGood && b.ev.seesNotGood !== true) continue;
       const ch = b.ev.evaluate(b.state, reading, b.params, ts, b.ctx);
       if (ch) this.push(slot, b, ch);
     }

@@ -2,8 +2,9 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, type Alarm, type Rule, type Threshold, type Ticket } from '../api';
 import { MetricChart } from '../chart';
 import { useApp, useStoreVersion } from '../context';
-import { fmtTime, fmtValue, labelOf, unitOf } from '../format';
+import { fmtTime, labelOf, unitOf } from '../format';
 import { AlarmRow } from './alarms';
+import { ValueText } from '../widgets';
 
 const RANGES: Record<string, number> = {
   '1h': 3600_000,
@@ -147,7 +148,11 @@ export function DeviceView(props: { id: string }) {
         {metrics.map((m) => (
           <div class="chart-card" key={m}>
             <h3>
-              {labelOf(m)} <b>{fmtValue(d.latest[m]?.value)}</b> <small>{unitOf(m)}</small>
+              {labelOf(m)}{' '}
+              <b>
+                <ValueText v={d.latest[m]} t={t} />
+              </b>{' '}
+              <small>{unitOf(m)}</small>
             </h3>
             <MetricChart
               metric={m}

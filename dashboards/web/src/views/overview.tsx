@@ -2,9 +2,9 @@ import { Component } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import type { Device } from '../api';
 import { useApp, useStoreVersion } from '../context';
-import { fmtValue, labelOf, unitOf } from '../format';
+import { labelOf, unitOf } from '../format';
 import { PRIMARY, type TileState } from '../store';
-import { Sparkline, VirtualList, useWidth } from '../widgets';
+import { Sparkline, ValueText, VirtualList, useWidth } from '../widgets';
 import { DemoPanel } from './demo';
 
 const RANK: Record<TileState, number> = { critical: 0, warning: 1, offline: 2, normal: 3 };
@@ -172,7 +172,7 @@ function TileBody(props: TileProps) {
           <span class="tv" key={m} title={m}>
             <span class="tv-name">{labelOf(m)}</span>
             <span class="tv-val">
-              {fmtValue(d.latest[m]?.value)}
+              <ValueText v={d.latest[m]} t={t} />
               <small>{unitOf(m)}</small>
             </span>
           </span>
