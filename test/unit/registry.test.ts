@@ -128,13 +128,21 @@ describe('DeviceRegistry: latest values', () => {
     expect(s.firstSeen).toBe(T0);
   });
 
-  it('reuses the per-metric objects (no allocation per reading once a metric is known)', () => {
+  it('hands out copies of the latest values: what a caller holds does not change under it', () => {
     const r = reg();
-    r.onReading(reading('hq', 'gas-meter', 'gm-1', T0, { volume_m3: 10 }));
-    const before = r.lookup('hq', 'gm-1')!.latest.get('volume_m3');
+    r.onReading(reading('hq', 'gas-meter', 'gm-1', T0, { volume_m3: 10, valve_open: true }));
+    const latest = r.lookup('hq', 'gm-1')!.latest;
+    const before = latest.get('volume_m3');
     r.onReading(reading('hq', 'gas-meter', 'gm-1', T0 + 1, { volume_m3: 12 }));
-    expect(r.lookup('hq', 'gm-1')!.latest.get('volume_m3')).toBe(before);
-    expect(before).toEqual({ value: 12, ts: T0 + 1, quality: 'good' });
+    expect(before).toEqual({ value: 10, ts: T0, quality: 'good' });
+    expect(latest.get('volume_m3')).toEqual({ value: 12, ts: T0 + 1, quality: 'good' });
+    expect(latest.size).toBe(2);
+    expect(latest.has('valve_open')).toBe(true);
+    expect(latest.get('flow_m3h')).toBeUndefined();
+    expect(Object.fromEntries(latest)).toEqual({
+      volume_m3: { value: 12, ts: T0 + 1, quality: 'good' },
+      valve_open: { value: true, ts: T0, quality: 'good' },
+    });
   });
 
   it('carries the quality of each value, so a bad value is never shown as a good one', () => {
