@@ -12,6 +12,7 @@ import {
   deadlinesOf,
   priorityOf,
   TicketError,
+  TicketStore,
   WORKORDER_MIGRATIONS,
   WorkOrderService,
   workordersSchema,
@@ -509,5 +510,50 @@ describe('storage', () => {
     expect(next.id).toBe('WO-000003');
     const rows = two.db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number };
     expect(rows.n).toBe(3);
+  });
+
+  it('a change whose write fails leaves memory as the database has it, and takes no ticket number', () => {
+    /** A store whose writes fail while `failing` is set, as a full disk would. */
+    class FailingStore extends TicketStore {
+      failing = false;
+      override save(...args: Parameters<TicketStore['save']>): void {
+        if (this.failing) throw new Error('SQLITE_FULL: database or disk is full');
+        super.save(...args);
+      }
+    }
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    dbs.push(db);
+    const store = new FailingStore(db);
+    const clock = { t: T0 };
+    const svc = new WorkOrderService({ db, store, now: () => clock.t });
+    const events: TicketEvent[] = [];
+    svc.onChange((e) => events.push(e));
+    const t = svc.create({ title: 'Valve', site: 'estate' }, 'desk');
+    const before = svc.get(t.id)!;
+    const rows = () => db.prepare('SELECT count(*) AS n FROM ticket_history').get() as { n: number };
+    expect(rows().n).toBe(1);
+
+    store.failing = true;
+    clock.t = T0 + 5 * MIN;
+    expect(() => svc.act(t.id, { action: 'acknowledge', actor: 'eve' })).toThrow(/SQLITE_FULL/);
+    expect(svc.get(t.id)).toEqual(before);
+    expect(store.get(t.id)).toEqual(before);
+    // Past the response deadline: the escalation is not written, so it is not made.
+    expect(() => svc.tick(T0 + HOUR)).toThrow(/SQLITE_FULL/);
+    expect(svc.get(t.id)).toEqual(before);
+    expect(() => svc.create({ title: 'Second', site: 'estate' }, 'desk')).toThrow(/SQLITE_FULL/);
+    expect(() => svc.applyAlarmEvents([ev('raise', alarm())])).toThrow(/SQLITE_FULL/);
+    expect(svc.list({})).toHaveLength(1);
+    expect(events).toHaveLength(1);
+    expect(rows().n).toBe(1);
+
+    // The store recovers: the same action now applies once, and nothing was lost or doubled.
+    store.failing = false;
+    const acked = svc.act(t.id, { action: 'acknowledge', actor: 'eve' });
+    expect(acked.history.map((h) => h.action)).toEqual(['create', 'acknowledge']);
+    expect(store.get(t.id)!.history.map((h) => h.action)).toEqual(['create', 'acknowledge']);
+    expect(svc.create({ title: 'Second', site: 'estate' }, 'desk').id).toBe('WO-000002');
+    const [esc] = svc.tick(T0 + 5 * HOUR);
+    expect(esc!.entries.map((h) => h.action)).toEqual(['escalate']);
   });
 });

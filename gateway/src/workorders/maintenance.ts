@@ -54,6 +54,8 @@ export interface MaintenancePlannerDeps {
 
 /** Occurrences of one tick at most per schedule and target, so a long outage cannot loop for ever. */
 const MAX_CATCH_UP = 400;
+/** The next due time of a schedule with no further occurrence. */
+const NEVER = Number.MAX_SAFE_INTEGER;
 
 /**
  * Preventive maintenance: each schedule, for each asset (or site) it applies to, becomes one work
@@ -101,19 +103,21 @@ export class MaintenancePlanner implements Component {
       for (const t of this.targetsOf(s, targets)) {
         const key = `${s.id}|${t.site}|${t.device ?? ''}`;
         let due = this.next.get(key);
-        const first = due === undefined;
-        if (due === undefined) due = nextOccurrence(s, now);
-        this.deps.db.transaction(() => {
-          for (let i = 0; i < MAX_CATCH_UP && due !== undefined && due <= now && !first; i++) {
-            this.deps.service.createMaintenance(s, t, due);
-            raised++;
-            due = nextOccurrence(s, due);
-          }
-          if (due !== undefined && due !== this.next.get(key)) {
-            save.run(key, due);
-            this.next.set(key, due);
-          }
-        })();
+        if (due === undefined) {
+          // A new (schedule, asset) starts with its next occurrence: no backfill.
+          const first = nextOccurrence(s, now) ?? NEVER;
+          save.run(key, first);
+          this.next.set(key, first);
+          continue;
+        }
+        for (let i = 0; i < MAX_CATCH_UP && due <= now; i++) {
+          const next: number = nextOccurrence(s, due) ?? NEVER;
+          // The occurrence's ticket and the next due time commit together: neither lost nor raised twice.
+          this.deps.service.createMaintenance(s, t, due, () => save.run(key, next));
+          this.next.set(key, next);
+          raised++;
+          due = next;
+        }
       }
     }
     this.counts.raised += raised;
@@ -128,7 +132,8 @@ export class MaintenancePlanner implements Component {
     const targets = [...this.deps.targets()];
     for (const s of this.deps.config.schedules) {
       for (const t of this.targetsOf(s, targets)) {
-        let due = this.next.get(`${s.id}|${t.site}|${t.device ?? ''}`) ?? nextOccurrence(s, now);
+        let due: number | undefined =
+          this.next.get(`${s.id}|${t.site}|${t.device ?? ''}`) ?? nextOccurrence(s, now);
         while (due !== undefined && due < to && out.length < CALENDAR_LIMIT) {
           if (due >= from)
             out.push({

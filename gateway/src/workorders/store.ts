@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../storage/db.js';
 import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
 import { NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
@@ -57,7 +58,24 @@ interface HistoryRow {
  * migrations), and the audit trail one row per entry, appended only.
  */
 export class TicketStore {
-  constructor(private readonly db: Db) {}
+  private readonly insertTicket: Statement;
+  private readonly updateTicket: Statement;
+  private readonly insertHistory: Statement;
+
+  constructor(private readonly db: Db) {
+    // Prepared once: every committed change writes through these.
+    this.insertTicket = db.prepare(
+      `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.updateTicket = db.prepare(
+      'UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, body = ? WHERE id = ?',
+    );
+    this.insertHistory = db.prepare(
+      `INSERT INTO ticket_history (ticket_id, ts, actor, action, from_status, to_status, note, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
 
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn)();
@@ -72,37 +90,33 @@ export class TicketStore {
   save(t: Ticket, seq: number | null, newEntries: number): void {
     const { history, ...body } = t;
     if (seq !== null) {
-      this.db
-        .prepare(
-          `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          t.id,
-          seq,
-          t.site,
-          t.device,
-          t.rule,
-          t.status,
-          t.priority,
-          t.createdAt,
-          t.updatedAt,
-          t.resolvedAt,
-          JSON.stringify(body),
-        );
+      this.insertTicket.run(
+        t.id,
+        seq,
+        t.site,
+        t.device,
+        t.rule,
+        t.status,
+        t.priority,
+        t.createdAt,
+        t.updatedAt,
+        t.resolvedAt,
+        JSON.stringify(body),
+      );
     } else {
-      this.db
-        .prepare(
-          'UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, body = ? WHERE id = ?',
-        )
-        .run(t.status, t.priority, t.updatedAt, t.resolvedAt, JSON.stringify(body), t.id);
+      this.updateTicket.run(t.status, t.priority, t.updatedAt, t.resolvedAt, JSON.stringify(body), t.id);
     }
-    const ins = this.db.prepare(
-      `INSERT INTO ticket_history (ticket_id, ts, actor, action, from_status, to_status, note, data)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
     for (const h of history.slice(history.length - newEntries))
-      ins.run(t.id, h.ts, h.actor, h.action, h.from, h.to, h.note, h.data ? JSON.stringify(h.data) : null);
+      this.insertHistory.run(
+        t.id,
+        h.ts,
+        h.actor,
+        h.action,
+        h.from,
+        h.to,
+        h.note,
+        h.data ? JSON.stringify(h.data) : null,
+      );
   }
 
   get(id: string): Ticket | undefined {
@@ -138,8 +152,8 @@ export class TicketStore {
   }
 
   /**
-   * Tickets created before `to` with only the `escalate` lines of their history: what the monthly
-   * report reads (two queries, whatever the number of tickets).
+   * Tickets created before `to` with only the `escalate` and `close` lines of their history: what
+   * the monthly report reads (two queries, whatever the number of tickets).
    */
   createdBefore(to: number): Ticket[] {
     const rows = this.db.prepare('SELECT body FROM tickets WHERE created_at < ? ORDER BY seq').all(to) as {
@@ -150,7 +164,7 @@ export class TicketStore {
     const hist = this.db
       .prepare(
         `SELECT h.* FROM ticket_history h JOIN tickets t ON t.id = h.ticket_id
-         WHERE t.created_at < ? AND h.action = 'escalate' ORDER BY h.seq`,
+         WHERE t.created_at < ? AND h.action IN ('escalate', 'close') ORDER BY h.seq`,
       )
       .all(to) as (HistoryRow & { ticket_id: string })[];
     for (const h of hist) byId.get(h.ticket_id)?.history.push(toEntry(h));

@@ -4,12 +4,12 @@ import { RULE_CLASSES } from '../../rules/types.js';
 import {
   allowedActions,
   PRIORITIES,
-  TICKET_ACTIONS,
   TICKET_STATUSES,
   TicketError,
   ticketToJson,
   type WorkOrderService,
 } from '../../workorders/index.js';
+import { actionBody } from '../../workorders/action-body.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
 import { badRequest } from './validate.js';
 
@@ -26,20 +26,6 @@ const listQuery = z.strictObject({
   priority: z.enum(PRIORITIES).optional(),
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
 });
-const actionBody = z
-  .strictObject({
-    action: z.enum(TICKET_ACTIONS),
-    assignee: z.string().min(1).max(200).optional(),
-    note: z.string().max(4000).optional(),
-    /** A maintenance ticket's completion form, at resolve (tank disinfection: disinfectedAt, amount, unit). */
-    form: z.record(z.string(), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
-  })
-  .superRefine((b, ctx) => {
-    if (b.action === 'assign' && b.assignee === undefined)
-      ctx.addIssue({ code: 'custom', path: ['assignee'], message: 'needed with action assign' });
-    if ((b.action === 'comment' || b.action === 'hold') && !b.note)
-      ctx.addIssue({ code: 'custom', path: ['note'], message: `needed with action ${b.action}` });
-  });
 const createBody = z.strictObject({
   title: z.string().min(1).max(500),
   site: id,
