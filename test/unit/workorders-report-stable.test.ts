@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Alarm } from '../../gateway/src/alarms/types.js';
 import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import {
   monthlyReport,
@@ -179,5 +180,38 @@ describe("a past month's report does not change", () => {
     clock.t = nov(2, 9);
     svc.act(t.id, { action: 'reopen', actor: 'desk' });
     expect(report('2026-10', nov(5, 0)).tickets.closed).toEqual(before);
+  });
+
+  it('a priority raised after the month keeps the priority the month counted it opened with', () => {
+    const { svc, clock, report } = setup({ priority: { criticalSeverityBump: true } });
+    const a: Alarm = {
+      id: 'a1',
+      site: 'estate',
+      device: 'wm-1',
+      kind: 'water-meter',
+      rule: 'water.pressure.low',
+      class: 'routine',
+      severity: 'warning',
+      state: 'active-unacknowledged',
+      value: 150,
+      message: 'pressure 150 kPa below 200',
+      raisedAt: oct(31, 22),
+      clearedAt: null,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+      ackNote: null,
+      incidentId: null,
+      shelved: false,
+      critical: false,
+      updatedAt: oct(31, 22),
+    };
+    clock.t = oct(31, 22);
+    svc.applyAlarmEvents([{ type: 'raise', ts: clock.t, alarm: a }]);
+    const before = report('2026-10', nov(1, 0)).tickets.opened;
+    expect(before.byPriority).toMatchObject({ medium: 1, high: 0 });
+    clock.t = nov(1, 1);
+    svc.applyAlarmEvents([{ type: 'escalate', ts: clock.t, alarm: { ...a, severity: 'critical' } }]);
+    expect(svc.list({})[0]!.priority).toBe('high');
+    expect(report('2026-10', nov(2, 0)).tickets.opened).toEqual(before);
   });
 });

@@ -386,6 +386,70 @@ describe('tickets from alarms', () => {
   });
 });
 
+describe('a worse alarm raises the priority and tightens the deadlines', () => {
+  const routine = (over: Partial<Alarm> = {}) =>
+    alarm({ rule: 'water.pressure.low', class: 'routine', severity: 'warning', device: 'wm-1', ...over });
+
+  it('recomputes the deadlines from creation with the new priority, records it, and escalates by them', () => {
+    const { svc, clock } = setup({ priority: { criticalSeverityBump: true } });
+    const a = routine();
+    svc.applyAlarmEvents([ev('raise', a)]);
+    const id = svc.list({})[0]!.id;
+    expect(svc.get(id)).toMatchObject({ priority: 'medium', resolveDueAt: T0 + 4 * HOUR });
+    clock.t = T0 + 10 * MIN;
+    svc.applyAlarmEvents([ev('escalate', { ...a, severity: 'critical' }, clock.t)]);
+    const t = svc.get(id)!;
+    // High: respond in 30 min (unchanged), resolve in 3 h from creation instead of 4.
+    expect(t).toMatchObject({
+      priority: 'high',
+      openedPriority: 'medium',
+      responseDueAt: T0 + 30 * MIN,
+      resolveDueAt: T0 + 3 * HOUR,
+      nextResolveCheckAt: T0 + 3 * HOUR,
+    });
+    expect(t.history.map((h) => h.action)).toEqual(['create', 'alarm-escalated', 'priority-raised']);
+    expect(t.history.at(-1)).toMatchObject({
+      actor: 'system',
+      note: `priority medium → high (alarm critical): resolve by ${new Date(T0 + 3 * HOUR).toISOString()}`,
+      data: { from: 'medium', to: 'high', resolveDueAt: new Date(T0 + 3 * HOUR).toISOString() },
+    });
+    svc.act(id, { action: 'acknowledge', actor: 'eve' });
+    expect(svc.tick(T0 + 3 * HOUR - 1)).toEqual([]);
+    expect(svc.tick(T0 + 3 * HOUR)[0]!.entries[0]!.data).toMatchObject({ kind: 'resolve', level: 1 });
+    // The same priority again changes nothing and writes no line.
+    svc.applyAlarmEvents([ev('raise', { ...a, id: 'again', severity: 'critical' }, T0 + 3 * HOUR)]);
+    expect(svc.get(id)!.history.filter((h) => h.action === 'priority-raised')).toHaveLength(1);
+  });
+
+  it('never later than before, never in the past; a deadline already missed keeps its judgement', () => {
+    const { svc, clock } = setup({ priority: { criticalSeverityBump: true } });
+    const a = routine();
+    svc.applyAlarmEvents([ev('raise', a)]);
+    const id = svc.list({})[0]!.id;
+    // Nobody responds: the 30-minute response deadline is missed and escalated as medium.
+    svc.tick(T0 + 30 * MIN);
+    // At 2.5 h a returning alarm on a critical asset makes it critical: 15 min / 2 h from creation are past.
+    clock.t = T0 + 150 * MIN;
+    svc.applyAlarmEvents([
+      ev('raise', { ...a, id: 'a-crit', severity: 'critical', critical: true }, clock.t),
+    ]);
+    const t = svc.get(id)!;
+    expect(t.priority).toBe('critical');
+    expect(t.responseDueAt).toBe(T0 + 30 * MIN);
+    expect(t.sla!.response).toEqual({ met: false, dueAt: T0 + 30 * MIN, priority: 'medium' });
+    // Due now: not at 2 h (already past when the priority rose), not at 4 h (the looser deadline).
+    expect(t.resolveDueAt).toBe(T0 + 150 * MIN);
+    expect(t.history.at(-1)!.data).toEqual({
+      from: 'medium',
+      to: 'critical',
+      resolveDueAt: new Date(T0 + 150 * MIN).toISOString(),
+    });
+    const [e] = svc.tick(T0 + 150 * MIN);
+    expect(e!.entries.map((h) => (h.data as { kind: string }).kind)).toEqual(['resolve']);
+    expect(svc.get(id)!.sla!.resolve).toEqual({ met: false, dueAt: T0 + 150 * MIN, priority: 'critical' });
+  });
+});
+
 describe('readings snapshot history', () => {
   it('reads the hour before the alarm after the delay; a failed read is recorded, never thrown', async () => {
     const db = openDb(':memory:', WORKORDER_MIGRATIONS);
