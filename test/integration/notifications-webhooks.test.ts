@@ -10,6 +10,9 @@ import { sign, webhookSchema } from '../../gateway/src/notifications/index.js';
  * node:http receiver checking signatures as the documentation says, and smtp-server as the mail relay.
  */
 const SECRET = 'outgoing-shared-secret-0123456789';
+const CHAT_SECRET = 'chat-bridge-shared-secret-0123';
+const MIN = 60_000;
+const HOUR = 60 * MIN;
 const INBOUND = 'inbound-shared-secret-0123456789';
 const ENGINEER = 'engineer-token-0123456789';
 
@@ -24,6 +27,8 @@ type Gw = Awaited<ReturnType<typeof startGateway>>;
 describe('ticket webhooks and email', () => {
   let gw: Gw;
   let receiver: WebhookReceiver;
+  /** The on-call engineer's chat, reached only by escalations to that contact. */
+  let chat: WebhookReceiver;
   let smtp: SMTPServer;
   const mails: Mail[] = [];
 
@@ -52,6 +57,8 @@ describe('ticket webhooks and email', () => {
   beforeAll(async () => {
     receiver = new WebhookReceiver(SECRET, await freePort());
     await receiver.start();
+    chat = new WebhookReceiver(CHAT_SECRET, await freePort());
+    await chat.start();
     const smtpPort = await freePort();
     smtp = new SMTPServer({
       authOptional: true,
@@ -76,6 +83,13 @@ describe('ticket webhooks and email', () => {
       testConfig({
         influx: { enabled: false },
         http: { tokens: [{ name: 'eve', role: 'engineer', token: ENGINEER }] },
+        workorders: {
+          contacts: [
+            { name: 'on-call engineer', email: 'oncall-contact@plant.example', webhook: 'chat' },
+            { name: 'shift supervisor', email: 'supervisor@plant.example' },
+            { name: 'facility manager' },
+          ],
+        },
         notifications: {
           pollMs: 200,
           webhooks: [
@@ -83,6 +97,13 @@ describe('ticket webhooks and email', () => {
               name: 'cmms',
               url: receiver.url,
               secret: SECRET,
+              retry: { minMs: 100, maxMs: 400 },
+            }),
+            webhookSchema.parse({
+              name: 'chat',
+              url: chat.url,
+              secret: CHAT_SECRET,
+              contactsOnly: true,
               retry: { minMs: 100, maxMs: 400 },
             }),
           ],
@@ -104,6 +125,7 @@ describe('ticket webhooks and email', () => {
   afterAll(async () => {
     await gw?.cleanup();
     await receiver?.stop();
+    await chat?.stop();
     await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
   });
 
@@ -324,5 +346,43 @@ describe('ticket webhooks and email', () => {
     await api('POST', `/api/tickets/${safety}/actions`, { action: 'acknowledge' });
     await waitFor(() => deliveredFor(safety).length === 2, 20_000, 'webhook of the update');
     expect(mails.filter((m) => m.raw.includes(safety))).toHaveLength(1);
+  }, 60_000);
+
+  // Last: the tick escalates every ticket still open in this gateway.
+  it('an escalation reaches the contact of its level: level 1 by mail and chat, level 2 by mail', async () => {
+    const id = await createTicket('Nobody answers the pump alarm');
+    const created = Date.parse((await api('GET', `/api/tickets/${id}`)).json.createdAt as string);
+    const escalationMails = () => mails.filter((m) => m.raw.includes(`${id} escalated`));
+    const chatFor = () =>
+      chat.received.filter((r) => (JSON.parse(r.body) as { ticket: { id: string } }).ticket.id === id);
+
+    // Medium priority: no response within 30 minutes → level 1, the on-call engineer.
+    gw.workorders!.tick(created + 30 * MIN);
+    const m1 = (await waitFor(() => escalationMails()[0], 20_000, 'mail to the level-1 contact'))!;
+    // Only the contact: the desk's list takes created events only.
+    expect(m1.to).toEqual(['oncall-contact@plant.example']);
+    expect(m1.raw).toContain('Escalated to level 1: on-call engineer');
+    const c1 = (await waitFor(() => chatFor()[0], 20_000, 'chat message to the level-1 contact'))!;
+    expect(c1.signatureValid).toBe(true);
+    const body = JSON.parse(c1.body) as {
+      type: string;
+      changes: { action: string; data: { level: number; kind: string; contact: { name: string } } }[];
+    };
+    expect(body.type).toBe('ticket.escalated');
+    expect(body.changes.map((c) => [c.action, c.data.level, c.data.kind, c.data.contact.name])).toEqual([
+      ['escalate', 1, 'response', 'on-call engineer'],
+    ]);
+
+    // Not resolved within 4 hours → level 2, the shift supervisor, who has mail only.
+    gw.workorders!.tick(created + 4 * HOUR);
+    const m2 = (await waitFor(() => escalationMails()[1], 20_000, 'mail to the level-2 contact'))!;
+    expect(m2.to).toEqual(['supervisor@plant.example']);
+    expect(m2.raw).toContain('Escalated to level 2: shift supervisor');
+    // The chat is the level-1 contact's: the level-2 escalation was never queued for it.
+    const queued = ['pending', 'delivered', 'dead'].flatMap((state) =>
+      gw.notifications!.queue.list(state as 'pending', 'webhook:chat', 1000).filter((r) => r.ticketId === id),
+    );
+    expect(queued).toHaveLength(1);
+    expect(chatFor()).toHaveLength(1);
   }, 60_000);
 });

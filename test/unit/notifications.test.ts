@@ -13,6 +13,7 @@ import {
   webhookSchema,
 } from '../../gateway/src/notifications/index.js';
 import { WebhookChannel } from '../../gateway/src/notifications/channels.js';
+import { configSchema } from '../../gateway/src/config/schema.js';
 import type { ChannelRoute } from '../../gateway/src/notifications/queue.js';
 
 const SECRET = 'a-shared-secret-of-some-length';
@@ -166,11 +167,38 @@ describe('config', () => {
     expect(issues({ inbound: { enabled: true } })).toEqual([
       'inbound.secrets: needed when inbound is enabled',
     ]);
-    expect(issues({ email: { enabled: true } })).toEqual([
-      'email.to: email is enabled but has no recipients',
-    ]);
     expect(issues({ webhooks: [{ name: 'a', url: 'http://x', secret: SECRET, colour: 1 }] })[0]).toMatch(
       /^webhooks\.0: /,
+    );
+  });
+
+  it('escalation contacts: a named webhook must exist, an email needs email on; mail may go to contacts only', () => {
+    const problems = (v: unknown) => {
+      const r = configSchema.safeParse(v);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(problems({ notifications: { email: { enabled: true } } })).toEqual([
+      'notifications.email.to: email is enabled but has no recipients (to, byPriority, safety or a contact email)',
+    ]);
+    const contacts = [
+      { name: 'on-call', email: 'oncall@plant.example', webhook: 'chat' },
+      { name: 'manager' },
+    ];
+    expect(problems({ workorders: { contacts } })).toEqual([
+      'workorders.contacts.0.webhook: no webhook named chat under notifications.webhooks',
+      'workorders.contacts.0.email: needs notifications.email.enabled (and its smtp settings)',
+    ]);
+    expect(
+      problems({
+        workorders: { contacts },
+        notifications: {
+          email: { enabled: true },
+          webhooks: [{ name: 'chat', url: 'http://x', secret: SECRET, contactsOnly: true }],
+        },
+      }),
+    ).toEqual([]);
+    expect(problems({ workorders: { contacts: [{ name: 'x', email: 'not an address' }] } })[0]).toMatch(
+      /^workorders\.contacts\.0\.email: /,
     );
   });
 

@@ -1,6 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { TicketEvent } from '../workorders/service.js';
-import type { Priority } from '../workorders/types.js';
+import type { Contact } from '../workorders/escalation.js';
+import type { HistoryEntry, Priority } from '../workorders/types.js';
 import { retryAfterMs, verdictOf } from './backoff.js';
 import type { ChannelRoute, NotifyPayload, QueueRow } from './queue.js';
 import { smtpPass, webhookSecret, type EmailConfig, type RetryConfig, type WebhookConfig } from './schema.js';
@@ -47,6 +48,9 @@ export class WebhookChannel implements Channel {
   stop(): void {}
 
   wants(e: TicketEvent): { target?: unknown } | false {
+    // An escalation to a contact who is reached through this webhook goes out whatever the filters say.
+    if (escalatedContacts(e).some((c) => c.webhook === this.cfg.name)) return {};
+    if (this.cfg.contactsOnly) return false;
     if (this.cfg.events && !this.cfg.events.includes(`ticket.${e.type}`)) return false;
     if (this.cfg.priorities && !this.cfg.priorities.includes(e.ticket.priority)) return false;
     if (this.cfg.classes && !this.cfg.classes.includes(e.ticket.class)) return false;
@@ -138,8 +142,12 @@ export class EmailChannel implements Channel {
   }
 
   wants(e: TicketEvent): { target?: unknown } | false {
-    if (!this.cfg.events.includes(`ticket.${e.type}`)) return false;
-    const to = this.recipients(e.ticket.priority, e.ticket.class);
+    const all = this.cfg.events.includes(`ticket.${e.type}`)
+      ? this.recipients(e.ticket.priority, e.ticket.class)
+      : [];
+    // The contact a ticket has escalated to is mailed, in the same message as everybody else.
+    for (const c of escalatedContacts(e)) if (c.email !== undefined) all.push(c.email);
+    const to = [...new Set(all)];
     return to.length > 0 ? { target: { to } } : false;
   }
 
@@ -176,6 +184,16 @@ export class EmailChannel implements Channel {
   }
 }
 
+/** The contacts an event's `escalate` lines reached (level order). */
+export function escalatedContacts(e: { entries: readonly HistoryEntry[] }): Contact[] {
+  const out: Contact[] = [];
+  for (const h of e.entries) {
+    const c = h.action === 'escalate' ? (h.data?.contact as Contact | undefined) : undefined;
+    if (c) out.push(c);
+  }
+  return out;
+}
+
 /** Subject and plain text of a ticket event's mail. */
 export function mailOf(p: NotifyPayload): { subject: string; text: string } {
   const t = p.ticket as {
@@ -194,7 +212,14 @@ export function mailOf(p: NotifyPayload): { subject: string; text: string } {
   };
   const what = p.type.slice('ticket.'.length);
   const subject = `[${t.priority}${t.class === 'safety' ? ', SAFETY' : ''}] ${t.id} ${what}: ${t.title}`;
+  const escalations = p.changes.flatMap((c) => {
+    const d =
+      c.action === 'escalate' ? (c.data as { level?: number; contact?: Contact } | undefined) : undefined;
+    return d?.contact ? [`Escalated to level ${d.level ?? '?'}: ${d.contact.name}`] : [];
+  });
   const lines = [
+    ...escalations,
+    ...(escalations.length > 0 ? [''] : []),
     `${t.id}: ${t.title}`,
     `status ${t.status}, priority ${t.priority}, class ${t.class}, escalation level ${t.escalationLevel}`,
     `site ${t.site}${t.device ? `, device ${t.device}` : ''}${t.location ? `, ${t.location}` : ''}`,

@@ -117,9 +117,26 @@ export const workordersSchema = z.strictObject({
       low: sla(120, 24 * 60, 24 * 60),
     })
     .prefault({}),
-  /** The contact chain, level 1 first; escalation walks up it level by level ("逐级向上联系"). */
+  /**
+   * The contact chain, level 1 first; escalation walks up it level by level ("逐级向上联系"). A
+   * contact with `email` is mailed when a ticket reaches its level, one with `webhook` gets the
+   * escalation through that configured webhook (a chat room, a pager bridge): both through the
+   * durable notification queue.
+   */
   contacts: z
-    .array(z.strictObject({ name: z.string().min(1), contact: z.string().optional() }))
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        /** Free text shown in the audit line (a phone number, say). */
+        contact: z.string().optional(),
+        email: z.email().optional(),
+        /** The `name` of a webhook under `notifications.webhooks`. */
+        webhook: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the name of a webhook under notifications.webhooks')
+          .optional(),
+      }),
+    )
     .min(1)
     .default([{ name: 'on-call engineer' }, { name: 'shift supervisor' }, { name: 'facility manager' }]),
   /** (rule) the same fault on the same asset within half a year of a resolved ticket is a repeat. */
