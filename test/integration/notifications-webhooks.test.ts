@@ -4,6 +4,7 @@ import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 import { sign, webhookSchema } from '../../gateway/src/notifications/index.js';
+import { scheduleSchema } from '../../gateway/src/workorders/index.js';
 
 /**
  * Ticket webhooks and email from the gateway in this process to real receivers on loopback: a
@@ -292,6 +293,90 @@ describe('ticket webhooks and email', () => {
       expect(replay.json.error.code).toBe('GW_ERR_WEBHOOK_REPLAY');
       const t = await api('GET', `/api/tickets/${id}`);
       expect((t.json.history as Array<{ note: string | null }>).some((h) => h.note === 'again')).toBe(false);
+    });
+
+    it('resolves a tank disinfection with its completion form, validated as over HTTP; holds for a configured reason', async () => {
+      const schedule = scheduleSchema.parse({
+        id: 'tank-disinfection',
+        title: 'Disinfect the water tank',
+        kinds: ['chlorination'],
+        every: { days: 10 },
+        form: 'disinfection',
+      });
+      const pm = gw.workorders!.createMaintenance(
+        schedule,
+        { site: 'plant-1', device: 'tank-1' },
+        Date.now(),
+      );
+      for (const b of [
+        { action: 'acknowledge' },
+        { action: 'assign', assignee: 'bob' },
+        { action: 'hold', note: 'no disinfectant in stock', reason: 'waiting_for_parts' },
+        { action: 'resume' },
+        { action: 'start' },
+      ]) {
+        const r = await post({ ticketId: pm.id, actor: 'alice', ...b });
+        expect(r.status, JSON.stringify(r.json)).toBe(200);
+        if (b.action === 'hold') expect(r.json).toMatchObject({ onHold: true, clockPaused: true });
+      }
+      const noForm = await post({ ticketId: pm.id, action: 'resolve', actor: 'bob' });
+      expect(noForm.status).toBe(400);
+      expect(noForm.json.error.message).toContain('disinfection form');
+      const badAmount = await post({
+        ticketId: pm.id,
+        action: 'resolve',
+        actor: 'bob',
+        form: { disinfectedAt: '2026-03-02T09:30:00+08:00', amount: 0, unit: 'kg' },
+      });
+      expect(badAmount.status).toBe(400);
+      expect(badAmount.json.error.message).toContain('form.amount must be a positive number');
+      // The same body checks as POST /api/tickets/:id/actions.
+      const nested = await post({
+        ticketId: pm.id,
+        action: 'resolve',
+        actor: 'bob',
+        form: { amount: { kg: 2 } },
+      });
+      expect(nested.status).toBe(400);
+      expect(nested.json.error.message).toContain('body.form.amount');
+      const reasonElsewhere = await post({
+        ticketId: pm.id,
+        action: 'comment',
+        note: 'x',
+        reason: 'x',
+        actor: 'bob',
+      });
+      expect(reasonElsewhere.status).toBe(400);
+      expect(reasonElsewhere.json.error.message).toContain('body.reason: only with action hold');
+      expect((await api('GET', `/api/tickets/${pm.id}`)).json.status).toBe('in_progress');
+
+      const done = await post(
+        {
+          ticketId: pm.id,
+          action: 'resolve',
+          actor: 'bob',
+          externalRef: 'PM-0042',
+          form: {
+            disinfectedAt: '2026-03-02T09:30:00+08:00',
+            amount: 1.5,
+            unit: 'kg',
+            disinfectant: 'NaClO 10%',
+          },
+        },
+        { key: 'pm-0042-resolve' },
+      );
+      expect(done.status, JSON.stringify(done.json)).toBe(200);
+      expect(done.json.status).toBe('resolved');
+      expect(done.json.maintenance.record).toEqual({
+        form: 'disinfection',
+        disinfectedAt: '2026-03-02T01:30:00.000Z',
+        amount: 1.5,
+        unit: 'kg',
+        disinfectant: 'NaClO 10%',
+      });
+      const line = (done.json.history as Array<Record<string, any>>).at(-1)!; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit line under test
+      expect(line).toMatchObject({ actor: 'cmms:bob', action: 'resolve', note: '(CMMS ref PM-0042)' });
+      expect(line.data.form).toMatchObject({ amount: 1.5, unit: 'kg' });
     });
 
     it('refuses a bad signature, a stale timestamp, bad bodies, and transitions the state machine forbids', async () => {
