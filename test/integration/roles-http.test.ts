@@ -1,4 +1,7 @@
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../gateway/src/gateway.js';
@@ -15,6 +18,9 @@ import { waitFor } from '../fixtures/ports.js';
 
 const ENGINEER = 'engineer-token-0123';
 const VIEWER = 'viewer-token-0123';
+/** Configured by its sha256 only: the config holds no secret. */
+const HASHED = 'hashed-viewer-token-0123456789';
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 type Role = 'viewer' | 'engineer' | 'admin';
 
 /**
@@ -76,6 +82,7 @@ beforeAll(async () => {
       tokens: [
         { name: 'erin', role: 'engineer', token: ENGINEER },
         { name: 'val', role: 'viewer', token: VIEWER },
+        { name: 'wall', role: 'viewer', tokenSha256: sha256(HASHED).toUpperCase() },
       ],
     },
   });
@@ -183,7 +190,7 @@ describe('token management', () => {
     const names = (list.body.tokens as { name: string; source: string; lastUsed: string | null }[]).map(
       (t) => `${t.name}:${t.source}`,
     );
-    expect(names).toEqual(['admin:config', 'erin:config', 'val:config', 'desk-2:api']);
+    expect(names).toEqual(['admin:config', 'erin:config', 'val:config', 'wall:config', 'desk-2:api']);
     const mine = (list.body.tokens as { name: string; lastUsed: string | null }[]).find(
       (t) => t.name === 'desk-2',
     );
@@ -244,5 +251,68 @@ describe('token management', () => {
     expect(list.find((t) => t.name === 'desk-2')).toMatchObject({ revoked: true });
     expect(list.find((t) => t.name === 'temp')).toMatchObject({ revoked: false, expired: true });
     expect(list.find((t) => t.name === 'kept')).toMatchObject({ revoked: false, expired: false });
+  }, 60_000);
+
+  it('tokens.db holds hashes only: no plaintext token in any row or anywhere in its files', async () => {
+    const made = await call('POST', '/api/admin/tokens', ADMIN_TOKEN, { name: 'at-rest', role: 'viewer' });
+    expect(made.status).toBe(201);
+    const secret = made.body.token as string;
+    // A token given as a hash in the config works like any other.
+    expect((await call('GET', '/api/tickets', HASHED)).status).toBe(200);
+    expect((await call('POST', '/api/tickets', HASHED, { title: 'x', site: 's' })).status).toBe(403);
+
+    const file = join(cfg.dataDir, 'tokens.db');
+    const db = new Database(file, { readonly: true });
+    try {
+      const tables = (
+        db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
+      ).map((t) => t.name);
+      expect(tables).toContain('tokens');
+      let cells = 0;
+      for (const table of tables) {
+        for (const row of db.prepare(`SELECT * FROM "${table}"`).all() as Record<string, unknown>[]) {
+          for (const v of Object.values(row)) {
+            cells++;
+            expect(String(v)).not.toContain(secret);
+            expect(String(v)).not.toContain(secret.slice(4));
+          }
+        }
+      }
+      expect(cells).toBeGreaterThan(10);
+      const rec = db.prepare('SELECT hash FROM tokens WHERE name = ?').get('at-rest') as { hash: string };
+      expect(rec.hash).toBe(sha256(secret));
+    } finally {
+      db.close();
+    }
+    // The bytes on disk too, write-ahead log included: no page ever held the token.
+    for (const f of [file, `${file}-wal`]) {
+      if (!existsSync(f)) continue;
+      const bytes = readFileSync(f);
+      expect(bytes.includes(secret.slice(4)), f).toBe(false);
+    }
+    expect(readFileSync(file).length).toBeGreaterThan(0);
+  });
+});
+
+describe('an admin token configured as a hash', () => {
+  it('works, and the gateway writes no admin-token file', async () => {
+    const secret = 'hashed-admin-token-0123456789';
+    const c = testConfig({
+      influx: { enabled: false },
+      http: { adminToken: undefined, adminTokenSha256: sha256(secret) },
+    });
+    const g = new Gateway(c, pino({ level: c.logLevel }));
+    await g.start();
+    try {
+      const res = await fetch(`${g.httpUrl}/api/admin/tokens`, {
+        headers: { authorization: `Bearer ${secret}` },
+      });
+      expect(res.status).toBe(200);
+      expect(existsSync(join(c.dataDir, 'admin-token'))).toBe(false);
+      expect(g.adminToken).toBeUndefined();
+    } finally {
+      await g.stop();
+      rmSync(c.dataDir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

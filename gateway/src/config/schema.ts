@@ -167,36 +167,46 @@ const tokenSchema = z
     message: 'needs exactly one of token or tokenSha256',
   });
 
-export const httpSchema = z.strictObject({
-  host: z.string().default('0.0.0.0'),
-  port: port.default(8080),
-  adminToken: z.string().min(8, 'must be at least 8 characters').optional(),
-  /** Further API tokens; `tokenSha256` keeps the secret out of the config file. */
-  tokens: z.array(tokenSchema).default([]),
-  live: z
-    .strictObject({
-      /** At most one `reading` event per device per this interval; later readings coalesce. */
-      readingIntervalMs: z.number().int().min(50).max(60_000).default(1000),
-      /** SSE comment sent this often so proxies do not close an idle stream. */
-      keepAliveMs: z.number().int().min(1000).max(300_000).default(15_000),
-      /** A client with this many bytes not yet taken by its socket is dropped (it is too slow). */
-      maxBufferedBytes: z
-        .number()
-        .int()
-        .min(16 * 1024)
-        .default(1024 * 1024),
-      maxClients: z.number().int().min(1).max(10_000).default(100),
-    })
-    .prefault({}),
-  /** The web dashboard served at `/` (docs/dashboard.md). */
-  dashboard: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      /** The built dashboard (`npm run build`); default dist/dashboards/web beside the gateway. */
-      dir: z.string().min(1).optional(),
-    })
-    .prefault({}),
-});
+export const httpSchema = z
+  .strictObject({
+    host: z.string().default('0.0.0.0'),
+    port: port.default(8080),
+    adminToken: z.string().min(8, 'must be at least 8 characters').optional(),
+    /** The admin token as its sha256 (hex) instead: the config file then holds no secret. */
+    adminTokenSha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+      .optional(),
+    /** Further API tokens; `tokenSha256` keeps the secret out of the config file. */
+    tokens: z.array(tokenSchema).default([]),
+    live: z
+      .strictObject({
+        /** At most one `reading` event per device per this interval; later readings coalesce. */
+        readingIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+        /** SSE comment sent this often so proxies do not close an idle stream. */
+        keepAliveMs: z.number().int().min(1000).max(300_000).default(15_000),
+        /** A client with this many bytes not yet taken by its socket is dropped (it is too slow). */
+        maxBufferedBytes: z
+          .number()
+          .int()
+          .min(16 * 1024)
+          .default(1024 * 1024),
+        maxClients: z.number().int().min(1).max(10_000).default(100),
+      })
+      .prefault({}),
+    /** The web dashboard served at `/` (docs/dashboard.md). */
+    dashboard: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** The built dashboard (`npm run build`); default dist/dashboards/web beside the gateway. */
+        dir: z.string().min(1).optional(),
+      })
+      .prefault({}),
+  })
+  .refine((h) => h.adminToken === undefined || h.adminTokenSha256 === undefined, {
+    path: ['adminTokenSha256'],
+    message: 'give adminToken or adminTokenSha256, not both',
+  });
 
 export const configSchema = z
   .strictObject({
