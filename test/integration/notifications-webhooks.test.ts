@@ -433,6 +433,48 @@ describe('ticket webhooks and email', () => {
     expect(mails.filter((m) => m.raw.includes(safety))).toHaveLength(1);
   }, 60_000);
 
+  it('keeps what was sent: delivered events move out of the queue into the archive, listed for an admin', async () => {
+    await waitFor(() => channel().pending === 0, 20_000, 'empty queue');
+    const delivered = await api(
+      'GET',
+      '/api/admin/notifications?state=delivered&limit=1000',
+      undefined,
+      ADMIN_TOKEN,
+    );
+    const before = delivered.json.events as Array<{ seq: number; id: string; channel: string }>;
+    expect(before.length).toBeGreaterThan(5);
+    // What the hourly archiving does once `retentionDays` have passed.
+    expect(gw.notifications!.queue.archiveDelivered(Date.now() + 1, Date.now())).toBe(before.length);
+    const after = await api(
+      'GET',
+      '/api/admin/notifications?state=delivered&limit=1000',
+      undefined,
+      ADMIN_TOKEN,
+    );
+    expect(after.json.events).toEqual([]);
+    const archived = await api(
+      'GET',
+      '/api/admin/notifications?state=archived&limit=1000',
+      undefined,
+      ADMIN_TOKEN,
+    );
+    const rows = archived.json.events as Array<Record<string, unknown>>;
+    expect(rows.map((r) => r.seq)).toEqual(before.map((r) => r.seq));
+    expect(rows.every((r) => r.state === 'archived' && typeof r.deliveredAt === 'string')).toBe(true);
+    const one = before.find((r) => r.channel === 'webhook:cmms')!;
+    const ticketId = rows.find((r) => r.seq === one.seq)!.ticketId as string;
+    const forTicket = await api(
+      'GET',
+      `/api/admin/notifications?state=archived&channel=webhook:cmms&ticketId=${ticketId}`,
+      undefined,
+      ADMIN_TOKEN,
+    );
+    expect((forTicket.json.events as Array<{ ticketId: string }>).every((r) => r.ticketId === ticketId)).toBe(
+      true,
+    );
+    expect((forTicket.json.events as Array<{ id: string }>).map((r) => r.id)).toContain(one.id);
+  });
+
   // Last: the tick escalates every ticket still open in this gateway.
   it('an escalation reaches the contact of its level: level 1 by mail and chat, level 2 by mail', async () => {
     const id = await createTicket('Nobody answers the pump alarm');

@@ -301,7 +301,7 @@ describe('queue', () => {
     await wo.stop();
   });
 
-  it('marks, parks, retries and prunes only delivered rows', async () => {
+  it('marks, parks, retries and archives only delivered rows, keeping them', async () => {
     const { queue, wo } = setup();
     await wo.start();
     wo.create({ title: 'a', site: 's1' }, 'eve');
@@ -313,8 +313,21 @@ describe('queue', () => {
     queue.markDead(second!.seq, 400, 'receiver answered 400');
     expect(queue.head('webhook:all')).toBeUndefined();
     expect(queue.stats().get('webhook:all')).toMatchObject({ pending: 0, dead: 1, delivered: 1 });
-    expect(queue.pruneDelivered(NOW + 7000)).toBe(1);
-    expect(queue.pruneDelivered(NOW + 10 ** 12)).toBe(0);
+    expect(queue.archiveDelivered(NOW + 6000, NOW + 7000)).toBe(0);
+    expect(queue.archiveDelivered(NOW + 7000, NOW + 7000)).toBe(1);
+    expect(queue.archiveDelivered(NOW + 10 ** 12, NOW + 7000)).toBe(0);
+    // Out of the queue (its indexes stay small), into the archive with what was sent.
+    expect(queue.list('delivered', undefined, 10)).toEqual([]);
+    const [sent] = queue.archived('webhook:all', first!.ticketId, 10);
+    expect(sent).toMatchObject({
+      seq: first!.seq,
+      eventId: first!.eventId,
+      body: first!.body,
+      lastStatus: 200,
+      deliveredAt: NOW + 6000,
+      attempts: 2,
+    });
+    expect(queue.archived(undefined, 'WO-999999', 10)).toEqual([]);
     const back = queue.retry(second!.seq, NOW + 8000);
     expect(back).toMatchObject({
       state: 'pending',
@@ -326,11 +339,21 @@ describe('queue', () => {
     await wo.stop();
   });
 
-  it('remembers inbound idempotency keys once', () => {
-    const { queue } = setup();
+  it('remembers inbound idempotency keys once; old ones move to the archive', () => {
+    const { db, queue } = setup();
     expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(true);
     expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(false);
-    expect(queue.pruneInbound(NOW + 1)).toBe(1);
+    expect(queue.archiveInbound(NOW, NOW + 5)).toBe(0);
+    expect(queue.archiveInbound(NOW + 1, NOW + 5)).toBe(1);
+    expect(db.prepare('SELECT * FROM notify_inbound_seen').all()).toEqual([
+      {
+        idempotency_key: 'k1',
+        received_at: NOW,
+        ticket_id: 'WO-000001',
+        action: 'acknowledge',
+        archived_at: NOW + 5,
+      },
+    ]);
     expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(true);
   });
 });

@@ -29,8 +29,10 @@ const inboundBody = z
   .superRefine(checkAction);
 
 const listQuery = z.strictObject({
-  state: z.enum(['pending', 'dead', 'delivered']).default('dead'),
+  /** `archived`: delivered and moved out of the queue after `retentionDays` (kept for good). */
+  state: z.enum(['pending', 'dead', 'delivered', 'archived']).default('dead'),
   channel: z.string().min(1).max(100).optional(),
+  ticketId: z.string().min(1).max(200).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -66,9 +68,14 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
   app.get('/api/admin/notifications', { preHandler: admin }, async (req, reply) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) return badRequest(reply, q.error, 'query');
+    const { state, channel, ticketId, limit } = q.data;
+    const rows =
+      state === 'archived'
+        ? notifications.queue.archived(channel, ticketId, limit)
+        : notifications.queue.list(state, channel, limit, ticketId);
     return {
       channels: notifications.channels(),
-      events: notifications.queue.list(q.data.state, q.data.channel, q.data.limit).map(rowToJson),
+      events: rows.map((r) => ({ ...rowToJson(r), ...(state === 'archived' ? { state: 'archived' } : {}) })),
     };
   });
 

@@ -136,7 +136,7 @@ export const notificationsSchema = z
     inbound: inboundSchema.prefault({}),
     /** How often the delivery workers look for due events when nothing woke them. */
     pollMs: z.number().int().min(50).max(60_000).default(1000),
-    /** Delivered events are kept this long, then pruned; undelivered and dead ones are never pruned. */
+    /** Delivered events stay in the queue this long, then move to the archive (notify_sent); pending and dead ones stay. */
     retentionDays: z.number().positive().default(30),
   })
   .superRefine((n, ctx) => {

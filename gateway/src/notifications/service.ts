@@ -40,9 +40,9 @@ export class NotificationService implements Component {
   private readonly workers = new Map<string, Worker>();
   private readonly now: () => number;
   private started = false;
-  private pruneTimer?: NodeJS.Timeout;
+  private archiveTimer?: NodeJS.Timeout;
   private kickScheduled = false;
-  private counts = { enqueued: 0, pruned: 0, errors: 0 };
+  private counts = { enqueued: 0, archived: 0, errors: 0 };
   /** Outcomes of `POST /api/webhooks/inbound`, counted by its route. */
   readonly inbound = { accepted: 0, badSignature: 0, stale: 0, replayed: 0, invalid: 0, refused: 0 };
 
@@ -90,9 +90,9 @@ export class NotificationService implements Component {
       w.abort = new AbortController();
       w.ch.start();
     }
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), 3_600_000);
-    this.pruneTimer.unref();
+    this.archive();
+    this.archiveTimer = setInterval(() => this.archive(), 3_600_000);
+    this.archiveTimer.unref();
     const pending = [...this.deps.queue.stats().values()].reduce((a, s) => a + s.pending, 0);
     this.deps.log?.info({ channels: this.channels(), pending }, 'notifications started');
     this.kick();
@@ -101,7 +101,7 @@ export class NotificationService implements Component {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    clearInterval(this.pruneTimer);
+    clearInterval(this.archiveTimer);
     for (const w of this.workers.values()) {
       clearTimeout(w.timer);
       w.timer = undefined;
@@ -201,14 +201,18 @@ export class NotificationService implements Component {
     });
   }
 
-  private prune(): void {
+  /** Moves what is done with out of the queue into the archive (nothing is deleted). */
+  private archive(): void {
     try {
       const now = this.now();
-      this.counts.pruned += this.deps.queue.pruneDelivered(now - this.cfg.retentionDays * 86_400_000);
-      this.deps.queue.pruneInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000);
+      this.counts.archived += this.deps.queue.archiveDelivered(
+        now - this.cfg.retentionDays * 86_400_000,
+        now,
+      );
+      this.deps.queue.archiveInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000, now);
     } catch (err) {
       this.counts.errors++;
-      this.deps.log?.error({ err }, 'notification prune failed');
+      this.deps.log?.error({ err }, 'notification archiving failed');
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../storage/db.js';
 import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
-import { NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
+import { NOTIFY_ARCHIVE_SQL, NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
 
 /** Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失"). */
 export const WORKORDER_MIGRATIONS: Migration[] = [
@@ -32,6 +32,11 @@ export const WORKORDER_MIGRATIONS: Migration[] = [
     version: 3,
     // Ticket notifications (webhooks, email) queued with the ticket change, and inbound idempotency keys.
     sql: NOTIFY_MIGRATION_SQL,
+  },
+  {
+    version: 4,
+    // Delivered notifications and old inbound keys move to an archive instead of being deleted.
+    sql: NOTIFY_ARCHIVE_SQL,
   },
 ];
 
