@@ -539,6 +539,63 @@ describe('escalation with a controllable clock', () => {
   });
 });
 
+describe('lists for integrators: pages, changes since, assignee, overdue', () => {
+  it('pages newest first with a total; updatedSince answers oldest change first', () => {
+    const { svc, clock } = setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      clock.t = T0 + i * MIN;
+      ids.push(svc.create({ title: `t${i}`, site: 'estate' }, 'desk').id);
+    }
+    const p1 = svc.page({ limit: 2 });
+    expect(p1.total).toBe(5);
+    expect(p1.tickets.map((t) => t.id)).toEqual([ids[4], ids[3]]);
+    expect(svc.page({ limit: 2, offset: 4 }).tickets.map((t) => t.id)).toEqual([ids[0]]);
+    // A change to the oldest ticket: it is the latest change now.
+    clock.t = T0 + 10 * MIN;
+    svc.act(ids[0]!, { action: 'comment', actor: 'eve', note: 'still leaking' });
+    const since = svc.page({ updatedSince: T0 + 3 * MIN, limit: 10 });
+    expect(since.tickets.map((t) => t.id)).toEqual([ids[3], ids[4], ids[0]]);
+    expect(since.total).toBe(3);
+    expect(svc.page({ limit: 1, withHistory: true }).tickets[0]!.history.map((h) => h.action)).toEqual([
+      'create',
+    ]);
+    expect(svc.page({ limit: 1 }).tickets[0]!.history).toEqual([]);
+  });
+
+  it('filters by assignee and by overdue: missed response, passed resolution, a paused clock', () => {
+    const { svc, clock } = setup();
+    const mk = (title: string) => svc.create({ title, site: 'estate', priority: 'medium' }, 'desk').id;
+    const quiet = mk('nobody responded');
+    const late = mk('responded, past its resolution deadline');
+    const held = mk('on hold for parts before its deadline');
+    const heldLate = mk('on hold only after its deadline');
+    const done = mk('resolved');
+    clock.t = T0 + 10 * MIN;
+    for (const id of [late, held, heldLate, done]) {
+      svc.act(id, { action: 'acknowledge', actor: 'eve' });
+      svc.act(id, { action: 'assign', actor: 'eve', assignee: id === done ? 'bob' : 'eve' });
+    }
+    svc.act(done, { action: 'start', actor: 'bob' });
+    svc.act(done, { action: 'resolve', actor: 'bob' });
+    svc.act(held, { action: 'hold', actor: 'eve', note: 'seal kit', reason: 'waiting_for_parts' });
+    clock.t = T0 + 5 * HOUR;
+    svc.act(heldLate, { action: 'hold', actor: 'eve', note: 'seal kit', reason: 'waiting_for_parts' });
+    const ids = (f: Parameters<WorkOrderService['page']>[0]) =>
+      svc
+        .page(f)
+        .tickets.map((t) => t.id)
+        .sort();
+    expect(ids({ assignee: 'eve' })).toEqual([late, held, heldLate].sort());
+    expect(ids({ assignee: 'bob' })).toEqual([done]);
+    expect(ids({ overdue: true })).toEqual([quiet, late, heldLate].sort());
+    expect(ids({ overdue: false })).toEqual([held, done].sort());
+    // Before any deadline, nothing is overdue.
+    expect(ids({ overdue: true, now: T0 + 20 * MIN })).toEqual([]);
+    expect(ids({ overdue: true, now: T0 + 40 * MIN })).toEqual([quiet]);
+  });
+});
+
 describe('storage', () => {
   it('survives a restart with its audit trail; nothing is deleted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wo-'));
@@ -574,6 +631,42 @@ describe('storage', () => {
     expect(next.id).toBe('WO-000003');
     const rows = two.db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number };
     expect(rows.n).toBe(3);
+  });
+
+  it('a database from before the list columns gets them filled from the stored tickets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wo-mig-'));
+    dirs.push(dir);
+    const file = join(dir, 'workorders.db');
+    const old = openDb(
+      file,
+      WORKORDER_MIGRATIONS.filter((m) => m.version <= 4),
+    );
+    const body = {
+      id: 'WO-000001',
+      assignee: 'eve',
+      respondedAt: null,
+      responseDueAt: T0 + 30 * MIN,
+      resolveDueAt: T0 + 4 * HOUR,
+      onHold: true,
+      heldSince: T0 + HOUR,
+    };
+    old
+      .prepare(
+        `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
+         VALUES ('WO-000001', 1, 'estate', NULL, NULL, 'assigned', 'medium', ?, ?, NULL, ?)`,
+      )
+      .run(T0, T0, JSON.stringify(body));
+    old.close();
+    const db = openDb(file, WORKORDER_MIGRATIONS);
+    dbs.push(db);
+    expect(
+      db.prepare('SELECT assignee, response_due_at, resolve_due_at, paused_since FROM tickets').get(),
+    ).toEqual({
+      assignee: 'eve',
+      response_due_at: T0 + 30 * MIN,
+      resolve_due_at: T0 + 4 * HOUR,
+      paused_since: T0 + HOUR,
+    });
   });
 
   it('a change whose write fails leaves memory as the database has it, and takes no ticket number', () => {

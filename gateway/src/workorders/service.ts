@@ -304,9 +304,19 @@ export class WorkOrderService implements Component {
     return t ? structuredClone(t) : this.store.get(id);
   }
 
+  /** The longest page a list answers with (`workorders.listLimit`). */
+  get listLimit(): number {
+    return this.cfg.listLimit;
+  }
+
   list(f: Omit<TicketFilter, 'limit'> & { limit?: number }): Ticket[] {
+    return this.page(f).tickets;
+  }
+
+  /** A page of tickets (at most `listLimit`) and how many match; `overdue` is judged by the service's clock. */
+  page(f: Omit<TicketFilter, 'limit'> & { limit?: number }): { tickets: Ticket[]; total: number } {
     const limit = Math.min(f.limit ?? this.cfg.listLimit, this.cfg.listLimit);
-    return this.store.list({ ...f, limit });
+    return this.store.page({ ...f, limit, now: f.now ?? this.now() });
   }
 
   /** Tickets created before `to`, with their `escalate` and `close` lines only (the monthly report). */

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../storage/db.js';
+import { clockPaused } from './sla.js';
 import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
 import { NOTIFY_ARCHIVE_SQL, NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
 
@@ -38,6 +39,26 @@ export const WORKORDER_MIGRATIONS: Migration[] = [
     // Delivered notifications and old inbound keys move to an archive instead of being deleted.
     sql: NOTIFY_ARCHIVE_SQL,
   },
+  {
+    version: 5,
+    // Columns for the list's filters (assignee, overdue) and for polling by change time.
+    sql: `
+      ALTER TABLE tickets ADD COLUMN assignee TEXT;
+      ALTER TABLE tickets ADD COLUMN responded_at INTEGER;
+      ALTER TABLE tickets ADD COLUMN response_due_at INTEGER;
+      ALTER TABLE tickets ADD COLUMN resolve_due_at INTEGER;
+      ALTER TABLE tickets ADD COLUMN paused_since INTEGER;
+      UPDATE tickets SET
+        assignee = json_extract(body, '$.assignee'),
+        responded_at = json_extract(body, '$.respondedAt'),
+        response_due_at = json_extract(body, '$.responseDueAt'),
+        resolve_due_at = json_extract(body, '$.resolveDueAt'),
+        paused_since = CASE WHEN json_extract(body, '$.onHold') = 1
+          AND COALESCE(json_extract(body, '$.clockPaused'), 1) = 1 THEN json_extract(body, '$.heldSince') END;
+      CREATE INDEX tickets_updated ON tickets(updated_at, seq);
+      CREATE INDEX tickets_assignee ON tickets(assignee);
+    `,
+  },
 ];
 
 export interface TicketFilter {
@@ -45,7 +66,20 @@ export interface TicketFilter {
   site?: string;
   device?: string;
   priority?: string;
+  assignee?: string;
+  /** Changed at or after this instant (epoch ms); the answer is then oldest change first. */
+  updatedSince?: number;
+  /**
+   * true: a deadline of the current cycle has passed without its step (no response by the response
+   * deadline; unresolved past the resolution deadline, unless its clock was paused before then);
+   * false: none has. Judged at `now`.
+   */
+  overdue?: boolean;
+  now?: number;
+  offset?: number;
   limit: number;
+  /** With each ticket's audit trail (one more query for the page). */
+  withHistory?: boolean;
 }
 
 interface HistoryRow {
@@ -70,11 +104,13 @@ export class TicketStore {
   constructor(private readonly db: Db) {
     // Prepared once: every committed change writes through these.
     this.insertTicket = db.prepare(
-      `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at,
+         assignee, responded_at, response_due_at, resolve_due_at, paused_since, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.updateTicket = db.prepare(
-      'UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, body = ? WHERE id = ?',
+      `UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, assignee = ?, responded_at = ?,
+         response_due_at = ?, resolve_due_at = ?, paused_since = ?, body = ? WHERE id = ?`,
     );
     this.insertHistory = db.prepare(
       `INSERT INTO ticket_history (ticket_id, ts, actor, action, from_status, to_status, note, data)
@@ -94,6 +130,13 @@ export class TicketStore {
   /** Writes the ticket and the entries of its history not stored yet (the last `newEntries`). */
   save(t: Ticket, seq: number | null, newEntries: number): void {
     const { history, ...body } = t;
+    const cols = [
+      t.assignee,
+      t.respondedAt,
+      t.responseDueAt,
+      t.resolveDueAt,
+      clockPaused(t) ? (t.heldSince ?? null) : null,
+    ];
     if (seq !== null) {
       this.insertTicket.run(
         t.id,
@@ -106,10 +149,19 @@ export class TicketStore {
         t.createdAt,
         t.updatedAt,
         t.resolvedAt,
+        ...cols,
         JSON.stringify(body),
       );
     } else {
-      this.updateTicket.run(t.status, t.priority, t.updatedAt, t.resolvedAt, JSON.stringify(body), t.id);
+      this.updateTicket.run(
+        t.status,
+        t.priority,
+        t.updatedAt,
+        t.resolvedAt,
+        ...cols,
+        JSON.stringify(body),
+        t.id,
+      );
     }
     for (const h of history.slice(history.length - newEntries))
       this.insertHistory.run(
@@ -139,6 +191,11 @@ export class TicketStore {
   }
 
   list(f: TicketFilter): Ticket[] {
+    return this.page(f).tickets;
+  }
+
+  /** One page of the tickets matching the filter, and how many match in all. */
+  page(f: TicketFilter): { tickets: Ticket[]; total: number } {
     const where: string[] = [];
     const args: unknown[] = [];
     for (const [col, v] of [
@@ -146,14 +203,43 @@ export class TicketStore {
       ['site', f.site],
       ['device', f.device],
       ['priority', f.priority],
+      ['assignee', f.assignee],
     ] as const) {
       if (v === undefined) continue;
       where.push(`${col} = ?`);
       args.push(v);
     }
-    const sql = `SELECT body FROM tickets ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, f.limit) as { body: string }[];
-    return rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+    if (f.updatedSince !== undefined) {
+      where.push('updated_at >= ?');
+      args.push(f.updatedSince);
+    }
+    if (f.overdue !== undefined) {
+      const now = f.now ?? Date.now();
+      const overdue = `(status NOT IN ('resolved', 'closed') AND (
+        (responded_at IS NULL AND response_due_at <= ?)
+        OR (resolve_due_at <= ? AND (paused_since IS NULL OR paused_since > resolve_due_at))))`;
+      where.push(f.overdue ? overdue : `NOT ${overdue}`);
+      args.push(now, now);
+    }
+    const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    // Polling for changes reads oldest change first, so a client can carry on from the last it saw.
+    const order = f.updatedSince !== undefined ? 'updated_at ASC, seq ASC' : 'seq DESC';
+    const rows = this.db
+      .prepare(`SELECT body FROM tickets ${cond} ORDER BY ${order} LIMIT ? OFFSET ?`)
+      .all(...args, f.limit, f.offset ?? 0) as { body: string }[];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM tickets ${cond}`).get(...args) as { n: number })
+      .n;
+    const tickets = rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+    if (f.withHistory && tickets.length > 0) {
+      const byId = new Map<string, Ticket>(tickets.map((t) => [t.id, t]));
+      const hist = this.db
+        .prepare(
+          `SELECT * FROM ticket_history WHERE ticket_id IN (${tickets.map(() => '?').join(',')}) ORDER BY seq`,
+        )
+        .all(...byId.keys()) as (HistoryRow & { ticket_id: string })[];
+      for (const h of hist) byId.get(h.ticket_id)?.history.push(toEntry(h));
+    }
+    return { tickets, total };
   }
 
   /**
