@@ -184,6 +184,57 @@ describe('ticket webhooks and email', () => {
     expect(gw.health().notifications!.state).toBe('ok');
   }, 60_000);
 
+  it('a misconfigured receiver (401) holds the line: retried with backoff, shown in health and metrics, nothing overtakes', async () => {
+    await waitFor(() => channel().pending === 0, 20_000, 'empty queue');
+    const deadBefore = channel().dead as number;
+    receiver.defaultStatus = 401;
+    try {
+      const first = await createTicket('Sent while the CMMS refuses our key');
+      const second = await createTicket('Queued behind it');
+      const refused = () =>
+        receiver.received.filter(
+          (r) => r.status === 401 && (JSON.parse(r.body) as { ticket: { id: string } }).ticket.id === first,
+        );
+      await waitFor(() => refused().length >= 3, 20_000, 'retried 401s');
+      // Only the head was tried: the second event waits behind it, nothing was parked.
+      expect(
+        receiver.received.some(
+          (r) => (JSON.parse(r.body) as { ticket: { id: string } }).ticket.id === second,
+        ),
+      ).toBe(false);
+      expect(new Set(refused().map((r) => r.headers['idempotency-key'])).size).toBe(1);
+      const ch = channel();
+      expect(ch).toMatchObject({ lastStatus: 401, dead: deadBefore });
+      expect(ch.pending).toBeGreaterThanOrEqual(2);
+      expect(ch.headAttempts).toBeGreaterThanOrEqual(3);
+      expect(Date.parse(String(ch.blockedSince))).toBeLessThanOrEqual(Date.now());
+      expect(String(ch.lastError)).toContain('receiver answered 401');
+      expect(gw.health().notifications!.state).toBe('degraded');
+      const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/gateway_notify_last_status\{channel="webhook:cmms"\} 401/);
+      expect(metrics).toMatch(/gateway_notify_head_attempts\{channel="webhook:cmms"\} [3-9]/);
+      expect(metrics).toMatch(/gateway_notify_blocked_seconds\{channel="webhook:cmms"\} [0-9.e-]+/);
+      expect(metrics).not.toMatch(/gateway_notify_blocked_seconds\{channel="webhook:cmms"\} 0\n/);
+
+      // The receiver's key is fixed: both go through, in order, once each.
+      receiver.defaultStatus = 200;
+      await waitFor(() => deliveredFor(second).length === 1, 20_000, 'both delivered');
+      const accepted = receiver.received
+        .filter((r) => r.status === 200)
+        .map((r) => (JSON.parse(r.body) as { ticket: { id: string } }).ticket.id);
+      expect(accepted.indexOf(first)).toBeLessThan(accepted.indexOf(second));
+      expect(deliveredFor(first)).toHaveLength(1);
+      expect(channel()).toMatchObject({
+        headAttempts: 0,
+        blockedSince: null,
+        lastStatus: 200,
+        dead: deadBefore,
+      });
+    } finally {
+      receiver.defaultStatus = 200;
+    }
+  }, 60_000);
+
   it('parks an event the receiver refuses (400) as dead, goes on with the next, and an admin puts it back', async () => {
     receiver.script.push({ status: 400 });
     const bad = await createTicket('Refused by the CMMS');

@@ -116,15 +116,12 @@ describe('backoff', () => {
     expect(retryAfterMs(null, NOW, 3_600_000)).toBeUndefined();
   });
 
-  it('classifies statuses: 2xx delivered, 408/429/5xx retried, other 4xx dead', () => {
+  it('classifies statuses: 2xx delivered, a refusal of the event dead, anything else (a misconfigured receiver too) retried', () => {
     expect(verdictOf(200)).toBe('delivered');
     expect(verdictOf(204)).toBe('delivered');
-    expect(verdictOf(408)).toBe('retry');
-    expect(verdictOf(429)).toBe('retry');
-    expect(verdictOf(503)).toBe('retry');
-    expect(verdictOf(400)).toBe('dead');
-    expect(verdictOf(401)).toBe('dead');
-    expect(verdictOf(410)).toBe('dead');
+    for (const s of [400, 409, 413, 415, 422]) expect(verdictOf(s), String(s)).toBe('dead');
+    for (const s of [301, 307, 401, 403, 404, 405, 408, 410, 429, 500, 503])
+      expect(verdictOf(s), String(s)).toBe('retry');
   });
 });
 

@@ -23,6 +23,9 @@ export interface Channel extends ChannelRoute {
   deliver(row: QueueRow, now: number, signal: AbortSignal): Promise<Outcome>;
 }
 
+/** SMTP replies to a sign-in that failed (RFC 4954): the account, not the message. */
+const SMTP_AUTH_FAILED = new Set([530, 534, 535, 538]);
+
 /** The longest a Retry-After may hold a channel back. */
 const RETRY_AFTER_CAP_MS = 3_600_000;
 
@@ -174,8 +177,9 @@ export class EmailChannel implements Channel {
     } catch (err) {
       const e = err as Error & { responseCode?: number; code?: string };
       const error = `GW_ERR_EMAIL: ${e.code ?? ''} ${e.message}`.trim();
-      // 5xx from the server: refused for good (unknown mailbox, authentication); anything else may pass later.
-      if (e.responseCode !== undefined && e.responseCode >= 500)
+      // 5xx from the server: refused for good (unknown mailbox), except a failed sign-in, which is the
+      // gateway's configuration and holds the line until fixed; anything else may pass later.
+      if (e.responseCode !== undefined && e.responseCode >= 500 && !SMTP_AUTH_FAILED.has(e.responseCode))
         return { kind: 'dead', status: e.responseCode, error };
       return { kind: 'retry', status: e.responseCode ?? null, error };
     } finally {

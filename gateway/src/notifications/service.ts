@@ -26,6 +26,10 @@ interface Worker {
   delivered: number;
   dead: number;
   lastError: string | null;
+  /** The last status the receiver answered (HTTP or SMTP), null when it could not be reached or none yet. */
+  lastStatus: number | null;
+  /** The head of the line now failing, and since when: its line waits behind it. */
+  failing: { seq: number; since: number; attempts: number } | null;
 }
 
 /**
@@ -63,6 +67,8 @@ export class NotificationService implements Component {
         delivered: 0,
         dead: 0,
         lastError: null,
+        lastStatus: null,
+        failing: null,
       });
   }
 
@@ -168,6 +174,10 @@ export class NotificationService implements Component {
         attempts: w.attempts,
         failures: w.failures,
         lastError: w.lastError,
+        lastStatus: w.lastStatus,
+        // The line waits behind a failing event: how long, how often tried, when next.
+        blockedSince: w.failing ? new Date(w.failing.since).toISOString() : null,
+        headAttempts: w.failing?.attempts ?? 0,
       };
       // Parked events or a line that has not moved for a while need a person.
       if (state === 'ok' && (s.dead > 0 || (w.lastError !== null && s.pending > 0))) state = 'degraded';
@@ -184,6 +194,9 @@ export class NotificationService implements Component {
     attempts: number;
     failures: number;
     delivered: number;
+    blockedSec: number;
+    headAttempts: number;
+    lastStatus: number;
   }> {
     const stats = this.deps.queue.stats();
     const now = this.now();
@@ -197,6 +210,9 @@ export class NotificationService implements Component {
         attempts: w.attempts,
         failures: w.failures,
         delivered: w.delivered,
+        blockedSec: w.failing ? Math.max(0, (now - w.failing.since) / 1000) : 0,
+        headAttempts: w.failing?.attempts ?? 0,
+        lastStatus: w.lastStatus ?? 0,
       };
     });
   }
@@ -256,14 +272,18 @@ export class NotificationService implements Component {
       const out = await ch.deliver(row, now, w.abort.signal);
       if (!this.started && out.kind !== 'delivered') return; // cut short by stop(): stays pending as it was
       const after = this.now();
+      w.lastStatus = out.status;
       if (out.kind === 'delivered') {
         this.deps.queue.markDelivered(row.seq, out.status, after);
         w.delivered++;
         w.lastError = null;
+        w.failing = null;
         continue;
       }
       w.failures++;
       w.lastError = out.error;
+      if (w.failing?.seq !== row.seq) w.failing = { seq: row.seq, since: now, attempts: 0 };
+      w.failing.attempts++;
       const attempts = row.attempts + 1;
       const tooOld = after - row.queuedAt > ch.maxAgeHours * 3_600_000;
       const tooMany = ch.maxAttempts !== undefined && attempts >= ch.maxAttempts;
@@ -271,6 +291,7 @@ export class NotificationService implements Component {
         const why = out.kind === 'dead' ? out.error : `gave up after ${attempts} attempts: ${out.error}`;
         this.deps.queue.markDead(row.seq, out.status, why);
         w.dead++;
+        w.failing = null;
         this.deps.log?.error(
           { channel: ch.channel, event: row.eventId, ticket: row.ticketId, attempts, error: why },
           'notification parked as dead',
