@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
-import { sign, webhookSchema } from '../../gateway/src/notifications/index.js';
+import { sign, verify, webhookSchema } from '../../gateway/src/notifications/index.js';
 import { scheduleSchema } from '../../gateway/src/workorders/index.js';
 
 /**
@@ -145,10 +145,20 @@ describe('ticket webhooks and email', () => {
       changes: [{ actor: 'eve', action: 'create', to: 'open' }],
     });
     expect(body.ticket.history).toBeUndefined();
-    // A wrong secret does not verify the same request.
-    expect(sign('another-secret-0123456789', String(r!.headers['x-gateway-timestamp']), r!.body)).not.toBe(
-      r!.headers['x-gateway-signature'],
-    );
+    // The gateway's own check (the one its inbound webhook uses) takes the request as sent, and only it:
+    // the signature covers the timestamp and every byte of the body, under this secret.
+    const ts = String(r!.headers['x-gateway-timestamp']);
+    const sig = String(r!.headers['x-gateway-signature']);
+    const check = (secret: string, t: string, b: string) =>
+      verify([secret], { timestamp: t, signature: sig }, b, 300, Date.now());
+    expect(check(SECRET, ts, r!.body)).toEqual({ ok: true });
+    expect(check('another-secret-0123456789', ts, r!.body)).toMatchObject({ ok: false, reason: 'mismatch' });
+    expect(check(SECRET, String(Number(ts) - 1), r!.body)).toMatchObject({ ok: false, reason: 'mismatch' });
+    expect(check(SECRET, ts, r!.body.replace('noisy', 'quiet'))).toMatchObject({
+      ok: false,
+      reason: 'mismatch',
+    });
+    expect(check(SECRET, String(Number(ts) - 3600), r!.body)).toMatchObject({ ok: false, reason: 'stale' });
   });
 
   it('retries while the receiver is down (connection refused, then 503) and delivers each event once, in order', async () => {
