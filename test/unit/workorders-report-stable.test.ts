@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Alarm } from '../../gateway/src/alarms/types.js';
+import { testAlarm } from '../fixtures/alarm.js';
 import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import {
   monthlyReport,
@@ -184,27 +184,16 @@ describe("a past month's report does not change", () => {
 
   it('a priority raised after the month keeps the priority the month counted it opened with', () => {
     const { svc, clock, report } = setup({ priority: { criticalSeverityBump: true } });
-    const a: Alarm = {
-      id: 'a1',
-      site: 'estate',
+    const a = testAlarm({
       device: 'wm-1',
       kind: 'water-meter',
       rule: 'water.pressure.low',
       class: 'routine',
       severity: 'warning',
-      state: 'active-unacknowledged',
       value: 150,
       message: 'pressure 150 kPa below 200',
       raisedAt: oct(31, 22),
-      clearedAt: null,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      ackNote: null,
-      incidentId: null,
-      shelved: false,
-      critical: false,
-      updatedAt: oct(31, 22),
-    };
+    });
     clock.t = oct(31, 22);
     svc.applyAlarmEvents([{ type: 'raise', ts: clock.t, alarm: a }]);
     const before = report('2026-10', nov(1, 0)).tickets.opened;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alarm, AlarmEvent, AlarmEventType } from '../../gateway/src/alarms/types.js';
+import { testAlarm } from '../fixtures/alarm.js';
 import type { RuleClass, Severity } from '../../gateway/src/rules/types.js';
 import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import {
@@ -51,31 +52,7 @@ function setup(cfg: Record<string, unknown> = {}, file = ':memory:', clock = { t
   return { db, svc, clock, events };
 }
 
-let alarmN = 0;
-function alarm(over: Partial<Alarm> = {}): Alarm {
-  return {
-    id: `a${++alarmN}`,
-    site: 'estate',
-    device: 'tank-1',
-    kind: 'chlorination',
-    rule: 'chlorine.free.low',
-    class: 'safety',
-    severity: 'critical',
-    state: 'active-unacknowledged',
-    value: 0.02,
-    message: 'free chlorine 0.02 mg/L below 0.05',
-    raisedAt: T0,
-    clearedAt: null,
-    acknowledgedAt: null,
-    acknowledgedBy: null,
-    ackNote: null,
-    incidentId: null,
-    shelved: false,
-    critical: false,
-    updatedAt: T0,
-    ...over,
-  };
-}
+const alarm = testAlarm;
 const ev = (type: AlarmEventType, a: Alarm, ts = T0): AlarmEvent => ({ type, ts, alarm: { ...a } });
 
 function walkToResolved(svc: WorkOrderService, id: string, resolver = 'eve') {

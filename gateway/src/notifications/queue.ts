@@ -153,6 +153,24 @@ export interface ChannelStats {
   oldestPendingAt: number | null;
 }
 
+/** The WHERE clause of a listing by channel and ticket (each optional), after any conditions given. */
+function filters(
+  channel: string | undefined,
+  ticketId: string | undefined,
+  where: string[] = [],
+  args: unknown[] = [],
+): { where: string; args: unknown[] } {
+  for (const [col, v] of [
+    ['channel', channel],
+    ['ticket_id', ticketId],
+  ] as const) {
+    if (v === undefined) continue;
+    where.push(`${col} = ?`);
+    args.push(v);
+  }
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
 export class NotifyQueue {
   constructor(private readonly db: Db) {}
 
@@ -238,19 +256,10 @@ export class NotifyQueue {
   }
 
   list(state: RowState, channel: string | undefined, limit: number, ticketId?: string): QueueRow[] {
-    const where = ['state = ?'];
-    const args: unknown[] = [state];
-    if (channel !== undefined) {
-      where.push('channel = ?');
-      args.push(channel);
-    }
-    if (ticketId !== undefined) {
-      where.push('ticket_id = ?');
-      args.push(ticketId);
-    }
+    const f = filters(channel, ticketId, ['state = ?'], [state]);
     const rows = this.db
-      .prepare(`SELECT * FROM notify_queue WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`)
-      .all(...args, limit) as RawRow[];
+      .prepare(`SELECT * FROM notify_queue ${f.where} ORDER BY seq DESC LIMIT ?`)
+      .all(...f.args, limit) as RawRow[];
     return rows.map(toRow);
   }
 
@@ -292,22 +301,13 @@ export class NotifyQueue {
 
   /** Archived (delivered, then moved out of the queue) events, newest first. */
   archived(channel: string | undefined, ticketId: string | undefined, limit: number): QueueRow[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (channel !== undefined) {
-      where.push('channel = ?');
-      args.push(channel);
-    }
-    if (ticketId !== undefined) {
-      where.push('ticket_id = ?');
-      args.push(ticketId);
-    }
+    const f = filters(channel, ticketId);
     const rows = this.db
       .prepare(
         `SELECT *, 'delivered' AS state, 0 AS next_at, created_at AS queued_at, NULL AS last_error FROM notify_sent
-         ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+         ${f.where} ORDER BY seq DESC LIMIT ?`,
       )
-      .all(...args, limit) as RawRow[];
+      .all(...f.args, limit) as RawRow[];
     return rows.map(toRow);
   }
 

@@ -384,29 +384,22 @@ export function monthlyReportCsv(r: MonthlyReport): string {
     ],
   );
   const ro = r.reopened;
+  const cycleRow = (measure: string, t: TimeFigures, sla: SlaFigure) => [
+    measure,
+    t.count,
+    t.meanMin,
+    t.p90Min,
+    sla.met,
+    sla.total,
+    sla.rate,
+  ];
   section(
     'reopened',
     ['measure', 'count', 'meanMin', 'p90Min', 'met', 'total', 'rate'],
     [
       ['reopens', ro.count, '', '', '', '', ''],
-      [
-        'response',
-        ro.response.count,
-        ro.response.meanMin,
-        ro.response.p90Min,
-        ro.sla.response.met,
-        ro.sla.response.total,
-        ro.sla.response.rate,
-      ],
-      [
-        'resolution',
-        ro.resolution.count,
-        ro.resolution.meanMin,
-        ro.resolution.p90Min,
-        ro.sla.resolution.met,
-        ro.sla.resolution.total,
-        ro.sla.resolution.rate,
-      ],
+      cycleRow('response', ro.response, ro.sla.response),
+      cycleRow('resolution', ro.resolution, ro.sla.resolution),
     ],
   );
   section(
