@@ -82,7 +82,7 @@ export class Gateway {
   /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
   readonly hub: LiveHub;
   app?: FastifyInstance;
-  /** The admin token in force (from the config or generated on first start). */
+  /** The admin token in force (from the config or generated on first start); unknown when configured as a hash. */
   adminToken?: string;
   /** The simulators' HTTP control in demo mode: the dashboard's Demo panel reaches it through `/api/demo`. */
   demoControlUrl?: string | null;
@@ -130,8 +130,12 @@ export class Gateway {
   async start(): Promise<void> {
     const { cfg, log } = this;
     mkdirSync(cfg.dataDir, { recursive: true });
-    this.adminToken = this.loadAdminToken();
-    this.tokens.add('admin', 'admin', this.adminToken);
+    if (cfg.http.adminTokenSha256 !== undefined)
+      this.tokens.addHash('admin', 'admin', cfg.http.adminTokenSha256);
+    else {
+      this.adminToken = this.loadAdminToken();
+      this.tokens.add('admin', 'admin', this.adminToken);
+    }
     for (const t of cfg.http.tokens) {
       if (t.token !== undefined) this.tokens.add(t.name, t.role, t.token);
       else this.tokens.addHash(t.name, t.role, t.tokenSha256!);
