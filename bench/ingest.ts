@@ -6,6 +6,8 @@
  *   npm run bench:ingest -- [--messages 200000] [--devices 10000] [--runs 3] [--write]
  *
  * A reading is one metric value; each message carries one device's values at one instant.
+ * Diagnostics: BENCH_SMAPS=1 prints where the gateway's resident memory was at its peak,
+ * BENCH_MEM=1 traces heap and RSS during the drain, BENCH_NODE_ARGS sets the gateway's Node flags.
  */
 import { parseArgs } from 'node:util';
 import { cpus, loadavg } from 'node:os';
@@ -173,8 +175,33 @@ async function oneRun(run: number) {
     }
     const memTrace = process.env.BENCH_MEM === '1';
     let acceptedAt = 0;
+    let smapsPeak = 0;
+    let smapsAt = '';
     let maxPending = 0;
     for (;;) {
+      if (process.env.BENCH_SMAPS) {
+        const { readFileSync } = await import('node:fs');
+        const sm = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+        const agg: Record<string, number> = {};
+        let name = '';
+        for (const l of sm.split('\n')) {
+          const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
+          if (m) name = m[1] || '[anon]';
+          else if (l.startsWith('Rss:')) agg[name] = (agg[name] ?? 0) + Number(l.split(/\s+/)[1]);
+        }
+        const tot = Object.values(agg).reduce((a, b) => a + b, 0);
+        if (tot > smapsPeak) {
+          smapsPeak = tot;
+          smapsAt = Object.entries(agg)
+            .filter(([, v]) => v > 2000)
+            .map(([k, v]) => `${k}:${(v / 1024).toFixed(0)}`)
+            .join(' ');
+          const mt = await (await fetch(`${gw.url}/metrics`)).text();
+          const g = (n: string) =>
+            (Number(new RegExp(`^${n} (\\S+)`, 'm').exec(mt)?.[1] ?? 0) / 1e6).toFixed(0);
+          smapsAt += ` | heapTotal ${g('gateway_process_nodejs_heap_size_total_bytes')} used ${g('gateway_process_nodejs_heap_size_used_bytes')} external ${g('gateway_process_nodejs_external_memory_bytes')}`;
+        }
+      }
       if (memTrace) {
         const mt = await (await fetch(`${gw.url}/metrics`)).text();
         const g = (n: string) =>
@@ -237,6 +264,7 @@ async function oneRun(run: number) {
     await new Promise((r) => setTimeout(r, 2500));
     const after = histogram(await (await fetch(`${gw.url}/metrics`)).text(), 'gateway_delivery_lag_seconds');
     const rss = peakRssMb(pid);
+    if (smapsAt) console.log(`at peak ${(smapsPeak / 1024).toFixed(0)} MB: ${smapsAt}`);
     await gw.stop();
     if (process.env.BENCH_GCTRACE) {
       const lines = gw

@@ -59,8 +59,8 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     const next = outbox.read(100)!;
     expect(next.firstId).toBeGreaterThan(first.lastId);
     expect(next.lines).toBe(20);
-    expect(next.body).not.toContain(' 1767225600000\n');
-    expect(next.body).not.toContain(' 1767225600001\n');
+    expect(next.body.toString()).not.toContain(' 1767225600000\n');
+    expect(next.body.toString()).not.toContain(' 1767225600001\n');
     outbox.remove(next);
     expect(outbox.read(100)).toBeNull();
     expect(outbox.stats()).toMatchObject({ pendingLines: 0, pendingBytes: 0 });
@@ -83,6 +83,23 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     const rest = again.read(100)!;
     expect(rest.firstId).toBeGreaterThan(b.lastId);
     expect(rest.lines).toBe(10);
+    await again.stop();
+  });
+
+  it('reads rows stored as text (before bodies were stored as bytes) beside newer ones', async () => {
+    const { outbox, dir } = await open(commitThread);
+    await outbox.stop();
+    const db = new Database(join(dir, 'outbox.db'));
+    db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)').run(1, 22, 'm,site=s v=1 1000\n');
+    db.close();
+    const again = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }));
+    await again.start();
+    again.append('m,site=s v=2 2000\n');
+    await again.flush();
+    const b = again.read(10)!;
+    expect(Buffer.isBuffer(b.body)).toBe(true);
+    expect(b.body.toString()).toBe('m,site=s v=1 1000\nm,site=s v=2 2000\n');
+    expect(b.lines).toBe(2);
     await again.stop();
   });
 });

@@ -2,8 +2,10 @@
 // ingest path never waits for the disk. Plain JavaScript on purpose: a worker thread starts its
 // own module loader, and this file must run unchanged from the sources (tests) and from dist/.
 // Messages in:  { type: 'commit', seq, lines, bytes, body, stateBody, deletes }
+//   (body: the lines as UTF-8 bytes in a transferred buffer, null without lines)
 //   (deletes: row ranges InfluxDB confirmed, [first, last, first, last, ...])
-// Messages out: { type: 'committed', seq } | { type: 'failed', seq, error }
+// Messages out: { type: 'committed', seq, buf } | { type: 'failed', seq, error, buf }
+//   (buf: the body's buffer, transferred back for the next commit)
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -26,14 +28,15 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ type: 'closed' });
     return;
   }
+  const buf = m.body ? m.body.buffer : undefined;
+  const back = buf ? [buf] : [];
   try {
     tx(m.lines, m.bytes, m.body, m.stateBody, m.deletes ?? []);
-    parentPort.postMessage({ type: 'committed', seq: m.seq });
+    parentPort.postMessage({ type: 'committed', seq: m.seq, buf }, back);
   } catch (err) {
-    parentPort.postMessage({
-      type: 'failed',
-      seq: m.seq,
-      error: err instanceof Error ? err.message : String(err),
-    });
+    parentPort.postMessage(
+      { type: 'failed', seq: m.seq, error: err instanceof Error ? err.message : String(err), buf },
+      back,
+    );
   }
 });

@@ -25,16 +25,31 @@ const MIGRATIONS: Migration[] = [
 interface InFlightCommit {
   seq: number;
   lines: number;
+  /** The body's length in bytes. */
   bytes: number;
-  body: string;
+  /** The lines as they were appended: put back in front if the commit fails. */
+  text: string;
+  /**
+   * The lines as UTF-8 bytes, in a buffer from the pool that travels to the commit thread and
+   * back (transferred, never copied), so a commit allocates nothing outside the heap once warm.
+   */
+  body: Buffer;
   stateBody: string;
   /** Row ranges [first, last, first, last, ...] InfluxDB confirmed, deleted in this transaction. */
   deletes: number[];
   callbacks: Array<() => void>;
 }
 
+/** The commit thread hands the body's buffer back for the next commit. */
 type WorkerReply =
-  { type: 'committed'; seq: number } | { type: 'failed'; seq: number; error: string } | { type: 'closed' };
+  | { type: 'committed'; seq: number; buf?: ArrayBuffer }
+  | { type: 'failed'; seq: number; error: string; buf?: ArrayBuffer }
+  | { type: 'closed' };
+
+/** Body buffers kept for reuse, and the largest kept (one huge commit must not pin its memory). */
+const POOL_BUFFERS = 2;
+const POOL_MAX_BYTES = 4 * 1024 * 1024;
+const POOL_MIN_BYTES = 256 * 1024;
 
 /** State log rows after which the log is folded into the snapshot. */
 const STATE_LOG_COMPACT_ROWS = 5000;
@@ -57,7 +72,18 @@ export interface OutboxBatch {
   lines: number;
   /** Sum of the rows' byte counts (what leaves the disk budget when they are removed). */
   bytes: number;
-  body: string;
+  /** The rows' lines, in order, as UTF-8. */
+  body: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A buffer of at least `need` bytes: a spare one from the pool, or a new one with room to grow. */
+function bodyBuffer(pool: ArrayBuffer[], need: number): ArrayBuffer {
+  for (let i = 0; i < pool.length; i++) {
+    if (pool[i]!.byteLength >= need) return pool.splice(i, 1)[0]!;
+  }
+  return new ArrayBuffer(Math.max(POOL_MIN_BYTES, Math.ceil(need * 1.25)));
 }
 
 export interface OutboxStats {
@@ -94,7 +120,7 @@ export class Outbox implements Component {
   private commitTx?: (
     lines: number,
     bytes: number,
-    body: string,
+    body: Buffer,
     stateBody: string,
     deletes: number[],
   ) => void;
@@ -102,6 +128,7 @@ export class Outbox implements Component {
   private workerFailed = false;
   /** The commit the worker is running: what it holds and whom to call when it is durable. */
   private inFlight?: InFlightCommit;
+  private readonly pool: ArrayBuffer[] = [];
   private commitAgain = false;
   private seq = 0;
   private idleWaiters: Array<() => void> = [];
@@ -156,7 +183,7 @@ export class Outbox implements Component {
     if (!stmt) throw new Error('outbox statements missing');
     // Built once: a transaction wrapper per commit would cost more than the insert itself.
     this.commitTx = db.transaction(
-      (lines: number, bytes: number, body: string, stateBody: string, deletes: number[]) => {
+      (lines: number, bytes: number, body: Buffer, stateBody: string, deletes: number[]) => {
         if (lines) stmt.insert.run(lines, bytes, body);
         if (stateBody) stmt.insertStateLog.run(stateBody);
         for (let i = 0; i < deletes.length; i += 2) stmt.deleteRange.run(deletes[i], deletes[i + 1]);
@@ -299,15 +326,19 @@ export class Outbox implements Component {
     const c = this.takeBuffer();
     if (this.worker && !this.workerFailed) {
       this.inFlight = c;
-      this.worker.postMessage({
-        type: 'commit',
-        seq: c.seq,
-        lines: c.lines,
-        bytes: c.bytes,
-        body: c.body,
-        stateBody: c.stateBody,
-        deletes: c.deletes,
-      });
+      const transfer = c.lines ? [c.body.buffer as ArrayBuffer] : [];
+      this.worker.postMessage(
+        {
+          type: 'commit',
+          seq: c.seq,
+          lines: c.lines,
+          bytes: c.bytes,
+          body: c.lines ? c.body : null,
+          stateBody: c.stateBody,
+          deletes: c.deletes,
+        },
+        transfer,
+      );
       return;
     }
     try {
@@ -315,14 +346,21 @@ export class Outbox implements Component {
     } catch (err) {
       this.commitFailed(c, (err as Error).message);
       return;
+    } finally {
+      if (c.lines) this.giveBack(c.body.buffer as ArrayBuffer);
     }
     this.committed(c);
   }
 
   private takeBuffer(): InFlightCommit {
     const lines = this.bufLines;
-    const bytes = this.bufBytes;
-    const body = lines ? this.buf.join('') : '';
+    const text = lines ? this.buf.join('') : '';
+    let body = EMPTY;
+    if (lines) {
+      const need = Buffer.byteLength(text, 'utf8');
+      body = Buffer.from(bodyBuffer(this.pool, need), 0, need);
+      body.write(text, 0, 'utf8');
+    }
     let stateBody = '';
     if (this.stateWrites.size) {
       const parts: string[] = [];
@@ -332,7 +370,8 @@ export class Outbox implements Component {
     const c: InFlightCommit = {
       seq: ++this.seq,
       lines,
-      bytes,
+      bytes: body.length,
+      text,
       body,
       stateBody,
       deletes: this.deletes,
@@ -352,6 +391,7 @@ export class Outbox implements Component {
     const c = this.inFlight;
     if (!c || c.seq !== m.seq) return;
     this.inFlight = undefined;
+    if (m.buf) this.giveBack(m.buf);
     if (m.type === 'failed') this.commitFailed(c, m.error);
     else this.committed(c);
     if (this.commitAgain) {
@@ -369,7 +409,7 @@ export class Outbox implements Component {
     // of what came since and try again, so the broker still holds every message not confirmed.
     this.lastError = error;
     this.log.error({ error }, 'outbox commit failed; retrying');
-    if (c.body) this.buf.unshift(c.body);
+    if (c.lines) this.buf.unshift(c.text);
     this.bufLines += c.lines;
     this.bufBytes += c.bytes;
     if (c.stateBody) {
@@ -393,6 +433,10 @@ export class Outbox implements Component {
     if (this.cfg.whenFull === 'drop-oldest' && this.pendingBytes > this.cfg.maxBytes) this.dropOldest();
     for (const cb of c.callbacks) cb();
     if (c.lines) for (const fn of this.dataListeners) fn();
+  }
+
+  private giveBack(buf: ArrayBuffer): void {
+    if (this.pool.length < POOL_BUFFERS && buf.byteLength <= POOL_MAX_BYTES) this.pool.push(buf);
   }
 
   private notifyIdle(): void {
@@ -456,8 +500,17 @@ export class Outbox implements Component {
       bytes += r.bytes;
       lastId = r.id;
     }
-    const parts = stmt.readBodies.all(rows[0]!.id, lastId) as string[];
-    return { firstId: rows[0]!.id, lastId, lines, bytes, body: parts.join('') };
+    // Rows written before bodies were stored as bytes come back as text.
+    const parts = (stmt.readBodies.all(rows[0]!.id, lastId) as Array<Buffer | string>).map((p) =>
+      typeof p === 'string' ? Buffer.from(p, 'utf8') : p,
+    );
+    return {
+      firstId: rows[0]!.id,
+      lastId,
+      lines,
+      bytes,
+      body: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+    };
   }
 
   /**
@@ -505,7 +558,7 @@ export class Outbox implements Component {
         Date.now(),
         reason.slice(0, 4000),
         batch.lines,
-        batch.body,
+        batch.body.toString('utf8'),
       );
       this.removeRows(batch);
     })();

@@ -203,7 +203,7 @@ export class InfluxWriter implements Component {
       lastId,
       lines,
       bytes,
-      body: parts.length === 1 ? first.body : parts.join(''),
+      body: parts.length === 1 ? first.body : Buffer.concat(parts),
     };
   }
 
@@ -259,13 +259,15 @@ export class InfluxWriter implements Component {
   }
 
   /** Records the delivery lag of the first and last line (their timestamps end each line). */
-  private observeLag(body: string): void {
+  private observeLag(body: Buffer): void {
     const m = this.metrics;
     if (!m || body.length < 2) return;
     const now = Date.now();
-    const nl = body.indexOf('\n');
-    const first = Number(body.slice(body.lastIndexOf(' ', nl) + 1, nl));
-    const last = Number(body.slice(body.lastIndexOf(' ', body.length - 2) + 1, body.length - 1));
+    const nl = body.indexOf(0x0a);
+    const first = Number(body.toString('latin1', body.lastIndexOf(0x20, nl) + 1, nl));
+    const last = Number(
+      body.toString('latin1', body.lastIndexOf(0x20, body.length - 2) + 1, body.length - 1),
+    );
     if (Number.isFinite(first)) m.deliveryLag.observe(Math.max(0, now - first) / 1000);
     if (Number.isFinite(last) && nl !== body.length - 1)
       m.deliveryLag.observe(Math.max(0, now - last) / 1000);
