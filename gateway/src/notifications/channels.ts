@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { TicketEvent } from '../workorders/service.js';
 import type { Contact } from '../workorders/escalation.js';
 import type { HistoryEntry, Priority } from '../workorders/types.js';
@@ -117,7 +117,17 @@ export class EmailChannel implements Channel {
     this.maxAgeHours = cfg.maxAgeHours;
   }
 
+  private running = false;
+
   start(): void {
+    this.running = true;
+  }
+
+  /** nodemailer is loaded with the first mail: a gateway that never mails does not carry it. */
+  private async connect(): Promise<Transporter | undefined> {
+    if (this.transport) return this.transport;
+    const { default: nodemailer } = await import('nodemailer');
+    if (!this.running) return undefined;
     const s = this.cfg.smtp;
     const pass = smtpPass(this.cfg);
     this.transport = nodemailer.createTransport({
@@ -130,9 +140,11 @@ export class EmailChannel implements Channel {
       socketTimeout: s.timeoutMs,
       tls: { rejectUnauthorized: s.rejectUnauthorized },
     });
+    return this.transport;
   }
 
   stop(): void {
+    this.running = false;
     this.transport?.close();
     this.transport = undefined;
   }
@@ -155,7 +167,7 @@ export class EmailChannel implements Channel {
   }
 
   async deliver(row: QueueRow, _now: number, signal: AbortSignal): Promise<Outcome> {
-    const transport = this.transport;
+    const transport = this.running ? await this.connect() : undefined;
     if (!transport) return { kind: 'retry', status: null, error: 'GW_ERR_EMAIL: not started' };
     // Stopping closes the connection instead of waiting out the SMTP timeouts; the mail stays queued.
     const onAbort = () => transport.close();
