@@ -74,10 +74,24 @@ describe('alarm routes', () => {
           ],
         },
         devices: [
-          { id: 'wm-1', site: 's1', kind: 'water-meter', meterClass: 'commercial', critical: false },
+          {
+            id: 'wm-1',
+            site: 's1',
+            kind: 'water-meter',
+            meterClass: 'commercial',
+            critical: false,
+            ratedMaxFlow: 2500,
+          },
           { id: 'tank-1', site: 's1', kind: 'chlorination', critical: true },
+          { id: 'room-1', site: 's1', kind: 'env-probe', critical: false },
+          { id: 'room-2', site: 's1', kind: 'env-probe', critical: false },
         ],
-        rules: { overrides: [{ rule: 'chlorine.free.low', critical: true, set: { low: { value: 0.5 } } }] },
+        rules: {
+          overrides: [
+            { rule: 'chlorine.free.low', critical: true, set: { low: { value: 0.5 } } },
+            { rule: 'serverroom.temperature', device: 'room-2', set: { high: { value: 29 } } },
+          ],
+        },
       }),
     );
   });
@@ -124,10 +138,72 @@ describe('alarm routes', () => {
       (r) => r.id === 'device.offline',
     );
     expect(offline?.intervals).toBe(2);
+    expect((await call('/api/rules?device=s1/nope', VIEW)).status).toBe(404);
+    expect((await call('/api/rules?device=tank-1', VIEW)).status).toBe(400);
     const rr = await call('/api/reports/read-rate', VIEW);
     // The commercial meter is newly declared: it has not missed a monthly read yet.
     expect(rr.body.rates).toEqual([]);
-    expect(gw.health().rules).toMatchObject({ state: 'ok', devices: 2 });
+    expect(gw.health().rules).toMatchObject({ state: 'ok', devices: 4 });
+  });
+
+  it("gives a device only its own kind's rules and thresholds, overrides applied", async () => {
+    type Th = { rule: string; metric: string; level: string; value: number; severity: string };
+    const of = async (key: string) => {
+      const r = await call(`/api/rules?device=${key}`, VIEW);
+      expect(r.status, key).toBe(200);
+      return r.body as { kind: string; rules: Array<{ id: string; kinds: string[] }>; thresholds: Th[] };
+    };
+    const tank = await of('s1/tank-1');
+    expect(tank.kind).toBe('chlorination');
+    for (const r of tank.rules)
+      expect(
+        r.kinds.some((k) => k === 'chlorination' || k === '*'),
+        r.id,
+      ).toBe(true);
+    expect(tank.rules.some((r) => r.id.startsWith('serverroom.'))).toBe(false);
+    expect(new Set(tank.thresholds.map((t) => t.metric)).has('temperature_c')).toBe(false);
+    // The critical-asset override raises the warning level of this tank.
+    expect(tank.thresholds.filter((t) => t.metric === 'free_chlorine_mgl')).toEqual(
+      expect.arrayContaining([
+        {
+          rule: 'chlorine.free.low',
+          metric: 'free_chlorine_mgl',
+          level: 'low',
+          value: 0.5,
+          severity: 'warning',
+        },
+        {
+          rule: 'chlorine.free.low',
+          metric: 'free_chlorine_mgl',
+          level: 'lowLow',
+          value: 0.05,
+          severity: 'critical',
+        },
+        {
+          rule: 'chlorine.free.high',
+          metric: 'free_chlorine_mgl',
+          level: 'high',
+          value: 2,
+          severity: 'warning',
+        },
+      ]),
+    );
+    const temps = async (key: string) =>
+      (await of(key)).thresholds
+        .filter((t) => t.metric === 'temperature_c')
+        .map((t) => `${t.level}=${t.value}`)
+        .sort();
+    expect(await temps('s1/room-1')).toEqual(['high=27', 'highHigh=32', 'low=18', 'lowLow=15']);
+    // The device override applies to room-2 only.
+    expect(await temps('s1/room-2')).toEqual(['high=29', 'highHigh=32', 'low=18', 'lowLow=15']);
+    expect((await of('s1/room-1')).rules.some((r) => r.id.startsWith('chlorine.'))).toBe(false);
+    // A rated-flow limit is the device's own rated flow.
+    const meter = await of('s1/wm-1');
+    expect(meter.thresholds.find((t) => t.rule === 'water.flow.over-rated')).toMatchObject({
+      metric: 'flow_lph',
+      value: 2500,
+      severity: 'critical',
+    });
   });
 
   it('the live stream needs a token (header or query) and announces itself', async () => {
