@@ -67,7 +67,7 @@ describe('alarm routes', () => {
       testConfig({
         influx: { enabled: false },
         http: {
-          live: { maxBufferedBytes: 16 * 1024 },
+          live: { maxBufferedBytes: 16 * 1024, keepAliveMs: 1000 },
           tokens: [
             { name: 'eve', role: 'engineer', token: ENG },
             { name: 'vic', role: 'viewer', token: VIEW },
@@ -206,7 +206,7 @@ describe('alarm routes', () => {
     });
   });
 
-  it('the live stream needs a token (header or query) and announces itself', async () => {
+  it('the live stream needs a token (header or query), announces itself and pings', async () => {
     expect((await fetch(`${gw.httpUrl}/api/live`)).status).toBe(401);
     const ctl = new AbortController();
     const res = await fetch(`${gw.httpUrl}/api/live`, {
@@ -215,8 +215,20 @@ describe('alarm routes', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
-    const first = await res.body!.getReader().read();
-    expect(new TextDecoder().decode(first.value)).toContain(': connected');
+    const reader = res.body!.getReader();
+    let text = '';
+    // A named `ping` at once and then every keepAliveMs: a page sees it (EventSource hides comments).
+    while ((text.match(/^event: ping$/gm) ?? []).length < 2) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += new TextDecoder().decode(chunk.value);
+    }
+    expect(text).toContain(': connected');
+    const pings = [...text.matchAll(/^event: ping\ndata: (.*)$/gm)].map(
+      (m) => JSON.parse(m[1]!) as { ts: string },
+    );
+    expect(pings).toHaveLength(2);
+    for (const p of pings) expect(Date.parse(p.ts)).toBeGreaterThan(Date.now() - 60_000);
     ctl.abort();
     await waitFor(() => gw.hub.subscribers === 0, 5000, 'client gone after disconnect');
   });
