@@ -225,10 +225,13 @@ describe('alarm routes', () => {
     }
     expect(text).toContain(': connected');
     const pings = [...text.matchAll(/^event: ping\ndata: (.*)$/gm)].map(
-      (m) => JSON.parse(m[1]!) as { ts: string },
+      (m) => JSON.parse(m[1]!) as { ts: string; everyMs: number },
     );
     expect(pings).toHaveLength(2);
-    for (const p of pings) expect(Date.parse(p.ts)).toBeGreaterThan(Date.now() - 60_000);
+    for (const p of pings) {
+      expect(Date.parse(p.ts)).toBeGreaterThan(Date.now() - 60_000);
+      expect(p.everyMs).toBe(1000);
+    }
     ctl.abort();
     await waitFor(() => gw.hub.subscribers === 0, 5000, 'client gone after disconnect');
   });

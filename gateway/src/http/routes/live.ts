@@ -73,9 +73,11 @@ export function registerLiveRoutes(
     });
     // A named event, not a comment: EventSource hides comments from the page, and the dashboard
     // needs to tell a quiet stream (meters report every 15 min) from a dead one.
-    const ping = (): void => write(`event: ping\ndata: {"ts":"${new Date().toISOString()}"}\n\n`);
+    const every = deps.cfg.keepAliveMs;
+    const ping = (): void =>
+      write(`event: ping\ndata: {"ts":"${new Date().toISOString()}","everyMs":${every}}\n\n`);
     ping();
-    const keepAlive = setInterval(ping, deps.cfg.keepAliveMs);
+    const keepAlive = setInterval(ping, every);
     keepAlive.unref();
     const client: Client = {
       res,
