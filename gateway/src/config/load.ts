@@ -32,6 +32,7 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int']> = [
   ['GATEWAY_INFLUX_DB', ['influx', 'db'], 'string'],
   ['GATEWAY_ADMIN_TOKEN', ['http', 'adminToken'], 'string'],
   ['GATEWAY_LOG_LEVEL', ['logLevel'], 'string'],
+  ['GATEWAY_DEMO_CONTROL_URL', ['http', 'demo', 'controlUrl'], 'string'],
 ];
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {

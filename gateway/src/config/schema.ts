@@ -196,6 +196,12 @@ export const httpSchema = z.strictObject({
       dir: z.string().min(1).optional(),
     })
     .prefault({}),
+  /**
+   * The simulators' HTTP control, when they run beside the gateway as their own process (the
+   * compose `simulators` profile): the dashboard's Demo panel then triggers their faults through
+   * `/api/demo` (engineer). `--demo` sets it to the simulators it starts itself.
+   */
+  demo: z.strictObject({ controlUrl: z.url({ protocol: /^https?$/ }).optional() }).prefault({}),
 });
 
 export const configSchema = z.strictObject({

@@ -38,7 +38,13 @@ export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): v
     init: { method: string; body?: unknown },
   ): Promise<FastifyReply> => {
     const base = deps.controlUrl();
-    if (!base) return sendError(reply, 404, 'GW_ERR_DEMO_OFF', 'the demo is not running (start with --demo)');
+    if (!base)
+      return sendError(
+        reply,
+        404,
+        'GW_ERR_DEMO_OFF',
+        'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)',
+      );
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -62,7 +68,13 @@ export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): v
   // Each device with the faults it can be given (`available`) beside those active now (`faults`).
   app.get('/api/demo/devices', { preHandler: viewer }, async (_req, reply) => {
     const base = deps.controlUrl();
-    if (!base) return sendError(reply, 404, 'GW_ERR_DEMO_OFF', 'the demo is not running (start with --demo)');
+    if (!base)
+      return sendError(
+        reply,
+        404,
+        'GW_ERR_DEMO_OFF',
+        'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)',
+      );
     let devices: Array<{ kind: string }>;
     try {
       const res = await fetch(`${base}/devices`, { signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS) });
