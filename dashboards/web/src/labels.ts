@@ -82,6 +82,44 @@ const SCHEDULES: Names = {
   'backup-check': ['Check the backups', '备份检查'],
 };
 
+/** The simulators' faults (the Demo panel): what happens to the device. */
+const FAULTS: Names = {
+  leak: ['Leak', '漏水'],
+  burst: ['Burst pipe', '爆管'],
+  'reverse-flow': ['Reverse flow', '倒流'],
+  tamper: ['Tamper', '拆表'],
+  'stuck-register': ['Stuck register', '计数器卡住'],
+  stuck: ['Stuck register', '计数器卡住'],
+  'battery-drain': ['Battery drain', '电池耗尽'],
+  'pressure-low': ['Pressure low', '压力过低'],
+  'pressure-high': ['Pressure high', '压力过高'],
+  'pressure-drop': ['Pressure drop', '压力下降'],
+  freeze: ['Freezing', '冰冻'],
+  'micro-leak': ['Micro leak', '微漏'],
+  'over-flow': ['Flow above rated', '超额定流量'],
+  'valve-closed': ['Valve closed', '阀门关闭'],
+  fast: ['Meter running fast', '表具走快'],
+  slow: ['Meter running slow', '表具走慢'],
+  'balance-low': ['Balance low', '余量不足'],
+  'dosing-pump-failure': ['Dosing pump failure', '加药泵故障'],
+  overdose: ['Overdose', '加药过量'],
+  'sensor-drift': ['Sensor drift', '传感器漂移'],
+  'low-level': ['Tank level low', '水箱液位低'],
+  'turbidity-event': ['Turbidity event', '浊度升高'],
+  'chlorine-loss': ['Chlorine loss', '余氯骤降'],
+  'ph-high': ['pH high', 'pH 偏高'],
+  'ph-low': ['pH low', 'pH 偏低'],
+  'hvac-failure': ['Air conditioning failure', '空调故障'],
+  'hvac-degraded': ['Air conditioning degraded', '空调性能下降'],
+  'humidifier-failure': ['Humidifier failure', '加湿器故障'],
+  'dehumidifier-failure': ['Dehumidifier failure', '除湿机故障'],
+  'door-left-open': ['Door left open', '门未关'],
+  'water-leak': ['Water leak', '漏水'],
+  smoke: ['Smoke', '烟雾'],
+  silent: ['Stops reporting', '停止上报'],
+  'sensor-fault': ['Sensor fault', '传感器故障'],
+};
+
 const pick = (names: Names, key: string, lang: Lang): string | undefined =>
   names[key]?.[lang === 'zh-CN' ? 1 : 0];
 
@@ -100,3 +138,5 @@ export const ruleName = (rule: string, lang: Lang): string | undefined => pick(R
 
 export const scheduleName = (schedule: string, lang: Lang): string | undefined =>
   pick(SCHEDULES, schedule, lang);
+
+export const faultName = (fault: string, lang: Lang): string => pick(FAULTS, fault, lang) ?? fault;

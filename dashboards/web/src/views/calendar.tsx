@@ -33,18 +33,17 @@ const dateLabel = (ms: number, lang: Lang): string =>
   new Date(ms).toLocaleDateString(lang, { year: 'numeric', month: 'short', day: 'numeric' });
 
 /** The preventive-maintenance calendar: six weeks as an agenda grouped by day, each occurrence's status. */
-export function Calendar() {
+export function Calendar(props: { refresh?: string }) {
   const { api, store, t, lang } = useApp();
   const [start, setStart] = useState(() => mondayOf(Date.now()));
   const end = start + WEEKS * 7 * DAY_MS;
   const [entries, setEntries] = useState<CalendarEntry[] | null | 'na'>(null);
   useEffect(() => {
-    setEntries(null);
     api.calendar(new Date(start).toISOString(), new Date(end).toISOString()).then(
       (r) => setEntries(listOf<CalendarEntry>(r as CalendarEntry[])),
       (e: unknown) => setEntries(e instanceof ApiError && e.status === 404 ? 'na' : []),
     );
-  }, [api, start]);
+  }, [api, start, props.refresh]);
   const rows = useMemo(() => {
     const out: Row[] = [];
     if (!Array.isArray(entries)) return out;

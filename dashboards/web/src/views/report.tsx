@@ -109,7 +109,7 @@ export function ReportView() {
                   <tr key={i} class={x.met ? '' : 'miss'}>
                     <td>{x.site}</td>
                     <td>{t(`class_${x.meterClass}`)}</td>
-                    <td>{x.period}</td>
+                    <td>{t(`period_${x.period}`)}</td>
                     <td>
                       {x.reported}/{x.expected}
                     </td>

@@ -21,7 +21,7 @@ export function WorkOrdersView(props: { id?: string }) {
   const version = useStoreVersion(store);
   const [creating, setCreating] = useState(false);
   // Grouped and sorted when a ticket changed, not every second: countdowns tick on their own.
-  const columns = useMemo(() => {
+  const { columns, pm } = useMemo(() => {
     const by = new Map<string, Ticket[]>(COLUMNS.map((c) => [c, []]));
     for (const x of store.tickets.values()) {
       const col = x.onHold ? 'held' : x.status;
@@ -34,7 +34,12 @@ export function WorkOrdersView(props: { id?: string }) {
           (PRIO[a.priority] ?? 4) - (PRIO[b.priority] ?? 4) ||
           (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0),
       );
-    return [...by.entries()].filter(([c, list]) => list.length > 0 || !OPTIONAL.has(c));
+    // The calendar asks again when a preventive ticket appears or moves on.
+    const pm = [...store.tickets.values()]
+      .filter((x) => x.maintenance)
+      .map((x) => `${x.id}:${x.status}`)
+      .join(',');
+    return { columns: [...by.entries()].filter(([c, list]) => list.length > 0 || !OPTIONAL.has(c)), pm };
   }, [store.ticketsRev]);
   return (
     <section class={`workorders${props.id ? ' with-detail' : ''}`} data-version={version}>
@@ -76,7 +81,7 @@ export function WorkOrdersView(props: { id?: string }) {
             </div>
           ))}
         </div>
-        <Calendar />
+        <Calendar refresh={pm} />
       </div>
       {props.id && <TicketDetail id={props.id} key={props.id} />}
     </section>
