@@ -139,6 +139,35 @@ export function VirtualList<T>(props: {
   );
 }
 
+/** A labelled input whose value lives in the caller's state. */
+export function Field(props: {
+  label: string;
+  name: string;
+  value: string;
+  onValue: (v: string) => void;
+  datetime?: boolean;
+  required?: boolean;
+  min?: string;
+  list?: string;
+  maxLength?: number;
+}) {
+  const common = {
+    name: props.name,
+    value: props.value,
+    required: props.required,
+    min: props.min,
+    list: props.list,
+    maxLength: props.maxLength,
+    onInput: (e: Event) => props.onValue((e.currentTarget as HTMLInputElement).value),
+  };
+  return (
+    <label>
+      {props.label}
+      {props.datetime ? <input type="datetime-local" {...common} /> : <input {...common} />}
+    </label>
+  );
+}
+
 /** Width of an element, followed as it changes. */
 export function useWidth(initial = 1024): [(el: HTMLElement | null) => void, number] {
   const [w, setW] = useState(initial);

@@ -5,7 +5,7 @@ import { useApp, useStoreVersion } from '../context';
 import { fmtDuration, fmtTime, fmtValue, unitOf } from '../format';
 import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
-import { useWidth } from '../widgets';
+import { Field, useWidth } from '../widgets';
 import { AlarmRow } from './alarms';
 import { ShelveDialog } from './shelve';
 
@@ -73,27 +73,8 @@ function RangePicker(props: { range: Range; onChange: (r: Range) => void }) {
             if (a < b) props.onChange({ from: a, to: b });
           }}
         >
-          <label>
-            {t('from')}{' '}
-            <input
-              type="datetime-local"
-              name="from"
-              value={from}
-              required
-              onInput={(e) => setFrom((e.currentTarget as HTMLInputElement).value)}
-            />
-          </label>
-          <label>
-            {t('to')}{' '}
-            <input
-              type="datetime-local"
-              name="to"
-              value={to}
-              min={from}
-              required
-              onInput={(e) => setTo((e.currentTarget as HTMLInputElement).value)}
-            />
-          </label>
+          <Field label={t('from')} name="from" datetime required value={from} onValue={setFrom} />
+          <Field label={t('to')} name="to" datetime required min={from} value={to} onValue={setTo} />
           <button type="submit">{t('apply')}</button>
         </form>
       )}

@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import type { NewTicket, Ticket } from '../api';
 import { useApp } from '../context';
+import { Field } from '../widgets';
 
 const PRIORITIES: Array<NonNullable<NewTicket['priority']>> = ['critical', 'high', 'medium', 'low'];
 
@@ -45,34 +46,30 @@ export function NewTicketForm(props: { onDone: (t: Ticket | null) => void }) {
       }}
     >
       <h3>{t('newTicket')}</h3>
-      <label>
-        {t('ticketTitle')}
-        <input
-          name="title"
-          required
-          maxLength={500}
-          value={title}
-          onInput={(e) => setTitle((e.currentTarget as HTMLInputElement).value)}
-        />
-      </label>
-      <label>
-        {t('site')}
-        <input
-          name="site"
-          list="ticket-sites"
-          required
-          value={site}
-          onInput={(e) => {
-            setSite((e.currentTarget as HTMLInputElement).value);
-            setDevice('');
-          }}
-        />
-        <datalist id="ticket-sites">
-          {sites.map((s) => (
-            <option key={s} value={s} />
-          ))}
-        </datalist>
-      </label>
+      <Field
+        label={t('ticketTitle')}
+        name="title"
+        required
+        maxLength={500}
+        value={title}
+        onValue={setTitle}
+      />
+      <Field
+        label={t('site')}
+        name="site"
+        list="ticket-sites"
+        required
+        value={site}
+        onValue={(v) => {
+          setSite(v);
+          setDevice('');
+        }}
+      />
+      <datalist id="ticket-sites">
+        {sites.map((s) => (
+          <option key={s} value={s} />
+        ))}
+      </datalist>
       <label>
         {t('deviceOptional')}
         <select

@@ -4,7 +4,7 @@ import { can, useApp } from '../context';
 import { fmtDuration, fmtTime } from '../format';
 import { historyNote, ticketTitle } from '../messages';
 import { slaOf } from '../sla';
-import { useNow } from '../widgets';
+import { Field, useNow } from '../widgets';
 import { FORMS, formDefaults, formValues } from '../forms';
 import { CompletionForm } from './completion-form';
 
@@ -116,23 +116,9 @@ export function TicketDetail(props: { id: string }) {
       {can(session, 'engineer') && actions.length > 0 && (
         <form class="ticket-actions" onSubmit={(e) => e.preventDefault()}>
           {actions.includes('assign') && (
-            <label>
-              {t('assignee')}
-              <input
-                name="assignee"
-                value={assignee}
-                onInput={(e) => setAssignee((e.currentTarget as HTMLInputElement).value)}
-              />
-            </label>
+            <Field label={t('assignee')} name="assignee" value={assignee} onValue={setAssignee} />
           )}
-          <label>
-            {t('note')}
-            <input
-              name="note"
-              value={note}
-              onInput={(e) => setNote((e.currentTarget as HTMLInputElement).value)}
-            />
-          </label>
+          <Field label={t('note')} name="note" value={note} onValue={setNote} />
           {actions.includes('resolve') && formName && fields && (
             <CompletionForm form={formName} values={form} onChange={setForm} />
           )}
