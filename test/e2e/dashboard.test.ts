@@ -66,6 +66,15 @@ async function ensureAlarm(device: string, fault: string, rule: string): Promise
   return (await active())!;
 }
 
+/** The demo, pinging every second so that a silent stream is noticed within seconds. */
+const startDemo = (port?: number) =>
+  startDemoGateway({
+    dashboardDir: web.dir,
+    intervalMs: 1000,
+    port,
+    config: { http: { live: { keepAliveMs: 1000 } } },
+  });
+
 async function signedIn(
   token: string,
   opts: { locale?: string; width?: number; height?: number } = {},
@@ -79,7 +88,7 @@ async function signedIn(
 
 beforeAll(async () => {
   web = await buildDashboard();
-  demo = await startDemoGateway({ dashboardDir: web.dir, intervalMs: 1000 });
+  demo = await startDemo();
   browser = await launchBrowser();
 }, 180_000);
 
@@ -390,6 +399,26 @@ describe('dashboard in Chromium', () => {
     await phone.close();
   });
 
+  it('notices a stream that stays open but says nothing, says so, and opens it again', async () => {
+    const v = await signedIn('demo-viewer');
+    await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
+    // Every state the banner shows, as it shows it.
+    await v.page.evaluate(`(() => {
+      const el = document.querySelector('[data-testid=conn]');
+      window.seen = [];
+      new MutationObserver(() => window.seen.push(el.dataset.conn)).observe(el, { attributes: true });
+    })()`);
+    // The gateway runs in this process: blocking it for 5 s (5 pings) keeps the socket open and
+    // silent (no readings, no pings), as a dead proxy or NAT would.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
+    await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
+    const seen = (await v.page.evaluate('window.seen')) as string[];
+    expect(seen).toContain('stale');
+    expect(seen.at(-1)).toBe('live');
+    expect(v.errors).toEqual([]);
+    await v.close();
+  });
+
   it('shows plainly that it is disconnected when the gateway stops, and recovers when it is back', async () => {
     const v = await signedIn('demo-viewer');
     await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
@@ -399,7 +428,7 @@ describe('dashboard in Chromium', () => {
     expect(await v.page.textContent('[data-testid=conn]')).toContain('reconnecting');
     // The gateway comes back where the page expects it: the stream reconnects by itself.
     const back = Date.now();
-    demo = await startDemoGateway({ dashboardDir: web.dir, intervalMs: 1000, port });
+    demo = await startDemo(port);
     await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
     // Live readings flow again: a tile shows a reading taken after the restart.
     await v.page.waitForFunction(

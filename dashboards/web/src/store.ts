@@ -65,6 +65,7 @@ export class Store {
   private dirty = false;
   private timer: number | undefined;
   private sweepTimer: number | undefined;
+  private streamTimer: number | undefined;
   private retryTimer: number | undefined;
   private readonly subs = new Set<() => void>();
   private readonly readingSubs = new Map<string, Set<ReadingListener>>();
@@ -79,12 +80,14 @@ export class Store {
     await this.loadSnapshot();
     this.connect();
     this.sweepTimer = window.setInterval(() => this.sweep(), SWEEP_MS);
+    this.streamTimer = window.setInterval(() => this.checkStream(), 1000);
   }
 
   stop(): void {
     this.es?.close();
     this.es = null;
     window.clearInterval(this.sweepTimer);
+    window.clearInterval(this.streamTimer);
     window.clearTimeout(this.retryTimer);
     window.clearTimeout(this.timer);
   }
@@ -140,7 +143,6 @@ export class Store {
     window.clearTimeout(this.retryTimer);
     const es = new EventSource(`/api/live?token=${encodeURIComponent(this.api.token)}`);
     this.es = es;
-    this.lastEventAt = Date.now();
     es.onopen = () => {
       this.setConn('live');
       this.lastEventAt = Date.now();
@@ -176,11 +178,15 @@ export class Store {
     this.markDirty();
   }
 
-  /** Every few seconds: tiles whose device fell silent turn offline, and a silent stream is renewed. */
+  /** Every few seconds: tiles whose device fell silent turn offline without any event. */
   private sweep(): void {
     const now = Date.now();
     for (const d of this.devices.values()) this.refreshState(d, now);
-    if (this.conn === 'live' && now - this.lastEventAt > this.pingMs * PINGS_MISSED) {
+  }
+
+  /** Every second: a stream that said nothing, not even a ping, for 2.5 pings is opened again. */
+  private checkStream(): void {
+    if (this.conn === 'live' && Date.now() - this.lastEventAt > this.pingMs * PINGS_MISSED) {
       // The socket may look open while nothing comes through (a proxy or NAT dropped it).
       this.setConn('stale');
       this.hadError = true;
