@@ -17,17 +17,22 @@ const SPARK_H = 28;
  */
 export function Sparkline(props: { ring: Ring | undefined; state: string; rev: number; width: number }) {
   const ref = useRef<HTMLCanvasElement>(null);
+  const ctx = useRef<CanvasRenderingContext2D | null>(null);
   const w = Math.max(40, Math.round(props.width));
   useEffect(() => {
     const c = ref.current;
     if (!c) return;
     const dpr = window.devicePixelRatio || 1;
     const h = SPARK_H;
-    if (c.width !== w * dpr) c.width = w * dpr;
-    if (c.height !== h * dpr) c.height = h * dpr;
-    const g = c.getContext('2d');
-    if (!g) return;
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    // Resizing resets the context's transform; a recycled canvas of the same size keeps it.
+    let g = ctx.current;
+    if (!g || c.width !== w * dpr || c.height !== h * dpr) {
+      c.width = w * dpr;
+      c.height = h * dpr;
+      g = ctx.current = c.getContext('2d');
+      if (!g) return;
+      g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    }
     g.clearRect(0, 0, w, h);
     const v = props.ring?.values() ?? [];
     if (v.length < 2) return;
@@ -79,15 +84,10 @@ export function VirtualList<T>(props: {
   }, []);
   const { items, heightOf } = props;
   const over = props.overscan ?? 3;
-  const { tops, minH } = useMemo(() => {
+  const tops = useMemo(() => {
     const tops = new Float64Array(items.length + 1);
-    let minH = Infinity;
-    for (let i = 0; i < items.length; i++) {
-      const h = heightOf(items[i]!);
-      if (h < minH) minH = h;
-      tops[i + 1] = tops[i]! + h;
-    }
-    return { tops, minH: Number.isFinite(minH) ? Math.max(1, minH) : 1 };
+    for (let i = 0; i < items.length; i++) tops[i + 1] = tops[i]! + heightOf(items[i]!);
+    return tops;
     // heightOf is a function of the item: new items, new sums.
   }, [items]);
   // First row whose bottom is below y (binary search over the running sums).
@@ -106,8 +106,9 @@ export function VirtualList<T>(props: {
   let last = lo;
   while (last < items.length && tops[last]! < scroll + height) last++;
   last = Math.min(items.length, last + over);
-  // Enough slots for any window of this height: indexes first..last-1 never share one.
-  const pool = Math.ceil(height / minH) + 2 * over + 2;
+  // As many slots as rows in the window: scrolling by one row, the row coming in gets the slot
+  // of the one going out, and its DOM with it.
+  const pool = Math.max(1, last - first);
   const rows: ComponentChildren[] = [];
   for (let i = first; i < last; i++) {
     rows.push(
