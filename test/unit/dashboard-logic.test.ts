@@ -97,6 +97,8 @@ describe('alarm messages and ticket titles for people', () => {
     expect(ticketTitle({ title: 'Replace the door closer', rule: null }, 'zh-CN')).toBe(
       'Replace the door closer',
     );
+    // On a board card the place is on its own line.
+    expect(ticketTitle(alarmTicket, 'zh-CN', false)).toBe('游离氯 超低限：0.03 mg/L < 0.05');
     expect(
       historyNote(
         'raised by alarm 1b2c: free_chlorine_mgl 0.2 below low limit 0.3',

@@ -136,18 +136,21 @@ export interface Titled {
   maintenance?: { schedule?: string } | null;
 }
 
-/** A work order's title: the alarm's message or the maintenance schedule, in the reader's language. */
-export function ticketTitle(t: Titled, lang: Lang): string {
+/**
+ * A work order's title: the alarm's message or the maintenance schedule, in the reader's
+ * language; `place: false` leaves out the "(site/device)" the gateway ends it with.
+ */
+export function ticketTitle(t: Titled, lang: Lang, place = true): string {
   const m = /^(.*) \(([^()\s]+\/[^()\s]+|[^()\s/]+)\)$/.exec(t.title);
   const head = m ? m[1]! : t.title;
-  const where = m ? ` (${m[2]})` : '';
+  const where = m && place ? ` (${m[2]})` : '';
   const schedule = t.maintenance?.schedule;
   if (schedule) {
     const name = scheduleName(schedule, lang);
-    return name ? `${name}${where}` : t.title;
+    return name ? `${name}${where}` : `${head}${where}`;
   }
   if (t.rule) return `${alarmText(head, t.rule, lang)}${where}`;
-  return t.title;
+  return `${head}${where}`;
 }
 
 /** The gateway's own notes in a ticket's history, in the reader's language; people's notes as written. */

@@ -16,7 +16,7 @@ export function Sla(props: { x: Ticket }) {
   if (!s) return null;
   const text =
     s.label === 'held'
-      ? `⏸ ${t('clockPaused', { left: fmtDuration(s.left, lang) })}`
+      ? t('clockPaused', { left: fmtDuration(s.left, lang) })
       : `${t(s.label)}: ${s.left > 0 ? fmtDuration(s.left, lang) : `${t('overdue')} ${fmtDuration(s.left, lang)}`}`;
   return (
     <span class={`sla ${s.cls}`} data-sla={s.cls}>

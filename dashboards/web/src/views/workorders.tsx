@@ -13,7 +13,7 @@ import { Sla, TicketDetail } from './ticket-detail';
 const COLUMNS = ['open', 'reopened', 'acknowledged', 'assigned', 'in_progress', 'held', 'resolved'];
 const OPTIONAL = new Set(['reopened', 'held']);
 const PRIO: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
-const CARD_H = 132;
+const CARD_H = 140;
 const COLUMN_MAX_H = 460;
 
 export function WorkOrdersView(props: { id?: string }) {
@@ -109,7 +109,7 @@ class CardBody extends Component<{ x: Ticket; lang: Lang; t: (k: string) => stri
       >
         <span class={`pill p-${x.priority}`}>{t(`prio_${x.priority}`)}</span>
         <span class="ticket-title" title={x.title}>
-          {ticketTitle(x, lang)}
+          {ticketTitle(x, lang, false)}
         </span>
         <span class="muted">
           {x.site}
