@@ -6,6 +6,8 @@
  *   npm run bench:ingest -- [--messages 200000] [--devices 10000] [--runs 3] [--write]
  *
  * A reading is one metric value; each message carries one device's values at one instant.
+ * Diagnostics: BENCH_SMAPS=1 prints where the gateway's resident memory was at its peak,
+ * BENCH_MEM=1 traces heap and RSS during the drain, BENCH_NODE_ARGS sets the gateway's Node flags.
  */
 import { parseArgs } from 'node:util';
 import { cpus, loadavg } from 'node:os';
@@ -107,7 +109,10 @@ async function oneRun(run: number) {
     logLevel: 'warn',
     mqtt: { url: mosq.url, clientId: 'bench-gateway' },
     influx: { api: 'v1', url: influx.url, db: 'bench' },
-    outbox: { commitThread: process.env.BENCH_COMMIT_THREAD !== 'false' },
+    outbox: {
+      commitThread: process.env.BENCH_COMMIT_THREAD !== 'false',
+      synchronous: (process.env.BENCH_SYNC ?? 'full') as 'full' | 'normal',
+    },
   };
   try {
     // Persistent sessions for both subscribers, so the broker queues the backlog for them.
@@ -155,17 +160,48 @@ async function oneRun(run: number) {
     const pid = gw.proc.pid!;
     let g0 = 0;
     let cpu0 = 0;
+    let dbCpu0 = 0;
+    let brokerCpu0 = 0;
     for (;;) {
       const h = await health(gw);
       if ((h.components.ingest?.messages ?? 0) > 0) {
         g0 = performance.now();
         cpu0 = cpuSeconds(pid);
+        dbCpu0 = cpuSeconds(influx.pid!);
+        brokerCpu0 = cpuSeconds(mosq.pid!);
         break;
       }
       await new Promise((r) => setTimeout(r, 20));
     }
     const memTrace = process.env.BENCH_MEM === '1';
+    let acceptedAt = 0;
+    let smapsPeak = 0;
+    let smapsAt = '';
+    let maxPending = 0;
     for (;;) {
+      if (process.env.BENCH_SMAPS) {
+        const { readFileSync } = await import('node:fs');
+        const sm = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+        const agg: Record<string, number> = {};
+        let name = '';
+        for (const l of sm.split('\n')) {
+          const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
+          if (m) name = m[1] || '[anon]';
+          else if (l.startsWith('Rss:')) agg[name] = (agg[name] ?? 0) + Number(l.split(/\s+/)[1]);
+        }
+        const tot = Object.values(agg).reduce((a, b) => a + b, 0);
+        if (tot > smapsPeak) {
+          smapsPeak = tot;
+          smapsAt = Object.entries(agg)
+            .filter(([, v]) => v > 2000)
+            .map(([k, v]) => `${k}:${(v / 1024).toFixed(0)}`)
+            .join(' ');
+          const mt = await (await fetch(`${gw.url}/metrics`)).text();
+          const g = (n: string) =>
+            (Number(new RegExp(`^${n} (\\S+)`, 'm').exec(mt)?.[1] ?? 0) / 1e6).toFixed(0);
+          smapsAt += ` | heapTotal ${g('gateway_process_nodejs_heap_size_total_bytes')} used ${g('gateway_process_nodejs_heap_size_used_bytes')} external ${g('gateway_process_nodejs_external_memory_bytes')}`;
+        }
+      }
       if (memTrace) {
         const mt = await (await fetch(`${gw.url}/metrics`)).text();
         const g = (n: string) =>
@@ -175,6 +211,8 @@ async function oneRun(run: number) {
         );
       }
       const h = await health(gw);
+      if (!acceptedAt && (h.components.ingest?.messages ?? 0) >= N) acceptedAt = performance.now();
+      maxPending = Math.max(maxPending, h.components.outbox?.pendingLines ?? 0);
       // A request retried after a timeout InfluxDB had in fact honoured counts its lines twice:
       // done means every line confirmed and nothing left in the outbox.
       if ((h.components.influx?.linesWritten ?? 0) >= N && h.components.outbox?.pendingLines === 0) break;
@@ -182,7 +220,10 @@ async function oneRun(run: number) {
     }
     const g1 = performance.now();
     const cpu1 = cpuSeconds(pid);
+    const dbCpu = (cpuSeconds(influx.pid!) - dbCpu0) / ((g1 - g0) / 1000);
+    const brokerCpu = (cpuSeconds(mosq.pid!) - brokerCpu0) / ((g1 - g0) / 1000);
     const gwSec = (g1 - g0) / 1000;
+    const ingestSec = ((acceptedAt || g1) - g0) / 1000;
     let inDb = 0;
     for (const m of ['gas_meter', 'water_meter', 'chlorination', 'env_probe']) {
       const field = {
@@ -223,7 +264,17 @@ async function oneRun(run: number) {
     await new Promise((r) => setTimeout(r, 2500));
     const after = histogram(await (await fetch(`${gw.url}/metrics`)).text(), 'gateway_delivery_lag_seconds');
     const rss = peakRssMb(pid);
+    if (smapsAt) console.log(`at peak ${(smapsPeak / 1024).toFixed(0)} MB: ${smapsAt}`);
     await gw.stop();
+    if (process.env.BENCH_GCTRACE) {
+      const lines = gw
+        .output()
+        .split('\n')
+        .filter((l) => /Mark-Compact|Scavenge/.test(l));
+      const mc = lines.filter((l) => l.includes('Mark-Compact'));
+      console.log(`scavenges ${lines.length - mc.length}, mark-compacts ${mc.length}`);
+      for (const l of mc) console.log(l.slice(0, 160));
+    }
 
     const r = {
       run,
@@ -235,6 +286,12 @@ async function oneRun(run: number) {
       gwMsgs: N / gwSec,
       gwReadings: values / gwSec,
       gwCpu: (cpu1 - cpu0) / gwSec,
+      /** CPU time per message: steadier than rates on a shared machine. */
+      gwCpuUsPerMsg: ((cpu1 - cpu0) / N) * 1e6,
+      ingestMsgs: N / ingestSec,
+      dbCpu,
+      brokerCpu,
+      maxPending,
       rssMb: rss,
       inDb,
       liveRate: liveSent / LIVE_SECONDS,
@@ -244,7 +301,8 @@ async function oneRun(run: number) {
     console.log(
       `run ${run}: floor ${(r.floorReadings / 1000).toFixed(0)}k readings/s (${(r.floorMsgs / 1000).toFixed(1)}k msg/s); ` +
         `gateway→InfluxDB ${(r.gwReadings / 1000).toFixed(0)}k readings/s (${(r.gwMsgs / 1000).toFixed(1)}k msg/s), ` +
-        `CPU ${(r.gwCpu * 100).toFixed(0)}%, peak RSS ${r.rssMb.toFixed(0)} MB, in InfluxDB ${inDb}/${N}; ` +
+        `(all ${N} taken in, durable and acked at ${(r.ingestMsgs / 1000).toFixed(1)}k msg/s; at most ${maxPending} lines waiting for InfluxDB), ` +
+        `CPU ${(r.gwCpu * 100).toFixed(0)}% = ${r.gwCpuUsPerMsg.toFixed(1)} µs/msg (InfluxDB ${(dbCpu * 100).toFixed(0)}%, Mosquitto ${(brokerCpu * 100).toFixed(0)}%), peak RSS ${r.rssMb.toFixed(0)} MB, in InfluxDB ${inDb}/${N}; ` +
         `live ${r.liveRate.toFixed(0)} msg/s: lag p50 ${r.p50.toFixed(0)} ms p99 ${r.p99.toFixed(0)} ms`,
     );
     return r;

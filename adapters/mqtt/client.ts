@@ -23,6 +23,9 @@ export interface DurableHandler {
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'stopped';
 
+/** A will for the next CONNECT, asked for on every connection attempt (its payload may carry the time). */
+export type WillProvider = (now: number) => { topic: string; payload: Buffer } | undefined;
+
 /**
  * A subscriber built for ingest on mqtt-packet (the parser mqtt.js itself uses).
  *
@@ -57,6 +60,8 @@ export class MqttIngestClient extends EventEmitter {
     private readonly cfg: MqttConfig & { url: string },
     private readonly handler: DurableHandler,
     private readonly log: Logger,
+    /** Sent with QoS 1 and retain set (the Sparkplug host application STATE). */
+    private readonly will?: WillProvider,
   ) {
     super();
   }
@@ -105,7 +110,9 @@ export class MqttIngestClient extends EventEmitter {
     sock.once(secure ? 'secureConnect' : 'connect', () => {
       const username = u.username ? decodeURIComponent(u.username) : this.cfg.username;
       const password = u.password ? decodeURIComponent(u.password) : this.cfg.password;
+      const will = this.will?.(Date.now());
       this.write({
+        will: will ? { topic: will.topic, payload: will.payload, qos: 1, retain: true } : undefined,
         cmd: 'connect',
         protocolId: 'MQTT',
         protocolVersion: this.cfg.protocolVersion,
@@ -309,10 +316,24 @@ export class MqttIngestClient extends EventEmitter {
     }
   }
 
-  /** Publishes at QoS 0 (used for republishing rejected messages). */
-  publish(topic: string, payload: string | Buffer): void {
+  /**
+   * Publishes at QoS 0 (rejected messages, rebirth commands), or at QoS 1 with retain set
+   * (`retained`: state that must outlive the message, re-sent on every connection by its owner,
+   * so the PUBACK is not waited for).
+   */
+  publish(topic: string, payload: string | Buffer, retained = false): void {
     if (!this.connected) return;
-    this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+    if (retained)
+      this.write({
+        cmd: 'publish',
+        topic,
+        payload,
+        qos: 1,
+        retain: true,
+        dup: false,
+        messageId: this.allocId(),
+      });
+    else this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
   }
 
   private write(packet: Packet): void {

@@ -42,9 +42,13 @@ export class MqttSource implements Component, RejectPublisher {
         onDrain: (cb) => outbox.onDrain(cb),
       },
       this.log,
+      spb ? (now) => spb.will(now) : undefined,
     );
     this.client = client;
-    spb?.attach((topic, payload) => client.publish(topic, payload));
+    if (spb) {
+      spb.attach((topic, payload, retained) => client.publish(topic, payload, retained));
+      client.on('subscribed', () => spb.onSubscribed());
+    }
     client.start();
   }
 
@@ -69,6 +73,7 @@ export class MqttSource implements Component, RejectPublisher {
   }
 
   async stop(): Promise<void> {
+    this.sparkplug?.beforeDisconnect(Date.now());
     await this.client?.stop();
     this.client = undefined;
   }

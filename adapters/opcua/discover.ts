@@ -1,9 +1,6 @@
 /**
- * `npm run opcua:discover -- <endpoint> [--user <name> --password <pw>] [--security-mode <mode>
- * --security-policy <policy>] [--data-dir <dir>] [--max-depth <n>] [--name <endpoint-name>]`
- *
  * Browses Objects on an OPC UA server and prints a config snippet (YAML) for the numeric and
- * boolean variables it finds. Output goes to stdout so it can be redirected into a file.
+ * boolean variables it finds. The command is discover-cli.ts.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -14,10 +11,13 @@ import {
   NodeClassMask,
   OPCUAClient,
   SecurityPolicy,
-  UserTokenType,
+  makeBrowsePath,
+  type BrowseDescriptionLike,
   type ClientSession,
-  type UserIdentityInfo,
+  type NodeId,
+  type ReferenceDescription,
 } from 'node-opcua';
+import { identityOf, signInError, type OpcuaAuth } from './identity.js';
 import { createCertificateManager } from './pki.js';
 import { configSnippet, type FoundVariable } from './snippet.js';
 import { SECURITY_POLICIES } from './schema.js';
@@ -36,14 +36,41 @@ const NUMERIC = new Set<number>([
   DataType.Double,
 ]);
 
-/** Depth-first from Objects, skipping the standard Server object (ns=0), one browse per object. */
+/** Every reference of one browse, following continuation points: servers cap references per answer. */
+async function browseAll(
+  session: ClientSession,
+  desc: BrowseDescriptionLike,
+): Promise<ReferenceDescription[]> {
+  let res = await session.browse(desc);
+  const refs = [...(res.references ?? [])];
+  while (res.continuationPoint && res.continuationPoint.length > 0) {
+    res = await session.browseNext(res.continuationPoint, false);
+    if (!res.statusCode.isGood()) throw new Error(`BrowseNext failed: ${res.statusCode.toString()}`);
+    refs.push(...(res.references ?? []));
+  }
+  return refs;
+}
+
+/**
+ * A node id naming its namespace by URI (`nsu=`), which survives a server renumbering its
+ * namespaces; the index form when the URI cannot be written that way.
+ */
+export function portableNodeId(nodeId: NodeId, namespaces: readonly string[]): string {
+  const s = nodeId.toString();
+  const uri = namespaces[nodeId.namespace];
+  if (nodeId.namespace === 0 || !uri || uri.includes(';')) return s;
+  return `nsu=${uri};${s.replace(/^ns=\d+;/, '')}`;
+}
+
+/** Depth-first from Objects, skipping the standard Server object (ns=0). */
 export async function discover(session: ClientSession, maxDepth = 6): Promise<FoundVariable[]> {
-  const out: FoundVariable[] = [];
+  const namespaces = await session.readNamespaceArray();
+  const out: Array<FoundVariable & { id: NodeId }> = [];
   const seen = new Set<string>();
   const walk = async (nodeId: string, path: string[], depth: number): Promise<void> => {
     if (depth > maxDepth || seen.has(nodeId)) return;
     seen.add(nodeId);
-    const res = await session.browse({
+    const refs = await browseAll(session, {
       nodeId,
       browseDirection: BrowseDirection.Forward,
       referenceTypeId: 'HierarchicalReferences',
@@ -51,7 +78,6 @@ export async function discover(session: ClientSession, maxDepth = 6): Promise<Fo
       nodeClassMask: NodeClassMask.Object | NodeClassMask.Variable,
       resultMask: 63,
     });
-    const refs = res.references ?? [];
     const kindRef = refs.find((r) => r.browseName.name === 'DeviceKind');
     let deviceKind: string | undefined;
     if (kindRef) {
@@ -66,7 +92,12 @@ export async function discover(session: ClientSession, maxDepth = 6): Promise<Fo
       vars.forEach((r, i) => {
         const t = types[i]?.value.value as { namespace: number; value: unknown } | undefined;
         if (t && t.namespace === 0 && NUMERIC.has(Number(t.value)))
-          out.push({ nodeId: r.nodeId.toString(), path: [...path, r.browseName.name ?? ''], deviceKind });
+          out.push({
+            id: r.nodeId,
+            nodeId: portableNodeId(r.nodeId, namespaces),
+            path: [...path, r.browseName.name ?? ''],
+            deviceKind,
+          });
       });
     }
     for (const r of refs) {
@@ -75,36 +106,94 @@ export async function discover(session: ClientSession, maxDepth = 6): Promise<Fo
     }
   };
   await walk('i=85', [], 0);
-  return out;
+  await addUnits(session, out);
+  return out.map(({ id: _id, ...v }) => v);
 }
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      user: { type: 'string' },
-      password: { type: 'string' },
-      'security-mode': { type: 'string', default: 'None' },
-      'security-policy': { type: 'string', default: 'None' },
-      'data-dir': { type: 'string', default: process.env.GATEWAY_DATA_DIR ?? './data' },
-      'max-depth': { type: 'string', default: '6' },
-      name: { type: 'string', default: 'plc-1' },
-    },
-  });
+/** The EngineeringUnits property of analogue items (OPC UA Part 8), where the server has one. */
+async function addUnits(session: ClientSession, vars: Array<FoundVariable & { id: NodeId }>): Promise<void> {
+  const CHUNK = 500;
+  for (let i = 0; i < vars.length; i += CHUNK) {
+    const chunk = vars.slice(i, i + CHUNK);
+    const found = await session.translateBrowsePath(
+      chunk.map((v) => makeBrowsePath(v.id, '.EngineeringUnits')),
+    );
+    const withUnit = chunk
+      .map((v, j) => ({
+        v,
+        target: found[j]?.statusCode.isGood() ? found[j]?.targets?.[0]?.targetId : undefined,
+      }))
+      .filter(
+        (x): x is { v: FoundVariable & { id: NodeId }; target: NonNullable<typeof x.target> } => !!x.target,
+      );
+    if (withUnit.length === 0) continue;
+    const dvs = await session.read(
+      withUnit.map((x) => ({ nodeId: x.target, attributeId: AttributeIds.Value })),
+    );
+    withUnit.forEach((x, j) => {
+      const eu = dvs[j]?.value.value as { displayName?: { text?: string | null } } | null | undefined;
+      const text = eu?.displayName?.text;
+      if (text) x.v.unit = text;
+    });
+  }
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        user: { type: 'string' },
+        password: { type: 'string' },
+        'user-certificate': { type: 'string' },
+        'user-key': { type: 'string' },
+        'security-mode': { type: 'string', default: 'None' },
+        'security-policy': { type: 'string', default: 'None' },
+        'data-dir': { type: 'string', default: process.env.GATEWAY_DATA_DIR ?? './data' },
+        'max-depth': { type: 'string', default: '6' },
+        'max-references': { type: 'string', default: '1000' },
+        name: { type: 'string', default: 'plc-1' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const endpoint = positionals[0];
   const mode = values['security-mode'];
   const policy = values['security-policy'];
+  const maxReferences = Number(values['max-references']);
   if (!endpoint || !/^opc\.tcp:\/\//.test(endpoint)) {
-    process.stderr.write('usage: npm run opcua:discover -- opc.tcp://host:4840 [--user u --password p]\n');
+    process.stderr.write(
+      'usage: npm run opcua:discover -- opc.tcp://host:4840 [--user u --password p | --user-certificate pem --user-key pem]\n',
+    );
     return 2;
   }
   if (
     !['None', 'Sign', 'SignAndEncrypt'].includes(mode) ||
-    !(SECURITY_POLICIES as readonly string[]).includes(policy)
+    !(SECURITY_POLICIES as readonly string[]).includes(policy) ||
+    (mode === 'None') !== (policy === 'None')
   ) {
-    process.stderr.write(`unknown security mode or policy: ${mode} ${policy}\n`);
+    process.stderr.write(`security mode and policy do not go together or are unknown: ${mode} ${policy}\n`);
     return 2;
   }
+  if (!Number.isInteger(maxReferences) || maxReferences < 0) {
+    process.stderr.write(`--max-references must be a whole number: ${values['max-references']}\n`);
+    return 2;
+  }
+  const auth: OpcuaAuth =
+    values['user-certificate'] !== undefined && values['user-key'] !== undefined
+      ? {
+          type: 'certificate',
+          certificateFile: values['user-certificate'],
+          privateKeyFile: values['user-key'],
+        }
+      : values.user !== undefined
+        ? { type: 'username', username: values.user, password: values.password ?? '' }
+        : { type: 'anonymous' };
   const certs = createCertificateManager(values['data-dir']);
   await certs.initialize();
   const client = OPCUAClient.create({
@@ -116,16 +205,22 @@ async function main(): Promise<number> {
     clientCertificateManager: certs,
     connectionStrategy: { maxRetry: 1, initialDelay: 500 },
   });
-  const identity: UserIdentityInfo =
-    values.user !== undefined
-      ? { type: UserTokenType.UserName, userName: values.user, password: values.password ?? '' }
-      : { type: UserTokenType.Anonymous };
   try {
     await client.connect(endpoint);
-    const session = await client.createSession(identity);
+    const session = await client.createSession(identityOf(auth)).catch((err: Error) => {
+      throw signInError(err, auth);
+    });
+    session.requestedMaxReferencesPerNode = maxReferences;
     try {
       const vars = await discover(session, Number(values['max-depth']));
-      process.stdout.write(configSnippet(endpoint, vars, values.name));
+      process.stdout.write(
+        configSnippet(endpoint, vars, {
+          name: values.name,
+          securityMode: mode,
+          securityPolicy: policy,
+          auth,
+        }),
+      );
     } finally {
       await session.close();
     }
@@ -137,10 +232,4 @@ async function main(): Promise<number> {
     await client.disconnect();
     await certs.dispose();
   }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  process.exitCode = await main();
-  // node-opcua keeps timers (certificate watchers) that would hold the process open.
-  process.exit();
 }

@@ -1,4 +1,5 @@
 import { BUILTIN_KINDS } from '../../gateway/src/ingest/catalogue.js';
+import type { OpcuaAuth } from './identity.js';
 
 /** One variable found by browsing: its node id and the browse names from Objects down to it. */
 export interface FoundVariable {
@@ -7,6 +8,16 @@ export interface FoundVariable {
   path: string[];
   /** The DeviceKind property of its parent object, when the server has one. */
   deviceKind?: string;
+  /** Display name of its EngineeringUnits, when the server has them (analogue items). */
+  unit?: string;
+}
+
+/** How discovery connected: written into the snippet so the gateway connects the same way. */
+export interface SnippetOptions {
+  name?: string;
+  securityMode?: string;
+  securityPolicy?: string;
+  auth?: OpcuaAuth;
 }
 
 interface Guess {
@@ -64,11 +75,27 @@ function idOf(name: string | undefined): string | undefined {
   return ID.test(s) ? s : undefined;
 }
 
+/** `°F` against `°C`: worth a hint. `%RH` against `%`, `m³` against `m3`: the same unit. */
+function unitsDiffer(server: string, ours: string): boolean {
+  const n = (u: string): string => u.toLowerCase().replace(/\s+/g, '').replace('³', '3');
+  const a = n(server);
+  const b = n(ours);
+  return !(a.startsWith(b) || b.startsWith(a));
+}
+
+function authLine(auth: OpcuaAuth | undefined, q: (s: string) => string): string {
+  if (!auth || auth.type === 'anonymous') return '    auth: { type: anonymous }';
+  if (auth.type === 'username')
+    return `    auth: { type: username, username: ${q(auth.username)}, password: ${q('CHANGE-ME')} }  # not printed: put the password here`;
+  return `    auth: { type: certificate, certificateFile: ${q(auth.certificateFile)}, privateKeyFile: ${q(auth.privateKeyFile)} }`;
+}
+
 /**
  * A YAML snippet for the gateway config: every variable whose site, device, kind and metric could
- * be guessed as a node entry, the others as commented entries to fill in by hand.
+ * be guessed as a node entry, the others as commented entries to fill in by hand. Security and
+ * sign-in are those discovery used (a password is never printed).
  */
-export function configSnippet(endpointUrl: string, vars: FoundVariable[], name = 'plc-1'): string {
+export function configSnippet(endpointUrl: string, vars: FoundVariable[], opts: SnippetOptions = {}): string {
   const byDevice = new Map<string, FoundVariable[]>();
   for (const v of vars) {
     const key = v.path.slice(0, -1).join('/');
@@ -90,32 +117,38 @@ export function configSnippet(endpointUrl: string, vars: FoundVariable[], name =
       });
     }
   }
-  const lines = [
+  const q = (s: string): string => JSON.stringify(s);
+  const head = [
     `# OPC UA nodes found on ${endpointUrl} (npm run opcua:discover).`,
     '# Commented entries: site, device, kind or metric could not be guessed; fill in and uncomment.',
+    '# Node ids name their namespace by URI (nsu=), which survives a server renumbering its namespaces.',
     'opcua:',
-    `  - name: ${name}`,
+    `  - name: ${opts.name ?? 'plc-1'}`,
     `    endpointUrl: ${endpointUrl}`,
-    '    securityMode: None',
-    '    securityPolicy: None',
-    '    nodes:',
+    `    securityMode: ${opts.securityMode ?? 'None'}`,
+    `    securityPolicy: ${opts.securityPolicy ?? 'None'}`,
+    authLine(opts.auth, q),
   ];
-  const q = (s: string): string => JSON.stringify(s);
+  const body: string[] = [];
   let complete = 0;
   for (const g of guesses) {
     const ok = g.site && g.device && g.kind && g.metric;
     const c = ok ? '' : '# ';
     if (ok) complete++;
-    lines.push(`      ${c}- nodeId: ${q(g.v.nodeId)}  # ${g.v.path.join('/')}`);
-    lines.push(`      ${c}  site: ${g.site ?? 'SITE'}`);
-    lines.push(`      ${c}  device: ${g.device ?? 'DEVICE'}`);
-    lines.push(`      ${c}  kind: ${g.kind ?? 'KIND'}`);
-    lines.push(
+    const ours = g.kind && g.metric ? BUILTIN_KINDS[g.kind]?.metrics[g.metric]?.unit : undefined;
+    const unit = g.v.unit
+      ? ` [${g.v.unit}]` +
+        (ours && unitsDiffer(g.v.unit, ours) ? `; the metric is in ${ours}: set scale and offset` : '')
+      : '';
+    body.push(`      ${c}- nodeId: ${q(g.v.nodeId)}  # ${g.v.path.join('/')}${unit}`);
+    body.push(`      ${c}  site: ${g.site ?? 'SITE'}`);
+    body.push(`      ${c}  device: ${g.device ?? 'DEVICE'}`);
+    body.push(`      ${c}  kind: ${g.kind ?? 'KIND'}`);
+    body.push(
       `      ${c}  metric: ${g.metric ?? normalise(g.v.path[g.v.path.length - 1]!) + '  # not a known metric'}`,
     );
   }
   // A config with no active node would not validate: keep the key, with a hint, instead.
-  if (complete === 0)
-    lines[lines.length - guesses.length * 5 - 1] = '    nodes: []  # none guessed; see below';
-  return lines.join('\n') + '\n';
+  const nodes = complete === 0 ? '    nodes: []  # none guessed; see below' : '    nodes:';
+  return [...head, nodes, ...body].join('\n') + '\n';
 }

@@ -1,31 +1,24 @@
-import { readFileSync } from 'node:fs';
 import {
   AttributeIds,
-  ClientSubscription,
-  DataChangeFilter,
-  DataChangeTrigger,
-  DeadbandType,
   MessageSecurityMode,
   OPCUAClient,
   SecurityPolicy,
-  StatusCodes,
-  TimestampsToReturn,
-  UserTokenType,
-  makeBrowsePath,
-  resolveNodeId,
-  type ClientMonitoredItemGroup,
   type ClientSession,
+  type ClientSessionRawSubscriptionService,
+  type ClientSubscription,
   type DataValue,
-  type NodeId,
   type OPCUACertificateManager,
-  type UserIdentityInfo,
+  type TransferSubscriptionsResponse,
 } from 'node-opcua';
 import type { Logger } from '../../gateway/src/core/log.js';
 import type { Component, ComponentHealth, Reading } from '../../gateway/src/core/types.js';
 import type { Rejection } from '../../gateway/src/ingest/reasons.js';
+import { identityOf, signInError } from './identity.js';
 import { createCertificateManager } from './pki.js';
+import { isUnreadable, liveItemCount, monitorAll, type MonitoredGroup } from './monitor.js';
 import { ReadingBatcher, type OpcuaSample } from './readings.js';
-import type { OpcuaDeadband, OpcuaEndpointConfig, OpcuaNodeConfig } from './schema.js';
+import { nodeLabel, resolveNodes, type Monitored, type NodeFailure } from './resolve.js';
+import type { OpcuaEndpointConfig, OpcuaNodeConfig } from './schema.js';
 
 /** What the source hands readings to (the ingest pipeline). */
 export interface ReadingSink {
@@ -34,43 +27,68 @@ export interface ReadingSink {
 
 type ConnectionState = 'stopped' | 'connecting' | 'connected' | 'reconnecting';
 
-interface Monitored {
-  node: OpcuaNodeConfig;
-  nodeId: NodeId;
+/**
+ * node-opcua calls this on the client, when a session could not be reactivated, with the
+ * replacement session it opened, before it transfers or re-creates the old session's
+ * subscriptions; an error ends that repair. Not in node-opcua's public typings (IPrivateClient).
+ */
+interface SubscriptionRecreateHook {
+  beforeSubscriptionRecreate?: (session: ClientSession) => Promise<Error | undefined>;
 }
 
+/** Session pings when nothing else was heard for half of this: finds a session the server dropped. */
+const KEEPALIVE_MS = 5000;
+/** The longest any clean-up request may hold up a rebuild (a half-dead server may never answer). */
+const CLEANUP_MS = 5000;
+/** Failures listed in health; the count covers them all. */
+const MAX_LISTED_FAILURES = 20;
+
 /**
- * One OPC UA endpoint: one client, one session, one subscription with the configured nodes as
- * monitored items. After a broken connection node-opcua's client re-opens the channel and either
- * reactivates the session or recreates it and re-creates our subscription itself; this class
- * never creates a second subscription on its own while the first one lives, which is what keeps
- * a server restart from doubling the monitored items (node-opcua#1059). Only when node-opcua
- * gives up on the subscription (terminated) is everything rebuilt, after closing the old session.
+ * One OPC UA endpoint: one client, one session, one subscription holding the configured nodes.
+ *
+ * After a broken connection node-opcua re-opens the channel and reactivates the same session:
+ * the server kept that session's subscription and monitored items, so nothing is re-created.
+ * When the session cannot be reactivated (a server restart, a session the server closed or
+ * timed out) node-opcua would re-create the subscription itself, from the NodeIds resolved at
+ * first connect and in one request; this class takes over instead (see onSessionLost): it drops
+ * the client and builds everything again on a new session, resolving `nsu=` ids and browse paths
+ * against the server as it is now and creating the monitored items in batches. A subscription the
+ * lost session may have left on the server is transferred to the new session and deleted, so the
+ * server ends with exactly one subscription for this endpoint (node-opcua#1059, telegraf#19186).
  */
 export class OpcuaSource implements Component {
   readonly name: string;
   private client?: OPCUAClient;
   private session?: ClientSession;
   private subscription?: ClientSubscription;
-  private groups: Array<{ group: ClientMonitoredItemGroup; items: Monitored[] }> = [];
+  private groups: MonitoredGroup[] = [];
   private polled: Monitored[] = [];
+  private failed: NodeFailure[] = [];
   private pollTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
+  private watchdog?: NodeJS.Timeout;
   /** Ends the wait between two connect attempts early (stop). */
   private wake?: () => void;
   private certs?: OPCUACertificateManager;
   private state: ConnectionState = 'stopped';
   private stopping = false;
+  private rebuilding = false;
   private running?: Promise<void>;
   private lastError?: string;
+  /** When the subscription last sent anything (data or keep-alive). */
+  private lastActivity = 0;
+  /** Subscriptions of lost sessions the server may still hold; removed on the next session. */
+  private orphans: number[] = [];
   private readonly batcher: ReadingBatcher;
   private readonly stats = {
     valuesReceived: 0,
     readings: 0,
     rejected: 0,
     badValues: 0,
+    uncertainValues: 0,
     sessions: 0,
     reconnections: 0,
+    rebuilds: 0,
   };
 
   constructor(
@@ -109,33 +127,42 @@ export class OpcuaSource implements Component {
 
   health(): ComponentHealth {
     const monitoredItems = this.monitoredItemCount();
+    const configuredNodes = this.cfg.nodes.length;
+    const complete = monitoredItems === configuredNodes && this.failed.length === 0;
     const state =
       this.state === 'connected'
-        ? this.polled.length > 0
-          ? 'degraded'
-          : 'ok'
+        ? complete
+          ? 'ok'
+          : 'degraded'
         : this.state === 'stopped'
           ? 'stopped'
-          : this.state === 'connecting' && this.stats.sessions === 0
+          : this.state === 'connecting' && this.stats.sessions === 0 && !this.lastError
             ? 'starting'
             : 'down';
+    const first = this.failed[0];
     return {
-      state: state === 'starting' && this.lastError ? 'down' : state,
+      state,
       connection: this.state,
       endpoint: this.cfg.endpointUrl,
-      detail: this.lastError,
+      detail:
+        this.lastError ??
+        (this.state === 'connected' && !complete
+          ? `${monitoredItems} of ${configuredNodes} nodes monitored, ${this.polled.length} polled, ` +
+            `${this.failed.length} failed${first ? ` (${first.node}: ${first.reason})` : ''}`
+          : undefined),
       subscriptions: this.subscription ? 1 : 0,
+      configuredNodes,
       monitoredItems,
       polledNodes: this.polled.length,
+      failedNodes: this.failed.length,
+      failures: this.failed.slice(0, MAX_LISTED_FAILURES),
       ...this.stats,
     };
   }
 
   /** Monitored items the server accepted in our subscription (tests check there are no duplicates). */
   monitoredItemCount(): number {
-    let n = 0;
-    for (const g of this.groups) for (const m of g.group.monitoredItems) if (m.statusCode.isGood()) n++;
-    return n;
+    return liveItemCount(this.groups);
   }
 
   private async connectLoop(): Promise<void> {
@@ -178,6 +205,7 @@ export class OpcuaSource implements Component {
       securityPolicy: SecurityPolicy[cfg.securityPolicy],
       clientCertificateManager: this.certs,
       keepSessionAlive: true,
+      keepAliveInterval: KEEPALIVE_MS,
       requestedSessionTimeout: 60_000,
       connectionStrategy: {
         // The first connection is retried by connectLoop, so each failure shows in health and
@@ -188,205 +216,161 @@ export class OpcuaSource implements Component {
       },
     });
     this.client = client;
+    // Events of a client this source has already let go of must not touch the current state.
+    const current = (): boolean => this.client === client && !this.stopping;
     client.on('connection_lost', () => {
-      if (this.stopping) return;
+      if (!current()) return;
       this.state = 'reconnecting';
       this.log.warn({ endpoint: cfg.endpointUrl }, 'OPC UA connection lost, reconnecting');
     });
     client.on('connection_reestablished', () => {
+      if (!current()) return;
       this.state = 'connected';
       this.stats.reconnections++;
       this.lastError = undefined;
-      this.log.info({ endpoint: cfg.endpointUrl }, 'OPC UA connection re-established');
+      this.lastActivity = Date.now();
+      this.log.info(
+        { endpoint: cfg.endpointUrl, monitoredItems: this.monitoredItemCount() },
+        'OPC UA connection re-established, session and subscription kept',
+      );
     });
     client.on('backoff', (retry: number, delayMs: number) => {
-      this.lastError = `reconnect attempt ${retry} failed, next in ${delayMs} ms`;
+      if (current()) this.lastError = `reconnect attempt ${retry} failed, next in ${delayMs} ms`;
     });
+    (client as unknown as SubscriptionRecreateHook).beforeSubscriptionRecreate = (replacement) =>
+      this.onSessionLost(client, replacement);
+
     await client.connect(cfg.endpointUrl);
-    // From here on node-opcua re-opens a broken channel and restores the session and our
-    // subscription itself; it only does so when its strategy allows retries (-1: without end).
+    // From here on node-opcua re-opens a broken channel and reactivates the session; it only
+    // does so when its strategy allows retries (-1: without end).
     client.connectionStrategy.maxRetry = -1;
-    const session = await client.createSession(this.identity());
+    const session = await client.createSession(identityOf(cfg.auth)).catch((err: Error) => {
+      throw signInError(err, cfg.auth);
+    });
     this.session = session;
     this.stats.sessions++;
-    session.on('session_closed', () => {
-      if (!this.stopping) this.log.warn({ endpoint: cfg.endpointUrl }, 'OPC UA session closed');
-    });
-    const resolved = await this.resolveNodes(session);
-    await this.subscribe(session, resolved);
-    this.state = 'connected';
-    this.lastError = undefined;
-    this.log.info(
-      {
-        endpoint: cfg.endpointUrl,
-        monitoredItems: this.monitoredItemCount(),
-        polled: this.polled.length,
-      },
-      'OPC UA subscription active',
-    );
-  }
+    await this.removeOrphans(session);
 
-  private identity(): UserIdentityInfo {
-    const a = this.cfg.auth;
-    if (a.type === 'username')
-      return { type: UserTokenType.UserName, userName: a.username, password: a.password };
-    if (a.type === 'certificate')
-      return {
-        type: UserTokenType.Certificate,
-        certificateData: pemToDer(readFileSync(a.certificateFile, 'utf8')),
-        privateKey: readFileSync(a.privateKeyFile, 'utf8'),
-      };
-    return { type: UserTokenType.Anonymous };
-  }
-
-  /** NodeIds as configured, browse paths translated (one request for all of them). */
-  private async resolveNodes(session: ClientSession): Promise<Monitored[]> {
-    const out: Monitored[] = [];
-    const byPath = this.cfg.nodes.filter((n) => n.browsePath !== undefined);
-    // `nsu=<namespace URI>;...` ids name the namespace, not its index, which a server may change
-    // between restarts: they are resolved against the server's namespace array on every session.
-    const namespaceArray = this.cfg.nodes.some((n) => n.nodeId?.startsWith('nsu='))
-      ? await session.readNamespaceArray()
-      : undefined;
-    for (const n of this.cfg.nodes) {
-      if (n.nodeId === undefined) continue;
-      try {
-        out.push({ node: n, nodeId: resolveNodeId(n.nodeId, { namespaceArray }) });
-      } catch (err) {
-        this.log.error(
-          { nodeId: n.nodeId, err: (err as Error).message, namespaces: namespaceArray },
-          'OPC UA node id cannot be resolved on this server; node skipped',
-        );
-      }
-    }
-    if (byPath.length === 0) return out;
-    const results = await session.translateBrowsePath(
-      byPath.map((n) => makeBrowsePath('RootFolder', n.browsePath as string)),
-    );
-    results.forEach((r, i) => {
-      const node = byPath[i]!;
-      const target = r.targets?.[0]?.targetId;
-      if (r.statusCode.isGood() && target) out.push({ node, nodeId: resolveNodeId(target.toString()) });
-      else
-        this.log.error(
-          { browsePath: node.browsePath, status: r.statusCode.toString() },
-          'OPC UA browse path not found; node skipped',
-        );
-    });
-    return out;
-  }
-
-  private async subscribe(session: ClientSession, nodes: Monitored[]): Promise<void> {
-    const s = this.cfg.subscription;
+    const { resolved, failed } = await resolveNodes(session, cfg.nodes);
+    const s = cfg.subscription;
     const subscription = await session.createSubscription2({
       requestedPublishingInterval: s.publishingIntervalMs,
-      // Lifetime and keep-alive counts let the subscription outlive a ~30 s outage of our side.
+      // A keep-alive at least every 5 s lets the watchdog notice a silent subscription; the
+      // lifetime lets the subscription outlive a short break of the connection.
       requestedLifetimeCount: Math.max(60, Math.ceil(120_000 / s.publishingIntervalMs)),
-      requestedMaxKeepAliveCount: Math.max(3, Math.ceil(10_000 / s.publishingIntervalMs)),
+      requestedMaxKeepAliveCount: Math.max(3, Math.ceil(5_000 / s.publishingIntervalMs)),
       maxNotificationsPerPublish: 0,
       publishingEnabled: true,
       priority: 10,
     });
     this.subscription = subscription;
+    const mine = (): boolean => this.subscription === subscription && !this.stopping;
+    subscription.on('raw_notification', () => {
+      this.lastActivity = Date.now();
+    });
     subscription.on('terminated', () => {
-      if (this.stopping || this.subscription !== subscription) return;
-      this.log.warn({ endpoint: this.cfg.endpointUrl }, 'OPC UA subscription terminated; rebuilding');
-      this.rebuild();
+      if (mine()) this.rebuild('subscription terminated');
+    });
+    // node-opcua re-created the subscription on its own (the server lost it while the session
+    // lived on): from NodeIds of the first connect and in one request, so it is rebuilt properly.
+    subscription.on('subscriptionId_changed', () => {
+      if (mine()) this.rebuild('subscription re-created by the client library');
     });
 
-    // Nodes with the same sampling interval and deadband share monitoring parameters.
-    const sets = new Map<string, Monitored[]>();
-    for (const m of nodes) {
-      const key = JSON.stringify([
-        m.node.samplingIntervalMs ?? s.samplingIntervalMs,
-        m.node.deadband ?? s.deadband,
-      ]);
-      const list = sets.get(key) ?? [];
-      list.push(m);
-      sets.set(key, list);
-    }
-    const failed: Monitored[] = [];
-    for (const list of sets.values()) {
-      const first = list[0]!.node;
-      const sampling = first.samplingIntervalMs ?? s.samplingIntervalMs;
-      const deadband = first.deadband ?? s.deadband;
-      const refused = await this.monitor(subscription, list, sampling, deadband);
-      // A deadband on a Boolean or a percent deadband without EURange is refused: such nodes
-      // are monitored without a filter rather than not at all.
-      const retry = refused.filter(
-        (r) =>
-          deadband.type !== 'none' &&
-          (r.status === StatusCodes.BadFilterNotAllowed.value ||
-            r.status === StatusCodes.BadMonitoredItemFilterUnsupported.value ||
-            r.status === StatusCodes.BadDeadbandFilterInvalid.value),
-      );
-      const other = refused.filter((r) => !retry.includes(r));
-      failed.push(...other.map((r) => r.item));
-      if (retry.length > 0) {
-        this.log.info(
-          { endpoint: this.cfg.endpointUrl, nodes: retry.length, deadband },
-          'OPC UA server refused the deadband for some nodes; monitoring them without it',
-        );
-        const again = await this.monitor(
-          subscription,
-          retry.map((r) => r.item),
-          sampling,
-          { type: 'none', value: 0 },
-        );
-        failed.push(...again.map((r) => r.item));
-      }
-    }
-    this.startPolling(failed);
+    const { groups, refused } = await monitorAll(subscription, resolved, s, (node, dv) =>
+      this.onValue(node, dv),
+    );
+    this.groups = groups;
+    for (const r of refused)
+      if (isUnreadable(r.status)) failed.push({ node: nodeLabel(r.item.node), reason: r.status.toString() });
+    this.failed = failed;
+    for (const f of failed)
+      this.log.error({ endpoint: cfg.endpointUrl, ...f }, 'OPC UA node neither monitored nor polled');
+    this.startPolling(refused.filter((r) => !isUnreadable(r.status)).map((r) => r.item));
+    this.state = 'connected';
+    this.lastError = undefined;
+    this.lastActivity = Date.now();
+    this.startWatchdog(subscription);
+    this.log.info(
+      {
+        endpoint: cfg.endpointUrl,
+        monitoredItems: this.monitoredItemCount(),
+        polled: this.polled.length,
+        failed: failed.length,
+      },
+      'OPC UA subscription active',
+    );
   }
 
-  /** Creates monitored items in batches; returns the ones the server refused. */
-  private async monitor(
-    subscription: ClientSubscription,
-    items: Monitored[],
-    samplingInterval: number,
-    deadband: OpcuaDeadband,
-  ): Promise<Array<{ item: Monitored; status: number }>> {
-    const s = this.cfg.subscription;
-    const filter =
-      deadband.type === 'none'
-        ? null
-        : new DataChangeFilter({
-            trigger: DataChangeTrigger.StatusValue,
-            deadbandType: deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
-            deadbandValue: deadband.value,
-          });
-    const refused: Array<{ item: Monitored; status: number }> = [];
-    for (let i = 0; i < items.length; i += s.batchSize) {
-      const batch = items.slice(i, i + s.batchSize);
-      const group = await subscription.monitorItems(
-        batch.map((m) => ({ nodeId: m.nodeId, attributeId: AttributeIds.Value })),
-        { samplingInterval, queueSize: s.queueSize, discardOldest: s.discardOldest, filter },
-        TimestampsToReturn.Both,
+  /**
+   * The session is gone on the server; node-opcua has opened a replacement and asks before
+   * re-creating the subscription in it. The replacement is closed and node-opcua's repair ended,
+   * and the whole connection is built again by this source.
+   */
+  private async onSessionLost(client: OPCUAClient, replacement: ClientSession): Promise<Error> {
+    if (this.client === client && !this.stopping) {
+      this.log.warn(
+        { endpoint: this.cfg.endpointUrl },
+        'OPC UA session lost on the server (restart or session closed); building a new subscription',
       );
-      group.on('changed', (_item, dv: DataValue, index: number) => {
-        const m = batch[index];
-        if (m) this.onValue(m.node, dv);
-      });
-      batch.forEach((m, j) => {
-        const st = group.monitoredItems[j]?.statusCode;
-        if (st && !st.isGood()) refused.push({ item: m, status: st.value });
-      });
-      this.groups.push({ group, items: batch });
+      await within(replacement.close(true), CLEANUP_MS).catch(() => undefined);
+      this.rebuild('session lost');
     }
-    return refused;
+    return new Error('session lost: the subscription is rebuilt on a new session by the source');
+  }
+
+  /** Subscriptions a lost session left on the server: taken over by this session and deleted. */
+  private async removeOrphans(s: ClientSession): Promise<void> {
+    const ids = this.orphans.splice(0);
+    if (ids.length === 0) return;
+    // node-opcua's session implements the raw subscription services; its typings leave them out.
+    const session = s as ClientSession & ClientSessionRawSubscriptionService;
+    try {
+      const res = await within(
+        new Promise<TransferSubscriptionsResponse | undefined>((resolve, reject) =>
+          session.transferSubscriptions({ subscriptionIds: ids, sendInitialValues: false }, (err, r) =>
+            err ? reject(err) : resolve(r),
+          ),
+        ),
+        CLEANUP_MS,
+      );
+      const results = res?.results ?? [];
+      const moved = ids.filter((_, i) => results[i]?.statusCode.isGood());
+      if (moved.length > 0) {
+        await within(
+          new Promise<void>((resolve, reject) =>
+            session.deleteSubscriptions({ subscriptionIds: moved }, (err) => (err ? reject(err) : resolve())),
+          ),
+          CLEANUP_MS,
+        );
+        this.log.info(
+          { endpoint: this.cfg.endpointUrl, subscriptions: moved },
+          'OPC UA subscription left on the server by the lost session deleted',
+        );
+      }
+      // Refused (the server lost it, or does not transfer anonymous subscriptions over an
+      // unsecured channel): such a subscription ends with its lifetime on the server.
+      const kept = ids.filter((id) => !moved.includes(id));
+      if (kept.length > 0)
+        this.log.debug(
+          { subscriptions: kept, status: results.map((r) => r.statusCode.toString()) },
+          'OPC UA subscription of the lost session not taken over',
+        );
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'OPC UA orphan subscription clean-up failed');
+    }
   }
 
   private startPolling(items: Monitored[]): void {
     this.polled = items;
     if (items.length === 0) return;
-    for (const m of items)
-      this.log.warn(
-        { node: m.node.nodeId ?? m.node.browsePath, nodeId: m.nodeId.toString() },
-        'OPC UA server refused to monitor this node',
-      );
     this.log.warn(
-      { endpoint: this.cfg.endpointUrl, nodes: items.length, everyMs: this.cfg.pollIntervalMs },
-      'OPC UA nodes polled instead of monitored',
+      {
+        endpoint: this.cfg.endpointUrl,
+        nodes: items.map((m) => nodeLabel(m.node)),
+        everyMs: this.cfg.pollIntervalMs,
+      },
+      'OPC UA server refused to monitor these nodes; they are polled instead',
     );
     this.pollTimer = setInterval(() => {
       const session = this.session;
@@ -394,9 +378,26 @@ export class OpcuaSource implements Component {
       session
         .read(items.map((m) => ({ nodeId: m.nodeId, attributeId: AttributeIds.Value })))
         .then((dvs) => dvs.forEach((dv, i) => this.onValue(items[i]!.node, dv)))
-        .catch((err: Error) => this.log.warn({ err }, 'OPC UA poll failed'));
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'OPC UA poll failed'));
     }, this.cfg.pollIntervalMs);
     this.pollTimer.unref();
+  }
+
+  /**
+   * A subscription sends data or a keep-alive at least every keep-alive period. Silence for three
+   * of them while the connection counts as up means the server no longer serves it (a session
+   * dropped without the channel breaking): build everything again.
+   */
+  private startWatchdog(subscription: ClientSubscription): void {
+    clearInterval(this.watchdog);
+    const keepAliveMs = subscription.publishingInterval * subscription.maxKeepAliveCount;
+    const limit = Math.max(3 * keepAliveMs, 3 * KEEPALIVE_MS);
+    this.watchdog = setInterval(() => {
+      if (this.state !== 'connected' || this.subscription !== subscription) return;
+      const silent = Date.now() - this.lastActivity;
+      if (silent > limit) this.rebuild(`subscription silent for ${silent} ms`);
+    }, 1000);
+    this.watchdog.unref();
   }
 
   private onValue(node: OpcuaNodeConfig, dv: DataValue): void {
@@ -407,7 +408,9 @@ export class OpcuaSource implements Component {
       sourceTimestamp: dv.sourceTimestamp,
       serverTimestamp: dv.serverTimestamp,
     };
-    if (sample.statusValue >>> 30 >= 2) this.stats.badValues++;
+    const severity = sample.statusValue >>> 30;
+    if (severity >= 2) this.stats.badValues++;
+    else if (severity === 1) this.stats.uncertainValues++;
     this.batcher.add(node, sample, Date.now());
   }
 
@@ -427,40 +430,51 @@ export class OpcuaSource implements Component {
     }
   }
 
-  /** node-opcua gave the subscription up: start again from a fresh session, exactly once. */
-  private rebuild(): void {
-    if (this.running === undefined) return;
-    const previous = this.running;
-    this.running = previous.then(async () => {
+  /** Starts again from a new client and session, exactly once however many triggers fire. */
+  private rebuild(reason: string): void {
+    if (this.running === undefined || this.stopping || this.rebuilding) return;
+    this.rebuilding = true;
+    this.stats.rebuilds++;
+    this.state = 'reconnecting';
+    this.lastError = reason;
+    const id = this.subscription?.subscriptionId;
+    if (id !== undefined && Number.isFinite(id) && id > 0) this.orphans.push(id);
+    this.log.warn({ endpoint: this.cfg.endpointUrl, reason }, 'OPC UA connection rebuilt');
+    this.running = this.running.then(async () => {
       await this.teardown();
+      this.rebuilding = false;
       if (!this.stopping) await this.connectLoop();
     });
   }
 
   private async teardown(): Promise<void> {
     clearInterval(this.pollTimer);
+    clearInterval(this.watchdog);
     this.pollTimer = undefined;
+    this.watchdog = undefined;
     this.polled = [];
+    this.failed = [];
     const { client, session, subscription } = this;
     this.client = undefined;
     this.session = undefined;
     this.subscription = undefined;
     this.groups = [];
-    try {
-      await subscription?.terminate();
-    } catch {
-      // The server may already be gone; the session close below ends the subscription anyway.
-    }
-    try {
-      await session?.close(true);
-    } catch {
-      // As above: nothing to close on a server that is not there.
-    }
-    await client?.disconnect().catch(() => undefined);
+    // The server may be gone or no longer answer: every step is bounded and may fail; closing
+    // the session ends its subscription on the server anyway.
+    await within(subscription?.terminate(), CLEANUP_MS).catch(() => undefined);
+    await within(session?.close(true), CLEANUP_MS).catch(() => undefined);
+    await within(client?.disconnect(), CLEANUP_MS).catch(() => undefined);
   }
 }
 
-function pemToDer(pem: string): Buffer {
-  const b64 = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
-  return Buffer.from(b64, 'base64');
+/** The promise, or a rejection once `ms` have passed. */
+function within<T>(p: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  if (p === undefined) return Promise.resolve(undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

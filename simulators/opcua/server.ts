@@ -30,7 +30,28 @@ export interface OpcuaServerOptions {
    * in `<pkiDir>/server/trusted/certs`, as a real PLC does; others land in `<pkiDir>/server/rejected`.
    */
   acceptUnknownClientCertificates?: boolean;
+  /**
+   * Users allowed to sign in with a user name and password. When given, anonymous sign-in is
+   * refused, as on a PLC with user management switched on.
+   */
+  users?: ReadonlyArray<{ username: string; password: string }>;
+  /**
+   * Accept any user certificate for X.509 sign-in (default true). false: only user certificates in
+   * `<pkiDir>/user/trusted/certs`; others land in `<pkiDir>/user/rejected`.
+   */
+  acceptUnknownUserCertificates?: boolean;
+  /** Monitored items one subscription may hold (a small PLC allows few); default: node-opcua's. */
+  maxMonitoredItemsPerSubscription?: number;
   logger?: Logger;
+}
+
+/** What the server holds right now, counted on the server itself (for tests and diagnostics). */
+export interface OpcuaServerStats {
+  sessions: number;
+  /** Subscriptions of every session, and those left behind by closed sessions (orphans). */
+  subscriptions: number;
+  /** Monitored items in the subscriptions of open sessions. */
+  monitoredItems: number;
 }
 
 export interface OpcuaServerHandle {
@@ -40,6 +61,12 @@ export interface OpcuaServerHandle {
   /** Pushes one device report into the address space. */
   update(msg: SimMessage): void;
   updates(): number;
+  stats(): OpcuaServerStats;
+  /**
+   * Ends every client session from the server side, as a PLC does when it drops its sessions;
+   * with `keepSubscriptions` their subscriptions stay on the server for a transfer.
+   */
+  closeSessions(keepSubscriptions?: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -65,14 +92,22 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<OpcuaS
   });
   const userCertificateManager = new OPCUACertificateManager({
     rootFolder: join(pkiDir, 'user'),
-    automaticallyAcceptUnknownCertificate: true,
+    automaticallyAcceptUnknownCertificate: opts.acceptUnknownUserCertificates ?? true,
   });
+  const users = opts.users;
   const server = new OPCUAServer({
     port: opts.port,
     hostname: '127.0.0.1',
     serverCertificateManager,
     userCertificateManager,
-    allowAnonymous: true,
+    allowAnonymous: users === undefined,
+    userManager: users && {
+      isValidUser: (username: string, password: string) =>
+        users.some((u) => u.username === username && u.password === password),
+    },
+    serverCapabilities: opts.maxMonitoredItemsPerSubscription
+      ? { maxMonitoredItemsPerSubscription: opts.maxMonitoredItemsPerSubscription }
+      : undefined,
     buildInfo: { productName: 'facility-gateway simulators', manufacturerName: 'facility-gateway' },
     serverInfo: { applicationUri: 'urn:facility-gateway:simulators:server' },
     maxConnectionsPerEndpoint: 50,
@@ -166,6 +201,21 @@ export async function startOpcuaServer(opts: OpcuaServerOptions): Promise<OpcuaS
       );
     },
     updates: () => updates,
+    stats() {
+      const engine = server.engine;
+      let monitoredItems = 0;
+      for (const session of engine.getSessions())
+        for (const sub of session.publishEngine.subscriptions) monitoredItems += sub.monitoredItemCount;
+      return {
+        sessions: engine.getSessions().length,
+        subscriptions: engine.currentSubscriptionCount,
+        monitoredItems,
+      };
+    },
+    closeSessions(keepSubscriptions = false) {
+      for (const session of server.engine.getSessions())
+        server.engine.closeSession(session.authenticationToken, !keepSubscriptions, 'Terminated');
+    },
     async stop() {
       await server.shutdown(0);
       await serverCertificateManager.dispose();

@@ -58,7 +58,7 @@ const KIND_METRIC = 'Properties/Kind';
  * node carries the next sequence number; a `Node Control/Rebirth` command is answered with a
  * fresh NBIRTH and the DBIRTHs of all live devices.
  *
- * The fault methods (`loseNextMessage`, `sendUnknownAlias`, `deviceDeath`, `crash`) play what
+ * The fault methods (`loseNextMessage`, `sendUnknownAlias`, `deviceDeath`, `sendAfterDeath`, `crash`) play what
  * goes wrong in the field, for tests and demonstrations of the gateway's handling.
  */
 export class SparkplugPublisher {
@@ -160,6 +160,28 @@ export class SparkplugPublisher {
     d.dead = true;
     d.born = false;
     this.send(node, `DDEATH/${node.id}/${device}`, Date.now(), []);
+  }
+
+  /**
+   * A DDATA for a device after its DDEATH, by the aliases of its last DBIRTH: an edge node that
+   * keeps sending for a device it declared dead (a host must not take it as live data).
+   */
+  sendAfterDeath(site: string, device: string, values: Record<string, number | boolean>): void {
+    const node = this.node(site);
+    const d = node.devices.get(device);
+    if (!d?.dead) throw new Error(`device ${device} at edge node ${site} is not dead`);
+    const now = Date.now();
+    this.send(
+      node,
+      `DDATA/${node.id}/${device}`,
+      now,
+      Object.entries(values).map(([k, v]) => ({
+        alias: alias(node, device, k),
+        type: d.metrics.get(k) ?? (typeof v === 'boolean' ? 'Boolean' : 'Double'),
+        value: v,
+        timestamp: now,
+      })),
+    );
   }
 
   /** Brings a dead device back: its next report is a DBIRTH. */

@@ -1,16 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
-import { OpcuaSource } from '../../adapters/opcua/source.js';
-import { opcuaEndpointSchema } from '../../adapters/opcua/schema.js';
-import type { Reading } from '../../gateway/src/core/types.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
+import { collectingSource, simMessage } from '../fixtures/opcua.js';
 
-/** A node the server refuses to monitor is polled; the others stay monitored. */
-describe('OPC UA source polling fallback', () => {
+const node = { site: 'plant', device: 'tank-1', kind: 'chlorination' };
+
+/**
+ * A server that allows two monitored items per subscription, as small PLCs do: the third node is
+ * polled; nodes that do not exist are reported with their reason. And the absolute deadband.
+ */
+describe('OPC UA source: polling fallback, failed nodes, deadband', () => {
   let server: OpcuaServerHandle;
   let dir: string;
 
@@ -19,6 +21,7 @@ describe('OPC UA source polling fallback', () => {
     server = await startOpcuaServer({
       port: await freePort(),
       pkiDir: join(dir, 'server'),
+      maxMonitoredItemsPerSubscription: 2,
       devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
     });
   }, 30_000);
@@ -27,49 +30,94 @@ describe('OPC UA source polling fallback', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('polls what cannot be monitored and reports it as degraded', async () => {
-    const readings: Reading[] = [];
-    const node = { site: 'plant', device: 'tank-1', kind: 'chlorination' };
-    const src = new OpcuaSource(
-      opcuaEndpointSchema.parse({
+  it('polls a node the server refuses to monitor, and reports nodes that cannot be read with their reason', async () => {
+    const { source, readings } = collectingSource(
+      {
         name: 'poll',
         endpointUrl: server.endpointUrl,
         subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50 },
         pollIntervalMs: 200,
         nodes: [
           { ...node, nodeId: 'ns=2;s=plant.tank-1.ph', metric: 'ph' },
-          { ...node, nodeId: 'ns=2;s=plant.tank-1.no-such-node', metric: 'orp_mv' },
+          { ...node, nodeId: 'ns=2;s=plant.tank-1.orp_mv', metric: 'orp_mv' },
+          // Refused with BadTooManyMonitoredItems: polled.
+          { ...node, nodeId: 'ns=2;s=plant.tank-1.level_pct', metric: 'level_pct' },
+          // Cannot be read at all: failed, with the reason.
+          { ...node, nodeId: 'ns=2;s=plant.tank-1.no-such-node', metric: 'turbidity_ntu' },
+          { ...node, nodeId: 'nsu=urn:nobody:plant;s=tank-1.ph', metric: 'total_chlorine_mgl' },
+          { ...node, browsePath: '/Objects/2:plant/2:tank-9/2:ph', metric: 'temperature_c' },
         ],
-      }),
-      () => ({
-        handleReading: (r: Reading): null => {
-          readings.push(r);
-          return null;
-        },
-      }),
+      },
       join(dir, 'gateway'),
-      pino({ level: 'silent' }),
     );
-    await src.start();
+    await source.start();
     try {
-      await waitFor(() => src.health().connection === 'connected', 30_000, 'connected');
-      expect(src.health()).toMatchObject({ state: 'degraded', monitoredItems: 1, polledNodes: 1 });
-      server.update({
-        device: 'tank-1',
-        site: 'plant',
-        ts: Date.now(),
-        values: { ph: 6.9 },
-        bad: [],
-        silent: false,
-        faults: [],
-      } as never);
+      await waitFor(() => source.health().connection === 'connected', 30_000, 'connected');
+      const h = source.health();
+      expect(h).toMatchObject({
+        state: 'degraded',
+        configuredNodes: 6,
+        monitoredItems: 2,
+        polledNodes: 1,
+        failedNodes: 3,
+      });
+      const failures = h.failures as Array<{ node: string; reason: string }>;
+      expect(failures.find((f) => f.node === 'ns=2;s=plant.tank-1.no-such-node')?.reason).toMatch(
+        /BadNodeIdUnknown/,
+      );
+      expect(failures.find((f) => f.node.startsWith('nsu=urn:nobody'))?.reason).toMatch(/urn:nobody:plant/);
+      expect(failures.find((f) => f.node.includes('tank-9'))?.reason).toMatch(/browse path not found: Bad/);
+      expect(String(h.detail)).toMatch(/2 of 6 nodes monitored, 1 polled, 3 failed/);
+
+      server.update(simMessage('tank-1', { ph: 6.9, orp_mv: 640, level_pct: 55 }));
       await waitFor(() => readings.some((r) => r.fields.ph === 6.9), 10_000, 'monitored value');
-      // The polled node is read (and its Bad_NodeIdUnknown, with no value, stores nothing).
-      const before = src.health().valuesReceived as number;
-      await waitFor(() => (src.health().valuesReceived as number) >= before + 2, 5_000, 'polls');
-      expect(readings.every((r) => r.fields.orp_mv === undefined)).toBe(true);
+      await waitFor(() => readings.some((r) => r.fields.level_pct === 55), 10_000, 'polled value');
+      // Nothing arrives under the metrics of the failed nodes.
+      expect(readings.some((r) => 'turbidity_ntu' in r.fields || 'total_chlorine_mgl' in r.fields)).toBe(
+        false,
+      );
     } finally {
-      await src.stop();
+      await source.stop();
+    }
+  }, 60_000);
+
+  it('filters a change inside an absolute deadband and passes one outside it', async () => {
+    const { source, readings } = collectingSource(
+      {
+        name: 'deadband',
+        endpointUrl: server.endpointUrl,
+        // Sampling 0: the server evaluates the filter on every write, not on a timer, so a value
+        // written and replaced at once is still judged.
+        subscription: {
+          publishingIntervalMs: 100,
+          samplingIntervalMs: 0,
+          deadband: { type: 'absolute', value: 0.5 },
+        },
+        nodes: [
+          { ...node, nodeId: 'ns=2;s=plant.tank-1.ph', metric: 'ph' },
+          { ...node, nodeId: 'ns=2;s=plant.tank-1.orp_mv', metric: 'orp_mv', deadband: { type: 'none' } },
+        ],
+      },
+      join(dir, 'gateway-deadband'),
+    );
+    await source.start();
+    try {
+      await waitFor(() => source.health().state === 'ok', 30_000, 'connected');
+      // Far from whatever the server held before (the first report is the current value).
+      server.update(simMessage('tank-1', { ph: 5.0, orp_mv: 600 }));
+      await waitFor(() => readings.some((r) => r.fields.ph === 5.0), 10_000, 'first value');
+      // 0.3 from the last reported pH: inside the deadband. orp_mv has none and shows the
+      // server published this instant.
+      server.update(simMessage('tank-1', { ph: 5.3, orp_mv: 601 }));
+      await waitFor(() => readings.some((r) => r.fields.orp_mv === 601), 10_000, 'orp 601');
+      // 0.8 from 5.0: outside.
+      server.update(simMessage('tank-1', { ph: 5.8, orp_mv: 602 }));
+      await waitFor(() => readings.some((r) => r.fields.ph === 5.8), 10_000, 'pH beyond the deadband');
+      const ph = readings.map((r) => r.fields.ph).filter((v) => v !== undefined);
+      expect(ph).not.toContain(5.3);
+      expect(ph.slice(-2)).toEqual([5.0, 5.8]);
+    } finally {
+      await source.stop();
     }
   }, 60_000);
 });

@@ -1,26 +1,15 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
-import { OpcuaSource } from '../../adapters/opcua/source.js';
-import { opcuaEndpointSchema } from '../../adapters/opcua/schema.js';
-import type { Reading } from '../../gateway/src/core/types.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
+import { collectingSource, phEndpoint, simMessage } from '../fixtures/opcua.js';
 
 /** SignAndEncrypt with Basic256Sha256: the server's certificate is refused until it is trusted. */
 describe('OPC UA source security', () => {
   let server: OpcuaServerHandle;
   let dir: string;
-  const readings: Reading[] = [];
-  const sink = {
-    handleReading: (r: Reading): null => {
-      readings.push(r);
-      return null;
-    },
-  };
-
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fgw-opcua-sec-'));
     server = await startOpcuaServer({
@@ -34,33 +23,14 @@ describe('OPC UA source security', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const source = (): OpcuaSource =>
-    new OpcuaSource(
-      opcuaEndpointSchema.parse({
-        name: 'secure',
-        endpointUrl: server.endpointUrl,
-        securityMode: 'SignAndEncrypt',
-        securityPolicy: 'Basic256Sha256',
-        subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50 },
-        reconnect: { initialDelayMs: 200, maxDelayMs: 500 },
-        nodes: [
-          {
-            nodeId: 'ns=2;s=plant.tank-1.ph',
-            site: 'plant',
-            device: 'tank-1',
-            kind: 'chlorination',
-            metric: 'ph',
-          },
-        ],
-      }),
-      () => sink,
-      join(dir, 'gateway'),
-      pino({ level: 'silent' }),
-    );
+  const secure = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256' };
   const pki = (): string => join(dir, 'gateway', 'pki');
 
   it('refuses an untrusted server certificate, keeps it in rejected/, and connects once it is trusted', async () => {
-    const src = source();
+    const { source: src, readings } = collectingSource(
+      phEndpoint('secure', server.endpointUrl, secure),
+      join(dir, 'gateway'),
+    );
     await src.start();
     try {
       // The certificate lands in rejected/ just before the connect attempt fails: wait for both.
@@ -80,15 +50,7 @@ describe('OPC UA source security', () => {
       for (const f of readdirSync(join(pki(), 'rejected')))
         renameSync(join(pki(), 'rejected', f), join(pki(), 'trusted', 'certs', f));
       await waitFor(() => src.health().connection === 'connected', 30_000, 'secure session');
-      server.update({
-        device: 'tank-1',
-        site: 'plant',
-        ts: Date.now(),
-        values: { ph: 7.25 },
-        bad: [],
-        silent: false,
-        faults: [],
-      } as never);
+      server.update(simMessage('tank-1', { ph: 7.25 }));
       await waitFor(
         () => readings.some((r) => r.fields.ph === 7.25),
         10_000,
@@ -110,33 +72,9 @@ describe('OPC UA source security', () => {
       devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
     });
     const gwDir = join(dir, 'gateway-strict');
-    const got: Reading[] = [];
-    const src = new OpcuaSource(
-      opcuaEndpointSchema.parse({
-        name: 'strict',
-        endpointUrl: strict.endpointUrl,
-        securityMode: 'SignAndEncrypt',
-        securityPolicy: 'Basic256Sha256',
-        subscription: { publishingIntervalMs: 100, samplingIntervalMs: 50 },
-        reconnect: { initialDelayMs: 200, maxDelayMs: 500 },
-        nodes: [
-          {
-            nodeId: 'ns=2;s=plant.tank-1.ph',
-            site: 'plant',
-            device: 'tank-1',
-            kind: 'chlorination',
-            metric: 'ph',
-          },
-        ],
-      }),
-      () => ({
-        handleReading: (r: Reading): null => {
-          got.push(r);
-          return null;
-        },
-      }),
+    const { source: src, readings: got } = collectingSource(
+      phEndpoint('strict', strict.endpointUrl, secure),
       gwDir,
-      pino({ level: 'silent' }),
     );
     const gwPki = join(gwDir, 'pki');
     const serverRejected = join(strictPki, 'server', 'rejected');
@@ -164,15 +102,7 @@ describe('OPC UA source security', () => {
       for (const f of readdirSync(serverRejected))
         renameSync(join(serverRejected, f), join(strictPki, 'server', 'trusted', 'certs', f));
       await waitFor(() => src.health().connection === 'connected', 30_000, 'secure session once trusted');
-      strict.update({
-        device: 'tank-1',
-        site: 'plant',
-        ts: Date.now(),
-        values: { ph: 7.4 },
-        bad: [],
-        silent: false,
-        faults: [],
-      } as never);
+      strict.update(simMessage('tank-1', { ph: 7.4 }));
       await waitFor(() => got.some((r) => r.fields.ph === 7.4), 10_000, 'a value over the secure channel');
     } finally {
       await src.stop();

@@ -89,6 +89,7 @@ describe('GET /api/reports/monthly', () => {
         'month',
         'preventive',
         'readRates',
+        'reopened',
         'repeats',
         'resolution',
         'response',

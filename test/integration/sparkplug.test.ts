@@ -8,14 +8,23 @@ import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { waitFor } from '../fixtures/ports.js';
+import { startTcpProxy, type TcpProxy } from '../fixtures/tcp-proxy.js';
 
 const SITE = 'spb-site';
+const HOST_ID = 'gw-spb-test';
+const STATE_TOPIC = `spBv1.0/STATE/${HOST_ID}`;
+
+interface State {
+  online: boolean;
+  timestamp: number;
+}
 
 /**
  * Sparkplug B end to end: the simulators as an edge node (one per site) on a real Mosquitto, the
  * gateway in this process, InfluxDB 1.6.7. Birth, data by alias, a device death, an unknown alias
  * and a sequence gap each answered by a rebirth command (seen by a test subscriber), a node death
- * through the MQTT will, and data again after every rebirth.
+ * through the MQTT will, and data again after every rebirth. The gateway is a Sparkplug host
+ * application (its STATE) and reaches the broker through a TCP relay, so its connection can be cut.
  */
 describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxDB', () => {
   let mosq: Mosquitto;
@@ -23,16 +32,21 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
   let gw: Gateway & { cleanup(): Promise<void> };
   let sim: Simulation;
   let sub: MqttClient;
+  let relay: TcpProxy;
   const commands: Array<{ topic: string; rebirth: boolean }> = [];
+  /** STATE messages of the gateway as a subscriber sees them live, in order. */
+  const states: State[] = [];
 
   beforeAll(async () => {
     [mosq, influx] = await Promise.all([startMosquitto(), startInfluxDB()]);
+    relay = await startTcpProxy(mosq.port);
     gw = await startGateway(
       testConfig({
-        mqtt: { url: mosq.url, clientId: 'gw-spb-test' },
+        mqtt: { url: `mqtt://127.0.0.1:${relay.port}`, clientId: 'gw-spb-test' },
         influx: { api: 'v1', url: influx.url, db: 'facility' },
         sparkplug: {
           enabled: true,
+          hostId: HOST_ID,
           groups: ['facility'],
           rebirthMinIntervalMs: 200,
           devices: [
@@ -51,13 +65,17 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     );
     sub = connect(mosq.url, { clientId: 'spb-test-observer' });
     sub.on('message', (topic, payload) => {
+      if (topic === STATE_TOPIC) {
+        states.push(JSON.parse(payload.toString()) as State);
+        return;
+      }
       const p = decodePayload(payload);
       commands.push({
         topic,
         rebirth: p.metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true),
       });
     });
-    await sub.subscribeAsync('spBv1.0/facility/NCMD/#', { qos: 0 });
+    await sub.subscribeAsync(['spBv1.0/facility/NCMD/#', STATE_TOPIC], { qos: 1 });
     sim = await startSimulation({
       brokerUrl: mosq.url,
       protocol: 'sparkplug',
@@ -83,8 +101,25 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     await sim?.stop();
     await sub?.endAsync();
     await gw?.cleanup();
+    await relay?.close();
     await Promise.all([mosq?.stop(), influx?.close()]);
   });
+
+  /** What a client connecting now is told: the retained STATE of the gateway, with its retain flag. */
+  async function retainedState(): Promise<{ state: State; retain: boolean }> {
+    const c = connect(mosq.url, { clientId: `spb-state-reader-${Date.now()}` });
+    try {
+      const got = new Promise<{ state: State; retain: boolean }>((resolve) =>
+        c.on('message', (_t, payload, packet) =>
+          resolve({ state: JSON.parse(payload.toString()) as State, retain: packet.retain }),
+        ),
+      );
+      await c.subscribeAsync(STATE_TOPIC, { qos: 1 });
+      return await got;
+    } finally {
+      await c.endAsync();
+    }
+  }
 
   async function count(measurement: string, field: string, device: string): Promise<number> {
     const res = await influx.query(
@@ -148,6 +183,29 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     expect(rebirths()).toBe(0);
   });
 
+  it('publishes its host application STATE online, retained, and answers a stale offline STATE with its birth again', async () => {
+    const { state, retain } = await retainedState();
+    expect(retain).toBe(true);
+    expect(state).toEqual({ online: true, timestamp: expect.any(Number) });
+    expect(state.timestamp).toBeLessThanOrEqual(Date.now());
+    const health = await gw.app!.inject({ url: '/api/health' });
+    expect(health.json()).toMatchObject({
+      components: { sparkplug: { hostId: HOST_ID, hostState: 'online' } },
+    });
+
+    // An offline STATE left on the topic (the will of an earlier connection, delivered late):
+    // the gateway, still connected, publishes its birth again with its connection's timestamp.
+    const writer = connect(mosq.url, { clientId: 'spb-stale-state' });
+    await writer.publishAsync(STATE_TOPIC, JSON.stringify({ online: false, timestamp: 1 }), {
+      qos: 1,
+      retain: true,
+    });
+    await writer.endAsync();
+    await waitFor(() => gw.sparkplug!.host!.rebirths === 1, 10_000, 'STATE birth again');
+    await waitFor(async () => (await retainedState()).state.online, 10_000, 'retained STATE online');
+    expect((await retainedState()).state).toEqual(state);
+  });
+
   it('answers an unknown alias with a rebirth request, then takes data again', async () => {
     const s = gw.sparkplug!;
     sim.sparkplug!.sendUnknownAlias(SITE, 'tank-1');
@@ -170,7 +228,8 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     await flowsAgain('env_probe', 'temperature_c', 'server-room');
   });
 
-  it('marks a device offline on DDEATH and online again on its DBIRTH', async () => {
+  it('marks a device offline on DDEATH, stores nothing sent for it after, asks for a rebirth, and takes it back on its DBIRTH', async () => {
+    const s = gw.sparkplug!;
     sim.sparkplug!.deviceDeath(SITE, 'room-1');
     await waitFor(
       async () => (await deviceState(`${SITE}/server-room`)) === 'offline',
@@ -179,7 +238,22 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     );
     expect(await deviceState(`${SITE}/tank-1`)).toBe('online');
     const stored = await count('env_probe', 'temperature_c', 'server-room');
-    await new Promise((r) => setTimeout(r, 1500));
+    const unknown = s.counters.rejected.device_unknown;
+    const asked = rebirths();
+    const births = s.counters.messages.NBIRTH;
+    // The edge node sends data for the device it declared dead: 55.5 °C, a value seen nowhere else.
+    sim.sparkplug!.sendAfterDeath(SITE, 'room-1', { temperature_c: 55.5, humidity_pct: 12.5 });
+    await waitFor(() => s.counters.rejected.device_unknown > unknown, 10_000, 'late data refused');
+    await waitFor(() => rebirths() > asked, 10_000, 'NCMD rebirth after data for a dead device');
+    await waitFor(() => s.counters.messages.NBIRTH > births, 10_000, 'the rebirth');
+    // The rebirth brings back the node and its live devices, not the dead one.
+    await flowsAgain('chlorination', 'free_chlorine_mgl', 'tank-1');
+    expect(await deviceState(`${SITE}/server-room`)).toBe('offline');
+    const late = await influx.query(
+      `SELECT count(humidity_pct) FROM env_probe WHERE device='server-room' AND temperature_c = 55.5`,
+      'facility',
+    );
+    expect(late).toEqual([]);
     expect(await count('env_probe', 'temperature_c', 'server-room')).toBe(stored);
     sim.sparkplug!.reviveDevice(SITE, 'room-1');
     await waitFor(
@@ -240,5 +314,30 @@ describe('Sparkplug B: simulator edge node → Mosquitto → gateway → InfluxD
     expect(res.body).toMatch(/gateway_sparkplug_messages_total\{type="DDEATH"\} 1/);
     const health = await gw.app!.inject({ url: '/api/health' });
     expect(health.json()).toMatchObject({ components: { sparkplug: { state: 'ok', nodesOnline: 1 } } });
+  });
+
+  it('says offline through its will when its connection drops, online again on reconnecting, offline before a clean stop', async () => {
+    const born = (await retainedState()).state;
+    const seen = states.length;
+    await relay.interrupt(1500);
+    // The broker published the will registered with the CONNECT: offline, with that CONNECT's time.
+    await waitFor(() => states.slice(seen).some((st) => !st.online), 10_000, 'STATE offline (will)');
+    expect(states.slice(seen).find((st) => !st.online)).toEqual({ online: false, timestamp: born.timestamp });
+    // Reconnected: a new CONNECT, a new timestamp, born again.
+    await waitFor(
+      () => states.slice(seen).some((st) => st.online && st.timestamp > born.timestamp),
+      20_000,
+      'STATE online after reconnecting',
+    );
+    const again = (await retainedState()).state;
+    expect(again.online).toBe(true);
+    expect(again.timestamp).toBeGreaterThan(born.timestamp);
+
+    // A clean stop disconnects (which discards the will): the offline STATE goes out before.
+    await gw.mqtt!.stop();
+    const { state, retain } = await retainedState();
+    expect(retain).toBe(true);
+    expect(state.online).toBe(false);
+    expect(state.timestamp).toBeGreaterThanOrEqual(again.timestamp);
   });
 });

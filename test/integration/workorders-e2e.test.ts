@@ -1,4 +1,6 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulation } from '../../simulators/index.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
 import type { LiveEvent } from '../../gateway/src/live/hub.js';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
@@ -64,6 +66,98 @@ const act = (gw: Gateway, id: string, token: string, body: Record<string, unknow
 const reading = (ts: number, chlorine: number) => ({
   topic: TOPIC,
   payload: JSON.stringify({ ts, free_chlorine_mgl: chlorine, ph: 7.2, turbidity_ntu: 0.2, level_pct: 80 }),
+});
+
+describe('from a simulator fault to exactly one ticket', () => {
+  it('the simulators publish to Mosquitto, a fault is injected through their control API, the gateway raises one critical ticket with the safety deadlines', async () => {
+    const gw: Gw = await startGateway(
+      testConfig({
+        mqtt: { url: mosq.url, clientId: `gw-sim-${Math.random().toString(16).slice(2)}` },
+        influx: { enabled: false },
+        http: { tokens: [{ name: 'vic', role: 'viewer', token: VIEWER }] },
+        alarms: { tickMs: 200 },
+        // The simulators' site has a server room too: its maintenance schedules are not under test.
+        workorders: { maintenance: { enabled: false } },
+      }),
+    );
+    // The real simulators: engine and MQTT publisher, one tank and one server-room probe reporting every second.
+    const sim = await startSimulation({
+      brokerUrl: mosq.url,
+      scenario: {
+        name: 'e2e',
+        sites: [
+          {
+            id: 'estate-s',
+            devices: [
+              { id: 'tank-9', kind: 'chlorination' },
+              { id: 'room-9', kind: 'env-probe' },
+            ],
+          },
+        ],
+      },
+      intervalMs: 1000,
+      seed: 3,
+      controlPort: 0,
+      logger: pino({ level: 'warn' }),
+    });
+    try {
+      const list = async () => (await api(gw, '/api/tickets', VIEWER)).body.tickets as TicketJson[];
+      const chlorine = async () => {
+        const r = await api(gw, '/api/devices/tank-9', VIEWER);
+        const latest = r.body.latest as Record<string, { value: number }> | undefined;
+        return r.status === 200 ? latest?.free_chlorine_mgl?.value : undefined;
+      };
+      await waitFor(
+        async () => ((await chlorine()) ?? 0) > 0.3,
+        20_000,
+        'the tank reporting a normal residual',
+      );
+      // Normal operation: no alarm, no ticket.
+      expect(await list()).toEqual([]);
+
+      // The contamination fault, through the simulators' HTTP control (as the dashboard's demo panel does).
+      const res = await fetch(`${sim.controlUrl!}/devices/tank-9/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ fault: 'chlorine-loss' }),
+      });
+      expect(res.status, await res.text()).toBeLessThan(300);
+      await waitFor(async () => (await list()).length > 0, 30_000, 'a ticket from the fault');
+      const [t] = await list();
+      const alarms = (await api(gw, '/api/alarms?state=all', VIEWER)).body.alarms as {
+        id: string;
+        rule: string;
+        device: string;
+      }[];
+      expect(alarms.map((a) => `${a.device} ${a.rule}`)).toEqual(['tank-9 chlorine.free.low']);
+      expect(t).toMatchObject({
+        status: 'open',
+        priority: 'critical',
+        class: 'safety',
+        site: 'estate-s',
+        device: 'tank-9',
+        rule: 'chlorine.free.low',
+        alarmId: alarms[0]!.id,
+      });
+      const created = Date.parse(t!.createdAt);
+      expect(Date.parse(t!.responseDueAt) - created).toBe(15 * MIN);
+      expect(Date.parse(t!.resolveDueAt) - created).toBe(120 * MIN);
+      expect(t!.readings.metric).toBe('free_chlorine_mgl');
+
+      // The fault goes on and the residual stays gone (the alarm may worsen to critical): still one ticket.
+      const seen = sim.stats().generated;
+      await waitFor(() => sim.stats().generated >= seen + 6, 20_000, 'more readings from the faulty tank');
+      await waitFor(async () => ((await chlorine()) ?? 1) < 0.05, 20_000, 'the residual gone');
+      const after = await list();
+      expect(after.map((x) => x.id)).toEqual([t!.id]);
+      const full = (await api(gw, `/api/tickets/${t!.id}`, VIEWER)).body as unknown as TicketJson;
+      expect(full.history.filter((h) => h.action === 'create')).toHaveLength(1);
+      expect(Date.parse(full.responseDueAt) - created).toBe(15 * MIN);
+    } finally {
+      await sim.stop();
+      await gw.cleanup();
+    }
+  }, 90_000);
 });
 
 describe('work orders in the running gateway', () => {

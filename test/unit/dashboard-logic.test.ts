@@ -50,6 +50,11 @@ describe('SLA countdown', () => {
     expect(slaOf(held, T0 + 120 * MIN)).toEqual(paused);
     // Long past the deadline it would have had: still what was left when it went on hold.
     expect(slaOf(held, T0 + 600 * MIN)).toEqual(paused);
+    // A hold whose reason leaves the clock running (workorders.pause.runningReasons) counts down.
+    expect(slaOf({ ...held, clockPaused: false }, T0 + 120 * MIN)).toMatchObject({
+      label: 'resolveBy',
+      left: 120 * MIN,
+    });
     const unanswered = ticket({ onHold: true, heldSince: iso(T0 + 5 * MIN) });
     expect(slaOf(unanswered, T0 + 20 * MIN)).toMatchObject({ label: 'respond', left: 10 * MIN });
   });

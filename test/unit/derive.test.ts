@@ -222,7 +222,7 @@ describe('Deriver: consumption', () => {
     expect(r.fields.consumption_m3).toBe(1);
   });
 
-  it('ignores readings without an index, bad-quality readings and other kinds', () => {
+  it('ignores readings without an index, bad or uncertain readings and other kinds', () => {
     const d = new Deriver(new MemStore(), lookup(undefined));
     d.apply(meter(1, 10), KEY);
     const noIndex: Reading = { site: 's1', kind: 'gas-meter', device: 'm1', ts: 2, fields: { flow_m3h: 1 } };
@@ -231,6 +231,10 @@ describe('Deriver: consumption', () => {
     const bad: Reading = { ...meter(3, 0), quality: 'bad' };
     expect(d.apply(bad, KEY)).toBe('ok');
     expect(bad.fields).toEqual({ volume_m3: 0 });
+    // A register restarting reports 0 as Uncertain: neither a reset nor a new base.
+    const uncertain: Reading = { ...meter(3, 0), quality: 'uncertain' };
+    expect(d.apply(uncertain, KEY)).toBe('ok');
+    expect(uncertain.fields).toEqual({ volume_m3: 0 });
     const chl: Reading = { site: 's1', kind: 'chlorination', device: 'm1', ts: 4, fields: { volume_m3: 1 } };
     expect(d.apply(chl, KEY)).toBe('ok');
     expect(chl.fields).toEqual({ volume_m3: 1 });

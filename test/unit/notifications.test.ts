@@ -13,6 +13,7 @@ import {
   webhookSchema,
 } from '../../gateway/src/notifications/index.js';
 import { WebhookChannel } from '../../gateway/src/notifications/channels.js';
+import { configSchema } from '../../gateway/src/config/schema.js';
 import type { ChannelRoute } from '../../gateway/src/notifications/queue.js';
 
 const SECRET = 'a-shared-secret-of-some-length';
@@ -115,15 +116,12 @@ describe('backoff', () => {
     expect(retryAfterMs(null, NOW, 3_600_000)).toBeUndefined();
   });
 
-  it('classifies statuses: 2xx delivered, 408/429/5xx retried, other 4xx dead', () => {
+  it('classifies statuses: 2xx delivered, a refusal of the event dead, anything else (a misconfigured receiver too) retried', () => {
     expect(verdictOf(200)).toBe('delivered');
     expect(verdictOf(204)).toBe('delivered');
-    expect(verdictOf(408)).toBe('retry');
-    expect(verdictOf(429)).toBe('retry');
-    expect(verdictOf(503)).toBe('retry');
-    expect(verdictOf(400)).toBe('dead');
-    expect(verdictOf(401)).toBe('dead');
-    expect(verdictOf(410)).toBe('dead');
+    for (const s of [400, 409, 413, 415, 422]) expect(verdictOf(s), String(s)).toBe('dead');
+    for (const s of [301, 307, 401, 403, 404, 405, 408, 410, 429, 500, 503])
+      expect(verdictOf(s), String(s)).toBe('retry');
   });
 });
 
@@ -166,11 +164,38 @@ describe('config', () => {
     expect(issues({ inbound: { enabled: true } })).toEqual([
       'inbound.secrets: needed when inbound is enabled',
     ]);
-    expect(issues({ email: { enabled: true } })).toEqual([
-      'email.to: email is enabled but has no recipients',
-    ]);
     expect(issues({ webhooks: [{ name: 'a', url: 'http://x', secret: SECRET, colour: 1 }] })[0]).toMatch(
       /^webhooks\.0: /,
+    );
+  });
+
+  it('escalation contacts: a named webhook must exist, an email needs email on; mail may go to contacts only', () => {
+    const problems = (v: unknown) => {
+      const r = configSchema.safeParse(v);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(problems({ notifications: { email: { enabled: true } } })).toEqual([
+      'notifications.email.to: email is enabled but has no recipients (to, byPriority, safety or a contact email)',
+    ]);
+    const contacts = [
+      { name: 'on-call', email: 'oncall@plant.example', webhook: 'chat' },
+      { name: 'manager' },
+    ];
+    expect(problems({ workorders: { contacts } })).toEqual([
+      'workorders.contacts.0.webhook: no webhook named chat under notifications.webhooks',
+      'workorders.contacts.0.email: needs notifications.email.enabled (and its smtp settings)',
+    ]);
+    expect(
+      problems({
+        workorders: { contacts },
+        notifications: {
+          email: { enabled: true },
+          webhooks: [{ name: 'chat', url: 'http://x', secret: SECRET, contactsOnly: true }],
+        },
+      }),
+    ).toEqual([]);
+    expect(problems({ workorders: { contacts: [{ name: 'x', email: 'not an address' }] } })[0]).toMatch(
+      /^workorders\.contacts\.0\.email: /,
     );
   });
 
@@ -273,7 +298,7 @@ describe('queue', () => {
     await wo.stop();
   });
 
-  it('marks, parks, retries and prunes only delivered rows', async () => {
+  it('marks, parks, retries and archives only delivered rows, keeping them', async () => {
     const { queue, wo } = setup();
     await wo.start();
     wo.create({ title: 'a', site: 's1' }, 'eve');
@@ -285,8 +310,21 @@ describe('queue', () => {
     queue.markDead(second!.seq, 400, 'receiver answered 400');
     expect(queue.head('webhook:all')).toBeUndefined();
     expect(queue.stats().get('webhook:all')).toMatchObject({ pending: 0, dead: 1, delivered: 1 });
-    expect(queue.pruneDelivered(NOW + 7000)).toBe(1);
-    expect(queue.pruneDelivered(NOW + 10 ** 12)).toBe(0);
+    expect(queue.archiveDelivered(NOW + 6000, NOW + 7000)).toBe(0);
+    expect(queue.archiveDelivered(NOW + 7000, NOW + 7000)).toBe(1);
+    expect(queue.archiveDelivered(NOW + 10 ** 12, NOW + 7000)).toBe(0);
+    // Out of the queue (its indexes stay small), into the archive with what was sent.
+    expect(queue.list('delivered', undefined, 10)).toEqual([]);
+    const [sent] = queue.archived('webhook:all', first!.ticketId, 10);
+    expect(sent).toMatchObject({
+      seq: first!.seq,
+      eventId: first!.eventId,
+      body: first!.body,
+      lastStatus: 200,
+      deliveredAt: NOW + 6000,
+      attempts: 2,
+    });
+    expect(queue.archived(undefined, 'WO-999999', 10)).toEqual([]);
     const back = queue.retry(second!.seq, NOW + 8000);
     expect(back).toMatchObject({
       state: 'pending',
@@ -298,11 +336,21 @@ describe('queue', () => {
     await wo.stop();
   });
 
-  it('remembers inbound idempotency keys once', () => {
-    const { queue } = setup();
+  it('remembers inbound idempotency keys once; old ones move to the archive', () => {
+    const { db, queue } = setup();
     expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(true);
     expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(false);
-    expect(queue.pruneInbound(NOW + 1)).toBe(1);
+    expect(queue.archiveInbound(NOW, NOW + 5)).toBe(0);
+    expect(queue.archiveInbound(NOW + 1, NOW + 5)).toBe(1);
+    expect(db.prepare('SELECT * FROM notify_inbound_seen').all()).toEqual([
+      {
+        idempotency_key: 'k1',
+        received_at: NOW,
+        ticket_id: 'WO-000001',
+        action: 'acknowledge',
+        archived_at: NOW + 5,
+      },
+    ]);
     expect(queue.rememberInbound('k1', 'WO-000001', 'acknowledge', NOW)).toBe(true);
   });
 });

@@ -122,6 +122,45 @@ describe('discovery snippet', () => {
       ['t1', 'chlorination', 'free_chlorine_mgl'],
     ]);
   });
+
+  it('writes the security and sign-in discovery used, never the password, and the units the server gave', () => {
+    const yaml = configSnippet(
+      'opc.tcp://plc:4840',
+      [
+        { nodeId: 'nsu=urn:plant;s=a.t1.FreeChlorine', path: ['a', 't1', 'FreeChlorine'], unit: 'mg/L' },
+        { nodeId: 'nsu=urn:plant;s=a.t1.Temperature', path: ['a', 't1', 'Temperature'], unit: '°F' },
+      ],
+      {
+        name: 'plant-plc',
+        securityMode: 'SignAndEncrypt',
+        securityPolicy: 'Basic256Sha256',
+        auth: { type: 'username', username: 'integrator', password: 'secret-pw' },
+      },
+    );
+    expect(yaml).not.toContain('secret-pw');
+    expect(yaml).toContain('# a/t1/FreeChlorine [mg/L]\n');
+    expect(yaml).toContain('# a/t1/Temperature [°F]; the metric is in °C: set scale and offset');
+    const ep = configSchema.parse(parse(yaml)).opcua[0]!;
+    expect(ep).toMatchObject({
+      name: 'plant-plc',
+      securityMode: 'SignAndEncrypt',
+      securityPolicy: 'Basic256Sha256',
+      auth: { type: 'username', username: 'integrator', password: 'CHANGE-ME' },
+    });
+    expect(ep.nodes.map((n) => n.nodeId)).toEqual([
+      'nsu=urn:plant;s=a.t1.FreeChlorine',
+      'nsu=urn:plant;s=a.t1.Temperature',
+    ]);
+    const cert = configSnippet('opc.tcp://plc:4840', [], {
+      auth: { type: 'certificate', certificateFile: '/etc/gw/user.pem', privateKeyFile: '/etc/gw/user.key' },
+    });
+    expect(cert).toContain('nodes: []');
+    expect(parse(cert).opcua[0].auth).toEqual({
+      type: 'certificate',
+      certificateFile: '/etc/gw/user.pem',
+      privateKeyFile: '/etc/gw/user.key',
+    });
+  });
 });
 
 describe('OPC UA node ids in the config', () => {

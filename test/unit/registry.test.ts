@@ -119,22 +119,50 @@ describe('DeviceRegistry: latest values', () => {
     r.onReading(reading('hq', 'gas-meter', 'gm-1', T0 + 30_000, { volume_m3: 10.5, flow_m3h: 2 }));
     const s = r.get('hq/gm-1', T0 + MIN)!;
     expect(s.latest).toEqual({
-      volume_m3: { value: 11, ts: T0 + MIN },
-      consumption_m3: { value: 1, ts: T0 + MIN },
-      flow_m3h: { value: 2, ts: T0 + 30_000 },
-      valve_open: { value: true, ts: T0 },
+      volume_m3: { value: 11, ts: T0 + MIN, quality: 'good' },
+      consumption_m3: { value: 1, ts: T0 + MIN, quality: 'good' },
+      flow_m3h: { value: 2, ts: T0 + 30_000, quality: 'good' },
+      valve_open: { value: true, ts: T0, quality: 'good' },
     });
     expect(s.lastSeen).toBe(T0 + MIN);
     expect(s.firstSeen).toBe(T0);
   });
 
-  it('reuses the per-metric objects (no allocation per reading once a metric is known)', () => {
+  it('hands out copies of the latest values: what a caller holds does not change under it', () => {
     const r = reg();
-    r.onReading(reading('hq', 'gas-meter', 'gm-1', T0, { volume_m3: 10 }));
-    const before = r.lookup('hq', 'gm-1')!.latest.get('volume_m3');
+    r.onReading(reading('hq', 'gas-meter', 'gm-1', T0, { volume_m3: 10, valve_open: true }));
+    const latest = r.lookup('hq', 'gm-1')!.latest;
+    const before = latest.get('volume_m3');
     r.onReading(reading('hq', 'gas-meter', 'gm-1', T0 + 1, { volume_m3: 12 }));
-    expect(r.lookup('hq', 'gm-1')!.latest.get('volume_m3')).toBe(before);
-    expect(before).toEqual({ value: 12, ts: T0 + 1 });
+    expect(before).toEqual({ value: 10, ts: T0, quality: 'good' });
+    expect(latest.get('volume_m3')).toEqual({ value: 12, ts: T0 + 1, quality: 'good' });
+    expect(latest.size).toBe(2);
+    expect(latest.has('valve_open')).toBe(true);
+    expect(latest.get('flow_m3h')).toBeUndefined();
+    expect(Object.fromEntries(latest)).toEqual({
+      volume_m3: { value: 12, ts: T0 + 1, quality: 'good' },
+      valve_open: { value: true, ts: T0, quality: 'good' },
+    });
+  });
+
+  it('carries the quality of each value, so a bad value is never shown as a good one', () => {
+    const r = reg();
+    r.onReading(reading('plant', 'chlorination', 'tank-1', T0, { free_chlorine_mgl: 0.5, ph: 7.2 }));
+    r.onReading({
+      ...reading('plant', 'chlorination', 'tank-1', T0 + 1, { free_chlorine_mgl: 0.5 }),
+      quality: 'bad',
+    });
+    r.onReading({ ...reading('plant', 'chlorination', 'tank-1', T0 + 2, { ph: 0 }), quality: 'uncertain' });
+    expect(r.get('plant/tank-1', T0 + 2)!.latest).toEqual({
+      free_chlorine_mgl: { value: 0.5, ts: T0 + 1, quality: 'bad' },
+      ph: { value: 0, ts: T0 + 2, quality: 'uncertain' },
+    });
+    r.onReading(reading('plant', 'chlorination', 'tank-1', T0 + 3, { free_chlorine_mgl: 0.6 }));
+    expect(r.get('plant/tank-1', T0 + 3)!.latest.free_chlorine_mgl).toEqual({
+      value: 0.6,
+      ts: T0 + 3,
+      quality: 'good',
+    });
   });
 
   it('snapshots are copies, safe to serialise and to hold', () => {
@@ -142,7 +170,7 @@ describe('DeviceRegistry: latest values', () => {
     r.onReading(reading('hq', 'gas-meter', 'gm-1', T0, { volume_m3: 10 }));
     const s = r.get('hq/gm-1', T0)!;
     r.onReading(reading('hq', 'gas-meter', 'gm-1', T0 + 1, { volume_m3: 12 }));
-    expect(s.latest.volume_m3).toEqual({ value: 10, ts: T0 });
+    expect(s.latest.volume_m3).toEqual({ value: 10, ts: T0, quality: 'good' });
     expect(JSON.parse(JSON.stringify(s))).toEqual(s);
   });
 });

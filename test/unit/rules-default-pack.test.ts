@@ -600,16 +600,36 @@ const cases: Case[] = [
     expect: ['raise device.offline warning @2'],
   },
   {
-    name: 'device.offline: bad quality readings count as no data and never reach value rules',
+    name: 'device.offline: bad or uncertain readings count as no data and never reach value rules',
     kind: 'gas-meter',
     steps: [
       { at: 0, f: { pressure_kpa: 0 }, q: 'bad' },
-      { at: 1, f: { pressure_kpa: 0 }, q: 'bad' },
+      { at: 1, f: { pressure_kpa: 0 }, q: 'uncertain' },
       { at: 2, f: { pressure_kpa: 0 }, q: 'bad' },
-      { at: 3, f: { pressure_kpa: 0 }, q: 'bad' },
-      { at: 4, f: { pressure_kpa: 2 }, q: 'uncertain' },
+      { at: 3, f: { pressure_kpa: 0 }, q: 'uncertain' },
+      { at: 4, f: { pressure_kpa: 2 } },
     ],
     expect: ['raise device.offline info @2', 'clear device.offline info @4'],
+  },
+  {
+    name: 'chlorine.free.low: a restarted PLC reporting 0 mg/L as Uncertain raises nothing',
+    kind: 'chlorination',
+    steps: [
+      { at: 0, f: { free_chlorine_mgl: 0.5 } },
+      { at: 1, f: { free_chlorine_mgl: 0, ph: 0 }, q: 'uncertain' },
+      { at: 2, f: { free_chlorine_mgl: 0, ph: 0 }, q: 'uncertain' },
+      { at: 3, f: { free_chlorine_mgl: 0.5, ph: 7.2 } },
+    ],
+    expect: [],
+  },
+  {
+    name: 'chlorine.free.low: a good value after uncertain ones is judged as usual',
+    kind: 'chlorination',
+    steps: [
+      { at: 0, f: { free_chlorine_mgl: 0 }, q: 'uncertain' },
+      { at: 1, f: { free_chlorine_mgl: 0.04 } },
+    ],
+    expect: ['raise chlorine.free.low critical @1'],
   },
 ];
 

@@ -9,6 +9,7 @@ import {
 } from '../../adapters/mqtt/sparkplug/tracker.js';
 import { decodePayload, encodePayload, rebirthPayload } from '../../adapters/mqtt/sparkplug/codec.js';
 import { sparkplugSchema } from '../../adapters/mqtt/sparkplug/schema.js';
+import { HostState } from '../../adapters/mqtt/sparkplug/host-state.js';
 import { configSchema } from '../../gateway/src/config/schema.js';
 import { DeviceRegistry } from '../../gateway/src/registry/registry.js';
 
@@ -211,6 +212,30 @@ describe('Sparkplug B tracker', () => {
     expect(after.reject?.reason).toBe('node_unknown');
   });
 
+  it('stores nothing a device sends after its DDEATH, and asks for a rebirth, until its next DBIRTH', () => {
+    const t = born();
+    t.handle(topic('DDEATH', 'tank-1'), payload(2, []), 0);
+    // A late or misbehaving edge node: data by alias for the dead device, next sequence number.
+    const late = t.handle(topic('DDATA', 'tank-1'), payload(3, [m({ alias: 1, value: 0.01 })]), 0);
+    expect(late.readings).toEqual([]);
+    expect(late.reject?.reason).toBe('device_unknown');
+    expect(late.rebirth).toEqual({ group: 'plant', node: 'edge-1' });
+    expect(late.online).toEqual([]);
+    expect(t.view()[0]!.devices).toEqual([{ device: 'tank-1', online: false, mapped: true }]);
+    // The rebirth: NBIRTH, then the device's DBIRTH brings it back and its data counts again.
+    born(t);
+    const data = t.handle(topic('DDATA', 'tank-1'), payload(2, [m({ alias: 1, value: 0.4 })]), 0);
+    expect(data.readings).toEqual([
+      {
+        site: 'edge-1',
+        kind: 'chlorination',
+        device: 'tank-1',
+        ts: 1000,
+        fields: { free_chlorine_mgl: 0.4 },
+      },
+    ]);
+  });
+
   it('refuses a device without a kind, without asking for a rebirth (it would not help)', () => {
     const t = born();
     const out = t.handle(topic('DBIRTH', 'mystery'), payload(2, [m({ name: 'x', alias: 1, value: 1 })]), 0);
@@ -252,6 +277,7 @@ describe('Sparkplug B codec and config', () => {
   });
 
   it('is off by default and reports a bad mapping with its key path', () => {
+    expect(configSchema.parse({}).sparkplug.hostId).toBeUndefined();
     expect(configSchema.parse({}).sparkplug).toEqual({
       enabled: false,
       groups: ['facility'],
@@ -276,5 +302,35 @@ describe('device presence from births and deaths', () => {
     expect(reg.get('s/tank-1', now)!.state).toBe('offline');
     reg.setPresence('s', 'tank-1', true);
     expect(reg.stateOf(entry, now)).toBe('online');
+  });
+});
+
+describe('Sparkplug host application STATE', () => {
+  const json = (b: Buffer): unknown => JSON.parse(b.toString('utf8'));
+
+  it('wills offline with the time of the CONNECT, is born online with the same time, dies offline on a clean stop', () => {
+    const h = new HostState('gw-1');
+    const will = h.will(1000);
+    expect(will.topic).toBe('spBv1.0/STATE/gw-1');
+    expect(json(will.payload)).toEqual({ online: false, timestamp: 1000 });
+    expect(h.isOnline).toBe(false);
+    expect(json(h.birth().payload)).toEqual({ online: true, timestamp: 1000 });
+    expect(h.isOnline).toBe(true);
+    expect(json(h.death(5000).payload)).toEqual({ online: false, timestamp: 5000 });
+    expect(h.isOnline).toBe(false);
+    // The next connection has its own time.
+    expect(json(h.will(9000).payload)).toEqual({ online: false, timestamp: 9000 });
+  });
+
+  it('publishes its birth again when its retained STATE says offline while it is online', () => {
+    const h = new HostState('gw-1');
+    h.will(1000);
+    expect(h.onMessage(Buffer.from('{"online":false,"timestamp":1}'))).toBeUndefined(); // not online yet
+    h.birth();
+    expect(h.onMessage(Buffer.from('{"online":true,"timestamp":1000}'))).toBeUndefined(); // its own birth
+    const again = h.onMessage(Buffer.from('{"online":false,"timestamp":500}'));
+    expect(json(again!.payload)).toEqual({ online: true, timestamp: 1000 });
+    expect(h.onMessage(Buffer.from('not json'))).toBeDefined();
+    expect(h.rebirths).toBe(2);
   });
 });

@@ -175,3 +175,72 @@ describe('hold and resume: the resolution clock pauses', () => {
     expect(r).toMatchObject({ status: 'resolved', onHold: false, heldMs: 2 * HOUR });
   });
 });
+
+describe('where the clock pauses: the hold reasons of the config', () => {
+  const hold = (svc: WorkOrderService, id: string, reason?: string) =>
+    svc.act(id, { action: 'hold', actor: 'eve', note: 'see reason', ...(reason ? { reason } : {}) });
+
+  it('a configured reason stops the clock, a running reason records the hold and leaves it running', () => {
+    const T0 = utc(5, 9);
+    const clock = { t: T0 };
+    const svc = service(
+      { pause: { reasons: ['waiting_for_parts'], runningReasons: ['awaiting_approval'] } },
+      clock,
+    );
+    const parts = svc.create({ title: 'Pump seal', site: 'estate', priority: 'medium' }, 'desk');
+    const approval = svc.create({ title: 'New valve', site: 'estate', priority: 'medium' }, 'desk');
+    for (const t of [parts, approval]) svc.act(t.id, { action: 'acknowledge', actor: 'eve' });
+    clock.t = T0 + HOUR;
+    const p = hold(svc, parts.id, 'waiting_for_parts');
+    const a = hold(svc, approval.id, 'awaiting_approval');
+    expect(ticketToJson(p)).toMatchObject({
+      onHold: true,
+      holdReason: 'waiting_for_parts',
+      clockPaused: true,
+    });
+    expect(ticketToJson(a)).toMatchObject({
+      onHold: true,
+      holdReason: 'awaiting_approval',
+      clockPaused: false,
+    });
+    expect(a.history.at(-1)!.data).toEqual({ reason: 'awaiting_approval', clockPaused: false });
+    // Past the 4-hour resolution deadline: only the ticket whose clock runs escalates.
+    const escalated = svc.tick(T0 + 5 * HOUR);
+    expect(escalated.map((e) => e.ticket.id)).toEqual([approval.id]);
+    clock.t = T0 + 6 * HOUR;
+    const rp = svc.act(parts.id, { action: 'resume', actor: 'eve' });
+    const ra = svc.act(approval.id, { action: 'resume', actor: 'eve' });
+    expect(rp).toMatchObject({ heldMs: 5 * HOUR, resolveDueAt: T0 + 9 * HOUR });
+    // The clock ran: nothing is taken off the resolution time, the deadline stays.
+    expect(ra).toMatchObject({ heldMs: 0, resolveDueAt: T0 + 4 * HOUR });
+  });
+
+  it('an unknown reason is refused with the configured ones; a hold without a reason follows withoutReason', () => {
+    const clock = { t: utc(5, 9) };
+    const svc = service({ pause: { withoutReason: false } }, clock);
+    const t = svc.create({ title: 'Door', site: 'estate' }, 'desk');
+    let err: TicketError | undefined;
+    try {
+      hold(svc, t.id, 'waiting_for_part');
+    } catch (e) {
+      err = e as TicketError;
+    }
+    expect(err).toBeInstanceOf(TicketError);
+    expect(err!.status).toBe(400);
+    expect(err!.message).toContain('waiting_for_parts, waiting_for_customer, waiting_for_access');
+    expect(svc.get(t.id)!.onHold).toBe(false);
+    const plain = hold(svc, t.id);
+    expect(ticketToJson(plain)).toMatchObject({ onHold: true, holdReason: null, clockPaused: false });
+    // With the default withoutReason: true, a hold without a reason pauses as it always did.
+    const dflt = service({}, clock);
+    const d = dflt.create({ title: 'Door', site: 'estate' }, 'desk');
+    expect(ticketToJson(hold(dflt, d.id))).toMatchObject({ clockPaused: true });
+  });
+
+  it('a reason in both lists is a config error naming its key path', () => {
+    const r = workordersSchema.safeParse({ pause: { reasons: ['a_b'], runningReasons: ['a_b'], x: 1 } });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['pause', 'pause.runningReasons.0']);
+    expect(workordersSchema.safeParse({ pause: { reasons: ['Waiting For Parts'] } }).success).toBe(false);
+  });
+});

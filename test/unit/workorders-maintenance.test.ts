@@ -104,6 +104,59 @@ describe('cron and schedule arithmetic (UTC)', () => {
   });
 });
 
+describe('schedules in a time zone', () => {
+  const sched = (every: unknown, extra: Record<string, unknown> = {}) =>
+    maintenanceSchema.parse({ schedules: [{ id: 's', title: 't', kinds: ['k'], every, ...extra }] })
+      .schedules[0]!;
+
+  it('days and months at a local hour, across daylight saving', () => {
+    // Every 10 days at 08:00 in Shanghai (UTC+8): midnight UTC.
+    const sh = sched({ days: 10 }, { timeZone: 'Asia/Shanghai' });
+    expect(nextOccurrence(sh, utc('2025-12-01T00:00:00Z'))).toBe(utc('2026-01-01T00:00:00Z'));
+    expect(nextOccurrence(sh, utc('2026-01-01T00:00:00Z'))).toBe(utc('2026-01-11T00:00:00Z'));
+    // Daily at 08:00 in Berlin: 07:00 UTC in winter, 06:00 UTC from 29 March (summer time).
+    const daily = sched({ days: 1 }, { timeZone: 'Europe/Berlin' });
+    expect(nextOccurrence(daily, utc('2026-03-28T00:00:00Z'))).toBe(utc('2026-03-28T07:00:00Z'));
+    expect(nextOccurrence(daily, utc('2026-03-28T07:00:00Z'))).toBe(utc('2026-03-29T06:00:00Z'));
+    const monthly = sched({ months: 1, day: 1 }, { timeZone: 'Europe/Berlin', hour: 9 });
+    expect(nextOccurrence(monthly, utc('2026-02-15T00:00:00Z'))).toBe(utc('2026-03-01T08:00:00Z'));
+    expect(nextOccurrence(monthly, utc('2026-03-01T08:00:00Z'))).toBe(utc('2026-04-01T07:00:00Z'));
+  });
+
+  it('cron fields are local: weekday and hour in the zone, a time skipped by the clock change runs after it', () => {
+    // Monday 07:00 in Shanghai is Sunday 23:00 UTC.
+    const walk = sched({ cron: '0 7 * * 1' }, { timeZone: 'Asia/Shanghai' });
+    expect(nextOccurrence(walk, utc('2026-03-04T09:30:00Z'))).toBe(utc('2026-03-08T23:00:00Z'));
+    expect(nextCron(parseCron('0 7 * * 1'), utc('2026-03-04T09:30:00Z'), 'Asia/Shanghai')).toBe(
+      utc('2026-03-08T23:00:00Z'),
+    );
+    // 02:30 does not exist in Berlin on 29 March 2026: that day it falls due at 03:30 CEST (01:30 UTC).
+    const night = parseCron('30 2 * * *');
+    expect(nextCron(night, utc('2026-03-28T12:00:00Z'), 'Europe/Berlin')).toBe(utc('2026-03-29T01:30:00Z'));
+    expect(nextCron(night, utc('2026-03-29T01:30:00Z'), 'Europe/Berlin')).toBe(utc('2026-03-30T00:30:00Z'));
+  });
+
+  it('the zone of maintenance.timeZone applies to every schedule without its own; hourUtc only in UTC', () => {
+    const m = maintenanceSchema.parse({ timeZone: 'Asia/Shanghai' });
+    expect(m.schedules.map((s) => s.timeZone)).toEqual(Array(4).fill('Asia/Shanghai'));
+    expect(nextOccurrence(m.schedules[0]!, utc('2025-12-31T00:00:00Z'))).toBe(utc('2026-01-01T00:00:00Z'));
+    const r = maintenanceSchema.safeParse({
+      timeZone: 'Asia/Shanghai',
+      schedules: [
+        { id: 'a', title: 't', kinds: ['k'], every: { days: 1 }, hourUtc: 1 },
+        { id: 'b', title: 't', kinds: ['k'], every: { days: 1 }, hour: 1, hourUtc: 1, timeZone: 'UTC' },
+        { id: 'c', title: 't', kinds: ['k'], every: { days: 1 }, timeZone: 'Mars/Base' },
+      ],
+    });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).sort()).toEqual([
+      'schedules.0.hourUtc: the schedule runs in Asia/Shanghai: give its local hour as hour',
+      'schedules.1.hourUtc: give hour or hourUtc, not both',
+      'schedules.2.timeZone: must be an IANA time zone such as UTC or Asia/Shanghai',
+    ]);
+  });
+});
+
 describe('preventive maintenance planner', () => {
   it('a simulated quarter of the default schedules, ticked hourly', async () => {
     // Starts just before the first occurrences, so the quarter Jan–Mar holds all of them.
@@ -142,11 +195,83 @@ describe('preventive maintenance planner', () => {
     expect(t1[0]!.location).toBe('roof');
     const backup = all.find((t) => t.rule === 'pm:backup-check')!;
     expect(backup).toMatchObject({ site: 'dc', device: null, priority: 'medium' });
-    // Nobody acted: every occurrence escalated (missed response and window) like any other ticket.
-    expect(all.every((t) => t.escalationLevel > 0)).toBe(true);
     const first = service.get(t1.at(-1)!.id)!;
     expect(first.responseDueAt).toBe(first.maintenance!.dueAt + 30 * MIN);
     expect(first.resolveDueAt).toBe(first.maintenance!.dueAt + DAY);
+    // Nobody acted: every occurrence whose window has ended is missed, at the end of its window, once;
+    // those still within it (the last disinfection, the March 22 one, ends on the 23rd) are not yet.
+    for (const brief of all) {
+      const t = service.get(brief.id)!;
+      const missed = t.history.filter((h) => h.action === 'escalate' && h.data?.missed === true);
+      if (t.resolveDueAt > end) {
+        expect(missed, t.id).toEqual([]);
+        expect(t.maintenance!.missedAt).toBeNull();
+        continue;
+      }
+      expect(
+        missed.map((h) => h.ts),
+        t.id,
+      ).toEqual([t.resolveDueAt]);
+      expect(t.maintenance!.missedAt).toBe(t.resolveDueAt);
+      expect(t.sla!.resolve).toEqual({ met: false, dueAt: t.resolveDueAt, priority: 'medium' });
+    }
+  });
+
+  it('an occurrence not done by the end of its window is missed: one explicit escalation, then as any ticket', async () => {
+    const { service, planner, clock } = setup(
+      ':memory:',
+      { t: utc('2025-12-31T23:00:00Z') },
+      {
+        contacts: [{ name: 'on-call' }, { name: 'supervisor' }],
+        maintenance: {
+          schedules: [
+            {
+              id: 'd',
+              title: 'Disinfect',
+              kinds: ['chlorination'],
+              every: { days: 10 },
+              form: 'disinfection',
+            },
+          ],
+        },
+      },
+    );
+    await service.start();
+    await planner.start();
+    planner.tick();
+    clock.t = utc('2026-01-01T08:00:00Z');
+    planner.tick();
+    const [a, b] = service.list({}).sort((x, y) => x.id.localeCompare(y.id));
+    // Both acknowledged in time: no response escalation. Tank 2 is disinfected within the window.
+    clock.t = utc('2026-01-01T08:10:00Z');
+    for (const t of [a!, b!]) {
+      service.act(t.id, { action: 'acknowledge', actor: 'eve' });
+      service.act(t.id, { action: 'assign', actor: 'eve', assignee: 'eve' });
+      service.act(t.id, { action: 'start', actor: 'eve' });
+    }
+    clock.t = utc('2026-01-01T15:00:00Z');
+    service.act(b!.id, {
+      action: 'resolve',
+      actor: 'eve',
+      form: { disinfectedAt: '2026-01-01T14:30:00Z', amount: 2, unit: 'kg' },
+    });
+    expect(service.tick(utc('2026-01-02T07:59:59Z'))).toEqual([]);
+    // The window (24 h) ends at 08:00 on the 2nd: tank 1's occurrence is missed.
+    const [e] = service.tick(utc('2026-01-02T08:00:00Z'));
+    expect(e!.ticket.id).toBe(a!.id);
+    expect(e!.entries).toHaveLength(1);
+    expect(e!.entries[0]).toMatchObject({
+      action: 'escalate',
+      ts: utc('2026-01-02T08:00:00Z'),
+      note: 'preventive maintenance d due 2026-01-01T08:00:00.000Z missed: not done by 2026-01-02T08:00:00.000Z: escalated to level 1 (on-call)',
+      data: { kind: 'resolve', level: 1, missed: true },
+    });
+    expect(service.get(a!.id)!.maintenance!.missedAt).toBe(utc('2026-01-02T08:00:00Z'));
+    // Still not done a day later: it escalates on like any other ticket, without a second "missed".
+    const [again] = service.tick(utc('2026-01-02T12:00:00Z'));
+    expect(again!.entries[0]!.data).toEqual({ kind: 'resolve', level: 2, contact: { name: 'supervisor' } });
+    expect(service.get(b!.id)!.maintenance!.missedAt).toBeNull();
+    expect(service.get(b!.id)!.escalationLevel).toBe(0);
   });
 
   it('tank disinfection is resolved only with its completion form (time and amount of disinfectant)', async () => {

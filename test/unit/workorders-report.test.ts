@@ -16,6 +16,10 @@ const MIN = 60_000;
 function esc(ts: number, level: number): HistoryEntry {
   return { ts, actor: 'system', action: 'escalate', from: 'open', to: 'open', note: null, data: { level } };
 }
+/** The `close` line the month's closed tickets are counted by. */
+function closeLine(ts: number): HistoryEntry {
+  return { ts, actor: 'desk', action: 'close', from: 'resolved', to: 'closed', note: null };
+}
 
 let n = 0;
 function tk(priority: Priority, site: string, over: Partial<Ticket>): Ticket {
@@ -74,6 +78,7 @@ const tickets: Ticket[] = [
     resolveDueAt: oct(2, 12),
     closedAt: oct(3, 9),
     status: 'closed',
+    history: [closeLine(oct(3, 9))],
   }),
   // B high s1, a repeat: responded in 40 (due 30: missed), resolved in 240 (due 180: missed); escalated twice.
   tk('high', 's1', {
@@ -96,6 +101,7 @@ const tickets: Ticket[] = [
     heldMs: 60 * MIN,
     closedAt: oct(11, 10),
     status: 'closed',
+    history: [closeLine(oct(11, 10))],
   }),
   // D low s2, created Oct 30 22:00: neither responded (due Oct 31 00:00) nor resolved (due Oct 31 22:00): both missed.
   tk('low', 's2', { createdAt: oct(30, 22), responseDueAt: oct(31, 0), resolveDueAt: oct(31, 22) }),
@@ -110,7 +116,7 @@ const tickets: Ticket[] = [
     closedAt: oct(2, 12),
     status: 'closed',
     repeatOf: 'WO-000000',
-    history: [esc(oct(1, 0), 1)],
+    history: [esc(oct(1, 0), 1), closeLine(oct(2, 12))],
   }),
   // F medium s1, maintenance due Oct 11 08:00: responded in 5 (met), resolved in 26 h = 1560 (due Oct 14: on time).
   tk('medium', 's1', {
@@ -237,8 +243,16 @@ describe('monthly report: figures checked against the hand-computed fixture', ()
     expect(r.escalations).toEqual({ total: 4, byLevel: { '1': 3, '2': 1 } });
     // Opened in October with repeatOf: B only (E is September's) → 1/8.
     expect(r.repeats).toEqual({ count: 1, rate: 0.125 });
-    // Due in October: F on time, G late, H open.
-    expect(r.preventive).toEqual({ due: 3, doneOnTime: 1, late: 1, open: 1, onTimeRate: 0.3333 });
+    // Due in October: F on time, G late, H open. Missed (not done by the end of the window): G, and
+    // H, whose window ended Nov 3, before the report was made on Nov 5.
+    expect(r.preventive).toEqual({
+      due: 3,
+      doneOnTime: 1,
+      late: 1,
+      open: 1,
+      missed: 2,
+      onTimeRate: 0.3333,
+    });
   });
 
   it('alarm counts, and month boundaries in the report time zone', () => {
@@ -338,6 +352,7 @@ describe('monthly report: figures checked against the hand-computed fixture', ()
       'tickets',
       'times',
       'sla',
+      'reopened',
       'escalations',
       'repeats',
       'preventive',
@@ -347,7 +362,8 @@ describe('monthly report: figures checked against the hand-computed fixture', ()
     expect(lines).toContain('opened,priority,medium,3');
     expect(lines).toContain('response,6,24.17,60');
     expect(lines).toContain('resolution,all,3,7,0.4286');
-    expect(lines).toContain('3,1,1,1,0.3333');
+    expect(lines).toContain('3,1,1,1,2,0.3333');
+    expect(lines).toContain('reopens,0,,,,,');
     expect(lines).toContain('rule,chlorine.free.low,2');
     expect(lines[lines.indexOf('section,summary') + 2]).toBe(
       '2026-10,UTC,2026-10-01T00:00:00.000Z,2026-11-01T00:00:00.000Z,2026-11-05T00:00:00.000Z,',

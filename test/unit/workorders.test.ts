@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Alarm, AlarmEvent, AlarmEventType } from '../../gateway/src/alarms/types.js';
+import { testAlarm } from '../fixtures/alarm.js';
 import type { RuleClass, Severity } from '../../gateway/src/rules/types.js';
 import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import {
@@ -12,6 +13,7 @@ import {
   deadlinesOf,
   priorityOf,
   TicketError,
+  TicketStore,
   WORKORDER_MIGRATIONS,
   WorkOrderService,
   workordersSchema,
@@ -50,31 +52,7 @@ function setup(cfg: Record<string, unknown> = {}, file = ':memory:', clock = { t
   return { db, svc, clock, events };
 }
 
-let alarmN = 0;
-function alarm(over: Partial<Alarm> = {}): Alarm {
-  return {
-    id: `a${++alarmN}`,
-    site: 'estate',
-    device: 'tank-1',
-    kind: 'chlorination',
-    rule: 'chlorine.free.low',
-    class: 'safety',
-    severity: 'critical',
-    state: 'active-unacknowledged',
-    value: 0.02,
-    message: 'free chlorine 0.02 mg/L below 0.05',
-    raisedAt: T0,
-    clearedAt: null,
-    acknowledgedAt: null,
-    acknowledgedBy: null,
-    ackNote: null,
-    incidentId: null,
-    shelved: false,
-    critical: false,
-    updatedAt: T0,
-    ...over,
-  };
-}
+const alarm = testAlarm;
 const ev = (type: AlarmEventType, a: Alarm, ts = T0): AlarmEvent => ({ type, ts, alarm: { ...a } });
 
 function walkToResolved(svc: WorkOrderService, id: string, resolver = 'eve') {
@@ -385,6 +363,70 @@ describe('tickets from alarms', () => {
   });
 });
 
+describe('a worse alarm raises the priority and tightens the deadlines', () => {
+  const routine = (over: Partial<Alarm> = {}) =>
+    alarm({ rule: 'water.pressure.low', class: 'routine', severity: 'warning', device: 'wm-1', ...over });
+
+  it('recomputes the deadlines from creation with the new priority, records it, and escalates by them', () => {
+    const { svc, clock } = setup({ priority: { criticalSeverityBump: true } });
+    const a = routine();
+    svc.applyAlarmEvents([ev('raise', a)]);
+    const id = svc.list({})[0]!.id;
+    expect(svc.get(id)).toMatchObject({ priority: 'medium', resolveDueAt: T0 + 4 * HOUR });
+    clock.t = T0 + 10 * MIN;
+    svc.applyAlarmEvents([ev('escalate', { ...a, severity: 'critical' }, clock.t)]);
+    const t = svc.get(id)!;
+    // High: respond in 30 min (unchanged), resolve in 3 h from creation instead of 4.
+    expect(t).toMatchObject({
+      priority: 'high',
+      openedPriority: 'medium',
+      responseDueAt: T0 + 30 * MIN,
+      resolveDueAt: T0 + 3 * HOUR,
+      nextResolveCheckAt: T0 + 3 * HOUR,
+    });
+    expect(t.history.map((h) => h.action)).toEqual(['create', 'alarm-escalated', 'priority-raised']);
+    expect(t.history.at(-1)).toMatchObject({
+      actor: 'system',
+      note: `priority medium → high (alarm critical): resolve by ${new Date(T0 + 3 * HOUR).toISOString()}`,
+      data: { from: 'medium', to: 'high', resolveDueAt: new Date(T0 + 3 * HOUR).toISOString() },
+    });
+    svc.act(id, { action: 'acknowledge', actor: 'eve' });
+    expect(svc.tick(T0 + 3 * HOUR - 1)).toEqual([]);
+    expect(svc.tick(T0 + 3 * HOUR)[0]!.entries[0]!.data).toMatchObject({ kind: 'resolve', level: 1 });
+    // The same priority again changes nothing and writes no line.
+    svc.applyAlarmEvents([ev('raise', { ...a, id: 'again', severity: 'critical' }, T0 + 3 * HOUR)]);
+    expect(svc.get(id)!.history.filter((h) => h.action === 'priority-raised')).toHaveLength(1);
+  });
+
+  it('never later than before, never in the past; a deadline already missed keeps its judgement', () => {
+    const { svc, clock } = setup({ priority: { criticalSeverityBump: true } });
+    const a = routine();
+    svc.applyAlarmEvents([ev('raise', a)]);
+    const id = svc.list({})[0]!.id;
+    // Nobody responds: the 30-minute response deadline is missed and escalated as medium.
+    svc.tick(T0 + 30 * MIN);
+    // At 2.5 h a returning alarm on a critical asset makes it critical: 15 min / 2 h from creation are past.
+    clock.t = T0 + 150 * MIN;
+    svc.applyAlarmEvents([
+      ev('raise', { ...a, id: 'a-crit', severity: 'critical', critical: true }, clock.t),
+    ]);
+    const t = svc.get(id)!;
+    expect(t.priority).toBe('critical');
+    expect(t.responseDueAt).toBe(T0 + 30 * MIN);
+    expect(t.sla!.response).toEqual({ met: false, dueAt: T0 + 30 * MIN, priority: 'medium' });
+    // Due now: not at 2 h (already past when the priority rose), not at 4 h (the looser deadline).
+    expect(t.resolveDueAt).toBe(T0 + 150 * MIN);
+    expect(t.history.at(-1)!.data).toEqual({
+      from: 'medium',
+      to: 'critical',
+      resolveDueAt: new Date(T0 + 150 * MIN).toISOString(),
+    });
+    const [e] = svc.tick(T0 + 150 * MIN);
+    expect(e!.entries.map((h) => (h.data as { kind: string }).kind)).toEqual(['resolve']);
+    expect(svc.get(id)!.sla!.resolve).toEqual({ met: false, dueAt: T0 + 150 * MIN, priority: 'critical' });
+  });
+});
+
 describe('readings snapshot history', () => {
   it('reads the hour before the alarm after the delay; a failed read is recorded, never thrown', async () => {
     const db = openDb(':memory:', WORKORDER_MIGRATIONS);
@@ -474,6 +516,63 @@ describe('escalation with a controllable clock', () => {
   });
 });
 
+describe('lists for integrators: pages, changes since, assignee, overdue', () => {
+  it('pages newest first with a total; updatedSince answers oldest change first', () => {
+    const { svc, clock } = setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      clock.t = T0 + i * MIN;
+      ids.push(svc.create({ title: `t${i}`, site: 'estate' }, 'desk').id);
+    }
+    const p1 = svc.page({ limit: 2 });
+    expect(p1.total).toBe(5);
+    expect(p1.tickets.map((t) => t.id)).toEqual([ids[4], ids[3]]);
+    expect(svc.page({ limit: 2, offset: 4 }).tickets.map((t) => t.id)).toEqual([ids[0]]);
+    // A change to the oldest ticket: it is the latest change now.
+    clock.t = T0 + 10 * MIN;
+    svc.act(ids[0]!, { action: 'comment', actor: 'eve', note: 'still leaking' });
+    const since = svc.page({ updatedSince: T0 + 3 * MIN, limit: 10 });
+    expect(since.tickets.map((t) => t.id)).toEqual([ids[3], ids[4], ids[0]]);
+    expect(since.total).toBe(3);
+    expect(svc.page({ limit: 1, withHistory: true }).tickets[0]!.history.map((h) => h.action)).toEqual([
+      'create',
+    ]);
+    expect(svc.page({ limit: 1 }).tickets[0]!.history).toEqual([]);
+  });
+
+  it('filters by assignee and by overdue: missed response, passed resolution, a paused clock', () => {
+    const { svc, clock } = setup();
+    const mk = (title: string) => svc.create({ title, site: 'estate', priority: 'medium' }, 'desk').id;
+    const quiet = mk('nobody responded');
+    const late = mk('responded, past its resolution deadline');
+    const held = mk('on hold for parts before its deadline');
+    const heldLate = mk('on hold only after its deadline');
+    const done = mk('resolved');
+    clock.t = T0 + 10 * MIN;
+    for (const id of [late, held, heldLate, done]) {
+      svc.act(id, { action: 'acknowledge', actor: 'eve' });
+      svc.act(id, { action: 'assign', actor: 'eve', assignee: id === done ? 'bob' : 'eve' });
+    }
+    svc.act(done, { action: 'start', actor: 'bob' });
+    svc.act(done, { action: 'resolve', actor: 'bob' });
+    svc.act(held, { action: 'hold', actor: 'eve', note: 'seal kit', reason: 'waiting_for_parts' });
+    clock.t = T0 + 5 * HOUR;
+    svc.act(heldLate, { action: 'hold', actor: 'eve', note: 'seal kit', reason: 'waiting_for_parts' });
+    const ids = (f: Parameters<WorkOrderService['page']>[0]) =>
+      svc
+        .page(f)
+        .tickets.map((t) => t.id)
+        .sort();
+    expect(ids({ assignee: 'eve' })).toEqual([late, held, heldLate].sort());
+    expect(ids({ assignee: 'bob' })).toEqual([done]);
+    expect(ids({ overdue: true })).toEqual([quiet, late, heldLate].sort());
+    expect(ids({ overdue: false })).toEqual([held, done].sort());
+    // Before any deadline, nothing is overdue.
+    expect(ids({ overdue: true, now: T0 + 20 * MIN })).toEqual([]);
+    expect(ids({ overdue: true, now: T0 + 40 * MIN })).toEqual([quiet]);
+  });
+});
+
 describe('storage', () => {
   it('survives a restart with its audit trail; nothing is deleted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wo-'));
@@ -509,5 +608,86 @@ describe('storage', () => {
     expect(next.id).toBe('WO-000003');
     const rows = two.db.prepare('SELECT count(*) AS n FROM tickets').get() as { n: number };
     expect(rows.n).toBe(3);
+  });
+
+  it('a database from before the list columns gets them filled from the stored tickets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wo-mig-'));
+    dirs.push(dir);
+    const file = join(dir, 'workorders.db');
+    const old = openDb(
+      file,
+      WORKORDER_MIGRATIONS.filter((m) => m.version <= 4),
+    );
+    const body = {
+      id: 'WO-000001',
+      assignee: 'eve',
+      respondedAt: null,
+      responseDueAt: T0 + 30 * MIN,
+      resolveDueAt: T0 + 4 * HOUR,
+      onHold: true,
+      heldSince: T0 + HOUR,
+    };
+    old
+      .prepare(
+        `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
+         VALUES ('WO-000001', 1, 'estate', NULL, NULL, 'assigned', 'medium', ?, ?, NULL, ?)`,
+      )
+      .run(T0, T0, JSON.stringify(body));
+    old.close();
+    const db = openDb(file, WORKORDER_MIGRATIONS);
+    dbs.push(db);
+    expect(
+      db.prepare('SELECT assignee, response_due_at, resolve_due_at, paused_since FROM tickets').get(),
+    ).toEqual({
+      assignee: 'eve',
+      response_due_at: T0 + 30 * MIN,
+      resolve_due_at: T0 + 4 * HOUR,
+      paused_since: T0 + HOUR,
+    });
+  });
+
+  it('a change whose write fails leaves memory as the database has it, and takes no ticket number', () => {
+    /** A store whose writes fail while `failing` is set, as a full disk would. */
+    class FailingStore extends TicketStore {
+      failing = false;
+      override save(...args: Parameters<TicketStore['save']>): void {
+        if (this.failing) throw new Error('SQLITE_FULL: database or disk is full');
+        super.save(...args);
+      }
+    }
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    dbs.push(db);
+    const store = new FailingStore(db);
+    const clock = { t: T0 };
+    const svc = new WorkOrderService({ db, store, now: () => clock.t });
+    const events: TicketEvent[] = [];
+    svc.onChange((e) => events.push(e));
+    const t = svc.create({ title: 'Valve', site: 'estate' }, 'desk');
+    const before = svc.get(t.id)!;
+    const rows = () => db.prepare('SELECT count(*) AS n FROM ticket_history').get() as { n: number };
+    expect(rows().n).toBe(1);
+
+    store.failing = true;
+    clock.t = T0 + 5 * MIN;
+    expect(() => svc.act(t.id, { action: 'acknowledge', actor: 'eve' })).toThrow(/SQLITE_FULL/);
+    expect(svc.get(t.id)).toEqual(before);
+    expect(store.get(t.id)).toEqual(before);
+    // Past the response deadline: the escalation is not written, so it is not made.
+    expect(() => svc.tick(T0 + HOUR)).toThrow(/SQLITE_FULL/);
+    expect(svc.get(t.id)).toEqual(before);
+    expect(() => svc.create({ title: 'Second', site: 'estate' }, 'desk')).toThrow(/SQLITE_FULL/);
+    expect(() => svc.applyAlarmEvents([ev('raise', alarm())])).toThrow(/SQLITE_FULL/);
+    expect(svc.list({})).toHaveLength(1);
+    expect(events).toHaveLength(1);
+    expect(rows().n).toBe(1);
+
+    // The store recovers: the same action now applies once, and nothing was lost or doubled.
+    store.failing = false;
+    const acked = svc.act(t.id, { action: 'acknowledge', actor: 'eve' });
+    expect(acked.history.map((h) => h.action)).toEqual(['create', 'acknowledge']);
+    expect(store.get(t.id)!.history.map((h) => h.action)).toEqual(['create', 'acknowledge']);
+    expect(svc.create({ title: 'Second', site: 'estate' }, 'desk').id).toBe('WO-000002');
+    const [esc] = svc.tick(T0 + 5 * HOUR);
+    expect(esc!.entries.map((h) => h.action)).toEqual(['escalate']);
   });
 });

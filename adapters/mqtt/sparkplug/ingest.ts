@@ -3,6 +3,7 @@ import { RateLimitedLog } from '../../../gateway/src/core/log.js';
 import type { Component, ComponentHealth, Reading } from '../../../gateway/src/core/types.js';
 import type { Rejection } from '../../../gateway/src/ingest/reasons.js';
 import { decodePayload, rebirthPayload } from './codec.js';
+import { HostState, type HostMessage } from './host-state.js';
 import type { SparkplugConfig } from './schema.js';
 import {
   MESSAGE_TYPES,
@@ -27,7 +28,8 @@ export interface PresenceDirectory {
   setPresence(site: string, device: string, online: boolean): void;
 }
 
-export type CommandPublisher = (topic: string, payload: Buffer) => void;
+/** Publishes on the gateway's MQTT connection; `retained` messages go out at QoS 1 with retain set. */
+export type CommandPublisher = (topic: string, payload: Buffer, retained?: boolean) => void;
 
 export interface SparkplugCounters {
   messages: Record<MessageType, number>;
@@ -52,6 +54,8 @@ export class SparkplugIngest implements Component {
   private readonly rlog: RateLimitedLog;
   private publish: CommandPublisher | undefined;
   private running = false;
+  /** The host application STATE, when `hostId` is configured. */
+  readonly host: HostState | undefined;
 
   constructor(
     private readonly cfg: SparkplugConfig,
@@ -61,6 +65,7 @@ export class SparkplugIngest implements Component {
   ) {
     this.tracker = new SparkplugTracker(cfg);
     this.rlog = new RateLimitedLog(log);
+    this.host = cfg.hostId !== undefined ? new HostState(cfg.hostId) : undefined;
     this.counters = {
       messages: Object.fromEntries(MESSAGE_TYPES.map((t) => [t, 0])) as Record<MessageType, number>,
       rejected: Object.fromEntries(SPB_REJECT_REASONS.map((r) => [r, 0])) as Record<SpbRejectReason, number>,
@@ -72,9 +77,25 @@ export class SparkplugIngest implements Component {
     };
   }
 
-  /** The MQTT filters to subscribe to, one per configured group. */
+  /** The MQTT filters to subscribe to: one per configured group, and our own STATE topic. */
   get topics(): string[] {
-    return this.cfg.groups.map((g) => `${NAMESPACE}/${g}/#`);
+    const groups = this.cfg.groups.map((g) => `${NAMESPACE}/${g}/#`);
+    return this.host ? [...groups, this.host.topic] : groups;
+  }
+
+  /** The will of the next MQTT CONNECT: STATE offline (host application only). */
+  will(now: number): HostMessage | undefined {
+    return this.host?.will(now);
+  }
+
+  /** The subscriptions were granted: STATE online. */
+  onSubscribed(): void {
+    if (this.host) this.send(this.host.birth());
+  }
+
+  /** About to disconnect cleanly (which discards the will): STATE offline first. */
+  beforeDisconnect(now: number): void {
+    if (this.host?.isOnline) this.send(this.host.death(now));
   }
 
   /** Set by the MQTT source once it can publish (rebirth commands). */
@@ -99,6 +120,18 @@ export class SparkplugIngest implements Component {
   /** One MQTT message under `spBv1.0/`. Never throws. */
   handleMessage(topic: string, payload: Buffer, now: number): void {
     if (!this.running) return;
+    if (this.host && topic === this.host.topic) {
+      const again = this.host.onMessage(payload);
+      if (again) {
+        this.rlog.warn(
+          'spb:state',
+          { topic },
+          'our Sparkplug STATE said offline while connected: birth published again',
+        );
+        this.send(again);
+      }
+      return;
+    }
     const t = parseTopic(topic);
     if (!t) return this.rejected('topic_invalid', `not a Sparkplug B topic: ${topic.slice(0, 200)}`, topic);
     this.counters.messages[t.type]++;
@@ -138,7 +171,14 @@ export class SparkplugIngest implements Component {
       readings: this.counters.readings,
       rejected,
       rebirthRequests: this.counters.rebirthRequests,
+      ...(this.host
+        ? { hostId: this.host.hostId, hostState: this.host.isOnline ? 'online' : 'offline' }
+        : {}),
     };
+  }
+
+  private send(m: HostMessage): void {
+    this.publish?.(m.topic, m.payload, true);
   }
 
   /** Edge nodes and devices as the tracker sees them. */

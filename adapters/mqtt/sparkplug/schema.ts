@@ -40,6 +40,12 @@ export const sparkplugSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Sparkplug group ids to subscribe to (`spBv1.0/<group>/#` each). */
   groups: z.array(spbId).min(1).default(['facility']),
+  /**
+   * The gateway's Sparkplug host id. With it, the gateway acts as a Sparkplug 3.0 host application:
+   * it publishes its STATE (`spBv1.0/STATE/<hostId>`, retained) online once subscribed, with an
+   * offline will, so edge nodes that name it as their primary host know when it is there.
+   */
+  hostId: spbId.optional(),
   /** At most one `Node Control/Rebirth` command per edge node this often. */
   rebirthMinIntervalMs: z.number().int().min(0).default(5000),
   /** Sparkplug devices (and edge nodes) mapped onto our ids, kinds and metric names. */

@@ -20,7 +20,16 @@ export interface Device {
   reportIntervalSec: number;
   state: 'online' | 'stale' | 'offline';
   lastSeen: number | null;
-  latest: Record<string, { value: MetricValue; ts: number }>;
+  latest: Record<string, LatestValue>;
+}
+
+/** As the source reported it (OPC UA status); absent from older gateways: good. */
+export type Quality = 'good' | 'uncertain' | 'bad';
+
+export interface LatestValue {
+  value: MetricValue;
+  ts: number;
+  quality?: Quality;
 }
 
 export interface Alarm {
@@ -75,9 +84,11 @@ export interface Ticket {
     form: string;
     record: Record<string, unknown> | null;
   } | null;
-  /** On hold: the resolution clock stands still since heldSince. */
+  /** On hold since heldSince; the resolution clock stands still unless clockPaused is false. */
   onHold?: boolean;
   heldSince?: string | null;
+  holdReason?: string | null;
+  clockPaused?: boolean;
   heldMs?: number;
   history?: HistoryEntry[];
   allowedActions?: string[];
@@ -247,8 +258,25 @@ export class Api {
     this.call<Shelf>('POST', '/api/alarms/shelve', body);
   shelves = async () => (await this.call<{ shelves: Shelf[] }>('GET', '/api/alarms/shelves')).shelves;
   unshelve = (id: string) => this.call<Shelf>('DELETE', `/api/alarms/shelves/${encodeURIComponent(id)}`);
-  tickets = async (q: { status?: string; site?: string; device?: string } = {}) =>
+  tickets = async (q: { status?: string; site?: string; device?: string; offset?: number } = {}) =>
     (await this.call<{ tickets: Ticket[] }>('GET', `/api/tickets?${query(q)}`)).tickets;
+  /** Every ticket of these statuses, page after page (a list answers at most its page size). */
+  ticketsIn = async (statuses: string[]): Promise<Ticket[]> => {
+    const out: Ticket[] = [];
+    for (const status of statuses) {
+      let offset: number | null = 0;
+      while (offset !== null) {
+        const page: { tickets: Ticket[]; nextOffset?: number | null } = await this.call(
+          'GET',
+          `/api/tickets?${query({ status, offset })}`,
+        );
+        out.push(...page.tickets);
+        // An older gateway answers everything at once, without nextOffset.
+        offset = page.nextOffset ?? null;
+      }
+    }
+    return out;
+  };
   ticket = (id: string) => this.call<Ticket>('GET', `/api/tickets/${encodeURIComponent(id)}`);
   createTicket = (body: NewTicket) => this.call<Ticket>('POST', '/api/tickets', body);
   act = (

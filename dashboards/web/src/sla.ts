@@ -9,6 +9,8 @@ export interface SlaTicket {
   /** On hold: the resolution clock stands still since heldSince (the gateway moves the deadline on resume). */
   onHold?: boolean;
   heldSince?: string | null;
+  /** False for a hold whose reason leaves the clock running (workorders.pause); absent: paused. */
+  clockPaused?: boolean;
 }
 
 export type SlaClass = 'sla-ok' | 'sla-amber' | 'sla-red' | 'sla-breach' | 'sla-held';
@@ -30,7 +32,7 @@ export function slaOf(
   if (!due) return null;
   const end = Date.parse(due);
   // A hold stops the resolution clock only: a ticket nobody has responded to still has to be.
-  if (x.onHold && x.respondedAt) {
+  if (x.onHold && x.clockPaused !== false && x.respondedAt) {
     const since = x.heldSince ? Date.parse(x.heldSince) : now;
     return { label: 'held', left: end - since, cls: 'sla-held' };
   }

@@ -4,7 +4,7 @@
 // What changed is counted per device (`revs`), per tile state (`layout`) and per list (`alarmsRev`,
 // `ticketsRev`), so a redraw touches only the tiles and lists that changed.
 import { Ring } from './ring';
-import { Api, type Alarm, type Device, type MetricValue, type Ticket } from './api';
+import { Api, type Alarm, type Device, type MetricValue, type Quality, type Ticket } from './api';
 
 export type Conn = 'connecting' | 'live' | 'reconnecting' | 'stale';
 export { Ring };
@@ -32,6 +32,8 @@ export interface ReadingEvent {
   kind: string;
   ts: string;
   values: Record<string, MetricValue>;
+  /** Absent: good. */
+  quality?: Quality;
 }
 
 type ReadingListener = (r: ReadingEvent) => void;
@@ -113,7 +115,7 @@ export class Store {
     const [devices, alarms, tickets] = await Promise.all([
       this.api.devices(),
       this.api.alarms({ state: 'active', limit: 5000 }),
-      this.api.tickets().catch(() => [] as Ticket[]),
+      this.api.ticketsIn([...OPEN_TICKET]).catch(() => [] as Ticket[]),
     ]);
     for (const d of devices) {
       this.devices.set(d.key, d);
@@ -238,12 +240,14 @@ export class Store {
       this.devices.set(key, d);
       this.layout++;
     }
-    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts };
+    const quality = r.quality ?? 'good';
+    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality };
     d.lastSeen = ts;
     d.state = 'online';
     const p = PRIMARY[d.kind];
     const v = p ? r.values[p] : undefined;
-    if (typeof v === 'number') {
+    // A value its source does not vouch for (a restarted PLC's 0) is shown, marked, but not drawn.
+    if (typeof v === 'number' && quality === 'good') {
       let ring = this.sparks.get(key);
       if (!ring) this.sparks.set(key, (ring = new Ring()));
       ring.push(v);

@@ -1,5 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { LatestValue } from './api';
+import { fmtValue } from './format';
+import type { Lang } from './i18n';
 import type { Ring } from './store';
 
 const COLOURS: Record<string, string> = {
@@ -221,5 +224,23 @@ export function Bars(props: { data: Record<string, number>; label?: (k: string) 
         </div>
       ))}
     </div>
+  );
+}
+
+/**
+ * A latest value as text; one its source marked bad or uncertain carries a mark and a title
+ * saying so, never looking like a good value.
+ */
+export function ValueText(props: { v: LatestValue | undefined; t: (key: string) => string; lang: Lang }) {
+  const q = props.v?.quality;
+  if (q !== 'bad' && q !== 'uncertain') return <>{fmtValue(props.v?.value, props.lang)}</>;
+  const title = props.t(q === 'bad' ? 'qualityBad' : 'qualityUncertain');
+  return (
+    <span class={`q-${q}`} title={title} data-quality={q}>
+      {fmtValue(props.v?.value, props.lang)}
+      <span class="q-mark" aria-label={title}>
+        {q === 'bad' ? '✕' : '?'}
+      </span>
+    </span>
   );
 }

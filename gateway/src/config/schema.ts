@@ -5,7 +5,7 @@ import { METER_CLASSES } from '../rules/types.js';
 import { alarmsSchema } from '../alarms/schema.js';
 import { workordersSchema } from '../workorders/schema.js';
 import { opcuaSchema } from '../../../adapters/opcua/schema.js';
-import { notificationsSchema } from '../notifications/schema.js';
+import { hasMailRecipients, notificationsSchema } from '../notifications/schema.js';
 import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
 
 /**
@@ -167,71 +167,107 @@ const tokenSchema = z
     message: 'needs exactly one of token or tokenSha256',
   });
 
-export const httpSchema = z.strictObject({
-  host: z.string().default('0.0.0.0'),
-  port: port.default(8080),
-  adminToken: z.string().min(8, 'must be at least 8 characters').optional(),
-  /** Further API tokens; `tokenSha256` keeps the secret out of the config file. */
-  tokens: z.array(tokenSchema).default([]),
-  live: z
-    .strictObject({
-      /** At most one `reading` event per device per this interval; later readings coalesce. */
-      readingIntervalMs: z.number().int().min(50).max(60_000).default(1000),
-      /** SSE comment sent this often so proxies do not close an idle stream. */
-      keepAliveMs: z.number().int().min(1000).max(300_000).default(15_000),
-      /** A client with this many bytes not yet taken by its socket is dropped (it is too slow). */
-      maxBufferedBytes: z
-        .number()
-        .int()
-        .min(16 * 1024)
-        .default(1024 * 1024),
-      maxClients: z.number().int().min(1).max(10_000).default(100),
-    })
-    .prefault({}),
-  /** The web dashboard served at `/` (docs/dashboard.md). */
-  dashboard: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      /** The built dashboard (`npm run build`); default dist/dashboards/web beside the gateway. */
-      dir: z.string().min(1).optional(),
-    })
-    .prefault({}),
-  /**
-   * The simulators' HTTP control, when they run beside the gateway as their own process (the
-   * compose `simulators` profile): the dashboard's Demo panel then triggers their faults through
-   * `/api/demo` (engineer). `--demo` sets it to the simulators it starts itself.
-   */
-  demo: z.strictObject({ controlUrl: z.url({ protocol: /^https?$/ }).optional() }).prefault({}),
-});
+export const httpSchema = z
+  .strictObject({
+    host: z.string().default('0.0.0.0'),
+    port: port.default(8080),
+    adminToken: z.string().min(8, 'must be at least 8 characters').optional(),
+    /** The admin token as its sha256 (hex) instead: the config file then holds no secret. */
+    adminTokenSha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
+      .optional(),
+    /** Further API tokens; `tokenSha256` keeps the secret out of the config file. */
+    tokens: z.array(tokenSchema).default([]),
+    live: z
+      .strictObject({
+        /** At most one `reading` event per device per this interval; later readings coalesce. */
+        readingIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+        /** A `ping` event this often: proxies keep an idle stream open, clients see it is alive. */
+        keepAliveMs: z.number().int().min(1000).max(300_000).default(15_000),
+        /** A client with this many bytes not yet taken by its socket is dropped (it is too slow). */
+        maxBufferedBytes: z
+          .number()
+          .int()
+          .min(16 * 1024)
+          .default(1024 * 1024),
+        maxClients: z.number().int().min(1).max(10_000).default(100),
+      })
+      .prefault({}),
+    /** The web dashboard served at `/` (docs/dashboard.md). */
+    dashboard: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** The built dashboard (`npm run build`); default dist/dashboards/web beside the gateway. */
+        dir: z.string().min(1).optional(),
+      })
+      .prefault({}),
+    /**
+     * The simulators' HTTP control, when they run beside the gateway as their own process (the
+     * compose `simulators` profile): the dashboard's Demo panel then triggers their faults through
+     * `/api/demo` (engineer). `--demo` sets it to the simulators it starts itself.
+     */
+    demo: z.strictObject({ controlUrl: z.url({ protocol: /^https?$/ }).optional() }).prefault({}),
+  })
+  .refine((h) => h.adminToken === undefined || h.adminTokenSha256 === undefined, {
+    path: ['adminTokenSha256'],
+    message: 'give adminToken or adminTokenSha256, not both',
+  });
 
-export const configSchema = z.strictObject({
-  dataDir: z.string().default('./data'),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  http: httpSchema.prefault({}),
-  mqtt: mqttSchema.prefault({}),
-  broker: brokerSchema.prefault({}),
-  ingest: ingestSchema.prefault({}),
-  influx: influxSchema.prefault({}),
-  outbox: outboxSchema.prefault({}),
-  kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}),
-  devices: z.array(deviceSchema).default([]),
-  /** The rule pack (DOMAIN.md defaults), custom rules and overrides per site, device or critical asset. */
-  rules: rulesSchema.prefault({}),
-  /**
-   * A YAML file holding what `rules` holds, read by loadConfig (relative to the config file) and
-   * validated as `rules`; use one or the other.
-   */
-  rulesFile: z.string().min(1).optional(),
-  alarms: alarmsSchema.prefault({}),
-  /** Work orders from alarms: creation policy, priorities, service levels, contact chain (docs/workorders.md). */
-  workorders: workordersSchema.prefault({}),
-  /** OPC UA servers to subscribe to (adapters/opcua, docs/opcua.md); none by default. */
-  opcua: opcuaSchema,
-  /** Ticket webhooks (outgoing, inbound from a CMMS) and email; all off by default (docs/workorders.md). */
-  notifications: notificationsSchema.prefault({}),
-  /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
-  sparkplug: sparkplugSchema.prefault({}),
-});
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    http: httpSchema.prefault({}),
+    mqtt: mqttSchema.prefault({}),
+    broker: brokerSchema.prefault({}),
+    ingest: ingestSchema.prefault({}),
+    influx: influxSchema.prefault({}),
+    outbox: outboxSchema.prefault({}),
+    kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}),
+    devices: z.array(deviceSchema).default([]),
+    /** The rule pack (DOMAIN.md defaults), custom rules and overrides per site, device or critical asset. */
+    rules: rulesSchema.prefault({}),
+    /**
+     * A YAML file holding what `rules` holds, read by loadConfig (relative to the config file) and
+     * validated as `rules`; use one or the other.
+     */
+    rulesFile: z.string().min(1).optional(),
+    alarms: alarmsSchema.prefault({}),
+    /** Work orders from alarms: creation policy, priorities, service levels, contact chain (docs/workorders.md). */
+    workorders: workordersSchema.prefault({}),
+    /** OPC UA servers to subscribe to (adapters/opcua, docs/opcua.md); none by default. */
+    opcua: opcuaSchema,
+    /** Ticket webhooks (outgoing, inbound from a CMMS) and email; all off by default (docs/workorders.md). */
+    notifications: notificationsSchema.prefault({}),
+    /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
+    sparkplug: sparkplugSchema.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    // An escalation contact's channels must exist, or its escalations would go nowhere unnoticed.
+    const hooks = new Set(c.notifications.webhooks.map((w) => w.name));
+    const mail = c.notifications.email;
+    if (mail.enabled && !hasMailRecipients(mail) && !c.workorders.contacts.some((k) => k.email))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['notifications', 'email', 'to'],
+        message: 'email is enabled but has no recipients (to, byPriority, safety or a contact email)',
+      });
+    c.workorders.contacts.forEach((k, i) => {
+      if (k.webhook !== undefined && !hooks.has(k.webhook))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workorders', 'contacts', i, 'webhook'],
+          message: `no webhook named ${k.webhook} under notifications.webhooks`,
+        });
+      if (k.email !== undefined && !c.notifications.email.enabled)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workorders', 'contacts', i, 'email'],
+          message: 'needs notifications.email.enabled (and its smtp settings)',
+        });
+    });
+  });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type MqttConfig = z.infer<typeof mqttSchema>;

@@ -52,6 +52,8 @@ interface MeterState {
   index: number;
   /** Rollover modulus; 0 until first needed, so config changes apply after a restart. */
   modulus: number;
+  /** Its key in the state store, built once rather than per reading. */
+  stateKey: string;
 }
 
 /**
@@ -69,13 +71,13 @@ function encode(s: MeterState): string {
   return `${s.ts} ${s.index}`;
 }
 
-function decode(v: string): MeterState | undefined {
+function decode(v: string, stateKey: string): MeterState | undefined {
   const sp = v.indexOf(' ');
   if (sp <= 0) return undefined;
   const ts = Number(v.slice(0, sp));
   const index = Number(v.slice(sp + 1));
   if (!Number.isFinite(ts) || !Number.isFinite(index)) return undefined;
-  return { ts, index, modulus: 0 };
+  return { ts, index, modulus: 0, stateKey };
 }
 
 function isMeterKind(kind: string): boolean {
@@ -96,7 +98,7 @@ export class Deriver {
     this.state.clear();
     for (const [k, v] of this.store.loadState(CONSUMPTION_PREFIX)) {
       const key = k.startsWith(CONSUMPTION_PREFIX) ? k.slice(CONSUMPTION_PREFIX.length) : k;
-      const s = decode(v);
+      const s = decode(v, CONSUMPTION_PREFIX + key);
       // A corrupt row is dropped: that device's next reading becomes its base ('first'), which
       // books nothing rather than something wrong.
       if (s) this.state.set(key, s);
@@ -114,8 +116,10 @@ export class Deriver {
     const fields = reading.fields;
     if (isMeterKind(reading.kind)) {
       const index = fields.volume_m3;
-      // A reading without an index, or one its source marks bad, must not become the base.
-      if (typeof index !== 'number' || reading.quality === 'bad') return DeriveOutcome.ok;
+      // A reading without an index, or one its source does not vouch for (bad or uncertain: a
+      // restarted register reporting 0), must not become the base.
+      if (typeof index !== 'number' || (reading.quality !== undefined && reading.quality !== 'good'))
+        return DeriveOutcome.ok;
       return this.consumption(reading, key, index);
     }
     if (reading.kind === 'env-probe') {
@@ -130,9 +134,9 @@ export class Deriver {
     const ts = reading.ts;
     const s = this.state.get(key);
     if (s === undefined) {
-      const fresh: MeterState = { ts, index, modulus: 0 };
+      const fresh: MeterState = { ts, index, modulus: 0, stateKey: CONSUMPTION_PREFIX + key };
       this.state.set(key, fresh);
-      this.store.putState(CONSUMPTION_PREFIX + key, encode(fresh));
+      this.store.putState(fresh.stateKey, encode(fresh));
       return DeriveOutcome.first;
     }
     // Omitting the field (rather than writing 0) matters: InfluxDB merges the fields of points
@@ -163,7 +167,7 @@ export class Deriver {
     fields.consumption_m3 = Math.round(delta * DELTA_SCALE) / DELTA_SCALE;
     s.ts = ts;
     s.index = index;
-    this.store.putState(CONSUMPTION_PREFIX + key, encode(s));
+    this.store.putState(s.stateKey, encode(s));
     return outcome;
   }
 }

@@ -1,6 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { TicketEvent } from '../workorders/service.js';
-import type { Priority } from '../workorders/types.js';
+import type { Contact } from '../workorders/escalation.js';
+import type { HistoryEntry, Priority } from '../workorders/types.js';
 import { retryAfterMs, verdictOf } from './backoff.js';
 import type { ChannelRoute, NotifyPayload, QueueRow } from './queue.js';
 import { smtpPass, webhookSecret, type EmailConfig, type RetryConfig, type WebhookConfig } from './schema.js';
@@ -21,6 +22,9 @@ export interface Channel extends ChannelRoute {
   stop(): void;
   deliver(row: QueueRow, now: number, signal: AbortSignal): Promise<Outcome>;
 }
+
+/** SMTP replies to a sign-in that failed (RFC 4954): the account, not the message. */
+const SMTP_AUTH_FAILED = new Set([530, 534, 535, 538]);
 
 /** The longest a Retry-After may hold a channel back. */
 const RETRY_AFTER_CAP_MS = 3_600_000;
@@ -47,6 +51,9 @@ export class WebhookChannel implements Channel {
   stop(): void {}
 
   wants(e: TicketEvent): { target?: unknown } | false {
+    // An escalation to a contact who is reached through this webhook goes out whatever the filters say.
+    if (escalatedContacts(e).some((c) => c.webhook === this.cfg.name)) return {};
+    if (this.cfg.contactsOnly) return false;
     if (this.cfg.events && !this.cfg.events.includes(`ticket.${e.type}`)) return false;
     if (this.cfg.priorities && !this.cfg.priorities.includes(e.ticket.priority)) return false;
     if (this.cfg.classes && !this.cfg.classes.includes(e.ticket.class)) return false;
@@ -138,8 +145,12 @@ export class EmailChannel implements Channel {
   }
 
   wants(e: TicketEvent): { target?: unknown } | false {
-    if (!this.cfg.events.includes(`ticket.${e.type}`)) return false;
-    const to = this.recipients(e.ticket.priority, e.ticket.class);
+    const all = this.cfg.events.includes(`ticket.${e.type}`)
+      ? this.recipients(e.ticket.priority, e.ticket.class)
+      : [];
+    // The contact a ticket has escalated to is mailed, in the same message as everybody else.
+    for (const c of escalatedContacts(e)) if (c.email !== undefined) all.push(c.email);
+    const to = [...new Set(all)];
     return to.length > 0 ? { target: { to } } : false;
   }
 
@@ -166,14 +177,25 @@ export class EmailChannel implements Channel {
     } catch (err) {
       const e = err as Error & { responseCode?: number; code?: string };
       const error = `GW_ERR_EMAIL: ${e.code ?? ''} ${e.message}`.trim();
-      // 5xx from the server: refused for good (unknown mailbox, authentication); anything else may pass later.
-      if (e.responseCode !== undefined && e.responseCode >= 500)
+      // 5xx from the server: refused for good (unknown mailbox), except a failed sign-in, which is the
+      // gateway's configuration and holds the line until fixed; anything else may pass later.
+      if (e.responseCode !== undefined && e.responseCode >= 500 && !SMTP_AUTH_FAILED.has(e.responseCode))
         return { kind: 'dead', status: e.responseCode, error };
       return { kind: 'retry', status: e.responseCode ?? null, error };
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** The contacts an event's `escalate` lines reached (level order). */
+export function escalatedContacts(e: { entries: readonly HistoryEntry[] }): Contact[] {
+  const out: Contact[] = [];
+  for (const h of e.entries) {
+    const c = h.action === 'escalate' ? (h.data?.contact as Contact | undefined) : undefined;
+    if (c) out.push(c);
+  }
+  return out;
 }
 
 /** Subject and plain text of a ticket event's mail. */
@@ -194,7 +216,14 @@ export function mailOf(p: NotifyPayload): { subject: string; text: string } {
   };
   const what = p.type.slice('ticket.'.length);
   const subject = `[${t.priority}${t.class === 'safety' ? ', SAFETY' : ''}] ${t.id} ${what}: ${t.title}`;
+  const escalations = p.changes.flatMap((c) => {
+    const d =
+      c.action === 'escalate' ? (c.data as { level?: number; contact?: Contact } | undefined) : undefined;
+    return d?.contact ? [`Escalated to level ${d.level ?? '?'}: ${d.contact.name}`] : [];
+  });
   const lines = [
+    ...escalations,
+    ...(escalations.length > 0 ? [''] : []),
     `${t.id}: ${t.title}`,
     `status ${t.status}, priority ${t.priority}, class ${t.class}, escalation level ${t.escalationLevel}`,
     `site ${t.site}${t.device ? `, device ${t.device}` : ''}${t.location ? `, ${t.location}` : ''}`,

@@ -1,5 +1,12 @@
 export { NotificationService, type NotificationServiceDeps } from './service.js';
-export { NotifyQueue, NOTIFY_MIGRATION_SQL, payloadOf, type NotifyPayload, type QueueRow } from './queue.js';
+export {
+  NotifyQueue,
+  NOTIFY_MIGRATION_SQL,
+  NOTIFY_ARCHIVE_SQL,
+  payloadOf,
+  type NotifyPayload,
+  type QueueRow,
+} from './queue.js';
 export { notificationsSchema, webhookSchema, NOTIFY_EVENTS, type NotificationsConfig } from './schema.js';
 export { registerNotificationMetrics } from './metrics.js';
 export { registerNotificationRoutes } from './routes.js';

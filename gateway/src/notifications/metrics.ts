@@ -47,6 +47,21 @@ export function registerNotificationMetrics(
     'Age of the oldest undelivered ticket event',
     (m) => m.oldestPendingAgeSec,
   );
+  gauge(
+    'gateway_notify_blocked_seconds',
+    'How long the head of the line has been failing (its later events wait behind it); 0 when not',
+    (m) => m.blockedSec,
+  );
+  gauge(
+    'gateway_notify_head_attempts',
+    'Failed attempts of the event at the head of the line',
+    (m) => m.headAttempts,
+  );
+  gauge(
+    'gateway_notify_last_status',
+    'The last status the receiver answered (HTTP or SMTP); 0 when unreachable or none yet',
+    (m) => m.lastStatus,
+  );
   counter('gateway_notify_attempts_total', 'Delivery attempts since start', (m) => m.attempts);
   counter('gateway_notify_failures_total', 'Failed delivery attempts since start', (m) => m.failures);
   counter('gateway_notify_delivered_total', 'Ticket events delivered since start', (m) => m.delivered);

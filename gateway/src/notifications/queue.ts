@@ -34,6 +34,34 @@ export const NOTIFY_MIGRATION_SQL = `
   );
 `;
 
+/**
+ * Migration 4: the archive. Delivered rows leave the queue after `retentionDays` for `notify_sent`,
+ * and inbound idempotency keys after `keepKeysHours` for `notify_inbound_seen`: the queue and its
+ * indexes stay as small as the traffic in flight, and the record of what was sent and received stays.
+ * Nothing is deleted from the archive.
+ */
+export const NOTIFY_ARCHIVE_SQL = `
+  CREATE TABLE notify_sent (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    event TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    target TEXT,
+    attempts INTEGER NOT NULL,
+    last_status INTEGER,
+    delivered_at INTEGER,
+    archived_at INTEGER NOT NULL
+  );
+  CREATE INDEX notify_sent_ticket ON notify_sent(ticket_id, seq);
+  CREATE TABLE notify_inbound_seen (
+    idempotency_key TEXT NOT NULL, received_at INTEGER NOT NULL, ticket_id TEXT NOT NULL,
+    action TEXT NOT NULL, archived_at INTEGER NOT NULL
+  );
+`;
+
 export type RowState = 'pending' | 'delivered' | 'dead';
 
 export interface QueueRow {
@@ -125,6 +153,24 @@ export interface ChannelStats {
   oldestPendingAt: number | null;
 }
 
+/** The WHERE clause of a listing by channel and ticket (each optional), after any conditions given. */
+function filters(
+  channel: string | undefined,
+  ticketId: string | undefined,
+  where: string[] = [],
+  args: unknown[] = [],
+): { where: string; args: unknown[] } {
+  for (const [col, v] of [
+    ['channel', channel],
+    ['ticket_id', ticketId],
+  ] as const) {
+    if (v === undefined) continue;
+    where.push(`${col} = ?`);
+    args.push(v);
+  }
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
 export class NotifyQueue {
   constructor(private readonly db: Db) {}
 
@@ -209,16 +255,11 @@ export class NotifyQueue {
     return r ? toRow(r) : undefined;
   }
 
-  list(state: RowState, channel: string | undefined, limit: number): QueueRow[] {
-    const rows = (
-      channel === undefined
-        ? this.db
-            .prepare('SELECT * FROM notify_queue WHERE state = ? ORDER BY seq DESC LIMIT ?')
-            .all(state, limit)
-        : this.db
-            .prepare('SELECT * FROM notify_queue WHERE state = ? AND channel = ? ORDER BY seq DESC LIMIT ?')
-            .all(state, channel, limit)
-    ) as RawRow[];
+  list(state: RowState, channel: string | undefined, limit: number, ticketId?: string): QueueRow[] {
+    const f = filters(channel, ticketId, ['state = ?'], [state]);
+    const rows = this.db
+      .prepare(`SELECT * FROM notify_queue ${f.where} ORDER BY seq DESC LIMIT ?`)
+      .all(...f.args, limit) as RawRow[];
     return rows.map(toRow);
   }
 
@@ -238,11 +279,36 @@ export class NotifyQueue {
     return out;
   }
 
-  /** Removes delivered rows older than `before`; pending and dead rows stay whatever their age. */
-  pruneDelivered(before: number): number {
-    return this.db
-      .prepare("DELETE FROM notify_queue WHERE state = 'delivered' AND delivered_at < ?")
-      .run(before).changes;
+  /**
+   * Moves delivered rows delivered before `before` to the archive (`notify_sent`), in one
+   * transaction; pending and dead rows stay in the queue whatever their age. Returns how many moved.
+   */
+  archiveDelivered(before: number, now: number): number {
+    return this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO notify_sent (seq, event_id, channel, event, ticket_id, created_at, body, target, attempts,
+             last_status, delivered_at, archived_at)
+           SELECT seq, event_id, channel, event, ticket_id, created_at, body, target, attempts, last_status,
+             delivered_at, ? FROM notify_queue WHERE state = 'delivered' AND delivered_at < ?`,
+        )
+        .run(now, before);
+      return this.db
+        .prepare("DELETE FROM notify_queue WHERE state = 'delivered' AND delivered_at < ?")
+        .run(before).changes;
+    })();
+  }
+
+  /** Archived (delivered, then moved out of the queue) events, newest first. */
+  archived(channel: string | undefined, ticketId: string | undefined, limit: number): QueueRow[] {
+    const f = filters(channel, ticketId);
+    const rows = this.db
+      .prepare(
+        `SELECT *, 'delivered' AS state, 0 AS next_at, created_at AS queued_at, NULL AS last_error FROM notify_sent
+         ${f.where} ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(...f.args, limit) as RawRow[];
+    return rows.map(toRow);
   }
 
   /** Remembers an inbound idempotency key; false when it was seen already (a replay). */
@@ -255,7 +321,16 @@ export class NotifyQueue {
     return r.changes === 1;
   }
 
-  pruneInbound(before: number): number {
-    return this.db.prepare('DELETE FROM notify_inbound WHERE received_at < ?').run(before).changes;
+  /** Moves inbound keys received before `before` to `notify_inbound_seen`; returns how many moved. */
+  archiveInbound(before: number, now: number): number {
+    return this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO notify_inbound_seen (idempotency_key, received_at, ticket_id, action, archived_at)
+           SELECT idempotency_key, received_at, ticket_id, action, ? FROM notify_inbound WHERE received_at < ?`,
+        )
+        .run(now, before);
+      return this.db.prepare('DELETE FROM notify_inbound WHERE received_at < ?').run(before).changes;
+    })();
   }
 }

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { requireRole, sendError, type TokenStore } from '../http/auth.js';
 import { badRequest } from '../http/routes/validate.js';
-import { TICKET_ACTIONS, TicketError, ticketToJson } from '../workorders/types.js';
+import { actionFields, checkAction } from '../workorders/action-body.js';
+import { TicketError, ticketToJson } from '../workorders/types.js';
 import { allowedActions } from '../workorders/state-machine.js';
 import type { WorkOrderService } from '../workorders/service.js';
 import type { NotificationService } from './service.js';
@@ -19,24 +20,19 @@ export interface NotificationRouteDeps {
 const inboundBody = z
   .strictObject({
     ticketId: z.string().min(1).max(200),
-    action: z.enum(TICKET_ACTIONS),
-    assignee: z.string().min(1).max(200).optional(),
-    note: z.string().max(4000).optional(),
+    ...actionFields,
     /** The CMMS user; the audit trail shows `cmms:<actor>`. */
     actor: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must match [A-Za-z0-9_.@-]{1,64}'),
     /** The CMMS's own reference for the work order, kept in the audit line. */
     externalRef: z.string().min(1).max(200).optional(),
   })
-  .superRefine((b, ctx) => {
-    if (b.action === 'assign' && b.assignee === undefined)
-      ctx.addIssue({ code: 'custom', path: ['assignee'], message: 'needed with action assign' });
-    if (b.action === 'comment' && !b.note)
-      ctx.addIssue({ code: 'custom', path: ['note'], message: 'needed with action comment' });
-  });
+  .superRefine(checkAction);
 
 const listQuery = z.strictObject({
-  state: z.enum(['pending', 'dead', 'delivered']).default('dead'),
+  /** `archived`: delivered and moved out of the queue after `retentionDays` (kept for good). */
+  state: z.enum(['pending', 'dead', 'delivered', 'archived']).default('dead'),
   channel: z.string().min(1).max(100).optional(),
+  ticketId: z.string().min(1).max(200).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -72,9 +68,14 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
   app.get('/api/admin/notifications', { preHandler: admin }, async (req, reply) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) return badRequest(reply, q.error, 'query');
+    const { state, channel, ticketId, limit } = q.data;
+    const rows =
+      state === 'archived'
+        ? notifications.queue.archived(channel, ticketId, limit)
+        : notifications.queue.list(state, channel, limit, ticketId);
     return {
       channels: notifications.channels(),
-      events: notifications.queue.list(q.data.state, q.data.channel, q.data.limit).map(rowToJson),
+      events: rows.map((r) => ({ ...rowToJson(r), ...(state === 'archived' ? { state: 'archived' } : {}) })),
     };
   });
 
@@ -158,6 +159,8 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
             actor: `cmms:${d.actor}`,
             ...(d.assignee !== undefined ? { assignee: d.assignee } : {}),
             ...(note !== undefined ? { note } : {}),
+            ...(d.form !== undefined ? { form: d.form } : {}),
+            ...(d.reason !== undefined ? { reason: d.reason } : {}),
           });
         })();
         if (t === null) {

@@ -63,6 +63,11 @@ export const webhookSchema = z
     priorities: z.array(z.enum(PRIORITIES)).min(1).optional(),
     /** Only tickets of these classes (a chat room for safety tickets, say); absent: all. */
     classes: z.array(z.enum(RULE_CLASSES)).min(1).optional(),
+    /**
+     * Only the escalations that reach a contact of `workorders.contacts` naming this webhook (a
+     * person's chat or pager); without it the webhook gets those beside what its filters take.
+     */
+    contactsOnly: z.boolean().default(false),
     timeoutMs: duration.default(10_000),
     ...givingUp,
     retry: retrySchema,
@@ -131,7 +136,7 @@ export const notificationsSchema = z
     inbound: inboundSchema.prefault({}),
     /** How often the delivery workers look for due events when nothing woke them. */
     pollMs: z.number().int().min(50).max(60_000).default(1000),
-    /** Delivered events are kept this long, then pruned; undelivered and dead ones are never pruned. */
+    /** Delivered events stay in the queue this long, then move to the archive (notify_sent); pending and dead ones stay. */
     retentionDays: z.number().positive().default(30),
   })
   .superRefine((n, ctx) => {
@@ -161,16 +166,6 @@ export const notificationsSchema = z
           message: `environment variable ${v} must be set to at least 16 characters`,
         });
     });
-    if (
-      n.email.enabled &&
-      n.email.to.length + n.email.safety.length === 0 &&
-      Object.values(n.email.byPriority).every((a) => !a || a.length === 0)
-    )
-      ctx.addIssue({
-        code: 'custom',
-        path: ['email', 'to'],
-        message: 'email is enabled but has no recipients',
-      });
     if (n.email.smtp.passEnv !== undefined && process.env[n.email.smtp.passEnv] === undefined)
       ctx.addIssue({
         code: 'custom',
@@ -180,6 +175,14 @@ export const notificationsSchema = z
   });
 
 export type NotificationsConfig = z.infer<typeof notificationsSchema>;
+
+/** Whether the email channel has anyone to write to besides escalation contacts. */
+export function hasMailRecipients(e: EmailConfig): boolean {
+  return (
+    e.to.length + e.safety.length > 0 ||
+    Object.values(e.byPriority).some((a) => a !== undefined && a.length > 0)
+  );
+}
 export type WebhookConfig = z.infer<typeof webhookSchema>;
 export type EmailConfig = z.infer<typeof emailSchema>;
 export type InboundConfig = z.infer<typeof inboundSchema>;

@@ -26,6 +26,10 @@ interface Worker {
   delivered: number;
   dead: number;
   lastError: string | null;
+  /** The last status the receiver answered (HTTP or SMTP), null when it could not be reached or none yet. */
+  lastStatus: number | null;
+  /** The head of the line now failing, and since when: its line waits behind it. */
+  failing: { seq: number; since: number; attempts: number } | null;
 }
 
 /**
@@ -40,9 +44,9 @@ export class NotificationService implements Component {
   private readonly workers = new Map<string, Worker>();
   private readonly now: () => number;
   private started = false;
-  private pruneTimer?: NodeJS.Timeout;
+  private archiveTimer?: NodeJS.Timeout;
   private kickScheduled = false;
-  private counts = { enqueued: 0, pruned: 0, errors: 0 };
+  private counts = { enqueued: 0, archived: 0, errors: 0 };
   /** Outcomes of `POST /api/webhooks/inbound`, counted by its route. */
   readonly inbound = { accepted: 0, badSignature: 0, stale: 0, replayed: 0, invalid: 0, refused: 0 };
 
@@ -63,6 +67,8 @@ export class NotificationService implements Component {
         delivered: 0,
         dead: 0,
         lastError: null,
+        lastStatus: null,
+        failing: null,
       });
   }
 
@@ -90,9 +96,9 @@ export class NotificationService implements Component {
       w.abort = new AbortController();
       w.ch.start();
     }
-    this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), 3_600_000);
-    this.pruneTimer.unref();
+    this.archive();
+    this.archiveTimer = setInterval(() => this.archive(), 3_600_000);
+    this.archiveTimer.unref();
     const pending = [...this.deps.queue.stats().values()].reduce((a, s) => a + s.pending, 0);
     this.deps.log?.info({ channels: this.channels(), pending }, 'notifications started');
     this.kick();
@@ -101,7 +107,7 @@ export class NotificationService implements Component {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    clearInterval(this.pruneTimer);
+    clearInterval(this.archiveTimer);
     for (const w of this.workers.values()) {
       clearTimeout(w.timer);
       w.timer = undefined;
@@ -168,6 +174,10 @@ export class NotificationService implements Component {
         attempts: w.attempts,
         failures: w.failures,
         lastError: w.lastError,
+        lastStatus: w.lastStatus,
+        // The line waits behind a failing event: how long, how often tried, when next.
+        blockedSince: w.failing ? new Date(w.failing.since).toISOString() : null,
+        headAttempts: w.failing?.attempts ?? 0,
       };
       // Parked events or a line that has not moved for a while need a person.
       if (state === 'ok' && (s.dead > 0 || (w.lastError !== null && s.pending > 0))) state = 'degraded';
@@ -184,6 +194,9 @@ export class NotificationService implements Component {
     attempts: number;
     failures: number;
     delivered: number;
+    blockedSec: number;
+    headAttempts: number;
+    lastStatus: number;
   }> {
     const stats = this.deps.queue.stats();
     const now = this.now();
@@ -197,18 +210,25 @@ export class NotificationService implements Component {
         attempts: w.attempts,
         failures: w.failures,
         delivered: w.delivered,
+        blockedSec: w.failing ? Math.max(0, (now - w.failing.since) / 1000) : 0,
+        headAttempts: w.failing?.attempts ?? 0,
+        lastStatus: w.lastStatus ?? 0,
       };
     });
   }
 
-  private prune(): void {
+  /** Moves what is done with out of the queue into the archive (nothing is deleted). */
+  private archive(): void {
     try {
       const now = this.now();
-      this.counts.pruned += this.deps.queue.pruneDelivered(now - this.cfg.retentionDays * 86_400_000);
-      this.deps.queue.pruneInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000);
+      this.counts.archived += this.deps.queue.archiveDelivered(
+        now - this.cfg.retentionDays * 86_400_000,
+        now,
+      );
+      this.deps.queue.archiveInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000, now);
     } catch (err) {
       this.counts.errors++;
-      this.deps.log?.error({ err }, 'notification prune failed');
+      this.deps.log?.error({ err }, 'notification archiving failed');
     }
   }
 
@@ -252,14 +272,18 @@ export class NotificationService implements Component {
       const out = await ch.deliver(row, now, w.abort.signal);
       if (!this.started && out.kind !== 'delivered') return; // cut short by stop(): stays pending as it was
       const after = this.now();
+      w.lastStatus = out.status;
       if (out.kind === 'delivered') {
         this.deps.queue.markDelivered(row.seq, out.status, after);
         w.delivered++;
         w.lastError = null;
+        w.failing = null;
         continue;
       }
       w.failures++;
       w.lastError = out.error;
+      if (w.failing?.seq !== row.seq) w.failing = { seq: row.seq, since: now, attempts: 0 };
+      w.failing.attempts++;
       const attempts = row.attempts + 1;
       const tooOld = after - row.queuedAt > ch.maxAgeHours * 3_600_000;
       const tooMany = ch.maxAttempts !== undefined && attempts >= ch.maxAttempts;
@@ -267,6 +291,7 @@ export class NotificationService implements Component {
         const why = out.kind === 'dead' ? out.error : `gave up after ${attempts} attempts: ${out.error}`;
         this.deps.queue.markDead(row.seq, out.status, why);
         w.dead++;
+        w.failing = null;
         this.deps.log?.error(
           { channel: ch.channel, event: row.eventId, ticket: row.ticketId, attempts, error: why },
           'notification parked as dead',

@@ -1,11 +1,14 @@
 import type { DeviceConfig, KindConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { MetricValue, Reading, ReadingListener } from '../core/types.js';
+import type { Reading, ReadingListener } from '../core/types.js';
 import type { DeviceLookup } from '../ingest/derive.js';
 import type { MeterClass } from '../rules/types.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
 import { parseSnapshot, type RegistrySnapshot } from './snapshot.js';
+import { LatestValues, type LatestValue } from './latest-values.js';
+
+export type { LatestValue } from './latest-values.js';
 
 export type { RegistrySnapshot } from './snapshot.js';
 
@@ -16,11 +19,6 @@ export type { RegistrySnapshot } from './snapshot.js';
  */
 
 export type DeviceState = 'online' | 'stale' | 'offline';
-
-export interface LatestValue {
-  value: MetricValue;
-  ts: number;
-}
 
 export interface DeviceEntry {
   /** `${site}/${id}`, unique across the gateway. */
@@ -111,7 +109,7 @@ interface MutableEntry {
   meterClass: MeterClass | undefined;
   firstSeen: number | undefined;
   lastSeen: number | undefined;
-  latest: Map<string, LatestValue>;
+  latest: LatestValues;
 }
 
 export type DeviceListener = (device: DeviceEntry) => void;
@@ -156,7 +154,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
         meterClass: d.meterClass,
         firstSeen: undefined,
         lastSeen: undefined,
-        latest: new Map(),
+        latest: new LatestValues(),
       });
     }
   }
@@ -195,16 +193,9 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
     if (e.firstSeen === undefined) e.firstSeen = ts;
     const latest = e.latest;
     const fields = r.fields;
-    for (const metric in fields) {
-      const value = fields[metric]!;
-      const cur = latest.get(metric);
-      if (cur === undefined) latest.set(metric, { value, ts });
-      else if (ts >= cur.ts) {
-        // An out-of-order reading must not replace a newer value.
-        cur.value = value;
-        cur.ts = ts;
-      }
-    }
+    const quality = r.quality ?? 'good';
+    // An out-of-order reading does not replace a newer value (set() keeps the newest).
+    for (const metric in fields) latest.set(metric, fields[metric]!, ts, quality);
   }
 
   /**
@@ -349,7 +340,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
       meterClass: undefined,
       firstSeen,
       lastSeen: undefined,
-      latest: new Map(),
+      latest: new LatestValues(),
     };
   }
 
@@ -371,7 +362,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
 
   private toSnapshot(e: MutableEntry | DeviceEntry, now: number): DeviceSnapshot {
     const latest: Record<string, LatestValue> = {};
-    for (const [metric, v] of e.latest) latest[metric] = { value: v.value, ts: v.ts };
+    for (const [metric, v] of e.latest) latest[metric] = v;
     return {
       key: e.key,
       id: e.id,

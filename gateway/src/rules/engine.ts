@@ -82,6 +82,7 @@ export class RuleEngine {
   private readonly sites = new Map<string, Map<string, Slot>>();
   private readonly slots: Slot[] = [];
   private peers = new Map<string, PeerGroup>();
+  private hashes = new Map<string, Map<string, string>>();
   private out: Transition[] = [];
   private outOfOrder = 0;
   private readRateSev = new Map<string, number>();
@@ -145,6 +146,7 @@ export class RuleEngine {
   reload(rules: RulesConfig, now: number): void {
     this.compiled = new CompiledRules(rules);
     this.peers = new Map();
+    this.hashes = new Map();
     for (const slot of this.slots) this.bind(slot, now, true);
     const ids = new Set(this.compiled.readRateRules().map((r) => r.id));
     for (const key of [...this.readRateSev.keys()]) {
@@ -264,11 +266,11 @@ export class RuleEngine {
     }
     slot.lastTs = ts;
     slot.dirty = true;
-    const bad = reading.quality === 'bad';
+    const notGood = reading.quality !== undefined && reading.quality !== 'good';
     const bindings = slot.bindings;
     for (let i = 0; i < bindings.length; i++) {
       const b = bindings[i]!;
-      if (bad && b.ev.seesBadQuality !== true) continue;
+      if (notGood && b.ev.seesNotGood !== true) continue;
       const ch = b.ev.evaluate(b.state, reading, b.params, ts, b.ctx);
       if (ch) this.push(slot, b, ch);
     }
@@ -332,7 +334,7 @@ export class RuleEngine {
       const bctx = ev.attach ? { ...ctx, peers: this.peerGroup(slot.site, rule.id) } : ctx;
       const params = this.params(ev, resolved, bctx);
       if (params === null) continue;
-      const hash = resolved.hash + factsHash;
+      const hash = this.internHash(resolved.hash, factsHash);
       const prev = old.get(rule.id);
       let state: object;
       if (prev && prev.hash === hash) {
@@ -361,6 +363,18 @@ export class RuleEngine {
     }
     slot.bindings = bindings;
     slot.tickers = bindings.filter((b) => b.ev.tick !== undefined);
+  }
+
+  /**
+   * One string per distinct (rule definition, device facts) pair: most devices of a kind share
+   * both, and a concatenation kept per binding would cost a string object for each of them.
+   */
+  private internHash(ruleHash: string, factsHash: string): string {
+    let byFacts = this.hashes.get(ruleHash);
+    if (!byFacts) this.hashes.set(ruleHash, (byFacts = new Map()));
+    let h = byFacts.get(factsHash);
+    if (h === undefined) byFacts.set(factsHash, (h = ruleHash + factsHash));
+    return h;
   }
 
   private params(ev: AnyEvaluator, resolved: ResolvedRule, ctx: BindCtx): unknown {

@@ -133,7 +133,10 @@ export const staleRuleSchema = z.strictObject({
   kind: z.literal('stale'),
   /** Offline after this many reporting intervals without a usable reading. */
   intervals: z.number().positive().default(3),
-  /** Raise after this many consecutive readings of bad quality (0: only silence counts). */
+  /**
+   * Raise after this many consecutive readings that are not of good quality, bad or uncertain
+   * (0: only silence counts). Such readings never reach the other rules.
+   */
   badQualityReadings: z.number().int().nonnegative().default(3),
   severity,
 });

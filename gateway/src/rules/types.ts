@@ -119,8 +119,12 @@ export interface Evaluator<R, P, S extends object> {
   evaluate(state: S, reading: Reading, params: P, now: number, ctx: BindCtx): RuleChange | null;
   /** Time-based part (delays expiring, silence); absent for rules driven by readings alone. */
   tick?(state: S, params: P, now: number, ctx: BindCtx): RuleChange | StateChanged | null;
-  /** Whether readings of bad quality reach this rule (only the stale rule wants them). */
-  seesBadQuality?: boolean;
+  /**
+   * Whether readings that are not of good quality (bad or uncertain) reach this rule. Only the
+   * stale rule wants them: a value its source does not vouch for must not raise or clear a
+   * threshold (a restarted PLC reports 0 mg/L chlorine as Uncertain until its first scan).
+   */
+  seesNotGood?: boolean;
 }
 
 /** The rank kept in every rule state: 0 = not raised, else severityRank. */

@@ -1,8 +1,11 @@
 // The outbox's commit thread: runs each group commit (INSERT + fsync) off the event loop, so the
 // ingest path never waits for the disk. Plain JavaScript on purpose: a worker thread starts its
 // own module loader, and this file must run unchanged from the sources (tests) and from dist/.
-// Messages in:  { type: 'commit', seq, lines, bytes, body, stateBody }
-// Messages out: { type: 'committed', seq } | { type: 'failed', seq, error }
+// Messages in:  { type: 'commit', seq, lines, bytes, body, stateBody, deletes }
+//   (body: the lines as UTF-8 bytes in a transferred buffer, null without lines)
+//   (deletes: row ranges InfluxDB confirmed, [first, last, first, last, ...])
+// Messages out: { type: 'committed', seq, buf } | { type: 'failed', seq, error, buf }
+//   (buf: the body's buffer, transferred back for the next commit)
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -12,9 +15,11 @@ db.pragma(`synchronous = ${workerData.synchronous === 'full' ? 'FULL' : 'NORMAL'
 db.pragma('busy_timeout = 5000');
 const insert = db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)');
 const insertState = db.prepare('INSERT INTO state_log (body) VALUES (?)');
-const tx = db.transaction((lines, bytes, body, stateBody) => {
+const deleteRange = db.prepare('DELETE FROM chunk WHERE id BETWEEN ? AND ?');
+const tx = db.transaction((lines, bytes, body, stateBody, deletes) => {
   if (lines) insert.run(lines, bytes, body);
   if (stateBody) insertState.run(stateBody);
+  for (let i = 0; i < deletes.length; i += 2) deleteRange.run(deletes[i], deletes[i + 1]);
 });
 
 parentPort.on('message', (m) => {
@@ -23,14 +28,15 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ type: 'closed' });
     return;
   }
+  const buf = m.body ? m.body.buffer : undefined;
+  const back = buf ? [buf] : [];
   try {
-    tx(m.lines, m.bytes, m.body, m.stateBody);
-    parentPort.postMessage({ type: 'committed', seq: m.seq });
+    tx(m.lines, m.bytes, m.body, m.stateBody, m.deletes ?? []);
+    parentPort.postMessage({ type: 'committed', seq: m.seq, buf }, back);
   } catch (err) {
-    parentPort.postMessage({
-      type: 'failed',
-      seq: m.seq,
-      error: err instanceof Error ? err.message : String(err),
-    });
+    parentPort.postMessage(
+      { type: 'failed', seq: m.seq, error: err instanceof Error ? err.message : String(err), buf },
+      back,
+    );
   }
 });

@@ -25,14 +25,31 @@ const MIGRATIONS: Migration[] = [
 interface InFlightCommit {
   seq: number;
   lines: number;
+  /** The body's length in bytes. */
   bytes: number;
-  body: string;
+  /** The lines as they were appended: put back in front if the commit fails. */
+  text: string;
+  /**
+   * The lines as UTF-8 bytes, in a buffer from the pool that travels to the commit thread and
+   * back (transferred, never copied), so a commit allocates nothing outside the heap once warm.
+   */
+  body: Buffer;
   stateBody: string;
+  /** Row ranges [first, last, first, last, ...] InfluxDB confirmed, deleted in this transaction. */
+  deletes: number[];
   callbacks: Array<() => void>;
 }
 
+/** The commit thread hands the body's buffer back for the next commit. */
 type WorkerReply =
-  { type: 'committed'; seq: number } | { type: 'failed'; seq: number; error: string } | { type: 'closed' };
+  | { type: 'committed'; seq: number; buf?: ArrayBuffer }
+  | { type: 'failed'; seq: number; error: string; buf?: ArrayBuffer }
+  | { type: 'closed' };
+
+/** Body buffers kept for reuse, and the largest kept (one huge commit must not pin its memory). */
+const POOL_BUFFERS = 2;
+const POOL_MAX_BYTES = 4 * 1024 * 1024;
+const POOL_MIN_BYTES = 256 * 1024;
 
 /** State log rows after which the log is folded into the snapshot. */
 const STATE_LOG_COMPACT_ROWS = 5000;
@@ -53,7 +70,20 @@ export interface OutboxBatch {
   firstId: number;
   lastId: number;
   lines: number;
-  body: string;
+  /** Sum of the rows' byte counts (what leaves the disk budget when they are removed). */
+  bytes: number;
+  /** The rows' lines, in order, as UTF-8. */
+  body: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A buffer of at least `need` bytes: a spare one from the pool, or a new one with room to grow. */
+function bodyBuffer(pool: ArrayBuffer[], need: number): ArrayBuffer {
+  for (let i = 0; i < pool.length; i++) {
+    if (pool[i]!.byteLength >= need) return pool.splice(i, 1)[0]!;
+  }
+  return new ArrayBuffer(Math.max(POOL_MIN_BYTES, Math.ceil(need * 1.25)));
 }
 
 export interface OutboxStats {
@@ -80,14 +110,25 @@ export class Outbox implements Component {
   private bufBytes = 0;
   private callbacks: Array<() => void> = [];
   private stateWrites = new Map<string, string>();
+  /** Confirmed row ranges to delete with the next commit (flat [first, last] pairs). */
+  private deletes: number[] = [];
+  /** Confirmed ranges whose delete is not durable yet: read() skips them. */
+  private removing: Array<[number, number]> = [];
   /** Every state entry, as of the last commit plus pending writes (for loadState and compaction). */
   private readonly stateAll = new Map<string, string>();
   private stateLogRows = 0;
-  private commitTx?: (lines: number, bytes: number, body: string, stateBody: string) => void;
+  private commitTx?: (
+    lines: number,
+    bytes: number,
+    body: Buffer,
+    stateBody: string,
+    deletes: number[],
+  ) => void;
   private worker?: Worker;
   private workerFailed = false;
   /** The commit the worker is running: what it holds and whom to call when it is durable. */
   private inFlight?: InFlightCommit;
+  private readonly pool: ArrayBuffer[] = [];
   private commitAgain = false;
   private seq = 0;
   private idleWaiters: Array<() => void> = [];
@@ -121,7 +162,7 @@ export class Outbox implements Component {
     this.db = db;
     this.stmt = {
       insert: db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)'),
-      readFrom: db.prepare('SELECT id, lines FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
+      readFrom: db.prepare('SELECT id, lines, bytes FROM chunk WHERE id >= ? ORDER BY id LIMIT ?'),
       readBodies: db.prepare('SELECT body FROM chunk WHERE id BETWEEN ? AND ? ORDER BY id').pluck(),
       deleteRange: db.prepare('DELETE FROM chunk WHERE id BETWEEN ? AND ?'),
       sizeRange: db.prepare(
@@ -141,10 +182,13 @@ export class Outbox implements Component {
     const stmt = this.stmt;
     if (!stmt) throw new Error('outbox statements missing');
     // Built once: a transaction wrapper per commit would cost more than the insert itself.
-    this.commitTx = db.transaction((lines: number, bytes: number, body: string, stateBody: string) => {
-      if (lines) stmt.insert.run(lines, bytes, body);
-      if (stateBody) stmt.insertStateLog.run(stateBody);
-    });
+    this.commitTx = db.transaction(
+      (lines: number, bytes: number, body: Buffer, stateBody: string, deletes: number[]) => {
+        if (lines) stmt.insert.run(lines, bytes, body);
+        if (stateBody) stmt.insertStateLog.run(stateBody);
+        for (let i = 0; i < deletes.length; i += 2) stmt.deleteRange.run(deletes[i], deletes[i + 1]);
+      },
+    );
     this.loadAllState(db);
     if (this.cfg.commitThread) this.spawnWorker();
     if (this.pendingLines)
@@ -269,7 +313,7 @@ export class Outbox implements Component {
       this.commitAgain = true;
       return;
     }
-    if (this.bufLines === 0 && this.stateWrites.size === 0) {
+    if (this.bufLines === 0 && this.stateWrites.size === 0 && this.deletes.length === 0) {
       // Nothing to write and nothing running: all appended data is durable already.
       if (this.callbacks.length) {
         const cbs = this.callbacks;
@@ -282,36 +326,58 @@ export class Outbox implements Component {
     const c = this.takeBuffer();
     if (this.worker && !this.workerFailed) {
       this.inFlight = c;
-      this.worker.postMessage({
-        type: 'commit',
-        seq: c.seq,
-        lines: c.lines,
-        bytes: c.bytes,
-        body: c.body,
-        stateBody: c.stateBody,
-      });
+      const transfer = c.lines ? [c.body.buffer as ArrayBuffer] : [];
+      this.worker.postMessage(
+        {
+          type: 'commit',
+          seq: c.seq,
+          lines: c.lines,
+          bytes: c.bytes,
+          body: c.lines ? c.body : null,
+          stateBody: c.stateBody,
+          deletes: c.deletes,
+        },
+        transfer,
+      );
       return;
     }
     try {
-      this.commitTx(c.lines, c.bytes, c.body, c.stateBody);
+      this.commitTx(c.lines, c.bytes, c.body, c.stateBody, c.deletes);
     } catch (err) {
       this.commitFailed(c, (err as Error).message);
       return;
+    } finally {
+      if (c.lines) this.giveBack(c.body.buffer as ArrayBuffer);
     }
     this.committed(c);
   }
 
   private takeBuffer(): InFlightCommit {
     const lines = this.bufLines;
-    const bytes = this.bufBytes;
-    const body = lines ? this.buf.join('') : '';
+    const text = lines ? this.buf.join('') : '';
+    let body = EMPTY;
+    if (lines) {
+      const need = Buffer.byteLength(text, 'utf8');
+      body = Buffer.from(bodyBuffer(this.pool, need), 0, need);
+      body.write(text, 0, 'utf8');
+    }
     let stateBody = '';
     if (this.stateWrites.size) {
       const parts: string[] = [];
       for (const [k, v] of this.stateWrites) parts.push(k, '\t', v, '\n');
       stateBody = parts.join('');
     }
-    const c: InFlightCommit = { seq: ++this.seq, lines, bytes, body, stateBody, callbacks: this.callbacks };
+    const c: InFlightCommit = {
+      seq: ++this.seq,
+      lines,
+      bytes: body.length,
+      text,
+      body,
+      stateBody,
+      deletes: this.deletes,
+      callbacks: this.callbacks,
+    };
+    this.deletes = [];
     this.buf = [];
     this.bufLines = 0;
     this.bufBytes = 0;
@@ -325,12 +391,13 @@ export class Outbox implements Component {
     const c = this.inFlight;
     if (!c || c.seq !== m.seq) return;
     this.inFlight = undefined;
+    if (m.buf) this.giveBack(m.buf);
     if (m.type === 'failed') this.commitFailed(c, m.error);
     else this.committed(c);
     if (this.commitAgain) {
       this.commitAgain = false;
       this.commit();
-    } else if (this.bufLines || this.stateWrites.size || this.callbacks.length) {
+    } else if (this.bufLines || this.stateWrites.size || this.deletes.length || this.callbacks.length) {
       this.schedule();
     } else {
       this.notifyIdle();
@@ -342,7 +409,7 @@ export class Outbox implements Component {
     // of what came since and try again, so the broker still holds every message not confirmed.
     this.lastError = error;
     this.log.error({ error }, 'outbox commit failed; retrying');
-    if (c.body) this.buf.unshift(c.body);
+    if (c.lines) this.buf.unshift(c.text);
     this.bufLines += c.lines;
     this.bufBytes += c.bytes;
     if (c.stateBody) {
@@ -351,11 +418,13 @@ export class Outbox implements Component {
       for (const [k, v] of older) if (!this.stateWrites.has(k)) this.stateWrites.set(k, v);
     }
     this.callbacks.unshift(...c.callbacks);
+    this.deletes.unshift(...c.deletes);
     setTimeout(() => this.schedule(), 1000).unref();
   }
 
   private committed(c: InFlightCommit): void {
     if (c.stateBody && ++this.stateLogRows >= STATE_LOG_COMPACT_ROWS) this.compactState();
+    if (c.deletes.length) this.forgetRemoving(c.deletes);
     this.lastError = undefined;
     this.commits++;
     this.committedLines += c.lines;
@@ -364,6 +433,10 @@ export class Outbox implements Component {
     if (this.cfg.whenFull === 'drop-oldest' && this.pendingBytes > this.cfg.maxBytes) this.dropOldest();
     for (const cb of c.callbacks) cb();
     if (c.lines) for (const fn of this.dataListeners) fn();
+  }
+
+  private giveBack(buf: ArrayBuffer): void {
+    if (this.pool.length < POOL_BUFFERS && buf.byteLength <= POOL_MAX_BYTES) this.pool.push(buf);
   }
 
   private notifyIdle(): void {
@@ -382,9 +455,17 @@ export class Outbox implements Component {
 
   private dropOldest(): void {
     const db = this.requireDb();
+    const oldest = db.prepare('SELECT id, lines, bytes FROM chunk WHERE id >= ? ORDER BY id LIMIT 1');
+    let from = 1;
     while (this.pendingBytes > this.cfg.maxBytes) {
-      const row = db.prepare('SELECT id, lines, bytes FROM chunk ORDER BY id LIMIT 1').get() as
-        { id: number; lines: number; bytes: number } | undefined;
+      let row: { id: number; lines: number; bytes: number } | undefined;
+      // Rows already confirmed (their delete not committed yet) no longer count: skip them.
+      for (;;) {
+        row = oldest.get(from) as typeof row;
+        const end = row ? this.removingEnd(row.id) : 0;
+        if (!end) break;
+        from = end + 1;
+      }
       if (!row) break;
       db.prepare('DELETE FROM chunk WHERE id = ?').run(row.id);
       this.pendingLines -= row.lines;
@@ -398,34 +479,86 @@ export class Outbox implements Component {
   read(maxLines: number, afterId = 0): OutboxBatch | null {
     const stmt = this.stmt;
     if (!stmt) return null;
-    // Pick the range by line counts first, then fetch only the bodies that go out.
-    const rows = stmt.readFrom.all(afterId + 1, 1024) as Array<{ id: number; lines: number }>;
-    if (!rows.length) return null;
+    // Pick the range by line counts first, then fetch only the bodies that go out. Rows already
+    // confirmed, whose delete rides on the next commit, are not handed out again; a batch is a
+    // contiguous id range, so it ends before such rows.
+    let from = afterId + 1;
+    let rows: Array<{ id: number; lines: number; bytes: number }>;
+    for (;;) {
+      rows = stmt.readFrom.all(from, 1024) as typeof rows;
+      if (!rows.length) return null;
+      const end = this.removingEnd(rows[0]!.id);
+      if (!end) break;
+      from = end + 1;
+    }
     let lines = 0;
+    let bytes = 0;
     let lastId = rows[0]!.id;
     for (const r of rows) {
-      if (lines > 0 && lines + r.lines > maxLines) break;
+      if (lines > 0 && (lines + r.lines > maxLines || this.removingEnd(r.id))) break;
       lines += r.lines;
+      bytes += r.bytes;
       lastId = r.id;
     }
-    const parts = stmt.readBodies.all(rows[0]!.id, lastId) as string[];
-    return { firstId: rows[0]!.id, lastId, lines, body: parts.join('') };
+    // Rows written before bodies were stored as bytes come back as text.
+    const parts = (stmt.readBodies.all(rows[0]!.id, lastId) as Array<Buffer | string>).map((p) =>
+      typeof p === 'string' ? Buffer.from(p, 'utf8') : p,
+    );
+    return {
+      firstId: rows[0]!.id,
+      lastId,
+      lines,
+      bytes,
+      body: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+    };
   }
 
-  /** Removes the batch's rows [firstId, lastId]: they are confirmed by the database. */
+  /**
+   * Removes the batch's rows [firstId, lastId]: they are confirmed by the database. They leave the
+   * counts at once; with a commit thread the delete itself rides on the next group commit, so the
+   * event loop never waits for the disk here (a crash before it only means InfluxDB gets those
+   * lines again, which rewrites the same points).
+   */
   remove(batch: OutboxBatch): void {
-    this.removeRows(batch);
+    if (!this.worker || this.workerFailed) {
+      this.removeRows(batch);
+      return;
+    }
+    const wasFull = this.isFull();
+    this.pendingLines -= batch.lines;
+    this.pendingBytes -= batch.bytes;
+    this.deletes.push(batch.firstId, batch.lastId);
+    this.removing.push([batch.firstId, batch.lastId]);
+    this.schedule();
+    if (wasFull && !this.isFull()) for (const fn of this.drainListeners) fn();
+  }
+
+  /** The last id of the confirmed range holding `id` (its delete not yet committed), else 0. */
+  private removingEnd(id: number): number {
+    const rs = this.removing;
+    for (let i = 0; i < rs.length; i++) {
+      const r = rs[i]!;
+      if (id >= r[0] && id <= r[1]) return r[1];
+    }
+    return 0;
+  }
+
+  private forgetRemoving(deletes: number[]): void {
+    for (let i = 0; i < deletes.length; i += 2) {
+      const k = this.removing.findIndex((r) => r[0] === deletes[i] && r[1] === deletes[i + 1]);
+      if (k >= 0) this.removing.splice(k, 1);
+    }
   }
 
   /** Moves a batch the server will never accept aside, with its reason, so the rest flows on. */
-  park(batch: OutboxBatch, reason: string): void {
+  park(batch: Omit<OutboxBatch, 'bytes'>, reason: string): void {
     const db = this.requireDb();
     db.transaction(() => {
       db.prepare('INSERT INTO parked (parked_at, reason, lines, body) VALUES (?, ?, ?, ?)').run(
         Date.now(),
         reason.slice(0, 4000),
         batch.lines,
-        batch.body,
+        batch.body.toString('utf8'),
       );
       this.removeRows(batch);
     })();
@@ -440,7 +573,7 @@ export class Outbox implements Component {
     ).map((r) => ({ id: r.id, parkedAt: r.parked_at, reason: r.reason, lines: r.lines }));
   }
 
-  private removeRows(batch: OutboxBatch): void {
+  private removeRows(batch: Pick<OutboxBatch, 'firstId' | 'lastId'>): void {
     const stmt = this.stmt!;
     const wasFull = this.isFull();
     // Subtract the exact sizes of the rows removed (a range: batches may complete out of order).

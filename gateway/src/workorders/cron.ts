@@ -1,5 +1,7 @@
+import { DateTime } from 'luxon';
+
 /**
- * A small five-field cron parser (minute hour day-of-month month day-of-week, UTC) for
+ * A small five-field cron parser (minute hour day-of-month month day-of-week) for
  * preventive-maintenance schedules: `*`, numbers, ranges `a-b`, lists `a,b` and steps `*\/n`, `a-b/n`.
  * Day of week 0 or 7 is Sunday. As in classic cron, when both day fields are restricted a day
  * matching either is taken.
@@ -55,23 +57,52 @@ export function parseCron(expr: string): Cron {
 
 const DAY = 86_400_000;
 
-/** The first time strictly after `after` (epoch ms, UTC) that the expression matches; undefined within 5 years. */
-export function nextCron(c: Cron, after: number): number | undefined {
+/**
+ * The first time strictly after `after` (epoch ms) that the expression matches in the time zone
+ * (UTC by default); undefined within 5 years.
+ */
+export function nextCron(c: Cron, after: number, zone = 'UTC'): number | undefined {
+  if (zone !== 'UTC') return nextCronIn(c, after, zone);
   const start = Math.floor(after / 60_000) * 60_000 + 60_000;
   const firstDay = Math.floor(start / DAY) * DAY;
   for (let day = firstDay; day < firstDay + 5 * 366 * DAY; day += DAY) {
     const d = new Date(day);
-    if (!c.months.has(d.getUTCMonth() + 1)) continue;
-    const dom = c.days.has(d.getUTCDate());
-    const dow = c.weekdays.has(d.getUTCDay());
-    const dayOk = c.anyDay && c.anyWeekday ? true : c.anyDay ? dow : c.anyWeekday ? dom : dom || dow;
-    if (!dayOk) continue;
+    if (!dayMatches(c, d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCDay())) continue;
     for (let h = 0; h < 24; h++) {
       if (!c.hours.has(h)) continue;
       for (let m = 0; m < 60; m++) {
         if (!c.minutes.has(m)) continue;
         const t = day + h * 3_600_000 + m * 60_000;
         if (t >= start) return t;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Days that match the day fields (as classic cron: both restricted means either matches). */
+function dayMatches(c: Cron, month: number, dom: number, dow: number): boolean {
+  if (!c.months.has(month)) return false;
+  const d = c.days.has(dom);
+  const w = c.weekdays.has(dow);
+  return c.anyDay && c.anyWeekday ? true : c.anyDay ? w : c.anyWeekday ? d : d || w;
+}
+
+/**
+ * `nextCron` in a time zone, local day by local day (luxon). A local time skipped by a clock change
+ * falls due when the clocks have gone forward; a repeated one the first time it occurs.
+ */
+function nextCronIn(c: Cron, after: number, zone: string): number | undefined {
+  const hours = [...c.hours].sort((a, b) => a - b);
+  const minutes = [...c.minutes].sort((a, b) => a - b);
+  let day = DateTime.fromMillis(after, { zone }).startOf('day');
+  for (let i = 0; i < 5 * 366; i++, day = day.plus({ days: 1 })) {
+    // luxon weekdays are 1 (Monday) … 7 (Sunday); cron's Sunday is 0.
+    if (!dayMatches(c, day.month, day.day, day.weekday % 7)) continue;
+    for (const h of hours) {
+      for (const m of minutes) {
+        const t = day.set({ hour: h, minute: m }).toMillis();
+        if (t > after) return t;
       }
     }
   }

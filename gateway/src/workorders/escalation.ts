@@ -1,5 +1,6 @@
 import { addSlaTime, escalateEveryMs } from './policy.js';
 import type { WorkordersConfig } from './schema.js';
+import { clockPaused, settle } from './sla.js';
 import type { HistoryEntry, Ticket } from './types.js';
 
 /** A deadline that passed without the step it asks for. */
@@ -8,24 +9,38 @@ export interface Breach {
   /** When it fell due (not when it was noticed). */
   at: number;
   level: number;
-  contact: { name: string; contact?: string };
+  contact: Contact;
+  /** A preventive-maintenance occurrence whose window ended without it being done. */
+  missed?: boolean;
 }
+
+export type Contact = WorkordersConfig['contacts'][number];
 
 /** Escalations of one tick at most per ticket, so a long outage cannot loop for ever. */
 const MAX_PER_TICK = 100;
 
+/** Whether a deadline check of the ticket has fallen due by `now` (what `escalate` would act on). */
+export function escalationDue(t: Ticket, now: number): boolean {
+  const r = t.nextResponseCheckAt;
+  const s = clockPaused(t) ? null : t.nextResolveCheckAt;
+  return (r !== null && r <= now) || (s !== null && s <= now);
+}
+
 /**
  * Raises the ticket one level up the contact chain for every deadline that has passed by `now`
  * without its step (acknowledge for the response, resolve for the resolution), and again after
- * each further interval. Mutates the ticket, returns the breaches in order. Pure: the caller's clock.
+ * each further interval. A preventive-maintenance occurrence not done by the end of its window is
+ * missed: its first resolution escalation says so and marks `maintenance.missedAt`. Every missed
+ * deadline is judged (`sla`) as it is escalated. Mutates the ticket, returns the breaches in
+ * order. Pure: the caller's clock.
  */
 export function escalate(t: Ticket, now: number, cfg: WorkordersConfig): Breach[] {
   const out: Breach[] = [];
   const every = escalateEveryMs(cfg, t.priority);
   for (let i = 0; i < MAX_PER_TICK; i++) {
     const r = t.nextResponseCheckAt;
-    // On hold (waiting for parts) the resolution clock stands still.
-    const s = t.onHold ? null : t.nextResolveCheckAt;
+    // On hold for a reason that pauses it (waiting for parts) the resolution clock stands still.
+    const s = clockPaused(t) ? null : t.nextResolveCheckAt;
     const due = [r, s].filter((x): x is number => x !== null && x <= now);
     if (due.length === 0) break;
     const at = Math.min(...due);
@@ -39,18 +54,25 @@ export function escalate(t: Ticket, now: number, cfg: WorkordersConfig): Breach[
     const chain = cfg.contacts;
     // Beyond the top of the chain the top contact keeps being called.
     const contact = chain[Math.min(t.escalationLevel, chain.length) - 1]!;
+    settle(t, at);
+    const m = t.maintenance;
+    const missed = kind === 'resolve' && m !== undefined && m !== null && (m.missedAt ?? null) === null;
+    if (missed) m.missedAt = at;
+    const what = missed
+      ? `preventive maintenance ${m.schedule} due ${new Date(m.dueAt).toISOString()} missed: not done by ${new Date(at).toISOString()}`
+      : `${kind} deadline missed`;
     const entry: HistoryEntry = {
       ts: at,
       actor: 'system',
       action: 'escalate',
       from: t.status,
       to: t.status,
-      note: `${kind} deadline missed: escalated to level ${t.escalationLevel} (${contact.name})`,
-      data: { kind, level: t.escalationLevel, contact },
+      note: `${what}: escalated to level ${t.escalationLevel} (${contact.name})`,
+      data: { kind, level: t.escalationLevel, contact, ...(missed ? { missed: true } : {}) },
     };
     t.history.push(entry);
     t.updatedAt = Math.max(t.updatedAt, at);
-    out.push({ kind, at, level: t.escalationLevel, contact });
+    out.push({ kind, at, level: t.escalationLevel, contact, ...(missed ? { missed: true } : {}) });
   }
   return out;
 }

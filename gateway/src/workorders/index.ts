@@ -7,7 +7,7 @@ export {
   type DeviceInfo,
   type HistoryReader,
 } from './service.js';
-export { WORKORDER_MIGRATIONS } from './store.js';
+export { WORKORDER_MIGRATIONS, TicketStore, type TicketFilter } from './store.js';
 export { workordersSchema, type WorkordersConfig } from './schema.js';
 export { allowedActions, applyAction, type ActionRequest } from './state-machine.js';
 export { escalate } from './escalation.js';
@@ -19,3 +19,4 @@ export { parseCron, nextCron } from './cron.js';
 export { ticketEventLine } from './line-protocol.js';
 export { monthlyReport, monthlyReportCsv, monthRange, type MonthlyReport } from './report.js';
 export { maintenanceCalendar, type CalendarEntry } from './maintenance-calendar.js';
+export { cyclesOf, settle, raisePriority, startCycle, clockPaused } from './sla.js';

@@ -1,3 +1,4 @@
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { parseCron } from './cron.js';
 import { PRIORITIES } from './types.js';
@@ -14,7 +15,7 @@ const every = z.union([
     months: z.number().int().min(1).max(120),
     day: z.number().int().min(1).max(28).default(1),
   }),
-  /** Five-field cron, UTC. */
+  /** Five-field cron, in the schedule's time zone. */
   z.strictObject({
     cron: z.string().superRefine((s, ctx) => {
       try {
@@ -36,8 +37,15 @@ export const scheduleSchema = z.strictObject({
   /** One work order per asset (a tank), or one per site (the server room's extinguishers). */
   per: z.enum(['device', 'site']).default('device'),
   every,
-  /** Hour of the day (UTC) occurrences of `days` and `months` schedules fall due. */
-  hourUtc: z.number().int().min(0).max(23).default(8),
+  /** Hour of the day, in the schedule's time zone, that occurrences of `days` and `months` schedules fall due (default 8). */
+  hour: z.number().int().min(0).max(23).optional(),
+  /** The same in UTC (older configs); only with a UTC time zone. */
+  hourUtc: z.number().int().min(0).max(23).optional(),
+  /** IANA zone of the schedule's dates and hours (default `maintenance.timeZone`). */
+  timeZone: z
+    .string()
+    .refine((tz) => IANAZone.isValidZone(tz), 'must be an IANA time zone such as UTC or Asia/Shanghai')
+    .optional(),
   /** Start of a `days` schedule's count (RFC 3339). */
   anchor: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
   /** The work is due within this many hours of the occurrence; past it, it escalates. */
@@ -87,19 +95,47 @@ export const DEFAULT_SCHEDULES: z.input<typeof scheduleSchema>[] = [
   },
 ];
 
-export const maintenanceSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  schedules: z
-    .array(scheduleSchema)
-    .prefault(DEFAULT_SCHEDULES)
-    .superRefine((list, ctx) => {
-      const seen = new Set<string>();
-      list.forEach((s, i) => {
-        if (seen.has(s.id))
-          ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate schedule ${s.id}` });
-        seen.add(s.id);
-      });
-    }),
-});
+export const maintenanceSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** IANA zone of every schedule without its own `timeZone`: local days, months, hours and cron fields. */
+    timeZone: z
+      .string()
+      .refine((tz) => IANAZone.isValidZone(tz), 'must be an IANA time zone such as UTC or Asia/Shanghai')
+      .default('UTC'),
+    schedules: z
+      .array(scheduleSchema)
+      .prefault(DEFAULT_SCHEDULES)
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((s, i) => {
+          if (seen.has(s.id))
+            ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate schedule ${s.id}` });
+          seen.add(s.id);
+        });
+      }),
+  })
+  .superRefine((m, ctx) => {
+    m.schedules.forEach((s, i) => {
+      if (s.hour !== undefined && s.hourUtc !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['schedules', i, 'hourUtc'],
+          message: 'give hour or hourUtc, not both',
+        });
+      const zone = s.timeZone ?? m.timeZone;
+      if (s.hourUtc !== undefined && zone !== 'UTC')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['schedules', i, 'hourUtc'],
+          message: `the schedule runs in ${zone}: give its local hour as hour`,
+        });
+    });
+  })
+  // Each schedule carries its zone, so its occurrences can be computed from it alone.
+  .transform((m) => ({
+    ...m,
+    schedules: m.schedules.map((s) => ({ ...s, timeZone: s.timeZone ?? m.timeZone })),
+  }));
 
 export type MaintenanceConfig = z.infer<typeof maintenanceSchema>;

@@ -1,3 +1,4 @@
+import { DateTime } from 'luxon';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
@@ -7,31 +8,42 @@ import type { MaintenanceConfig, Schedule } from './maintenance-schema.js';
 import type { WorkOrderService } from './service.js';
 
 const DAY = 86_400_000;
-const HOUR = 3_600_000;
 
-/** The first occurrence of a schedule strictly after `after` (epoch ms, UTC). */
+/**
+ * The first occurrence of a schedule strictly after `after` (epoch ms), in the schedule's time zone
+ * (`timeZone`, UTC when absent): `days` counts local days from the anchor's local date, `months` and
+ * cron fields are local dates and hours, daylight-saving changes included (a local time that does
+ * not exist that day falls due when the clocks have gone forward).
+ */
 export function nextOccurrence(s: Schedule, after: number): number | undefined {
+  const zone = s.timeZone ?? 'UTC';
+  const hour = s.hour ?? s.hourUtc ?? 8;
   const e = s.every;
   if ('days' in e) {
-    const anchor = Date.parse(s.anchor);
-    const base = Math.floor(anchor / DAY) * DAY + s.hourUtc * HOUR;
-    if (after < base) return base;
-    const period = e.days * DAY;
-    return base + (Math.floor((after - base) / period) + 1) * period;
+    const base = DateTime.fromISO(s.anchor, { zone }).startOf('day').set({ hour });
+    if (after < base.toMillis()) return base.toMillis();
+    // A local day is 23 to 25 hours long: start from an estimate just below and step up.
+    let k = Math.max(0, Math.floor((after - base.toMillis()) / (e.days * DAY)) - 1);
+    for (; ; k++) {
+      const t = base.plus({ days: k * e.days }).toMillis();
+      if (t > after) return t;
+    }
   }
   if ('months' in e) {
-    const a = new Date(s.anchor);
-    const anchorMonth = a.getUTCFullYear() * 12 + a.getUTCMonth();
-    const d = new Date(after);
-    for (let m = d.getUTCFullYear() * 12 + d.getUTCMonth(); m < anchorMonth + 12 * 200; m++) {
-      const since = m - anchorMonth;
-      if (since < 0 || since % e.months !== 0) continue;
-      const t = Date.UTC(Math.floor(m / 12), m % 12, e.day, s.hourUtc);
+    const a = DateTime.fromISO(s.anchor, { zone });
+    const anchorMonth = a.year * 12 + a.month - 1;
+    const d = DateTime.fromMillis(after, { zone });
+    for (let m = Math.max(d.year * 12 + d.month - 1, anchorMonth); m < anchorMonth + 12 * 200; m++) {
+      if ((m - anchorMonth) % e.months !== 0) continue;
+      const t = DateTime.fromObject(
+        { year: Math.floor(m / 12), month: (m % 12) + 1, day: e.day, hour },
+        { zone },
+      ).toMillis();
       if (t > after) return t;
     }
     return undefined;
   }
-  return nextCron(parseCron(e.cron), after);
+  return nextCron(parseCron(e.cron), after, zone);
 }
 
 /** An asset a schedule may apply to: the registry's devices. */
@@ -54,6 +66,8 @@ export interface MaintenancePlannerDeps {
 
 /** Occurrences of one tick at most per schedule and target, so a long outage cannot loop for ever. */
 const MAX_CATCH_UP = 400;
+/** The next due time of a schedule with no further occurrence. */
+const NEVER = Number.MAX_SAFE_INTEGER;
 
 /**
  * Preventive maintenance: each schedule, for each asset (or site) it applies to, becomes one work
@@ -101,19 +115,21 @@ export class MaintenancePlanner implements Component {
       for (const t of this.targetsOf(s, targets)) {
         const key = `${s.id}|${t.site}|${t.device ?? ''}`;
         let due = this.next.get(key);
-        const first = due === undefined;
-        if (due === undefined) due = nextOccurrence(s, now);
-        this.deps.db.transaction(() => {
-          for (let i = 0; i < MAX_CATCH_UP && due !== undefined && due <= now && !first; i++) {
-            this.deps.service.createMaintenance(s, t, due);
-            raised++;
-            due = nextOccurrence(s, due);
-          }
-          if (due !== undefined && due !== this.next.get(key)) {
-            save.run(key, due);
-            this.next.set(key, due);
-          }
-        })();
+        if (due === undefined) {
+          // A new (schedule, asset) starts with its next occurrence: no backfill.
+          const first = nextOccurrence(s, now) ?? NEVER;
+          save.run(key, first);
+          this.next.set(key, first);
+          continue;
+        }
+        for (let i = 0; i < MAX_CATCH_UP && due <= now; i++) {
+          const next: number = nextOccurrence(s, due) ?? NEVER;
+          // The occurrence's ticket and the next due time commit together: neither lost nor raised twice.
+          this.deps.service.createMaintenance(s, t, due, () => save.run(key, next));
+          this.next.set(key, next);
+          raised++;
+          due = next;
+        }
       }
     }
     this.counts.raised += raised;
@@ -128,7 +144,8 @@ export class MaintenancePlanner implements Component {
     const targets = [...this.deps.targets()];
     for (const s of this.deps.config.schedules) {
       for (const t of this.targetsOf(s, targets)) {
-        let due = this.next.get(`${s.id}|${t.site}|${t.device ?? ''}`) ?? nextOccurrence(s, now);
+        let due: number | undefined =
+          this.next.get(`${s.id}|${t.site}|${t.device ?? ''}`) ?? nextOccurrence(s, now);
         while (due !== undefined && due < to && out.length < CALENDAR_LIMIT) {
           if (due >= from)
             out.push({

@@ -1,7 +1,8 @@
 import { DateTime } from 'luxon';
 import type { Severity } from '../rules/types.js';
 import type { ReadRateEntry } from '../rules/read-rate.js';
-import { PRIORITIES, type Priority, type Ticket } from './types.js';
+import { cyclesOf } from './sla.js';
+import { PRIORITIES, type Priority, type SlaCycle, type SlaJudgement, type Ticket } from './types.js';
 
 const MIN = 60_000;
 
@@ -21,7 +22,7 @@ export interface MonthlyReportInput {
   /** Only this site (null: all sites). */
   site: string | null;
   generatedAt: number;
-  /** Every ticket created before the month's end, with at least its `escalate` history lines. */
+  /** Every ticket created before the month's end, with at least its `escalate` and `close` history lines. */
   tickets: readonly Ticket[];
   /** Alarms raised in the month (others are ignored). */
   alarms: readonly ReportAlarm[];
@@ -63,13 +64,27 @@ export interface MonthlyReport {
   response: TimeFigures;
   resolution: TimeFigures;
   sla: {
-    response: { met: number; total: number; rate: number | null };
-    resolution: { met: number; total: number; rate: number | null };
+    response: SlaFigure;
+    resolution: SlaFigure;
     byPriority: Record<Priority, { responseRate: number | null; resolutionRate: number | null }>;
+  };
+  /** Cycles begun by a reopen, apart from the first cycles above: their own times and deadlines. */
+  reopened: {
+    count: number;
+    response: TimeFigures;
+    resolution: TimeFigures;
+    sla: { response: SlaFigure; resolution: SlaFigure };
   };
   escalations: { total: number; byLevel: Record<string, number> };
   repeats: { count: number; rate: number | null };
-  preventive: { due: number; doneOnTime: number; late: number; open: number; onTimeRate: number | null };
+  preventive: {
+    due: number;
+    doneOnTime: number;
+    late: number;
+    open: number;
+    missed: number;
+    onTimeRate: number | null;
+  };
   alarms: {
     total: number;
     bySeverity: Record<string, number>;
@@ -77,6 +92,12 @@ export interface MonthlyReport {
     bySite: Record<string, number>;
   };
   readRates: ReadRateRow[];
+}
+
+export interface SlaFigure {
+  met: number;
+  total: number;
+  rate: number | null;
 }
 
 export type MonthError = { ok: false; message: string };
@@ -119,28 +140,75 @@ function emptyCount(): CountBy {
   return { total: 0, byPriority: { critical: 0, high: 0, medium: 0, low: 0 }, bySite: {} };
 }
 
-function count(c: CountBy, t: Ticket): void {
+function count(c: CountBy, t: Ticket, priority: Priority): void {
   c.total++;
-  c.byPriority[t.priority]++;
+  c.byPriority[priority]++;
   c.bySite[t.site] = (c.bySite[t.site] ?? 0) + 1;
+}
+
+const isPriority = (p: string): p is Priority => (PRIORITIES as readonly string[]).includes(p);
+
+function slaFigures(by: SlaCounts): MonthlyReport['sla'] {
+  const sum = (k: 'rMet' | 'rTotal' | 'sMet' | 'sTotal') => PRIORITIES.reduce((a, p) => a + by[p][k], 0);
+  return {
+    response: { met: sum('rMet'), total: sum('rTotal'), rate: ratio(sum('rMet'), sum('rTotal')) },
+    resolution: { met: sum('sMet'), total: sum('sTotal'), rate: ratio(sum('sMet'), sum('sTotal')) },
+    byPriority: Object.fromEntries(
+      PRIORITIES.map((p) => [
+        p,
+        { responseRate: ratio(by[p].rMet, by[p].rTotal), resolutionRate: ratio(by[p].sMet, by[p].sTotal) },
+      ]),
+    ) as MonthlyReport['sla']['byPriority'],
+  };
 }
 
 const inc = (r: Record<string, number>, k: string) => (r[k] = (r[k] ?? 0) + 1);
 
+/** Met and judged deadlines by priority. */
+type SlaCounts = Record<Priority, { rMet: number; rTotal: number; sMet: number; sTotal: number }>;
+
+const emptySla = (): SlaCounts =>
+  Object.fromEntries(PRIORITIES.map((p) => [p, { rMet: 0, rTotal: 0, sMet: 0, sTotal: 0 }])) as SlaCounts;
+
+/**
+ * A cycle's deadline as the report judges it by `now`: its judgement when one was written (fixed
+ * since), else met or missed from the cycle's times. Not judged (null): still ahead and not met;
+ * a resolution deadline whose clock is paused since before it fell due; a deadline of a cycle that
+ * ended (reopen) before it fell due without its step.
+ */
+function judged(
+  c: SlaCycle,
+  kind: 'response' | 'resolve',
+  now: number,
+  pausedSince: number | null,
+): SlaJudgement | null {
+  const written = c[kind];
+  if (written) return written;
+  const dueAt = kind === 'response' ? c.responseDueAt : c.resolveDueAt;
+  const doneAt = kind === 'response' ? c.respondedAt : c.resolvedAt;
+  if (doneAt !== null && doneAt <= dueAt) return { met: true, dueAt, priority: c.priority };
+  if (kind === 'resolve' && pausedSince !== null && pausedSince <= dueAt) return null;
+  if (dueAt <= Math.min(now, c.endedAt ?? Infinity)) return { met: false, dueAt, priority: c.priority };
+  return null;
+}
+
 /**
  * The monthly service report (CONTRACT.md), a pure function of tickets, alarms and read rates.
- * Definitions (docs/workorders.md "Monthly report"), every window half-open `[from, to)`:
- * - opened: created in the month; closed: closed in the month.
- * - response time: `respondedAt − createdAt` of tickets responded in the month (acknowledge or assign);
- *   resolution time: `resolvedAt − createdAt − heldMs` of tickets resolved in the month (time on hold
- *   does not count).
- * - SLA: a deadline is judged in the month it falls in (`responseDueAt`, `resolveDueAt`, which
- *   already carry the working-hours calendar and holds); met when the step came at or before it;
- *   a deadline still ahead of `generatedAt` and not yet met is not judged.
+ * Definitions (docs/workorders.md "Monthly service report"), every window half-open `[from, to)`:
+ * - opened: created in the month, by the priority opened with; closed: `close` lines in the month,
+ *   by the priority then.
+ * - response time: `respondedAt − start` of cycles responded in the month (acknowledge or assign);
+ *   resolution time: `resolvedAt − start − heldMs` of cycles resolved in the month (time the clock
+ *   was paused does not count). A cycle starts at creation, or at a reopen.
+ * - SLA: each deadline is judged in the month it falls in: by the judgement written when it was
+ *   decided (met when the step came by it, missed once it passed without it), which nothing later
+ *   changes; a deadline still ahead of `generatedAt` and not yet met is not judged.
+ * - first cycles count in `response`, `resolution` and `sla`; cycles begun by a reopen in `reopened`.
  * - escalations: `escalate` lines of the history in the month, by the level they reached.
  * - repeats: tickets opened in the month with `repeatOf`; rate over tickets opened.
- * - preventive: maintenance tickets whose occurrence fell due in the month: done on time when resolved
- *   by their resolution deadline, late when resolved after it, open when not resolved.
+ * - preventive: maintenance tickets whose occurrence fell due in the month, by their first cycle:
+ *   done on time when resolved by their resolution deadline, missed when that passed without it
+ *   (`late`: resolved since, `open`: not yet), open when not resolved.
  * - alarms: raised in the month.
  */
 export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthError {
@@ -154,49 +222,58 @@ export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthE
 
   const opened = emptyCount();
   const closed = emptyCount();
-  const responseMin: number[] = [];
-  const resolveMin: number[] = [];
-  const slaBy = Object.fromEntries(
-    PRIORITIES.map((p) => [p, { rMet: 0, rTotal: 0, sMet: 0, sTotal: 0 }]),
-  ) as Record<Priority, { rMet: number; rTotal: number; sMet: number; sTotal: number }>;
+  const first = { responseMin: [] as number[], resolveMin: [] as number[], sla: emptySla() };
+  const again = { count: 0, responseMin: [] as number[], resolveMin: [] as number[], sla: emptySla() };
   const escalations = { total: 0, byLevel: {} as Record<string, number> };
   let repeats = 0;
-  const pm = { due: 0, doneOnTime: 0, late: 0, open: 0 };
+  const pm = { due: 0, doneOnTime: 0, late: 0, open: 0, missed: 0 };
 
   for (const t of tickets) {
     if (within(t.createdAt)) {
-      count(opened, t);
+      count(opened, t, t.openedPriority ?? t.priority);
       if (t.repeatOf !== null) repeats++;
     }
-    if (t.status === 'closed' && within(t.closedAt)) count(closed, t);
-    if (within(t.respondedAt)) responseMin.push((t.respondedAt - t.createdAt) / MIN);
-    if (within(t.resolvedAt)) resolveMin.push((t.resolvedAt - t.createdAt - (t.heldMs ?? 0)) / MIN);
-
-    const s = slaBy[t.priority];
-    if (within(t.responseDueAt)) {
-      const met = t.respondedAt !== null && t.respondedAt <= t.responseDueAt;
-      if (met || t.responseDueAt <= now) {
-        s.rTotal++;
-        if (met) s.rMet++;
+    const cycles = cyclesOf(t);
+    for (const c of cycles) {
+      const into = c.n === 1 ? first : again;
+      if (c.n > 1 && within(c.startedAt)) again.count++;
+      if (within(c.respondedAt)) into.responseMin.push((c.respondedAt - c.startedAt) / MIN);
+      if (within(c.resolvedAt)) into.resolveMin.push((c.resolvedAt - c.startedAt - c.heldMs) / MIN);
+      // Only the current cycle can be paused now.
+      const paused = c.endedAt === null && t.onHold === true && t.clockPaused !== false;
+      const pausedSince = paused ? (t.heldSince ?? null) : null;
+      const r = judged(c, 'response', now, null);
+      if (r && within(r.dueAt)) {
+        into.sla[r.priority].rTotal++;
+        if (r.met) into.sla[r.priority].rMet++;
       }
-    }
-    if (within(t.resolveDueAt) && !t.onHold) {
-      const met = t.resolvedAt !== null && t.resolvedAt <= t.resolveDueAt;
-      if (met || t.resolveDueAt <= now) {
-        s.sTotal++;
-        if (met) s.sMet++;
+      const s = judged(c, 'resolve', now, pausedSince);
+      if (s && within(s.dueAt)) {
+        into.sla[s.priority].sTotal++;
+        if (s.met) into.sla[s.priority].sMet++;
       }
     }
     for (const h of t.history) {
-      if (h.action !== 'escalate' || !within(h.ts)) continue;
-      escalations.total++;
-      inc(escalations.byLevel, String(h.data?.level ?? '?'));
+      if (!within(h.ts)) continue;
+      if (h.action === 'close') {
+        const p = h.data?.priority;
+        count(closed, t, typeof p === 'string' && isPriority(p) ? p : t.priority);
+      } else if (h.action === 'escalate') {
+        escalations.total++;
+        inc(escalations.byLevel, String(h.data?.level ?? '?'));
+      }
     }
     if (t.maintenance && within(t.maintenance.dueAt)) {
+      // The occurrence is its first cycle: a reopen later is follow-up work, not the occurrence.
+      const c = cycles[0]!;
+      const pausedSince =
+        cycles.length === 1 && t.onHold && t.clockPaused !== false ? (t.heldSince ?? null) : null;
+      const s = judged(c, 'resolve', now, pausedSince);
       pm.due++;
-      if (t.resolvedAt === null) pm.open++;
-      else if (t.resolvedAt <= t.resolveDueAt) pm.doneOnTime++;
-      else pm.late++;
+      if (s?.met) pm.doneOnTime++;
+      else if (s) pm.missed++;
+      if (c.resolvedAt === null) pm.open++;
+      else if (!s?.met) pm.late++;
     }
   }
 
@@ -229,8 +306,8 @@ export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthE
       met: r.ok,
     }));
 
-  const sum = (k: 'rMet' | 'rTotal' | 'sMet' | 'sTotal') => PRIORITIES.reduce((a, p) => a + slaBy[p][k], 0);
   const iso = (ms: number) => new Date(ms).toISOString();
+  const againSla = slaFigures(again.sla);
   return {
     month: input.month,
     timeZone: input.timeZone,
@@ -239,20 +316,14 @@ export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthE
     generatedAt: iso(now),
     site: input.site,
     tickets: { opened, closed },
-    response: times(responseMin),
-    resolution: times(resolveMin),
-    sla: {
-      response: { met: sum('rMet'), total: sum('rTotal'), rate: ratio(sum('rMet'), sum('rTotal')) },
-      resolution: { met: sum('sMet'), total: sum('sTotal'), rate: ratio(sum('sMet'), sum('sTotal')) },
-      byPriority: Object.fromEntries(
-        PRIORITIES.map((p) => [
-          p,
-          {
-            responseRate: ratio(slaBy[p].rMet, slaBy[p].rTotal),
-            resolutionRate: ratio(slaBy[p].sMet, slaBy[p].sTotal),
-          },
-        ]),
-      ) as MonthlyReport['sla']['byPriority'],
+    response: times(first.responseMin),
+    resolution: times(first.resolveMin),
+    sla: slaFigures(first.sla),
+    reopened: {
+      count: again.count,
+      response: times(again.responseMin),
+      resolution: times(again.resolveMin),
+      sla: { response: againSla.response, resolution: againSla.resolution },
     },
     escalations,
     repeats: { count: repeats, rate: ratio(repeats, opened.total) },
@@ -312,6 +383,25 @@ export function monthlyReportCsv(r: MonthlyReport): string {
       ]),
     ],
   );
+  const ro = r.reopened;
+  const cycleRow = (measure: string, t: TimeFigures, sla: SlaFigure) => [
+    measure,
+    t.count,
+    t.meanMin,
+    t.p90Min,
+    sla.met,
+    sla.total,
+    sla.rate,
+  ];
+  section(
+    'reopened',
+    ['measure', 'count', 'meanMin', 'p90Min', 'met', 'total', 'rate'],
+    [
+      ['reopens', ro.count, '', '', '', '', ''],
+      cycleRow('response', ro.response, ro.sla.response),
+      cycleRow('resolution', ro.resolution, ro.sla.resolution),
+    ],
+  );
   section(
     'escalations',
     ['level', 'count'],
@@ -321,8 +411,8 @@ export function monthlyReportCsv(r: MonthlyReport): string {
   const p = r.preventive;
   section(
     'preventive',
-    ['due', 'doneOnTime', 'late', 'open', 'onTimeRate'],
-    [[p.due, p.doneOnTime, p.late, p.open, p.onTimeRate]],
+    ['due', 'doneOnTime', 'late', 'open', 'missed', 'onTimeRate'],
+    [[p.due, p.doneOnTime, p.late, p.open, p.missed, p.onTimeRate]],
   );
   section(
     'alarms',

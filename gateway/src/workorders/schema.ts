@@ -50,6 +50,28 @@ export const calendarSchema = z
 
 export type CalendarConfig = z.infer<typeof calendarSchema>;
 
+const reason = z.string().regex(/^[a-z0-9_]{1,64}$/, 'must match [a-z0-9_]{1,64}, e.g. waiting_for_parts');
+
+/**
+ * Where the resolution clock pauses (DOMAIN.md: "waiting for parts"): a `hold` with one of
+ * `reasons` stops it, one of `runningReasons` records the hold but leaves it running; any other
+ * reason is refused.
+ */
+export const pauseSchema = z
+  .strictObject({
+    reasons: z.array(reason).default(['waiting_for_parts', 'waiting_for_customer', 'waiting_for_access']),
+    runningReasons: z.array(reason).default([]),
+    /** A hold without a reason stops the clock too. */
+    withoutReason: z.boolean().default(true),
+  })
+  .prefault({})
+  .superRefine((p, ctx) => {
+    p.runningReasons.forEach((r, i) => {
+      if (p.reasons.includes(r))
+        ctx.addIssue({ code: 'custom', path: ['runningReasons', i], message: `${r} is also in reasons` });
+    });
+  });
+
 /** Work orders; the gateway config mounts this at key `workorders`. Every figure is a DOMAIN.md default. */
 export const workordersSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -95,9 +117,26 @@ export const workordersSchema = z.strictObject({
       low: sla(120, 24 * 60, 24 * 60),
     })
     .prefault({}),
-  /** The contact chain, level 1 first; escalation walks up it level by level ("逐级向上联系"). */
+  /**
+   * The contact chain, level 1 first; escalation walks up it level by level ("逐级向上联系"). A
+   * contact with `email` is mailed when a ticket reaches its level, one with `webhook` gets the
+   * escalation through that configured webhook (a chat room, a pager bridge): both through the
+   * durable notification queue.
+   */
   contacts: z
-    .array(z.strictObject({ name: z.string().min(1), contact: z.string().optional() }))
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        /** Free text shown in the audit line (a phone number, say). */
+        contact: z.string().optional(),
+        email: z.email().optional(),
+        /** The `name` of a webhook under `notifications.webhooks`. */
+        webhook: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the name of a webhook under notifications.webhooks')
+          .optional(),
+      }),
+    )
     .min(1)
     .default([{ name: 'on-call engineer' }, { name: 'shift supervisor' }, { name: 'facility manager' }]),
   /** (rule) the same fault on the same asset within half a year of a resolved ticket is a repeat. */
@@ -125,6 +164,8 @@ export const workordersSchema = z.strictObject({
     .prefault({}),
   /** Working hours for deadlines and escalation checks (off by default: deadlines run round the clock). */
   calendar: calendarSchema,
+  /** Hold reasons that pause the resolution clock. */
+  pause: pauseSchema,
   /** The monthly service report: its months begin at midnight in this zone. */
   report: z.strictObject({ timeZone: timeZone.default('UTC') }).prefault({}),
   /** Longest answer of a ticket list. */

@@ -3,23 +3,16 @@ import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
 import type { AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
-import { escalate, type Breach } from './escalation.js';
-import {
-  addSlaTime,
-  createsTicket,
-  deadlinesOf,
-  higherPriority,
-  isTransientAutoResolve,
-  priorityOf,
-  slaTimeBetween,
-} from './policy.js';
+import { applyAlarmEvent, type AlarmTicketContext } from './alarm-tickets.js';
+import { Changes, type TicketEvent, type TicketEventType } from './changes.js';
+import { escalate, escalationDue, type Breach } from './escalation.js';
+import { addSlaTime, deadlinesOf, priorityOf } from './policy.js';
 import type { Schedule } from './maintenance-schema.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
-import { applyAction, isActive, markResolved, type ActionRequest } from './state-machine.js';
+import { applyAction, isActive, type ActionRequest } from './state-machine.js';
 import { TicketStore, type TicketFilter } from './store.js';
 import {
   TicketError,
-  type HistoryEntry,
   type Priority,
   type ReadingsSnapshot,
   type Ticket,
@@ -52,6 +45,8 @@ export type HistoryReader = (q: {
 export interface WorkOrderServiceDeps {
   /** Opened by the caller with `openDb(file, WORKORDER_MIGRATIONS)`. */
   db: Db;
+  /** The tickets' rows (default: a TicketStore over `db`); tests hand one that fails. */
+  store?: TicketStore;
   config?: WorkordersConfig;
   log?: Logger;
   now?: () => number;
@@ -66,16 +61,7 @@ export interface WorkOrderServiceDeps {
   inTransaction?: (events: readonly TicketEvent[]) => void;
 }
 
-export type TicketEventType = 'created' | 'updated' | 'escalated';
-
-/** Every change of a ticket after it was committed: for the live stream and, later, webhooks. */
-export interface TicketEvent {
-  type: TicketEventType;
-  /** The ticket after the change, with an empty `history`. */
-  ticket: Ticket;
-  /** The audit entries this change added. */
-  entries: HistoryEntry[];
-}
+export type { TicketEvent, TicketEventType };
 
 export interface ManualTicket {
   title: string;
@@ -102,11 +88,14 @@ export class WorkOrderService implements Component {
   private readonly store: TicketStore;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
-  /** Tickets not closed, by id: the ones alarms and the clock can still change. */
+  /**
+   * Tickets not closed, by id: the ones alarms and the clock can still change. Exactly as stored:
+   * a change is made on a copy and replaces the ticket here only once it has committed.
+   */
   private readonly open = new Map<string, Ticket>();
-  /** How many history entries of each ticket are already stored. */
-  private readonly stored = new Map<string, number>();
   private readonly listeners = new Set<(e: TicketEvent) => void>();
+  /** What the alarm path sees of the service. */
+  private readonly alarmContext: AlarmTicketContext;
   private queue: AlarmEvent[] = [];
   private scheduled = false;
   private seq = 1;
@@ -124,19 +113,22 @@ export class WorkOrderService implements Component {
 
   constructor(private readonly deps: WorkOrderServiceDeps) {
     this.cfg = deps.config ?? workordersSchema.parse({});
-    this.store = new TicketStore(deps.db);
+    this.store = deps.store ?? new TicketStore(deps.db);
     this.now = deps.now ?? Date.now;
     this.log = deps.log;
+    this.alarmContext = {
+      cfg: this.cfg,
+      now: () => this.now(),
+      tickets: (changes) => this.ticketsSeenBy(changes),
+      create: (e, incidentId, changes) => this.createFromAlarm(e, incidentId, changes),
+    };
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     this.seq = this.store.nextSeq();
-    for (const t of this.store.unclosed()) {
-      this.open.set(t.id, t);
-      this.stored.set(t.id, t.history.length);
-    }
+    for (const t of this.store.unclosed()) this.open.set(t.id, t);
     this.log?.info({ open: this.open.size }, 'work orders restored');
   }
 
@@ -194,25 +186,23 @@ export class WorkOrderService implements Component {
   applyAlarmEvents(events: readonly AlarmEvent[]): TicketEvent[] {
     const incidentOf = new Map<string, string>();
     for (const e of events) if (e.type === 'group' && e.incident) incidentOf.set(e.alarm.id, e.incident.id);
-    const changes = new Changes(this.open, this.stored);
+    const changes = new Changes();
     for (const e of events) {
       this.counts.alarmEvents++;
-      this.applyAlarmEvent(e, incidentOf, changes);
+      applyAlarmEvent(this.alarmContext, e, incidentOf, changes);
     }
     return this.commit(changes);
   }
 
   /** Escalates every ticket whose deadline has passed. */
   tick(now = this.now()): TicketEvent[] {
-    const changes = new Changes(this.open, this.stored);
-    for (const t of this.open.values()) {
-      if (!isActive(t.status)) continue;
-      const before = t.history.length;
+    const changes = new Changes();
+    for (const live of this.open.values()) {
+      if (!isActive(live.status) || !escalationDue(live, now)) continue;
+      const t = changes.edit(live, 'escalated');
       const breaches: Breach[] = escalate(t, now, this.cfg);
-      if (breaches.length === 0) continue;
       this.counts.escalations += breaches.length;
       this.counts.breaches += breaches.length;
-      changes.touch(t, before, 'escalated');
       this.log?.warn(
         { ticket: t.id, level: t.escalationLevel, breaches: breaches.map((b) => b.kind) },
         'work order escalated',
@@ -221,27 +211,17 @@ export class WorkOrderService implements Component {
     return this.commit(changes);
   }
 
-  /** A person's action on a ticket (CONTRACT.md actions). */
+  /**
+   * A person's action on a ticket (CONTRACT.md actions). Made on a copy: the ticket in memory
+   * changes only once the change has committed, so a failed write leaves both as they were.
+   */
   act(id: string, req: ActionRequest): Ticket {
-    const t = this.open.get(id) ?? this.store.get(id);
-    if (!t) throw new TicketError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`, 404);
-    const now = this.now();
-    const before = t.history.length;
-    const heldSince = t.heldSince ?? null;
-    applyAction(t, req, now);
-    if (!this.stored.has(t.id)) this.stored.set(t.id, before);
-    if (req.action === 'resume' && heldSince !== null) this.moveResolveClock(t, heldSince, now);
-    if (req.action === 'reopen') {
-      this.restartClocks(t, now);
-      this.open.set(t.id, t);
-    }
-    const changes = new Changes(this.open, this.stored);
-    changes.touch(t, before, 'updated');
+    const cur = this.open.get(id) ?? this.store.get(id);
+    if (!cur) throw new TicketError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`, 404);
+    const changes = new Changes();
+    const t = changes.edit(cur);
+    applyAction(t, req, this.now(), this.cfg);
     this.commit(changes);
-    if (t.status === 'closed') {
-      this.open.delete(t.id);
-      this.stored.delete(t.id);
-    }
     return structuredClone(t);
   }
 
@@ -250,7 +230,8 @@ export class WorkOrderService implements Component {
     const now = this.now();
     const cls = m.class ?? 'routine';
     const priority = m.priority ?? priorityOf(this.cfg, { class: cls, severity: null, critical: false });
-    const t = this.newTicket({
+    const changes = new Changes();
+    const t = this.newTicket(changes, {
       now,
       title: m.title,
       site: m.site,
@@ -268,20 +249,23 @@ export class WorkOrderService implements Component {
       alarmId: null,
     });
     t.history.push({ ts: now, actor, action: 'create', from: null, to: 'open', note: m.note ?? null });
-    const changes = new Changes(this.open, this.stored);
-    changes.add(t);
     this.commit(changes);
     return structuredClone(t);
   }
 
-  /** One occurrence of a preventive-maintenance schedule, due at `dueAt`: a ticket whose deadlines count from then. */
+  /**
+   * One occurrence of a preventive-maintenance schedule, due at `dueAt`: a ticket whose deadlines
+   * count from then. `alsoInTransaction` runs in the ticket's transaction (the planner's next due time).
+   */
   createMaintenance(
     s: Schedule,
     target: { site: string; device: string | null; location?: string },
     dueAt: number,
+    alsoInTransaction?: () => void,
   ): Ticket {
     const now = this.now();
-    const t = this.newTicket({
+    const changes = new Changes();
+    const t = this.newTicket(changes, {
       now,
       title: `${s.title} (${target.site}${target.device ? `/${target.device}` : ''})`,
       site: target.site,
@@ -302,7 +286,7 @@ export class WorkOrderService implements Component {
     t.resolveDueAt = dueAt + s.windowHours * 3_600_000;
     t.nextResponseCheckAt = t.responseDueAt;
     t.nextResolveCheckAt = t.resolveDueAt;
-    t.maintenance = { schedule: s.id, dueAt, form: s.form, record: null };
+    t.maintenance = { schedule: s.id, dueAt, form: s.form, record: null, missedAt: null };
     t.history.push({
       ts: now,
       actor: SYSTEM,
@@ -311,9 +295,7 @@ export class WorkOrderService implements Component {
       to: 'open',
       note: `preventive maintenance ${s.id} due ${new Date(dueAt).toISOString()}`,
     });
-    const changes = new Changes(this.open, this.stored);
-    changes.add(t);
-    this.commit(changes);
+    this.commit(changes, alsoInTransaction);
     return structuredClone(t);
   }
 
@@ -322,12 +304,22 @@ export class WorkOrderService implements Component {
     return t ? structuredClone(t) : this.store.get(id);
   }
 
-  list(f: Omit<TicketFilter, 'limit'> & { limit?: number }): Ticket[] {
-    const limit = Math.min(f.limit ?? this.cfg.listLimit, this.cfg.listLimit);
-    return this.store.list({ ...f, limit });
+  /** The longest page a list answers with (`workorders.listLimit`). */
+  get listLimit(): number {
+    return this.cfg.listLimit;
   }
 
-  /** Tickets created before `to`, with their `escalate` lines only (the monthly report). */
+  list(f: Omit<TicketFilter, 'limit'> & { limit?: number }): Ticket[] {
+    return this.page(f).tickets;
+  }
+
+  /** A page of tickets (at most `listLimit`) and how many match; `overdue` is judged by the service's clock. */
+  page(f: Omit<TicketFilter, 'limit'> & { limit?: number }): { tickets: Ticket[]; total: number } {
+    const limit = Math.min(f.limit ?? this.cfg.listLimit, this.cfg.listLimit);
+    return this.store.page({ ...f, limit, now: f.now ?? this.now() });
+  }
+
+  /** Tickets created before `to`, with their `escalate` and `close` lines only (the monthly report). */
   reportTickets(to: number): Ticket[] {
     return this.store.createdBefore(to);
   }
@@ -337,110 +329,10 @@ export class WorkOrderService implements Component {
     return this.store.maintenanceDue(from, to);
   }
 
-  private applyAlarmEvent(e: AlarmEvent, incidentOf: Map<string, string>, changes: Changes): void {
-    const a = e.alarm;
-    const t = this.ticketOf(a.site, a.device, a.rule);
-    const before = t?.history.length ?? 0;
-    const note = (what: string) => `${what}: ${a.message} (value ${String(a.value)})`;
-    const alarmData = { alarmId: a.id, value: a.value, severity: a.severity };
-    switch (e.type) {
-      case 'raise': {
-        if (!createsTicket(this.cfg, a)) return;
-        if (t) {
-          // One condition, one ticket: a returning alarm adds to it.
-          if (!t.alarmIds.includes(a.id)) t.alarmIds.push(a.id);
-          t.conditionCleared = false;
-          t.priority = higherPriority(t.priority, priorityOf(this.cfg, a));
-          this.entry(t, e.ts, 'alarm-returned', note('alarm returned'), alarmData);
-          if (t.status === 'resolved') {
-            // The fix did not hold: the ticket needs work again, with fresh deadlines.
-            t.history.push({
-              ts: e.ts,
-              actor: SYSTEM,
-              action: 'reopen',
-              from: 'resolved',
-              to: 'reopened',
-              note: 'alarm returned after resolution',
-            });
-            t.status = 'reopened';
-            t.resolvedAt = null;
-            t.resolvedBy = null;
-            t.verifiedBy = null;
-            t.verifiedAt = null;
-            this.restartClocks(t, this.now());
-          }
-          changes.touch(t, before, 'updated');
-          return;
-        }
-        const incident = incidentOf.get(a.id);
-        const it = incident ? this.incidentTicket(incident) : undefined;
-        if (it) {
-          const b = it.history.length;
-          this.joinIncident(it, a.device, a.id, e.ts, incident!);
-          changes.touch(it, b, 'updated');
-          return;
-        }
-        this.createFromAlarm(e, incident ?? null, changes);
-        return;
-      }
-      case 'escalate': {
-        if (!t) {
-          // The milder alarm did not qualify; the worse one may.
-          if (createsTicket(this.cfg, a)) this.createFromAlarm(e, incidentOf.get(a.id) ?? null, changes);
-          return;
-        }
-        t.priority = higherPriority(t.priority, priorityOf(this.cfg, a));
-        t.severity = a.severity;
-        this.entry(t, e.ts, 'alarm-escalated', note(`alarm now ${a.severity}`), alarmData);
-        changes.touch(t, before, 'updated');
-        return;
-      }
-      case 'clear': {
-        if (!t) return;
-        t.conditionCleared = true;
-        // Closing needs verification: a cleared condition is a note, not a resolution.
-        this.entry(t, e.ts, 'alarm-cleared', note('alarm cleared'), alarmData);
-        if (isActive(t.status) && t.rule === a.rule && isTransientAutoResolve(this.cfg, t.rule)) {
-          const from = t.status;
-          markResolved(t, SYSTEM, e.ts);
-          t.status = 'resolved';
-          t.history.push({
-            ts: e.ts,
-            actor: SYSTEM,
-            action: 'auto-resolve',
-            from,
-            to: 'resolved',
-            note: `transient rule ${a.rule}: resolved when the condition cleared; verify before close`,
-          });
-        }
-        changes.touch(t, before, 'updated');
-        return;
-      }
-      case 'group': {
-        if (!e.incident || !t) return;
-        const it = this.incidentTicket(e.incident.id);
-        if (!it) {
-          t.incidentId = e.incident.id;
-          this.entry(t, e.ts, 'incident-joined', `alarm grouped into incident ${e.incident.id}`, {
-            incidentId: e.incident.id,
-          });
-          changes.touch(t, before, 'updated');
-        } else if (it !== t) {
-          // Both tickets already exist (the incident formed after them): link, never merge away work.
-          const b = it.history.length;
-          this.joinIncident(it, a.device, a.id, e.ts, e.incident.id);
-          changes.touch(it, b, 'updated');
-          this.entry(t, e.ts, 'incident-joined', `incident ${e.incident.id} is handled in ticket ${it.id}`, {
-            incidentId: e.incident.id,
-            ticket: it.id,
-          });
-          changes.touch(t, before, 'updated');
-        }
-        return;
-      }
-      default:
-        return;
-    }
+  /** The unclosed tickets as an operation sees them: its working copies first, then the rest. */
+  private *ticketsSeenBy(changes: Changes): Iterable<Ticket> {
+    for (const t of this.open.values()) yield changes.get(t.id) ?? t;
+    yield* changes.created();
   }
 
   private createFromAlarm(e: AlarmEvent, incidentId: string | null, changes: Changes): void {
@@ -454,7 +346,7 @@ export class WorkOrderService implements Component {
       latest: dev?.latest ?? {},
       takenAt: now,
     };
-    const t = this.newTicket({
+    const t = this.newTicket(changes, {
       now,
       title: `${a.message} (${a.site}/${a.device})`,
       site: a.site,
@@ -483,7 +375,6 @@ export class WorkOrderService implements Component {
       note: `raised by alarm ${a.id}: ${a.message}${t.repeatOf ? `; repeat of ${t.repeatOf}` : ''}`,
       data: { alarmId: a.id, value: a.value, severity: a.severity, repeatOf: t.repeatOf },
     });
-    changes.add(t);
     if (this.deps.history && readings.metric !== null) this.readHistory(t.id, a, readings.metric);
   }
 
@@ -518,40 +409,42 @@ export class WorkOrderService implements Component {
   }
 
   private attachHistory(id: string, part: Partial<ReadingsSnapshot>): void {
-    const t = this.open.get(id);
+    const live = this.open.get(id);
     // Stopped meanwhile, or closed within seconds: the snapshot keeps its latest values only.
-    if (!this.started || !t || !t.readings) return;
-    Object.assign(t.readings, part);
-    const changes = new Changes(this.open, this.stored);
-    changes.touch(t, t.history.length, 'updated');
+    if (!this.started || !live || !live.readings) return;
+    const changes = new Changes();
+    Object.assign(changes.edit(live).readings!, part);
     this.commit(changes);
   }
 
-  private newTicket(p: {
-    now: number;
-    title: string;
-    site: string;
-    device: string | null;
-    rule: string | null;
-    cls: RuleClass;
-    severity: Ticket['severity'];
-    priority: Priority;
-    critical: boolean;
-    requester: string;
-    serviceItem: string;
-    standard: string | null;
-    location: string | null;
-    readings: ReadingsSnapshot | null;
-    alarmId: string | null;
-  }): Ticket {
+  private newTicket(
+    changes: Changes,
+    p: {
+      now: number;
+      title: string;
+      site: string;
+      device: string | null;
+      rule: string | null;
+      cls: RuleClass;
+      severity: Ticket['severity'];
+      priority: Priority;
+      critical: boolean;
+      requester: string;
+      serviceItem: string;
+      standard: string | null;
+      location: string | null;
+      readings: ReadingsSnapshot | null;
+      alarmId: string | null;
+    },
+  ): Ticket {
     const d = deadlinesOf(this.cfg, p.priority, p.now);
     const seq = this.seq++;
-    this.counts.created++;
-    return {
+    const t: Ticket = {
       id: `WO-${String(seq).padStart(6, '0')}`,
       title: p.title,
       status: 'open',
       priority: p.priority,
+      openedPriority: p.priority,
       class: p.cls,
       severity: p.severity,
       site: p.site,
@@ -583,84 +476,45 @@ export class WorkOrderService implements Component {
       nextResolveCheckAt: d.resolveDueAt,
       breaches: { response: 0, resolve: 0 },
       repeatOf: null,
+      onHold: false,
+      heldSince: null,
+      holdReason: null,
+      clockPaused: false,
+      heldMs: 0,
+      heldSlaMs: 0,
+      cycle: 1,
+      cycleStartedAt: p.now,
+      sla: { response: null, resolve: null },
       history: [],
     };
+    changes.add(t, seq);
+    return t;
   }
 
   /**
-   * After a hold the resolution deadline (and a pending resolution check) moves out by the time
-   * held, counted in working time where the calendar applies.
+   * Writes an operation's changes in one transaction (with the notifications queued for them),
+   * then makes its working copies the tickets in memory and tells the listeners. A failed write
+   * changes nothing in memory and gives the new tickets' numbers back.
    */
-  private moveResolveClock(t: Ticket, heldSince: number, now: number): void {
-    const held = slaTimeBetween(this.cfg, t.priority, heldSince, now);
-    if (held <= 0) return;
-    t.resolveDueAt = addSlaTime(this.cfg, t.priority, t.resolveDueAt, held);
-    if (t.nextResolveCheckAt !== null)
-      t.nextResolveCheckAt = addSlaTime(this.cfg, t.priority, t.nextResolveCheckAt, held);
-    const last = t.history[t.history.length - 1];
-    if (last?.action === 'resume')
-      last.data = { ...last.data, resolveDueAt: new Date(t.resolveDueAt).toISOString() };
-  }
-
-  /** A reopened ticket gets fresh response and resolution deadlines from now. */
-  private restartClocks(t: Ticket, now: number): void {
-    t.onHold = false;
-    t.heldSince = null;
-    const d = deadlinesOf(this.cfg, t.priority, now);
-    t.responseDueAt = d.responseDueAt;
-    t.resolveDueAt = d.resolveDueAt;
-    t.respondedAt = null;
-    t.nextResponseCheckAt = d.responseDueAt;
-    t.nextResolveCheckAt = d.resolveDueAt;
-  }
-
-  /** The unclosed ticket of a device and rule: its own, or the incident ticket listing the device. */
-  private ticketOf(site: string, device: string, rule: string): Ticket | undefined {
-    let found: Ticket | undefined;
-    for (const t of this.open.values()) {
-      if (t.site !== site || t.rule !== rule) continue;
-      if (t.device === device) return t;
-      if (t.devices.includes(device)) found = t;
-    }
-    return found;
-  }
-
-  private incidentTicket(incidentId: string): Ticket | undefined {
-    for (const t of this.open.values()) if (t.incidentId === incidentId) return t;
-    return undefined;
-  }
-
-  private joinIncident(t: Ticket, device: string, alarmId: string, ts: number, incidentId: string): void {
-    if (!t.devices.includes(device)) t.devices.push(device);
-    if (!t.alarmIds.includes(alarmId)) t.alarmIds.push(alarmId);
-    t.incidentId = incidentId;
-    this.entry(t, ts, 'incident-joined', `${device} joined incident ${incidentId}`, {
-      incidentId,
-      device,
-      alarmId,
-    });
-  }
-
-  private entry(
-    t: Ticket,
-    ts: number,
-    action: HistoryEntry['action'],
-    note: string,
-    data?: Record<string, unknown>,
-  ): void {
-    const e: HistoryEntry = { ts, actor: SYSTEM, action, from: t.status, to: t.status, note };
-    if (data) e.data = data;
-    t.history.push(e);
-    t.updatedAt = Math.max(t.updatedAt, ts);
-  }
-
-  private commit(changes: Changes): TicketEvent[] {
+  private commit(changes: Changes, alsoInTransaction?: () => void): TicketEvent[] {
     if (changes.size === 0) return [];
     const events = changes.events();
-    this.store.tx(() => {
-      changes.save(this.store);
-      this.deps.inTransaction?.(events);
-    });
+    try {
+      this.store.tx(() => {
+        changes.save(this.store);
+        alsoInTransaction?.();
+        this.deps.inTransaction?.(events);
+      });
+    } catch (err) {
+      const seqs = changes.seqs();
+      if (seqs.length > 0) this.seq = Math.min(...seqs);
+      throw err;
+    }
+    for (const t of changes.tickets()) {
+      if (t.status === 'closed') this.open.delete(t.id);
+      else this.open.set(t.id, t);
+    }
+    this.counts.created += changes.seqs().length;
     for (const e of events) {
       for (const fn of this.listeners) {
         try {
@@ -672,55 +526,6 @@ export class WorkOrderService implements Component {
       }
     }
     return events;
-  }
-}
-
-/** The tickets one operation touched, with the history each had before it (what is new to store). */
-class Changes {
-  private readonly touched = new Map<
-    string,
-    { t: Ticket; from: number; type: TicketEventType; seq: number | null }
-  >();
-
-  constructor(
-    private readonly open: Map<string, Ticket>,
-    private readonly stored: Map<string, number>,
-  ) {}
-
-  get size(): number {
-    return this.touched.size;
-  }
-
-  add(t: Ticket): void {
-    this.open.set(t.id, t);
-    this.stored.set(t.id, 0);
-    this.touched.set(t.id, { t, from: 0, type: 'created', seq: Number(t.id.slice(3)) });
-  }
-
-  touch(t: Ticket, historyBefore: number, type: TicketEventType): void {
-    const cur = this.touched.get(t.id);
-    if (cur) {
-      if (cur.type === 'updated' && type === 'escalated') cur.type = type;
-      return;
-    }
-    this.touched.set(t.id, { t, from: historyBefore, type, seq: null });
-  }
-
-  events(): TicketEvent[] {
-    return [...this.touched.values()].map((c) => ({
-      type: c.type,
-      // Without its history (the new lines are in `entries`): cloning a long trail on every change would cost O(n²).
-      ticket: structuredClone({ ...c.t, history: [] }),
-      entries: c.t.history.slice(c.from),
-    }));
-  }
-
-  save(store: TicketStore): void {
-    for (const c of this.touched.values()) {
-      const stored = this.stored.get(c.t.id) ?? 0;
-      store.save(c.t, c.seq, c.t.history.length - stored);
-      this.stored.set(c.t.id, c.t.history.length);
-    }
   }
 }
 

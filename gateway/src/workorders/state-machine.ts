@@ -1,3 +1,6 @@
+import { addSlaTime, slaTimeBetween } from './policy.js';
+import { workordersSchema, type WorkordersConfig } from './schema.js';
+import { clockPaused, settle, startCycle } from './sla.js';
 import {
   TicketError,
   type HistoryEntry,
@@ -13,7 +16,12 @@ export interface ActionRequest {
   note?: string;
   /** The completion form of a maintenance ticket, at resolve. */
   form?: Record<string, unknown>;
+  /** Why a ticket goes on hold (`workorders.pause`): whether the resolution clock stops. */
+  reason?: string;
 }
+
+let defaults: WorkordersConfig | undefined;
+const defaultConfig = () => (defaults ??= workordersSchema.parse({}));
 
 /** Where each action may start from, and where it leads (null: the status does not change). */
 const RULES: Record<TicketAction, { from: readonly TicketStatus[] | 'any'; to: TicketStatus | null }> = {
@@ -48,9 +56,15 @@ const conflict = (msg: string) => new TicketError('GW_ERR_TICKET_TRANSITION', ms
 
 /**
  * Applies one person's action to a ticket in place and returns the audit entry, or throws a
- * TicketError (409 for a transition the state machine does not allow). Pure: no clock, no I/O.
+ * TicketError (409 for a transition the state machine does not allow). Pure: no clock, no I/O; the
+ * config gives the service levels (a reopen's deadlines, the calendar) and the pause reasons.
  */
-export function applyAction(t: Ticket, req: ActionRequest, now: number): HistoryEntry {
+export function applyAction(
+  t: Ticket,
+  req: ActionRequest,
+  now: number,
+  cfg: WorkordersConfig = defaultConfig(),
+): HistoryEntry {
   const rule = RULES[req.action];
   if (rule.from !== 'any' && !rule.from.includes(t.status))
     throw conflict(
@@ -78,7 +92,7 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
         t.maintenance.record = record;
         data.form = record;
       }
-      markResolved(t, req.actor, now);
+      markResolved(t, req.actor, now, cfg);
       break;
     case 'verify':
       if (t.verifiedBy !== null) throw conflict(`ticket ${t.id} is already verified by ${t.verifiedBy}`);
@@ -100,16 +114,15 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
           409,
         );
       t.closedAt = now;
+      // The month's closed tickets are counted by these lines, with the priority of the time.
+      data.priority = t.priority;
       break;
     case 'reopen':
-      // The earlier resolution stays in the audit trail; the ticket is unresolved again.
-      t.resolvedAt = null;
-      t.resolvedBy = null;
-      t.verifiedBy = null;
-      t.verifiedAt = null;
-      t.closedAt = null;
+      // The earlier cycle stays as it was (and in the audit trail); a new one begins with fresh deadlines.
+      startCycle(t, now, cfg);
+      data.cycle = t.cycle;
       break;
-    case 'hold':
+    case 'hold': {
       if (t.onHold === true) throw conflict(`ticket ${t.id} is already on hold`);
       if (!req.note)
         throw new TicketError(
@@ -117,12 +130,20 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
           'hold needs a note (what the ticket waits for)',
           400,
         );
+      const pauses = pausesClock(cfg, req.reason);
+      // A deadline already passed is judged missed before the pause: holding cannot hide it.
+      settle(t, now);
       t.onHold = true;
       t.heldSince = now;
+      t.holdReason = req.reason ?? null;
+      t.clockPaused = pauses;
+      if (req.reason !== undefined) data.reason = req.reason;
+      data.clockPaused = pauses;
       break;
+    }
     case 'resume':
       if (t.onHold !== true) throw conflict(`ticket ${t.id} is not on hold`);
-      data.heldMs = endHold(t, now);
+      Object.assign(data, endHold(t, now, cfg));
       break;
     case 'start':
     case 'comment':
@@ -140,28 +161,64 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number): History
   };
   if (Object.keys(data).length > 0) entry.data = data;
   t.history.push(entry);
+  settle(t, now);
   return entry;
 }
 
-/** Ends a hold: adds its length to `heldMs` and returns it (0 when the ticket was not on hold). */
-export function endHold(t: Ticket, now: number): number {
-  if (t.onHold !== true) return 0;
-  const held = Math.max(0, now - (t.heldSince ?? now));
-  t.heldMs = (t.heldMs ?? 0) + held;
+/**
+ * Whether a hold for this reason stops the resolution clock: the config's `pause.reasons` do,
+ * `pause.runningReasons` do not, a hold without a reason does when `pause.withoutReason`. Any other
+ * reason is refused, so a misspelt one cannot silently leave the clock running.
+ */
+export function pausesClock(cfg: WorkordersConfig, reason: string | undefined): boolean {
+  const p = cfg.pause;
+  if (reason === undefined) return p.withoutReason;
+  if (p.reasons.includes(reason)) return true;
+  if (p.runningReasons.includes(reason)) return false;
+  throw new TicketError(
+    'GW_ERR_TICKET_BAD_REQUEST',
+    `hold reason ${reason} is not configured (workorders.pause: ${[...p.reasons, ...p.runningReasons].join(', ') || 'none'})`,
+    400,
+  );
+}
+
+/**
+ * Ends a hold. When its clock was paused, the time held counts in `heldMs` and the resolution
+ * deadline (and a pending resolution check) moves out by it, in working time where the calendar
+ * applies. Returns what the audit line records.
+ */
+export function endHold(t: Ticket, now: number, cfg: WorkordersConfig): Record<string, unknown> {
+  if (t.onHold !== true) return {};
+  const since = t.heldSince ?? now;
+  const paused = clockPaused(t);
   t.onHold = false;
   t.heldSince = null;
-  return held;
+  t.holdReason = null;
+  t.clockPaused = false;
+  if (!paused) return { heldMs: 0 };
+  const held = Math.max(0, now - since);
+  const before = t.heldMs ?? 0;
+  t.heldMs = before + held;
+  const sla = slaTimeBetween(cfg, t.priority, since, now);
+  t.heldSlaMs = (t.heldSlaMs ?? before) + sla;
+  if (sla > 0) {
+    t.resolveDueAt = addSlaTime(cfg, t.priority, t.resolveDueAt, sla);
+    if (t.nextResolveCheckAt !== null)
+      t.nextResolveCheckAt = addSlaTime(cfg, t.priority, t.nextResolveCheckAt, sla);
+  }
+  return { heldMs: held, resolveDueAt: new Date(t.resolveDueAt).toISOString() };
 }
 
 /** Resolution stops the resolve clock (and ends a hold); the gateway's auto-resolve uses this too. */
-export function markResolved(t: Ticket, actor: string, now: number): void {
-  endHold(t, now);
+export function markResolved(t: Ticket, actor: string, now: number, cfg: WorkordersConfig): void {
+  endHold(t, now, cfg);
   t.resolvedAt = now;
   t.resolvedBy = actor;
   t.nextResolveCheckAt = null;
   t.nextResponseCheckAt = null;
   t.verifiedBy = null;
   t.verifiedAt = null;
+  settle(t, now);
 }
 
 /** Statuses in which a ticket still needs work (the open ticket of its device and rule). */

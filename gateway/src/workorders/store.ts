@@ -1,6 +1,8 @@
+import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../storage/db.js';
+import { clockPaused } from './sla.js';
 import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
-import { NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
+import { NOTIFY_ARCHIVE_SQL, NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
 
 /** Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失"). */
 export const WORKORDER_MIGRATIONS: Migration[] = [
@@ -32,6 +34,31 @@ export const WORKORDER_MIGRATIONS: Migration[] = [
     // Ticket notifications (webhooks, email) queued with the ticket change, and inbound idempotency keys.
     sql: NOTIFY_MIGRATION_SQL,
   },
+  {
+    version: 4,
+    // Delivered notifications and old inbound keys move to an archive instead of being deleted.
+    sql: NOTIFY_ARCHIVE_SQL,
+  },
+  {
+    version: 5,
+    // Columns for the list's filters (assignee, overdue) and for polling by change time.
+    sql: `
+      ALTER TABLE tickets ADD COLUMN assignee TEXT;
+      ALTER TABLE tickets ADD COLUMN responded_at INTEGER;
+      ALTER TABLE tickets ADD COLUMN response_due_at INTEGER;
+      ALTER TABLE tickets ADD COLUMN resolve_due_at INTEGER;
+      ALTER TABLE tickets ADD COLUMN paused_since INTEGER;
+      UPDATE tickets SET
+        assignee = json_extract(body, '$.assignee'),
+        responded_at = json_extract(body, '$.respondedAt'),
+        response_due_at = json_extract(body, '$.responseDueAt'),
+        resolve_due_at = json_extract(body, '$.resolveDueAt'),
+        paused_since = CASE WHEN json_extract(body, '$.onHold') = 1
+          AND COALESCE(json_extract(body, '$.clockPaused'), 1) = 1 THEN json_extract(body, '$.heldSince') END;
+      CREATE INDEX tickets_updated ON tickets(updated_at, seq);
+      CREATE INDEX tickets_assignee ON tickets(assignee);
+    `,
+  },
 ];
 
 export interface TicketFilter {
@@ -39,7 +66,20 @@ export interface TicketFilter {
   site?: string;
   device?: string;
   priority?: string;
+  assignee?: string;
+  /** Changed at or after this instant (epoch ms); the answer is then oldest change first. */
+  updatedSince?: number;
+  /**
+   * true: a deadline of the current cycle has passed without its step (no response by the response
+   * deadline; unresolved past the resolution deadline, unless its clock was paused before then);
+   * false: none has. Judged at `now`.
+   */
+  overdue?: boolean;
+  now?: number;
+  offset?: number;
   limit: number;
+  /** With each ticket's audit trail (one more query for the page). */
+  withHistory?: boolean;
 }
 
 interface HistoryRow {
@@ -57,7 +97,26 @@ interface HistoryRow {
  * migrations), and the audit trail one row per entry, appended only.
  */
 export class TicketStore {
-  constructor(private readonly db: Db) {}
+  private readonly insertTicket: Statement;
+  private readonly updateTicket: Statement;
+  private readonly insertHistory: Statement;
+
+  constructor(private readonly db: Db) {
+    // Prepared once: every committed change writes through these.
+    this.insertTicket = db.prepare(
+      `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at,
+         assignee, responded_at, response_due_at, resolve_due_at, paused_since, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.updateTicket = db.prepare(
+      `UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, assignee = ?, responded_at = ?,
+         response_due_at = ?, resolve_due_at = ?, paused_since = ?, body = ? WHERE id = ?`,
+    );
+    this.insertHistory = db.prepare(
+      `INSERT INTO ticket_history (ticket_id, ts, actor, action, from_status, to_status, note, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+  }
 
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn)();
@@ -71,38 +130,50 @@ export class TicketStore {
   /** Writes the ticket and the entries of its history not stored yet (the last `newEntries`). */
   save(t: Ticket, seq: number | null, newEntries: number): void {
     const { history, ...body } = t;
+    const cols = [
+      t.assignee,
+      t.respondedAt,
+      t.responseDueAt,
+      t.resolveDueAt,
+      clockPaused(t) ? (t.heldSince ?? null) : null,
+    ];
     if (seq !== null) {
-      this.db
-        .prepare(
-          `INSERT INTO tickets (id, seq, site, device, rule, status, priority, created_at, updated_at, resolved_at, body)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          t.id,
-          seq,
-          t.site,
-          t.device,
-          t.rule,
-          t.status,
-          t.priority,
-          t.createdAt,
-          t.updatedAt,
-          t.resolvedAt,
-          JSON.stringify(body),
-        );
+      this.insertTicket.run(
+        t.id,
+        seq,
+        t.site,
+        t.device,
+        t.rule,
+        t.status,
+        t.priority,
+        t.createdAt,
+        t.updatedAt,
+        t.resolvedAt,
+        ...cols,
+        JSON.stringify(body),
+      );
     } else {
-      this.db
-        .prepare(
-          'UPDATE tickets SET status = ?, priority = ?, updated_at = ?, resolved_at = ?, body = ? WHERE id = ?',
-        )
-        .run(t.status, t.priority, t.updatedAt, t.resolvedAt, JSON.stringify(body), t.id);
+      this.updateTicket.run(
+        t.status,
+        t.priority,
+        t.updatedAt,
+        t.resolvedAt,
+        ...cols,
+        JSON.stringify(body),
+        t.id,
+      );
     }
-    const ins = this.db.prepare(
-      `INSERT INTO ticket_history (ticket_id, ts, actor, action, from_status, to_status, note, data)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
     for (const h of history.slice(history.length - newEntries))
-      ins.run(t.id, h.ts, h.actor, h.action, h.from, h.to, h.note, h.data ? JSON.stringify(h.data) : null);
+      this.insertHistory.run(
+        t.id,
+        h.ts,
+        h.actor,
+        h.action,
+        h.from,
+        h.to,
+        h.note,
+        h.data ? JSON.stringify(h.data) : null,
+      );
   }
 
   get(id: string): Ticket | undefined {
@@ -120,6 +191,11 @@ export class TicketStore {
   }
 
   list(f: TicketFilter): Ticket[] {
+    return this.page(f).tickets;
+  }
+
+  /** One page of the tickets matching the filter, and how many match in all. */
+  page(f: TicketFilter): { tickets: Ticket[]; total: number } {
     const where: string[] = [];
     const args: unknown[] = [];
     for (const [col, v] of [
@@ -127,19 +203,48 @@ export class TicketStore {
       ['site', f.site],
       ['device', f.device],
       ['priority', f.priority],
+      ['assignee', f.assignee],
     ] as const) {
       if (v === undefined) continue;
       where.push(`${col} = ?`);
       args.push(v);
     }
-    const sql = `SELECT body FROM tickets ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, f.limit) as { body: string }[];
-    return rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+    if (f.updatedSince !== undefined) {
+      where.push('updated_at >= ?');
+      args.push(f.updatedSince);
+    }
+    if (f.overdue !== undefined) {
+      const now = f.now ?? Date.now();
+      const overdue = `(status NOT IN ('resolved', 'closed') AND (
+        (responded_at IS NULL AND response_due_at <= ?)
+        OR (resolve_due_at <= ? AND (paused_since IS NULL OR paused_since > resolve_due_at))))`;
+      where.push(f.overdue ? overdue : `NOT ${overdue}`);
+      args.push(now, now);
+    }
+    const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    // Polling for changes reads oldest change first, so a client can carry on from the last it saw.
+    const order = f.updatedSince !== undefined ? 'updated_at ASC, seq ASC' : 'seq DESC';
+    const rows = this.db
+      .prepare(`SELECT body FROM tickets ${cond} ORDER BY ${order} LIMIT ? OFFSET ?`)
+      .all(...args, f.limit, f.offset ?? 0) as { body: string }[];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM tickets ${cond}`).get(...args) as { n: number })
+      .n;
+    const tickets = rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+    if (f.withHistory && tickets.length > 0) {
+      const byId = new Map<string, Ticket>(tickets.map((t) => [t.id, t]));
+      const hist = this.db
+        .prepare(
+          `SELECT * FROM ticket_history WHERE ticket_id IN (${tickets.map(() => '?').join(',')}) ORDER BY seq`,
+        )
+        .all(...byId.keys()) as (HistoryRow & { ticket_id: string })[];
+      for (const h of hist) byId.get(h.ticket_id)?.history.push(toEntry(h));
+    }
+    return { tickets, total };
   }
 
   /**
-   * Tickets created before `to` with only the `escalate` lines of their history: what the monthly
-   * report reads (two queries, whatever the number of tickets).
+   * Tickets created before `to` with only the `escalate` and `close` lines of their history: what
+   * the monthly report reads (two queries, whatever the number of tickets).
    */
   createdBefore(to: number): Ticket[] {
     const rows = this.db.prepare('SELECT body FROM tickets WHERE created_at < ? ORDER BY seq').all(to) as {
@@ -150,7 +255,7 @@ export class TicketStore {
     const hist = this.db
       .prepare(
         `SELECT h.* FROM ticket_history h JOIN tickets t ON t.id = h.ticket_id
-         WHERE t.created_at < ? AND h.action = 'escalate' ORDER BY h.seq`,
+         WHERE t.created_at < ? AND h.action IN ('escalate', 'close') ORDER BY h.seq`,
       )
       .all(to) as (HistoryRow & { ticket_id: string })[];
     for (const h of hist) byId.get(h.ticket_id)?.history.push(toEntry(h));

@@ -39,7 +39,8 @@ export type SystemAction =
   | 'alarm-cleared'
   | 'incident-joined'
   | 'escalate'
-  | 'auto-resolve';
+  | 'auto-resolve'
+  | 'priority-raised';
 
 /** One line of the audit trail: who, when, what, why, and the status before and after. */
 export interface HistoryEntry {
@@ -115,12 +116,31 @@ export interface Ticket {
   nextResolveCheckAt: number | null;
   breaches: { response: number; resolve: number };
   repeatOf: string | null;
-  /** On hold (e.g. waiting for parts): the resolution clock stands still (absent on older tickets: false). */
+  /** On hold (e.g. waiting for parts) (absent on older tickets: false). */
   onHold?: boolean;
   /** Since when it is on hold, epoch ms (null when not). */
   heldSince?: number | null;
-  /** Time spent on hold so far, ms, not counting a hold still running (absent: 0). */
+  /** Why it is on hold (`workorders.pause.reasons`), null for a hold without a reason or when not on hold. */
+  holdReason?: string | null;
+  /**
+   * Whether this hold stops the resolution clock (the config's pause reasons decide; absent on
+   * older tickets: a hold always did).
+   */
+  clockPaused?: boolean;
+  /** Time the resolution clock stood still in the current cycle, ms, not counting a pause still running (absent: 0). */
   heldMs?: number;
+  /** The same in service-level time (working time where the calendar applies): what the deadline moved by. */
+  heldSlaMs?: number;
+  /** The priority the ticket was opened with (absent on older tickets: `priority`). */
+  openedPriority?: Priority;
+  /** The resolution cycle: 1 from creation, one more on each reopen (absent: 1). */
+  cycle?: number;
+  /** When the current cycle began: creation, or the reopen (absent: `createdAt`). */
+  cycleStartedAt?: number;
+  /** The current cycle's deadlines once judged (met, or missed): fixed from then on (absent: none yet). */
+  sla?: SlaJudgements;
+  /** Earlier cycles, each ended by a reopen, as they stood then (absent: none). */
+  cycles?: SlaCycle[];
   /** Set on preventive-maintenance tickets (absent on tickets stored before it existed). */
   maintenance?: MaintenanceInfo | null;
   history: HistoryEntry[];
@@ -133,6 +153,36 @@ export interface MaintenanceInfo {
   form: 'none' | 'disinfection';
   /** The completion form as filled in at resolve. */
   record: Record<string, unknown> | null;
+  /** When the occurrence was missed: its window (the resolution deadline) ended without it being done. */
+  missedAt?: number | null;
+}
+
+/** A deadline once judged. Written once, when it is decided; nothing later changes it. */
+export interface SlaJudgement {
+  met: boolean;
+  /** The deadline as it stood when judged: the month it falls in is the month it counts in. */
+  dueAt: number;
+  /** The ticket's priority then. */
+  priority: Priority;
+}
+
+export interface SlaJudgements {
+  response: SlaJudgement | null;
+  resolve: SlaJudgement | null;
+}
+
+/** One resolution cycle: from creation (n = 1) or a reopen (n ≥ 2) to the next reopen. */
+export interface SlaCycle extends SlaJudgements {
+  n: number;
+  startedAt: number;
+  /** When the next cycle began (null: this is the current one). */
+  endedAt: number | null;
+  priority: Priority;
+  responseDueAt: number;
+  resolveDueAt: number;
+  respondedAt: number | null;
+  resolvedAt: number | null;
+  heldMs: number;
 }
 
 export type TicketErrorCode =
@@ -172,12 +222,41 @@ export function ticketToJson(t: Ticket, withHistory = true): Record<string, unkn
     readings: t.readings ? readingsToJson(t.readings) : null,
     onHold: t.onHold ?? false,
     heldSince: iso(t.heldSince ?? null),
+    holdReason: t.holdReason ?? null,
+    clockPaused: t.onHold === true && t.clockPaused !== false,
     heldMs: t.heldMs ?? 0,
-    maintenance: t.maintenance ? { ...t.maintenance, dueAt: iso(t.maintenance.dueAt) } : null,
+    heldSlaMs: t.heldSlaMs ?? t.heldMs ?? 0,
+    openedPriority: t.openedPriority ?? t.priority,
+    cycle: t.cycle ?? 1,
+    cycleStartedAt: iso(t.cycleStartedAt ?? t.createdAt),
+    sla: judgementsToJson(t.sla ?? { response: null, resolve: null }),
+    cycles: (t.cycles ?? []).map(cycleToJson),
+    maintenance: t.maintenance
+      ? { ...t.maintenance, dueAt: iso(t.maintenance.dueAt), missedAt: iso(t.maintenance.missedAt ?? null) }
+      : null,
     history: withHistory ? t.history.map((h) => ({ ...h, ts: iso(h.ts) })) : undefined,
   };
   if (!withHistory) delete out.history;
   return out;
+}
+
+const judgementToJson = (j: SlaJudgement | null) => (j ? { ...j, dueAt: iso(j.dueAt) } : null);
+
+function judgementsToJson(j: SlaJudgements): Record<string, unknown> {
+  return { response: judgementToJson(j.response), resolve: judgementToJson(j.resolve) };
+}
+
+function cycleToJson(c: SlaCycle): Record<string, unknown> {
+  return {
+    ...c,
+    startedAt: iso(c.startedAt),
+    endedAt: iso(c.endedAt),
+    responseDueAt: iso(c.responseDueAt),
+    resolveDueAt: iso(c.resolveDueAt),
+    respondedAt: iso(c.respondedAt),
+    resolvedAt: iso(c.resolvedAt),
+    ...judgementsToJson(c),
+  };
 }
 
 function readingsToJson(r: ReadingsSnapshot): Record<string, unknown> {

@@ -2,10 +2,10 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, type Alarm, type DeviceRules, type Threshold, type Ticket } from '../api';
 import { MetricChart, type Series } from '../chart';
 import { useApp, useStoreVersion } from '../context';
-import { fmtDuration, fmtTime, fmtValue, unitOf } from '../format';
+import { fmtDuration, fmtTime, unitOf } from '../format';
 import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
-import { Field, useWidth } from '../widgets';
+import { Field, ValueText, useWidth } from '../widgets';
 import { AlarmRow } from './alarms';
 import { ShelveDialog } from './shelve';
 
@@ -237,7 +237,11 @@ export function DeviceView(props: { id: string }) {
         {metrics.map((m) => (
           <div class="chart-card" key={m}>
             <h3>
-              {metricName(m, lang)} <b>{fmtValue(d.latest[m]?.value, lang)}</b> <small>{unitOf(m)}</small>
+              {metricName(m, lang)}{' '}
+              <b>
+                <ValueText v={d.latest[m]} t={t} lang={lang} />
+              </b>{' '}
+              <small>{unitOf(m)}</small>
             </h3>
             <MetricChart
               metric={m}

@@ -2,11 +2,11 @@ import { Component } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import type { Device } from '../api';
 import { useApp, useStoreVersion } from '../context';
-import { fmtValue, unitOf } from '../format';
+import { unitOf } from '../format';
 import type { Lang } from '../i18n';
 import { kindName, metricName } from '../labels';
 import { PRIMARY, type Ring, type TileState } from '../store';
-import { Sparkline, VirtualList, useWidth } from '../widgets';
+import { Sparkline, ValueText, VirtualList, useWidth } from '../widgets';
 import { DemoPanel } from './demo';
 
 const RANK: Record<TileState, number> = { critical: 0, warning: 1, offline: 2, normal: 3 };
@@ -149,6 +149,7 @@ export function Overview() {
                     sparkW={tileW - TILE_CHROME}
                     lang={lang}
                     label={t(store.states.get(d.key) ?? 'normal')}
+                    t={t}
                   />
                 ))}
               </div>
@@ -169,6 +170,7 @@ interface TileProps {
   sparkW: number;
   lang: Lang;
   label: string;
+  t: (key: string) => string;
 }
 
 class Tile extends Component<TileProps> {
@@ -198,7 +200,7 @@ class Tile extends Component<TileProps> {
             <span class="tv" key={m} title={m}>
               <span class="tv-name">{metricName(m, lang)}</span>
               <span class="tv-val">
-                {fmtValue(d.latest[m]?.value, lang)}
+                <ValueText v={d.latest[m]} t={this.props.t} lang={lang} />
                 <small>{unitOf(m)}</small>
               </span>
             </span>

@@ -95,7 +95,8 @@ export function TicketDetail(props: { id: string }) {
         {x.onHold ? (
           <>
             {' · '}
-            <b class="held">{t('onHold')}</b> ({t('heldSince', { t: fmtTime(x.heldSince, lang) })})
+            <b class="held">{t('onHold')}</b> ({t('heldSince', { t: fmtTime(x.heldSince, lang) })}
+            {x.holdReason ? `, ${x.holdReason.replace(/_/g, ' ')}` : ''})
           </>
         ) : null}{' '}
         · {x.assignee ?? '–'}

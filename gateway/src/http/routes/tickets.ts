@@ -4,12 +4,12 @@ import { RULE_CLASSES } from '../../rules/types.js';
 import {
   allowedActions,
   PRIORITIES,
-  TICKET_ACTIONS,
   TICKET_STATUSES,
   TicketError,
   ticketToJson,
   type WorkOrderService,
 } from '../../workorders/index.js';
+import { actionBody } from '../../workorders/action-body.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
 import { badRequest } from './validate.js';
 
@@ -24,22 +24,18 @@ const listQuery = z.strictObject({
   site: id.optional(),
   device: id.optional(),
   priority: z.enum(PRIORITIES).optional(),
+  assignee: id.optional(),
+  /** Changed at or after (RFC 3339): the answer is then oldest change first, for polling. */
+  updatedSince: z.iso
+    .datetime({ offset: true, error: 'must be an RFC 3339 time' })
+    .transform((v) => Date.parse(v))
+    .optional(),
+  overdue: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  offset: z.coerce.number().int().min(0).max(10_000_000).optional(),
+  /** `history`: each ticket with its audit trail (left out of lists by default, for size). */
+  include: z.enum(['history']).optional(),
 });
-const actionBody = z
-  .strictObject({
-    action: z.enum(TICKET_ACTIONS),
-    assignee: z.string().min(1).max(200).optional(),
-    note: z.string().max(4000).optional(),
-    /** A maintenance ticket's completion form, at resolve (tank disinfection: disinfectedAt, amount, unit). */
-    form: z.record(z.string(), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
-  })
-  .superRefine((b, ctx) => {
-    if (b.action === 'assign' && b.assignee === undefined)
-      ctx.addIssue({ code: 'custom', path: ['assignee'], message: 'needed with action assign' });
-    if ((b.action === 'comment' || b.action === 'hold') && !b.note)
-      ctx.addIssue({ code: 'custom', path: ['note'], message: `needed with action ${b.action}` });
-  });
 const createBody = z.strictObject({
   title: z.string().min(1).max(500),
   site: id,
@@ -66,7 +62,23 @@ export function registerTicketRoutes(app: FastifyInstance, deps: TicketRouteDeps
   app.get('/api/tickets', { preHandler: viewer }, async (req, reply) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) return badRequest(reply, q.error, 'query');
-    return { tickets: tickets.list(q.data).map((t) => ticketToJson(t, false)) };
+    const { overdue, include, offset = 0, ...f } = q.data;
+    const withHistory = include === 'history';
+    const page = tickets.page({
+      ...f,
+      offset,
+      withHistory,
+      ...(overdue !== undefined ? { overdue: overdue === 'true' } : {}),
+    });
+    const limit = Math.min(f.limit ?? tickets.listLimit, tickets.listLimit);
+    const next = offset + page.tickets.length;
+    return {
+      tickets: page.tickets.map((t) => ticketToJson(t, withHistory)),
+      total: page.total,
+      offset,
+      limit,
+      nextOffset: next < page.total ? next : null,
+    };
   });
 
   app.get<{ Params: { id: string } }>('/api/tickets/:id', { preHandler: viewer }, async (req, reply) => {

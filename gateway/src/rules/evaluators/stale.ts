@@ -9,17 +9,18 @@ interface StaleParams {
 
 interface StaleState {
   sev: number;
-  /** Time of the last reading that was not of bad quality (or when the device became known). */
+  /** Time of the last reading of good quality (or when the device became known). */
   lastGood: number;
+  /** Consecutive readings that were bad or uncertain. */
   badRun: number;
 }
 
 export const staleEvaluator: Evaluator<StaleRule, StaleParams, StaleState> = {
-  seesBadQuality: true,
+  seesNotGood: true,
   compile: (r) => ({ intervals: r.intervals, badN: r.badQualityReadings, sev: severityRank(r.severity) }),
   create: (_p, _ctx, now) => ({ sev: 0, lastGood: now, badRun: 0 }),
   evaluate(s, reading, p) {
-    if (reading.quality === 'bad') {
+    if (reading.quality === 'bad' || reading.quality === 'uncertain') {
       s.badRun++;
       if (s.sev !== 0 || p.badN === 0 || s.badRun < p.badN) return null;
       s.sev = p.sev;
@@ -28,7 +29,7 @@ export const staleEvaluator: Evaluator<StaleRule, StaleParams, StaleState> = {
         severity: severityOf(p.sev),
         value: null,
         ts: reading.ts,
-        message: `${s.badRun} consecutive readings of bad quality`,
+        message: `${s.badRun} consecutive readings not of good quality (last: ${reading.quality})`,
       };
     }
     s.badRun = 0;

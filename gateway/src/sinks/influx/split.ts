@@ -1,22 +1,24 @@
-/** A part of a batch's body with the number of lines it holds. */
+/** A part of a batch's body (UTF-8 line protocol) with the number of lines it holds. */
 export interface Piece {
-  body: string;
+  body: Buffer;
   lines: number;
 }
 
+const NL = 0x0a;
+
 /**
  * Halves a newline-terminated body at the line boundary nearest its middle, for a server that
- * answered 413. Only this rare path scans the text; returns undefined for a single line.
+ * answered 413. Only this rare path scans the bytes; returns undefined for a single line.
  */
 export function halve(piece: Piece): [Piece, Piece] | undefined {
   const { body } = piece;
   const mid = Math.floor(body.length / 2);
   // The end of the line that crosses the middle, or failing that the end of the line before it.
-  let cut = body.indexOf('\n', mid);
-  if (cut === -1 || cut >= body.length - 1) cut = body.lastIndexOf('\n', mid - 1);
+  let cut = body.indexOf(NL, mid);
+  if (cut === -1 || cut >= body.length - 1) cut = mid > 0 ? body.lastIndexOf(NL, mid - 1) : -1;
   if (cut === -1 || cut >= body.length - 1) return undefined;
-  const first = body.slice(0, cut + 1);
-  const second = body.slice(cut + 1);
+  const first = body.subarray(0, cut + 1);
+  const second = body.subarray(cut + 1);
   const firstLines = countLines(first);
   return [
     { body: first, lines: firstLines },
@@ -24,8 +26,8 @@ export function halve(piece: Piece): [Piece, Piece] | undefined {
   ];
 }
 
-function countLines(text: string): number {
+function countLines(bytes: Buffer): number {
   let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  for (let i = bytes.indexOf(NL); i !== -1; i = bytes.indexOf(NL, i + 1)) n++;
   return n;
 }

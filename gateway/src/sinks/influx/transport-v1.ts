@@ -35,10 +35,10 @@ export class V1Transport implements LineTransport {
     }
   }
 
-  async write(body: string): Promise<WriteResponse> {
+  async write(body: Buffer): Promise<WriteResponse> {
     const params = new URLSearchParams({ db: this.cfg.db, precision: 'ms' });
     if (this.cfg.retentionPolicy) params.set('rp', this.cfg.retentionPolicy);
-    const raw = Buffer.from(body, 'utf8');
+    const raw = body;
     const headers: Record<string, string> = { ...this.headers, 'content-type': 'text/plain; charset=utf-8' };
     let payload = raw;
     if (this.gzipOn) {

@@ -33,9 +33,10 @@ export class V2Transport implements LineTransport {
     this.timeoutMs = cfg.timeoutMs;
   }
 
-  async write(body: string): Promise<WriteResponse> {
+  async write(body: Buffer): Promise<WriteResponse> {
     try {
-      await this.client.transport.request(this.path, body, {
+      // The client's request() takes text (anything else it would send as JSON).
+      await this.client.transport.request(this.path, body.toString('utf8'), {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8' },
         gzipThreshold: this.gzipThreshold,

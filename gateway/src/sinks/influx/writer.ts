@@ -187,17 +187,24 @@ export class InfluxWriter implements Component {
     if (this.inFlightLines === 0) this.claimedUpTo = 0;
     const first = this.outbox.read(this.cfg.batchLines, this.claimedUpTo);
     if (!first) return null;
-    let { lines, lastId } = first;
+    let { lines, bytes, lastId } = first;
     const parts = [first.body];
     while (lines < this.cfg.batchLines) {
       const next = this.outbox.read(this.cfg.batchLines - lines, lastId);
       if (!next) break;
       parts.push(next.body);
       lines += next.lines;
+      bytes += next.bytes;
       lastId = next.lastId;
     }
     this.claimedUpTo = lastId;
-    return { firstId: first.firstId, lastId, lines, body: parts.length === 1 ? first.body : parts.join('') };
+    return {
+      firstId: first.firstId,
+      lastId,
+      lines,
+      bytes,
+      body: parts.length === 1 ? first.body : Buffer.concat(parts),
+    };
   }
 
   private async deliver(batch: OutboxBatch): Promise<void> {
@@ -252,13 +259,15 @@ export class InfluxWriter implements Component {
   }
 
   /** Records the delivery lag of the first and last line (their timestamps end each line). */
-  private observeLag(body: string): void {
+  private observeLag(body: Buffer): void {
     const m = this.metrics;
     if (!m || body.length < 2) return;
     const now = Date.now();
-    const nl = body.indexOf('\n');
-    const first = Number(body.slice(body.lastIndexOf(' ', nl) + 1, nl));
-    const last = Number(body.slice(body.lastIndexOf(' ', body.length - 2) + 1, body.length - 1));
+    const nl = body.indexOf(0x0a);
+    const first = Number(body.toString('latin1', body.lastIndexOf(0x20, nl) + 1, nl));
+    const last = Number(
+      body.toString('latin1', body.lastIndexOf(0x20, body.length - 2) + 1, body.length - 1),
+    );
     if (Number.isFinite(first)) m.deliveryLag.observe(Math.max(0, now - first) / 1000);
     if (Number.isFinite(last) && nl !== body.length - 1)
       m.deliveryLag.observe(Math.max(0, now - last) / 1000);

@@ -1,0 +1,73 @@
+import { NAMESPACE } from './tracker.js';
+
+/** A message the MQTT connection publishes for the host application (QoS 1, retained). */
+export interface HostMessage {
+  topic: string;
+  payload: Buffer;
+}
+
+/**
+ * The Sparkplug 3.0 host application STATE of the gateway: `spBv1.0/STATE/<host id>`, retained,
+ * QoS 1, JSON `{"online": bool, "timestamp": ms}`. The will registered with each MQTT CONNECT says
+ * offline with the time of that CONNECT; the birth published once the subscriptions are granted
+ * says online with the same timestamp; a clean stop says offline before disconnecting (a
+ * DISCONNECT discards the will). Edge nodes that name the gateway as their primary host wait for
+ * its birth before publishing theirs.
+ */
+export class HostState {
+  readonly topic: string;
+  private connectedAt = 0;
+  private online = false;
+  /** Births published again because the retained STATE said offline while connected. */
+  rebirths = 0;
+
+  constructor(readonly hostId: string) {
+    this.topic = `${NAMESPACE}/STATE/${hostId}`;
+  }
+
+  /** The will for the CONNECT about to be sent. */
+  will(now: number): HostMessage {
+    this.connectedAt = now;
+    this.online = false;
+    return { topic: this.topic, payload: payload(false, now) };
+  }
+
+  /** After the subscriptions (the namespace and this STATE topic) were granted. */
+  birth(): HostMessage {
+    this.online = true;
+    return { topic: this.topic, payload: payload(true, this.connectedAt) };
+  }
+
+  /** Before a clean disconnect. */
+  death(now: number): HostMessage {
+    this.online = false;
+    return { topic: this.topic, payload: payload(false, Math.max(now, this.connectedAt)) };
+  }
+
+  /**
+   * A message on our own STATE topic (we subscribe to it, as the spec asks). One that says offline
+   * while we are online (the will of an earlier connection delivered late, or another client) has
+   * replaced our retained birth: the birth is published again.
+   */
+  onMessage(raw: Buffer): HostMessage | undefined {
+    if (!this.online) return undefined;
+    let said: unknown;
+    try {
+      said = JSON.parse(raw.toString('utf8'));
+    } catch {
+      said = undefined;
+    }
+    if (typeof said === 'object' && said !== null && (said as { online?: unknown }).online === true)
+      return undefined;
+    this.rebirths++;
+    return this.birth();
+  }
+
+  get isOnline(): boolean {
+    return this.online;
+  }
+}
+
+function payload(online: boolean, timestamp: number): Buffer {
+  return Buffer.from(JSON.stringify({ online, timestamp }));
+}

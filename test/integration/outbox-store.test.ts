@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { outboxSchema } from '../../gateway/src/config/schema.js';
+import { Outbox } from '../../gateway/src/storage/outbox.js';
+
+// The outbox on a real SQLite file: what InfluxDB confirmed leaves the counts at once and is
+// never handed out again, and its rows are gone from the file once the next commit ran.
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function open(commitThread: boolean): Promise<{ outbox: Outbox; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fgw-outbox-'));
+  dirs.push(dir);
+  const outbox = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }));
+  await outbox.start();
+  return { outbox, dir };
+}
+
+/** Appends `n` lines in `commits` separate commits (one chunk row each). */
+async function fill(outbox: Outbox, commits: number, n: number): Promise<void> {
+  for (let c = 0; c < commits; c++) {
+    for (let i = 0; i < n; i++) outbox.append(`m,device=d${i},site=s v=${c} ${1767225600000 + c}\n`);
+    await outbox.flush();
+  }
+}
+
+const rowsInFile = (dir: string): number[] => {
+  const db = new Database(join(dir, 'outbox.db'), { readonly: true });
+  try {
+    return (db.prepare('SELECT id FROM chunk ORDER BY id').pluck().all() as number[]).slice();
+  } finally {
+    db.close();
+  }
+};
+
+describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
+  it('drops confirmed rows from the counts at once, never reads them again, and deletes them on disk', async () => {
+    const { outbox, dir } = await open(commitThread);
+    await fill(outbox, 4, 10);
+    expect(outbox.stats().pendingLines).toBe(40);
+
+    const first = outbox.read(20)!;
+    expect(first.lines).toBe(20);
+    expect(first.bytes).toBe(first.body.length);
+    outbox.remove(first);
+    expect(outbox.stats().pendingLines).toBe(20);
+    // Every line has the same length, so the two chunks left weigh what the two removed did.
+    expect(outbox.stats().pendingBytes).toBe(first.bytes);
+
+    // Read from the start again (as the writer does with nothing in flight): the confirmed rows
+    // are skipped whether or not their delete has reached the disk yet.
+    const next = outbox.read(100)!;
+    expect(next.firstId).toBeGreaterThan(first.lastId);
+    expect(next.lines).toBe(20);
+    expect(next.body.toString()).not.toContain(' 1767225600000\n');
+    expect(next.body.toString()).not.toContain(' 1767225600001\n');
+    outbox.remove(next);
+    expect(outbox.read(100)).toBeNull();
+    expect(outbox.stats()).toMatchObject({ pendingLines: 0, pendingBytes: 0 });
+
+    await outbox.flush();
+    expect(rowsInFile(dir)).toEqual([]);
+    await outbox.stop();
+  });
+
+  it('keeps rows that were not confirmed across a restart, and only those', async () => {
+    const { outbox, dir } = await open(commitThread);
+    await fill(outbox, 3, 5);
+    const b = outbox.read(5)!;
+    outbox.remove(b);
+    await outbox.stop();
+
+    const again = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }));
+    await again.start();
+    expect(again.stats().pendingLines).toBe(10);
+    const rest = again.read(100)!;
+    expect(rest.firstId).toBeGreaterThan(b.lastId);
+    expect(rest.lines).toBe(10);
+    await again.stop();
+  });
+
+  it('reads rows stored as text (before bodies were stored as bytes) beside newer ones', async () => {
+    const { outbox, dir } = await open(commitThread);
+    await outbox.stop();
+    const db = new Database(join(dir, 'outbox.db'));
+    db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)').run(1, 22, 'm,site=s v=1 1000\n');
+    db.close();
+    const again = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }));
+    await again.start();
+    again.append('m,site=s v=2 2000\n');
+    await again.flush();
+    const b = again.read(10)!;
+    expect(Buffer.isBuffer(b.body)).toBe(true);
+    expect(b.body.toString()).toBe('m,site=s v=1 1000\nm,site=s v=2 2000\n');
+    expect(b.lines).toBe(2);
+    await again.stop();
+  });
+});
