@@ -11,9 +11,9 @@ WORKDIR /app
 # Dependencies first, so that a change of source code reuses this layer.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-# The whole repository (less .dockerignore), then whatever `npm run build` does: today the service
-# and the simulators to dist/; a build step of the web dashboard (dashboards/web) runs here too
-# once package.json's build script includes it, and its output is copied with dashboards/ below.
+# The whole repository (less .dockerignore), then `npm run build`: the service and the simulators
+# to dist/, and the web dashboard (dashboards/web, Vite) to dist/dashboards/web, which the gateway
+# serves at `/`. A failed dashboard build fails the image build.
 COPY . .
 RUN npm run build && npm prune --omit=dev
 

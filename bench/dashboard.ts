@@ -5,6 +5,7 @@
 //   BENCH_DEVICES (10000)  BENCH_INTERVAL_MS (30000: each device reports every 30 s)
 //   BENCH_RUNS (3)  BENCH_WINDOW_S (20: each run measures this long)  BENCH_SCROLL_S (10)
 //   BENCH_PROFILE=1 (CPU profile of the scroll phase)
+//   BENCH_TRACE=1 (the browser's own work while scrolling: time per trace event, per thread)
 import { availableParallelism, loadavg } from 'node:os';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
@@ -21,6 +22,29 @@ const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 20);
 const SCROLL_S = Number(process.env.BENCH_SCROLL_S ?? 10);
 /** BENCH_PROFILE=1: a CPU profile of the page while it scrolls, top functions by self time. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** BENCH_TRACE=1: a Chromium trace of the scroll phase, summed by event name and thread. */
+const TRACE = process.env.BENCH_TRACE === '1';
+
+interface TraceEvent {
+  name: string;
+  ph: string;
+  dur?: number;
+  tid: number;
+  args?: { name?: string };
+}
+
+/** Complete events' time by thread and name, largest first (ms). */
+function traceTimes(events: TraceEvent[]): Array<[string, number]> {
+  const threads = new Map<number, string>();
+  for (const e of events) if (e.name === 'thread_name' && e.args?.name) threads.set(e.tid, e.args.name);
+  const totals = new Map<string, number>();
+  for (const e of events) {
+    if (e.ph !== 'X' || e.dur === undefined) continue;
+    const key = `${threads.get(e.tid) ?? e.tid} ${e.name}`;
+    totals.set(key, (totals.get(key) ?? 0) + e.dur / 1000);
+  }
+  return [...totals.entries()].sort((a, b) => b[1] - a[1]);
+}
 
 interface Frames {
   n: number;
@@ -134,7 +158,27 @@ async function main(): Promise<void> {
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.start');
     }
+    const trace: TraceEvent[] = [];
+    let traced: () => void = () => undefined;
+    const complete = new Promise<void>((resolve) => (traced = resolve));
+    if (TRACE) {
+      cdp.on('event', (e) => {
+        if (e.method === 'Tracing.dataCollected') trace.push(...(e.params as { value: TraceEvent[] }).value);
+        if (e.method === 'Tracing.tracingComplete') traced();
+      });
+      await cdp.send('Tracing.start', {
+        categories: 'devtools.timeline,disabled-by-default-devtools.timeline,cc,viz',
+        transferMode: 'ReportEvents',
+      });
+    }
     const scroll = await measure(page, SCROLL_S, true);
+    if (TRACE) {
+      await cdp.send('Tracing.end');
+      await complete;
+      console.log('scroll phase, trace events by thread (ms):');
+      for (const [name, ms] of traceTimes(trace).slice(0, 25))
+        console.log(`  ${ms.toFixed(0).padStart(6)}  ${name}`);
+    }
     if (PROFILE) {
       const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
       console.log('scroll phase, self time by function (ms):');

@@ -1,6 +1,6 @@
-// Compiles the service to dist/ (incremental: a rebuild with no change takes a moment) and copies
+// Compiles the service to dist/ (incremental: a rebuild with no change takes a moment), copies
 // the files it reads at run time (the simulators' scenarios, the outbox's commit thread) beside
-// the compiled code.
+// the compiled code, and builds the web dashboard.
 import { execFileSync } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,17 +12,10 @@ execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inh
 cpSync('simulators/scenarios', 'dist/simulators/scenarios', { recursive: true });
 cpSync('gateway/src/storage/outbox-worker.mjs', 'dist/gateway/src/storage/outbox-worker.mjs');
 
-// The web dashboard (dashboards/web) into dist/dashboards/web, served by the gateway at `/`.
-// A failed dashboard build does not stop the gateway's: the gateway runs without it and says so.
+// The web dashboard (dashboards/web) into dist/dashboards/web, served by the gateway at `/`. A
+// failed dashboard build fails the build (execFileSync throws, the exit code is not 0): an image
+// or a start without its dashboard must not pass for a good one.
 const vite = join(dirname(require.resolve('vite/package.json')), 'bin/vite.js');
-try {
-  execFileSync(
-    process.execPath,
-    [vite, 'build', '--logLevel', 'warn', '-c', 'dashboards/web/vite.config.ts'],
-    {
-      stdio: 'inherit',
-    },
-  );
-} catch {
-  console.error('dashboard build failed: the gateway will run without the dashboard');
-}
+execFileSync(process.execPath, [vite, 'build', '--logLevel', 'warn', '-c', 'dashboards/web/vite.config.ts'], {
+  stdio: 'inherit',
+});

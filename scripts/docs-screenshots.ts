@@ -52,11 +52,23 @@ async function main(): Promise<void> {
     await page.locator('[data-testid=active-alarms] .row.alarm button[data-action=ack]').first().click();
     await shot(page, 'alarms');
 
+    // The board with some of everything: the meter's ticket on hold (its clock paused), the next
+    // tank disinfections raised (the planner's clock moved on), the tank's alarm ticket open beside it.
     await page.goto(`${demo.url}/#/workorders`);
+    const detail = page.locator('[data-testid=ticket-detail]');
+    const meter = page.locator('.card.ticket', { hasText: 'demo/gm-flat-102' }).first();
+    await meter.waitFor({ timeout: 30_000 });
+    await meter.click();
+    await detail.locator('button[data-action=acknowledge]').click();
+    await page.waitForSelector('[data-testid=ticket-detail][data-status=acknowledged]');
+    await page.fill('[data-testid=ticket-detail] input[name=note]', 'waiting for the meter fitter');
+    await detail.locator('button[data-action=hold]').click();
+    await page.waitForSelector('[data-testid=ticket-detail][data-hold=yes]');
+    demo.gw.maintenance!.tick(Date.now());
+    demo.gw.maintenance!.tick(Date.now() + 11 * 86_400_000);
     const card = page.locator('.card.ticket', { hasText: 'demo/tank-1' }).first();
     await card.waitFor({ timeout: 30_000 });
     await card.click();
-    const detail = page.locator('[data-testid=ticket-detail]');
     await detail.locator('button[data-action=acknowledge]').click();
     await page.waitForSelector('[data-testid=ticket-detail][data-status=acknowledged]');
     await detail.locator('button[data-action=assign]').click();
@@ -67,6 +79,9 @@ async function main(): Promise<void> {
     await page.goto(`${demo.url}/#/report`);
     await page.waitForSelector('[data-testid=report]', { timeout: 30_000 });
     await page.fill('input[type=month]', new Date().toISOString().slice(0, 7));
+    // No focus ring on the month field in the picture.
+    await page.locator('input[type=month]').blur();
+    await page.waitForSelector('[data-testid=read-rates] th');
     await page.waitForTimeout(1000);
     await shot(page, 'report');
 

@@ -13,6 +13,8 @@ need=()
 [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
 # The dashboard's browser tests, screenshots and benchmark (playwright-core drives it).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Chinese text in the dashboard's screenshots (Chromium draws boxes without a CJK font).
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

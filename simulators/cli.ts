@@ -16,6 +16,8 @@ const USAGE = `usage: npm run simulate -- [options]
   --seed <n>             random seed (default: the scenario's, else 1)
   --start <time>         simulated start, RFC 3339 or epoch ms
   --control-port <n>     HTTP control (GET /devices, /faults, /stats; POST/DELETE faults)
+  --control-host <addr>  interface of the HTTP control (default 127.0.0.1; 0.0.0.0 in a container
+                         whose gateway triggers faults, see GATEWAY_DEMO_CONTROL_URL)
   --interval <sec>       override every device's reporting interval
   --qos <0|1|2>          override every device's QoS
   --duration <sec>       stop after this many real seconds
@@ -50,6 +52,7 @@ try {
       seed: { type: 'string' },
       start: { type: 'string' },
       'control-port': { type: 'string' },
+      'control-host': { type: 'string' },
       interval: { type: 'string' },
       qos: { type: 'string' },
       duration: { type: 'string' },
@@ -117,6 +120,7 @@ try {
     seed,
     startTime,
     controlPort,
+    controlHost: str('control-host'),
     intervalMs: interval === undefined ? undefined : interval * 1000,
     qos,
     protocol,

@@ -279,7 +279,7 @@ export class Gateway {
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
       dashboard: cfg.http.dashboard,
-      demo: { controlUrl: () => this.demoControlUrl },
+      demo: { controlUrl: () => this.demoControlUrl ?? cfg.http.demo.controlUrl },
     });
     this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
     log.info({ url: this.httpAddress }, 'HTTP API listening');

@@ -67,17 +67,31 @@ describe('alarm routes', () => {
       testConfig({
         influx: { enabled: false },
         http: {
-          live: { maxBufferedBytes: 16 * 1024 },
+          live: { maxBufferedBytes: 16 * 1024, keepAliveMs: 1000 },
           tokens: [
             { name: 'eve', role: 'engineer', token: ENG },
             { name: 'vic', role: 'viewer', token: VIEW },
           ],
         },
         devices: [
-          { id: 'wm-1', site: 's1', kind: 'water-meter', meterClass: 'commercial', critical: false },
+          {
+            id: 'wm-1',
+            site: 's1',
+            kind: 'water-meter',
+            meterClass: 'commercial',
+            critical: false,
+            ratedMaxFlow: 2500,
+          },
           { id: 'tank-1', site: 's1', kind: 'chlorination', critical: true },
+          { id: 'room-1', site: 's1', kind: 'env-probe', critical: false },
+          { id: 'room-2', site: 's1', kind: 'env-probe', critical: false },
         ],
-        rules: { overrides: [{ rule: 'chlorine.free.low', critical: true, set: { low: { value: 0.5 } } }] },
+        rules: {
+          overrides: [
+            { rule: 'chlorine.free.low', critical: true, set: { low: { value: 0.5 } } },
+            { rule: 'serverroom.temperature', device: 'room-2', set: { high: { value: 29 } } },
+          ],
+        },
       }),
     );
   });
@@ -124,13 +138,75 @@ describe('alarm routes', () => {
       (r) => r.id === 'device.offline',
     );
     expect(offline?.intervals).toBe(2);
+    expect((await call('/api/rules?device=s1/nope', VIEW)).status).toBe(404);
+    expect((await call('/api/rules?device=tank-1', VIEW)).status).toBe(400);
     const rr = await call('/api/reports/read-rate', VIEW);
     // The commercial meter is newly declared: it has not missed a monthly read yet.
     expect(rr.body.rates).toEqual([]);
-    expect(gw.health().rules).toMatchObject({ state: 'ok', devices: 2 });
+    expect(gw.health().rules).toMatchObject({ state: 'ok', devices: 4 });
   });
 
-  it('the live stream needs a token (header or query) and announces itself', async () => {
+  it("gives a device only its own kind's rules and thresholds, overrides applied", async () => {
+    type Th = { rule: string; metric: string; level: string; value: number; severity: string };
+    const of = async (key: string) => {
+      const r = await call(`/api/rules?device=${key}`, VIEW);
+      expect(r.status, key).toBe(200);
+      return r.body as { kind: string; rules: Array<{ id: string; kinds: string[] }>; thresholds: Th[] };
+    };
+    const tank = await of('s1/tank-1');
+    expect(tank.kind).toBe('chlorination');
+    for (const r of tank.rules)
+      expect(
+        r.kinds.some((k) => k === 'chlorination' || k === '*'),
+        r.id,
+      ).toBe(true);
+    expect(tank.rules.some((r) => r.id.startsWith('serverroom.'))).toBe(false);
+    expect(new Set(tank.thresholds.map((t) => t.metric)).has('temperature_c')).toBe(false);
+    // The critical-asset override raises the warning level of this tank.
+    expect(tank.thresholds.filter((t) => t.metric === 'free_chlorine_mgl')).toEqual(
+      expect.arrayContaining([
+        {
+          rule: 'chlorine.free.low',
+          metric: 'free_chlorine_mgl',
+          level: 'low',
+          value: 0.5,
+          severity: 'warning',
+        },
+        {
+          rule: 'chlorine.free.low',
+          metric: 'free_chlorine_mgl',
+          level: 'lowLow',
+          value: 0.05,
+          severity: 'critical',
+        },
+        {
+          rule: 'chlorine.free.high',
+          metric: 'free_chlorine_mgl',
+          level: 'high',
+          value: 2,
+          severity: 'warning',
+        },
+      ]),
+    );
+    const temps = async (key: string) =>
+      (await of(key)).thresholds
+        .filter((t) => t.metric === 'temperature_c')
+        .map((t) => `${t.level}=${t.value}`)
+        .sort();
+    expect(await temps('s1/room-1')).toEqual(['high=27', 'highHigh=32', 'low=18', 'lowLow=15']);
+    // The device override applies to room-2 only.
+    expect(await temps('s1/room-2')).toEqual(['high=29', 'highHigh=32', 'low=18', 'lowLow=15']);
+    expect((await of('s1/room-1')).rules.some((r) => r.id.startsWith('chlorine.'))).toBe(false);
+    // A rated-flow limit is the device's own rated flow.
+    const meter = await of('s1/wm-1');
+    expect(meter.thresholds.find((t) => t.rule === 'water.flow.over-rated')).toMatchObject({
+      metric: 'flow_lph',
+      value: 2500,
+      severity: 'critical',
+    });
+  });
+
+  it('the live stream needs a token (header or query), announces itself and pings', async () => {
     expect((await fetch(`${gw.httpUrl}/api/live`)).status).toBe(401);
     const ctl = new AbortController();
     const res = await fetch(`${gw.httpUrl}/api/live`, {
@@ -139,8 +215,23 @@ describe('alarm routes', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
-    const first = await res.body!.getReader().read();
-    expect(new TextDecoder().decode(first.value)).toContain(': connected');
+    const reader = res.body!.getReader();
+    let text = '';
+    // A named `ping` at once and then every keepAliveMs: a page sees it (EventSource hides comments).
+    while ((text.match(/^event: ping$/gm) ?? []).length < 2) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += new TextDecoder().decode(chunk.value);
+    }
+    expect(text).toContain(': connected');
+    const pings = [...text.matchAll(/^event: ping\ndata: (.*)$/gm)].map(
+      (m) => JSON.parse(m[1]!) as { ts: string; everyMs: number },
+    );
+    expect(pings).toHaveLength(2);
+    for (const p of pings) {
+      expect(Date.parse(p.ts)).toBeGreaterThan(Date.now() - 60_000);
+      expect(p.everyMs).toBe(1000);
+    }
     ctl.abort();
     await waitFor(() => gw.hub.subscribers === 0, 5000, 'client gone after disconnect');
   });

@@ -271,6 +271,10 @@ describe('docker-compose.yml against what the services read', () => {
     const arg = (flag: string): string | undefined => s.command![s.command!.indexOf(flag) + 1];
     expect(arg('--broker')).toBe(env('gateway').GATEWAY_MQTT_URL);
     expect(s.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${arg('--control-port')}/stats`);
+    // The Demo panel: the gateway reaches the control on the compose network, which is not published.
+    expect(arg('--control-host')).toBe('0.0.0.0');
+    expect(s.ports ?? []).toEqual([]);
+    expect(env('gateway').GATEWAY_DEMO_CONTROL_URL).toBe(`http://simulators:${arg('--control-port')}`);
     expect(existsSync(join(ROOT, 'simulators/cli.ts'))).toBe(true);
   });
 });

@@ -273,6 +273,8 @@ describe('the image build and start commands, replayed outside a container', () 
       GATEWAY_INFLUX_BUCKET: 'facility',
       GATEWAY_ADMIN_TOKEN: adminToken,
       GATEWAY_LOG_LEVEL: 'warn',
+      // The compose file's Demo panel wiring, with the simulators' control on this test's port.
+      GATEWAY_DEMO_CONTROL_URL: `http://127.0.0.1:${controlPort}`,
     };
     const dockerHealth = execForm(runtime.find((i) => i.getKeyword() === 'HEALTHCHECK')!);
     const composeHealth = compose.services
@@ -294,8 +296,27 @@ describe('the image build and start commands, replayed outside a container', () 
     expect(await check(dockerHealth, env), gw.out()).toBe(0);
     expect(await check(composeHealth), gw.out()).toBe(0);
 
+    // The dashboard the build made is served at `/`, its script too.
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const html = await page.text();
+    expect(html).toContain('<div id="app">');
+    const script = /<script[^>]+src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script, html).toBeDefined();
+    const js = await fetch(`http://127.0.0.1:${port}${script}`);
+    expect(js.status).toBe(200);
+    expect((await js.text()).length).toBeGreaterThan(10_000);
+
+    // Loopback instead of the compose network's every interface.
     const simCmd = compose.services.simulators!.command!.map((a) =>
-      a === 'mqtt://mosquitto:1883' ? mosquitto.url : a === '8081' ? String(controlPort) : a,
+      a === 'mqtt://mosquitto:1883'
+        ? mosquitto.url
+        : a === '8081'
+          ? String(controlPort)
+          : a === '0.0.0.0'
+            ? '127.0.0.1'
+            : a,
     );
     expect(simCmd).toContain(mosquitto.url);
     const sim = start(simCmd, image);
@@ -317,8 +338,36 @@ describe('the image build and start commands, replayed outside a container', () 
       'simulated devices in the gateway registry',
     );
 
+    // The Demo panel's list: the simulators' devices, through the gateway.
+    const demoDevices = await fetch(`http://127.0.0.1:${port}/api/demo/devices`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    expect(demoDevices.status).toBe(200);
+    const listed = ((await demoDevices.json()) as { devices: Array<{ id: string; available: string[] }> })
+      .devices;
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed[0]!.available.length).toBeGreaterThan(0);
+
     expect(await stop(sim.proc), sim.out()).toBe(0);
     expect(await stop(gw.proc), gw.out()).toBe(0);
     rmSync(dataDir, { recursive: true, force: true });
+  }, 300_000);
+
+  it('fails the build when the dashboard does not build', async () => {
+    // After the build above the service's part is up to date; only the dashboard breaks.
+    const main = join(app, 'dashboards/web/src/main.tsx');
+    const good = readFileSync(main, 'utf8');
+    writeFileSync(main, `${good}\nimport './no-such-module';\n`);
+    try {
+      let failed: { code?: number; stderr?: string } | undefined;
+      await run('npm', ['run', 'build'], { cwd: app, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }).catch(
+        (err: { code?: number; stderr?: string }) => (failed = err),
+      );
+      expect(failed, 'npm run build succeeded with a broken dashboard').toBeDefined();
+      expect(failed!.code).not.toBe(0);
+      expect(failed?.stderr).toContain('no-such-module');
+    } finally {
+      writeFileSync(main, good);
+    }
   }, 300_000);
 });

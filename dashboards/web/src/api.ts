@@ -77,29 +77,69 @@ export interface Ticket {
   repeatOf: string | null;
   resolvedBy?: string | null;
   verifiedBy?: string | null;
-  maintenance?: { schedule?: string; form?: unknown } | null;
+  maintenance?: {
+    schedule: string;
+    dueAt: string;
+    /** The completion form resolve needs (FORMS in views/completion-form.tsx). */
+    form: string;
+    record: Record<string, unknown> | null;
+  } | null;
+  /** On hold since heldSince; the resolution clock stands still unless clockPaused is false. */
+  onHold?: boolean;
+  heldSince?: string | null;
+  holdReason?: string | null;
+  clockPaused?: boolean;
+  heldMs?: number;
   history?: HistoryEntry[];
   allowedActions?: string[];
 }
 
 export interface Threshold {
+  rule: string;
+  metric: string;
+  level: 'lowLow' | 'low' | 'high' | 'highHigh';
   value: number;
   severity: Severity;
 }
-export interface Rule {
-  id: string;
+
+/** `GET /api/rules?device=`: what applies to one device. */
+export interface DeviceRules {
   kind: string;
-  metric?: string;
-  description?: string;
-  low?: Threshold;
-  lowLow?: Threshold;
-  high?: Threshold;
-  highHigh?: Threshold;
+  critical: boolean;
+  rules: Array<{ id: string; kind: string; metric?: string; description?: string }>;
+  thresholds: Threshold[];
 }
 
+export interface Shelf {
+  id: string;
+  site: string | null;
+  device: string | null;
+  rule: string | null;
+  until: string;
+  user: string;
+  reason: string;
+}
+
+/** One bucket of a downsampled history (`?points=`): mean, min and max over [ts, ts + interval). */
 export interface Point {
   ts: number;
   value: MetricValue | null;
+  min?: MetricValue | null;
+  max?: MetricValue | null;
+}
+
+export interface History {
+  /** Bucket length in ms. */
+  interval: number | null;
+  points: Point[];
+}
+
+export interface NewTicket {
+  title: string;
+  site: string;
+  device?: string;
+  priority?: Ticket['priority'];
+  note?: string;
 }
 
 export interface CalendarEntry {
@@ -109,8 +149,8 @@ export interface CalendarEntry {
   device: string | null;
   dueAt: string;
   ticketId: string | null;
-  status: string;
-  form?: unknown;
+  status: string | null;
+  form?: string;
 }
 
 export interface Stat {
@@ -210,29 +250,47 @@ export class Api {
 
   session = () => this.call<Session>('GET', '/api/session');
   devices = async () => (await this.call<{ devices: Device[] }>('GET', '/api/devices')).devices;
-  alarms = async (state: 'active' | 'all', limit = 500) =>
-    (await this.call<{ alarms: Alarm[] }>('GET', `/api/alarms?state=${state}&limit=${limit}`)).alarms;
+  alarms = async (q: { state: 'active' | 'all'; site?: string; device?: string; limit?: number }) =>
+    (await this.call<{ alarms: Alarm[] }>('GET', `/api/alarms?${query(q)}`)).alarms;
   ackAlarm = (id: string, note?: string) =>
     this.call<Alarm>('POST', `/api/alarms/${encodeURIComponent(id)}/ack`, note ? { note } : {});
-  shelve = (body: { site?: string; device?: string; rule?: string; durationMin: number; reason?: string }) =>
-    this.call<unknown>('POST', '/api/alarms/shelve', body);
-  tickets = async (status?: string) =>
-    (await this.call<{ tickets: Ticket[] }>('GET', `/api/tickets${status ? `?status=${status}` : ''}`))
-      .tickets;
+  shelve = (body: { site?: string; device?: string; rule?: string; durationMin: number; reason: string }) =>
+    this.call<Shelf>('POST', '/api/alarms/shelve', body);
+  shelves = async () => (await this.call<{ shelves: Shelf[] }>('GET', '/api/alarms/shelves')).shelves;
+  unshelve = (id: string) => this.call<Shelf>('DELETE', `/api/alarms/shelves/${encodeURIComponent(id)}`);
+  tickets = async (q: { status?: string; site?: string; device?: string; offset?: number } = {}) =>
+    (await this.call<{ tickets: Ticket[] }>('GET', `/api/tickets?${query(q)}`)).tickets;
+  /** Every ticket of these statuses, page after page (a list answers at most its page size). */
+  ticketsIn = async (statuses: string[]): Promise<Ticket[]> => {
+    const out: Ticket[] = [];
+    for (const status of statuses) {
+      let offset: number | null = 0;
+      while (offset !== null) {
+        const page: { tickets: Ticket[]; nextOffset?: number | null } = await this.call(
+          'GET',
+          `/api/tickets?${query({ status, offset })}`,
+        );
+        out.push(...page.tickets);
+        // An older gateway answers everything at once, without nextOffset.
+        offset = page.nextOffset ?? null;
+      }
+    }
+    return out;
+  };
   ticket = (id: string) => this.call<Ticket>('GET', `/api/tickets/${encodeURIComponent(id)}`);
+  createTicket = (body: NewTicket) => this.call<Ticket>('POST', '/api/tickets', body);
   act = (
     id: string,
     body: { action: string; assignee?: string; note?: string; form?: Record<string, unknown> },
   ) => this.call<Ticket>('POST', `/api/tickets/${encodeURIComponent(id)}/actions`, body);
-  rules = async (deviceKey: string) =>
-    (await this.call<{ rules: Rule[] }>('GET', `/api/rules?device=${encodeURIComponent(deviceKey)}`)).rules;
-  readings = async (deviceKey: string, metric: string, from: number, to: number) =>
-    (
-      await this.call<{ points: Point[] }>(
-        'GET',
-        `/api/devices/${encodeURIComponent(deviceKey)}/readings?metric=${encodeURIComponent(metric)}&from=${from}&to=${to}&limit=5000`,
-      )
-    ).points;
+  rules = (deviceKey: string) =>
+    this.call<DeviceRules>('GET', `/api/rules?device=${encodeURIComponent(deviceKey)}`);
+  /** History downsampled on the gateway to about `points` buckets over [from, to]. */
+  readings = (deviceKey: string, metric: string, from: number, to: number, points: number) =>
+    this.call<History>(
+      'GET',
+      `/api/devices/${encodeURIComponent(deviceKey)}/readings?${query({ metric, from, to, points })}`,
+    );
   calendar = (from: string, to: string) =>
     this.call<CalendarEntry[] | { entries: CalendarEntry[] }>(
       'GET',
@@ -244,6 +302,13 @@ export class Api {
     this.call<unknown>('POST', `/api/demo/devices/${encodeURIComponent(id)}/faults`, { fault });
   demoClear = (id: string) =>
     this.call<unknown>('DELETE', `/api/demo/devices/${encodeURIComponent(id)}/faults`);
+}
+
+/** A query string of the defined values. */
+function query(q: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+  return p.toString();
 }
 
 /** Lists may come bare or wrapped in an object (`{devices: [...]}`); the dashboard takes both. */

@@ -5,11 +5,18 @@ import type { Threshold } from './api';
 
 const SEV_COLOUR: Record<string, string> = { critical: '#ef4444', warning: '#f59e0b', info: '#60a5fa' };
 
-/** One metric over time with uPlot; the rule thresholds as dashed lines across the plot. */
+/** x (epoch s), mean, min, max: min and max are the band that keeps a bucket's spikes in sight. */
+export type Series = [number[], number[], number[], number[]];
+
+/**
+ * One metric over time with uPlot: the mean as a line, the min-max range of each bucket as a band,
+ * the rule thresholds as dashed lines across the plot. The thresholds actually drawn are listed in
+ * the chart's `data-drawn` attribute (`level:value` pairs), so what a person sees can be checked.
+ */
 export function MetricChart(props: {
   metric: string;
   unit: string;
-  data: [number[], number[]];
+  data: Series;
   thresholds: Threshold[];
   version: number;
 }) {
@@ -45,12 +52,19 @@ export function MetricChart(props: {
         { stroke: '#9ca3af', grid: { stroke: '#1f2937' } },
         { stroke: '#9ca3af', grid: { stroke: '#1f2937' }, size: 56, label: props.unit },
       ],
-      series: [{}, { label: props.metric, stroke: '#38bdf8', width: 1.5, points: { show: false } }],
+      series: [
+        {},
+        { label: props.metric, stroke: '#38bdf8', width: 1.5, points: { show: false } },
+        { label: 'min', stroke: 'transparent', points: { show: false } },
+        { label: 'max', stroke: 'transparent', points: { show: false } },
+      ],
+      bands: [{ series: [3, 2], fill: 'rgba(56, 189, 248, 0.18)' }],
       hooks: {
         draw: [
           (u) => {
             const g = u.ctx;
             const { left, top, width, height } = u.bbox;
+            const drawn: string[] = [];
             g.save();
             g.setLineDash([6, 4]);
             g.lineWidth = 1.5 * devicePixelRatio;
@@ -62,13 +76,15 @@ export function MetricChart(props: {
               g.moveTo(left, y);
               g.lineTo(left + width, y);
               g.stroke();
+              drawn.push(`${t.level}:${t.value}`);
             }
             g.restore();
+            el.dataset.drawn = drawn.sort().join(' ');
           },
         ],
       },
     };
-    const u = new uPlot(opts, [props.data[0], props.data[1]], el);
+    const u = new uPlot(opts, props.data, el);
     plot.current = u;
     const ro = new ResizeObserver(() => u.setSize({ width: el.clientWidth || 600, height: 220 }));
     ro.observe(el);
@@ -81,8 +97,14 @@ export function MetricChart(props: {
   }, [props.metric]);
 
   useEffect(() => {
-    plot.current?.setData([props.data[0], props.data[1]]);
+    plot.current?.setData(props.data);
   }, [props.version, props.data]);
 
-  return <div class="chart" ref={box} data-metric={props.metric} />;
+  // New thresholds (the device's rules came) need a redraw even when the data did not change.
+  useEffect(() => {
+    const u = plot.current;
+    if (u) u.setData(u.data);
+  }, [props.thresholds]);
+
+  return <div class="chart" ref={box} data-metric={props.metric} data-points={props.data[0].length} />;
 }

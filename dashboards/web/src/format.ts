@@ -1,3 +1,5 @@
+import { translate, type Lang } from './i18n.js';
+
 // Units from the metric's name (DOMAIN.md: canonical names carry their unit).
 const UNITS: Array<[RegExp, string]> = [
   [/_mgl$/, 'mg/L'],
@@ -17,26 +19,19 @@ export function unitOf(metric: string): string {
   return '';
 }
 
-/** `free_chlorine_mgl` → `free chlorine`. */
-export function labelOf(metric: string): string {
-  const u = UNITS.find(([re]) => re.test(metric));
-  const base = u && metric !== 'ph' ? metric.replace(u[0], '') : metric;
-  return base.replace(/_/g, ' ');
-}
-
-export function fmtValue(v: unknown): string {
+export function fmtValue(v: unknown, lang: Lang = 'en'): string {
   if (typeof v === 'number') {
     const a = Math.abs(v);
     return a >= 1000 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : v.toFixed(2);
   }
-  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (typeof v === 'boolean') return translate(lang, v ? 'on' : 'off');
   return v === null || v === undefined ? '–' : String(v);
 }
 
-export function fmtTime(iso: string | number | null | undefined): string {
+/** Month, day and time in the interface's language (not the browser's). */
+export function fmtTime(iso: string | number | null | undefined, lang: Lang = 'en'): string {
   if (iso === null || iso === undefined) return '–';
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, {
+  return new Date(iso).toLocaleString(lang, {
     month: '2-digit',
     day: '2-digit',
     hour: '2-digit',
@@ -44,14 +39,15 @@ export function fmtTime(iso: string | number | null | undefined): string {
   });
 }
 
-/** 1 h 05 m / 12 m 30 s / 45 s */
-export function fmtDuration(ms: number): string {
+/** 1 h 05 min / 12 min 30 s / 45 s, or in Chinese. */
+export function fmtDuration(ms: number, lang: Lang = 'en'): string {
   const s = Math.floor(Math.abs(ms) / 1000);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  if (h > 0) return `${h} h ${String(m).padStart(2, '0')} m`;
-  if (m > 0) return `${m} m ${String(s % 60).padStart(2, '0')} s`;
-  return `${s} s`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (h > 0) return translate(lang, 'dur_h', { h, m: two(m) });
+  if (m > 0) return translate(lang, 'dur_m', { m, s: two(s % 60) });
+  return translate(lang, 'dur_s', { s });
 }
 
 export const pct = (r: number | null | undefined): string =>

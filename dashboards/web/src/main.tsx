@@ -2,7 +2,8 @@ import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Api, ApiError, type Session } from './api';
 import { Ctx, tFor, useApp, useStoreVersion, type AppCtx } from './context';
-import { detectLang, saveLang, type Lang } from './i18n';
+import type { Lang } from './i18n';
+import { detectLang, saveLang } from './lang';
 import { Store } from './store';
 import { AlarmsView } from './views/alarms';
 import { DeviceView } from './views/device';
@@ -147,7 +148,7 @@ function Shell(props: { setLang: (l: Lang) => void; signOut: () => void }) {
         </nav>
         <Banner />
         <span class="who" data-testid="who" data-role={session.role}>
-          {t('signedInAs', { name: session.name, role: session.role })}
+          {t('signedInAs', { name: session.name, role: t(`role_${session.role}`) })}
         </span>
         <button class="link" data-testid="lang" onClick={() => props.setLang(lang === 'en' ? 'zh-CN' : 'en')}>
           {t('language')}

@@ -1,6 +1,8 @@
 // Everything live in one place: the devices with their latest values, active alarms and open
 // tickets, fed by one EventSource. Views re-render at most every REDRAW_MS (one requestAnimationFrame
 // after a batch), however many events arrive: 10,000 devices reporting must not mean 10,000 renders.
+// What changed is counted per device (`revs`), per tile state (`layout`) and per list (`alarmsRev`,
+// `ticketsRev`), so a redraw touches only the tiles and lists that changed.
 import { Ring } from './ring';
 import { Api, type Alarm, type Device, type MetricValue, type Quality, type Ticket } from './api';
 
@@ -9,8 +11,12 @@ export { Ring };
 export type TileState = 'critical' | 'warning' | 'offline' | 'normal';
 
 const REDRAW_MS = 250;
-/** No reading for this long while connected: the data is shown as stale. */
-export const STALE_AFTER_MS = 30_000;
+/** How often tiles are checked for having gone offline without any event. */
+const SWEEP_MS = 5000;
+/** The gateway pings every 15 s unless its ping says otherwise. */
+const DEFAULT_PING_MS = 15_000;
+/** Missed pings before the stream counts as dead and is opened again. */
+const PINGS_MISSED = 2.5;
 
 /** The metric a tile's sparkline follows, per kind. */
 export const PRIMARY: Record<string, string> = {
@@ -40,15 +46,28 @@ export class Store {
   readonly sparks = new Map<string, Ring>();
   readonly alarms = new Map<string, Alarm>();
   readonly tickets = new Map<string, Ticket>();
+  /** Per device key: bumped whenever what its tile shows changed. */
+  readonly revs = new Map<string, number>();
+  /** Per device key: bumped when one of its alarms or work orders changed (its view asks again). */
+  readonly eventRevs = new Map<string, number>();
+  /** Per device key: its tile state when last looked at. */
+  readonly states = new Map<string, TileState>();
+  /** Bumped when a device appears or a tile changes state: only then is the grid sorted again. */
+  layout = 0;
+  alarmsRev = 0;
+  ticketsRev = 0;
   conn: Conn = 'connecting';
+  /** When the stream last said anything (an event or a ping). */
   lastEventAt = 0;
   /** Bumped on every redraw that has changes; views compare it to skip work. */
   version = 0;
   error: string | null = null;
   private es: EventSource | null = null;
+  private pingMs = DEFAULT_PING_MS;
   private dirty = false;
   private timer: number | undefined;
-  private staleTimer: number | undefined;
+  private sweepTimer: number | undefined;
+  private streamTimer: number | undefined;
   private retryTimer: number | undefined;
   private readonly subs = new Set<() => void>();
   private readonly readingSubs = new Map<string, Set<ReadingListener>>();
@@ -62,13 +81,15 @@ export class Store {
   async start(): Promise<void> {
     await this.loadSnapshot();
     this.connect();
-    this.staleTimer = window.setInterval(() => this.checkStale(), 1000);
+    this.sweepTimer = window.setInterval(() => this.sweep(), SWEEP_MS);
+    this.streamTimer = window.setInterval(() => this.checkStream(), 1000);
   }
 
   stop(): void {
     this.es?.close();
     this.es = null;
-    window.clearInterval(this.staleTimer);
+    window.clearInterval(this.sweepTimer);
+    window.clearInterval(this.streamTimer);
     window.clearTimeout(this.retryTimer);
     window.clearTimeout(this.timer);
   }
@@ -86,14 +107,19 @@ export class Store {
     return () => set.delete(fn);
   }
 
+  rev(key: string): number {
+    return this.revs.get(key) ?? 0;
+  }
+
   async loadSnapshot(): Promise<void> {
     const [devices, alarms, tickets] = await Promise.all([
       this.api.devices(),
-      this.api.alarms('active', 5000),
-      this.api.tickets().catch(() => [] as Ticket[]),
+      this.api.alarms({ state: 'active', limit: 5000 }),
+      this.api.ticketsIn([...OPEN_TICKET]).catch(() => [] as Ticket[]),
     ]);
     for (const d of devices) {
       this.devices.set(d.key, d);
+      this.bump(d.key);
       const p = PRIMARY[d.kind];
       const v = p ? d.latest[p]?.value : undefined;
       if (typeof v === 'number' && !this.sparks.has(d.key)) {
@@ -106,12 +132,17 @@ export class Store {
     for (const a of alarms) this.alarms.set(a.id, a);
     this.tickets.clear();
     for (const t of tickets) if (OPEN_TICKET.has(t.status)) this.tickets.set(t.id, t);
+    this.alarmsRev++;
+    this.ticketsRev++;
     this.recomputeWorst();
+    this.layout++;
+    this.sweep();
     this.markDirty();
   }
 
   private connect(): void {
     this.es?.close();
+    window.clearTimeout(this.retryTimer);
     const es = new EventSource(`/api/live?token=${encodeURIComponent(this.api.token)}`);
     this.es = es;
     es.onopen = () => {
@@ -130,9 +161,17 @@ export class Store {
         this.retryTimer = window.setTimeout(() => this.connect(), 3000);
       }
     };
-    es.addEventListener('reading', (e) => this.onReadingEvent(JSON.parse((e as MessageEvent<string>).data)));
-    es.addEventListener('alarm', (e) => this.onAlarmEvent(JSON.parse((e as MessageEvent<string>).data)));
-    es.addEventListener('ticket', (e) => this.onTicketEvent(JSON.parse((e as MessageEvent<string>).data)));
+    const on = (type: string, fn: (data: never) => void) =>
+      es.addEventListener(type, (e) => {
+        this.touch();
+        fn(JSON.parse((e as MessageEvent<string>).data) as never);
+      });
+    on('reading', (r: ReadingEvent) => this.onReadingEvent(r));
+    on('alarm', (e: { event: string; alarm: Alarm }) => this.onAlarmEvent(e));
+    on('ticket', (e: { event: string; ticket: Ticket }) => this.onTicketEvent(e));
+    on('ping', (p: { everyMs?: number }) => {
+      if (typeof p.everyMs === 'number' && p.everyMs > 0) this.pingMs = p.everyMs;
+    });
   }
 
   private setConn(c: Conn): void {
@@ -141,18 +180,46 @@ export class Store {
     this.markDirty();
   }
 
-  private checkStale(): void {
-    if (this.conn === 'live' && this.devices.size > 0 && Date.now() - this.lastEventAt > STALE_AFTER_MS)
+  /** Every few seconds: tiles whose device fell silent turn offline without any event. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const d of this.devices.values()) this.refreshState(d, now);
+  }
+
+  /** Every second: a stream that said nothing, not even a ping, for 2.5 pings is opened again. */
+  private checkStream(): void {
+    if (this.conn === 'live' && Date.now() - this.lastEventAt > this.pingMs * PINGS_MISSED) {
+      // The socket may look open while nothing comes through (a proxy or NAT dropped it).
       this.setConn('stale');
+      this.hadError = true;
+      this.connect();
+    }
   }
 
   private touch(): void {
     this.lastEventAt = Date.now();
-    if (this.conn === 'stale') this.setConn('live');
+    if (this.conn !== 'live') this.setConn('live');
+  }
+
+  private bumpEvents(key: string): void {
+    this.eventRevs.set(key, (this.eventRevs.get(key) ?? 0) + 1);
+  }
+
+  private bump(key: string): void {
+    this.revs.set(key, (this.revs.get(key) ?? 0) + 1);
+  }
+
+  /** Recomputes one tile's state; a change re-sorts the grid. */
+  private refreshState(d: Device, now: number): void {
+    const s = this.tileState(d, now);
+    if (this.states.get(d.key) === s) return;
+    this.states.set(d.key, s);
+    this.bump(d.key);
+    this.layout++;
+    this.markDirty();
   }
 
   private onReadingEvent(r: ReadingEvent): void {
-    this.touch();
     const key = `${r.site}/${r.device}`;
     const ts = Date.parse(r.ts);
     let d = this.devices.get(key);
@@ -171,6 +238,7 @@ export class Store {
         latest: {},
       };
       this.devices.set(key, d);
+      this.layout++;
     }
     const quality = r.quality ?? 'good';
     for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality };
@@ -184,38 +252,36 @@ export class Store {
       if (!ring) this.sparks.set(key, (ring = new Ring()));
       ring.push(v);
     }
+    this.bump(key);
+    this.refreshState(d, Date.now());
     const subs = this.readingSubs.get(key);
     if (subs) for (const fn of subs) fn(r);
     this.markDirty();
   }
 
   private onAlarmEvent(e: { event: string; alarm: Alarm }): void {
-    this.touch();
-    if (isActive(e.alarm)) this.alarms.set(e.alarm.id, e.alarm);
-    else this.alarms.delete(e.alarm.id);
-    this.recomputeWorst();
-    this.markDirty();
+    this.putAlarm(e.alarm);
   }
 
   private onTicketEvent(e: { event: string; ticket: Ticket }): void {
-    this.touch();
     const prev = this.tickets.get(e.ticket.id);
-    const t = { ...prev, ...e.ticket };
-    if (OPEN_TICKET.has(t.status)) this.tickets.set(t.id, t);
-    else this.tickets.delete(t.id);
-    this.markDirty();
+    this.putTicket({ ...prev, ...e.ticket });
   }
 
   /** After an action the answer is the newest state; the stream's event may come a moment later. */
   putTicket(t: Ticket): void {
     if (OPEN_TICKET.has(t.status)) this.tickets.set(t.id, t);
     else this.tickets.delete(t.id);
+    this.ticketsRev++;
+    if (t.device) this.bumpEvents(`${t.site}/${t.device}`);
     this.markDirty();
   }
 
   putAlarm(a: Alarm): void {
     if (isActive(a)) this.alarms.set(a.id, a);
     else this.alarms.delete(a.id);
+    this.alarmsRev++;
+    this.bumpEvents(`${a.site}/${a.device}`);
     this.recomputeWorst();
     this.markDirty();
   }
@@ -227,7 +293,14 @@ export class Store {
       if (a.severity === 'critical') w.set(key, 'critical');
       else if (a.severity === 'warning' && w.get(key) !== 'critical') w.set(key, 'warning');
     }
+    const before = this.worst;
     this.worst = w;
+    const now = Date.now();
+    for (const key of new Set([...before.keys(), ...w.keys()])) {
+      if (before.get(key) === w.get(key)) continue;
+      const d = this.devices.get(key);
+      if (d) this.refreshState(d, now);
+    }
   }
 
   tileState(d: Device, now = Date.now()): TileState {

@@ -1,7 +1,8 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { LatestValue } from './api';
 import { fmtValue } from './format';
+import type { Lang } from './i18n';
 import type { Ring } from './store';
 
 const COLOURS: Record<string, string> = {
@@ -11,25 +12,30 @@ const COLOURS: Record<string, string> = {
   normal: '#22c55e',
 };
 
-/** A sparkline on a canvas; drawn again only when the store's version changes (tiles on screen only). */
-const SPARK_W = 200;
 const SPARK_H = 28;
 
-export function Sparkline(props: { ring: Ring | undefined; state: string; version: number; width?: number }) {
+/**
+ * A sparkline on a canvas, drawn again only when its device's revision or state changes. The
+ * width is given, not measured: reading the layout here would force one per tile as rows scroll in.
+ */
+export function Sparkline(props: { ring: Ring | undefined; state: string; rev: number; width: number }) {
   const ref = useRef<HTMLCanvasElement>(null);
+  const ctx = useRef<CanvasRenderingContext2D | null>(null);
+  const w = Math.max(40, Math.round(props.width));
   useEffect(() => {
     const c = ref.current;
     if (!c) return;
     const dpr = window.devicePixelRatio || 1;
-    // Fixed size: reading the canvas' layout size here would force a layout per tile as rows
-    // scroll into view.
-    const w = props.width ?? SPARK_W;
     const h = SPARK_H;
-    if (c.width !== w * dpr) c.width = w * dpr;
-    if (c.height !== h * dpr) c.height = h * dpr;
-    const g = c.getContext('2d');
-    if (!g) return;
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    // Resizing resets the context's transform; a recycled canvas of the same size keeps it.
+    let g = ctx.current;
+    if (!g || c.width !== w * dpr || c.height !== h * dpr) {
+      c.width = w * dpr;
+      c.height = h * dpr;
+      g = ctx.current = c.getContext('2d');
+      if (!g) return;
+      g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    }
     g.clearRect(0, 0, w, h);
     const v = props.ring?.values() ?? [];
     if (v.length < 2) return;
@@ -50,20 +56,15 @@ export function Sparkline(props: { ring: Ring | undefined; state: string; versio
     g.strokeStyle = COLOURS[props.state] ?? COLOURS.normal!;
     g.lineWidth = 1.5;
     g.stroke();
-  }, [props.ring, props.state, props.version]);
-  return (
-    <canvas
-      class="spark"
-      ref={ref}
-      aria-hidden="true"
-      style={{ width: `${props.width ?? SPARK_W}px`, height: `${SPARK_H}px` }}
-    />
-  );
+  }, [props.ring, props.state, props.rev, w]);
+  return <canvas class="spark" ref={ref} aria-hidden="true" style={{ height: `${SPARK_H}px` }} />;
 }
 
 /**
  * A virtual list: only the rows in view (and a few around) are in the DOM, so 10,000 devices cost
- * what a screenful costs. Row heights come from `heightOf` (fixed per row type), summed once per render.
+ * what a screenful costs. Row heights come from `heightOf`, summed once per list of items. Rows
+ * are keyed by their slot (index modulo the pool), so a row scrolling in takes over the DOM of
+ * one that scrolled out instead of building its own.
  */
 export function VirtualList<T>(props: {
   items: T[];
@@ -71,6 +72,7 @@ export function VirtualList<T>(props: {
   render: (item: T, index: number) => ComponentChildren;
   class?: string;
   overscan?: number;
+  testid?: string;
 }) {
   const ref = useRef<HTMLDivElement>(null);
   const [scroll, setScroll] = useState(0);
@@ -83,11 +85,15 @@ export function VirtualList<T>(props: {
     ro.observe(el);
     return () => ro.disconnect();
   }, []);
-  const { items } = props;
+  const { items, heightOf } = props;
   const over = props.overscan ?? 3;
-  const tops = new Float64Array(items.length + 1);
-  for (let i = 0; i < items.length; i++) tops[i + 1] = tops[i]! + props.heightOf(items[i]!);
-  // First row whose bottom is below the top of the view (binary search over the running sums).
+  const tops = useMemo(() => {
+    const tops = new Float64Array(items.length + 1);
+    for (let i = 0; i < items.length; i++) tops[i + 1] = tops[i]! + heightOf(items[i]!);
+    return tops;
+    // heightOf is a function of the item: new items, new sums.
+  }, [items]);
+  // First row whose bottom is below y (binary search over the running sums).
   const rowAt = (y: number): number => {
     let lo = 0;
     let hi = items.length;
@@ -103,10 +109,17 @@ export function VirtualList<T>(props: {
   let last = lo;
   while (last < items.length && tops[last]! < scroll + height) last++;
   last = Math.min(items.length, last + over);
+  // As many slots as rows in the window: scrolling by one row, the row coming in gets the slot
+  // of the one going out, and its DOM with it.
+  const pool = Math.max(1, last - first);
   const rows: ComponentChildren[] = [];
   for (let i = first; i < last; i++) {
     rows.push(
-      <div class="vrow" key={i} style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}>
+      <div
+        class="vrow"
+        key={i % pool}
+        style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}
+      >
         {props.render(items[i]!, i)}
       </div>,
     );
@@ -115,6 +128,7 @@ export function VirtualList<T>(props: {
     <div
       class={`vlist ${props.class ?? ''}`}
       ref={ref}
+      data-testid={props.testid}
       onScroll={(e) => {
         // Re-render only when another row comes into view: rows sit at absolute offsets, so the
         // browser scrolls them without any work from us in between.
@@ -129,9 +143,38 @@ export function VirtualList<T>(props: {
   );
 }
 
+/** A labelled input whose value lives in the caller's state. */
+export function Field(props: {
+  label: string;
+  name: string;
+  value: string;
+  onValue: (v: string) => void;
+  datetime?: boolean;
+  required?: boolean;
+  min?: string;
+  list?: string;
+  maxLength?: number;
+}) {
+  const common = {
+    name: props.name,
+    value: props.value,
+    required: props.required,
+    min: props.min,
+    list: props.list,
+    maxLength: props.maxLength,
+    onInput: (e: Event) => props.onValue((e.currentTarget as HTMLInputElement).value),
+  };
+  return (
+    <label>
+      {props.label}
+      {props.datetime ? <input type="datetime-local" {...common} /> : <input {...common} />}
+    </label>
+  );
+}
+
 /** Width of an element, followed as it changes. */
-export function useWidth(): [(el: HTMLElement | null) => void, number] {
-  const [w, setW] = useState(1024);
+export function useWidth(initial = 1024): [(el: HTMLElement | null) => void, number] {
+  const [w, setW] = useState(initial);
   const [el, setEl] = useState<HTMLElement | null>(null);
   useLayoutEffect(() => {
     if (!el) return undefined;
@@ -143,13 +186,28 @@ export function useWidth(): [(el: HTMLElement | null) => void, number] {
   return [setEl, w];
 }
 
-/** Ticks every `ms`: SLA countdowns move without waiting for an event. */
-export function useNow(ms = 1000): number {
+// One clock for every countdown on screen: a timer per card would be thousands of timers.
+const clockSubs = new Set<(now: number) => void>();
+let clockTimer: number | undefined;
+
+/** The time now, ticking every second; only the components that call this re-render. */
+export function useNow(): number {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
-    const id = window.setInterval(() => setNow(Date.now()), ms);
-    return () => window.clearInterval(id);
-  }, [ms]);
+    clockSubs.add(setNow);
+    if (clockTimer === undefined)
+      clockTimer = window.setInterval(() => {
+        const t = Date.now();
+        for (const fn of clockSubs) fn(t);
+      }, 1000);
+    return () => {
+      clockSubs.delete(setNow);
+      if (clockSubs.size === 0) {
+        window.clearInterval(clockTimer);
+        clockTimer = undefined;
+      }
+    };
+  }, []);
   return now;
 }
 
@@ -173,13 +231,13 @@ export function Bars(props: { data: Record<string, number>; label?: (k: string) 
  * A latest value as text; one its source marked bad or uncertain carries a mark and a title
  * saying so, never looking like a good value.
  */
-export function ValueText(props: { v: LatestValue | undefined; t: (key: string) => string }) {
+export function ValueText(props: { v: LatestValue | undefined; t: (key: string) => string; lang: Lang }) {
   const q = props.v?.quality;
-  if (q !== 'bad' && q !== 'uncertain') return <>{fmtValue(props.v?.value)}</>;
+  if (q !== 'bad' && q !== 'uncertain') return <>{fmtValue(props.v?.value, props.lang)}</>;
   const title = props.t(q === 'bad' ? 'qualityBad' : 'qualityUncertain');
   return (
     <span class={`q-${q}`} title={title} data-quality={q}>
-      {fmtValue(props.v?.value)}
+      {fmtValue(props.v?.value, props.lang)}
       <span class="q-mark" aria-label={title}>
         {q === 'bad' ? '✕' : '?'}
       </span>

@@ -33,6 +33,7 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int']> = [
   ['GATEWAY_ADMIN_TOKEN', ['http', 'adminToken'], 'string'],
   ['GATEWAY_ADMIN_TOKEN_SHA256', ['http', 'adminTokenSha256'], 'string'],
   ['GATEWAY_LOG_LEVEL', ['logLevel'], 'string'],
+  ['GATEWAY_DEMO_CONTROL_URL', ['http', 'demo', 'controlUrl'], 'string'],
 ];
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {

@@ -183,7 +183,7 @@ export const httpSchema = z
       .strictObject({
         /** At most one `reading` event per device per this interval; later readings coalesce. */
         readingIntervalMs: z.number().int().min(50).max(60_000).default(1000),
-        /** SSE comment sent this often so proxies do not close an idle stream. */
+        /** A `ping` event this often: proxies keep an idle stream open, clients see it is alive. */
         keepAliveMs: z.number().int().min(1000).max(300_000).default(15_000),
         /** A client with this many bytes not yet taken by its socket is dropped (it is too slow). */
         maxBufferedBytes: z
@@ -202,6 +202,12 @@ export const httpSchema = z
         dir: z.string().min(1).optional(),
       })
       .prefault({}),
+    /**
+     * The simulators' HTTP control, when they run beside the gateway as their own process (the
+     * compose `simulators` profile): the dashboard's Demo panel then triggers their faults through
+     * `/api/demo` (engineer). `--demo` sets it to the simulators it starts itself.
+     */
+    demo: z.strictObject({ controlUrl: z.url({ protocol: /^https?$/ }).optional() }).prefault({}),
   })
   .refine((h) => h.adminToken === undefined || h.adminTokenSha256 === undefined, {
     path: ['adminTokenSha256'],

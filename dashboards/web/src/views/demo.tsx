@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { listOf, type DemoDevice } from '../api';
 import { can, useApp } from '../context';
+import { faultName, kindName } from '../labels';
 
 /** Shown only when the gateway runs the demo (`/api/demo` answers): trigger the simulators' faults. */
 export function DemoPanel() {
-  const { api, session, t } = useApp();
+  const { api, session, t, lang } = useApp();
   const [devices, setDevices] = useState<DemoDevice[] | null>(null);
   const [device, setDevice] = useState('');
   const [fault, setFault] = useState('');
@@ -40,7 +41,7 @@ export function DemoPanel() {
       >
         {devices.map((d) => (
           <option value={d.id} key={d.id}>
-            {d.site}/{d.id} ({d.kind})
+            {d.site}/{d.id} ({kindName(d.kind, lang)})
           </option>
         ))}
       </select>
@@ -51,14 +52,14 @@ export function DemoPanel() {
       >
         {(current?.available ?? []).map((f) => (
           <option value={f} key={f}>
-            {f}
+            {faultName(f, lang)}
           </option>
         ))}
       </select>
       <button
         onClick={() =>
           api.demoFault(device, fault).then(
-            () => setMsg(`${fault} → ${device}`),
+            () => setMsg(`${faultName(fault, lang)} → ${device}`),
             (e: Error) => setMsg(e.message),
           )
         }

@@ -1,41 +1,110 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, type Alarm, type Rule, type Threshold, type Ticket } from '../api';
-import { MetricChart } from '../chart';
+import { ApiError, type Alarm, type DeviceRules, type Threshold, type Ticket } from '../api';
+import { MetricChart, type Series } from '../chart';
 import { useApp, useStoreVersion } from '../context';
-import { fmtTime, labelOf, unitOf } from '../format';
+import { fmtDuration, fmtTime, unitOf } from '../format';
+import { kindName, metricName } from '../labels';
+import { ticketTitle } from '../messages';
+import { Field, ValueText, useWidth } from '../widgets';
 import { AlarmRow } from './alarms';
-import { ValueText } from '../widgets';
+import { ShelveDialog } from './shelve';
 
-const RANGES: Record<string, number> = {
-  '1h': 3600_000,
-  '6h': 6 * 3600_000,
-  '24h': 86_400_000,
-  '7d': 7 * 86_400_000,
+const HOUR = 3600_000;
+export const RANGES: Record<string, number> = {
+  '1h': HOUR,
+  '6h': 6 * HOUR,
+  '24h': 24 * HOUR,
+  '7d': 7 * 24 * HOUR,
+  '30d': 30 * 24 * HOUR,
 };
 const MAX_LIVE_POINTS = 5000;
+/** As in style.css `.charts`: the narrowest chart and the gap between charts. */
+const CHART_MIN_W = 420;
+const CHART_GAP = 12;
+/** The y axis and the card's padding take this much of a chart's width. */
+const CHART_CHROME = 76;
 
-/** Thresholds of the rules on this metric, as lines for the chart. */
-function thresholdsOf(rules: Rule[], metric: string): Threshold[] {
-  const out: Threshold[] = [];
-  for (const r of rules) {
-    if (r.metric !== metric) continue;
-    for (const t of [r.lowLow, r.low, r.high, r.highHigh]) if (t && typeof t.value === 'number') out.push(t);
-  }
-  return out;
+const empty = (): Series => [[], [], [], []];
+
+/** `<input type=datetime-local>` value of an instant, in local time. */
+function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+/** A range picked from the presets (ending now, live points join) or from/to given by hand. */
+type Range = { preset: string } | { from: number; to: number };
+
+function RangePicker(props: { range: Range; onChange: (r: Range) => void }) {
+  const { t } = useApp();
+  const custom = !('preset' in props.range);
+  const [from, setFrom] = useState(localInput(Date.now() - 24 * HOUR));
+  const [to, setTo] = useState(localInput(Date.now()));
+  const [open, setOpen] = useState(custom);
+  return (
+    <div class="range">
+      <label>
+        {t('range')}{' '}
+        <select
+          data-testid="range"
+          value={open ? 'custom' : 'preset' in props.range ? props.range.preset : 'custom'}
+          onChange={(e) => {
+            const v = (e.currentTarget as HTMLSelectElement).value;
+            setOpen(v === 'custom');
+            if (v !== 'custom') props.onChange({ preset: v });
+          }}
+        >
+          {Object.keys(RANGES).map((r) => (
+            <option key={r} value={r}>
+              {t(`range_${r}`)}
+            </option>
+          ))}
+          <option value="custom">{t('range_custom')}</option>
+        </select>
+      </label>
+      {open && (
+        <form
+          class="custom-range"
+          data-testid="custom-range"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const a = Date.parse(from);
+            const b = Date.parse(to);
+            if (a < b) props.onChange({ from: a, to: b });
+          }}
+        >
+          <Field label={t('from')} name="from" datetime required value={from} onValue={setFrom} />
+          <Field label={t('to')} name="to" datetime required min={from} value={to} onValue={setTo} />
+          <button type="submit">{t('apply')}</button>
+        </form>
+      )}
+    </div>
+  );
 }
 
 export function DeviceView(props: { id: string }) {
-  const { api, store, t } = useApp();
+  const { api, store, t, lang } = useApp();
   const version = useStoreVersion(store);
   const key = props.id;
   const d = store.devices.get(key);
-  const [range, setRange] = useState('1h');
-  const [rules, setRules] = useState<Rule[]>([]);
-  const [noHistory, setNoHistory] = useState(false);
+  const [range, setRange] = useState<Range>({ preset: '1h' });
+  const [rules, setRules] = useState<DeviceRules | null>(null);
+  const [noHistory, setNoHistory] = useState('');
+  const [bucket, setBucket] = useState<number | null>(null);
   const [alarms, setAlarms] = useState<Alarm[]>([]);
   const [tickets, setTickets] = useState<Ticket[]>([]);
-  const series = useRef(new Map<string, [number[], number[]]>());
+  const [shelving, setShelving] = useState<Alarm | null>(null);
+  const series = useRef(new Map<string, Series>());
   const [dataVersion, setDataVersion] = useState(0);
+  // 0 until measured: the history is asked for once, at the charts' real width.
+  const [setChartsEl, chartsW] = useWidth(0);
+  const cols = Math.max(1, Math.floor((chartsW + CHART_GAP) / (CHART_MIN_W + CHART_GAP)));
+  // About one bucket per pixel of a chart's plot area.
+  const points = Math.max(
+    50,
+    Math.round(((chartsW - CHART_GAP * (cols - 1)) / cols - CHART_CHROME) / 10) * 10,
+  );
+  const [site, id] = key.split('/') as [string, string];
 
   const metrics = useMemo(
     () =>
@@ -49,78 +118,98 @@ export function DeviceView(props: { id: string }) {
   const metricKey = metrics.join(',');
 
   useEffect(() => {
-    api.rules(key).then(setRules, () => setRules([]));
-    const [site, id] = key.split('/');
-    fetchAlarms(site!, id!).then(setAlarms, () => setAlarms([]));
-    api.tickets().then(
-      (all) => setTickets(all.filter((x) => x.site === site && x.device === id)),
-      () => setTickets([]),
-    );
-    async function fetchAlarms(site: string, id: string): Promise<Alarm[]> {
-      const all = await api.alarms('all', 200);
-      return all.filter((a) => a.site === site && a.device === id);
-    }
-  }, [api, key, version > 0 && store.alarms.size]);
+    api.rules(key).then(setRules, () => setRules(null));
+  }, [api, key]);
 
-  // History for the range, then live readings appended as they come.
+  // The device's own alarms and work orders, asked of the gateway again when one of them changed.
+  const events = store.eventRevs.get(key) ?? 0;
   useEffect(() => {
+    api.alarms({ state: 'all', site, device: id, limit: 50 }).then(setAlarms, () => setAlarms([]));
+    api.tickets({ site, device: id }).then(setTickets, () => setTickets([]));
+  }, [api, key, events]);
+
+  const thresholds = useMemo(() => {
+    const by = new Map<string, Threshold[]>();
+    for (const th of rules?.thresholds ?? []) {
+      let list = by.get(th.metric);
+      if (!list) by.set(th.metric, (list = []));
+      list.push(th);
+    }
+    return by;
+  }, [rules]);
+
+  // History for the range (downsampled by the gateway to the charts' width), then live readings
+  // appended as they come when the range ends now.
+  const rangeKey = 'preset' in range ? range.preset : `${range.from}-${range.to}`;
+  useEffect(() => {
+    if (chartsW === 0) return undefined;
     let cancelled = false;
-    const to = Date.now();
-    const from = to - RANGES[range]!;
-    const next = new Map<string, [number[], number[]]>();
+    const live = 'preset' in range;
+    const to = live ? Date.now() : range.to;
+    const from = live ? to - RANGES[range.preset]! : range.from;
+    const next = new Map<string, Series>();
     for (const m of metrics) {
       const l = d?.latest[m];
-      next.set(m, l && typeof l.value === 'number' ? [[l.ts / 1000], [l.value]] : [[], []]);
+      next.set(
+        m,
+        live && l && typeof l.value === 'number' ? [[l.ts / 1000], [l.value], [l.value], [l.value]] : empty(),
+      );
     }
     series.current = next;
     setDataVersion((v) => v + 1);
     Promise.all(
       metrics.map(async (m) => {
-        const pts = await api.readings(key, m, from, to);
-        const xs: number[] = [];
-        const ys: number[] = [];
-        for (const p of pts) {
+        const h = await api.readings(key, m, from, to, points);
+        const s = empty();
+        for (const p of h.points) {
           if (typeof p.value !== 'number') continue;
-          xs.push(p.ts / 1000);
-          ys.push(p.value);
+          s[0].push(p.ts / 1000);
+          s[1].push(p.value);
+          s[2].push(typeof p.min === 'number' ? p.min : p.value);
+          s[3].push(typeof p.max === 'number' ? p.max : p.value);
         }
-        if (!cancelled && xs.length > 0) series.current.set(m, [xs, ys]);
+        if (!cancelled && (s[0].length > 0 || !live)) series.current.set(m, s);
+        return h.interval;
       }),
     ).then(
-      () => {
+      (intervals) => {
         if (cancelled) return;
-        setNoHistory(false);
+        setNoHistory('');
+        setBucket(intervals[0] ?? null);
         setDataVersion((v) => v + 1);
       },
       (err: unknown) => {
-        if (!cancelled && err instanceof ApiError) setNoHistory(true);
+        if (!cancelled && err instanceof ApiError) setNoHistory(err.message);
       },
     );
+    if (!live)
+      return () => {
+        cancelled = true;
+      };
     const off = store.onReading(key, (r) => {
       const ts = Date.parse(r.ts) / 1000;
       for (const [m, v] of Object.entries(r.values)) {
         if (typeof v !== 'number') continue;
         let s = series.current.get(m);
-        if (!s) series.current.set(m, (s = [[], []]));
+        if (!s) series.current.set(m, (s = empty()));
         s[0].push(ts);
         s[1].push(v);
-        if (s[0].length > MAX_LIVE_POINTS) {
-          s[0].shift();
-          s[1].shift();
-        }
+        s[2].push(v);
+        s[3].push(v);
+        if (s[0].length > MAX_LIVE_POINTS) for (const col of s) col.shift();
       }
     });
     return () => {
       cancelled = true;
       off();
     };
-  }, [api, key, range, metricKey]);
+  }, [api, key, rangeKey, metricKey, points]);
 
   // Live points join the chart at the store's redraw pace.
   useEffect(() => setDataVersion((v) => v + 1), [version]);
 
   if (!d) return <p class="empty">{t('none')}</p>;
-  const state = store.tileState(d);
+  const state = store.states.get(d.key) ?? store.tileState(d);
   return (
     <section class="device">
       <header class="device-head">
@@ -130,65 +219,68 @@ export function DeviceView(props: { id: string }) {
         <span class={`pill s-${state}`} data-testid="device-state">
           {t(state)}
         </span>
-        <span class="muted">{d.kind}</span>
+        <span class="muted">{kindName(d.kind, lang)}</span>
         <span class="muted">{d.location ?? ''}</span>
-        <label class="range">
-          {t('range')}{' '}
-          <select value={range} onChange={(e) => setRange((e.currentTarget as HTMLSelectElement).value)}>
-            {Object.keys(RANGES).map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
+        {bucket !== null && (
+          <span class="muted" data-testid="interval">
+            {t('perPoint', { d: fmtDuration(bucket, lang) })}
+          </span>
+        )}
+        <RangePicker range={range} onChange={setRange} />
       </header>
-      {noHistory && <p class="notice">{t('noHistory')}</p>}
-      <div class="charts">
+      {noHistory && (
+        <p class="notice" title={noHistory}>
+          {t('noHistory')}
+        </p>
+      )}
+      <div class="charts" ref={setChartsEl}>
         {metrics.map((m) => (
           <div class="chart-card" key={m}>
             <h3>
-              {labelOf(m)}{' '}
+              {metricName(m, lang)}{' '}
               <b>
-                <ValueText v={d.latest[m]} t={t} />
+                <ValueText v={d.latest[m]} t={t} lang={lang} />
               </b>{' '}
               <small>{unitOf(m)}</small>
             </h3>
             <MetricChart
               metric={m}
               unit={unitOf(m)}
-              data={series.current.get(m) ?? [[], []]}
-              thresholds={thresholdsOf(rules, m)}
+              data={series.current.get(m) ?? empty()}
+              thresholds={thresholds.get(m) ?? NONE}
               version={dataVersion}
             />
           </div>
         ))}
       </div>
       <div class="two-col">
-        <div>
+        <div data-testid="device-alarms">
           <h3>{t('alarms')}</h3>
           {alarms.length === 0 ? (
             <p class="empty">{t('none')}</p>
           ) : (
-            alarms.map((a) => <AlarmRow a={a} key={a.id} />)
+            alarms.map((a) => <AlarmRow a={a} key={a.id} onShelve={setShelving} />)
           )}
         </div>
-        <div>
+        <div data-testid="device-tickets">
           <h3>{t('workorders')}</h3>
           {tickets.length === 0 ? (
             <p class="empty">{t('none')}</p>
           ) : (
             tickets.map((x) => (
-              <a class={`row p-${x.priority}`} href={`#/workorders/${x.id}`} key={x.id}>
-                <span class={`pill p-${x.priority}`}>{t(`prio_${x.priority}`)}</span> {x.title}{' '}
+              <a class={`row p-${x.priority}`} href={`#/workorders/${x.id}`} key={x.id} data-ticket={x.id}>
+                <span class={`pill p-${x.priority}`}>{t(`prio_${x.priority}`)}</span> {ticketTitle(x, lang)}{' '}
                 <span class="muted">
-                  {t(`status_${x.status}`)} · {fmtTime(x.createdAt)}
+                  {t(`status_${x.status}`)} · {fmtTime(x.createdAt, lang)}
                 </span>
               </a>
             ))
           )}
         </div>
       </div>
+      {shelving && <ShelveDialog alarm={shelving} onClose={() => setShelving(null)} />}
     </section>
   );
 }
+
+const NONE: Threshold[] = [];

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, type MonthlyReport } from '../api';
 import { useApp } from '../context';
 import { pct } from '../format';
+import { ruleName } from '../labels';
 import { Bars } from '../widgets';
 
 function lastMonth(): string {
@@ -14,7 +15,7 @@ function lastMonth(): string {
 const num = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : v.toFixed(1));
 
 export function ReportView() {
-  const { api, t } = useApp();
+  const { api, t, lang } = useApp();
   const [month, setMonth] = useState(lastMonth());
   const [r, setR] = useState<MonthlyReport | null | 'na' | string>(null);
   useEffect(() => {
@@ -63,7 +64,7 @@ export function ReportView() {
       ) : (
         <div class="report-body" data-testid="report">
           <div class="kpis">
-            <Kpi label={t('opened')} value={String(r.tickets.opened.total)} />
+            <Kpi label={t('opened')} value={String(r.tickets.opened.total)} testid="kpi-opened" />
             <Kpi label={t('closed')} value={String(r.tickets.closed.total)} />
             <Kpi label={t('responseTime')} value={`${num(r.response.meanMin)} / ${num(r.response.p90Min)}`} />
             <Kpi
@@ -88,17 +89,27 @@ export function ReportView() {
           </div>
           <div class="card">
             <h3>{t('alarms')}</h3>
-            <Bars data={r.alarms.byRule} />
+            <Bars data={r.alarms.byRule} label={(k) => ruleName(k, lang) ?? k} />
           </div>
           <div class="card">
             <h3>{t('readRates')}</h3>
-            <table class="table">
+            <table class="table" data-testid="read-rates">
+              <thead>
+                <tr>
+                  <th>{t('col_site')}</th>
+                  <th>{t('col_class')}</th>
+                  <th>{t('col_period')}</th>
+                  <th>{t('col_reported')}</th>
+                  <th>{t('col_rate')}</th>
+                  <th>{t('col_target')}</th>
+                </tr>
+              </thead>
               <tbody>
                 {r.readRates.map((x, i) => (
                   <tr key={i} class={x.met ? '' : 'miss'}>
                     <td>{x.site}</td>
-                    <td>{x.meterClass}</td>
-                    <td>{x.period}</td>
+                    <td>{t(`class_${x.meterClass}`)}</td>
+                    <td>{t(`period_${x.period}`)}</td>
                     <td>
                       {x.reported}/{x.expected}
                     </td>
@@ -115,9 +126,9 @@ export function ReportView() {
   );
 }
 
-function Kpi(props: { label: string; value: string }) {
+function Kpi(props: { label: string; value: string; testid?: string }) {
   return (
-    <div class="kpi">
+    <div class="kpi" data-testid={props.testid}>
       <span class="kpi-label">{props.label}</span>
       <span class="kpi-value">{props.value}</span>
     </div>

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { AlarmError, alarmToJson, type AlarmService, type Incident, type Shelf } from '../../alarms/index.js';
 import { CompiledRules } from '../../rules/compile.js';
+import { rulesForDevice, thresholdsOf } from '../../rules/device-rules.js';
 import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
 import { badRequest } from './validate.js';
@@ -16,8 +17,11 @@ export interface AlarmRouteDeps {
   alarms: AlarmService;
   rules: RulesView;
   tokens: TokenStore;
-  /** Device facts for `GET /api/rules?device=` (critical decides which overrides apply). */
-  deviceFacts(site: string, device: string): { critical: boolean } | undefined;
+  /** Device facts for `GET /api/rules?device=`: the kind picks the rules, critical and rated flow their settings. */
+  deviceFacts(
+    site: string,
+    device: string,
+  ): { kind: string; critical: boolean; ratedMaxFlow: number | undefined } | undefined;
 }
 
 const id = z.string().min(1).max(200);
@@ -169,12 +173,17 @@ export function registerAlarmRoutes(app: FastifyInstance, deps: AlarmRouteDeps):
     if (site === undefined)
       return sendError(reply, 400, 'bad_request', 'query.site: needed with a bare device id');
     const facts = deps.deviceFacts(site, device);
-    const compiled = new CompiledRules(cfg);
-    const rules = compiled.rules.flatMap((r) => {
-      const res = compiled.resolve(r, { site: site, device, critical: facts?.critical ?? false });
-      return res ? [res.def] : [];
-    });
-    return { site, device, critical: facts?.critical ?? false, known: facts !== undefined, rules };
+    if (!facts) return sendError(reply, 404, 'not_found', `no device ${site}/${device}`);
+    const subject = { site, device, ...facts };
+    const rules = rulesForDevice(new CompiledRules(cfg), subject);
+    return {
+      site,
+      device,
+      kind: facts.kind,
+      critical: facts.critical,
+      rules,
+      thresholds: thresholdsOf(rules, subject),
+    };
   });
 
   app.get('/api/reports/read-rate', { preHandler: viewer }, async () => ({

@@ -28,6 +28,14 @@ const CONTROL_TIMEOUT_MS = 5000;
  * `npm start` only: the dashboard's Demo panel triggers the simulators' faults through the
  * gateway (one origin, one token) instead of talking to the simulators' own port.
  */
+const demoOff = (reply: FastifyReply): FastifyReply =>
+  sendError(
+    reply,
+    404,
+    'GW_ERR_DEMO_OFF',
+    'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)',
+  );
+
 export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): void {
   const viewer = requireRole(deps.tokens, 'viewer');
   const engineer = requireRole(deps.tokens, 'engineer');
@@ -38,7 +46,7 @@ export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): v
     init: { method: string; body?: unknown },
   ): Promise<FastifyReply> => {
     const base = deps.controlUrl();
-    if (!base) return sendError(reply, 404, 'GW_ERR_DEMO_OFF', 'the demo is not running (start with --demo)');
+    if (!base) return demoOff(reply);
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -62,7 +70,7 @@ export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): v
   // Each device with the faults it can be given (`available`) beside those active now (`faults`).
   app.get('/api/demo/devices', { preHandler: viewer }, async (_req, reply) => {
     const base = deps.controlUrl();
-    if (!base) return sendError(reply, 404, 'GW_ERR_DEMO_OFF', 'the demo is not running (start with --demo)');
+    if (!base) return demoOff(reply);
     let devices: Array<{ kind: string }>;
     try {
       const res = await fetch(`${base}/devices`, { signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS) });

@@ -26,9 +26,10 @@ interface Client {
 }
 
 /**
- * `GET /api/live`: server-sent events (`reading`, `alarm`, `ticket`). Each client has a bound on
- * what its socket has not taken yet; a client that falls that far behind is disconnected (the
- * browser's EventSource reconnects) rather than allowed to grow the gateway's memory.
+ * `GET /api/live`: server-sent events (`reading`, `alarm`, `ticket`, and `ping` on connecting and
+ * every keepAliveMs). Each client has a bound on what its socket has not taken yet; a client that
+ * falls that far behind is disconnected (the browser's EventSource reconnects) rather than allowed
+ * to grow the gateway's memory.
  */
 export function registerLiveRoutes(
   app: FastifyInstance,
@@ -70,7 +71,13 @@ export function registerLiveRoutes(
       if (site !== undefined && e.site !== undefined && e.site !== site) return;
       write(`id: ${++seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
     });
-    const keepAlive = setInterval(() => write(': keep-alive\n\n'), deps.cfg.keepAliveMs);
+    // A named event, not a comment: EventSource hides comments from the page, and the dashboard
+    // needs to tell a quiet stream (meters report every 15 min) from a dead one.
+    const every = deps.cfg.keepAliveMs;
+    const ping = (): void =>
+      write(`event: ping\ndata: {"ts":"${new Date().toISOString()}","everyMs":${every}}\n\n`);
+    ping();
+    const keepAlive = setInterval(ping, every);
     keepAlive.unref();
     const client: Client = {
       res,

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { measurementOf } from '../../ingest/catalogue.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
-import { QueryError, type InfluxReader } from '../../sinks/influx/query.js';
+import { bucketMs, QueryError, type InfluxReader } from '../../sinks/influx/query.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
 import { lookupDevice } from './device-lookup.js';
 import { badRequest } from './validate.js';
@@ -26,13 +26,19 @@ const readingsQuery = z
     from: instant.optional(),
     to: instant.optional(),
     limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+    /** Downsample to about this many buckets (a chart's width in pixels) instead of raw readings. */
+    points: z.coerce.number().int().min(10).max(10_000).optional(),
   })
   .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, {
     message: 'from must not be after to',
     path: ['from'],
   });
 
-/** `GET /api/devices/:id/readings?metric=&from=&to=&limit=`: the history of one metric from InfluxDB. */
+/**
+ * `GET /api/devices/:id/readings?metric=&from=&to=&limit=&points=`: the history of one metric from
+ * InfluxDB, raw (at most `limit` readings, oldest first) or, with `points`, in about that many
+ * time buckets over the whole range.
+ */
 export function registerReadingRoutes(app: FastifyInstance, deps: ReadingRouteDeps): void {
   const viewer = requireRole(deps.tokens, 'viewer');
   app.get<{ Params: { id: string } }>(
@@ -47,17 +53,24 @@ export function registerReadingRoutes(app: FastifyInstance, deps: ReadingRouteDe
         return sendError(reply, 503, 'unavailable', 'InfluxDB output is disabled: no history');
       const to = q.data.to ?? Date.now();
       const from = q.data.from ?? to - 24 * 3600_000;
+      const series = {
+        measurement: measurementOf(e.kind),
+        site: e.site,
+        device: e.id,
+        metric: q.data.metric,
+        from,
+        to,
+      };
       try {
-        const points = await deps.reader.readings({
-          measurement: measurementOf(e.kind),
-          site: e.site,
-          device: e.id,
-          metric: q.data.metric,
-          from,
-          to,
-          limit: q.data.limit,
-        });
-        return { device: e.key, metric: q.data.metric, from, to, points };
+        if (q.data.points !== undefined) {
+          const interval = bucketMs(from, to, q.data.points);
+          const points = await deps.reader.downsampled(series, interval);
+          return { device: e.key, metric: q.data.metric, from, to, interval, points };
+        }
+        const points = await deps.reader.readings({ ...series, limit: q.data.limit });
+        // Oldest first: a range with more readings than the limit ends early, and says so.
+        const truncated = points.length >= q.data.limit;
+        return { device: e.key, metric: q.data.metric, from, to, interval: null, truncated, points };
       } catch (err) {
         if (err instanceof QueryError) return sendError(reply, err.status, 'query_failed', err.message);
         throw err;

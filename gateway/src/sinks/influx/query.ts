@@ -17,9 +17,27 @@ export interface Point {
   value: number | boolean | string | null;
 }
 
+/** One time bucket of a downsampled history: `ts` is the bucket's start. */
+export interface Bucket {
+  ts: number;
+  /** Numbers: the mean; booleans: true when the metric was true at any time in the bucket. */
+  value: number | boolean | null;
+  /** Lowest and highest value in the bucket, so a short spike survives downsampling. */
+  min: number | boolean | null;
+  max: number | boolean | null;
+}
+
+/** The shortest bucket: no meter reports more often than every second. */
+export const MIN_BUCKET_MS = 1000;
+
+/** The bucket length that gives about `points` buckets over `[from, to]`, whole milliseconds. */
+export function bucketMs(from: number, to: number, points: number): number {
+  return Math.max(MIN_BUCKET_MS, Math.ceil((to - from + 1) / Math.max(1, points)));
+}
+
 interface QueryResult {
   error?: string;
-  series?: Array<{ tags?: Record<string, string>; columns: string[]; values: unknown[][] }>;
+  series?: Array<{ name?: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>;
 }
 
 export class QueryError extends Error {
@@ -41,19 +59,62 @@ export class InfluxReader {
   constructor(private readonly cfg: InfluxConfig) {}
 
   async readings(q: ReadingsQuery): Promise<Point[]> {
+    const statement = `SELECT "${q.metric}" FROM ${this.where(q)} ORDER BY time ASC LIMIT ${q.limit}`;
+    const values = this.seriesOf(await this.query(statement), q.measurement);
+    return values.map((v) => ({ ts: Number(v[0]), value: (v[1] ?? null) as Point['value'] }));
+  }
+
+  /**
+   * History over `[from, to]` in buckets of `intervalMs` (GROUP BY time, empty buckets left out):
+   * mean, min and max of numbers; for booleans (which InfluxQL cannot average) whether any and
+   * whether every reading in the bucket was true. Buckets start at `from`.
+   */
+  async downsampled(q: Omit<ReadingsQuery, 'limit'>, intervalMs: number): Promise<Bucket[]> {
+    const m = `"${q.metric}"`;
+    const group = ` GROUP BY time(${intervalMs}ms, ${Math.floor(q.from) % intervalMs}ms) fill(none)`;
+    try {
+      const rows = this.seriesOf(
+        await this.query(`SELECT mean(${m}), min(${m}), max(${m}) FROM ${this.where(q)}${group}`),
+        q.measurement,
+      );
+      return rows.map((v) => ({ ts: Number(v[0]), value: num(v[1]), min: num(v[2]), max: num(v[3]) }));
+    } catch (err) {
+      if (!(err instanceof QueryError && /boolean/i.test(err.message))) throw err;
+    }
+    const rows = this.seriesOf(
+      await this.query(`SELECT max(${m}), min(${m}) FROM ${this.where(q)}${group}`),
+      q.measurement,
+    );
+    return rows.map((v) => ({ ts: Number(v[0]), value: bool(v[1]), min: bool(v[2]), max: bool(v[1]) }));
+  }
+
+  /** `"measurement" WHERE site, device and time`, names checked so they embed without escaping. */
+  private where(q: Omit<ReadingsQuery, 'limit'>): string {
     if (!FIELD_NAME_PATTERN.test(q.metric))
       throw new QueryError(`metric "${q.metric}" is not a valid name`, 400);
     if (!ID_PATTERN.test(q.site) || !ID_PATTERN.test(q.device))
       throw new QueryError('bad site or device id', 400);
     if (!/^[A-Za-z0-9_]+$/.test(q.measurement)) throw new QueryError('bad measurement', 400);
-    const statement =
-      `SELECT "${q.metric}" FROM "${q.measurement}" WHERE "site" = '${q.site}' AND "device" = '${q.device}' ` +
-      `AND time >= ${Math.floor(q.from)}ms AND time <= ${Math.floor(q.to)}ms ORDER BY time ASC LIMIT ${q.limit}`;
-    const r = await this.query(statement);
-    if (!r) return [];
-    const series = r.series?.[0];
+    return (
+      `"${q.measurement}" WHERE "site" = '${q.site}' AND "device" = '${q.device}' ` +
+      `AND time >= ${Math.floor(q.from)}ms AND time <= ${Math.floor(q.to)}ms`
+    );
+  }
+
+  /**
+   * The rows of a SELECT's one series. VictoriaMetrics answers every `/query` with a list of
+   * databases (it serves no InfluxQL SELECT): that is an error here, not a history.
+   */
+  private seriesOf(r: QueryResult | undefined, measurement: string): unknown[][] {
+    const series = r?.series?.[0];
     if (!series) return [];
-    return series.values.map((v) => ({ ts: Number(v[0]), value: (v[1] ?? null) as Point['value'] }));
+    if (series.name !== measurement)
+      throw new QueryError(
+        `the store answered the InfluxQL query with "${series.name}" instead of "${measurement}": ` +
+          'it serves no InfluxQL SELECT (VictoriaMetrics does not), so there is no history',
+        502,
+      );
+    return series.values;
   }
 
   /**
@@ -106,3 +167,6 @@ export class InfluxReader {
     return r ?? {};
   }
 }
+
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : null);
