@@ -4,7 +4,7 @@
  * ingests a steady stream of the ingest benchmark's payloads from 10,000 devices into a real
  * InfluxDB 1.6.7, on a real Mosquitto.
  *
- *   npm run bench:workorders -- [--rate 5000] [--seconds 40] [--alarms 200] [--runs 3] [--write]
+ *   npm run bench:workorders -- [--rate 10000] [--seconds 40] [--alarms 200] [--runs 3] [--write]
  *
  * Each alarm is a water leak on a new server-room probe at a site of its own (safety class: always a
  * ticket; one site each, or alarm grouping would join them into one incident and one ticket).
@@ -23,7 +23,7 @@ import { KINDS, payload } from './payloads.js';
 
 const { values: args } = parseArgs({
   options: {
-    rate: { type: 'string', default: '5000' },
+    rate: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '40' },
     alarms: { type: 'string', default: '200' },
     devices: { type: 'string', default: '10000' },

@@ -188,6 +188,10 @@ export class OpcuaSource implements Component {
           this.retryTimer = setTimeout(r, delay);
         });
         this.wake = undefined;
+        // An operator trusts a server by moving its certificate from rejected/ to trusted/ (docs/opcua.md).
+        // The manager learns of such moves from file-system events, which can arrive late or out of
+        // order with its own write of the next refusal: read the folders again before retrying.
+        if (/certificate/i.test(message)) await this.certs?.reloadCertificates().catch(() => undefined);
         delay = Math.min(delay * 2, this.cfg.reconnect.maxDelayMs);
       }
     }
