@@ -7,9 +7,11 @@
  *
  * A reading is one metric value; each message carries one device's values at one instant.
  * Diagnostics: BENCH_SMAPS=1 prints where the gateway's resident memory was at its peak,
- * BENCH_MEM=1 traces heap and RSS during the drain, BENCH_NODE_ARGS sets the gateway's Node flags.
+ * BENCH_MEM=1 traces heap and RSS during the drain, BENCH_NODE_ARGS sets the gateway's Node flags,
+ * BENCH_BATCH and BENCH_CONCURRENCY its InfluxDB batch size and writes in flight.
  */
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +72,21 @@ function backlog(
   return { topics, payloads, values };
 }
 
+function floorRun(url: string, n: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(import.meta.dirname, 'floor-subscriber.mjs'), url, String(n)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.once('exit', (code) =>
+      code === 0
+        ? resolve((JSON.parse(out) as { seconds: number }).seconds)
+        : reject(new Error(`floor exited ${code}`)),
+    );
+  });
+}
+
 async function publish(url: string, topics: string[], payloads: Buffer[]): Promise<void> {
   const clients = await Promise.all(
     [0, 1].map((k) => mqtt.connectAsync(url, { clientId: `bench-pub-${k}-${process.pid}` })),
@@ -108,7 +125,13 @@ async function oneRun(run: number) {
     dataDir,
     logLevel: 'warn',
     mqtt: { url: mosq.url, clientId: 'bench-gateway' },
-    influx: { api: 'v1', url: influx.url, db: 'bench' },
+    influx: {
+      api: 'v1',
+      url: influx.url,
+      db: 'bench',
+      ...(process.env.BENCH_BATCH ? { batchLines: Number(process.env.BENCH_BATCH) } : {}),
+      ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
+    },
     outbox: {
       commitThread: process.env.BENCH_COMMIT_THREAD !== 'false',
       synchronous: (process.env.BENCH_SYNC ?? 'full') as 'full' | 'normal',
@@ -136,24 +159,9 @@ async function oneRun(run: number) {
     await publish(mosq.url, topics, payloads);
     const publishSec = (performance.now() - tp) / 1000;
 
-    // Floor: bare mqtt.js, acks on receipt, parses and counts.
-    let got = 0;
-    let f0 = 0;
-    let f1 = 0;
-    await new Promise<void>((resolve, reject) => {
-      const c = mqtt.connect(mosq.url, { clientId: 'bench-floor', clean: false });
-      c.on('message', (_t, p) => {
-        if (got === 0) f0 = performance.now();
-        JSON.parse(p.toString());
-        if (++got === N) {
-          f1 = performance.now();
-          c.end();
-          resolve();
-        }
-      });
-      c.on('error', reject);
-    });
-    const floorSec = (f1 - f0) / 1000;
+    // Floor: bare mqtt.js, acks on receipt, parses and counts; a process of its own like the
+    // gateway, so neither shares an event loop or a heap with the load generator.
+    const floorSec = await floorRun(mosq.url, N);
 
     // Gateway: drain into InfluxDB with the durable outbox, confirmed by InfluxDB.
     gw = await spawnGateway(gwCfg, {}, NODE_ARGS, 'dist');
@@ -220,6 +228,17 @@ async function oneRun(run: number) {
     }
     const g1 = performance.now();
     const cpu1 = cpuSeconds(pid);
+    if (process.env.BENCH_THREADS) {
+      const { readdirSync, readFileSync } = await import('node:fs');
+      const per: Record<string, number> = {};
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        const st = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        per[`${name}#${t}`] = (Number(f[11]) + Number(f[12])) / 100;
+      }
+      console.log('threads (CPU s since start):', JSON.stringify(per));
+    }
     const dbCpu = (cpuSeconds(influx.pid!) - dbCpu0) / ((g1 - g0) / 1000);
     const brokerCpu = (cpuSeconds(mosq.pid!) - brokerCpu0) / ((g1 - g0) / 1000);
     const gwSec = (g1 - g0) / 1000;

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { outboxSchema } from '../../gateway/src/config/schema.js';
-import { Outbox } from '../../gateway/src/storage/outbox.js';
+import { Outbox, type OutboxBatch } from '../../gateway/src/storage/outbox.js';
 
 // The outbox on a real SQLite file: what InfluxDB confirmed leaves the counts at once and is
 // never handed out again, and its rows are gone from the file once the next commit ran.
@@ -31,6 +31,8 @@ async function fill(outbox: Outbox, commits: number, n: number): Promise<void> {
   }
 }
 
+const text = (b: OutboxBatch): string => Buffer.concat(b.parts).toString('utf8');
+
 const rowsInFile = (dir: string): number[] => {
   const db = new Database(join(dir, 'outbox.db'), { readonly: true });
   try {
@@ -48,7 +50,7 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
 
     const first = outbox.read(20)!;
     expect(first.lines).toBe(20);
-    expect(first.bytes).toBe(first.body.length);
+    expect(first.bytes).toBe(text(first).length);
     outbox.remove(first);
     expect(outbox.stats().pendingLines).toBe(20);
     // Every line has the same length, so the two chunks left weigh what the two removed did.
@@ -59,8 +61,8 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     const next = outbox.read(100)!;
     expect(next.firstId).toBeGreaterThan(first.lastId);
     expect(next.lines).toBe(20);
-    expect(next.body.toString()).not.toContain(' 1767225600000\n');
-    expect(next.body.toString()).not.toContain(' 1767225600001\n');
+    expect(text(next)).not.toContain(' 1767225600000\n');
+    expect(text(next)).not.toContain(' 1767225600001\n');
     outbox.remove(next);
     expect(outbox.read(100)).toBeNull();
     expect(outbox.stats()).toMatchObject({ pendingLines: 0, pendingBytes: 0 });
@@ -86,6 +88,52 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     await again.stop();
   });
 
+  it('writes a state object as it is when its commit is taken, and reads it back as text after a restart', async () => {
+    const { outbox, dir } = await open(commitThread);
+    const meter = { ts: 1, index: 10, toString: () => `${meter.ts} ${meter.index}` };
+    outbox.putState('consumption:s/m1', meter);
+    outbox.append('m,site=s v=1 1\n');
+    meter.ts = 2; // before the commit is taken: this is what is written
+    meter.index = 12;
+    await outbox.flush();
+    await outbox.stop();
+    const again = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }));
+    await again.start();
+    expect(again.loadState('consumption:')).toEqual(new Map([['consumption:s/m1', '2 12']]));
+    await again.stop();
+  });
+
+  it('folds the state log into a snapshot inside a commit, and a restart reads the latest state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fgw-outbox-'));
+    dirs.push(dir);
+    const outbox = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }), 3);
+    await outbox.start();
+    for (let i = 1; i <= 8; i++) {
+      outbox.putState(`consumption:s/m${i % 2}`, `${i} ${i * 10}`);
+      outbox.append(`m,site=s v=${i} ${i}\n`);
+      await outbox.flush();
+    }
+    const db = new Database(join(dir, 'outbox.db'), { readonly: true });
+    const logRows = db.prepare('SELECT COUNT(*) FROM state_log').pluck().get() as number;
+    const snap = db.prepare('SELECT body FROM state_snapshot WHERE id = 1').pluck().get() as
+      string | undefined;
+    db.close();
+    // 8 state writes, a snapshot after every 3 log rows: the log holds at most the rows since the last one.
+    expect(snap).toBeDefined();
+    expect(logRows).toBeLessThan(3);
+    // Opened beside the running one, as after a crash: the snapshot plus the log rows since.
+    const again = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }));
+    await again.start();
+    expect(again.loadState('consumption:')).toEqual(
+      new Map([
+        ['consumption:s/m0', '8 80'],
+        ['consumption:s/m1', '7 70'],
+      ]),
+    );
+    await again.stop();
+    await outbox.stop();
+  });
+
   it('reads rows stored as text (before bodies were stored as bytes) beside newer ones', async () => {
     const { outbox, dir } = await open(commitThread);
     await outbox.stop();
@@ -97,8 +145,8 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     again.append('m,site=s v=2 2000\n');
     await again.flush();
     const b = again.read(10)!;
-    expect(Buffer.isBuffer(b.body)).toBe(true);
-    expect(b.body.toString()).toBe('m,site=s v=1 1000\nm,site=s v=2 2000\n');
+    expect(b.parts.every((p) => Buffer.isBuffer(p))).toBe(true);
+    expect(text(b)).toBe('m,site=s v=1 1000\nm,site=s v=2 2000\n');
     expect(b.lines).toBe(2);
     await again.stop();
   });

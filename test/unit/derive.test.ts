@@ -19,9 +19,10 @@ class MemStore implements StateStore {
     for (const [k, v] of this.rows) if (k.startsWith(prefix)) out.set(k, v);
     return out;
   }
-  putState(key: string, value: string): void {
+  /** As if every reading were committed at once: the value is written as its string. */
+  putState(key: string, value: string | { toString(): string }): void {
     this.puts++;
-    this.rows.set(key, value);
+    this.rows.set(key, String(value));
   }
 }
 

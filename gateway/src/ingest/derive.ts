@@ -11,8 +11,11 @@ import { dewPointC } from './derive-dewpoint.js';
 export interface StateStore {
   /** Every row whose key starts with `prefix`; keys are returned whole, prefix included. */
   loadState(prefix: string): Map<string, string>;
-  /** Written with the next group commit; the store keeps only the last value per key. */
-  putState(key: string, value: string): void;
+  /**
+   * Written with the next group commit; the store keeps only the last value per key. An object
+   * is turned into its string (`toString()`) when the commit is taken.
+   */
+  putState(key: string, value: string | { toString(): string }): void;
 }
 
 export interface DeviceLookup {
@@ -47,13 +50,24 @@ const WRAP_LOW = 0.1;
  */
 const DELTA_SCALE = 1e6;
 
-interface MeterState {
-  ts: number;
-  index: number;
-  /** Rollover modulus; 0 until first needed, so config changes apply after a restart. */
-  modulus: number;
-  /** Its key in the state store, built once rather than per reading. */
-  stateKey: string;
+/**
+ * One meter's last accepted reading. Handed to the state store as it is: the store asks for its
+ * string when it commits, so a reading costs no string and nothing it leaves behind outlives the
+ * next commit.
+ */
+class MeterState {
+  constructor(
+    public ts: number,
+    public index: number,
+    /** Its key in the state store, built once rather than per reading. */
+    readonly stateKey: string,
+    /** Rollover modulus; 0 until first needed, so config changes apply after a restart. */
+    public modulus = 0,
+  ) {}
+
+  toString(): string {
+    return `${this.ts} ${this.index}`;
+  }
 }
 
 /**
@@ -67,17 +81,13 @@ export function rolloverModulus(registerMax: number): number {
   return 10 ** Math.ceil(Math.log10(registerMax) - 1e-12);
 }
 
-function encode(s: MeterState): string {
-  return `${s.ts} ${s.index}`;
-}
-
 function decode(v: string, stateKey: string): MeterState | undefined {
   const sp = v.indexOf(' ');
   if (sp <= 0) return undefined;
   const ts = Number(v.slice(0, sp));
   const index = Number(v.slice(sp + 1));
   if (!Number.isFinite(ts) || !Number.isFinite(index)) return undefined;
-  return { ts, index, modulus: 0, stateKey };
+  return new MeterState(ts, index, stateKey);
 }
 
 function isMeterKind(kind: string): boolean {
@@ -134,9 +144,9 @@ export class Deriver {
     const ts = reading.ts;
     const s = this.state.get(key);
     if (s === undefined) {
-      const fresh: MeterState = { ts, index, modulus: 0, stateKey: CONSUMPTION_PREFIX + key };
+      const fresh = new MeterState(ts, index, CONSUMPTION_PREFIX + key);
       this.state.set(key, fresh);
-      this.store.putState(fresh.stateKey, encode(fresh));
+      this.store.putState(fresh.stateKey, fresh);
       return DeriveOutcome.first;
     }
     // Omitting the field (rather than writing 0) matters: InfluxDB merges the fields of points
@@ -167,7 +177,7 @@ export class Deriver {
     fields.consumption_m3 = Math.round(delta * DELTA_SCALE) / DELTA_SCALE;
     s.ts = ts;
     s.index = index;
-    this.store.putState(s.stateKey, encode(s));
+    this.store.putState(s.stateKey, s);
     return outcome;
   }
 }

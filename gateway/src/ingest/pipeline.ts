@@ -3,7 +3,7 @@ import { RateLimitedLog } from '../core/log.js';
 import type { Reading, ReadingListener, MetricValue } from '../core/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { BUILTIN_KINDS, measurementOf, type KindDef } from './catalogue.js';
-import { PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
+import { LineParts, PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
 import { REJECT_REASONS, Rejection, type RejectReason } from './reasons.js';
 
 /** Where accepted lines go (the durable outbox). */
@@ -61,6 +61,7 @@ export class IngestPipeline {
   readonly counters: IngestCounters;
   private readonly topics = new Map<string, TopicInfo | Rejection>();
   private readonly validator: PayloadValidator;
+  private readonly line = new LineParts();
   private readonly kinds: Map<string, KindDef>;
   private readonly rlog: RateLimitedLog;
   private listeners: ReadingListener[] = [];
@@ -127,9 +128,9 @@ export class IngestPipeline {
         payload,
       );
     }
-    const result = this.validator.validate(info, obj, now);
-    if (result instanceof Rejection) return this.reject(result, topic, info, payload);
-    this.accept(info, result.reading, result.line, result.count);
+    const reading = this.validator.validate(info, obj, now, this.line);
+    if (reading instanceof Rejection) return this.reject(reading, topic, info, payload);
+    this.accept(info, reading, this.validator.count);
   }
 
   /**
@@ -148,41 +149,50 @@ export class IngestPipeline {
       this.count(info);
       return info;
     }
-    const result = this.validator.validate(info, { ts: r.ts, values: r.fields }, now);
-    if (result instanceof Rejection) {
-      this.count(result);
-      return result;
+    const reading = this.validator.validate(info, { ts: r.ts, values: r.fields }, now, this.line);
+    if (reading instanceof Rejection) {
+      this.count(reading);
+      return reading;
     }
     if (r.quality && r.quality !== 'good') {
-      result.reading.quality = r.quality;
-      result.line += `,quality="${r.quality}"`;
+      reading.quality = r.quality;
+      this.line.push(r.quality === 'bad' ? ',quality="bad"' : ',quality="uncertain"');
     }
-    this.accept(info, result.reading, result.line, result.count);
+    this.accept(info, reading, this.validator.count);
     return null;
   }
 
-  /** `count`: the metric values the validator accepted; derived ones are added here. */
-  private accept(info: TopicInfo, reading: Reading, line: string, count: number): void {
+  /**
+   * `count`: the metric values the validator accepted; derived ones are added here. The line's
+   * pieces so far are in `this.line`; the derived fields and the timestamp complete it.
+   */
+  private accept(info: TopicInfo, reading: Reading, count: number): void {
     const outcome = this.deriver.apply(reading, info.key);
     this.counters.derive[outcome] = (this.counters.derive[outcome] ?? 0) + 1;
     const f = reading.fields;
+    const line = this.line;
     let n = count;
     const c = f.consumption_m3;
     if (c !== undefined) {
-      line += ',consumption_m3=' + c;
+      line.push(',consumption_m3=');
+      line.push(String(c));
       n++;
     }
     const reset = f.index_reset;
     if (reset !== undefined) {
-      line += ',index_reset=' + reset;
+      line.push(reset === true ? ',index_reset=true' : ',index_reset=false');
       n++;
     }
     const dp = f.dew_point_c;
     if (dp !== undefined) {
-      line += ',dew_point_c=' + dp;
+      line.push(',dew_point_c=');
+      line.push(String(dp));
       n++;
     }
-    this.sink.append(line + ' ' + reading.ts + '\n');
+    line.push(' ');
+    line.push(String(reading.ts));
+    line.push('\n');
+    this.sink.append(line.finish());
     this.counters.accepted++;
     this.counters.values += n;
     const ls = this.listeners;

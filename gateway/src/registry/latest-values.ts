@@ -17,35 +17,57 @@ export interface LatestValue {
  * 10,000 devices). Reads build the `LatestValue` objects on request.
  */
 export class LatestValues implements ReadonlyMap<string, Readonly<LatestValue>> {
-  /** [name, value, quality] per metric, one after the other. */
-  private slots: Array<string | MetricValue> = [];
-  /** The time of each metric: a double array holds its numbers unboxed, so a write allocates nothing. */
+  /** [name, quality] per metric. */
+  private slots: Array<string | Quality> = [];
+  /**
+   * Values and times in double arrays, which hold numbers unboxed: a reading then allocates
+   * nothing here, and nothing it leaves behind has to survive a garbage collection.
+   * Booleans are stored as 1/0 with their flag in `bools`.
+   */
+  private nums: number[] = [];
   private times: number[] = [];
+  private bools: boolean[] = [];
 
   /** Keeps the value unless the metric already holds a newer one (out-of-order readings). */
   set(metric: string, value: MetricValue, ts: number, quality: Quality): void {
     const s = this.slots;
-    for (let i = 0, j = 0; i < s.length; i += 3, j++) {
+    for (let i = 0, j = 0; i < s.length; i += 2, j++) {
       if (s[i] !== metric) continue;
       if (ts >= this.times[j]!) {
-        s[i + 1] = value;
-        s[i + 2] = quality;
+        if (typeof value === 'boolean') {
+          this.nums[j] = value ? 1 : 0;
+          this.bools[j] = true;
+        } else {
+          this.nums[j] = value;
+          this.bools[j] = false;
+        }
         this.times[j] = ts;
+        s[i + 1] = quality;
       }
       return;
     }
     // Grown to the exact size: a pushed array keeps spare capacity, for every device.
-    const n = s.length;
-    const next = new Array<string | MetricValue>(n + 3);
-    for (let i = 0; i < n; i++) next[i] = s[i]!;
-    next[n] = metric;
-    next[n + 1] = value;
-    next[n + 2] = quality;
-    this.slots = next;
-    const times = new Array<number>(n / 3 + 1).fill(0);
-    for (let j = 0; j < n / 3; j++) times[j] = this.times[j]!;
-    times[n / 3] = ts;
+    const n = this.times.length;
+    const slots = new Array<string | Quality>(2 * n + 2);
+    const nums = new Array<number>(n + 1).fill(0.5);
+    const times = new Array<number>(n + 1).fill(0.5);
+    const bools = new Array<boolean>(n + 1).fill(false);
+    for (let j = 0; j < n; j++) {
+      slots[2 * j] = s[2 * j]!;
+      slots[2 * j + 1] = s[2 * j + 1]!;
+      nums[j] = this.nums[j]!;
+      times[j] = this.times[j]!;
+      bools[j] = this.bools[j]!;
+    }
+    slots[2 * n] = metric;
+    slots[2 * n + 1] = quality;
+    nums[n] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    bools[n] = typeof value === 'boolean';
+    times[n] = ts;
+    this.slots = slots;
+    this.nums = nums;
     this.times = times;
+    this.bools = bools;
   }
 
   get size(): number {
@@ -63,17 +85,21 @@ export class LatestValues implements ReadonlyMap<string, Readonly<LatestValue>> 
 
   private indexOf(metric: string): number {
     const s = this.slots;
-    for (let i = 0; i < s.length; i += 3) if (s[i] === metric) return i / 3;
+    for (let i = 0; i < s.length; i += 2) if (s[i] === metric) return i / 2;
     return -1;
   }
 
   private at(j: number): LatestValue {
-    const s = this.slots;
-    return { value: s[3 * j + 1] as MetricValue, ts: this.times[j]!, quality: s[3 * j + 2] as Quality };
+    const v = this.nums[j]!;
+    return {
+      value: this.bools[j] ? v !== 0 : v,
+      ts: this.times[j]!,
+      quality: this.slots[2 * j + 1] as Quality,
+    };
   }
 
   private name(j: number): string {
-    return this.slots[3 * j] as string;
+    return this.slots[2 * j] as string;
   }
 
   *entries(): MapIterator<[string, LatestValue]> {

@@ -1,7 +1,8 @@
 // The outbox's commit thread: runs each group commit (INSERT + fsync) off the event loop, so the
 // ingest path never waits for the disk. Plain JavaScript on purpose: a worker thread starts its
 // own module loader, and this file must run unchanged from the sources (tests) and from dist/.
-// Messages in:  { type: 'commit', seq, lines, bytes, body, stateBody, deletes }
+// Messages in:  { type: 'commit', seq, lines, bytes, body, stateBody, deletes, snapshot }
+//   (snapshot: stateBody holds every state entry and replaces the snapshot row)
 //   (body: the lines as UTF-8 bytes in a transferred buffer, null without lines)
 //   (deletes: row ranges InfluxDB confirmed, [first, last, first, last, ...])
 // Messages out: { type: 'committed', seq, buf } | { type: 'failed', seq, error, buf }
@@ -16,9 +17,14 @@ db.pragma('busy_timeout = 5000');
 const insert = db.prepare('INSERT INTO chunk (lines, bytes, body) VALUES (?, ?, ?)');
 const insertState = db.prepare('INSERT INTO state_log (body) VALUES (?)');
 const deleteRange = db.prepare('DELETE FROM chunk WHERE id BETWEEN ? AND ?');
-const tx = db.transaction((lines, bytes, body, stateBody, deletes) => {
+const putSnapshot = db.prepare(workerData.snapshotSql);
+const foldLog = db.prepare(workerData.foldSql);
+const tx = db.transaction((lines, bytes, body, stateBody, deletes, snapshot) => {
   if (lines) insert.run(lines, bytes, body);
-  if (stateBody) insertState.run(stateBody);
+  if (snapshot) {
+    putSnapshot.run(stateBody);
+    foldLog.run();
+  } else if (stateBody) insertState.run(stateBody);
   for (let i = 0; i < deletes.length; i += 2) deleteRange.run(deletes[i], deletes[i + 1]);
 });
 
@@ -31,7 +37,7 @@ parentPort.on('message', (m) => {
   const buf = m.body ? m.body.buffer : undefined;
   const back = buf ? [buf] : [];
   try {
-    tx(m.lines, m.bytes, m.body, m.stateBody, m.deletes ?? []);
+    tx(m.lines, m.bytes, m.body, m.stateBody, m.deletes ?? [], m.snapshot === true);
     parentPort.postMessage({ type: 'committed', seq: m.seq, buf }, back);
   } catch (err) {
     parentPort.postMessage(

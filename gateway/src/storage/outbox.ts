@@ -28,7 +28,7 @@ interface InFlightCommit {
   /** The body's length in bytes. */
   bytes: number;
   /** The lines as they were appended: put back in front if the commit fails. */
-  text: string;
+  text: string[];
   /**
    * The lines as UTF-8 bytes, in a buffer from the pool that travels to the commit thread and
    * back (transferred, never copied), so a commit allocates nothing outside the heap once warm.
@@ -37,6 +37,8 @@ interface InFlightCommit {
   stateBody: string;
   /** Row ranges [first, last, first, last, ...] InfluxDB confirmed, deleted in this transaction. */
   deletes: number[];
+  /** `stateBody` holds every state entry: it replaces the snapshot and the log folds into it. */
+  snapshot: boolean;
   callbacks: Array<() => void>;
 }
 
@@ -54,7 +56,24 @@ const POOL_MIN_BYTES = 256 * 1024;
 /** State log rows after which the log is folded into the snapshot. */
 const STATE_LOG_COMPACT_ROWS = 5000;
 
-function parseState(body: string, into: Map<string, string>): void {
+/**
+ * A full snapshot replaces the last one and takes in the log rows written so far, inside the
+ * commit whose lines it matches (the commit thread runs the same statements).
+ */
+export const STATE_SNAPSHOT_SQL =
+  'INSERT INTO state_snapshot (id, log_id, body) VALUES (1, (SELECT COALESCE(MAX(id), 0) FROM state_log), ?) ' +
+  'ON CONFLICT(id) DO UPDATE SET log_id = excluded.log_id, body = excluded.body';
+export const STATE_FOLD_SQL =
+  'DELETE FROM state_log WHERE id <= (SELECT log_id FROM state_snapshot WHERE id = 1)';
+
+/**
+ * A state entry: a string, or an object that writes itself as one (`toString()`, no tabs or
+ * newlines). An object is read when its commit is taken, so a stage that updates its state on
+ * every reading hands over the same object each time and builds no string per reading.
+ */
+export type StateValue = string | { toString(): string };
+
+function parseState(body: string, into: Map<string, StateValue>): void {
   let start = 0;
   while (start < body.length) {
     const nl = body.indexOf('\n', start);
@@ -72,8 +91,8 @@ export interface OutboxBatch {
   lines: number;
   /** Sum of the rows' byte counts (what leaves the disk budget when they are removed). */
   bytes: number;
-  /** The rows' lines, in order, as UTF-8. */
-  body: Buffer;
+  /** The rows' lines, in order, as UTF-8: one buffer per row, sent as they are. */
+  parts: Buffer[];
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -109,20 +128,23 @@ export class Outbox implements Component {
   private bufLines = 0;
   private bufBytes = 0;
   private callbacks: Array<() => void> = [];
-  private stateWrites = new Map<string, string>();
+  private stateWrites = new Map<string, StateValue>();
   /** Confirmed row ranges to delete with the next commit (flat [first, last] pairs). */
   private deletes: number[] = [];
   /** Confirmed ranges whose delete is not durable yet: read() skips them. */
   private removing: Array<[number, number]> = [];
   /** Every state entry, as of the last commit plus pending writes (for loadState and compaction). */
-  private readonly stateAll = new Map<string, string>();
+  private readonly stateAll = new Map<string, StateValue>();
   private stateLogRows = 0;
+  /** The next commit carries a full state snapshot (the log has grown long, or we are stopping). */
+  private compactNext = false;
   private commitTx?: (
     lines: number,
     bytes: number,
     body: Buffer,
     stateBody: string,
     deletes: number[],
+    snapshot: boolean,
   ) => void;
   private worker?: Worker;
   private workerFailed = false;
@@ -155,6 +177,8 @@ export class Outbox implements Component {
     private readonly cfg: OutboxConfig,
     private readonly dataDir: string,
     private readonly log: Logger,
+    /** State log rows after which the next commit carries a full snapshot (tests set it low). */
+    private readonly compactEvery = STATE_LOG_COMPACT_ROWS,
   ) {}
 
   async start(): Promise<void> {
@@ -182,10 +206,22 @@ export class Outbox implements Component {
     const stmt = this.stmt;
     if (!stmt) throw new Error('outbox statements missing');
     // Built once: a transaction wrapper per commit would cost more than the insert itself.
+    const putSnapshot = db.prepare(STATE_SNAPSHOT_SQL);
+    const foldLog = db.prepare(STATE_FOLD_SQL);
     this.commitTx = db.transaction(
-      (lines: number, bytes: number, body: Buffer, stateBody: string, deletes: number[]) => {
+      (
+        lines: number,
+        bytes: number,
+        body: Buffer,
+        stateBody: string,
+        deletes: number[],
+        snapshot: boolean,
+      ) => {
         if (lines) stmt.insert.run(lines, bytes, body);
-        if (stateBody) stmt.insertStateLog.run(stateBody);
+        if (snapshot) {
+          putSnapshot.run(stateBody);
+          foldLog.run();
+        } else if (stateBody) stmt.insertStateLog.run(stateBody);
         for (let i = 0; i < deletes.length; i += 2) stmt.deleteRange.run(deletes[i], deletes[i + 1]);
       },
     );
@@ -198,7 +234,7 @@ export class Outbox implements Component {
   /** Every state entry whose key starts with the prefix (used at start-up by stateful stages). */
   loadState(prefix: string): Map<string, string> {
     const out = new Map<string, string>();
-    for (const [k, v] of this.stateAll) if (k.startsWith(prefix)) out.set(k, v);
+    for (const [k, v] of this.stateAll) if (k.startsWith(prefix)) out.set(k, String(v));
     return out;
   }
 
@@ -215,24 +251,8 @@ export class Outbox implements Component {
     this.stateLogRows = logs.length;
   }
 
-  /** Folds the state log into one snapshot row. */
-  private compactState(): void {
-    const db = this.db;
-    if (!db) return;
-    const parts: string[] = [];
-    for (const [k, v] of this.stateAll) parts.push(k, '\t', v, '\n');
-    db.transaction(() => {
-      const last = (db.prepare('SELECT COALESCE(MAX(id), 0) FROM state_log').pluck().get() as number) ?? 0;
-      db.prepare(
-        'INSERT INTO state_snapshot (id, log_id, body) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET log_id = excluded.log_id, body = excluded.body',
-      ).run(last, parts.join(''));
-      db.prepare('DELETE FROM state_log WHERE id <= ?').run(last);
-    })();
-    this.stateLogRows = 0;
-  }
-
   /** Writes a state entry with the next commit. Keys and values may not hold tabs or newlines. */
-  putState(key: string, value: string): void {
+  putState(key: string, value: StateValue): void {
     this.stateWrites.set(key, value);
     this.stateAll.set(key, value);
     this.schedule();
@@ -281,7 +301,12 @@ export class Outbox implements Component {
 
   private spawnWorker(): void {
     const w = new Worker(new URL('./outbox-worker.mjs', import.meta.url), {
-      workerData: { file: join(this.dataDir, 'outbox.db'), synchronous: this.cfg.synchronous },
+      workerData: {
+        file: join(this.dataDir, 'outbox.db'),
+        synchronous: this.cfg.synchronous,
+        snapshotSql: STATE_SNAPSHOT_SQL,
+        foldSql: STATE_FOLD_SQL,
+      },
       // The worker needs no TypeScript loader (plain JavaScript); do not pass ours along.
       execArgv: [],
       // It only holds the commit in hand: a small heap keeps its garbage from growing the process.
@@ -313,7 +338,12 @@ export class Outbox implements Component {
       this.commitAgain = true;
       return;
     }
-    if (this.bufLines === 0 && this.stateWrites.size === 0 && this.deletes.length === 0) {
+    if (
+      this.bufLines === 0 &&
+      this.stateWrites.size === 0 &&
+      this.deletes.length === 0 &&
+      !this.compactNext
+    ) {
       // Nothing to write and nothing running: all appended data is durable already.
       if (this.callbacks.length) {
         const cbs = this.callbacks;
@@ -336,13 +366,14 @@ export class Outbox implements Component {
           body: c.lines ? c.body : null,
           stateBody: c.stateBody,
           deletes: c.deletes,
+          snapshot: c.snapshot,
         },
         transfer,
       );
       return;
     }
     try {
-      this.commitTx(c.lines, c.bytes, c.body, c.stateBody, c.deletes);
+      this.commitTx(c.lines, c.bytes, c.body, c.stateBody, c.deletes, c.snapshot);
     } catch (err) {
       this.commitFailed(c, (err as Error).message);
       return;
@@ -354,17 +385,25 @@ export class Outbox implements Component {
 
   private takeBuffer(): InFlightCommit {
     const lines = this.bufLines;
-    const text = lines ? this.buf.join('') : '';
+    const text = this.buf;
     let body = EMPTY;
     if (lines) {
-      const need = Buffer.byteLength(text, 'utf8');
-      body = Buffer.from(bodyBuffer(this.pool, need), 0, need);
-      body.write(text, 0, 'utf8');
+      // Each line is encoded straight into the buffer: a commit's lines joined first made one
+      // large string per commit, too large for the young generation, which crowded the old one.
+      // UTF-8 takes at most 3 bytes per UTF-16 unit; lines are ASCII but for odd extra values.
+      const buf = Buffer.from(bodyBuffer(this.pool, 3 * this.bufBytes));
+      let at = 0;
+      for (let i = 0; i < text.length; i++) at += buf.write(text[i]!, at, 'utf8');
+      body = buf.subarray(0, at);
     }
+    // Every state value is read now, when the commit is taken: it then matches the lines of this
+    // commit exactly, whether it goes to the log (what changed) or is a full snapshot.
+    const snapshot = this.compactNext;
+    this.compactNext = false;
     let stateBody = '';
-    if (this.stateWrites.size) {
+    if (snapshot || this.stateWrites.size) {
       const parts: string[] = [];
-      for (const [k, v] of this.stateWrites) parts.push(k, '\t', v, '\n');
+      for (const [k, v] of snapshot ? this.stateAll : this.stateWrites) parts.push(k, '\t', String(v), '\n');
       stateBody = parts.join('');
     }
     const c: InFlightCommit = {
@@ -375,6 +414,7 @@ export class Outbox implements Component {
       body,
       stateBody,
       deletes: this.deletes,
+      snapshot,
       callbacks: this.callbacks,
     };
     this.deletes = [];
@@ -409,11 +449,12 @@ export class Outbox implements Component {
     // of what came since and try again, so the broker still holds every message not confirmed.
     this.lastError = error;
     this.log.error({ error }, 'outbox commit failed; retrying');
-    if (c.lines) this.buf.unshift(c.text);
+    if (c.lines) this.buf = c.text.concat(this.buf);
     this.bufLines += c.lines;
     this.bufBytes += c.bytes;
-    if (c.stateBody) {
-      const older = new Map<string, string>();
+    if (c.snapshot) this.compactNext = true;
+    else if (c.stateBody) {
+      const older = new Map<string, StateValue>();
       parseState(c.stateBody, older);
       for (const [k, v] of older) if (!this.stateWrites.has(k)) this.stateWrites.set(k, v);
     }
@@ -423,7 +464,8 @@ export class Outbox implements Component {
   }
 
   private committed(c: InFlightCommit): void {
-    if (c.stateBody && ++this.stateLogRows >= STATE_LOG_COMPACT_ROWS) this.compactState();
+    if (c.snapshot) this.stateLogRows = 0;
+    else if (c.stateBody && ++this.stateLogRows >= this.compactEvery) this.compactNext = true;
     if (c.deletes.length) this.forgetRemoving(c.deletes);
     this.lastError = undefined;
     this.commits++;
@@ -504,13 +546,7 @@ export class Outbox implements Component {
     const parts = (stmt.readBodies.all(rows[0]!.id, lastId) as Array<Buffer | string>).map((p) =>
       typeof p === 'string' ? Buffer.from(p, 'utf8') : p,
     );
-    return {
-      firstId: rows[0]!.id,
-      lastId,
-      lines,
-      bytes,
-      body: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
-    };
+    return { firstId: rows[0]!.id, lastId, lines, bytes, parts };
   }
 
   /**
@@ -552,13 +588,14 @@ export class Outbox implements Component {
 
   /** Moves a batch the server will never accept aside, with its reason, so the rest flows on. */
   park(batch: Omit<OutboxBatch, 'bytes'>, reason: string): void {
+    const body = Buffer.concat(batch.parts).toString('utf8');
     const db = this.requireDb();
     db.transaction(() => {
       db.prepare('INSERT INTO parked (parked_at, reason, lines, body) VALUES (?, ?, ?, ?)').run(
         Date.now(),
         reason.slice(0, 4000),
         batch.lines,
-        batch.body.toString('utf8'),
+        body,
       );
       this.removeRows(batch);
     })();
@@ -605,6 +642,8 @@ export class Outbox implements Component {
 
   async stop(): Promise<void> {
     if (!this.db) return;
+    // The last commit folds the state log into one snapshot, so the next start reads one row.
+    if (this.stateLogRows > 0) this.compactNext = true;
     await this.flush();
     const w = this.worker;
     this.worker = undefined;
@@ -616,7 +655,6 @@ export class Outbox implements Component {
       });
       await w.terminate();
     }
-    if (this.stateLogRows > 0) this.compactState();
     this.db.close();
     this.db = undefined;
     this.stmt = undefined;

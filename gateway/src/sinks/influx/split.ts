@@ -1,7 +1,13 @@
-/** A part of a batch's body (UTF-8 line protocol) with the number of lines it holds. */
+/** A part of a batch (UTF-8 line protocol, in one or more buffers) with the number of lines it holds. */
 export interface Piece {
-  body: Buffer;
+  parts: Buffer[];
   lines: number;
+}
+
+export function pieceBytes(piece: Piece): number {
+  let n = 0;
+  for (const p of piece.parts) n += p.length;
+  return n;
 }
 
 const NL = 0x0a;
@@ -11,7 +17,7 @@ const NL = 0x0a;
  * answered 413. Only this rare path scans the bytes; returns undefined for a single line.
  */
 export function halve(piece: Piece): [Piece, Piece] | undefined {
-  const { body } = piece;
+  const body = piece.parts.length === 1 ? piece.parts[0]! : Buffer.concat(piece.parts);
   const mid = Math.floor(body.length / 2);
   // The end of the line that crosses the middle, or failing that the end of the line before it.
   let cut = body.indexOf(NL, mid);
@@ -21,8 +27,8 @@ export function halve(piece: Piece): [Piece, Piece] | undefined {
   const second = body.subarray(cut + 1);
   const firstLines = countLines(first);
   return [
-    { body: first, lines: firstLines },
-    { body: second, lines: piece.lines - firstLines },
+    { parts: [first], lines: firstLines },
+    { parts: [second], lines: piece.lines - firstLines },
   ];
 }
 

@@ -33,10 +33,11 @@ export class V2Transport implements LineTransport {
     this.timeoutMs = cfg.timeoutMs;
   }
 
-  async write(body: Buffer): Promise<WriteResponse> {
+  async write(parts: Buffer[]): Promise<WriteResponse> {
     try {
       // The client's request() takes text (anything else it would send as JSON).
-      await this.client.transport.request(this.path, body.toString('utf8'), {
+      const body = (parts.length === 1 ? parts[0]! : Buffer.concat(parts)).toString('utf8');
+      await this.client.transport.request(this.path, body, {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8' },
         gzipThreshold: this.gzipThreshold,

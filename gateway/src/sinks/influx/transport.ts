@@ -11,8 +11,8 @@ export interface WriteResponse {
 /** Sends line protocol to one InfluxDB API. One request at a time; the writer owns retries. */
 export interface LineTransport {
   readonly api: 'v1' | 'v2';
-  /** `body`: newline-terminated line protocol, UTF-8. */
-  write(body: Buffer): Promise<WriteResponse>;
+  /** `parts`: newline-terminated line protocol, UTF-8, sent one after the other as one body. */
+  write(parts: Buffer[]): Promise<WriteResponse>;
   /** InfluxDB 1.x only: `CREATE DATABASE` for the configured database. */
   createDatabase?(): Promise<WriteResponse>;
   close(): void;

@@ -5,7 +5,7 @@ import { RateLimitedLog, type Logger } from '../../core/log.js';
 import type { Component, ComponentHealth } from '../../core/types.js';
 import type { Outbox, OutboxBatch } from '../../storage/outbox.js';
 import { InfluxMetrics, type RequestOutcome } from './metrics.js';
-import { halve, type Piece } from './split.js';
+import { halve, pieceBytes, type Piece } from './split.js';
 import type { LineTransport } from './transport.js';
 import { V1Transport } from './transport-v1.js';
 import { V2Transport } from './transport-v2.js';
@@ -20,7 +20,9 @@ type Rejected = Piece & { reason: string };
  * Drains the durable outbox into InfluxDB, oldest first, one request at a time so the database
  * sees readings in the order they were stored.
  *
- * - A request carries about `batchLines` lines (whole outbox chunks). It goes out as soon as that
+ * - A request carries about `batchLines` lines (whole outbox chunks), or up to `backlogBatchLines`
+ *   while at least that many wait (InfluxDB writes large requests more cheaply per line). It goes
+ *   out as soon as that
  *   many are waiting, otherwise `flushIntervalMs` after the first of them was seen.
  * - Lines leave the outbox only once the server confirmed them (2xx) or refused them for good
  *   (400/422, then they are parked with the server's reason and the drain goes on). A 413 sends
@@ -185,30 +187,27 @@ export class InfluxWriter implements Component {
   private collect(): OutboxBatch | null {
     // Nothing in flight: nothing is claimed (and ids are only compared while rows are claimed).
     if (this.inFlightLines === 0) this.claimedUpTo = 0;
-    const first = this.outbox.read(this.cfg.batchLines, this.claimedUpTo);
+    const backlog = this.cfg.backlogBatchLines;
+    const max =
+      backlog > this.cfg.batchLines && this.unclaimedLines() >= backlog ? backlog : this.cfg.batchLines;
+    const first = this.outbox.read(max, this.claimedUpTo);
     if (!first) return null;
     let { lines, bytes, lastId } = first;
-    const parts = [first.body];
-    while (lines < this.cfg.batchLines) {
-      const next = this.outbox.read(this.cfg.batchLines - lines, lastId);
+    const parts = [...first.parts];
+    while (lines < max) {
+      const next = this.outbox.read(max - lines, lastId);
       if (!next) break;
-      parts.push(next.body);
+      for (const p of next.parts) parts.push(p);
       lines += next.lines;
       bytes += next.bytes;
       lastId = next.lastId;
     }
     this.claimedUpTo = lastId;
-    return {
-      firstId: first.firstId,
-      lastId,
-      lines,
-      bytes,
-      body: parts.length === 1 ? first.body : Buffer.concat(parts),
-    };
+    return { firstId: first.firstId, lastId, lines, bytes, parts };
   }
 
   private async deliver(batch: OutboxBatch): Promise<void> {
-    const queue: Piece[] = [{ body: batch.body, lines: batch.lines }];
+    const queue: Piece[] = [{ parts: batch.parts, lines: batch.lines }];
     const rejected: Rejected[] = [];
     let written = 0;
     while (queue.length) {
@@ -223,7 +222,7 @@ export class InfluxWriter implements Component {
         const halves = halve(piece);
         if (halves) {
           this.log.info(
-            { lines: piece.lines, bytes: piece.body.length },
+            { lines: piece.lines, bytes: pieceBytes(piece) },
             'request too large; sending it in halves',
           );
           queue.unshift(...halves);
@@ -236,13 +235,13 @@ export class InfluxWriter implements Component {
     }
     if (rejected.length === 0) {
       this.outbox.remove(batch);
-      this.observeLag(batch.body);
+      this.observeLag(batch.parts);
     } else {
       // Every piece of the batch has been answered, so removing its rows (which park does) loses
       // nothing: the accepted pieces are in InfluxDB, the refused ones go to the parked table.
       for (const r of rejected) {
         this.outbox.park(
-          { firstId: batch.firstId, lastId: batch.lastId, lines: r.lines, body: r.body },
+          { firstId: batch.firstId, lastId: batch.lastId, lines: r.lines, parts: r.parts },
           r.reason,
         );
         this.parkedBatches++;
@@ -259,17 +258,19 @@ export class InfluxWriter implements Component {
   }
 
   /** Records the delivery lag of the first and last line (their timestamps end each line). */
-  private observeLag(body: Buffer): void {
+  private observeLag(parts: Buffer[]): void {
     const m = this.metrics;
-    if (!m || body.length < 2) return;
+    const head = parts[0];
+    const tail = parts[parts.length - 1];
+    if (!m || !head || !tail || tail.length < 2) return;
     const now = Date.now();
-    const nl = body.indexOf(0x0a);
-    const first = Number(body.toString('latin1', body.lastIndexOf(0x20, nl) + 1, nl));
+    const nl = head.indexOf(0x0a);
+    const first = Number(head.toString('latin1', head.lastIndexOf(0x20, nl) + 1, nl));
     const last = Number(
-      body.toString('latin1', body.lastIndexOf(0x20, body.length - 2) + 1, body.length - 1),
+      tail.toString('latin1', tail.lastIndexOf(0x20, tail.length - 2) + 1, tail.length - 1),
     );
     if (Number.isFinite(first)) m.deliveryLag.observe(Math.max(0, now - first) / 1000);
-    if (Number.isFinite(last) && nl !== body.length - 1)
+    if (Number.isFinite(last) && (parts.length > 1 || nl !== head.length - 1))
       m.deliveryLag.observe(Math.max(0, now - last) / 1000);
   }
 
@@ -281,7 +282,7 @@ export class InfluxWriter implements Component {
       let verdict: Verdict;
       let outcome: RequestOutcome;
       try {
-        const res = await transport.write(piece.body);
+        const res = await transport.write(piece.parts);
         verdict = classify(res.status, res.body, res.retryAfter);
         outcome = verdict.kind;
       } catch (err) {

@@ -1,0 +1,105 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../gateway/src/config/schema.js';
+import { Deriver, type StateStore } from '../../gateway/src/ingest/derive.js';
+import { IngestPipeline, type LineSink } from '../../gateway/src/ingest/pipeline.js';
+import { DeviceRegistry } from '../../gateway/src/registry/registry.js';
+
+// The exact line protocol the ingest path hands the outbox, from messages of varying shapes one after
+// the other (the line's pieces are assembled in an array reused from message to message).
+
+class Lines implements LineSink {
+  readonly lines: string[] = [];
+  append(line: string): void {
+    this.lines.push(line);
+  }
+}
+
+class MemStore implements StateStore {
+  readonly rows = new Map<string, string>();
+  loadState(): Map<string, string> {
+    return new Map();
+  }
+  putState(key: string, value: string | { toString(): string }): void {
+    this.rows.set(key, String(value));
+  }
+}
+
+function pipeline(): { p: IngestPipeline; out: Lines } {
+  const cfg = configSchema.parse({});
+  const registry = new DeviceRegistry([]);
+  const out = new Lines();
+  const p = new IngestPipeline(
+    cfg,
+    registry,
+    new Deriver(new MemStore(), registry),
+    out,
+    null,
+    pino({ level: 'silent' }),
+  );
+  return { p, out };
+}
+
+const T = 1767225600000;
+const msg = (p: IngestPipeline, topic: string, body: unknown, now = T + 1000) =>
+  p.handleMessage(topic, Buffer.from(JSON.stringify(body)), now);
+
+describe('ingest lines', () => {
+  it('writes the flat form with its fields in order, booleans and numbers as line protocol', () => {
+    const { p, out } = pipeline();
+    msg(p, 'facility/plant-1/chlorination/tank-1/telemetry', {
+      ts: T,
+      free_chlorine_mgl: 0.42,
+      ph: 7,
+      dosing_pump_on: true,
+      level_pct: 1e-7,
+    });
+    expect(out.lines).toEqual([
+      `chlorination,device=tank-1,site=plant-1 free_chlorine_mgl=0.42,ph=7,dosing_pump_on=true,level_pct=1e-7 ${T}\n`,
+    ]);
+  });
+
+  it('writes the nested form, 0/1 for a boolean metric as a boolean, and an extra field', () => {
+    const { p, out } = pipeline();
+    msg(p, 'facility/hq/env-probe/room-a/telemetry', {
+      ts: '2026-01-01T00:00:00Z',
+      values: { temperature_c: 22.5, humidity_pct: 50, smoke: 0, rack_fan_rpm: 1200 },
+    });
+    const dp = out.lines[0]!.match(/dew_point_c=([^ ]+) /)![1];
+    expect(Number(dp)).toBeCloseTo(11.55, 1);
+    expect(out.lines).toEqual([
+      `env_probe,device=room-a,site=hq temperature_c=22.5,humidity_pct=50,smoke=false,rack_fan_rpm=1200,dew_point_c=${dp} ${T}\n`,
+    ]);
+  });
+
+  it('adds the consumption of a meter from its second reading, and flags a reset', () => {
+    const { p, out } = pipeline();
+    const t = 'facility/b/water-meter/wm-1/telemetry';
+    msg(p, t, { ts: T, volume_m3: 10.5 });
+    msg(p, t, { ts: T + 60_000, volume_m3: 10.75 }, T + 61_000);
+    msg(p, t, { ts: T + 120_000, volume_m3: 2 }, T + 121_000);
+    expect(out.lines).toEqual([
+      `water_meter,device=wm-1,site=b volume_m3=10.5 ${T}\n`,
+      `water_meter,device=wm-1,site=b volume_m3=10.75,consumption_m3=0.25 ${T + 60_000}\n`,
+      `water_meter,device=wm-1,site=b volume_m3=2,consumption_m3=0,index_reset=true ${T + 120_000}\n`,
+    ]);
+  });
+
+  it('writes nothing for a rejected message and carries a reading quality from other sources', () => {
+    const { p, out } = pipeline();
+    msg(p, 'facility/plant-1/chlorination/tank-1/telemetry', { ts: T, ph: 15 });
+    expect(out.lines).toEqual([]);
+    p.handleReading(
+      {
+        site: 'plant-1',
+        kind: 'chlorination',
+        device: 'tank-1',
+        ts: T,
+        fields: { ph: 7.1 },
+        quality: 'uncertain',
+      },
+      T + 1000,
+    );
+    expect(out.lines).toEqual([`chlorination,device=tank-1,site=plant-1 ph=7.1,quality="uncertain" ${T}\n`]);
+  });
+});
