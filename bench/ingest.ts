@@ -369,9 +369,10 @@ the load generator and the floor all share the machine; load average ${loadavg()
 
 A backlog of ${N.toLocaleString('en')} messages from ${DEVICES.toLocaleString('en')} devices (all four kinds, full payloads;
 ${(results[0]!.readings / N).toFixed(2)} readings per message on average, a reading being one metric value, derived values included)
-is queued by Mosquitto for two persistent sessions and drained by each in turn: the floor (a bare mqtt.js subscriber that
-only parses the JSON and acks on receipt) and the gateway (held acks, durable SQLite outbox with \`synchronous=FULL\`
-group commit on its commit thread, InfluxDB v1 writes of 5,000 lines, two in flight, uncompressed on loopback). The gateway's time runs from its first message to InfluxDB
+is queued by Mosquitto for two persistent sessions and drained by each in turn, each in a process of its own: the floor
+(a bare mqtt.js subscriber that only parses the JSON and acks on receipt, \`bench/floor-subscriber.mjs\`) and the gateway
+(held acks, durable SQLite outbox with \`synchronous=FULL\` group commit on its commit thread, InfluxDB v1 writes of
+5,000 lines or 20,000 while a backlog of that size waits, two in flight, uncompressed on loopback). The gateway's time runs from its first message to InfluxDB
 confirming the last line. Then a live stream at ${LIVE_RATE.toLocaleString('en')} msg/s for ${LIVE_SECONDS} s, stamped at publish,
 gives the publish-to-InfluxDB lag (from the gateway's \`gateway_delivery_lag_seconds\` histogram: first and last line of
 each confirmed batch, so it leans towards the slow end).
