@@ -45,6 +45,8 @@ const DEFAULTS: WaterMeterParams = {
 
 /** Peak rate of new draws (taps, showers, flushes) per minute, per profile. */
 const PEAK_DRAWS_PER_MIN = { household: 0.04, commercial: 0.25 };
+/** The most a healthy installation draws, as a share of the meter's rated flow Q3. */
+const NORMAL_SHARE_OF_Q3 = 0.8;
 
 export const waterMeter: Model<WaterMeterState, WaterMeterParams> = {
   kind: 'water-meter',
@@ -107,6 +109,9 @@ export const waterMeter: Model<WaterMeterState, WaterMeterParams> = {
       }
       for (let j = draws.length - 1; j >= 0; j--)
         if ((draws[j] as Draw).remainingSec <= 0) draws.splice(j, 1);
+      // The taps and fittings behind a healthy meter cannot draw its rated flow: however many
+      // draws overlap, a normal day stays below it (random overlaps once made a shop reach Q3).
+      subFlow = Math.min(subFlow, NORMAL_SHARE_OF_Q3 * p.q3Lph);
       if (f.has('leak')) subFlow += p.leakLph;
       if (f.has('burst')) subFlow = 1.6 * p.q3Lph;
       if (f.has('reverse-flow')) subFlow = -p.reverseLph;

@@ -48,6 +48,28 @@ function engine(n = 5, register = true) {
 const keys = (rows: RuleStateRow[]) => rows.map((r) => r.device).sort();
 
 describe('incremental rule-state saves', () => {
+  it('saves in slices round robin: every changed device once, none twice, none left behind', () => {
+    const e = engine(10);
+    const seen: string[] = [];
+    for (let k = 0; k < 4; k++) {
+      const rows = e.takeDirtyState(3).rows;
+      expect(rows.length).toBeLessThanOrEqual(3);
+      seen.push(...rows.map((r) => r.device));
+    }
+    expect(seen.sort()).toEqual(
+      facts(10)
+        .map((f) => f.device)
+        .sort(),
+    );
+    expect(e.takeDirtyState(3).rows).toEqual([]);
+    // The next slice starts where the last one stopped, so a busy device cannot starve the rest.
+    for (const d of ['d0', 'd5', 'd9'])
+      e.process({ site: 's1', kind: 'x', device: d, ts: T0 + MIN, fields: { v: 1 } });
+    const a = keys(e.takeDirtyState(2).rows);
+    const b = keys(e.takeDirtyState(2).rows);
+    expect([...a, ...b].sort()).toEqual(['d0', 'd5', 'd9']);
+  });
+
   it('writes every device once, then only those that changed', () => {
     const e = engine();
     expect(keys(e.takeDirtyState().rows)).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);

@@ -87,6 +87,8 @@ export class RuleEngine {
   private outOfOrder = 0;
   private readRateSev = new Map<string, number>();
   private readRateDirty = false;
+  /** Where the next partial state save starts (takeDirtyState with a limit). */
+  private saveCursor = 0;
   private nextReadRateAt = 0;
 
   constructor(opts: RuleEngineOptions) {
@@ -171,19 +173,23 @@ export class RuleEngine {
   }
 
   /**
-   * The state of every device changed since the last call, serialised once (the JSON string is
-   * the detached copy), and the dirty flags cleared. If writing it fails, hand it back with
+   * The state of every device changed since the last call (at most `max` of them, taken round
+   * robin), serialised once (the JSON string is the detached copy), and their dirty flags cleared. If writing it fails, hand it back with
    * markDirty() so the next save retries those devices.
    */
-  takeDirtyState(): RuleStateDelta {
+  takeDirtyState(max = Infinity): RuleStateDelta {
     const rows: RuleStateRow[] = [];
     const slots = this.slots;
-    for (let i = 0; i < slots.length; i++) {
+    const n = slots.length;
+    // Round robin from where the last partial save stopped, so every device gets its turn.
+    let i = n ? this.saveCursor % n : 0;
+    for (let seen = 0; seen < n && rows.length < max; seen++, i = i + 1 === n ? 0 : i + 1) {
       const s = slots[i]!;
       if (!s.dirty) continue;
       s.dirty = false;
       rows.push({ site: s.site, device: s.device, json: JSON.stringify(deviceSnapshot(s)) });
     }
+    this.saveCursor = i;
     let readRate: string | undefined;
     if (this.readRateDirty) {
       this.readRateDirty = false;
