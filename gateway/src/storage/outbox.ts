@@ -48,6 +48,16 @@ type WorkerReply =
   | { type: 'failed'; seq: number; error: string; buf?: ArrayBuffer }
   | { type: 'closed' };
 
+/** One group commit's transaction (the commit thread runs the same statements). */
+type CommitFn = (
+  lines: number,
+  bytes: number,
+  body: Buffer,
+  stateBody: string,
+  deletes: number[],
+  snapshot: boolean,
+) => void;
+
 /** Body buffers kept for reuse, and the largest kept (one huge commit must not pin its memory). */
 const POOL_BUFFERS = 2;
 const POOL_MAX_BYTES = 4 * 1024 * 1024;
@@ -138,14 +148,7 @@ export class Outbox implements Component {
   private stateLogRows = 0;
   /** The next commit carries a full state snapshot (the log has grown long, or we are stopping). */
   private compactNext = false;
-  private commitTx?: (
-    lines: number,
-    bytes: number,
-    body: Buffer,
-    stateBody: string,
-    deletes: number[],
-    snapshot: boolean,
-  ) => void;
+  private commitTx?: CommitFn;
   private worker?: Worker;
   private workerFailed = false;
   /** The commit the worker is running: what it holds and whom to call when it is durable. */
@@ -208,23 +211,15 @@ export class Outbox implements Component {
     // Built once: a transaction wrapper per commit would cost more than the insert itself.
     const putSnapshot = db.prepare(STATE_SNAPSHOT_SQL);
     const foldLog = db.prepare(STATE_FOLD_SQL);
-    this.commitTx = db.transaction(
-      (
-        lines: number,
-        bytes: number,
-        body: Buffer,
-        stateBody: string,
-        deletes: number[],
-        snapshot: boolean,
-      ) => {
-        if (lines) stmt.insert.run(lines, bytes, body);
-        if (snapshot) {
-          putSnapshot.run(stateBody);
-          foldLog.run();
-        } else if (stateBody) stmt.insertStateLog.run(stateBody);
-        for (let i = 0; i < deletes.length; i += 2) stmt.deleteRange.run(deletes[i], deletes[i + 1]);
-      },
-    );
+    const commit: CommitFn = (lines, bytes, body, stateBody, deletes, snapshot) => {
+      if (lines) stmt.insert.run(lines, bytes, body);
+      if (snapshot) {
+        putSnapshot.run(stateBody);
+        foldLog.run();
+      } else if (stateBody) stmt.insertStateLog.run(stateBody);
+      for (let i = 0; i < deletes.length; i += 2) stmt.deleteRange.run(deletes[i], deletes[i + 1]);
+    };
+    this.commitTx = db.transaction(commit);
     this.loadAllState(db);
     if (this.cfg.commitThread) this.spawnWorker();
     if (this.pendingLines)
