@@ -85,6 +85,27 @@ describe('ingest lines', () => {
     ]);
   });
 
+  it('leaves nothing of a rejected message in the next line, however many fields it had', () => {
+    const { p, out } = pipeline();
+    const t = 'facility/plant-1/chlorination/tank-1/telemetry';
+    msg(p, t, { ts: T, ph: 7.2 });
+    // Five good fields, then a string: rejected after its pieces were laid out.
+    msg(p, t, {
+      ts: T + 1,
+      ph: 7.1,
+      orp_mv: 650,
+      level_pct: 50,
+      temperature_c: 12,
+      turbidity_ntu: 0.2,
+      free_chlorine_mgl: 'x',
+    });
+    msg(p, t, { ts: T + 2, ph: 7.3 });
+    expect(out.lines).toEqual([
+      `chlorination,device=tank-1,site=plant-1 ph=7.2 ${T}\n`,
+      `chlorination,device=tank-1,site=plant-1 ph=7.3 ${T + 2}\n`,
+    ]);
+  });
+
   it('writes nothing for a rejected message and carries a reading quality from other sources', () => {
     const { p, out } = pipeline();
     msg(p, 'facility/plant-1/chlorination/tank-1/telemetry', { ts: T, ph: 15 });

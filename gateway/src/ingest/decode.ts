@@ -55,6 +55,9 @@ export class LineParts {
   private used = 0;
 
   start(prefix: string): void {
+    // A line left unfinished (its message was rejected) still occupies its slots: finish() must
+    // clear them too, or the rejected pieces would end up in the next, shorter line.
+    if (this.n > this.used) this.used = this.n;
     this.n = 0;
     this.push(prefix);
   }

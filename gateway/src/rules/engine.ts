@@ -257,6 +257,10 @@ export class RuleEngine {
     }));
   }
 
+  deviceCount(): number {
+    return this.slots.length;
+  }
+
   stats(): RuleEngineStats {
     let bindings = 0;
     for (const s of this.slots) bindings += s.bindings.length;

@@ -29,15 +29,15 @@ export interface RulesRuntimeOptions {
   wall?: () => number;
 }
 
+/** How often a slice of the rule state is saved, and the fewest devices a slice takes. */
+const SAVE_SLICE_MS = 1000;
+const SAVE_SLICE_MIN_ROWS = 50;
+
 /**
  * The rule engine as a running part of the gateway: fed by the ingest pipeline (it is a
  * ReadingListener), ticked by a timer for time-based rules, its state restored at start and saved
  * periodically and at stop, so a running on-delay survives a restart.
  */
-/** How often a slice of the rule state is saved, and the fewest devices a slice takes. */
-const SAVE_SLICE_MS = 1000;
-const SAVE_SLICE_MIN_ROWS = 50;
-
 export class RulesRuntime implements Component, ReadingListener {
   readonly name = 'rules';
   readonly engine: RuleEngine;
@@ -97,7 +97,7 @@ export class RulesRuntime implements Component, ReadingListener {
     // Each slice takes its share, so every changed device is written within saveStateMs.
     const sliceMs = Math.min(SAVE_SLICE_MS, this.opts.saveStateMs);
     this.saveTimer = setInterval(() => {
-      const share = Math.ceil((this.engine.stats().devices * sliceMs) / this.opts.saveStateMs);
+      const share = Math.ceil((this.engine.deviceCount() * sliceMs) / this.opts.saveStateMs);
       this.save(Math.max(SAVE_SLICE_MIN_ROWS, share));
     }, sliceMs);
     this.saveTimer.unref();

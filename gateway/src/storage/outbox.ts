@@ -48,6 +48,9 @@ type WorkerReply =
   | { type: 'failed'; seq: number; error: string; buf?: ArrayBuffer }
   | { type: 'closed' };
 
+/** How long a failed commit waits before the next attempt. */
+const COMMIT_RETRY_MS = 1000;
+
 /** One group commit's transaction (the commit thread runs the same statements). */
 type CommitFn = (
   lines: number,
@@ -148,6 +151,8 @@ export class Outbox implements Component {
   private stateLogRows = 0;
   /** The next commit carries a full state snapshot (the log has grown long, or we are stopping). */
   private compactNext = false;
+  /** After a failed commit, no new attempt before this time. */
+  private retryAt = 0;
   private commitTx?: CommitFn;
   private worker?: Worker;
   private workerFailed = false;
@@ -288,10 +293,12 @@ export class Outbox implements Component {
 
   private schedule(): void {
     if (this.timer || !this.db) return;
+    // After a failed commit the next try waits a second: a refusing disk is not hammered.
+    const wait = Math.max(this.cfg.commitIntervalMs, this.retryAt - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.commit();
-    }, this.cfg.commitIntervalMs);
+    }, wait);
   }
 
   private spawnWorker(): void {
@@ -331,6 +338,10 @@ export class Outbox implements Component {
     if (!this.db || !this.commitTx) return;
     if (this.inFlight) {
       this.commitAgain = true;
+      return;
+    }
+    if (Date.now() < this.retryAt) {
+      this.schedule();
       return;
     }
     if (
@@ -455,7 +466,8 @@ export class Outbox implements Component {
     }
     this.callbacks.unshift(...c.callbacks);
     this.deletes.unshift(...c.deletes);
-    setTimeout(() => this.schedule(), 1000).unref();
+    this.retryAt = Date.now() + COMMIT_RETRY_MS;
+    this.schedule();
   }
 
   private committed(c: InFlightCommit): void {
@@ -513,7 +525,7 @@ export class Outbox implements Component {
   }
 
   /** The oldest committed rows, concatenated, up to about `maxLines` lines (at least one row). */
-  read(maxLines: number, afterId = 0): OutboxBatch | null {
+  read(maxLines: number, afterId = 0, continuing = false): OutboxBatch | null {
     const stmt = this.stmt;
     if (!stmt) return null;
     // Pick the range by line counts first, then fetch only the bodies that go out. Rows already
@@ -526,6 +538,8 @@ export class Outbox implements Component {
       if (!rows.length) return null;
       const end = this.removingEnd(rows[0]!.id);
       if (!end) break;
+      // A batch being extended stays one range of rows: it ends where confirmed rows begin.
+      if (continuing) return null;
       from = end + 1;
     }
     let lines = 0;
@@ -556,8 +570,11 @@ export class Outbox implements Component {
       return;
     }
     const wasFull = this.isFull();
-    this.pendingLines -= batch.lines;
-    this.pendingBytes -= batch.bytes;
+    // The sizes of the rows still on disk, not the batch's own sums: drop-oldest may have
+    // removed (and counted) some of them while InfluxDB took the batch.
+    const sizes = this.stmt!.sizeRange.get(batch.firstId, batch.lastId) as { l: number; b: number };
+    this.pendingLines -= sizes.l;
+    this.pendingBytes -= sizes.b;
     this.deletes.push(batch.firstId, batch.lastId);
     this.removing.push([batch.firstId, batch.lastId]);
     this.schedule();

@@ -195,7 +195,7 @@ export class InfluxWriter implements Component {
     let { lines, bytes, lastId } = first;
     const parts = [...first.parts];
     while (lines < max) {
-      const next = this.outbox.read(max - lines, lastId);
+      const next = this.outbox.read(max - lines, lastId, true);
       if (!next) break;
       for (const p of next.parts) parts.push(p);
       lines += next.lines;
