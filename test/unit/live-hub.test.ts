@@ -4,6 +4,7 @@ import type { AlarmEvent } from '../../gateway/src/alarms/types.js';
 import { LiveHub, type LiveEvent } from '../../gateway/src/live/hub.js';
 import { ReadingThrottle } from '../../gateway/src/live/reading-throttle.js';
 import { EventClock } from '../../gateway/src/rules/clock.js';
+import { testAlarm } from '../fixtures/alarm.js';
 
 describe('live hub and reading throttle', () => {
   it('coalesces readings to one per device per flush, and costs nothing without subscribers', () => {
@@ -58,7 +59,7 @@ describe('alarm_event line protocol', () => {
     const e: AlarmEvent = {
       type: 'raise',
       ts: 1767225600000,
-      alarm: {
+      alarm: testAlarm({
         id: 'id-1',
         site: 'site 1',
         device: 'd,1',
@@ -66,19 +67,10 @@ describe('alarm_event line protocol', () => {
         rule: 'r=1',
         class: 'key',
         severity: 'warning',
-        state: 'active-unacknowledged',
         value: true,
         message: 'line one\nline "two"',
         raisedAt: 1767225600000,
-        clearedAt: null,
-        acknowledgedAt: null,
-        acknowledgedBy: null,
-        ackNote: null,
-        incidentId: null,
-        shelved: false,
-        critical: false,
-        updatedAt: 1767225600000,
-      },
+      }),
     };
     expect(alarmEventLine(e)).toBe(
       'alarm_event,device=d\\,1,event=raise,rule=r\\=1,severity=warning,site=site\\ 1 ' +
