@@ -22,7 +22,17 @@ import { startInfluxDB } from '../test/fixtures/influxdb.js';
 import { spawnGateway, type GatewayProcess } from '../test/fixtures/gateway.js';
 import { waitFor } from '../test/fixtures/ports.js';
 import { KINDS, payload } from './payloads.js';
-import { cpuSeconds, histogram, median, peakRssMb, quantile, writeSection } from './lib.js';
+import {
+  cpuSeconds,
+  gaugeMb,
+  histogram,
+  median,
+  peakRssMb,
+  quantile,
+  residentByMapping,
+  threadCpuSeconds,
+  writeSection,
+} from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -188,34 +198,23 @@ async function oneRun(run: number) {
     let maxPending = 0;
     for (;;) {
       if (process.env.BENCH_SMAPS) {
-        const { readFileSync } = await import('node:fs');
-        const sm = readFileSync(`/proc/${pid}/smaps`, 'utf8');
-        const agg: Record<string, number> = {};
-        let name = '';
-        for (const l of sm.split('\n')) {
-          const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
-          if (m) name = m[1] || '[anon]';
-          else if (l.startsWith('Rss:')) agg[name] = (agg[name] ?? 0) + Number(l.split(/\s+/)[1]);
-        }
+        const agg = residentByMapping(pid);
         const tot = Object.values(agg).reduce((a, b) => a + b, 0);
         if (tot > smapsPeak) {
           smapsPeak = tot;
-          smapsAt = Object.entries(agg)
-            .filter(([, v]) => v > 2000)
-            .map(([k, v]) => `${k}:${(v / 1024).toFixed(0)}`)
-            .join(' ');
           const mt = await (await fetch(`${gw.url}/metrics`)).text();
-          const g = (n: string) =>
-            (Number(new RegExp(`^${n} (\\S+)`, 'm').exec(mt)?.[1] ?? 0) / 1e6).toFixed(0);
-          smapsAt += ` | heapTotal ${g('gateway_process_nodejs_heap_size_total_bytes')} used ${g('gateway_process_nodejs_heap_size_used_bytes')} external ${g('gateway_process_nodejs_external_memory_bytes')}`;
+          smapsAt =
+            Object.entries(agg)
+              .filter(([, v]) => v > 2000)
+              .map(([k, v]) => `${k}:${(v / 1024).toFixed(0)}`)
+              .join(' ') +
+            ` | heapTotal ${gaugeMb(mt, 'gateway_process_nodejs_heap_size_total_bytes')} used ${gaugeMb(mt, 'gateway_process_nodejs_heap_size_used_bytes')} external ${gaugeMb(mt, 'gateway_process_nodejs_external_memory_bytes')}`;
         }
       }
       if (memTrace) {
         const mt = await (await fetch(`${gw.url}/metrics`)).text();
-        const g = (n: string) =>
-          (Number(new RegExp(`^${n} (\\S+)`, 'm').exec(mt)?.[1] ?? 0) / 1e6).toFixed(0);
         console.log(
-          `mem rss ${g('gateway_process_process_resident_memory_bytes')} heapTotal ${g('gateway_process_nodejs_heap_size_total_bytes')} heapUsed ${g('gateway_process_nodejs_heap_size_used_bytes')} external ${g('gateway_process_nodejs_external_memory_bytes')}`,
+          `mem rss ${gaugeMb(mt, 'gateway_process_process_resident_memory_bytes')} heapTotal ${gaugeMb(mt, 'gateway_process_nodejs_heap_size_total_bytes')} heapUsed ${gaugeMb(mt, 'gateway_process_nodejs_heap_size_used_bytes')} external ${gaugeMb(mt, 'gateway_process_nodejs_external_memory_bytes')}`,
         );
       }
       const h = await health(gw);
@@ -228,17 +227,8 @@ async function oneRun(run: number) {
     }
     const g1 = performance.now();
     const cpu1 = cpuSeconds(pid);
-    if (process.env.BENCH_THREADS) {
-      const { readdirSync, readFileSync } = await import('node:fs');
-      const per: Record<string, number> = {};
-      for (const t of readdirSync(`/proc/${pid}/task`)) {
-        const st = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
-        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        per[`${name}#${t}`] = (Number(f[11]) + Number(f[12])) / 100;
-      }
-      console.log('threads (CPU s since start):', JSON.stringify(per));
-    }
+    if (process.env.BENCH_THREADS)
+      console.log('threads (CPU s since start):', JSON.stringify(threadCpuSeconds(pid)));
     const dbCpu = (cpuSeconds(influx.pid!) - dbCpu0) / ((g1 - g0) / 1000);
     const brokerCpu = (cpuSeconds(mosq.pid!) - brokerCpu0) / ((g1 - g0) / 1000);
     const gwSec = (g1 - g0) / 1000;

@@ -1,11 +1,44 @@
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 
-/** CPU seconds (user + system) used so far by a process, from /proc. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user + system) used so far, from a /proc stat file (a process's or a thread's). */
+function statCpuSeconds(file: string): number {
+  const stat = readFileSync(file, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds (user + system) used so far by a process, from /proc. */
+export function cpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds used so far by each thread of a process, by `name#tid`. */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    const file = `/proc/${pid}/task/${t}/stat`;
+    const st = readFileSync(file, 'utf8');
+    out[`${st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'))}#${t}`] = statCpuSeconds(file);
+  }
+  return out;
+}
+
+/** Resident memory of a process by mapping (file name, `[heap]`, `[anon]`...), in kB. */
+export function residentByMapping(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let name = '';
+  for (const l of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(l);
+    if (m) name = m[1] || '[anon]';
+    else if (l.startsWith('Rss:')) out[name] = (out[name] ?? 0) + Number(l.split(/\s+/)[1]);
+  }
+  return out;
+}
+
+/** A gauge of a Prometheus text exposition, in MB (bytes / 1e6). */
+export function gaugeMb(text: string, name: string): string {
+  return (Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? 0) / 1e6).toFixed(0);
 }
 
 /** Peak resident set size of a process in MB (VmHWM). */

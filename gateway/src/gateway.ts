@@ -49,8 +49,10 @@ import type { SparkplugIngest } from '../../adapters/mqtt/sparkplug/ingest.js';
 const optionalAdapters = {
   broker: () => import('../../adapters/broker/embedded.js'),
   opcua: () => import('../../adapters/opcua/source.js'),
-  sparkplug: () => import('../../adapters/mqtt/sparkplug/ingest.js'),
-  sparkplugMetrics: () => import('../../adapters/mqtt/sparkplug/metrics.js'),
+  sparkplug: async () => ({
+    ...(await import('../../adapters/mqtt/sparkplug/ingest.js')),
+    ...(await import('../../adapters/mqtt/sparkplug/metrics.js')),
+  }),
 };
 
 /**
@@ -207,11 +209,9 @@ export class Gateway {
       mqttCfg.password = cfg.broker.password;
     }
     // Sparkplug B: decoded on the MQTT source's connection, readings into the same pipeline.
-    const SparkplugIngestClass = cfg.sparkplug.enabled
-      ? (await optionalAdapters.sparkplug()).SparkplugIngest
-      : undefined;
-    const sparkplug = SparkplugIngestClass
-      ? new SparkplugIngestClass(
+    const spb = cfg.sparkplug.enabled ? await optionalAdapters.sparkplug() : undefined;
+    const sparkplug = spb
+      ? new spb.SparkplugIngest(
           cfg.sparkplug,
           (): IngestPipeline => pipeline,
           this.registry,
@@ -238,10 +238,9 @@ export class Gateway {
     this.influx = new InfluxWriter(cfg.influx, this.outbox, log, this.metrics);
     await this.startComponent(this.influx);
 
-    if (sparkplug) {
+    if (spb && sparkplug) {
       this.sparkplug = sparkplug;
-      const { registerSparkplugMetrics } = await optionalAdapters.sparkplugMetrics();
-      registerSparkplugMetrics(this.metrics, () => this.sparkplug);
+      spb.registerSparkplugMetrics(this.metrics, () => this.sparkplug);
       await this.startComponent(sparkplug);
     }
     this.mqtt = mqtt;

@@ -8,6 +8,7 @@ import {
   type DeriveOutcome,
   type DeviceLookup,
   type StateStore,
+  type StateValue,
 } from '../../gateway/src/ingest/derive.js';
 import { dewPointC } from '../../gateway/src/ingest/derive-dewpoint.js';
 
@@ -20,7 +21,7 @@ class MemStore implements StateStore {
     return out;
   }
   /** As if every reading were committed at once: the value is written as its string. */
-  putState(key: string, value: string | { toString(): string }): void {
+  putState(key: string, value: StateValue): void {
     this.puts++;
     this.rows.set(key, String(value));
   }

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../gateway/src/config/schema.js';
-import { Deriver, type StateStore } from '../../gateway/src/ingest/derive.js';
+import { Deriver, type StateStore, type StateValue } from '../../gateway/src/ingest/derive.js';
 import { IngestPipeline, type LineSink } from '../../gateway/src/ingest/pipeline.js';
 import { DeviceRegistry } from '../../gateway/src/registry/registry.js';
 
@@ -20,7 +20,7 @@ class MemStore implements StateStore {
   loadState(): Map<string, string> {
     return new Map();
   }
-  putState(key: string, value: string | { toString(): string }): void {
+  putState(key: string, value: StateValue): void {
     this.rows.set(key, String(value));
   }
 }

@@ -7,15 +7,19 @@ import { dewPointC } from './derive-dewpoint.js';
  * `reading.fields` in place and allocates only when a device's state changes (the state string).
  */
 
+/**
+ * A state entry: a string, or an object that writes itself as one (`toString()`, no tabs or
+ * newlines). An object is read when its commit is taken, so a stage that updates its state on
+ * every reading hands over the same object each time and builds no string per reading.
+ */
+export type StateValue = string | { toString(): string };
+
 /** Durable per-key state, written atomically with the lines of the same commit (the Outbox). */
 export interface StateStore {
   /** Every row whose key starts with `prefix`; keys are returned whole, prefix included. */
   loadState(prefix: string): Map<string, string>;
-  /**
-   * Written with the next group commit; the store keeps only the last value per key. An object
-   * is turned into its string (`toString()`) when the commit is taken.
-   */
-  putState(key: string, value: string | { toString(): string }): void;
+  /** Written with the next group commit; the store keeps only the last value per key. */
+  putState(key: string, value: StateValue): void;
 }
 
 export interface DeviceLookup {

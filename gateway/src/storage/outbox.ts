@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { OutboxConfig } from '../config/schema.js';
 import { openDb, type Db, type Migration } from './db.js';
+import type { StateValue } from '../ingest/derive.js';
 
 const MIGRATIONS: Migration[] = [
   {
@@ -78,13 +79,6 @@ export const STATE_SNAPSHOT_SQL =
   'ON CONFLICT(id) DO UPDATE SET log_id = excluded.log_id, body = excluded.body';
 export const STATE_FOLD_SQL =
   'DELETE FROM state_log WHERE id <= (SELECT log_id FROM state_snapshot WHERE id = 1)';
-
-/**
- * A state entry: a string, or an object that writes itself as one (`toString()`, no tabs or
- * newlines). An object is read when its commit is taken, so a stage that updates its state on
- * every reading hands over the same object each time and builds no string per reading.
- */
-export type StateValue = string | { toString(): string };
 
 function parseState(body: string, into: Map<string, StateValue>): void {
   let start = 0;
@@ -565,20 +559,7 @@ export class Outbox implements Component {
    * lines again, which rewrites the same points).
    */
   remove(batch: OutboxBatch): void {
-    if (!this.worker || this.workerFailed) {
-      this.removeRows(batch);
-      return;
-    }
-    const wasFull = this.isFull();
-    // The sizes of the rows still on disk, not the batch's own sums: drop-oldest may have
-    // removed (and counted) some of them while InfluxDB took the batch.
-    const sizes = this.stmt!.sizeRange.get(batch.firstId, batch.lastId) as { l: number; b: number };
-    this.pendingLines -= sizes.l;
-    this.pendingBytes -= sizes.b;
-    this.deletes.push(batch.firstId, batch.lastId);
-    this.removing.push([batch.firstId, batch.lastId]);
-    this.schedule();
-    if (wasFull && !this.isFull()) for (const fn of this.drainListeners) fn();
+    this.removeRows(batch, this.worker !== undefined && !this.workerFailed);
   }
 
   /** The last id of the confirmed range holding `id` (its delete not yet committed), else 0. */
@@ -622,12 +603,20 @@ export class Outbox implements Component {
     ).map((r) => ({ id: r.id, parkedAt: r.parked_at, reason: r.reason, lines: r.lines }));
   }
 
-  private removeRows(batch: Pick<OutboxBatch, 'firstId' | 'lastId'>): void {
+  /**
+   * Takes rows [firstId, lastId] out of the counts by the sizes of the rows still on disk, not a
+   * batch's own sums (a range: batches complete out of order, and drop-oldest may have removed
+   * and counted some of them meanwhile). `deferred`: the delete rides on the next group commit.
+   */
+  private removeRows(batch: Pick<OutboxBatch, 'firstId' | 'lastId'>, deferred = false): void {
     const stmt = this.stmt!;
     const wasFull = this.isFull();
-    // Subtract the exact sizes of the rows removed (a range: batches may complete out of order).
     const sizes = stmt.sizeRange.get(batch.firstId, batch.lastId) as { l: number; b: number };
-    stmt.deleteRange.run(batch.firstId, batch.lastId);
+    if (deferred) {
+      this.deletes.push(batch.firstId, batch.lastId);
+      this.removing.push([batch.firstId, batch.lastId]);
+      this.schedule();
+    } else stmt.deleteRange.run(batch.firstId, batch.lastId);
     this.pendingLines -= sizes.l;
     this.pendingBytes -= sizes.b;
     if (wasFull && !this.isFull()) for (const fn of this.drainListeners) fn();

@@ -4,6 +4,11 @@ export interface Piece {
   lines: number;
 }
 
+/** The buffers as one (the rare paths that need it contiguous: a 413, gzip, the v2 client). */
+export function joined(parts: Buffer[]): Buffer {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
 export function pieceBytes(piece: Piece): number {
   let n = 0;
   for (const p of piece.parts) n += p.length;
@@ -17,7 +22,7 @@ const NL = 0x0a;
  * answered 413. Only this rare path scans the bytes; returns undefined for a single line.
  */
 export function halve(piece: Piece): [Piece, Piece] | undefined {
-  const body = piece.parts.length === 1 ? piece.parts[0]! : Buffer.concat(piece.parts);
+  const body = joined(piece.parts);
   const mid = Math.floor(body.length / 2);
   // The end of the line that crosses the middle, or failing that the end of the line before it.
   let cut = body.indexOf(NL, mid);

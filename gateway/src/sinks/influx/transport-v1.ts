@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { gzip as gzipCb, constants as zlib } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { InfluxConfig } from '../../config/schema.js';
+import { joined } from './split.js';
 import { keepAliveAgent, useGzip, type LineTransport, type WriteResponse } from './transport.js';
 
 const gzip = promisify(gzipCb);
@@ -43,7 +44,7 @@ export class V1Transport implements LineTransport {
     if (this.gzipOn) {
       // Fastest level: line protocol compresses about 8x even so, and the CPU is shared with
       // ingest on a small edge box. zlib runs on the libuv pool, off the event loop.
-      payload = [await gzip(Buffer.concat(parts), { level: zlib.Z_BEST_SPEED })];
+      payload = [await gzip(joined(parts), { level: zlib.Z_BEST_SPEED })];
       headers['content-encoding'] = 'gzip';
     }
     return this.post(`write?${params}`, payload, headers);

@@ -1,5 +1,6 @@
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import type { InfluxConfig } from '../../config/schema.js';
+import { joined } from './split.js';
 import { keepAliveAgent, useGzip, type LineTransport, type WriteResponse } from './transport.js';
 
 type Agent = ReturnType<typeof keepAliveAgent>;
@@ -36,8 +37,7 @@ export class V2Transport implements LineTransport {
   async write(parts: Buffer[]): Promise<WriteResponse> {
     try {
       // The client's request() takes text (anything else it would send as JSON).
-      const body = (parts.length === 1 ? parts[0]! : Buffer.concat(parts)).toString('utf8');
-      await this.client.transport.request(this.path, body, {
+      await this.client.transport.request(this.path, joined(parts).toString('utf8'), {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8' },
         gzipThreshold: this.gzipThreshold,
