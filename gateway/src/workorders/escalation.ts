@@ -1,7 +1,7 @@
 import { addSlaTime, escalateEveryMs } from './policy.js';
 import type { WorkordersConfig } from './schema.js';
-import { clockPaused, settle } from './sla.js';
-import type { HistoryEntry, Ticket } from './types.js';
+import { settle } from './sla.js';
+import { clockPaused, type HistoryEntry, type Ticket } from './types.js';
 
 /** A deadline that passed without the step it asks for. */
 export interface Breach {

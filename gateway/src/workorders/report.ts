@@ -1,8 +1,15 @@
 import { DateTime } from 'luxon';
 import type { Severity } from '../rules/types.js';
 import type { ReadRateEntry } from '../rules/read-rate.js';
-import { cyclesOf } from './sla.js';
-import { PRIORITIES, type Priority, type SlaCycle, type SlaJudgement, type Ticket } from './types.js';
+import { cyclesOf, judge } from './sla.js';
+import {
+  clockPaused,
+  PRIORITIES,
+  type Priority,
+  type SlaCycle,
+  type SlaJudgement,
+  type Ticket,
+} from './types.js';
 
 const MIN = 60_000;
 
@@ -186,10 +193,9 @@ function judged(
   if (written) return written;
   const dueAt = kind === 'response' ? c.responseDueAt : c.resolveDueAt;
   const doneAt = kind === 'response' ? c.respondedAt : c.resolvedAt;
-  if (doneAt !== null && doneAt <= dueAt) return { met: true, dueAt, priority: c.priority };
-  if (kind === 'resolve' && pausedSince !== null && pausedSince <= dueAt) return null;
-  if (dueAt <= Math.min(now, c.endedAt ?? Infinity)) return { met: false, dueAt, priority: c.priority };
-  return null;
+  const j = judge(doneAt, dueAt, Math.min(now, c.endedAt ?? Infinity), c.priority);
+  if (j?.met === false && kind === 'resolve' && pausedSince !== null && pausedSince <= dueAt) return null;
+  return j;
 }
 
 /**
@@ -234,20 +240,19 @@ export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthE
       if (t.repeatOf !== null) repeats++;
     }
     const cycles = cyclesOf(t);
+    // Only the current cycle can be paused now.
+    const pausedSince = clockPaused(t) ? (t.heldSince ?? null) : null;
     for (const c of cycles) {
       const into = c.n === 1 ? first : again;
       if (c.n > 1 && within(c.startedAt)) again.count++;
       if (within(c.respondedAt)) into.responseMin.push((c.respondedAt - c.startedAt) / MIN);
       if (within(c.resolvedAt)) into.resolveMin.push((c.resolvedAt - c.startedAt - c.heldMs) / MIN);
-      // Only the current cycle can be paused now.
-      const paused = c.endedAt === null && t.onHold === true && t.clockPaused !== false;
-      const pausedSince = paused ? (t.heldSince ?? null) : null;
       const r = judged(c, 'response', now, null);
       if (r && within(r.dueAt)) {
         into.sla[r.priority].rTotal++;
         if (r.met) into.sla[r.priority].rMet++;
       }
-      const s = judged(c, 'resolve', now, pausedSince);
+      const s = judged(c, 'resolve', now, c.endedAt === null ? pausedSince : null);
       if (s && within(s.dueAt)) {
         into.sla[s.priority].sTotal++;
         if (s.met) into.sla[s.priority].sMet++;
@@ -266,9 +271,7 @@ export function monthlyReport(input: MonthlyReportInput): MonthlyReport | MonthE
     if (t.maintenance && within(t.maintenance.dueAt)) {
       // The occurrence is its first cycle: a reopen later is follow-up work, not the occurrence.
       const c = cycles[0]!;
-      const pausedSince =
-        cycles.length === 1 && t.onHold && t.clockPaused !== false ? (t.heldSince ?? null) : null;
-      const s = judged(c, 'resolve', now, pausedSince);
+      const s = judged(c, 'resolve', now, c.endedAt === null ? pausedSince : null);
       pm.due++;
       if (s?.met) pm.doneOnTime++;
       else if (s) pm.missed++;

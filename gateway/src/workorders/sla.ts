@@ -1,16 +1,24 @@
 import { addSlaTime, deadlinesOf } from './policy.js';
 import type { WorkordersConfig } from './schema.js';
-import { PRIORITIES, type Priority, type SlaCycle, type SlaJudgement, type Ticket } from './types.js';
+import {
+  clockPaused,
+  PRIORITIES,
+  type Priority,
+  type SlaCycle,
+  type SlaJudgement,
+  type Ticket,
+} from './types.js';
 
 const MIN = 60_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Whether the resolution clock stands still now: on hold for a reason that pauses it. */
-export function clockPaused(t: Ticket): boolean {
-  return t.onHold === true && t.clockPaused !== false;
-}
-
-function judge(doneAt: number | null, dueAt: number, now: number, priority: Priority): SlaJudgement | null {
+/** A deadline as decided by `now`: met when the step came by it, missed once it passed without it, else null. */
+export function judge(
+  doneAt: number | null,
+  dueAt: number,
+  now: number,
+  priority: Priority,
+): SlaJudgement | null {
   if (doneAt !== null && doneAt <= dueAt) return { met: true, dueAt, priority };
   if (dueAt <= now) return { met: false, dueAt, priority };
   return null;

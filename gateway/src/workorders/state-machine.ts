@@ -1,7 +1,8 @@
 import { addSlaTime, slaTimeBetween } from './policy.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
-import { clockPaused, settle, startCycle } from './sla.js';
+import { settle, startCycle } from './sla.js';
 import {
+  clockPaused,
   TicketError,
   type HistoryEntry,
   type Ticket,

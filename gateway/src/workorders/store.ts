@@ -1,7 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../storage/db.js';
-import { clockPaused } from './sla.js';
-import type { HistoryEntry, Ticket, TicketStatus } from './types.js';
+import { clockPaused, type HistoryEntry, type Ticket, type TicketStatus } from './types.js';
 import { NOTIFY_ARCHIVE_SQL, NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
 
 /** Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失"). */

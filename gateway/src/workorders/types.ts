@@ -203,6 +203,11 @@ export class TicketError extends Error {
   }
 }
 
+/** Whether the resolution clock stands still now: on hold for a reason that pauses it. */
+export function clockPaused(t: Ticket): boolean {
+  return t.onHold === true && t.clockPaused !== false;
+}
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The ticket as the API and live stream show it (CONTRACT.md), times in RFC 3339. */
@@ -223,7 +228,7 @@ export function ticketToJson(t: Ticket, withHistory = true): Record<string, unkn
     onHold: t.onHold ?? false,
     heldSince: iso(t.heldSince ?? null),
     holdReason: t.holdReason ?? null,
-    clockPaused: t.onHold === true && t.clockPaused !== false,
+    clockPaused: clockPaused(t),
     heldMs: t.heldMs ?? 0,
     heldSlaMs: t.heldSlaMs ?? t.heldMs ?? 0,
     openedPriority: t.openedPriority ?? t.priority,
