@@ -147,20 +147,16 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: Notificat
         counts.invalid++;
         return badRequest(reply, b.error, 'body');
       }
-      const d = b.data;
-      const note =
-        d.externalRef !== undefined ? `${d.note ? `${d.note} ` : ''}(CMMS ref ${d.externalRef})` : d.note;
+      const { ticketId, actor, externalRef, note: given, ...fields } = b.data;
+      const note = externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
       try {
         // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
         const t = notifications.queue.database.transaction(() => {
-          if (!notifications.queue.rememberInbound(key, d.ticketId, d.action, now())) return null;
-          return deps.tickets.act(d.ticketId, {
-            action: d.action,
-            actor: `cmms:${d.actor}`,
-            ...(d.assignee !== undefined ? { assignee: d.assignee } : {}),
+          if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
+          return deps.tickets.act(ticketId, {
+            ...fields,
+            actor: `cmms:${actor}`,
             ...(note !== undefined ? { note } : {}),
-            ...(d.form !== undefined ? { form: d.form } : {}),
-            ...(d.reason !== undefined ? { reason: d.reason } : {}),
           });
         })();
         if (t === null) {
