@@ -304,19 +304,21 @@ export class WorkOrderService implements Component {
     return t ? structuredClone(t) : this.store.get(id);
   }
 
-  /** The longest page a list answers with (`workorders.listLimit`). */
-  get listLimit(): number {
-    return this.cfg.listLimit;
-  }
-
   list(f: Omit<TicketFilter, 'limit'> & { limit?: number }): Ticket[] {
     return this.page(f).tickets;
   }
 
-  /** A page of tickets (at most `listLimit`) and how many match; `overdue` is judged by the service's clock. */
-  page(f: Omit<TicketFilter, 'limit'> & { limit?: number }): { tickets: Ticket[]; total: number } {
+  /**
+   * A page of tickets, how many match, and the page size used (the asked one, at most
+   * `workorders.listLimit`); `overdue` is judged by the service's clock.
+   */
+  page(f: Omit<TicketFilter, 'limit'> & { limit?: number }): {
+    tickets: Ticket[];
+    total: number;
+    limit: number;
+  } {
     const limit = Math.min(f.limit ?? this.cfg.listLimit, this.cfg.listLimit);
-    return this.store.page({ ...f, limit, now: f.now ?? this.now() });
+    return { ...this.store.page({ ...f, limit, now: f.now ?? this.now() }), limit };
   }
 
   /** Tickets created before `to`, with their `escalate` and `close` lines only (the monthly report). */

@@ -70,13 +70,12 @@ export function registerTicketRoutes(app: FastifyInstance, deps: TicketRouteDeps
       withHistory,
       ...(overdue !== undefined ? { overdue: overdue === 'true' } : {}),
     });
-    const limit = Math.min(f.limit ?? tickets.listLimit, tickets.listLimit);
     const next = offset + page.tickets.length;
     return {
       tickets: page.tickets.map((t) => ticketToJson(t, withHistory)),
       total: page.total,
       offset,
-      limit,
+      limit: page.limit,
       nextOffset: next < page.total ? next : null,
     };
   });
