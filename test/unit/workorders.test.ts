@@ -223,7 +223,12 @@ describe('state machine', () => {
   it('applyAction is pure over the ticket it is given', () => {
     const { svc } = setup();
     const t: Ticket = svc.create({ title: 'x', site: 's' }, 'desk');
-    const e = applyAction(t, { action: 'acknowledge', actor: 'eve' }, T0 + 5 * MIN);
+    const e = applyAction(
+      t,
+      { action: 'acknowledge', actor: 'eve' },
+      T0 + 5 * MIN,
+      workordersSchema.parse({}),
+    );
     expect(e).toMatchObject({ from: 'open', to: 'acknowledged', actor: 'eve', ts: T0 + 5 * MIN });
     expect(t.status).toBe('acknowledged');
     expect(svc.get(t.id)!.status).toBe('open');

@@ -10,8 +10,6 @@ export interface Breach {
   at: number;
   level: number;
   contact: Contact;
-  /** A preventive-maintenance occurrence whose window ended without it being done. */
-  missed?: boolean;
 }
 
 export type Contact = WorkordersConfig['contacts'][number];
@@ -72,7 +70,7 @@ export function escalate(t: Ticket, now: number, cfg: WorkordersConfig): Breach[
     };
     t.history.push(entry);
     t.updatedAt = Math.max(t.updatedAt, at);
-    out.push({ kind, at, level: t.escalationLevel, contact, ...(missed ? { missed: true } : {}) });
+    out.push({ kind, at, level: t.escalationLevel, contact });
   }
   return out;
 }

@@ -19,4 +19,3 @@ export { parseCron, nextCron } from './cron.js';
 export { ticketEventLine } from './line-protocol.js';
 export { monthlyReport, monthlyReportCsv, monthRange, type MonthlyReport } from './report.js';
 export { maintenanceCalendar, type CalendarEntry } from './maintenance-calendar.js';
-export { cyclesOf, settle, raisePriority, startCycle } from './sla.js';

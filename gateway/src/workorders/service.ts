@@ -75,6 +75,9 @@ export interface ManualTicket {
   note?: string;
 }
 
+/** A list's filter: the page size defaults to (and is capped at) `listLimit`, `now` to the service's clock. */
+export type TicketQuery = Omit<TicketFilter, 'limit' | 'now'> & { limit?: number; now?: number };
+
 const SYSTEM = 'system';
 
 /**
@@ -304,7 +307,7 @@ export class WorkOrderService implements Component {
     return t ? structuredClone(t) : this.store.get(id);
   }
 
-  list(f: Omit<TicketFilter, 'limit'> & { limit?: number }): Ticket[] {
+  list(f: TicketQuery): Ticket[] {
     return this.page(f).tickets;
   }
 
@@ -312,7 +315,7 @@ export class WorkOrderService implements Component {
    * A page of tickets, how many match, and the page size used (the asked one, at most
    * `workorders.listLimit`); `overdue` is judged by the service's clock.
    */
-  page(f: Omit<TicketFilter, 'limit'> & { limit?: number }): {
+  page(f: TicketQuery): {
     tickets: Ticket[];
     total: number;
     limit: number;

@@ -1,5 +1,5 @@
 import { addSlaTime, slaTimeBetween } from './policy.js';
-import { workordersSchema, type WorkordersConfig } from './schema.js';
+import type { WorkordersConfig } from './schema.js';
 import { settle, startCycle } from './sla.js';
 import {
   clockPaused,
@@ -20,9 +20,6 @@ export interface ActionRequest {
   /** Why a ticket goes on hold (`workorders.pause`): whether the resolution clock stops. */
   reason?: string;
 }
-
-let defaults: WorkordersConfig | undefined;
-const defaultConfig = () => (defaults ??= workordersSchema.parse({}));
 
 /** Where each action may start from, and where it leads (null: the status does not change). */
 const RULES: Record<TicketAction, { from: readonly TicketStatus[] | 'any'; to: TicketStatus | null }> = {
@@ -60,12 +57,7 @@ const conflict = (msg: string) => new TicketError('GW_ERR_TICKET_TRANSITION', ms
  * TicketError (409 for a transition the state machine does not allow). Pure: no clock, no I/O; the
  * config gives the service levels (a reopen's deadlines, the calendar) and the pause reasons.
  */
-export function applyAction(
-  t: Ticket,
-  req: ActionRequest,
-  now: number,
-  cfg: WorkordersConfig = defaultConfig(),
-): HistoryEntry {
+export function applyAction(t: Ticket, req: ActionRequest, now: number, cfg: WorkordersConfig): HistoryEntry {
   const rule = RULES[req.action];
   if (rule.from !== 'any' && !rule.from.includes(t.status))
     throw conflict(

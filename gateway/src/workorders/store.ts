@@ -74,7 +74,8 @@ export interface TicketFilter {
    * false: none has. Judged at `now`.
    */
   overdue?: boolean;
-  now?: number;
+  /** The instant `overdue` is judged at. */
+  now: number;
   offset?: number;
   limit: number;
   /** With each ticket's audit trail (one more query for the page). */
@@ -189,10 +190,6 @@ export class TicketStore {
     return rows.map((r) => this.withHistory(JSON.parse(r.body) as Omit<Ticket, 'history'>));
   }
 
-  list(f: TicketFilter): Ticket[] {
-    return this.page(f).tickets;
-  }
-
   /** One page of the tickets matching the filter, and how many match in all. */
   page(f: TicketFilter): { tickets: Ticket[]; total: number } {
     const where: string[] = [];
@@ -213,12 +210,11 @@ export class TicketStore {
       args.push(f.updatedSince);
     }
     if (f.overdue !== undefined) {
-      const now = f.now ?? Date.now();
       const overdue = `(status NOT IN ('resolved', 'closed') AND (
         (responded_at IS NULL AND response_due_at <= ?)
         OR (resolve_due_at <= ? AND (paused_since IS NULL OR paused_since > resolve_due_at))))`;
       where.push(f.overdue ? overdue : `NOT ${overdue}`);
-      args.push(now, now);
+      args.push(f.now, f.now);
     }
     const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
     // Polling for changes reads oldest change first, so a client can carry on from the last it saw.
