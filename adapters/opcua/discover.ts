@@ -53,9 +53,11 @@ async function browseAll(
 
 /**
  * A node id naming its namespace by URI (`nsu=`), which survives a server renumbering its
- * namespaces; the index form when the URI cannot be written that way.
+ * namespaces; the index form when the URI cannot be written that way. Written here rather than by
+ * node-opcua's `toString({ namespaceArray })`: browse references carry ExpandedNodeIds, whose
+ * toString ignores that option.
  */
-export function portableNodeId(nodeId: NodeId, namespaces: readonly string[]): string {
+function portableNodeId(nodeId: NodeId, namespaces: readonly string[]): string {
   const s = nodeId.toString();
   const uri = namespaces[nodeId.namespace];
   if (nodeId.namespace === 0 || !uri || uri.includes(';')) return s;

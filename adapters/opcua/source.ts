@@ -7,7 +7,10 @@ import {
   type ClientSessionRawSubscriptionService,
   type ClientSubscription,
   type DataValue,
+  type DeleteSubscriptionsRequestLike,
+  type DeleteSubscriptionsResponse,
   type OPCUACertificateManager,
+  type TransferSubscriptionsRequestLike,
   type TransferSubscriptionsResponse,
 } from 'node-opcua';
 import type { Logger } from '../../gateway/src/core/log.js';
@@ -34,6 +37,16 @@ type ConnectionState = 'stopped' | 'connecting' | 'connected' | 'reconnecting';
  */
 interface SubscriptionRecreateHook {
   beforeSubscriptionRecreate?: (session: ClientSession) => Promise<Error | undefined>;
+}
+
+/**
+ * The promise forms of node-opcua's raw subscription calls (it answers with a promise when given no
+ * callback). Its typings list the form with an optional callback, returning void, first, and a
+ * call without a callback would resolve to that.
+ */
+interface RawSubscriptionCalls {
+  transferSubscriptions(options: TransferSubscriptionsRequestLike): Promise<TransferSubscriptionsResponse>;
+  deleteSubscriptions(options: DeleteSubscriptionsRequestLike): Promise<DeleteSubscriptionsResponse>;
 }
 
 /** Session pings when nothing else was heard for half of this: finds a session the server dropped. */
@@ -328,25 +341,16 @@ export class OpcuaSource implements Component {
     const ids = this.orphans.splice(0);
     if (ids.length === 0) return;
     // node-opcua's session implements the raw subscription services; its typings leave them out.
-    const session = s as ClientSession & ClientSessionRawSubscriptionService;
+    const session: RawSubscriptionCalls = s as ClientSession & ClientSessionRawSubscriptionService;
     try {
       const res = await within(
-        new Promise<TransferSubscriptionsResponse | undefined>((resolve, reject) =>
-          session.transferSubscriptions({ subscriptionIds: ids, sendInitialValues: false }, (err, r) =>
-            err ? reject(err) : resolve(r),
-          ),
-        ),
+        session.transferSubscriptions({ subscriptionIds: ids, sendInitialValues: false }),
         CLEANUP_MS,
       );
       const results = res?.results ?? [];
       const moved = ids.filter((_, i) => results[i]?.statusCode.isGood());
       if (moved.length > 0) {
-        await within(
-          new Promise<void>((resolve, reject) =>
-            session.deleteSubscriptions({ subscriptionIds: moved }, (err) => (err ? reject(err) : resolve())),
-          ),
-          CLEANUP_MS,
-        );
+        await within(session.deleteSubscriptions({ subscriptionIds: moved }), CLEANUP_MS);
         this.log.info(
           { endpoint: this.cfg.endpointUrl, subscriptions: moved },
           'OPC UA subscription left on the server by the lost session deleted',

@@ -1,15 +1,13 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OPCUACertificateManager, OPCUAClient } from 'node-opcua';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NAMESPACE_URI, startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { NAMESPACE_URI, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
 import { discover, main } from '../../adapters/opcua/discover.js';
 import { configSnippet } from '../../adapters/opcua/snippet.js';
 import { configSchema } from '../../gateway/src/config/schema.js';
-import { freePort } from '../fixtures/ports.js';
+import { startTestOpcuaServer, type TestOpcuaServer } from '../fixtures/opcua.js';
 
 const USER = { username: 'integrator', password: 'browse-me' };
 
@@ -30,24 +28,22 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 describe('opcua:discover against the simulators’ OPC UA server', () => {
+  let opc: TestOpcuaServer;
   let server: OpcuaServerHandle;
   let pki: string;
 
   beforeAll(async () => {
-    pki = mkdtempSync(join(tmpdir(), 'fgw-opcua-disc-'));
-    server = await startOpcuaServer({
-      port: await freePort(),
-      pkiDir: join(pki, 'server'),
+    opc = await startTestOpcuaServer('fgw-opcua-disc-', {
       users: [USER],
       devices: [
         { id: 'tank-1', site: 'plant', kind: 'chlorination' },
         { id: 'room-1', site: 'dc', kind: 'env-probe' },
       ],
     });
+    ({ server, dir: pki } = opc);
   }, 30_000);
   afterAll(async () => {
-    await server?.stop();
-    rmSync(pki, { recursive: true, force: true });
+    await opc?.stop();
   });
 
   it('finds every variable across continuation points, with units and nsu= ids, in a config the gateway accepts', async () => {

@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
-import { freePort, waitFor } from '../fixtures/ports.js';
-import { collectingSource, simMessage } from '../fixtures/opcua.js';
+import type { OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { waitFor } from '../fixtures/ports.js';
+import {
+  collectingSource,
+  simMessage,
+  startTestOpcuaServer,
+  type TestOpcuaServer,
+} from '../fixtures/opcua.js';
 
 const node = { site: 'plant', device: 'tank-1', kind: 'chlorination' };
 
@@ -13,21 +16,16 @@ const node = { site: 'plant', device: 'tank-1', kind: 'chlorination' };
  * polled; nodes that do not exist are reported with their reason. And the absolute deadband.
  */
 describe('OPC UA source: polling fallback, failed nodes, deadband', () => {
+  let opc: TestOpcuaServer;
   let server: OpcuaServerHandle;
   let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'fgw-opcua-poll-'));
-    server = await startOpcuaServer({
-      port: await freePort(),
-      pkiDir: join(dir, 'server'),
-      maxMonitoredItemsPerSubscription: 2,
-      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
-    });
+    opc = await startTestOpcuaServer('fgw-opcua-poll-', { maxMonitoredItemsPerSubscription: 2 });
+    ({ server, dir } = opc);
   }, 30_000);
   afterAll(async () => {
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await opc?.stop();
   });
 
   it('polls a node the server refuses to monitor, and reports nodes that cannot be read with their reason', async () => {

@@ -1,26 +1,27 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
-import { freePort, waitFor } from '../fixtures/ports.js';
-import { collectingSource, phEndpoint, simMessage } from '../fixtures/opcua.js';
+import type { OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { waitFor } from '../fixtures/ports.js';
+import {
+  collectingSource,
+  phEndpoint,
+  simMessage,
+  startTestOpcuaServer,
+  type TestOpcuaServer,
+} from '../fixtures/opcua.js';
 
 /** SignAndEncrypt with Basic256Sha256: the server's certificate is refused until it is trusted. */
 describe('OPC UA source security', () => {
+  let opc: TestOpcuaServer;
   let server: OpcuaServerHandle;
   let dir: string;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'fgw-opcua-sec-'));
-    server = await startOpcuaServer({
-      port: await freePort(),
-      pkiDir: join(dir, 'server'),
-      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
-    });
+    opc = await startTestOpcuaServer('fgw-opcua-sec-');
+    ({ server, dir } = opc);
   }, 30_000);
   afterAll(async () => {
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await opc?.stop();
   });
 
   const secure = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256' };
@@ -64,13 +65,11 @@ describe('OPC UA source security', () => {
 
   it('refuses SignAndEncrypt/Basic256Sha256 from an untrusted client certificate and accepts it once the server trusts it', async () => {
     // A server that, like a real PLC, only accepts client certificates it was told to trust.
-    const strictPki = join(dir, 'strict-server');
-    const strict = await startOpcuaServer({
-      port: await freePort(),
-      pkiDir: strictPki,
+    const strictOpc = await startTestOpcuaServer('fgw-opcua-strict-', {
       acceptUnknownClientCertificates: false,
-      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
     });
+    const strict = strictOpc.server;
+    const strictPki = join(strictOpc.dir, 'server');
     const gwDir = join(dir, 'gateway-strict');
     const { source: src, readings: got } = collectingSource(
       phEndpoint('strict', strict.endpointUrl, secure),
@@ -106,7 +105,7 @@ describe('OPC UA source security', () => {
       await waitFor(() => got.some((r) => r.fields.ph === 7.4), 10_000, 'a value over the secure channel');
     } finally {
       await src.stop();
-      await strict.stop();
+      await strictOpc.stop();
     }
   }, 120_000);
 });

@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NAMESPACE_URI, startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { NAMESPACE_URI, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
 import { OPCUA_METRICS } from '../../simulators/opcua/units.js';
-import { freePort, waitFor } from '../fixtures/ports.js';
-import { collectingSource, simMessage } from '../fixtures/opcua.js';
+import { waitFor } from '../fixtures/ports.js';
+import {
+  collectingSource,
+  simMessage,
+  startTestOpcuaServer,
+  type TestOpcuaServer,
+} from '../fixtures/opcua.js';
 import { startTcpProxy, type TcpProxy } from '../fixtures/tcp-proxy.js';
 
 const USER = { username: 'gateway', password: 'pump-room-7' };
@@ -18,24 +21,19 @@ const NS = 2;
  * subscription with every configured item, and values flow again.
  */
 describe('OPC UA source, session lost while the server runs', () => {
+  let opc: TestOpcuaServer;
   let server: OpcuaServerHandle;
   let proxy: TcpProxy;
   let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'fgw-opcua-lost-'));
-    server = await startOpcuaServer({
-      port: await freePort(),
-      pkiDir: join(dir, 'server'),
-      users: [USER],
-      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
-    });
-    proxy = await startTcpProxy(Number(new URL(server.endpointUrl.replace('opc.tcp', 'http')).port));
+    opc = await startTestOpcuaServer('fgw-opcua-lost-', { users: [USER] });
+    ({ server, dir } = opc);
+    proxy = await startTcpProxy(opc.port);
   }, 30_000);
   afterAll(async () => {
     await proxy?.close();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await opc?.stop();
   });
 
   // Half by namespace URI, half by browse path: both are resolved again on the new session.

@@ -1,33 +1,35 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPCUACertificateManager } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOpcuaServer, type OpcuaServerHandle } from '../../simulators/opcua/server.js';
-import { freePort, waitFor } from '../fixtures/ports.js';
-import { collectingSource, phEndpoint, simMessage } from '../fixtures/opcua.js';
+import type { OpcuaServerHandle } from '../../simulators/opcua/server.js';
+import { waitFor } from '../fixtures/ports.js';
+import {
+  collectingSource,
+  phEndpoint,
+  simMessage,
+  startTestOpcuaServer,
+  type TestOpcuaServer,
+} from '../fixtures/opcua.js';
 
 const USER = { username: 'operator', password: 'chlorine-0.3' };
 
 /** Sign-in with a user name and password, and with a user certificate, against a server that checks both. */
 describe('OPC UA source sign-in', () => {
+  let opc: TestOpcuaServer;
   let server: OpcuaServerHandle;
   let dir: string;
   const serverPki = (): string => join(dir, 'server');
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'fgw-opcua-user-'));
-    server = await startOpcuaServer({
-      port: await freePort(),
-      pkiDir: serverPki(),
+    opc = await startTestOpcuaServer('fgw-opcua-user-', {
       users: [USER],
       acceptUnknownUserCertificates: false,
-      devices: [{ id: 'tank-1', site: 'plant', kind: 'chlorination' }],
     });
+    ({ server, dir } = opc);
   }, 30_000);
   afterAll(async () => {
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await opc?.stop();
   });
 
   const endpoint = (name: string, auth: Record<string, unknown>): Record<string, unknown> =>
