@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, type Alarm, type DeviceRules, type Threshold, type Ticket } from '../api';
 import { MetricChart, type Series } from '../chart';
 import { useApp, useStoreValue } from '../context';
-import { fmtDuration, fmtTime, unitOf } from '../format';
+import { fmtDuration, fmtTime, localInput, unitOf } from '../format';
 import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
 import { Field, ValueText, useWidth } from '../widgets';
@@ -25,12 +25,6 @@ const CHART_GAP = 12;
 const CHART_CHROME = 76;
 
 const empty = (): Series => [[], [], [], []];
-
-/** `<input type=datetime-local>` value of an instant, in local time. */
-function localInput(ms: number): string {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
-}
 
 /** A range picked from the presets (ending now, live points join) or from/to given by hand. */
 type Range = { preset: string } | { from: number; to: number };
