@@ -18,6 +18,7 @@ export function MetricChart(props: {
   unit: string;
   data: Series;
   thresholds: Threshold[];
+  /** Changes when `data`'s arrays grew in place (live points), so the plot takes them again. */
   version: number;
 }) {
   const box = useRef<HTMLDivElement>(null);

@@ -1,22 +1,32 @@
 import { translate, type Lang } from './i18n.js';
 
-// Units from the metric's name (DOMAIN.md: canonical names carry their unit).
-const UNITS: Array<[RegExp, string]> = [
-  [/_mgl$/, 'mg/L'],
-  [/_pct$/, '%'],
-  [/_c$/, '°C'],
-  [/_kpa$/, 'kPa'],
-  [/_m3h$/, 'm³/h'],
-  [/_lph$/, 'L/h'],
-  [/_m3$/, 'm³'],
-  [/_ntu$/, 'NTU'],
-  [/_mv$/, 'mV'],
-  [/^ph$/, 'pH'],
-];
+// Units from the metric's name (DOMAIN.md: canonical names carry their unit as a suffix).
+const UNITS: Record<string, string> = {
+  mgl: 'mg/L',
+  pct: '%',
+  c: '°C',
+  kpa: 'kPa',
+  m3h: 'm³/h',
+  lph: 'L/h',
+  m3: 'm³',
+  ntu: 'NTU',
+  mv: 'mV',
+};
+const UNIT_SUFFIX = new RegExp(`_(${Object.keys(UNITS).join('|')})$`);
 
 export function unitOf(metric: string): string {
-  for (const [re, u] of UNITS) if (re.test(metric)) return u;
-  return '';
+  if (metric === 'ph') return 'pH';
+  const m = UNIT_SUFFIX.exec(metric);
+  return m ? UNITS[m[1]!]! : '';
+}
+
+/** The metric's name without its unit suffix: `pump_pressure_kpa` → `pump_pressure`. */
+export const stripUnit = (metric: string): string => metric.replace(UNIT_SUFFIX, '');
+
+/** `<input type=datetime-local>` value of an instant, in local time. */
+export function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
 }
 
 export function fmtValue(v: unknown, lang: Lang = 'en'): string {

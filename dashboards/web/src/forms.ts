@@ -1,5 +1,6 @@
 // Maintenance completion forms: which fields a ticket's form has and how their values are sent.
 // Pure, so it is tested without a browser.
+import { localInput } from './format.js';
 
 /** One field of a maintenance completion form, as the gateway checks it at resolve. */
 export interface FormField {
@@ -23,11 +24,6 @@ export const FORMS: Record<string, FormField[]> = {
   ],
 };
 
-function localNow(): string {
-  const ms = Date.now();
-  return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-}
-
 /** The form's values as the API takes them: times in RFC 3339, numbers as numbers, blanks left out. */
 export function formValues(
   fields: FormField[],
@@ -46,7 +42,7 @@ export function formValues(
 export function formDefaults(form: string): Record<string, string> {
   const v: Record<string, string> = {};
   for (const f of FORMS[form] ?? []) {
-    if (f.type === 'datetime') v[f.name] = localNow();
+    if (f.type === 'datetime') v[f.name] = localInput(Date.now());
     if (f.type === 'select') v[f.name] = f.name === 'unit' ? 'kg' : f.options![0]!;
   }
   return v;

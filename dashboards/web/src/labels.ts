@@ -1,5 +1,6 @@
 // Names of the domain's things in both languages: metrics, device kinds, rules, maintenance
 // schedules. A name not listed (a kind or rule from the site's own config) shows as it is.
+import { stripUnit } from './format.js';
 import type { Lang } from './i18n.js';
 
 type Names = Record<string, [en: string, zh: string]>;
@@ -125,10 +126,7 @@ const pick = (names: Names, key: string, lang: Lang): string | undefined =>
 
 /** `free_chlorine_mgl` → "Free chlorine" / "游离氯"; an unknown metric without its unit suffix. */
 export function metricName(metric: string, lang: Lang): string {
-  return (
-    pick(METRICS, metric, lang) ??
-    metric.replace(/_(mgl|pct|c|kpa|m3h|lph|m3|ntu|mv)$/, '').replace(/_/g, ' ')
-  );
+  return pick(METRICS, metric, lang) ?? stripUnit(metric).replace(/_/g, ' ');
 }
 
 export const kindName = (kind: string, lang: Lang): string => pick(KINDS, kind, lang) ?? kind;

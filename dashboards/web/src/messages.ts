@@ -2,8 +2,8 @@
 // ("free_chlorine_mgl 0.03 below lowLow limit 0.05"); the known shapes are rewritten here into
 // "Free chlorine low-low: 0.03 mg/L < 0.05" or its Chinese, anything else keeps its own words.
 // Pure, so it is tested without a browser.
-import { unitOf } from './format.js';
-import type { Lang } from './i18n.js';
+import { fmtTime, unitOf } from './format.js';
+import { translate, type Lang } from './i18n.js';
 import { metricName, ruleName, scheduleName } from './labels.js';
 
 const NUM = '(-?\\d+(?:\\.\\d+)?)';
@@ -167,7 +167,7 @@ export function historyNote(note: string, rule: string | null, lang: Lang): stri
     const text = alarmText(m[3]!, rule, lang);
     if (!zh) return `${m[1]}: ${text} (value ${m[4]})`;
     const what = m[2]
-      ? `告警升为${m[2] === 'critical' ? '严重' : m[2] === 'warning' ? '警告' : m[2]}`
+      ? `告警升为${translate(lang, m[2])}`
       : m[1] === 'alarm returned'
         ? '告警再次出现'
         : '告警已消除';
@@ -177,12 +177,7 @@ export function historyNote(note: string, rule: string | null, lang: Lang): stri
   m = /^preventive maintenance (\S+) due (\S+)$/.exec(note);
   if (m) {
     const name = scheduleName(m[1]!, lang) ?? m[1]!;
-    const due = new Date(m[2]!).toLocaleString(lang, {
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    });
+    const due = fmtTime(m[2]!, lang);
     return zh ? `预防性维护「${name}」，到期 ${due}` : `preventive maintenance "${name}", due ${due}`;
   }
   m = /^transient rule (\S+): resolved when the condition cleared; verify before close$/.exec(note);

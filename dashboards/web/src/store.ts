@@ -39,6 +39,11 @@ export interface ReadingEvent {
 type ReadingListener = (r: ReadingEvent) => void;
 
 const isActive = (a: Alarm) => a.state === 'active-unacknowledged' || a.state === 'active-acknowledged';
+type Worst = 'critical' | 'warning';
+/** The worse of a device's worst so far and one more alarm's severity (info does not colour a tile). */
+const worse = (w: Worst | undefined, severity: string): Worst | undefined =>
+  severity === 'critical' ? 'critical' : severity === 'warning' && w !== 'critical' ? 'warning' : w;
+const deviceKey = (a: Alarm): string => `${a.site}/${a.device}`;
 const OPEN_TICKET = new Set(['open', 'acknowledged', 'assigned', 'in_progress', 'resolved', 'reopened']);
 
 export class Store {
@@ -74,7 +79,9 @@ export class Store {
   private lastFlush = 0;
   private hadError = false;
   /** Per device key: the worst active alarm severity (recomputed on alarm changes). */
-  private worst = new Map<string, 'critical' | 'warning'>();
+  private worst = new Map<string, Worst>();
+  /** Per device key: the ids of its active alarms, so an alarm event looks at its own device only. */
+  private readonly alarmIds = new Map<string, Set<string>>();
 
   constructor(readonly api: Api) {}
 
@@ -278,20 +285,48 @@ export class Store {
   }
 
   putAlarm(a: Alarm): void {
-    if (isActive(a)) this.alarms.set(a.id, a);
-    else this.alarms.delete(a.id);
+    const key = deviceKey(a);
+    if (isActive(a)) {
+      this.alarms.set(a.id, a);
+      this.indexAlarm(key, a.id);
+    } else {
+      this.alarms.delete(a.id);
+      const ids = this.alarmIds.get(key);
+      ids?.delete(a.id);
+      if (ids?.size === 0) this.alarmIds.delete(key);
+    }
     this.alarmsRev++;
-    this.bumpEvents(`${a.site}/${a.device}`);
-    this.recomputeWorst();
+    this.bumpEvents(key);
+    this.recomputeWorstOf(key);
     this.markDirty();
   }
 
+  private indexAlarm(key: string, id: string): void {
+    let ids = this.alarmIds.get(key);
+    if (!ids) this.alarmIds.set(key, (ids = new Set()));
+    ids.add(id);
+  }
+
+  /** One device's worst severity, from its own active alarms. */
+  private recomputeWorstOf(key: string): void {
+    let w: Worst | undefined;
+    for (const id of this.alarmIds.get(key) ?? []) w = worse(w, this.alarms.get(id)?.severity ?? '');
+    const before = this.worst.get(key);
+    if (w) this.worst.set(key, w);
+    else this.worst.delete(key);
+    const d = before === w ? undefined : this.devices.get(key);
+    if (d) this.refreshState(d, Date.now());
+  }
+
+  /** Every device's worst severity and the alarm index, from all active alarms (a snapshot). */
   private recomputeWorst(): void {
-    const w = new Map<string, 'critical' | 'warning'>();
+    const w = new Map<string, Worst>();
+    this.alarmIds.clear();
     for (const a of this.alarms.values()) {
-      const key = `${a.site}/${a.device}`;
-      if (a.severity === 'critical') w.set(key, 'critical');
-      else if (a.severity === 'warning' && w.get(key) !== 'critical') w.set(key, 'warning');
+      const key = deviceKey(a);
+      this.indexAlarm(key, a.id);
+      const sev = worse(w.get(key), a.severity);
+      if (sev) w.set(key, sev);
     }
     const before = this.worst;
     this.worst = w;

@@ -1,4 +1,6 @@
 import type { CompiledRules } from './compile.js';
+import { LEVEL_NAMES, type LevelName } from './evaluators/levels.js';
+import { ratedFlowLimit } from './evaluators/threshold.js';
 import type { RuleDef } from './schema.js';
 import type { Severity } from './types.js';
 
@@ -15,12 +17,10 @@ export interface RuleSubject {
 export interface EffectiveThreshold {
   rule: string;
   metric: string;
-  level: 'lowLow' | 'low' | 'high' | 'highHigh';
+  level: LevelName;
   value: number;
   severity: Severity;
 }
-
-const LEVELS = ['lowLow', 'low', 'high', 'highHigh'] as const;
 
 /**
  * The rules that apply to one device, as the engine binds them: only those of its kind, with
@@ -42,7 +42,7 @@ export function thresholdsOf(rules: readonly RuleDef[], d: RuleSubject): Effecti
   const out: EffectiveThreshold[] = [];
   for (const r of rules) {
     if (r.kind === 'threshold') {
-      for (const level of LEVELS) {
+      for (const level of LEVEL_NAMES) {
         const l = r[level];
         if (l) out.push({ rule: r.id, metric: r.metric, level, value: l.value, severity: l.severity });
       }
@@ -51,7 +51,7 @@ export function thresholdsOf(rules: readonly RuleDef[], d: RuleSubject): Effecti
         rule: r.id,
         metric: r.metric,
         level: 'high',
-        value: d.ratedMaxFlow * r.factor,
+        value: ratedFlowLimit(r, d.ratedMaxFlow),
         severity: r.severity,
       });
     }

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Alarm, Shelf } from '../api';
-import { can, useApp, useStoreVersion } from '../context';
+import { can, useApp, useStoreValue } from '../context';
 import { fmtTime, fmtValue } from '../format';
 import { alarmText } from '../messages';
 import { VirtualList, useWidth } from '../widgets';
@@ -95,7 +95,8 @@ function Shelves(props: { shelves: Shelf[]; onEnd: (s: Shelf) => void }) {
 
 export function AlarmsView() {
   const { api, store, t } = useApp();
-  const version = useStoreVersion(store);
+  // Only a change among the active alarms redraws the view, not every reading.
+  const alarmsRev = useStoreValue(store, (s) => s.alarmsRev);
   const [recent, setRecent] = useState<Alarm[]>([]);
   const [shelves, setShelves] = useState<Shelf[]>([]);
   const [shelving, setShelving] = useState<Alarm | null>(null);
@@ -118,11 +119,11 @@ export function AlarmsView() {
           (SEV[a.severity] ?? 3) - (SEV[b.severity] ?? 3) ||
           (a.raisedAt < b.raisedAt ? 1 : a.raisedAt > b.raisedAt ? -1 : 0),
       ),
-    [store.alarmsRev],
+    [alarmsRev],
   );
   const refresh = () => setTick((x) => x + 1);
   return (
-    <section class="alarms" data-version={version}>
+    <section class="alarms" data-version={alarmsRev}>
       <h2>
         {t('active')} <span class="count">{active.length}</span>
       </h2>

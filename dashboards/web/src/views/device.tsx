@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, type Alarm, type DeviceRules, type Threshold, type Ticket } from '../api';
 import { MetricChart, type Series } from '../chart';
-import { useApp, useStoreVersion } from '../context';
-import { fmtDuration, fmtTime, unitOf } from '../format';
+import { useApp, useStoreValue } from '../context';
+import { fmtDuration, fmtTime, localInput, unitOf } from '../format';
 import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
 import { Field, ValueText, useWidth } from '../widgets';
@@ -25,12 +25,6 @@ const CHART_GAP = 12;
 const CHART_CHROME = 76;
 
 const empty = (): Series => [[], [], [], []];
-
-/** `<input type=datetime-local>` value of an instant, in local time. */
-function localInput(ms: number): string {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
-}
 
 /** A range picked from the presets (ending now, live points join) or from/to given by hand. */
 type Range = { preset: string } | { from: number; to: number };
@@ -84,8 +78,9 @@ function RangePicker(props: { range: Range; onChange: (r: Range) => void }) {
 
 export function DeviceView(props: { id: string }) {
   const { api, store, t, lang } = useApp();
-  const version = useStoreVersion(store);
   const key = props.id;
+  // This device's revision: bumped by its readings and state changes, not by other devices'.
+  const rev = useStoreValue(store, (s) => s.rev(key));
   const d = store.devices.get(key);
   const [range, setRange] = useState<Range>({ preset: '1h' });
   const [rules, setRules] = useState<DeviceRules | null>(null);
@@ -95,7 +90,8 @@ export function DeviceView(props: { id: string }) {
   const [tickets, setTickets] = useState<Ticket[]>([]);
   const [shelving, setShelving] = useState<Alarm | null>(null);
   const series = useRef(new Map<string, Series>());
-  const [dataVersion, setDataVersion] = useState(0);
+  // Bumped when `series` gets new arrays (a range's history): only to render the charts again.
+  const [, setDataVersion] = useState(0);
   // 0 until measured: the history is asked for once, at the charts' real width.
   const [setChartsEl, chartsW] = useWidth(0);
   const cols = Math.max(1, Math.floor((chartsW + CHART_GAP) / (CHART_MIN_W + CHART_GAP)));
@@ -113,7 +109,7 @@ export function DeviceView(props: { id: string }) {
             .filter((m) => typeof d.latest[m]?.value === 'number')
             .sort()
         : [],
-    [d, version],
+    [d, rev],
   );
   const metricKey = metrics.join(',');
 
@@ -122,7 +118,7 @@ export function DeviceView(props: { id: string }) {
   }, [api, key]);
 
   // The device's own alarms and work orders, asked of the gateway again when one of them changed.
-  const events = store.eventRevs.get(key) ?? 0;
+  const events = useStoreValue(store, (s) => s.eventRevs.get(key) ?? 0);
   useEffect(() => {
     api.alarms({ state: 'all', site, device: id, limit: 50 }).then(setAlarms, () => setAlarms([]));
     api.tickets({ site, device: id }).then(setTickets, () => setTickets([]));
@@ -205,9 +201,6 @@ export function DeviceView(props: { id: string }) {
     };
   }, [api, key, rangeKey, metricKey, points]);
 
-  // Live points join the chart at the store's redraw pace.
-  useEffect(() => setDataVersion((v) => v + 1), [version]);
-
   if (!d) return <p class="empty">{t('none')}</p>;
   const state = store.states.get(d.key) ?? store.tileState(d);
   return (
@@ -248,7 +241,7 @@ export function DeviceView(props: { id: string }) {
               unit={unitOf(m)}
               data={series.current.get(m) ?? empty()}
               thresholds={thresholds.get(m) ?? NONE}
-              version={dataVersion}
+              version={rev}
             />
           </div>
         ))}

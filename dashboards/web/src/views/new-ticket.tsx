@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import type { NewTicket, Ticket } from '../api';
-import { useApp } from '../context';
+import { useApp, useStoreValue } from '../context';
 import { Field } from '../widgets';
 
 const PRIORITIES: Array<NonNullable<NewTicket['priority']>> = ['critical', 'high', 'medium', 'low'];
@@ -8,10 +8,9 @@ const PRIORITIES: Array<NonNullable<NewTicket['priority']>> = ['critical', 'high
 /** A work order raised by hand (`POST /api/tickets`, engineer): what, where, how urgent. */
 export function NewTicketForm(props: { onDone: (t: Ticket | null) => void }) {
   const { api, store, t } = useApp();
-  const sites = useMemo(
-    () => [...new Set([...store.devices.values()].map((d) => d.site))].sort(),
-    [store.layout],
-  );
+  // The board around the form redraws only for tickets: devices that appear come in here.
+  const layout = useStoreValue(store, (s) => s.layout);
+  const sites = useMemo(() => [...new Set([...store.devices.values()].map((d) => d.site))].sort(), [layout]);
   const [title, setTitle] = useState('');
   const [site, setSite] = useState(sites[0] ?? '');
   const [device, setDevice] = useState('');
@@ -24,7 +23,7 @@ export function NewTicketForm(props: { onDone: (t: Ticket | null) => void }) {
         .filter((d) => d.site === site)
         .map((d) => d.id)
         .sort(),
-    [site, store.layout],
+    [site, layout],
   );
   return (
     <form

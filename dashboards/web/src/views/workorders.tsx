@@ -1,7 +1,7 @@
 import { Component } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import type { Ticket } from '../api';
-import { can, useApp, useStoreVersion } from '../context';
+import { can, useApp, useStoreValue } from '../context';
 import type { Lang } from '../i18n';
 import { ticketTitle } from '../messages';
 import { VirtualList } from '../widgets';
@@ -18,7 +18,8 @@ const COLUMN_MAX_H = 460;
 
 export function WorkOrdersView(props: { id?: string }) {
   const { store, session, t } = useApp();
-  const version = useStoreVersion(store);
+  // Only a change among the open tickets redraws the board, not every reading.
+  const ticketsRev = useStoreValue(store, (s) => s.ticketsRev);
   const [creating, setCreating] = useState(false);
   // Grouped and sorted when a ticket changed, not every second: countdowns tick on their own.
   const { columns, pm } = useMemo(() => {
@@ -40,9 +41,9 @@ export function WorkOrdersView(props: { id?: string }) {
       .map((x) => `${x.id}:${x.status}`)
       .join(',');
     return { columns: [...by.entries()].filter(([c, list]) => list.length > 0 || !OPTIONAL.has(c)), pm };
-  }, [store.ticketsRev]);
+  }, [ticketsRev]);
   return (
-    <section class={`workorders${props.id ? ' with-detail' : ''}`} data-version={version}>
+    <section class={`workorders${props.id ? ' with-detail' : ''}`} data-version={ticketsRev}>
       <div class="wo-main">
         <header class="wo-head">
           <h2>{t('board')}</h2>

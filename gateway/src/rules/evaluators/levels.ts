@@ -8,8 +8,12 @@ import { severityOf, severityRank, type RuleChange } from '../types.js';
  * severity only rises while active, and the alarm clears when no level holds any more.
  */
 
+/** The levels of an analog rule, from the lowest limit to the highest. */
+export const LEVEL_NAMES = ['lowLow', 'low', 'high', 'highHigh'] as const;
+export type LevelName = (typeof LEVEL_NAMES)[number];
+
 export interface CompiledLevel {
-  name: 'lowLow' | 'low' | 'high' | 'highHigh';
+  name: LevelName;
   value: number;
   /** +1: abnormal above value; -1: abnormal below. */
   dir: 1 | -1;
@@ -45,10 +49,10 @@ export function compileLevels(
   ruleId: string,
   metric: string,
   label: string,
-  defs: Partial<Record<CompiledLevel['name'], LevelDef | undefined>>,
+  defs: Partial<Record<LevelName, LevelDef | undefined>>,
 ): LevelParams {
   const levels: CompiledLevel[] = [];
-  for (const name of ['lowLow', 'low', 'high', 'highHigh'] as const) {
+  for (const name of LEVEL_NAMES) {
     const d = defs[name];
     if (!d) continue;
     levels.push({

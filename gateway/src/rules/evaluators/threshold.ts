@@ -20,12 +20,15 @@ export const thresholdEvaluator: Evaluator<ThresholdRule, LevelParams, LevelStat
   tick: (s, p, now) => (levelsPending(s) ? settleLevels(s, p, now) : null),
 };
 
+/** The flow a rated-flow rule alarms above: the device's rated maximum times the rule's factor. */
+export const ratedFlowLimit = (r: RatedFlowRule, ratedMaxFlow: number): number => ratedMaxFlow * r.factor;
+
 /** A high threshold at the device's own rated maximum flow. */
 export const ratedFlowEvaluator: Evaluator<RatedFlowRule, LevelParams, LevelState> = {
   perDevice: true,
   compile(r, ctx) {
     if (ctx.ratedMaxFlow === undefined) return null;
-    const limit = ctx.ratedMaxFlow * r.factor;
+    const limit = ratedFlowLimit(r, ctx.ratedMaxFlow);
     return compileLevels(r.id, r.metric, `${r.metric} (rated max ${ctx.ratedMaxFlow})`, {
       high: {
         value: limit,
