@@ -8,7 +8,7 @@
  * A reading is one metric value; each message carries one device's values at one instant.
  * Diagnostics: BENCH_SMAPS=1 prints where the gateway's resident memory was at its peak,
  * BENCH_MEM=1 traces heap and RSS during the drain, BENCH_NODE_ARGS sets the gateway's Node flags,
- * BENCH_BATCH and BENCH_CONCURRENCY its InfluxDB batch size and writes in flight.
+ * BENCH_BATCH, BENCH_BACKLOG_BATCH and BENCH_CONCURRENCY its InfluxDB batch sizes and writes in flight.
  */
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
@@ -141,6 +141,9 @@ async function oneRun(run: number) {
       db: 'bench',
       ...(process.env.BENCH_BATCH ? { batchLines: Number(process.env.BENCH_BATCH) } : {}),
       ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
+      ...(process.env.BENCH_BACKLOG_BATCH
+        ? { backlogBatchLines: Number(process.env.BENCH_BACKLOG_BATCH) }
+        : {}),
     },
     outbox: {
       commitThread: process.env.BENCH_COMMIT_THREAD !== 'false',

@@ -186,6 +186,27 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     expect(received[0]!.at - t1).toBeLessThan(10_000);
   });
 
+  it('sends a backlog in requests of everything waiting, up to backlogBatchLines', async () => {
+    // Down: the first batch (the rig's 2 lines) is retried while 2,498 more are committed in
+    // rows of 100, so a backlog of 2,500 waits when the server answers again.
+    fallback = { status: 503 };
+    const { outbox } = await rig({ api: 'v1', batchLines: 100, backlogBatchLines: 1000, concurrency: 1 });
+    await waitFor(() => received.length >= 1, 5000, 'first attempt');
+    for (let i = 0; i < 2498; i++) {
+      outbox.append(`gas_meter,site=s1,device=g${i % 7} volume_m3=${i} ${TS + 10 + i}\n`);
+      if ((i + 1) % 100 === 0) await outbox.flush();
+    }
+    await outbox.flush();
+    await waitFor(() => outbox.stats().pendingLines === 2500, 5000, 'backlog committed');
+    const failed = received.length;
+    fallback = { status: 204 };
+    await waitFor(() => outbox.stats().pendingLines === 0, 10_000, 'backlog written');
+    const sizes = received.slice(failed).map((r) => r.body.split('\n').filter(Boolean).length);
+    // The retried batch, then two capped requests, then the 498 left in one (not five of 100).
+    expect(sizes.slice(1)).toEqual([1000, 1000, 498]);
+    expect(sizes[0]).toBeLessThanOrEqual(2);
+  });
+
   it('parks a batch refused with 400 and writes the next one', async () => {
     script = [{ status: 400, body: '{"error":"unable to parse \'bad line\': missing fields"}' }];
     const { outbox, writer } = await rig({ api: 'v1' });

@@ -90,12 +90,13 @@ export const influxSchema = z.strictObject({
   /** Lines per write request (InfluxDB recommends about 5,000). */
   batchLines: z.number().int().min(1).max(100_000).default(5000),
   /**
-   * Lines per request while a backlog waits (after an outage, a restart, a burst): when at least
-   * this many lines are unclaimed, requests carry up to this many. InfluxDB spends less per line
-   * on larger requests (1.6.7 here: 24–28 µs of CPU per line at 5,000, about 19 at 20,000), which is
-   * what a backlog needs. Set it to batchLines to always send batchLines.
+   * Lines per request at most while a backlog waits (after an outage, a restart, a burst, or
+   * InfluxDB slower than the intake): a request then carries every unclaimed line up to this many.
+   * InfluxDB spends less per line on larger requests (1.6.7 here: about 24 µs of CPU per line at
+   * 5,000, 20 at 20,000, 16.5 at 50,000; worse again at 100,000), which is what a backlog needs.
+   * A 413 from the server halves the request. Set it to batchLines to always send batchLines.
    */
-  backlogBatchLines: z.number().int().min(1).max(200_000).default(20_000),
+  backlogBatchLines: z.number().int().min(1).max(200_000).default(50_000),
   /** Write requests in flight at once (InfluxDB spreads concurrent writes over its cores). */
   concurrency: z.number().int().min(1).max(16).default(2),
   /** A partial batch is written after this long. */

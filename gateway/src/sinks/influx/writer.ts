@@ -20,10 +20,10 @@ type Rejected = Piece & { reason: string };
  * Drains the durable outbox into InfluxDB, oldest first, one request at a time so the database
  * sees readings in the order they were stored.
  *
- * - A request carries about `batchLines` lines (whole outbox chunks), or up to `backlogBatchLines`
- *   while at least that many wait (InfluxDB writes large requests more cheaply per line). It goes
- *   out as soon as that
- *   many are waiting, otherwise `flushIntervalMs` after the first of them was seen.
+ * - A request carries about `batchLines` lines (whole outbox chunks), or every line waiting, up to
+ *   `backlogBatchLines`, when more wait (InfluxDB writes large requests more cheaply per line). It
+ *   goes out as soon as `batchLines` are waiting, otherwise `flushIntervalMs` after the first of
+ *   them was seen.
  * - Lines leave the outbox only once the server confirmed them (2xx) or refused them for good
  *   (400/422, then they are parked with the server's reason and the drain goes on). A 413 sends
  *   the batch in halves. Everything else is retried with capped, jittered backoff honouring
@@ -187,9 +187,10 @@ export class InfluxWriter implements Component {
   private collect(): OutboxBatch | null {
     // Nothing in flight: nothing is claimed (and ids are only compared while rows are claimed).
     if (this.inFlightLines === 0) this.claimedUpTo = 0;
-    const backlog = this.cfg.backlogBatchLines;
-    const max =
-      backlog > this.cfg.batchLines && this.unclaimedLines() >= backlog ? backlog : this.cfg.batchLines;
+    // Whatever waits goes out together, up to backlogBatchLines: lines pile up only while InfluxDB
+    // is the slower side, and it writes a large request much more cheaply per line.
+    const { batchLines, backlogBatchLines } = this.cfg;
+    const max = Math.max(batchLines, Math.min(backlogBatchLines, this.unclaimedLines()));
     const first = this.outbox.read(max, this.claimedUpTo);
     if (!first) return null;
     let { lines, bytes, lastId } = first;
