@@ -159,7 +159,7 @@ export class Gateway {
     deriver.load();
     // With InfluxDB off nothing needs to wait for InfluxDB: lines are not stored, acks still
     // follow the (then empty) commits so the ack path stays the same.
-    const sink = cfg.influx.enabled ? this.outbox : { append: () => {} };
+    const sink = cfg.influx.enabled ? this.outbox : { append: () => {}, appendBytes: () => {} };
 
     // Alarms keep their own database: their history must not share the fate of the outbox,
     // which is emptied as InfluxDB confirms.

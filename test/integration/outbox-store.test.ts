@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { outboxSchema } from '../../gateway/src/config/schema.js';
 import { Outbox, type OutboxBatch } from '../../gateway/src/storage/outbox.js';
+import { waitFor } from '../fixtures/ports.js';
 
 // The outbox on a real SQLite file: what InfluxDB confirmed leaves the counts at once and is
 // never handed out again, and its rows are gone from the file once the next commit ran.
@@ -179,6 +180,32 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
       ]),
     );
     await again.stop();
+    await outbox.stop();
+  });
+
+  it('puts the lines of a refused commit back in front of later ones, acknowledged only once durable', async () => {
+    const { outbox, dir } = await open(commitThread);
+    // Another connection holds the write lock: the commit waits out busy_timeout and fails.
+    const locker = new Database(join(dir, 'outbox.db'));
+    locker.exec('BEGIN IMMEDIATE');
+    let acked = false;
+    outbox.append('m,site=s v=1 1000\n');
+    outbox.appendBytes(Buffer.from('..m,site=s v=2 2000\n..'), 2, 20);
+    outbox.afterCommit(() => (acked = true));
+    outbox.commit();
+    await waitFor(() => outbox.health().state === 'down', 15_000, 'commit refused');
+    outbox.append('m,site=s v=3 3000\n');
+    expect(acked).toBe(false);
+    expect(outbox.stats().committedLines).toBe(0);
+    locker.exec('COMMIT');
+    locker.close();
+    await outbox.flush();
+    expect(acked).toBe(true);
+    expect(outbox.health().state).toBe('ok');
+    const b = outbox.read(10)!;
+    expect(text(b)).toBe('m,site=s v=1 1000\nm,site=s v=2 2000\nm,site=s v=3 3000\n');
+    expect(b.lines).toBe(3);
+    expect(b.bytes).toBe(54);
     await outbox.stop();
   });
 

@@ -73,7 +73,7 @@ async function runScenario(file: string, seed = 1): Promise<string[]> {
     facts: new RegistryFacts(registry),
     listener: (b) => void alarms.apply(b),
   });
-  const pipeline = new IngestPipeline(cfg, registry, deriver, { append: () => {} }, null, log);
+  const pipeline = new IngestPipeline(cfg, registry, deriver, { appendBytes: () => {} }, null, log);
   pipeline.addListener(registry);
   pipeline.addListener({ onReading: (r) => rules.process(r) });
   for (const f of new RegistryFacts(registry).list()) rules.registerDevice(f, START);

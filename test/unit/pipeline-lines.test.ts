@@ -6,12 +6,12 @@ import { IngestPipeline, type LineSink } from '../../gateway/src/ingest/pipeline
 import { DeviceRegistry } from '../../gateway/src/registry/registry.js';
 
 // The exact line protocol the ingest path hands the outbox, from messages of varying shapes one after
-// the other (the line's pieces are assembled in an array reused from message to message).
+// the other (each line is built in a buffer reused from message to message).
 
 class Lines implements LineSink {
   readonly lines: string[] = [];
-  append(line: string): void {
-    this.lines.push(line);
+  appendBytes(src: Buffer, start: number, end: number): void {
+    this.lines.push(src.toString('utf8', start, end));
   }
 }
 

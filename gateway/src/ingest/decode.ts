@@ -7,7 +7,11 @@ import {
   ID_PATTERN,
   type KindDef,
 } from './catalogue.js';
+import type { LineBuilder } from './line-builder.js';
 import { Rejection } from './reasons.js';
+
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
 
 /** What the topic says, resolved once per topic and cached: ids checked, kind looked up. */
 export interface TopicInfo {
@@ -17,8 +21,8 @@ export interface TopicInfo {
   /** `site/device`: the key of per-device state. */
   key: string;
   def: KindDef;
-  /** Line-protocol prefix `measurement,site=..,device=.. ` (ids need no escaping: see ID_PATTERN). */
-  linePrefix: string;
+  /** Line-protocol prefix `measurement,device=..,site=.. ` (ids need no escaping: see ID_PATTERN). */
+  prefix: Buffer;
 }
 
 /** Splits `<anything>/<site>/<kind>/<device>/telemetry` without validating the ids. */
@@ -43,42 +47,10 @@ export function checkIds(site: string, kind: string, device: string): Rejection 
   return null;
 }
 
-/**
- * One line of line protocol assembled from its pieces (prefix, `,name=`, value, ...) in an array
- * that is reused from message to message, then joined once. Concatenating the line as it grows
- * made several intermediate strings per field, most of the ingest path's garbage.
- */
-export class LineParts {
-  /** Slots past `n` hold '' (the array only grows, so it is never reallocated once warm). */
-  private readonly parts: string[] = [];
-  private n = 0;
-  private used = 0;
-
-  start(prefix: string): void {
-    // A line left unfinished (its message was rejected) still occupies its slots: finish() must
-    // clear them too, or the rejected pieces would end up in the next, shorter line.
-    if (this.n > this.used) this.used = this.n;
-    this.n = 0;
-    this.push(prefix);
-  }
-
-  push(s: string): void {
-    this.parts[this.n++] = s;
-  }
-
-  /** The line so far, as one string. */
-  finish(): string {
-    const parts = this.parts;
-    for (let i = this.n; i < this.used; i++) parts[i] = '';
-    this.used = this.n;
-    return parts.join('');
-  }
-}
-
 /** The line-protocol keys of one field name: first after the tags, or after another field. */
 interface FieldKey {
-  first: string;
-  next: string;
+  first: Buffer;
+  next: Buffer;
 }
 
 /** Field names whose keys are kept (catalogue metrics and a bounded number of extras). */
@@ -103,7 +75,7 @@ export class PayloadValidator {
   private keyOf(name: string): FieldKey {
     let k = this.keys.get(name);
     if (k === undefined) {
-      k = { first: name + '=', next: ',' + name + '=' };
+      k = { first: Buffer.from(name + '='), next: Buffer.from(',' + name + '=') };
       if (this.keys.size < FIELD_KEY_CACHE_MAX) this.keys.set(name, k);
     }
     return k;
@@ -113,7 +85,7 @@ export class PayloadValidator {
    * The reading, with its line (without the timestamp) pushed into `line`; `count` holds the
    * number of metric values. Or the reason the payload cannot be used.
    */
-  validate(info: TopicInfo, obj: unknown, now: number, line: LineParts): Reading | Rejection {
+  validate(info: TopicInfo, obj: unknown, now: number, line: LineBuilder): Reading | Rejection {
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
       return new Rejection('payload_not_object', 'payload must be a JSON object');
     }
@@ -166,7 +138,7 @@ export class PayloadValidator {
 
     const metrics = info.def.metrics;
     const fields: Record<string, MetricValue> = {};
-    line.start(info.linePrefix);
+    line.start(info.prefix);
     let n = 0;
     for (const name in src) {
       if (!isNested && name === 'ts') continue;
@@ -228,9 +200,10 @@ export class PayloadValidator {
         }
       }
       fields[name] = value;
-      const key = this.keyOf(name);
-      line.push(n === 1 ? key.first : key.next);
-      line.push(typeof value === 'boolean' ? (value ? 'true' : 'false') : String(value));
+      const key = n === 1 ? this.keyOf(name).first : this.keyOf(name).next;
+      line.bytes(key, 0, key.length);
+      if (typeof value === 'boolean') line.bytes(value ? TRUE : FALSE, 0, value ? 4 : 5);
+      else line.text(String(value));
     }
     if (n === 0) return new Rejection('no_values', 'no metric values in the message');
     this.count = n;

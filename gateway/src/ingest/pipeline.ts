@@ -3,12 +3,14 @@ import { RateLimitedLog } from '../core/log.js';
 import type { Reading, ReadingListener, MetricValue } from '../core/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { BUILTIN_KINDS, measurementOf, type KindDef } from './catalogue.js';
-import { LineParts, PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
+import { PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
+import { LineBuilder } from './line-builder.js';
 import { REJECT_REASONS, Rejection, type RejectReason } from './reasons.js';
 
 /** Where accepted lines go (the durable outbox). */
 export interface LineSink {
-  append(line: string): void;
+  /** One line, newline included, as UTF-8 in `src[start, end)` (copied before the call returns). */
+  appendBytes(src: Buffer, start: number, end: number): void;
 }
 
 /** Derived values (consumption, dew point); mutates the reading's fields. */
@@ -61,7 +63,7 @@ export class IngestPipeline {
   readonly counters: IngestCounters;
   private readonly topics = new Map<string, TopicInfo | Rejection>();
   private readonly validator: PayloadValidator;
-  private readonly line = new LineParts();
+  private readonly line = new LineBuilder();
   private readonly kinds: Map<string, KindDef>;
   private readonly rlog: RateLimitedLog;
   private listeners: ReadingListener[] = [];
@@ -156,7 +158,7 @@ export class IngestPipeline {
     }
     if (r.quality && r.quality !== 'good') {
       reading.quality = r.quality;
-      this.line.push(r.quality === 'bad' ? ',quality="bad"' : ',quality="uncertain"');
+      this.line.text(r.quality === 'bad' ? ',quality="bad"' : ',quality="uncertain"');
     }
     this.accept(info, reading, this.validator.count);
     return null;
@@ -174,25 +176,25 @@ export class IngestPipeline {
     let n = count;
     const c = f.consumption_m3;
     if (c !== undefined) {
-      line.push(',consumption_m3=');
-      line.push(String(c));
+      line.text(',consumption_m3=');
+      line.text(String(c));
       n++;
     }
     const reset = f.index_reset;
     if (reset !== undefined) {
-      line.push(reset === true ? ',index_reset=true' : ',index_reset=false');
+      line.text(reset === true ? ',index_reset=true' : ',index_reset=false');
       n++;
     }
     const dp = f.dew_point_c;
     if (dp !== undefined) {
-      line.push(',dew_point_c=');
-      line.push(String(dp));
+      line.text(',dew_point_c=');
+      line.text(String(dp));
       n++;
     }
-    line.push(' ');
-    line.push(String(reading.ts));
-    line.push('\n');
-    this.sink.append(line.finish());
+    line.text(' ');
+    line.int(reading.ts);
+    line.text('\n');
+    this.sink.appendBytes(line.buf, 0, line.at);
     this.counters.accepted++;
     this.counters.values += n;
     const ls = this.listeners;
@@ -226,7 +228,7 @@ export class IngestPipeline {
       key: `${site}/${device}`,
       def,
       // Tags in key order (device < site): InfluxDB sorts them per point otherwise.
-      linePrefix: `${def.measurement},device=${device},site=${site} `,
+      prefix: Buffer.from(`${def.measurement},device=${device},site=${site} `),
     };
   }
 

@@ -28,8 +28,6 @@ interface InFlightCommit {
   lines: number;
   /** The body's length in bytes. */
   bytes: number;
-  /** The lines as they were appended: put back in front if the commit fails. */
-  text: string[];
   /**
    * The lines as UTF-8 bytes, in a buffer from the pool that travels to the commit thread and
    * back (transferred, never copied), so a commit allocates nothing outside the heap once warm.
@@ -131,7 +129,8 @@ export interface OutboxStats {
 export class Outbox implements Component {
   readonly name = 'outbox';
   private db?: Db;
-  private buf: string[] = [];
+  /** The lines appended since the last commit, as UTF-8: `acc[0, bufBytes)`, in a pool buffer. */
+  private acc: Buffer = EMPTY;
   private bufLines = 0;
   private bufBytes = 0;
   private callbacks: Array<() => void> = [];
@@ -254,10 +253,32 @@ export class Outbox implements Component {
 
   /** Adds one line-protocol line (with its trailing newline) to the next commit. */
   append(line: string): void {
-    this.buf.push(line);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; lines are ASCII but for odd extra values.
+    this.room(3 * line.length);
+    this.bufBytes += this.acc.write(line, this.bufBytes, 'utf8');
     this.bufLines++;
-    this.bufBytes += line.length;
     this.schedule();
+  }
+
+  /** Adds one line (newline included) given as UTF-8 bytes `src[start, end)`, copied now. */
+  appendBytes(src: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    this.bufBytes += src.copy(this.acc, this.bufBytes, start, end);
+    this.bufLines++;
+    this.schedule();
+  }
+
+  /**
+   * At least `n` bytes free after the pending lines. Lines are written straight into the buffer the
+   * commit takes: building them as strings and encoding them at commit kept every line of a
+   * commit alive in the heap meanwhile.
+   */
+  private room(n: number): void {
+    if (this.bufBytes + n <= this.acc.length) return;
+    const next = Buffer.from(bodyBuffer(this.pool, this.bufBytes + n));
+    this.acc.copy(next, 0, 0, this.bufBytes);
+    if (this.acc.length) this.giveBack(this.acc.buffer as ArrayBuffer);
+    this.acc = next;
   }
 
   /** Runs `cb` once everything appended so far is durable (or right after the next commit). */
@@ -375,7 +396,7 @@ export class Outbox implements Component {
     try {
       this.commitTx(c.lines, c.bytes, c.body, c.stateBody, c.deletes, c.snapshot);
     } catch (err) {
-      this.commitFailed(c, (err as Error).message);
+      this.commitFailed(c, (err as Error).message, c.body);
       return;
     } finally {
       if (c.lines) this.giveBack(c.body.buffer as ArrayBuffer);
@@ -385,17 +406,7 @@ export class Outbox implements Component {
 
   private takeBuffer(): InFlightCommit {
     const lines = this.bufLines;
-    const text = this.buf;
-    let body = EMPTY;
-    if (lines) {
-      // Each line is encoded straight into the buffer: a commit's lines joined first made one
-      // large string per commit, too large for the young generation, which crowded the old one.
-      // UTF-8 takes at most 3 bytes per UTF-16 unit; lines are ASCII but for odd extra values.
-      const buf = Buffer.from(bodyBuffer(this.pool, 3 * this.bufBytes));
-      let at = 0;
-      for (let i = 0; i < text.length; i++) at += buf.write(text[i]!, at, 'utf8');
-      body = buf.subarray(0, at);
-    }
+    const body = lines ? this.acc.subarray(0, this.bufBytes) : EMPTY;
     // Every state value is read now, when the commit is taken: it then matches the lines of this
     // commit exactly, whether it goes to the log (what changed) or is a full snapshot.
     const snapshot = this.compactNext;
@@ -410,7 +421,6 @@ export class Outbox implements Component {
       seq: ++this.seq,
       lines,
       bytes: body.length,
-      text,
       body,
       stateBody,
       deletes: this.deletes,
@@ -418,7 +428,8 @@ export class Outbox implements Component {
       callbacks: this.callbacks,
     };
     this.deletes = [];
-    this.buf = [];
+    // The buffer goes with the commit (to the commit thread and back into the pool).
+    if (lines) this.acc = EMPTY;
     this.bufLines = 0;
     this.bufBytes = 0;
     this.stateWrites = new Map();
@@ -431,9 +442,10 @@ export class Outbox implements Component {
     const c = this.inFlight;
     if (!c || c.seq !== m.seq) return;
     this.inFlight = undefined;
-    if (m.buf) this.giveBack(m.buf);
-    if (m.type === 'failed') this.commitFailed(c, m.error);
+    if (m.type === 'failed') this.commitFailed(c, m.error, m.buf ? Buffer.from(m.buf, 0, c.bytes) : EMPTY);
     else this.committed(c);
+    // After commitFailed has copied the lines out of it.
+    if (m.buf) this.giveBack(m.buf);
     if (this.commitAgain) {
       this.commitAgain = false;
       this.commit();
@@ -444,12 +456,19 @@ export class Outbox implements Component {
     }
   }
 
-  private commitFailed(c: InFlightCommit, error: string): void {
+  /** `body`: the failed commit's lines (its own buffer went to the commit thread and back). */
+  private commitFailed(c: InFlightCommit, error: string, body: Buffer): void {
     // The disk refused (full, read-only...). Nothing is acknowledged; put the data back in front
     // of what came since and try again, so the broker still holds every message not confirmed.
     this.lastError = error;
     this.log.error({ error }, 'outbox commit failed; retrying');
-    if (c.lines) this.buf = c.text.concat(this.buf);
+    if (c.lines) {
+      const next = Buffer.from(bodyBuffer(this.pool, c.bytes + this.bufBytes));
+      body.copy(next, 0, 0, c.bytes);
+      this.acc.copy(next, c.bytes, 0, this.bufBytes);
+      if (this.acc.length) this.giveBack(this.acc.buffer as ArrayBuffer);
+      this.acc = next;
+    }
     this.bufLines += c.lines;
     this.bufBytes += c.bytes;
     if (c.snapshot) this.compactNext = true;
