@@ -56,7 +56,7 @@ interface FieldKey {
 /** Field names whose keys are kept (catalogue metrics and a bounded number of extras). */
 const FIELD_KEY_CACHE_MAX = 100_000;
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /**
  * Validates one decoded JSON payload against its kind and produces the Reading and its

@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { BUILTIN_KINDS, measurementOf, type KindDef } from './catalogue.js';
 import { PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
 import { LineBuilder } from './line-builder.js';
+import { PayloadScanner } from './scan.js';
 import { REJECT_REASONS, Rejection, type RejectReason } from './reasons.js';
 
 /** Where accepted lines go (the durable outbox). */
@@ -55,7 +56,9 @@ export function buildKinds(cfg: GatewayConfig): Map<string, KindDef> {
 const TOPIC_CACHE_MAX = 200_000;
 
 /**
- * decode → validate → registry → derived values → outbox line, for every message.
+ * decode → validate → registry → derived values → outbox line, for every message. The common
+ * payload is read straight from its bytes (PayloadScanner); anything else goes through JSON.parse
+ * and PayloadValidator, which also give every rejection its reason.
  * Runs synchronously per message; nothing here allocates beyond the parsed JSON, the Reading
  * and its line. Rejections are counted per reason, logged at a bounded rate and republished.
  */
@@ -63,6 +66,7 @@ export class IngestPipeline {
   readonly counters: IngestCounters;
   private readonly topics = new Map<string, TopicInfo | Rejection>();
   private readonly validator: PayloadValidator;
+  private readonly scanner: PayloadScanner;
   private readonly line = new LineBuilder();
   private readonly kinds: Map<string, KindDef>;
   private readonly rlog: RateLimitedLog;
@@ -77,6 +81,7 @@ export class IngestPipeline {
     log: Logger,
   ) {
     this.validator = new PayloadValidator(cfg.ingest);
+    this.scanner = new PayloadScanner(cfg.ingest);
     this.kinds = buildKinds(cfg);
     this.rlog = new RateLimitedLog(log.child({ module: 'ingest' }));
     this.counters = {
@@ -119,6 +124,8 @@ export class IngestPipeline {
     }
     if (payload.length === 0)
       return this.reject(new Rejection('payload_empty', 'empty payload'), topic, info, payload);
+    const fast = this.scanner.decode(info, payload, now, this.line);
+    if (fast !== null) return this.accept(info, fast, this.scanner.count);
     let obj: unknown;
     try {
       obj = JSON.parse(payload.toString('utf8'));

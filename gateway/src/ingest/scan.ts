@@ -1,0 +1,319 @@
+import type { IngestConfig } from '../config/schema.js';
+import type { MetricValue, Reading } from '../core/types.js';
+import type { KindDef, MetricDef } from './catalogue.js';
+import { RFC3339, type TopicInfo } from './decode.js';
+import type { LineBuilder } from './line-builder.js';
+
+/** A catalogue metric as the scanner matches it: its name's bytes and its line-protocol keys. */
+interface ScanMetric {
+  name: string;
+  bytes: Buffer;
+  def: MetricDef;
+  /** `name=` (first field) and `,name=` (any later one). */
+  first: Buffer;
+  next: Buffer;
+  /** The scan that last saw it: a second sighting in one message is a duplicate key. */
+  seen: number;
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+const BACKSLASH = 0x5c;
+
+const VALUES = Buffer.from('values');
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+
+/** Exact powers of ten: a mantissa below 2^53 divided by one of these is correctly rounded. */
+const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+/** At most this many digits in a number: its mantissa stays exact and its text is its shortest form. */
+const MAX_DIGITS = 15;
+
+const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * The common payload read straight from its bytes: one JSON object of catalogue metrics with plain
+ * numbers and booleans (flat, or under `values`), `ts` as epoch milliseconds or an RFC 3339 string.
+ * It produces exactly the reading and line the general path (JSON.parse, then PayloadValidator)
+ * would, and copies each number's text into the line instead of formatting the parsed value.
+ *
+ * Anything else, valid or not, returns null and takes the general path, which accepts it or gives
+ * the reason: escapes, extra metrics, exponents, more than 15 digits, duplicate keys, a value out
+ * of range or of the wrong type, a timestamp out of bounds. So every rejection keeps its one
+ * source, and this reader only has to be right about what it accepts.
+ */
+export class PayloadScanner {
+  private readonly tables = new Map<KindDef, ScanMetric[]>();
+  private stamp = 0;
+  /** After a successful decode: the metric values in the reading. */
+  count = 0;
+  /** Set by num(): the value, and its shortest text as `[intStart, intEnd)` plus fraction `[fracStart, fracEnd)`. */
+  private value = 0;
+  private neg = false;
+  private intStart = 0;
+  private intEnd = 0;
+  private fracStart = 0;
+  private fracEnd = 0;
+
+  constructor(private readonly cfg: IngestConfig) {}
+
+  decode(info: TopicInfo, p: Buffer, now: number, line: LineBuilder): Reading | null {
+    const table = this.tableOf(info.def);
+    const stamp = ++this.stamp;
+    const len = p.length;
+    let i = skipWs(p, 0);
+    if (p[i] !== LBRACE) return null;
+    i = skipWs(p, i + 1);
+    line.start(info.prefix);
+    const fields: Record<string, MetricValue> = {};
+    let ts = now;
+    let hasTs = false;
+    /** 0: neither form yet; 1: flat (metrics at the top); 2: nested (under `values`). */
+    let form = 0;
+    let n = 0;
+    for (;;) {
+      if (p[i] !== QUOTE) return null;
+      const ks = i + 1;
+      let j = ks;
+      for (; j < len; j++) {
+        const c = p[j]!;
+        if (c === QUOTE) break;
+        if (c === BACKSLASH || c < 0x20 || c >= 0x80) return null;
+      }
+      if (j >= len) return null;
+      i = skipWs(p, j + 1);
+      if (p[i] !== COLON) return null;
+      i = skipWs(p, i + 1);
+      const kl = j - ks;
+      if (kl === 2 && p[ks] === 0x74 && p[ks + 1] === 0x73) {
+        // "ts"
+        if (hasTs) return null;
+        hasTs = true;
+        if (p[i] === QUOTE) {
+          let e = i + 1;
+          while (e < len && p[e] !== QUOTE && p[e] !== BACKSLASH) e++;
+          if (p[e] !== QUOTE) return null;
+          const s = p.toString('latin1', i + 1, e);
+          if (!RFC3339.test(s)) return null;
+          ts = Date.parse(s);
+          if (!Number.isFinite(ts)) return null;
+          i = e + 1;
+        } else {
+          i = this.num(p, i);
+          if (i < 0 || this.neg || this.fracEnd > this.fracStart) return null;
+          ts = this.value;
+        }
+      } else if (kl === 6 && equalAt(p, ks, VALUES)) {
+        if (form !== 0 || p[i] !== LBRACE) return null;
+        form = 2;
+        i = skipWs(p, i + 1);
+        for (;;) {
+          if (p[i] !== QUOTE) return null;
+          const vs = i + 1;
+          let e = vs;
+          for (; e < len; e++) {
+            const c = p[e]!;
+            if (c === QUOTE) break;
+            if (c === BACKSLASH || c < 0x20 || c >= 0x80) return null;
+          }
+          if (e >= len) return null;
+          i = skipWs(p, e + 1);
+          if (p[i] !== COLON) return null;
+          i = this.member(table, p, vs, e, skipWs(p, i + 1), stamp, ++n, fields, line);
+          if (i < 0) return null;
+          i = skipWs(p, i);
+          if (p[i] === COMMA) i = skipWs(p, i + 1);
+          else if (p[i] === RBRACE) break;
+          else return null;
+        }
+        i++;
+      } else {
+        if (form === 2) return null;
+        form = 1;
+        i = this.member(table, p, ks, j, i, stamp, ++n, fields, line);
+        if (i < 0) return null;
+      }
+      i = skipWs(p, i);
+      if (p[i] === COMMA) i = skipWs(p, i + 1);
+      else if (p[i] === RBRACE) break;
+      else return null;
+    }
+    if (skipWs(p, i + 1) !== len || n === 0) return null;
+    if (ts > now + this.cfg.maxFutureMs || ts < now - this.cfg.maxAgeMs) return null;
+    this.count = n;
+    return { site: info.site, kind: info.kind, device: info.device, ts, fields };
+  }
+
+  /**
+   * One metric `name: value`, the name at `p[ks, ke)` and the value at `i`: checked, stored in
+   * `fields` and written to the line. Returns the index after the value, or -1.
+   */
+  private member(
+    table: ScanMetric[],
+    p: Buffer,
+    ks: number,
+    ke: number,
+    i: number,
+    stamp: number,
+    n: number,
+    fields: Record<string, MetricValue>,
+    line: LineBuilder,
+  ): number {
+    if (n > this.cfg.maxFields) return -1;
+    const m = find(table, p, ks, ke);
+    if (m === undefined || m.seen === stamp) return -1;
+    m.seen = stamp;
+    const key = n === 1 ? m.first : m.next;
+    line.bytes(key, 0, key.length);
+    const c = p[i];
+    if (m.def.type === 'boolean') {
+      let v: boolean;
+      let end: number;
+      if (c === 0x74 && p[i + 1] === 0x72 && p[i + 2] === 0x75 && p[i + 3] === 0x65) {
+        v = true;
+        end = i + 4;
+      } else if (
+        c === 0x66 &&
+        p[i + 1] === 0x61 &&
+        p[i + 2] === 0x6c &&
+        p[i + 3] === 0x73 &&
+        p[i + 4] === 0x65
+      ) {
+        v = false;
+        end = i + 5;
+      } else if ((c === ZERO || c === ZERO + 1) && !isDigitOrNumberPart(p[i + 1])) {
+        v = c === ZERO + 1;
+        end = i + 1;
+      } else return -1;
+      fields[m.name] = v;
+      line.bytes(v ? TRUE : FALSE, 0, v ? 4 : 5);
+      return end;
+    }
+    const end = this.num(p, i);
+    if (end < 0) return -1;
+    const v = this.value;
+    const d = m.def;
+    if ((d.min !== undefined && v < d.min) || (d.max !== undefined && v > d.max)) return -1;
+    fields[m.name] = v;
+    if (v === 0) {
+      line.bytes(ZERO_TEXT, 0, 1);
+    } else {
+      if (this.neg) line.bytes(MINUS_TEXT, 0, 1);
+      line.bytes(p, this.intStart, this.intEnd);
+      if (this.fracEnd > this.fracStart) {
+        line.bytes(DOT_TEXT, 0, 1);
+        line.bytes(p, this.fracStart, this.fracEnd);
+      }
+    }
+    return end;
+  }
+
+  /**
+   * A JSON number at `i` with at most 15 digits and no exponent: sets `value` (what JSON.parse
+   * gives: the digits as an exact integer over an exact power of ten, one correctly rounded
+   * division) and the text String(value) would write (trailing zeros of the fraction dropped).
+   * Returns the index after it, or -1 for anything else, including values below 1e-6, which
+   * String() writes with an exponent.
+   */
+  private num(p: Buffer, i: number): number {
+    let j = i;
+    const neg = p[j] === MINUS;
+    if (neg) j++;
+    const is = j;
+    let c = p[j];
+    if (c === ZERO) j++;
+    else if (c !== undefined && c > ZERO && c <= NINE) {
+      do j++;
+      while ((c = p[j]) !== undefined && c >= ZERO && c <= NINE);
+    } else return -1;
+    const ie = j;
+    let m = 0;
+    for (let k = is; k < ie; k++) m = m * 10 + (p[k]! - ZERO);
+    let fs = j;
+    let fe = j;
+    if (p[j] === DOT) {
+      fs = ++j;
+      while ((c = p[j]) !== undefined && c >= ZERO && c <= NINE) {
+        m = m * 10 + (c - ZERO);
+        j++;
+      }
+      fe = j;
+      if (fe === fs) return -1;
+    }
+    c = p[j];
+    if (c === 0x65 || c === 0x45 || ie - is + (fe - fs) > MAX_DIGITS) return -1;
+    const value = fe > fs ? m / POW10[fe - fs]! : m;
+    let last = fe;
+    while (last > fs && p[last - 1] === ZERO) last--;
+    if (value !== 0 && ie - is === 1 && p[is] === ZERO) {
+      // 0.000000x: below 1e-6 String() switches to an exponent.
+      let z = fs;
+      while (z < last && p[z] === ZERO) z++;
+      if (z - fs >= 6) return -1;
+    }
+    this.value = neg ? -value : value;
+    this.neg = neg;
+    this.intStart = is;
+    this.intEnd = ie;
+    this.fracStart = fs;
+    this.fracEnd = last;
+    return j;
+  }
+
+  private tableOf(def: KindDef): ScanMetric[] {
+    let t = this.tables.get(def);
+    if (t === undefined) {
+      t = [];
+      for (const [name, d] of Object.entries(def.metrics)) {
+        // Only names JSON writes without escapes are matched byte for byte; others take the general path.
+        if (!/^[\x20-\x7e]+$/.test(name) || name.includes('"') || name.includes('\\')) continue;
+        t.push({
+          name,
+          bytes: Buffer.from(name, 'latin1'),
+          def: d,
+          first: Buffer.from(name + '='),
+          next: Buffer.from(',' + name + '='),
+          seen: 0,
+        });
+      }
+      this.tables.set(def, t);
+    }
+    return t;
+  }
+}
+
+const ZERO_TEXT = Buffer.from('0');
+const MINUS_TEXT = Buffer.from('-');
+const DOT_TEXT = Buffer.from('.');
+
+function skipWs(p: Buffer, i: number): number {
+  while (isWs(p[i])) i++;
+  return i;
+}
+
+/** After a 0 or 1 that stands for a boolean, a digit, `.` or an exponent means a longer number. */
+function isDigitOrNumberPart(c: number | undefined): boolean {
+  return c !== undefined && ((c >= ZERO && c <= NINE) || c === DOT || c === 0x65 || c === 0x45);
+}
+
+/** Whether `p` holds the bytes of `b` at `at`. */
+function equalAt(p: Buffer, at: number, b: Buffer): boolean {
+  for (let k = 0; k < b.length; k++) if (b[k] !== p[at + k]) return false;
+  return true;
+}
+
+function find(table: ScanMetric[], p: Buffer, ks: number, ke: number): ScanMetric | undefined {
+  const kl = ke - ks;
+  for (let t = 0; t < table.length; t++) {
+    const m = table[t]!;
+    if (m.bytes.length === kl && equalAt(p, ks, m.bytes)) return m;
+  }
+  return undefined;
+}
