@@ -1,11 +1,11 @@
+/** Up to this many bytes are copied in a loop rather than by Buffer#copy. */
+const COPY_LOOP_MAX = 24;
+
 /**
  * One line of line protocol, built as UTF-8 bytes in a buffer reused from message to message and
  * handed to the outbox as bytes. Building it as a string (pieces joined, then encoded at commit)
  * made a string per value, one per line and a copy, most of the ingest path's garbage.
  */
-/** Up to this many bytes are copied in a loop rather than by Buffer#copy. */
-const COPY_LOOP_MAX = 24;
-
 export class LineBuilder {
   buf = Buffer.allocUnsafe(4096);
   /** Bytes written so far. */
