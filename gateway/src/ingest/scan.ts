@@ -14,6 +14,8 @@ interface ScanMetric {
   next: Buffer;
   /** The scan that last saw it: a second sighting in one message is a duplicate key. */
   seen: number;
+  /** Its place in the kind's table. */
+  index: number;
 }
 
 const QUOTE = 0x22;
@@ -52,6 +54,8 @@ const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c =
 export class PayloadScanner {
   private readonly tables = new Map<KindDef, ScanMetric[]>();
   private stamp = 0;
+  /** Index in the kind's table of the metric expected next. */
+  private hint = 0;
   /** After a successful decode: the metric values in the reading. */
   count = 0;
   /** Set by num(): the value, and its shortest text as `[intStart, intEnd)` plus fraction `[fracStart, fracEnd)`. */
@@ -67,6 +71,7 @@ export class PayloadScanner {
   decode(info: TopicInfo, p: Buffer, now: number, line: LineBuilder): Reading | null {
     const table = this.tableOf(info.def);
     const stamp = ++this.stamp;
+    this.hint = 0;
     const len = p.length;
     let i = skipWs(p, 0);
     if (p[i] !== LBRACE) return null;
@@ -167,9 +172,14 @@ export class PayloadScanner {
     line: LineBuilder,
   ): number {
     if (n > this.cfg.maxFields) return -1;
-    const m = find(table, p, ks, ke);
+    // A device sends its metrics in the same order each time, mostly the catalogue's: the one
+    // after the last match is tried first.
+    const kl = ke - ks;
+    let m: ScanMetric | undefined = table[this.hint];
+    if (m === undefined || m.bytes.length !== kl || !equalAt(p, ks, m.bytes)) m = find(table, p, ks, kl);
     if (m === undefined || m.seen === stamp) return -1;
     m.seen = stamp;
+    this.hint = m.index + 1;
     const key = n === 1 ? m.first : m.next;
     line.bytes(key, 0, key.length);
     const c = p[i];
@@ -281,6 +291,7 @@ export class PayloadScanner {
           first: Buffer.from(name + '='),
           next: Buffer.from(',' + name + '='),
           seen: 0,
+          index: t.length,
         });
       }
       this.tables.set(def, t);
@@ -294,7 +305,12 @@ const MINUS_TEXT = Buffer.from('-');
 const DOT_TEXT = Buffer.from('.');
 
 function skipWs(p: Buffer, i: number): number {
-  while (isWs(p[i])) i++;
+  let c = p[i];
+  // Every byte a token starts with is above 0x20: one comparison when there is no whitespace.
+  while (c !== undefined && c <= 0x20) {
+    if (!isWs(c)) return i;
+    c = p[++i];
+  }
   return i;
 }
 
@@ -309,8 +325,7 @@ function equalAt(p: Buffer, at: number, b: Buffer): boolean {
   return true;
 }
 
-function find(table: ScanMetric[], p: Buffer, ks: number, ke: number): ScanMetric | undefined {
-  const kl = ke - ks;
+function find(table: ScanMetric[], p: Buffer, ks: number, kl: number): ScanMetric | undefined {
   for (let t = 0; t < table.length; t++) {
     const m = table[t]!;
     if (m.bytes.length === kl && equalAt(p, ks, m.bytes)) return m;
