@@ -86,13 +86,8 @@ export class PayloadScanner {
     for (;;) {
       if (p[i] !== QUOTE) return null;
       const ks = i + 1;
-      let j = ks;
-      for (; j < len; j++) {
-        const c = p[j]!;
-        if (c === QUOTE) break;
-        if (c === BACKSLASH || c < 0x20 || c >= 0x80) return null;
-      }
-      if (j >= len) return null;
+      const j = keyEnd(p, ks, len);
+      if (j < 0) return null;
       i = skipWs(p, j + 1);
       if (p[i] !== COLON) return null;
       i = skipWs(p, i + 1);
@@ -122,13 +117,8 @@ export class PayloadScanner {
         for (;;) {
           if (p[i] !== QUOTE) return null;
           const vs = i + 1;
-          let e = vs;
-          for (; e < len; e++) {
-            const c = p[e]!;
-            if (c === QUOTE) break;
-            if (c === BACKSLASH || c < 0x20 || c >= 0x80) return null;
-          }
-          if (e >= len) return null;
+          const e = keyEnd(p, vs, len);
+          if (e < 0) return null;
           i = skipWs(p, e + 1);
           if (p[i] !== COLON) return null;
           i = this.member(table, p, vs, e, skipWs(p, i + 1), stamp, ++n, fields, line);
@@ -317,6 +307,19 @@ function skipWs(p: Buffer, i: number): number {
 /** After a 0 or 1 that stands for a boolean, a digit, `.` or an exponent means a longer number. */
 function isDigitOrNumberPart(c: number | undefined): boolean {
   return c !== undefined && ((c >= ZERO && c <= NINE) || c === DOT || c === 0x65 || c === 0x45);
+}
+
+/**
+ * The index of the quote that closes the key starting at `ks`; -1 for a key left to JSON.parse
+ * (an escape, a control or non-ASCII byte, no closing quote).
+ */
+function keyEnd(p: Buffer, ks: number, len: number): number {
+  for (let j = ks; j < len; j++) {
+    const c = p[j]!;
+    if (c === QUOTE) return j;
+    if (c === BACKSLASH || c < 0x20 || c >= 0x80) return -1;
+  }
+  return -1;
 }
 
 /** Whether `p` holds the bytes of `b` at `at`. */
