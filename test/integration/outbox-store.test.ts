@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
+import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { outboxSchema } from '../../gateway/src/config/schema.js';
 import { Outbox, type OutboxBatch } from '../../gateway/src/storage/outbox.js';
@@ -71,6 +72,35 @@ describe('outbox at its bound with drop-oldest', () => {
     };
     db.close();
     expect(outbox.stats()).toMatchObject({ pendingLines: onDisk.l, pendingBytes: onDisk.b });
+    await outbox.stop();
+  });
+});
+
+describe('outbox commit thread', () => {
+  it('loses nothing when the thread dies in the middle of a commit: it is committed again here', async () => {
+    const { outbox, dir } = await open(true);
+    // Another connection holds the write lock, so the thread cannot commit before it is
+    // terminated: that commit never reaches the disk.
+    const locker = new Database(join(dir, 'outbox.db'));
+    locker.exec('BEGIN IMMEDIATE');
+    outbox.append('m,site=s v=1 1000\n');
+    outbox.append('m,site=s v=2 2000\n');
+    let acked = false;
+    outbox.afterCommit(() => (acked = true));
+    outbox.commit();
+    await (outbox as unknown as { worker: Worker }).worker.terminate();
+    expect(acked).toBe(false);
+    locker.exec('COMMIT');
+    locker.close();
+    await outbox.flush();
+    expect(acked).toBe(true);
+    const b = outbox.read(10)!;
+    expect(text(b)).toBe('m,site=s v=1 1000\nm,site=s v=2 2000\n');
+    expect(b.lines).toBe(2);
+    // Later commits run on the main thread.
+    outbox.append('m,site=s v=3 3000\n');
+    await outbox.flush();
+    expect(text(outbox.read(10, b.lastId)!)).toBe('m,site=s v=3 3000\n');
     await outbox.stop();
   });
 });

@@ -29,8 +29,10 @@ interface InFlightCommit {
   /** The body's length in bytes. */
   bytes: number;
   /**
-   * The lines as UTF-8 bytes, in a buffer from the pool that travels to the commit thread and
-   * back (transferred, never copied), so a commit allocates nothing outside the heap once warm.
+   * The lines as UTF-8 bytes, in a buffer from the pool. It stays on this thread until the commit
+   * is durable: the commit thread gets a copy in a second pool buffer, transferred there and back,
+   * so a commit allocates nothing outside the heap once warm, and a thread that dies mid-commit
+   * loses nothing.
    */
   body: Buffer;
   stateBody: string;
@@ -61,7 +63,7 @@ type CommitFn = (
 ) => void;
 
 /** Body buffers kept for reuse, and the largest kept (one huge commit must not pin its memory). */
-const POOL_BUFFERS = 2;
+const POOL_BUFFERS = 3;
 const POOL_MAX_BYTES = 4 * 1024 * 1024;
 const POOL_MIN_BYTES = 256 * 1024;
 
@@ -330,14 +332,23 @@ export class Outbox implements Component {
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     w.on('message', (m: WorkerReply) => this.onWorkerReply(m));
-    w.on('error', (err) => {
-      this.log.error({ err }, 'outbox commit thread failed; committing on the main thread');
-      this.workerFailed = true;
-      const f = this.inFlight;
-      if (f) this.onWorkerReply({ type: 'failed', seq: f.seq, error: err.message });
-    });
+    w.on('error', (err) => this.workerLost(w, err, err.message));
+    // A thread that ends without an error event (terminated, exited) while still ours is lost too.
+    w.on('exit', (code) => this.workerLost(w, undefined, `commit thread exited with code ${code}`));
     w.unref();
     this.worker = w;
+  }
+
+  /**
+   * The commit thread is gone: its commit in flight failed (its lines are still here and go back in
+   * front), and from now on commits run on the main thread.
+   */
+  private workerLost(w: Worker, err: Error | undefined, reason: string): void {
+    if (this.worker !== w || this.workerFailed) return;
+    this.log.error({ err, reason }, 'outbox commit thread failed; committing on the main thread');
+    this.workerFailed = true;
+    const f = this.inFlight;
+    if (f) this.onWorkerReply({ type: 'failed', seq: f.seq, error: reason });
   }
 
   /**
@@ -377,26 +388,30 @@ export class Outbox implements Component {
     const c = this.takeBuffer();
     if (this.worker && !this.workerFailed) {
       this.inFlight = c;
-      const transfer = c.lines ? [c.body.buffer as ArrayBuffer] : [];
+      let sent: Buffer | null = null;
+      if (c.lines) {
+        sent = Buffer.from(bodyBuffer(this.pool, c.bytes), 0, c.bytes);
+        c.body.copy(sent);
+      }
       this.worker.postMessage(
         {
           type: 'commit',
           seq: c.seq,
           lines: c.lines,
           bytes: c.bytes,
-          body: c.lines ? c.body : null,
+          body: sent,
           stateBody: c.stateBody,
           deletes: c.deletes,
           snapshot: c.snapshot,
         },
-        transfer,
+        sent ? [sent.buffer as ArrayBuffer] : [],
       );
       return;
     }
     try {
       this.commitTx(c.lines, c.bytes, c.body, c.stateBody, c.deletes, c.snapshot);
     } catch (err) {
-      this.commitFailed(c, (err as Error).message, c.body);
+      this.commitFailed(c, (err as Error).message);
       return;
     } finally {
       if (c.lines) this.giveBack(c.body.buffer as ArrayBuffer);
@@ -442,10 +457,11 @@ export class Outbox implements Component {
     const c = this.inFlight;
     if (!c || c.seq !== m.seq) return;
     this.inFlight = undefined;
-    if (m.type === 'failed') this.commitFailed(c, m.error, m.buf ? Buffer.from(m.buf, 0, c.bytes) : EMPTY);
+    if (m.type === 'failed') this.commitFailed(c, m.error);
     else this.committed(c);
-    // After commitFailed has copied the lines out of it.
+    // After commitFailed has copied the lines out of the body (a thread that died sends no buffer).
     if (m.buf) this.giveBack(m.buf);
+    if (c.lines) this.giveBack(c.body.buffer as ArrayBuffer);
     if (this.commitAgain) {
       this.commitAgain = false;
       this.commit();
@@ -456,15 +472,14 @@ export class Outbox implements Component {
     }
   }
 
-  /** `body`: the failed commit's lines (its own buffer went to the commit thread and back). */
-  private commitFailed(c: InFlightCommit, error: string, body: Buffer): void {
+  private commitFailed(c: InFlightCommit, error: string): void {
     // The disk refused (full, read-only...). Nothing is acknowledged; put the data back in front
     // of what came since and try again, so the broker still holds every message not confirmed.
     this.lastError = error;
     this.log.error({ error }, 'outbox commit failed; retrying');
     if (c.lines) {
       const next = Buffer.from(bodyBuffer(this.pool, c.bytes + this.bufBytes));
-      body.copy(next, 0, 0, c.bytes);
+      c.body.copy(next, 0, 0, c.bytes);
       this.acc.copy(next, c.bytes, 0, this.bufBytes);
       if (this.acc.length) this.giveBack(this.acc.buffer as ArrayBuffer);
       this.acc = next;
@@ -668,11 +683,14 @@ export class Outbox implements Component {
     const w = this.worker;
     this.worker = undefined;
     if (w) {
-      await new Promise<void>((resolve) => {
-        w.once('message', () => resolve());
-        w.once('exit', () => resolve());
-        w.postMessage({ type: 'close' });
-      });
+      // A thread already lost answers nothing: it is only terminated.
+      if (!this.workerFailed) {
+        await new Promise<void>((resolve) => {
+          w.once('message', () => resolve());
+          w.once('exit', () => resolve());
+          w.postMessage({ type: 'close' });
+        });
+      }
       await w.terminate();
     }
     this.db.close();
