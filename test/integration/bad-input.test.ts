@@ -50,6 +50,13 @@ const CASES: Array<{
     reason: 'value_out_of_range',
   },
   { name: 'pH 15', topic: T('chlorination', 'tank-1'), payload: '{"ph":15}', reason: 'value_out_of_range' },
+  {
+    // An extra metric named like an inherited property is not mistaken for a catalogue metric.
+    name: 'absurd extra metric named constructor',
+    topic: T('env-probe'),
+    payload: '{"constructor":1e300}',
+    reason: 'value_out_of_range',
+  },
   { name: 'boolean metric as 7', topic: T('env-probe'), payload: '{"smoke":7}', reason: 'value_type' },
   { name: 'null value', topic: T('gas-meter', 'gm-9'), payload: '{"flow_m3h":null}', reason: 'value_type' },
   {

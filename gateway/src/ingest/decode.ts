@@ -145,7 +145,8 @@ export class PayloadValidator {
       if (++n > this.cfg.maxFields)
         return new Rejection('too_many_fields', `more than ${this.cfg.maxFields} metrics in one message`);
       const raw = src[name];
-      const def = metrics[name];
+      // Own keys only: a metric named `constructor` or `toString` is an extra, not a catalogue one.
+      const def = Object.hasOwn(metrics, name) ? metrics[name] : undefined;
       let value: MetricValue;
       if (def) {
         if (def.type === 'boolean') {
