@@ -65,6 +65,9 @@ export class PayloadScanner {
   private intEnd = 0;
   private fracStart = 0;
   private fracEnd = 0;
+  /** Set by key(): the last key read is `p[keyStart, keyStop)`. */
+  private keyStart = 0;
+  private keyStop = 0;
 
   constructor(private readonly cfg: IngestConfig) {}
 
@@ -84,13 +87,10 @@ export class PayloadScanner {
     let form = 0;
     let n = 0;
     for (;;) {
-      if (p[i] !== QUOTE) return null;
-      const ks = i + 1;
-      const j = keyEnd(p, ks, len);
-      if (j < 0) return null;
-      i = skipWs(p, j + 1);
-      if (p[i] !== COLON) return null;
-      i = skipWs(p, i + 1);
+      i = this.key(p, i, len);
+      if (i < 0) return null;
+      const ks = this.keyStart;
+      const j = this.keyStop;
       const kl = j - ks;
       if (kl === 2 && p[ks] === 0x74 && p[ks + 1] === 0x73) {
         // "ts"
@@ -115,13 +115,9 @@ export class PayloadScanner {
         form = 2;
         i = skipWs(p, i + 1);
         for (;;) {
-          if (p[i] !== QUOTE) return null;
-          const vs = i + 1;
-          const e = keyEnd(p, vs, len);
-          if (e < 0) return null;
-          i = skipWs(p, e + 1);
-          if (p[i] !== COLON) return null;
-          i = this.member(table, p, vs, e, skipWs(p, i + 1), stamp, ++n, fields, line);
+          i = this.key(p, i, len);
+          if (i < 0) return null;
+          i = this.member(table, p, this.keyStart, this.keyStop, i, stamp, ++n, fields, line);
           if (i < 0) return null;
           i = skipWs(p, i);
           if (p[i] === COMMA) i = skipWs(p, i + 1);
@@ -144,6 +140,22 @@ export class PayloadScanner {
     if (ts > now + this.cfg.maxFutureMs || ts < now - this.cfg.maxAgeMs) return null;
     this.count = n;
     return { site: info.site, kind: info.kind, device: info.device, ts, fields };
+  }
+
+  /**
+   * A key and its colon at `i`: the key is `p[keyStart, keyStop)`, and the index of the value
+   * (whitespace skipped) is returned; -1 for anything else.
+   */
+  private key(p: Buffer, i: number, len: number): number {
+    if (p[i] !== QUOTE) return -1;
+    const ks = i + 1;
+    const ke = keyEnd(p, ks, len);
+    if (ke < 0) return -1;
+    i = skipWs(p, ke + 1);
+    if (p[i] !== COLON) return -1;
+    this.keyStart = ks;
+    this.keyStop = ke;
+    return skipWs(p, i + 1);
   }
 
   /**
