@@ -7,11 +7,8 @@ import {
   ID_PATTERN,
   type KindDef,
 } from './catalogue.js';
-import type { LineBuilder } from './line-builder.js';
+import { fieldKey, type FieldKey, type LineBuilder } from './line-builder.js';
 import { Rejection } from './reasons.js';
-
-const TRUE = Buffer.from('true');
-const FALSE = Buffer.from('false');
 
 /** What the topic says, resolved once per topic and cached: ids checked, kind looked up. */
 export interface TopicInfo {
@@ -47,12 +44,6 @@ export function checkIds(site: string, kind: string, device: string): Rejection 
   return null;
 }
 
-/** The line-protocol keys of one field name: first after the tags, or after another field. */
-interface FieldKey {
-  first: Buffer;
-  next: Buffer;
-}
-
 /** Field names whose keys are kept (catalogue metrics and a bounded number of extras). */
 const FIELD_KEY_CACHE_MAX = 100_000;
 
@@ -75,7 +66,7 @@ export class PayloadValidator {
   private keyOf(name: string): FieldKey {
     let k = this.keys.get(name);
     if (k === undefined) {
-      k = { first: Buffer.from(name + '='), next: Buffer.from(',' + name + '=') };
+      k = fieldKey(name);
       if (this.keys.size < FIELD_KEY_CACHE_MAX) this.keys.set(name, k);
     }
     return k;
@@ -201,9 +192,8 @@ export class PayloadValidator {
         }
       }
       fields[name] = value;
-      const key = n === 1 ? this.keyOf(name).first : this.keyOf(name).next;
-      line.bytes(key, 0, key.length);
-      if (typeof value === 'boolean') line.bytes(value ? TRUE : FALSE, 0, value ? 4 : 5);
+      line.key(this.keyOf(name), n === 1);
+      if (typeof value === 'boolean') line.bool(value);
       else line.text(String(value));
     }
     if (n === 0) return new Rejection('no_values', 'no metric values in the message');

@@ -1,6 +1,21 @@
 /** Up to this many bytes are copied in a loop rather than by Buffer#copy. */
 const COPY_LOOP_MAX = 24;
 
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+
+/** The line-protocol keys of one field name: first after the tags, or after another field. */
+export interface FieldKey {
+  /** `name=` */
+  first: Buffer;
+  /** `,name=` */
+  next: Buffer;
+}
+
+export function fieldKey(name: string): FieldKey {
+  return { first: Buffer.from(name + '='), next: Buffer.from(',' + name + '=') };
+}
+
 /**
  * One line of line protocol, built as UTF-8 bytes in a buffer reused from message to message and
  * handed to the outbox as bytes. Building it as a string (pieces joined, then encoded at commit)
@@ -28,6 +43,23 @@ export class LineBuilder {
     if (n <= COPY_LOOP_MAX) for (let i = start; i < end; i++) buf[at++] = src[i]!;
     else at += src.copy(buf, at, start, end);
     this.at = at;
+  }
+
+  /** Appends one byte (an ASCII character code). */
+  byte(c: number): void {
+    if (this.at + 1 > this.buf.length) this.grow(1);
+    this.buf[this.at++] = c;
+  }
+
+  /** Appends a field key: `first` for the line's first field, `next` after another one. */
+  key(k: FieldKey, first: boolean): void {
+    const b = first ? k.first : k.next;
+    this.bytes(b, 0, b.length);
+  }
+
+  /** Appends `true` or `false`. */
+  bool(v: boolean): void {
+    this.bytes(v ? TRUE : FALSE, 0, v ? 4 : 5);
   }
 
   /** Appends a string, as UTF-8. */

@@ -2,16 +2,14 @@ import type { IngestConfig } from '../config/schema.js';
 import type { MetricValue, Reading } from '../core/types.js';
 import type { KindDef, MetricDef } from './catalogue.js';
 import { RFC3339, type TopicInfo } from './decode.js';
-import type { LineBuilder } from './line-builder.js';
+import { fieldKey, type FieldKey, type LineBuilder } from './line-builder.js';
 
 /** A catalogue metric as the scanner matches it: its name's bytes and its line-protocol keys. */
 interface ScanMetric {
   name: string;
   bytes: Buffer;
   def: MetricDef;
-  /** `name=` (first field) and `,name=` (any later one). */
-  first: Buffer;
-  next: Buffer;
+  key: FieldKey;
   /** The scan that last saw it: a second sighting in one message is a duplicate key. */
   seen: number;
   /** Its place in the kind's table. */
@@ -30,8 +28,6 @@ const NINE = 0x39;
 const BACKSLASH = 0x5c;
 
 const VALUES = Buffer.from('values');
-const TRUE = Buffer.from('true');
-const FALSE = Buffer.from('false');
 
 /** Exact powers of ten: a mantissa below 2^53 divided by one of these is correctly rounded. */
 const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
@@ -182,8 +178,7 @@ export class PayloadScanner {
     if (m === undefined || m.seen === stamp) return -1;
     m.seen = stamp;
     this.hint = m.index + 1;
-    const key = n === 1 ? m.first : m.next;
-    line.bytes(key, 0, key.length);
+    line.key(m.key, n === 1);
     const c = p[i];
     if (m.def.type === 'boolean') {
       let v: boolean;
@@ -205,7 +200,7 @@ export class PayloadScanner {
         end = i + 1;
       } else return -1;
       fields[m.name] = v;
-      line.bytes(v ? TRUE : FALSE, 0, v ? 4 : 5);
+      line.bool(v);
       return end;
     }
     const end = this.num(p, i);
@@ -215,12 +210,12 @@ export class PayloadScanner {
     if ((d.min !== undefined && v < d.min) || (d.max !== undefined && v > d.max)) return -1;
     fields[m.name] = v;
     if (v === 0) {
-      line.bytes(ZERO_TEXT, 0, 1);
+      line.byte(ZERO);
     } else {
-      if (this.neg) line.bytes(MINUS_TEXT, 0, 1);
+      if (this.neg) line.byte(MINUS);
       line.bytes(p, this.intStart, this.intEnd);
       if (this.fracEnd > this.fracStart) {
-        line.bytes(DOT_TEXT, 0, 1);
+        line.byte(DOT);
         line.bytes(p, this.fracStart, this.fracEnd);
       }
     }
@@ -290,8 +285,7 @@ export class PayloadScanner {
           name,
           bytes: Buffer.from(name, 'latin1'),
           def: d,
-          first: Buffer.from(name + '='),
-          next: Buffer.from(',' + name + '='),
+          key: fieldKey(name),
           seen: 0,
           index: t.length,
         });
@@ -301,10 +295,6 @@ export class PayloadScanner {
     return t;
   }
 }
-
-const ZERO_TEXT = Buffer.from('0');
-const MINUS_TEXT = Buffer.from('-');
-const DOT_TEXT = Buffer.from('.');
 
 function skipWs(p: Buffer, i: number): number {
   let c = p[i];
