@@ -478,11 +478,10 @@ export class Outbox implements Component {
     this.lastError = error;
     this.log.error({ error }, 'outbox commit failed; retrying');
     if (c.lines) {
-      const next = Buffer.from(bodyBuffer(this.pool, c.bytes + this.bufBytes));
-      c.body.copy(next, 0, 0, c.bytes);
-      this.acc.copy(next, c.bytes, 0, this.bufBytes);
-      if (this.acc.length) this.giveBack(this.acc.buffer as ArrayBuffer);
-      this.acc = next;
+      // What came since moves up; the failed commit's lines go in front of it.
+      this.room(c.bytes);
+      this.acc.copyWithin(c.bytes, 0, this.bufBytes);
+      c.body.copy(this.acc, 0, 0, c.bytes);
     }
     this.bufLines += c.lines;
     this.bufBytes += c.bytes;
