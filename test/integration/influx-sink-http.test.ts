@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { influxSchema, outboxSchema, type InfluxConfig } from '../../gateway/src/config/schema.js';
@@ -25,6 +26,8 @@ interface Received {
 interface Answer {
   /** 0: never answer (the request hangs). */
   status: number;
+  /** Answers only once this settles. */
+  after?: Promise<void>;
   headers?: Record<string, string>;
   body?: string;
 }
@@ -61,8 +64,10 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
         });
         const a = script.shift() ?? fallback;
         if (a.status === 0) return;
-        res.writeHead(a.status, a.headers);
-        res.end(a.body ?? '');
+        void (a.after ?? Promise.resolve()).then(() => {
+          res.writeHead(a.status, a.headers);
+          res.end(a.body ?? '');
+        });
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -205,6 +210,37 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     // The retried batch, then two capped requests, then the 498 left in one (not five of 100).
     expect(sizes.slice(1)).toEqual([1000, 1000, 498]);
     expect(sizes[0]).toBeLessThanOrEqual(2);
+  });
+
+  it('counts only committed lines: a slow commit does not make it send the few committed ones', async () => {
+    let answer!: () => void;
+    script = [{ status: 204, after: new Promise<void>((r) => (answer = r)) }];
+    const { outbox } = await rig({ api: 'v1', batchLines: 100, flushIntervalMs: 60_000, concurrency: 1 });
+    const line = (i: number) => `gas_meter,site=s1,device=g1 volume_m3=${i} ${TS + 10 + i}\n`;
+    for (let i = 0; i < 98; i++) outbox.append(line(i));
+    await outbox.flush();
+    await waitFor(() => received.length === 1, 5000, 'first batch sent');
+    // While InfluxDB works on it: 50 lines committed, then 500 whose commit waits for the disk
+    // (another connection holds the write lock).
+    for (let i = 98; i < 148; i++) outbox.append(line(i));
+    await outbox.flush();
+    const locker = new Database(join(dirs.at(-1)!, 'outbox.db'));
+    locker.exec('BEGIN IMMEDIATE');
+    try {
+      for (let i = 148; i < 648; i++) outbox.append(line(i));
+      outbox.commit();
+      answer();
+      await waitFor(() => outbox.stats().pendingLines === 550, 5000, 'first batch confirmed');
+      // The writer has had its turn with 50 committed and 500 in the commit.
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      locker.exec('COMMIT');
+      locker.close();
+    }
+    await waitFor(() => outbox.stats().pendingLines === 0, 10_000, 'everything written');
+    const sizes = received.map((r) => r.body.split('\n').filter(Boolean).length);
+    // Not [100, 50, 500]: 50 lines are under batchLines, so they wait for the rest.
+    expect(sizes).toEqual([100, 550]);
   });
 
   it('parks a batch refused with 400 and writes the next one', async () => {

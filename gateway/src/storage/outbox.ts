@@ -655,6 +655,11 @@ export class Outbox implements Component {
     if (wasFull && !this.isFull()) for (const fn of this.drainListeners) fn();
   }
 
+  /** Lines on disk waiting for InfluxDB: what read() can return (not the group-commit buffer). */
+  storedLines(): number {
+    return this.pendingLines;
+  }
+
   stats(): OutboxStats {
     return {
       pendingLines: this.pendingLines + this.bufLines + (this.inFlight?.lines ?? 0),
