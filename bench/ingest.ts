@@ -173,7 +173,8 @@ async function oneRun(run: number) {
     const publishSec = (performance.now() - tp) / 1000;
 
     // Floor: bare mqtt.js, acks on receipt, parses and counts; a process of its own like the
-    // gateway, so neither shares an event loop or a heap with the load generator.
+    // gateway, so neither shares an event loop or a heap with the load generator. Measured again
+    // after the gateway (below): the machine is shared, and its speed drifts within a run.
     const floorSec = await floorRun(mosq.url, N);
 
     // Gateway: drain into InfluxDB with the durable outbox, confirmed by InfluxDB.
@@ -278,6 +279,11 @@ async function oneRun(run: number) {
     const rss = peakRssMb(pid);
     if (smapsAt) console.log(`at peak ${(smapsPeak / 1024).toFixed(0)} MB: ${smapsAt}`);
     await gw.stop();
+    // The floor again, with the gateway stopped and InfluxDB closed as they were idle or absent
+    // the first time (InfluxDB would otherwise be compacting what the drain wrote).
+    await influx.close();
+    await publish(mosq.url, topics, payloads);
+    const floorSec2 = await floorRun(mosq.url, N);
     if (process.env.BENCH_GCTRACE) {
       const lines = gw
         .output()
@@ -293,12 +299,15 @@ async function oneRun(run: number) {
       messages: N,
       readings: values,
       publishSec,
-      floorMsgs: N / floorSec,
-      floorReadings: values / floorSec,
+      /** The mean of the floor's rates before and after the gateway. */
+      floorMsgs: (N / floorSec + N / floorSec2) / 2,
+      floorReadings: (values / floorSec + values / floorSec2) / 2,
+      floorBefore: N / floorSec,
+      floorAfter: N / floorSec2,
       gwMsgs: N / gwSec,
       gwReadings: values / gwSec,
       gwCpu: (cpu1 - cpu0) / gwSec,
-      ratio: values / gwSec / (values / floorSec),
+      ratio: N / gwSec / ((N / floorSec + N / floorSec2) / 2),
       /** CPU time per message: steadier than rates on a shared machine. */
       gwCpuUsPerMsg: ((cpu1 - cpu0) / N) * 1e6,
       ingestMsgs: N / ingestSec,
@@ -312,7 +321,7 @@ async function oneRun(run: number) {
       p99: quantile(after, before, 0.99) * 1000,
     };
     console.log(
-      `run ${run}: floor ${(r.floorReadings / 1000).toFixed(0)}k readings/s (${(r.floorMsgs / 1000).toFixed(1)}k msg/s); ` +
+      `run ${run}: floor ${(r.floorReadings / 1000).toFixed(0)}k readings/s (${(r.floorMsgs / 1000).toFixed(1)}k msg/s: ${(r.floorBefore / 1000).toFixed(1)}k before, ${(r.floorAfter / 1000).toFixed(1)}k after the gateway); ` +
         `gateway→InfluxDB ${(r.gwReadings / 1000).toFixed(0)}k readings/s (${(r.gwMsgs / 1000).toFixed(1)}k msg/s), ` +
         `(all ${N} taken in, durable and acked at ${(r.ingestMsgs / 1000).toFixed(1)}k msg/s; at most ${maxPending} lines waiting for InfluxDB), ` +
         `CPU ${(r.gwCpu * 100).toFixed(0)}% = ${r.gwCpuUsPerMsg.toFixed(1)} µs/msg (InfluxDB ${(dbCpu * 100).toFixed(0)}%, Mosquitto ${(brokerCpu * 100).toFixed(0)}%), peak RSS ${r.rssMb.toFixed(0)} MB, in InfluxDB ${inDb}/${N}; ` +
@@ -352,7 +361,7 @@ if (args.write) {
   const rows = results
     .map(
       (r) =>
-        `| ${r.run} | ${(r.floorReadings / 1000).toFixed(0)}k (${(r.floorMsgs / 1000).toFixed(1)}k msg/s) | ${(r.gwReadings / 1000).toFixed(0)}k (${(r.gwMsgs / 1000).toFixed(1)}k msg/s) | ${((r.gwReadings / r.floorReadings) * 100).toFixed(0)} % | ${(r.ingestMsgs / 1000).toFixed(1)}k msg/s | ${(r.gwCpu * 100).toFixed(0)} % (${r.gwCpuUsPerMsg.toFixed(1)} µs/msg) | ${(r.dbCpu * 100).toFixed(0)} % | ${r.rssMb.toFixed(0)} MB | ${r.inDb}/${r.messages} | ${r.p50.toFixed(0)} / ${r.p99.toFixed(0)} ms |`,
+        `| ${r.run} | ${(r.floorReadings / 1000).toFixed(0)}k (${(r.floorMsgs / 1000).toFixed(1)}k msg/s: ${(r.floorBefore / 1000).toFixed(1)}k / ${(r.floorAfter / 1000).toFixed(1)}k) | ${(r.gwReadings / 1000).toFixed(0)}k (${(r.gwMsgs / 1000).toFixed(1)}k msg/s) | ${((r.gwReadings / r.floorReadings) * 100).toFixed(0)} % | ${(r.ingestMsgs / 1000).toFixed(1)}k msg/s | ${(r.gwCpu * 100).toFixed(0)} % (${r.gwCpuUsPerMsg.toFixed(1)} µs/msg) | ${(r.dbCpu * 100).toFixed(0)} % | ${r.rssMb.toFixed(0)} MB | ${r.inDb}/${r.messages} | ${r.p50.toFixed(0)} / ${r.p99.toFixed(0)} ms |`,
     )
     .join('\n');
   writeSection(
@@ -370,9 +379,11 @@ is queued by Mosquitto for two persistent sessions and drained by each in turn, 
 5,000 lines, or of every line waiting up to 50,000 while more wait, two in flight, uncompressed on loopback). The gateway's time runs from its first message to InfluxDB
 confirming the last line. Then a live stream at ${LIVE_RATE.toLocaleString('en')} msg/s for ${LIVE_SECONDS} s, stamped at publish,
 gives the publish-to-InfluxDB lag (from the gateway's \`gateway_delivery_lag_seconds\` histogram: first and last line of
-each confirmed batch, so it leans towards the slow end).
+each confirmed batch, so it leans towards the slow end). Last, with the gateway stopped and InfluxDB closed, the floor drains
+the same backlog once more: the machine is shared and its speed drifts within a run, so a run's floor is the mean of its
+rates before and after the gateway.
 
-| run | floor readings/s | gateway → InfluxDB readings/s | of the floor | taken in (durable, acked) | gateway CPU (of one core, commit thread included) | InfluxDB CPU | gateway peak RSS | lines in InfluxDB | lag p50 / p99 |
+| run | floor readings/s (msg/s: before / after the gateway) | gateway → InfluxDB readings/s | of the floor | taken in (durable, acked) | gateway CPU (of one core, commit thread included) | InfluxDB CPU | gateway peak RSS | lines in InfluxDB | lag p50 / p99 |
 |---|---|---|---|---|---|---|---|---|---|
 ${rows}
 
