@@ -38,6 +38,4 @@ EXPOSE 8080 1883
 # 200 for "ok" and "degraded" (e.g. InfluxDB unreachable: readings wait in the outbox), 503 for "down".
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GATEWAY_HTTP_PORT||8080)+'/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# V8 collects garbage on the main thread (docs/adr/0005-single-threaded-gc.md). Node refuses this
-# flag in NODE_OPTIONS, so it is given here.
-CMD ["node", "--single-threaded-gc", "dist/gateway/src/main.js"]
+CMD ["node", "dist/gateway/src/main.js"]

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../test/fixtures/mosquitto.js';
 import { startInfluxDB } from '../test/fixtures/influxdb.js';
-import { gatewayNodeArgs, spawnGateway, type GatewayProcess } from '../test/fixtures/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../test/fixtures/gateway.js';
 import { waitFor } from '../test/fixtures/ports.js';
 import { KINDS, payload } from './payloads.js';
 import {
@@ -51,7 +51,7 @@ const LIVE_RATE = Number(args['live-rate']);
 const LIVE_SECONDS = Number(args['live-seconds']);
 
 /** The gateway's Node flags, as `npm run gateway` sets them (override with BENCH_NODE_ARGS). */
-const NODE_ARGS = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? gatewayNodeArgs();
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
 
 /** Values per message as the gateway writes them (derived fields included). */
 const VALUES: Record<(typeof KINDS)[number], number> = {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../test/fixtures/mosquitto.js';
 import { startInfluxDB } from '../test/fixtures/influxdb.js';
-import { gatewayNodeArgs, spawnGateway, type GatewayProcess } from '../test/fixtures/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../test/fixtures/gateway.js';
 import { waitFor } from '../test/fixtures/ports.js';
 import { histogram, median, quantile, writeSection } from './lib.js';
 import { KINDS, payload } from './payloads.js';
@@ -64,7 +64,7 @@ async function oneRun(run: number) {
         influx: { api: 'v1', url: influx.url, db: 'bench' },
       },
       {},
-      gatewayNodeArgs(),
+      ['--max-old-space-size=256'],
       // The compiled gateway, as deployed (`npm run build` runs first).
       'dist',
     );
