@@ -215,7 +215,12 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
   it('counts only committed lines: a slow commit does not make it send the few committed ones', async () => {
     let answer!: () => void;
     script = [{ status: 204, after: new Promise<void>((r) => (answer = r)) }];
-    const { outbox } = await rig({ api: 'v1', batchLines: 100, flushIntervalMs: 60_000, concurrency: 1 });
+    const { outbox, writer } = await rig({
+      api: 'v1',
+      batchLines: 100,
+      flushIntervalMs: 60_000,
+      concurrency: 1,
+    });
     const line = (i: number) => `gas_meter,site=s1,device=g1 volume_m3=${i} ${TS + 10 + i}\n`;
     for (let i = 0; i < 98; i++) outbox.append(line(i));
     await outbox.flush();
@@ -230,7 +235,7 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
       for (let i = 148; i < 648; i++) outbox.append(line(i));
       outbox.commit();
       answer();
-      await waitFor(() => outbox.stats().pendingLines === 550, 5000, 'first batch confirmed');
+      await waitFor(() => Number(writer.health().linesWritten) >= 100, 5000, 'first batch confirmed');
       // The writer has had its turn with 50 committed and 500 in the commit.
       await new Promise((r) => setTimeout(r, 300));
     } finally {
@@ -241,6 +246,26 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     const sizes = received.map((r) => r.body.split('\n').filter(Boolean).length);
     // Not [100, 50, 500]: 50 lines are under batchLines, so they wait for the rest.
     expect(sizes).toEqual([100, 550]);
+  });
+
+  it("a lane finishing a request does not restart the flush clock of another lane's partial batch", async () => {
+    let answer!: () => void;
+    script = [{ status: 204, after: new Promise<void>((r) => (answer = r)) }];
+    const { outbox } = await rig({ api: 'v1', batchLines: 100, flushIntervalMs: 1000, concurrency: 2 });
+    const line = (i: number) => `gas_meter,site=s1,device=g1 volume_m3=${i} ${TS + 10 + i}\n`;
+    for (let i = 0; i < 98; i++) outbox.append(line(i));
+    await outbox.flush();
+    await waitFor(() => received.length === 1, 5000, 'full batch sent');
+    // Ten lines wait for their flush interval on the idle lane while the other lane's request is
+    // answered 900 ms later; they must still go out about 1000 ms after they were committed, not
+    // 1000 ms after that answer.
+    for (let i = 98; i < 108; i++) outbox.append(line(i));
+    await outbox.flush();
+    const committedAt = Date.now();
+    setTimeout(answer, 900);
+    await waitFor(() => received.length === 2, 5000, 'partial batch sent');
+    expect(received.map((r) => r.body.split('\n').filter(Boolean).length)).toEqual([100, 10]);
+    expect(received[1]!.at - committedAt).toBeLessThan(1600);
   });
 
   it('parks a batch refused with 400 and writes the next one', async () => {

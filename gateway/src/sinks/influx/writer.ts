@@ -157,13 +157,15 @@ export class InfluxWriter implements Component {
           await this.wait('any', IDLE_POLL_MS);
           continue;
         }
+        // The lines the partial-batch clock was running for are taken. Not reset after the
+        // request instead: the clock is shared, and another lane may be timing newer lines by then.
+        this.partialSince = undefined;
         this.inFlightLines += batch.lines;
         try {
           await this.deliver(batch);
         } finally {
           this.inFlightLines -= batch.lines;
         }
-        this.partialSince = undefined;
       } catch (err) {
         // The outbox itself failed (disk, closed database). Say so and try again later.
         this.fail('down', `outbox: ${(err as Error).message}`);
