@@ -50,7 +50,7 @@ const RUNS = Number(args.runs);
 const LIVE_RATE = Number(args['live-rate']);
 const LIVE_SECONDS = Number(args['live-seconds']);
 
-/** The gateway's Node flags, as `npm run gateway` sets them (override with BENCH_NODE_ARGS). */
+/** The gateway's heap cap, as `npm run gateway` sets it (override the flags with BENCH_NODE_ARGS). */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
 
 /** Values per message as the gateway writes them (derived fields included). */
@@ -282,6 +282,13 @@ async function oneRun(run: number) {
     // The floor again, with the gateway stopped and InfluxDB closed as they were idle or absent
     // the first time (InfluxDB would otherwise be compacting what the drain wrote).
     await influx.close();
+    // The floor's session queued the live stream too: start it afresh, so it drains the backlog
+    // alone, as the first time.
+    const cleared = await mqtt.connectAsync(mosq.url, { clientId: 'bench-floor', clean: true });
+    await cleared.endAsync();
+    const floor2 = await mqtt.connectAsync(mosq.url, { clientId: 'bench-floor', clean: false });
+    await floor2.subscribeAsync('facility/+/+/+/telemetry', { qos: 1 });
+    await floor2.endAsync();
     await publish(mosq.url, topics, payloads);
     const floorSec2 = await floorRun(mosq.url, N);
     if (process.env.BENCH_GCTRACE) {
