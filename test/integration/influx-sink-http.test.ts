@@ -212,19 +212,27 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     expect(sizes[0]).toBeLessThanOrEqual(2);
   });
 
-  it('counts only committed lines: a slow commit does not make it send the few committed ones', async () => {
+  const line = (i: number) => `gas_meter,site=s1,device=g1 volume_m3=${i} ${TS + 10 + i}\n`;
+  const linesIn = (r: Received) => r.body.split('\n').filter(Boolean).length;
+
+  /**
+   * A v1 rig with batches of 100 whose first request (the rig's 2 lines and 98 more) the server
+   * answers only when `answer` is called.
+   */
+  async function firstBatchHeld(
+    influx: Partial<InfluxConfig>,
+  ): Promise<{ outbox: Outbox; writer: InfluxWriter; answer: () => void }> {
     let answer!: () => void;
     script = [{ status: 204, after: new Promise<void>((r) => (answer = r)) }];
-    const { outbox, writer } = await rig({
-      api: 'v1',
-      batchLines: 100,
-      flushIntervalMs: 60_000,
-      concurrency: 1,
-    });
-    const line = (i: number) => `gas_meter,site=s1,device=g1 volume_m3=${i} ${TS + 10 + i}\n`;
+    const { outbox, writer } = await rig({ api: 'v1', batchLines: 100, ...influx });
     for (let i = 0; i < 98; i++) outbox.append(line(i));
     await outbox.flush();
     await waitFor(() => received.length === 1, 5000, 'first batch sent');
+    return { outbox, writer, answer };
+  }
+
+  it('counts only committed lines: a slow commit does not make it send the few committed ones', async () => {
+    const { outbox, writer, answer } = await firstBatchHeld({ flushIntervalMs: 60_000, concurrency: 1 });
     // While InfluxDB works on it: 50 lines committed, then 500 whose commit waits for the disk
     // (another connection holds the write lock).
     for (let i = 98; i < 148; i++) outbox.append(line(i));
@@ -243,19 +251,12 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
       locker.close();
     }
     await waitFor(() => outbox.stats().pendingLines === 0, 10_000, 'everything written');
-    const sizes = received.map((r) => r.body.split('\n').filter(Boolean).length);
     // Not [100, 50, 500]: 50 lines are under batchLines, so they wait for the rest.
-    expect(sizes).toEqual([100, 550]);
+    expect(received.map(linesIn)).toEqual([100, 550]);
   });
 
   it("a lane finishing a request does not restart the flush clock of another lane's partial batch", async () => {
-    let answer!: () => void;
-    script = [{ status: 204, after: new Promise<void>((r) => (answer = r)) }];
-    const { outbox } = await rig({ api: 'v1', batchLines: 100, flushIntervalMs: 1000, concurrency: 2 });
-    const line = (i: number) => `gas_meter,site=s1,device=g1 volume_m3=${i} ${TS + 10 + i}\n`;
-    for (let i = 0; i < 98; i++) outbox.append(line(i));
-    await outbox.flush();
-    await waitFor(() => received.length === 1, 5000, 'full batch sent');
+    const { outbox, answer } = await firstBatchHeld({ flushIntervalMs: 1000, concurrency: 2 });
     // Ten lines wait for their flush interval on the idle lane while the other lane's request is
     // answered 900 ms later; they must still go out about 1000 ms after they were committed, not
     // 1000 ms after that answer.
@@ -264,7 +265,7 @@ describe('InfluxDB sink against a scripted HTTP server', () => {
     const committedAt = Date.now();
     setTimeout(answer, 900);
     await waitFor(() => received.length === 2, 5000, 'partial batch sent');
-    expect(received.map((r) => r.body.split('\n').filter(Boolean).length)).toEqual([100, 10]);
+    expect(received.map(linesIn)).toEqual([100, 10]);
     expect(received[1]!.at - committedAt).toBeLessThan(1600);
   });
 
