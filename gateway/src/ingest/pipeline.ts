@@ -4,7 +4,7 @@ import type { Reading, ReadingListener, MetricValue } from '../core/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { BUILTIN_KINDS, measurementOf, type KindDef } from './catalogue.js';
 import { PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
-import { LineBuilder } from './line-builder.js';
+import { fieldKey, LineBuilder } from './line-builder.js';
 import { PayloadScanner } from './scan.js';
 import { REJECT_REASONS, Rejection, type RejectReason } from './reasons.js';
 
@@ -54,6 +54,11 @@ export function buildKinds(cfg: GatewayConfig): Map<string, KindDef> {
 }
 
 const TOPIC_CACHE_MAX = 200_000;
+
+/** The derived fields' keys; they always follow a metric of the message. */
+const CONSUMPTION_KEY = fieldKey('consumption_m3');
+const INDEX_RESET_KEY = fieldKey('index_reset');
+const DEW_POINT_KEY = fieldKey('dew_point_c');
 
 /**
  * decode → validate → registry → derived values → outbox line, for every message. The common
@@ -183,18 +188,19 @@ export class IngestPipeline {
     let n = count;
     const c = f.consumption_m3;
     if (c !== undefined) {
-      line.text(',consumption_m3=');
+      line.key(CONSUMPTION_KEY, false);
       line.text(String(c));
       n++;
     }
     const reset = f.index_reset;
     if (reset !== undefined) {
-      line.text(reset === true ? ',index_reset=true' : ',index_reset=false');
+      line.key(INDEX_RESET_KEY, false);
+      line.bool(reset === true);
       n++;
     }
     const dp = f.dew_point_c;
     if (dp !== undefined) {
-      line.text(',dew_point_c=');
+      line.key(DEW_POINT_KEY, false);
       line.text(String(dp));
       n++;
     }
