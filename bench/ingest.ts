@@ -82,6 +82,13 @@ function backlog(
   return { topics, payloads, values };
 }
 
+/** The floor's persistent session, subscribed to telemetry, so the broker queues for it while it is away. */
+async function floorSession(url: string): Promise<void> {
+  const c = await mqtt.connectAsync(url, { clientId: 'bench-floor', clean: false });
+  await c.subscribeAsync('facility/+/+/+/telemetry', { qos: 1 });
+  await c.endAsync();
+}
+
 function floorRun(url: string, n: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(import.meta.dirname, 'floor-subscriber.mjs'), url, String(n)], {
@@ -152,9 +159,7 @@ async function oneRun(run: number) {
   };
   try {
     // Persistent sessions for both subscribers, so the broker queues the backlog for them.
-    const floor = await mqtt.connectAsync(mosq.url, { clientId: 'bench-floor', clean: false });
-    await floor.subscribeAsync('facility/+/+/+/telemetry', { qos: 1 });
-    await floor.endAsync();
+    await floorSession(mosq.url);
     let gw = await spawnGateway(gwCfg, {}, NODE_ARGS, 'dist');
     await waitFor(
       async () => (await health(gw)).components.mqtt?.state === 'ok',
@@ -286,9 +291,7 @@ async function oneRun(run: number) {
     // alone, as the first time.
     const cleared = await mqtt.connectAsync(mosq.url, { clientId: 'bench-floor', clean: true });
     await cleared.endAsync();
-    const floor2 = await mqtt.connectAsync(mosq.url, { clientId: 'bench-floor', clean: false });
-    await floor2.subscribeAsync('facility/+/+/+/telemetry', { qos: 1 });
-    await floor2.endAsync();
+    await floorSession(mosq.url);
     await publish(mosq.url, topics, payloads);
     const floorSec2 = await floorRun(mosq.url, N);
     if (process.env.BENCH_GCTRACE) {
