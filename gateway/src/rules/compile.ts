@@ -4,6 +4,8 @@ import type { DeviceFacts } from './types.js';
 
 /** A rule as it applies to one class of devices, after critical-asset and site/device overrides. */
 export interface ResolvedRule {
+  /** Small and unique within one CompiledRules: devices resolving to the same rules share a plan. */
+  id: number;
   def: RuleDef;
   /** Identity of the effective definition: a state survives a reload only if this is unchanged. */
   hash: string;
@@ -26,6 +28,8 @@ export class CompiledRules {
   private readonly byKindCache = new Map<string, RuleDef[]>();
   private readonly overrides = new Map<string, IndexedOverride[]>();
   private readonly resolved = new Map<string, ResolvedRule | null>();
+  /** Devices some override names: only for them does resolution depend on more than site and critical. */
+  private readonly namedDevices = new Set<string>();
 
   constructor(readonly config: RulesConfig) {
     this.rules = [...config.pack, ...config.custom];
@@ -37,6 +41,7 @@ export class CompiledRules {
       let list = this.overrides.get(o.rule);
       if (!list) this.overrides.set(o.rule, (list = []));
       list.push({ o, idx, specificity });
+      if (o.device !== undefined) this.namedDevices.add(o.device);
     });
     // Most specific applied last, so it wins; config order breaks ties.
     for (const list of this.overrides.values())
@@ -53,6 +58,11 @@ export class CompiledRules {
       this.byKindCache.set(kind, list);
     }
     return list;
+  }
+
+  /** Whether an override names this device id (then its rules are resolved for it alone). */
+  namesDevice(device: string): boolean {
+    return this.namedDevices.has(device);
   }
 
   readRateRules(): RuleDef[] {
@@ -78,7 +88,9 @@ export class CompiledRules {
     for (const m of matched) merged = deepMerge(merged, m.o.set);
     if (merged !== rule) merged = ruleSchema.parse(merged);
     const { critical: _critical, description: _description, ...effective } = merged;
-    const res = merged.enabled ? { def: merged, hash: JSON.stringify(effective) } : null;
+    const res = merged.enabled
+      ? { id: this.resolved.size, def: merged, hash: JSON.stringify(effective) }
+      : null;
     this.resolved.set(key, res);
     return res;
   }

@@ -5,14 +5,15 @@ import { CompiledRules, type ResolvedRule } from './compile.js';
 import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
 import { computeReadRates, type ReadRateEntry, type ReadRateInput } from './read-rate.js';
 import type { ReadRateRule, RuleDef, RulesConfig } from './schema.js';
+import { StateArena, initState, loadState, saveState, type Layout } from './state-arena.js';
 import {
-  restoreInto,
   type DeviceSnapshot,
   type EngineSnapshot,
   type RuleStateRow,
   type RuleStateDelta,
 } from './snapshot.js';
 import {
+  SEV,
   STATE_CHANGED,
   severityOf,
   severityRank,
@@ -25,13 +26,28 @@ import {
   type TransitionListener,
 } from './types.js';
 
-interface Binding {
+/** One rule as bound to the devices of a plan. */
+interface Entry {
   def: RuleDef;
   ev: AnyEvaluator;
   params: unknown;
-  state: object;
   hash: string;
   ctx: BindCtx;
+  layout: Layout;
+  /** Where its state starts in a device's block. */
+  off: number;
+}
+
+/**
+ * The rules of every device with the same kind, site, facts and resolved rules: most devices of
+ * a kind and site share one, so a device costs its slot and its block of state, nothing per rule.
+ */
+interface Plan {
+  entries: Entry[];
+  /** The entries whose evaluator has a time-based part. */
+  tickers: Entry[];
+  /** Doubles of state per device. */
+  size: number;
 }
 
 interface Slot {
@@ -43,13 +59,14 @@ interface Slot {
   lastTs: number;
   /** When the engine first knew the device (registered or first reading). */
   since: number;
-  ctx: BindCtx;
-  bindings: Binding[];
-  /** The bindings whose evaluator has a time-based part. */
-  tickers: Binding[];
+  plan: Plan;
+  /** Where the device's block of rule state starts in the arena. */
+  base: number;
   /** Some rule state (or lastTs) changed since the last takeDirtyState(): a plain boolean store on the hot path. */
   dirty: boolean;
 }
+
+const NO_PLAN: Plan = { entries: [], tickers: [], size: 0 };
 
 export interface RuleEngineOptions {
   rules: RulesConfig;
@@ -71,8 +88,8 @@ const READ_RATE_DEVICE = '_site';
 
 /**
  * Evaluates readings against the compiled rules. Readings of one device must arrive in time order
- * (ingest keeps per-device order); each (device, rule) has one state object, allocated when the
- * device is first seen and mutated in place afterwards.
+ * (ingest keeps per-device order); each device has one block of rule state in the arena,
+ * allocated when the device is first seen and changed in place afterwards.
  */
 export class RuleEngine {
   private compiled: CompiledRules;
@@ -83,6 +100,8 @@ export class RuleEngine {
   private readonly slots: Slot[] = [];
   private peers = new Map<string, PeerGroup>();
   private hashes = new Map<string, Map<string, string>>();
+  private plans = new Map<string, Plan>();
+  private readonly arena = new StateArena();
   private out: Transition[] = [];
   private outOfOrder = 0;
   private readRateSev = new Map<string, number>();
@@ -117,15 +136,16 @@ export class RuleEngine {
   /** Time-based rules: stale devices, on/off-delays expiring, flow windows, read rate. */
   tick(now: number): void {
     const slots = this.slots;
+    const st = this.arena.buf;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
-      const tickers = slot.tickers;
+      const tickers = slot.plan.tickers;
       for (let j = 0; j < tickers.length; j++) {
-        const b = tickers[j]!;
-        const ch = b.ev.tick!(b.state, b.params, now, b.ctx);
+        const e = tickers[j]!;
+        const ch = e.ev.tick!(st, slot.base + e.off, e.params, now, e.ctx);
         if (ch === null) continue;
         if (ch === STATE_CHANGED) slot.dirty = true;
-        else this.push(slot, b, ch);
+        else this.push(slot, e, ch);
       }
     }
     if (now >= this.nextReadRateAt) this.evaluateReadRates(now);
@@ -149,6 +169,7 @@ export class RuleEngine {
     this.compiled = new CompiledRules(rules);
     this.peers = new Map();
     this.hashes = new Map();
+    this.plans = new Map();
     for (const slot of this.slots) this.bind(slot, now, true);
     const ids = new Set(this.compiled.readRateRules().map((r) => r.id));
     for (const key of [...this.readRateSev.keys()]) {
@@ -165,7 +186,7 @@ export class RuleEngine {
   /** Every device's state as a detached copy (tests, diagnostics); saving uses takeDirtyState(). */
   snapshotState(): EngineSnapshot {
     const devices: DeviceSnapshot[] = [];
-    for (const s of this.slots) devices.push(deviceSnapshot(s));
+    for (const s of this.slots) devices.push(this.deviceSnapshot(s));
     // Round-trip through JSON so the caller gets a detached copy, not live state objects.
     return JSON.parse(
       JSON.stringify({ version: 1, devices, readRate: Object.fromEntries(this.readRateSev) }),
@@ -187,7 +208,7 @@ export class RuleEngine {
       const s = slots[i]!;
       if (!s.dirty) continue;
       s.dirty = false;
-      rows.push({ site: s.site, device: s.device, json: JSON.stringify(deviceSnapshot(s)) });
+      rows.push({ site: s.site, device: s.device, json: JSON.stringify(this.deviceSnapshot(s)) });
     }
     this.saveCursor = i;
     let readRate: string | undefined;
@@ -225,18 +246,21 @@ export class RuleEngine {
       if (!(slot.lastTs >= lastTs)) slot.lastTs = lastTs;
       if (d.since !== undefined && d.since < slot.since) slot.since = d.since;
       let all = true;
-      for (const b of slot.bindings) {
-        const saved = d.rules[b.def.id];
-        if (!saved || saved.hash !== b.hash) {
+      const st = this.arena.buf;
+      const entries = slot.plan.entries;
+      for (const e of entries) {
+        const saved = d.rules[e.def.id];
+        if (!saved || saved.hash !== e.hash) {
           all = false;
           continue;
         }
-        restoreInto(b.state, saved.state);
-        b.ev.attach?.(b.state, b.params, b.ctx);
+        const o = slot.base + e.off;
+        loadState(st, o, e.layout, saved.state);
+        e.ev.attach?.(st, o, e.params, e.ctx);
         restored++;
       }
       // What was just read back needs no saving; a rule added or changed since does.
-      slot.dirty = !all || Object.keys(d.rules).length !== slot.bindings.length;
+      slot.dirty = !all || Object.keys(d.rules).length !== entries.length;
     }
     for (const [k, v] of Object.entries(snap.readRate ?? {})) this.readRateSev.set(k, v);
     this.log?.info({ devices: snap.devices.length, states: restored }, 'rule state restored');
@@ -263,7 +287,7 @@ export class RuleEngine {
 
   stats(): RuleEngineStats {
     let bindings = 0;
-    for (const s of this.slots) bindings += s.bindings.length;
+    for (const s of this.slots) bindings += s.plan.entries.length;
     return { devices: this.slots.length, bindings, outOfOrder: this.outOfOrder };
   }
 
@@ -277,12 +301,14 @@ export class RuleEngine {
     slot.lastTs = ts;
     slot.dirty = true;
     const notGood = reading.quality !== undefined && reading.quality !== 'good';
-    const bindings = slot.bindings;
-    for (let i = 0; i < bindings.length; i++) {
-      const b = bindings[i]!;
-      if (notGood && b.ev.seesNotGood !== true) continue;
-      const ch = b.ev.evaluate(b.state, reading, b.params, ts, b.ctx);
-      if (ch) this.push(slot, b, ch);
+    const entries = slot.plan.entries;
+    const st = this.arena.buf;
+    const base = slot.base;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (notGood && e.ev.seesNotGood !== true) continue;
+      const ch = e.ev.evaluate(st, base + e.off, reading, e.params, ts, e.ctx);
+      if (ch) this.push(slot, e, ch);
     }
   }
 
@@ -305,9 +331,8 @@ export class RuleEngine {
       critical: false,
       lastTs: NaN,
       since: now,
-      ctx: undefined as unknown as BindCtx, // set by bind() below, before any use
-      bindings: [],
-      tickers: [],
+      plan: NO_PLAN,
+      base: 0,
       dirty: true,
     };
     devices.set(device, slot);
@@ -316,53 +341,45 @@ export class RuleEngine {
     return slot;
   }
 
-  /** (Re)binds a slot's rules; with `keep`, states of unchanged rules survive and dropped active ones clear. */
+  /**
+   * (Re)binds a slot's rules to a new block of state. With `keep`, the states of rules whose
+   * effective definition is unchanged move over, and raised alarms of rules no longer bound clear.
+   */
   private bind(slot: Slot, now: number, keep: boolean): void {
     const f = this.facts.get(slot.site, slot.device);
     const intervalSec =
       f?.reportIntervalSec ?? BUILTIN_KINDS[slot.kind]?.reportIntervalSec ?? DEFAULT_INTERVAL_SEC;
     slot.critical = f?.critical ?? false;
-    const ctx: BindCtx = {
-      site: slot.site,
-      device: slot.device,
-      kind: slot.kind,
-      critical: slot.critical,
-      reportIntervalMs: intervalSec * 1000,
-      ratedMaxFlow: f?.ratedMaxFlow,
-      peers: undefined,
-    };
-    slot.ctx = ctx;
-    const facts = { site: slot.site, device: slot.device, critical: slot.critical };
-    const factsHash = `|${slot.critical ? 1 : 0}|${intervalSec}|${f?.ratedMaxFlow ?? ''}`;
-    const old = new Map<string, Binding>();
-    if (keep) for (const b of slot.bindings) old.set(b.def.id, b);
-    const bindings: Binding[] = [];
-    for (const rule of this.compiled.forKind(slot.kind)) {
-      const resolved = this.compiled.resolve(rule, facts);
-      if (!resolved) continue;
-      const ev = EVALUATORS[resolved.def.kind as keyof typeof EVALUATORS];
-      const bctx = ev.attach ? { ...ctx, peers: this.peerGroup(slot.site, rule.id) } : ctx;
-      const params = this.params(ev, resolved, bctx);
-      if (params === null) continue;
-      const hash = this.internHash(resolved.hash, factsHash);
-      const prev = old.get(rule.id);
-      let state: object;
-      if (prev && prev.hash === hash) {
-        state = prev.state;
-        old.delete(rule.id);
-        ev.attach?.(state, params, bctx);
+    const plan = this.planFor(slot, intervalSec, f?.ratedMaxFlow);
+    const old = slot.plan;
+    const oldBase = slot.base;
+    if (plan === old) return;
+    const base = this.arena.alloc(plan.size);
+    const st = this.arena.buf;
+    const carried = new Set<Entry>();
+    for (const e of plan.entries) {
+      const o = base + e.off;
+      const prev = keep ? old.entries.find((p) => p.def.id === e.def.id) : undefined;
+      if (prev && prev.hash === e.hash && prev.layout.size === e.layout.size) {
+        st.copyWithin(o, oldBase + prev.off, oldBase + prev.off + prev.layout.size);
+        e.ev.attach?.(st, o, e.params, e.ctx);
+        carried.add(prev);
       } else {
-        state = ev.create(params, bctx, now);
+        initState(st, o, e.layout);
+        e.ev.init?.(st, o, e.params, e.ctx, now);
         slot.dirty = true;
       }
-      bindings.push({ def: resolved.def, ev, params, state, hash, ctx: bctx });
+      if (e.ev.peers) e.ctx.peers?.members.add(o);
     }
     // Whatever was raised under a definition that no longer applies is cleared, not left dangling.
-    if (old.size > 0) slot.dirty = true;
-    for (const b of old.values()) {
-      const sev = (b.state as { sev?: number }).sev ?? 0;
-      if (sev > 0) {
-        this.push(slot, b, {
+    for (const e of old.entries) {
+      const o = oldBase + e.off;
+      if (e.ev.peers) e.ctx.peers?.members.delete(o);
+      if (carried.has(e)) continue;
+      slot.dirty = true;
+      const sev = st[o + SEV]!;
+      if (keep && sev > 0) {
+        this.push(slot, e, {
           type: 'clear',
           severity: severityOf(sev),
           value: null,
@@ -371,8 +388,61 @@ export class RuleEngine {
         });
       }
     }
-    slot.bindings = bindings;
-    slot.tickers = bindings.filter((b) => b.ev.tick !== undefined);
+    this.arena.release(oldBase, old.size);
+    slot.plan = plan;
+    slot.base = base;
+  }
+
+  /** The shared plan for a device's kind, site, facts and resolved rules; built on first need. */
+  private planFor(slot: Slot, intervalSec: number, ratedMaxFlow: number | undefined): Plan {
+    const factsHash = `|${slot.critical ? 1 : 0}|${intervalSec}|${ratedMaxFlow ?? ''}`;
+    // The site is part of the key because peer rules compare the devices of one site. A device no
+    // override names resolves like every other of its kind, site and facts: no need to resolve.
+    const common = !this.compiled.namesDevice(slot.device);
+    const shortKey = `${slot.kind}\n${slot.site}\n${factsHash}`;
+    if (common) {
+      const hit = this.plans.get(shortKey);
+      if (hit) return hit;
+    }
+    const facts = { site: slot.site, device: slot.device, critical: slot.critical };
+    const resolved: ResolvedRule[] = [];
+    let ids = '';
+    for (const rule of this.compiled.forKind(slot.kind)) {
+      const r = this.compiled.resolve(rule, facts);
+      if (!r) continue;
+      resolved.push(r);
+      ids += `,${r.id}`;
+    }
+    const key = `${shortKey}\n${ids}`;
+    let plan = this.plans.get(key);
+    if (plan) {
+      if (common) this.plans.set(shortKey, plan);
+      return plan;
+    }
+    const ctx: BindCtx = { reportIntervalMs: intervalSec * 1000, ratedMaxFlow, peers: undefined };
+    const entries: Entry[] = [];
+    let size = 0;
+    for (const r of resolved) {
+      const ev = EVALUATORS[r.def.kind as keyof typeof EVALUATORS];
+      const ectx = ev.peers ? { ...ctx, peers: this.peerGroup(slot.site, r.def.id) } : ctx;
+      const params = this.params(ev, r, ectx);
+      if (params === null) continue;
+      const layout = ev.layout(params);
+      entries.push({
+        def: r.def,
+        ev,
+        params,
+        hash: this.internHash(r.hash, factsHash),
+        ctx: ectx,
+        layout,
+        off: size,
+      });
+      size += layout.size;
+    }
+    plan = { entries, tickers: entries.filter((e) => e.ev.tick !== undefined), size };
+    this.plans.set(key, plan);
+    if (common) this.plans.set(shortKey, plan);
+    return plan;
   }
 
   /**
@@ -400,7 +470,7 @@ export class RuleEngine {
     return g;
   }
 
-  private push(slot: Slot, b: Binding, ch: RuleChange): void {
+  private push(slot: Slot, e: Entry, ch: RuleChange): void {
     slot.dirty = true;
     this.out.push({
       ...ch,
@@ -408,8 +478,8 @@ export class RuleEngine {
       site: slot.site,
       device: slot.device,
       kind: slot.kind,
-      ruleId: b.def.id,
-      ruleClass: b.def.class,
+      ruleId: e.def.id,
+      ruleClass: e.def.class,
       critical: slot.critical,
     });
   }
@@ -457,6 +527,21 @@ export class RuleEngine {
         lastSeen: Number.isNaN(slot.lastTs) ? undefined : slot.lastTs,
       };
     }
+  }
+
+  private deviceSnapshot(s: Slot): DeviceSnapshot {
+    const rules: DeviceSnapshot['rules'] = {};
+    const st = this.arena.buf;
+    for (const e of s.plan.entries)
+      rules[e.def.id] = { hash: e.hash, state: saveState(st, s.base + e.off, e.layout) };
+    return {
+      site: s.site,
+      device: s.device,
+      kind: s.kind,
+      lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
+      since: s.since,
+      rules,
+    };
   }
 
   private evaluateReadRates(now: number): void {
@@ -508,17 +593,4 @@ export class RuleEngine {
       critical: false,
     });
   }
-}
-
-function deviceSnapshot(s: Slot): DeviceSnapshot {
-  const rules: DeviceSnapshot['rules'] = {};
-  for (const b of s.bindings) rules[b.def.id] = { hash: b.hash, state: b.state };
-  return {
-    site: s.site,
-    device: s.device,
-    kind: s.kind,
-    lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
-    since: s.since,
-    rules,
-  };
 }

@@ -29,31 +29,3 @@ export interface RuleStateDelta {
   /** JSON of EngineSnapshot['readRate'], or undefined when unchanged. */
   readRate: string | undefined;
 }
-
-/**
- * Copies a saved state into a freshly created one of the same shape. JSON turns NaN into null,
- * so the fresh state's types decide: a number field that comes back null is NaN again.
- */
-export function restoreInto(target: object, saved: unknown): void {
-  if (typeof saved !== 'object' || saved === null) return;
-  const t = target as Record<string, unknown>;
-  const s = saved as Record<string, unknown>;
-  for (const k of Object.keys(t)) {
-    t[k] = restoreValue(t[k], s[k]);
-  }
-}
-
-function restoreValue(fresh: unknown, saved: unknown): unknown {
-  if (typeof fresh === 'number') return typeof saved === 'number' ? saved : NaN;
-  if (typeof fresh === 'boolean') return typeof saved === 'boolean' ? saved : fresh;
-  if (Array.isArray(fresh)) {
-    if (Array.isArray(saved))
-      for (let i = 0; i < fresh.length; i++) fresh[i] = restoreValue(fresh[i], saved[i]);
-    return fresh;
-  }
-  if (typeof fresh === 'object' && fresh !== null) {
-    restoreInto(fresh, saved);
-    return fresh;
-  }
-  return fresh;
-}

@@ -1,4 +1,5 @@
 import type { Reading } from '../core/types.js';
+import type { Layout } from './state-arena.js';
 
 /** Alarm severities, lowest first. Index + 1 is the rank kept in rule state (0 = not raised). */
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
@@ -50,18 +51,22 @@ export interface RuleChange {
   message: string;
 }
 
+/** Where every rule state keeps its raised severity rank: 0 = not raised, else severityRank. */
+export const SEV = 0;
+
 /**
- * The `clear` of an alarm the rule has raised (`s.sev` > 0): resets the rank it kept. Callers
- * check `s.sev` first, so the message is only built when there is something to clear.
+ * The `clear` of an alarm the rule has raised (its `sev` > 0): resets the rank it kept. Callers
+ * check `sev` first, so the message is only built when there is something to clear.
  */
 export function clearRaised(
-  s: { sev: number },
+  st: Float64Array,
+  o: number,
   value: number | boolean | null,
   ts: number,
   message: string,
 ): RuleChange {
-  const severity = severityOf(s.sev);
-  s.sev = 0;
+  const severity = severityOf(st[o + SEV]!);
+  st[o + SEV] = 0;
   return { type: 'clear', severity, value, ts, message };
 }
 
@@ -79,22 +84,21 @@ export interface Transition extends RuleChange {
 
 export type TransitionListener = (batch: readonly Transition[]) => void;
 
-/** Per-binding context: fixed for a device while its facts do not change. */
+/**
+ * What an evaluator may know about the devices it is bound to: shared by every device with the
+ * same facts (and, for peer rules, the same site), so nothing here names one device.
+ */
 export interface BindCtx {
-  site: string;
-  device: string;
-  kind: string;
-  critical: boolean;
   reportIntervalMs: number;
   ratedMaxFlow: number | undefined;
-  /** Only for rules that compare a device with the others of its site (stuck register). */
+  /** Only for rules that compare a device with the others of its site (stuck register, slow meter). */
   peers: PeerGroup | undefined;
 }
 
-/** Devices of one site evaluated by one rule, for peer comparisons: their live state objects. */
+/** The devices of one site evaluated by one rule, for peer comparisons: their states' offsets. */
 export interface PeerGroup {
-  /** Each evaluator knows the shape of its own rule's states and casts. */
-  members: Set<object>;
+  /** Offsets in the state arena; each evaluator knows its own rule's layout. */
+  members: Set<number>;
 }
 
 /**
@@ -105,29 +109,37 @@ export const STATE_CHANGED = 1;
 export type StateChanged = typeof STATE_CHANGED;
 
 /**
- * One rule kind. `evaluate` and `tick` mutate `state` in place and allocate only when they
- * return a change. State objects hold numbers, booleans and number arrays only, so they snapshot as JSON.
+ * One rule kind. A state is a block of doubles in the engine's state arena (`st`, from offset
+ * `o`), laid out as `layout(params)` says. `evaluate` and `tick` change it in place and allocate
+ * only when they return a change.
  */
-export interface Evaluator<R, P, S extends object> {
-  /** Resolves a (merged) rule for one device; null when it does not apply (no rated flow, say). */
+export interface Evaluator<R, P> {
+  /** Resolves a (merged) rule for a class of devices; null when it does not apply (no rated flow, say). */
   compile(rule: R, ctx: BindCtx): P | null;
-  /** compile() reads device facts, so params cannot be shared between devices. */
+  /** compile() reads device facts (ctx.ratedMaxFlow), so params are compiled per set of facts. */
   perDevice?: boolean;
-  create(params: P, ctx: BindCtx, now: number): S;
-  /** Re-links a kept or restored state to engine-level structures (peer groups). */
-  attach?(state: S, params: P, ctx: BindCtx): void;
-  evaluate(state: S, reading: Reading, params: P, now: number, ctx: BindCtx): RuleChange | null;
+  /** The state's fields (first `sev`); called once per compiled params. */
+  layout(params: P): Layout;
+  /** Sets what a fresh state needs beyond its fields' initial values. */
+  init?(st: Float64Array, o: number, params: P, ctx: BindCtx, now: number): void;
+  /** Re-derives what a kept or restored state takes from the device's facts. */
+  attach?(st: Float64Array, o: number, params: P, ctx: BindCtx): void;
+  /** The state joins its site's peer group (ctx.peers) while it is bound. */
+  peers?: boolean;
+  evaluate(
+    st: Float64Array,
+    o: number,
+    reading: Reading,
+    params: P,
+    now: number,
+    ctx: BindCtx,
+  ): RuleChange | null;
   /** Time-based part (delays expiring, silence); absent for rules driven by readings alone. */
-  tick?(state: S, params: P, now: number, ctx: BindCtx): RuleChange | StateChanged | null;
+  tick?(st: Float64Array, o: number, params: P, now: number, ctx: BindCtx): RuleChange | StateChanged | null;
   /**
    * Whether readings that are not of good quality (bad or uncertain) reach this rule. Only the
    * stale rule wants them: a value its source does not vouch for must not raise or clear a
    * threshold (a restarted PLC reports 0 mg/L chlorine as Uncertain until its first scan).
    */
   seesNotGood?: boolean;
-}
-
-/** The rank kept in every rule state: 0 = not raised, else severityRank. */
-export interface RaisedState {
-  sev: number;
 }

@@ -1,16 +1,25 @@
-import { severityOf, type RuleChange } from '../types.js';
+import type { FieldSpec } from '../state-arena.js';
+import { SEV, severityOf, type RuleChange } from '../types.js';
 
 /**
  * The shared core of boolean rules (state, combined): a condition that holds or not, with an
  * on-delay before raising and an off-delay before clearing.
  */
-export interface CondState {
-  sev: number;
-  holds: boolean;
-  /** When the condition started holding; NaN when it does not. */
-  since: number;
-  clearSince: number;
-}
+
+/** 1 while the condition holds. */
+const HOLDS = 1;
+/** When the condition started holding; NaN when it does not. */
+const SINCE = 2;
+const CLEAR = 3;
+/** Where a rule's own fields start, after the condition's. */
+export const COND_SIZE = 4;
+
+export const condFields = (): FieldSpec[] => [
+  { name: 'sev', type: 'num', init: 0 },
+  { name: 'holds', type: 'bool' },
+  { name: 'since', type: 'num', init: NaN },
+  { name: 'clearSince', type: 'num', init: NaN },
+];
 
 export interface CondParams {
   sev: number;
@@ -18,53 +27,58 @@ export interface CondParams {
   offDelayMs: number;
 }
 
-export function createCondState(): CondState {
-  return { sev: 0, holds: false, since: NaN, clearSince: NaN };
-}
-
 export function feedCond(
-  s: CondState,
+  st: Float64Array,
+  o: number,
   p: CondParams,
   holds: boolean,
   ts: number,
   value: number | boolean | null,
   what: string,
 ): RuleChange | null {
-  if (holds && !s.holds) s.since = ts;
-  s.holds = holds;
-  return settleCond(s, p, ts, value, what);
+  if (holds && st[o + HOLDS] === 0) st[o + SINCE] = ts;
+  st[o + HOLDS] = holds ? 1 : 0;
+  return settleCond(st, o, p, ts, value, what);
 }
 
 export function settleCond(
-  s: CondState,
+  st: Float64Array,
+  o: number,
   p: CondParams,
   now: number,
   value: number | boolean | null,
   what: string,
 ): RuleChange | null {
-  if (s.holds) {
-    s.clearSince = NaN;
-    if (s.sev !== 0 || now - s.since < p.onDelayMs) return null;
-    s.sev = p.sev;
+  const sev = st[o + SEV]!;
+  if (st[o + HOLDS] !== 0) {
+    st[o + CLEAR] = NaN;
+    const since = st[o + SINCE]!;
+    if (sev !== 0 || now - since < p.onDelayMs) return null;
+    st[o + SEV] = p.sev;
     const held = p.onDelayMs > 0 ? ` for ${Math.round(p.onDelayMs / 60_000)} min` : '';
     return {
       type: 'raise',
       severity: severityOf(p.sev),
       value,
-      ts: s.since + p.onDelayMs,
+      ts: since + p.onDelayMs,
       message: what + held,
     };
   }
-  if (s.sev === 0) return null;
-  if (Number.isNaN(s.clearSince)) s.clearSince = now;
-  if (now - s.clearSince < p.offDelayMs) return null;
-  const at = s.clearSince + p.offDelayMs;
-  const sev = s.sev;
-  s.sev = 0;
-  s.clearSince = NaN;
-  return { type: 'clear', severity: severityOf(sev), value, ts: at, message: `${what}: no longer` };
+  if (sev === 0) return null;
+  let clearSince = st[o + CLEAR]!;
+  if (Number.isNaN(clearSince)) st[o + CLEAR] = clearSince = now;
+  if (now - clearSince < p.offDelayMs) return null;
+  st[o + SEV] = 0;
+  st[o + CLEAR] = NaN;
+  return {
+    type: 'clear',
+    severity: severityOf(sev),
+    value,
+    ts: clearSince + p.offDelayMs,
+    message: `${what}: no longer`,
+  };
 }
 
-export function condPending(s: CondState): boolean {
-  return s.holds ? s.sev === 0 : s.sev !== 0;
+export function condPending(st: Float64Array, o: number): boolean {
+  return st[o + HOLDS] !== 0 ? st[o + SEV] === 0 : st[o + SEV] !== 0;
 }

@@ -1,5 +1,6 @@
 import type { ConsumptionJumpRule } from '../schema.js';
-import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
+import { layoutOf } from '../state-arena.js';
+import { SEV, clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 import { fmt } from './levels.js';
 
 interface JumpParams {
@@ -13,18 +14,24 @@ interface JumpParams {
   sev: number;
 }
 
-interface JumpState {
-  sev: number;
-  n: number;
-  /** Exponentially weighted mean and variance of consumption per hour. */
-  mean: number;
-  variance: number;
-  lastTs: number;
-  /** Time of the first reading learnt: the history must span minHistoryMs before judging. */
-  first: number;
-}
+const N = 1;
+/** Exponentially weighted mean and variance of consumption per hour. */
+const MEAN = 2;
+const VARIANCE = 3;
+const LAST_TS = 4;
+/** Time of the first reading learnt: the history must span minHistoryMs before judging. */
+const FIRST = 5;
 
-export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams, JumpState> = {
+const LAYOUT = layoutOf([
+  { name: 'sev', type: 'num', init: 0 },
+  { name: 'n', type: 'num', init: 0 },
+  { name: 'mean', type: 'num', init: 0 },
+  { name: 'variance', type: 'num', init: 0 },
+  { name: 'lastTs', type: 'num', init: NaN },
+  { name: 'first', type: 'num', init: NaN },
+]);
+
+export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams> = {
   compile: (r) => ({
     metric: r.metric,
     sigmas: r.sigmas,
@@ -35,40 +42,43 @@ export const consumptionJumpEvaluator: Evaluator<ConsumptionJumpRule, JumpParams
     minHistoryMs: r.minHistoryMs,
     sev: severityRank(r.severity),
   }),
-  create: () => ({ sev: 0, n: 0, mean: 0, variance: 0, lastTs: NaN, first: NaN }),
-  evaluate(s, reading, p) {
+  layout: () => LAYOUT,
+  evaluate(st, o, reading, p) {
     const c = reading.fields[p.metric];
     if (typeof c !== 'number') return null;
     const ts = reading.ts;
-    const dt = ts - s.lastTs;
-    s.lastTs = ts;
+    const dt = ts - st[o + LAST_TS]!;
+    st[o + LAST_TS] = ts;
     if (!(dt > 0)) return null;
     const rate = (c / dt) * 3_600_000;
     // A state restored from before `first` existed starts its history window now.
-    if (!(s.first <= ts)) s.first = ts;
-    if (s.n >= p.minSamples && ts - s.first >= p.minHistoryMs) {
-      const limit = Math.max(s.mean + p.sigmas * Math.sqrt(s.variance), s.mean * p.minRatio);
+    if (!(st[o + FIRST]! <= ts)) st[o + FIRST] = ts;
+    const n = st[o + N]!;
+    const mean = st[o + MEAN]!;
+    const variance = st[o + VARIANCE]!;
+    if (n >= p.minSamples && ts - st[o + FIRST]! >= p.minHistoryMs) {
+      const limit = Math.max(mean + p.sigmas * Math.sqrt(variance), mean * p.minRatio);
       if (rate > limit && c > p.minAbsolute) {
         // An outlier is not learnt, or a fast meter would soon look normal to itself.
-        if (s.sev !== 0) return null;
-        s.sev = p.sev;
+        if (st[o + SEV] !== 0) return null;
+        st[o + SEV] = p.sev;
         return {
           type: 'raise',
           severity: severityOf(p.sev),
           value: c,
           ts,
-          message: `consumption ${fmt(rate)} per hour, usual ${fmt(s.mean)}: far outside the meter's history`,
+          message: `consumption ${fmt(rate)} per hour, usual ${fmt(mean)}: far outside the meter's history`,
         };
       }
     }
     // Warm-up uses the plain mean so the first readings do not dominate for long.
-    const a = Math.max(p.alpha, 1 / (s.n + 1));
-    const diff = rate - s.mean;
+    const a = Math.max(p.alpha, 1 / (n + 1));
+    const diff = rate - mean;
     const inc = a * diff;
-    s.mean += inc;
-    s.variance = (1 - a) * (s.variance + diff * inc);
-    s.n++;
-    if (s.sev === 0) return null;
-    return clearRaised(s, c, ts, 'consumption back within history');
+    st[o + MEAN] = mean + inc;
+    st[o + VARIANCE] = (1 - a) * (variance + diff * inc);
+    st[o + N] = n + 1;
+    if (st[o + SEV] === 0) return null;
+    return clearRaised(st, o, c, ts, 'consumption back within history');
   },
 };

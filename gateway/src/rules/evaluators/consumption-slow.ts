@@ -1,6 +1,8 @@
 import type { ConsumptionSlowRule } from '../schema.js';
 import { TzClock } from '../tz-clock.js';
+import { layoutOf } from '../state-arena.js';
 import {
+  SEV,
   STATE_CHANGED,
   clearRaised,
   severityOf,
@@ -33,82 +35,84 @@ interface SlowParams {
   sev: number;
 }
 
-interface SlowState {
-  sev: number;
-  /** Local day being summed; NaN before the first reading and right after a day closed by tick(). */
-  day: number;
-  sum: number;
-  /** The day's first reading followed the previous one within the gap (the day is whole at its start). */
-  startOk: boolean;
-  last: number;
-  /** Ring of complete days' consumption (NaN: empty); fixed length so a snapshot restores into it. */
-  hist: number[];
-  head: number;
-  /** The last closed day and its verdict (1 normal, 0 low, NaN not judged), read by peers closing after it. */
-  closedDay: number;
-  verdict: number;
-  /** Gap that still counts as reporting, from the device's interval (set by attach, not restored). */
-  gapMs: number;
-}
+/** Local day being summed; NaN before the first reading and right after a day closed by tick(). */
+const DAY = 1;
+const SUM = 2;
+/** The day's first reading followed the previous one within the gap (the day is whole at its start). */
+const START_OK = 3;
+const LAST = 4;
+/** Next slot of the ring of complete days' consumption (`hist`, NaN: empty). */
+const HEAD = 5;
+/** The last closed day and its verdict (1 normal, 0 low, NaN not judged), read by peers closing after it. */
+const CLOSED_DAY = 6;
+const VERDICT = 7;
+/** Gap that still counts as reporting, from the device's interval (set by attach, not restored). */
+const GAP_MS = 8;
+const HIST = 9;
 
 const NORMAL = 1;
 const LOW = 0;
 
 /** Median of the complete days learnt, or NaN with fewer than minHistoryDays. Runs once a day per meter. */
-function baseline(s: SlowState, p: SlowParams): number {
+function baseline(st: Float64Array, o: number, p: SlowParams): number {
   const v: number[] = [];
-  for (const x of s.hist) if (!Number.isNaN(x)) v.push(x);
+  for (let i = 0; i < p.historyDays; i++) {
+    const x = st[o + HIST + i]!;
+    if (!Number.isNaN(x)) v.push(x);
+  }
   if (v.length < p.minHistoryDays) return NaN;
   v.sort((a, b) => a - b);
   const m = v.length >> 1;
   return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 }
 
-function verdictOf(s: SlowState, p: SlowParams, sum: number, complete: boolean): number {
+function verdictOf(st: Float64Array, o: number, p: SlowParams, sum: number, complete: boolean): number {
   if (!complete) return NaN;
-  const b = baseline(s, p);
+  const b = baseline(st, o, p);
   if (!(b >= p.minBaseline) || b === 0) return NaN;
   return sum >= p.ratio * b ? NORMAL : LOW;
 }
 
 /** A peer's verdict on `day`, whether or not the peer has closed that day yet (no mutation). */
-function peerVerdict(peer: SlowState, p: SlowParams, day: number, now: number): number {
-  if (peer.closedDay === day) return peer.verdict;
-  if (peer.day !== day) return NaN;
-  return verdictOf(peer, p, peer.sum, peer.startOk && now - peer.last <= peer.gapMs);
+function peerVerdict(st: Float64Array, peer: number, p: SlowParams, day: number, now: number): number {
+  if (st[peer + CLOSED_DAY] === day) return st[peer + VERDICT]!;
+  if (st[peer + DAY] !== day) return NaN;
+  const complete = st[peer + START_OK] !== 0 && now - st[peer + LAST]! <= st[peer + GAP_MS]!;
+  return verdictOf(st, peer, p, st[peer + SUM]!, complete);
 }
 
-function learn(s: SlowState, c: number): void {
-  s.hist[s.head] = c;
-  s.head = (s.head + 1) % s.hist.length;
+function learn(st: Float64Array, o: number, p: SlowParams, c: number): void {
+  const head = st[o + HEAD]!;
+  st[o + HIST + head] = c;
+  st[o + HEAD] = (head + 1) % p.historyDays;
 }
 
-function closeDay(s: SlowState, p: SlowParams, now: number, ctx: BindCtx): RuleChange | null {
-  const day = s.day;
-  const c = s.sum;
-  const complete = s.startOk && now - s.last <= s.gapMs;
-  const verdict = verdictOf(s, p, c, complete);
-  s.day = NaN;
-  s.sum = 0;
-  s.closedDay = day;
-  s.verdict = verdict;
+function closeDay(st: Float64Array, o: number, p: SlowParams, now: number, ctx: BindCtx): RuleChange | null {
+  const day = st[o + DAY]!;
+  const c = st[o + SUM]!;
+  const complete = st[o + START_OK] !== 0 && now - st[o + LAST]! <= st[o + GAP_MS]!;
+  const verdict = verdictOf(st, o, p, c, complete);
+  st[o + DAY] = NaN;
+  st[o + SUM] = 0;
+  st[o + CLOSED_DAY] = day;
+  st[o + VERDICT] = verdict;
   if (verdict === NORMAL) {
-    learn(s, c);
-    if (s.sev === 0) return null;
-    return clearRaised(s, c, now, 'daily consumption back to its usual level');
+    learn(st, o, p, c);
+    if (st[o + SEV] === 0) return null;
+    return clearRaised(st, o, c, now, 'daily consumption back to its usual level');
   }
   if (verdict !== LOW) {
     // Still learning (no baseline yet): whole days with consumption teach the baseline.
-    if (complete && c > 0) learn(s, c);
+    if (complete && c > 0) learn(st, o, p, c);
     return null;
   }
   if (c <= 0) return null;
   let judged = 0;
   let normal = 0;
   if (ctx.peers) {
-    for (const peer of ctx.peers.members as Set<SlowState>) {
-      if (peer === s) continue;
-      const v = peerVerdict(peer, p, day, now);
+    for (const peer of ctx.peers.members) {
+      if (peer === o) continue;
+      const v = peerVerdict(st, peer, p, day, now);
       if (Number.isNaN(v)) continue;
       judged++;
       if (v === NORMAL) normal++;
@@ -116,13 +120,13 @@ function closeDay(s: SlowState, p: SlowParams, now: number, ctx: BindCtx): RuleC
   }
   if (normal < p.minPeers || normal < p.peerShare * judged) {
     // The whole site used little: a real low day, part of this meter's history.
-    learn(s, c);
+    learn(st, o, p, c);
     return null;
   }
   // A slow day is not learnt, or after a few days the slow meter would look normal to itself.
-  if (s.sev !== 0) return null;
-  s.sev = p.sev;
-  const b = baseline(s, p);
+  if (st[o + SEV] !== 0) return null;
+  st[o + SEV] = p.sev;
+  const b = baseline(st, o, p);
   return {
     type: 'raise',
     severity: severityOf(p.sev),
@@ -134,7 +138,7 @@ function closeDay(s: SlowState, p: SlowParams, now: number, ctx: BindCtx): RuleC
   };
 }
 
-export const consumptionSlowEvaluator: Evaluator<ConsumptionSlowRule, SlowParams, SlowState> = {
+export const consumptionSlowEvaluator: Evaluator<ConsumptionSlowRule, SlowParams> = {
   compile: (r) => ({
     metric: r.metric,
     historyDays: r.historyDays,
@@ -147,49 +151,50 @@ export const consumptionSlowEvaluator: Evaluator<ConsumptionSlowRule, SlowParams
     clock: new TzClock(r.timeZone),
     sev: severityRank(r.severity),
   }),
-  create(p, ctx) {
-    const s: SlowState = {
-      sev: 0,
-      day: NaN,
-      sum: 0,
-      startOk: false,
-      last: NaN,
-      hist: new Array<number>(p.historyDays).fill(NaN),
-      head: 0,
-      closedDay: NaN,
-      verdict: NaN,
-      gapMs: p.gapIntervals * ctx.reportIntervalMs,
-    };
-    ctx.peers?.members.add(s);
-    return s;
+  layout: (p) =>
+    layoutOf([
+      { name: 'sev', type: 'num', init: 0 },
+      { name: 'day', type: 'num', init: NaN },
+      { name: 'sum', type: 'num', init: 0 },
+      { name: 'startOk', type: 'bool' },
+      { name: 'last', type: 'num', init: NaN },
+      { name: 'head', type: 'num', init: 0 },
+      { name: 'closedDay', type: 'num', init: NaN },
+      { name: 'verdict', type: 'num', init: NaN },
+      { name: 'gapMs', type: 'num', init: NaN },
+      { name: 'hist', type: 'nums', n: p.historyDays },
+    ]),
+  peers: true,
+  init(st, o, p, ctx) {
+    st[o + GAP_MS] = p.gapIntervals * ctx.reportIntervalMs;
   },
-  attach(s, p, ctx) {
-    s.gapMs = p.gapIntervals * ctx.reportIntervalMs;
-    ctx.peers?.members.add(s);
+  attach(st, o, p, ctx) {
+    st[o + GAP_MS] = p.gapIntervals * ctx.reportIntervalMs;
   },
-  evaluate(s, reading, p, _now, ctx) {
+  evaluate(st, o, reading, p, _now, ctx) {
     const c = reading.fields[p.metric];
     if (typeof c !== 'number') return null;
     const ts = reading.ts;
     const day = p.clock.day(ts);
     let ch: RuleChange | null = null;
-    if (day !== s.day) {
+    if (day !== st[o + DAY]) {
       // A late reading of a day already closed adds nothing: that day was judged.
-      if (day <= s.closedDay) {
-        s.last = ts;
+      if (day <= st[o + CLOSED_DAY]!) {
+        st[o + LAST] = ts;
         return null;
       }
-      if (!Number.isNaN(s.day)) ch = closeDay(s, p, ts, ctx);
-      s.day = day;
-      s.sum = 0;
-      s.startOk = ts - s.last <= s.gapMs;
+      if (!Number.isNaN(st[o + DAY])) ch = closeDay(st, o, p, ts, ctx);
+      st[o + DAY] = day;
+      st[o + SUM] = 0;
+      st[o + START_OK] = ts - st[o + LAST]! <= st[o + GAP_MS]! ? 1 : 0;
     }
-    s.sum += c;
-    s.last = ts;
+    st[o + SUM] += c;
+    st[o + LAST] = ts;
     return ch;
   },
-  tick(s, p, now, ctx): RuleChange | StateChanged | null {
-    if (Number.isNaN(s.day) || p.clock.day(now) === s.day) return null;
-    return closeDay(s, p, now, ctx) ?? STATE_CHANGED;
+  tick(st, o, p, now, ctx): RuleChange | StateChanged | null {
+    const day = st[o + DAY]!;
+    if (Number.isNaN(day) || p.clock.day(now) === day) return null;
+    return closeDay(st, o, p, now, ctx) ?? STATE_CHANGED;
   },
 };

@@ -12,9 +12,9 @@ import { stuckRegisterEvaluator } from './stuck-register.js';
 import { ratedFlowEvaluator, thresholdEvaluator } from './threshold.js';
 
 /** Evaluators seen through the engine: params and state are opaque to it. */
-export type AnyEvaluator = Evaluator<RuleDef, unknown, object>;
+export type AnyEvaluator = Evaluator<RuleDef, unknown>;
 
-const as = <R, P, S extends object>(e: Evaluator<R, P, S>) => e as unknown as AnyEvaluator;
+const as = <R, P>(e: Evaluator<R, P>) => e as unknown as AnyEvaluator;
 
 /** One line per rule kind. Read rate is computed across devices by the engine, not per device. */
 export const EVALUATORS: Record<Exclude<RuleKind, 'read-rate'>, AnyEvaluator> = {

@@ -1,5 +1,6 @@
 import type { LevelDef } from '../schema.js';
-import { severityOf, severityRank, type RuleChange } from '../types.js';
+import type { FieldSpec } from '../state-arena.js';
+import { SEV, severityOf, severityRank, type RuleChange } from '../types.js';
 
 /**
  * The shared core of every analog rule (threshold, rate of change, rated flow): up to four levels,
@@ -32,18 +33,29 @@ export interface LevelParams {
   levels: CompiledLevel[];
 }
 
-export interface LevelState {
-  sev: number;
-  /** Index + 1 of the level that set `sev`; 0 when not raised. */
-  lvl: number;
-  /** Bit i: level i currently holds (deadband applied). */
-  held: number;
-  /** Per level: when it started holding. */
-  since: number[];
-  /** When the last level stopped holding while raised; NaN otherwise. */
-  clearSince: number;
-  value: number;
+/** A level state's fields: `since` holds, per level, when it started holding. */
+const LVL = 1;
+/** Bit i: level i currently holds (deadband applied). */
+const HELD = 2;
+/** When the last level stopped holding while raised; NaN otherwise. */
+const CLEAR = 3;
+const VALUE = 4;
+const SINCE = 5;
+
+/** The fields of a level state; a rule that keeps more (rate: its ring) adds them after these. */
+export function levelFields(p: LevelParams): FieldSpec[] {
+  return [
+    { name: 'sev', type: 'num', init: 0 },
+    { name: 'lvl', type: 'num', init: 0 },
+    { name: 'held', type: 'num', init: 0 },
+    { name: 'clearSince', type: 'num', init: NaN },
+    { name: 'value', type: 'num', init: NaN },
+    { name: 'since', type: 'nums', n: p.levels.length },
+  ];
 }
+
+/** Doubles a level state takes: where a rule's own fields start. */
+export const levelsSize = (p: LevelParams): number => SINCE + p.levels.length;
 
 export function compileLevels(
   ruleId: string,
@@ -69,77 +81,81 @@ export function compileLevels(
   return { ruleId, metric, label, levels };
 }
 
-export function createLevelState(p: LevelParams): LevelState {
-  return { sev: 0, lvl: 0, held: 0, since: p.levels.map(() => NaN), clearSince: NaN, value: NaN };
-}
-
 /** Feeds one value; returns a change or null. Allocation-free unless something changes. */
-export function feedLevels(s: LevelState, p: LevelParams, v: number, ts: number): RuleChange | null {
+export function feedLevels(
+  st: Float64Array,
+  o: number,
+  p: LevelParams,
+  v: number,
+  ts: number,
+): RuleChange | null {
   const levels = p.levels;
+  const was = st[o + HELD]!;
   let held = 0;
   for (let i = 0; i < levels.length; i++) {
     const L = levels[i]!;
     const bit = 1 << i;
-    const was = (s.held & bit) !== 0;
+    const had = (was & bit) !== 0;
     const holds =
-      L.dir > 0 ? v > (was ? L.value - L.hysteresis : L.value) : v < (was ? L.value + L.hysteresis : L.value);
+      L.dir > 0 ? v > (had ? L.value - L.hysteresis : L.value) : v < (had ? L.value + L.hysteresis : L.value);
     if (holds) {
       held |= bit;
-      if (!was) s.since[i] = ts;
+      if (!had) st[o + SINCE + i] = ts;
     }
   }
-  s.held = held;
-  s.value = v;
-  return settleLevels(s, p, ts);
+  st[o + HELD] = held;
+  st[o + VALUE] = v;
+  return settleLevels(st, o, p, ts);
 }
 
 /** Applies delays at time `now`: used after a value and by tick(). */
-export function settleLevels(s: LevelState, p: LevelParams, now: number): RuleChange | null {
+export function settleLevels(st: Float64Array, o: number, p: LevelParams, now: number): RuleChange | null {
   const levels = p.levels;
-  const held = s.held;
+  const held = st[o + HELD]!;
+  const sev = st[o + SEV]!;
   if (held !== 0) {
     let best = -1;
     for (let i = 0; i < levels.length; i++) {
-      if ((held & (1 << i)) !== 0 && now - s.since[i]! >= levels[i]!.onDelayMs) best = i;
+      if ((held & (1 << i)) !== 0 && now - st[o + SINCE + i]! >= levels[i]!.onDelayMs) best = i;
     }
     // Something abnormal is present (even if still within its on-delay): the alarm is not clearing.
-    s.clearSince = NaN;
+    st[o + CLEAR] = NaN;
     if (best < 0) return null;
     const L = levels[best]!;
-    if (L.sev <= s.sev) return null;
-    const type = s.sev === 0 ? 'raise' : 'escalate';
-    s.sev = L.sev;
-    s.lvl = best + 1;
-    const at = s.since[best]! + L.onDelayMs;
+    if (L.sev <= sev) return null;
+    const type = sev === 0 ? 'raise' : 'escalate';
+    st[o + SEV] = L.sev;
+    st[o + LVL] = best + 1;
+    const value = st[o + VALUE]!;
     return {
       type,
       severity: severityOf(L.sev),
-      value: s.value,
-      ts: at,
-      message: `${p.label} ${fmt(s.value)} ${L.dir > 0 ? 'above' : 'below'} ${L.name} limit ${fmt(L.value)}`,
+      value,
+      ts: st[o + SINCE + best]! + L.onDelayMs,
+      message: `${p.label} ${fmt(value)} ${L.dir > 0 ? 'above' : 'below'} ${L.name} limit ${fmt(L.value)}`,
     };
   }
-  if (s.sev === 0) return null;
-  if (Number.isNaN(s.clearSince)) s.clearSince = now;
-  const L = levels[s.lvl - 1]!;
-  if (now - s.clearSince < L.offDelayMs) return null;
-  const at = s.clearSince + L.offDelayMs;
-  const sev = s.sev;
-  s.sev = 0;
-  s.lvl = 0;
-  s.clearSince = NaN;
+  if (sev === 0) return null;
+  let clearSince = st[o + CLEAR]!;
+  if (Number.isNaN(clearSince)) st[o + CLEAR] = clearSince = now;
+  const L = levels[st[o + LVL]! - 1]!;
+  if (now - clearSince < L.offDelayMs) return null;
+  st[o + SEV] = 0;
+  st[o + LVL] = 0;
+  st[o + CLEAR] = NaN;
+  const value = st[o + VALUE]!;
   return {
     type: 'clear',
     severity: severityOf(sev),
-    value: s.value,
-    ts: at,
-    message: `${p.label} ${fmt(s.value)} back within ${L.name} limit ${fmt(L.value)}`,
+    value,
+    ts: clearSince + L.offDelayMs,
+    message: `${p.label} ${fmt(value)} back within ${L.name} limit ${fmt(L.value)}`,
   };
 }
 
 /** Whether tick() can change anything: a delay is running. */
-export function levelsPending(s: LevelState): boolean {
-  return s.held !== 0 ? true : s.sev !== 0;
+export function levelsPending(st: Float64Array, o: number): boolean {
+  return st[o + HELD] !== 0 || st[o + SEV] !== 0;
 }
 
 export function fmt(v: number): string {

@@ -1,6 +1,8 @@
 import type { NightFlowRule } from '../schema.js';
 import { TzClock } from '../tz-clock.js';
+import { layoutOf } from '../state-arena.js';
 import {
+  SEV,
   STATE_CHANGED,
   clearRaised,
   severityOf,
@@ -21,14 +23,18 @@ interface NightFlowParams {
   window: string;
 }
 
-interface NightFlowState {
-  sev: number;
-  /** Local day on which the open window started; NaN when no window is open. */
-  key: number;
-  /** Lowest flow seen in the open window. */
-  min: number;
-  n: number;
-}
+/** Local day on which the open window started; NaN when no window is open. */
+const KEY = 1;
+/** Lowest flow seen in the open window. */
+const MIN = 2;
+const N = 3;
+
+const LAYOUT = layoutOf([
+  { name: 'sev', type: 'num', init: 0 },
+  { name: 'key', type: 'num', init: NaN },
+  { name: 'min', type: 'num', init: NaN },
+  { name: 'n', type: 'num', init: 0 },
+]);
 
 const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 
@@ -41,13 +47,13 @@ function windowKey(p: NightFlowParams, ts: number): number {
 }
 
 /** The night is over: a leak shows as a minimum flow that never dropped below the threshold. */
-function finish(s: NightFlowState, p: NightFlowParams, ts: number): RuleChange | null {
-  const { min, n } = s;
-  s.key = NaN;
-  if (n < p.minSamples) return null;
+function finish(st: Float64Array, o: number, p: NightFlowParams, ts: number): RuleChange | null {
+  const min = st[o + MIN]!;
+  st[o + KEY] = NaN;
+  if (st[o + N]! < p.minSamples) return null;
   if (min > p.above) {
-    if (s.sev !== 0) return null;
-    s.sev = p.sev;
+    if (st[o + SEV] !== 0) return null;
+    st[o + SEV] = p.sev;
     return {
       type: 'raise',
       severity: severityOf(p.sev),
@@ -56,11 +62,11 @@ function finish(s: NightFlowState, p: NightFlowParams, ts: number): RuleChange |
       message: `night flow ${p.window}: ${p.metric} never below ${fmt(min)} (threshold ${fmt(p.above)})`,
     };
   }
-  if (s.sev === 0) return null;
-  return clearRaised(s, min, ts, `night flow ${p.window} fell to ${fmt(min)}`);
+  if (st[o + SEV] === 0) return null;
+  return clearRaised(st, o, min, ts, `night flow ${p.window} fell to ${fmt(min)}`);
 }
 
-export const nightFlowEvaluator: Evaluator<NightFlowRule, NightFlowParams, NightFlowState> = {
+export const nightFlowEvaluator: Evaluator<NightFlowRule, NightFlowParams> = {
   compile: (r) => ({
     metric: r.metric,
     from: minutes(r.from),
@@ -71,27 +77,29 @@ export const nightFlowEvaluator: Evaluator<NightFlowRule, NightFlowParams, Night
     sev: severityRank(r.severity),
     window: `${r.from}-${r.to}`,
   }),
-  create: () => ({ sev: 0, key: NaN, min: NaN, n: 0 }),
-  evaluate(s, reading, p) {
+  layout: () => LAYOUT,
+  evaluate(st, o, reading, p) {
     const v = reading.fields[p.metric];
     if (typeof v !== 'number') return null;
     const key = windowKey(p, reading.ts);
-    if (key === s.key) {
-      if (v < s.min) s.min = v;
-      s.n++;
+    const open = st[o + KEY]!;
+    if (key === open) {
+      if (v < st[o + MIN]!) st[o + MIN] = v;
+      st[o + N]++;
       return null;
     }
-    const done = Number.isNaN(s.key) ? null : finish(s, p, reading.ts);
+    const done = Number.isNaN(open) ? null : finish(st, o, p, reading.ts);
     if (!Number.isNaN(key)) {
-      s.key = key;
-      s.min = v;
-      s.n = 1;
+      st[o + KEY] = key;
+      st[o + MIN] = v;
+      st[o + N] = 1;
     }
     return done;
   },
-  tick(s, p, now) {
-    if (Number.isNaN(s.key) || windowKey(p, now) === s.key) return null;
+  tick(st, o, p, now) {
+    const open = st[o + KEY]!;
+    if (Number.isNaN(open) || windowKey(p, now) === open) return null;
     // The window closed: saved even when it raised nothing, or a restart would judge it again.
-    return finish(s, p, now) ?? STATE_CHANGED;
+    return finish(st, o, p, now) ?? STATE_CHANGED;
   },
 };

@@ -1,5 +1,6 @@
 import type { StaleRule } from '../schema.js';
-import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
+import { layoutOf } from '../state-arena.js';
+import { SEV, clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 
 interface StaleParams {
   intervals: number;
@@ -7,46 +8,54 @@ interface StaleParams {
   sev: number;
 }
 
-interface StaleState {
-  sev: number;
-  /** Time of the last reading of good quality (or when the device became known). */
-  lastGood: number;
-  /** Consecutive readings that were bad or uncertain. */
-  badRun: number;
-}
+/** Time of the last reading of good quality (or when the device became known). */
+const LAST_GOOD = 1;
+/** Consecutive readings that were bad or uncertain. */
+const BAD_RUN = 2;
 
-export const staleEvaluator: Evaluator<StaleRule, StaleParams, StaleState> = {
+const LAYOUT = layoutOf([
+  { name: 'sev', type: 'num', init: 0 },
+  { name: 'lastGood', type: 'num', init: NaN },
+  { name: 'badRun', type: 'num', init: 0 },
+]);
+
+export const staleEvaluator: Evaluator<StaleRule, StaleParams> = {
   seesNotGood: true,
   compile: (r) => ({ intervals: r.intervals, badN: r.badQualityReadings, sev: severityRank(r.severity) }),
-  create: (_p, _ctx, now) => ({ sev: 0, lastGood: now, badRun: 0 }),
-  evaluate(s, reading, p) {
+  layout: () => LAYOUT,
+  init(st, o, _p, _ctx, now) {
+    st[o + LAST_GOOD] = now;
+  },
+  evaluate(st, o, reading, p) {
     if (reading.quality === 'bad' || reading.quality === 'uncertain') {
-      s.badRun++;
-      if (s.sev !== 0 || p.badN === 0 || s.badRun < p.badN) return null;
-      s.sev = p.sev;
+      const badRun = st[o + BAD_RUN]! + 1;
+      st[o + BAD_RUN] = badRun;
+      if (st[o + SEV] !== 0 || p.badN === 0 || badRun < p.badN) return null;
+      st[o + SEV] = p.sev;
       return {
         type: 'raise',
         severity: severityOf(p.sev),
         value: null,
         ts: reading.ts,
-        message: `${s.badRun} consecutive readings not of good quality (last: ${reading.quality})`,
+        message: `${badRun} consecutive readings not of good quality (last: ${reading.quality})`,
       };
     }
-    s.badRun = 0;
-    if (reading.ts > s.lastGood) s.lastGood = reading.ts;
-    if (s.sev === 0) return null;
-    return clearRaised(s, null, reading.ts, 'reporting again');
+    st[o + BAD_RUN] = 0;
+    if (reading.ts > st[o + LAST_GOOD]!) st[o + LAST_GOOD] = reading.ts;
+    if (st[o + SEV] === 0) return null;
+    return clearRaised(st, o, null, reading.ts, 'reporting again');
   },
-  tick(s, p, now, ctx) {
-    if (s.sev !== 0) return null;
+  tick(st, o, p, now, ctx) {
+    if (st[o + SEV] !== 0) return null;
     const limit = p.intervals * ctx.reportIntervalMs;
-    if (now - s.lastGood < limit) return null;
-    s.sev = p.sev;
+    const lastGood = st[o + LAST_GOOD]!;
+    if (now - lastGood < limit) return null;
+    st[o + SEV] = p.sev;
     return {
       type: 'raise',
       severity: severityOf(p.sev),
       value: null,
-      ts: s.lastGood + limit,
+      ts: lastGood + limit,
       message: `no data for ${p.intervals} reporting intervals (${Math.round(limit / 60_000)} min)`,
     };
   },

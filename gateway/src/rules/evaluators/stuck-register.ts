@@ -1,5 +1,6 @@
 import type { StuckRegisterRule } from '../schema.js';
-import { clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
+import { layoutOf } from '../state-arena.js';
+import { SEV, clearRaised, severityOf, severityRank, type Evaluator } from '../types.js';
 
 interface StuckParams {
   metric: string;
@@ -9,15 +10,19 @@ interface StuckParams {
   sev: number;
 }
 
-interface StuckState {
-  sev: number;
-  /** Last reading with consumption; NaN if none seen (then a new meter is no evidence for its peers). */
-  lastUse: number;
-  firstTs: number;
-  nextCheck: number;
-}
+/** Last reading with consumption; NaN if none seen (then a new meter is no evidence for its peers). */
+const LAST_USE = 1;
+const FIRST_TS = 2;
+const NEXT_CHECK = 3;
 
-export const stuckRegisterEvaluator: Evaluator<StuckRegisterRule, StuckParams, StuckState> = {
+const LAYOUT = layoutOf([
+  { name: 'sev', type: 'num', init: 0 },
+  { name: 'lastUse', type: 'num', init: NaN },
+  { name: 'firstTs', type: 'num', init: NaN },
+  { name: 'nextCheck', type: 'num', init: 0 },
+]);
+
+export const stuckRegisterEvaluator: Evaluator<StuckRegisterRule, StuckParams> = {
   compile: (r) => ({
     metric: r.metric,
     windowMs: r.windowMs,
@@ -25,34 +30,30 @@ export const stuckRegisterEvaluator: Evaluator<StuckRegisterRule, StuckParams, S
     recheckMs: r.recheckMs,
     sev: severityRank(r.severity),
   }),
-  create(_p, ctx) {
-    const s: StuckState = { sev: 0, lastUse: NaN, firstTs: NaN, nextCheck: 0 };
-    ctx.peers?.members.add(s);
-    return s;
-  },
-  attach(s, _p, ctx) {
-    ctx.peers?.members.add(s);
-  },
-  evaluate(s, reading, p, _now, ctx) {
+  layout: () => LAYOUT,
+  peers: true,
+  evaluate(st, o, reading, p, _now, ctx) {
     const c = reading.fields[p.metric];
     if (typeof c !== 'number') return null;
     const ts = reading.ts;
-    if (Number.isNaN(s.firstTs)) s.firstTs = ts;
+    if (Number.isNaN(st[o + FIRST_TS])) st[o + FIRST_TS] = ts;
     if (c > 0) {
-      s.lastUse = ts;
-      if (s.sev === 0) return null;
-      return clearRaised(s, c, ts, 'register moving again');
+      st[o + LAST_USE] = ts;
+      if (st[o + SEV] === 0) return null;
+      return clearRaised(st, o, c, ts, 'register moving again');
     }
-    const idleSince = Number.isNaN(s.lastUse) ? s.firstTs : s.lastUse;
-    if (s.sev !== 0 || ts - idleSince < p.windowMs || ts < s.nextCheck || !ctx.peers) return null;
+    const lastUse = st[o + LAST_USE]!;
+    const idleSince = Number.isNaN(lastUse) ? st[o + FIRST_TS]! : lastUse;
+    if (st[o + SEV] !== 0 || ts - idleSince < p.windowMs || ts < st[o + NEXT_CHECK]! || !ctx.peers)
+      return null;
     // Counting peers is O(site); do it at most once per recheck period for a candidate.
-    s.nextCheck = ts + p.recheckMs;
+    st[o + NEXT_CHECK] = ts + p.recheckMs;
     let consuming = 0;
-    for (const peer of ctx.peers.members as Set<StuckState>) {
-      if (peer !== s && ts - peer.lastUse < p.windowMs) consuming++;
+    for (const peer of ctx.peers.members) {
+      if (peer !== o && ts - st[peer + LAST_USE]! < p.windowMs) consuming++;
     }
     if (consuming < p.minPeers) return null;
-    s.sev = p.sev;
+    st[o + SEV] = p.sev;
     const days = Math.round((ts - idleSince) / 86_400_000);
     return {
       type: 'raise',

@@ -1,30 +1,30 @@
 import type { RatedFlowRule, ThresholdRule } from '../schema.js';
+import { layoutOf } from '../state-arena.js';
 import type { Evaluator } from '../types.js';
 import {
   compileLevels,
-  createLevelState,
   feedLevels,
+  levelFields,
   levelsPending,
   settleLevels,
   type LevelParams,
-  type LevelState,
 } from './levels.js';
 
-export const thresholdEvaluator: Evaluator<ThresholdRule, LevelParams, LevelState> = {
+export const thresholdEvaluator: Evaluator<ThresholdRule, LevelParams> = {
   compile: (r) => compileLevels(r.id, r.metric, r.metric, r),
-  create: (p) => createLevelState(p),
-  evaluate(s, reading, p) {
+  layout: (p) => layoutOf(levelFields(p)),
+  evaluate(st, o, reading, p) {
     const v = reading.fields[p.metric];
-    return typeof v === 'number' ? feedLevels(s, p, v, reading.ts) : null;
+    return typeof v === 'number' ? feedLevels(st, o, p, v, reading.ts) : null;
   },
-  tick: (s, p, now) => (levelsPending(s) ? settleLevels(s, p, now) : null),
+  tick: (st, o, p, now) => (levelsPending(st, o) ? settleLevels(st, o, p, now) : null),
 };
 
 /** The flow a rated-flow rule alarms above: the device's rated maximum times the rule's factor. */
 export const ratedFlowLimit = (r: RatedFlowRule, ratedMaxFlow: number): number => ratedMaxFlow * r.factor;
 
 /** A high threshold at the device's own rated maximum flow. */
-export const ratedFlowEvaluator: Evaluator<RatedFlowRule, LevelParams, LevelState> = {
+export const ratedFlowEvaluator: Evaluator<RatedFlowRule, LevelParams> = {
   perDevice: true,
   compile(r, ctx) {
     if (ctx.ratedMaxFlow === undefined) return null;
@@ -39,7 +39,7 @@ export const ratedFlowEvaluator: Evaluator<RatedFlowRule, LevelParams, LevelStat
       },
     });
   },
-  create: (p) => createLevelState(p),
+  layout: thresholdEvaluator.layout,
   evaluate: thresholdEvaluator.evaluate,
   tick: thresholdEvaluator.tick!,
 };

@@ -1,0 +1,208 @@
+/**
+ * Rule state as numbers in one shared Float64Array, not as an object per (device, rule).
+ *
+ * With 10,000 devices and a dozen rules each, objects meant some 120,000 state objects, their
+ * arrays and a boxed number per double field: about 2.8 KB of heap per device that every
+ * garbage collection had to trace, and a dozen scattered objects fetched for every reading.
+ * Here a device's states are one contiguous block of doubles, which the collector never looks
+ * into. Each evaluator describes its state as a list of named fields (its layout), which also
+ * gives the JSON a state is saved as: the same shape the state objects had.
+ */
+
+/** One field of a rule's state. Booleans are kept as 1/0; `ring` is a (ts, value) sample ring. */
+export type FieldSpec =
+  | { name: string; type: 'num'; init: number }
+  | { name: string; type: 'bool' }
+  | { name: string; type: 'nums'; n: number }
+  | { name: string; type: 'ring'; cap: number }
+  | { name: string; type: 'rings'; n: number; cap: number };
+
+type Field = FieldSpec & { off: number };
+
+/** Where each field of a state sits, relative to the state's offset, and how many doubles it takes. */
+export interface Layout {
+  readonly fields: readonly Field[];
+  readonly size: number;
+}
+
+/** A ring takes its head, its length, then `cap` times and `cap` values. */
+export const RING_HEAD = 0;
+export const RING_LEN = 1;
+export const RING_TS = 2;
+const ringSize = (cap: number) => 2 + 2 * cap;
+
+/**
+ * Fields are placed in the order given, so an evaluator's offset constants follow its list.
+ * Every layout starts with `sev`, the raised severity rank, so the engine can read it for any rule.
+ */
+export function layoutOf(specs: readonly FieldSpec[]): Layout {
+  if (specs[0]?.name !== 'sev') throw new Error('a rule state layout starts with sev');
+  const fields: Field[] = [];
+  let off = 0;
+  for (const s of specs) {
+    fields.push({ ...s, off });
+    off +=
+      s.type === 'num' || s.type === 'bool'
+        ? 1
+        : s.type === 'nums'
+          ? s.n
+          : s.type === 'ring'
+            ? ringSize(s.cap)
+            : s.n * ringSize(s.cap);
+  }
+  return { fields, size: off };
+}
+
+/** Writes a fresh state: numbers at their initial value, booleans false, arrays and rings empty (NaN). */
+export function initState(st: Float64Array, o: number, l: Layout): void {
+  for (const f of l.fields) {
+    const at = o + f.off;
+    switch (f.type) {
+      case 'num':
+        st[at] = f.init;
+        break;
+      case 'bool':
+        st[at] = 0;
+        break;
+      case 'nums':
+        st.fill(NaN, at, at + f.n);
+        break;
+      case 'ring':
+        initRing(st, at, f.cap);
+        break;
+      case 'rings':
+        for (let k = 0; k < f.n; k++) initRing(st, at + k * ringSize(f.cap), f.cap);
+        break;
+    }
+  }
+}
+
+function initRing(st: Float64Array, at: number, cap: number): void {
+  st[at + RING_HEAD] = 0;
+  st[at + RING_LEN] = 0;
+  st.fill(NaN, at + RING_TS, at + ringSize(cap));
+}
+
+/** The state as a plain object (JSON turns NaN into null). */
+export function saveState(st: Float64Array, o: number, l: Layout): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of l.fields) {
+    const at = o + f.off;
+    switch (f.type) {
+      case 'num':
+        out[f.name] = st[at];
+        break;
+      case 'bool':
+        out[f.name] = st[at] !== 0;
+        break;
+      case 'nums':
+        out[f.name] = Array.from(st.subarray(at, at + f.n));
+        break;
+      case 'ring':
+        out[f.name] = saveRing(st, at, f.cap);
+        break;
+      case 'rings':
+        out[f.name] = Array.from({ length: f.n }, (_, k) => saveRing(st, at + k * ringSize(f.cap), f.cap));
+        break;
+    }
+  }
+  return out;
+}
+
+function saveRing(st: Float64Array, at: number, cap: number) {
+  return {
+    ts: Array.from(st.subarray(at + RING_TS, at + RING_TS + cap)),
+    v: Array.from(st.subarray(at + RING_TS + cap, at + RING_TS + 2 * cap)),
+    head: st[at + RING_HEAD],
+    len: st[at + RING_LEN],
+  };
+}
+
+/**
+ * Reads a saved state into a fresh one of the same layout. A number saved as null (NaN in JSON)
+ * or missing is NaN again; a boolean or array that is missing keeps its fresh value.
+ */
+export function loadState(st: Float64Array, o: number, l: Layout, saved: unknown): void {
+  if (typeof saved !== 'object' || saved === null) return;
+  const s = saved as Record<string, unknown>;
+  for (const f of l.fields) {
+    const at = o + f.off;
+    const v = s[f.name];
+    switch (f.type) {
+      case 'num':
+        st[at] = num(v);
+        break;
+      case 'bool':
+        if (typeof v === 'boolean') st[at] = v ? 1 : 0;
+        break;
+      case 'nums':
+        loadNums(st, at, f.n, v);
+        break;
+      case 'ring':
+        loadRing(st, at, f.cap, v);
+        break;
+      case 'rings':
+        if (Array.isArray(v))
+          for (let k = 0; k < f.n; k++) loadRing(st, at + k * ringSize(f.cap), f.cap, v[k]);
+        break;
+    }
+  }
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
+
+function loadNums(st: Float64Array, at: number, n: number, v: unknown): void {
+  if (!Array.isArray(v)) return;
+  for (let i = 0; i < n; i++) st[at + i] = num(v[i]);
+}
+
+function loadRing(st: Float64Array, at: number, cap: number, v: unknown): void {
+  if (typeof v !== 'object' || v === null) return;
+  const r = v as Record<string, unknown>;
+  loadNums(st, at + RING_TS, cap, r.ts);
+  loadNums(st, at + RING_TS + cap, cap, r.v);
+  st[at + RING_HEAD] = num(r.head);
+  st[at + RING_LEN] = num(r.len);
+}
+
+/**
+ * The doubles of every rule state of every device. Blocks are handed out once per device (and
+ * again when its rules change); a released block is reused by the next one of the same size.
+ * Growing replaces `buf`: callers read `buf` afresh after anything that may allocate.
+ */
+export class StateArena {
+  buf: Float64Array;
+  private top = 0;
+  private readonly free = new Map<number, number[]>();
+
+  constructor(initialDoubles = 1 << 16) {
+    this.buf = new Float64Array(initialDoubles);
+  }
+
+  alloc(n: number): number {
+    const reuse = this.free.get(n)?.pop();
+    if (reuse !== undefined) return reuse;
+    const o = this.top;
+    if (o + n > this.buf.length) {
+      let cap = this.buf.length * 2;
+      while (o + n > cap) cap *= 2;
+      const next = new Float64Array(cap);
+      next.set(this.buf.subarray(0, o));
+      this.buf = next;
+    }
+    this.top = o + n;
+    return o;
+  }
+
+  release(o: number, n: number): void {
+    if (n === 0) return;
+    let list = this.free.get(n);
+    if (!list) this.free.set(n, (list = []));
+    list.push(o);
+  }
+
+  /** Doubles handed out (released blocks included): for stats and tests. */
+  used(): number {
+    return this.top;
+  }
+}
