@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Reading } from '../../gateway/src/core/types.js';
+import { newDeviceRefs, type Reading } from '../../gateway/src/core/types.js';
 import {
   CONSUMPTION_PREFIX,
   Deriver,
@@ -154,13 +154,21 @@ const cases: Case[] = [
 ];
 
 describe('Deriver: consumption', () => {
-  it.each(cases)('$name', ({ steps, registerMax, kind }) => {
+  // The pipeline hands the device's refs, where the meter's state is kept after its first reading.
+  const modes = [
+    { how: 'state looked up', refs: () => undefined },
+    { how: 'state kept in the device refs', refs: newDeviceRefs },
+  ];
+  it.each(modes.flatMap((m) => cases.map((c) => ({ ...c, ...m }))))('$name ($how)', (c) => {
+    const { steps, registerMax, kind } = c;
+    const refs = c.refs();
     const store = new MemStore();
     const d = new Deriver(store, lookup(registerMax));
     d.load();
     for (const [i, s] of steps.entries()) {
       const r = meter(s.ts, s.v, kind);
-      const outcome = d.apply(r, KEY);
+      const outcome = d.apply(r, KEY, refs);
+      if (refs) expect(refs.derive, `step ${i}`).toBeDefined();
       expect(outcome, `step ${i}`).toBe(s.outcome);
       if (s.consumption === undefined) expect(r.fields, `step ${i}`).not.toHaveProperty('consumption_m3');
       else expect(r.fields.consumption_m3 as number, `step ${i}`).toBeCloseTo(s.consumption, 9);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../gateway/src/config/schema.js';
+import { newDeviceRefs } from '../../gateway/src/core/types.js';
 import { BUILTIN_KINDS } from '../../gateway/src/ingest/catalogue.js';
 import { PayloadValidator, type TopicInfo } from '../../gateway/src/ingest/decode.js';
 import { LineBuilder } from '../../gateway/src/ingest/line-builder.js';
@@ -24,6 +25,7 @@ function info(kind: string): TopicInfo {
     key: 's1/d1',
     def,
     prefix: Buffer.from(`${def.measurement},device=d1,site=s1 `),
+    refs: newDeviceRefs(),
   };
 }
 

@@ -24,9 +24,24 @@ export interface Reading {
   quality?: Quality;
 }
 
+/**
+ * Where the stages that keep state per device put a reference to it, one record per device that
+ * the ingest pipeline holds with the device's topic: each reading then reaches its device's
+ * state without a lookup in a map of every device. A reference, once set, stays valid: those
+ * stages never replace a device's state object. Each stage reads and writes only its own field.
+ */
+export interface DeviceRefs {
+  registry: object | undefined;
+  rules: object | undefined;
+  derive: object | undefined;
+}
+
+export const newDeviceRefs = (): DeviceRefs => ({ registry: undefined, rules: undefined, derive: undefined });
+
 /** Receives accepted readings after they were handed to the durable store. Must not throw. */
 export interface ReadingListener {
-  onReading(reading: Reading): void;
+  /** `refs` comes with readings from the ingest pipeline; without it the listener looks the device up. */
+  onReading(reading: Reading, refs?: DeviceRefs): void;
 }
 
 export type ComponentState = 'ok' | 'degraded' | 'down' | 'starting' | 'stopped';

@@ -1,4 +1,4 @@
-import type { Reading, MetricValue } from '../core/types.js';
+import type { DeviceRefs, Reading, MetricValue } from '../core/types.js';
 import type { IngestConfig } from '../config/schema.js';
 import {
   DERIVED_FIELDS,
@@ -20,6 +20,8 @@ export interface TopicInfo {
   def: KindDef;
   /** Line-protocol prefix `measurement,device=..,site=.. ` (ids need no escaping: see ID_PATTERN). */
   prefix: Buffer;
+  /** The listeners' references to the device's state. */
+  refs: DeviceRefs;
 }
 
 /** Splits `<anything>/<site>/<kind>/<device>/telemetry` without validating the ids. */

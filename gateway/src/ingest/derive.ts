@@ -1,4 +1,4 @@
-import type { Reading } from '../core/types.js';
+import type { DeviceRefs, Reading } from '../core/types.js';
 import { dewPointC } from './derive-dewpoint.js';
 
 /**
@@ -126,7 +126,7 @@ export class Deriver {
   }
 
   /** Adds the derived fields to `reading.fields`. `key` is `${site}/${device}`. */
-  apply(reading: Reading, key: string): DeriveOutcome {
+  apply(reading: Reading, key: string, refs?: DeviceRefs): DeriveOutcome {
     const fields = reading.fields;
     if (isMeterKind(reading.kind)) {
       const index = fields.volume_m3;
@@ -134,7 +134,7 @@ export class Deriver {
       // restarted register reporting 0), must not become the base.
       if (typeof index !== 'number' || (reading.quality !== undefined && reading.quality !== 'good'))
         return DeriveOutcome.ok;
-      return this.consumption(reading, key, index);
+      return this.consumption(reading, key, index, refs);
     }
     if (reading.kind === 'env-probe') {
       const t = fields.temperature_c;
@@ -144,14 +144,20 @@ export class Deriver {
     return DeriveOutcome.ok;
   }
 
-  private consumption(reading: Reading, key: string, index: number): DeriveOutcome {
+  private consumption(reading: Reading, key: string, index: number, refs?: DeviceRefs): DeriveOutcome {
     const ts = reading.ts;
-    const s = this.state.get(key);
+    // A meter's state object is created once and changed in place, so a kept reference holds.
+    let s = refs?.derive as MeterState | undefined;
     if (s === undefined) {
-      const fresh = new MeterState(ts, index, CONSUMPTION_PREFIX + key);
-      this.state.set(key, fresh);
-      this.store.putState(fresh.stateKey, fresh);
-      return DeriveOutcome.first;
+      s = this.state.get(key);
+      if (s === undefined) {
+        const fresh = new MeterState(ts, index, CONSUMPTION_PREFIX + key);
+        this.state.set(key, fresh);
+        this.store.putState(fresh.stateKey, fresh);
+        if (refs) refs.derive = fresh;
+        return DeriveOutcome.first;
+      }
+      if (refs) refs.derive = s;
     }
     // Omitting the field (rather than writing 0) matters: InfluxDB merges the fields of points
     // with the same series and timestamp, so a redelivery keeps the value booked the first time.

@@ -1,6 +1,12 @@
 import type { Logger } from '../core/log.js';
 import { RateLimitedLog } from '../core/log.js';
-import type { Reading, ReadingListener, MetricValue } from '../core/types.js';
+import {
+  newDeviceRefs,
+  type DeviceRefs,
+  type Reading,
+  type ReadingListener,
+  type MetricValue,
+} from '../core/types.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { BUILTIN_KINDS, measurementOf, type KindDef } from './catalogue.js';
 import { PayloadValidator, checkIds, splitTopic, type TopicInfo } from './decode.js';
@@ -16,7 +22,7 @@ export interface LineSink {
 
 /** Derived values (consumption, dew point); mutates the reading's fields. */
 export interface ReadingDeriver {
-  apply(reading: Reading, key: string): string;
+  apply(reading: Reading, key: string, refs?: DeviceRefs): string;
 }
 
 /** The device registry as the ingest path needs it. */
@@ -181,7 +187,8 @@ export class IngestPipeline {
    * pieces so far are in `this.line`; the derived fields and the timestamp complete it.
    */
   private accept(info: TopicInfo, reading: Reading, count: number): void {
-    const outcome = this.deriver.apply(reading, info.key);
+    const refs = info.refs;
+    const outcome = this.deriver.apply(reading, info.key, refs);
     this.counters.derive[outcome] = (this.counters.derive[outcome] ?? 0) + 1;
     const f = reading.fields;
     const line = this.line;
@@ -211,7 +218,7 @@ export class IngestPipeline {
     this.counters.accepted++;
     this.counters.values += n;
     const ls = this.listeners;
-    for (let i = 0; i < ls.length; i++) ls[i]!.onReading(reading);
+    for (let i = 0; i < ls.length; i++) ls[i]!.onReading(reading, refs);
   }
 
   private resolveTopic(topic: string): TopicInfo | Rejection {
@@ -242,6 +249,7 @@ export class IngestPipeline {
       def,
       // Tags in key order (device < site): InfluxDB sorts them per point otherwise.
       prefix: Buffer.from(`${def.measurement},device=${device},site=${site} `),
+      refs: newDeviceRefs(),
     };
   }
 

@@ -1,7 +1,7 @@
 import type { DeviceConfig, KindConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { Reading, ReadingListener } from '../core/types.js';
+import type { DeviceRefs, Reading, ReadingListener } from '../core/types.js';
 import type { DeviceLookup } from '../ingest/derive.js';
 import type { MeterClass } from '../rules/types.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
@@ -186,8 +186,12 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
   }
 
   /** Called for every accepted reading; must not throw. */
-  onReading(r: Reading): void {
-    const e = this.ensureMutable(r.site, r.kind, r.device, r.ts);
+  onReading(r: Reading, refs?: DeviceRefs): void {
+    let e = refs?.registry as MutableEntry | undefined;
+    if (e === undefined) {
+      e = this.ensureMutable(r.site, r.kind, r.device, r.ts);
+      if (refs) refs.registry = e;
+    }
     const ts = r.ts;
     if (e.lastSeen === undefined || ts > e.lastSeen) e.lastSeen = ts;
     if (e.firstSeen === undefined) e.firstSeen = ts;

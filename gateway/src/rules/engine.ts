@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.js';
-import type { Reading } from '../core/types.js';
+import type { DeviceRefs, Reading } from '../core/types.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
 import { CompiledRules, type ResolvedRule } from './compile.js';
 import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
@@ -121,9 +121,12 @@ export class RuleEngine {
     this.listener = listener;
   }
 
-  /** Evaluates one reading; the listener hears about it only if something changed. */
-  process(reading: Reading): void {
-    this.evaluate(reading);
+  /**
+   * Evaluates one reading; the listener hears about it only if something changed. With `refs`,
+   * the device's slot is kept there and found without a lookup next time.
+   */
+  process(reading: Reading, refs?: DeviceRefs): void {
+    this.evaluate(reading, refs);
     this.flush();
   }
 
@@ -291,8 +294,13 @@ export class RuleEngine {
     return { devices: this.slots.length, bindings, outOfOrder: this.outOfOrder };
   }
 
-  private evaluate(reading: Reading): void {
-    const slot = this.slotFor(reading.site, reading.device, reading.kind, reading.ts);
+  private evaluate(reading: Reading, refs?: DeviceRefs): void {
+    // A slot is never replaced (a device that changes kind is rebound in place), so a kept one holds.
+    let slot = refs?.rules as Slot | undefined;
+    if (slot === undefined || slot.kind !== reading.kind) {
+      slot = this.slotFor(reading.site, reading.device, reading.kind, reading.ts);
+      if (refs) refs.rules = slot;
+    }
     const ts = reading.ts;
     if (ts < slot.lastTs) {
       this.outOfOrder++;

@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.js';
-import type { Component, ComponentHealth, Reading, ReadingListener } from '../core/types.js';
+import type { Component, ComponentHealth, DeviceRefs, Reading, ReadingListener } from '../core/types.js';
 import { EventClock } from './clock.js';
 import { RuleEngine } from './engine.js';
 import type { ReadRateEntry } from './read-rate.js';
@@ -69,9 +69,9 @@ export class RulesRuntime implements Component, ReadingListener {
   }
 
   /** Hot path: one comparison, then the engine (which allocates only when something changes). */
-  onReading(r: Reading): void {
+  onReading(r: Reading, refs?: DeviceRefs): void {
     this.clock.observe(r.ts);
-    this.engine.process(r);
+    this.engine.process(r, refs);
   }
 
   async start(): Promise<void> {
