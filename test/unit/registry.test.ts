@@ -165,6 +165,19 @@ describe('DeviceRegistry: latest values', () => {
     });
   });
 
+  it('keeps a boolean a boolean whatever its quality, and the newest of each metric', () => {
+    const r = reg();
+    r.onReading(reading('hq', 'gas-meter', 'gm-1', T0 + 5, { valve_open: true, volume_m3: 3 }));
+    r.onReading({ ...reading('hq', 'gas-meter', 'gm-1', T0 + 9, { valve_open: false }), quality: 'bad' });
+    // Older than what is held: changes nothing.
+    r.onReading(reading('hq', 'gas-meter', 'gm-1', T0 + 1, { valve_open: true, volume_m3: 1 }));
+    r.onReading({ ...reading('hq', 'gas-meter', 'gm-1', T0 + 9, { volume_m3: 4 }), quality: 'uncertain' });
+    expect(r.get('hq/gm-1', T0 + 9)!.latest).toEqual({
+      valve_open: { value: false, ts: T0 + 9, quality: 'bad' },
+      volume_m3: { value: 4, ts: T0 + 9, quality: 'uncertain' },
+    });
+  });
+
   it('snapshots are copies, safe to serialise and to hold', () => {
     const r = reg();
     r.onReading(reading('hq', 'gas-meter', 'gm-1', T0, { volume_m3: 10 }));

@@ -7,71 +7,70 @@ export interface LatestValue {
   quality: Quality;
 }
 
+/** Quality as a number in the data array; booleans add 1. */
+const QUALITY_CODE = { good: 0, uncertain: 2, bad: 4 } as const;
+const QUALITIES: readonly Quality[] = ['good', 'uncertain', 'bad'];
+/** Doubles per metric in `data`: value, time, code. */
+const STRIDE = 3;
+
 /**
- * The newest value, time and quality of each metric of one device, in parallel arrays.
+ * The newest value, time and quality of each metric of one device.
  *
  * Written for every accepted reading and read only by the API, so it is laid out for the write:
- * a device has about eight metrics, which a linear scan over the names (the parser's interned
- * strings, compared by identity first) finds faster than a hash lookup, and four small arrays
- * cost about half of a Map with an object per metric (some 900 bytes a device, 9 MB with
- * 10,000 devices). Reads build the `LatestValue` objects on request.
+ * the metric names in one array (the parser's interned strings, compared by identity), and per
+ * metric three doubles in another: value (booleans as 1/0), time, and a code for quality and
+ * booleanness. A double array holds numbers unboxed, so a reading allocates nothing here, and the
+ * collector has no pointers to follow in it. A device sends its metrics in the same order each
+ * time, so the one after the last match is tried first. Reads build `LatestValue` objects on request.
  */
 export class LatestValues implements ReadonlyMap<string, Readonly<LatestValue>> {
-  /** [name, quality] per metric. */
-  private slots: Array<string | Quality> = [];
-  /**
-   * Values and times in double arrays, which hold numbers unboxed: a reading then allocates
-   * nothing here, and nothing it leaves behind has to survive a garbage collection.
-   * Booleans are stored as 1/0 with their flag in `bools`.
-   */
-  private nums: number[] = [];
-  private times: number[] = [];
-  private bools: boolean[] = [];
+  private names: string[] = [];
+  private data: number[] = [];
+  /** Index of the metric expected next. */
+  private hint = 0;
 
   /** Keeps the value unless the metric already holds a newer one (out-of-order readings). */
   set(metric: string, value: MetricValue, ts: number, quality: Quality): void {
-    const s = this.slots;
-    for (let i = 0, j = 0; i < s.length; i += 2, j++) {
-      if (s[i] !== metric) continue;
-      if (ts >= this.times[j]!) {
-        if (typeof value === 'boolean') {
-          this.nums[j] = value ? 1 : 0;
-          this.bools[j] = true;
-        } else {
-          this.nums[j] = value;
-          this.bools[j] = false;
-        }
-        this.times[j] = ts;
-        s[i + 1] = quality;
-      }
-      return;
+    const names = this.names;
+    let j = this.hint;
+    if (j >= names.length || names[j] !== metric) {
+      j = names.indexOf(metric);
+      if (j < 0) return this.add(metric, value, ts, quality);
     }
-    // Grown to the exact size: a pushed array keeps spare capacity, for every device.
-    const n = this.times.length;
-    const slots = new Array<string | Quality>(2 * n + 2);
-    const nums = new Array<number>(n + 1).fill(0.5);
-    const times = new Array<number>(n + 1).fill(0.5);
-    const bools = new Array<boolean>(n + 1).fill(false);
-    for (let j = 0; j < n; j++) {
-      slots[2 * j] = s[2 * j]!;
-      slots[2 * j + 1] = s[2 * j + 1]!;
-      nums[j] = this.nums[j]!;
-      times[j] = this.times[j]!;
-      bools[j] = this.bools[j]!;
+    this.hint = j + 1;
+    const d = this.data;
+    const o = j * STRIDE;
+    if (!(ts >= d[o + 1]!)) return;
+    if (typeof value === 'boolean') {
+      d[o] = value ? 1 : 0;
+      d[o + 2] = QUALITY_CODE[quality] + 1;
+    } else {
+      d[o] = value;
+      d[o + 2] = QUALITY_CODE[quality];
     }
-    slots[2 * n] = metric;
-    slots[2 * n + 1] = quality;
-    nums[n] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
-    bools[n] = typeof value === 'boolean';
-    times[n] = ts;
-    this.slots = slots;
-    this.nums = nums;
-    this.times = times;
-    this.bools = bools;
+    d[o + 1] = ts;
+  }
+
+  /** A metric seen for the first time: both arrays grow to their exact size (a pushed array keeps spare room, for every device). */
+  private add(metric: string, value: MetricValue, ts: number, quality: Quality): void {
+    const n = this.names.length;
+    const names = new Array<string>(n + 1);
+    const data = new Array<number>((n + 1) * STRIDE).fill(0.5);
+    for (let j = 0; j < n; j++) names[j] = this.names[j]!;
+    for (let k = 0; k < n * STRIDE; k++) data[k] = this.data[k]!;
+    names[n] = metric;
+    const o = n * STRIDE;
+    const bool = typeof value === 'boolean';
+    data[o] = bool ? (value ? 1 : 0) : value;
+    data[o + 1] = ts;
+    data[o + 2] = QUALITY_CODE[quality] + (bool ? 1 : 0);
+    this.names = names;
+    this.data = data;
+    this.hint = n + 1;
   }
 
   get size(): number {
-    return this.times.length;
+    return this.names.length;
   }
 
   has(metric: string): boolean {
@@ -84,34 +83,34 @@ export class LatestValues implements ReadonlyMap<string, Readonly<LatestValue>> 
   }
 
   private indexOf(metric: string): number {
-    const s = this.slots;
-    for (let i = 0; i < s.length; i += 2) if (s[i] === metric) return i / 2;
-    return -1;
+    return this.names.indexOf(metric);
   }
 
   private at(j: number): LatestValue {
-    const v = this.nums[j]!;
+    const o = j * STRIDE;
+    const v = this.data[o]!;
+    const code = this.data[o + 2]!;
     return {
-      value: this.bools[j] ? v !== 0 : v,
-      ts: this.times[j]!,
-      quality: this.slots[2 * j + 1] as Quality,
+      value: code % 2 === 1 ? v !== 0 : v,
+      ts: this.data[o + 1]!,
+      quality: QUALITIES[code >> 1]!,
     };
   }
 
   private name(j: number): string {
-    return this.slots[2 * j] as string;
+    return this.names[j]!;
   }
 
   *entries(): MapIterator<[string, LatestValue]> {
-    for (let j = 0; j < this.times.length; j++) yield [this.name(j), this.at(j)];
+    for (let j = 0; j < this.names.length; j++) yield [this.name(j), this.at(j)];
   }
 
   *keys(): MapIterator<string> {
-    for (let j = 0; j < this.times.length; j++) yield this.name(j);
+    for (let j = 0; j < this.names.length; j++) yield this.name(j);
   }
 
   *values(): MapIterator<LatestValue> {
-    for (let j = 0; j < this.times.length; j++) yield this.at(j);
+    for (let j = 0; j < this.names.length; j++) yield this.at(j);
   }
 
   [Symbol.iterator](): MapIterator<[string, LatestValue]> {
@@ -119,13 +118,13 @@ export class LatestValues implements ReadonlyMap<string, Readonly<LatestValue>> 
   }
 
   forEach(fn: (value: LatestValue, key: string, map: ReadonlyMap<string, LatestValue>) => void): void {
-    for (let j = 0; j < this.times.length; j++) fn(this.at(j), this.name(j), this);
+    for (let j = 0; j < this.names.length; j++) fn(this.at(j), this.name(j), this);
   }
 
   /** A plain copy, safe to serialise and to hold. */
   toJSON(): Record<string, LatestValue> {
     const out: Record<string, LatestValue> = {};
-    for (let j = 0; j < this.times.length; j++) out[this.name(j)] = this.at(j);
+    for (let j = 0; j < this.names.length; j++) out[this.name(j)] = this.at(j);
     return out;
   }
 }
