@@ -38,4 +38,5 @@ EXPOSE 8080 1883
 # 200 for "ok" and "degraded" (e.g. InfluxDB unreachable: readings wait in the outbox), 503 for "down".
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GATEWAY_HTTP_PORT||8080)+'/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/gateway/src/main.js"]
+# The initial old generation cannot be set in NODE_OPTIONS; see "Memory" in the README.
+CMD ["node", "--initial-old-space-size=128", "dist/gateway/src/main.js"]

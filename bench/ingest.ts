@@ -50,8 +50,10 @@ const RUNS = Number(args.runs);
 const LIVE_RATE = Number(args['live-rate']);
 const LIVE_SECONDS = Number(args['live-seconds']);
 
-/** The gateway's heap cap, as `npm run gateway` sets it (override the flags with BENCH_NODE_ARGS). */
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
+/** The gateway's heap flags, as `npm run gateway` sets them (override the flags with BENCH_NODE_ARGS). */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=256 --initial-old-space-size=128')
+  .split(' ')
+  .filter(Boolean);
 
 /** Values per message as the gateway writes them (derived fields included). */
 const VALUES: Record<(typeof KINDS)[number], number> = {

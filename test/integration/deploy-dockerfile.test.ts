@@ -125,7 +125,11 @@ describe('Dockerfile structure', () => {
     const health = kw('HEALTHCHECK');
     expect(health).toHaveLength(1);
     expect(execForm(health[0]!).slice(0, 2)).toEqual(['node', '-e']);
-    expect(execForm(kw('CMD')[0]!)).toEqual(['node', 'dist/gateway/src/main.js']);
+    expect(execForm(kw('CMD')[0]!)).toEqual([
+      'node',
+      '--initial-old-space-size=128',
+      'dist/gateway/src/main.js',
+    ]);
   });
 
   it('copies only from the build context what exists and .dockerignore lets through, and from declared stages', async () => {
@@ -238,7 +242,7 @@ describe('the image build and start commands, replayed outside a container', () 
 
   it('produces the CMD file and everything the runtime stage copies from the build stage', () => {
     const cmd = execForm(runtime.find((i) => i.getKeyword() === 'CMD')!);
-    expect(existsSync(join(app, cmd[1]!)), cmd[1]).toBe(true);
+    expect(existsSync(join(app, cmd.at(-1)!)), cmd.at(-1)).toBe(true);
     for (const i of runtime.filter((x) => x.getKeyword() === 'COPY' && (x as Copy).getFromFlag())) {
       const src = args(i).filter((a) => !a.startsWith('--'))[0]!;
       expect(src.startsWith('/app/'), src).toBe(true);
