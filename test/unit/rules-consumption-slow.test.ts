@@ -32,7 +32,7 @@ interface Case {
   expect: string[];
 }
 
-function engineFor(meters: string[]) {
+function engineFor(meters: string[], rules: RulesConfigInput = RULES) {
   const facts = new Map<string, DeviceFacts>(
     meters.map((d) => [
       d,
@@ -41,7 +41,7 @@ function engineFor(meters: string[]) {
   );
   const out: Transition[] = [];
   const engine = new RuleEngine({
-    rules: parseRules(RULES),
+    rules: parseRules(rules),
     facts: { get: (_s, d) => facts.get(d) },
     listener: (b) => out.push(...b),
   });
@@ -152,6 +152,31 @@ describe('gas.consumption.slow: a day far below the meter own median while its p
     const { engine, out } = engineFor(c.meters ?? M4);
     feed(engine, c, T0, T0 + c.days * DAY);
     expect(fmt(out)).toEqual(c.expect);
+  });
+
+  it('peers with a shorter history are judged on their own history only', () => {
+    // m1 keeps 14 days, its peers the default 7; another rule's state follows theirs. The peers
+    // report from day 6 on, so on day 7 they are whole but have learnt nothing: not judged, and
+    // one meter without judged peers raises nothing.
+    const slow = DEFAULT_RULE_PACK.find((r) => r.id === 'gas.consumption.slow')!;
+    const jump = DEFAULT_RULE_PACK.find((r) => r.id === 'gas.consumption.jump')!;
+    const rules: RulesConfigInput = {
+      pack: [slow, jump],
+      overrides: [
+        ...RULES.overrides!,
+        { rule: 'gas.consumption.slow', device: 'm1', set: { historyDays: 14 } },
+      ],
+    };
+    const { engine, out } = engineFor(M4, rules);
+    const c: Case = {
+      name: 'mixed history lengths',
+      days: 8,
+      daily: slowOn([7]),
+      silent: (m, t) => m !== 'm1' && t < 6 * 1440,
+      expect: [],
+    };
+    feed(engine, c, T0, T0 + c.days * DAY);
+    expect(out.filter((t) => t.ruleId === 'gas.consumption.slow').map((t) => t.message)).toEqual([]);
   });
 
   it('a restart between days keeps the learnt history', () => {

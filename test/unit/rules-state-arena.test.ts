@@ -135,4 +135,37 @@ describe('rule state in the shared state array', () => {
       'no consumption for 2 d while 2 meters of the site consumed: register stuck',
     ]);
   });
+
+  it('reloads that change the size of a state keep the array packed, and the states that stay', () => {
+    const h = harness([high, rise]);
+    for (let d = 0; d < 50; d++) h.feed(0, { v: 12 }, `d${d}`);
+    for (let k = 5; k <= 14; k++)
+      h.engine.reload(parseRules({ pack: [], custom: [high, { ...rise, maxSamples: k }] }), T0 + MIN);
+    const fresh = harness([high, { ...rise, maxSamples: 14 }]);
+    for (let d = 0; d < 50; d++) fresh.feed(0, { v: 1 }, `d${d}`);
+    expect(h.engine.stats().stateDoubles).toBe(fresh.engine.stats().stateDoubles);
+    // The threshold's on-delay, started before the reloads, still ends at minute 5.
+    h.engine.tick(T0 + 5 * MIN);
+    expect(h.fmt().filter((t) => t.endsWith(' d0'))).toEqual(['raise t.high @5 d0']);
+  });
+
+  it('peer groups follow the blocks a reload moves', () => {
+    const facts = ['m1', 'm2', 'm3'].map((device): DeviceFacts => ({
+      site: 's1',
+      device,
+      kind: 'm',
+      critical: false,
+      reportIntervalSec: 3600,
+    }));
+    const h = harness([stuck], facts);
+    for (const f of facts) h.engine.registerDevice(f, T0);
+    h.feed(0, { consumption_m3: 0 }, 'm1', 'm');
+    for (const m of ['m2', 'm3']) h.feed(DAY, { consumption_m3: 1 }, m, 'm');
+    // Another rule for the kind: every block grows and moves; the stuck rule's states stay.
+    h.engine.reload(parseRules({ pack: [], custom: [{ ...high, kinds: ['m'] }, stuck] }), T0 + DAY);
+    h.feed(2 * DAY, { consumption_m3: 0 }, 'm1', 'm');
+    expect(h.out.map((t) => t.message)).toEqual([
+      'no consumption for 2 d while 2 meters of the site consumed: register stuck',
+    ]);
+  });
 });

@@ -79,6 +79,8 @@ export interface RuleEngineOptions {
 export interface RuleEngineStats {
   devices: number;
   bindings: number;
+  /** Doubles of rule state handed out in the state array (released blocks included). */
+  stateDoubles: number;
   /** Readings older than the device's last evaluated one, skipped so a late reading cannot re-raise. */
   outOfOrder: number;
 }
@@ -101,7 +103,7 @@ export class RuleEngine {
   private peers = new Map<string, PeerGroup>();
   private hashes = new Map<string, Map<string, string>>();
   private plans = new Map<string, Plan>();
-  private readonly arena = new StateArena();
+  private arena = new StateArena();
   private out: Transition[] = [];
   private outOfOrder = 0;
   private readRateSev = new Map<string, number>();
@@ -183,6 +185,7 @@ export class RuleEngine {
       }
     }
     this.nextReadRateAt = 0;
+    this.compact();
     this.flush();
   }
 
@@ -291,7 +294,12 @@ export class RuleEngine {
   stats(): RuleEngineStats {
     let bindings = 0;
     for (const s of this.slots) bindings += s.plan.entries.length;
-    return { devices: this.slots.length, bindings, outOfOrder: this.outOfOrder };
+    return {
+      devices: this.slots.length,
+      bindings,
+      stateDoubles: this.arena.used(),
+      outOfOrder: this.outOfOrder,
+    };
   }
 
   private evaluate(reading: Reading, refs?: DeviceRefs): void {
@@ -399,6 +407,27 @@ export class RuleEngine {
     this.arena.release(oldBase, old.size);
     slot.plan = plan;
     slot.base = base;
+  }
+
+  /**
+   * Moves every device's block into a fresh arena, packed. A reload that changes the size of a
+   * rule's state gives every device a new block; without this the old ones, of a size nothing
+   * asks for any more, would stay unused, and repeated reloads would grow the arena without end.
+   */
+  private compact(): void {
+    const old = this.arena.buf;
+    let total = 0;
+    for (const slot of this.slots) total += slot.plan.size;
+    const next = new StateArena(Math.max(total, 1024));
+    for (const g of this.peers.values()) g.members.clear();
+    for (const slot of this.slots) {
+      const size = slot.plan.size;
+      const base = next.alloc(size);
+      next.buf.set(old.subarray(slot.base, slot.base + size), base);
+      slot.base = base;
+      for (const e of slot.plan.entries) if (e.ev.peers) e.ctx.peers?.members.add(base + e.off);
+    }
+    this.arena = next;
   }
 
   /** The shared plan for a device's kind, site, facts and resolved rules; built on first need. */

@@ -48,7 +48,12 @@ const CLOSED_DAY = 6;
 const VERDICT = 7;
 /** Gap that still counts as reporting, from the device's interval (set by attach, not restored). */
 const GAP_MS = 8;
-const HIST = 9;
+/**
+ * Length of `hist`: its own rule's historyDays (set by attach). Peers read it, not theirs: an
+ * override may give meters of one site histories of different lengths.
+ */
+const DAYS = 9;
+const HIST = 10;
 
 const NORMAL = 1;
 const LOW = 0;
@@ -56,7 +61,8 @@ const LOW = 0;
 /** Median of the complete days learnt, or NaN with fewer than minHistoryDays. Runs once a day per meter. */
 function baseline(st: Float64Array, o: number, p: SlowParams): number {
   const v: number[] = [];
-  for (let i = 0; i < p.historyDays; i++) {
+  const days = st[o + DAYS]!;
+  for (let i = 0; i < days; i++) {
     const x = st[o + HIST + i]!;
     if (!Number.isNaN(x)) v.push(x);
   }
@@ -162,6 +168,7 @@ export const consumptionSlowEvaluator: Evaluator<ConsumptionSlowRule, SlowParams
       { name: 'closedDay', type: 'num', init: NaN },
       { name: 'verdict', type: 'num', init: NaN },
       { name: 'gapMs', type: 'num', init: NaN },
+      { name: 'days', type: 'num', init: p.historyDays },
       { name: 'hist', type: 'nums', n: p.historyDays },
     ]),
   peers: true,
@@ -170,6 +177,7 @@ export const consumptionSlowEvaluator: Evaluator<ConsumptionSlowRule, SlowParams
   },
   attach(st, o, p, ctx) {
     st[o + GAP_MS] = p.gapIntervals * ctx.reportIntervalMs;
+    st[o + DAYS] = p.historyDays;
   },
   evaluate(st, o, reading, p, _now, ctx) {
     const c = reading.fields[p.metric];
