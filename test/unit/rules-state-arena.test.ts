@@ -57,6 +57,22 @@ function harness(custom: RuleInput[], facts: DeviceFacts[] = []) {
   return { engine, out, feed, fmt, byKey };
 }
 
+/** Three meters of one site under the stuck-register rule; m1 reported no consumption at T0. */
+function meterSite() {
+  const facts = ['m1', 'm2', 'm3'].map((device): DeviceFacts => ({
+    site: 's1',
+    device,
+    kind: 'm',
+    critical: false,
+    reportIntervalSec: 3600,
+  }));
+  const h = harness([stuck], facts);
+  for (const f of facts) h.engine.registerDevice(f, T0);
+  h.feed(0, { consumption_m3: 0 }, 'm1', 'm');
+  return { h, facts };
+}
+const STUCK_WITH_TWO_PEERS = 'no consumption for 2 d while 2 meters of the site consumed: register stuck';
+
 describe('rule state in the shared state array', () => {
   it('saves each rule state in the JSON shape of its fields, NaN as null', () => {
     const h = harness([high, rise]);
@@ -112,16 +128,7 @@ describe('rule state in the shared state array', () => {
   });
 
   it('a device whose facts changed is counted once among its peers, at its new place', () => {
-    const facts = ['m1', 'm2', 'm3'].map((device): DeviceFacts => ({
-      site: 's1',
-      device,
-      kind: 'm',
-      critical: false,
-      reportIntervalSec: 3600,
-    }));
-    const h = harness([stuck], facts);
-    for (const f of facts) h.engine.registerDevice(f, T0);
-    h.feed(0, { consumption_m3: 0 }, 'm1', 'm');
+    const { h, facts } = meterSite();
     for (const at of [0, DAY]) {
       h.feed(at, { consumption_m3: 1 }, 'm2', 'm');
       h.feed(at, { consumption_m3: 1 }, 'm3', 'm');
@@ -131,9 +138,7 @@ describe('rule state in the shared state array', () => {
     h.engine.refreshDevice('s1', 'm2', T0 + DAY + MIN);
     h.feed(1.5 * DAY, { consumption_m3: 1 }, 'm2', 'm');
     h.feed(2 * DAY, { consumption_m3: 0 }, 'm1', 'm');
-    expect(h.out.map((t) => t.message)).toEqual([
-      'no consumption for 2 d while 2 meters of the site consumed: register stuck',
-    ]);
+    expect(h.out.map((t) => t.message)).toEqual([STUCK_WITH_TWO_PEERS]);
   });
 
   it('reloads that change the size of a state keep the array packed, and the states that stay', () => {
@@ -150,22 +155,11 @@ describe('rule state in the shared state array', () => {
   });
 
   it('peer groups follow the blocks a reload moves', () => {
-    const facts = ['m1', 'm2', 'm3'].map((device): DeviceFacts => ({
-      site: 's1',
-      device,
-      kind: 'm',
-      critical: false,
-      reportIntervalSec: 3600,
-    }));
-    const h = harness([stuck], facts);
-    for (const f of facts) h.engine.registerDevice(f, T0);
-    h.feed(0, { consumption_m3: 0 }, 'm1', 'm');
+    const { h } = meterSite();
     for (const m of ['m2', 'm3']) h.feed(DAY, { consumption_m3: 1 }, m, 'm');
     // Another rule for the kind: every block grows and moves; the stuck rule's states stay.
     h.engine.reload(parseRules({ pack: [], custom: [{ ...high, kinds: ['m'] }, stuck] }), T0 + DAY);
     h.feed(2 * DAY, { consumption_m3: 0 }, 'm1', 'm');
-    expect(h.out.map((t) => t.message)).toEqual([
-      'no consumption for 2 d while 2 meters of the site consumed: register stuck',
-    ]);
+    expect(h.out.map((t) => t.message)).toEqual([STUCK_WITH_TWO_PEERS]);
   });
 });
