@@ -99,6 +99,33 @@ describe('rule state in the shared state array', () => {
     });
   });
 
+  it('writes booleans, condition values and trend rings as JSON', () => {
+    const combo: RuleInput = {
+      id: 'c',
+      kind: 'combined',
+      kinds: ['x'],
+      class: 'key',
+      severity: 'warning',
+      all: [
+        { metric: 'on', eq: false },
+        { metric: 'v', trend: 'falling', minPerHour: 1 },
+      ],
+    };
+    const h = harness([combo]);
+    h.feed(0, { on: true, v: 12 });
+    const none = (n: number) => Array.from({ length: n }, () => null);
+    const d = (JSON.parse(JSON.stringify(h.engine.snapshotState())) as EngineSnapshot).devices[0]!;
+    expect(d).toMatchObject({ site: 's1', device: 'd1', kind: 'x', lastTs: T0, since: T0 });
+    expect(d.rules.c!.state).toEqual({
+      sev: 0,
+      holds: false,
+      since: null,
+      clearSince: null,
+      vals: [1, null],
+      rings: [{ ts: [T0, ...none(15)], v: [12, ...none(15)], head: 1, len: 1 }],
+    });
+  });
+
   it('restores a state saved with its fields in another order (an older snapshot)', () => {
     const a = harness([high]);
     a.feed(0, { v: 5 });

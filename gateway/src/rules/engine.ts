@@ -5,7 +5,7 @@ import { CompiledRules, type ResolvedRule } from './compile.js';
 import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
 import { computeReadRates, type ReadRateEntry, type ReadRateInput } from './read-rate.js';
 import type { ReadRateRule, RuleDef, RulesConfig } from './schema.js';
-import { StateArena, initState, loadState, saveState, type Layout } from './state-arena.js';
+import { StateArena, initState, jsonNumber, loadState, stateJson, type Layout } from './state-arena.js';
 import {
   type DeviceSnapshot,
   type EngineSnapshot,
@@ -36,6 +36,8 @@ interface Entry {
   layout: Layout;
   /** Where its state starts in a device's block. */
   off: number;
+  /** `"<rule id>":{"hash":<hash>,"state":` for the device's saved JSON. */
+  jsonHead: string;
 }
 
 /**
@@ -191,12 +193,10 @@ export class RuleEngine {
 
   /** Every device's state as a detached copy (tests, diagnostics); saving uses takeDirtyState(). */
   snapshotState(): EngineSnapshot {
+    // Parsed from the JSON a save writes: a detached copy, in exactly the saved form.
     const devices: DeviceSnapshot[] = [];
-    for (const s of this.slots) devices.push(this.deviceSnapshot(s));
-    // Round-trip through JSON so the caller gets a detached copy, not live state objects.
-    return JSON.parse(
-      JSON.stringify({ version: 1, devices, readRate: Object.fromEntries(this.readRateSev) }),
-    ) as EngineSnapshot;
+    for (const s of this.slots) devices.push(JSON.parse(this.deviceJson(s)) as DeviceSnapshot);
+    return { version: 1, devices, readRate: Object.fromEntries(this.readRateSev) };
   }
 
   /**
@@ -214,7 +214,7 @@ export class RuleEngine {
       const s = slots[i]!;
       if (!s.dirty) continue;
       s.dirty = false;
-      rows.push({ site: s.site, device: s.device, json: JSON.stringify(this.deviceSnapshot(s)) });
+      rows.push({ site: s.site, device: s.device, json: this.deviceJson(s) });
     }
     this.saveCursor = i;
     let readRate: string | undefined;
@@ -465,14 +465,16 @@ export class RuleEngine {
       const params = this.params(ev, r, ectx);
       if (params === null) continue;
       const layout = ev.layout(params);
+      const hash = this.internHash(r.hash, factsHash);
       entries.push({
         def: r.def,
         ev,
         params,
-        hash: this.internHash(r.hash, factsHash),
+        hash,
         ctx: ectx,
         layout,
         off: size,
+        jsonHead: `${JSON.stringify(r.def.id)}:{"hash":${JSON.stringify(hash)},"state":`,
       });
       size += layout.size;
     }
@@ -566,19 +568,16 @@ export class RuleEngine {
     }
   }
 
-  private deviceSnapshot(s: Slot): DeviceSnapshot {
-    const rules: DeviceSnapshot['rules'] = {};
+  /** One device's state as a DeviceSnapshot in JSON, written straight from the state array. */
+  private deviceJson(s: Slot): string {
     const st = this.arena.buf;
+    let rules = '';
     for (const e of s.plan.entries)
-      rules[e.def.id] = { hash: e.hash, state: saveState(st, s.base + e.off, e.layout) };
-    return {
-      site: s.site,
-      device: s.device,
-      kind: s.kind,
-      lastTs: Number.isNaN(s.lastTs) ? null : s.lastTs,
-      since: s.since,
-      rules,
-    };
+      rules += (rules ? ',' : '') + e.jsonHead + stateJson(st, s.base + e.off, e.layout) + '}';
+    return (
+      `{"site":${JSON.stringify(s.site)},"device":${JSON.stringify(s.device)},"kind":${JSON.stringify(s.kind)},` +
+      `"lastTs":${jsonNumber(s.lastTs)},"since":${jsonNumber(s.since)},"rules":{${rules}}}`
+    );
   }
 
   private evaluateReadRates(now: number): void {
