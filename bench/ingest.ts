@@ -306,20 +306,21 @@ async function oneRun(run: number) {
       for (const l of mc) console.log(l.slice(0, 160));
     }
 
+    /** The mean of the floor's rates before and after the gateway. */
+    const floorMsgs = (N / floorSec + N / floorSec2) / 2;
     const r = {
       run,
       messages: N,
       readings: values,
       publishSec,
-      /** The mean of the floor's rates before and after the gateway. */
-      floorMsgs: (N / floorSec + N / floorSec2) / 2,
-      floorReadings: (values / floorSec + values / floorSec2) / 2,
+      floorMsgs,
+      floorReadings: (floorMsgs * values) / N,
       floorBefore: N / floorSec,
       floorAfter: N / floorSec2,
       gwMsgs: N / gwSec,
       gwReadings: values / gwSec,
       gwCpu: (cpu1 - cpu0) / gwSec,
-      ratio: N / gwSec / ((N / floorSec + N / floorSec2) / 2),
+      ratio: N / gwSec / floorMsgs,
       /** CPU time per message: steadier than rates on a shared machine. */
       gwCpuUsPerMsg: ((cpu1 - cpu0) / N) * 1e6,
       ingestMsgs: N / ingestSec,

@@ -36,7 +36,7 @@ interface Entry {
   layout: Layout;
   /** Where its state starts in a device's block. */
   off: number;
-  /** `"<rule id>":{"hash":<hash>,"state":` for the device's saved JSON. */
+  /** `"<rule id>":{"hash":<hash>,"state":` for the device's saved JSON (SavedAs). */
   jsonHead: string;
 }
 
@@ -69,6 +69,13 @@ interface Slot {
 }
 
 const NO_PLAN: Plan = { entries: [], tickers: [], size: 0 };
+
+/** How a (rule definition, device facts) pair is saved: its hash, and the JSON that opens its entry. */
+interface SavedAs {
+  hash: string;
+  /** `"<rule id>":{"hash":<hash>,"state":` */
+  jsonHead: string;
+}
 
 export interface RuleEngineOptions {
   rules: RulesConfig;
@@ -103,7 +110,7 @@ export class RuleEngine {
   private readonly sites = new Map<string, Map<string, Slot>>();
   private readonly slots: Slot[] = [];
   private peers = new Map<string, PeerGroup>();
-  private hashes = new Map<string, Map<string, string>>();
+  private hashes = new Map<string, Map<string, SavedAs>>();
   private plans = new Map<string, Plan>();
   private arena = new StateArena();
   private out: Transition[] = [];
@@ -465,7 +472,7 @@ export class RuleEngine {
       const params = this.params(ev, r, ectx);
       if (params === null) continue;
       const layout = ev.layout(params);
-      const hash = this.internHash(r.hash, factsHash);
+      const { hash, jsonHead } = this.savedAs(r, factsHash);
       entries.push({
         def: r.def,
         ev,
@@ -474,7 +481,7 @@ export class RuleEngine {
         ctx: ectx,
         layout,
         off: size,
-        jsonHead: `${JSON.stringify(r.def.id)}:{"hash":${JSON.stringify(hash)},"state":`,
+        jsonHead,
       });
       size += layout.size;
     }
@@ -485,15 +492,19 @@ export class RuleEngine {
   }
 
   /**
-   * One string per distinct (rule definition, device facts) pair: most devices of a kind share
-   * both, and a concatenation kept per binding would cost a string object for each of them.
+   * One record per distinct (rule definition, device facts) pair: the plans of every site share
+   * both, and strings of their own would cost some hundred bytes per plan and rule.
    */
-  private internHash(ruleHash: string, factsHash: string): string {
-    let byFacts = this.hashes.get(ruleHash);
-    if (!byFacts) this.hashes.set(ruleHash, (byFacts = new Map()));
-    let h = byFacts.get(factsHash);
-    if (h === undefined) byFacts.set(factsHash, (h = ruleHash + factsHash));
-    return h;
+  private savedAs(r: ResolvedRule, factsHash: string): SavedAs {
+    let byFacts = this.hashes.get(r.hash);
+    if (!byFacts) this.hashes.set(r.hash, (byFacts = new Map()));
+    let saved = byFacts.get(factsHash);
+    if (saved === undefined) {
+      const hash = r.hash + factsHash;
+      const jsonHead = `${JSON.stringify(r.def.id)}:{"hash":${JSON.stringify(hash)},"state":`;
+      byFacts.set(factsHash, (saved = { hash, jsonHead }));
+    }
+    return saved;
   }
 
   private params(ev: AnyEvaluator, resolved: ResolvedRule, ctx: BindCtx): unknown {

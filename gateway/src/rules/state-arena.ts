@@ -30,7 +30,8 @@ export interface Layout {
 export const RING_HEAD = 0;
 export const RING_LEN = 1;
 export const RING_TS = 2;
-const ringSize = (cap: number) => 2 + 2 * cap;
+/** Doubles a ring of `cap` samples takes. */
+export const ringSize = (cap: number): number => 2 + 2 * cap;
 
 /**
  * Fields are placed in the order given, so an evaluator's offset constants follow its list.

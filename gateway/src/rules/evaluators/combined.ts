@@ -1,5 +1,5 @@
 import type { CombinedRule } from '../schema.js';
-import { layoutOf } from '../state-arena.js';
+import { layoutOf, ringSize } from '../state-arena.js';
 import { severityRank, type Evaluator } from '../types.js';
 import { COND_SIZE, condFields, condPending, feedCond, settleCond, type CondParams } from './condition.js';
 import { ringRate } from './ring.js';
@@ -29,8 +29,6 @@ interface CombinedParams extends CondParams {
 /** After the condition's fields: each condition's latest value (a trend's: rate per hour); NaN = unknown. */
 const VALS = COND_SIZE;
 const TREND_SAMPLES = 16;
-/** A trend's ring: head, length, then its times and values. */
-const RING_SIZE = 2 + 2 * TREND_SAMPLES;
 
 export const combinedEvaluator: Evaluator<CombinedRule, CombinedParams> = {
   compile(r) {
@@ -53,7 +51,7 @@ export const combinedEvaluator: Evaluator<CombinedRule, CombinedParams> = {
         x: c.trend === 'falling' ? -c.minPerHour : c.minPerHour,
         windowMs: c.windowMs,
         minSpanMs: c.minSpanMs,
-        ring: VALS + r.all.length + RING_SIZE * rings++,
+        ring: VALS + r.all.length + ringSize(TREND_SAMPLES) * rings++,
       };
     });
     return {
