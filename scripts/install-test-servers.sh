@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start (Mosquitto, InfluxDB 1.x, VictoriaMetrics,
-# Chromium) from Debian's packages when they are missing. Safe to run again: it installs nothing
+# PostgreSQL, pymodbus, Chromium) from Debian's packages when they are missing. Safe to run again: it installs nothing
 # that is already there.
 set -euo pipefail
 need=()
@@ -13,6 +13,13 @@ need=()
 [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
 # The dashboard's browser tests, screenshots and benchmark (playwright-core drives it).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Field buses: an independent Modbus server and client (pymodbus), a Modbus command-line client
+# (mbpoll), and socat for serial-port pairs (RTU framing over a pseudo-terminal).
+[ -f /usr/lib/python3/dist-packages/pymodbus/__init__.py ] || need+=(python3-pymodbus)
+[ -x /usr/bin/mbpoll ] || need+=(mbpoll)
+[ -x /usr/bin/socat ] || need+=(socat)
+# PostgreSQL 15: fixtures run initdb and pg_ctl into temporary folders (shared state of a cluster).
+[ -x /usr/lib/postgresql/15/bin/pg_ctl ] || need+=(postgresql)
 # Chinese text in the dashboard's screenshots (Chromium draws boxes without a CJK font).
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ "${#need[@]}" -gt 0 ]; then
@@ -23,7 +30,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian's packages may start their services; the tests start their own on free ports instead.
-for svc in mosquitto influxdb victoria-metrics; do
+for svc in mosquitto influxdb victoria-metrics postgresql; do
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 echo "test servers ready: $(/usr/sbin/mosquitto -h 2>/dev/null | head -1); $(/usr/bin/influxd version 2>/dev/null); $(/usr/bin/chromium --version 2>/dev/null)"
