@@ -67,6 +67,21 @@ const CASES: Array<{
     yaml: 'mqtt:\n  reconnect: { minMs: 5000, maxMs: 100 }\n',
     expect: [/mqtt\.reconnect\.minMs: must not exceed/],
   },
+  {
+    name: 'shared subscription without cluster mode',
+    yaml: "mqtt:\n  topics: ['facility/+/+/+/telemetry', '$share/gw/facility/+/+/+/telemetry']\n",
+    expect: [/mqtt\.topics\.1: a shared subscription hands one device's readings to several instances/],
+  },
+  {
+    name: 'PostgreSQL cluster mode from the environment',
+    env: { GATEWAY_POSTGRES_URL: 'postgres://gw@127.0.0.1:5432/gw' },
+    expect: [/storage\.postgres: shared state in PostgreSQL .* is not available in this version/],
+  },
+  {
+    name: 'instance id that is not an id',
+    env: { GATEWAY_INSTANCE_ID: 'gw 1' },
+    expect: [/cluster\.instanceId: must match .*\(from GATEWAY_INSTANCE_ID\)/],
+  },
   { name: 'unknown command-line option', args: ['--confg', 'x'], expect: [/Unknown option '--confg'/] },
 ];
 

@@ -34,7 +34,12 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int']> = [
   ['GATEWAY_ADMIN_TOKEN_SHA256', ['http', 'adminTokenSha256'], 'string'],
   ['GATEWAY_LOG_LEVEL', ['logLevel'], 'string'],
   ['GATEWAY_DEMO_CONTROL_URL', ['http', 'demo', 'controlUrl'], 'string'],
+  ['GATEWAY_INSTANCE_ID', ['cluster', 'instanceId'], 'string'],
+  ['GATEWAY_POSTGRES_URL', ['storage', 'postgres'], 'string'],
 ];
+
+/** The default MQTT client id; with an instance id, `<default>-<instanceId>`. */
+export const DEFAULT_MQTT_CLIENT_ID = 'facility-gateway';
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
   let cur = obj;
@@ -85,6 +90,7 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ga
       setPath(merged, path, value);
     }
   }
+  deriveClientId(merged);
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -104,6 +110,19 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Ga
   }
   if (problems.length || !result.success) throw new ConfigError(problems);
   return crossCheck(result.data);
+}
+
+/**
+ * Two instances with one client id disconnect each other at every reconnect (the broker keeps one
+ * session per id), so an instance id given without a client id makes the client id its own.
+ */
+function deriveClientId(merged: Record<string, unknown>): void {
+  const cluster = merged.cluster as Record<string, unknown> | undefined;
+  const instanceId = cluster?.instanceId;
+  if (typeof instanceId !== 'string' || instanceId === '') return;
+  const mqtt = (merged.mqtt ?? {}) as Record<string, unknown>;
+  if (typeof mqtt !== 'object' || Array.isArray(mqtt) || mqtt.clientId !== undefined) return;
+  merged.mqtt = { ...mqtt, clientId: `${DEFAULT_MQTT_CLIENT_ID}-${instanceId}` };
 }
 
 /**

@@ -222,9 +222,36 @@ export const httpSchema = z
     message: 'give adminToken or adminTokenSha256, not both',
   });
 
+/**
+ * Several instances as one gateway (issue: high availability). Until shared state in PostgreSQL
+ * exists, a configuration that asks for it is refused at start with a clear error instead of
+ * running instances that would each raise their own alarms and tickets.
+ */
+export const clusterSchema = z.strictObject({
+  /**
+   * This instance's name (GATEWAY_INSTANCE_ID), unique per instance. When set and `mqtt.clientId`
+   * is not, the MQTT client id becomes `facility-gateway-<instanceId>`, so two instances on one
+   * broker never take over each other's session.
+   */
+  instanceId: id.optional(),
+});
+
+export const storageSchema = z.strictObject({
+  /** Shared state in PostgreSQL (GATEWAY_POSTGRES_URL): `postgres://user:pass@host:5432/db`. */
+  postgres: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+});
+
+/** MQTT topic filters that spread one subscription's messages over several clients. */
+const SHARED_SUBSCRIPTION = /^\$(share|queue)\//;
+
 export const configSchema = z
   .strictObject({
     dataDir: z.string().default('./data'),
+    cluster: clusterSchema.prefault({}),
+    storage: storageSchema.prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     http: httpSchema.prefault({}),
     mqtt: mqttSchema.prefault({}),
@@ -252,6 +279,25 @@ export const configSchema = z
     sparkplug: sparkplugSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
+    if (c.storage.postgres !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'postgres'],
+        message:
+          'shared state in PostgreSQL (several instances as one cluster) is not available in this version; ' +
+          'run one instance on its embedded SQLite files (README: "Running several instances")',
+      });
+    c.mqtt.topics.forEach((t, i) => {
+      if (SHARED_SUBSCRIPTION.test(t))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mqtt', 'topics', i],
+          message:
+            "a shared subscription hands one device's readings to several instances in turn: consumption " +
+            'would be booked twice, rules would see half of each device and every instance would raise its ' +
+            'own alarms; subscribe without $share/$queue (README: "Running several instances")',
+        });
+    });
     // An escalation contact's channels must exist, or its escalations would go nowhere unnoticed.
     const hooks = new Set(c.notifications.webhooks.map((w) => w.name));
     const mail = c.notifications.email;
