@@ -15,6 +15,16 @@ export interface SourceRejection {
   readonly detail: string;
 }
 
+/**
+ * Device presence a source knows first-hand (Sparkplug B births and deaths, a field-bus device
+ * that stopped answering): the device registry, as far as a source may touch it.
+ */
+export interface PresenceDirectory {
+  /** Registers the device if it is not known yet (marked discovered). */
+  ensure(site: string, kind: string, device: string): unknown;
+  setPresence(site: string, device: string, online: boolean): void;
+}
+
 /** What a source is handed when it starts. */
 export interface SourceContext {
   /**
@@ -45,6 +55,15 @@ export interface SourceContext {
   readonly metrics: Registry;
   /** The gateway's data directory (certificates, a source's own small state). */
   readonly dataDir: string;
+  /** Online/offline as the source sees its devices. */
+  readonly presence: PresenceDirectory;
+  /**
+   * Reports a failure after `start()` returned that the source cannot recover from itself (a
+   * listener that died, a port it lost). The supervisor shows it in `/api/health`, stops the
+   * source and starts it again with backoff. A device that does not answer is not such a failure:
+   * the source retries it and shows it in `health()`.
+   */
+  fail(err: Error): void;
 }
 
 /**
