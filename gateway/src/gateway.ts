@@ -1,38 +1,26 @@
 import { mkdirSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config/schema.js';
 import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
 import type { ComponentHealth } from './core/types.js';
 import { Lifecycle } from './core/lifecycle.js';
-import { createMetrics, registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
-import { createBus } from './events.js';
-import { Outbox } from './storage/outbox.js';
-import { DeviceRegistry } from './registry/registry.js';
+import { registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
+import { createBus, type GatewayBus } from './events.js';
+import { GatewayParts } from './gateway-parts.js';
 import { Deriver } from './ingest/derive.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
 import { InfluxReader } from './sinks/influx/query.js';
 import { buildApp } from './http/app.js';
-import { TokenStore } from './http/auth.js';
-import type { TokenDb } from './http/token-db.js';
-import { startAccess, type ConfigTokens } from './access.js';
+import { startAccess } from './access.js';
 import { createAlarmsModule } from './alarms/module.js';
-import type { AlarmService } from './alarms/index.js';
 import { createRulesModule } from './rules/module.js';
-import type { RulesRuntime } from './rules/runtime.js';
-import { LiveHub } from './live/hub.js';
 import { connectLive } from './live/module.js';
 import { ReadingThrottle } from './live/reading-throttle.js';
-import { startWorkordersModule, type WorkordersModule } from './workorders/module.js';
+import { startWorkordersModule } from './workorders/module.js';
 import { reportDeps } from './reports.js';
 import { SourcesModule } from './sources/module.js';
 import { SOURCES, type SourceRegistry } from './sources/registry.js';
-import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
-import type { MqttSource } from '../../adapters/mqtt/source.js';
-import type { OpcuaSource } from '../../adapters/opcua/source.js';
-import type { SparkplugIngest } from '../../adapters/mqtt/sparkplug/ingest.js';
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -42,32 +30,12 @@ const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
  * → outbox → InfluxDB; ingest → registry, rules, live; alarm → work orders → notifications, over
  * the event bus), starts them in order and stops them in reverse (core/lifecycle.ts).
  */
-export class Gateway {
-  readonly metrics: Registry = createMetrics();
-  readonly outbox: Outbox;
-  readonly registry: DeviceRegistry;
-  readonly tokens = new TokenStore();
-  /** Tokens created over `/api/admin/tokens` (tokens.db). */
-  tokenDb?: TokenDb;
-  influx?: InfluxWriter;
-  pipeline?: IngestPipeline;
-  alarms?: AlarmService;
-  rules?: RulesRuntime;
-  /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
-  readonly hub: LiveHub;
-  app?: FastifyInstance;
-  /** The simulators' HTTP control in demo mode: the dashboard's Demo panel reaches it through `/api/demo`. */
-  demoControlUrl?: string | null;
+export class Gateway extends GatewayParts {
   /** The config file the gateway was started with: what a reload reads again (undefined: defaults and environment only). */
   configPath: string | undefined;
   private readonly lifecycle: Lifecycle;
-  private readonly bus;
-  private access?: ConfigTokens;
-  private wo?: WorkordersModule;
-  private sources?: SourcesModule;
+  private readonly bus: GatewayBus;
   private readonly sourceRegistry: SourceRegistry;
-  private httpAddress?: string;
-  private current: GatewayConfig;
   private readonly prepare: (cfg: GatewayConfig) => GatewayConfig;
 
   constructor(
@@ -75,55 +43,12 @@ export class Gateway {
     private readonly log: Logger,
     opts: GatewayOptions = {},
   ) {
-    this.current = cfg;
+    super(cfg, log);
     this.configPath = opts.configPath;
     this.prepare = opts.prepare ?? ((c) => c);
     this.sourceRegistry = opts.sources ?? SOURCES;
     this.lifecycle = new Lifecycle(log);
     this.bus = createBus(log);
-    this.outbox = new Outbox(cfg.outbox, cfg.dataDir, log.child({ module: 'outbox' }));
-    this.registry = new DeviceRegistry(cfg.devices, { kinds: cfg.kinds, log: log.child({ module: 'registry' }) });
-    this.hub = new LiveHub(log.child({ module: 'live' }));
-  }
-
-  /** The config in force: as started, with the rules and alarm grouping of the last reload. */
-  get cfg(): GatewayConfig {
-    return this.current;
-  }
-  get httpUrl(): string | undefined {
-    return this.httpAddress;
-  }
-  get mqttUrl(): string {
-    return this.cfg.mqtt.url ?? `mqtt://127.0.0.1:${this.broker?.port ?? this.cfg.broker.port}`;
-  }
-  /** The admin token in force (from the config or generated on first start); unknown when configured as a hash. */
-  get adminToken(): string | undefined {
-    return this.access?.adminToken;
-  }
-  get workorders(): WorkordersModule['service'] | undefined {
-    return this.wo?.service;
-  }
-  get maintenance(): WorkordersModule['maintenance'] | undefined {
-    return this.wo?.maintenance;
-  }
-  /** Ticket webhooks and email, queued in workorders.db with the ticket changes. */
-  get notifications(): WorkordersModule['notifications'] | undefined {
-    return this.wo?.notifications;
-  }
-  // The sources by the names their adapters give them (adapters/*/index.ts); the types are theirs.
-  get broker(): EmbeddedBroker | undefined {
-    return this.sources?.byName('broker') as EmbeddedBroker | undefined;
-  }
-  get mqtt(): MqttSource | undefined {
-    return this.sources?.byName('mqtt') as MqttSource | undefined;
-  }
-  /** Sparkplug B on the MQTT connection, when `sparkplug.enabled`. */
-  get sparkplug(): SparkplugIngest | undefined {
-    return this.sources?.byName('sparkplug') as SparkplugIngest | undefined;
-  }
-  /** One per configured OPC UA endpoint; each connects and retries on its own. */
-  get opcua(): OpcuaSource[] {
-    return (this.sources?.sources ?? []).filter((s) => s.name.startsWith('opcua:')) as OpcuaSource[];
   }
 
   async start(): Promise<void> {
