@@ -15,7 +15,5 @@ export interface GatewayEvents {
 export type GatewayBus = EventBus<GatewayEvents>;
 
 export function createBus(log: Logger): GatewayBus {
-  return new EventBus<GatewayEvents>((type, err) =>
-    log.error({ err, event: type }, 'event listener failed'),
-  );
+  return new EventBus<GatewayEvents>((type, err) => log.error({ err, event: type }, 'event listener failed'));
 }

@@ -49,7 +49,10 @@ export abstract class GatewayParts {
   constructor(cfg: GatewayConfig, log: Logger) {
     this.current = cfg;
     this.outbox = new Outbox(cfg.outbox, cfg.dataDir, log.child({ module: 'outbox' }));
-    this.registry = new DeviceRegistry(cfg.devices, { kinds: cfg.kinds, log: log.child({ module: 'registry' }) });
+    this.registry = new DeviceRegistry(cfg.devices, {
+      kinds: cfg.kinds,
+      log: log.child({ module: 'registry' }),
+    });
     this.hub = new LiveHub(log.child({ module: 'live' }));
   }
 

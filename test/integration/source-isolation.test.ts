@@ -114,6 +114,10 @@ describe('a failing source next to MQTT → InfluxDB', () => {
       10_000,
       'crashing source up again',
     );
-    expect((await health()).components['crashing-bus']).toMatchObject({ state: 'ok', starts: 2, restarts: 1 });
+    expect((await health()).components['crashing-bus']).toMatchObject({
+      state: 'ok',
+      starts: 2,
+      restarts: 1,
+    });
   });
 });

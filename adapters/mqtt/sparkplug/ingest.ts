@@ -17,7 +17,6 @@ import {
   type SpbRejectReason,
 } from './tracker.js';
 
-
 /** Publishes on the gateway's MQTT connection; `retained` messages go out at QoS 1 with retain set. */
 export type CommandPublisher = (topic: string, payload: Buffer, retained?: boolean) => void;
 
@@ -189,7 +188,11 @@ export class SparkplugIngest implements Source {
   private requestRebirth(group: string, node: string, now: number): void {
     if (!this.publish) return;
     this.counters.rebirthRequests++;
-    this.rlog?.warn(`rebirth:${group}/${node}`, { group, node }, 'asking a Sparkplug edge node for a rebirth');
+    this.rlog?.warn(
+      `rebirth:${group}/${node}`,
+      { group, node },
+      'asking a Sparkplug edge node for a rebirth',
+    );
     this.publish(rebirthTopic(group, node), rebirthPayload(now));
   }
 

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
-import type { PresenceDirectory, SourceContext, SourceRejection } from '../core/source.js';
+import type { PresenceDirectory, SourceRejection } from '../core/source.js';
 import type { Reading } from '../core/types.js';
 import type { RejectPublisher } from '../ingest/pipeline.js';
 import type { ContextFactory } from './supervisor.js';

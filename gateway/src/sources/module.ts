@@ -23,7 +23,8 @@ export class SourcesModule {
   private constructor(readonly sources: Source[]) {
     const publisher = sources.find(isRejectPublisher);
     this.rejects = {
-      publishRejected: (site, kind, device, payload) => publisher?.publishRejected(site, kind, device, payload),
+      publishRejected: (site, kind, device, payload) =>
+        publisher?.publishRejected(site, kind, device, payload),
     };
   }
 

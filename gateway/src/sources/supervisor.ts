@@ -79,7 +79,8 @@ export class SupervisedSource implements Component {
   private onRunFailure(run: number, err: Error): void {
     if (run !== this.run || this.stopping || this.phase === 'failed') return;
     // A source that ran well for a while starts its backoff again from the shortest delay.
-    if (this.phase === 'running' && this.now() - this.runningSince > this.opts.backoff.maxMs) this.attempts = 0;
+    if (this.phase === 'running' && this.now() - this.runningSince > this.opts.backoff.maxMs)
+      this.attempts = 0;
     this.busy = this.busy.then(() => this.failed(run, 'run', err));
   }
 

@@ -41,9 +41,12 @@ export interface WorkordersModule {
 export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<WorkordersModule> {
   const { cfg, log, lifecycle, bus, registry } = d;
   const db = (
-    await lifecycle.start(new DbComponent('workorders.db', join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS), {
-      report: false,
-    })
+    await lifecycle.start(
+      new DbComponent('workorders.db', join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS),
+      {
+        report: false,
+      },
+    )
   ).db;
   const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
   const notifications = createNotificationsModule({ db, config: cfg.notifications, log, metrics: d.metrics });
@@ -81,7 +84,9 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     db,
     config: cfg.workorders.maintenance,
     targets: () =>
-      registry.list().map((x) => ({ site: x.site, device: x.id, kind: x.kind, location: x.location ?? undefined })),
+      registry
+        .list()
+        .map((x) => ({ site: x.site, device: x.id, kind: x.kind, location: x.location ?? undefined })),
     log: log.child({ module: 'maintenance' }),
   });
   await lifecycle.start(maintenance);
@@ -89,9 +94,9 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     maintenance.tick();
     service.tick();
   };
-  await lifecycle.start(
-    new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log),
-    { report: false, stopFirst: true },
-  );
+  await lifecycle.start(new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log), {
+    report: false,
+    stopFirst: true,
+  });
   return { service, notifications, maintenance };
 }
