@@ -5,7 +5,7 @@ import type { Logger } from './core/log.js';
 
 /**
  * The events that cross modules, each published after its change was committed:
- * alarm → work orders, live stream, InfluxDB; ticket → notifications' metrics, live stream, InfluxDB.
+ * alarm → work orders, live stream, InfluxDB; ticket → latency metrics, live stream, InfluxDB.
  */
 export interface GatewayEvents {
   alarm: AlarmEvent;
