@@ -25,7 +25,10 @@ export interface PresenceDirectory {
   setPresence(site: string, device: string, online: boolean): void;
 }
 
-/** What a source is handed when it starts. */
+/**
+ * What a source is handed when it starts. Its functions are bound and shared by every source: a
+ * source may take them off the object once in `start()` and call them detached on its hot path.
+ */
 export interface SourceContext {
   /**
    * One structured reading (OPC UA, Modbus, M-Bus): validated, derived and written to the outbox
