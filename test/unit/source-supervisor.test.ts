@@ -148,6 +148,47 @@ describe('source supervisor', () => {
     await Promise.all([bad.stop(), good.stop()]);
   });
 
+  it('shows a start() that hangs as down without holding up the caller, and retries once it returned', async () => {
+    let finish: (() => void) | undefined;
+    const src = new ScriptedSource();
+    const realStart = src.start.bind(src);
+    src.start = (ctx) => {
+      if (src.starts === 0) {
+        src.starts++;
+        return new Promise<void>((resolve) => (finish = resolve)); // a connect that never times out
+      }
+      return realStart(ctx);
+    };
+    const sup = new SupervisedSource(src, (_s, fail) => ({ ...fakeSourceContext(), fail }), {
+      backoff,
+      log,
+      startTimeoutMs: 5000,
+    });
+    let returned = false;
+    const starting = sup.start().then(() => (returned = true));
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(returned).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await starting;
+    expect(sup.health()).toEqual({
+      state: 'down',
+      detail: 'start failed: start() did not finish within 5000 ms',
+      since: '2026-01-01T00:00:05.000Z',
+      attempts: 0,
+    });
+    // No second start while the first is still pending.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(src.starts).toBe(1);
+    finish!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(src.stops).toBe(1);
+    expect(sup.health()).toMatchObject({ state: 'down', nextRetryAt: '2026-01-01T00:01:06.000Z' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(src.starts).toBe(2);
+    expect(sup.health().state).toBe('ok');
+    await sup.stop();
+  });
+
   it('shows a health() that throws as down instead of failing the health endpoint', async () => {
     const src = new ScriptedSource();
     src.health = () => {

@@ -6,8 +6,13 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 /** Builds a source's context for one run; `fail` reports a run-time failure of that run. */
 export type ContextFactory = (source: Source, fail: (err: Error) => void) => SourceContext;
 
+/** How long a start() may take before the source is shown as down (OPC UA makes its keys in start). */
+const START_TIMEOUT_MS = 60_000;
+
 export interface SupervisorOptions {
   backoff: BackoffOptions;
+  /** Default 60 s. */
+  startTimeoutMs?: number;
   log: Logger;
   now?: () => number;
 }
@@ -17,7 +22,8 @@ interface Failure {
   during: 'start' | 'run';
   error: string;
   at: number;
-  nextRetryAt: number;
+  /** Absent while a hung start() is awaited. */
+  nextRetryAt?: number;
 }
 
 /**
@@ -61,11 +67,20 @@ export class SupervisedSource implements Component {
     const run = ++this.run;
     this.phase = 'starting';
     const ctx = this.context(this.source, (err) => this.onRunFailure(run, err));
+    let timer: NodeJS.Timeout | undefined;
+    let started: Promise<void> | undefined;
     try {
-      await this.source.start(ctx);
+      started = Promise.resolve(this.source.start(ctx));
+      const limit = this.opts.startTimeoutMs ?? START_TIMEOUT_MS;
+      const hung = new Promise<'hung'>((resolve) => {
+        timer = setTimeout(() => resolve('hung'), limit);
+      });
+      if ((await Promise.race([started, hung])) === 'hung') return this.hung(run, started, limit);
     } catch (err) {
       if (run === this.run && !this.stopping) await this.failed(run, 'start', err);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     if (run !== this.run || this.stopping) return; // failed or stopped while starting
     this.phase = 'running';
@@ -74,6 +89,29 @@ export class SupervisedSource implements Component {
       this.opts.log.info({ source: this.name, attempts: this.attempts }, 'source recovered');
       this.failure = undefined;
     }
+  }
+
+  /**
+   * A start() that did not settle in time: shown as down at once, so the gateway's own start goes
+   * on; retried only once that start() settled and the source was stopped, never two at once.
+   */
+  private hung(run: number, started: Promise<void>, limit: number): void {
+    if (run !== this.run || this.stopping) return;
+    this.run++;
+    this.phase = 'failed';
+    const error = `start() did not finish within ${limit} ms`;
+    this.failure = { during: 'start', error, at: this.now() };
+    this.opts.log.error(
+      { source: this.name, limitMs: limit },
+      'source start hangs; retrying once it returns',
+    );
+    const late = (err?: unknown): void => {
+      if (this.stopping || this.failure?.error !== error) return;
+      this.busy = this.busy.then(() =>
+        this.failed(this.run, 'start', err ?? new Error(`${error} (it returned later)`)),
+      );
+    };
+    started.then(() => late(), late);
   }
 
   private onRunFailure(run: number, err: Error): void {
@@ -133,7 +171,7 @@ export class SupervisedSource implements Component {
         state: 'down',
         detail: `${f.during === 'start' ? 'start failed' : 'failed'}: ${f.error}`,
         since: new Date(f.at).toISOString(),
-        nextRetryAt: new Date(f.nextRetryAt).toISOString(),
+        ...(f.nextRetryAt !== undefined ? { nextRetryAt: new Date(f.nextRetryAt).toISOString() } : {}),
         attempts: this.attempts,
       };
     if (this.phase === 'stopped') return { state: 'stopped' };
