@@ -34,7 +34,7 @@ class CrashingSource implements Source {
   async start(ctx: SourceContext): Promise<void> {
     this.starts++;
     this.running = true;
-    if (this.starts === 1) setTimeout(() => ctx.fail(new Error('serial port vanished (test source)')), 200);
+    if (this.starts === 1) setTimeout(() => ctx.fail?.(new Error('serial port vanished (test source)')), 200);
   }
   async stop(): Promise<void> {
     this.running = false;

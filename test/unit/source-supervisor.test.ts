@@ -112,7 +112,7 @@ describe('source supervisor', () => {
     await sup.start();
     expect(sup.health()).toEqual({ state: 'ok', starts: 1 });
     const oldCtx = src.ctx!;
-    oldCtx.fail(new Error('listener closed'));
+    oldCtx.fail!(new Error('listener closed'));
     await vi.advanceTimersByTimeAsync(0);
     expect(sup.health()).toMatchObject({ state: 'down', detail: 'failed: listener closed' });
     expect(src.stops).toBe(1);
@@ -120,7 +120,7 @@ describe('source supervisor', () => {
     expect(src.starts).toBe(2);
     expect(sup.health().state).toBe('ok');
     // A late report from the run that already failed does not stop the new one.
-    oldCtx.fail(new Error('late echo'));
+    oldCtx.fail!(new Error('late echo'));
     await vi.advanceTimersByTimeAsync(0);
     expect(sup.health().state).toBe('ok');
     expect(src.stops).toBe(1);

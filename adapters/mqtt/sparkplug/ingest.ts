@@ -139,7 +139,7 @@ export class SparkplugIngest implements Source {
     const out = this.tracker.handle(t, p, now);
     this.counters.nullValues += out.nulls;
     this.counters.ignoredMetrics += out.ignored;
-    for (const d of out.offline) ctx.presence.setPresence(d.site, d.device, false);
+    for (const d of out.offline) ctx.presence?.setPresence(d.site, d.device, false);
     for (const d of out.online) this.online(d);
     if (out.rebirth) this.requestRebirth(out.rebirth.group, out.rebirth.node, now);
     if (out.reject) this.rejected(out.reject.reason, out.reject.detail, topic);

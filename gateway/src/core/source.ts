@@ -58,15 +58,18 @@ export interface SourceContext {
   readonly metrics: Registry;
   /** The gateway's data directory (certificates, a source's own small state). */
   readonly dataDir: string;
-  /** Online/offline as the source sees its devices. */
-  readonly presence: PresenceDirectory;
+  /**
+   * Online/offline as the source sees its devices. The gateway always sets this and `fail`; they
+   * are optional only so that contexts written by hand for tests before they existed still fit.
+   */
+  readonly presence?: PresenceDirectory;
   /**
    * Reports a failure after `start()` returned that the source cannot recover from itself (a
    * listener that died, a port it lost). The supervisor shows it in `/api/health`, stops the
    * source and starts it again with backoff. A device that does not answer is not such a failure:
    * the source retries it and shows it in `health()`.
    */
-  fail(err: Error): void;
+  fail?(err: Error): void;
 }
 
 /**
@@ -81,3 +84,6 @@ export interface Source {
   stop(): Promise<void>;
   health(): ComponentHealth;
 }
+
+/** The context as the gateway builds it: every optional part set. */
+export type GatewaySourceContext = SourceContext & Required<Pick<SourceContext, 'presence' | 'fail'>>;

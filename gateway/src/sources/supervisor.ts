@@ -1,10 +1,10 @@
 import type { Logger } from '../core/log.js';
-import type { Source, SourceContext } from '../core/source.js';
+import type { GatewaySourceContext, Source } from '../core/source.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 
 /** Builds a source's context for one run; `fail` reports a run-time failure of that run. */
-export type ContextFactory = (source: Source, fail: (err: Error) => void) => SourceContext;
+export type ContextFactory = (source: Source, fail: (err: Error) => void) => GatewaySourceContext;
 
 /** How long a start() may take before the source is shown as down (OPC UA makes its keys in start). */
 const START_TIMEOUT_MS = 60_000;
