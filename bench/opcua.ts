@@ -25,6 +25,7 @@ import { OpcuaSource } from '../adapters/opcua/source.js';
 import { opcuaEndpointSchema } from '../adapters/opcua/schema.js';
 import type { Reading } from '../gateway/src/core/types.js';
 import { freePort } from '../test/fixtures/ports.js';
+import { fakeSourceContext } from '../test/fixtures/source-context.js';
 import { cpuSeconds, median, writeSection } from './lib.js';
 
 const SITE = 'bench';
@@ -153,11 +154,13 @@ async function once(seconds: number, tickMs: number, publishingMs: number, maxN:
   const endpointUrl = await ready;
   const dir = mkdtempSync(join(tmpdir(), 'fgw-bench-opcua-'));
   let values = 0;
-  const sink = {
-    handleReading(r: Reading): null {
+  const ctx = {
+    ...fakeSourceContext({ dataDir: dir }),
+    ingest(r: Reading): null {
       for (const _ in r.fields) values++;
       return null;
     },
+    log: pino({ level: 'warn' }),
   };
   const nodes = Array.from({ length: TANKS }, (_, i) =>
     METRICS.map((metric) => ({
@@ -180,12 +183,9 @@ async function once(seconds: number, tickMs: number, publishingMs: number, maxN:
       },
       nodes,
     }),
-    () => sink,
-    dir,
-    pino({ level: 'warn' }),
   );
   try {
-    await source.start();
+    await source.start(ctx);
     const deadline = Date.now() + 60_000;
     while (source.monitoredItemCount() < nodes.length && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Aedes } from 'aedes';
-import type { Logger } from '../../gateway/src/core/log.js';
 import type { BrokerConfig } from '../../gateway/src/config/schema.js';
-import type { Component, ComponentHealth } from '../../gateway/src/core/types.js';
+import type { Source, SourceContext } from '../../gateway/src/core/source.js';
+import type { ComponentHealth } from '../../gateway/src/core/types.js';
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -17,24 +17,23 @@ function sameSecret(a: string, b: string): boolean {
  * one ingest path to test. Its queues live in memory: for "nothing lost across a crash" use an
  * external broker with persistence (Mosquitto), as the README explains.
  */
-export class EmbeddedBroker implements Component {
+export class EmbeddedBroker implements Source {
   readonly name = 'broker';
   private broker?: Aedes;
   private server?: Server;
   private boundPort?: number;
   private lastError?: string;
 
-  constructor(
-    private readonly cfg: BrokerConfig,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly cfg: BrokerConfig) {}
 
   /** The port actually listened on (differs from the config when it asked for port 0). */
   get port(): number {
     return this.boundPort ?? this.cfg.port;
   }
 
-  async start(): Promise<void> {
+  async start(ctx: SourceContext): Promise<void> {
+    const log = ctx.log;
+    this.lastError = undefined;
     const { username, password } = this.cfg;
     const broker = await Aedes.createBroker({
       authenticate: (_client, user, pass, done) => {
@@ -51,7 +50,7 @@ export class EmbeddedBroker implements Component {
       },
     });
     broker.on('clientError', (client, err) =>
-      this.log.debug({ client: client?.id, err: err.message }, 'client error'),
+      log.debug({ client: client?.id, err: err.message }, 'client error'),
     );
     this.broker = broker;
     const server = createServer(broker.handle);
@@ -65,11 +64,11 @@ export class EmbeddedBroker implements Component {
     });
     server.on('error', (err) => {
       this.lastError = err.message;
-      this.log.error({ err }, 'embedded broker server error');
+      log.error({ err }, 'embedded broker server error');
     });
     const addr = server.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : this.cfg.port;
-    this.log.info({ host: this.cfg.host, port: this.boundPort }, 'embedded MQTT broker listening');
+    log.info({ host: this.cfg.host, port: this.boundPort }, 'embedded MQTT broker listening');
   }
 
   async stop(): Promise<void> {

@@ -1,33 +1,42 @@
-import type { Logger } from '../../gateway/src/core/log.js';
-import type { Component, ComponentHealth } from '../../gateway/src/core/types.js';
+import type { ComponentHealth } from '../../gateway/src/core/types.js';
+import type { Source, SourceContext } from '../../gateway/src/core/source.js';
 import type { MqttConfig } from '../../gateway/src/config/schema.js';
-import type { IngestPipeline, RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
-import type { Outbox } from '../../gateway/src/storage/outbox.js';
+import type { RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
 import { MqttIngestClient, redact } from './client.js';
 import type { SparkplugIngest } from './sparkplug/ingest.js';
+
+/** Where to connect and as whom, settled at start (the embedded broker's port is known only then). */
+export interface MqttEndpoint {
+  url: string;
+  username?: string;
+  password?: string;
+}
 
 /**
  * MQTT telemetry in: messages go through the ingest pipeline into the outbox, and each one is
  * acknowledged to the broker only after the outbox commit that made it durable.
  */
-export class MqttSource implements Component, RejectPublisher {
+export class MqttSource implements Source, RejectPublisher {
   readonly name = 'mqtt';
   private client?: MqttIngestClient;
+  private url?: string;
 
   constructor(
-    private readonly cfg: MqttConfig & { url: string },
-    private readonly pipeline: () => IngestPipeline,
-    private readonly outbox: Outbox,
-    private readonly log: Logger,
+    private readonly cfg: MqttConfig,
+    private readonly endpoint: () => MqttEndpoint,
     /** Sparkplug B on the same connection (`spBv1.0/<group>/#`), when enabled. */
     private readonly sparkplug?: SparkplugIngest,
   ) {}
 
-  async start(): Promise<void> {
-    const pipeline = this.pipeline();
-    const outbox = this.outbox;
+  async start(ctx: SourceContext): Promise<void> {
+    const ep = this.endpoint();
+    this.url = ep.url;
     const spb = this.sparkplug;
-    const cfg = spb ? { ...this.cfg, topics: [...this.cfg.topics, ...spb.topics] } : this.cfg;
+    const base = { ...this.cfg, ...ep };
+    const cfg = spb ? { ...base, topics: [...base.topics, ...spb.topics] } : base;
+    // The context's functions are bound: taken once here, so each message costs the same calls
+    // as when the pipeline was wired in directly.
+    const handle = ctx.ingestMessage;
     const client = new MqttIngestClient(
       cfg,
       {
@@ -35,13 +44,13 @@ export class MqttSource implements Component, RejectPublisher {
           ? (topic, payload) =>
               spb.handles(topic)
                 ? spb.handleMessage(topic, payload, Date.now())
-                : pipeline.handleMessage(topic, payload, Date.now())
-          : (topic, payload) => pipeline.handleMessage(topic, payload, Date.now()),
-        afterDurable: (cb) => outbox.afterCommit(cb),
-        isFull: () => outbox.isFull(),
-        onDrain: (cb) => outbox.onDrain(cb),
+                : handle(topic, payload, Date.now())
+          : (topic, payload) => handle(topic, payload, Date.now()),
+        afterDurable: ctx.afterDurable,
+        isFull: ctx.isFull,
+        onDrain: ctx.onDrain,
       },
-      this.log,
+      ctx.log,
       spb ? (now) => spb.will(now) : undefined,
     );
     this.client = client;
@@ -84,7 +93,7 @@ export class MqttSource implements Component, RejectPublisher {
     const s = c.connectionState;
     return {
       state: s === 'connected' ? 'ok' : s === 'connecting' ? 'starting' : 'down',
-      url: redact(this.cfg.url),
+      url: redact(this.url ?? ''),
       detail: c.error,
       ...c.stats,
     };

@@ -13,20 +13,16 @@ import {
   type TransferSubscriptionsRequestLike,
   type TransferSubscriptionsResponse,
 } from 'node-opcua';
+import { pino } from 'pino';
 import type { Logger } from '../../gateway/src/core/log.js';
-import type { Component, ComponentHealth, Reading } from '../../gateway/src/core/types.js';
-import type { Rejection } from '../../gateway/src/ingest/reasons.js';
+import type { Source, SourceContext } from '../../gateway/src/core/source.js';
+import type { ComponentHealth, Reading } from '../../gateway/src/core/types.js';
 import { identityOf, signInError } from './identity.js';
 import { createCertificateManager } from './pki.js';
 import { isUnreadable, liveItemCount, monitorAll, type MonitoredGroup } from './monitor.js';
 import { ReadingBatcher, type OpcuaSample } from './readings.js';
 import { nodeLabel, resolveNodes, type Monitored, type NodeFailure } from './resolve.js';
 import type { OpcuaEndpointConfig, OpcuaNodeConfig } from './schema.js';
-
-/** What the source hands readings to (the ingest pipeline). */
-export interface ReadingSink {
-  handleReading(r: Reading, now: number): Rejection | null;
-}
 
 type ConnectionState = 'stopped' | 'connecting' | 'connected' | 'reconnecting';
 
@@ -49,6 +45,8 @@ interface RawSubscriptionCalls {
   deleteSubscriptions(options: DeleteSubscriptionsRequestLike): Promise<DeleteSubscriptionsResponse>;
 }
 
+const SILENT: Logger = pino({ level: 'silent' });
+
 /** Session pings when nothing else was heard for half of this: finds a session the server dropped. */
 const KEEPALIVE_MS = 5000;
 /** The longest any clean-up request may hold up a rebuild (a half-dead server may never answer). */
@@ -69,7 +67,7 @@ const MAX_LISTED_FAILURES = 20;
  * lost session may have left on the server is transferred to the new session and deleted, so the
  * server ends with exactly one subscription for this endpoint (node-opcua#1059, telegraf#19186).
  */
-export class OpcuaSource implements Component {
+export class OpcuaSource implements Source {
   readonly name: string;
   private client?: OPCUAClient;
   private session?: ClientSession;
@@ -104,20 +102,22 @@ export class OpcuaSource implements Component {
     rebuilds: 0,
   };
 
-  constructor(
-    private readonly cfg: OpcuaEndpointConfig,
-    private readonly sink: () => ReadingSink,
-    private readonly dataDir: string,
-    private readonly log: Logger,
-  ) {
+  /** Set by start(): where readings go, the log, the data directory. */
+  private ctx?: SourceContext;
+  /** Until start() hands over the source's own logger, nothing is logged. */
+  private log: Logger = SILENT;
+
+  constructor(private readonly cfg: OpcuaEndpointConfig) {
     this.name = `opcua:${cfg.name}`;
     this.batcher = new ReadingBatcher((rs) => this.deliver(rs));
   }
 
   /** Never throws for an unreachable server: the connection is retried in the background. */
-  async start(): Promise<void> {
+  async start(ctx: SourceContext): Promise<void> {
+    this.ctx = ctx;
+    this.log = ctx.log;
     this.stopping = false;
-    this.certs = createCertificateManager(this.dataDir);
+    this.certs = createCertificateManager(ctx.dataDir);
     await this.certs.initialize();
     this.running = this.connectLoop();
   }
@@ -423,11 +423,12 @@ export class OpcuaSource implements Component {
   }
 
   private deliver(readings: Reading[]): void {
-    const sink = this.sink();
+    const ctx = this.ctx;
+    if (!ctx) return;
     const now = Date.now();
     for (const r of readings) {
       this.stats.readings++;
-      const rejected = sink.handleReading(r, now);
+      const rejected = ctx.ingest(r, now);
       if (rejected) {
         this.stats.rejected++;
         this.log.debug(

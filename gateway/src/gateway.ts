@@ -1,102 +1,41 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import { mkdirSync } from 'node:fs';
 import type { GatewayConfig } from './config/schema.js';
 import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
-import type { Component, ComponentHealth } from './core/types.js';
-import { createMetrics, registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
-import { Outbox } from './storage/outbox.js';
-import { DeviceRegistry } from './registry/registry.js';
+import type { ComponentHealth } from './core/types.js';
+import { Lifecycle } from './core/lifecycle.js';
+import { registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
+import { createBus, type GatewayBus } from './events.js';
+import { GatewayParts } from './gateway-parts.js';
 import { Deriver } from './ingest/derive.js';
-import { IngestPipeline, type RejectPublisher } from './ingest/pipeline.js';
+import { IngestPipeline } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
 import { InfluxReader } from './sinks/influx/query.js';
-import { buildApp, type AppDeps } from './http/app.js';
-import { TokenStore } from './http/auth.js';
-import { TokenDb } from './http/token-db.js';
-import { TicketLatency } from './workorders/latency.js';
-import { openDb, type Db } from './storage/db.js';
-import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
-import { alarmEventLine } from './alarms/line-protocol.js';
-import { RulesRuntime } from './rules/runtime.js';
-import { readRatesFromHistory } from './rules/read-rate.js';
-import { measurementOf } from './ingest/catalogue.js';
-import { RegistryFacts, factsOf } from './registry/facts.js';
-import { LiveHub } from './live/hub.js';
+import { buildApp } from './http/app.js';
+import { startAccess } from './access.js';
+import { createAlarmsModule } from './alarms/module.js';
+import { createRulesModule } from './rules/module.js';
+import { connectLive } from './live/module.js';
 import { ReadingThrottle } from './live/reading-throttle.js';
-import {
-  MaintenancePlanner,
-  WORKORDER_MIGRATIONS,
-  WorkOrderService,
-  maintenanceCalendar,
-  ticketEventLine,
-  ticketToJson,
-} from './workorders/index.js';
-import { NotificationService, NotifyQueue, registerNotificationMetrics } from './notifications/index.js';
-import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
-import { MqttSource } from '../../adapters/mqtt/source.js';
-import type { OpcuaSource } from '../../adapters/opcua/source.js';
-import type { SparkplugIngest } from '../../adapters/mqtt/sparkplug/ingest.js';
+import { startWorkordersModule } from './workorders/module.js';
+import { reportDeps } from './reports.js';
+import { SourcesModule } from './sources/module.js';
+import { SOURCES, type SourceRegistry } from './sources/registry.js';
+
+/** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
+const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
 
 /**
- * The optional adapters, loaded only when the config uses them: node-opcua alone adds about
- * 25 MB of heap and 80 MB of resident memory to a process, aedes and the Sparkplug B protobuf
- * codec a few MB more, which a gateway that does not use them should not carry.
+ * The composition root: builds each module from the config, wires them one way (sources → ingest
+ * → outbox → InfluxDB; ingest → registry, rules, live; alarm → work orders → notifications, over
+ * the event bus), starts them in order and stops them in reverse (core/lifecycle.ts).
  */
-const optionalAdapters = {
-  broker: () => import('../../adapters/broker/embedded.js'),
-  opcua: () => import('../../adapters/opcua/source.js'),
-  sparkplug: async () => ({
-    ...(await import('../../adapters/mqtt/sparkplug/ingest.js')),
-    ...(await import('../../adapters/mqtt/sparkplug/metrics.js')),
-  }),
-};
-
-/**
- * The composition root: builds every stage from the config, wires them one way
- * (sources → ingest → outbox → InfluxDB; ingest → registry), starts them in order and stops
- * them in reverse. Constructors only store dependencies; I/O happens in start().
- */
-export class Gateway {
-  readonly metrics: Registry;
-  readonly outbox: Outbox;
-  readonly registry: DeviceRegistry;
-  readonly tokens = new TokenStore();
-  /** Tokens created over `/api/admin/tokens` (tokens.db). */
-  tokenDb?: TokenDb;
-  broker?: EmbeddedBroker;
-  mqtt?: MqttSource;
-  /** One per configured OPC UA endpoint; each connects and retries on its own. */
-  opcua: OpcuaSource[] = [];
-  /** Sparkplug B on the MQTT connection, when `sparkplug.enabled`. */
-  sparkplug?: SparkplugIngest;
-  influx?: InfluxWriter;
-  pipeline?: IngestPipeline;
-  alarms?: AlarmService;
-  rules?: RulesRuntime;
-  workorders?: WorkOrderService;
-  maintenance?: MaintenancePlanner;
-  /** Ticket webhooks and email, queued in workorders.db with the ticket changes. */
-  notifications?: NotificationService;
-  /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
-  readonly hub: LiveHub;
-  app?: FastifyInstance;
-  /** The admin token in force (from the config or generated on first start); unknown when configured as a hash. */
-  adminToken?: string;
-  /** The simulators' HTTP control in demo mode: the dashboard's Demo panel reaches it through `/api/demo`. */
-  demoControlUrl?: string | null;
-  private started: Component[] = [];
-  private httpAddress?: string;
-  private alarmsDb?: Db;
-  private workordersDb?: Db;
-  private workordersTimer?: NodeJS.Timeout;
-  private unsubscribe: Array<() => void> = [];
-  private current: GatewayConfig;
+export class Gateway extends GatewayParts {
   /** The config file the gateway was started with: what a reload reads again (undefined: defaults and environment only). */
   configPath: string | undefined;
+  private readonly lifecycle: Lifecycle;
+  private readonly bus: GatewayBus;
+  private readonly sourceRegistry: SourceRegistry;
   private readonly prepare: (cfg: GatewayConfig) => GatewayConfig;
 
   constructor(
@@ -104,175 +43,66 @@ export class Gateway {
     private readonly log: Logger,
     opts: GatewayOptions = {},
   ) {
-    this.current = cfg;
+    super(cfg, log);
     this.configPath = opts.configPath;
     this.prepare = opts.prepare ?? ((c) => c);
-    this.metrics = createMetrics();
-    this.outbox = new Outbox(cfg.outbox, cfg.dataDir, log.child({ module: 'outbox' }));
-    this.registry = new DeviceRegistry(cfg.devices, {
-      kinds: cfg.kinds,
-      log: log.child({ module: 'registry' }),
-    });
-    this.hub = new LiveHub(log.child({ module: 'live' }));
-  }
-
-  /** The config in force: as started, with the rules and alarm grouping of the last reload. */
-  get cfg(): GatewayConfig {
-    return this.current;
-  }
-
-  get httpUrl(): string | undefined {
-    return this.httpAddress;
-  }
-
-  get mqttUrl(): string {
-    return this.cfg.mqtt.url ?? `mqtt://127.0.0.1:${this.broker?.port ?? this.cfg.broker.port}`;
+    this.sourceRegistry = opts.sources ?? SOURCES;
+    this.lifecycle = new Lifecycle(log);
+    this.bus = createBus(log);
   }
 
   async start(): Promise<void> {
-    const { cfg, log } = this;
+    const { cfg, log, lifecycle, bus, outbox, registry, metrics } = this;
     mkdirSync(cfg.dataDir, { recursive: true });
-    if (cfg.http.adminTokenSha256 !== undefined)
-      this.tokens.addHash('admin', 'admin', cfg.http.adminTokenSha256);
-    else {
-      this.adminToken = this.loadAdminToken();
-      this.tokens.add('admin', 'admin', this.adminToken);
-    }
-    for (const t of cfg.http.tokens) {
-      if (t.token !== undefined) this.tokens.add(t.name, t.role, t.token);
-      else this.tokens.addHash(t.name, t.role, t.tokenSha256!);
-    }
-    // Tokens created over the API, hashed in tokens.db, beside the config's.
-    this.tokenDb = new TokenDb({
-      file: join(cfg.dataDir, 'tokens.db'),
-      tokens: this.tokens,
-      configTokens: () => [
-        { name: 'admin', role: 'admin' },
-        ...cfg.http.tokens.map((t) => ({ name: t.name, role: t.role })),
-      ],
-      log: log.child({ module: 'tokens' }),
-    });
-    await this.startComponent(this.tokenDb);
-
-    await this.startComponent(this.outbox);
-    const deriver = new Deriver(this.outbox, this.registry);
+    const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
+    this.access = access.config;
+    this.tokenDb = access.tokenDb;
+    await lifecycle.start(outbox);
+    const deriver = new Deriver(outbox, registry);
     deriver.load();
-    // With InfluxDB off nothing needs to wait for InfluxDB: lines are not stored, acks still
-    // follow the (then empty) commits so the ack path stays the same.
-    const sink = cfg.influx.enabled ? this.outbox : { append: () => {}, appendBytes: () => {} };
-
-    // Alarms keep their own database: their history must not share the fate of the outbox,
-    // which is emptied as InfluxDB confirms.
-    this.alarmsDb = openDb(join(cfg.dataDir, 'alarms.db'), ALARM_MIGRATIONS);
-    const alarms = new AlarmService({
-      db: this.alarmsDb,
-      config: cfg.alarms,
-      log: log.child({ module: 'alarms' }),
-    });
+    const sink = cfg.influx.enabled ? outbox : NO_SINK;
+    const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink })).service;
     this.alarms = alarms;
-    // Every alarm transition goes through the outbox like a reading, so it is as durable.
-    this.unsubscribe.push(
-      alarms.onEvent((e) => {
-        sink.append(alarmEventLine(e));
-        this.hub.publish('alarm', liveAlarm(e), e.alarm.site);
-      }),
-    );
+    lifecycle.onStopped(...connectLive(bus, this.hub));
     // Before the alarms, so they stop after them: the alarms' last transitions at shutdown still
     // reach a running work-order service, which handles them as it stops.
-    if (cfg.workorders.enabled) await this.startWorkorders(alarms);
-    await this.startComponent(alarms);
-    const rules = new RulesRuntime({
-      rules: cfg.rules,
-      facts: new RegistryFacts(this.registry),
-      store: alarms,
-      listener: alarms.handle,
-      tickMs: cfg.alarms.tickMs,
-      saveStateMs: cfg.alarms.saveRuleStateMs,
-      log: log.child({ module: 'rules' }),
-      onTick: (now) => alarms.tick(now),
-    });
+    if (cfg.workorders.enabled) {
+      const woSink = cfg.influx.enabled ? outbox : undefined;
+      this.wo = await startWorkordersModule({ cfg, log, lifecycle, bus, metrics, registry, sink: woSink });
+    }
+    await lifecycle.start(alarms);
+    const { rules, off } = createRulesModule({ cfg, log, registry, alarms });
     this.rules = rules;
-    this.unsubscribe.push(this.registry.onChange((e) => rules.registerDevice(factsOf(e))));
-    await this.startComponent(rules);
-    const live = new ReadingThrottle(this.hub, cfg.http.live.readingIntervalMs);
-    await this.startComponent(live);
+    lifecycle.onStopped(off);
+    await lifecycle.start(rules);
+    const live = await lifecycle.start(new ReadingThrottle(this.hub, cfg.http.live.readingIntervalMs));
 
-    if (!cfg.mqtt.url) {
-      const { EmbeddedBroker } = await optionalAdapters.broker();
-      this.broker = new EmbeddedBroker(cfg.broker, log.child({ module: 'broker' }));
-      await this.startComponent(this.broker);
-    }
-    const mqttCfg = { ...cfg.mqtt, url: this.mqttUrl };
-    if (this.broker && mqttCfg.username === undefined) {
-      // Our own subscriber signs in to the embedded broker like a device would.
-      mqttCfg.username = cfg.broker.username;
-      mqttCfg.password = cfg.broker.password;
-    }
-    // Sparkplug B: decoded on the MQTT source's connection, readings into the same pipeline.
-    const spb = cfg.sparkplug.enabled ? await optionalAdapters.sparkplug() : undefined;
-    const sparkplug = spb
-      ? new spb.SparkplugIngest(
-          cfg.sparkplug,
-          (): IngestPipeline => pipeline,
-          this.registry,
-          log.child({ module: 'sparkplug' }),
-        )
-      : undefined;
-    const mqtt: MqttSource = new MqttSource(
-      mqttCfg,
-      (): IngestPipeline => pipeline,
-      this.outbox,
-      log.child({ module: 'mqtt' }),
-      sparkplug,
-    );
-    const rejects: RejectPublisher = mqtt;
-    const pipeline: IngestPipeline = new IngestPipeline(cfg, this.registry, deriver, sink, rejects, log);
-    pipeline.addListener(this.registry);
+    const sources = await SourcesModule.load(cfg, this.sourceRegistry);
+    this.sources = sources;
+    const pipeline = new IngestPipeline(cfg, registry, deriver, sink, sources.rejects, log);
+    pipeline.addListener(registry);
     // After the registry, so a reading's device facts are known before its rules run.
     pipeline.addListener(rules);
     pipeline.addListener(live);
     this.pipeline = pipeline;
-    registerIngestMetrics(this.metrics, () => this.pipeline);
-    registerOutboxMetrics(this.metrics, this.outbox);
-
-    this.influx = new InfluxWriter(cfg.influx, this.outbox, log, this.metrics);
-    await this.startComponent(this.influx);
-
-    if (spb && sparkplug) {
-      this.sparkplug = sparkplug;
-      spb.registerSparkplugMetrics(this.metrics, () => this.sparkplug);
-      await this.startComponent(sparkplug);
-    }
-    this.mqtt = mqtt;
-    await this.startComponent(mqtt);
-
-    // start() only prepares the PKI and returns: an unreachable server shows in health and is
-    // retried in the background, it never holds up or stops the gateway.
-    this.opcua = [];
-    if (cfg.opcua.length) {
-      const { OpcuaSource } = await optionalAdapters.opcua();
-      for (const ep of cfg.opcua) {
-        const src = new OpcuaSource(
-          ep,
-          () => pipeline,
-          cfg.dataDir,
-          log.child({ module: 'opcua', endpoint: ep.name }),
-        );
-        this.opcua.push(src);
-        await this.startComponent(src);
-      }
-    }
+    registerIngestMetrics(metrics, () => this.pipeline);
+    registerOutboxMetrics(metrics, outbox);
+    this.influx = await lifecycle.start(new InfluxWriter(cfg.influx, outbox, log, metrics));
+    // Each source under its supervisor: one that fails to start or fails later shows as down in
+    // health and is retried; it never stops the gateway or the other sources.
+    const ctx = { pipeline, outbox, presence: registry, log, metrics, dataDir: cfg.dataDir };
+    for (const s of sources.supervise(ctx, log)) await lifecycle.start(s);
 
     this.app = buildApp({
       log,
-      metrics: this.metrics,
+      metrics,
       tokens: this.tokens,
-      registry: this.registry,
+      registry,
       health: () => this.health(),
       alarms: { service: alarms, rules },
       tickets: this.workorders,
       notifications: this.notifications,
-      reports: this.reportDeps(alarms, rules),
+      reports: reportDeps(cfg, alarms, rules, this.wo),
       tokenDb: this.tokenDb,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
@@ -332,120 +162,9 @@ export class Gateway {
     return { applied, restartNeeded };
   }
 
-  /**
-   * Work orders keep their own database (records that must outlive alarm history) and hear every
-   * alarm event after commit; a timer escalates missed deadlines.
-   */
-  private async startWorkorders(alarms: AlarmService): Promise<void> {
-    const { cfg, log } = this;
-    this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS);
-    const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
-    const notifications = new NotificationService({
-      queue: new NotifyQueue(this.workordersDb),
-      config: cfg.notifications,
-      log: log.child({ module: 'notifications' }),
-    });
-    this.notifications = notifications;
-    registerNotificationMetrics(this.metrics, () => this.notifications);
-    const wo = new WorkOrderService({
-      inTransaction: notifications.enqueue,
-      db: this.workordersDb,
-      config: cfg.workorders,
-      log: log.child({ module: 'workorders' }),
-      ruleInfo: (id) => {
-        const r = rules.get(id);
-        const metric = r && 'metric' in r && typeof r.metric === 'string' ? r.metric : undefined;
-        return r ? { description: r.description, metric } : undefined;
-      },
-      history: cfg.influx.enabled
-        ? (() => {
-            const reader = new InfluxReader(cfg.influx);
-            // One measurement per kind, `-` as `_` (CONTRACT.md).
-            return (q) => reader.readings({ ...q, measurement: q.kind.replace(/-/g, '_') });
-          })()
-        : undefined,
-      deviceInfo: (site, device) => {
-        const d = this.registry.lookup(site, device);
-        return d ? { location: d.location, latest: Object.fromEntries(d.latest) } : undefined;
-      },
-    });
-    this.workorders = wo;
-    const latency = new TicketLatency(this.metrics);
-    this.unsubscribe.push(alarms.onEvent(latency.onAlarm), wo.onChange(latency.onTicket));
-    this.unsubscribe.push(alarms.onEvent(wo.onAlarmEvent));
-    this.unsubscribe.push(
-      wo.onChange((e) =>
-        this.hub.publish(
-          'ticket',
-          { event: e.type, ticket: ticketToJson(e.ticket, false), entries: e.entries },
-          e.ticket.site,
-        ),
-      ),
-    );
-    // Every committed ticket change reaches InfluxDB (`ticket_event`) through the outbox, like alarm events.
-    if (cfg.influx.enabled) this.unsubscribe.push(wo.onChange((e) => this.outbox.append(ticketEventLine(e))));
-    await this.startComponent(wo);
-    // After the work orders, so it stops before them: no delivery is in flight when their database closes.
-    await this.startComponent(notifications);
-    const planner = new MaintenancePlanner({
-      service: wo,
-      db: this.workordersDb,
-      config: cfg.workorders.maintenance,
-      targets: () =>
-        this.registry
-          .list()
-          .map((d) => ({ site: d.site, device: d.id, kind: d.kind, location: d.location ?? undefined })),
-      log: log.child({ module: 'maintenance' }),
-    });
-    this.maintenance = planner;
-    await this.startComponent(planner);
-    this.workordersTimer = setInterval(() => {
-      try {
-        planner.tick();
-        wo.tick();
-      } catch (err) {
-        log.error({ err }, 'work-order escalation tick failed');
-      }
-    }, cfg.workorders.tickMs);
-    this.workordersTimer.unref();
-  }
-
-  /** The monthly report reads tickets, alarms and read rates; the calendar the planner and tickets. */
-  private reportDeps(alarms: AlarmService, rules: RulesRuntime): AppDeps['reports'] {
-    const wo = this.workorders;
-    const planner = this.maintenance;
-    if (!wo) return undefined;
-    return {
-      tickets: wo,
-      timeZone: this.cfg.workorders.report.timeZone,
-      alarmsBetween: (from, to) => alarms.raisedBetween(from, to),
-      readRates: () => rules.readRates(),
-      readRatesEnded: this.cfg.influx.enabled
-        ? (from, to) => {
-            const reader = new InfluxReader(this.cfg.influx);
-            return readRatesFromHistory(rules.readRateSubjects(), from, to, (kind, start, end) =>
-              reader.reportedDevices(measurementOf(kind), start, end),
-            );
-          }
-        : undefined,
-      calendar: planner
-        ? (from, to) =>
-            maintenanceCalendar(wo.maintenanceDue(from, to), planner.upcoming(from, to), (id) =>
-              planner.titleOf(id),
-            )
-        : undefined,
-    };
-  }
-
-  private async startComponent(c: Component): Promise<void> {
-    await c.start();
-    this.started.push(c);
-  }
-
   /** Every component's health, by name. */
   health(): Record<string, ComponentHealth> {
-    const out: Record<string, ComponentHealth> = {};
-    for (const c of this.started) out[c.name] = c.health();
+    const out = this.lifecycle.health();
     if (this.pipeline) {
       const c = this.pipeline.counters;
       const rejected = Object.values(c.rejected).reduce((a, b) => a + b, 0);
@@ -456,39 +175,14 @@ export class Gateway {
   }
 
   /**
-   * Stops in reverse order: HTTP first, then the sources (which wait until everything they
-   * handed over is durable and acknowledged), then the writer, the live stream, the rules (timers,
-   * then a last save of their state), the alarms (their last transitions reach the outbox) and
-   * the outbox itself.
+   * Stops in reverse order: HTTP first, then the timers, the sources (which wait until everything
+   * they handed over is durable and acknowledged), the writer, the live stream, the rules (timers,
+   * then a last save of their state), the alarms (their last transitions reach the outbox), the
+   * work orders, their databases and the outbox itself.
    */
   async stop(): Promise<void> {
     await this.app?.close();
-    clearInterval(this.workordersTimer);
-    this.workordersTimer = undefined;
-    for (const c of [...this.started].reverse()) {
-      try {
-        await c.stop();
-      } catch (err) {
-        this.log.error({ err, component: c.name }, 'component failed to stop cleanly');
-      }
-    }
-    this.started = [];
-    for (const off of this.unsubscribe) off();
-    this.unsubscribe = [];
-    this.alarmsDb?.close();
-    this.alarmsDb = undefined;
-    this.workordersDb?.close();
-    this.workordersDb = undefined;
-  }
-
-  private loadAdminToken(): string {
-    if (this.cfg.http.adminToken) return this.cfg.http.adminToken;
-    const file = join(resolve(this.cfg.dataDir), 'admin-token');
-    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-    const token = randomBytes(24).toString('base64url');
-    writeFileSync(file, token + '\n', { mode: 0o600 });
-    this.log.warn({ file }, 'no admin token configured: generated one and stored it in this file');
-    return token;
+    await this.lifecycle.stop();
   }
 }
 
@@ -497,6 +191,8 @@ export interface GatewayOptions {
   configPath?: string;
   /** Applied to a reloaded config as it was to the first one (demo devices, say). */
   prepare?: (cfg: GatewayConfig) => GatewayConfig;
+  /** The source adapters to use (default: all of sources/registry.ts); tests add their own. */
+  sources?: SourceRegistry;
 }
 
 /** What a reload did: settings applied now, and settings that changed but need a restart. */
@@ -524,17 +220,5 @@ function changedPaths(a: unknown, b: unknown, prefix: string, depth: number): st
     if (prefix === '' && k === 'rulesFile') continue;
     out.push(...changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k, depth - 1));
   }
-  return out;
-}
-
-/** An alarm event as the live stream sends it: the alarm as the API shows it, and what happened. */
-function liveAlarm(e: AlarmEvent): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    event: e.type,
-    ts: new Date(e.ts).toISOString(),
-    alarm: alarmToJson(e.alarm),
-  };
-  if (e.user !== undefined) out.user = e.user;
-  if (e.note !== undefined) out.note = e.note;
   return out;
 }

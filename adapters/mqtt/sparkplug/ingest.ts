@@ -1,9 +1,9 @@
-import type { Logger } from '../../../gateway/src/core/log.js';
 import { RateLimitedLog } from '../../../gateway/src/core/log.js';
-import type { Component, ComponentHealth, Reading } from '../../../gateway/src/core/types.js';
-import type { Rejection } from '../../../gateway/src/ingest/reasons.js';
+import type { Source, SourceContext } from '../../../gateway/src/core/source.js';
+import type { ComponentHealth } from '../../../gateway/src/core/types.js';
 import { decodePayload, rebirthPayload } from './codec.js';
 import { HostState, type HostMessage } from './host-state.js';
+import { registerSparkplugMetrics } from './metrics.js';
 import type { SparkplugConfig } from './schema.js';
 import {
   MESSAGE_TYPES,
@@ -16,17 +16,6 @@ import {
   type MessageType,
   type SpbRejectReason,
 } from './tracker.js';
-
-/** Where decoded readings go: the ingest pipeline, with the same checks as JSON telemetry. */
-export interface SparkplugReadingSink {
-  handleReading(r: Reading, now: number): Rejection | null;
-}
-
-/** Device presence as births and deaths tell it (the registry). */
-export interface PresenceDirectory {
-  ensure(site: string, kind: string, device: string): unknown;
-  setPresence(site: string, device: string, online: boolean): void;
-}
 
 /** Publishes on the gateway's MQTT connection; `retained` messages go out at QoS 1 with retain set. */
 export type CommandPublisher = (topic: string, payload: Buffer, retained?: boolean) => void;
@@ -47,24 +36,21 @@ export interface SparkplugCounters {
  * `spBv1.0/`, this decodes it, runs the tracker and acts on its outcome (readings into the
  * pipeline, presence into the registry, rebirth commands back to the edge node).
  */
-export class SparkplugIngest implements Component {
+export class SparkplugIngest implements Source {
   readonly name = 'sparkplug';
   readonly counters: SparkplugCounters;
   private tracker: SparkplugTracker;
-  private readonly rlog: RateLimitedLog;
+  /** Set by start(): where readings, presence and log lines go. */
+  private ctx?: SourceContext;
+  private rlog?: RateLimitedLog;
+  private metricsRegistered = false;
   private publish: CommandPublisher | undefined;
   private running = false;
   /** The host application STATE, when `hostId` is configured. */
   readonly host: HostState | undefined;
 
-  constructor(
-    private readonly cfg: SparkplugConfig,
-    private readonly sink: () => SparkplugReadingSink,
-    private readonly presence: PresenceDirectory,
-    log: Logger,
-  ) {
+  constructor(private readonly cfg: SparkplugConfig) {
     this.tracker = new SparkplugTracker(cfg);
-    this.rlog = new RateLimitedLog(log);
     this.host = cfg.hostId !== undefined ? new HostState(cfg.hostId) : undefined;
     this.counters = {
       messages: Object.fromEntries(MESSAGE_TYPES.map((t) => [t, 0])) as Record<MessageType, number>,
@@ -103,7 +89,14 @@ export class SparkplugIngest implements Component {
     this.publish = publish;
   }
 
-  async start(): Promise<void> {
+  async start(ctx: SourceContext): Promise<void> {
+    this.ctx = ctx;
+    this.rlog = new RateLimitedLog(ctx.log);
+    // Once per registry: a restart after a failure must not register the same names again.
+    if (!this.metricsRegistered) {
+      registerSparkplugMetrics(ctx.metrics, () => this);
+      this.metricsRegistered = true;
+    }
     this.tracker = new SparkplugTracker(this.cfg);
     this.running = true;
   }
@@ -119,11 +112,12 @@ export class SparkplugIngest implements Component {
 
   /** One MQTT message under `spBv1.0/`. Never throws. */
   handleMessage(topic: string, payload: Buffer, now: number): void {
-    if (!this.running) return;
+    const ctx = this.ctx;
+    if (!this.running || !ctx) return;
     if (this.host && topic === this.host.topic) {
       const again = this.host.onMessage(payload);
       if (again) {
-        this.rlog.warn(
+        this.rlog?.warn(
           'spb:state',
           { topic },
           'our Sparkplug STATE said offline while connected: birth published again',
@@ -145,13 +139,12 @@ export class SparkplugIngest implements Component {
     const out = this.tracker.handle(t, p, now);
     this.counters.nullValues += out.nulls;
     this.counters.ignoredMetrics += out.ignored;
-    for (const d of out.offline) this.presence.setPresence(d.site, d.device, false);
+    for (const d of out.offline) ctx.presence?.setPresence(d.site, d.device, false);
     for (const d of out.online) this.online(d);
     if (out.rebirth) this.requestRebirth(out.rebirth.group, out.rebirth.node, now);
     if (out.reject) this.rejected(out.reject.reason, out.reject.detail, topic);
-    const sink = this.sink();
     for (const r of out.readings) {
-      const bad = sink.handleReading(r, now);
+      const bad = ctx.ingest(r, now);
       if (bad) this.counters.readingsRejected++;
       else this.counters.readings++;
     }
@@ -187,20 +180,25 @@ export class SparkplugIngest implements Component {
   }
 
   private online(d: DeviceRef): void {
-    this.presence.ensure(d.site, d.kind, d.device);
-    this.presence.setPresence(d.site, d.device, true);
+    const presence = this.ctx?.presence;
+    presence?.ensure(d.site, d.kind, d.device);
+    presence?.setPresence(d.site, d.device, true);
   }
 
   private requestRebirth(group: string, node: string, now: number): void {
     if (!this.publish) return;
     this.counters.rebirthRequests++;
-    this.rlog.warn(`rebirth:${group}/${node}`, { group, node }, 'asking a Sparkplug edge node for a rebirth');
+    this.rlog?.warn(
+      `rebirth:${group}/${node}`,
+      { group, node },
+      'asking a Sparkplug edge node for a rebirth',
+    );
     this.publish(rebirthTopic(group, node), rebirthPayload(now));
   }
 
   private rejected(reason: SpbRejectReason, detail: string, topic: string): void {
     this.counters.rejected[reason]++;
-    this.rlog.warn(
+    this.rlog?.warn(
       `spb:${reason}:${topic.slice(0, 120)}`,
       { reason, detail, topic: topic.slice(0, 200) },
       'Sparkplug message dropped',

@@ -15,7 +15,20 @@ export interface SourceRejection {
   readonly detail: string;
 }
 
-/** What a source is handed when it starts. */
+/**
+ * Device presence a source knows first-hand (Sparkplug B births and deaths, a field-bus device
+ * that stopped answering): the device registry, as far as a source may touch it.
+ */
+export interface PresenceDirectory {
+  /** Registers the device if it is not known yet (marked discovered). */
+  ensure(site: string, kind: string, device: string): unknown;
+  setPresence(site: string, device: string, online: boolean): void;
+}
+
+/**
+ * What a source is handed when it starts. Its functions are bound and shared by every source: a
+ * source may take them off the object once in `start()` and call them detached on its hot path.
+ */
 export interface SourceContext {
   /**
    * One structured reading (OPC UA, Modbus, M-Bus): validated, derived and written to the outbox
@@ -45,6 +58,18 @@ export interface SourceContext {
   readonly metrics: Registry;
   /** The gateway's data directory (certificates, a source's own small state). */
   readonly dataDir: string;
+  /**
+   * Online/offline as the source sees its devices. The gateway always sets this and `fail`; they
+   * are optional only so that contexts written by hand for tests before they existed still fit.
+   */
+  readonly presence?: PresenceDirectory;
+  /**
+   * Reports a failure after `start()` returned that the source cannot recover from itself (a
+   * listener that died, a port it lost). The supervisor shows it in `/api/health`, stops the
+   * source and starts it again with backoff. A device that does not answer is not such a failure:
+   * the source retries it and shows it in `health()`.
+   */
+  fail?(err: Error): void;
 }
 
 /**
@@ -59,3 +84,6 @@ export interface Source {
   stop(): Promise<void>;
   health(): ComponentHealth;
 }
+
+/** The context as the gateway builds it: every optional part set. */
+export type GatewaySourceContext = SourceContext & Required<Pick<SourceContext, 'presence' | 'fail'>>;

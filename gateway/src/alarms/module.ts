@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Bus } from '../core/events.js';
+import type { Lifecycle } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import { DbComponent } from '../storage/db-component.js';
+import { ALARM_MIGRATIONS } from './store.js';
+import { AlarmService } from './service.js';
+import { alarmEventLine } from './line-protocol.js';
+import type { AlarmEvent } from './types.js';
+
+export interface AlarmsModuleDeps {
+  cfg: GatewayConfig;
+  log: Logger;
+  lifecycle: Lifecycle;
+  bus: Bus<{ alarm: AlarmEvent }>;
+  /** Where alarm transitions go as line protocol: the outbox, so they are as durable as readings. */
+  sink: { append(line: string): void };
+}
+
+/**
+ * The alarms: their own database (their history must not share the fate of the outbox, which is
+ * emptied as InfluxDB confirms), opened here; the service, returned unstarted because the work
+ * orders that hear its events start first (and so stop after it, still handling its last
+ * transitions). Every committed transition is published as `alarm` on the bus.
+ */
+export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service: AlarmService }> {
+  const { cfg, lifecycle, bus } = d;
+  const db = new DbComponent('alarms.db', join(cfg.dataDir, 'alarms.db'), ALARM_MIGRATIONS);
+  await lifecycle.start(db, { report: false });
+  const service = new AlarmService({ db: db.db, config: cfg.alarms, log: d.log.child({ module: 'alarms' }) });
+  lifecycle.onStopped(
+    bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),
+    service.onEvent((e) => bus.emit('alarm', e)),
+  );
+  return { service };
+}

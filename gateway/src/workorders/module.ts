@@ -1,0 +1,102 @@
+import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Bus } from '../core/events.js';
+import { IntervalTask, type Lifecycle } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { AlarmEvent } from '../alarms/types.js';
+import type { DeviceRegistry } from '../registry/registry.js';
+import { InfluxReader } from '../sinks/influx/query.js';
+import { DbComponent } from '../storage/db-component.js';
+import { createNotificationsModule } from '../notifications/module.js';
+import type { NotificationService } from '../notifications/service.js';
+import { TicketLatency } from './latency.js';
+import { ticketEventLine } from './line-protocol.js';
+import { MaintenancePlanner } from './maintenance.js';
+import { WorkOrderService, type TicketEvent } from './service.js';
+import { WORKORDER_MIGRATIONS } from './store.js';
+
+export interface WorkordersModuleDeps {
+  cfg: GatewayConfig;
+  log: Logger;
+  lifecycle: Lifecycle;
+  bus: Bus<{ alarm: AlarmEvent; ticket: TicketEvent }>;
+  metrics: Registry;
+  registry: DeviceRegistry;
+  /** Where committed ticket changes go as line protocol (`ticket_event`); absent with InfluxDB off. */
+  sink?: { append(line: string): void };
+}
+
+export interface WorkordersModule {
+  service: WorkOrderService;
+  notifications: NotificationService;
+  maintenance: MaintenancePlanner;
+}
+
+/**
+ * Work orders keep their own database (records that must outlive alarm history) and hear every
+ * alarm event after commit; notifications share that database; a timer escalates missed
+ * deadlines and plans preventive maintenance. Everything is started here, in order.
+ */
+export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<WorkordersModule> {
+  const { cfg, log, lifecycle, bus, registry } = d;
+  const db = (
+    await lifecycle.start(
+      new DbComponent('workorders.db', join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS),
+      {
+        report: false,
+      },
+    )
+  ).db;
+  const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
+  const notifications = createNotificationsModule({ db, config: cfg.notifications, log, metrics: d.metrics });
+  const reader = cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined;
+  const service = new WorkOrderService({
+    inTransaction: notifications.enqueue,
+    db,
+    config: cfg.workorders,
+    log: log.child({ module: 'workorders' }),
+    ruleInfo: (id) => {
+      const r = rules.get(id);
+      const metric = r && 'metric' in r && typeof r.metric === 'string' ? r.metric : undefined;
+      return r ? { description: r.description, metric } : undefined;
+    },
+    // One measurement per kind, `-` as `_` (CONTRACT.md).
+    history: reader ? (q) => reader.readings({ ...q, measurement: q.kind.replace(/-/g, '_') }) : undefined,
+    deviceInfo: (site, device) => {
+      const dev = registry.lookup(site, device);
+      return dev ? { location: dev.location, latest: Object.fromEntries(dev.latest) } : undefined;
+    },
+  });
+  const latency = new TicketLatency(d.metrics);
+  const sink = d.sink;
+  lifecycle.onStopped(
+    bus.on('alarm', latency.onAlarm),
+    bus.on('ticket', latency.onTicket),
+    bus.on('alarm', service.onAlarmEvent),
+    ...(sink ? [bus.on('ticket', (e) => sink.append(ticketEventLine(e)))] : []),
+    service.onChange((e) => bus.emit('ticket', e)),
+  );
+  await lifecycle.start(service);
+  await lifecycle.start(notifications);
+  const maintenance = new MaintenancePlanner({
+    service,
+    db,
+    config: cfg.workorders.maintenance,
+    targets: () =>
+      registry
+        .list()
+        .map((x) => ({ site: x.site, device: x.id, kind: x.kind, location: x.location ?? undefined })),
+    log: log.child({ module: 'maintenance' }),
+  });
+  await lifecycle.start(maintenance);
+  const tick = () => {
+    maintenance.tick();
+    service.tick();
+  };
+  await lifecycle.start(new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log), {
+    report: false,
+    stopFirst: true,
+  });
+  return { service, notifications, maintenance };
+}
