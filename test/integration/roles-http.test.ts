@@ -233,7 +233,7 @@ describe('role matrix over the route table', () => {
         if (RANK[role] < RANK[need]) {
           const res = await call(r.method, path, TOKEN[role], body);
           expect(res.status, `${key(r)} as ${role}`).toBe(403);
-          expect(res.body).toMatchObject({ error: { code: 'forbidden' } });
+          expect(res.body).toMatchObject({ error: { code: 'GW_ERR_FORBIDDEN' } });
           seen.push(`${key(r)} ${role} ${res.status}`);
           continue;
         }

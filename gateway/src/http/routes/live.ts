@@ -1,14 +1,13 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { LiveConfig } from '../../config/schema.js';
 import type { LiveEvent, LiveHub } from '../../live/hub.js';
-import { requireRole, sendError, type TokenStore } from '../auth.js';
-import { badRequest } from './validate.js';
+import { HttpError } from '../errors.js';
+import { authErrors, errorSchema } from '../schemas/common.js';
 
 export interface LiveRouteDeps {
   hub: LiveHub;
-  tokens: TokenStore;
   cfg: LiveConfig;
 }
 
@@ -31,21 +30,34 @@ interface Client {
  * falls that far behind is disconnected (the browser's EventSource reconnects) rather than allowed
  * to grow the gateway's memory.
  */
-export function registerLiveRoutes(
-  app: FastifyInstance,
-  deps: LiveRouteDeps,
-): { stats(): { clients: number; dropped: number } } {
+export const liveRoutes: FastifyPluginAsyncZod<LiveRouteDeps> = async (app, deps) => {
   const clients = new Set<Client>();
   let dropped = 0;
-  const viewer = requireRole(deps.tokens, 'viewer', { queryToken: true });
 
-  app.get('/api/live', { preHandler: viewer }, async (req, reply) => {
-    const q = query.safeParse(req.query);
-    if (!q.success) return badRequest(reply, q.error, 'query');
+  app.get(
+    '/api/live',
+    {
+      // The token may come as `?token=`: a browser's EventSource cannot set headers.
+      config: { role: 'viewer', queryToken: true },
+      schema: {
+        summary: 'Live stream (server-sent events): `reading`, `alarm`, `ticket`, and `ping`',
+        querystring: query,
+        response: {
+          200: {
+            description: 'An event stream that stays open',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          400: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
+      },
+    },
+    async (req, reply) => {
     if (clients.size >= deps.cfg.maxClients)
-      return sendError(reply, 503, 'too_many_clients', `at most ${deps.cfg.maxClients} live clients`);
-    const site = q.data.site;
-    const types = q.data.types ? new Set(q.data.types.split(',').map((t) => t.trim())) : undefined;
+      throw new HttpError('GW_ERR_UNAVAILABLE', `at most ${deps.cfg.maxClients} live clients`);
+    const site = req.query.site;
+    const types = req.query.types ? new Set(req.query.types.split(',').map((t) => t.trim())) : undefined;
 
     reply.hijack();
     const res = reply.raw;
@@ -93,12 +105,16 @@ export function registerLiveRoutes(
     clients.add(client);
     res.on('close', () => client.stop('disconnected'));
     res.on('error', () => client.stop('socket error'));
-  });
+    },
+  );
 
   // Open streams would keep app.close() waiting forever.
   app.addHook('preClose', async () => {
     for (const c of [...clients]) c.stop('server closing');
   });
 
-  return { stats: () => ({ clients: clients.size, dropped }) };
-}
+  // How many clients and how many were dropped as too slow: for the log when the stream closes.
+  app.addHook('onClose', async () => {
+    app.log.debug({ clients: clients.size, dropped }, 'live stream closed');
+  });
+};
