@@ -78,8 +78,7 @@ export class Api {
     (await this.call<{ alarms: Alarm[] }>('GET', `/api/alarms?${query(q)}`)).alarms;
   ackAlarm = (id: string, note?: string) =>
     this.call<Alarm>('POST', `/api/alarms/${encodeURIComponent(id)}/ack`, note ? { note } : {});
-  shelve = (body: S.ShelveBody) =>
-    this.call<Shelf>('POST', '/api/alarms/shelve', body);
+  shelve = (body: S.ShelveBody) => this.call<Shelf>('POST', '/api/alarms/shelve', body);
   shelves = async () => (await this.call<{ shelves: Shelf[] }>('GET', '/api/alarms/shelves')).shelves;
   unshelve = (id: string) => this.call<Shelf>('DELETE', `/api/alarms/shelves/${encodeURIComponent(id)}`);
   tickets = async (q: { status?: string; site?: string; device?: string; offset?: number } = {}) =>
@@ -90,10 +89,7 @@ export class Api {
     for (const status of statuses) {
       let offset: number | null = 0;
       while (offset !== null) {
-        const page: S.TicketPage = await this.call(
-          'GET',
-          `/api/tickets?${query({ status, offset })}`,
-        );
+        const page: S.TicketPage = await this.call('GET', `/api/tickets?${query({ status, offset })}`);
         out.push(...page.tickets);
         offset = page.nextOffset;
       }
@@ -102,7 +98,8 @@ export class Api {
   };
   ticket = (id: string) => this.call<Ticket>('GET', `/api/tickets/${encodeURIComponent(id)}`);
   createTicket = (body: NewTicket) => this.call<Ticket>('POST', '/api/tickets', body);
-  act = (id: string, body: S.TicketActionBody) => this.call<Ticket>('POST', `/api/tickets/${encodeURIComponent(id)}/actions`, body);
+  act = (id: string, body: S.TicketActionBody) =>
+    this.call<Ticket>('POST', `/api/tickets/${encodeURIComponent(id)}/actions`, body);
   rules = (deviceKey: string) =>
     this.call<DeviceRules>('GET', `/api/rules?device=${encodeURIComponent(deviceKey)}`);
   /** History downsampled on the gateway to about `points` buckets over [from, to]. */

@@ -8,17 +8,31 @@ export interface Issue {
   message: string;
 }
 
-const WHERE: Record<string, string> = { querystring: 'query', body: 'body', params: 'params', headers: 'headers' };
+const WHERE: Record<string, string> = {
+  querystring: 'query',
+  body: 'body',
+  params: 'params',
+  headers: 'headers',
+};
+
+/** One issue as the answer shows it; an unknown key is named as its own path (`body.colour: unknown key`). */
+function toIssues(where: string, path: readonly string[], message: string, keys: unknown): Issue[] {
+  if (Array.isArray(keys) && keys.length > 0)
+    return keys.map((k) => ({ path: [where, ...path, String(k)].join('.'), message: 'unknown key' }));
+  return [{ path: [where, ...path].join('.'), message }];
+}
 
 /** Each schema failure with its key path (`body.untilMs`), unknown keys named. */
 export function issuesOf(err: FastifyError): Issue[] {
   const where = WHERE[err.validationContext ?? 'body'] ?? 'body';
-  return (err.validation ?? []).map((v) => {
-    const keys = v.keyword === 'unrecognized_keys' ? (v.params as { keys?: unknown }).keys : undefined;
-    const path = [where, ...v.instancePath.split('/').filter((s) => s !== '')].join('.');
-    const unknown = Array.isArray(keys) ? `: unknown key ${keys.join(', ')}` : '';
-    return { path, message: `${v.message ?? 'invalid'}${unknown}` };
-  });
+  return (err.validation ?? []).flatMap((v) =>
+    toIssues(
+      where,
+      v.instancePath.split('/').filter((s) => s !== ''),
+      v.message ?? 'invalid',
+      v.keyword === 'unrecognized_keys' ? (v.params as { keys?: unknown }).keys : undefined,
+    ),
+  );
 }
 
 /** The catalogue code for a status that carries no code of the catalogue (fastify's own errors). */
@@ -61,7 +75,9 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
       return reply
         .code(400)
         .send(
-          errorBody('GW_ERR_BAD_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), { issues }),
+          errorBody('GW_ERR_BAD_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+            issues,
+          }),
         );
     }
     if (isErrorCode(err.code)) {
@@ -79,13 +95,19 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
 }
 
 /** A 400 from a zod failure checked by hand (a body read only after its signature is verified). */
-export function badRequestOf(error: { issues: readonly { path: PropertyKey[]; message: string; code: string }[] }, where: string): HttpError {
-  const issues = error.issues.map((i) => {
-    const keys = i.code === 'unrecognized_keys' ? (i as unknown as { keys: string[] }).keys : undefined;
-    return {
-      path: [where, ...i.path.map(String)].join('.'),
-      message: `${i.message}${keys ? `: unknown key ${keys.join(', ')}` : ''}`,
-    };
+export function badRequestOf(
+  error: { issues: readonly { path: PropertyKey[]; message: string; code: string }[] },
+  where: string,
+): HttpError {
+  const issues = error.issues.flatMap((i) =>
+    toIssues(
+      where,
+      i.path.map(String),
+      i.message,
+      i.code === 'unrecognized_keys' ? (i as unknown as { keys: unknown }).keys : undefined,
+    ),
+  );
+  return new HttpError('GW_ERR_BAD_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+    issues,
   });
-  return new HttpError('GW_ERR_BAD_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), { issues });
 }

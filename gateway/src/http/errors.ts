@@ -41,7 +41,8 @@ export const ERROR_CATALOGUE = {
   GW_ERR_UNAVAILABLE: {
     status: 503,
     retryable: true,
-    message: 'a dependency is disabled or not reachable (e.g. InfluxDB for history), or too many live clients',
+    message:
+      'a dependency is disabled or not reachable (e.g. InfluxDB for history), or too many live clients',
   },
   GW_ERR_ALARM_NOT_FOUND: { status: 404, retryable: false, message: 'no such alarm or active shelf' },
   GW_ERR_ALARM_ALREADY_ACKED: { status: 409, retryable: false, message: 'the alarm is acknowledged already' },

@@ -22,7 +22,8 @@ const errorTable = [
   '| code | status | retryable | meaning |',
   '|---|---|---|---|',
   ...ERROR_CODES.map(
-    (c) => `| \`${c}\` | ${ERROR_CATALOGUE[c].status} | ${ERROR_CATALOGUE[c].retryable} | ${ERROR_CATALOGUE[c].message} |`,
+    (c) =>
+      `| \`${c}\` | ${ERROR_CATALOGUE[c].status} | ${ERROR_CATALOGUE[c].retryable} | ${ERROR_CATALOGUE[c].message} |`,
   ),
 ].join('\n');
 
@@ -93,9 +94,5 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
     await scope.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX });
   });
 
-  app.get(
-    OPENAPI_URL,
-    { config: { role: 'public' }, schema: { hide: true } },
-    async () => app.swagger(),
-  );
+  app.get(OPENAPI_URL, { config: { role: 'public' }, schema: { hide: true } }, async () => app.swagger());
 }

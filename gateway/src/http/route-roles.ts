@@ -59,7 +59,10 @@ export function enforceRouteRoles(app: FastifyInstance, tokens: TokenStore): voi
     const rec = tokens.find(token);
     if (!rec) throw new HttpError('GW_ERR_UNAUTHORIZED', 'unknown, revoked or expired token');
     if (RANK[rec.role] < RANK[role])
-      throw new HttpError('GW_ERR_FORBIDDEN', `this action needs the ${role} role; the token has ${rec.role}`);
+      throw new HttpError(
+        'GW_ERR_FORBIDDEN',
+        `this action needs the ${role} role; the token has ${rec.role}`,
+      );
     req.principal = rec;
     tokens.noteUse(rec);
   });

@@ -188,7 +188,8 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       let device = req.query.device;
       const slash = device.indexOf('/');
       if (slash >= 0) [site, device] = [device.slice(0, slash), device.slice(slash + 1)];
-      if (site === undefined) throw new HttpError('GW_ERR_BAD_REQUEST', 'query.site: needed with a bare device id');
+      if (site === undefined)
+        throw new HttpError('GW_ERR_BAD_REQUEST', 'query.site: needed with a bare device id');
       const facts = deps.deviceFacts(site, device);
       if (!facts) throw new HttpError('GW_ERR_NOT_FOUND', `no device ${site}/${device}`);
       const subject = { site, device, ...facts };

@@ -20,7 +20,10 @@ export interface DemoRouteDeps {
 const CONTROL_TIMEOUT_MS = 5000;
 
 const demoOff = (): HttpError =>
-  new HttpError('GW_ERR_DEMO_OFF', 'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)');
+  new HttpError(
+    'GW_ERR_DEMO_OFF',
+    'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)',
+  );
 
 const demoErrors = { 400: errorSchema, 404: errorSchema, 502: errorSchema, ...authErrors } as const;
 
@@ -73,7 +76,10 @@ export const demoRoutes: FastifyPluginAsyncZod<DemoRouteDeps> = async (app, deps
         const res = await fetch(`${base}/devices`, { signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS) });
         devices = (await res.json()) as typeof devices;
       } catch (err) {
-        throw new HttpError('GW_ERR_DEMO_UNREACHABLE', `simulator control at ${base}: ${(err as Error).message}`);
+        throw new HttpError(
+          'GW_ERR_DEMO_UNREACHABLE',
+          `simulator control at ${base}: ${(err as Error).message}`,
+        );
       }
       return { devices: devices.map((d) => ({ ...d, available: faultsOfKind(d.kind) })) };
     },
@@ -90,7 +96,8 @@ export const demoRoutes: FastifyPluginAsyncZod<DemoRouteDeps> = async (app, deps
         response: { 200: demoResultSchema, ...demoErrors },
       },
     },
-    async (req, reply) => forward(reply, `/devices/${req.params.id}/faults`, { method: 'POST', body: req.body }),
+    async (req, reply) =>
+      forward(reply, `/devices/${req.params.id}/faults`, { method: 'POST', body: req.body }),
   );
 
   app.delete(

@@ -78,7 +78,14 @@ export const deviceRoutes: FastifyPluginAsyncZod<DeviceRouteDeps> = async (app, 
       if (!deps.reader) throw new HttpError('GW_ERR_UNAVAILABLE', 'InfluxDB output is disabled: no history');
       const to = q.to ?? Date.now();
       const from = q.from ?? to - 24 * 3600_000;
-      const series = { measurement: measurementOf(e.kind), site: e.site, device: e.id, metric: q.metric, from, to };
+      const series = {
+        measurement: measurementOf(e.kind),
+        site: e.site,
+        device: e.id,
+        metric: q.metric,
+        from,
+        to,
+      };
       try {
         if (q.points !== undefined) {
           const interval = bucketMs(from, to, q.points);

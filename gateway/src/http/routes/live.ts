@@ -54,57 +54,57 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteDeps> = async (app, deps
       },
     },
     async (req, reply) => {
-    if (clients.size >= deps.cfg.maxClients)
-      throw new HttpError('GW_ERR_UNAVAILABLE', `at most ${deps.cfg.maxClients} live clients`);
-    const site = req.query.site;
-    const types = req.query.types ? new Set(req.query.types.split(',').map((t) => t.trim())) : undefined;
+      if (clients.size >= deps.cfg.maxClients)
+        throw new HttpError('GW_ERR_UNAVAILABLE', `at most ${deps.cfg.maxClients} live clients`);
+      const site = req.query.site;
+      const types = req.query.types ? new Set(req.query.types.split(',').map((t) => t.trim())) : undefined;
 
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      // nginx and similar proxies buffer responses unless told not to.
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 3000\n: connected\n\n');
-    let seq = 0;
-    const write = (chunk: string): void => {
-      if (res.writableLength > deps.cfg.maxBufferedBytes) {
-        dropped++;
-        client.stop('slow client');
-        return;
-      }
-      res.write(chunk);
-    };
-    const unsubscribe = deps.hub.subscribe((e: LiveEvent) => {
-      if (types && !types.has(e.type)) return;
-      if (site !== undefined && e.site !== undefined && e.site !== site) return;
-      write(`id: ${++seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
-    });
-    // A named event, not a comment: EventSource hides comments from the page, and the dashboard
-    // needs to tell a quiet stream (meters report every 15 min) from a dead one.
-    const every = deps.cfg.keepAliveMs;
-    const ping = (): void =>
-      write(`event: ping\ndata: {"ts":"${new Date().toISOString()}","everyMs":${every}}\n\n`);
-    ping();
-    const keepAlive = setInterval(ping, every);
-    keepAlive.unref();
-    const client: Client = {
-      res,
-      stop(reason: string) {
-        if (!clients.delete(client)) return;
-        unsubscribe();
-        clearInterval(keepAlive);
-        req.log.debug({ reason }, 'live client closed');
-        if (reason === 'slow client') res.destroy();
-        else res.end();
-      },
-    };
-    clients.add(client);
-    res.on('close', () => client.stop('disconnected'));
-    res.on('error', () => client.stop('socket error'));
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        // nginx and similar proxies buffer responses unless told not to.
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 3000\n: connected\n\n');
+      let seq = 0;
+      const write = (chunk: string): void => {
+        if (res.writableLength > deps.cfg.maxBufferedBytes) {
+          dropped++;
+          client.stop('slow client');
+          return;
+        }
+        res.write(chunk);
+      };
+      const unsubscribe = deps.hub.subscribe((e: LiveEvent) => {
+        if (types && !types.has(e.type)) return;
+        if (site !== undefined && e.site !== undefined && e.site !== site) return;
+        write(`id: ${++seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
+      });
+      // A named event, not a comment: EventSource hides comments from the page, and the dashboard
+      // needs to tell a quiet stream (meters report every 15 min) from a dead one.
+      const every = deps.cfg.keepAliveMs;
+      const ping = (): void =>
+        write(`event: ping\ndata: {"ts":"${new Date().toISOString()}","everyMs":${every}}\n\n`);
+      ping();
+      const keepAlive = setInterval(ping, every);
+      keepAlive.unref();
+      const client: Client = {
+        res,
+        stop(reason: string) {
+          if (!clients.delete(client)) return;
+          unsubscribe();
+          clearInterval(keepAlive);
+          req.log.debug({ reason }, 'live client closed');
+          if (reason === 'slow client') res.destroy();
+          else res.end();
+        },
+      };
+      clients.add(client);
+      res.on('close', () => client.stop('disconnected'));
+      res.on('error', () => client.stop('socket error'));
     },
   );
 

@@ -7,7 +7,12 @@ import { actionFields, checkAction } from '../../workorders/action-body.js';
 import { allowedActions, TicketError, type WorkOrderService } from '../../workorders/index.js';
 import { badRequestOf } from '../error-handler.js';
 import { HttpError } from '../errors.js';
-import { notificationListQuery, notificationListSchema, notificationRowSchema, seqParams } from '../schemas/admin.js';
+import {
+  notificationListQuery,
+  notificationListSchema,
+  notificationRowSchema,
+  seqParams,
+} from '../schemas/admin.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import { ticketSchema } from '../schemas/tickets.js';
 import { ticketJson } from './tickets.js';
@@ -31,8 +36,14 @@ const inboundBody = z
 
 const inboundHeaders = z.looseObject({
   'x-gateway-timestamp': z.string().optional().describe('Unix seconds the request was signed at'),
-  'x-gateway-signature': z.string().optional().describe('`sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<body>`'),
-  'idempotency-key': z.string().optional().describe('Unique per action (at most 200 characters); a replay is refused'),
+  'x-gateway-signature': z
+    .string()
+    .optional()
+    .describe('`sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<body>`'),
+  'idempotency-key': z
+    .string()
+    .optional()
+    .describe('Unique per action (at most 200 characters); a replay is refused'),
 });
 
 function rowToJson(r: QueueRow) {
@@ -81,7 +92,10 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           : notifications.queue.list(state, channel, limit, ticketId);
       return {
         channels: notifications.channels(),
-        events: rows.map((r) => ({ ...rowToJson(r), ...(state === 'archived' ? { state: 'archived' } : {}) })),
+        events: rows.map((r) => ({
+          ...rowToJson(r),
+          ...(state === 'archived' ? { state: 'archived' } : {}),
+        })),
       };
     },
   );
@@ -125,10 +139,17 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
       {
         config: { role: 'signed' },
         schema: {
-          summary: 'A CMMS acts on a work order (signed with a shared secret; the signature is the credential)',
+          summary:
+            'A CMMS acts on a work order (signed with a shared secret; the signature is the credential)',
           headers: inboundHeaders,
           body: inboundBody,
-          response: { 200: ticketSchema, 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema },
+          response: {
+            200: ticketSchema,
+            400: errorSchema,
+            401: errorSchema,
+            404: errorSchema,
+            409: errorSchema,
+          },
         },
       },
       async (req) => {
@@ -147,14 +168,21 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           if (v.reason === 'stale') counts.stale++;
           else counts.badSignature++;
           req.log.warn({ reason: v.reason, ip: req.ip }, 'inbound webhook refused');
-          throw new HttpError(v.reason === 'stale' ? 'GW_ERR_WEBHOOK_STALE' : 'GW_ERR_WEBHOOK_SIGNATURE', v.message);
+          throw new HttpError(
+            v.reason === 'stale' ? 'GW_ERR_WEBHOOK_STALE' : 'GW_ERR_WEBHOOK_SIGNATURE',
+            v.message,
+          );
         }
         const key = header(req.headers['idempotency-key']);
         if (!key || key.length > 200) {
           counts.invalid++;
-          throw new HttpError('GW_ERR_BAD_REQUEST', 'headers.idempotency-key: needed (at most 200 characters)', {
-            issues: [{ path: 'headers.idempotency-key', message: 'needed (at most 200 characters)' }],
-          });
+          throw new HttpError(
+            'GW_ERR_BAD_REQUEST',
+            'headers.idempotency-key: needed (at most 200 characters)',
+            {
+              issues: [{ path: 'headers.idempotency-key', message: 'needed (at most 200 characters)' }],
+            },
+          );
         }
         let json: unknown;
         try {
@@ -169,7 +197,8 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           throw badRequestOf(b.error, 'body');
         }
         const { ticketId, actor, externalRef, note: given, ...fields } = b.data;
-        const note = externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
+        const note =
+          externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
         try {
           // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
           const t = notifications.queue.database.transaction(() => {
@@ -182,7 +211,10 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           })();
           if (t === null) {
             counts.replayed++;
-            throw new HttpError('GW_ERR_WEBHOOK_REPLAY', `idempotency key ${key} was used already; nothing applied`);
+            throw new HttpError(
+              'GW_ERR_WEBHOOK_REPLAY',
+              `idempotency key ${key} was used already; nothing applied`,
+            );
           }
           counts.accepted++;
           return { ...ticketJson(t), allowedActions: allowedActions(t) };

@@ -70,7 +70,10 @@ export const reportRoutes: FastifyPluginAsyncZod<ReportRouteDeps> = async (app, 
         try {
           readRates = await deps.readRatesEnded(range.from, range.to);
         } catch (err) {
-          throw new HttpError('GW_ERR_REPORT_READ_RATES', `read rates from InfluxDB: ${(err as Error).message}`);
+          throw new HttpError(
+            'GW_ERR_REPORT_READ_RATES',
+            `read rates from InfluxDB: ${(err as Error).message}`,
+          );
         }
       }
       const r = monthlyReport({

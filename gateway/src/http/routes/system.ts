@@ -43,7 +43,9 @@ export const systemRoutes: FastifyPluginAsyncZod<SystemRouteDeps> = async (app, 
       config: { role: 'public' },
       schema: {
         summary: 'Prometheus metrics (text format)',
-        response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+        response: {
+          200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+        },
       },
     },
     async (_req, reply) => {

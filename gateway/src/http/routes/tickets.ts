@@ -79,7 +79,8 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
     {
       config: { role: 'engineer' },
       schema: {
-        summary: 'Act on a work order (acknowledge, assign, start, resolve, verify, close, reopen, comment, hold, resume)',
+        summary:
+          'Act on a work order (acknowledge, assign, start, resolve, verify, close, reopen, comment, hold, resume)',
         params: ticketParams,
         body: ticketActionBody,
         response: { 200: ticketSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },

@@ -12,7 +12,8 @@ export const metricValue = z.union([z.number(), z.boolean()]);
 export const boolQuery = z.enum(['true', 'false']);
 
 const catalogueTable = ERROR_CODES.map(
-  (c) => `| \`${c}\` | ${ERROR_CATALOGUE[c].status} | ${ERROR_CATALOGUE[c].retryable} | ${ERROR_CATALOGUE[c].message} |`,
+  (c) =>
+    `| \`${c}\` | ${ERROR_CATALOGUE[c].status} | ${ERROR_CATALOGUE[c].retryable} | ${ERROR_CATALOGUE[c].message} |`,
 ).join('\n');
 
 /** Every failure: `{"error": {code, message, retryable}}`, sometimes with more fields (`issues`, `problems`). */

@@ -7,7 +7,11 @@ const countBy = open({
   byPriority: z.record(z.string(), z.number()),
   bySite: z.record(z.string(), z.number()),
 });
-const timeFigures = open({ count: z.number(), meanMin: z.number().nullable(), p90Min: z.number().nullable() });
+const timeFigures = open({
+  count: z.number(),
+  meanMin: z.number().nullable(),
+  p90Min: z.number().nullable(),
+});
 const slaFigure = open({ met: z.number(), total: z.number(), rate: z.number().nullable() });
 
 /** The monthly service report (`format=json`); `format=csv` answers the same figures as text/csv. */
