@@ -96,7 +96,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   routeTables.set(app, table);
   app.addHook('onRoute', (r) => {
     const schema = Object.keys(r.schema ?? {}).filter((k) => k !== 'hide' && k !== 'summary');
-    for (const method of [r.method].flat()) table.push({ method, url: r.url, role: r.config?.role, schema });
+    for (const method of [r.method].flat())
+      table.push({
+        method,
+        url: r.url,
+        // Read when asked: a scope's own onRoute hook (the reference page's) may set the role after this one.
+        get role() {
+          return r.config?.role;
+        },
+        schema,
+      });
   });
 
   installErrorHandler(app, deps.log);
