@@ -67,18 +67,18 @@ function codeOfStatus(status: number): ErrorCode {
 export function installErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError & { status?: unknown }, req, reply) => {
     if (err instanceof HttpError) {
-      if (err.status >= 500) log.error({ err, url: req.url }, 'request failed');
+      // A dependency away (retryable) is the caller's news, told in the answer (a chart polling a store
+      // without history would flood the log); a fault of the gateway is an error.
+      if (err.status >= 500) log[err.retryable ? 'debug' : 'error']({ err, url: req.url }, 'request failed');
       return reply.code(err.status).send(errorBody(err.code, err.message, err.extra));
     }
     if (err.validation) {
       const issues = issuesOf(err);
-      return reply
-        .code(400)
-        .send(
-          errorBody('GW_ERR_BAD_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
-            issues,
-          }),
-        );
+      return reply.code(400).send(
+        errorBody('GW_ERR_BAD_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+          issues,
+        }),
+      );
     }
     if (isErrorCode(err.code)) {
       // A domain error (AlarmError, TicketError, TokenError) carries its catalogue code.
