@@ -23,12 +23,13 @@ afterAll(async () => {
 describe('the API reference page', () => {
   it('renders the operations of the OpenAPI document, role included', async () => {
     const { context, page, pageErrors } = await newPage(browser);
+    const base = String(gw.httpUrl);
     const outside: string[] = [];
     page.on('request', (r) => {
-      if (!r.url().startsWith(gw.httpUrl) && !r.url().startsWith('data:')) outside.push(r.url());
+      if (!r.url().startsWith(base) && !r.url().startsWith('data:')) outside.push(r.url());
     });
     try {
-      await page.goto(`${gw.httpUrl}/api/docs/`);
+      await page.goto(`${base}/api/docs/`);
       // swagger-ui renders one block per operation, with its method and path.
       const op = page.locator('.opblock', { hasText: '/api/tickets/{id}/actions' }).first();
       await op.waitFor({ timeout: 20_000 });

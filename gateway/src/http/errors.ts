@@ -140,6 +140,18 @@ export function errorBody(code: ErrorCode, message: string, extra?: Record<strin
   return { error: { code, message, retryable: ERROR_CATALOGUE[code].retryable, ...extra } };
 }
 
+/** The catalogue as a Markdown table, for the OpenAPI document. */
+export function catalogueTable(): string {
+  return [
+    '| code | status | retryable | meaning |',
+    '|---|---|---|---|',
+    ...ERROR_CODES.map((c) => {
+      const e: ErrorEntry = ERROR_CATALOGUE[c];
+      return `| \`${c}\` | ${e.status} | ${e.retryable} | ${e.message} |`;
+    }),
+  ].join('\n');
+}
+
 /** Codes before the catalogue, for clients written against them (docs/api.md). */
 export const RENAMED_CODES: Readonly<Record<string, ErrorCode>> = {
   bad_request: 'GW_ERR_BAD_REQUEST',

@@ -2,7 +2,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform, createJsonSchemaTransformObject } from 'fastify-type-provider-zod';
-import { ERROR_CATALOGUE, ERROR_CODES } from './errors.js';
+import { catalogueTable } from './errors.js';
 import type { RouteRole } from './route-roles.js';
 import { apiSchemas } from './schemas/registry.js';
 
@@ -18,15 +18,6 @@ const WHO: Record<RouteRole, string> = {
   admin: 'a bearer token of the admin role',
 };
 
-const errorTable = [
-  '| code | status | retryable | meaning |',
-  '|---|---|---|---|',
-  ...ERROR_CODES.map(
-    (c) =>
-      `| \`${c}\` | ${ERROR_CATALOGUE[c].status} | ${ERROR_CATALOGUE[c].retryable} | ${ERROR_CATALOGUE[c].message} |`,
-  ),
-].join('\n');
-
 const DESCRIPTION = `The facility gateway's HTTP API, generated from the routes' own schemas.
 
 Every route under \`/api\` needs \`Authorization: Bearer <token>\` of the role given in its description and
@@ -34,7 +25,7 @@ its \`x-role\` field, except those marked \`public\` (and the inbound webhook, \
 Failures answer \`{"error": {"code", "message", "retryable"}}\` (schema failures add \`issues\`, each failing
 field with its path such as \`body.untilMs\`). The codes:
 
-${errorTable}`;
+${catalogueTable()}`;
 
 /** The tag of an operation: the first path segment after `/api` (`/api/tickets/:id` → tickets). */
 const tagOf = (url: string) => (url === '/metrics' ? 'metrics' : (url.split('/')[2] ?? 'api'));

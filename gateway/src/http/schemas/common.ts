@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CATALOGUE, ERROR_CODES } from '../errors.js';
+import { catalogueTable, ERROR_CODES } from '../errors.js';
 import { named } from './registry.js';
 
 /** A site, device, alarm or ticket id as routes take it. */
@@ -8,13 +8,6 @@ export const id = z.string().min(1).max(200);
 export const isoTime = z.string();
 export const roleEnum = z.enum(['viewer', 'engineer', 'admin']);
 export const metricValue = z.union([z.number(), z.boolean()]);
-/** `true`/`false` in a query string. */
-export const boolQuery = z.enum(['true', 'false']);
-
-const catalogueTable = ERROR_CODES.map(
-  (c) =>
-    `| \`${c}\` | ${ERROR_CATALOGUE[c].status} | ${ERROR_CATALOGUE[c].retryable} | ${ERROR_CATALOGUE[c].message} |`,
-).join('\n');
 
 /** Every failure: `{"error": {code, message, retryable}}`, sometimes with more fields (`issues`, `problems`). */
 export const errorSchema = named(
@@ -28,7 +21,7 @@ export const errorSchema = named(
     }),
   }),
   'Error',
-  `An error from the catalogue:\n\n| code | status | retryable | meaning |\n|---|---|---|---|\n${catalogueTable}`,
+  `An error from the catalogue:\n\n${catalogueTable()}`,
 );
 export type ApiErrorBody = z.infer<typeof errorSchema>;
 
