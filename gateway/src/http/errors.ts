@@ -2,7 +2,8 @@
  * The HTTP API's error catalogue: every code a route can answer with, its status, whether the same
  * request may succeed later, and what it means. The OpenAPI document and docs/api.md list it; the
  * one error handler (error-handler.ts) answers every failure from it as
- * `{"error": {"code", "message", "retryable", ...}}`.
+ * `{"error": {"code", "message", "retryable", ...}}`. The dashboard's type-check reads this file
+ * (through schemas/): it imports nothing.
  */
 export interface ErrorEntry {
   status: number;
@@ -60,7 +61,7 @@ export const ERROR_CATALOGUE = {
   GW_ERR_TICKET_VERIFY: {
     status: 409,
     retryable: false,
-    message: 'verification needs another person than the one who resolved (four eyes)',
+    message: 'four eyes: the resolver cannot verify, and a fix is verified before the ticket closes',
   },
   GW_ERR_TICKET_BAD_REQUEST: {
     status: 400,
