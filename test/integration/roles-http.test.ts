@@ -148,7 +148,13 @@ describe('role matrix over the route table', () => {
     expect(routes.filter((r) => r.role === 'signed').map(key)).toEqual(['POST /api/webhooks/inbound']);
     // The admin API is admin-only, whatever a route's author declared elsewhere.
     expect(routes.filter((r) => r.url.startsWith('/api/admin/') && r.role !== 'admin').map(key)).toEqual([]);
+    // Viewers read: every route that changes something needs engineer or admin (CONTRACT.md).
     expect(mutatingRoutes().length).toBeGreaterThanOrEqual(8);
+    expect(
+      mutatingRoutes()
+        .filter((r) => r.role !== 'engineer' && r.role !== 'admin')
+        .map(key),
+    ).toEqual([]);
   });
 
   it('no token 401, a weaker role 403, every role strong enough succeeds (2xx) with a valid request', async () => {
