@@ -55,7 +55,7 @@ describe('dashboard over HTTP', () => {
     expect(await deep.text()).toBe(INDEX);
     const api = await get('/api/nothing-here', ADMIN_TOKEN);
     expect(api.status).toBe(404);
-    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('GW_ERR_NOT_FOUND');
     const post = await get('/somewhere', undefined, { method: 'POST' });
     expect(post.status).toBe(404);
   });
@@ -68,7 +68,7 @@ describe('dashboard over HTTP', () => {
     });
     const bad = await get('/api/session', 'wrong-token');
     expect(bad.status).toBe(401);
-    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('GW_ERR_UNAUTHORIZED');
     expect((await get('/api/session')).status).toBe(401);
   });
 
@@ -106,7 +106,7 @@ describe('dashboard over HTTP', () => {
       expect(health.status).toBe(200);
       const root = await fetch(`${other.httpUrl}/`);
       expect(root.status).toBe(404);
-      expect(((await root.json()) as { error: { code: string } }).error.code).toBe('not_found');
+      expect(((await root.json()) as { error: { code: string } }).error.code).toBe('GW_ERR_NOT_FOUND');
     } finally {
       await other.cleanup();
     }

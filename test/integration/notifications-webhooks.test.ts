@@ -278,7 +278,11 @@ describe('ticket webhooks and email', () => {
     expect(
       (await api('POST', `/api/admin/notifications/${String(row.seq)}/retry`, undefined, ADMIN_TOKEN)).json,
     ).toEqual({
-      error: { code: 'GW_ERR_NOTIFY_NOT_DEAD', message: `no dead notification with seq ${String(row.seq)}` },
+      error: {
+        code: 'GW_ERR_NOTIFY_NOT_DEAD',
+        message: `no dead notification with seq ${String(row.seq)}`,
+        retryable: false,
+      },
     });
   }, 60_000);
 

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../gateway/src/gateway.js';
-import { routesOf } from '../../gateway/src/http/app.js';
+import { routesOf, type RouteEntry } from '../../gateway/src/http/app.js';
 import type { GatewayConfig } from '../../gateway/src/config/schema.js';
 import { startSimulation, type Simulation } from '../../simulators/index.js';
 import { ADMIN_TOKEN, testConfig } from '../fixtures/gateway.js';
@@ -30,32 +30,9 @@ const HASHED = 'hashed-viewer-token-0123456789';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 type Role = 'viewer' | 'engineer' | 'admin';
 
-/**
- * The role each mutating route needs. A route in the app that is missing here fails the test:
- * a new route must say who may call it.
- */
-const MUTATING: Record<string, Role> = {
-  'POST /api/alarms/:id/ack': 'engineer',
-  'POST /api/alarms/shelve': 'engineer',
-  'DELETE /api/alarms/shelves/:id': 'engineer',
-  'POST /api/tickets': 'engineer',
-  'POST /api/tickets/:id/actions': 'engineer',
-  'POST /api/admin/reload': 'admin',
-  'POST /api/admin/tokens': 'admin',
-  'POST /api/admin/tokens/:name/revoke': 'admin',
-  'POST /api/admin/notifications/:seq/retry': 'admin',
-  'POST /api/demo/devices/:id/faults': 'engineer',
-  'DELETE /api/demo/devices/:id/faults': 'engineer',
-};
-/** Mutating routes whose credential is a request signature, not a bearer token: every token is refused. */
-const SIGNED = new Set(['POST /api/webhooks/inbound']);
-/** Read routes that need more than viewer. */
-const READ_ABOVE_VIEWER: Record<string, Role> = {
-  'GET /api/admin/tokens': 'admin',
-  'GET /api/admin/notifications': 'admin',
-};
-/** Read routes open without a token (CONTRACT.md). */
-const OPEN = new Set(['GET /api/health', 'GET /metrics']);
+/** Routes open without a token: CONTRACT.md's and the OpenAPI document with its reference page. */
+const OPEN = new Set(['GET /api/health', 'GET /metrics', 'GET /api/openapi.json']);
+const isDocsPage = (url: string) => url === '/api/docs' || url.startsWith('/api/docs/');
 const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
 const TOKEN: Record<Role, string> = { viewer: VIEWER, engineer: ENGINEER, admin: ADMIN_TOKEN };
 
@@ -149,19 +126,35 @@ afterAll(async () => {
 
 describe('role matrix over the route table', () => {
   const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
-  const apiRoutes = () =>
+  const apiRoutes = (): RouteEntry[] =>
     routesOf(gw.app!).filter(
       (r) => r.method !== 'HEAD' && (r.url.startsWith('/api') || r.url === '/metrics'),
     );
+  /** The role a route declares in its config (`config: { role }`), read from the app's route table. */
+  const needOf = (r: RouteEntry): Role => r.role as Role;
+  /** Mutating routes behind a bearer token. */
+  const mutatingRoutes = () => apiRoutes().filter((r) => r.method !== 'GET' && r.role !== 'signed');
 
-  it('every mutating route is listed with its role', () => {
-    const mutating = apiRoutes()
-      .filter((r) => r.method !== 'GET')
-      .map(key);
-    expect(mutating.length).toBeGreaterThanOrEqual(8);
-    expect(mutating.filter((k) => !(k in MUTATING) && !SIGNED.has(k))).toEqual([]);
-    for (const k of SIGNED) expect(mutating).toContain(k);
-    expect(Object.keys(MUTATING).filter((k) => !mutating.includes(k))).toEqual([]);
+  it('every route declares its role; none opens more than the contract allows', () => {
+    const routes = apiRoutes();
+    expect(routes.length).toBeGreaterThanOrEqual(20);
+    expect(routes.filter((r) => r.role === undefined).map(key)).toEqual([]);
+    // Open: the contract's routes and the API's own description, nothing else; never a mutating route.
+    expect(
+      routes.filter((r) => r.role === 'public' && !OPEN.has(key(r)) && !isDocsPage(r.url)).map(key),
+    ).toEqual([]);
+    for (const k of OPEN) expect(routes.filter((r) => r.role === 'public').map(key)).toContain(k);
+    // A signature instead of a token: only the inbound webhook.
+    expect(routes.filter((r) => r.role === 'signed').map(key)).toEqual(['POST /api/webhooks/inbound']);
+    // The admin API is admin-only, whatever a route's author declared elsewhere.
+    expect(routes.filter((r) => r.url.startsWith('/api/admin/') && r.role !== 'admin').map(key)).toEqual([]);
+    // Viewers read: every route that changes something needs engineer or admin (CONTRACT.md).
+    expect(mutatingRoutes().length).toBeGreaterThanOrEqual(8);
+    expect(
+      mutatingRoutes()
+        .filter((r) => r.role !== 'engineer' && r.role !== 'admin')
+        .map(key),
+    ).toEqual([]);
   });
 
   it('no token 401, a weaker role 403, every role strong enough succeeds (2xx) with a valid request', async () => {
@@ -220,10 +213,12 @@ describe('role matrix over the route table', () => {
         return { path: '/api/demo/devices/tank-d/faults' };
       },
     };
-    expect(Object.keys(valid).sort()).toEqual(Object.keys(MUTATING).sort());
+    // A new mutating route needs a valid request here, or this fails.
+    expect(Object.keys(valid).sort()).toEqual(mutatingRoutes().map(key).sort());
     const seen: string[] = [];
-    for (const r of apiRoutes().filter((x) => x.method !== 'GET' && !SIGNED.has(key(x)))) {
-      const need = MUTATING[key(r)]!;
+    for (const r of mutatingRoutes()) {
+      const need = needOf(r);
+      expect(['viewer', 'engineer', 'admin'], key(r)).toContain(need);
       // Refused before anything else is looked at: an id that does not exist and an empty body will do.
       const path = r.url.replace(/:[a-z]+/g, 'nosuch');
       const body = r.method === 'DELETE' ? undefined : {};
@@ -233,7 +228,7 @@ describe('role matrix over the route table', () => {
         if (RANK[role] < RANK[need]) {
           const res = await call(r.method, path, TOKEN[role], body);
           expect(res.status, `${key(r)} as ${role}`).toBe(403);
-          expect(res.body).toMatchObject({ error: { code: 'forbidden' } });
+          expect(res.body).toMatchObject({ error: { code: 'GW_ERR_FORBIDDEN' } });
           seen.push(`${key(r)} ${role} ${res.status}`);
           continue;
         }
@@ -245,12 +240,14 @@ describe('role matrix over the route table', () => {
         seen.push(`${key(r)} ${role} ${res.status}`);
       }
     }
-    expect(seen.length).toBe(Object.keys(MUTATING).length * 3);
+    expect(seen.length).toBe(mutatingRoutes().length * 3);
   });
 
   it('a signed route refuses every bearer token: only a valid signature is a credential', async () => {
-    for (const k of SIGNED) {
-      const [method, path] = k.split(' ') as [string, string];
+    const signed = apiRoutes().filter((r) => r.role === 'signed');
+    expect(signed.length).toBe(1);
+    for (const { method, url: path } of signed) {
+      const k = `${method} ${path}`;
       for (const token of [null, VIEWER, ENGINEER, ADMIN_TOKEN]) {
         const res = await call(method, path, token, { ticketId: 'WO-000001', action: 'comment', actor: 'x' });
         expect(res.status, `${k} with ${token ?? 'no token'}`).toBe(401);
@@ -264,12 +261,13 @@ describe('role matrix over the route table', () => {
       if (r.url === '/api/live') continue; // a stream that stays open; its role check is tested in live tests
       const path =
         r.url.replace(/:[a-z]+/g, 'nosuch') + (r.url === '/api/reports/monthly' ? '?month=2026-10' : '');
-      if (OPEN.has(key(r))) {
-        expect([200, 503], key(r)).toContain((await fetch(`${gw.httpUrl}${path}`)).status);
+      if (r.role === 'public') {
+        if (OPEN.has(key(r)))
+          expect([200, 503], key(r)).toContain((await fetch(`${gw.httpUrl}${path}`)).status);
         continue;
       }
       expect((await call('GET', path, null)).status, `${key(r)} without a token`).toBe(401);
-      const need = READ_ABOVE_VIEWER[key(r)] ?? 'viewer';
+      const need = needOf(r);
       for (const role of ['viewer', 'engineer', 'admin'] as const) {
         const res = await call('GET', path, TOKEN[role]);
         if (RANK[role] < RANK[need]) expect(res.status, `${key(r)} as ${role}`).toBe(403);

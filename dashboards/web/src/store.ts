@@ -239,8 +239,13 @@ export class Store {
         name: null,
         location: null,
         critical: false,
+        discovered: true,
         reportIntervalSec: 60,
+        ratedMaxFlow: null,
+        registerMax: null,
+        meterClass: null,
         state: 'online',
+        firstSeen: ts,
         lastSeen: ts,
         latest: {},
       };

@@ -1,28 +1,35 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
 import type { Logger } from '../core/log.js';
 import type { ComponentHealth } from '../core/types.js';
 import type { DeviceRegistry } from '../registry/registry.js';
-import { requireRole, sendError, type TokenStore } from './auth.js';
+import type { TokenStore } from './auth.js';
 import type { AlarmService } from '../alarms/index.js';
 import type { LiveConfig } from '../config/schema.js';
 import type { LiveHub } from '../live/hub.js';
-import { registerAlarmRoutes, type RulesView } from './routes/alarms.js';
-import { registerLiveRoutes } from './routes/live.js';
-import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
-import { registerReadingRoutes } from './routes/readings.js';
-import { registerTicketRoutes } from './routes/tickets.js';
-import { registerReportRoutes, type ReportRouteDeps } from './routes/reports.js';
-import { registerTokenRoutes } from './routes/tokens.js';
-import type { TokenDb } from './token-db.js';
-import type { WorkOrderService } from '../workorders/index.js';
-import { lookupDevice } from './routes/device-lookup.js';
-import type { InfluxReader } from '../sinks/influx/query.js';
-import { registerNotificationRoutes, type NotificationService } from '../notifications/index.js';
+import type { NotificationService } from '../notifications/index.js';
 import type { DashboardConfig } from '../config/schema.js';
+import type { InfluxReader } from '../sinks/influx/query.js';
+import type { WorkOrderService } from '../workorders/index.js';
+import type { TokenDb } from './token-db.js';
 import { registerDashboard } from './dashboard.js';
-import { registerDemoRoutes, type DemoRouteDeps } from './routes/demo.js';
+import { installErrorHandler } from './error-handler.js';
+import { errorBody } from './errors.js';
+import { registerOpenApi } from './openapi.js';
+import { enforceRouteRoles, type RouteRole } from './route-roles.js';
+import { adminRoutes, type AdminRouteDeps } from './routes/admin.js';
+import { alarmRoutes, type RulesView } from './routes/alarms.js';
+import { demoRoutes, type DemoRouteDeps } from './routes/demo.js';
+import { deviceRoutes } from './routes/devices.js';
+import { liveRoutes } from './routes/live.js';
+import { notificationRoutes } from './routes/notifications.js';
+import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
+import { systemRoutes } from './routes/system.js';
+import { ticketRoutes } from './routes/tickets.js';
+import { tokenRoutes } from './routes/tokens.js';
+
+export { overallStatus, type OverallStatus } from './routes/system.js';
 
 export interface AppDeps {
   log: Logger;
@@ -50,116 +57,84 @@ export interface AppDeps {
   dashboard?: DashboardConfig;
   /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
   demo?: Pick<DemoRouteDeps, 'controlUrl'>;
+  /** The API's version in the OpenAPI document (default: 0.0.0). */
+  version?: string;
 }
 
-export type OverallStatus = 'ok' | 'degraded' | 'down';
-
-/** ok when every component is ok; down when the durable store is down; degraded otherwise. */
-export function overallStatus(components: Record<string, ComponentHealth>): OverallStatus {
-  if (components.outbox?.state === 'down') return 'down';
-  for (const c of Object.values(components)) if (c.state !== 'ok') return 'degraded';
-  return 'ok';
-}
-
-const deviceQuery = z.strictObject({
-  site: z.string().optional(),
-  kind: z.string().optional(),
-  state: z.enum(['online', 'stale', 'offline']).optional(),
-});
-
-/** A route as registered: method and URL pattern. */
+/** A route as registered: method, URL pattern, the role it declares and its schema parts. */
 export interface RouteEntry {
   method: string;
   url: string;
+  role: RouteRole | undefined;
+  /** Which schema parts the route declares (body, querystring, params, headers, response). */
+  schema: readonly string[];
 }
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 
-/** Every route the app registered (for the role-matrix test: a new route cannot be forgotten). */
+/** Every route the app registered, with its role (the role-matrix and OpenAPI tests read it). */
 export function routesOf(app: FastifyInstance): readonly RouteEntry[] {
   return routeTables.get(app) ?? [];
 }
 
-/** The HTTP API: a factory, so tests build it with `app.inject()` and no port. */
+/**
+ * The HTTP API: a factory, so tests build it with `app.inject()` and no port. Each group of routes
+ * is an encapsulated plugin with zod schemas and a declared role; one hook enforces the roles, one
+ * handler answers every error from the catalogue (errors.ts), and the OpenAPI document is generated
+ * from the same schemas.
+ */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     // Per-request lines would flood the log of a control-room screen polling every second.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
-  const viewer = requireRole(deps.tokens, 'viewer');
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
   const table: RouteEntry[] = [];
   routeTables.set(app, table);
   app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) table.push({ method, url: r.url });
+    const schema = Object.keys(r.schema ?? {}).filter((k) => k !== 'hide' && k !== 'summary');
+    for (const method of [r.method].flat())
+      table.push({
+        method,
+        url: r.url,
+        // Read when asked: a scope's own onRoute hook (the reference page's) may set the role after this one.
+        get role() {
+          return r.config?.role;
+        },
+        schema,
+      });
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status >= 500) deps.log.error({ err }, 'request failed');
-    return sendError(reply, status, err.code ?? (status >= 500 ? 'internal' : 'bad_request'), err.message);
-  });
+  installErrorHandler(app, deps.log);
+  enforceRouteRoles(app, deps.tokens);
   const spa = deps.dashboard ? registerDashboard(app, deps.dashboard, deps.log) : undefined;
   app.setNotFoundHandler(
     (req, reply) =>
-      spa?.(req, reply) ?? sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`),
+      spa?.(req, reply) ??
+      reply.code(404).send(errorBody('GW_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)),
   );
+  registerOpenApi(app, deps.version ?? '0.0.0');
 
-  /** Who the token belongs to: the dashboard shows the actions the role allows. */
-  app.get('/api/session', { preHandler: viewer }, async (req) => ({
-    name: req.principal!.name,
-    role: req.principal!.role,
-  }));
-
-  app.get('/api/health', async (_req, reply) => {
-    const components = deps.health();
-    const status = overallStatus(components);
-    return reply.code(status === 'down' ? 503 : 200).send({ status, components });
-  });
-
-  app.get('/metrics', async (_req, reply) => {
-    const body = await deps.metrics.metrics();
-    return reply.header('content-type', deps.metrics.contentType).send(body);
-  });
-
-  app.get('/api/devices', { preHandler: viewer }, async (req, reply) => {
-    const q = deviceQuery.safeParse(req.query);
-    if (!q.success)
-      return sendError(
-        reply,
-        400,
-        'bad_request',
-        q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '),
-      );
-    return { devices: deps.registry.list(q.data) };
-  });
-
-  app.get<{ Params: { id: string } }>('/api/devices/:id', { preHandler: viewer }, async (req, reply) => {
-    const e = lookupDevice(deps.registry, req.params.id, reply);
-    return e ? deps.registry.get(e.key) : reply;
-  });
-
+  void app.register(systemRoutes, { metrics: deps.metrics, health: deps.health });
+  void app.register(deviceRoutes, { registry: deps.registry, reader: deps.reader });
   if (deps.alarms) {
-    registerAlarmRoutes(app, {
+    void app.register(alarmRoutes, {
       alarms: deps.alarms.service,
       rules: deps.alarms.rules,
-      tokens: deps.tokens,
       deviceFacts: (site, device) => deps.registry.lookup(site, device),
     });
   }
-  if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
-  if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
-  if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
-  if (deps.tokenDb) registerTokenRoutes(app, { tokens: deps.tokens, db: deps.tokenDb });
-  if (deps.reports) registerReportRoutes(app, { ...deps.reports, tokens: deps.tokens });
-  registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
+  if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
+  if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });
+  if (deps.tickets) void app.register(ticketRoutes, { tickets: deps.tickets });
+  if (deps.tokenDb) void app.register(tokenRoutes, { db: deps.tokenDb });
+  if (deps.reports) void app.register(reportRoutes, deps.reports);
   if (deps.notifications && deps.tickets)
-    registerNotificationRoutes(app, {
-      notifications: deps.notifications,
-      tickets: deps.tickets,
-      tokens: deps.tokens,
-    });
-  registerDemoRoutes(app, { tokens: deps.tokens, controlUrl: deps.demo?.controlUrl ?? (() => undefined) });
+    void app.register(notificationRoutes, { notifications: deps.notifications, tickets: deps.tickets });
+  void app.register(demoRoutes, { controlUrl: deps.demo?.controlUrl ?? (() => undefined) });
 
   return app;
 }

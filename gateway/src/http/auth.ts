@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export type Role = 'viewer' | 'engineer' | 'admin';
-const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
+export const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
 
 export interface TokenRecord {
   name: string;
@@ -70,63 +69,8 @@ export class TokenStore {
   }
 }
 
-export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).send({ error: { code, message } });
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: TokenRecord;
   }
-}
-
-export interface RoleOptions {
-  /**
-   * Also accept `?token=` in the query. Only for the live stream: a browser's EventSource cannot
-   * set headers. A query string can end up in logs, so nothing else takes it.
-   */
-  queryToken?: boolean;
-}
-
-function bearerOf(req: FastifyRequest, queryToken: boolean): string | undefined {
-  const h = req.headers.authorization;
-  const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
-  if (m) return m[1];
-  if (!queryToken) return undefined;
-  const t = (req.query as Record<string, unknown> | undefined)?.token;
-  return typeof t === 'string' && t !== '' ? t : undefined;
-}
-
-/** A preHandler that demands a bearer token of at least `role`. */
-export function requireRole(tokens: TokenStore, role: Role, opts: RoleOptions = {}) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const token = bearerOf(req, opts.queryToken === true);
-    if (token === undefined) {
-      await sendError(
-        reply,
-        401,
-        'unauthorized',
-        opts.queryToken
-          ? 'missing Authorization: Bearer <token> (or ?token=)'
-          : 'missing Authorization: Bearer <token>',
-      );
-      return;
-    }
-    const rec = tokens.find(token);
-    if (!rec) {
-      await sendError(reply, 401, 'unauthorized', 'unknown, revoked or expired token');
-      return;
-    }
-    if (RANK[rec.role] < RANK[role]) {
-      await sendError(
-        reply,
-        403,
-        'forbidden',
-        `this action needs the ${role} role; the token has ${rec.role}`,
-      );
-      return;
-    }
-    req.principal = rec;
-    tokens.noteUse(rec);
-  };
 }

@@ -9,6 +9,5 @@ export {
 } from './queue.js';
 export { notificationsSchema, webhookSchema, NOTIFY_EVENTS, type NotificationsConfig } from './schema.js';
 export { registerNotificationMetrics } from './metrics.js';
-export { registerNotificationRoutes } from './routes.js';
 export { sign, verify } from './sign.js';
 export { backoffMs, retryAfterMs, verdictOf } from './backoff.js';

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, listOf, type CalendarEntry } from '../api';
+import { ApiError, type CalendarEntry } from '../api';
 import { useApp } from '../context';
 import type { Lang } from '../i18n';
 import { scheduleName } from '../labels';
@@ -40,7 +40,7 @@ export function Calendar(props: { refresh?: string }) {
   const [entries, setEntries] = useState<CalendarEntry[] | null | 'na'>(null);
   useEffect(() => {
     api.calendar(new Date(start).toISOString(), new Date(end).toISOString()).then(
-      (r) => setEntries(listOf<CalendarEntry>(r as CalendarEntry[])),
+      (r) => setEntries(r.occurrences),
       (e: unknown) => setEntries(e instanceof ApiError && e.status === 404 ? 'na' : []),
     );
   }, [api, start, props.refresh]);

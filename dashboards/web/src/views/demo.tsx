@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { listOf, type DemoDevice } from '../api';
+import type { DemoDevice } from '../api';
 import { can, useApp } from '../context';
 import { faultName, kindName } from '../labels';
 
@@ -14,7 +14,7 @@ export function DemoPanel() {
     api
       .demoDevices()
       .then((r) => {
-        const list = listOf<DemoDevice>(r as DemoDevice[]);
+        const list = r.devices;
         setDevices(list);
         const tank = list.find((d) => d.kind === 'chlorination') ?? list[0];
         if (tank) {

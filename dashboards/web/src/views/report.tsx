@@ -24,7 +24,9 @@ export function ReportView() {
       .monthly(month)
       .then(setR, (e: unknown) =>
         setR(
-          e instanceof ApiError && e.status === 404 && e.code === 'not_found' ? 'na' : (e as Error).message,
+          e instanceof ApiError && e.status === 404 && e.code === 'GW_ERR_NOT_FOUND'
+            ? 'na'
+            : (e as Error).message,
         ),
       );
   }, [api, month]);

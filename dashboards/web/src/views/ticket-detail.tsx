@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { ApiError, Ticket } from '../api';
+import type { ApiError, Ticket, TicketAction, TicketActionBody } from '../api';
 import { can, useApp } from '../context';
 import { fmtDuration, fmtTime } from '../format';
 import { historyNote, ticketTitle } from '../messages';
@@ -57,11 +57,9 @@ export function TicketDetail(props: { id: string }) {
       </aside>
     );
   const fields = formName ? FORMS[formName] : undefined;
-  const act = (action: string) => {
+  const act = (action: TicketAction) => {
     setErr('');
-    const body: { action: string; assignee?: string; note?: string; form?: Record<string, unknown> } = {
-      action,
-    };
+    const body: TicketActionBody = { action };
     if (action === 'assign') body.assignee = assignee;
     if (note) body.note = note;
     if (action === 'resolve' && fields) body.form = formValues(fields, form);

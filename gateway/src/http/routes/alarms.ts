@@ -1,11 +1,24 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AlarmError, alarmToJson, type AlarmService, type Incident, type Shelf } from '../../alarms/index.js';
+import { alarmToJson, type AlarmService, type Incident, type Shelf } from '../../alarms/index.js';
 import { CompiledRules } from '../../rules/compile.js';
 import { rulesForDevice, thresholdsOf } from '../../rules/device-rules.js';
 import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
-import { requireRole, sendError, type TokenStore } from '../auth.js';
-import { badRequest } from './validate.js';
+import { HttpError } from '../errors.js';
+import {
+  ackBody,
+  alarmDetailSchema,
+  alarmListQuery,
+  alarmSchema,
+  incidentSchema,
+  readRatesSchema,
+  rulesQuery,
+  rulesSchema,
+  shelfSchema,
+  shelvesQuery,
+  shelveBody,
+} from '../schemas/alarms.js';
+import { authErrors, errorSchema, id } from '../schemas/common.js';
 
 /** What the routes need of the rules: the effective configuration and read rates now. */
 export interface RulesView {
@@ -16,49 +29,12 @@ export interface RulesView {
 export interface AlarmRouteDeps {
   alarms: AlarmService;
   rules: RulesView;
-  tokens: TokenStore;
   /** Device facts for `GET /api/rules?device=`: the kind picks the rules, critical and rated flow their settings. */
   deviceFacts(
     site: string,
     device: string,
   ): { kind: string; critical: boolean; ratedMaxFlow: number | undefined } | undefined;
 }
-
-const id = z.string().min(1).max(200);
-const listQuery = z.strictObject({
-  state: z.enum(['active', 'all']).default('active'),
-  site: id.optional(),
-  device: id.optional(),
-  limit: z.coerce.number().int().min(1).max(100_000).optional(),
-});
-const ackBody = z.strictObject({ note: z.string().max(2000).optional() }).prefault({});
-const shelveBody = z
-  .strictObject({
-    site: id.optional(),
-    device: id.optional(),
-    rule: id.optional(),
-    /** Epoch ms the shelf ends... */
-    untilMs: z.number().int().positive().optional(),
-    /** ...or its length from now, in minutes. */
-    durationMin: z
-      .number()
-      .positive()
-      .max(366 * 24 * 60)
-      .optional(),
-    reason: z.string().min(1).max(2000),
-  })
-  .superRefine((b, ctx) => {
-    if (b.site === undefined && b.device === undefined && b.rule === undefined)
-      ctx.addIssue({ code: 'custom', path: ['site'], message: 'give at least one of site, device, rule' });
-    if ((b.untilMs === undefined) === (b.durationMin === undefined))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['untilMs'],
-        message: 'give exactly one of untilMs, durationMin',
-      });
-  });
-const shelvesQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
-const rulesQuery = z.strictObject({ site: id.optional(), device: id.optional() });
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -82,112 +58,159 @@ function incidentToJson(i: Incident) {
   return { ...i, openedAt: iso(i.openedAt), lastAlarmAt: iso(i.lastAlarmAt), closedAt: iso(i.closedAt) };
 }
 
-function alarmError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof AlarmError) return sendError(reply, err.status, err.code, err.message);
-  throw err;
-}
+const idParams = z.object({ id });
 
 /** Alarms, shelves, incidents, the effective rules and read rates (CONTRACT.md). */
-export function registerAlarmRoutes(app: FastifyInstance, deps: AlarmRouteDeps): void {
-  const viewer = requireRole(deps.tokens, 'viewer');
-  const engineer = requireRole(deps.tokens, 'engineer');
+export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, deps) => {
   const { alarms } = deps;
 
-  app.get('/api/alarms', { preHandler: viewer }, async (req, reply) => {
-    const q = listQuery.safeParse(req.query);
-    if (!q.success) return badRequest(reply, q.error, 'query');
-    return { alarms: alarms.list(q.data).map(alarmToJson) };
-  });
+  app.get(
+    '/api/alarms',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Alarms: those that need attention (`state=active`) or all',
+        querystring: alarmListQuery,
+        response: { 200: z.object({ alarms: z.array(alarmSchema) }), 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => ({ alarms: alarms.list(req.query).map(alarmToJson) }),
+  );
 
-  app.get('/api/alarms/shelves', { preHandler: viewer }, async (req, reply) => {
-    const q = shelvesQuery.safeParse(req.query);
-    if (!q.success) return badRequest(reply, q.error, 'query');
-    return { shelves: alarms.listShelves(q.data.all !== 'true').map(shelfToJson) };
-  });
+  app.get(
+    '/api/alarms/shelves',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Active shelves (`all=true`: ended ones too)',
+        querystring: shelvesQuery,
+        response: { 200: z.object({ shelves: z.array(shelfSchema) }), 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => ({ shelves: alarms.listShelves(req.query.all !== 'true').map(shelfToJson) }),
+  );
 
-  app.post('/api/alarms/shelve', { preHandler: engineer }, async (req, reply) => {
-    const b = shelveBody.safeParse(req.body ?? {});
-    if (!b.success) return badRequest(reply, b.error, 'body');
-    const { durationMin, untilMs, ...rest } = b.data;
-    try {
+  app.post(
+    '/api/alarms/shelve',
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary: 'Shelve the alarms of a site, device and/or rule until a time or for a while',
+        body: shelveBody,
+        response: { 201: shelfSchema, 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const { durationMin, untilMs, ...rest } = req.body;
       const shelf = alarms.shelve({
         ...rest,
         untilMs: untilMs ?? Date.now() + durationMin! * 60_000,
         user: req.principal!.name,
       });
       return reply.code(201).send(shelfToJson(shelf));
-    } catch (err) {
-      return alarmError(reply, err);
-    }
-  });
+    },
+  );
 
-  app.delete<{ Params: { id: string } }>(
+  app.delete(
     '/api/alarms/shelves/:id',
-    { preHandler: engineer },
-    async (req, reply) => {
-      try {
-        return shelfToJson(alarms.unshelve(req.params.id, req.principal!.name));
-      } catch (err) {
-        return alarmError(reply, err);
-      }
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary: 'End a shelf now',
+        params: idParams,
+        response: { 200: shelfSchema, 404: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => shelfToJson(alarms.unshelve(req.params.id, req.principal!.name)),
+  );
+
+  app.get(
+    '/api/alarms/:id',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'One alarm with its history',
+        params: idParams,
+        response: { 200: alarmDetailSchema, 404: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const a = alarms.get(req.params.id);
+      if (!a) throw new HttpError('GW_ERR_ALARM_NOT_FOUND', `alarm ${req.params.id} not found`);
+      const history = alarms.history(a.id).map((e) => ({ ...e, ts: iso(e.ts), shelved: e.shelved === 1 }));
+      return { ...alarmToJson(a), history };
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/alarms/:id', { preHandler: viewer }, async (req, reply) => {
-    const a = alarms.get(req.params.id);
-    if (!a) return sendError(reply, 404, 'GW_ERR_ALARM_NOT_FOUND', `alarm ${req.params.id} not found`);
-    const history = alarms.history(a.id).map((e) => ({ ...e, ts: iso(e.ts), shelved: e.shelved === 1 }));
-    return { ...alarmToJson(a), history };
-  });
-
-  app.post<{ Params: { id: string } }>(
+  app.post(
     '/api/alarms/:id/ack',
-    { preHandler: engineer },
-    async (req, reply) => {
-      const b = ackBody.safeParse(req.body ?? {});
-      if (!b.success) return badRequest(reply, b.error, 'body');
-      try {
-        return alarmToJson(alarms.ack(req.params.id, req.principal!.name, b.data.note));
-      } catch (err) {
-        return alarmError(reply, err);
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary: 'Acknowledge an alarm',
+        params: idParams,
+        body: ackBody,
+        response: { 200: alarmSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => alarmToJson(alarms.ack(req.params.id, req.principal!.name, req.body.note)),
+  );
+
+  app.get(
+    '/api/incidents',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Incidents: alarms of one rule at one site grouped',
+        response: { 200: z.object({ incidents: z.array(incidentSchema) }), ...authErrors },
+      },
+    },
+    async () => ({ incidents: alarms.listIncidents().map(incidentToJson) }),
+  );
+
+  app.get(
+    '/api/rules',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'The rule pack and overrides; with `device` the rules as they apply to that device',
+        querystring: rulesQuery,
+        response: { 200: rulesSchema, 400: errorSchema, 404: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const cfg = deps.rules.config;
+      if (req.query.device === undefined) {
+        return { rules: [...cfg.pack, ...cfg.custom], overrides: cfg.overrides };
       }
+      // The rules as they apply to one device: critical-asset settings and overrides merged in.
+      let site = req.query.site;
+      let device = req.query.device;
+      const slash = device.indexOf('/');
+      if (slash >= 0) [site, device] = [device.slice(0, slash), device.slice(slash + 1)];
+      if (site === undefined)
+        throw new HttpError('GW_ERR_BAD_REQUEST', 'query.site: needed with a bare device id');
+      const facts = deps.deviceFacts(site, device);
+      if (!facts) throw new HttpError('GW_ERR_NOT_FOUND', `no device ${site}/${device}`);
+      const subject = { site, device, ...facts };
+      const rules = rulesForDevice(new CompiledRules(cfg), subject);
+      return {
+        site,
+        device,
+        kind: facts.kind,
+        critical: facts.critical,
+        rules,
+        thresholds: thresholdsOf(rules, subject),
+      };
     },
   );
 
-  app.get('/api/incidents', { preHandler: viewer }, async () => ({
-    incidents: alarms.listIncidents().map(incidentToJson),
-  }));
-
-  app.get('/api/rules', { preHandler: viewer }, async (req, reply) => {
-    const q = rulesQuery.safeParse(req.query);
-    if (!q.success) return badRequest(reply, q.error, 'query');
-    const cfg = deps.rules.config;
-    if (q.data.device === undefined) {
-      return { rules: [...cfg.pack, ...cfg.custom], overrides: cfg.overrides };
-    }
-    // The rules as they apply to one device: critical-asset settings and overrides merged in.
-    let site = q.data.site;
-    let device = q.data.device;
-    const slash = device.indexOf('/');
-    if (slash >= 0) [site, device] = [device.slice(0, slash), device.slice(slash + 1)];
-    if (site === undefined)
-      return sendError(reply, 400, 'bad_request', 'query.site: needed with a bare device id');
-    const facts = deps.deviceFacts(site, device);
-    if (!facts) return sendError(reply, 404, 'not_found', `no device ${site}/${device}`);
-    const subject = { site, device, ...facts };
-    const rules = rulesForDevice(new CompiledRules(cfg), subject);
-    return {
-      site,
-      device,
-      kind: facts.kind,
-      critical: facts.critical,
-      rules,
-      thresholds: thresholdsOf(rules, subject),
-    };
-  });
-
-  app.get('/api/reports/read-rate', { preHandler: viewer }, async () => ({
-    at: new Date().toISOString(),
-    rates: deps.rules.readRates(),
-  }));
-}
+  app.get(
+    '/api/reports/read-rate',
+    {
+      config: { role: 'viewer' },
+      schema: { summary: 'Read rates of the meters now', response: { 200: readRatesSchema, ...authErrors } },
+    },
+    async () => ({ at: new Date().toISOString(), rates: deps.rules.readRates() }),
+  );
+};

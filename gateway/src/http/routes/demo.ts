@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { z } from 'zod';
-import { requireRole, sendError, type TokenStore } from '../auth.js';
-import { badRequest } from './validate.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyReply } from 'fastify';
 import { MODELS } from '../../../../simulators/models/index.js';
 import { COMMON_FAULTS, type Kind } from '../../../../simulators/types.js';
+import { HttpError } from '../errors.js';
+import { authErrors, errorSchema } from '../schemas/common.js';
+import { demoDevicesSchema, demoParams, demoResultSchema, faultBody } from '../schemas/demo.js';
 
 /** The faults a device of this kind can be given (its model's and those of every kind). */
 export function faultsOfKind(kind: string): string[] {
@@ -12,41 +13,33 @@ export function faultsOfKind(kind: string): string[] {
 }
 
 export interface DemoRouteDeps {
-  tokens: TokenStore;
   /** The simulators' HTTP control while the demo runs; undefined otherwise (the routes answer 404). */
   controlUrl: () => string | null | undefined;
 }
 
-const faultBody = z.strictObject({
-  fault: z.string().regex(/^[a-z0-9-]{1,64}$/, 'a fault name such as chlorine-loss'),
-  forMs: z.number().int().min(1000).max(86_400_000).optional(),
-});
-const idParam = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a device id') });
 const CONTROL_TIMEOUT_MS = 5000;
+
+const demoOff = (): HttpError =>
+  new HttpError(
+    'GW_ERR_DEMO_OFF',
+    'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)',
+  );
+
+const demoErrors = { 400: errorSchema, 404: errorSchema, 502: errorSchema, ...authErrors } as const;
 
 /**
  * `npm start` only: the dashboard's Demo panel triggers the simulators' faults through the
  * gateway (one origin, one token) instead of talking to the simulators' own port.
  */
-const demoOff = (reply: FastifyReply): FastifyReply =>
-  sendError(
-    reply,
-    404,
-    'GW_ERR_DEMO_OFF',
-    'the demo is not running (start with --demo, or set GATEWAY_DEMO_CONTROL_URL)',
-  );
-
-export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): void {
-  const viewer = requireRole(deps.tokens, 'viewer');
-  const engineer = requireRole(deps.tokens, 'engineer');
-
+export const demoRoutes: FastifyPluginAsyncZod<DemoRouteDeps> = async (app, deps) => {
+  /** The simulators' answer, status and body as they are. */
   const forward = async (
     reply: FastifyReply,
     path: string,
     init: { method: string; body?: unknown },
   ): Promise<FastifyReply> => {
     const base = deps.controlUrl();
-    if (!base) return demoOff(reply);
+    if (!base) throw demoOff();
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -56,9 +49,7 @@ export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): v
         signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
       });
     } catch (err) {
-      return sendError(
-        reply,
-        502,
+      throw new HttpError(
         'GW_ERR_DEMO_UNREACHABLE',
         `simulator control at ${base} did not answer: ${(err as Error).message}`,
       );
@@ -68,43 +59,57 @@ export function registerDemoRoutes(app: FastifyInstance, deps: DemoRouteDeps): v
   };
 
   // Each device with the faults it can be given (`available`) beside those active now (`faults`).
-  app.get('/api/demo/devices', { preHandler: viewer }, async (_req, reply) => {
-    const base = deps.controlUrl();
-    if (!base) return demoOff(reply);
-    let devices: Array<{ kind: string }>;
-    try {
-      const res = await fetch(`${base}/devices`, { signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS) });
-      devices = (await res.json()) as Array<{ kind: string }>;
-    } catch (err) {
-      return sendError(
-        reply,
-        502,
-        'GW_ERR_DEMO_UNREACHABLE',
-        `simulator control at ${base}: ${(err as Error).message}`,
-      );
-    }
-    return { devices: devices.map((d) => ({ ...d, available: faultsOfKind(d.kind) })) };
-  });
-
-  app.post<{ Params: { id: string } }>(
-    '/api/demo/devices/:id/faults',
-    { preHandler: engineer },
-    async (req, reply) => {
-      const p = idParam.safeParse(req.params);
-      if (!p.success) return badRequest(reply, p.error, 'params');
-      const b = faultBody.safeParse(req.body ?? {});
-      if (!b.success) return badRequest(reply, b.error, 'body');
-      return forward(reply, `/devices/${p.data.id}/faults`, { method: 'POST', body: b.data });
+  app.get(
+    '/api/demo/devices',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Demo: the simulated devices with their active and available faults',
+        response: { 200: demoDevicesSchema, ...demoErrors },
+      },
+    },
+    async () => {
+      const base = deps.controlUrl();
+      if (!base) throw demoOff();
+      let devices: Array<{ id: string; site: string; kind: string; faults: string[] }>;
+      try {
+        const res = await fetch(`${base}/devices`, { signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS) });
+        devices = (await res.json()) as typeof devices;
+      } catch (err) {
+        throw new HttpError(
+          'GW_ERR_DEMO_UNREACHABLE',
+          `simulator control at ${base}: ${(err as Error).message}`,
+        );
+      }
+      return { devices: devices.map((d) => ({ ...d, available: faultsOfKind(d.kind) })) };
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
+  app.post(
     '/api/demo/devices/:id/faults',
-    { preHandler: engineer },
-    async (req, reply) => {
-      const p = idParam.safeParse(req.params);
-      if (!p.success) return badRequest(reply, p.error, 'params');
-      return forward(reply, `/devices/${p.data.id}/faults`, { method: 'DELETE' });
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary: "Demo: give a simulated device a fault (the simulators' answer passed through)",
+        params: demoParams,
+        body: faultBody,
+        response: { 200: demoResultSchema, ...demoErrors },
+      },
     },
+    async (req, reply) =>
+      forward(reply, `/devices/${req.params.id}/faults`, { method: 'POST', body: req.body }),
   );
-}
+
+  app.delete(
+    '/api/demo/devices/:id/faults',
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary: "Demo: clear a simulated device's faults",
+        params: demoParams,
+        response: { 200: demoResultSchema, ...demoErrors },
+      },
+    },
+    async (req, reply) => forward(reply, `/devices/${req.params.id}/faults`, { method: 'DELETE' }),
+  );
+};

@@ -1,14 +1,13 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { LiveConfig } from '../../config/schema.js';
 import type { LiveEvent, LiveHub } from '../../live/hub.js';
-import { requireRole, sendError, type TokenStore } from '../auth.js';
-import { badRequest } from './validate.js';
+import { HttpError } from '../errors.js';
+import { authErrors, errorSchema } from '../schemas/common.js';
 
 export interface LiveRouteDeps {
   hub: LiveHub;
-  tokens: TokenStore;
   cfg: LiveConfig;
 }
 
@@ -31,74 +30,91 @@ interface Client {
  * falls that far behind is disconnected (the browser's EventSource reconnects) rather than allowed
  * to grow the gateway's memory.
  */
-export function registerLiveRoutes(
-  app: FastifyInstance,
-  deps: LiveRouteDeps,
-): { stats(): { clients: number; dropped: number } } {
+export const liveRoutes: FastifyPluginAsyncZod<LiveRouteDeps> = async (app, deps) => {
   const clients = new Set<Client>();
   let dropped = 0;
-  const viewer = requireRole(deps.tokens, 'viewer', { queryToken: true });
 
-  app.get('/api/live', { preHandler: viewer }, async (req, reply) => {
-    const q = query.safeParse(req.query);
-    if (!q.success) return badRequest(reply, q.error, 'query');
-    if (clients.size >= deps.cfg.maxClients)
-      return sendError(reply, 503, 'too_many_clients', `at most ${deps.cfg.maxClients} live clients`);
-    const site = q.data.site;
-    const types = q.data.types ? new Set(q.data.types.split(',').map((t) => t.trim())) : undefined;
-
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      // nginx and similar proxies buffer responses unless told not to.
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 3000\n: connected\n\n');
-    let seq = 0;
-    const write = (chunk: string): void => {
-      if (res.writableLength > deps.cfg.maxBufferedBytes) {
-        dropped++;
-        client.stop('slow client');
-        return;
-      }
-      res.write(chunk);
-    };
-    const unsubscribe = deps.hub.subscribe((e: LiveEvent) => {
-      if (types && !types.has(e.type)) return;
-      if (site !== undefined && e.site !== undefined && e.site !== site) return;
-      write(`id: ${++seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
-    });
-    // A named event, not a comment: EventSource hides comments from the page, and the dashboard
-    // needs to tell a quiet stream (meters report every 15 min) from a dead one.
-    const every = deps.cfg.keepAliveMs;
-    const ping = (): void =>
-      write(`event: ping\ndata: {"ts":"${new Date().toISOString()}","everyMs":${every}}\n\n`);
-    ping();
-    const keepAlive = setInterval(ping, every);
-    keepAlive.unref();
-    const client: Client = {
-      res,
-      stop(reason: string) {
-        if (!clients.delete(client)) return;
-        unsubscribe();
-        clearInterval(keepAlive);
-        req.log.debug({ reason }, 'live client closed');
-        if (reason === 'slow client') res.destroy();
-        else res.end();
+  app.get(
+    '/api/live',
+    {
+      // The token may come as `?token=`: a browser's EventSource cannot set headers.
+      config: { role: 'viewer', queryToken: true },
+      schema: {
+        summary: 'Live stream (server-sent events): `reading`, `alarm`, `ticket`, and `ping`',
+        querystring: query,
+        response: {
+          200: {
+            description: 'An event stream that stays open',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          400: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
       },
-    };
-    clients.add(client);
-    res.on('close', () => client.stop('disconnected'));
-    res.on('error', () => client.stop('socket error'));
-  });
+    },
+    async (req, reply) => {
+      if (clients.size >= deps.cfg.maxClients)
+        throw new HttpError('GW_ERR_UNAVAILABLE', `at most ${deps.cfg.maxClients} live clients`);
+      const site = req.query.site;
+      const types = req.query.types ? new Set(req.query.types.split(',').map((t) => t.trim())) : undefined;
+
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        // nginx and similar proxies buffer responses unless told not to.
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 3000\n: connected\n\n');
+      let seq = 0;
+      const write = (chunk: string): void => {
+        if (res.writableLength > deps.cfg.maxBufferedBytes) {
+          dropped++;
+          client.stop('slow client');
+          return;
+        }
+        res.write(chunk);
+      };
+      const unsubscribe = deps.hub.subscribe((e: LiveEvent) => {
+        if (types && !types.has(e.type)) return;
+        if (site !== undefined && e.site !== undefined && e.site !== site) return;
+        write(`id: ${++seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
+      });
+      // A named event, not a comment: EventSource hides comments from the page, and the dashboard
+      // needs to tell a quiet stream (meters report every 15 min) from a dead one.
+      const every = deps.cfg.keepAliveMs;
+      const ping = (): void =>
+        write(`event: ping\ndata: {"ts":"${new Date().toISOString()}","everyMs":${every}}\n\n`);
+      ping();
+      const keepAlive = setInterval(ping, every);
+      keepAlive.unref();
+      const client: Client = {
+        res,
+        stop(reason: string) {
+          if (!clients.delete(client)) return;
+          unsubscribe();
+          clearInterval(keepAlive);
+          req.log.debug({ reason }, 'live client closed');
+          if (reason === 'slow client') res.destroy();
+          else res.end();
+        },
+      };
+      clients.add(client);
+      res.on('close', () => client.stop('disconnected'));
+      res.on('error', () => client.stop('socket error'));
+    },
+  );
 
   // Open streams would keep app.close() waiting forever.
   app.addHook('preClose', async () => {
     for (const c of [...clients]) c.stop('server closing');
   });
 
-  return { stats: () => ({ clients: clients.size, dropped }) };
-}
+  // How many clients and how many were dropped as too slow: for the log when the stream closes.
+  app.addHook('onClose', async () => {
+    app.log.debug({ clients: clients.size, dropped }, 'live stream closed');
+  });
+};

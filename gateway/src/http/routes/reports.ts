@@ -1,14 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ReadRateEntry } from '../../rules/read-rate.js';
 import { monthlyReport, monthlyReportCsv, monthRange, type ReportAlarm } from '../../workorders/report.js';
 import type { CalendarEntry } from '../../workorders/maintenance-calendar.js';
 import type { WorkOrderService } from '../../workorders/index.js';
-import { requireRole, sendError, type TokenStore } from '../auth.js';
-import { badRequest } from './validate.js';
+import { HttpError } from '../errors.js';
+import { authErrors, errorSchema } from '../schemas/common.js';
+import { calendarQuery, monthlyQuery, monthlyReportSchema } from '../schemas/reports.js';
+import { calendarSchema } from '../schemas/tickets.js';
 
 export interface ReportRouteDeps {
-  tokens: TokenStore;
   tickets: WorkOrderService;
   /** Alarms raised in `[from, to)` (absent: the report counts no alarms). */
   alarmsBetween?: (from: number, to: number) => ReportAlarm[];
@@ -26,20 +27,6 @@ export interface ReportRouteDeps {
   now?: () => number;
 }
 
-const id = z.string().min(1).max(200);
-const monthlyQuery = z.strictObject({
-  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM'),
-  site: id.optional(),
-  format: z.enum(['json', 'csv']).default('json'),
-});
-const time = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((v) => Date.parse(v));
-const calendarQuery = z
-  .strictObject({ from: time.optional(), to: time.optional() })
-  .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, {
-    path: ['to'],
-    message: 'must be after from',
-  });
-
 const DAY = 86_400_000;
 /** The longest calendar window one request may ask for. */
 const MAX_CALENDAR_DAYS = 400;
@@ -48,66 +35,92 @@ const MAX_CALENDAR_DAYS = 400;
  * The monthly service report (CONTRACT.md, viewer) and the maintenance calendar (viewer). Read-only:
  * both are computed from the stores on each request.
  */
-export function registerReportRoutes(app: FastifyInstance, deps: ReportRouteDeps): void {
-  const viewer = requireRole(deps.tokens, 'viewer');
+export const reportRoutes: FastifyPluginAsyncZod<ReportRouteDeps> = async (app, deps) => {
   const now = deps.now ?? Date.now;
 
-  app.get('/api/reports/monthly', { preHandler: viewer }, async (req, reply) => {
-    const q = monthlyQuery.safeParse(req.query);
-    if (!q.success) return badRequest(reply, q.error, 'query');
-    const range = monthRange(q.data.month, deps.timeZone);
-    if (!range.ok) return sendError(reply, 400, 'bad_request', `query.month: ${range.message}`);
-    const t = now();
-    let readRates: ReadRateEntry[] = [];
-    if (t >= range.from && t < range.to) readRates = deps.readRates?.() ?? [];
-    else if (t >= range.to && deps.readRatesEnded) {
-      try {
-        readRates = await deps.readRatesEnded(range.from, range.to);
-      } catch (err) {
-        return sendError(
-          reply,
-          502,
-          'GW_ERR_REPORT_READ_RATES',
-          `read rates from InfluxDB: ${(err as Error).message}`,
-        );
+  app.get(
+    '/api/reports/monthly',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'The monthly service report: JSON, or CSV with `format=csv`',
+        querystring: monthlyQuery,
+        response: {
+          200: {
+            description: 'The report',
+            content: {
+              'application/json': { schema: monthlyReportSchema },
+              'text/csv': { schema: z.string() },
+            },
+          },
+          400: errorSchema,
+          502: errorSchema,
+          ...authErrors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const range = monthRange(q.month, deps.timeZone);
+      if (!range.ok) throw new HttpError('GW_ERR_BAD_REQUEST', `query.month: ${range.message}`);
+      const t = now();
+      let readRates: ReadRateEntry[] = [];
+      if (t >= range.from && t < range.to) readRates = deps.readRates?.() ?? [];
+      else if (t >= range.to && deps.readRatesEnded) {
+        try {
+          readRates = await deps.readRatesEnded(range.from, range.to);
+        } catch (err) {
+          throw new HttpError(
+            'GW_ERR_REPORT_READ_RATES',
+            `read rates from InfluxDB: ${(err as Error).message}`,
+          );
+        }
       }
-    }
-    const r = monthlyReport({
-      month: q.data.month,
-      timeZone: deps.timeZone,
-      site: q.data.site ?? null,
-      generatedAt: t,
-      tickets: deps.tickets.reportTickets(range.to),
-      alarms: deps.alarmsBetween?.(range.from, range.to) ?? [],
-      readRates,
-    });
-    if ('ok' in r) return sendError(reply, 400, 'bad_request', `query.month: ${r.message}`);
-    if (q.data.format === 'csv') {
-      const name = `service-report-${r.month}${r.site ? `-${r.site}` : ''}.csv`;
-      return reply
-        .header('content-type', 'text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="${name}"`)
-        .send(monthlyReportCsv(r));
-    }
-    return r;
-  });
+      const r = monthlyReport({
+        month: q.month,
+        timeZone: deps.timeZone,
+        site: q.site ?? null,
+        generatedAt: t,
+        tickets: deps.tickets.reportTickets(range.to),
+        alarms: deps.alarmsBetween?.(range.from, range.to) ?? [],
+        readRates,
+      });
+      if ('ok' in r) throw new HttpError('GW_ERR_BAD_REQUEST', `query.month: ${r.message}`);
+      if (q.format === 'csv') {
+        const name = `service-report-${r.month}${r.site ? `-${r.site}` : ''}.csv`;
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${name}"`)
+          .send(monthlyReportCsv(r));
+      }
+      return r;
+    },
+  );
 
   const calendar = deps.calendar;
-  if (calendar) {
-    app.get('/api/maintenance/calendar', { preHandler: viewer }, async (req, reply) => {
-      const q = calendarQuery.safeParse(req.query);
-      if (!q.success) return badRequest(reply, q.error, 'query');
+  if (!calendar) return;
+  app.get(
+    '/api/maintenance/calendar',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Preventive maintenance occurrences in a window (default: 30 days back, 60 ahead)',
+        querystring: calendarQuery,
+        response: { 200: calendarSchema, 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
       const t = now();
-      const from = q.data.from ?? t - 30 * DAY;
-      const to = q.data.to ?? Math.max(from, t) + 60 * DAY;
-      if (to <= from) return sendError(reply, 400, 'bad_request', 'query.to: must be after from');
+      const from = req.query.from ?? t - 30 * DAY;
+      const to = req.query.to ?? Math.max(from, t) + 60 * DAY;
+      if (to <= from) throw new HttpError('GW_ERR_BAD_REQUEST', 'query.to: must be after from');
       if (to - from > MAX_CALENDAR_DAYS * DAY)
-        return sendError(reply, 400, 'bad_request', `query.to: at most ${MAX_CALENDAR_DAYS} days after from`);
+        throw new HttpError('GW_ERR_BAD_REQUEST', `query.to: at most ${MAX_CALENDAR_DAYS} days after from`);
       return {
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
         occurrences: calendar(from, to).map((e) => ({ ...e, dueAt: new Date(e.dueAt).toISOString() })),
       };
-    });
-  }
-}
+    },
+  );
+};

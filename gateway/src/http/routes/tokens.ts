@@ -1,60 +1,64 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireRole, sendError, type TokenStore } from '../auth.js';
-import { TokenError, type TokenDb } from '../token-db.js';
-import { badRequest } from './validate.js';
+import { HttpError } from '../errors.js';
+import { createdTokenSchema, createTokenBody, tokenInfoSchema } from '../schemas/admin.js';
+import { authErrors, errorSchema } from '../schemas/common.js';
+import type { TokenDb } from '../token-db.js';
 
 export interface TokenRouteDeps {
-  tokens: TokenStore;
   db: TokenDb;
   now?: () => number;
-}
-
-const name = z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must match [A-Za-z0-9_.@-]{1,64}');
-const createBody = z.strictObject({
-  name,
-  role: z.enum(['viewer', 'engineer', 'admin']),
-  expiresAt: z.iso.datetime({ offset: true }).optional(),
-});
-
-function tokenError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof TokenError) return sendError(reply, err.status, err.code, err.message);
-  throw err;
 }
 
 /**
  * Token management (admin): list (never a secret or hash), create (the secret shown once, in the
  * 201 answer), revoke (the record stays; the token is refused from the next request on).
  */
-export function registerTokenRoutes(app: FastifyInstance, deps: TokenRouteDeps): void {
-  const admin = requireRole(deps.tokens, 'admin');
+export const tokenRoutes: FastifyPluginAsyncZod<TokenRouteDeps> = async (app, deps) => {
   const now = deps.now ?? Date.now;
 
-  app.get('/api/admin/tokens', { preHandler: admin }, async () => ({ tokens: deps.db.list() }));
+  app.get(
+    '/api/admin/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Every token (never its secret or hash)',
+        response: { 200: z.object({ tokens: z.array(tokenInfoSchema) }), ...authErrors },
+      },
+    },
+    async () => ({ tokens: deps.db.list() }),
+  );
 
-  app.post('/api/admin/tokens', { preHandler: admin }, async (req, reply) => {
-    const b = createBody.safeParse(req.body ?? {});
-    if (!b.success) return badRequest(reply, b.error, 'body');
-    const expiresAt = b.data.expiresAt === undefined ? undefined : Date.parse(b.data.expiresAt);
-    if (expiresAt !== undefined && expiresAt <= now())
-      return sendError(reply, 400, 'bad_request', 'body.expiresAt: must be in the future');
-    try {
-      const { secret, info } = deps.db.create({ ...b.data, expiresAt }, req.principal!.name);
-      return reply.code(201).send({ ...info, token: secret });
-    } catch (err) {
-      return tokenError(reply, err);
-    }
-  });
-
-  app.post<{ Params: { name: string } }>(
-    '/api/admin/tokens/:name/revoke',
-    { preHandler: admin },
+  app.post(
+    '/api/admin/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Create a token; its secret is in this answer only',
+        body: createTokenBody,
+        response: { 201: createdTokenSchema, 400: errorSchema, 409: errorSchema, ...authErrors },
+      },
+    },
     async (req, reply) => {
-      try {
-        return deps.db.revoke(req.params.name, req.principal!.name);
-      } catch (err) {
-        return tokenError(reply, err);
-      }
+      const expiresAt = req.body.expiresAt === undefined ? undefined : Date.parse(req.body.expiresAt);
+      if (expiresAt !== undefined && expiresAt <= now())
+        throw new HttpError('GW_ERR_BAD_REQUEST', 'body.expiresAt: must be in the future');
+      // A TokenError (exists, read-only) carries its catalogue code to the error handler.
+      const { secret, info } = deps.db.create({ ...req.body, expiresAt }, req.principal!.name);
+      return reply.code(201).send({ ...info, token: secret });
     },
   );
-}
+
+  app.post(
+    '/api/admin/tokens/:name/revoke',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Revoke a token created over the API (refused from its next request on)',
+        params: z.object({ name: z.string().min(1).max(200) }),
+        response: { 200: tokenInfoSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => deps.db.revoke(req.params.name, req.principal!.name),
+  );
+};

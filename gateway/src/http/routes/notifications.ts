@@ -1,0 +1,228 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { NotificationService, QueueRow } from '../../notifications/index.js';
+import { verify } from '../../notifications/sign.js';
+import { actionFields, checkAction } from '../../workorders/action-body.js';
+import { allowedActions, TicketError, type WorkOrderService } from '../../workorders/index.js';
+import { badRequestOf } from '../error-handler.js';
+import { HttpError } from '../errors.js';
+import {
+  notificationListQuery,
+  notificationListSchema,
+  notificationRowSchema,
+  seqParams,
+} from '../schemas/admin.js';
+import { authErrors, errorSchema } from '../schemas/common.js';
+import { ticketSchema } from '../schemas/tickets.js';
+import { ticketJson } from './tickets.js';
+
+export interface NotificationRouteDeps {
+  notifications: NotificationService;
+  tickets: WorkOrderService;
+  now?: () => number;
+}
+
+const inboundBody = z
+  .strictObject({
+    ticketId: z.string().min(1).max(200),
+    ...actionFields,
+    /** The CMMS user; the audit trail shows `cmms:<actor>`. */
+    actor: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must match [A-Za-z0-9_.@-]{1,64}'),
+    /** The CMMS's own reference for the work order, kept in the audit line. */
+    externalRef: z.string().min(1).max(200).optional(),
+  })
+  .superRefine(checkAction);
+
+const inboundHeaders = z.looseObject({
+  'x-gateway-timestamp': z.string().optional().describe('Unix seconds the request was signed at'),
+  'x-gateway-signature': z
+    .string()
+    .optional()
+    .describe('`sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<body>`'),
+  'idempotency-key': z
+    .string()
+    .optional()
+    .describe('Unique per action (at most 200 characters); a replay is refused'),
+});
+
+function rowToJson(r: QueueRow) {
+  return {
+    seq: r.seq,
+    id: r.eventId,
+    channel: r.channel,
+    event: r.event,
+    ticketId: r.ticketId,
+    state: r.state as string,
+    attempts: r.attempts,
+    createdAt: new Date(r.createdAt).toISOString(),
+    nextAttemptAt: r.state === 'pending' ? new Date(r.nextAt).toISOString() : null,
+    deliveredAt: r.deliveredAt === null ? null : new Date(r.deliveredAt).toISOString(),
+    lastStatus: r.lastStatus,
+    lastError: r.lastError,
+  };
+}
+
+const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
+/**
+ * `POST /api/webhooks/inbound` (the signature is the credential, no bearer token) and the admin view
+ * of the notification queue: `GET /api/admin/notifications`, `POST /api/admin/notifications/:seq/retry`.
+ */
+export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = async (app, deps) => {
+  const { notifications } = deps;
+  const now = deps.now ?? Date.now;
+  const counts = notifications.inbound;
+
+  app.get(
+    '/api/admin/notifications',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'The notification queue: pending, dead (default), delivered or archived events',
+        querystring: notificationListQuery,
+        response: { 200: notificationListSchema, 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const { state, channel, ticketId, limit } = req.query;
+      const rows =
+        state === 'archived'
+          ? notifications.queue.archived(channel, ticketId, limit)
+          : notifications.queue.list(state, channel, limit, ticketId);
+      return {
+        channels: notifications.channels(),
+        events: rows.map((r) => ({
+          ...rowToJson(r),
+          ...(state === 'archived' ? { state: 'archived' } : {}),
+        })),
+      };
+    },
+  );
+
+  app.post(
+    '/api/admin/notifications/:seq/retry',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Send a dead notification again',
+        params: seqParams,
+        response: { 200: notificationRowSchema, 400: errorSchema, 404: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const seq = req.params.seq;
+      const r = notifications.retryDead(seq);
+      if (!r) throw new HttpError('GW_ERR_NOTIFY_NOT_DEAD', `no dead notification with seq ${seq}`);
+      req.log.info({ user: req.principal?.name, seq, channel: r.channel }, 'dead notification retried');
+      return rowToJson(r);
+    },
+  );
+
+  if (!notifications.config.inbound.enabled) return;
+  const cfg = notifications.config.inbound;
+
+  // Its own scope: the body is taken raw (the signature covers the exact bytes) and checked against
+  // its schema only once the signature is verified; the schema still documents it.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) =>
+      done(null, body),
+    );
+    scope.setValidatorCompiler((route) =>
+      route.httpPart === 'body'
+        ? (data: unknown) => ({ value: data })
+        : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
+    );
+    scope.post(
+      '/api/webhooks/inbound',
+      {
+        config: { role: 'signed' },
+        schema: {
+          summary:
+            'A CMMS acts on a work order (signed with a shared secret; the signature is the credential)',
+          headers: inboundHeaders,
+          body: inboundBody,
+          response: {
+            200: ticketSchema,
+            400: errorSchema,
+            401: errorSchema,
+            404: errorSchema,
+            409: errorSchema,
+          },
+        },
+      },
+      async (req) => {
+        const raw = typeof req.body === 'string' ? req.body : '';
+        const v = verify(
+          notifications.inboundSecrets(),
+          {
+            timestamp: header(req.headers['x-gateway-timestamp']),
+            signature: header(req.headers['x-gateway-signature']),
+          },
+          raw,
+          cfg.toleranceSec,
+          now(),
+        );
+        if (!v.ok) {
+          if (v.reason === 'stale') counts.stale++;
+          else counts.badSignature++;
+          req.log.warn({ reason: v.reason, ip: req.ip }, 'inbound webhook refused');
+          throw new HttpError(
+            v.reason === 'stale' ? 'GW_ERR_WEBHOOK_STALE' : 'GW_ERR_WEBHOOK_SIGNATURE',
+            v.message,
+          );
+        }
+        const key = header(req.headers['idempotency-key']);
+        if (!key || key.length > 200) {
+          counts.invalid++;
+          throw new HttpError(
+            'GW_ERR_BAD_REQUEST',
+            'headers.idempotency-key: needed (at most 200 characters)',
+            {
+              issues: [{ path: 'headers.idempotency-key', message: 'needed (at most 200 characters)' }],
+            },
+          );
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(raw);
+        } catch (err) {
+          counts.invalid++;
+          throw new HttpError('GW_ERR_BAD_REQUEST', `body: not valid JSON (${(err as Error).message})`);
+        }
+        const b = inboundBody.safeParse(json);
+        if (!b.success) {
+          counts.invalid++;
+          throw badRequestOf(b.error, 'body');
+        }
+        const { ticketId, actor, externalRef, note: given, ...fields } = b.data;
+        const note =
+          externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
+        try {
+          // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
+          const t = notifications.queue.database.transaction(() => {
+            if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
+            return deps.tickets.act(ticketId, {
+              ...fields,
+              actor: `cmms:${actor}`,
+              ...(note !== undefined ? { note } : {}),
+            });
+          })();
+          if (t === null) {
+            counts.replayed++;
+            throw new HttpError(
+              'GW_ERR_WEBHOOK_REPLAY',
+              `idempotency key ${key} was used already; nothing applied`,
+            );
+          }
+          counts.accepted++;
+          return { ...ticketJson(t), allowedActions: allowedActions(t) };
+        } catch (err) {
+          if (err instanceof TicketError) counts.refused++;
+          throw err;
+        }
+      },
+    );
+  });
+};
