@@ -57,7 +57,12 @@ export function mapRecords(
   }
   const out: MappedReading = { fields };
   for (const r of rs)
-    if (r.quantity === 'datetime' && isCurrent(r) && typeof r.value === 'number' && Number.isFinite(r.value)) {
+    if (
+      r.quantity === 'datetime' &&
+      isCurrent(r) &&
+      typeof r.value === 'number' &&
+      Number.isFinite(r.value)
+    ) {
       out.meterTime = r.value;
       break;
     }

@@ -178,7 +178,9 @@ export class MbusMaster {
       return;
     }
     if (w.expect === 'ack' && f.type !== 'ack') {
-      w.reject(new ExchangeError('unexpected_frame', `a ${f.type} frame instead of E5`, bytes.toString('hex')));
+      w.reject(
+        new ExchangeError('unexpected_frame', `a ${f.type} frame instead of E5`, bytes.toString('hex')),
+      );
       return;
     }
     w.resolve(f);

@@ -85,9 +85,12 @@ export const mbusMeterSchema = z
   .refine((m) => (m.primaryAddress === undefined) !== (m.secondaryAddress === undefined), {
     message: 'needs exactly one of primaryAddress or secondaryAddress',
   })
-  .refine((m) => m.secondaryAddress !== undefined || (m.manufacturer ?? m.version ?? m.medium) === undefined, {
-    message: 'manufacturer, version and medium narrow a secondaryAddress; give one',
-  });
+  .refine(
+    (m) => m.secondaryAddress !== undefined || (m.manufacturer ?? m.version ?? m.medium) === undefined,
+    {
+      message: 'manufacturer, version and medium narrow a secondaryAddress; give one',
+    },
+  );
 
 const tcpSchema = z.strictObject({
   host: z.string().min(1),
@@ -97,9 +100,7 @@ const tcpSchema = z.strictObject({
 const serialSchema = z.strictObject({
   /** e.g. /dev/ttyUSB0 (a level converter on the bus). */
   path: z.string().min(1),
-  baudRate: z
-    .union([300, 600, 1200, 2400, 4800, 9600, 19200, 38400].map((b) => z.literal(b)))
-    .default(2400),
+  baudRate: z.union([300, 600, 1200, 2400, 4800, 9600, 19200, 38400].map((b) => z.literal(b))).default(2400),
   /** EN 13757-2: 8 data bits, even parity, 1 stop bit. */
   parity: z.enum(['even', 'none', 'odd']).default('even'),
 });

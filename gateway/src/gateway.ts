@@ -7,6 +7,7 @@ import type { GatewayConfig } from './config/schema.js';
 import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
 import type { Component, ComponentHealth } from './core/types.js';
+import type { Source, SourceContext } from './core/source.js';
 import { createMetrics, registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
 import { Outbox } from './storage/outbox.js';
 import { DeviceRegistry } from './registry/registry.js';
@@ -49,6 +50,7 @@ import type { SparkplugIngest } from '../../adapters/mqtt/sparkplug/ingest.js';
 const optionalAdapters = {
   broker: () => import('../../adapters/broker/embedded.js'),
   opcua: () => import('../../adapters/opcua/source.js'),
+  mbus: () => import('../../adapters/mbus/index.js'),
   sparkplug: async () => ({
     ...(await import('../../adapters/mqtt/sparkplug/ingest.js')),
     ...(await import('../../adapters/mqtt/sparkplug/metrics.js')),
@@ -71,6 +73,8 @@ export class Gateway {
   mqtt?: MqttSource;
   /** One per configured OPC UA endpoint; each connects and retries on its own. */
   opcua: OpcuaSource[] = [];
+  /** One per configured M-Bus connection. */
+  mbus: Source[] = [];
   /** Sparkplug B on the MQTT connection, when `sparkplug.enabled`. */
   sparkplug?: SparkplugIngest;
   influx?: InfluxWriter;
@@ -260,6 +264,32 @@ export class Gateway {
         );
         this.opcua.push(src);
         await this.startComponent(src);
+      }
+    }
+
+    // M-Bus: minimal wiring until the source registry and supervisor land (replaced at merge).
+    this.mbus = [];
+    if (cfg.mbus.connections.length) {
+      const { createMbusSources } = await optionalAdapters.mbus();
+      for (const src of createMbusSources(cfg.mbus)) {
+        const ctx: SourceContext = {
+          ingest: (r, now) => pipeline.handleReading(r, now),
+          ingestMessage: (topic, payload, now) => pipeline.handleMessage(topic, payload, now),
+          afterDurable: (cb) => this.outbox.afterCommit(cb),
+          isFull: () => this.outbox.isFull(),
+          onDrain: (fn) => this.outbox.onDrain(fn),
+          publishRejected: (site, kind, device, payload) => mqtt.publishRejected(site, kind, device, payload),
+          log: log.child({ module: 'mbus', source: src.name }),
+          metrics: this.metrics,
+          dataDir: cfg.dataDir,
+        };
+        this.mbus.push(src);
+        await this.startComponent({
+          name: src.name,
+          start: () => src.start(ctx),
+          stop: () => src.stop(),
+          health: () => src.health(),
+        });
       }
     }
 
