@@ -120,7 +120,7 @@ class SerialLink implements MbusLink {
     try {
       mod = await import('serialport');
     } catch (err) {
-      throw new Error(`serial M-Bus needs the serialport package: ${(err as Error).message}`);
+      throw new Error(`serial M-Bus needs the serialport package: ${(err as Error).message}`, { cause: err });
     }
     const port: SerialPortLike = new mod.SerialPort({
       path: this.path,

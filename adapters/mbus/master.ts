@@ -4,7 +4,6 @@
  * time: M-Bus is half duplex, two masters' requests on one bus collide.
  */
 import {
-  ACK,
   ADDR_SELECTED,
   CI_SELECT,
   C_REQ_UD2,
