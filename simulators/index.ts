@@ -103,8 +103,11 @@ export interface Simulation {
   readonly scenario: Scenario;
   readonly startTime: number;
   readonly opcuaEndpoint: string | null;
-  /** The M-Bus TCP port and the meters on it (primary and secondary addresses), when served. */
-  readonly mbus: { port: number; meters: MbusMeterInfo[] } | null;
+  /**
+   * The M-Bus TCP port and the meters on it (primary and secondary addresses), when served, with
+   * the bus disturbances tests and demos inject: damaged answers, a meter that stops answering.
+   */
+  readonly mbus: (Pick<MbusServerHandle, 'port' | 'corrupt' | 'mute'> & { meters: MbusMeterInfo[] }) | null;
   readonly controlUrl: string | null;
   /** The Sparkplug B edge nodes (protocol `sparkplug`), with their fault methods; else null. */
   readonly sparkplug: SparkplugPublisher | null;
@@ -225,7 +228,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       scenario,
       startTime,
       opcuaEndpoint: opcua?.endpointUrl ?? null,
-      mbus: mbus ? { port: mbus.port, meters: mbus.meters() } : null,
+      mbus: mbus ? { port: mbus.port, meters: mbus.meters(), corrupt: mbus.corrupt, mute: mbus.mute } : null,
       controlUrl: null,
       sparkplug: publisher instanceof SparkplugPublisher ? publisher : null,
       devices: () => engine.devices(),
