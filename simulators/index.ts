@@ -4,6 +4,7 @@ import { startControlServer, type ControlServer } from './control/http.js';
 import { Engine, type DeviceInfo, type SimMessage } from './engine/engine.js';
 import { Runner } from './engine/runner.js';
 import { startOpcuaServer, type OpcuaServerHandle } from './opcua/server.js';
+import { startMbusServer, type MbusMeterInfo, type MbusServerHandle } from './mbus/server.js';
 import { fleetScenario } from './scenario/fleet.js';
 import { loadScenarioFile, parseScenario } from './scenario/load.js';
 import type { Scenario, ScenarioInput } from './scenario/schema.js';
@@ -16,6 +17,7 @@ export type { Scenario, ScenarioInput } from './scenario/schema.js';
 export { loadScenarioFile, parseScenario, parseScenarioYaml, ScenarioError } from './scenario/load.js';
 export { fleetScenario } from './scenario/fleet.js';
 export { startOpcuaServer } from './opcua/server.js';
+export { startMbusServer, type MbusMeterInfo, type MbusServerHandle } from './mbus/server.js';
 export { MODELS } from './models/index.js';
 
 /** The built-in demo: all four kinds at one site. */
@@ -52,6 +54,11 @@ export interface SimulationOptions {
   tickMs?: number;
   /** Cap on MQTT messages handed over and not yet acknowledged; default 20,000, at most 65,535 (packet ids). */
   maxOutstanding?: number;
+  /**
+   * Also answer as wired M-Bus meters (every gas and water meter) behind a transparent
+   * serial-to-TCP converter on this port (0: any free port, see `mbusPort`); docs/mbus.md.
+   */
+  mbusPort?: number;
   /** Where the OPC UA server keeps its PKI; default a temporary folder. */
   opcuaPkiDir?: string;
   /** What goes over MQTT: the JSON convention (default) or Sparkplug B (one edge node per site). */
@@ -74,6 +81,7 @@ export interface SimulationStats {
   activeFaults: number;
   mqtt: PublisherStats | null;
   opcua: { endpointUrl: string; updates: number } | null;
+  mbus: { port: number; meters: number; answers: number } | null;
 }
 
 export interface FaultInfo {
@@ -95,6 +103,11 @@ export interface Simulation {
   readonly scenario: Scenario;
   readonly startTime: number;
   readonly opcuaEndpoint: string | null;
+  /**
+   * The M-Bus TCP port and the meters on it (primary and secondary addresses), when served, with
+   * the bus disturbances tests and demos inject: damaged answers, a meter that stops answering.
+   */
+  readonly mbus: (Pick<MbusServerHandle, 'port' | 'corrupt' | 'mute'> & { meters: MbusMeterInfo[] }) | null;
   readonly controlUrl: string | null;
   /** The Sparkplug B edge nodes (protocol `sparkplug`), with their fault methods; else null. */
   readonly sparkplug: SparkplugPublisher | null;
@@ -141,6 +154,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
 
   let publisher: MqttPublisher | SparkplugPublisher | null = null;
   let opcua: OpcuaServerHandle | null = null;
+  let mbus: MbusServerHandle | null = null;
   let control: ControlServer | null = null;
   let runner: Runner | null = null;
   const stopAll = async (): Promise<void> => {
@@ -151,6 +165,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       await publisher.stop();
     }
     await opcua?.stop();
+    await mbus?.stop();
   };
 
   try {
@@ -165,6 +180,13 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       });
     } else if (engine.devices().some((d) => d.transport === 'opcua')) {
       log.info('no OPC UA port given: devices meant for OPC UA publish over MQTT instead');
+    }
+    if (opts.mbusPort !== undefined) {
+      mbus = await startMbusServer({
+        port: opts.mbusPort,
+        devices: engine.devices(),
+        logger: log.child({ module: 'sim-mbus' }),
+      });
     }
     const brokerUrl = opts.brokerUrl === undefined ? 'mqtt://127.0.0.1:1883' : opts.brokerUrl;
     if (brokerUrl !== null) {
@@ -197,6 +219,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       dispatch: (msgs) => {
         if (publisher) publisher.publish(msgs.filter(viaMqtt));
         if (opcua) for (const m of msgs) if (viaOpcua(m)) opcua.update(m);
+        if (mbus) for (const m of msgs) mbus.update(m);
       },
       onError: (err) => log.error({ err: (err as Error).message }, 'simulation tick failed'),
     });
@@ -205,6 +228,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       scenario,
       startTime,
       opcuaEndpoint: opcua?.endpointUrl ?? null,
+      mbus: mbus ? { port: mbus.port, meters: mbus.meters(), corrupt: mbus.corrupt, mute: mbus.mute } : null,
       controlUrl: null,
       sparkplug: publisher instanceof SparkplugPublisher ? publisher : null,
       devices: () => engine.devices(),
@@ -235,6 +259,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
           activeFaults: engine.activeFaultCount(),
           mqtt: publisher?.stats() ?? null,
           opcua: opcua ? { endpointUrl: opcua.endpointUrl, updates: opcua.updates() } : null,
+          mbus: mbus ? { port: mbus.port, meters: mbus.meters().length, answers: mbus.answers() } : null,
         };
       },
       stop: stopAll,

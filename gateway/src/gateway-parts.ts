@@ -15,6 +15,7 @@ import type { RulesRuntime } from './rules/runtime.js';
 import { LiveHub } from './live/hub.js';
 import type { WorkordersModule } from './workorders/module.js';
 import type { SourcesModule } from './sources/module.js';
+import type { Source } from './core/source.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import type { MqttSource } from '../../adapters/mqtt/source.js';
 import type { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -94,5 +95,9 @@ export abstract class GatewayParts {
   /** One per configured OPC UA endpoint; each connects and retries on its own. */
   get opcua(): OpcuaSource[] {
     return (this.sources?.sources ?? []).filter((s) => s.name.startsWith('opcua:')) as OpcuaSource[];
+  }
+  /** One per configured M-Bus connection (serial port or serial-to-TCP converter). */
+  get mbus(): Source[] {
+    return (this.sources?.sources ?? []).filter((s) => s.name.startsWith('mbus:'));
   }
 }

@@ -7,6 +7,7 @@ import { workordersSchema } from '../workorders/schema.js';
 import { opcuaSchema } from '../../../adapters/opcua/schema.js';
 import { hasMailRecipients, notificationsSchema } from '../notifications/schema.js';
 import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
+import { mbusSchema } from '../../../adapters/mbus/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -277,6 +278,8 @@ export const configSchema = z
     notifications: notificationsSchema.prefault({}),
     /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
     sparkplug: sparkplugSchema.prefault({}),
+    /** Wired M-Bus meters over a serial port or a serial-to-TCP converter (adapters/mbus, docs/mbus.md); none by default. */
+    mbus: mbusSchema,
   })
   .superRefine((c, ctx) => {
     if (c.storage.postgres !== undefined)

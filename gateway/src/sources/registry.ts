@@ -26,8 +26,10 @@ export const SOURCES: SourceRegistry = {
   // ── Field-bus adapters: one line each, added with their folders ──
   // modbus: async (cfg) =>
   //   cfg.modbus.enabled ? (await import('../../../adapters/modbus/index.js')).createModbusSources(cfg.modbus) : [],
-  // mbus: async (cfg) =>
-  //   cfg.mbus.enabled ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus) : [],
+  mbus: async (cfg) =>
+    cfg.mbus.connections.length
+      ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus)
+      : [],
 };
 
 /** Every configured source, adapter by adapter in registry order. */

@@ -1,0 +1,11 @@
+import type { Source } from '../../gateway/src/core/source.js';
+import type { MbusConfig } from './schema.js';
+import { MbusSource } from './source.js';
+
+export { MbusSource } from './source.js';
+export { mbusSchema, type MbusConfig, type MbusConnectionConfig, type MbusMeterConfig } from './schema.js';
+
+/** One Source per configured bus (a serial port or a serial-to-TCP converter). */
+export function createMbusSources(cfg: MbusConfig): Source[] {
+  return cfg.connections.map((c) => new MbusSource(c));
+}

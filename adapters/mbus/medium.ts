@@ -1,0 +1,41 @@
+/** Medium codes of the fixed header and of VIF 0xFD 0x09 (EN 13757-3:2018, Table 3). */
+export const MEDIUM_NAMES: Readonly<Record<number, string>> = {
+  0x00: 'other',
+  0x01: 'oil',
+  0x02: 'electricity',
+  0x03: 'gas',
+  0x04: 'heat (outlet)',
+  0x05: 'steam',
+  0x06: 'warm water (30-90 °C)',
+  0x07: 'water',
+  0x08: 'heat cost allocator',
+  0x09: 'compressed air',
+  0x0a: 'cooling (outlet)',
+  0x0b: 'cooling (inlet)',
+  0x0c: 'heat (inlet)',
+  0x0d: 'heat and cooling',
+  0x0e: 'bus / system component',
+  0x0f: 'unknown',
+  0x15: 'hot water (≥ 90 °C)',
+  0x16: 'cold water',
+  0x17: 'dual register (hot/cold) water',
+  0x18: 'pressure',
+  0x19: 'A/D converter',
+  0x1a: 'smoke detector',
+  0x1b: 'room sensor',
+  0x1c: 'gas detector',
+  0x20: 'breaker (electricity)',
+  0x21: 'valve (gas or water)',
+  0x25: 'customer unit',
+  0x28: 'waste water',
+  0x29: 'garbage',
+  0x31: 'communication controller',
+  0x32: 'unidirectional repeater',
+  0x33: 'bidirectional repeater',
+  0x36: 'radio converter (system side)',
+  0x37: 'radio converter (meter side)',
+};
+
+/** The media a gas or water meter of ours may report; others are accepted but logged once. */
+export const GAS_MEDIA = new Set([0x03]);
+export const WATER_MEDIA = new Set([0x06, 0x07, 0x15, 0x16, 0x17, 0x28]);
