@@ -7,7 +7,9 @@ import type { GatewayConfig } from './config/schema.js';
 import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
 import type { Component, ComponentHealth } from './core/types.js';
-import { createMetrics, registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
+import { createMetrics } from './core/metrics.js';
+import { registerIngestMetrics } from './ingest/metrics.js';
+import { registerOutboxMetrics } from './storage/outbox-metrics.js';
 import { Outbox } from './storage/outbox.js';
 import { DeviceRegistry } from './registry/registry.js';
 import { Deriver } from './ingest/derive.js';
@@ -35,7 +37,12 @@ import {
   ticketEventLine,
   ticketToJson,
 } from './workorders/index.js';
-import { NotificationService, NotifyQueue, registerNotificationMetrics } from './notifications/index.js';
+import {
+  NOTIFY_MIGRATIONS,
+  NotificationService,
+  NotifyQueue,
+  registerNotificationMetrics,
+} from './notifications/index.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
 import type { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -338,7 +345,7 @@ export class Gateway {
    */
   private async startWorkorders(alarms: AlarmService): Promise<void> {
     const { cfg, log } = this;
-    this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS);
+    this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
     const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
     const notifications = new NotificationService({
       queue: new NotifyQueue(this.workordersDb),

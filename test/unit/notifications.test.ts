@@ -4,6 +4,7 @@ import { openDb } from '../../gateway/src/storage/db.js';
 import { WORKORDER_MIGRATIONS, WorkOrderService } from '../../gateway/src/workorders/index.js';
 import {
   backoffMs,
+  NOTIFY_MIGRATIONS,
   notificationsSchema,
   NotifyQueue,
   retryAfterMs,
@@ -213,7 +214,7 @@ describe('config', () => {
 
 describe('webhook filters', () => {
   it('takes events by type, priority and class', async () => {
-    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const db = openDb(':memory:', [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
     const wo = new WorkOrderService({ db, now: () => NOW });
     await wo.start();
     const routine = wo.create({ title: 'a', site: 's1' }, 'eve');
@@ -241,7 +242,7 @@ describe('queue', () => {
   };
 
   function setup(fail = false) {
-    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const db = openDb(':memory:', [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
     const queue = new NotifyQueue(db);
     let clock = NOW;
     const wo = new WorkOrderService({

@@ -1,5 +1,5 @@
 import type { Transporter } from 'nodemailer';
-import type { TicketEvent } from '../workorders/service.js';
+import type { TicketEvent } from '../workorders/types.js';
 import type { Contact } from '../workorders/escalation.js';
 import type { HistoryEntry, Priority } from '../workorders/types.js';
 import { retryAfterMs, verdictOf } from './backoff.js';

@@ -1,6 +1,7 @@
 export { NotificationService, type NotificationServiceDeps } from './service.js';
 export {
   NotifyQueue,
+  NOTIFY_MIGRATIONS,
   NOTIFY_MIGRATION_SQL,
   NOTIFY_ARCHIVE_SQL,
   payloadOf,

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
-import type { TicketEvent } from '../workorders/service.js';
+import type { TicketEvent } from '../workorders/types.js';
 import { backoffMs } from './backoff.js';
 import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
 import { NotifyQueue, type QueueRow } from './queue.js';

@@ -1,0 +1,140 @@
+/**
+ * Module boundaries, enforced by `npm run lint` (dependency-cruiser). They write down the direction of
+ * flow of ARCHITECTURE.md:
+ *
+ *   adapters ─▶ ingest ─▶ sinks / rules ─▶ alarms ─▶ workorders ─▶ notifications ─▶ live ─▶ http
+ *
+ * A stage never imports a stage after it (it knows it only through an interface handed over by the
+ * composition root: gateway/src/gateway.ts, main.ts, demo.ts, which may import anything). Types a
+ * later stage declares for an earlier one to fill (rules/types.ts' DeviceFactsLookup, say) are the
+ * one way back: they live in a `types.ts` and are imported as types. Explained in
+ * docs/adr/0020-module-boundaries.md; proved to fire by test/unit/boundaries.test.ts.
+ */
+
+/** The stages in flow order: each may import the ones before it, none after it. */
+const FLOW = ['ingest', 'sinks', 'rules', 'alarms', 'workorders', 'notifications', 'live', 'http'];
+
+const GW = '^gateway/src/';
+/** The composition root wires every module together. */
+const ROOT = `${GW}(gateway|main|demo)\\.ts$`;
+
+/** One rule per stage: nothing downstream of it. */
+const flowRules = FLOW.slice(0, -1).map((stage, i) => ({
+  name: `flow-${stage}`,
+  comment: `${stage} is upstream of ${FLOW.slice(i + 1).join(', ')}: it must not import them (ARCHITECTURE.md, one direction of flow)`,
+  severity: 'error',
+  from:
+    stage === 'notifications'
+      ? // until routes move: the notifications' HTTP routes still live under notifications/ (they move
+        // to gateway/src/http/routes/notifications.ts); domain-not-http below says where they belong.
+        { path: `${GW}${stage}/`, pathNot: `${GW}notifications/routes\\.ts$` }
+      : { path: `${GW}${stage}/` },
+  to: {
+    path: `${GW}(${FLOW.slice(i + 1).join('|')})/`,
+    // A later stage's declared interface (types.ts, imported as a type) is how a stage is handed work.
+    pathNot: `${GW}(${FLOW.slice(i + 1).join('|')})/types\\.ts$`,
+  },
+}));
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'A cycle makes two modules one: neither can be understood, tested or replaced alone.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'core-knows-no-domain',
+      comment:
+        'gateway/src/core holds the contracts every module shares (types, errors, log, metrics registry, ' +
+        'Source, backoff); it imports nothing of the domain, adapters or simulators.',
+      severity: 'error',
+      from: { path: `${GW}core/` },
+      to: { path: [`${GW}(?!core/)`, '^adapters/', '^simulators/'] },
+    },
+    ...flowRules,
+    {
+      name: 'ingest-nothing-downstream',
+      comment:
+        'ingest hands readings on through interfaces; it knows no registry, storage, adapter or the ' +
+        'composition root (the hot path stays free of everything after it).',
+      severity: 'error',
+      from: { path: `${GW}ingest/` },
+      to: { path: [`${GW}(registry|storage)/`, ROOT, '^adapters/', '^simulators/'] },
+    },
+    {
+      name: 'domain-not-http',
+      comment: 'http depends on the domain, never the reverse: routes read stores and call services.',
+      severity: 'error',
+      from: {
+        path: '^(gateway/src|adapters|simulators)/',
+        // until routes move: notifications/routes.ts is HTTP code, going to gateway/src/http/routes/.
+        pathNot: [`${GW}http/`, ROOT, `${GW}notifications/routes\\.ts$`],
+      },
+      to: { path: `${GW}http/` },
+    },
+    {
+      name: 'http-only-in-http',
+      comment:
+        'fastify (and its plugins) only under gateway/src/http; the composition root may name the ' +
+        'app type to start and stop it.',
+      severity: 'error',
+      from: {
+        path: '^(gateway/src|adapters|simulators)/',
+        // until routes move (see domain-not-http).
+        pathNot: [`${GW}http/`, `${GW}gateway\\.ts$`, `${GW}notifications/routes\\.ts$`],
+      },
+      to: { path: 'node_modules/(fastify|@fastify/|fastify-[^/]+/)' },
+    },
+    {
+      name: 'adapters-core-contract-only',
+      comment:
+        'A protocol adapter sees the gateway only through the Source contract in gateway/src/core ' +
+        '(source.ts, types.ts, log.ts); the gateway hands it everything else at start.',
+      severity: 'error',
+      from: {
+        path: '^adapters/',
+        // until the adapters run on the Source contract (gateway/src/core/source.ts): today's MQTT,
+        // broker and OPC UA adapters still take the pipeline, outbox, rejection reasons, the kind
+        // catalogue and their config types directly.
+        pathNot: [
+          '^adapters/mqtt/(source|client)\\.ts$',
+          '^adapters/mqtt/sparkplug/ingest\\.ts$',
+          '^adapters/broker/embedded\\.ts$',
+          '^adapters/opcua/(source|snippet)\\.ts$',
+        ],
+      },
+      to: { path: `${GW}(?!core/)` },
+    },
+    {
+      name: 'simulators-no-gateway-internals',
+      comment:
+        'Simulators stand in for hardware: they speak the wire protocols, and share no gateway code but ' +
+        'its pure reading types.',
+      severity: 'error',
+      from: { path: '^simulators/' },
+      to: { path: GW, pathNot: `${GW}core/types\\.ts$` },
+    },
+    {
+      name: 'no-dev-deps-in-service',
+      comment: 'The service image installs production dependencies only (npm ci --omit=dev).',
+      severity: 'error',
+      from: { path: '^(gateway/src|adapters|simulators)/' },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // Type-only imports are dependencies too: a boundary holds for types as well.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
