@@ -345,7 +345,10 @@ export class Gateway {
    */
   private async startWorkorders(alarms: AlarmService): Promise<void> {
     const { cfg, log } = this;
-    this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
+    this.workordersDb = openDb(join(cfg.dataDir, 'workorders.db'), [
+      ...WORKORDER_MIGRATIONS,
+      ...NOTIFY_MIGRATIONS,
+    ]);
     const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
     const notifications = new NotificationService({
       queue: new NotifyQueue(this.workordersDb),

@@ -1,6 +1,5 @@
 import type { TicketStore } from './store.js';
-import type { HistoryEntry, Ticket, TicketEvent, TicketEventType } from './types.js';
-
+import type { Ticket, TicketEvent, TicketEventType } from './types.js';
 
 interface Touched {
   t: Ticket;

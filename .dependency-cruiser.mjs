@@ -36,7 +36,7 @@ const flowRules = FLOW.slice(0, -1).map((stage, i) => ({
   },
 }));
 
-module.exports = {
+export default {
   forbidden: [
     {
       name: 'no-circular',
