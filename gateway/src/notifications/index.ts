@@ -12,4 +12,4 @@ export { notificationsSchema, webhookSchema, NOTIFY_EVENTS, type NotificationsCo
 export { registerNotificationMetrics } from './metrics.js';
 export { registerNotificationRoutes } from './routes.js';
 export { sign, verify } from './sign.js';
-export { backoffMs, retryAfterMs, verdictOf } from './backoff.js';
+export { verdictOf } from './verdict.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { TicketEvent } from '../workorders/types.js';
-import { backoffMs } from './backoff.js';
+import { retryDelayMs } from '../core/backoff.js';
 import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
 import { NotifyQueue, type QueueRow } from './queue.js';
 import { inboundSecrets, notificationsSchema, type NotificationsConfig } from './schema.js';
@@ -31,6 +31,9 @@ interface Worker {
   /** The head of the line now failing, and since when: its line waits behind it. */
   failing: { seq: number; since: number; attempts: number } | null;
 }
+
+/** The longest a receiver's Retry-After may hold its channel back. */
+const RETRY_AFTER_CAP_MS = 3_600_000;
 
 /**
  * Delivers the ticket events queued in workorders.db: per channel, strictly in order and one at a
@@ -298,11 +301,12 @@ export class NotificationService implements Component {
         );
         continue;
       }
-      // The receiver's Retry-After when it gave one (never below minMs: "0" must not spin), else backoff.
-      const delay =
-        out.afterMs !== undefined
-          ? Math.max(out.afterMs, ch.retry.minMs)
-          : backoffMs(attempts, ch.retry.minMs, ch.retry.maxMs);
+      // Backoff, or the receiver's Retry-After when longer; a receiver may ask for more than maxMs
+      // (its line waits for it anyway, in order), up to an hour.
+      const delay = retryDelayMs(attempts, ch.retry, {
+        retryAfterMs: out.afterMs,
+        retryAfterCapMs: RETRY_AFTER_CAP_MS,
+      });
       this.deps.queue.markRetry(row.seq, out.status, out.error, after + delay);
       this.deps.log?.warn(
         {
