@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { GatewayConfig } from './config/schema.js';
+import { configSchema, type GatewayConfig } from './config/schema.js';
+import { restartNeeded as restartPaths } from './config/restart.js';
 import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
 import type { Component, ComponentHealth } from './core/types.js';
@@ -313,8 +314,9 @@ export class Gateway {
 
   /**
    * Applies what can change while running: the rules (every unchanged (device, rule) keeps its
-   * state: running delays, active alarms) and the alarm grouping. Everything else is only reported,
-   * because sockets, files and the ingest pipeline are built from it at start.
+   * state: running delays, active alarms) and the alarm grouping. Changes of keys the config schema
+   * marks `restart` (sockets, files and the ingest pipeline are built from them at start) are only
+   * reported (config/restart.ts).
    */
   reload(next: GatewayConfig): ReloadOutcome {
     if (!this.rules || !this.alarms) throw new Error('the gateway is not running');
@@ -329,7 +331,8 @@ export class Gateway {
       applied.push('alarms.grouping');
     }
     this.current = { ...cur, rules: next.rules, alarms: { ...cur.alarms, grouping: next.alarms.grouping } };
-    const restartNeeded = changedPaths(this.current, next, '', 2);
+    // What else changed is reported by the schema's restart marks, not by a list kept here.
+    const restartNeeded = restartPaths(configSchema, this.current, next);
     if (restartNeeded.length > 0)
       this.log.warn(
         { restartNeeded },
@@ -519,22 +522,6 @@ export type ReloadResult = ({ ok: true } & ReloadOutcome) | { ok: false; problem
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Key paths (down to `depth` levels) whose values differ; `rulesFile` is covered by `rules`. */
-function changedPaths(a: unknown, b: unknown, prefix: string, depth: number): string[] {
-  if (sameJson(a, b)) return [];
-  if (depth === 0 || !isPlainObject(a) || !isPlainObject(b)) return [prefix];
-  const out: string[] = [];
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (prefix === '' && k === 'rulesFile') continue;
-    out.push(...changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k, depth - 1));
-  }
-  return out;
 }
 
 /** An alarm event as the live stream sends it: the alarm as the API shows it, and what happened. */
