@@ -65,6 +65,15 @@ export default {
       to: { path: [`${GW}(registry|storage)/`, ROOT, '^adapters/', '^simulators/'] },
     },
     {
+      name: 'sinks-are-a-branch',
+      comment:
+        'sinks/influx is a branch of the flow beside rules: nothing after ingest reaches into it but ' +
+        'http (reading history) and the composition root.',
+      severity: 'error',
+      from: { path: `${GW}(rules|alarms|workorders|notifications|live|registry)/` },
+      to: { path: `${GW}sinks/` },
+    },
+    {
       name: 'domain-not-http',
       comment: 'http depends on the domain, never the reverse: routes read stores and call services.',
       severity: 'error',
