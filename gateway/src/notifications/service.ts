@@ -38,7 +38,7 @@ const RETRY_AFTER_CAP_MS = 3_600_000;
 /**
  * Delivers the ticket events queued in workorders.db: per channel, strictly in order and one at a
  * time; a failed attempt holds the channel's line and is retried with capped exponential backoff
- * and jitter (or the receiver's Retry-After). A row is marked delivered only after success; a
+ * and jitter, or after the receiver's Retry-After when longer (core/backoff.ts). A row is marked delivered only after success; a
  * refusal for good parks it as dead (an admin can put it back in line). Rows outlive restarts.
  */
 export class NotificationService implements Component {
