@@ -14,7 +14,12 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openDb } from '../gateway/src/storage/db.js';
 import { WORKORDER_MIGRATIONS, WorkOrderService } from '../gateway/src/workorders/index.js';
-import { NotificationService, NotifyQueue, notificationsSchema } from '../gateway/src/notifications/index.js';
+import {
+  NOTIFY_MIGRATIONS,
+  NotificationService,
+  NotifyQueue,
+  notificationsSchema,
+} from '../gateway/src/notifications/index.js';
 import { median } from './lib.js';
 
 const CHANGES = Number(process.argv[2] ?? 400);
@@ -24,7 +29,7 @@ const SECRET = 'bench-shared-secret-0123456789';
 
 function tmpDb() {
   const dir = mkdtempSync(join(tmpdir(), 'fgw-bench-notify-'));
-  return { db: openDb(join(dir, 'workorders.db'), WORKORDER_MIGRATIONS), dir };
+  return { db: openDb(join(dir, 'workorders.db'), [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]), dir };
 }
 
 /** ms per ticket change (create, then acknowledge: 2 changes per ticket). */

@@ -1,5 +1,5 @@
 // `npm run docs:screenshots`: the dashboard's views in real Chromium against the demo (gateway,
-// simulators, InfluxDB 1.x for history), saved as docs/screenshots/*.png for the README.
+// simulators, InfluxDB 1.x for history), saved as docs/screenshots/*.png for docs/dashboard.md.
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { launchBrowser, newPage, signIn } from '../test/fixtures/browser.js';

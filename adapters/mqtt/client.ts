@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import mqttPacket from 'mqtt-packet';
 import type { IConnackPacket, IPublishPacket, ISubackPacket, Packet } from 'mqtt-packet';
+import { backoffMs } from '../../gateway/src/core/backoff.js';
 import type { Logger } from '../../gateway/src/core/log.js';
 import { PacketStream } from './frame.js';
 import type { MqttConfig } from '../../gateway/src/config/schema.js';
@@ -376,10 +377,8 @@ export class MqttIngestClient extends EventEmitter {
       this.emit('disconnect', reason);
     }
     this.state = 'reconnecting';
-    const { minMs, maxMs } = this.cfg.reconnect;
-    const cap = Math.min(maxMs, minMs * 2 ** Math.min(this.attempt, 20));
-    // "Equal jitter": half fixed, half random, so many gateways do not reconnect in lockstep.
-    const delay = Math.round(cap / 2 + (Math.random() * cap) / 2);
+    // Jittered, so many gateways do not reconnect in lockstep; `attempt` counts from 0 here.
+    const delay = backoffMs(this.attempt + 1, this.cfg.reconnect);
     this.attempt++;
     this.log.warn({ reason, retryInMs: delay, attempt: this.attempt }, 'MQTT connection lost; reconnecting');
     this.reconnectTimer = setTimeout(() => {

@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
-import type { GatewayConfig } from './config/schema.js';
+import { configSchema, type GatewayConfig } from './config/schema.js';
+import { restartNeeded as restartPaths } from './config/restart.js';
 import { ConfigError, loadConfig, type ConfigProblem } from './config/load.js';
 import type { Logger } from './core/log.js';
 import type { ComponentHealth } from './core/types.js';
 import { Lifecycle } from './core/lifecycle.js';
-import { registerIngestMetrics, registerOutboxMetrics } from './core/metrics.js';
+import { registerIngestMetrics } from './ingest/metrics.js';
+import { registerOutboxMetrics } from './storage/outbox-metrics.js';
 import { createBus, type GatewayBus } from './events.js';
 import { GatewayParts } from './gateway-parts.js';
 import { Deriver } from './ingest/derive.js';
@@ -152,7 +154,8 @@ export class Gateway extends GatewayParts {
       applied.push('alarms.grouping');
     }
     this.current = { ...cur, rules: next.rules, alarms: { ...cur.alarms, grouping: next.alarms.grouping } };
-    const restartNeeded = changedPaths(this.current, next, '', 2);
+    // What else changed is reported by the schema's restart marks, not by a list kept here.
+    const restartNeeded = restartPaths(configSchema, this.current, next);
     if (restartNeeded.length > 0)
       this.log.warn(
         { restartNeeded },
@@ -207,18 +210,3 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Key paths (down to `depth` levels) whose values differ; `rulesFile` is covered by `rules`. */
-function changedPaths(a: unknown, b: unknown, prefix: string, depth: number): string[] {
-  if (sameJson(a, b)) return [];
-  if (depth === 0 || !isPlainObject(a) || !isPlainObject(b)) return [prefix];
-  const out: string[] = [];
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (prefix === '' && k === 'rulesFile') continue;
-    out.push(...changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k, depth - 1));
-  }
-  return out;
-}

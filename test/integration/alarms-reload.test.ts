@@ -177,6 +177,19 @@ describe('config reload in the running gateway', () => {
       });
       expect(gw.cfg.mqtt.keepaliveSec).toBe(30);
 
+      // The schema's restart marks decide: alarm grouping is applied, the alarm tick waits for a restart.
+      write({
+        rules: rules(25),
+        mqtt: { ...base.mqtt, keepaliveSec: 45 },
+        alarms: { tickMs: 300, grouping: { windowMs: 10 * MIN } },
+      });
+      const marks = await api(url, '/api/admin/reload', { method: 'POST', body: '{}' });
+      expect(marks.body).toEqual({
+        status: 'applied',
+        applied: ['alarms.grouping'],
+        restartNeeded: ['mqtt.keepaliveSec', 'alarms.tickMs'],
+      });
+
       // Admin only.
       const anonymous = await fetch(`${url}/api/admin/reload`, { method: 'POST' });
       expect(anonymous.status).toBe(401);

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  backoffMs,
-  classify,
-  parseRetryAfter,
-  retryDelayMs,
-  serverMessage,
-} from '../../gateway/src/sinks/influx/verdict.js';
+import { classify, serverMessage } from '../../gateway/src/sinks/influx/verdict.js';
 
 describe('classify', () => {
   it.each([
@@ -62,40 +56,5 @@ describe('serverMessage', () => {
     expect(serverMessage('  <html>gateway timeout</html>\n')).toBe('<html>gateway timeout</html>');
     expect(serverMessage('{not json')).toBe('{not json');
     expect(serverMessage('x'.repeat(5000))).toHaveLength(1000);
-  });
-});
-
-describe('parseRetryAfter', () => {
-  const now = Date.parse('2026-01-01T00:00:00Z');
-  it('reads delay-seconds and HTTP dates', () => {
-    expect(parseRetryAfter('1', now)).toBe(1000);
-    expect(parseRetryAfter(' 120 ', now)).toBe(120_000);
-    expect(parseRetryAfter('0.5', now)).toBe(500);
-    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
-    expect(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-  });
-});
-
-describe('backoff', () => {
-  it('grows exponentially within [minMs, maxMs] whatever the jitter', () => {
-    for (const r of [0, 0.5, 0.999]) {
-      const random = (): number => r;
-      const seq = [1, 2, 3, 4, 5, 6, 7, 8, 20, 100].map((a) => backoffMs(a, 500, 60_000, random));
-      for (const d of seq) {
-        expect(d).toBeGreaterThanOrEqual(500);
-        expect(d).toBeLessThanOrEqual(60_000);
-      }
-      for (let i = 1; i < seq.length; i++) expect(seq[i]!).toBeGreaterThanOrEqual(seq[i - 1]!);
-    }
-    expect(backoffMs(1, 500, 60_000, () => 0)).toBe(500);
-    expect(backoffMs(4, 500, 60_000, () => 1)).toBe(4000);
-    expect(backoffMs(100, 500, 60_000, () => 1)).toBe(60_000);
-  });
-
-  it('never retries sooner than Retry-After, up to maxMs', () => {
-    expect(retryDelayMs(1, 50, 60_000, 1000, () => 0)).toBe(1000);
-    expect(retryDelayMs(1, 50, 60_000, undefined, () => 0)).toBe(50);
-    expect(retryDelayMs(1, 50, 10_000, 3_600_000, () => 0)).toBe(10_000);
   });
 });

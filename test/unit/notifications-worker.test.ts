@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openDb } from '../../gateway/src/storage/db.js';
 import { WORKORDER_MIGRATIONS, WorkOrderService } from '../../gateway/src/workorders/index.js';
 import {
+  NOTIFY_MIGRATIONS,
   NotificationService,
   NotifyQueue,
   notificationsSchema,
@@ -32,7 +33,7 @@ class ScriptedChannel implements Channel {
 }
 
 async function setup(ch: Channel, now: () => number = Date.now) {
-  const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+  const db = openDb(':memory:', [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
   const queue = new NotifyQueue(db);
   const svc = new NotificationService({
     queue,

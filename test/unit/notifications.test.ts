@@ -3,10 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { openDb } from '../../gateway/src/storage/db.js';
 import { WORKORDER_MIGRATIONS, WorkOrderService } from '../../gateway/src/workorders/index.js';
 import {
-  backoffMs,
+  NOTIFY_MIGRATIONS,
   notificationsSchema,
   NotifyQueue,
-  retryAfterMs,
   sign,
   verdictOf,
   verify,
@@ -91,31 +90,7 @@ describe('signing', () => {
   });
 });
 
-describe('backoff', () => {
-  it('doubles from minMs, caps at maxMs, jitter within [half, full]', () => {
-    expect(backoffMs(1, 1000, 60_000, () => 0)).toBe(500);
-    expect(backoffMs(1, 1000, 60_000, () => 1)).toBe(1000);
-    expect(backoffMs(2, 1000, 60_000, () => 1)).toBe(2000);
-    expect(backoffMs(4, 1000, 60_000, () => 1)).toBe(8000);
-    expect(backoffMs(20, 1000, 60_000, () => 1)).toBe(60_000);
-    expect(backoffMs(10_000, 1000, 60_000, () => 0.5)).toBe(45_000);
-    for (let a = 1; a < 40; a++) {
-      const d = backoffMs(a, 250, 30_000);
-      const cap = Math.min(30_000, 250 * 2 ** (a - 1));
-      expect(d).toBeGreaterThanOrEqual(cap / 2);
-      expect(d).toBeLessThanOrEqual(cap);
-    }
-  });
-
-  it('reads Retry-After as seconds or an HTTP date, capped; garbage is ignored', () => {
-    expect(retryAfterMs('7', NOW, 3_600_000)).toBe(7000);
-    expect(retryAfterMs(new Date(NOW + 30_000).toUTCString(), NOW, 3_600_000)).toBe(30_000);
-    expect(retryAfterMs(new Date(NOW - 30_000).toUTCString(), NOW, 3_600_000)).toBe(0);
-    expect(retryAfterMs('86400', NOW, 3_600_000)).toBe(3_600_000);
-    expect(retryAfterMs('soon', NOW, 3_600_000)).toBeUndefined();
-    expect(retryAfterMs(null, NOW, 3_600_000)).toBeUndefined();
-  });
-
+describe('delivery verdict', () => {
   it('classifies statuses: 2xx delivered, a refusal of the event dead, anything else (a misconfigured receiver too) retried', () => {
     expect(verdictOf(200)).toBe('delivered');
     expect(verdictOf(204)).toBe('delivered');
@@ -213,7 +188,7 @@ describe('config', () => {
 
 describe('webhook filters', () => {
   it('takes events by type, priority and class', async () => {
-    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const db = openDb(':memory:', [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
     const wo = new WorkOrderService({ db, now: () => NOW });
     await wo.start();
     const routine = wo.create({ title: 'a', site: 's1' }, 'eve');
@@ -241,7 +216,7 @@ describe('queue', () => {
   };
 
   function setup(fail = false) {
-    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    const db = openDb(':memory:', [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
     const queue = new NotifyQueue(db);
     let clock = NOW;
     const wo = new WorkOrderService({

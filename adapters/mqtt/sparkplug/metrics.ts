@@ -1,9 +1,26 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { SparkplugIngest } from './ingest.js';
+import type { SparkplugTracker } from './tracker.js';
+
+/**
+ * What the metrics read from the Sparkplug ingest at scrape time. An interface here rather than the
+ * ingest class, so ingest.ts (which registers these metrics at start) and this file import one way.
+ */
+export interface SparkplugStats {
+  readonly counters: {
+    messages: Record<string, number>;
+    rejected: Record<string, number>;
+    readings: number;
+    readingsRejected: number;
+    nullValues: number;
+    ignoredMetrics: number;
+    rebirthRequests: number;
+  };
+  view(): ReturnType<SparkplugTracker['view']>;
+}
 
 /** Sparkplug B counters, read from the ingest at scrape time (nothing is counted twice). */
-export function registerSparkplugMetrics(registry: Registry, spb: () => SparkplugIngest | undefined): void {
-  const counter = (name: string, help: string, read: (s: SparkplugIngest) => number) =>
+export function registerSparkplugMetrics(registry: Registry, spb: () => SparkplugStats | undefined): void {
+  const counter = (name: string, help: string, read: (s: SparkplugStats) => number) =>
     new Counter({
       name,
       help,
@@ -64,7 +81,7 @@ export function registerSparkplugMetrics(registry: Registry, spb: () => Sparkplu
     'Node Control/Rebirth commands sent to edge nodes',
     (s) => s.counters.rebirthRequests,
   );
-  const gauge = (name: string, help: string, read: (s: SparkplugIngest) => number) =>
+  const gauge = (name: string, help: string, read: (s: SparkplugStats) => number) =>
     new Gauge({
       name,
       help,

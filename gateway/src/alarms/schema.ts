@@ -28,7 +28,9 @@ export const alarmsSchema = z.strictObject({
         })
         .prefault({}),
     })
-    .prefault({}),
+    .prefault({})
+    // Applied by a config reload, unlike the rest of `alarms` (config/restart.ts).
+    .meta({ restart: false }),
   /** Longest answer of list({state: 'all'}). */
   listLimit: z.number().int().min(1).max(100_000).default(1000),
   /** Transitions are written in one transaction per event-loop turn; this caps one transaction. */

@@ -248,20 +248,28 @@ export const storageSchema = z.strictObject({
 /** MQTT topic filters that spread one subscription's messages over several clients. */
 const SHARED_SUBSCRIPTION = /^\$(share|queue)\//;
 
+/**
+ * The whole config. A key marked `.meta({ restart: true })` is built into sockets, files or the ingest
+ * pipeline at start: a reload reports its change as needing a restart (config/restart.ts). Unmarked
+ * keys (`rules`, `rulesFile`) and `alarms.grouping` are applied by Gateway.reload().
+ */
 export const configSchema = z
   .strictObject({
-    dataDir: z.string().default('./data'),
-    cluster: clusterSchema.prefault({}),
-    storage: storageSchema.prefault({}),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    http: httpSchema.prefault({}),
-    mqtt: mqttSchema.prefault({}),
-    broker: brokerSchema.prefault({}),
-    ingest: ingestSchema.prefault({}),
-    influx: influxSchema.prefault({}),
-    outbox: outboxSchema.prefault({}),
-    kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}),
-    devices: z.array(deviceSchema).default([]),
+    dataDir: z.string().default('./data').meta({ restart: true }),
+    cluster: clusterSchema.prefault({}).meta({ restart: true }),
+    storage: storageSchema.prefault({}).meta({ restart: true }),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .meta({ restart: true }),
+    http: httpSchema.prefault({}).meta({ restart: true }),
+    mqtt: mqttSchema.prefault({}).meta({ restart: true }),
+    broker: brokerSchema.prefault({}).meta({ restart: true }),
+    ingest: ingestSchema.prefault({}).meta({ restart: true }),
+    influx: influxSchema.prefault({}).meta({ restart: true }),
+    outbox: outboxSchema.prefault({}).meta({ restart: true }),
+    kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}).meta({ restart: true }),
+    devices: z.array(deviceSchema).default([]).meta({ restart: true }),
     /** The rule pack (DOMAIN.md defaults), custom rules and overrides per site, device or critical asset. */
     rules: rulesSchema.prefault({}),
     /**
@@ -269,17 +277,17 @@ export const configSchema = z
      * validated as `rules`; use one or the other.
      */
     rulesFile: z.string().min(1).optional(),
-    alarms: alarmsSchema.prefault({}),
+    alarms: alarmsSchema.prefault({}).meta({ restart: true }),
     /** Work orders from alarms: creation policy, priorities, service levels, contact chain (docs/workorders.md). */
-    workorders: workordersSchema.prefault({}),
+    workorders: workordersSchema.prefault({}).meta({ restart: true }),
     /** OPC UA servers to subscribe to (adapters/opcua, docs/opcua.md); none by default. */
-    opcua: opcuaSchema,
+    opcua: opcuaSchema.meta({ restart: true }),
     /** Ticket webhooks (outgoing, inbound from a CMMS) and email; all off by default (docs/workorders.md). */
-    notifications: notificationsSchema.prefault({}),
+    notifications: notificationsSchema.prefault({}).meta({ restart: true }),
     /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
-    sparkplug: sparkplugSchema.prefault({}),
+    sparkplug: sparkplugSchema.prefault({}).meta({ restart: true }),
     /** Wired M-Bus meters over a serial port or a serial-to-TCP converter (adapters/mbus, docs/mbus.md); none by default. */
-    mbus: mbusSchema,
+    mbus: mbusSchema.meta({ restart: true }),
   })
   .superRefine((c, ctx) => {
     if (c.storage.postgres !== undefined)

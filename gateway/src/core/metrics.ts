@@ -1,104 +1,12 @@
-import { Registry, collectDefaultMetrics, Gauge, Counter } from 'prom-client';
-import type { IngestPipeline } from '../ingest/pipeline.js';
-import type { Outbox } from '../storage/outbox.js';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * Prometheus metrics. Hot-path counters are plain numbers inside the stages and are read here
- * at scrape time, so counting costs nothing per message.
+ * The Prometheus registry. Each module registers its own metrics next to its code (ingest/metrics.ts,
+ * storage/outbox-metrics.ts, ...): core knows no domain module. Hot-path counters are plain numbers
+ * inside the stages, read at scrape time, so counting costs nothing per message.
  */
 export function createMetrics(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gateway_process_' });
   return registry;
-}
-
-export function registerIngestMetrics(registry: Registry, pipeline: () => IngestPipeline | undefined): void {
-  new Counter({
-    name: 'gateway_messages_received_total',
-    help: 'Messages received from all sources',
-    registers: [registry],
-    collect() {
-      const p = pipeline();
-      if (!p) return;
-      this.reset();
-      this.inc(p.counters.messages);
-    },
-  });
-  new Counter({
-    name: 'gateway_messages_accepted_total',
-    help: 'Messages accepted and handed to the durable outbox',
-    registers: [registry],
-    collect() {
-      const p = pipeline();
-      if (!p) return;
-      this.reset();
-      this.inc(p.counters.accepted);
-    },
-  });
-  new Counter({
-    name: 'gateway_readings_accepted_total',
-    help: 'Metric values accepted (derived values included)',
-    registers: [registry],
-    collect() {
-      const p = pipeline();
-      if (!p) return;
-      this.reset();
-      this.inc(p.counters.values);
-    },
-  });
-  new Counter({
-    name: 'gateway_messages_rejected_total',
-    help: 'Messages rejected, by reason',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      const p = pipeline();
-      if (!p) return;
-      this.reset();
-      for (const [reason, n] of Object.entries(p.counters.rejected)) this.inc({ reason }, n);
-    },
-  });
-  new Counter({
-    name: 'gateway_consumption_events_total',
-    help: 'Outcomes of consumption derivation (rollover, reset, duplicate, out_of_order, ...)',
-    labelNames: ['outcome'],
-    registers: [registry],
-    collect() {
-      const p = pipeline();
-      if (!p) return;
-      this.reset();
-      for (const [outcome, n] of Object.entries(p.counters.derive)) this.inc({ outcome }, n);
-    },
-  });
-}
-
-export function registerOutboxMetrics(registry: Registry, outbox: Outbox): void {
-  const g = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
-  g(
-    'gateway_outbox_pending_lines',
-    'Readings waiting in the durable outbox for InfluxDB',
-    () => outbox.stats().pendingLines,
-  );
-  g('gateway_outbox_pending_bytes', 'Bytes waiting in the durable outbox', () => outbox.stats().pendingBytes);
-  g(
-    'gateway_outbox_parked_batches',
-    'Batches InfluxDB refused for good, kept for inspection',
-    () => outbox.stats().parkedBatches,
-  );
-  g(
-    'gateway_outbox_dropped_lines',
-    'Readings dropped at the disk bound (policy drop-oldest only)',
-    () => outbox.stats().droppedLines,
-  );
-  g('gateway_outbox_full', '1 while the outbox is at its disk bound and acknowledging has stopped', () =>
-    outbox.isFull() ? 1 : 0,
-  );
 }

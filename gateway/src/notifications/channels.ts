@@ -1,8 +1,9 @@
 import type { Transporter } from 'nodemailer';
-import type { TicketEvent } from '../workorders/service.js';
+import type { TicketEvent } from '../workorders/types.js';
 import type { Contact } from '../workorders/escalation.js';
 import type { HistoryEntry, Priority } from '../workorders/types.js';
-import { retryAfterMs, verdictOf } from './backoff.js';
+import { parseRetryAfter } from '../core/backoff.js';
+import { verdictOf } from './verdict.js';
 import type { ChannelRoute, NotifyPayload, QueueRow } from './queue.js';
 import { smtpPass, webhookSecret, type EmailConfig, type RetryConfig, type WebhookConfig } from './schema.js';
 import { sign } from './sign.js';
@@ -25,9 +26,6 @@ export interface Channel extends ChannelRoute {
 
 /** SMTP replies to a sign-in that failed (RFC 4954): the account, not the message. */
 const SMTP_AUTH_FAILED = new Set([530, 534, 535, 538]);
-
-/** The longest a Retry-After may hold a channel back. */
-const RETRY_AFTER_CAP_MS = 3_600_000;
 
 /** An HTTP(S) receiver, signed with its shared secret (docs/workorders.md, "Webhooks and email"). */
 export class WebhookChannel implements Channel {
@@ -98,7 +96,7 @@ export class WebhookChannel implements Channel {
       kind: 'retry',
       status: res.status,
       error,
-      afterMs: retryAfterMs(res.headers.get('retry-after'), now, RETRY_AFTER_CAP_MS),
+      afterMs: parseRetryAfter(res.headers.get('retry-after'), now),
     };
   }
 }

@@ -1,6 +1,7 @@
 export { NotificationService, type NotificationServiceDeps } from './service.js';
 export {
   NotifyQueue,
+  NOTIFY_MIGRATIONS,
   NOTIFY_MIGRATION_SQL,
   NOTIFY_ARCHIVE_SQL,
   payloadOf,
@@ -10,4 +11,4 @@ export {
 export { notificationsSchema, webhookSchema, NOTIFY_EVENTS, type NotificationsConfig } from './schema.js';
 export { registerNotificationMetrics } from './metrics.js';
 export { sign, verify } from './sign.js';
-export { backoffMs, retryAfterMs, verdictOf } from './backoff.js';
+export { verdictOf } from './verdict.js';

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../storage/db.js';
-import type { TicketEvent } from '../workorders/service.js';
-import { ticketToJson, type HistoryEntry } from '../workorders/types.js';
+import type { Db, Migration } from '../storage/db.js';
+import { ticketToJson, type HistoryEntry, type TicketEvent } from '../workorders/types.js';
 import type { NotifyEventType } from './schema.js';
 
 /**
- * The notification queue, in workorders.db (migration 3 of WORKORDER_MIGRATIONS): one row per event
+ * The notification queue, in workorders.db (migration 3, NOTIFY_MIGRATIONS below): one row per event
  * and channel, written in the same transaction as the ticket change, so a committed change always has
  * its notifications and a crash loses none. Rows are never deleted while undelivered.
  */
@@ -61,6 +60,18 @@ export const NOTIFY_ARCHIVE_SQL = `
     action TEXT NOT NULL, archived_at INTEGER NOT NULL
   );
 `;
+
+/**
+ * The notifications' part of workorders.db's migrations, opened together with WORKORDER_MIGRATIONS
+ * (`openDb(file, [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS])`): the versions are those the
+ * queue has always had, so existing databases see no change.
+ */
+export const NOTIFY_MIGRATIONS: Migration[] = [
+  // Ticket notifications (webhooks, email) queued with the ticket change, and inbound idempotency keys.
+  { version: 3, sql: NOTIFY_MIGRATION_SQL },
+  // Delivered notifications and old inbound keys move to an archive instead of being deleted.
+  { version: 4, sql: NOTIFY_ARCHIVE_SQL },
+];
 
 export type RowState = 'pending' | 'delivered' | 'dead';
 

@@ -1,7 +1,7 @@
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
-import type { TicketEvent } from '../workorders/service.js';
-import { backoffMs } from './backoff.js';
+import type { TicketEvent } from '../workorders/types.js';
+import { retryDelayMs } from '../core/backoff.js';
 import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
 import { NotifyQueue, type QueueRow } from './queue.js';
 import { inboundSecrets, notificationsSchema, type NotificationsConfig } from './schema.js';
@@ -32,10 +32,13 @@ interface Worker {
   failing: { seq: number; since: number; attempts: number } | null;
 }
 
+/** The longest a receiver's Retry-After may hold its channel back. */
+const RETRY_AFTER_CAP_MS = 3_600_000;
+
 /**
  * Delivers the ticket events queued in workorders.db: per channel, strictly in order and one at a
  * time; a failed attempt holds the channel's line and is retried with capped exponential backoff
- * and jitter (or the receiver's Retry-After). A row is marked delivered only after success; a
+ * and jitter, or after the receiver's Retry-After when longer (core/backoff.ts). A row is marked delivered only after success; a
  * refusal for good parks it as dead (an admin can put it back in line). Rows outlive restarts.
  */
 export class NotificationService implements Component {
@@ -298,11 +301,12 @@ export class NotificationService implements Component {
         );
         continue;
       }
-      // The receiver's Retry-After when it gave one (never below minMs: "0" must not spin), else backoff.
-      const delay =
-        out.afterMs !== undefined
-          ? Math.max(out.afterMs, ch.retry.minMs)
-          : backoffMs(attempts, ch.retry.minMs, ch.retry.maxMs);
+      // Backoff, or the receiver's Retry-After when longer; a receiver may ask for more than maxMs
+      // (its line waits for it anyway, in order), up to an hour.
+      const delay = retryDelayMs(attempts, ch.retry, {
+        retryAfterMs: out.afterMs,
+        retryAfterCapMs: RETRY_AFTER_CAP_MS,
+      });
       this.deps.queue.markRetry(row.seq, out.status, out.error, after + delay);
       this.deps.log?.warn(
         {

@@ -1,4 +1,4 @@
-import type { RuleInput } from './schema.js';
+import type { RuleInput } from './rule-schema.js';
 
 /**
  * The default rule pack: every abnormal condition of DOMAIN.md ("What counts as abnormal").

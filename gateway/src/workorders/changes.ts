@@ -1,16 +1,5 @@
 import type { TicketStore } from './store.js';
-import type { HistoryEntry, Ticket } from './types.js';
-
-export type TicketEventType = 'created' | 'updated' | 'escalated';
-
-/** Every change of a ticket after it was committed: for the live stream, webhooks and email. */
-export interface TicketEvent {
-  type: TicketEventType;
-  /** The ticket after the change, with an empty `history`. */
-  ticket: Ticket;
-  /** The audit entries this change added. */
-  entries: HistoryEntry[];
-}
+import type { Ticket, TicketEvent, TicketEventType } from './types.js';
 
 interface Touched {
   t: Ticket;

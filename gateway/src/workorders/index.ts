@@ -1,7 +1,6 @@
 export {
   WorkOrderService,
   type WorkOrderServiceDeps,
-  type TicketEvent,
   type ManualTicket,
   type RuleInfo,
   type DeviceInfo,

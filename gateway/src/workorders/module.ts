@@ -9,6 +9,7 @@ import type { DeviceRegistry } from '../registry/registry.js';
 import { InfluxReader } from '../sinks/influx/query.js';
 import { DbComponent } from '../storage/db-component.js';
 import { createNotificationsModule } from '../notifications/module.js';
+import { NOTIFY_MIGRATIONS } from '../notifications/queue.js';
 import type { NotificationService } from '../notifications/service.js';
 import { TicketLatency } from './latency.js';
 import { ticketEventLine } from './line-protocol.js';
@@ -42,7 +43,10 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
   const { cfg, log, lifecycle, bus, registry } = d;
   const db = (
     await lifecycle.start(
-      new DbComponent('workorders.db', join(cfg.dataDir, 'workorders.db'), WORKORDER_MIGRATIONS),
+      new DbComponent('workorders.db', join(cfg.dataDir, 'workorders.db'), [
+        ...WORKORDER_MIGRATIONS,
+        ...NOTIFY_MIGRATIONS,
+      ]),
       {
         report: false,
       },

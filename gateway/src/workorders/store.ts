@@ -1,9 +1,13 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../storage/db.js';
 import { clockPaused, type HistoryEntry, type Ticket, type TicketStatus } from './types.js';
-import { NOTIFY_ARCHIVE_SQL, NOTIFY_MIGRATION_SQL } from '../notifications/queue.js';
 
-/** Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失"). */
+/**
+ * Nothing is deleted: tickets and every line of their audit trail are records ("不得丢失").
+ * workorders.db also holds the notification queue (NOTIFY_MIGRATIONS, versions 3 and 4, owned by
+ * notifications/queue.ts) so a notification commits with its ticket change; the composition root opens
+ * the file with both lists. Both share one version sequence: a new migration takes the next free number.
+ */
 export const WORKORDER_MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -28,16 +32,7 @@ export const WORKORDER_MIGRATIONS: Migration[] = [
     // Preventive maintenance: the next due time of each schedule and asset.
     sql: `CREATE TABLE pm_next (key TEXT PRIMARY KEY, next_due_at INTEGER NOT NULL);`,
   },
-  {
-    version: 3,
-    // Ticket notifications (webhooks, email) queued with the ticket change, and inbound idempotency keys.
-    sql: NOTIFY_MIGRATION_SQL,
-  },
-  {
-    version: 4,
-    // Delivered notifications and old inbound keys move to an archive instead of being deleted.
-    sql: NOTIFY_ARCHIVE_SQL,
-  },
+  // Versions 3 and 4: the notification queue and its archive (NOTIFY_MIGRATIONS).
   {
     version: 5,
     // Columns for the list's filters (assignee, overdue) and for polling by change time.

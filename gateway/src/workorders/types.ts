@@ -271,3 +271,17 @@ function readingsToJson(r: ReadingsSnapshot): Record<string, unknown> {
   if (r.historyTo !== undefined) out.historyTo = iso(r.historyTo);
   return out;
 }
+
+export type TicketEventType = 'created' | 'updated' | 'escalated';
+
+/**
+ * Every change of a ticket after it was committed: for the live stream, webhooks and email. Here, with
+ * the other shared types, so listeners (notifications, live) need not import the service.
+ */
+export interface TicketEvent {
+  type: TicketEventType;
+  /** The ticket after the change, with an empty `history`. */
+  ticket: Ticket;
+  /** The audit entries this change added. */
+  entries: HistoryEntry[];
+}

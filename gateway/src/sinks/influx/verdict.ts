@@ -1,3 +1,5 @@
+import { parseRetryAfter } from '../../core/backoff.js';
+
 /**
  * What to do with a write request's answer. Pure, so the policy is unit-tested without a server.
  *
@@ -42,38 +44,4 @@ export function serverMessage(body: string): string {
     }
   }
   return text.slice(0, 1000);
-}
-
-/** `Retry-After` as delay-seconds or an HTTP date; undefined when unreadable. */
-export function parseRetryAfter(value: string, now = Date.now()): number | undefined {
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/**
- * Capped exponential backoff with "equal jitter": half of the step is fixed, half random, so many
- * gateways retrying after the same outage spread out, yet no retry comes sooner than `minMs`.
- * `attempt` counts from 1.
- */
-export function backoffMs(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
-  const step = Math.min(maxMs, minMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
-  return Math.max(minMs, Math.min(maxMs, Math.round(step / 2 + (random() * step) / 2)));
-}
-
-/**
- * The wait before the next try. A server's `Retry-After` is honoured (never retried sooner) up to
- * `maxMs`: the operator's longest backoff bounds how long readings wait, and a server that still
- * wants more time simply answers 429 again.
- */
-export function retryDelayMs(
-  attempt: number,
-  minMs: number,
-  maxMs: number,
-  retryAfterMs?: number,
-  random = Math.random,
-): number {
-  const backoff = backoffMs(attempt, minMs, maxMs, random);
-  return retryAfterMs === undefined ? backoff : Math.max(backoff, Math.min(retryAfterMs, maxMs));
 }

@@ -9,7 +9,8 @@ import { halve, pieceBytes, type Piece } from './split.js';
 import type { LineTransport } from './transport.js';
 import { V1Transport } from './transport-v1.js';
 import { V2Transport } from './transport-v2.js';
-import { classify, retryDelayMs, type Verdict } from './verdict.js';
+import { retryDelayMs } from '../../core/backoff.js';
+import { classify, type Verdict } from './verdict.js';
 
 /** How often an idle writer looks at the outbox even without a data event (belt and braces). */
 const IDLE_POLL_MS = 5_000;
@@ -305,12 +306,7 @@ export class InfluxWriter implements Component {
           return verdict;
         case 'retry': {
           this.attempts++;
-          const delay = retryDelayMs(
-            this.attempts,
-            this.cfg.retry.minMs,
-            this.cfg.retry.maxMs,
-            verdict.retryAfterMs,
-          );
+          const delay = retryDelayMs(this.attempts, this.cfg.retry, { retryAfterMs: verdict.retryAfterMs });
           this.fail('degraded', verdict.reason);
           this.noisy.warn(
             'retry',
