@@ -209,4 +209,3 @@ export type ReloadResult = ({ ok: true } & ReloadOutcome) | { ok: false; problem
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
-
