@@ -38,6 +38,8 @@ const MUTATING: Record<string, Role> = {
   'POST /api/alarms/:id/ack': 'engineer',
   'POST /api/alarms/shelve': 'engineer',
   'DELETE /api/alarms/shelves/:id': 'engineer',
+  'POST /api/windows': 'engineer',
+  'POST /api/windows/:id/end': 'engineer',
   'POST /api/tickets': 'engineer',
   'POST /api/tickets/:id/actions': 'engineer',
   'POST /api/admin/reload': 'admin',
@@ -56,6 +58,12 @@ const READ_ABOVE_VIEWER: Record<string, Role> = {
 };
 /** Read routes open without a token (CONTRACT.md). */
 const OPEN = new Set(['GET /api/health', 'GET /metrics']);
+/** A one-off maintenance window from now for an hour. */
+const windowSchedule = () => ({
+  type: 'once',
+  from: new Date().toISOString(),
+  to: new Date(Date.now() + 3_600_000).toISOString(),
+});
 const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
 const TOKEN: Record<Role, string> = { viewer: VIEWER, engineer: ENGINEER, admin: ADMIN_TOKEN };
 
@@ -185,6 +193,18 @@ describe('role matrix over the route table', () => {
           reason: 'test',
         });
         return { path: `/api/alarms/shelves/${String(shelf.body.id)}` };
+      },
+      'POST /api/windows': async () => ({
+        path: '/api/windows',
+        body: { kind: 'chlorination', schedule: windowSchedule(), reason: 'tank cleaning' },
+      }),
+      'POST /api/windows/:id/end': async () => {
+        const w = await call('POST', '/api/windows', ADMIN_TOKEN, {
+          device: 'tank-a1',
+          schedule: windowSchedule(),
+          reason: 'test',
+        });
+        return { path: `/api/windows/${String(w.body.id)}/end` };
       },
       'POST /api/tickets': async () => ({ path: '/api/tickets', body: { title: 'by hand', site: 'estate' } }),
       'POST /api/tickets/:id/actions': async () => ({

@@ -223,7 +223,10 @@ export class AlarmStore {
            ended_at AS endedAt, ended_by AS endedBy FROM maintenance_windows ORDER BY created_at`,
       )
       .all() as (Omit<MaintenanceWindow, 'schedule'> & { schedule_json: string })[];
-    return rows.map(({ schedule_json, ...w }) => ({ ...w, schedule: JSON.parse(schedule_json) as WindowSchedule }));
+    return rows.map(({ schedule_json, ...w }) => ({
+      ...w,
+      schedule: JSON.parse(schedule_json) as WindowSchedule,
+    }));
   }
 
   /** Alarms that still need attention (not in the final `cleared` state). */

@@ -10,6 +10,7 @@ import type { LiveConfig } from '../config/schema.js';
 import type { LiveHub } from '../live/hub.js';
 import { registerAlarmRoutes, type RulesView } from './routes/alarms.js';
 import { registerLiveRoutes } from './routes/live.js';
+import { registerWindowRoutes } from './routes/windows.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { registerReadingRoutes } from './routes/readings.js';
 import { registerTicketRoutes } from './routes/tickets.js';
@@ -146,6 +147,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       tokens: deps.tokens,
       deviceFacts: (site, device) => deps.registry.lookup(site, device),
     });
+    registerWindowRoutes(app, { alarms: deps.alarms.service, tokens: deps.tokens });
   }
   if (deps.live) registerLiveRoutes(app, { hub: deps.live.hub, tokens: deps.tokens, cfg: deps.live.cfg });
   if (deps.admin) registerAdminRoutes(app, { tokens: deps.tokens, reload: deps.admin.reload });
