@@ -373,6 +373,8 @@ export class Gateway {
     const latency = new TicketLatency(this.metrics);
     this.unsubscribe.push(alarms.onEvent(latency.onAlarm), wo.onChange(latency.onTicket));
     this.unsubscribe.push(alarms.onEvent(wo.onAlarmEvent));
+    // A contact who cannot be reached is skipped at once ("逐级向上联系").
+    this.unsubscribe.push(notifications.onFailure(wo.onDeliveryFailure));
     this.unsubscribe.push(
       wo.onChange((e) =>
         this.hub.publish(

@@ -5,7 +5,8 @@ import type { AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
 import { applyAlarmEvent, type AlarmTicketContext } from './alarm-tickets.js';
 import { Changes, type TicketEvent, type TicketEventType } from './changes.js';
-import { escalate, escalationDue, type Breach } from './escalation.js';
+import { ackOverdueLevel, escalate, escalationDue, skipUnreachable, type Breach } from './escalation.js';
+import type { DeliveryFailure } from '../notifications/unreachable.js';
 import { addSlaTime, deadlinesOf, priorityOf } from './policy.js';
 import type { Schedule } from './maintenance-schema.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
@@ -112,6 +113,8 @@ export class WorkOrderService implements Component {
     listenerErrors: 0,
     errors: 0,
     missedWhileStopped: 0,
+    /** Escalations past a contact who could not be reached (or did not acknowledge in time). */
+    unreachable: 0,
   };
 
   constructor(private readonly deps: WorkOrderServiceDeps) {
@@ -211,8 +214,59 @@ export class WorkOrderService implements Component {
         'work order escalated',
       );
     }
+    for (const live of this.open.values()) {
+      if (!isActive(live.status)) continue;
+      const cur = changes.get(live.id) ?? live;
+      const level = ackOverdueLevel(cur, now, this.cfg);
+      if (level === undefined) continue;
+      const min = this.cfg.escalation.ackTimeoutMin;
+      if (
+        skipUnreachable(
+          changes.edit(live, 'escalated'),
+          level,
+          now,
+          this.cfg,
+          `not acknowledged within ${min} min`,
+        )
+      )
+        this.counts.unreachable++;
+    }
     return this.commit(changes);
   }
+
+  /**
+   * A NotificationService failure listener: news of an escalation that cannot be delivered to the
+   * contact of the ticket's level (parked as dead, or failed `escalation.afterFailures` times) moves
+   * the ticket to the next level at once. Failures are never thrown back at the delivery worker.
+   */
+  onDeliveryFailure = (f: DeliveryFailure): void => {
+    const esc = this.cfg.escalation;
+    if (!this.started || f.level === undefined) return;
+    if (!((f.dead && esc.onDead) || (esc.afterFailures > 0 && f.attempts >= esc.afterFailures))) return;
+    const live = this.open.get(f.ticketId);
+    if (!live || !isActive(live.status) || live.escalationLevel !== f.level) return;
+    const changes = new Changes();
+    const why = f.dead
+      ? `${f.channel} gave up after ${f.attempts} attempts: ${f.error}`
+      : `${f.channel} failed ${f.attempts} times: ${f.error}`;
+    if (
+      !skipUnreachable(changes.edit(live, 'escalated'), f.level, this.now(), this.cfg, why, {
+        channel: f.channel,
+      })
+    )
+      return;
+    try {
+      this.commit(changes);
+      this.counts.unreachable++;
+      this.log?.warn(
+        { ticket: f.ticketId, from: f.level, channel: f.channel },
+        'contact not reached: escalated',
+      );
+    } catch (err) {
+      this.counts.errors++;
+      this.log?.error({ err, ticket: f.ticketId }, 'escalation past an unreachable contact not stored');
+    }
+  };
 
   /**
    * A person's action on a ticket (CONTRACT.md actions). Made on a copy: the ticket in memory

@@ -1,0 +1,43 @@
+import type { Contact } from '../workorders/escalation.js';
+import type { NotifyPayload, QueueRow } from './queue.js';
+
+/** A delivery attempt that failed, as the work orders hear of it (to skip a contact who cannot be reached). */
+export interface DeliveryFailure {
+  ticketId: string;
+  channel: string;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  /** Parked as dead: no more attempts will be made. */
+  dead: boolean;
+  error: string;
+  /**
+   * The highest escalation level in this event whose contact this channel reaches (the contact's
+   * `webhook` is the channel, or its `email` is among the mail's recipients); undefined when the
+   * event reached no contact of the chain through this channel.
+   */
+  level: number | undefined;
+  contact: Contact | undefined;
+}
+
+/** Which escalation contact (if any) a queued row was carrying the news to. Pure. */
+export function contactOfRow(row: QueueRow): { level: number; contact: Contact } | undefined {
+  let body: NotifyPayload;
+  let to: string[] = [];
+  try {
+    body = JSON.parse(row.body) as NotifyPayload;
+    if (row.target) to = (JSON.parse(row.target) as { to?: string[] }).to ?? [];
+  } catch {
+    return undefined;
+  }
+  let out: { level: number; contact: Contact } | undefined;
+  for (const c of body.changes) {
+    if (c.action !== 'escalate') continue;
+    const d = c.data as { level?: number; contact?: Contact } | undefined;
+    if (!d?.contact || typeof d.level !== 'number') continue;
+    const reaches =
+      (d.contact.webhook !== undefined && row.channel === `webhook:${d.contact.webhook}`) ||
+      (d.contact.email !== undefined && row.channel === 'email' && to.includes(d.contact.email));
+    if (reaches && (out === undefined || d.level > out.level)) out = { level: d.level, contact: d.contact };
+  }
+  return out;
+}
