@@ -381,10 +381,8 @@ export class AlarmService implements Component {
     };
     // Inside a maintenance window: recorded, flagged, nobody paged (a window is rare: few to test).
     const w = this.windows.length ? coveringWindow(this.windows, a, t.ts) : undefined;
-    if (w) {
-      a.suppressed = true;
-      a.windowId = w.id;
-    }
+    a.suppressed = w !== undefined;
+    a.windowId = w?.id ?? null;
     this.active.set(key, a);
     this.open.set(a.id, a);
     events.push(this.event('raise', a, t.ts, undefined, t.message));
