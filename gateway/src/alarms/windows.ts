@@ -65,7 +65,7 @@ export function compileSchedule(s: WindowSchedule): Compiled {
       try {
         rule = rrule.rrulestr(s.rrule, { forceset: false });
       } catch (err) {
-        throw new Error(`rrule: ${(err as Error).message}`);
+        throw new Error(`rrule: ${(err as Error).message}`, { cause: err });
       }
       // Without a DTSTART rrule counts from "now" at parse time: a window must say when it begins.
       if (!/DTSTART/i.test(s.rrule)) throw new Error('rrule: needs a DTSTART line');

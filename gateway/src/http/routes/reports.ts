@@ -4,6 +4,7 @@ import type { ReadRateEntry } from '../../rules/read-rate.js';
 import { monthlyReport, monthlyReportCsv, monthRange, type ReportAlarm } from '../../workorders/report.js';
 import type { CalendarEntry } from '../../workorders/maintenance-calendar.js';
 import type { WorkOrderService } from '../../workorders/index.js';
+import { LANGUAGES } from '../../workorders/types.js';
 import { requireRole, sendError, type TokenStore } from '../auth.js';
 import { badRequest } from './validate.js';
 
@@ -31,6 +32,8 @@ const monthlyQuery = z.strictObject({
   month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM'),
   site: id.optional(),
   format: z.enum(['json', 'csv']).default('json'),
+  /** The CSV's headers and labels in the reader's language (`zh` or `en`, as the dashboard). */
+  lang: z.enum(LANGUAGES).default('en'),
 });
 const time = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((v) => Date.parse(v));
 const calendarQuery = z
@@ -87,7 +90,7 @@ export function registerReportRoutes(app: FastifyInstance, deps: ReportRouteDeps
       return reply
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="${name}"`)
-        .send(monthlyReportCsv(r));
+        .send(monthlyReportCsv(r, q.data.lang));
     }
     return r;
   });
