@@ -47,6 +47,9 @@ export interface Alarm {
   acknowledgedAt: string | null;
   acknowledgedBy: string | null;
   shelved: boolean;
+  /** Raised inside a maintenance window: no ticket, nobody paged (absent from older gateways). */
+  suppressed?: boolean;
+  windowId?: string | null;
   critical: boolean;
 }
 
@@ -117,6 +120,38 @@ export interface Shelf {
   rule: string | null;
   until: string;
   user: string;
+  reason: string;
+}
+
+/** A maintenance window (`GET /api/windows`). */
+export type WindowSchedule =
+  | { type: 'once'; from: string; to: string }
+  | { type: 'rrule'; rrule: string; durationMin: number }
+  | { type: 'cron'; cron: string; timeZone?: string; durationMin: number };
+
+export interface MaintenanceWindow {
+  id: string;
+  site: string | null;
+  device: string | null;
+  kind: string | null;
+  rule: string | null;
+  schedule: WindowSchedule;
+  reason: string;
+  createdBy: string;
+  createdAt: string;
+  endedAt: string | null;
+  endedBy: string | null;
+  active: boolean;
+  current: { from: string; to: string } | null;
+  next: { from: string; to: string } | null;
+}
+
+export interface NewWindow {
+  site?: string;
+  device?: string;
+  kind?: string;
+  rule?: string;
+  schedule: WindowSchedule;
   reason: string;
 }
 
@@ -257,6 +292,12 @@ export class Api {
   shelve = (body: { site?: string; device?: string; rule?: string; durationMin: number; reason: string }) =>
     this.call<Shelf>('POST', '/api/alarms/shelve', body);
   shelves = async () => (await this.call<{ shelves: Shelf[] }>('GET', '/api/alarms/shelves')).shelves;
+  windows = async (all = false) =>
+    (await this.call<{ windows: MaintenanceWindow[] }>('GET', `/api/windows${all ? '?all=true' : ''}`))
+      .windows;
+  createWindow = (body: NewWindow) => this.call<MaintenanceWindow>('POST', '/api/windows', body);
+  endWindow = (id: string) =>
+    this.call<MaintenanceWindow>('POST', `/api/windows/${encodeURIComponent(id)}/end`);
   unshelve = (id: string) => this.call<Shelf>('DELETE', `/api/alarms/shelves/${encodeURIComponent(id)}`);
   tickets = async (q: { status?: string; site?: string; device?: string; offset?: number } = {}) =>
     (await this.call<{ tickets: Ticket[] }>('GET', `/api/tickets?${query(q)}`)).tickets;
