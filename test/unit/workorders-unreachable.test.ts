@@ -59,6 +59,7 @@ describe('held-back alarms make no ticket until released', () => {
       ['created', 'tank-1', shelved.alarm.id],
       ['created', 'tank-2', suppressed.alarm.id],
     ]);
+    expect(released[1]!.entries[0]!.note).toContain('held back by a maintenance window until it ended');
     // Released again (another shelf over it ended): still the one ticket.
     expect(
       svc.applyAlarmEvents([{ ...shelved, type: 'unshelve', alarm: { ...shelved.alarm, shelved: false } }]),

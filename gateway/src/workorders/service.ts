@@ -431,7 +431,7 @@ export class WorkOrderService implements Component {
       action: 'create',
       from: null,
       to: 'open',
-      note: `raised by alarm ${a.id}: ${a.message}${t.repeatOf ? `; repeat of ${t.repeatOf}` : ''}`,
+      note: `raised by alarm ${a.id}: ${a.message}${t.repeatOf ? `; repeat of ${t.repeatOf}` : ''}${heldBack(e)}`,
       data: { alarmId: a.id, value: a.value, severity: a.severity, repeatOf: t.repeatOf },
     });
     if (this.deps.history && readings.metric !== null) this.readHistory(t.id, a, readings.metric);
@@ -586,6 +586,13 @@ export class WorkOrderService implements Component {
     }
     return events;
   }
+}
+
+/** Why a ticket comes later than its alarm: it was held back until now (audit trail). */
+function heldBack(e: AlarmEvent): string {
+  if (e.type === 'unshelve') return '; held back by a shelf until it ended';
+  if (e.type === 'unsuppress') return '; held back by a maintenance window until it ended';
+  return '';
 }
 
 /** The standard a rule cites in its description, e.g. "(std: GB 5749-2022 ...)". */
