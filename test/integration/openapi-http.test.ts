@@ -124,6 +124,11 @@ const BREAKERS: Record<string, Breaker> = {
   'GET /api/alarms/shelves': { query: 'all=maybe', path: 'query.all' },
   'POST /api/alarms/shelve': { body: { device: 'tank-1', reason: 'valve' }, path: 'body.untilMs' },
   'POST /api/alarms/:id/ack': { body: { note: 5 }, path: 'body.note' },
+  'GET /api/windows': { query: 'all=maybe', path: 'query.all' },
+  'POST /api/windows': {
+    body: { site: 'estate', schedule: { type: 'rrule', rrule: 'FREQ=DAILY', durationMin: -1 }, reason: 'x' },
+    path: 'body.schedule.durationMin',
+  },
   'GET /api/rules': { query: 'device=', path: 'query.device' },
   'GET /api/tickets': { query: 'limit=0', path: 'query.limit' },
   'POST /api/tickets': { body: { title: '', site: 'estate' }, path: 'body.title' },

@@ -33,6 +33,12 @@ type Role = 'viewer' | 'engineer' | 'admin';
 /** Routes open without a token: CONTRACT.md's and the OpenAPI document with its reference page. */
 const OPEN = new Set(['GET /api/health', 'GET /metrics', 'GET /api/openapi.json']);
 const isDocsPage = (url: string) => url === '/api/docs' || url.startsWith('/api/docs/');
+/** A one-off maintenance window from now for an hour. */
+const windowSchedule = () => ({
+  type: 'once',
+  from: new Date().toISOString(),
+  to: new Date(Date.now() + 3_600_000).toISOString(),
+});
 const RANK: Record<Role, number> = { viewer: 0, engineer: 1, admin: 2 };
 const TOKEN: Record<Role, string> = { viewer: VIEWER, engineer: ENGINEER, admin: ADMIN_TOKEN };
 
@@ -178,6 +184,18 @@ describe('role matrix over the route table', () => {
           reason: 'test',
         });
         return { path: `/api/alarms/shelves/${String(shelf.body.id)}` };
+      },
+      'POST /api/windows': async () => ({
+        path: '/api/windows',
+        body: { kind: 'chlorination', schedule: windowSchedule(), reason: 'tank cleaning' },
+      }),
+      'POST /api/windows/:id/end': async () => {
+        const w = await call('POST', '/api/windows', ADMIN_TOKEN, {
+          device: 'tank-a1',
+          schedule: windowSchedule(),
+          reason: 'test',
+        });
+        return { path: `/api/windows/${String(w.body.id)}/end` };
       },
       'POST /api/tickets': async () => ({ path: '/api/tickets', body: { title: 'by hand', site: 'estate' } }),
       'POST /api/tickets/:id/actions': async () => ({

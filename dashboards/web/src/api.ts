@@ -21,6 +21,10 @@ export type Threshold = S.Threshold;
 /** `GET /api/rules?device=`: what applies to one device. */
 export type DeviceRules = S.DeviceRules;
 export type Shelf = S.Shelf;
+/** A maintenance window (`GET /api/windows`) and what `POST /api/windows` takes. */
+export type MaintenanceWindow = S.WindowJson;
+export type NewWindow = S.WindowBody;
+export type WindowSchedule = NewWindow['schedule'];
 /** One bucket of a downsampled history (`?points=`): mean, min and max over [ts, ts + interval). */
 export type Point = S.Point;
 export type History = S.History;
@@ -80,6 +84,12 @@ export class Api {
     this.call<Alarm>('POST', `/api/alarms/${encodeURIComponent(id)}/ack`, note ? { note } : {});
   shelve = (body: S.ShelveBody) => this.call<Shelf>('POST', '/api/alarms/shelve', body);
   shelves = async () => (await this.call<{ shelves: Shelf[] }>('GET', '/api/alarms/shelves')).shelves;
+  windows = async (all = false) =>
+    (await this.call<{ windows: MaintenanceWindow[] }>('GET', `/api/windows${all ? '?all=true' : ''}`))
+      .windows;
+  createWindow = (body: NewWindow) => this.call<MaintenanceWindow>('POST', '/api/windows', body);
+  endWindow = (id: string) =>
+    this.call<MaintenanceWindow>('POST', `/api/windows/${encodeURIComponent(id)}/end`);
   unshelve = (id: string) => this.call<Shelf>('DELETE', `/api/alarms/shelves/${encodeURIComponent(id)}`);
   tickets = async (q: { status?: string; site?: string; device?: string; offset?: number } = {}) =>
     (await this.call<{ tickets: Ticket[] }>('GET', `/api/tickets?${query(q)}`)).tickets;

@@ -9,6 +9,7 @@ import { AlarmsView } from './views/alarms';
 import { DeviceView } from './views/device';
 import { Overview } from './views/overview';
 import { ReportView } from './views/report';
+import { WindowsView } from './views/windows';
 import { WorkOrdersView } from './views/workorders';
 import './style.css';
 
@@ -128,6 +129,9 @@ function Shell(props: { setLang: (l: Lang) => void; signOut: () => void }) {
     case 'report':
       view = <ReportView />;
       break;
+    case 'windows':
+      view = <WindowsView />;
+      break;
     default:
       view = <Overview />;
   }
@@ -145,6 +149,7 @@ function Shell(props: { setLang: (l: Lang) => void; signOut: () => void }) {
           {nav('alarms', t('alarms'))}
           {nav('workorders', t('workorders'))}
           {nav('report', t('report'))}
+          {nav('windows', t('windows'))}
         </nav>
         <Banner />
         <span class="who" data-testid="who" data-role={session.role}>

@@ -46,5 +46,7 @@ export function alarmEventLine(e: AlarmEvent): string {
   if (e.user !== undefined) fields.push(`user=${quoteField(e.user)}`);
   if (a.incidentId !== null) fields.push(`incident_id=${quoteField(a.incidentId)}`);
   fields.push(`shelved=${a.shelved ? 'true' : 'false'}`);
+  // Only when set: lines of alarms outside any window stay as they were.
+  if (a.suppressed) fields.push('suppressed=true');
   return `${line} ${fields.join(',')} ${Math.round(e.ts)}\n`;
 }

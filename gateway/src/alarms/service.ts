@@ -16,7 +16,9 @@ import {
   type ListQuery,
   type Shelf,
   type ShelveRequest,
+  type WindowRequest,
 } from './types.js';
+import { compileSchedule, coveringWindow, isFinished, type MaintenanceWindow } from './windows.js';
 
 export interface AlarmServiceDeps {
   /** Opened by the caller with `openDb(file, ALARM_MIGRATIONS)`. */
@@ -50,6 +52,8 @@ export class AlarmService implements Component {
   private readonly active = new Map<string, Alarm>();
   private readonly incidents = new Map<string, Incident>();
   private shelves: Shelf[] = [];
+  /** Maintenance windows that may still cover something (ended and finished ones stay in the database only). */
+  private windows: MaintenanceWindow[] = [];
   private readonly grouper: IncidentGrouper;
   private readonly listeners = new Set<AlarmEventListener>();
   private queue: Transition[] = [];
@@ -76,6 +80,7 @@ export class AlarmService implements Component {
     }
     for (const i of this.store.incidents()) if (i.state === 'open') this.incidents.set(i.id, i);
     this.shelves = this.store.shelves().filter((s) => s.endedAt === null);
+    this.windows = this.store.windows().filter((w) => !isFinished(w, this.now()));
     this.grouper.restore(this.store.alarmsSince(this.now() - this.cfg.grouping.windowMs), this.incidents);
     this.log?.info({ open: this.open.size, shelves: this.shelves.length }, 'alarms restored');
   }
@@ -130,9 +135,66 @@ export class AlarmService implements Component {
       if (this.closeIncidentIfQuiet(inc, now)) closed.push(inc);
     }
     if (closed.length) this.store.tx(() => closed.forEach((i) => this.store.saveIncident(i)));
+    const events = this.releaseSuppressed(now, 'system');
     const expired = this.shelves.filter((s) => s.untilMs <= now);
-    if (expired.length === 0) return [];
-    return this.endShelves(expired, now, 'system');
+    if (expired.length === 0) return events;
+    return [...events, ...this.endShelves(expired, now, 'system')];
+  }
+
+  /** Sets a maintenance window in advance (or one that is already running). */
+  createWindow(req: WindowRequest): MaintenanceWindow {
+    const scope = [req.site, req.device, req.kind, req.rule];
+    if (scope.every((x) => x === undefined))
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'a window needs a site, device, kind or rule', 400);
+    if (!req.user || !req.reason)
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'a window needs a user and a reason', 400);
+    try {
+      compileSchedule(req.schedule);
+    } catch (err) {
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', `schedule: ${(err as Error).message}`, 400);
+    }
+    const now = this.now();
+    const w: MaintenanceWindow = {
+      id: this.newId(),
+      site: req.site ?? null,
+      device: req.device ?? null,
+      kind: req.kind ?? null,
+      rule: req.rule ?? null,
+      schedule: req.schedule,
+      reason: req.reason,
+      createdBy: req.user,
+      createdAt: now,
+      endedAt: null,
+      endedBy: null,
+    };
+    if (isFinished(w, now))
+      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'schedule: no occurrence from now on', 400);
+    this.store.tx(() => this.store.saveWindow(w));
+    this.windows.push(w);
+    this.log?.info({ window: w.id, user: req.user, reason: req.reason }, 'maintenance window set');
+    return { ...w };
+  }
+
+  /** Ends a window early (all its later occurrences too); alarms it suppressed that are still active are raised now. */
+  endWindow(id: string, user: string): { window: MaintenanceWindow; events: AlarmEvent[] } {
+    const w = this.windows.find((x) => x.id === id);
+    if (!w) {
+      const old = this.store.windows().find((x) => x.id === id);
+      if (old) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', `window ${id} has already ended`, 409);
+      throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `no window ${id}`, 404);
+    }
+    const now = this.now();
+    w.endedAt = now;
+    w.endedBy = user;
+    this.store.tx(() => this.store.saveWindow(w));
+    this.log?.info({ window: w.id, user }, 'maintenance window ended early');
+    const events = this.releaseSuppressed(now, user);
+    return { window: { ...w }, events };
+  }
+
+  /** Windows that may still cover something, or every one ever set (`all`). */
+  listWindows(all = false): MaintenanceWindow[] {
+    return all ? this.store.windows() : this.windows.map((w) => ({ ...w }));
   }
 
   list(q: ListQuery): Alarm[] {
@@ -317,6 +379,10 @@ export class AlarmService implements Component {
       critical: t.critical,
       updatedAt: t.ts,
     };
+    // Inside a maintenance window: recorded, flagged, nobody paged (a window is rare: few to test).
+    const w = this.windows.length ? coveringWindow(this.windows, a, t.ts) : undefined;
+    a.suppressed = w !== undefined;
+    a.windowId = w?.id ?? null;
     this.active.set(key, a);
     this.open.set(a.id, a);
     events.push(this.event('raise', a, t.ts, undefined, t.message));
@@ -345,6 +411,32 @@ export class AlarmService implements Component {
     inc.closedAt = ts;
     this.incidents.delete(inc.id);
     return true;
+  }
+
+  /**
+   * Active alarms whose window no longer covers them (it ended, or was ended early) and that no
+   * other window covers are raised for real now: an `unsuppress` event, which makes their ticket.
+   * Forgets windows that can cover nothing more.
+   */
+  private releaseSuppressed(now: number, user: string): AlarmEvent[] {
+    const events: AlarmEvent[] = [];
+    for (const a of this.active.values()) {
+      if (!a.suppressed) continue;
+      const w = coveringWindow(this.windows, a, now);
+      if (w) {
+        a.windowId = w.id;
+        continue;
+      }
+      a.suppressed = false;
+      a.updatedAt = now;
+      events.push(this.event('unsuppress', a, now, user, `maintenance window ${a.windowId ?? ''} ended`));
+    }
+    const live = this.windows.filter((w) => !isFinished(w, now));
+    if (live.length !== this.windows.length) this.windows = live;
+    if (events.length === 0) return events;
+    this.store.tx(() => this.persist(events));
+    this.publish(events);
+    return events;
   }
 
   private endShelves(ended: Shelf[], now: number, user: string): AlarmEvent[] {

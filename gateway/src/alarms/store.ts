@@ -1,6 +1,7 @@
 import type { Db, Migration } from '../storage/db.js';
 import type { EngineSnapshot, RuleStateRow } from '../rules/snapshot.js';
 import type { Alarm, AlarmEvent, Incident, Shelf } from './types.js';
+import type { MaintenanceWindow, WindowSchedule } from './windows.js';
 
 /** Nothing is deleted: alarms, their events, incidents and shelves are history ("不得丢失"). */
 export const ALARM_MIGRATIONS: Migration[] = [
@@ -38,6 +39,20 @@ export const ALARM_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Maintenance windows (docs/maintenance-windows.md): who set and who ended each is kept on its row.
+    version: 2,
+    sql: `
+      ALTER TABLE alarms ADD COLUMN suppressed INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE alarms ADD COLUMN window_id TEXT;
+      ALTER TABLE alarm_events ADD COLUMN suppressed INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE maintenance_windows (
+        id TEXT PRIMARY KEY, site TEXT, device TEXT, kind TEXT, rule TEXT, schedule_json TEXT NOT NULL,
+        reason TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,
+        ended_at INTEGER, ended_by TEXT
+      );
+    `,
+  },
 ];
 
 interface AlarmRow {
@@ -58,6 +73,8 @@ interface AlarmRow {
   ack_note: string | null;
   incident_id: string | null;
   shelved: number;
+  suppressed: number;
+  window_id: string | null;
   critical: number;
   updated_at: number;
 }
@@ -80,6 +97,8 @@ const toAlarm = (r: AlarmRow): Alarm => ({
   ackNote: r.ack_note,
   incidentId: r.incident_id,
   shelved: r.shelved === 1,
+  suppressed: r.suppressed === 1,
+  windowId: r.window_id,
   critical: r.critical === 1,
   updatedAt: r.updated_at,
 });
@@ -102,12 +121,14 @@ const alarmParams = (a: Alarm) => ({
   ack_note: a.ackNote,
   incident_id: a.incidentId,
   shelved: a.shelved ? 1 : 0,
+  suppressed: a.suppressed ? 1 : 0,
+  window_id: a.windowId ?? null,
   critical: a.critical ? 1 : 0,
   updated_at: a.updatedAt,
 });
 
 const COLS =
-  'id, site, device, kind, rule, class, severity, state, value, message, raised_at, cleared_at, acknowledged_at, acknowledged_by, ack_note, incident_id, shelved, critical, updated_at';
+  'id, site, device, kind, rule, class, severity, state, value, message, raised_at, cleared_at, acknowledged_at, acknowledged_by, ack_note, incident_id, shelved, suppressed, window_id, critical, updated_at';
 
 /** Prepared statements over the alarm tables. Callers wrap writes in `tx`. */
 export class AlarmStore {
@@ -116,6 +137,7 @@ export class AlarmStore {
   private readonly upsertIncident;
   private readonly upsertShelf;
   private readonly upsertRuleState;
+  private readonly upsertWindow;
 
   constructor(private readonly db: Db) {
     const vals = COLS.split(', ')
@@ -129,8 +151,8 @@ export class AlarmStore {
       `INSERT INTO alarms (${COLS}) VALUES (${vals}) ON CONFLICT(id) DO UPDATE SET ${sets}`,
     );
     this.insertEvent = db.prepare(
-      `INSERT INTO alarm_events (alarm_id, type, ts, severity, state, value, user, note, shelved, incident_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO alarm_events (alarm_id, type, ts, severity, state, value, user, note, shelved, incident_id, suppressed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertIncident = db.prepare(
       `INSERT INTO incidents (id, site, rule, class, opened_at, last_alarm_at, alarm_count, state, closed_at)
@@ -141,6 +163,12 @@ export class AlarmStore {
     this.upsertShelf = db.prepare(
       `INSERT INTO shelves (id, site, device, rule, from_ms, until_ms, user, reason, created_at, ended_at, ended_by)
        VALUES (@id, @site, @device, @rule, @fromMs, @untilMs, @user, @reason, @createdAt, @endedAt, @endedBy)
+       ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by`,
+    );
+    this.upsertWindow = db.prepare(
+      `INSERT INTO maintenance_windows (id, site, device, kind, rule, schedule_json, reason, created_by, created_at,
+         ended_at, ended_by)
+       VALUES (@id, @site, @device, @kind, @rule, @schedule, @reason, @createdBy, @createdAt, @endedAt, @endedBy)
        ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by`,
     );
     this.upsertRuleState = db.prepare(
@@ -170,6 +198,7 @@ export class AlarmStore {
       e.note ?? null,
       a.shelved ? 1 : 0,
       a.incidentId,
+      a.suppressed ? 1 : 0,
     );
   }
 
@@ -179,6 +208,25 @@ export class AlarmStore {
 
   saveShelf(s: Shelf): void {
     this.upsertShelf.run(s);
+  }
+
+  /** A window as set, or as ended (only its end changes once written). */
+  saveWindow(w: MaintenanceWindow): void {
+    this.upsertWindow.run({ ...w, schedule: JSON.stringify(w.schedule) });
+  }
+
+  /** Every window ever set, oldest first. */
+  windows(): MaintenanceWindow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id, site, device, kind, rule, schedule_json, reason, created_by AS createdBy, created_at AS createdAt,
+           ended_at AS endedAt, ended_by AS endedBy FROM maintenance_windows ORDER BY created_at`,
+      )
+      .all() as (Omit<MaintenanceWindow, 'schedule'> & { schedule_json: string })[];
+    return rows.map(({ schedule_json, ...w }) => ({
+      ...w,
+      schedule: JSON.parse(schedule_json) as WindowSchedule,
+    }));
   }
 
   /** Alarms that still need attention (not in the final `cleared` state). */
@@ -233,10 +281,11 @@ export class AlarmStore {
     user: string | null;
     note: string | null;
     shelved: number;
+    suppressed: number;
   }[] {
     return this.db
       .prepare(
-        'SELECT type, ts, severity, state, user, note, shelved FROM alarm_events WHERE alarm_id = ? ORDER BY seq',
+        'SELECT type, ts, severity, state, user, note, shelved, suppressed FROM alarm_events WHERE alarm_id = ? ORDER BY seq',
       )
       .all(alarmId) as ReturnType<AlarmStore['events']>;
   }

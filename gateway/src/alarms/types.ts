@@ -1,3 +1,4 @@
+import type { WindowSchedule } from './windows.js';
 import type { RuleClass, Severity } from '../rules/types.js';
 
 /**
@@ -27,6 +28,14 @@ export interface Alarm {
   incidentId: string | null;
   /** Raised or active while a shelf or maintenance window covered it: recorded, but nobody is paged. */
   shelved: boolean;
+  /**
+   * Raised inside a maintenance window: recorded, but no ticket and nobody paged until the window
+   * ends with the condition still present. Optional so alarms built elsewhere (tests, fixtures) need
+   * not name it; absent is false.
+   */
+  suppressed?: boolean;
+  /** The window that suppressed it. */
+  windowId?: string | null;
   /** The device is a critical asset. */
   critical: boolean;
   updatedAt: number;
@@ -51,10 +60,22 @@ export interface AlarmJson {
   ackNote: string | null;
   incidentId: string | null;
   shelved: boolean;
+  /** Raised inside a maintenance window (`windowId`): no ticket, nobody paged. */
+  suppressed: boolean;
+  windowId: string | null;
   critical: boolean;
 }
 
-export type AlarmEventType = 'raise' | 'escalate' | 'clear' | 'ack' | 'shelve' | 'unshelve' | 'group';
+export type AlarmEventType =
+  | 'raise'
+  | 'escalate'
+  | 'clear'
+  | 'ack'
+  | 'shelve'
+  | 'unshelve'
+  | 'group'
+  /** The maintenance window over a suppressed alarm ended while its condition was still present. */
+  | 'unsuppress';
 
 /** Every change of an alarm, for InfluxDB `alarm_event`, the live stream and work orders. */
 export interface AlarmEvent {
@@ -104,6 +125,17 @@ export interface ShelveRequest {
   reason: string;
 }
 
+/** A new maintenance window (`POST /api/windows`). */
+export interface WindowRequest {
+  site?: string;
+  device?: string;
+  kind?: string;
+  rule?: string;
+  schedule: WindowSchedule;
+  reason: string;
+  user: string;
+}
+
 export interface ListQuery {
   /** active: alarms that need attention (active, or cleared but not yet acknowledged); all: history too. */
   state: 'active' | 'all';
@@ -148,6 +180,8 @@ export function alarmToJson(a: Alarm): AlarmJson {
     ackNote: a.ackNote,
     incidentId: a.incidentId,
     shelved: a.shelved,
+    suppressed: a.suppressed ?? false,
+    windowId: a.windowId ?? null,
     critical: a.critical,
   };
 }

@@ -28,6 +28,7 @@ import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
 import { systemRoutes } from './routes/system.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { windowRoutes } from './routes/windows.js';
 
 export { overallStatus, type OverallStatus } from './routes/system.js';
 
@@ -126,6 +127,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       rules: deps.alarms.rules,
       deviceFacts: (site, device) => deps.registry.lookup(site, device),
     });
+    void app.register(windowRoutes, { alarms: deps.alarms.service });
   }
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });

@@ -1,12 +1,20 @@
 import type { Transporter } from 'nodemailer';
 import type { TicketEvent } from '../workorders/types.js';
 import type { Contact } from '../workorders/escalation.js';
-import type { HistoryEntry, Priority } from '../workorders/types.js';
+import type { HistoryEntry, Language, Priority } from '../workorders/types.js';
 import { parseRetryAfter } from '../core/backoff.js';
 import { verdictOf } from './verdict.js';
 import type { ChannelRoute, NotifyPayload, QueueRow } from './queue.js';
 import { smtpPass, webhookSecret, type EmailConfig, type RetryConfig, type WebhookConfig } from './schema.js';
 import { sign } from './sign.js';
+import { eventText } from './text.js';
+
+/** Recipients of one mail: those who read the same language get one message together. */
+export interface MailTarget {
+  to: string[];
+  /** Absent on rows queued before languages existed: one English mail to `to`. */
+  groups?: { language: Language; to: string[] }[];
+}
 
 /** What one delivery attempt came to. */
 export type Outcome =
@@ -48,14 +56,18 @@ export class WebhookChannel implements Channel {
 
   stop(): void {}
 
-  wants(e: TicketEvent): { target?: unknown } | false {
-    // An escalation to a contact who is reached through this webhook goes out whatever the filters say.
-    if (escalatedContacts(e).some((c) => c.webhook === this.cfg.name)) return {};
+  wants(e: TicketEvent): { target?: unknown; language?: Language } | false {
+    // An escalation to a contact who is reached through this webhook goes out whatever the filters say,
+    // in the contact's language.
+    const contact = escalatedContacts(e)
+      .reverse()
+      .find((c) => c.webhook === this.cfg.name);
+    if (contact) return languageOf(contact.language ?? this.cfg.language);
     if (this.cfg.contactsOnly) return false;
     if (this.cfg.events && !this.cfg.events.includes(`ticket.${e.type}`)) return false;
     if (this.cfg.priorities && !this.cfg.priorities.includes(e.ticket.priority)) return false;
     if (this.cfg.classes && !this.cfg.classes.includes(e.ticket.class)) return false;
-    return {};
+    return languageOf(this.cfg.language);
   }
 
   async deliver(row: QueueRow, now: number, signal: AbortSignal): Promise<Outcome> {
@@ -155,13 +167,23 @@ export class EmailChannel implements Channel {
   }
 
   wants(e: TicketEvent): { target?: unknown } | false {
-    const all = this.cfg.events.includes(`ticket.${e.type}`)
-      ? this.recipients(e.ticket.priority, e.ticket.class)
-      : [];
-    // The contact a ticket has escalated to is mailed, in the same message as everybody else.
-    for (const c of escalatedContacts(e)) if (c.email !== undefined) all.push(c.email);
-    const to = [...new Set(all)];
-    return to.length > 0 ? { target: { to } } : false;
+    const lang = new Map<string, Language>();
+    if (this.cfg.events.includes(`ticket.${e.type}`))
+      for (const a of this.recipients(e.ticket.priority, e.ticket.class))
+        lang.set(a, this.cfg.languages[a] ?? this.cfg.language);
+    // The contact a ticket has escalated to is mailed, in the same message as everybody else who
+    // reads its language.
+    for (const c of escalatedContacts(e))
+      if (c.email !== undefined)
+        lang.set(c.email, c.language ?? this.cfg.languages[c.email] ?? this.cfg.language);
+    if (lang.size === 0) return false;
+    const groups = new Map<Language, string[]>();
+    for (const [a, l] of lang) groups.set(l, [...(groups.get(l) ?? []), a]);
+    const target: MailTarget = {
+      to: [...lang.keys()],
+      groups: [...groups].map(([language, to]) => ({ language, to })),
+    };
+    return { target };
   }
 
   async deliver(row: QueueRow, _now: number, signal: AbortSignal): Promise<Outcome> {
@@ -171,18 +193,23 @@ export class EmailChannel implements Channel {
     const onAbort = () => transport.close();
     signal.addEventListener('abort', onAbort, { once: true });
     const p = JSON.parse(row.body) as NotifyPayload;
-    const to = (JSON.parse(row.target ?? '{"to":[]}') as { to: string[] }).to;
-    const m = mailOf(p);
+    const target = JSON.parse(row.target ?? '{"to":[]}') as MailTarget;
+    const groups = target.groups ?? [{ language: 'en', to: target.to }];
     try {
-      await transport.sendMail({
-        from: this.cfg.from,
-        to,
-        subject: m.subject,
-        text: m.text,
-        // The event id as the Message-ID: a relay or mailbox that sees it twice can tell.
-        messageId: `<${p.id}@facility-gateway>`,
-        headers: { 'X-Gateway-Event': p.type, 'Idempotency-Key': p.id },
-      });
+      for (const g of groups) {
+        const m = eventText(p, g.language);
+        // A retry after a partial send mails a group again under the same Message-ID: a mailbox can tell.
+        const suffix = groups.length > 1 ? `.${g.language}` : '';
+        await transport.sendMail({
+          from: this.cfg.from,
+          to: g.to,
+          subject: m.subject,
+          text: m.text,
+          // The event id as the Message-ID: a relay or mailbox that sees it twice can tell.
+          messageId: `<${p.id}${suffix}@facility-gateway>`,
+          headers: { 'X-Gateway-Event': p.type, 'Idempotency-Key': p.id, 'Content-Language': g.language },
+        });
+      }
       return { kind: 'delivered', status: null };
     } catch (err) {
       const e = err as Error & { responseCode?: number; code?: string };
@@ -208,41 +235,12 @@ export function escalatedContacts(e: { entries: readonly HistoryEntry[] }): Cont
   return out;
 }
 
-/** Subject and plain text of a ticket event's mail. */
-export function mailOf(p: NotifyPayload): { subject: string; text: string } {
-  const t = p.ticket as {
-    id: string;
-    title: string;
-    status: string;
-    priority: string;
-    class: string;
-    site: string;
-    device: string | null;
-    location: string | null;
-    assignee: string | null;
-    escalationLevel: number;
-    responseDueAt: string;
-    resolveDueAt: string;
-  };
-  const what = p.type.slice('ticket.'.length);
-  const subject = `[${t.priority}${t.class === 'safety' ? ', SAFETY' : ''}] ${t.id} ${what}: ${t.title}`;
-  const escalations = p.changes.flatMap((c) => {
-    const d =
-      c.action === 'escalate' ? (c.data as { level?: number; contact?: Contact } | undefined) : undefined;
-    return d?.contact ? [`Escalated to level ${d.level ?? '?'}: ${d.contact.name}`] : [];
-  });
-  const lines = [
-    ...escalations,
-    ...(escalations.length > 0 ? [''] : []),
-    `${t.id}: ${t.title}`,
-    `status ${t.status}, priority ${t.priority}, class ${t.class}, escalation level ${t.escalationLevel}`,
-    `site ${t.site}${t.device ? `, device ${t.device}` : ''}${t.location ? `, ${t.location}` : ''}`,
-    `assignee ${t.assignee ?? '(none)'}`,
-    `respond by ${t.responseDueAt}, resolve by ${t.resolveDueAt}`,
-    '',
-    ...p.changes.map((c) => `${c.ts} ${c.actor} ${c.action}${c.note ? `: ${c.note}` : ''}`),
-    '',
-    `event ${p.id} at ${p.occurredAt}`,
-  ];
-  return { subject, text: lines.join('\n') };
+/** Subject and plain text of a ticket event's mail, in English or the language given. */
+export function mailOf(p: NotifyPayload, lang: Language = 'en'): { subject: string; text: string } {
+  return eventText(p, lang);
+}
+
+/** English is the payload as it always was: only another language is named. */
+function languageOf(l: Language): { language?: Language } {
+  return l === 'en' ? {} : { language: l };
 }

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Migration } from '../storage/db.js';
-import { ticketToJson, type HistoryEntry, type TicketEvent } from '../workorders/types.js';
+import { ticketToJson, type TicketEvent } from '../workorders/types.js';
 import type { NotifyEventType } from './schema.js';
+import type { Language } from '../workorders/types.js';
+import { eventText } from './text.js';
+import type { NotifyPayload } from './payload.js';
+
+export type { NotifyPayload };
 
 /**
  * The notification queue, in workorders.db (migration 3, NOTIFY_MIGRATIONS below): one row per event
@@ -132,29 +137,24 @@ const toRow = (r: RawRow): QueueRow => ({
   deliveredAt: r.delivered_at,
 });
 
-/** The payload of one ticket event (documented in docs/workorders.md). */
-export interface NotifyPayload {
-  id: string;
-  type: NotifyEventType;
-  occurredAt: string;
-  ticket: Record<string, unknown>;
-  changes: Array<Omit<HistoryEntry, 'ts'> & { ts: string }>;
-}
-
-export function payloadOf(id: string, e: TicketEvent, now: number): NotifyPayload {
-  return {
+export function payloadOf(id: string, e: TicketEvent, now: number, language: Language = 'en'): NotifyPayload {
+  const p: NotifyPayload = {
     id,
     type: `ticket.${e.type}`,
     occurredAt: new Date(now).toISOString(),
     ticket: ticketToJson(e.ticket, false),
     changes: e.entries.map((h) => ({ ...h, ts: new Date(h.ts).toISOString() })),
   };
+  const m = eventText(p, language);
+  p.language = language;
+  p.text = { subject: m.subject, body: m.text };
+  return p;
 }
 
 /** One channel's say on an event: deliver it (with a target, for email) or not. */
 export interface ChannelRoute {
   channel: string;
-  wants(e: TicketEvent): { target?: unknown } | false;
+  wants(e: TicketEvent): { target?: unknown; language?: Language } | false;
 }
 
 export interface ChannelStats {
@@ -202,11 +202,14 @@ export class NotifyQueue {
       if (e.entries.length === 0) continue;
       // One id per event, the same on every channel: a receiver fed by two channels sees it once.
       const id = `evt_${randomUUID()}`;
-      let body: string | undefined;
+      // One body per language the receivers read (mostly one).
+      const bodies = new Map<Language, string>();
       for (const r of routes) {
         const w = r.wants(e);
         if (w === false) continue;
-        body ??= JSON.stringify(payloadOf(id, e, now));
+        const lang = w.language ?? 'en';
+        let body = bodies.get(lang);
+        if (body === undefined) bodies.set(lang, (body = JSON.stringify(payloadOf(id, e, now, lang))));
         ins.run(
           id,
           r.channel,

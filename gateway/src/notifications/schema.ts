@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PRIORITIES } from '../workorders/types.js';
+import { LANGUAGES, PRIORITIES } from '../workorders/types.js';
 import { RULE_CLASSES } from '../rules/types.js';
 
 /** The ticket events a channel can carry (docs/workorders.md, "Webhooks and email"). */
@@ -69,6 +69,8 @@ export const webhookSchema = z
      */
     contactsOnly: z.boolean().default(false),
     timeoutMs: duration.default(10_000),
+    /** The language of the payload's human-readable `text` (an escalation to a contact: the contact's). */
+    language: z.enum(LANGUAGES).default('en'),
     ...givingUp,
     retry: retrySchema,
     /** Extra request headers (an API key of the receiver, say). Never logged, never shown by the API. */
@@ -110,6 +112,9 @@ export const emailSchema = z.strictObject({
    */
   safety: z.array(address).default([]),
   events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default(['ticket.created', 'ticket.escalated']),
+  /** The language of mail to the addresses above; `languages` sets it per address. */
+  language: z.enum(LANGUAGES).default('en'),
+  languages: z.record(address, z.enum(LANGUAGES)).default({}),
   ...givingUp,
   retry: retrySchema,
 });

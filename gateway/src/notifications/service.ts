@@ -5,6 +5,7 @@ import { retryDelayMs } from '../core/backoff.js';
 import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
 import { NotifyQueue, type QueueRow } from './queue.js';
 import { inboundSecrets, notificationsSchema, type NotificationsConfig } from './schema.js';
+import { contactOfRow, type DeliveryFailure } from './unreachable.js';
 
 export interface NotificationServiceDeps {
   queue: NotifyQueue;
@@ -50,6 +51,7 @@ export class NotificationService implements Component {
   private archiveTimer?: NodeJS.Timeout;
   private kickScheduled = false;
   private counts = { enqueued: 0, archived: 0, errors: 0 };
+  private readonly failureListeners = new Set<(f: DeliveryFailure) => void>();
   /** Outcomes of `POST /api/webhooks/inbound`, counted by its route. */
   readonly inbound = { accepted: 0, badSignature: 0, stale: 0, replayed: 0, invalid: 0, refused: 0 };
 
@@ -141,6 +143,37 @@ export class NotificationService implements Component {
       });
     }
   };
+
+  /**
+   * Told of every failed attempt (after it is recorded): the work orders skip a contact who cannot be
+   * reached. Returns an unsubscribe function.
+   */
+  onFailure(fn: (f: DeliveryFailure) => void): () => void {
+    this.failureListeners.add(fn);
+    return () => this.failureListeners.delete(fn);
+  }
+
+  private failed(row: QueueRow, attempts: number, dead: boolean, error: string): void {
+    if (this.failureListeners.size === 0) return;
+    const c = contactOfRow(row);
+    const f: DeliveryFailure = {
+      ticketId: row.ticketId,
+      channel: row.channel,
+      attempts,
+      dead,
+      error,
+      level: c?.level,
+      contact: c?.contact,
+    };
+    for (const fn of this.failureListeners) {
+      try {
+        fn(f);
+      } catch (err) {
+        this.counts.errors++;
+        this.deps.log?.error({ err, ticket: row.ticketId }, 'delivery failure listener failed');
+      }
+    }
+  }
 
   /** Puts a dead row back in line (admin). */
   retryDead(seq: number): QueueRow | undefined {
@@ -299,6 +332,7 @@ export class NotificationService implements Component {
           { channel: ch.channel, event: row.eventId, ticket: row.ticketId, attempts, error: why },
           'notification parked as dead',
         );
+        this.failed(row, attempts, true, why);
         continue;
       }
       // Backoff, or the receiver's Retry-After when longer; a receiver may ask for more than maxMs
@@ -319,6 +353,7 @@ export class NotificationService implements Component {
         },
         'notification not delivered, will retry',
       );
+      this.failed(row, attempts, false, out.error);
     }
   }
 }

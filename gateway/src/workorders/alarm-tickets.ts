@@ -35,9 +35,16 @@ export function applyAlarmEvent(
   const found = ticketOf(ctx.tickets(changes), a.site, a.device, a.rule);
   const note = (what: string) => `${what}: ${a.message} (value ${String(a.value)})`;
   const alarmData = { alarmId: a.id, value: a.value, severity: a.severity };
+  // Shelved or inside a maintenance window: recorded by the alarms, but no ticket and nobody paged.
+  // When the shelf or window ends with the alarm still active, its `unshelve`/`unsuppress` raises it.
+  if (isQuiet(a) && e.type !== 'clear') return;
   switch (e.type) {
+    case 'unshelve':
+    case 'unsuppress':
     case 'raise': {
       if (!createsTicket(cfg, a)) return;
+      // Raised now, once: a ticket already made for this very alarm (before the shelf) is left alone.
+      if (e.type !== 'raise' && found?.alarmIds.includes(a.id)) return;
       if (found) {
         // One condition, one ticket: a returning alarm adds to it.
         const t = changes.edit(found);
@@ -61,7 +68,8 @@ export function applyAlarmEvent(
         }
         return;
       }
-      const incident = incidentOf.get(a.id);
+      // An alarm grouped while held back joins its incident's ticket when it is raised.
+      const incident = incidentOf.get(a.id) ?? (e.type === 'raise' ? undefined : (a.incidentId ?? undefined));
       const it = incident ? incidentTicket(ctx.tickets(changes), incident) : undefined;
       if (it) {
         joinIncident(changes.edit(it), a.device, a.id, e.ts, incident!);
@@ -128,6 +136,11 @@ export function applyAlarmEvent(
     default:
       return;
   }
+}
+
+/** Whether the alarm is held back from tickets and paging (a shelf or maintenance window covers it). */
+export function isQuiet(a: { shelved: boolean; suppressed?: boolean }): boolean {
+  return a.shelved || a.suppressed === true;
 }
 
 /** A worse alarm raises the ticket's priority; its deadlines tighten with it (recorded in the trail). */

@@ -74,3 +74,51 @@ export function escalate(t: Ticket, now: number, cfg: WorkordersConfig): Breach[
   }
   return out;
 }
+
+/**
+ * (rule) "逐级向上联系": the contact of the ticket's level cannot be reached (`why`), so the ticket
+ * goes one level up at once, without waiting for the next interval. Nothing happens when the ticket
+ * has moved on from `level` already (another failure of the same news said so first) or when it is
+ * at the top of the chain. Mutates the ticket; returns whether it escalated. Pure.
+ */
+export function skipUnreachable(
+  t: Ticket,
+  level: number,
+  now: number,
+  cfg: WorkordersConfig,
+  why: string,
+  data: Record<string, unknown> = {},
+): boolean {
+  const chain = cfg.contacts;
+  if (t.escalationLevel !== level || level >= chain.length) return false;
+  const from = chain[level - 1];
+  t.escalationLevel++;
+  const contact = chain[t.escalationLevel - 1]!;
+  t.history.push({
+    ts: now,
+    actor: 'system',
+    action: 'escalate',
+    from: t.status,
+    to: t.status,
+    note: `${from ? `${from.name} ` : ''}not reached (${why}): escalated to level ${t.escalationLevel} (${contact.name})`,
+    data: { kind: 'unreachable', level: t.escalationLevel, contact, reason: why, ...data },
+  });
+  t.updatedAt = Math.max(t.updatedAt, now);
+  return true;
+}
+
+/**
+ * When the ticket's last escalation reached a contact who has not acknowledged it within
+ * `escalation.ackTimeoutMin`: the level it is waiting at, else undefined. Pure.
+ */
+export function ackOverdueLevel(t: Ticket, now: number, cfg: WorkordersConfig): number | undefined {
+  const limit = cfg.escalation.ackTimeoutMin * 60_000;
+  if (limit <= 0 || t.respondedAt !== null || t.escalationLevel < 1) return undefined;
+  if (t.escalationLevel >= cfg.contacts.length) return undefined;
+  for (let i = t.history.length - 1; i >= 0; i--) {
+    const h = t.history[i]!;
+    if (h.action !== 'escalate') continue;
+    return now - h.ts >= limit ? t.escalationLevel : undefined;
+  }
+  return undefined;
+}

@@ -14,7 +14,7 @@ export * from './policy.js';
 export * from './types.js';
 export { MaintenancePlanner, nextOccurrence, type MaintenanceTarget } from './maintenance.js';
 export { maintenanceSchema, scheduleSchema, DEFAULT_SCHEDULES, type Schedule } from './maintenance-schema.js';
-export { parseCron, nextCron } from './cron.js';
+export { parseCron, nextCron } from '../core/cron.js';
 export { ticketEventLine } from './line-protocol.js';
 export { monthlyReport, monthlyReportCsv, monthRange, type MonthlyReport } from './report.js';
 export { maintenanceCalendar, type CalendarEntry } from './maintenance-calendar.js';

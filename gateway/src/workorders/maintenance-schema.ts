@@ -1,6 +1,6 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { parseCron } from './cron.js';
+import { parseCron } from '../core/cron.js';
 import { PRIORITIES } from './types.js';
 
 /** Completion forms a maintenance ticket may demand at resolve. */

@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
-import { nextCron, parseCron } from './cron.js';
+import { nextCron, parseCron } from '../core/cron.js';
 import { CALENDAR_LIMIT, type Upcoming } from './maintenance-calendar.js';
 import type { MaintenanceConfig, Schedule } from './maintenance-schema.js';
 import type { WorkOrderService } from './service.js';

@@ -80,6 +80,8 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     bus.on('alarm', service.onAlarmEvent),
     ...(sink ? [bus.on('ticket', (e) => sink.append(ticketEventLine(e)))] : []),
     service.onChange((e) => bus.emit('ticket', e)),
+    // A contact who cannot be reached is skipped at once ("逐级向上联系").
+    notifications.onFailure(service.onDeliveryFailure),
   );
   await lifecycle.start(service);
   await lifecycle.start(notifications);

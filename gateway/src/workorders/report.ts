@@ -2,9 +2,11 @@ import { DateTime } from 'luxon';
 import type { Severity } from '../rules/types.js';
 import type { ReadRateEntry } from '../rules/read-rate.js';
 import { cyclesOf, judge } from './sla.js';
+import { reportWord } from './report-words.js';
 import {
   clockPaused,
   PRIORITIES,
+  type Language,
   type Priority,
   type SlaCycle,
   type SlaJudgement,
@@ -346,11 +348,15 @@ function csvField(v: unknown): string {
  * The report as CSV: one section per table, each a line `section,<name>`, a header line, the rows,
  * and an empty line. Empty cells stand for null.
  */
-export function monthlyReportCsv(r: MonthlyReport): string {
+export function monthlyReportCsv(r: MonthlyReport, lang: Language = 'en'): string {
   const out: string[] = [];
+  const w = (x: string) => reportWord(x, lang);
+  // Fixed labels in the rows (measures, priorities) are translated; data (ids, numbers) never.
+  const label = (v: unknown) => (typeof v === 'string' ? w(v) : v);
   const section = (name: string, header: string[], rows: unknown[][]) => {
-    out.push(`section,${name}`, header.join(','));
-    for (const row of rows) out.push(row.map(csvField).join(','));
+    out.push(`${w('section')},${w(name)}`, header.map(w).join(','));
+    for (const row of rows)
+      out.push(row.map((v, i) => csvField(labelled(header[i]) ? label(v) : v)).join(','));
     out.push('');
   };
   section(
@@ -432,5 +438,11 @@ export function monthlyReportCsv(r: MonthlyReport): string {
     ['site', 'meterClass', 'period', 'expected', 'reported', 'rate', 'target', 'met'],
     r.readRates.map((x) => [x.site, x.meterClass, x.period, x.expected, x.reported, x.rate, x.target, x.met]),
   );
-  return out.join('\r\n');
+  // A byte-order mark lets a spreadsheet open the Chinese text as UTF-8.
+  return (lang === 'zh' ? '\uFEFF' : '') + out.join('\r\n');
+}
+
+/** Columns that hold fixed labels (translated), not data. */
+function labelled(column: string | undefined): boolean {
+  return column === 'measure' || column === 'by' || column === 'deadline' || column === 'priority';
 }

@@ -2,7 +2,7 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { RULE_CLASSES, SEVERITIES } from '../rules/types.js';
 import { maintenanceSchema } from './maintenance-schema.js';
-import { PRIORITIES } from './types.js';
+import { LANGUAGES, PRIORITIES } from './types.js';
 
 const minutes = z.number().positive();
 const sla = (respondMin: number, resolveMin: number, escalateEveryMin: number) =>
@@ -135,10 +135,26 @@ export const workordersSchema = z.strictObject({
           .string()
           .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the name of a webhook under notifications.webhooks')
           .optional(),
+        /** The language of the mail this contact gets (absent: English), as the dashboard's `zh`/`en`. */
+        language: z.enum(LANGUAGES).optional(),
       }),
     )
     .min(1)
     .default([{ name: 'on-call engineer' }, { name: 'shift supervisor' }, { name: 'facility manager' }]),
+  /**
+   * (rule) "逐级向上联系": a contact who cannot be reached is skipped at once, not at the next
+   * escalation interval.
+   */
+  escalation: z
+    .strictObject({
+      /** A notification to the contact of the ticket's level parked as dead (after its retries) moves it up. */
+      onDead: z.boolean().default(true),
+      /** ...or one that has failed this many attempts (0: only when dead). */
+      afterFailures: z.number().int().min(0).default(3),
+      /** A ticket escalated to a contact and not acknowledged within this many minutes moves up (0: off). */
+      ackTimeoutMin: z.number().min(0).default(0),
+    })
+    .prefault({}),
   /** (rule) the same fault on the same asset within half a year of a resolved ticket is a repeat. */
   repeatWindowDays: z.number().positive().default(183),
   /** How often deadlines are checked. */

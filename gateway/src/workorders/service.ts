@@ -5,8 +5,8 @@ import type { AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
 import { applyAlarmEvent, type AlarmTicketContext } from './alarm-tickets.js';
 import { Changes } from './changes.js';
-import type { TicketEvent, TicketEventType } from './types.js';
-import { escalate, escalationDue, type Breach } from './escalation.js';
+import type { DeliveryFailure, TicketEvent, TicketEventType } from './types.js';
+import { ackOverdueLevel, escalate, escalationDue, skipUnreachable, type Breach } from './escalation.js';
 import { addSlaTime, deadlinesOf, priorityOf } from './policy.js';
 import type { Schedule } from './maintenance-schema.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
@@ -113,6 +113,8 @@ export class WorkOrderService implements Component {
     listenerErrors: 0,
     errors: 0,
     missedWhileStopped: 0,
+    /** Escalations past a contact who could not be reached (or did not acknowledge in time). */
+    unreachable: 0,
   };
 
   constructor(private readonly deps: WorkOrderServiceDeps) {
@@ -212,8 +214,59 @@ export class WorkOrderService implements Component {
         'work order escalated',
       );
     }
+    for (const live of this.open.values()) {
+      if (!isActive(live.status)) continue;
+      const cur = changes.get(live.id) ?? live;
+      const level = ackOverdueLevel(cur, now, this.cfg);
+      if (level === undefined) continue;
+      const min = this.cfg.escalation.ackTimeoutMin;
+      if (
+        skipUnreachable(
+          changes.edit(live, 'escalated'),
+          level,
+          now,
+          this.cfg,
+          `not acknowledged within ${min} min`,
+        )
+      )
+        this.counts.unreachable++;
+    }
     return this.commit(changes);
   }
+
+  /**
+   * A NotificationService failure listener: news of an escalation that cannot be delivered to the
+   * contact of the ticket's level (parked as dead, or failed `escalation.afterFailures` times) moves
+   * the ticket to the next level at once. Failures are never thrown back at the delivery worker.
+   */
+  onDeliveryFailure = (f: DeliveryFailure): void => {
+    const esc = this.cfg.escalation;
+    if (!this.started || f.level === undefined) return;
+    if (!((f.dead && esc.onDead) || (esc.afterFailures > 0 && f.attempts >= esc.afterFailures))) return;
+    const live = this.open.get(f.ticketId);
+    if (!live || !isActive(live.status) || live.escalationLevel !== f.level) return;
+    const changes = new Changes();
+    const why = f.dead
+      ? `${f.channel} gave up after ${f.attempts} attempts: ${f.error}`
+      : `${f.channel} failed ${f.attempts} times: ${f.error}`;
+    if (
+      !skipUnreachable(changes.edit(live, 'escalated'), f.level, this.now(), this.cfg, why, {
+        channel: f.channel,
+      })
+    )
+      return;
+    try {
+      this.commit(changes);
+      this.counts.unreachable++;
+      this.log?.warn(
+        { ticket: f.ticketId, from: f.level, channel: f.channel },
+        'contact not reached: escalated',
+      );
+    } catch (err) {
+      this.counts.errors++;
+      this.log?.error({ err, ticket: f.ticketId }, 'escalation past an unreachable contact not stored');
+    }
+  };
 
   /**
    * A person's action on a ticket (CONTRACT.md actions). Made on a copy: the ticket in memory
@@ -378,7 +431,7 @@ export class WorkOrderService implements Component {
       action: 'create',
       from: null,
       to: 'open',
-      note: `raised by alarm ${a.id}: ${a.message}${t.repeatOf ? `; repeat of ${t.repeatOf}` : ''}`,
+      note: `raised by alarm ${a.id}: ${a.message}${t.repeatOf ? `; repeat of ${t.repeatOf}` : ''}${heldBack(e)}`,
       data: { alarmId: a.id, value: a.value, severity: a.severity, repeatOf: t.repeatOf },
     });
     if (this.deps.history && readings.metric !== null) this.readHistory(t.id, a, readings.metric);
@@ -533,6 +586,13 @@ export class WorkOrderService implements Component {
     }
     return events;
   }
+}
+
+/** Why a ticket comes later than its alarm: it was held back until now (audit trail). */
+function heldBack(e: AlarmEvent): string {
+  if (e.type === 'unshelve') return '; held back by a shelf until it ended';
+  if (e.type === 'unsuppress') return '; held back by a maintenance window until it ended';
+  return '';
 }
 
 /** The standard a rule cites in its description, e.g. "(std: GB 5749-2022 ...)". */

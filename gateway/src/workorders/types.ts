@@ -12,6 +12,10 @@ export const TICKET_STATUSES = [
 ] as const;
 export type TicketStatus = (typeof TICKET_STATUSES)[number];
 
+/** Languages of mail, webhook text and reports, as the dashboard has them. */
+export const LANGUAGES = ['en', 'zh'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
@@ -284,4 +288,23 @@ export interface TicketEvent {
   ticket: Ticket;
   /** The audit entries this change added. */
   entries: HistoryEntry[];
+}
+
+/** A delivery attempt that failed, as the work orders hear of it from the notifications they hand their events to (to skip a contact who cannot be reached). */
+export interface DeliveryFailure {
+  ticketId: string;
+  channel: string;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  /** Parked as dead: no more attempts will be made. */
+  dead: boolean;
+  error: string;
+  /**
+   * The highest escalation level in this event whose contact this channel reaches (the contact's
+   * `webhook` is the channel, or its `email` is among the mail's recipients); undefined when the
+   * event reached no contact of the chain through this channel.
+   */
+  level: number | undefined;
+  /** The escalation contact (as configured under `workorders.contacts`) this channel reaches. */
+  contact: { name: string; webhook?: string; email?: string } | undefined;
 }

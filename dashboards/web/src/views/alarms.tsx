@@ -37,6 +37,7 @@ export function AlarmRow(props: { a: Alarm; onChange?: () => void; onShelve?: (a
       <span class="alarm-state">
         {a.acknowledgedBy ? `${t('acked')}: ${a.acknowledgedBy}` : ''}
         {a.shelved ? ` · ${t('shelved')}` : ''}
+        {a.suppressed ? ` · ${t('suppressed')}` : ''}
       </span>
       {can(session, 'engineer') && (
         <span class="actions">

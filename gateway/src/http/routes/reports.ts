@@ -91,7 +91,7 @@ export const reportRoutes: FastifyPluginAsyncZod<ReportRouteDeps> = async (app, 
         return reply
           .header('content-type', 'text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="${name}"`)
-          .send(monthlyReportCsv(r));
+          .send(monthlyReportCsv(r, q.lang));
       }
       return r;
     },

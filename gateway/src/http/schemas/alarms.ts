@@ -30,6 +30,9 @@ export const alarmSchema = named(
     ackNote: z.string().nullable(),
     incidentId: z.string().nullable(),
     shelved: z.boolean(),
+    /** Raised inside a maintenance window: recorded, no ticket, nobody paged (docs/maintenance-windows.md). */
+    suppressed: z.boolean().optional(),
+    windowId: z.string().nullable().optional(),
     critical: z.boolean(),
   }),
   'Alarm',

@@ -11,4 +11,5 @@ export * from './demo.js';
 export * from './devices.js';
 export * from './reports.js';
 export * from './tickets.js';
+export * from './windows.js';
 export { apiSchemas } from './registry.js';

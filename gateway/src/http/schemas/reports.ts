@@ -62,6 +62,8 @@ export const monthlyQuery = z.strictObject({
   month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM'),
   site: id.optional(),
   format: z.enum(['json', 'csv']).default('json'),
+  /** The CSV's headers and labels in the reader's language (`zh` or `en`, as the dashboard). */
+  lang: z.enum(['en', 'zh']).default('en'),
 });
 
 const time = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((v) => Date.parse(v));

@@ -1,0 +1,105 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AlarmService } from '../../alarms/index.js';
+import { nextOccurrence, occurrenceAt, type MaintenanceWindow } from '../../alarms/windows.js';
+import { authErrors, errorSchema, id } from '../schemas/common.js';
+import { windowBody, windowListQuery, windowSchema } from '../schemas/windows.js';
+
+export interface WindowRouteDeps {
+  alarms: AlarmService;
+  now?: () => number;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function windowToJson(w: MaintenanceWindow, now: number) {
+  const cur = occurrenceAt(w, now);
+  const next = nextOccurrence(w, now);
+  const s = w.schedule;
+  return {
+    id: w.id,
+    site: w.site,
+    device: w.device,
+    kind: w.kind,
+    rule: w.rule,
+    schedule: s.type === 'once' ? { type: s.type, from: iso(s.fromMs)!, to: iso(s.toMs)! } : s,
+    reason: w.reason,
+    createdBy: w.createdBy,
+    createdAt: iso(w.createdAt)!,
+    endedAt: iso(w.endedAt),
+    endedBy: w.endedBy,
+    active: cur !== undefined,
+    current: cur ? { from: iso(cur.from)!, to: iso(cur.to)! } : null,
+    next: next ? { from: iso(next.from)!, to: iso(next.to)! } : null,
+  };
+}
+
+/**
+ * Maintenance windows (docs/maintenance-windows.md): list (viewer), set in advance (engineer), end
+ * early (engineer). The alarm service's errors (unknown window, already ended, a schedule with no
+ * occurrence) reach the one error handler with their catalogue codes.
+ */
+export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, deps) => {
+  const now = deps.now ?? Date.now;
+  const { alarms } = deps;
+
+  app.get(
+    '/api/windows',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Maintenance windows in force or to come (`all=true`: ended ones too)',
+        querystring: windowListQuery,
+        response: { 200: z.object({ windows: z.array(windowSchema) }), 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const t = now();
+      return { windows: alarms.listWindows(req.query.all === 'true').map((w) => windowToJson(w, t)) };
+    },
+  );
+
+  app.post(
+    '/api/windows',
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary: 'Set a maintenance window (once, RRULE or cron) for a site, device, kind and/or rule',
+        body: windowBody,
+        response: { 201: windowSchema, 400: errorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const { schedule: s, ...rest } = req.body;
+      const w = alarms.createWindow({
+        ...rest,
+        schedule:
+          s.type === 'once' ? { type: 'once', fromMs: Date.parse(s.from), toMs: Date.parse(s.to) } : s,
+        user: req.principal!.name,
+      });
+      return reply.code(201).send(windowToJson(w, now()));
+    },
+  );
+
+  app.post(
+    '/api/windows/:id/end',
+    {
+      config: { role: 'engineer' },
+      schema: {
+        summary:
+          'End a maintenance window now; alarms it held back whose condition is still present are raised',
+        params: z.object({ id }),
+        response: {
+          200: windowSchema.and(z.object({ released: z.array(z.string()) })),
+          404: errorSchema,
+          409: errorSchema,
+          ...authErrors,
+        },
+      },
+    },
+    async (req) => {
+      const { window, events } = alarms.endWindow(req.params.id, req.principal!.name);
+      return { ...windowToJson(window, now()), released: events.map((e) => e.alarm.id) };
+    },
+  );
+};
