@@ -7,6 +7,7 @@ import { workordersSchema } from '../workorders/schema.js';
 import { opcuaSchema } from '../../../adapters/opcua/schema.js';
 import { hasMailRecipients, notificationsSchema } from '../notifications/schema.js';
 import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
+import { modbusSchema } from '../../../adapters/modbus/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -250,6 +251,8 @@ export const configSchema = z
     notifications: notificationsSchema.prefault({}),
     /** Sparkplug B edge nodes on the MQTT connection (adapters/mqtt/sparkplug, docs/sparkplug.md); off by default. */
     sparkplug: sparkplugSchema.prefault({}),
+    /** Modbus TCP/RTU devices polled by the gateway (adapters/modbus, docs/modbus.md); on when it has connections. */
+    modbus: modbusSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     // An escalation contact's channels must exist, or its escalations would go nowhere unnoticed.
