@@ -12,6 +12,8 @@ const USAGE = `usage: npm run simulate -- [options]
                          one edge node per site)
   --sparkplug-group <g>  Sparkplug group id (default facility)
   --opcua-port <n>       also serve chlorination tanks and probes over OPC UA on this port
+  --modbus-port <n>      also serve chlorination tanks and probes over Modbus TCP on this port
+                         (one unit id per device, 1.. in scenario order; see docs/modbus.md)
   --speed <x>            simulated seconds per real second (1440 = a day a minute; default 1)
   --seed <n>             random seed (default: the scenario's, else 1)
   --start <time>         simulated start, RFC 3339 or epoch ms
@@ -48,6 +50,7 @@ try {
       'sparkplug-group': { type: 'string' },
       'no-mqtt': { type: 'boolean' },
       'opcua-port': { type: 'string' },
+      'modbus-port': { type: 'string' },
       speed: { type: 'string' },
       seed: { type: 'string' },
       start: { type: 'string' },
@@ -101,6 +104,7 @@ if (duration !== undefined && !(duration > 0)) fail(`--duration must be positive
 
 const devices = int(str('devices'), 'devices', 1, 1_000_000);
 const opcuaPort = int(str('opcua-port'), 'opcua-port', 1, 65535);
+const modbusPort = int(str('modbus-port'), 'modbus-port', 1, 65535);
 const seed = int(str('seed'), 'seed', -(2 ** 31), 2 ** 32);
 const controlPort = int(str('control-port'), 'control-port', 0, 65535);
 
@@ -116,6 +120,7 @@ try {
     brokerUrl: values['no-mqtt'] ? null : broker,
     brokerCaFile: brokerCa,
     opcuaPort,
+    modbusPort,
     speed,
     seed,
     startTime,

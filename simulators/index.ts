@@ -4,6 +4,7 @@ import { startControlServer, type ControlServer } from './control/http.js';
 import { Engine, type DeviceInfo, type SimMessage } from './engine/engine.js';
 import { Runner } from './engine/runner.js';
 import { startOpcuaServer, type OpcuaServerHandle } from './opcua/server.js';
+import { startModbusServer, type ModbusServerHandle, type ModbusUnit } from './modbus/server.js';
 import { fleetScenario } from './scenario/fleet.js';
 import { loadScenarioFile, parseScenario } from './scenario/load.js';
 import type { Scenario, ScenarioInput } from './scenario/schema.js';
@@ -16,6 +17,7 @@ export type { Scenario, ScenarioInput } from './scenario/schema.js';
 export { loadScenarioFile, parseScenario, parseScenarioYaml, ScenarioError } from './scenario/load.js';
 export { fleetScenario } from './scenario/fleet.js';
 export { startOpcuaServer } from './opcua/server.js';
+export { startModbusServer, SIM_PROFILES, type ModbusUnit } from './modbus/server.js';
 export { MODELS } from './models/index.js';
 
 /** The built-in demo: all four kinds at one site. */
@@ -38,6 +40,8 @@ export interface SimulationOptions {
   devices?: number;
   /** Epoch ms of simulated time zero; default: the scenario's start, else now (speed 1) or 24 h ago. */
   startTime?: number;
+  /** Also serve the chlorination and env-probe devices over Modbus TCP on this port (unit ids 1.. in scenario order). */
+  modbusPort?: number;
   /** Start the HTTP control on this port (0: any free port; see `controlUrl`). */
   controlPort?: number;
   controlHost?: string;
@@ -74,6 +78,7 @@ export interface SimulationStats {
   activeFaults: number;
   mqtt: PublisherStats | null;
   opcua: { endpointUrl: string; updates: number } | null;
+  modbus: { port: number; units: number; requests: number } | null;
 }
 
 export interface FaultInfo {
@@ -96,6 +101,8 @@ export interface Simulation {
   readonly startTime: number;
   readonly opcuaEndpoint: string | null;
   readonly controlUrl: string | null;
+  /** The Modbus TCP units (device → unit id and profile) when `modbusPort` was given; else empty. */
+  readonly modbusUnits: readonly ModbusUnit[];
   /** The Sparkplug B edge nodes (protocol `sparkplug`), with their fault methods; else null. */
   readonly sparkplug: SparkplugPublisher | null;
   stop(): Promise<void>;
@@ -141,6 +148,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
 
   let publisher: MqttPublisher | SparkplugPublisher | null = null;
   let opcua: OpcuaServerHandle | null = null;
+  let modbus: ModbusServerHandle | null = null;
   let control: ControlServer | null = null;
   let runner: Runner | null = null;
   const stopAll = async (): Promise<void> => {
@@ -151,6 +159,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       await publisher.stop();
     }
     await opcua?.stop();
+    await modbus?.stop();
   };
 
   try {
@@ -165,6 +174,13 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       });
     } else if (engine.devices().some((d) => d.transport === 'opcua')) {
       log.info('no OPC UA port given: devices meant for OPC UA publish over MQTT instead');
+    }
+    if (opts.modbusPort !== undefined) {
+      modbus = await startModbusServer({
+        port: opts.modbusPort,
+        devices: engine.devices(),
+        logger: log.child({ module: 'sim-modbus' }),
+      });
     }
     const brokerUrl = opts.brokerUrl === undefined ? 'mqtt://127.0.0.1:1883' : opts.brokerUrl;
     if (brokerUrl !== null) {
@@ -197,6 +213,8 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       dispatch: (msgs) => {
         if (publisher) publisher.publish(msgs.filter(viaMqtt));
         if (opcua) for (const m of msgs) if (viaOpcua(m)) opcua.update(m);
+        // Modbus devices are polled: their registers always hold the latest report.
+        if (modbus) for (const m of msgs) modbus.update(m);
       },
       onError: (err) => log.error({ err: (err as Error).message }, 'simulation tick failed'),
     });
@@ -206,6 +224,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       startTime,
       opcuaEndpoint: opcua?.endpointUrl ?? null,
       controlUrl: null,
+      modbusUnits: modbus?.units ?? [],
       sparkplug: publisher instanceof SparkplugPublisher ? publisher : null,
       devices: () => engine.devices(),
       faults: () =>
@@ -235,6 +254,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
           activeFaults: engine.activeFaultCount(),
           mqtt: publisher?.stats() ?? null,
           opcua: opcua ? { endpointUrl: opcua.endpointUrl, updates: opcua.updates() } : null,
+          modbus: modbus ? { port: modbus.port, units: modbus.units.length, requests: modbus.requests() } : null,
         };
       },
       stop: stopAll,
