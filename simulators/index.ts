@@ -254,7 +254,9 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
           activeFaults: engine.activeFaultCount(),
           mqtt: publisher?.stats() ?? null,
           opcua: opcua ? { endpointUrl: opcua.endpointUrl, updates: opcua.updates() } : null,
-          modbus: modbus ? { port: modbus.port, units: modbus.units.length, requests: modbus.requests() } : null,
+          modbus: modbus
+            ? { port: modbus.port, units: modbus.units.length, requests: modbus.requests() }
+            : null,
         };
       },
       stop: stopAll,

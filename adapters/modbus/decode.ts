@@ -35,7 +35,8 @@ function gather(words: ArrayLike<number>, at: number, n: number, l: ValueLayout)
 /** The raw value of the registers at `at`, before scale and offset. */
 export function rawValue(words: ArrayLike<number>, at: number, l: ValueLayout): number {
   const n = WORDS[l.type];
-  if (at + n > words.length) throw new RangeError(`value at ${at} needs ${n} registers, have ${words.length - at}`);
+  if (at + n > words.length)
+    throw new RangeError(`value at ${at} needs ${n} registers, have ${words.length - at}`);
   gather(words, at, n, l);
   switch (l.type) {
     case 'int16':
@@ -57,7 +58,8 @@ export function rawValue(words: ArrayLike<number>, at: number, l: ValueLayout): 
 /** The registers at `at` as an unsigned integer of their width (bit fields of signed types too). */
 function unsignedValue(words: ArrayLike<number>, at: number, l: ValueLayout): number {
   const n = WORDS[l.type];
-  if (at + n > words.length) throw new RangeError(`value at ${at} needs ${n} registers, have ${words.length - at}`);
+  if (at + n > words.length)
+    throw new RangeError(`value at ${at} needs ${n} registers, have ${words.length - at}`);
   gather(words, at, n, l);
   return n === 1 ? scratch.getUint16(0) : scratch.getUint32(0);
 }

@@ -28,7 +28,8 @@ export interface RoundOutcome {
  * A round is one reading. When every block answered, its values are good. When some block
  * failed (an exception, a timeout, a dropped connection), the reading is `bad` as a whole: the
  * values that did come, and the last values of those that did not, so nothing read in a failed
- * round is ever stored as good. A round where nothing answered is a missed poll; after
+ * round is ever stored as good. A round where nothing answered (timeouts, no connection; an
+ * exception is an answer) is a missed poll; after
  * `offlineAfter` of them in a row the device is offline and its rounds hand over nothing more
  * (the registry's staleness then applies too) until it answers again.
  */
@@ -59,6 +60,7 @@ export class DevicePoller {
   finish(results: readonly BlockResult[], ts: number): RoundOutcome {
     const fields: Record<string, MetricValue> = {};
     let good = 0;
+    let answered = 0;
     let failed = 0;
     let n = 0;
     for (let b = 0; b < this.blocks.length; b++) {
@@ -66,6 +68,7 @@ export class DevicePoller {
       const res = results[b];
       if (res?.ok) {
         good++;
+        answered++;
         for (const v of block.values) {
           const reg = this.registers[v.index]!;
           const value = isBitTable(block.table)
@@ -77,6 +80,7 @@ export class DevicePoller {
         }
       } else {
         failed++;
+        if (res?.error === 'exception') answered++;
         if (res) this.lastError = `${block.table} ${block.start}+${block.count}: ${res.detail}`;
         for (const v of block.values) {
           const metric = this.registers[v.index]!.metric;
@@ -88,14 +92,15 @@ export class DevicePoller {
         }
       }
     }
-    const missed = good === 0 && this.blocks.length > 0;
+    // An exception is an answer: the device is there, only the value is not.
+    const missed = answered === 0 && this.blocks.length > 0;
     let transition: DeviceState | null = null;
     if (missed) {
       this.missed++;
       if (this.missed >= this.cfg.offlineAfter && this.state !== 'offline') transition = 'offline';
     } else {
       this.missed = 0;
-      this.lastOkAt = ts;
+      if (good > 0) this.lastOkAt = ts;
       if (this.state !== 'online') transition = 'online';
     }
     if (transition) this.state = transition;

@@ -57,7 +57,11 @@ export const registerSchema = z
       if (bitTable || r.type === 'float32' || r.type === 'float64')
         ctx.addIssue({ code: 'custom', path: ['bit'], message: 'bit fields apply to integer registers' });
       else if (r.bit >= WORDS[r.type] * 16)
-        ctx.addIssue({ code: 'custom', path: ['bit'], message: `${r.type} has bits 0..${WORDS[r.type] * 16 - 1}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bit'],
+          message: `${r.type} has bits 0..${WORDS[r.type] * 16 - 1}`,
+        });
     }
     if (r.address + WORDS[r.type] - 1 > 65535)
       ctx.addIssue({ code: 'custom', path: ['address'], message: 'the value runs past address 65535' });
@@ -155,7 +159,11 @@ export const modbusSchema = z
     const conns = new Set<string>();
     m.connections.forEach((c, i) => {
       if (conns.has(c.name))
-        ctx.addIssue({ code: 'custom', path: ['connections', i, 'name'], message: `duplicate connection ${c.name}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connections', i, 'name'],
+          message: `duplicate connection ${c.name}`,
+        });
       conns.add(c.name);
     });
     const seen = new Set<string>();

@@ -164,7 +164,10 @@ export class ModbusSource implements Source {
     const m = this.m!;
     m.polls.inc({ connection: conn, outcome: out.missed ? 'missed' : out.complete ? 'ok' : 'partial' });
     if (out.transition === 'offline' || out.transition === 'online') {
-      m.online.set({ connection: conn, site: d.cfg.site, device: d.cfg.id }, out.transition === 'online' ? 1 : 0);
+      m.online.set(
+        { connection: conn, site: d.cfg.site, device: d.cfg.id },
+        out.transition === 'online' ? 1 : 0,
+      );
       if (out.transition === 'offline')
         this.log?.warn(
           { device: d.key, unitId: d.cfg.unitId, missedPolls: d.missed, lastError: d.lastError },
@@ -175,7 +178,10 @@ export class ModbusSource implements Source {
     if (out.reading && this.ctx) {
       const rejected = this.ctx.ingest(out.reading, Date.now());
       if (rejected)
-        this.log?.debug({ device: d.key, reason: rejected.reason, detail: rejected.detail }, 'Modbus reading rejected');
+        this.log?.debug(
+          { device: d.key, reason: rejected.reason, detail: rejected.detail },
+          'Modbus reading rejected',
+        );
       else m.values.inc({ connection: conn }, Object.keys(out.reading.fields).length);
     }
   }
@@ -211,7 +217,11 @@ export class ModbusSource implements Source {
     const c = this.client;
     if (!c || this.state !== 'connected' || !c.isOpen) {
       if (this.state === 'connected') this.lost('connection closed');
-      return { ok: false, error: 'error', detail: `not connected${this.lastError ? ': ' + this.lastError : ''}` };
+      return {
+        ok: false,
+        error: 'error',
+        detail: `not connected${this.lastError ? ': ' + this.lastError : ''}`,
+      };
     }
     try {
       // Unit id and timeout are read when the request is written, synchronously in the call below,
@@ -232,7 +242,11 @@ export class ModbusSource implements Source {
       const err = e as ModbusError;
       if (typeof err.modbusCode === 'number') {
         this.timeoutsInRow = 0;
-        return { ok: false, error: 'exception', detail: `exception ${err.modbusCode} (${err.message ?? ''})` };
+        return {
+          ok: false,
+          error: 'exception',
+          detail: `exception ${err.modbusCode} (${err.message ?? ''})`,
+        };
       }
       if (err.name === 'TransactionTimedOutError' || err.errno === 'ETIMEDOUT') {
         // A TCP peer that stopped answering without closing (a dead serial server, a NAT that
@@ -270,7 +284,10 @@ export class ModbusSource implements Source {
       await Promise.race([
         opening,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`connect timed out after ${cfg.connectTimeoutMs} ms`)), cfg.connectTimeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`connect timed out after ${cfg.connectTimeoutMs} ms`)),
+            cfg.connectTimeoutMs,
+          );
         }),
       ]).finally(() => clearTimeout(timer));
     } catch (e) {

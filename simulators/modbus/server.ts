@@ -61,7 +61,8 @@ interface UnitState extends ModbusUnit {
 type Cb<T> = (err: Error | null, value: T) => void;
 
 /** modbus-serial's server answers an error carrying `modbusErrorCode` with that exception. */
-const exception = (code: number): Error => Object.assign(new Error(`Modbus exception ${code}`), exception(code));
+const exception = (code: number): Error =>
+  Object.assign(new Error(`Modbus exception ${code}`), { modbusErrorCode: code });
 
 /**
  * The simulators' chlorination tanks and env probes as Modbus TCP servers, one unit id per device
@@ -164,7 +165,13 @@ export async function startModbusServer(opts: ModbusServerOptions): Promise<Modb
 
   return {
     port: opts.port,
-    units: [...units.values()].map(({ unitId, device, site, kind, profile }) => ({ unitId, device, site, kind, profile })),
+    units: [...units.values()].map(({ unitId, device, site, kind, profile }) => ({
+      unitId,
+      device,
+      site,
+      kind,
+      profile,
+    })),
     update(msg) {
       const u = byDevice.get(msg.device);
       if (!u) return;

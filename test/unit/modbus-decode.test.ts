@@ -116,7 +116,9 @@ describe('bit fields, scale and offset', () => {
     expect(decodeRegister([712], 0, layout('uint16', 'big', 'big', { scale: 0.01 }))).toBe(7.12);
     expect(decodeRegister([0xff9c], 0, layout('int16', 'big', 'big', { scale: 0.1 }))).toBe(-10);
     // °F to °C: (212 − 32) × 5/9 = 100
-    expect(decodeRegister([212], 0, layout('uint16', 'big', 'big', { scale: 5 / 9, offset: -160 / 9 }))).toBe(100);
+    expect(decodeRegister([212], 0, layout('uint16', 'big', 'big', { scale: 5 / 9, offset: -160 / 9 }))).toBe(
+      100,
+    );
   });
   it('encoding rounds and clamps integers to their type', () => {
     expect(encodeRegister(7.126, layout('uint16', 'big', 'big', { scale: 0.01 }))).toEqual([713]);

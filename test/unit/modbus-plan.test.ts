@@ -95,7 +95,13 @@ describe('device rounds: quality and offline', () => {
   it('good values when every block answered', () => {
     const p = poller();
     const out = p.finish([ok(712), ok(80)], 1000);
-    expect(out.reading).toEqual({ site: 'plant', kind: 'chlorination', device: 'tank-1', ts: 1000, fields: { ph: 7.12, level_pct: 80 } });
+    expect(out.reading).toEqual({
+      site: 'plant',
+      kind: 'chlorination',
+      device: 'tank-1',
+      ts: 1000,
+      fields: { ph: 7.12, level_pct: 80 },
+    });
     expect(out.transition).toBe('online');
   });
   it('an exception makes the round bad, with the last value of what failed; never good', () => {
@@ -105,6 +111,16 @@ describe('device rounds: quality and offline', () => {
     expect(out.reading?.quality).toBe('bad');
     expect(out.reading?.fields).toEqual({ ph: 7.15, level_pct: 80 });
     expect(out.missed).toBe(false);
+    expect(p.state).toBe('online');
+  });
+  it('a device answering only exceptions is there: bad values, not offline', () => {
+    const p = poller();
+    p.finish([ok(700), ok(50)], 0);
+    for (let i = 1; i <= 5; i++) {
+      const out = p.finish([exc, exc], i);
+      expect(out.missed).toBe(false);
+      expect(out.reading?.quality).toBe('bad');
+    }
     expect(p.state).toBe('online');
   });
   it('nothing read before and nothing now: no reading at all', () => {
@@ -152,7 +168,9 @@ describe('config', () => {
   it('resolves the shipped example profiles by name', () => {
     const cfg = modbusSchema.parse({
       connections: [{ name: 'plc', transport: 'rtu', path: '/dev/ttyUSB0' }],
-      devices: [{ id: 'wm', site: 's', kind: 'water-meter', connection: 'plc', profile: 'example-water-meter-rs485' }],
+      devices: [
+        { id: 'wm', site: 's', kind: 'water-meter', connection: 'plc', profile: 'example-water-meter-rs485' },
+      ],
     });
     expect(cfg.connections[0]).toMatchObject({ parity: 'even', baudRate: 9600 });
     expect(registersOf(cfg, cfg.devices[0]!).map((r) => r.metric)).toContain('volume_m3');
