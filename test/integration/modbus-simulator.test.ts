@@ -6,6 +6,7 @@ import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
+import { modbusSchema } from '../../adapters/modbus/schema.js';
 
 const SITE = 'plant';
 
@@ -47,7 +48,7 @@ describe('simulators over Modbus TCP → gateway → InfluxDB', () => {
       testConfig({
         mqtt: { url: mosq.url, clientId: 'gw-modbus-sim' },
         influx: { api: 'v1', url: influx.url, db: 'facility' },
-        modbus: {
+        modbus: modbusSchema.parse({
           connections: [
             {
               name: 'sim',
@@ -69,7 +70,7 @@ describe('simulators over Modbus TCP → gateway → InfluxDB', () => {
             retries: 0,
             profile: u.profile,
           })),
-        },
+        }),
       }),
     );
   }, 90_000);
