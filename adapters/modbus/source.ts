@@ -53,6 +53,7 @@ export class ModbusSource implements Source {
   private readonly maxInFlight: number;
   private timeoutsInRow = 0;
   private rounds = new Set<Promise<void>>();
+  private readonly warned = new Set<string>();
 
   constructor(
     readonly cfg: ModbusConnectionConfig,
@@ -177,12 +178,17 @@ export class ModbusSource implements Source {
     }
     if (out.reading && this.ctx) {
       const rejected = this.ctx.ingest(out.reading, Date.now());
-      if (rejected)
-        this.log?.debug(
+      if (rejected) {
+        // Usually a mapping mistake (a value out of the kind's range, an unknown kind): say it once
+        // per device and reason at warn, then at debug; the pipeline counts every one.
+        const key = `${d.key}\u0000${rejected.reason}`;
+        const level = this.warned.has(key) ? 'debug' : 'warn';
+        this.warned.add(key);
+        this.log?.[level](
           { device: d.key, reason: rejected.reason, detail: rejected.detail },
           'Modbus reading rejected',
         );
-      else m.values.inc({ connection: conn }, Object.keys(out.reading.fields).length);
+      } else m.values.inc({ connection: conn }, Object.keys(out.reading.fields).length);
     }
   }
 
@@ -228,14 +234,26 @@ export class ModbusSource implements Source {
       // so concurrent requests for other devices cannot change them in between.
       c.setID(d.cfg.unitId);
       c.setTimeout(d.cfg.timeoutMs);
-      const r =
+      const pending =
         b.table === 'holding'
-          ? await c.readHoldingRegisters(b.start, b.count)
+          ? c.readHoldingRegisters(b.start, b.count)
           : b.table === 'input'
-            ? await c.readInputRegisters(b.start, b.count)
+            ? c.readInputRegisters(b.start, b.count)
             : b.table === 'coil'
-              ? await c.readCoils(b.start, b.count)
-              : await c.readDiscreteInputs(b.start, b.count);
+              ? c.readCoils(b.start, b.count)
+              : c.readDiscreteInputs(b.start, b.count);
+      // The library times requests out itself; this guard only keeps a request it forgot (a port
+      // closed under it) from holding the queue, and with it the whole connection, forever.
+      let guard: NodeJS.Timeout | undefined;
+      const r = await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          guard = setTimeout(
+            () => reject(Object.assign(new Error('no answer'), { errno: 'ETIMEDOUT' })),
+            d.cfg.timeoutMs + 1000,
+          );
+        }),
+      ]).finally(() => clearTimeout(guard));
       this.timeoutsInRow = 0;
       return { ok: true, data: r.data };
     } catch (e) {
@@ -273,7 +291,7 @@ export class ModbusSource implements Source {
         cfg.transport === 'tcp'
           ? c.connectTCP(cfg.host, { port: cfg.port })
           : cfg.transport === 'rtu-over-tcp'
-            ? c.connectTcpRTUBuffered(cfg.host, { port: cfg.port })
+            ? c.connectTelnet(cfg.host, { port: cfg.port })
             : c.connectRTUBuffered(cfg.path, {
                 baudRate: cfg.baudRate,
                 parity: cfg.parity,
