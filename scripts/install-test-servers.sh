@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start (Mosquitto, InfluxDB 1.x, VictoriaMetrics,
-# Chromium) from Debian's packages when they are missing. Safe to run again: it installs nothing
+# Chromium, pymodbus, mbpoll) from Debian's packages when they are missing. Safe to run again: it installs nothing
 # that is already there.
 set -euo pipefail
 need=()
@@ -13,6 +13,9 @@ need=()
 [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
 # The dashboard's browser tests, screenshots and benchmark (playwright-core drives it).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The Modbus tests: an independent Modbus server (pymodbus 3.0) and a standard master (mbpoll).
+[ -d /usr/lib/python3/dist-packages/pymodbus ] || need+=(python3-pymodbus)
+[ -x /usr/bin/mbpoll ] || need+=(mbpoll)
 # Chinese text in the dashboard's screenshots (Chromium draws boxes without a CJK font).
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ "${#need[@]}" -gt 0 ]; then
