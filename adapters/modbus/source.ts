@@ -1,8 +1,8 @@
 import modbusSerial from 'modbus-serial';
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
 import type { Logger } from '../../gateway/src/core/log.js';
-import type { Source, SourceContext } from '../../gateway/src/core/source.js';
-import type { ComponentHealth } from '../../gateway/src/core/types.js';
+import type { Source, SourceContext, SourceRejection } from '../../gateway/src/core/source.js';
+import type { ComponentHealth, Reading } from '../../gateway/src/core/types.js';
 import { modbusMetrics, type ModbusMetrics } from './metrics.js';
 import type { ReadBlock } from './plan.js';
 import { DevicePoller, type BlockResult } from './poller.js';
@@ -12,6 +12,9 @@ import type { ModbusConnectionConfig } from './schema.js';
 const ModbusRTU = modbusSerial.default;
 
 type ConnState = 'stopped' | 'connecting' | 'connected' | 'waiting';
+
+/** A refused reading is reported (warn, republished) at most this often per device and reason. */
+const REPORT_EVERY_MS = 60_000;
 
 /** Timeouts in a row, with no answer in between, after which a TCP link counts as dead. */
 const DEAD_LINK_TIMEOUTS = 3;
@@ -53,7 +56,8 @@ export class ModbusSource implements Source {
   private readonly maxInFlight: number;
   private timeoutsInRow = 0;
   private rounds = new Set<Promise<void>>();
-  private readonly warned = new Set<string>();
+  /** When each (device, reason) was last reported at warn and republished. */
+  private readonly reported = new Map<string, number>();
 
   constructor(
     readonly cfg: ModbusConnectionConfig,
@@ -178,18 +182,40 @@ export class ModbusSource implements Source {
     }
     if (out.reading && this.ctx) {
       const rejected = this.ctx.ingest(out.reading, Date.now());
-      if (rejected) {
-        // Usually a mapping mistake (a value out of the kind's range, an unknown kind): say it once
-        // per device and reason at warn, then at debug; the pipeline counts every one.
-        const key = `${d.key}\u0000${rejected.reason}`;
-        const level = this.warned.has(key) ? 'debug' : 'warn';
-        this.warned.add(key);
-        this.log?.[level](
-          { device: d.key, reason: rejected.reason, detail: rejected.detail },
-          'Modbus reading rejected',
-        );
-      } else m.values.inc({ connection: conn }, Object.keys(out.reading.fields).length);
+      if (rejected) this.rejected(d, out.reading, rejected);
+      else m.values.inc({ connection: conn }, Object.keys(out.reading.fields).length);
     }
+  }
+
+  /**
+   * A reading the pipeline refused: usually a mapping mistake (a value outside the kind's range
+   * from a wrong word order or scale, an unknown kind). The pipeline counts every one; here it is
+   * logged at warn and republished to `facility/_rejected/...` once a minute per device and
+   * reason (a poll every second would otherwise flood both), and at debug in between.
+   */
+  private rejected(d: DevicePoller, reading: Reading, r: SourceRejection): void {
+    const key = `${d.key}\u0000${r.reason}`;
+    const now = Date.now();
+    const last = this.reported.get(key);
+    if (last !== undefined && now - last < REPORT_EVERY_MS) {
+      this.log?.debug({ device: d.key, reason: r.reason, detail: r.detail }, 'Modbus reading rejected');
+      return;
+    }
+    this.reported.set(key, now);
+    this.log?.warn({ device: d.key, reason: r.reason, detail: r.detail }, 'Modbus reading rejected');
+    this.ctx?.publishRejected(
+      reading.site,
+      reading.kind,
+      reading.device,
+      JSON.stringify({
+        reason: r.reason,
+        detail: r.detail,
+        source: this.name,
+        unitId: d.cfg.unitId,
+        receivedAt: new Date(now).toISOString(),
+        reading: { ts: reading.ts, quality: reading.quality ?? 'good', values: reading.fields },
+      }),
+    );
   }
 
   /** One block with the device's retries; exceptions are final (the device did answer). */

@@ -4,7 +4,7 @@ import type { Gateway } from '../../gateway/src/gateway.js';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
-import { publishAll } from '../fixtures/publisher.js';
+import { collect, publishAll } from '../fixtures/publisher.js';
 import { startPymodbus, type Pymodbus, type PymodbusEntry } from '../fixtures/pymodbus.js';
 
 type Num = 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'float64';
@@ -94,10 +94,12 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
   let tcp: Pymodbus;
   let rtu: Pymodbus;
   let gw: Gateway & { cleanup(): Promise<void> };
+  let rejected: Awaited<ReturnType<typeof collect>>;
   const { map, registers } = layout();
 
   beforeAll(async () => {
     [mosq, tcp, rtu] = await Promise.all([startMosquitto(), startPymodbus(map), startPymodbus(map, 'rtu')]);
+    rejected = await collect(mosq.url, 'facility/_rejected/#');
     const device = (id: string, connection: string, extra: Record<string, unknown> = {}) => ({
       id,
       site: SITE,
@@ -155,6 +157,11 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
             // Unit 9 is not on the server: no answer, timeouts.
             device('rig-absent', 'tcp', { unitId: 9, registers: [{ metric: 'x', address: 0 }] }),
             device('rig-dead', 'dead', { registers: [{ metric: 'x', address: 0 }] }),
+            // A mapping mistake: 54321 (the uint16 at 1) as a humidity is outside 0-100 %RH.
+            device('probe-wrong', 'tcp', {
+              kind: 'env-probe',
+              registers: [{ metric: 'humidity_pct', table: 'holding', address: 1, type: 'uint16' }],
+            }),
           ],
         }),
       }),
@@ -162,6 +169,7 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await rejected?.close();
     await gw?.cleanup();
     await Promise.all([tcp?.close(), rtu?.close(), mosq?.stop()]);
   });
@@ -208,6 +216,23 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
     expect(await gw.metrics.metrics()).toMatch(
       /gateway_modbus_requests_total\{connection="tcp",result="exception"\} [1-9]/,
     );
+  }, 20_000);
+
+  it('a value the pipeline refuses is counted, logged and republished with its reason, not stored', async () => {
+    await waitFor(() => rejected.messages.length > 0, 10_000, 'a rejection on facility/_rejected');
+    const m = rejected.messages[0]!;
+    expect(m.topic).toBe(`facility/_rejected/${SITE}/env-probe/probe-wrong`);
+    const body = JSON.parse(m.payload) as Record<string, unknown>;
+    expect(body).toMatchObject({ reason: 'value_out_of_range', source: 'modbus:tcp', unitId: 1 });
+    expect(body.reading).toMatchObject({ values: { humidity_pct: 54321 } });
+    // The device is known (as for a refused MQTT message), but without a value.
+    expect(gw.registry.get('probe-wrong')?.latest ?? {}).toEqual({});
+    expect(await gw.metrics.metrics()).toMatch(
+      /gateway_messages_rejected_total\{reason="value_out_of_range"\} [1-9]/,
+    );
+    // Once a minute per device and reason, not once per poll.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(rejected.messages.filter((x) => x.topic.endsWith('/probe-wrong'))).toHaveLength(1);
   }, 20_000);
 
   it('a dropped connection and a server restart: bad, offline, recovery; MQTT is served meanwhile', async () => {
