@@ -13,9 +13,11 @@ need=()
 [ -x /usr/bin/docker-compose ] || need+=(docker-compose)
 # The dashboard's browser tests, screenshots and benchmark (playwright-core drives it).
 [ -x /usr/bin/chromium ] || need+=(chromium)
-# The Modbus tests: an independent Modbus server (pymodbus 3.0) and a standard master (mbpoll).
+# The Modbus tests: an independent Modbus server (pymodbus 3.0), a standard master (mbpoll), and
+# socat for a pseudo-terminal serial port.
 [ -d /usr/lib/python3/dist-packages/pymodbus ] || need+=(python3-pymodbus)
 [ -x /usr/bin/mbpoll ] || need+=(mbpoll)
+[ -x /usr/bin/socat ] || need+=(socat)
 # Chinese text in the dashboard's screenshots (Chromium draws boxes without a CJK font).
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ "${#need[@]}" -gt 0 ]; then

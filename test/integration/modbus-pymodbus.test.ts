@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modbusSchema } from '../../adapters/modbus/schema.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
@@ -5,7 +6,13 @@ import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { collect, publishAll } from '../fixtures/publisher.js';
-import { startPymodbus, type Pymodbus, type PymodbusEntry } from '../fixtures/pymodbus.js';
+import {
+  startPtyBridge,
+  startPymodbus,
+  type Pymodbus,
+  type PtyBridge,
+  type PymodbusEntry,
+} from '../fixtures/pymodbus.js';
 
 type Num = 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'float64';
 type Order = 'big' | 'little';
@@ -93,6 +100,9 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
   let mosq: Mosquitto;
   let tcp: Pymodbus;
   let rtu: Pymodbus;
+  let serialRtu: Pymodbus;
+  let pty: PtyBridge;
+  let badCrc: Server;
   let gw: Gateway & { cleanup(): Promise<void> };
   let rejected: Awaited<ReturnType<typeof collect>>;
   const { map, registers } = layout();
@@ -100,6 +110,21 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
   beforeAll(async () => {
     [mosq, tcp, rtu] = await Promise.all([startMosquitto(), startPymodbus(map), startPymodbus(map, 'rtu')]);
     rejected = await collect(mosq.url, 'facility/_rejected/#');
+    // A serial port: a pseudo-terminal that socat bridges to a second RTU-framed server.
+    serialRtu = await startPymodbus(map, 'rtu');
+    pty = await startPtyBridge(serialRtu.port);
+    // A serial server whose answers are well formed but arrive with a wrong CRC (line noise).
+    badCrc = createServer((sock) =>
+      sock.on('data', (req: Buffer) => {
+        const count = req.readUInt16BE(4);
+        const res = Buffer.alloc(3 + 2 * count + 2, 0x11);
+        res[0] = req[0]!;
+        res[1] = req[1]!;
+        res[2] = 2 * count;
+        sock.write(res); // CRC bytes 0x1111: wrong for this frame
+      }),
+    );
+    await new Promise<void>((r) => badCrc.listen(0, '127.0.0.1', r));
     const device = (id: string, connection: string, extra: Record<string, unknown> = {}) => ({
       id,
       site: SITE,
@@ -135,6 +160,21 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
               maxSpan: 125,
               reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
             },
+            {
+              name: 'noisy',
+              transport: 'rtu-over-tcp',
+              host: '127.0.0.1',
+              port: (badCrc.address() as { port: number }).port,
+              reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
+            },
+            {
+              name: 'serial',
+              transport: 'rtu',
+              path: pty.path,
+              baudRate: 19200,
+              parity: 'none',
+              reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
+            },
             // Nothing listens here: it must not hold up or stop the gateway.
             {
               name: 'dead',
@@ -150,6 +190,8 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
           devices: [
             device('rig-1', 'tcp', { profile: 'lab-all-types' }),
             device('rig-rtu', 'rtu', { profile: 'lab-all-types' }),
+            device('rig-noisy', 'noisy', { registers: [{ metric: 'x', address: 0 }] }),
+            device('rig-serial', 'serial', { profile: 'lab-all-types', timeoutMs: 500 }),
             // Reads past the end of the table: the server answers exception 02.
             device('rig-exc', 'tcp', {
               registers: [{ metric: 'beyond', table: 'holding', address: 100, type: 'uint16' }],
@@ -171,7 +213,9 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
   afterAll(async () => {
     await rejected?.close();
     await gw?.cleanup();
-    await Promise.all([tcp?.close(), rtu?.close(), mosq?.stop()]);
+    await pty?.close();
+    badCrc?.close();
+    await Promise.all([tcp?.close(), rtu?.close(), serialRtu?.close(), mosq?.stop()]);
   });
 
   const latest = (id: string): Record<string, { value: unknown; quality: string }> =>
@@ -183,9 +227,9 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
       ] ?? { state: '?' }
     ).state;
 
-  it('decodes every value exactly, over Modbus TCP and over RTU framing (CRC) on TCP', async () => {
+  it('decodes every value exactly, over Modbus TCP, RTU framing (CRC) over TCP and RTU on a serial port (pty)', async () => {
     const want = expected();
-    for (const id of ['rig-1', 'rig-rtu']) {
+    for (const id of ['rig-1', 'rig-rtu', 'rig-serial']) {
       await waitFor(() => Object.keys(latest(id)).length > 0, 15_000, `${id} read`);
       await new Promise((r) => setTimeout(r, 1000));
       const got = Object.fromEntries(Object.entries(latest(id)).map(([k, v]) => [k, v.value]));
@@ -216,6 +260,13 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
     expect(await gw.metrics.metrics()).toMatch(
       /gateway_modbus_requests_total\{connection="tcp",result="exception"\} [1-9]/,
     );
+  }, 20_000);
+
+  it('an RTU answer with a wrong CRC is refused, never decoded', async () => {
+    await waitFor(() => devState('noisy', 'rig-noisy') === 'offline', 10_000, 'rig-noisy offline');
+    const h = gw.health()['modbus:noisy']!.devices as Record<string, { lastError: string }>;
+    expect(h[`${SITE}/rig-noisy`]!.lastError).toMatch(/CRC/i);
+    expect(gw.registry.get('rig-noisy')).toBeUndefined();
   }, 20_000);
 
   it('a value the pipeline refuses is counted, logged and republished with its reason, not stored', async () => {
