@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../gateway/src/config/load.js';
 import { planReads } from '../../adapters/modbus/plan.js';
 import { DevicePoller } from '../../adapters/modbus/poller.js';
 import { modbusDeviceSchema, modbusSchema, registerSchema } from '../../adapters/modbus/schema.js';
@@ -154,6 +158,49 @@ describe('config', () => {
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toContain('devices.0.connection');
     expect(paths).toContain('devices.0.profile');
+  });
+  it('the gateway config loader reports Modbus mistakes with their full key path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fgw-modbus-cfg-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      [
+        'modbus:',
+        '  connections:',
+        '    - { name: plc, transport: tcp, host: 127.0.0.1, maxSpan: 200 }',
+        '  devices:',
+        '    - { id: t1, site: s, kind: chlorination, connection: plc, profile: acme-nope }',
+        '    - id: t2',
+        '      site: s',
+        '      kind: chlorination',
+        '      connection: plc',
+        '      registers: [{ metric: ph, table: coil, address: 0, type: float32 }]',
+      ].join('\n'),
+    );
+    try {
+      expect(() => loadConfig(file, {})).toThrow(ConfigError);
+      let problems: string[] = [];
+      try {
+        loadConfig(file, {});
+      } catch (e) {
+        problems = (e as ConfigError).problems.map((p) => p.path);
+      }
+      expect(problems).toEqual(
+        expect.arrayContaining(['modbus.connections.0.maxSpan', 'modbus.devices.1.registers.0.type']),
+      );
+      // The profile is checked once the rest is valid (a cross-reference, after the shapes).
+      writeFileSync(
+        file,
+        [
+          'modbus:',
+          '  connections: [{ name: plc, transport: tcp, host: 127.0.0.1 }]',
+          '  devices: [{ id: t1, site: s, kind: chlorination, connection: plc, profile: acme-nope }]',
+        ].join('\n'),
+      );
+      expect(() => loadConfig(file, {})).toThrow(/modbus\.devices\.0\.profile: no profile named acme-nope/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('checks register definitions', () => {
     const bad = [
