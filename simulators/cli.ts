@@ -14,6 +14,8 @@ const USAGE = `usage: npm run simulate -- [options]
   --opcua-port <n>       also serve chlorination tanks and probes over OPC UA on this port
   --mbus-port <n>        also answer as wired M-Bus gas and water meters (TCP, transparent serial
                          server) on this port; prints the meters' primary and secondary addresses
+  --modbus-port <n>      also serve chlorination tanks and probes over Modbus TCP on this port
+                         (one unit id per device, 1.. in scenario order; see docs/modbus.md)
   --speed <x>            simulated seconds per real second (1440 = a day a minute; default 1)
   --seed <n>             random seed (default: the scenario's, else 1)
   --start <time>         simulated start, RFC 3339 or epoch ms
@@ -51,6 +53,7 @@ try {
       'no-mqtt': { type: 'boolean' },
       'opcua-port': { type: 'string' },
       'mbus-port': { type: 'string' },
+      'modbus-port': { type: 'string' },
       speed: { type: 'string' },
       seed: { type: 'string' },
       start: { type: 'string' },
@@ -105,6 +108,7 @@ if (duration !== undefined && !(duration > 0)) fail(`--duration must be positive
 const devices = int(str('devices'), 'devices', 1, 1_000_000);
 const opcuaPort = int(str('opcua-port'), 'opcua-port', 1, 65535);
 const mbusPort = int(str('mbus-port'), 'mbus-port', 1, 65535);
+const modbusPort = int(str('modbus-port'), 'modbus-port', 1, 65535);
 const seed = int(str('seed'), 'seed', -(2 ** 31), 2 ** 32);
 const controlPort = int(str('control-port'), 'control-port', 0, 65535);
 
@@ -121,6 +125,7 @@ try {
     brokerCaFile: brokerCa,
     opcuaPort,
     mbusPort,
+    modbusPort,
     speed,
     seed,
     startTime,

@@ -5,6 +5,7 @@ import { Engine, type DeviceInfo, type SimMessage } from './engine/engine.js';
 import { Runner } from './engine/runner.js';
 import { startOpcuaServer, type OpcuaServerHandle } from './opcua/server.js';
 import { startMbusServer, type MbusMeterInfo, type MbusServerHandle } from './mbus/server.js';
+import { startModbusServer, type ModbusServerHandle, type ModbusUnit } from './modbus/server.js';
 import { fleetScenario } from './scenario/fleet.js';
 import { loadScenarioFile, parseScenario } from './scenario/load.js';
 import type { Scenario, ScenarioInput } from './scenario/schema.js';
@@ -18,6 +19,7 @@ export { loadScenarioFile, parseScenario, parseScenarioYaml, ScenarioError } fro
 export { fleetScenario } from './scenario/fleet.js';
 export { startOpcuaServer } from './opcua/server.js';
 export { startMbusServer, type MbusMeterInfo, type MbusServerHandle } from './mbus/server.js';
+export { startModbusServer, SIM_PROFILES, type ModbusUnit } from './modbus/server.js';
 export { MODELS } from './models/index.js';
 
 /** The built-in demo: all four kinds at one site. */
@@ -40,6 +42,8 @@ export interface SimulationOptions {
   devices?: number;
   /** Epoch ms of simulated time zero; default: the scenario's start, else now (speed 1) or 24 h ago. */
   startTime?: number;
+  /** Also serve the chlorination and env-probe devices over Modbus TCP on this port (unit ids 1.. in scenario order). */
+  modbusPort?: number;
   /** Start the HTTP control on this port (0: any free port; see `controlUrl`). */
   controlPort?: number;
   controlHost?: string;
@@ -82,6 +86,7 @@ export interface SimulationStats {
   mqtt: PublisherStats | null;
   opcua: { endpointUrl: string; updates: number } | null;
   mbus: { port: number; meters: number; answers: number } | null;
+  modbus: { port: number; units: number; requests: number } | null;
 }
 
 export interface FaultInfo {
@@ -109,6 +114,8 @@ export interface Simulation {
    */
   readonly mbus: (Pick<MbusServerHandle, 'port' | 'corrupt' | 'mute'> & { meters: MbusMeterInfo[] }) | null;
   readonly controlUrl: string | null;
+  /** The Modbus TCP units (device → unit id and profile) when `modbusPort` was given; else empty. */
+  readonly modbusUnits: readonly ModbusUnit[];
   /** The Sparkplug B edge nodes (protocol `sparkplug`), with their fault methods; else null. */
   readonly sparkplug: SparkplugPublisher | null;
   stop(): Promise<void>;
@@ -155,6 +162,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
   let publisher: MqttPublisher | SparkplugPublisher | null = null;
   let opcua: OpcuaServerHandle | null = null;
   let mbus: MbusServerHandle | null = null;
+  let modbus: ModbusServerHandle | null = null;
   let control: ControlServer | null = null;
   let runner: Runner | null = null;
   const stopAll = async (): Promise<void> => {
@@ -166,6 +174,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
     }
     await opcua?.stop();
     await mbus?.stop();
+    await modbus?.stop();
   };
 
   try {
@@ -186,6 +195,13 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
         port: opts.mbusPort,
         devices: engine.devices(),
         logger: log.child({ module: 'sim-mbus' }),
+      });
+    }
+    if (opts.modbusPort !== undefined) {
+      modbus = await startModbusServer({
+        port: opts.modbusPort,
+        devices: engine.devices(),
+        logger: log.child({ module: 'sim-modbus' }),
       });
     }
     const brokerUrl = opts.brokerUrl === undefined ? 'mqtt://127.0.0.1:1883' : opts.brokerUrl;
@@ -220,6 +236,8 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
         if (publisher) publisher.publish(msgs.filter(viaMqtt));
         if (opcua) for (const m of msgs) if (viaOpcua(m)) opcua.update(m);
         if (mbus) for (const m of msgs) mbus.update(m);
+        // Modbus devices are polled: their registers always hold the latest report.
+        if (modbus) for (const m of msgs) modbus.update(m);
       },
       onError: (err) => log.error({ err: (err as Error).message }, 'simulation tick failed'),
     });
@@ -230,6 +248,7 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
       opcuaEndpoint: opcua?.endpointUrl ?? null,
       mbus: mbus ? { port: mbus.port, meters: mbus.meters(), corrupt: mbus.corrupt, mute: mbus.mute } : null,
       controlUrl: null,
+      modbusUnits: modbus?.units ?? [],
       sparkplug: publisher instanceof SparkplugPublisher ? publisher : null,
       devices: () => engine.devices(),
       faults: () =>
@@ -260,6 +279,9 @@ export async function startSimulation(opts: SimulationOptions = {}): Promise<Sim
           mqtt: publisher?.stats() ?? null,
           opcua: opcua ? { endpointUrl: opcua.endpointUrl, updates: opcua.updates() } : null,
           mbus: mbus ? { port: mbus.port, meters: mbus.meters().length, answers: mbus.answers() } : null,
+          modbus: modbus
+            ? { port: modbus.port, units: modbus.units.length, requests: modbus.requests() }
+            : null,
         };
       },
       stop: stopAll,

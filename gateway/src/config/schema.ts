@@ -8,6 +8,7 @@ import { opcuaSchema } from '../../../adapters/opcua/schema.js';
 import { hasMailRecipients, notificationsSchema } from '../notifications/schema.js';
 import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
 import { mbusSchema } from '../../../adapters/mbus/schema.js';
+import { modbusSchema } from '../../../adapters/modbus/schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -288,6 +289,8 @@ export const configSchema = z
     sparkplug: sparkplugSchema.prefault({}).meta({ restart: true }),
     /** Wired M-Bus meters over a serial port or a serial-to-TCP converter (adapters/mbus, docs/mbus.md); none by default. */
     mbus: mbusSchema.meta({ restart: true }),
+    /** Modbus TCP/RTU devices polled by the gateway (adapters/modbus, docs/modbus.md); on when it has connections. */
+    modbus: modbusSchema.prefault({}).meta({ restart: true }),
   })
   .superRefine((c, ctx) => {
     if (c.storage.postgres !== undefined)

@@ -23,9 +23,11 @@ export const SOURCES: SourceRegistry = {
   mqtt: async (cfg) => (await import('../../../adapters/mqtt/index.js')).createMqttSources(cfg),
   opcua: async (cfg) =>
     cfg.opcua.length ? (await import('../../../adapters/opcua/index.js')).createOpcuaSources(cfg.opcua) : [],
-  // ── Field-bus adapters: one line each, added with their folders ──
-  // modbus: async (cfg) =>
-  //   cfg.modbus.enabled ? (await import('../../../adapters/modbus/index.js')).createModbusSources(cfg.modbus) : [],
+  // Field buses, polled by the gateway.
+  modbus: async (cfg) =>
+    cfg.modbus.connections.length
+      ? (await import('../../../adapters/modbus/index.js')).createModbusSources(cfg.modbus)
+      : [],
   mbus: async (cfg) =>
     cfg.mbus.connections.length
       ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus)
