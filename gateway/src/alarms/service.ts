@@ -180,8 +180,8 @@ export class AlarmService implements Component {
     const w = this.windows.find((x) => x.id === id);
     if (!w) {
       const old = this.store.windows().find((x) => x.id === id);
-      if (old) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', `window ${id} has already ended`, 409);
-      throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `no window ${id}`, 404);
+      if (old) throw new AlarmError('GW_ERR_WINDOW_ENDED', `window ${id} has already ended`, 409);
+      throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `no maintenance window ${id}`, 404);
     }
     const now = this.now();
     w.endedAt = now;

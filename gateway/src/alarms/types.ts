@@ -145,7 +145,10 @@ export interface ListQuery {
 }
 
 export type AlarmErrorCode =
-  'GW_ERR_ALARM_NOT_FOUND' | 'GW_ERR_ALARM_ALREADY_ACKED' | 'GW_ERR_ALARM_BAD_REQUEST';
+  | 'GW_ERR_ALARM_NOT_FOUND'
+  | 'GW_ERR_ALARM_ALREADY_ACKED'
+  | 'GW_ERR_ALARM_BAD_REQUEST'
+  | 'GW_ERR_WINDOW_ENDED';
 
 export class AlarmError extends Error {
   constructor(

@@ -47,6 +47,7 @@ export const ERROR_CATALOGUE = {
   },
   GW_ERR_ALARM_NOT_FOUND: { status: 404, retryable: false, message: 'no such alarm or active shelf' },
   GW_ERR_ALARM_ALREADY_ACKED: { status: 409, retryable: false, message: 'the alarm is acknowledged already' },
+  GW_ERR_WINDOW_ENDED: { status: 409, retryable: false, message: 'the maintenance window has ended already' },
   GW_ERR_ALARM_BAD_REQUEST: {
     status: 400,
     retryable: false,
