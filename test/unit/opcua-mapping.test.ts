@@ -43,7 +43,7 @@ describe('OPC UA values to readings', () => {
     expect(valueOf({ value: 0.1, statusValue: 0 }, { scale: 1, offset: 0 })).toBe(0.1);
   });
 
-  it('groups one publish batch into one reading per device, timestamp and quality', async () => {
+  it('groups one publish batch into one reading per device and timestamp, quality per value', async () => {
     const out: Reading[][] = [];
     const b = new ReadingBatcher((rs) => out.push(rs));
     const ts = new Date(5000);
@@ -59,9 +59,10 @@ describe('OPC UA values to readings', () => {
         kind: 'env-probe',
         device: 'd',
         ts: 5000,
-        fields: { temperature_c: 21, humidity_pct: 40 },
+        fields: { temperature_c: 21, humidity_pct: 40, smoke: false },
+        quality: 'bad',
+        qualities: { smoke: 'bad' },
       },
-      { site: 's', kind: 'env-probe', device: 'd', ts: 5000, fields: { smoke: false }, quality: 'bad' },
       { site: 's', kind: 'env-probe', device: 'e', ts: 5000, fields: { temperature_c: 19 } },
     ]);
   });

@@ -169,14 +169,13 @@ export class IngestPipeline {
       this.count(info);
       return info;
     }
-    const reading = this.validator.validate(info, { ts: r.ts, values: r.fields }, now, this.line);
+    // The source's quality, one for the reading or one per metric, goes through the same checks
+    // as a JSON payload's `quality` and is written per metric (ADR 0070).
+    const quality = r.qualities ?? (r.quality === 'good' ? undefined : r.quality);
+    const reading = this.validator.validate(info, { ts: r.ts, values: r.fields, quality }, now, this.line);
     if (reading instanceof Rejection) {
       this.count(reading);
       return reading;
-    }
-    if (r.quality && r.quality !== 'good') {
-      reading.quality = r.quality;
-      this.line.text(r.quality === 'bad' ? ',quality="bad"' : ',quality="uncertain"');
     }
     this.accept(info, reading, this.validator.count);
     return null;
