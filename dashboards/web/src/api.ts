@@ -131,7 +131,10 @@ export interface Point {
 export interface History {
   /** Bucket length in ms. */
   interval: number | null;
+  /** Good values only. */
   points: Point[];
+  /** Where the metric had values that are not good (left out of `points`); absent from older gateways. */
+  notGood?: Array<{ ts: number; count?: number; quality?: Quality }>;
 }
 
 export interface NewTicket {

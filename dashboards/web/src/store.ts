@@ -32,8 +32,16 @@ export interface ReadingEvent {
   kind: string;
   ts: string;
   values: Record<string, MetricValue>;
-  /** Absent: good. */
+  /** Absent: good. Without `qualities`, the quality of every value. */
   quality?: Quality;
+  /** The quality of each value that is not good, by metric. */
+  qualities?: Record<string, Quality>;
+}
+
+/** The quality of one metric's value in a live reading. */
+export function qualityIn(r: ReadingEvent, metric: string): Quality {
+  if (r.quality === undefined) return 'good';
+  return r.qualities ? (r.qualities[metric] ?? 'good') : r.quality;
 }
 
 type ReadingListener = (r: ReadingEvent) => void;
@@ -247,14 +255,13 @@ export class Store {
       this.devices.set(key, d);
       this.layout++;
     }
-    const quality = r.quality ?? 'good';
-    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality };
+    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality: qualityIn(r, m) };
     d.lastSeen = ts;
     d.state = 'online';
     const p = PRIMARY[d.kind];
     const v = p ? r.values[p] : undefined;
     // A value its source does not vouch for (a restarted PLC's 0) is shown, marked, but not drawn.
-    if (typeof v === 'number' && quality === 'good') {
+    if (typeof v === 'number' && p !== undefined && qualityIn(r, p) === 'good') {
       let ring = this.sparks.get(key);
       if (!ring) this.sparks.set(key, (ring = new Ring()));
       ring.push(v);

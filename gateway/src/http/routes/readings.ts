@@ -37,7 +37,7 @@ const readingsQuery = z
 /**
  * `GET /api/devices/:id/readings?metric=&from=&to=&limit=&points=`: the history of one metric from
  * InfluxDB, raw (at most `limit` readings, oldest first) or, with `points`, in about that many
- * time buckets over the whole range.
+ * time buckets over the whole range. Only good values; `notGood` lists where the others were.
  */
 export function registerReadingRoutes(app: FastifyInstance, deps: ReadingRouteDeps): void {
   const viewer = requireRole(deps.tokens, 'viewer');
@@ -62,15 +62,29 @@ export function registerReadingRoutes(app: FastifyInstance, deps: ReadingRouteDe
         to,
       };
       try {
+        // Values that are not good are never in `points`; `notGood` says where they were, so a
+        // chart can mark the gap (ADR 0070).
         if (q.data.points !== undefined) {
           const interval = bucketMs(from, to, q.data.points);
-          const points = await deps.reader.downsampled(series, interval);
-          return { device: e.key, metric: q.data.metric, from, to, interval, points };
+          const [points, notGood] = await Promise.all([
+            deps.reader.downsampled(series, interval),
+            deps.reader.notGoodBuckets(series, interval),
+          ]);
+          return { device: e.key, metric: q.data.metric, from, to, interval, points, notGood };
         }
-        const points = await deps.reader.readings({ ...series, limit: q.data.limit });
+        const h = await deps.reader.history({ ...series, limit: q.data.limit });
         // Oldest first: a range with more readings than the limit ends early, and says so.
-        const truncated = points.length >= q.data.limit;
-        return { device: e.key, metric: q.data.metric, from, to, interval: null, truncated, points };
+        const truncated = h.rows >= q.data.limit;
+        return {
+          device: e.key,
+          metric: q.data.metric,
+          from,
+          to,
+          interval: null,
+          truncated,
+          points: h.points,
+          notGood: h.notGood,
+        };
       } catch (err) {
         if (err instanceof QueryError) return sendError(reply, err.status, 'query_failed', err.message);
         throw err;
