@@ -4,6 +4,7 @@ import type { MqttConfig } from '../../gateway/src/config/schema.js';
 import type { IngestPipeline, RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
 import type { Outbox } from '../../gateway/src/storage/outbox.js';
 import { MqttIngestClient, redact } from './client.js';
+import { DeadLetterQueue, type DeadLetterStats } from './dead-letters.js';
 import type { SparkplugIngest } from './sparkplug/ingest.js';
 
 /**
@@ -13,6 +14,7 @@ import type { SparkplugIngest } from './sparkplug/ingest.js';
 export class MqttSource implements Component, RejectPublisher {
   readonly name = 'mqtt';
   private client?: MqttIngestClient;
+  private deadLetters?: DeadLetterQueue;
 
   constructor(
     private readonly cfg: MqttConfig & { url: string },
@@ -45,6 +47,18 @@ export class MqttSource implements Component, RejectPublisher {
       spb ? (now) => spb.will(now) : undefined,
     );
     this.client = client;
+    // Rejected messages: their own QoS 1 path with its own bound, beside (not in) the receive path.
+    const letters = new DeadLetterQueue(
+      {
+        connected: () => client.isConnected,
+        nextId: () => client.nextPacketId(),
+        send: (topic, payload, id, dup) => client.publishQos1(topic, payload, id, dup),
+      },
+      this.cfg.rejectedQueue,
+    );
+    this.deadLetters = letters;
+    client.on('puback', (id: number) => letters.onPuback(id));
+    client.on('connect', () => letters.onConnect());
     if (spb) {
       spb.attach((topic, payload, retained) => client.publish(topic, payload, retained));
       client.on('subscribed', () => spb.onSubscribed());
@@ -53,7 +67,12 @@ export class MqttSource implements Component, RejectPublisher {
   }
 
   publishRejected(site: string, kind: string, device: string, payload: string): void {
-    this.client?.publish(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
+    this.deadLetters?.enqueue(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
+  }
+
+  /** Rejected messages acknowledged by the broker, dropped at the bound, and pending. */
+  deadLetterStats(): DeadLetterStats | undefined {
+    return this.deadLetters?.stats();
   }
 
   /** Resolves once subscribed (tests and start-up logs use it). */
@@ -87,6 +106,7 @@ export class MqttSource implements Component, RejectPublisher {
       url: redact(this.cfg.url),
       detail: c.error,
       ...c.stats,
+      deadLetters: this.deadLetters?.stats(),
     };
   }
 }

@@ -34,6 +34,14 @@ export interface DeviceDirectory {
 /** Republishes a rejected message with its reason (MQTT `facility/_rejected/...`). */
 export interface RejectPublisher {
   publishRejected(site: string, kind: string, device: string, payload: string): void;
+  /** How the republished messages fared (MQTT: QoS 1 until PUBACK, bounded). */
+  deadLetterStats?(): DeadLetterCounts | undefined;
+}
+
+export interface DeadLetterCounts {
+  published: number;
+  dropped: number;
+  pending: number;
 }
 
 export interface IngestCounters {
@@ -102,6 +110,11 @@ export class IngestPipeline {
       rejected: Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>,
       derive: {},
     };
+  }
+
+  /** How the rejected messages republished so far fared; undefined without a publisher. */
+  deadLetters(): DeadLetterCounts | undefined {
+    return this.rejects?.deadLetterStats?.();
   }
 
   addListener(l: ReadingListener): void {
