@@ -142,8 +142,12 @@ describe('ingest lines', () => {
       T + 1000,
     );
     expect(r).toBeNull();
+    // A reading whose values are all good, as OPC UA delivers most of them.
+    const good = { site: 'plant-1', kind: 'chlorination', device: 'tank-1', ts: T + 1, fields: { ph: 7.3 } };
+    expect(p.handleReading(good, T + 1000)).toBeNull();
     expect(out.lines).toEqual([
       `chlorination,device=tank-1,site=plant-1 free_chlorine_mgl_bad=-1,free_chlorine_mgl_quality="bad",ph=7.2 ${T}\n`,
+      `chlorination,device=tank-1,site=plant-1 ph=7.3 ${T + 1}\n`,
     ]);
   });
 

@@ -131,7 +131,7 @@ export class PayloadValidator {
         return new Rejection('values_not_object', '"values" must be an object of metric: value');
       }
       for (const k in o) {
-        if (k !== 'ts' && k !== 'values' && !(k === 'quality' && hasQ)) {
+        if (k !== 'ts' && k !== 'values' && !(k === 'quality' && (hasQ || rawQ === undefined))) {
           return new Rejection('payload_not_object', `unexpected key "${k.slice(0, 64)}" beside "values"`);
         }
       }
