@@ -109,7 +109,9 @@ describe('a sensor fault through the simulators: bad values left out everywhere'
   });
 
   it('Grafana: no panel shows the failed sensor as a value; its own panel counts the bad ones', async () => {
-    const d = JSON.parse(readFileSync(join(ROOT, 'dashboards/grafana/dashboards/env-probe.json'), 'utf8')) as {
+    const d = JSON.parse(
+      readFileSync(join(ROOT, 'dashboards/grafana/dashboards/env-probe.json'), 'utf8'),
+    ) as {
       panels: Array<{ title: string; targets?: Array<{ query: string }> }>;
     };
     let counted = 0;
