@@ -4,7 +4,8 @@
 // What changed is counted per device (`revs`), per tile state (`layout`) and per list (`alarmsRev`,
 // `ticketsRev`), so a redraw touches only the tiles and lists that changed.
 import { Ring } from './ring';
-import { Api, type Alarm, type Device, type MetricValue, type Quality, type Ticket } from './api';
+import { Api, type Alarm, type Device, type MetricValue, type Ticket } from './api';
+import { qualityIn, type ReadingQuality } from './quality';
 
 export type Conn = 'connecting' | 'live' | 'reconnecting' | 'stale';
 export { Ring };
@@ -26,22 +27,12 @@ export const PRIMARY: Record<string, string> = {
   'water-meter': 'flow_lph',
 };
 
-export interface ReadingEvent {
+export interface ReadingEvent extends ReadingQuality {
   site: string;
   device: string;
   kind: string;
   ts: string;
   values: Record<string, MetricValue>;
-  /** Absent: good. Without `qualities`, the quality of every value. */
-  quality?: Quality;
-  /** The quality of each value that is not good, by metric. */
-  qualities?: Record<string, Quality>;
-}
-
-/** The quality of one metric's value in a live reading. */
-export function qualityIn(r: ReadingEvent, metric: string): Quality {
-  if (r.quality === undefined) return 'good';
-  return r.qualities ? (r.qualities[metric] ?? 'good') : r.quality;
 }
 
 type ReadingListener = (r: ReadingEvent) => void;

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, type Alarm, type DeviceRules, type Threshold, type Ticket } from '../api';
 import { MetricChart, type Series } from '../chart';
 import { useApp, useStoreValue } from '../context';
-import { qualityIn } from '../store';
+import { qualityIn } from '../quality';
 import { fmtDuration, fmtTime, localInput, unitOf } from '../format';
 import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
