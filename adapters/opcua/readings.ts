@@ -67,6 +67,11 @@ export class ReadingBatcher {
     } else if (r.qualities !== undefined && node.metric in r.qualities) {
       // The same node twice in one response: its newest status counts.
       delete r.qualities[node.metric];
+      const left = Object.values(r.qualities);
+      if (left.length === 0) {
+        delete r.qualities;
+        delete r.quality;
+      } else r.quality = left.includes('bad') ? 'bad' : 'uncertain';
     }
     if (!this.scheduled) {
       this.scheduled = true;

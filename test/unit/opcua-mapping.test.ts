@@ -66,6 +66,19 @@ describe('OPC UA values to readings', () => {
       { site: 's', kind: 'env-probe', device: 'e', ts: 5000, fields: { temperature_c: 19 } },
     ]);
   });
+
+  it('takes the newest status of a node notified twice in one response', async () => {
+    const out: Reading[][] = [];
+    const b = new ReadingBatcher((rs) => out.push(rs));
+    const ts = new Date(5000);
+    b.add(node, { value: 0, statusValue: 0x808c0000, sourceTimestamp: ts }, 0);
+    b.add(node, { value: 21, statusValue: 0, sourceTimestamp: ts }, 0);
+    b.add({ ...node, metric: 'humidity_pct' }, { value: 0, statusValue: 0x40920000, sourceTimestamp: ts }, 0);
+    await new Promise((r) => setImmediate(r));
+    expect(out[0]![0]!.fields).toEqual({ temperature_c: 21, humidity_pct: 0 });
+    expect(out[0]![0]!.qualities).toEqual({ humidity_pct: 'uncertain' });
+    expect(out[0]![0]!.quality).toBe('uncertain');
+  });
 });
 
 describe('OPC UA config', () => {
