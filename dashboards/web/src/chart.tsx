@@ -43,7 +43,21 @@ export function MetricChart(props: {
       legend: { show: false },
       cursor: { drag: { x: true, y: false } },
       scales: {
-        x: { time: true },
+        x: {
+          time: true,
+          // Wide enough for the marks too: a sensor that only fails has no values to set the range.
+          range: (_u, lo, hi) => {
+            const m = marks.current;
+            if (m.length === 0) return [lo, hi];
+            let a = Number.isFinite(lo) ? lo : m[0]!;
+            let b = Number.isFinite(hi) ? hi : m[0]!;
+            for (const x of m) {
+              if (x < a) a = x;
+              if (x > b) b = x;
+            }
+            return a === b ? [a - 60, b + 60] : [a, b];
+          },
+        },
         y: {
           range: (_u, lo, hi) => {
             let a = lo;

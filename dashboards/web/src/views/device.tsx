@@ -197,7 +197,10 @@ export function DeviceView(props: { id: string }) {
         if (typeof v !== 'number') continue;
         if (qualityIn(r, m) !== 'good') {
           const marks = notGood.current.get(m);
-          if (marks) marks.push(ts);
+          if (marks) {
+            marks.push(ts);
+            if (marks.length > MAX_LIVE_POINTS) marks.shift();
+          }
           continue;
         }
         let s = series.current.get(m);
