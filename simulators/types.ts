@@ -39,5 +39,6 @@ export interface Model<S extends BaseState = BaseState, P = unknown> {
 /** Faults every kind understands; handled by the engine and the transports, not the physics. */
 export const COMMON_FAULTS: Readonly<Record<string, string>> = {
   silent: 'the device stops reporting (offline after 3 intervals)',
-  'sensor-fault': 'analogue readings are bad: omitted over MQTT, Bad_SensorFailure over OPC UA',
+  'sensor-fault':
+    'analogue readings are bad: 0 with "quality": {"<metric>": "bad"} over MQTT JSON, Bad_SensorFailure over OPC UA',
 };

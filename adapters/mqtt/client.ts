@@ -156,6 +156,10 @@ export class MqttIngestClient extends EventEmitter {
         return this.onConnack(p, epoch);
       case 'suback':
         return this.onSuback(p);
+      case 'puback':
+        // Only our own QoS 1 publishes are acknowledged to us (dead letters): not the receive path.
+        this.emit('puback', p.messageId);
+        return;
       case 'pingresp':
         return;
       case 'disconnect':
@@ -318,7 +322,7 @@ export class MqttIngestClient extends EventEmitter {
   }
 
   /**
-   * Publishes at QoS 0 (rejected messages, rebirth commands), or at QoS 1 with retain set
+   * Publishes at QoS 0 (rebirth commands), or at QoS 1 with retain set
    * (`retained`: state that must outlive the message, re-sent on every connection by its owner,
    * so the PUBACK is not waited for).
    */
@@ -335,6 +339,25 @@ export class MqttIngestClient extends EventEmitter {
         messageId: this.allocId(),
       });
     else this.write({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+  }
+
+  /** True while a connection is up and accepted (CONNACK). */
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /**
+   * One QoS 1 publish with a packet id the caller holds until the `puback` event names it (the
+   * dead-letter queue). `dup` on a resend after a reconnect.
+   */
+  publishQos1(topic: string, payload: Buffer, id: number, dup: boolean): void {
+    if (!this.connected) return;
+    this.write({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup, messageId: id });
+  }
+
+  /** A packet id for an outgoing publish or subscribe. */
+  nextPacketId(): number {
+    return this.allocId();
   }
 
   private write(packet: Packet): void {

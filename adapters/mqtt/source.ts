@@ -3,6 +3,7 @@ import type { Source, SourceContext } from '../../gateway/src/core/source.js';
 import type { MqttConfig } from '../../gateway/src/config/schema.js';
 import type { RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
 import { MqttIngestClient, redact } from './client.js';
+import { DeadLetterQueue, type DeadLetterStats } from './dead-letters.js';
 import type { SparkplugIngest } from './sparkplug/ingest.js';
 
 /** Where to connect and as whom, settled at start (the embedded broker's port is known only then). */
@@ -19,6 +20,7 @@ export interface MqttEndpoint {
 export class MqttSource implements Source, RejectPublisher {
   readonly name = 'mqtt';
   private client?: MqttIngestClient;
+  private deadLetters?: DeadLetterQueue;
   private url?: string;
 
   constructor(
@@ -54,6 +56,18 @@ export class MqttSource implements Source, RejectPublisher {
       spb ? (now) => spb.will(now) : undefined,
     );
     this.client = client;
+    // Rejected messages: their own QoS 1 path with its own bound, beside (not in) the receive path.
+    const letters = new DeadLetterQueue(
+      {
+        connected: () => client.isConnected,
+        nextId: () => client.nextPacketId(),
+        send: (topic, payload, id, dup) => client.publishQos1(topic, payload, id, dup),
+      },
+      this.cfg.rejectedQueue,
+    );
+    this.deadLetters = letters;
+    client.on('puback', (id: number) => letters.onPuback(id));
+    client.on('connect', () => letters.onConnect());
     if (spb) {
       spb.attach((topic, payload, retained) => client.publish(topic, payload, retained));
       client.on('subscribed', () => spb.onSubscribed());
@@ -62,7 +76,12 @@ export class MqttSource implements Source, RejectPublisher {
   }
 
   publishRejected(site: string, kind: string, device: string, payload: string): void {
-    this.client?.publish(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
+    this.deadLetters?.enqueue(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
+  }
+
+  /** Rejected messages acknowledged by the broker, dropped at the bound, and pending. */
+  deadLetterStats(): DeadLetterStats | undefined {
+    return this.deadLetters?.stats();
   }
 
   /** Resolves once subscribed (tests and start-up logs use it). */
@@ -96,6 +115,7 @@ export class MqttSource implements Source, RejectPublisher {
       url: redact(this.url ?? ''),
       detail: c.error,
       ...c.stats,
+      deadLetters: this.deadLetters?.stats(),
     };
   }
 }

@@ -39,8 +39,9 @@ export function valueOf(
 }
 
 /**
- * Collects the values of one publish response and hands them on as Readings: one per device,
- * source timestamp and quality, so values measured together stay one point in InfluxDB.
+ * Collects the values of one publish response and hands them on as Readings: one per device and
+ * source timestamp, each value with its own quality (ADR 0070), so values measured together stay
+ * one point in InfluxDB and a failed sensor does not mark the good values beside it as bad.
  */
 export class ReadingBatcher {
   private pending = new Map<string, Reading>();
@@ -53,14 +54,25 @@ export class ReadingBatcher {
     if (value === undefined) return false;
     const quality = qualityOf(sample.statusValue);
     const ts = timestampOf(sample, now);
-    const key = `${node.site}\u0000${node.device}\u0000${node.kind}\u0000${ts}\u0000${quality}`;
+    const key = `${node.site}\u0000${node.device}\u0000${node.kind}\u0000${ts}`;
     let r = this.pending.get(key);
     if (!r) {
       r = { site: node.site, kind: node.kind, device: node.device, ts, fields: {} };
-      if (quality !== 'good') r.quality = quality;
       this.pending.set(key, r);
     }
     r.fields[node.metric] = value;
+    if (quality !== 'good') {
+      (r.qualities ??= {})[node.metric] = quality;
+      r.quality = r.quality === 'bad' || quality === 'bad' ? 'bad' : 'uncertain';
+    } else if (r.qualities !== undefined && node.metric in r.qualities) {
+      // The same node twice in one response: its newest status counts.
+      delete r.qualities[node.metric];
+      const left = Object.values(r.qualities);
+      if (left.length === 0) {
+        delete r.qualities;
+        delete r.quality;
+      } else r.quality = left.includes('bad') ? 'bad' : 'uncertain';
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       // A publish response's notifications are dispatched in one synchronous loop: flushing

@@ -99,6 +99,25 @@ function series(title, measurement, fields, opts = {}) {
   };
 }
 
+/**
+ * How many values per device were not good (a failed sensor), from the `<metric>_bad` fields the
+ * gateway writes them to (ADR 0070): every other panel reads the metrics' own fields, which hold
+ * good values only, so a failed sensor shows as a gap there and as bars here.
+ */
+function notGood(measurement, metrics, opts = {}) {
+  return {
+    ...series('Values not good (sensor faults)', measurement, metrics, { ...opts, bars: true, min: 0 }),
+    description:
+      'Values the device or PLC marked bad or uncertain, per metric: left out of every other panel, counted here.',
+    targets: [
+      {
+        query: `SELECT ${metrics.map((m) => `count("${m}_bad") AS "${m}"`).join(', ')} FROM "${measurement}" WHERE ${FILTER} GROUP BY time($__interval), "device" fill(none)`,
+        alias: '$tag_device $col',
+      },
+    ],
+  };
+}
+
 /** The latest value of each field per device, as a table (booleans and indexes). */
 function latest(title, measurement, fields, opts = {}) {
   const select = fields.map((f) => `last("${f}") AS "${f}"`).join(', ');
@@ -270,6 +289,7 @@ const gas = dashboard(
     latest('Latest state', 'gas_meter', ['volume_m3', 'balance_m3', 'valve_open', 'tamper', 'battery_pct'], {
       width: 24,
     }),
+    notGood('gas_meter', ['volume_m3', 'flow_m3h', 'pressure_kpa'], { width: 24 }),
   ],
   ['gas-meter'],
 );
@@ -297,6 +317,7 @@ const water = dashboard(
       thresholds: steps('red', [20, 'green']),
     }),
     latest('Latest state', 'water_meter', ['volume_m3', 'reverse_flow', 'tamper', 'battery_pct']),
+    notGood('water_meter', ['volume_m3', 'flow_lph', 'pressure_kpa', 'temperature_c'], { width: 24 }),
   ],
   ['water-meter'],
 );
@@ -339,6 +360,7 @@ const chlorination = dashboard(
       'ph',
       'level_pct',
     ]),
+    notGood('chlorination', ['free_chlorine_mgl', 'total_chlorine_mgl', 'ph', 'turbidity_ntu', 'level_pct']),
   ],
   ['chlorination'],
 );
@@ -364,6 +386,7 @@ const envProbe = dashboard(
       thresholds: steps('orange', [5.5, 'green'], [15, 'orange']),
     }),
     latest('Smoke, water, door', 'env_probe', ['smoke', 'water_leak', 'door_open', 'temperature_c']),
+    notGood('env_probe', ['temperature_c', 'humidity_pct']),
   ],
   ['env-probe'],
 );
@@ -415,10 +438,17 @@ const workOrders = dashboard(
   [
     stat('Tickets opened', 'ticket_event', 'count("ticket_id")', `"action" = 'create'`, 'ticket_id'),
     stat('Tickets closed', 'ticket_event', 'count("ticket_id")', `"action" = 'close'`, 'ticket_id'),
-    stat('Repeat faults', 'ticket_event', 'count("ticket_id")', `"action" = 'create' AND "repeat" = true`, 'ticket_id', {
-      thresholds: steps('green', [1, 'orange']),
-      description: 'The same fault on the same asset within 6 months of a resolved ticket',
-    }),
+    stat(
+      'Repeat faults',
+      'ticket_event',
+      'count("ticket_id")',
+      `"action" = 'create' AND "repeat" = true`,
+      'ticket_id',
+      {
+        thresholds: steps('green', [1, 'orange']),
+        description: 'The same fault on the same asset within 6 months of a resolved ticket',
+      },
+    ),
     stat('Highest escalation level', 'ticket_event', 'max("escalation_level")', '', 'escalation_level', {
       thresholds: steps('green', [1, 'orange'], [2, 'red']),
     }),

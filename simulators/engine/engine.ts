@@ -389,7 +389,15 @@ export function payloadOf(m: SimMessage): string {
     if (typeof x === 'number') s += keyFragment(k) + jsonNumber(x);
     else if (typeof x === 'boolean') s += keyFragment(k) + (x ? 'true' : 'false');
   }
-  return s + '}';
+  const bad = m.bad;
+  if (bad.length === 0) return s + '}';
+  // A failed sensor reads 0, and says so: the gateway keeps the 0 apart from good values.
+  let q = '';
+  for (const k of bad) {
+    s += keyFragment(k) + '0';
+    q += keyFragment(k) + '"bad"';
+  }
+  return `${s},"quality":{${q.slice(1)}}}`;
 }
 
 /** JSON numbers are JavaScript's shortest round-trip form; NaN and ±Infinity become null. */

@@ -113,4 +113,41 @@ describe('device view with history', () => {
     expect(pageErrors).toEqual([]);
     await context.close();
   });
+
+  it('marks a failed sensor on the chart and at its latest value, and never draws it as a value', async () => {
+    const since = Date.now();
+    const fault = await fetch(`${demo.url}/api/demo/devices/tank-1/faults`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer demo-engineer', 'content-type': 'application/json' },
+      body: JSON.stringify({ fault: 'sensor-fault' }),
+    });
+    expect(fault.status).toBeLessThan(300);
+    // The simulators send the failed analyser's 0 marked bad; the gateway stores it apart.
+    const raw = async () =>
+      (await (
+        await fetch(`${demo.url}/api/devices/demo%2Ftank-1/readings?metric=free_chlorine_mgl&from=${since}`, {
+          headers: { authorization: 'Bearer demo-viewer' },
+        })
+      ).json()) as { points: Array<{ value: number }>; notGood: unknown[] };
+    await waitFor(async () => (await raw()).notGood.length >= 2, 30_000, 'bad values stored');
+    expect((await raw()).points.filter((p) => p.value === 0)).toEqual([]);
+
+    const { context, page, pageErrors } = await newPage(browser);
+    await signIn(page, demo.url, 'demo-viewer');
+    await page.waitForSelector('[data-testid=who]', { timeout: 20_000 });
+    await page.goto(`${demo.url}/#/device/${encodeURIComponent('demo/tank-1')}`);
+    const chart = '.chart[data-metric=free_chlorine_mgl]';
+    await waitFor(
+      async () => Number(await page.getAttribute(chart, 'data-not-good')) > 0,
+      20_000,
+      'marks of values that are not good on the chart',
+    );
+    await page.locator('.chart-card [data-quality=bad]').first().waitFor({ timeout: 20_000 });
+    expect(pageErrors).toEqual([]);
+    await context.close();
+    await fetch(`${demo.url}/api/demo/devices/tank-1/faults`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer demo-engineer' },
+    });
+  });
 });

@@ -118,6 +118,21 @@ function readingLines(now: number): string[] {
   return lines;
 }
 
+/** A failed sensor on every kind: each value not good, as the gateway writes it (ADR 0070). */
+const FAILED = 'dev-f';
+function badLines(now: number): string[] {
+  const lines: string[] = [];
+  for (const def of Object.values(BUILTIN_KINDS)) {
+    for (let i = 0; i < 3; i++) {
+      const fields = Object.entries(def.metrics).map(
+        ([name, m]) => `${name}_bad=${m.type === 'boolean' ? 'false' : '0'},${name}_quality="bad"`,
+      );
+      lines.push(`${def.measurement},device=${FAILED},site=${SITE} ${fields.join(',')} ${now - i * 60_000}`);
+    }
+  }
+  return lines;
+}
+
 /** alarm_event lines as the alarm service writes them. */
 function alarmLines(now: number): string[] {
   const alarm: Alarm = {
@@ -207,7 +222,8 @@ describe('Grafana dashboards', () => {
     influx = await startInfluxDB();
     await influx.createDb(DB);
     const now = Date.now();
-    const body = [...readingLines(now), ...alarmLines(now), ...ticketLines(now)].join('\n') + '\n';
+    const body =
+      [...readingLines(now), ...badLines(now), ...alarmLines(now), ...ticketLines(now)].join('\n') + '\n';
     const res = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body });
     expect(res.status, await res.text()).toBe(204);
   });
@@ -299,6 +315,27 @@ describe('Grafana dashboards', () => {
             expect(series.length, `no data for ${where}`).toBeGreaterThan(0);
             expect(emptyColumns(series), `empty columns in ${where}`).toEqual([]);
           }
+        }
+      }
+    });
+
+    it(`${file}: a failed sensor's values appear only in the panel that counts them`, async () => {
+      const d = JSON.parse(text) as Dashboard;
+      for (const p of d.panels) {
+        for (const t of p.targets ?? []) {
+          const q = substitute(t.query, { site: SITE, device: FAILED });
+          const series = await influx.query(q, DB);
+          const where = `${file} panel ${p.id} "${p.title}" ${t.refId}: ${q}`;
+          const values = series.flatMap((s) => s.values.flatMap((row) => row.slice(1)));
+          if (p.title.startsWith('Values not good')) {
+            // Three readings, every metric of the panel bad in each.
+            const sum = (values as number[]).reduce((a, b) => a + b, 0);
+            expect(sum, where).toBe(3 * (series[0]!.columns.length - 1));
+          } else
+            expect(
+              values.filter((v) => v !== null && v !== undefined),
+              where,
+            ).toEqual([]);
         }
       }
     });

@@ -6,7 +6,7 @@ import { NAMESPACE_URI, startOpcuaServer, type OpcuaServerHandle } from '../../s
 import { OPCUA_METRICS } from '../../simulators/opcua/units.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
-import { startGateway, testConfig } from '../fixtures/gateway.js';
+import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { simMessage } from '../fixtures/opcua.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
@@ -172,21 +172,49 @@ describe('OPC UA source → gateway → InfluxDB', () => {
     expect(String(dead?.detail)).toMatch(/ECONNREFUSED|connect|refused|timed? ?out/i);
   });
 
-  it('records a sensor fault as bad quality, never as a good value', async () => {
+  it('keeps a bad and a good value of one publish at one source timestamp apart: the good stays good', async () => {
     const ts = Date.now() - 500;
-    const values = tankValues(0);
+    // pH moved beyond the deadband, so its new value is notified with the failed chlorine's status.
+    step = (step + 1) % 50;
+    const values = tankValues(0, step);
     delete values.free_chlorine_mgl;
+    // One scan: the chlorine analyser failed (Bad_SensorFailure), pH and the rest are good.
     server.update(simMessage('tank-1', values, { ts, bad: ['free_chlorine_mgl'] }));
-    await waitFor(async () => (await rowsAt('chlorination', ts)).length === 1, 20_000, 'fault point');
-    // Wait for both readings of that instant (the good metrics and the bad one) to land.
     await waitFor(
-      async () => (await rowsAt('chlorination', ts))[0]?.free_chlorine_mgl !== null,
-      10_000,
-      'bad value',
+      async () =>
+        (await rowsAt('chlorination', ts)).find((r) => r.device === 'tank-1')?.free_chlorine_mgl_quality ===
+        'bad',
+      20_000,
+      'the bad value',
     );
-    const [row] = await rowsAt('chlorination', ts);
-    expect(row!.quality).toBe('bad');
+    await waitFor(
+      async () => (await rowsAt('chlorination', ts)).find((r) => r.device === 'tank-1')?.ph === values.ph,
+      10_000,
+      'the good values',
+    );
+    const row = (await rowsAt('chlorination', ts)).find((r) => r.device === 'tank-1')!;
+    // The failed analyser's value is kept apart, never under its metric's name ...
+    expect(row.free_chlorine_mgl).toBeNull();
+    expect(row.free_chlorine_mgl_bad).toBeTypeOf('number');
+    // ... and the good values of the same instant carry no quality of anyone else's.
+    expect(row.ph_quality ?? null).toBeNull();
+    expect(row.quality ?? null).toBeNull();
     expect(source.health().badValues).toBeGreaterThan(0);
+    // Read back through the history route: pH at that instant, chlorine only as not good.
+    const get = async (metric: string) =>
+      (
+        await gw.app!.inject({
+          url: `/api/devices/${SITE}%2Ftank-1/readings?metric=${metric}&from=${ts - 1}&to=${ts + 1}`,
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).json() as {
+        points: Array<{ ts: number; value: unknown }>;
+        notGood: Array<{ ts: number; quality: string }>;
+      };
+    expect((await get('ph')).points).toEqual([{ ts, value: values.ph }]);
+    const cl = await get('free_chlorine_mgl');
+    expect(cl.points).toEqual([]);
+    expect(cl.notGood).toEqual([{ ts, quality: 'bad' }]);
   });
 
   it('restores exactly one subscription after the server was away for 30 s, values flowing within 10 s', async () => {

@@ -29,6 +29,8 @@ beforeAll(async () => {
     `water_meter,device=wm-3,site=est volume_m3=3 ${Date.UTC(2026, 8, 20)}`,
     // In-home gas meter: read in August, inside the 91-day window ending with October.
     `gas_meter,device=gm-1,site=est volume_m3=4 ${Date.UTC(2026, 7, 15)}`,
+    // Only bad values in October (a failed register, ADR 0070): the meter was not read.
+    `water_meter,device=wm-4,site=est volume_m3_bad=0,volume_m3_quality="bad",battery_pct_bad=0,battery_pct_quality="bad" ${Date.UTC(2026, 9, 10)}`,
   ];
   const res = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, {
     method: 'POST',

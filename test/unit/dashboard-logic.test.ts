@@ -4,6 +4,7 @@ import { slaOf, type SlaTicket } from '../../dashboards/web/src/sla.js';
 import { alarmText, historyNote, ticketTitle } from '../../dashboards/web/src/messages.js';
 import { occurrenceStatus } from '../../dashboards/web/src/occurrence.js';
 import { FORMS, formValues } from '../../dashboards/web/src/forms.js';
+import { qualityIn } from '../../dashboards/web/src/quality.js';
 
 const T0 = Date.parse('2026-11-02T08:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -158,5 +159,15 @@ describe('sparkline ring buffer', () => {
     r.push(5);
     expect(r.length).toBe(3);
     expect(r.values()).toEqual([3, 4, 5]);
+  });
+});
+
+describe('quality of a live value', () => {
+  it('marks only the metrics that are not good, or every value when the reading has one quality', () => {
+    expect(qualityIn({}, 'ph')).toBe('good');
+    const mixed = { quality: 'bad' as const, qualities: { free_chlorine_mgl: 'bad' as const } };
+    expect(qualityIn(mixed, 'free_chlorine_mgl')).toBe('bad');
+    expect(qualityIn(mixed, 'ph')).toBe('good');
+    expect(qualityIn({ quality: 'uncertain' }, 'ph')).toBe('uncertain');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { newDeviceRefs, type Reading } from '../../gateway/src/core/types.js';
+import { newDeviceRefs, type Quality, type Reading } from '../../gateway/src/core/types.js';
 import {
   CONSUMPTION_PREFIX,
   Deriver,
@@ -245,12 +245,26 @@ describe('Deriver: consumption', () => {
     const uncertain: Reading = { ...meter(3, 0), quality: 'uncertain' };
     expect(d.apply(uncertain, KEY)).toBe('ok');
     expect(uncertain.fields).toEqual({ volume_m3: 0 });
+    // Per metric: a bad index books nothing, even beside good values ...
+    const badIndex: Reading = {
+      ...meter(3, 0),
+      fields: { volume_m3: 0, flow_m3h: 1 },
+      quality: 'bad',
+      qualities: { volume_m3: 'bad' },
+    };
+    expect(d.apply(badIndex, KEY)).toBe('ok');
+    expect(badIndex.fields).toEqual({ volume_m3: 0, flow_m3h: 1 });
     const chl: Reading = { site: 's1', kind: 'chlorination', device: 'm1', ts: 4, fields: { volume_m3: 1 } };
     expect(d.apply(chl, KEY)).toBe('ok');
     expect(chl.fields).toEqual({ volume_m3: 1 });
     const next = meter(5, 12);
     d.apply(next, KEY);
     expect(next.fields.consumption_m3).toBe(2);
+    // ... and a good index beside a bad value does.
+    const goodIndex: Reading = { ...meter(6, 13), quality: 'bad', qualities: { flow_m3h: 'bad' } };
+    goodIndex.fields.flow_m3h = 0;
+    d.apply(goodIndex, KEY);
+    expect(goodIndex.fields.consumption_m3).toBe(1);
   });
 });
 
@@ -296,6 +310,19 @@ describe('Deriver: dew point', () => {
     const r = probe({ ...fields });
     new Deriver(new MemStore(), lookup()).apply(r, 's1/p1');
     expect(r.fields).not.toHaveProperty('dew_point_c');
+  });
+
+  it('no dew point from a temperature or humidity that is not good', () => {
+    const cases: Array<Record<string, Quality>> = [{ temperature_c: 'bad' }, { humidity_pct: 'uncertain' }];
+    for (const qualities of cases) {
+      const r: Reading = { ...probe({ temperature_c: 0, humidity_pct: 40 }), quality: 'bad', qualities };
+      new Deriver(new MemStore(), lookup()).apply(r, 's1/p1');
+      expect(r.fields).not.toHaveProperty('dew_point_c');
+    }
+    const ok: Reading = { ...probe({ temperature_c: 20, humidity_pct: 50, smoke: false }), quality: 'bad' };
+    ok.qualities = { smoke: 'bad' };
+    new Deriver(new MemStore(), lookup()).apply(ok, 's1/p1');
+    expect(ok.fields.dew_point_c).toBeTypeOf('number');
   });
 
   it('dewPointC never exceeds the temperature', () => {

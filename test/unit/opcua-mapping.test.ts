@@ -43,7 +43,7 @@ describe('OPC UA values to readings', () => {
     expect(valueOf({ value: 0.1, statusValue: 0 }, { scale: 1, offset: 0 })).toBe(0.1);
   });
 
-  it('groups one publish batch into one reading per device, timestamp and quality', async () => {
+  it('groups one publish batch into one reading per device and timestamp, quality per value', async () => {
     const out: Reading[][] = [];
     const b = new ReadingBatcher((rs) => out.push(rs));
     const ts = new Date(5000);
@@ -59,11 +59,25 @@ describe('OPC UA values to readings', () => {
         kind: 'env-probe',
         device: 'd',
         ts: 5000,
-        fields: { temperature_c: 21, humidity_pct: 40 },
+        fields: { temperature_c: 21, humidity_pct: 40, smoke: false },
+        quality: 'bad',
+        qualities: { smoke: 'bad' },
       },
-      { site: 's', kind: 'env-probe', device: 'd', ts: 5000, fields: { smoke: false }, quality: 'bad' },
       { site: 's', kind: 'env-probe', device: 'e', ts: 5000, fields: { temperature_c: 19 } },
     ]);
+  });
+
+  it('takes the newest status of a node notified twice in one response', async () => {
+    const out: Reading[][] = [];
+    const b = new ReadingBatcher((rs) => out.push(rs));
+    const ts = new Date(5000);
+    b.add(node, { value: 0, statusValue: 0x808c0000, sourceTimestamp: ts }, 0);
+    b.add(node, { value: 21, statusValue: 0, sourceTimestamp: ts }, 0);
+    b.add({ ...node, metric: 'humidity_pct' }, { value: 0, statusValue: 0x40920000, sourceTimestamp: ts }, 0);
+    await new Promise((r) => setImmediate(r));
+    expect(out[0]![0]!.fields).toEqual({ temperature_c: 21, humidity_pct: 0 });
+    expect(out[0]![0]!.qualities).toEqual({ humidity_pct: 'uncertain' });
+    expect(out[0]![0]!.quality).toBe('uncertain');
   });
 });
 

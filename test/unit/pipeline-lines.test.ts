@@ -121,6 +121,58 @@ describe('ingest lines', () => {
       },
       T + 1000,
     );
-    expect(out.lines).toEqual([`chlorination,device=tank-1,site=plant-1 ph=7.1,quality="uncertain" ${T}\n`]);
+    expect(out.lines).toEqual([
+      `chlorination,device=tank-1,site=plant-1 ph_bad=7.1,ph_quality="uncertain" ${T}\n`,
+    ]);
+  });
+
+  it("keeps each value's quality apart: bad ones under <metric>_bad, good ones as they are", () => {
+    const { p, out } = pipeline();
+    const r = p.handleReading(
+      {
+        site: 'plant-1',
+        kind: 'chlorination',
+        device: 'tank-1',
+        ts: T,
+        // A failed analyser's reading may be impossible: kept, not range-checked, not rejected.
+        fields: { free_chlorine_mgl: -1, ph: 7.2 },
+        quality: 'bad',
+        qualities: { free_chlorine_mgl: 'bad' },
+      },
+      T + 1000,
+    );
+    expect(r).toBeNull();
+    // A reading whose values are all good, as OPC UA delivers most of them.
+    const good = { site: 'plant-1', kind: 'chlorination', device: 'tank-1', ts: T + 1, fields: { ph: 7.3 } };
+    expect(p.handleReading(good, T + 1000)).toBeNull();
+    expect(out.lines).toEqual([
+      `chlorination,device=tank-1,site=plant-1 free_chlorine_mgl_bad=-1,free_chlorine_mgl_quality="bad",ph=7.2 ${T}\n`,
+      `chlorination,device=tank-1,site=plant-1 ph=7.3 ${T + 1}\n`,
+    ]);
+  });
+
+  it("takes a JSON payload's quality, per metric or for the whole message", () => {
+    const { p, out } = pipeline();
+    const topic = 'facility/plant-1/chlorination/tank-1/telemetry';
+    msg(p, topic, { ts: T, free_chlorine_mgl: 0, ph: 7.2, quality: { free_chlorine_mgl: 'bad' } });
+    msg(p, topic, { ts: T + 1, values: { ph: 7.3 }, quality: 'uncertain' });
+    msg(p, topic, { ts: T + 2, values: { ph: 7.4 }, quality: { ph: 'good' } });
+    expect(out.lines).toEqual([
+      `chlorination,device=tank-1,site=plant-1 free_chlorine_mgl_bad=0,free_chlorine_mgl_quality="bad",ph=7.2 ${T}\n`,
+      `chlorination,device=tank-1,site=plant-1 ph_bad=7.3,ph_quality="uncertain" ${T + 1}\n`,
+      `chlorination,device=tank-1,site=plant-1 ph=7.4 ${T + 2}\n`,
+    ]);
+  });
+
+  it("rejects a quality it cannot use, and extras named like a metric's bad values", () => {
+    const { p, out } = pipeline();
+    const topic = 'facility/plant-1/chlorination/tank-1/telemetry';
+    msg(p, topic, { ts: T, ph: 7.2, quality: { ph: 'broken' } });
+    msg(p, topic, { ts: T, ph: 7.2, quality: { orp_mv: 'bad' } });
+    msg(p, topic, { ts: T, ph: 7.2, quality: ['bad'] });
+    msg(p, topic, { ts: T, ph: 7.2, ph_bad: 1 });
+    expect(out.lines).toEqual([]);
+    expect(p.counters.rejected.quality_invalid).toBe(3);
+    expect(p.counters.rejected.metric_reserved).toBe(1);
   });
 });

@@ -163,6 +163,16 @@ describe('DeviceRegistry: latest values', () => {
       ts: T0 + 3,
       quality: 'good',
     });
+    // One reading, a quality per value: the good pH beside the failed analyser stays good.
+    r.onReading({
+      ...reading('plant', 'chlorination', 'tank-1', T0 + 4, { free_chlorine_mgl: 0, ph: 7.3 }),
+      quality: 'bad',
+      qualities: { free_chlorine_mgl: 'bad' },
+    });
+    expect(r.get('plant/tank-1', T0 + 4)!.latest).toEqual({
+      free_chlorine_mgl: { value: 0, ts: T0 + 4, quality: 'bad' },
+      ph: { value: 7.3, ts: T0 + 4, quality: 'good' },
+    });
   });
 
   it('keeps a boolean a boolean whatever its quality, and the newest of each metric', () => {

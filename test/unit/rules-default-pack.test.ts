@@ -14,6 +14,8 @@ interface Step {
   at: number;
   f?: Record<string, number | boolean>;
   q?: Quality;
+  /** Per metric (the reading's quality is then the worst of them). */
+  qs?: Record<string, Quality>;
   tick?: true;
   device?: string;
 }
@@ -64,6 +66,10 @@ function run(c: Case): string[] {
     else {
       const r: Reading = { site: 's1', kind: c.kind, device: s.device ?? 'd1', ts, fields: s.f ?? {} };
       if (s.q) r.quality = s.q;
+      if (s.qs) {
+        r.qualities = s.qs;
+        r.quality = Object.values(s.qs).includes('bad') ? 'bad' : 'uncertain';
+      }
       engine.process(r);
     }
   }
@@ -630,6 +636,21 @@ const cases: Case[] = [
       { at: 1, f: { free_chlorine_mgl: 0.04 } },
     ],
     expect: ['raise chlorine.free.low critical @1'],
+  },
+  {
+    name: 'quality per metric: a failed analyser neither raises nor clears; the good pH beside it counts',
+    kind: 'chlorination',
+    steps: [
+      { at: 0, f: { free_chlorine_mgl: 0.5, ph: 7.2 } },
+      { at: 1, f: { free_chlorine_mgl: 0, ph: 9.2 }, qs: { free_chlorine_mgl: 'bad' } },
+      { at: 2, f: { free_chlorine_mgl: 0.04, ph: 9.2 } },
+      { at: 3, f: { free_chlorine_mgl: 0.5, ph: 7.2 }, qs: { free_chlorine_mgl: 'bad' } },
+    ],
+    expect: [
+      'raise chlorination.ph warning @1',
+      'raise chlorine.free.low critical @2',
+      'clear chlorination.ph warning @3',
+    ],
   },
 ];
 

@@ -3,6 +3,8 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Threshold } from './api';
 
+const NOT_GOOD_COLOUR = '#ef4444';
+
 const SEV_COLOUR: Record<string, string> = { critical: '#ef4444', warning: '#f59e0b', info: '#60a5fa' };
 
 /** x (epoch s), mean, min, max: min and max are the band that keeps a bucket's spikes in sight. */
@@ -12,12 +14,16 @@ export type Series = [number[], number[], number[], number[]];
  * One metric over time with uPlot: the mean as a line, the min-max range of each bucket as a band,
  * the rule thresholds as dashed lines across the plot. The thresholds actually drawn are listed in
  * the chart's `data-drawn` attribute (`level:value` pairs), so what a person sees can be checked.
+ * Where the source reported values that are not good (a failed sensor), a red tick stands on the
+ * time axis instead of a value: the gap is explained, never filled (`data-not-good`: how many).
  */
 export function MetricChart(props: {
   metric: string;
   unit: string;
   data: Series;
   thresholds: Threshold[];
+  /** Instants (epoch s) of values that are not good, marked on the time axis. */
+  notGood: number[];
   /** Changes when `data`'s arrays grew in place (live points), so the plot takes them again. */
   version: number;
 }) {
@@ -25,6 +31,8 @@ export function MetricChart(props: {
   const plot = useRef<uPlot | null>(null);
   const thresholds = useRef(props.thresholds);
   thresholds.current = props.thresholds;
+  const marks = useRef(props.notGood);
+  marks.current = props.notGood;
 
   useEffect(() => {
     const el = box.current;
@@ -35,7 +43,21 @@ export function MetricChart(props: {
       legend: { show: false },
       cursor: { drag: { x: true, y: false } },
       scales: {
-        x: { time: true },
+        x: {
+          time: true,
+          // Wide enough for the marks too: a sensor that only fails has no values to set the range.
+          range: (_u, lo, hi) => {
+            const m = marks.current;
+            if (m.length === 0) return [lo, hi];
+            let a = Number.isFinite(lo) ? lo : m[0]!;
+            let b = Number.isFinite(hi) ? hi : m[0]!;
+            for (const x of m) {
+              if (x < a) a = x;
+              if (x > b) b = x;
+            }
+            return a === b ? [a - 60, b + 60] : [a, b];
+          },
+        },
         y: {
           range: (_u, lo, hi) => {
             let a = lo;
@@ -79,8 +101,22 @@ export function MetricChart(props: {
               g.stroke();
               drawn.push(`${t.level}:${t.value}`);
             }
+            g.setLineDash([]);
+            g.strokeStyle = NOT_GOOD_COLOUR;
+            g.lineWidth = 2 * devicePixelRatio;
+            let shown = 0;
+            for (const x of marks.current) {
+              const px = u.valToPos(x, 'x', true);
+              if (px < left || px > left + width) continue;
+              g.beginPath();
+              g.moveTo(px, top + height);
+              g.lineTo(px, top + height - 8 * devicePixelRatio);
+              g.stroke();
+              shown++;
+            }
             g.restore();
             el.dataset.drawn = drawn.sort().join(' ');
+            el.dataset.notGood = String(shown);
           },
         ],
       },

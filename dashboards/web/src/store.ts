@@ -4,7 +4,8 @@
 // What changed is counted per device (`revs`), per tile state (`layout`) and per list (`alarmsRev`,
 // `ticketsRev`), so a redraw touches only the tiles and lists that changed.
 import { Ring } from './ring';
-import { Api, type Alarm, type Device, type MetricValue, type Quality, type Ticket } from './api';
+import { Api, type Alarm, type Device, type MetricValue, type Ticket } from './api';
+import { qualityIn, type ReadingQuality } from './quality';
 
 export type Conn = 'connecting' | 'live' | 'reconnecting' | 'stale';
 export { Ring };
@@ -26,14 +27,12 @@ export const PRIMARY: Record<string, string> = {
   'water-meter': 'flow_lph',
 };
 
-export interface ReadingEvent {
+export interface ReadingEvent extends ReadingQuality {
   site: string;
   device: string;
   kind: string;
   ts: string;
   values: Record<string, MetricValue>;
-  /** Absent: good. */
-  quality?: Quality;
 }
 
 type ReadingListener = (r: ReadingEvent) => void;
@@ -252,14 +251,13 @@ export class Store {
       this.devices.set(key, d);
       this.layout++;
     }
-    const quality = r.quality ?? 'good';
-    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality };
+    for (const [m, v] of Object.entries(r.values)) d.latest[m] = { value: v, ts, quality: qualityIn(r, m) };
     d.lastSeen = ts;
     d.state = 'online';
     const p = PRIMARY[d.kind];
     const v = p ? r.values[p] : undefined;
     // A value its source does not vouch for (a restarted PLC's 0) is shown, marked, but not drawn.
-    if (typeof v === 'number' && quality === 'good') {
+    if (typeof v === 'number' && p !== undefined && qualityIn(r, p) === 'good') {
       let ring = this.sparks.get(key);
       if (!ring) this.sparks.set(key, (ring = new Ring()));
       ring.push(v);

@@ -55,6 +55,18 @@ export const mqttSchema = z.strictObject({
     .prefault({}),
   tls: tlsSchema.optional(),
   rejectedTopicPrefix: z.string().default('facility/_rejected'),
+  /** Rejected messages go out at QoS 1, kept in memory until PUBACK, within these bounds (ADR 0071). */
+  rejectedQueue: z
+    .strictObject({
+      maxMessages: z.number().int().min(1).default(1000),
+      maxBytes: z
+        .number()
+        .int()
+        .min(4096)
+        .default(8 * 1024 * 1024),
+      inflight: z.number().int().min(1).max(65535).default(20),
+    })
+    .prefault({}),
 });
 
 export const brokerSchema = z.strictObject({

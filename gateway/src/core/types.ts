@@ -20,9 +20,29 @@ export interface Reading {
   ts: number;
   /** Metric name → value, including derived fields (consumption_m3, dew_point_c). */
   fields: Record<string, MetricValue>;
-  /** Absent means good. */
+  /**
+   * Absent means every value is good. Without `qualities`, every value of the reading has this
+   * quality (a source that reports one status per message); with it, the worst of `qualities`.
+   */
   quality?: Quality;
+  /**
+   * The quality of each value that is not good, by metric (absent metrics are good). Set by the
+   * ingest pipeline whenever `quality` is, so that one failed sensor does not taint the values
+   * measured beside it (ADR 0070).
+   */
+  qualities?: Record<string, Quality>;
 }
+
+/** The quality of one metric's value in a reading. */
+export function qualityOfMetric(r: Reading, metric: string): Quality {
+  const q = r.quality;
+  if (q === undefined) return 'good';
+  const per = r.qualities;
+  return per === undefined ? q : (per[metric] ?? 'good');
+}
+
+/** Whether every value of the reading is good (the common case, decided without a lookup). */
+export const allGood = (r: Reading): boolean => r.quality === undefined || r.quality === 'good';
 
 /**
  * Where the stages that keep state per device put a reference to it, one record per device that

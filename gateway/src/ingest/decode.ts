@@ -1,4 +1,4 @@
-import type { DeviceRefs, Reading, MetricValue } from '../core/types.js';
+import type { DeviceRefs, Reading, MetricValue, Quality } from '../core/types.js';
 import type { IngestConfig } from '../config/schema.js';
 import {
   DERIVED_FIELDS,
@@ -8,6 +8,7 @@ import {
   type KindDef,
 } from './catalogue.js';
 import { fieldKey, type FieldKey, type LineBuilder } from './line-builder.js';
+import { BAD_SUFFIX, parseQuality, QUALITY_SUFFIX, worse, type PayloadQuality } from './quality.js';
 import { Rejection } from './reasons.js';
 
 /** What the topic says, resolved once per topic and cached: ids checked, kind looked up. */
@@ -115,12 +116,22 @@ export class PayloadValidator {
     let src: Record<string, unknown>;
     const nested = o.values;
     const isNested = nested !== undefined;
+    // `quality` as a string or an object is the payload's quality (ADR 0070); a number or boolean
+    // under that name stays what it always was, an extra metric of a flat payload.
+    const rawQ = o.quality;
+    const hasQ = rawQ !== undefined && typeof rawQ !== 'number' && typeof rawQ !== 'boolean';
+    let pq: PayloadQuality | undefined;
+    if (hasQ) {
+      const parsed = parseQuality(rawQ);
+      if (parsed instanceof Rejection) return parsed;
+      pq = parsed;
+    }
     if (isNested) {
       if (typeof nested !== 'object' || nested === null || Array.isArray(nested)) {
         return new Rejection('values_not_object', '"values" must be an object of metric: value');
       }
       for (const k in o) {
-        if (k !== 'ts' && k !== 'values') {
+        if (k !== 'ts' && k !== 'values' && !(k === 'quality' && (hasQ || rawQ === undefined))) {
           return new Rejection('payload_not_object', `unexpected key "${k.slice(0, 64)}" beside "values"`);
         }
       }
@@ -128,18 +139,38 @@ export class PayloadValidator {
     } else {
       src = o;
     }
+    if (pq !== undefined && typeof pq === 'object') {
+      for (const k in pq) {
+        if (!Object.hasOwn(src, k) || (!isNested && (k === 'ts' || k === 'quality')))
+          return new Rejection('quality_invalid', `quality names ${k.slice(0, 64)}, which has no value here`);
+      }
+    }
+    let qualities: Record<string, Quality> | undefined;
+    let worst: Quality | undefined;
 
     const metrics = info.def.metrics;
     const fields: Record<string, MetricValue> = {};
     line.start(info.prefix);
     let n = 0;
     for (const name in src) {
-      if (!isNested && name === 'ts') continue;
+      if (!isNested && (name === 'ts' || (name === 'quality' && hasQ))) continue;
       if (++n > this.cfg.maxFields)
         return new Rejection('too_many_fields', `more than ${this.cfg.maxFields} metrics in one message`);
       const raw = src[name];
       // Own keys only: a metric named `constructor` or `toString` is an extra, not a catalogue one.
       const def = Object.hasOwn(metrics, name) ? metrics[name] : undefined;
+      const q = pq === undefined ? undefined : typeof pq === 'string' ? pq : pq[name];
+      if (q !== undefined && q !== 'good') {
+        // A value its source does not vouch for: kept under <metric>_bad, beside the good ones.
+        // Its range is not checked: a failed sensor's reading is often impossible, and rejecting
+        // the message for it would lose the good values measured with it.
+        const bad = this.notGood(info, name, raw, def?.type, n === 1, line, q);
+        if (bad instanceof Rejection) return bad;
+        fields[name] = bad;
+        (qualities ??= {})[name] = q;
+        worst = worse(worst, q);
+        continue;
+      }
       let value: MetricValue;
       if (def) {
         if (def.type === 'boolean') {
@@ -166,6 +197,9 @@ export class PayloadValidator {
       } else {
         if (DERIVED_FIELDS.has(name))
           return new Rejection('metric_reserved', `${name} is derived by the gateway`);
+        const reserved = reservedFor(name, metrics);
+        if (reserved !== null)
+          return new Rejection('metric_reserved', `${name} holds ${reserved}'s values that are not good`);
         if (!FIELD_NAME_PATTERN.test(name)) {
           return new Rejection(
             'metric_name_invalid',
@@ -200,8 +234,67 @@ export class PayloadValidator {
     }
     if (n === 0) return new Rejection('no_values', 'no metric values in the message');
     this.count = n;
-    return { site: info.site, kind: info.kind, device: info.device, ts, fields };
+    if (worst === undefined || worst === 'good')
+      return { site: info.site, kind: info.kind, device: info.device, ts, fields };
+    return { site: info.site, kind: info.kind, device: info.device, ts, fields, quality: worst, qualities };
   }
+
+  /** A value that is not good: its type checked, written as `<name>_bad=v,<name>_quality="q"`. */
+  private notGood(
+    info: TopicInfo,
+    name: string,
+    raw: unknown,
+    type: 'number' | 'boolean' | undefined,
+    first: boolean,
+    line: LineBuilder,
+    q: Quality,
+  ): MetricValue | Rejection {
+    let value: MetricValue;
+    if (type === 'boolean' && (raw === 0 || raw === 1)) value = raw === 1;
+    else if (typeof raw === 'boolean' && type !== 'number') value = raw;
+    else if (typeof raw === 'number' && type !== 'boolean') {
+      if (!Number.isFinite(raw)) return new Rejection('value_not_finite', `${name} is not finite`);
+      value = raw;
+    } else {
+      return new Rejection(
+        'value_type',
+        `${name} must be a ${type ?? 'number or boolean'}, got ${describe(raw)}`,
+      );
+    }
+    if (type === undefined) {
+      if (DERIVED_FIELDS.has(name))
+        return new Rejection('metric_reserved', `${name} is derived by the gateway`);
+      if (!FIELD_NAME_PATTERN.test(name) || name.length > 64 - QUALITY_SUFFIX.length) {
+        return new Rejection(
+          'metric_name_invalid',
+          `metric name "${name.slice(0, 64)}" must match [A-Za-z][A-Za-z0-9_]{0,55} to carry a quality`,
+        );
+      }
+      // An extra's type is kept per name whatever its quality: <name>_bad must not flip either.
+      const t = typeof value === 'boolean' ? 'boolean' : 'number';
+      const typeKey = info.kind + '\u0000' + name;
+      const known = this.extraTypes.get(typeKey);
+      if (known === undefined) {
+        if (this.extraTypes.size < 100_000) this.extraTypes.set(typeKey, t);
+      } else if (known !== t) {
+        return new Rejection('field_type_conflict', `${name} was a ${known} before and is a ${t} now`);
+      }
+    }
+    line.key(this.keyOf(name + BAD_SUFFIX), first);
+    if (typeof value === 'boolean') line.bool(value);
+    else line.text(String(value));
+    line.key(this.keyOf(name + QUALITY_SUFFIX), false);
+    line.text(q === 'bad' ? '"bad"' : '"uncertain"');
+    return value;
+  }
+}
+
+/** The catalogue metric whose not-good values an extra field's name would hold, or null. */
+function reservedFor(name: string, metrics: KindDef['metrics']): string | null {
+  let base: string | undefined;
+  if (name.endsWith(BAD_SUFFIX)) base = name.slice(0, -BAD_SUFFIX.length);
+  else if (name.endsWith(QUALITY_SUFFIX)) base = name.slice(0, -QUALITY_SUFFIX.length);
+  return base !== undefined && Object.hasOwn(metrics, base) ? base : null;
 }
 
 function describe(v: unknown): string {

@@ -1,4 +1,4 @@
-import type { DeviceRefs, Reading } from '../core/types.js';
+import { allGood, qualityOfMetric, type DeviceRefs, type Reading } from '../core/types.js';
 import { dewPointC } from './derive-dewpoint.js';
 
 /**
@@ -132,14 +132,24 @@ export class Deriver {
       const index = fields.volume_m3;
       // A reading without an index, or one its source does not vouch for (bad or uncertain: a
       // restarted register reporting 0), must not become the base.
-      if (typeof index !== 'number' || (reading.quality !== undefined && reading.quality !== 'good'))
+      if (
+        typeof index !== 'number' ||
+        (reading.quality !== undefined && qualityOfMetric(reading, 'volume_m3') !== 'good')
+      )
         return DeriveOutcome.ok;
       return this.consumption(reading, key, index, refs);
     }
     if (reading.kind === 'env-probe') {
       const t = fields.temperature_c;
       const rh = fields.humidity_pct;
-      if (typeof t === 'number' && typeof rh === 'number' && rh > 0) fields.dew_point_c = dewPointC(t, rh);
+      // A dew point from a value that is not good would be written as a good one.
+      if (
+        typeof t === 'number' &&
+        typeof rh === 'number' &&
+        rh > 0 &&
+        (allGood(reading) || bothGood(reading))
+      )
+        fields.dew_point_c = dewPointC(t, rh);
     }
     return DeriveOutcome.ok;
   }
@@ -191,3 +201,6 @@ export class Deriver {
     return outcome;
   }
 }
+
+const bothGood = (r: Reading): boolean =>
+  qualityOfMetric(r, 'temperature_c') === 'good' && qualityOfMetric(r, 'humidity_pct') === 'good';

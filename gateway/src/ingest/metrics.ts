@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { IngestPipeline } from './pipeline.js';
 
 /**
@@ -49,6 +49,39 @@ export function registerIngestMetrics(registry: Registry, pipeline: () => Ingest
       if (!p) return;
       this.reset();
       for (const [reason, n] of Object.entries(p.counters.rejected)) this.inc({ reason }, n);
+    },
+  });
+  // Rejected messages republished to `facility/_rejected/...` at QoS 1 (ADR 0071).
+  type Letters = NonNullable<ReturnType<IngestPipeline['deadLetters']>>;
+  const letterCounter = (name: string, help: string, read: (d: Letters) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const d = pipeline()?.deadLetters();
+        if (!d) return;
+        this.reset();
+        this.inc(read(d));
+      },
+    });
+  letterCounter(
+    'gateway_dead_letters_published_total',
+    'Rejected messages republished and acknowledged by the broker (QoS 1)',
+    (d) => d.published,
+  );
+  letterCounter(
+    'gateway_dead_letters_dropped_total',
+    'Rejected messages not republished: the dead-letter queue was at its bound',
+    (d) => d.dropped,
+  );
+  new Gauge({
+    name: 'gateway_dead_letters_pending',
+    help: 'Rejected messages waiting to be republished or for their PUBACK',
+    registers: [registry],
+    collect() {
+      const d = pipeline()?.deadLetters();
+      if (d) this.set(d.pending);
     },
   });
   new Counter({

@@ -34,6 +34,14 @@ export interface DeviceDirectory {
 /** Republishes a rejected message with its reason (MQTT `facility/_rejected/...`). */
 export interface RejectPublisher {
   publishRejected(site: string, kind: string, device: string, payload: string): void;
+  /** How the republished messages fared (MQTT: QoS 1 until PUBACK, bounded). */
+  deadLetterStats?(): DeadLetterCounts | undefined;
+}
+
+export interface DeadLetterCounts {
+  published: number;
+  dropped: number;
+  pending: number;
 }
 
 export interface IngestCounters {
@@ -104,6 +112,11 @@ export class IngestPipeline {
     };
   }
 
+  /** How the rejected messages republished so far fared; undefined without a publisher. */
+  deadLetters(): DeadLetterCounts | undefined {
+    return this.rejects?.deadLetterStats?.();
+  }
+
   addListener(l: ReadingListener): void {
     this.listeners = [...this.listeners, l];
   }
@@ -169,14 +182,13 @@ export class IngestPipeline {
       this.count(info);
       return info;
     }
-    const reading = this.validator.validate(info, { ts: r.ts, values: r.fields }, now, this.line);
+    // The source's quality, one for the reading or one per metric, goes through the same checks
+    // as a JSON payload's `quality` and is written per metric (ADR 0070).
+    const quality = r.qualities ?? (r.quality === 'good' ? undefined : r.quality);
+    const reading = this.validator.validate(info, { ts: r.ts, values: r.fields, quality }, now, this.line);
     if (reading instanceof Rejection) {
       this.count(reading);
       return reading;
-    }
-    if (r.quality && r.quality !== 'good') {
-      reading.quality = r.quality;
-      this.line.text(r.quality === 'bad' ? ',quality="bad"' : ',quality="uncertain"');
     }
     this.accept(info, reading, this.validator.count);
     return null;

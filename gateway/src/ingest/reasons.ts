@@ -20,6 +20,7 @@ export const REJECT_REASONS = [
   'field_type_conflict',
   'too_many_fields',
   'no_values',
+  'quality_invalid',
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

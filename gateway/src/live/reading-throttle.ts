@@ -50,6 +50,8 @@ export class ReadingThrottle implements Component, ReadingListener {
           values: r.fields,
         };
         if (r.quality !== undefined) data.quality = r.quality;
+        // Per metric, so that the dashboard marks only the values that are not good.
+        if (r.qualities !== undefined) data.qualities = r.qualities;
         this.hub.publish('reading', data, site);
         this.sent++;
       }

@@ -1,7 +1,7 @@
 import type { DeviceConfig, KindConfig } from '../config/schema.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { DeviceRefs, Reading, ReadingListener } from '../core/types.js';
+import { qualityOfMetric, type DeviceRefs, type Reading, type ReadingListener } from '../core/types.js';
 import type { DeviceLookup } from '../ingest/derive.js';
 import type { MeterClass } from '../rules/types.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
@@ -197,9 +197,9 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
     if (e.firstSeen === undefined) e.firstSeen = ts;
     const latest = e.latest;
     const fields = r.fields;
-    const quality = r.quality ?? 'good';
     // An out-of-order reading does not replace a newer value (set() keeps the newest).
-    for (const metric in fields) latest.set(metric, fields[metric]!, ts, quality);
+    if (r.quality === undefined) for (const metric in fields) latest.set(metric, fields[metric]!, ts, 'good');
+    else for (const metric in fields) latest.set(metric, fields[metric]!, ts, qualityOfMetric(r, metric));
   }
 
   /**

@@ -324,13 +324,18 @@ export class RuleEngine {
     slot.lastTs = ts;
     slot.dirty = true;
     const notGood = reading.quality !== undefined && reading.quality !== 'good';
+    // Rules other than the stale one see only the good values: a value its source does not vouch
+    // for must neither raise nor clear a threshold, but the good pH beside a failed chlorine
+    // sensor still counts. Only a reading with values that are not good pays for the copy.
+    const good = notGood ? goodPart(reading) : reading;
     const entries = slot.plan.entries;
     const st = this.arena.buf;
     const base = slot.base;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (notGood && e.ev.seesNotGood !== true) continue;
-      const ch = e.ev.evaluate(st, base + e.off, reading, e.params, ts, e.ctx);
+      const seen = e.ev.seesNotGood === true ? reading : good;
+      if (seen === null) continue;
+      const ch = e.ev.evaluate(st, base + e.off, seen, e.params, ts, e.ctx);
       if (ch) this.push(slot, e, ch);
     }
   }
@@ -640,4 +645,19 @@ export class RuleEngine {
       critical: false,
     });
   }
+}
+
+/** The reading with only its good values, or null when it has none. */
+function goodPart(r: Reading): Reading | null {
+  const per = r.qualities;
+  if (per === undefined) return null;
+  const fields: Reading['fields'] = {};
+  let any = false;
+  for (const m in r.fields) {
+    if (per[m] === undefined || per[m] === 'good') {
+      fields[m] = r.fields[m]!;
+      any = true;
+    }
+  }
+  return any ? { site: r.site, kind: r.kind, device: r.device, ts: r.ts, fields } : null;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Engine } from '../../../simulators/engine/engine.js';
+import { Engine, payloadOf } from '../../../simulators/engine/engine.js';
 import { chlorination } from '../../../simulators/models/chlorination.js';
 import { envProbe } from '../../../simulators/models/env-probe.js';
 import { gasMeter } from '../../../simulators/models/gas-meter.js';
@@ -165,5 +165,10 @@ describe('faults common to every kind', () => {
     expect(during?.bad).toContain('free_chlorine_mgl');
     expect(during?.values).not.toHaveProperty('free_chlorine_mgl');
     expect(during?.values).toHaveProperty('dosing_pump_on');
+    // Over MQTT JSON the failed sensors read 0 and say they are bad.
+    const json = JSON.parse(payloadOf(during!)) as Record<string, unknown>;
+    expect(json.free_chlorine_mgl).toBe(0);
+    expect(json.quality).toMatchObject({ free_chlorine_mgl: 'bad', ph: 'bad' });
+    expect(json.dosing_pump_on).toBeTypeOf('boolean');
   });
 });

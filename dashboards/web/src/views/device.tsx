@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, type Alarm, type DeviceRules, type Threshold, type Ticket } from '../api';
 import { MetricChart, type Series } from '../chart';
 import { useApp, useStoreValue } from '../context';
+import { qualityIn } from '../quality';
 import { fmtDuration, fmtTime, localInput, unitOf } from '../format';
 import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
@@ -90,6 +91,8 @@ export function DeviceView(props: { id: string }) {
   const [tickets, setTickets] = useState<Ticket[]>([]);
   const [shelving, setShelving] = useState<Alarm | null>(null);
   const series = useRef(new Map<string, Series>());
+  /** Per metric, the instants (epoch s) of values that are not good: marked, never drawn as values. */
+  const notGood = useRef(new Map<string, number[]>());
   // Bumped when `series` gets new arrays (a range's history): only to render the charts again.
   const [, setDataVersion] = useState(0);
   // 0 until measured: the history is asked for once, at the charts' real width.
@@ -152,6 +155,7 @@ export function DeviceView(props: { id: string }) {
       );
     }
     series.current = next;
+    notGood.current = new Map(metrics.map((m) => [m, []]));
     setDataVersion((v) => v + 1);
     Promise.all(
       metrics.map(async (m) => {
@@ -165,6 +169,11 @@ export function DeviceView(props: { id: string }) {
           s[3].push(typeof p.max === 'number' ? p.max : p.value);
         }
         if (!cancelled && (s[0].length > 0 || !live)) series.current.set(m, s);
+        if (!cancelled)
+          notGood.current.set(
+            m,
+            (h.notGood ?? []).map((x) => x.ts / 1000),
+          );
         return h.interval;
       }),
     ).then(
@@ -186,6 +195,14 @@ export function DeviceView(props: { id: string }) {
       const ts = Date.parse(r.ts) / 1000;
       for (const [m, v] of Object.entries(r.values)) {
         if (typeof v !== 'number') continue;
+        if (qualityIn(r, m) !== 'good') {
+          const marks = notGood.current.get(m);
+          if (marks) {
+            marks.push(ts);
+            if (marks.length > MAX_LIVE_POINTS) marks.shift();
+          }
+          continue;
+        }
         let s = series.current.get(m);
         if (!s) series.current.set(m, (s = empty()));
         s[0].push(ts);
@@ -240,6 +257,7 @@ export function DeviceView(props: { id: string }) {
               metric={m}
               unit={unitOf(m)}
               data={series.current.get(m) ?? empty()}
+              notGood={notGood.current.get(m) ?? NO_MARKS}
               thresholds={thresholds.get(m) ?? NONE}
               version={rev}
             />
@@ -277,3 +295,4 @@ export function DeviceView(props: { id: string }) {
 }
 
 const NONE: Threshold[] = [];
+const NO_MARKS: number[] = [];

@@ -87,15 +87,29 @@ export const deviceRoutes: FastifyPluginAsyncZod<DeviceRouteDeps> = async (app, 
         to,
       };
       try {
+        // Values that are not good are never in `points`; `notGood` says where they were, so a
+        // chart can mark the gap (ADR 0070).
         if (q.points !== undefined) {
           const interval = bucketMs(from, to, q.points);
-          const points = await deps.reader.downsampled(series, interval);
-          return { device: e.key, metric: q.metric, from, to, interval, points };
+          const [points, notGood] = await Promise.all([
+            deps.reader.downsampled(series, interval),
+            deps.reader.notGoodBuckets(series, interval),
+          ]);
+          return { device: e.key, metric: q.metric, from, to, interval, points, notGood };
         }
-        const points = await deps.reader.readings({ ...series, limit: q.limit });
+        const h = await deps.reader.history({ ...series, limit: q.limit });
         // Oldest first: a range with more readings than the limit ends early, and says so.
-        const truncated = points.length >= q.limit;
-        return { device: e.key, metric: q.metric, from, to, interval: null, truncated, points };
+        const truncated = h.rows >= q.limit;
+        return {
+          device: e.key,
+          metric: q.metric,
+          from,
+          to,
+          interval: null,
+          truncated,
+          points: h.points,
+          notGood: h.notGood,
+        };
       } catch (err) {
         if (err instanceof QueryError) {
           const code = QUERY_CODES[err.status as keyof typeof QUERY_CODES] ?? 'GW_ERR_UPSTREAM';

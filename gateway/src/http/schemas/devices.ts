@@ -84,7 +84,21 @@ export const historySchema = named(
     interval: z.number().nullable(),
     /** Raw readings only: the range held more than `limit` readings and the answer ends early. */
     truncated: z.boolean().optional(),
+    /** Good values only (ADR 0070). */
     points: z.array(pointSchema),
+    /**
+     * Where the metric had values that are not good, left out of `points`, for a chart to mark:
+     * raw `{ts, quality}`, downsampled `{ts, count}`.
+     */
+    notGood: z
+      .array(
+        z.object({
+          ts: z.number(),
+          quality: z.enum(['bad', 'uncertain']).optional(),
+          count: z.number().optional(),
+        }),
+      )
+      .optional(),
   }),
   'History',
 );

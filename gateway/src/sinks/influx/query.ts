@@ -1,5 +1,6 @@
 import type { InfluxConfig } from '../../config/schema.js';
 import { FIELD_NAME_PATTERN, ID_PATTERN } from '../../ingest/catalogue.js';
+import { BAD_SUFFIX, QUALITY_SUFFIX } from '../../ingest/quality.js';
 
 export interface ReadingsQuery {
   measurement: string;
@@ -25,6 +26,26 @@ export interface Bucket {
   /** Lowest and highest value in the bucket, so a short spike survives downsampling. */
   min: number | boolean | null;
   max: number | boolean | null;
+}
+
+/** A value its source did not vouch for, left out of the history and listed apart (ADR 0070). */
+export interface NotGood {
+  ts: number;
+  quality: 'bad' | 'uncertain';
+}
+
+/** A bucket of a downsampled history that had values that are not good, and how many. */
+export interface NotGoodBucket {
+  ts: number;
+  count: number;
+}
+
+/** The raw history: good values, the instants of the others, and the rows the query returned. */
+export interface History {
+  points: Point[];
+  notGood: NotGood[];
+  /** Rows read (good and not), what `limit` bounds. */
+  rows: number;
 }
 
 /** The shortest bucket: no meter reports more often than every second. */
@@ -58,10 +79,47 @@ export class QueryError extends Error {
 export class InfluxReader {
   constructor(private readonly cfg: InfluxConfig) {}
 
+  /** The metric's good values, oldest first (see history()). */
   async readings(q: ReadingsQuery): Promise<Point[]> {
-    const statement = `SELECT "${q.metric}" FROM ${this.where(q)} ORDER BY time ASC LIMIT ${q.limit}`;
-    const values = this.seriesOf(await this.query(statement), q.measurement);
-    return values.map((v) => ({ ts: Number(v[0]), value: (v[1] ?? null) as Point['value'] }));
+    return (await this.history(q)).points;
+  }
+
+  /**
+   * The metric's good values and, apart, when it had values that are not good: those are stored
+   * under `<metric>_bad` with `<metric>_quality` (ADR 0070), so selecting the metric sees only good
+   * ones. Points written before that, with one `quality` field for the whole point, are read with
+   * it and counted as not good when it says so.
+   */
+  async history(q: ReadingsQuery): Promise<History> {
+    const m = q.metric;
+    // An extra metric may itself be named `quality`; it then has no point-wide quality to read.
+    const old = m === 'quality' ? '' : ',"quality"';
+    const statement =
+      `SELECT "${m}","${m}${QUALITY_SUFFIX}"${old} FROM ${this.where(q)} ` +
+      `ORDER BY time ASC LIMIT ${q.limit}`;
+    const rows = this.seriesOf(await this.query(statement), q.measurement);
+    const points: Point[] = [];
+    const notGood: NotGood[] = [];
+    for (const v of rows) {
+      const ts = Number(v[0]);
+      const own = notGoodOf(v[2]);
+      if (own) notGood.push({ ts, quality: own });
+      if (v[1] === null || v[1] === undefined) continue;
+      const whole = old ? notGoodOf(v[3]) : null;
+      if (whole) notGood.push({ ts, quality: whole });
+      else points.push({ ts, value: v[1] as Point['value'] });
+    }
+    return { points, notGood, rows: rows.length };
+  }
+
+  /** Per bucket of `intervalMs` (as downsampled()), how many values were not good. */
+  async notGoodBuckets(q: Omit<ReadingsQuery, 'limit'>, intervalMs: number): Promise<NotGoodBucket[]> {
+    const group = ` GROUP BY time(${intervalMs}ms, ${Math.floor(q.from) % intervalMs}ms) fill(none)`;
+    const rows = this.seriesOf(
+      await this.query(`SELECT count("${q.metric}${BAD_SUFFIX}") FROM ${this.where(q)}${group}`),
+      q.measurement,
+    );
+    return rows.map((v) => ({ ts: Number(v[0]), count: Number(v[1]) }));
   }
 
   /**
@@ -131,7 +189,7 @@ export class InfluxReader {
     for (const s of r?.series ?? []) {
       const site = s.tags?.site;
       const device = s.tags?.device;
-      if (site && device) out.add(`${site}/${device}`);
+      if (site && device && hasGoodValue(s.columns, s.values[0])) out.add(`${site}/${device}`);
     }
     return out;
   }
@@ -168,5 +226,22 @@ export class InfluxReader {
   }
 }
 
+/**
+ * Whether a `count(*)` row counted a good value: a meter whose every value in the period was bad
+ * (stored as `<metric>_bad`, `<metric>_quality`) was not read. The old point-wide `quality`
+ * field is not a value either.
+ */
+function hasGoodValue(columns: string[], row: unknown[] | undefined): boolean {
+  if (!row) return false;
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i]!;
+    if (c === 'time' || c === 'count_quality') continue;
+    if (c.endsWith(BAD_SUFFIX) || c.endsWith(QUALITY_SUFFIX)) continue;
+    if (typeof row[i] === 'number' && (row[i] as number) > 0) return true;
+  }
+  return false;
+}
+
+const notGoodOf = (v: unknown): NotGood['quality'] | null => (v === 'bad' || v === 'uncertain' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
 const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : null);
