@@ -378,7 +378,7 @@ function keyFragment(k: string): string {
 
 /**
  * The wire payload of CONTRACT.md's flat JSON form: the same text as
- * `JSON.stringify({ ts, ...values })`, built by concatenation because at fleet scale the spread
+ * `JSON.stringify({ ts, ...values })` (with a failed sensor's metrics as 0 and their `quality`), built by concatenation because at fleet scale the spread
  * object and the generic serializer were a visible share of the CPU. Always ASCII.
  */
 export function payloadOf(m: SimMessage): string {

@@ -3,7 +3,7 @@ import type { Source, SourceContext } from '../../../gateway/src/core/source.js'
 import type { ComponentHealth } from '../../../gateway/src/core/types.js';
 import { decodePayload, rebirthPayload } from './codec.js';
 import { HostState, type HostMessage } from './host-state.js';
-import { registerSparkplugMetrics } from './metrics.js';
+import { registerSparkplugMetrics, type SparkplugCounters as BaseCounters } from './metrics.js';
 import type { SparkplugConfig } from './schema.js';
 import {
   MESSAGE_TYPES,
@@ -20,15 +20,10 @@ import {
 /** Publishes on the gateway's MQTT connection; `retained` messages go out at QoS 1 with retain set. */
 export type CommandPublisher = (topic: string, payload: Buffer, retained?: boolean) => void;
 
-export interface SparkplugCounters {
+/** The counters, with the message types and reasons this ingest uses as keys. */
+export interface SparkplugCounters extends BaseCounters {
   messages: Record<MessageType, number>;
   rejected: Record<SpbRejectReason, number>;
-  readings: number;
-  /** Readings the ingest pipeline refused (range, type, kind mismatch...). */
-  readingsRejected: number;
-  nullValues: number;
-  ignoredMetrics: number;
-  rebirthRequests: number;
 }
 
 /**

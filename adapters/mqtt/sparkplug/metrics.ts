@@ -1,20 +1,24 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SparkplugTracker } from './tracker.js';
 
+/** Sparkplug B counters as the ingest keeps them: plain numbers, read at scrape time. */
+export interface SparkplugCounters {
+  messages: Record<string, number>;
+  rejected: Record<string, number>;
+  readings: number;
+  /** Readings the ingest pipeline refused (range, type, kind mismatch...). */
+  readingsRejected: number;
+  nullValues: number;
+  ignoredMetrics: number;
+  rebirthRequests: number;
+}
+
 /**
  * What the metrics read from the Sparkplug ingest at scrape time. An interface here rather than the
  * ingest class, so ingest.ts (which registers these metrics at start) and this file import one way.
  */
 export interface SparkplugStats {
-  readonly counters: {
-    messages: Record<string, number>;
-    rejected: Record<string, number>;
-    readings: number;
-    readingsRejected: number;
-    nullValues: number;
-    ignoredMetrics: number;
-    rebirthRequests: number;
-  };
+  readonly counters: SparkplugCounters;
   view(): ReturnType<SparkplugTracker['view']>;
 }
 

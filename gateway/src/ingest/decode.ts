@@ -219,13 +219,8 @@ export class PayloadValidator {
         } else {
           return new Rejection('value_type', `${name} must be a number or boolean, got ${describe(raw)}`);
         }
-        const typeKey = info.kind + '\u0000' + name;
-        const known = this.extraTypes.get(typeKey);
-        if (known === undefined) {
-          if (this.extraTypes.size < 100_000) this.extraTypes.set(typeKey, t);
-        } else if (known !== t) {
-          return new Rejection('field_type_conflict', `${name} was a ${known} before and is a ${t} now`);
-        }
+        const conflict = this.extraTypeConflict(info.kind, name, t);
+        if (conflict) return conflict;
       }
       fields[name] = value;
       line.key(this.keyOf(name), n === 1);
@@ -237,6 +232,23 @@ export class PayloadValidator {
     if (worst === undefined || worst === 'good')
       return { site: info.site, kind: info.kind, device: info.device, ts, fields };
     return { site: info.site, kind: info.kind, device: info.device, ts, fields, quality: worst, qualities };
+  }
+
+  /**
+   * An extra field keeps the type it first had, per kind (InfluxDB refuses a field that switches
+   * between number and boolean within a shard): the first type seen is remembered (up to 100,000
+   * names), a later message with the other type is refused.
+   */
+  private extraTypeConflict(kind: string, name: string, t: 'number' | 'boolean'): Rejection | null {
+    const typeKey = kind + '\u0000' + name;
+    const known = this.extraTypes.get(typeKey);
+    if (known === undefined) {
+      if (this.extraTypes.size < 100_000) this.extraTypes.set(typeKey, t);
+      return null;
+    }
+    return known === t
+      ? null
+      : new Rejection('field_type_conflict', `${name} was a ${known} before and is a ${t} now`);
   }
 
   /** A value that is not good: its type checked, written as `<name>_bad=v,<name>_quality="q"`. */
@@ -272,13 +284,8 @@ export class PayloadValidator {
       }
       // An extra's type is kept per name whatever its quality: <name>_bad must not flip either.
       const t = typeof value === 'boolean' ? 'boolean' : 'number';
-      const typeKey = info.kind + '\u0000' + name;
-      const known = this.extraTypes.get(typeKey);
-      if (known === undefined) {
-        if (this.extraTypes.size < 100_000) this.extraTypes.set(typeKey, t);
-      } else if (known !== t) {
-        return new Rejection('field_type_conflict', `${name} was a ${known} before and is a ${t} now`);
-      }
+      const conflict = this.extraTypeConflict(info.kind, name, t);
+      if (conflict) return conflict;
     }
     line.key(this.keyOf(name + BAD_SUFFIX), first);
     if (typeof value === 'boolean') line.bool(value);

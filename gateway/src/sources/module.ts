@@ -25,6 +25,8 @@ export class SourcesModule {
     this.rejects = {
       publishRejected: (site, kind, device, payload) =>
         publisher?.publishRejected(site, kind, device, payload),
+      // How the republished messages fared (MQTT: QoS 1 until PUBACK, bounded), for /metrics.
+      deadLetterStats: () => publisher?.deadLetterStats?.(),
     };
   }
 

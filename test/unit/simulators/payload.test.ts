@@ -6,7 +6,16 @@ import type { Values } from '../../../simulators/types.js';
 import { MONDAY } from './helpers.js';
 
 const DIR = new URL('../../../simulators/scenarios/', import.meta.url).pathname;
-const reference = (m: SimMessage): string => JSON.stringify({ ts: m.ts, ...m.values });
+/** What JSON.stringify writes for the message: a failed sensor's metrics as 0, and their quality. */
+const reference = (m: SimMessage): string =>
+  m.bad.length === 0
+    ? JSON.stringify({ ts: m.ts, ...m.values })
+    : JSON.stringify({
+        ts: m.ts,
+        ...m.values,
+        ...Object.fromEntries(m.bad.map((k) => [k, 0])),
+        quality: Object.fromEntries(m.bad.map((k) => [k, 'bad'])),
+      });
 const withValues = (values: Values, ts = MONDAY): SimMessage => ({
   slot: 0,
   device: 'd',
