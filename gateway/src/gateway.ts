@@ -190,6 +190,8 @@ export class Gateway {
       saveStateMs: cfg.alarms.saveRuleStateMs,
       log: log.child({ module: 'rules' }),
       onTick: (now) => alarms.tick(now),
+      // Rule state committed with the readings that changed it (ADR 0080).
+      durable: cfg.alarms.ruleState === 'with-readings' ? this.outbox : undefined,
     });
     this.rules = rules;
     this.unsubscribe.push(this.registry.onChange((e) => rules.registerDevice(factsOf(e))));

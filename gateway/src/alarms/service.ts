@@ -268,6 +268,14 @@ export class AlarmService implements Component {
     return this.store.ruleStateSavedAt();
   }
 
+  /** The severity rank of every active alarm by `site/device|rule`: what the rules reconcile their state with at start. */
+  activeRanks(): Map<string, number> {
+    this.flush();
+    const out = new Map<string, number>();
+    for (const [k, a] of this.active) out.set(k, severityRank(a.severity));
+    return out;
+  }
+
   private applyOne(t: Transition, events: AlarmEvent[]): void {
     this.counts.transitions++;
     const key = activeKey(t.site, t.device, t.ruleId);
