@@ -82,13 +82,24 @@ describe('rule state handed over per commit', () => {
     expect(e.hasChanged()).toBe(false);
   });
 
-  it('hands the same object for a device every time (nothing built per reading)', () => {
+  it('a change of volatile fields only waits for the periodic save; an anchor’s change goes at once', () => {
     const e = engine();
     e.trackChanges();
     const seen: unknown[] = [];
     e.takeChanged('p:', (_k, v) => seen.push(v));
+    expect(seen).toHaveLength(3);
+    // Within limits: only the latest value (volatile) and lastTs change.
     e.process({ site: 's1', kind: 'x', device: 'd0', ts: T0 + SEC, fields: { v: 1 } });
+    expect(taken(e).size).toBe(0);
+    expect(e.dirtyCount()).toBe(1);
+    const periodic = new Map<string, string>();
+    expect(e.takeDirtySlots(10, 'p:', (k, v) => periodic.set(k, String(v)))).toBe(1);
+    expect(JSON.parse(periodic.get('p:s1/d0')!).lastTs).toBe(T0 + SEC);
+    // Above the limit: the level starts holding (an anchor), handed over with this commit.
+    e.process({ site: 's1', kind: 'x', device: 'd0', ts: T0 + 2 * SEC, fields: { v: 12 } });
     e.takeChanged('p:', (_k, v) => seen.push(v));
+    expect(seen).toHaveLength(4);
+    // The same object each time: nothing is built per reading or per commit but the JSON itself.
     expect(seen[3]).toBe(seen[0]);
   });
 });

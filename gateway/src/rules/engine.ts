@@ -5,7 +5,15 @@ import { CompiledRules, type ResolvedRule } from './compile.js';
 import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
 import { computeReadRates, type ReadRateEntry, type ReadRateInput } from './read-rate.js';
 import type { ReadRateRule, RuleDef, RulesConfig } from './schema.js';
-import { StateArena, initState, jsonNumber, loadState, stateJson, type Layout } from './state-arena.js';
+import {
+  StateArena,
+  anchorOffsets,
+  initState,
+  jsonNumber,
+  loadState,
+  stateJson,
+  type Layout,
+} from './state-arena.js';
 import {
   type DeviceSnapshot,
   type EngineSnapshot,
@@ -50,6 +58,8 @@ interface Plan {
   tickers: Entry[];
   /** Doubles of state per device. */
   size: number;
+  /** Offsets in a device's block of the anchor doubles (not volatile, not rings): ADR 0080. */
+  anchors: Int32Array;
 }
 
 interface Slot {
@@ -68,6 +78,10 @@ interface Slot {
   dirty: boolean;
   /** What the outbox holds for this device: its key, and its state serialised when a commit reads it (made once). */
   saved?: SavedSlot;
+  /** In the list takeChanged() walks (changes tracked). */
+  listed: boolean;
+  /** The anchors as last handed over (undefined: never, or since the plan changed). */
+  shadow?: Float64Array;
 }
 
 /** A device's entry in a state store: `toString()` is the device's state as JSON at that moment. */
@@ -76,7 +90,7 @@ export interface SavedSlot {
   toString(): string;
 }
 
-const NO_PLAN: Plan = { entries: [], tickers: [], size: 0 };
+const NO_PLAN: Plan = { entries: [], tickers: [], size: 0, anchors: new Int32Array(0) };
 
 /** How a (rule definition, device facts) pair is saved: its hash, and the JSON that opens its entry. */
 interface SavedAs {
@@ -261,25 +275,32 @@ export class RuleEngine {
   trackChanges(): void {
     if (this.trackChanged) return;
     this.trackChanged = true;
-    for (const s of this.slots) if (s.dirty) this.changed.push(s);
+    for (const s of this.slots) {
+      if (!s.dirty || s.listed) continue;
+      s.listed = true;
+      this.changed.push(s);
+    }
   }
 
   /**
-   * Hands every device changed since the last call to `put` (key `prefix` + `site/device`), and the
-   * read-rate alarms (key `prefix` + `_read_rate`) when they changed, and clears their dirty flags.
-   * A device's value is one object per device, made once, that serialises the device's state when
-   * it is read: the caller reads it at once (the outbox, as it takes its commit), so nothing is
+   * Hands to `put` (key `prefix` + `site/device`) every device whose anchors (the state fields that
+   * are not volatile: a raised severity, when a condition began to hold, a day's verdict) changed
+   * since they were last handed over, and the read-rate alarms (key `prefix` + `_read_rate`) when
+   * they changed; called with every group commit (ADR 0080). A device whose change touched only
+   * volatile fields (latest values, sums, samples) stays dirty for takeDirtySlots(), the periodic
+   * save. A device's value is one object per device, made once, that serialises the device's state
+   * when it is read: the caller reads it at once (the outbox, as it takes its commit), so nothing is
    * built per reading. `prefix` must be the same on every call.
    */
   takeChanged(prefix: string, put: (key: string, value: SavedSlot | string) => void): number {
     const list = this.changed;
+    const st = this.arena.buf;
     let n = 0;
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!;
-      if (!s.dirty) continue;
-      s.dirty = false;
-      const saved = (s.saved ??= { key: prefix + s.key, toString: () => this.deviceJson(s) });
-      put(saved.key, saved);
+      s.listed = false;
+      if (!s.dirty || !this.anchorsMoved(s, st)) continue;
+      this.handOver(s, prefix, put);
       n++;
     }
     list.length = 0;
@@ -291,9 +312,52 @@ export class RuleEngine {
     return n;
   }
 
-  /** Whether takeChanged() has anything to hand over. */
+  /**
+   * The periodic save when changes are tracked: like takeDirtyState(), at most `max` dirty devices
+   * round robin, but handed to `put` as takeChanged() does (the same keys, the same store).
+   */
+  takeDirtySlots(max: number, prefix: string, put: (key: string, value: SavedSlot | string) => void): number {
+    const slots = this.slots;
+    const n = slots.length;
+    let i = n ? this.saveCursor % n : 0;
+    let taken = 0;
+    for (let seen = 0; seen < n && taken < max; seen++, i = i + 1 === n ? 0 : i + 1) {
+      const s = slots[i]!;
+      if (!s.dirty) continue;
+      this.handOver(s, prefix, put);
+      taken++;
+    }
+    this.saveCursor = i;
+    return taken;
+  }
+
+  /** Whether takeChanged() has anything to look at. */
   hasChanged(): boolean {
     return this.changed.length > 0 || this.readRateDirty;
+  }
+
+  /** Whether a device's anchors differ from what was last handed over (NaN equals NaN). */
+  private anchorsMoved(s: Slot, st: Float64Array): boolean {
+    const a = s.plan.anchors;
+    const sh = s.shadow;
+    if (sh === undefined || sh.length !== a.length) return true;
+    const base = s.base;
+    for (let k = 0; k < a.length; k++) {
+      const v = st[base + a[k]!]!;
+      const w = sh[k]!;
+      if (v !== w && (v === v || w === w)) return true;
+    }
+    return false;
+  }
+
+  private handOver(s: Slot, prefix: string, put: (key: string, value: SavedSlot | string) => void): void {
+    s.dirty = false;
+    const a = s.plan.anchors;
+    if (s.shadow === undefined || s.shadow.length !== a.length) s.shadow = new Float64Array(a.length);
+    const st = this.arena.buf;
+    for (let k = 0; k < a.length; k++) s.shadow[k] = st[s.base + a[k]!]!;
+    const saved = (s.saved ??= { key: prefix + s.key, toString: () => this.deviceJson(s) });
+    put(saved.key, saved);
   }
 
   /**
@@ -431,7 +495,7 @@ export class RuleEngine {
       return;
     }
     slot.lastTs = ts;
-    if (!slot.dirty) this.touch(slot);
+    if (!slot.listed || !slot.dirty) this.touch(slot);
     const notGood = reading.quality !== undefined && reading.quality !== 'good';
     const entries = slot.plan.entries;
     const st = this.arena.buf;
@@ -466,6 +530,7 @@ export class RuleEngine {
       plan: NO_PLAN,
       base: 0,
       dirty: false,
+      listed: false,
     };
     devices.set(device, slot);
     this.slots.push(slot);
@@ -524,6 +589,7 @@ export class RuleEngine {
     this.arena.release(oldBase, old.size);
     slot.plan = plan;
     slot.base = base;
+    slot.shadow = undefined;
   }
 
   /**
@@ -595,7 +661,14 @@ export class RuleEngine {
       });
       size += layout.size;
     }
-    plan = { entries, tickers: entries.filter((e) => e.ev.tick !== undefined), size };
+    const anchors: number[] = [];
+    for (const e of entries) for (const a of anchorOffsets(e.layout)) anchors.push(e.off + a);
+    plan = {
+      entries,
+      tickers: entries.filter((e) => e.ev.tick !== undefined),
+      size,
+      anchors: Int32Array.from(anchors),
+    };
     this.plans.set(key, plan);
     if (common) this.plans.set(shortKey, plan);
     return plan;
@@ -632,9 +705,10 @@ export class RuleEngine {
 
   /** Marks a device's state as changed (listed for takeChanged() once per change, not per reading). */
   private touch(slot: Slot): void {
-    if (slot.dirty) return;
     slot.dirty = true;
-    if (this.trackChanged) this.changed.push(slot);
+    if (slot.listed || !this.trackChanged) return;
+    slot.listed = true;
+    this.changed.push(slot);
   }
 
   private push(slot: Slot, e: Entry, ch: RuleChange): void {

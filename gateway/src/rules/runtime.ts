@@ -121,7 +121,6 @@ export class RulesRuntime implements Component, ReadingListener {
       this.engine.trackChanges();
       this.offSource = durable.addStateSource(() => this.collect(durable));
       durable.requestCommit();
-      return;
     }
     // Saved in slices every second rather than all at once every saveStateMs: with 10,000 devices
     // reporting, one full save held the event loop for most of a second (ingest and alarms waited).
@@ -204,6 +203,18 @@ export class RulesRuntime implements Component, ReadingListener {
    * 10,000 devices a full save blocked the event loop for about a second every minute.
    */
   save(max = Infinity): void {
+    const durable = this.opts.durable;
+    if (durable) {
+      // The volatile parts (latest values, sums, samples) of devices whose anchors did not move:
+      // into the same store, with the next commit.
+      const n = this.engine.takeDirtySlots(max, RULE_STATE_PREFIX, this.putDurable);
+      if (n === 0) return;
+      durable.putState(SAVED_AT_KEY, String(this.wall()));
+      durable.requestCommit();
+      this.lastSaveAt = this.wall();
+      this.lastSaveRows = n;
+      return;
+    }
     const delta = this.engine.takeDirtyState(max);
     if (delta.rows.length === 0 && delta.readRate === undefined) return;
     try {
@@ -225,8 +236,9 @@ export class RulesRuntime implements Component, ReadingListener {
     clearInterval(this.tickTimer);
     clearInterval(this.saveTimer);
     if (this.opts.durable) {
-      // The last changes go with the outbox's last commit, which follows (it stops after us).
+      // Everything left goes with the outbox's last commit, which follows (it stops after us).
       this.collect(this.opts.durable);
+      this.save();
       this.offSource?.();
       this.offSource = undefined;
       return;

@@ -49,7 +49,7 @@ export function levelFields(p: LevelParams): FieldSpec[] {
     { name: 'lvl', type: 'num', init: 0 },
     { name: 'held', type: 'num', init: 0 },
     { name: 'clearSince', type: 'num', init: NaN },
-    { name: 'value', type: 'num', init: NaN },
+    { name: 'value', type: 'num', init: NaN, volatile: true },
     { name: 'since', type: 'nums', n: p.levels.length },
   ];
 }
