@@ -350,12 +350,17 @@ export class RuleEngine {
     return false;
   }
 
-  private handOver(s: Slot, prefix: string, put: (key: string, value: SavedSlot | string) => void): void {
-    s.dirty = false;
+  /** Records a device's anchors as they are now: what the store holds for it. */
+  private keepShadow(s: Slot): void {
     const a = s.plan.anchors;
     if (s.shadow === undefined || s.shadow.length !== a.length) s.shadow = new Float64Array(a.length);
     const st = this.arena.buf;
     for (let k = 0; k < a.length; k++) s.shadow[k] = st[s.base + a[k]!]!;
+  }
+
+  private handOver(s: Slot, prefix: string, put: (key: string, value: SavedSlot | string) => void): void {
+    s.dirty = false;
+    this.keepShadow(s);
     const saved = (s.saved ??= { key: prefix + s.key, toString: () => this.deviceJson(s) });
     put(saved.key, saved);
   }
@@ -447,6 +452,8 @@ export class RuleEngine {
       // What was just read back needs no saving; a rule added or changed since does.
       if (!all || Object.keys(d.rules).length !== entries.length) this.touch(slot);
       else slot.dirty = false;
+      // What was read back is what the store holds: only a change from it needs a commit.
+      this.keepShadow(slot);
     }
     for (const [k, v] of Object.entries(snap.readRate ?? {})) this.readRateSev.set(k, v);
     this.log?.info({ devices: snap.devices.length, states: restored }, 'rule state restored');
@@ -536,6 +543,8 @@ export class RuleEngine {
     this.slots.push(slot);
     this.touch(slot);
     this.bind(slot, now, false);
+    // A new device's anchors are their initial values: nothing to commit until a reading moves them.
+    this.keepShadow(slot);
     return slot;
   }
 
