@@ -36,6 +36,9 @@ import {
   ticketToJson,
 } from './workorders/index.js';
 import { NotificationService, NotifyQueue, registerNotificationMetrics } from './notifications/index.js';
+import { ReportScheduler } from './workorders/report-schedule.js';
+import { ReportStore } from './workorders/report-store.js';
+import { SmtpAndWebhookSender } from './workorders/report-delivery.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import { MqttSource } from '../../adapters/mqtt/source.js';
 import type { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -81,6 +84,8 @@ export class Gateway {
   maintenance?: MaintenancePlanner;
   /** Ticket webhooks and email, queued in workorders.db with the ticket changes. */
   notifications?: NotificationService;
+  /** The monthly report, generated and delivered after each month (workorders.report). */
+  reports?: ReportScheduler;
   /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
   readonly hub: LiveHub;
   app?: FastifyInstance;
@@ -265,6 +270,23 @@ export class Gateway {
       }
     }
 
+    // The monthly report generated after each month and delivered by the due day.
+    const reportStore = this.workordersDb ? new ReportStore(this.workordersDb) : undefined;
+    const reportSources = this.reportDeps(alarms, rules);
+    if (reportStore && reportSources && this.workorders) {
+      const wo = this.workorders;
+      this.reports = new ReportScheduler({
+        store: reportStore,
+        config: cfg.workorders.report,
+        sources: reportSources,
+        sender: new SmtpAndWebhookSender(cfg.notifications.email, cfg.notifications.webhooks),
+        sites: () => new Set(this.registry.list().map((d) => d.site)),
+        raiseTicket: (title, note, site) => wo.create({ title, site, class: 'key', note }, 'system').id,
+        log: log.child({ module: 'reports' }),
+      });
+      await this.startComponent(this.reports);
+    }
+
     this.app = buildApp({
       log,
       metrics: this.metrics,
@@ -274,7 +296,8 @@ export class Gateway {
       alarms: { service: alarms, rules },
       tickets: this.workorders,
       notifications: this.notifications,
-      reports: this.reportDeps(alarms, rules),
+      reports: reportSources,
+      reportStatus: this.reports && reportStore ? { scheduler: this.reports, store: reportStore } : undefined,
       tokenDb: this.tokenDb,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },

@@ -14,6 +14,7 @@ import { registerAdminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { registerReadingRoutes } from './routes/readings.js';
 import { registerTicketRoutes } from './routes/tickets.js';
 import { registerReportRoutes, type ReportRouteDeps } from './routes/reports.js';
+import { registerReportStatusRoutes, type ReportStatusDeps } from './routes/report-status.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import type { TokenDb } from './token-db.js';
 import type { WorkOrderService } from '../workorders/index.js';
@@ -44,6 +45,8 @@ export interface AppDeps {
   notifications?: NotificationService;
   /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
   reports?: Omit<ReportRouteDeps, 'tokens'>;
+  /** The generated monthly reports and their deliveries (absent: no `/api/reports/monthly/status`). */
+  reportStatus?: Omit<ReportStatusDeps, 'tokens'>;
   /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
   tokenDb?: TokenDb;
   /** The web dashboard at `/` (absent: none). */
@@ -152,6 +155,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.tickets) registerTicketRoutes(app, { tickets: deps.tickets, tokens: deps.tokens });
   if (deps.tokenDb) registerTokenRoutes(app, { tokens: deps.tokens, db: deps.tokenDb });
   if (deps.reports) registerReportRoutes(app, { ...deps.reports, tokens: deps.tokens });
+  if (deps.reportStatus) registerReportStatusRoutes(app, { ...deps.reportStatus, tokens: deps.tokens });
   registerReadingRoutes(app, { registry: deps.registry, tokens: deps.tokens, reader: deps.reader });
   if (deps.notifications && deps.tickets)
     registerNotificationRoutes(app, {

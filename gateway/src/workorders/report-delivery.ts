@@ -67,7 +67,7 @@ export class SmtpAndWebhookSender implements ReportSender {
       });
     } catch (err) {
       const e = err as Error & { code?: string };
-      throw new Error(`GW_ERR_REPORT_EMAIL: ${e.code ?? ''} ${e.message}`.trim());
+      throw new Error(`GW_ERR_REPORT_EMAIL: ${e.code ?? ''} ${e.message}`.trim(), { cause: err });
     }
   }
 
@@ -103,7 +103,7 @@ export class SmtpAndWebhookSender implements ReportSender {
       });
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
-      throw new Error(`GW_ERR_REPORT_WEBHOOK: ${e.cause?.code ?? e.message}`);
+      throw new Error(`GW_ERR_REPORT_WEBHOOK: ${e.cause?.code ?? e.message}`, { cause: err });
     }
     await res.text().catch(() => '');
     if (res.status < 200 || res.status >= 300)

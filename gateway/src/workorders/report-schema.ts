@@ -9,7 +9,10 @@ export const reportRecipientSchema = z
     /** The name of a webhook in `notifications.webhooks` (its URL, secret and headers). */
     webhook: z.string().min(1).max(100).optional(),
     /** This site's report; absent: the overall report (every site). */
-    site: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a site id').optional(),
+    site: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a site id')
+      .optional(),
   })
   .refine((r) => (r.email === undefined) !== (r.webhook === undefined), {
     message: 'give email or webhook (one of them)',
@@ -31,7 +34,10 @@ export const reportScheduleFields = {
   /** How often the scheduler looks at the clock. */
   checkMs: z.number().int().min(1000).max(3_600_000).default(60_000),
   /** Site of the ticket raised when a report is overdue. */
-  ticketSite: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('gateway'),
+  ticketSite: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('gateway'),
 };
 
 export type ReportRecipient = z.infer<typeof reportRecipientSchema>;

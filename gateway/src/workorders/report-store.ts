@@ -80,7 +80,15 @@ export class ReportStore {
         'SELECT month, site, generated_at, json, csv, html, sha256 FROM monthly_report WHERE month = ? AND site = ?',
       )
       .get(month, site) as
-      | { month: string; site: string; generated_at: number; json: string; csv: string; html: string; sha256: string }
+      | {
+          month: string;
+          site: string;
+          generated_at: number;
+          json: string;
+          csv: string;
+          html: string;
+          sha256: string;
+        }
       | undefined;
     return r && { ...r, generatedAt: r.generated_at };
   }
@@ -139,7 +147,9 @@ export class ReportStore {
 
   overdueTicket(month: string): { ticketId: string; raisedAt: number } | undefined {
     const r = this.db
-      .prepare('SELECT ticket_id AS ticketId, raised_at AS raisedAt FROM monthly_report_overdue WHERE month = ?')
+      .prepare(
+        'SELECT ticket_id AS ticketId, raised_at AS raisedAt FROM monthly_report_overdue WHERE month = ?',
+      )
       .get(month) as { ticketId: string; raisedAt: number } | undefined;
     return r;
   }
