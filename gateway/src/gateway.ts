@@ -19,6 +19,7 @@ import { TokenStore } from './http/auth.js';
 import { TokenDb } from './http/token-db.js';
 import { TicketLatency } from './workorders/latency.js';
 import { openDb, type Db } from './storage/db.js';
+import { WalCheckpointer } from './storage/wal-checkpointer.js';
 import { ALARM_MIGRATIONS, AlarmService, alarmToJson, type AlarmEvent } from './alarms/index.js';
 import { alarmEventLine } from './alarms/line-protocol.js';
 import { RulesRuntime } from './rules/runtime.js';
@@ -168,7 +169,16 @@ export class Gateway {
 
     // Alarms keep their own database: their history must not share the fate of the outbox,
     // which is emptied as InfluxDB confirms.
-    this.alarmsDb = openDb(join(cfg.dataDir, 'alarms.db'), ALARM_MIGRATIONS);
+    // With rule state committed with the readings, a rule's raise is durable there and an alarm lost
+    // from alarms.db is raised again at start: its transitions commit without an fsync on the event
+    // loop (synchronous=NORMAL, checkpoints on a thread); people's actions still wait for the disk (ADR 0082).
+    const alarmsFile = join(cfg.dataDir, 'alarms.db');
+    const alarmsFast = cfg.alarms.ruleState === 'with-readings';
+    this.alarmsDb = openDb(alarmsFile, ALARM_MIGRATIONS, alarmsFast ? 'normal' : 'full');
+    if (alarmsFast)
+      await this.startComponent(
+        new WalCheckpointer(this.alarmsDb, alarmsFile, log.child({ module: 'alarms' })),
+      );
     const alarms = new AlarmService({
       db: this.alarmsDb,
       config: cfg.alarms,

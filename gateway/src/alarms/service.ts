@@ -180,7 +180,7 @@ export class AlarmService implements Component {
     a.updatedAt = now;
     if (a.state === 'cleared') this.open.delete(a.id);
     const events = [this.event('ack', a, now, user, note)];
-    this.store.tx(() => this.persist(events));
+    this.store.txDurable(() => this.persist(events));
     this.publish(events);
     return { ...a };
   }
@@ -214,7 +214,7 @@ export class AlarmService implements Component {
       a.updatedAt = now;
       events.push(this.event('shelve', a, now, req.user, req.reason));
     }
-    this.store.tx(() => {
+    this.store.txDurable(() => {
       this.store.saveShelf(shelf);
       this.persist(events);
     });
@@ -368,7 +368,7 @@ export class AlarmService implements Component {
       a.updatedAt = now;
       events.push(this.event('unshelve', a, now, user));
     }
-    this.store.tx(() => {
+    this.store.txDurable(() => {
       for (const s of ended) this.store.saveShelf(s);
       this.persist(events);
     });
