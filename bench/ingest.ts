@@ -8,7 +8,8 @@
  * A reading is one metric value; each message carries one device's values at one instant.
  * Diagnostics: BENCH_SMAPS=1 prints where the gateway's resident memory was at its peak,
  * BENCH_MEM=1 traces heap and RSS during the drain, BENCH_NODE_ARGS sets the gateway's Node flags,
- * BENCH_BATCH, BENCH_BACKLOG_BATCH and BENCH_CONCURRENCY its InfluxDB batch sizes and writes in flight.
+ * BENCH_BATCH, BENCH_BACKLOG_BATCH and BENCH_CONCURRENCY its InfluxDB batch sizes and writes in flight,
+ * BENCH_RULE_STATE (`periodic` or `with-readings`) where its rule state is kept (ADR 0080).
  */
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
@@ -158,6 +159,8 @@ async function oneRun(run: number) {
       commitThread: process.env.BENCH_COMMIT_THREAD !== 'false',
       synchronous: (process.env.BENCH_SYNC ?? 'full') as 'full' | 'normal',
     },
+    // BENCH_RULE_STATE=periodic compares with rule state saved every minute instead of with the readings.
+    ...(process.env.BENCH_RULE_STATE ? { alarms: { ruleState: process.env.BENCH_RULE_STATE } } : {}),
   };
   try {
     // Persistent sessions for both subscribers, so the broker queues the backlog for them.

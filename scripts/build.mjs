@@ -11,6 +11,7 @@ const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 cpSync('simulators/scenarios', 'dist/simulators/scenarios', { recursive: true });
 cpSync('gateway/src/storage/outbox-worker.mjs', 'dist/gateway/src/storage/outbox-worker.mjs');
+cpSync('gateway/src/storage/checkpoint-worker.mjs', 'dist/gateway/src/storage/checkpoint-worker.mjs');
 
 // The web dashboard (dashboards/web) into dist/dashboards/web, served by the gateway at `/`. A
 // failed dashboard build fails the build (execFileSync throws, the exit code is not 0): an image

@@ -15,6 +15,7 @@ import type { RulesRuntime } from './rules/runtime.js';
 import { LiveHub } from './live/hub.js';
 import type { WorkordersModule } from './workorders/module.js';
 import type { SourcesModule } from './sources/module.js';
+import type { ReportScheduler } from './workorders/report-schedule.js';
 import type { Source } from './core/source.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import type { MqttSource } from '../../adapters/mqtt/source.js';
@@ -36,6 +37,8 @@ export abstract class GatewayParts {
   pipeline?: IngestPipeline;
   alarms?: AlarmService;
   rules?: RulesRuntime;
+  /** The monthly report, generated and delivered after each month (workorders.report). */
+  reports?: ReportScheduler;
   /** Live events (readings, alarms, tickets) for the HTTP stream and any other subscriber. */
   readonly hub: LiveHub;
   app?: FastifyInstance;

@@ -20,7 +20,7 @@ import { createRulesModule } from './rules/module.js';
 import { connectLive } from './live/module.js';
 import { ReadingThrottle } from './live/reading-throttle.js';
 import { startWorkordersModule } from './workorders/module.js';
-import { reportDeps } from './reports.js';
+import { reportDeps, startReportScheduler } from './reports.js';
 import { SourcesModule } from './sources/module.js';
 import { SOURCES, type SourceRegistry } from './sources/registry.js';
 
@@ -73,7 +73,7 @@ export class Gateway extends GatewayParts {
       this.wo = await startWorkordersModule({ cfg, log, lifecycle, bus, metrics, registry, sink: woSink });
     }
     await lifecycle.start(alarms);
-    const { rules, off } = createRulesModule({ cfg, log, registry, alarms });
+    const { rules, off } = createRulesModule({ cfg, log, registry, alarms, durable: outbox });
     this.rules = rules;
     lifecycle.onStopped(off);
     await lifecycle.start(rules);
@@ -95,6 +95,14 @@ export class Gateway extends GatewayParts {
     const ctx = { pipeline, outbox, presence: registry, log, metrics, dataDir: cfg.dataDir };
     for (const s of sources.supervise(ctx, log)) await lifecycle.start(s);
 
+    // The monthly report generated after each month and delivered by the due day.
+    const reports = reportDeps(cfg, alarms, rules, this.wo);
+    const reportStatus =
+      this.wo && reports
+        ? await startReportScheduler({ cfg, log, lifecycle, registry, wo: this.wo, sources: reports })
+        : undefined;
+    this.reports = reportStatus?.scheduler;
+
     this.app = buildApp({
       log,
       metrics,
@@ -104,7 +112,8 @@ export class Gateway extends GatewayParts {
       alarms: { service: alarms, rules },
       tickets: this.workorders,
       notifications: this.notifications,
-      reports: reportDeps(cfg, alarms, rules, this.wo),
+      reports,
+      reportStatus,
       tokenDb: this.tokenDb,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },

@@ -7,6 +7,12 @@ import type { RulesRuntime } from './rules/runtime.js';
 import { InfluxReader } from './sinks/influx/query.js';
 import { maintenanceCalendar } from './workorders/index.js';
 import type { WorkordersModule } from './workorders/module.js';
+import type { Lifecycle } from './core/lifecycle.js';
+import type { Logger } from './core/log.js';
+import type { DeviceRegistry } from './registry/registry.js';
+import { ReportScheduler } from './workorders/report-schedule.js';
+import { ReportStore } from './workorders/report-store.js';
+import { SmtpAndWebhookSender } from './notifications/report-delivery.js';
 
 /** The monthly report reads tickets, alarms and read rates; the calendar the planner and tickets. */
 export function reportDeps(
@@ -35,4 +41,31 @@ export function reportDeps(
         planner.titleOf(id),
       ),
   };
+}
+
+/**
+ * The monthly report generated after each month (overall and per site), stored immutably in
+ * workorders.db and delivered by the due day; a delivery still failing then raises a ticket (ADR 0081).
+ */
+export async function startReportScheduler(d: {
+  cfg: GatewayConfig;
+  log: Logger;
+  lifecycle: Lifecycle;
+  registry: DeviceRegistry;
+  wo: WorkordersModule;
+  sources: NonNullable<AppDeps['reports']>;
+}): Promise<{ scheduler: ReportScheduler; store: ReportStore }> {
+  const { cfg, wo } = d;
+  const store = new ReportStore(wo.db);
+  const scheduler = new ReportScheduler({
+    store,
+    config: cfg.workorders.report,
+    sources: d.sources,
+    sender: new SmtpAndWebhookSender(cfg.notifications.email, cfg.notifications.webhooks),
+    sites: () => new Set(d.registry.list().map((x) => x.site)),
+    raiseTicket: (title, note, site) => wo.service.create({ title, site, class: 'key', note }, 'system').id,
+    log: d.log.child({ module: 'reports' }),
+  });
+  await d.lifecycle.start(scheduler);
+  return { scheduler, store };
 }

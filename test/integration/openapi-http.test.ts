@@ -125,6 +125,8 @@ const BREAKERS: Record<string, Breaker> = {
   'POST /api/alarms/shelve': { body: { device: 'tank-1', reason: 'valve' }, path: 'body.untilMs' },
   'POST /api/alarms/:id/ack': { body: { note: 5 }, path: 'body.note' },
   'GET /api/windows': { query: 'all=maybe', path: 'query.all' },
+  'GET /api/reports/monthly/status': { query: 'month=2026-13', path: 'query.month' },
+  'GET /api/reports/monthly/stored': { query: 'month=2026-10&format=pdf', path: 'query.format' },
   'POST /api/windows': {
     body: { site: 'estate', schedule: { type: 'rrule', rrule: 'FREQ=DAILY', durationMin: -1 }, reason: 'x' },
     path: 'body.schedule.durationMin',

@@ -21,6 +21,8 @@ export type Threshold = S.Threshold;
 /** `GET /api/rules?device=`: what applies to one device. */
 export type DeviceRules = S.DeviceRules;
 export type Shelf = S.Shelf;
+/** `GET /api/reports/monthly/status`: a month's generated reports and their deliveries. */
+export type ReportStatus = S.ReportStatus;
 /** A maintenance window (`GET /api/windows`) and what `POST /api/windows` takes. */
 export type MaintenanceWindow = S.WindowJson;
 export type NewWindow = S.WindowBody;
@@ -77,6 +79,8 @@ export class Api {
   }
 
   session = () => this.call<Session>('GET', '/api/session');
+  reportStatus = (month: string) =>
+    this.call<ReportStatus>('GET', `/api/reports/monthly/status?month=${encodeURIComponent(month)}`);
   devices = async () => (await this.call<{ devices: Device[] }>('GET', '/api/devices')).devices;
   alarms = async (q: { state: 'active' | 'all'; site?: string; device?: string; limit?: number }) =>
     (await this.call<{ alarms: Alarm[] }>('GET', `/api/alarms?${query(q)}`)).alarms;

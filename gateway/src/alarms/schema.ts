@@ -37,7 +37,14 @@ export const alarmsSchema = z.strictObject({
   maxBatch: z.number().int().min(1).default(5000),
   /** How often time-based rules (offline, delays) and shelf expiry are checked. */
   tickMs: z.number().int().min(100).max(60_000).default(5000),
-  /** How often rule state (running delays, flow windows) is saved; it is saved on stop too. */
+  /**
+   * Where rule state (running delays, flow windows, meter history) is kept. `with-readings`: each
+   * changed device's state in the outbox's group commit, with the readings that changed it, so it
+   * is as durable as they are (ADR 0080). `periodic`: in alarms.db every `saveRuleStateMs` (a crash
+   * loses up to that much).
+   */
+  ruleState: z.enum(['with-readings', 'periodic']).default('with-readings'),
+  /** How often rule state is saved with `ruleState: periodic`; it is saved on stop too. */
   saveRuleStateMs: z.number().int().min(1000).default(60_000),
 });
 

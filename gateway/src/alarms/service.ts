@@ -242,7 +242,7 @@ export class AlarmService implements Component {
     a.updatedAt = now;
     if (a.state === 'cleared') this.open.delete(a.id);
     const events = [this.event('ack', a, now, user, note)];
-    this.store.tx(() => this.persist(events));
+    this.store.txDurable(() => this.persist(events));
     this.publish(events);
     return { ...a };
   }
@@ -276,7 +276,7 @@ export class AlarmService implements Component {
       a.updatedAt = now;
       events.push(this.event('shelve', a, now, req.user, req.reason));
     }
-    this.store.tx(() => {
+    this.store.txDurable(() => {
       this.store.saveShelf(shelf);
       this.persist(events);
     });
@@ -328,6 +328,14 @@ export class AlarmService implements Component {
 
   ruleStateSavedAt(): number | undefined {
     return this.store.ruleStateSavedAt();
+  }
+
+  /** The severity rank of every active alarm by `site/device|rule`: what the rules reconcile their state with at start. */
+  activeRanks(): Map<string, number> {
+    this.flush();
+    const out = new Map<string, number>();
+    for (const [k, a] of this.active) out.set(k, severityRank(a.severity));
+    return out;
   }
 
   private applyOne(t: Transition, events: AlarmEvent[]): void {
@@ -452,7 +460,7 @@ export class AlarmService implements Component {
       a.updatedAt = now;
       events.push(this.event('unshelve', a, now, user));
     }
-    this.store.tx(() => {
+    this.store.txDurable(() => {
       for (const s of ended) this.store.saveShelf(s);
       this.persist(events);
     });

@@ -181,6 +181,22 @@ export class AlarmStore {
     return this.db.transaction(fn)();
   }
 
+  /**
+   * A transaction on disk when it returns, whatever the connection's `synchronous` setting: people's
+   * actions (ack, shelve, unshelve), which are answered as done. Transitions from the rules commit
+   * with `tx`: with alarms.db at synchronous=NORMAL they are rebuilt from the rule state after a
+   * power loss (ADR 0082).
+   */
+  txDurable<T>(fn: () => T): T {
+    if ((this.db.pragma('synchronous', { simple: true }) as number) >= 2) return this.tx(fn);
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
   saveAlarm(a: Alarm): void {
     this.upsertAlarm.run(alarmParams(a));
   }

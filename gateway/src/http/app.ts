@@ -25,6 +25,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
+import { reportStatusRoutes, type ReportStatusDeps } from './routes/report-status.js';
 import { systemRoutes } from './routes/system.js';
 import { ticketRoutes } from './routes/tickets.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -52,6 +53,8 @@ export interface AppDeps {
   notifications?: NotificationService;
   /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
   reports?: Omit<ReportRouteDeps, 'tokens'>;
+  /** The generated monthly reports and their deliveries (absent: no `/api/reports/monthly/status`). */
+  reportStatus?: ReportStatusDeps;
   /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
   tokenDb?: TokenDb;
   /** The web dashboard at `/` (absent: none). */
@@ -134,6 +137,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.tickets) void app.register(ticketRoutes, { tickets: deps.tickets });
   if (deps.tokenDb) void app.register(tokenRoutes, { db: deps.tokenDb });
   if (deps.reports) void app.register(reportRoutes, deps.reports);
+  if (deps.reportStatus) void app.register(reportStatusRoutes, deps.reportStatus);
   if (deps.notifications && deps.tickets)
     void app.register(notificationRoutes, { notifications: deps.notifications, tickets: deps.tickets });
   void app.register(demoRoutes, { controlUrl: deps.demo?.controlUrl ?? (() => undefined) });

@@ -102,6 +102,11 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     message: "an ended month's read rates could not be read from InfluxDB",
   },
+  GW_ERR_REPORT_NOT_GENERATED: {
+    status: 404,
+    retryable: false,
+    message: "that month's report was not generated (yet): it is generated after the month ends",
+  },
   GW_ERR_DEMO_OFF: { status: 404, retryable: false, message: 'the demo (simulators) is not running' },
   GW_ERR_DEMO_UNREACHABLE: {
     status: 502,

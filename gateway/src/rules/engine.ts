@@ -5,7 +5,15 @@ import { CompiledRules, type ResolvedRule } from './compile.js';
 import { EVALUATORS, type AnyEvaluator } from './evaluators/index.js';
 import { computeReadRates, type ReadRateEntry, type ReadRateInput } from './read-rate.js';
 import type { ReadRateRule, RuleDef, RulesConfig } from './schema.js';
-import { StateArena, initState, jsonNumber, loadState, stateJson, type Layout } from './state-arena.js';
+import {
+  StateArena,
+  anchorOffsets,
+  initState,
+  jsonNumber,
+  loadState,
+  stateJson,
+  type Layout,
+} from './state-arena.js';
 import {
   type DeviceSnapshot,
   type EngineSnapshot,
@@ -50,6 +58,8 @@ interface Plan {
   tickers: Entry[];
   /** Doubles of state per device. */
   size: number;
+  /** Offsets in a device's block of the anchor doubles (not volatile, not rings): ADR 0080. */
+  anchors: Int32Array;
 }
 
 interface Slot {
@@ -66,9 +76,21 @@ interface Slot {
   base: number;
   /** Some rule state (or lastTs) changed since the last takeDirtyState(): a plain boolean store on the hot path. */
   dirty: boolean;
+  /** What the outbox holds for this device: its key, and its state serialised when a commit reads it (made once). */
+  saved?: SavedSlot;
+  /** In the list takeChanged() walks (changes tracked). */
+  listed: boolean;
+  /** The anchors as last handed over (undefined: never, or since the plan changed). */
+  shadow?: Float64Array;
 }
 
-const NO_PLAN: Plan = { entries: [], tickers: [], size: 0 };
+/** A device's entry in a state store: `toString()` is the device's state as JSON at that moment. */
+export interface SavedSlot {
+  readonly key: string;
+  toString(): string;
+}
+
+const NO_PLAN: Plan = { entries: [], tickers: [], size: 0, anchors: new Int32Array(0) };
 
 /** How a (rule definition, device facts) pair is saved: its hash, and the JSON that opens its entry. */
 interface SavedAs {
@@ -96,6 +118,8 @@ export interface RuleEngineStats {
 
 const DEFAULT_INTERVAL_SEC = 300;
 const READ_RATE_DEVICE = '_site';
+/** The key takeChanged() hands the read-rate alarms under: without a `/`, so no `site/device` key can be it. */
+export const READ_RATE_KEY = '_read_rate';
 
 /**
  * Evaluates readings against the compiled rules. Readings of one device must arrive in time order
@@ -120,6 +144,9 @@ export class RuleEngine {
   /** Where the next partial state save starts (takeDirtyState with a limit). */
   private saveCursor = 0;
   private nextReadRateAt = 0;
+  /** The devices marked dirty since the last takeChanged(), when changes are tracked (state saved with each commit). */
+  private changed: Slot[] = [];
+  private trackChanged = false;
 
   constructor(opts: RuleEngineOptions) {
     this.compiled = new CompiledRules(opts.rules);
@@ -158,7 +185,7 @@ export class RuleEngine {
         const e = tickers[j]!;
         const ch = e.ev.tick!(st, slot.base + e.off, e.params, now, e.ctx);
         if (ch === null) continue;
-        if (ch === STATE_CHANGED) slot.dirty = true;
+        if (ch === STATE_CHANGED) this.touch(slot);
         else this.push(slot, e, ch);
       }
     }
@@ -236,9 +263,159 @@ export class RuleEngine {
   markDirty(delta: RuleStateDelta): void {
     for (const r of delta.rows) {
       const slot = this.sites.get(r.site)?.get(r.device);
-      if (slot) slot.dirty = true;
+      if (slot) this.touch(slot);
     }
     if (delta.readRate !== undefined) this.readRateDirty = true;
+  }
+
+  /**
+   * From now on, keeps the devices whose state changes in a list, so that takeChanged() costs the
+   * changed devices and not a walk over every device (it runs with every group commit).
+   */
+  trackChanges(): void {
+    if (this.trackChanged) return;
+    this.trackChanged = true;
+    for (const s of this.slots) {
+      if (!s.dirty || s.listed) continue;
+      s.listed = true;
+      this.changed.push(s);
+    }
+  }
+
+  /**
+   * Hands to `put` (key `prefix` + `site/device`) every device whose anchors (the state fields that
+   * are not volatile: a raised severity, when a condition began to hold, a day's verdict) changed
+   * since they were last handed over, and the read-rate alarms (key `prefix` + `_read_rate`) when
+   * they changed; called with every group commit (ADR 0080). A device whose change touched only
+   * volatile fields (latest values, sums, samples) stays dirty for takeDirtySlots(), the periodic
+   * save. A device's value is one object per device, made once, that serialises the device's state
+   * when it is read: the caller reads it at once (the outbox, as it takes its commit), so nothing is
+   * built per reading. `prefix` must be the same on every call.
+   */
+  takeChanged(prefix: string, put: (key: string, value: SavedSlot | string) => void): number {
+    const list = this.changed;
+    const st = this.arena.buf;
+    let n = 0;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      s.listed = false;
+      if (!s.dirty || !this.anchorsMoved(s, st)) continue;
+      this.handOver(s, prefix, put);
+      n++;
+    }
+    list.length = 0;
+    if (this.readRateDirty) {
+      this.readRateDirty = false;
+      put(prefix + READ_RATE_KEY, JSON.stringify(Object.fromEntries(this.readRateSev)));
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * The periodic save when changes are tracked: like takeDirtyState(), at most `max` dirty devices
+   * round robin, but handed to `put` as takeChanged() does (the same keys, the same store).
+   */
+  takeDirtySlots(max: number, prefix: string, put: (key: string, value: SavedSlot | string) => void): number {
+    const slots = this.slots;
+    const n = slots.length;
+    let i = n ? this.saveCursor % n : 0;
+    let taken = 0;
+    for (let seen = 0; seen < n && taken < max; seen++, i = i + 1 === n ? 0 : i + 1) {
+      const s = slots[i]!;
+      if (!s.dirty) continue;
+      this.handOver(s, prefix, put);
+      taken++;
+    }
+    this.saveCursor = i;
+    return taken;
+  }
+
+  /** Whether takeChanged() has anything to look at. */
+  hasChanged(): boolean {
+    return this.changed.length > 0 || this.readRateDirty;
+  }
+
+  /** Whether a device's anchors differ from what was last handed over (NaN equals NaN). */
+  private anchorsMoved(s: Slot, st: Float64Array): boolean {
+    const a = s.plan.anchors;
+    const sh = s.shadow;
+    if (sh === undefined || sh.length !== a.length) return true;
+    const base = s.base;
+    for (let k = 0; k < a.length; k++) {
+      const v = st[base + a[k]!]!;
+      const w = sh[k]!;
+      if (v !== w && (v === v || w === w)) return true;
+    }
+    return false;
+  }
+
+  /** Records a device's anchors as they are now: what the store holds for it. */
+  private keepShadow(s: Slot): void {
+    const a = s.plan.anchors;
+    if (s.shadow === undefined || s.shadow.length !== a.length) s.shadow = new Float64Array(a.length);
+    const st = this.arena.buf;
+    for (let k = 0; k < a.length; k++) s.shadow[k] = st[s.base + a[k]!]!;
+  }
+
+  private handOver(s: Slot, prefix: string, put: (key: string, value: SavedSlot | string) => void): void {
+    s.dirty = false;
+    this.keepShadow(s);
+    const saved = (s.saved ??= { key: prefix + s.key, toString: () => this.deviceJson(s) });
+    put(saved.key, saved);
+  }
+
+  /**
+   * Makes every rule's raised severity (`sev`) agree with the alarms the alarm store holds active,
+   * after a restart. The two live in different files and are committed apart, so a crash can leave
+   * one a few milliseconds ahead of the other:
+   * - the rule thinks it raised, no alarm is active (the alarm's commit was lost): the rule forgets
+   *   it raised, so its next tick or reading raises again, with the delayed rules' own time;
+   * - an alarm is active, the rule thinks it did not raise (rule state older than the alarm): the
+   *   rule takes the alarm's severity, so it neither raises it a second time nor forgets to clear it.
+   * `active` maps `site/device|rule` to the severity rank of the active alarm.
+   */
+  reconcile(active: ReadonlyMap<string, number>): { forgotten: number; adopted: number } {
+    let forgotten = 0;
+    let adopted = 0;
+    const st = this.arena.buf;
+    for (const slot of this.slots) {
+      for (const e of slot.plan.entries) {
+        const o = slot.base + e.off + SEV;
+        const want = active.get(`${slot.key}|${e.def.id}`) ?? 0;
+        const sev = st[o]!;
+        if (sev === want) continue;
+        if (want === 0) {
+          st[o] = 0;
+          forgotten++;
+        } else {
+          if (e.ev.adopt) e.ev.adopt(st, slot.base + e.off, e.params, want);
+          else st[o] = want;
+          adopted++;
+        }
+        this.touch(slot);
+      }
+    }
+    // Read-rate alarms: kept per `site|rule` in the engine, raised on the site's pseudo-device.
+    for (const [key, rank] of active) {
+      const bar = key.indexOf('|');
+      const dev = key.slice(0, bar);
+      if (!dev.endsWith(`/${READ_RATE_DEVICE}`)) continue;
+      const rkey = `${dev.slice(0, -READ_RATE_DEVICE.length - 1)}|${key.slice(bar + 1)}`;
+      if (this.readRateSev.get(rkey) === rank) continue;
+      this.readRateSev.set(rkey, rank);
+      this.readRateDirty = true;
+      adopted++;
+    }
+    for (const rkey of [...this.readRateSev.keys()]) {
+      const bar = rkey.indexOf('|');
+      const akey = `${rkey.slice(0, bar)}/${READ_RATE_DEVICE}|${rkey.slice(bar + 1)}`;
+      if (active.has(akey)) continue;
+      this.readRateSev.delete(rkey);
+      this.readRateDirty = true;
+      forgotten++;
+    }
+    return { forgotten, adopted };
   }
 
   /** How many devices have unsaved state (health, tests). */
@@ -273,7 +450,10 @@ export class RuleEngine {
         restored++;
       }
       // What was just read back needs no saving; a rule added or changed since does.
-      slot.dirty = !all || Object.keys(d.rules).length !== entries.length;
+      if (!all || Object.keys(d.rules).length !== entries.length) this.touch(slot);
+      else slot.dirty = false;
+      // What was read back is what the store holds: only a change from it needs a commit.
+      this.keepShadow(slot);
     }
     for (const [k, v] of Object.entries(snap.readRate ?? {})) this.readRateSev.set(k, v);
     this.log?.info({ devices: snap.devices.length, states: restored }, 'rule state restored');
@@ -322,7 +502,7 @@ export class RuleEngine {
       return;
     }
     slot.lastTs = ts;
-    slot.dirty = true;
+    if (!slot.listed || !slot.dirty) this.touch(slot);
     const notGood = reading.quality !== undefined && reading.quality !== 'good';
     // Rules other than the stale one see only the good values: a value its source does not vouch
     // for must neither raise nor clear a threshold, but the good pH beside a failed chlorine
@@ -361,11 +541,15 @@ export class RuleEngine {
       since: now,
       plan: NO_PLAN,
       base: 0,
-      dirty: true,
+      dirty: false,
+      listed: false,
     };
     devices.set(device, slot);
     this.slots.push(slot);
+    this.touch(slot);
     this.bind(slot, now, false);
+    // A new device's anchors are their initial values: nothing to commit until a reading moves them.
+    this.keepShadow(slot);
     return slot;
   }
 
@@ -395,7 +579,7 @@ export class RuleEngine {
       } else {
         initState(st, o, e.layout);
         e.ev.init?.(st, o, e.params, e.ctx, now);
-        slot.dirty = true;
+        this.touch(slot);
       }
       if (e.ev.peers) e.ctx.peers?.members.add(o);
     }
@@ -404,7 +588,7 @@ export class RuleEngine {
       const o = oldBase + e.off;
       if (e.ev.peers) e.ctx.peers?.members.delete(o);
       if (carried.has(e)) continue;
-      slot.dirty = true;
+      this.touch(slot);
       const sev = st[o + SEV]!;
       if (keep && sev > 0) {
         this.push(slot, e, {
@@ -419,6 +603,7 @@ export class RuleEngine {
     this.arena.release(oldBase, old.size);
     slot.plan = plan;
     slot.base = base;
+    slot.shadow = undefined;
   }
 
   /**
@@ -490,7 +675,14 @@ export class RuleEngine {
       });
       size += layout.size;
     }
-    plan = { entries, tickers: entries.filter((e) => e.ev.tick !== undefined), size };
+    const anchors: number[] = [];
+    for (const e of entries) for (const a of anchorOffsets(e.layout)) anchors.push(e.off + a);
+    plan = {
+      entries,
+      tickers: entries.filter((e) => e.ev.tick !== undefined),
+      size,
+      anchors: Int32Array.from(anchors),
+    };
     this.plans.set(key, plan);
     if (common) this.plans.set(shortKey, plan);
     return plan;
@@ -525,8 +717,16 @@ export class RuleEngine {
     return g;
   }
 
-  private push(slot: Slot, e: Entry, ch: RuleChange): void {
+  /** Marks a device's state as changed (listed for takeChanged() once per change, not per reading). */
+  private touch(slot: Slot): void {
     slot.dirty = true;
+    if (slot.listed || !this.trackChanged) return;
+    slot.listed = true;
+    this.changed.push(slot);
+  }
+
+  private push(slot: Slot, e: Entry, ch: RuleChange): void {
+    this.touch(slot);
     this.out.push({
       ...ch,
       deviceKey: slot.key,

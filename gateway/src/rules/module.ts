@@ -3,7 +3,7 @@ import type { Logger } from '../core/log.js';
 import { RegistryFacts, factsOf } from '../registry/facts.js';
 import type { DeviceRegistry } from '../registry/registry.js';
 import type { AlarmService } from '../alarms/service.js';
-import { RulesRuntime } from './runtime.js';
+import { RulesRuntime, type RulesRuntimeOptions } from './runtime.js';
 
 /**
  * The rule engine, fed by the ingest pipeline (a reading listener after the registry), raising
@@ -15,6 +15,8 @@ export function createRulesModule(d: {
   log: Logger;
   registry: DeviceRegistry;
   alarms: AlarmService;
+  /** The outbox, whose group commits carry the rule state that changed with their readings (ADR 0080). */
+  durable: RulesRuntimeOptions['durable'];
 }): { rules: RulesRuntime; off: () => void } {
   const { cfg, alarms } = d;
   const rules = new RulesRuntime({
@@ -26,6 +28,7 @@ export function createRulesModule(d: {
     saveStateMs: cfg.alarms.saveRuleStateMs,
     log: d.log.child({ module: 'rules' }),
     onTick: (now) => alarms.tick(now),
+    durable: cfg.alarms.ruleState === 'with-readings' ? d.durable : undefined,
   });
   const off = d.registry.onChange((e) => rules.registerDevice(factsOf(e)));
   return { rules, off };

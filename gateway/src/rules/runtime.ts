@@ -1,10 +1,10 @@
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth, DeviceRefs, Reading, ReadingListener } from '../core/types.js';
 import { EventClock } from './clock.js';
-import { RuleEngine } from './engine.js';
+import { READ_RATE_KEY, RuleEngine, type SavedSlot } from './engine.js';
 import type { ReadRateEntry } from './read-rate.js';
 import type { RulesConfig } from './schema.js';
-import type { EngineSnapshot, RuleStateRow } from './snapshot.js';
+import type { DeviceSnapshot, EngineSnapshot, RuleStateRow } from './snapshot.js';
 import type { DeviceFacts, DeviceFactsLookup, TransitionListener } from './types.js';
 
 /** Where rule state survives a restart (the alarm database). */
@@ -13,7 +13,24 @@ export interface RuleStateStore {
   saveRuleStateRows(rows: readonly RuleStateRow[], readRate: string | undefined): void;
   loadRuleState(): EngineSnapshot | undefined;
   ruleStateSavedAt?(): number | undefined;
+  /** Severity rank of each active alarm by `site/device|rule`, to reconcile restored state with (ADR 0080). */
+  activeRanks?(): ReadonlyMap<string, number>;
 }
+
+/**
+ * Where rule state is committed with the readings that changed it (the outbox, ADR 0080): a state
+ * source is asked for its changes as each group commit is taken.
+ */
+export interface DurableRuleState {
+  loadState(prefix: string): Map<string, string>;
+  putState(key: string, value: SavedSlot | string): void;
+  addStateSource(collect: () => void): () => void;
+  requestCommit(): void;
+}
+
+/** The rules' keys in the durable state store: `rules:site/device`, `rules:_read_rate`, `rules:_saved_at`. */
+export const RULE_STATE_PREFIX = 'rules:';
+const SAVED_AT_KEY = RULE_STATE_PREFIX + '_saved_at';
 
 export interface RulesRuntimeOptions {
   rules: RulesConfig;
@@ -27,6 +44,8 @@ export interface RulesRuntimeOptions {
   /** Runs after each rule tick with the wall time (alarm shelves and incidents). */
   onTick?: (wallNow: number) => void;
   wall?: () => number;
+  /** With it, state is committed with the readings (alarms.ruleState `with-readings`); without, saved every saveStateMs. */
+  durable?: DurableRuleState;
 }
 
 /** How often a slice of the rule state is saved, and the fewest devices a slice takes. */
@@ -51,6 +70,9 @@ export class RulesRuntime implements Component, ReadingListener {
   private lastSaveRows = 0;
   private saveError: string | undefined;
   private readonly wall: () => number;
+  private offSource?: () => void;
+  private invalidRows = 0;
+  private reconciled = { forgotten: 0, adopted: 0 };
 
   constructor(private readonly opts: RulesRuntimeOptions) {
     this.wall = opts.wall ?? Date.now;
@@ -79,7 +101,7 @@ export class RulesRuntime implements Component, ReadingListener {
     if (snap) {
       let maxTs = -Infinity;
       for (const d of snap.devices) if (d.lastTs !== null && d.lastTs > maxTs) maxTs = d.lastTs;
-      this.clock.seed(maxTs, this.opts.store.ruleStateSavedAt?.() ?? this.wall());
+      this.clock.seed(maxTs, this.savedAt() ?? this.wall());
       try {
         this.engine.restoreState(snap);
       } catch (err) {
@@ -89,9 +111,17 @@ export class RulesRuntime implements Component, ReadingListener {
     // Declared devices that never report must still go offline: start their clocks now.
     const now = this.clock.now();
     if (this.opts.facts.list) for (const f of this.opts.facts.list()) this.engine.registerDevice(f, now);
+    this.reconcile();
     this.running = true;
     this.tickTimer = setInterval(() => this.tick(), this.opts.tickMs);
     this.tickTimer.unref();
+    const durable = this.opts.durable;
+    if (durable) {
+      // Each commit carries the state of the devices changed since the last one (ADR 0080).
+      this.engine.trackChanges();
+      this.offSource = durable.addStateSource(() => this.collect(durable));
+      durable.requestCommit();
+    }
     // Saved in slices every second rather than all at once every saveStateMs: with 10,000 devices
     // reporting, one full save held the event loop for most of a second (ingest and alarms waited).
     // Each slice takes its share, so every changed device is written within saveStateMs.
@@ -105,7 +135,9 @@ export class RulesRuntime implements Component, ReadingListener {
 
   /** A device the registry discovered. */
   registerDevice(f: DeviceFacts): void {
-    if (this.running) this.engine.registerDevice(f, this.clock.now());
+    if (!this.running) return;
+    this.engine.registerDevice(f, this.clock.now());
+    this.commitSoon();
   }
 
   /** Time-based rules, then the onTick hook; also called by tests for determinism. */
@@ -117,6 +149,39 @@ export class RulesRuntime implements Component, ReadingListener {
     } catch (err) {
       this.opts.log.error({ err }, 'rule tick failed');
     }
+    this.commitSoon();
+  }
+
+  /** State changed without a reading (a tick, a new device): the outbox commits it though it has no lines. */
+  private commitSoon(): void {
+    if (this.opts.durable && this.engine.hasChanged()) this.opts.durable.requestCommit();
+  }
+
+  /** Runs as the outbox takes a commit: the changed devices' state goes into it. */
+  private collect(durable: DurableRuleState): void {
+    const n = this.engine.takeChanged(RULE_STATE_PREFIX, this.putDurable);
+    if (n === 0) return;
+    const now = this.wall();
+    // Seeds the event clock after a restart, as ruleStateSavedAt() does for the periodic save.
+    durable.putState(SAVED_AT_KEY, String(now));
+    this.lastSaveAt = now;
+    this.lastSaveRows = n;
+  }
+
+  private readonly putDurable = (key: string, value: SavedSlot | string): void =>
+    this.opts.durable!.putState(key, value);
+
+  /** Makes restored rule state agree with the alarms the alarm store holds active (ADR 0080). */
+  private reconcile(): void {
+    const active = this.opts.store.activeRanks?.();
+    if (!active) return;
+    const r = this.engine.reconcile(active);
+    this.reconciled = r;
+    if (r.forgotten || r.adopted)
+      this.opts.log.warn(
+        r,
+        'rule state and active alarms disagreed after the restart; rule state follows the alarms',
+      );
   }
 
   /** Replaces the rules; every (device, rule) whose effective definition is unchanged keeps its state. */
@@ -138,6 +203,18 @@ export class RulesRuntime implements Component, ReadingListener {
    * 10,000 devices a full save blocked the event loop for about a second every minute.
    */
   save(max = Infinity): void {
+    const durable = this.opts.durable;
+    if (durable) {
+      // The volatile parts (latest values, sums, samples) of devices whose anchors did not move:
+      // into the same store, with the next commit.
+      const n = this.engine.takeDirtySlots(max, RULE_STATE_PREFIX, this.putDurable);
+      if (n === 0) return;
+      durable.putState(SAVED_AT_KEY, String(this.wall()));
+      durable.requestCommit();
+      this.lastSaveAt = this.wall();
+      this.lastSaveRows = n;
+      return;
+    }
     const delta = this.engine.takeDirtyState(max);
     if (delta.rows.length === 0 && delta.readRate === undefined) return;
     try {
@@ -158,6 +235,14 @@ export class RulesRuntime implements Component, ReadingListener {
     this.running = false;
     clearInterval(this.tickTimer);
     clearInterval(this.saveTimer);
+    if (this.opts.durable) {
+      // Everything left goes with the outbox's last commit, which follows (it stops after us).
+      this.collect(this.opts.durable);
+      this.save();
+      this.offSource?.();
+      this.offSource = undefined;
+      return;
+    }
     this.save();
   }
 
@@ -172,16 +257,67 @@ export class RulesRuntime implements Component, ReadingListener {
       ticks: this.ticks,
       lastSaveAt: this.lastSaveAt === undefined ? null : new Date(this.lastSaveAt).toISOString(),
       lastSaveDevices: this.lastSaveRows,
+      saved: this.opts.durable ? 'with-readings' : 'periodic',
+      ...(this.invalidRows ? { invalidStateRows: this.invalidRows } : {}),
+      reconciled: this.reconciled,
     };
   }
 
   private loadState(): EngineSnapshot | undefined {
+    let snap: EngineSnapshot | undefined;
     try {
-      return this.opts.store.loadRuleState();
+      snap = this.opts.store.loadRuleState();
     } catch (err) {
       // A damaged snapshot costs running delays, not the gateway: start fresh and say so.
       this.opts.log.error({ err }, 'rule state could not be loaded; starting without it');
-      return undefined;
     }
+    const durable = this.opts.durable;
+    return durable ? this.mergeDurable(snap, durable.loadState(RULE_STATE_PREFIX)) : snap;
+  }
+
+  /**
+   * The state committed with the readings, over what alarms.db holds (saved there before, or with
+   * `ruleState: periodic`): per device, whichever has seen the later reading.
+   */
+  private mergeDurable(
+    snap: EngineSnapshot | undefined,
+    rows: Map<string, string>,
+  ): EngineSnapshot | undefined {
+    if (rows.size === 0) return snap;
+    const out: EngineSnapshot = snap ?? { version: 1, devices: [], readRate: {} };
+    const byKey = new Map<string, number>();
+    out.devices.forEach((d, i) => byKey.set(`${d.site}/${d.device}`, i));
+    for (const [k, v] of rows) {
+      const key = k.slice(RULE_STATE_PREFIX.length);
+      if (k === SAVED_AT_KEY) continue;
+      try {
+        if (key === READ_RATE_KEY) {
+          out.readRate = JSON.parse(v) as EngineSnapshot['readRate'];
+          continue;
+        }
+        const d = JSON.parse(v) as DeviceSnapshot;
+        if (typeof d.site !== 'string' || typeof d.device !== 'string' || typeof d.rules !== 'object')
+          throw new Error('not a device state');
+        const i = byKey.get(key);
+        if (i === undefined) {
+          byKey.set(key, out.devices.length);
+          out.devices.push(d);
+        } else if ((d.lastTs ?? -Infinity) >= (out.devices[i]!.lastTs ?? -Infinity)) out.devices[i] = d;
+      } catch (err) {
+        // One damaged row costs that device's running delays, not the others'.
+        this.invalidRows++;
+        this.opts.log.error({ err, key }, "a device's rule state could not be read; it starts fresh");
+      }
+    }
+    return out;
+  }
+
+  /** Wall time of the newest saved state: committed with the readings, or in alarms.db. */
+  private savedAt(): number | undefined {
+    const fromStore = this.opts.store.ruleStateSavedAt?.();
+    const v = this.opts.durable?.loadState(SAVED_AT_KEY).get(SAVED_AT_KEY);
+    const fromOutbox = v === undefined ? undefined : Number(v);
+    if (fromOutbox === undefined || !Number.isFinite(fromOutbox)) return fromStore;
+    return fromStore === undefined ? fromOutbox : Math.max(fromStore, fromOutbox);
   }
 }

@@ -10,10 +10,16 @@
  */
 
 /** One field of a rule's state. Booleans are kept as 1/0; `ring` is a (ts, value) sample ring. */
+/**
+ * `volatile`: the field changes with (nearly) every reading (a latest value, a running sum, a
+ * last-seen time) and is not an anchor: it is saved with the periodic save, while a change of any
+ * other field (a raised severity, when a condition started holding, a day's verdict) is committed
+ * with the reading that made it (ADR 0080). Rings are sample buffers, always volatile.
+ */
 export type FieldSpec =
-  | { name: string; type: 'num'; init: number }
-  | { name: string; type: 'bool' }
-  | { name: string; type: 'nums'; n: number }
+  | { name: string; type: 'num'; init: number; volatile?: boolean }
+  | { name: string; type: 'bool'; volatile?: boolean }
+  | { name: string; type: 'nums'; n: number; volatile?: boolean }
   | { name: string; type: 'ring'; cap: number }
   | { name: string; type: 'rings'; n: number; cap: number };
 
@@ -53,6 +59,17 @@ export function layoutOf(specs: readonly FieldSpec[]): Layout {
             : s.n * ringSize(s.cap);
   }
   return { fields, size: off };
+}
+
+/** The offsets (from the state's start) of the doubles that are anchors: fields neither volatile nor rings. */
+export function anchorOffsets(l: Layout): number[] {
+  const out: number[] = [];
+  for (const f of l.fields) {
+    if (f.type === 'ring' || f.type === 'rings' || f.volatile === true) continue;
+    const n = f.type === 'nums' ? f.n : 1;
+    for (let i = 0; i < n; i++) out.push(f.off + i);
+  }
+  return out;
 }
 
 /** Writes a fresh state: numbers at their initial value, booleans false, arrays and rings empty (NaN). */

@@ -124,6 +124,12 @@ export interface Evaluator<R, P> {
   init?(st: Float64Array, o: number, params: P, ctx: BindCtx, now: number): void;
   /** Re-derives what a kept or restored state takes from the device's facts. */
   attach?(st: Float64Array, o: number, params: P, ctx: BindCtx): void;
+  /**
+   * Takes over an alarm that is active in the alarm store though the (older) state does not know
+   * it raised, after a restart (ADR 0080). Without it the engine sets `sev` to the rank: enough
+   * for a rule whose only raised state is `sev`.
+   */
+  adopt?(st: Float64Array, o: number, params: P, rank: number): void;
   /** The state joins its site's peer group (ctx.peers) while it is bound. */
   peers?: boolean;
   evaluate(

@@ -9,6 +9,8 @@ export class DbComponent implements Component {
     readonly name: string,
     private readonly file: string,
     private readonly migrations: Migration[],
+    /** `normal`: commits without an fsync, for a database whose losses are rebuilt (ADR 0082). */
+    private readonly synchronous: 'full' | 'normal' = 'full',
   ) {}
 
   /** The open database; only between start() and stop(). */
@@ -18,7 +20,7 @@ export class DbComponent implements Component {
   }
 
   async start(): Promise<void> {
-    this.handle = openDb(this.file, this.migrations);
+    this.handle = openDb(this.file, this.migrations, this.synchronous);
   }
 
   async stop(): Promise<void> {

@@ -166,6 +166,9 @@ export class Outbox implements Component {
   private parkedBatches = 0;
   private lastError?: string;
   private readonly dataListeners = new Set<() => void>();
+  /** Called as each commit is taken, to put their state in it (the rules: the devices they changed). */
+  private readonly stateSources = new Set<() => void>();
+  private collecting = false;
   private readonly drainListeners = new Set<() => void>();
   private stmt?: {
     insert: Database.Statement;
@@ -250,6 +253,22 @@ export class Outbox implements Component {
   putState(key: string, value: StateValue): void {
     this.stateWrites.set(key, value);
     this.stateAll.set(key, value);
+    // From a state source, the commit being taken carries it: no further commit needed.
+    if (!this.collecting) this.schedule();
+  }
+
+  /**
+   * `collect` runs as each commit is taken and may call putState(): its state then commits in the
+   * same transaction as the lines appended so far, which is what the readings that changed it are
+   * acknowledged with. Returns a function that removes it.
+   */
+  addStateSource(collect: () => void): () => void {
+    this.stateSources.add(collect);
+    return () => this.stateSources.delete(collect);
+  }
+
+  /** Asks for a commit soon though nothing was appended (a state source has changes from a timer). */
+  requestCommit(): void {
     this.schedule();
   }
 
@@ -370,6 +389,16 @@ export class Outbox implements Component {
       this.schedule();
       return;
     }
+    this.collecting = true;
+    for (const collect of this.stateSources) {
+      try {
+        collect();
+      } catch (err) {
+        // A source that fails loses its own state for this commit, never the readings'.
+        this.log.error({ err }, 'collecting state for the commit failed');
+      }
+    }
+    this.collecting = false;
     if (
       this.bufLines === 0 &&
       this.stateWrites.size === 0 &&

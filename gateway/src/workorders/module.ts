@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Db } from '../storage/db.js';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Bus } from '../core/events.js';
@@ -32,6 +33,8 @@ export interface WorkordersModule {
   service: WorkOrderService;
   notifications: NotificationService;
   maintenance: MaintenancePlanner;
+  /** workorders.db, open while the gateway runs (the generated monthly reports live there too). */
+  db: Db;
 }
 
 /**
@@ -104,5 +107,5 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     report: false,
     stopFirst: true,
   });
-  return { service, notifications, maintenance };
+  return { service, notifications, maintenance, db };
 }

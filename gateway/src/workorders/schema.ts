@@ -2,6 +2,7 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { RULE_CLASSES, SEVERITIES } from '../rules/types.js';
 import { maintenanceSchema } from './maintenance-schema.js';
+import { reportScheduleFields } from './report-schema.js';
 import { LANGUAGES, PRIORITIES } from './types.js';
 
 const minutes = z.number().positive();
@@ -182,8 +183,8 @@ export const workordersSchema = z.strictObject({
   calendar: calendarSchema,
   /** Hold reasons that pause the resolution clock. */
   pause: pauseSchema,
-  /** The monthly service report: its months begin at midnight in this zone. */
-  report: z.strictObject({ timeZone: timeZone.default('UTC') }).prefault({}),
+  /** The monthly service report: its months begin at midnight in this zone; generation and delivery. */
+  report: z.strictObject({ timeZone: timeZone.default('UTC'), ...reportScheduleFields }).prefault({}),
   /** Longest answer of a ticket list. */
   listLimit: z.number().int().min(1).max(100_000).default(1000),
 });

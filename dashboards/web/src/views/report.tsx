@@ -4,6 +4,7 @@ import { useApp } from '../context';
 import { pct } from '../format';
 import { ruleName } from '../labels';
 import { Bars } from '../widgets';
+import { ReportDelivery } from './report-delivery';
 
 function lastMonth(): string {
   const d = new Date();
@@ -55,6 +56,7 @@ export function ReportView() {
         </label>
         {typeof r === 'object' && r !== null && <button onClick={() => void csv()}>{t('download')}</button>}
       </header>
+      <ReportDelivery month={month} />
       {r === 'na' ? (
         <p class="notice" data-testid="report-na">
           {t('notAvailable')}

@@ -75,3 +75,40 @@ export const calendarQuery = z
   });
 
 export type MonthlyReport = z.infer<typeof monthlyReportSchema>;
+
+const reportMonth = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM');
+export const reportStatusQuery = z.strictObject({ month: reportMonth.optional() });
+export const storedReportQuery = z.strictObject({
+  month: reportMonth,
+  site: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
+  format: z.enum(['json', 'csv', 'html']).default('json'),
+});
+
+/** `GET /api/reports/monthly/status`: a month's generated reports and their deliveries. */
+export const reportStatusSchema = named(
+  z.object({
+    month: z.string(),
+    /** When every delivery must have succeeded; a failure still open then raises a ticket. */
+    dueAt: z.string(),
+    reports: z.array(z.object({ site: z.string().nullable(), generatedAt: z.string(), sha256: z.string() })),
+    deliveries: z.array(
+      z.object({
+        recipient: z.string(),
+        site: z.string().nullable(),
+        channel: z.string(),
+        status: z.enum(['pending', 'delivered', 'failed']),
+        attempts: z.number(),
+        lastError: z.string().nullable(),
+        lastAttemptAt: z.string().nullable(),
+        deliveredAt: z.string().nullable(),
+      }),
+    ),
+    /** The ticket raised because a delivery missed the due time. */
+    overdueTicket: z.string().nullable(),
+  }),
+  'MonthlyReportStatus',
+);
+export type ReportStatus = z.infer<typeof reportStatusSchema>;

@@ -66,7 +66,7 @@ export const combinedEvaluator: Evaluator<CombinedRule, CombinedParams> = {
   layout: (p) =>
     layoutOf([
       ...condFields(),
-      { name: 'vals', type: 'nums', n: p.conds.length },
+      { name: 'vals', type: 'nums', n: p.conds.length, volatile: true },
       { name: 'rings', type: 'rings', n: p.rings, cap: TREND_SAMPLES },
     ]),
   evaluate(st, o, reading, p) {

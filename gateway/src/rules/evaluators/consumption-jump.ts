@@ -24,10 +24,10 @@ const FIRST = 5;
 
 const LAYOUT = layoutOf([
   { name: 'sev', type: 'num', init: 0 },
-  { name: 'n', type: 'num', init: 0 },
-  { name: 'mean', type: 'num', init: 0 },
-  { name: 'variance', type: 'num', init: 0 },
-  { name: 'lastTs', type: 'num', init: NaN },
+  { name: 'n', type: 'num', init: 0, volatile: true },
+  { name: 'mean', type: 'num', init: 0, volatile: true },
+  { name: 'variance', type: 'num', init: 0, volatile: true },
+  { name: 'lastTs', type: 'num', init: NaN, volatile: true },
   { name: 'first', type: 'num', init: NaN },
 ]);
 

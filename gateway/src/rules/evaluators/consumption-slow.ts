@@ -161,9 +161,9 @@ export const consumptionSlowEvaluator: Evaluator<ConsumptionSlowRule, SlowParams
     layoutOf([
       { name: 'sev', type: 'num', init: 0 },
       { name: 'day', type: 'num', init: NaN },
-      { name: 'sum', type: 'num', init: 0 },
+      { name: 'sum', type: 'num', init: 0, volatile: true },
       { name: 'startOk', type: 'bool' },
-      { name: 'last', type: 'num', init: NaN },
+      { name: 'last', type: 'num', init: NaN, volatile: true },
       { name: 'head', type: 'num', init: 0 },
       { name: 'closedDay', type: 'num', init: NaN },
       { name: 'verdict', type: 'num', init: NaN },

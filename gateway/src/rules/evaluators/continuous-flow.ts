@@ -18,10 +18,10 @@ const VALUE = 4;
 
 const LAYOUT = layoutOf([
   { name: 'sev', type: 'num', init: 0 },
-  { name: 'lastZero', type: 'num', init: NaN },
-  { name: 'lastTs', type: 'num', init: NaN },
+  { name: 'lastZero', type: 'num', init: NaN, volatile: true },
+  { name: 'lastTs', type: 'num', init: NaN, volatile: true },
   { name: 'flowing', type: 'bool' },
-  { name: 'value', type: 'num', init: NaN },
+  { name: 'value', type: 'num', init: NaN, volatile: true },
 ]);
 
 /** A device silent for longer than this many intervals proves nothing about flow; the stale rule speaks. */

@@ -49,7 +49,7 @@ export function levelFields(p: LevelParams): FieldSpec[] {
     { name: 'lvl', type: 'num', init: 0 },
     { name: 'held', type: 'num', init: 0 },
     { name: 'clearSince', type: 'num', init: NaN },
-    { name: 'value', type: 'num', init: NaN },
+    { name: 'value', type: 'num', init: NaN, volatile: true },
     { name: 'since', type: 'nums', n: p.levels.length },
   ];
 }
@@ -151,6 +151,18 @@ export function settleLevels(st: Float64Array, o: number, p: LevelParams, now: n
     ts: clearSince + L.offDelayMs,
     message: `${p.label} ${fmt(value)} back within ${L.name} limit ${fmt(L.value)}`,
   };
+}
+
+/**
+ * An alarm raised before a restart, with severity `rank`, that the restored state does not know of:
+ * the state takes the level of that severity (the worst at or below it), so it clears by that
+ * level's off-delay and does not raise the same alarm again.
+ */
+export function adoptLevels(st: Float64Array, o: number, p: LevelParams, rank: number): void {
+  let at = 0;
+  for (let i = 0; i < p.levels.length; i++) if (p.levels[i]!.sev <= rank) at = i;
+  st[o + SEV] = rank;
+  st[o + LVL] = p.levels.length ? at + 1 : 0;
 }
 
 /** Whether tick() can change anything: a delay is running. */

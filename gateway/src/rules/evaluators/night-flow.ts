@@ -33,7 +33,7 @@ const LAYOUT = layoutOf([
   { name: 'sev', type: 'num', init: 0 },
   { name: 'key', type: 'num', init: NaN },
   { name: 'min', type: 'num', init: NaN },
-  { name: 'n', type: 'num', init: 0 },
+  { name: 'n', type: 'num', init: 0, volatile: true },
 ]);
 
 const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));

@@ -2,6 +2,7 @@ import type { RateRule } from '../schema.js';
 import { layoutOf } from '../state-arena.js';
 import type { Evaluator } from '../types.js';
 import {
+  adoptLevels,
   compileLevels,
   feedLevels,
   levelFields,
@@ -55,4 +56,5 @@ export const rateEvaluator: Evaluator<RateRule, RateParams> = {
     return Number.isNaN(rate) ? null : feedLevels(st, o, p, rate, reading.ts);
   },
   tick: (st, o, p, now) => (levelsPending(st, o) ? settleLevels(st, o, p, now) : null),
+  adopt: adoptLevels,
 };

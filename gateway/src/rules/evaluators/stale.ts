@@ -15,7 +15,7 @@ const BAD_RUN = 2;
 
 const LAYOUT = layoutOf([
   { name: 'sev', type: 'num', init: 0 },
-  { name: 'lastGood', type: 'num', init: NaN },
+  { name: 'lastGood', type: 'num', init: NaN, volatile: true },
   { name: 'badRun', type: 'num', init: 0 },
 ]);
 

@@ -21,7 +21,7 @@ export const stateEvaluator: Evaluator<StateRule, StateParams> = {
     offDelayMs: r.offDelayMs,
     what: r.description ?? `${r.metric} is ${r.when}`,
   }),
-  layout: () => layoutOf([...condFields(), { name: 'last', type: 'num', init: -1 }]),
+  layout: () => layoutOf([...condFields(), { name: 'last', type: 'num', init: -1, volatile: true }]),
   evaluate(st, o, reading, p) {
     const v = reading.fields[p.metric];
     if (v === undefined) return null;

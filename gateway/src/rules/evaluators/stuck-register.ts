@@ -17,7 +17,7 @@ const NEXT_CHECK = 3;
 
 const LAYOUT = layoutOf([
   { name: 'sev', type: 'num', init: 0 },
-  { name: 'lastUse', type: 'num', init: NaN },
+  { name: 'lastUse', type: 'num', init: NaN, volatile: true },
   { name: 'firstTs', type: 'num', init: NaN },
   { name: 'nextCheck', type: 'num', init: 0 },
 ]);

@@ -2,6 +2,7 @@ import type { RatedFlowRule, ThresholdRule } from '../schema.js';
 import { layoutOf } from '../state-arena.js';
 import type { Evaluator } from '../types.js';
 import {
+  adoptLevels,
   compileLevels,
   feedLevels,
   levelFields,
@@ -18,6 +19,7 @@ export const thresholdEvaluator: Evaluator<ThresholdRule, LevelParams> = {
     return typeof v === 'number' ? feedLevels(st, o, p, v, reading.ts) : null;
   },
   tick: (st, o, p, now) => (levelsPending(st, o) ? settleLevels(st, o, p, now) : null),
+  adopt: adoptLevels,
 };
 
 /** The flow a rated-flow rule alarms above: the device's rated maximum times the rule's factor. */
@@ -42,4 +44,5 @@ export const ratedFlowEvaluator: Evaluator<RatedFlowRule, LevelParams> = {
   layout: thresholdEvaluator.layout,
   evaluate: thresholdEvaluator.evaluate,
   tick: thresholdEvaluator.tick!,
+  adopt: adoptLevels,
 };
