@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMTPServer } from 'smtp-server';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
+import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../fixtures/smtp.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { publishAll } from '../fixtures/publisher.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
@@ -28,8 +28,8 @@ describe('shelves and maintenance windows page nobody', () => {
   let mosq: Mosquitto;
   let gw: Gw;
   let receiver: WebhookReceiver;
-  let smtp: SMTPServer;
-  const mails: { to: string[]; raw: string }[] = [];
+  let smtp: SmtpCapture;
+  let mails: CapturedMail[] = [];
 
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${gw.httpUrl}${path}`, {
@@ -72,21 +72,9 @@ describe('shelves and maintenance windows page nobody', () => {
     mosq = await startMosquitto();
     receiver = new WebhookReceiver(SECRET, await freePort());
     await receiver.start();
-    const smtpPort = await freePort();
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, cb) {
-        let raw = '';
-        stream.on('data', (c: Buffer) => (raw += c.toString()));
-        stream.on('end', () => {
-          mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', resolve));
+    smtp = await startSmtpCapture();
+    mails = smtp.mails;
+    const smtpPort = smtp.port;
     gw = await startGateway(
       testConfig({
         mqtt: { url: mosq.url, clientId: `gw-quiet-${Math.random().toString(16).slice(2)}` },
@@ -111,7 +99,7 @@ describe('shelves and maintenance windows page nobody', () => {
   afterAll(async () => {
     await gw?.cleanup();
     await receiver?.stop();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
     await mosq?.stop();
   });
 

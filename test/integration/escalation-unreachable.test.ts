@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMTPServer } from 'smtp-server';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
+import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../fixtures/smtp.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 import { webhookSchema } from '../../gateway/src/notifications/index.js';
@@ -52,8 +52,8 @@ function decodeMail(raw: string): { subject: string; text: string } {
 describe('escalation past an unreachable contact', () => {
   let gw: Awaited<ReturnType<typeof startGateway>>;
   let pager: WebhookReceiver;
-  let smtp: SMTPServer;
-  const mails: { to: string[]; raw: string }[] = [];
+  let smtp: SmtpCapture;
+  let mails: CapturedMail[] = [];
 
   const api = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${gw.httpUrl}${path}`, {
@@ -71,21 +71,9 @@ describe('escalation past an unreachable contact', () => {
     pager = new WebhookReceiver(PAGER_SECRET, await freePort());
     pager.defaultStatus = 503;
     await pager.start();
-    const smtpPort = await freePort();
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, cb) {
-        let raw = '';
-        stream.on('data', (c: Buffer) => (raw += c.toString()));
-        stream.on('end', () => {
-          mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', resolve));
+    smtp = await startSmtpCapture();
+    mails = smtp.mails;
+    const smtpPort = smtp.port;
     gw = await startGateway(
       testConfig({
         influx: { enabled: false },
@@ -126,7 +114,7 @@ describe('escalation past an unreachable contact', () => {
   afterAll(async () => {
     await gw?.cleanup();
     await pager?.stop();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
   });
 
   it('a pager that cannot be reached moves the ticket to level 2 within one retry cycle, mailed in Chinese', async () => {

@@ -241,7 +241,7 @@ describe('OPC UA source → gateway → InfluxDB', () => {
     const outage = async (): Promise<unknown[][]> =>
       (
         await influx.query(
-          `SELECT ph, quality FROM chlorination WHERE time > ${lastGood}ms AND time < ${back}ms`,
+          `SELECT ph, ph_quality FROM chlorination WHERE time > ${lastGood}ms AND time < ${back}ms`,
           'facility',
         )
       )[0]?.values ?? [];
@@ -263,11 +263,12 @@ describe('OPC UA source → gateway → InfluxDB', () => {
       clearInterval(timer);
     }
     // Between the last good value and the return, only what the restarted server marked
-    // Uncertain: nothing stored as good.
+    // Uncertain, kept apart as ph_bad with its quality (ADR 0070): nothing stored as good.
     const rows = await outage();
     expect(rows.length).toBeGreaterThanOrEqual(5);
     for (const row of rows) {
       expect(Number(new Date(row[0] as string))).toBeGreaterThanOrEqual(stoppedAt);
+      expect(row[1]).toBeNull();
       expect(row[2]).toBe('uncertain');
     }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMTPServer } from 'smtp-server';
 import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
+import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../fixtures/smtp.js';
 import { freePort } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 import { webhookSchema } from '../../gateway/src/notifications/index.js';
@@ -14,18 +14,13 @@ import { webhookSchema } from '../../gateway/src/notifications/index.js';
 const SECRET = 'report-webhook-secret-0123456789';
 const DAY = 86_400_000;
 
-interface Mail {
-  to: string[];
-  raw: string;
-}
-
 type Gw = Awaited<ReturnType<typeof startGateway>>;
 
 describe('the monthly report generated and delivered', () => {
   let gw: Gw;
   let receiver: WebhookReceiver;
-  let smtp: SMTPServer;
-  const mails: Mail[] = [];
+  let smtp: SmtpCapture;
+  let mails: CapturedMail[] = [];
 
   const api = async (path: string) => {
     const r = await fetch(`${gw.httpUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -41,21 +36,9 @@ describe('the monthly report generated and delivered', () => {
   beforeAll(async () => {
     receiver = new WebhookReceiver(SECRET, await freePort());
     await receiver.start();
-    const smtpPort = await freePort();
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, cb) {
-        let raw = '';
-        stream.on('data', (c: Buffer) => (raw += c.toString()));
-        stream.on('end', () => {
-          mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', resolve));
+    smtp = await startSmtpCapture();
+    mails = smtp.mails;
+    const smtpPort = smtp.port;
     gw = await startGateway(
       testConfig({
         influx: { enabled: false },
@@ -85,7 +68,7 @@ describe('the monthly report generated and delivered', () => {
   afterAll(async () => {
     await gw?.cleanup();
     await receiver?.stop();
-    await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    await smtp.close();
   });
 
   it('closes a month: generated overall and per site, mailed with the CSV and posted, before the 10th', async () => {
