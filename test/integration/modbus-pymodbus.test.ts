@@ -6,13 +6,8 @@ import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { collect, publishAll } from '../fixtures/publisher.js';
-import {
-  startPtyBridge,
-  startPymodbus,
-  type Pymodbus,
-  type PtyBridge,
-  type PymodbusEntry,
-} from '../fixtures/pymodbus.js';
+import { startPymodbus, type Pymodbus, type PymodbusEntry } from '../fixtures/pymodbus.js';
+import { startPtyBridge, type PtyBridge } from '../fixtures/pty.js';
 
 type Num = 'int16' | 'uint16' | 'int32' | 'uint32' | 'float32' | 'float64';
 type Order = 'big' | 'little';
