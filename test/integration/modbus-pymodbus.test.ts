@@ -271,8 +271,11 @@ describe('an independent Modbus server (pymodbus 3.0) → gateway', () => {
     const body = JSON.parse(m.payload) as Record<string, unknown>;
     expect(body).toMatchObject({ reason: 'value_out_of_range', source: 'modbus:tcp', unitId: 1 });
     expect(body.reading).toMatchObject({ values: { humidity_pct: 54321 } });
-    // The device is known (as for a refused MQTT message), but without a value.
-    expect(gw.registry.get('probe-wrong')?.latest ?? {}).toEqual({});
+    // The device is known (as for a refused MQTT message), but never with a good value: the refused
+    // reading is not stored, and a later round that failed (its last values, marked bad) is kept
+    // apart as bad, never range-checked or used as good (ADR 0070).
+    const held = (gw.registry.get('probe-wrong')?.latest ?? {}) as Record<string, { quality?: string }>;
+    expect(held.humidity_pct?.quality ?? 'absent').not.toBe('good');
     expect(await gw.metrics.metrics()).toMatch(
       /gateway_messages_rejected_total\{reason="value_out_of_range"\} [1-9]/,
     );
