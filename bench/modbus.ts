@@ -22,6 +22,7 @@ import { configSchema } from '../gateway/src/config/schema.js';
 import { Gateway } from '../gateway/src/gateway.js';
 import { freePort } from '../test/fixtures/ports.js';
 import { cpuSeconds, writeSection } from './lib.js';
+import { chlorineAnalyser } from '../adapters/modbus/profiles/chlorine-analyser.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -98,17 +99,8 @@ async function main(): Promise<void> {
       groups: { second: { intervalMs: 1000 } },
       profiles: {
         'bench-tank': {
-          registers: [
-            { metric: 'free_chlorine_mgl', table: 'input', address: 0, type: 'float32' },
-            { metric: 'total_chlorine_mgl', table: 'input', address: 2, type: 'float32' },
-            { metric: 'ph', table: 'input', address: 4, type: 'uint16', scale: 0.01 },
-            { metric: 'turbidity_ntu', table: 'input', address: 5, type: 'uint16', scale: 0.01 },
-            { metric: 'orp_mv', table: 'input', address: 6, type: 'int16' },
-            { metric: 'level_pct', table: 'input', address: 7, type: 'uint16', scale: 0.1 },
-            { metric: 'temperature_c', table: 'input', address: 8, type: 'int16', scale: 0.1 },
-            { metric: 'dosing_pump_on', table: 'input', address: 9, type: 'bool', bit: 0 },
-            ...raw,
-          ],
+          // The shipped example map the simulators serve, and the same registers again as raw words.
+          registers: [...chlorineAnalyser.registers, ...raw],
         },
       },
       devices: Array.from({ length: DEVICES }, (_, i) => ({

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMTPServer } from 'smtp-server';
 import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
+import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../fixtures/smtp.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 import { sign, verify, webhookSchema } from '../../gateway/src/notifications/index.js';
@@ -17,12 +17,6 @@ const HOUR = 60 * MIN;
 const INBOUND = 'inbound-shared-secret-0123456789';
 const ENGINEER = 'engineer-token-0123456789';
 
-interface Mail {
-  from: string;
-  to: string[];
-  raw: string;
-}
-
 type Gw = Awaited<ReturnType<typeof startGateway>>;
 
 describe('ticket webhooks and email', () => {
@@ -30,8 +24,8 @@ describe('ticket webhooks and email', () => {
   let receiver: WebhookReceiver;
   /** The on-call engineer's chat, reached only by escalations to that contact. */
   let chat: WebhookReceiver;
-  let smtp: SMTPServer;
-  const mails: Mail[] = [];
+  let smtp: SmtpCapture;
+  let mails: CapturedMail[] = [];
 
   const api = async (method: string, path: string, body?: unknown, token = ENGINEER) => {
     const r = await fetch(`${gw.httpUrl}${path}`, {
@@ -60,26 +54,9 @@ describe('ticket webhooks and email', () => {
     await receiver.start();
     chat = new WebhookReceiver(CHAT_SECRET, await freePort());
     await chat.start();
-    const smtpPort = await freePort();
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, session, cb) {
-        let raw = '';
-        stream.on('data', (c: Buffer) => (raw += c.toString()));
-        stream.on('end', () => {
-          const from = session.envelope.mailFrom;
-          mails.push({
-            from: from ? from.address : '',
-            to: session.envelope.rcptTo.map((r) => r.address),
-            raw,
-          });
-          cb();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', resolve));
+    smtp = await startSmtpCapture();
+    mails = smtp.mails;
+    const smtpPort = smtp.port;
     gw = await startGateway(
       testConfig({
         influx: { enabled: false },
@@ -127,7 +104,7 @@ describe('ticket webhooks and email', () => {
     await gw?.cleanup();
     await receiver?.stop();
     await chat?.stop();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
   });
 
   it('delivers a new ticket, signed, with its idempotency key and event headers', async () => {
