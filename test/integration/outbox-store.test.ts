@@ -213,6 +213,35 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     await outbox.stop();
   });
 
+  it('spreads a large state over several commits and acknowledges only once all of it is on disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fgw-outbox-'));
+    dirs.push(dir);
+    // About two entries per commit.
+    const outbox = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }), 1000, 40);
+    await outbox.start();
+    const keys = Array.from({ length: 7 }, (_, i) => `rules:s/d${i}`);
+    for (const k of keys) outbox.putState(k, `{"v":"${'x'.repeat(12)}"}`);
+    outbox.append('m,site=s v=1 1000\n');
+    let onDiskAtAck: string[] = [];
+    let logRowsAtAck = 0;
+    outbox.afterCommit(() => {
+      const db = new Database(join(dir, 'outbox.db'), { readonly: true });
+      const bodies = db.prepare('SELECT body FROM state_log').pluck().all() as string[];
+      db.close();
+      logRowsAtAck = bodies.length;
+      onDiskAtAck = bodies.flatMap((b) =>
+        b
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split('\t')[0]!),
+      );
+    });
+    await outbox.flush();
+    expect(logRowsAtAck).toBeGreaterThan(2);
+    expect(onDiskAtAck.sort()).toEqual([...keys].sort());
+    await outbox.stop();
+  });
+
   it('puts the lines of a refused commit back in front of later ones, acknowledged only once durable', async () => {
     const { outbox, dir } = await open(commitThread);
     // Another connection holds the write lock: the commit waits out busy_timeout and fails.
