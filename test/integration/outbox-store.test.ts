@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -240,6 +240,33 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     expect(logRowsAtAck).toBeGreaterThan(2);
     expect(onDiskAtAck.sort()).toEqual([...keys].sort());
     await outbox.stop();
+  });
+
+  it('checkpoints another database on its commit thread, and says when it no longer can', async () => {
+    const { outbox, dir } = await open(commitThread);
+    const file = join(dir, 'other.db');
+    const other = new Database(file);
+    other.pragma('journal_mode = WAL');
+    other.pragma('wal_autocheckpoint = 0');
+    other.exec('CREATE TABLE t (v TEXT)');
+    const insert = other.prepare('INSERT INTO t VALUES (?)');
+    for (let i = 0; i < 200; i++) insert.run('x'.repeat(1000));
+    const unchecked = statSync(file).size;
+    const errors: Array<[string, boolean]> = [];
+    const hosted = outbox.hostCheckpoints(file, 20, (reason, lost) => errors.push([reason, lost]));
+    if (!commitThread) {
+      // No commit thread: the caller checkpoints on its own.
+      expect(hosted).toBeUndefined();
+    } else {
+      // The WAL's pages reach the database file.
+      await waitFor(() => statSync(file).size > unchecked + 100_000, 10_000, 'checkpointed');
+      await hosted!.stop();
+      expect(errors).toEqual([]);
+      expect(outbox.hostCheckpoints(file, 20, (reason, lost) => errors.push([reason, lost]))).toBeDefined();
+    }
+    await outbox.stop();
+    if (commitThread) expect(errors).toEqual([['the outbox stopped', true]]);
+    other.close();
   });
 
   it('puts the lines of a refused commit back in front of later ones, acknowledged only once durable', async () => {

@@ -47,7 +47,24 @@ interface InFlightCommit {
 type WorkerReply =
   | { type: 'committed'; seq: number; buf?: ArrayBuffer }
   | { type: 'failed'; seq: number; error: string; buf?: ArrayBuffer }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  | { type: 'checkpoint-error'; file: string; error: string }
+  | { type: 'checkpoint-stopped'; file: string };
+
+/** Another database whose WAL the commit thread checkpoints (hostCheckpoints). */
+interface HostedCheckpoint {
+  onError: (reason: string, lost: boolean) => void;
+  stopped?: () => void;
+}
+
+/** Checkpoints of a database run on another component's thread (`Outbox.hostCheckpoints`). */
+export interface CheckpointHost {
+  hostCheckpoints(
+    file: string,
+    intervalMs: number,
+    onError: (reason: string, lost: boolean) => void,
+  ): { stop(): Promise<void> } | undefined;
+}
 
 /** How long a failed commit waits before the next attempt. */
 const COMMIT_RETRY_MS = 1000;
@@ -135,7 +152,7 @@ export interface OutboxStats {
  * State rows (e.g. each meter's last index) are written in the same transaction, so derived
  * values and the lines they produced are durable together.
  */
-export class Outbox implements Component {
+export class Outbox implements Component, CheckpointHost {
   readonly name = 'outbox';
   private db?: Db;
   /** The lines appended since the last commit, as UTF-8: `acc[0, bufBytes)`, in a pool buffer. */
@@ -175,6 +192,8 @@ export class Outbox implements Component {
   private readonly dataListeners = new Set<() => void>();
   /** Called as each commit is taken, to put their state in it (the rules: the devices they changed). */
   private readonly stateSources = new Set<() => void>();
+  /** Other databases checkpointed on the commit thread, by file. */
+  private readonly hosted = new Map<string, HostedCheckpoint>();
   private collecting = false;
   private readonly drainListeners = new Set<() => void>();
   private stmt?: {
@@ -276,6 +295,36 @@ export class Outbox implements Component {
     return () => this.stateSources.delete(collect);
   }
 
+  /**
+   * Checkpoints another database's WAL on the commit thread every `intervalMs`: one thread (and
+   * V8 heap) fewer than a checkpoint thread of its own (ADR 0082). Undefined without a commit
+   * thread. `onError(reason, lost)`: a checkpoint failed (it is tried again), or with `lost` the
+   * thread is gone and the caller must checkpoint otherwise.
+   */
+  hostCheckpoints(
+    file: string,
+    intervalMs: number,
+    onError: (reason: string, lost: boolean) => void,
+  ): { stop(): Promise<void> } | undefined {
+    const w = this.worker;
+    if (!w || this.workerFailed || this.hosted.has(file)) return undefined;
+    const h: HostedCheckpoint = { onError };
+    this.hosted.set(file, h);
+    w.postMessage({ type: 'checkpoint-start', file, intervalMs });
+    return {
+      stop: () =>
+        new Promise<void>((resolve) => {
+          if (this.hosted.get(file) !== h || !this.worker || this.workerFailed) {
+            this.hosted.delete(file);
+            resolve();
+            return;
+          }
+          h.stopped = resolve;
+          this.worker.postMessage({ type: 'checkpoint-stop', file });
+        }),
+    };
+  }
+
   /** Asks for a commit soon though nothing was appended (a state source has changes from a timer). */
   requestCommit(): void {
     this.schedule();
@@ -375,6 +424,7 @@ export class Outbox implements Component {
     if (this.worker !== w || this.workerFailed) return;
     this.log.error({ err, reason }, 'outbox commit thread failed; committing on the main thread');
     this.workerFailed = true;
+    this.dropHosted(reason);
     const f = this.inFlight;
     if (f) this.onWorkerReply({ type: 'failed', seq: f.seq, error: reason });
   }
@@ -513,6 +563,16 @@ export class Outbox implements Component {
 
   private onWorkerReply(m: WorkerReply): void {
     if (m.type === 'closed') return;
+    if (m.type === 'checkpoint-error') {
+      this.hosted.get(m.file)?.onError(m.error, false);
+      return;
+    }
+    if (m.type === 'checkpoint-stopped') {
+      const h = this.hosted.get(m.file);
+      this.hosted.delete(m.file);
+      h?.stopped?.();
+      return;
+    }
     const c = this.inFlight;
     if (!c || c.seq !== m.seq) return;
     this.inFlight = undefined;
@@ -747,9 +807,10 @@ export class Outbox implements Component {
     this.worker = undefined;
     if (w) {
       // A thread already lost answers nothing: it is only terminated.
+      this.dropHosted('the outbox stopped');
       if (!this.workerFailed) {
         await new Promise<void>((resolve) => {
-          w.once('message', () => resolve());
+          w.on('message', (m: WorkerReply) => m.type === 'closed' && resolve());
           w.once('exit', () => resolve());
           w.postMessage({ type: 'close' });
         });
@@ -760,6 +821,16 @@ export class Outbox implements Component {
     this.db = undefined;
     this.stmt = undefined;
     this.commitTx = undefined;
+  }
+
+  /** The commit thread is gone or stopping: whoever checkpointed on it does so otherwise now. */
+  private dropHosted(reason: string): void {
+    const hs = [...this.hosted.values()];
+    this.hosted.clear();
+    for (const h of hs) {
+      h.onError(reason, true);
+      h.stopped?.();
+    }
   }
 
   private requireDb(): Db {
