@@ -63,7 +63,8 @@ export class Gateway extends GatewayParts {
     const deriver = new Deriver(outbox, registry);
     deriver.load();
     const sink = cfg.influx.enabled ? outbox : NO_SINK;
-    const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink })).service;
+    const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink, checkpointHost: outbox }))
+      .service;
     this.alarms = alarms;
     lifecycle.onStopped(...connectLive(bus, this.hub));
     // Before the alarms, so they stop after them: the alarms' last transitions at shutdown still

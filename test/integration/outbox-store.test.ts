@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -211,6 +211,62 @@ describe.each([true, false])('outbox (commit thread %s)', (commitThread) => {
     );
     await again.stop();
     await outbox.stop();
+  });
+
+  it('spreads a large state over several commits and acknowledges only once all of it is on disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fgw-outbox-'));
+    dirs.push(dir);
+    // About two entries per commit.
+    const outbox = new Outbox(outboxSchema.parse({ commitThread }), dir, pino({ level: 'silent' }), 1000, 40);
+    await outbox.start();
+    const keys = Array.from({ length: 7 }, (_, i) => `rules:s/d${i}`);
+    for (const k of keys) outbox.putState(k, `{"v":"${'x'.repeat(12)}"}`);
+    outbox.append('m,site=s v=1 1000\n');
+    let onDiskAtAck: string[] = [];
+    let logRowsAtAck = 0;
+    outbox.afterCommit(() => {
+      const db = new Database(join(dir, 'outbox.db'), { readonly: true });
+      const bodies = db.prepare('SELECT body FROM state_log').pluck().all() as string[];
+      db.close();
+      logRowsAtAck = bodies.length;
+      onDiskAtAck = bodies.flatMap((b) =>
+        b
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split('\t')[0]!),
+      );
+    });
+    await outbox.flush();
+    expect(logRowsAtAck).toBeGreaterThan(2);
+    expect(onDiskAtAck.sort()).toEqual([...keys].sort());
+    await outbox.stop();
+  });
+
+  it('checkpoints another database on its commit thread, and says when it no longer can', async () => {
+    const { outbox, dir } = await open(commitThread);
+    const file = join(dir, 'other.db');
+    const other = new Database(file);
+    other.pragma('journal_mode = WAL');
+    other.pragma('wal_autocheckpoint = 0');
+    other.exec('CREATE TABLE t (v TEXT)');
+    const insert = other.prepare('INSERT INTO t VALUES (?)');
+    for (let i = 0; i < 200; i++) insert.run('x'.repeat(1000));
+    const unchecked = statSync(file).size;
+    const errors: Array<[string, boolean]> = [];
+    const hosted = outbox.hostCheckpoints(file, 20, (reason, lost) => errors.push([reason, lost]));
+    if (!commitThread) {
+      // No commit thread: the caller checkpoints on its own.
+      expect(hosted).toBeUndefined();
+    } else {
+      // The WAL's pages reach the database file.
+      await waitFor(() => statSync(file).size > unchecked + 100_000, 10_000, 'checkpointed');
+      await hosted!.stop();
+      expect(errors).toEqual([]);
+      expect(outbox.hostCheckpoints(file, 20, (reason, lost) => errors.push([reason, lost]))).toBeDefined();
+    }
+    await outbox.stop();
+    if (commitThread) expect(errors).toEqual([['the outbox stopped', true]]);
+    other.close();
   });
 
   it('puts the lines of a refused commit back in front of later ones, acknowledged only once durable', async () => {

@@ -4,6 +4,7 @@ import type { Bus } from '../core/events.js';
 import type { Lifecycle } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import { DbComponent } from '../storage/db-component.js';
+import type { CheckpointHost } from '../storage/outbox.js';
 import { WalCheckpointer } from '../storage/wal-checkpointer.js';
 import { ALARM_MIGRATIONS } from './store.js';
 import { AlarmService } from './service.js';
@@ -17,6 +18,8 @@ export interface AlarmsModuleDeps {
   bus: Bus<{ alarm: AlarmEvent }>;
   /** Where alarm transitions go as line protocol: the outbox, so they are as durable as readings. */
   sink: { append(line: string): void };
+  /** Runs alarms.db's WAL checkpoints on its thread (the outbox's commit thread), saving a thread. */
+  checkpointHost?: CheckpointHost;
 }
 
 /**
@@ -34,7 +37,10 @@ export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service
   const fast = cfg.alarms.ruleState === 'with-readings';
   const db = new DbComponent('alarms.db', file, ALARM_MIGRATIONS, fast ? 'normal' : 'full');
   await lifecycle.start(db, { report: false });
-  if (fast) await lifecycle.start(new WalCheckpointer(db.db, file, d.log.child({ module: 'alarms' })));
+  if (fast)
+    await lifecycle.start(
+      new WalCheckpointer(db.db, file, d.log.child({ module: 'alarms' }), undefined, d.checkpointHost),
+    );
   const service = new AlarmService({ db: db.db, config: cfg.alarms, log: d.log.child({ module: 'alarms' }) });
   lifecycle.onStopped(
     bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),

@@ -47,7 +47,24 @@ interface InFlightCommit {
 type WorkerReply =
   | { type: 'committed'; seq: number; buf?: ArrayBuffer }
   | { type: 'failed'; seq: number; error: string; buf?: ArrayBuffer }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  | { type: 'checkpoint-error'; file: string; error: string }
+  | { type: 'checkpoint-stopped'; file: string };
+
+/** Another database whose WAL the commit thread checkpoints (hostCheckpoints). */
+interface HostedCheckpoint {
+  onError: (reason: string, lost: boolean) => void;
+  stopped?: () => void;
+}
+
+/** Checkpoints of a database run on another component's thread (`Outbox.hostCheckpoints`). */
+export interface CheckpointHost {
+  hostCheckpoints(
+    file: string,
+    intervalMs: number,
+    onError: (reason: string, lost: boolean) => void,
+  ): { stop(): Promise<void> } | undefined;
+}
 
 /** How long a failed commit waits before the next attempt. */
 const COMMIT_RETRY_MS = 1000;
@@ -69,6 +86,13 @@ const POOL_MIN_BYTES = 256 * 1024;
 
 /** State log rows after which the log is folded into the snapshot. */
 const STATE_LOG_COMPACT_ROWS = 5000;
+/**
+ * State characters one commit carries at most (beyond one entry); the rest goes with the next
+ * commits, and the acknowledgements wait for the last of them. Without a bound, the first commit
+ * after 10,000 new devices carried all their state at once (about 35 MB of JSON, built, joined and
+ * copied to the commit thread): about 80 MB of peak RSS (ADR 0080).
+ */
+const STATE_CHARS_PER_COMMIT = 512 * 1024;
 
 /**
  * A full snapshot replaces the last one and takes in the log rows written so far, inside the
@@ -128,7 +152,7 @@ export interface OutboxStats {
  * State rows (e.g. each meter's last index) are written in the same transaction, so derived
  * values and the lines they produced are durable together.
  */
-export class Outbox implements Component {
+export class Outbox implements Component, CheckpointHost {
   readonly name = 'outbox';
   private db?: Db;
   /** The lines appended since the last commit, as UTF-8: `acc[0, bufBytes)`, in a pool buffer. */
@@ -168,6 +192,8 @@ export class Outbox implements Component {
   private readonly dataListeners = new Set<() => void>();
   /** Called as each commit is taken, to put their state in it (the rules: the devices they changed). */
   private readonly stateSources = new Set<() => void>();
+  /** Other databases checkpointed on the commit thread, by file. */
+  private readonly hosted = new Map<string, HostedCheckpoint>();
   private collecting = false;
   private readonly drainListeners = new Set<() => void>();
   private stmt?: {
@@ -185,6 +211,8 @@ export class Outbox implements Component {
     private readonly log: Logger,
     /** State log rows after which the next commit carries a full snapshot (tests set it low). */
     private readonly compactEvery = STATE_LOG_COMPACT_ROWS,
+    /** State characters per commit at most (tests set it low). */
+    private readonly stateCharsPerCommit = STATE_CHARS_PER_COMMIT,
   ) {}
 
   async start(): Promise<void> {
@@ -265,6 +293,36 @@ export class Outbox implements Component {
   addStateSource(collect: () => void): () => void {
     this.stateSources.add(collect);
     return () => this.stateSources.delete(collect);
+  }
+
+  /**
+   * Checkpoints another database's WAL on the commit thread every `intervalMs`: one thread (and
+   * V8 heap) fewer than a checkpoint thread of its own (ADR 0082). Undefined without a commit
+   * thread. `onError(reason, lost)`: a checkpoint failed (it is tried again), or with `lost` the
+   * thread is gone and the caller must checkpoint otherwise.
+   */
+  hostCheckpoints(
+    file: string,
+    intervalMs: number,
+    onError: (reason: string, lost: boolean) => void,
+  ): { stop(): Promise<void> } | undefined {
+    const w = this.worker;
+    if (!w || this.workerFailed || this.hosted.has(file)) return undefined;
+    const h: HostedCheckpoint = { onError };
+    this.hosted.set(file, h);
+    w.postMessage({ type: 'checkpoint-start', file, intervalMs });
+    return {
+      stop: () =>
+        new Promise<void>((resolve) => {
+          if (this.hosted.get(file) !== h || !this.worker || this.workerFailed) {
+            this.hosted.delete(file);
+            resolve();
+            return;
+          }
+          h.stopped = resolve;
+          this.worker.postMessage({ type: 'checkpoint-stop', file });
+        }),
+    };
   }
 
   /** Asks for a commit soon though nothing was appended (a state source has changes from a timer). */
@@ -366,6 +424,7 @@ export class Outbox implements Component {
     if (this.worker !== w || this.workerFailed) return;
     this.log.error({ err, reason }, 'outbox commit thread failed; committing on the main thread');
     this.workerFailed = true;
+    this.dropHosted(reason);
     const f = this.inFlight;
     if (f) this.onWorkerReply({ type: 'failed', seq: f.seq, error: reason });
   }
@@ -456,11 +515,31 @@ export class Outbox implements Component {
     const snapshot = this.compactNext;
     this.compactNext = false;
     let stateBody = '';
-    if (snapshot || this.stateWrites.size) {
+    // State entries left for the next commit (beyond this commit's share), if any.
+    let rest: Map<string, StateValue> | undefined;
+    if (snapshot) {
       const parts: string[] = [];
-      for (const [k, v] of snapshot ? this.stateAll : this.stateWrites) parts.push(k, '\t', String(v), '\n');
+      for (const [k, v] of this.stateAll) parts.push(k, '\t', String(v), '\n');
+      stateBody = parts.join('');
+    } else if (this.stateWrites.size) {
+      const parts: string[] = [];
+      const max = this.stateCharsPerCommit;
+      let chars = 0;
+      for (const [k, v] of this.stateWrites) {
+        if (chars >= max) {
+          (rest ??= new Map()).set(k, v);
+          continue;
+        }
+        const s = String(v);
+        parts.push(k, '\t', s, '\n');
+        chars += k.length + s.length + 2;
+      }
       stateBody = parts.join('');
     }
+    // With state left over, the callbacks (the acks of the readings whose state it may be) wait
+    // for the commit that carries the last of it: a reading is acknowledged only once the state it
+    // changed is on disk.
+    const callbacks = rest ? [] : this.callbacks;
     const c: InFlightCommit = {
       seq: ++this.seq,
       lines,
@@ -469,20 +548,31 @@ export class Outbox implements Component {
       stateBody,
       deletes: this.deletes,
       snapshot,
-      callbacks: this.callbacks,
+      callbacks,
     };
     this.deletes = [];
     // The buffer goes with the commit (to the commit thread and back into the pool).
     if (lines) this.acc = EMPTY;
     this.bufLines = 0;
     this.bufBytes = 0;
-    this.stateWrites = new Map();
-    this.callbacks = [];
+    this.stateWrites = rest ?? new Map();
+    if (rest) this.schedule();
+    else this.callbacks = [];
     return c;
   }
 
   private onWorkerReply(m: WorkerReply): void {
     if (m.type === 'closed') return;
+    if (m.type === 'checkpoint-error') {
+      this.hosted.get(m.file)?.onError(m.error, false);
+      return;
+    }
+    if (m.type === 'checkpoint-stopped') {
+      const h = this.hosted.get(m.file);
+      this.hosted.delete(m.file);
+      h?.stopped?.();
+      return;
+    }
     const c = this.inFlight;
     if (!c || c.seq !== m.seq) return;
     this.inFlight = undefined;
@@ -717,9 +807,10 @@ export class Outbox implements Component {
     this.worker = undefined;
     if (w) {
       // A thread already lost answers nothing: it is only terminated.
+      this.dropHosted('the outbox stopped');
       if (!this.workerFailed) {
         await new Promise<void>((resolve) => {
-          w.once('message', () => resolve());
+          w.on('message', (m: WorkerReply) => m.type === 'closed' && resolve());
           w.once('exit', () => resolve());
           w.postMessage({ type: 'close' });
         });
@@ -730,6 +821,16 @@ export class Outbox implements Component {
     this.db = undefined;
     this.stmt = undefined;
     this.commitTx = undefined;
+  }
+
+  /** The commit thread is gone or stopping: whoever checkpointed on it does so otherwise now. */
+  private dropHosted(reason: string): void {
+    const hs = [...this.hosted.values()];
+    this.hosted.clear();
+    for (const h of hs) {
+      h.onError(reason, true);
+      h.stopped?.();
+    }
   }
 
   private requireDb(): Db {
