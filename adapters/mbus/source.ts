@@ -14,6 +14,23 @@ import { attachMbusMetrics, type MbusCounters } from './metrics.js';
 import { parseVariableData, RecordError, type FixedHeader } from './records.js';
 import type { MbusConnectionConfig, MbusMeterConfig } from './schema.js';
 
+/** One meter as `health().meters["<site>/<id>"]` shows it. */
+export interface MbusMeterHealth {
+  /** null until the first poll has an answer or misses. */
+  online: boolean | null;
+  missedPolls: number;
+  lastReadAt: string | null;
+  lastError: string | null;
+  address: number | string | undefined;
+  /** From the meter's fixed header, once it answered. */
+  identification?: string;
+  manufacturer?: string;
+  version?: number;
+  medium?: string;
+  status?: number;
+  meterClock?: string;
+}
+
 interface MeterState {
   cfg: MbusMeterConfig;
   /** SND_NKE due (first poll, after the meter was offline). */
@@ -86,7 +103,7 @@ export class MbusSource implements Source {
 
   health(): ComponentHealth {
     if (this.stopped) return { state: 'stopped' };
-    const meters: Record<string, unknown> = {};
+    const meters: Record<string, MbusMeterHealth> = {};
     for (const m of this.meters) {
       meters[`${m.cfg.site}/${m.cfg.id}`] = {
         online: m.online,

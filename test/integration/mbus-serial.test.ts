@@ -6,17 +6,10 @@ import type { Source } from '../../gateway/src/core/source.js';
 import type { Gateway } from '../../gateway/src/gateway.js';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { waitFor } from '../fixtures/ports.js';
+import type { MbusMeterHealth } from '../../adapters/mbus/source.js';
 import { startPtyBridge, type PtyBridge } from '../fixtures/pty.js';
 
 const SITE = 'plant';
-
-interface MeterHealth {
-  online: boolean | null;
-  missedPolls: number;
-  identification?: string;
-  medium?: string;
-  lastError: string | null;
-}
 
 /**
  * The serial path of the M-Bus adapter (SerialLink, through `serialport`): a pseudo-terminal
@@ -30,8 +23,8 @@ describe('M-Bus over a serial port (pty): simulated meters → gateway', () => {
   let gw: Gateway & { cleanup(): Promise<void> };
   let source: Source;
 
-  const meterHealth = (device: string): MeterHealth | undefined =>
-    (source.health().meters as Record<string, MeterHealth> | undefined)?.[`${SITE}/${device}`];
+  const meterHealth = (device: string): MbusMeterHealth | undefined =>
+    (source.health().meters as Record<string, MbusMeterHealth> | undefined)?.[`${SITE}/${device}`];
   const latest = (device: string): Record<string, { value: unknown; quality: string }> =>
     (gw.registry.get(device)?.latest ?? {}) as Record<string, { value: unknown; quality: string }>;
   const reads = (): number => source.health().reads as number;

@@ -7,16 +7,9 @@ import type { Gateway } from '../../gateway/src/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startGateway, testConfig } from '../fixtures/gateway.js';
 import { waitFor } from '../fixtures/ports.js';
+import type { MbusMeterHealth } from '../../adapters/mbus/source.js';
 
 const SITE = 'plant';
-
-interface MeterHealth {
-  online: boolean | null;
-  identification?: string;
-  manufacturer?: string;
-  medium?: string;
-  lastError: string | null;
-}
 
 /**
  * The simulators' gas and water meters answering over M-Bus (TCP, as behind a transparent serial
@@ -29,8 +22,8 @@ describe('M-Bus: simulated meters → gateway → InfluxDB', () => {
   let gw: Gateway & { cleanup(): Promise<void> };
   let source: Source;
 
-  const meterHealth = (device: string): MeterHealth | undefined =>
-    (source.health().meters as Record<string, MeterHealth> | undefined)?.[`${SITE}/${device}`];
+  const meterHealth = (device: string): MbusMeterHealth | undefined =>
+    (source.health().meters as Record<string, MbusMeterHealth> | undefined)?.[`${SITE}/${device}`];
   const errors = (): Record<string, number> => source.health().errors as Record<string, number>;
 
   async function rows(measurement: string, device: string): Promise<Array<Record<string, unknown>>> {
