@@ -17,6 +17,7 @@ import type { WorkordersModule } from './workorders/module.js';
 import type { SourcesModule } from './sources/module.js';
 import type { ReportScheduler } from './workorders/report-schedule.js';
 import type { Source } from './core/source.js';
+import type { SharedDb } from './storage/sql/shared-db.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import type { MqttSource } from '../../adapters/mqtt/source.js';
 import type { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -34,6 +35,8 @@ export abstract class GatewayParts {
   /** Tokens created over `/api/admin/tokens` (tokens.db). */
   tokenDb?: TokenDb;
   influx?: InfluxWriter;
+  /** The shared state store: `<dataDir>/shared.db`, or PostgreSQL with `storage.postgres` (storage/sql). */
+  shared?: SharedDb;
   pipeline?: IngestPipeline;
   alarms?: AlarmService;
   rules?: RulesRuntime;

@@ -23,6 +23,14 @@ import { startWorkordersModule } from './workorders/module.js';
 import { reportDeps, startReportScheduler } from './reports.js';
 import { SourcesModule } from './sources/module.js';
 import { SOURCES, type SourceRegistry } from './sources/registry.js';
+import { SharedDb } from './storage/sql/shared-db.js';
+import type { SharedMigration } from './storage/sql/migrations.js';
+
+/**
+ * The tables of the shared state store (storage/sql), each module's migrations in one list. A
+ * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
+ */
+const SHARED_STEPS: readonly SharedMigration[] = [];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -56,6 +64,12 @@ export class Gateway extends GatewayParts {
   async start(): Promise<void> {
     const { cfg, log, lifecycle, bus, outbox, registry, metrics } = this;
     mkdirSync(cfg.dataDir, { recursive: true });
+    this.shared = await lifecycle.start(
+      new SharedDb(
+        { dataDir: cfg.dataDir, postgresUrl: cfg.storage.postgres, log: log.child({ module: 'shared-db' }) },
+        SHARED_STEPS,
+      ),
+    );
     const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
     this.access = access.config;
     this.tokenDb = access.tokenDb;

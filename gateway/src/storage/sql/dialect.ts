@@ -1,0 +1,67 @@
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pg from 'pg';
+
+/** Which database holds the shared state: the embedded SQLite file, or PostgreSQL for a cluster. */
+export type SqlDialect = 'sqlite' | 'postgres';
+
+export interface SqlTarget {
+  /** `postgres://…`: shared state in PostgreSQL. */
+  postgresUrl?: string;
+  /** The SQLite file used when no PostgreSQL URL is given. */
+  sqliteFile: string;
+  /** Connections in the PostgreSQL pool (default 10). */
+  poolSize?: number;
+}
+
+export interface OpenedSql {
+  // The tables are declared by each store (`db.withTables<…>()`), not in one list here, so that a
+  // module adds its tables without touching this file.
+  db: Kysely<object>;
+  dialect: SqlDialect;
+  /** Where it is, without a password (for logs and health). */
+  where: string;
+}
+
+// PostgreSQL's int8 (bigint) arrives as a string by default, because it can exceed 2^53. The
+// shared tables keep epoch milliseconds and counters in bigint columns, all far below 2^53, so
+// they are read as numbers, the same type the SQLite driver gives.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/** Opens the shared-state database through Kysely, one query builder for both dialects (ADR 0120). */
+export function openSql(t: SqlTarget): OpenedSql {
+  if (t.postgresUrl !== undefined) {
+    const pool = new pg.Pool({ connectionString: t.postgresUrl, max: t.poolSize ?? 10 });
+    // A dropped connection (server restart) is an error event on the idle client: without a
+    // listener it would crash the process. The pool replaces the client on the next query.
+    pool.on('error', () => undefined);
+    return {
+      db: new Kysely<object>({ dialect: new PostgresDialect({ pool }) }),
+      dialect: 'postgres',
+      where: redact(t.postgresUrl),
+    };
+  }
+  if (t.sqliteFile !== ':memory:') mkdirSync(dirname(t.sqliteFile), { recursive: true });
+  const sqlite = new Database(t.sqliteFile);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  return {
+    db: new Kysely<object>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    dialect: 'sqlite',
+    where: t.sqliteFile,
+  };
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable url)';
+  }
+}
