@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request, type IncomingHttpHeaders } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import type { TlsConfig } from '../../gateway/src/config/schema.js';
 import { runGatewayCli, startGateway, testConfig } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { selfSignedCert } from '../fixtures/tls.js';
@@ -61,6 +63,9 @@ function get(url: string, agent?: Agent, headers: Record<string, string> = {}): 
   });
 }
 
+/** `http.tls` as a config file gives it: the schema fills in hstsMaxAgeSec. */
+const tlsOf = (cert: string, key: string) => ({ cert, key }) as TlsConfig;
+
 function portOf(url: string): number {
   return Number(new URL(url).port);
 }
@@ -69,7 +74,7 @@ describe('HTTPS in the gateway', () => {
   it('serves HTTPS with HSTS and a CSP without unsafe-inline, swaps the certificate on reload on the same listener, and keeps it when the new files are broken', async () => {
     const a = cert();
     const gw = await startGateway(
-      testConfig({ influx: { enabled: false }, http: { tls: { cert: a.cert, key: a.key } } }),
+      testConfig({ influx: { enabled: false }, http: { tls: tlsOf(a.cert, a.key) } }),
     );
     const agent = new Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
     try {
@@ -154,10 +159,10 @@ describe('HTTPS in the gateway', () => {
     const b = cert();
     const missing = join(a.dir, 'nope.pem');
     await expect(
-      startGateway(testConfig({ influx: { enabled: false }, http: { tls: { cert: missing, key: a.key } } })),
+      startGateway(testConfig({ influx: { enabled: false }, http: { tls: tlsOf(missing, a.key) } })),
     ).rejects.toThrow(`http.tls.cert: cannot read ${missing}`);
     await expect(
-      startGateway(testConfig({ influx: { enabled: false }, http: { tls: { cert: a.cert, key: b.key } } })),
+      startGateway(testConfig({ influx: { enabled: false }, http: { tls: tlsOf(a.cert, b.key) } })),
     ).rejects.toThrow(`http.tls.key: ${b.key} does not belong to the certificate ${a.cert}`);
     // The same through the CLI, the files named by the environment.
     const cli = await runGatewayCli(['--check-config'], {

@@ -36,6 +36,19 @@ export function cspDirectives(https: boolean): Record<string, string[]> {
 }
 
 /**
+ * The one `<style>` element swagger-ui (the API reference page at /api/docs) puts into its page at
+ * run time, by its SHA-256 as CSP wants it. Allowed on that page only, by hash rather than
+ * 'unsafe-inline'; a swagger-ui upgrade that changes it is caught by test/e2e/dashboard-https.test.ts,
+ * whose failure names the new hash Chromium computed.
+ */
+export const SWAGGER_UI_STYLE_HASHES = ["'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"];
+
+/** The policy of the API reference page: the global one with swagger-ui's own style element allowed. */
+export function docsCsp(header: string): string {
+  return header.replace(/(^|;)style-src 'self'/, `$1style-src 'self' ${SWAGGER_UI_STYLE_HASHES.join(' ')}`);
+}
+
+/**
  * Security headers on every answer through @fastify/helmet: the CSP above, no framing
  * (frame-ancestors 'none' and X-Frame-Options DENY), nosniff, Referrer-Policy no-referrer,
  * same-origin opener and resource policies, and HSTS only when the gateway itself speaks HTTPS
