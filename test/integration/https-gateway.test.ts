@@ -149,6 +149,10 @@ describe('HTTPS in the gateway', () => {
       expect(csp).not.toContain('upgrade-insecure-requests');
       expect(csp).not.toContain('unsafe-inline');
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+      expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin');
     } finally {
       await gw.cleanup();
     }
