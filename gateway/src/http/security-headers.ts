@@ -45,7 +45,10 @@ export const SWAGGER_UI_STYLE_HASHES = ["'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL
 
 /** The policy of the API reference page: the global one with swagger-ui's own style element allowed. */
 export function docsCsp(header: string): string {
-  return header.replace(/(^|;)style-src 'self'/, `$1style-src 'self' ${SWAGGER_UI_STYLE_HASHES.join(' ')}`);
+  return header.replace(
+    /(^|;\s*)style-src 'self'/,
+    `$1style-src 'self' ${SWAGGER_UI_STYLE_HASHES.join(' ')}`,
+  );
 }
 
 /**
