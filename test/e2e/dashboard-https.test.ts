@@ -135,6 +135,8 @@ describe('the dashboard over HTTPS with its Content Security Policy', () => {
       await page.waitForSelector('.chart[data-metric=free_chlorine_mgl][data-drawn*="lowLow"]', {
         timeout: 20_000,
       });
+      // The cursor and legend uPlot moves under the pointer.
+      await page.hover('.chart[data-metric=free_chlorine_mgl]');
       await check('device');
 
       await page.click('[data-nav=workorders]');
