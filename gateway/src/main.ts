@@ -97,13 +97,19 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  // SIGHUP re-reads the config file; it never stops the gateway (Node's default would).
+  // SIGHUP re-reads the config file and the HTTPS certificate; it never stops the gateway (Node's
+  // default would).
   process.on('SIGHUP', () => {
     if (!running || stopping) {
       log.warn('SIGHUP ignored: the gateway is not running');
       return;
     }
-    log.info({ file: configPath ?? null }, 'SIGHUP: reloading the configuration');
+    log.info(
+      { file: configPath ?? null },
+      gw.certificate
+        ? 'SIGHUP: reloading the HTTPS certificate and the configuration'
+        : 'SIGHUP: reloading the configuration',
+    );
     try {
       gw.reloadFromFile(); // logs what it applied, what needs a restart, or why it was rejected
     } catch (err) {
