@@ -14,6 +14,7 @@ import { IngestPipeline } from './ingest/pipeline.js';
 import { InfluxWriter } from './sinks/influx/index.js';
 import { InfluxReader } from './sinks/influx/query.js';
 import { buildApp } from './http/app.js';
+import { readTlsFiles, secureContextOptions, ServedCertificate, type SecureServer } from './http/tls.js';
 import { startAccess } from './access.js';
 import { createAlarmsModule } from './alarms/module.js';
 import { createRulesModule } from './rules/module.js';
@@ -47,6 +48,8 @@ export class Gateway extends GatewayParts {
   private readonly bus: GatewayBus;
   private readonly sourceRegistry: SourceRegistry;
   private readonly prepare: (cfg: GatewayConfig) => GatewayConfig;
+  /** The HTTPS certificate being served (undefined: plain HTTP). */
+  certificate?: ServedCertificate;
 
   constructor(
     cfg: GatewayConfig,
@@ -63,6 +66,9 @@ export class Gateway extends GatewayParts {
 
   async start(): Promise<void> {
     const { cfg, log, lifecycle, bus, outbox, registry, metrics } = this;
+    // First: a missing or broken certificate stops the start before anything else has started.
+    const tlsCfg = cfg.http.tls;
+    const tls = tlsCfg ? readTlsFiles(tlsCfg) : undefined;
     mkdirSync(cfg.dataDir, { recursive: true });
     this.shared = await lifecycle.start(
       new SharedDb(
@@ -135,9 +141,25 @@ export class Gateway extends GatewayParts {
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
       dashboard: cfg.http.dashboard,
       demo: { controlUrl: () => this.demoControlUrl ?? cfg.http.demo.controlUrl },
+      https:
+        tls && tlsCfg
+          ? { options: secureContextOptions(tls), hstsMaxAgeSec: tlsCfg.hstsMaxAgeSec }
+          : undefined,
     });
     this.httpAddress = await this.app.listen({ host: cfg.http.host, port: cfg.http.port });
-    log.info({ url: this.httpAddress }, 'HTTP API listening');
+    if (tls && tlsCfg)
+      // Fastify built an https.Server from the `https` option; its type only says http.Server.
+      this.certificate = new ServedCertificate(
+        tlsCfg,
+        tls,
+        this.app.server as unknown as SecureServer,
+        log,
+        metrics,
+      );
+    log.info(
+      { url: this.httpAddress, fingerprint256: tls?.fingerprint256 },
+      tls ? 'HTTPS API listening' : 'HTTP API listening',
+    );
   }
 
   /**
@@ -145,6 +167,9 @@ export class Gateway extends GatewayParts {
    * An invalid file changes nothing: the gateway keeps running on the config in force.
    */
   reloadFromFile(): ReloadResult {
+    // The certificate files first, whatever the config file holds: a renewed certificate must not
+    // wait for a valid config (a failure is logged and counted by ServedCertificate).
+    const cert = this.certificate?.reload();
     let next: GatewayConfig;
     try {
       next = this.prepare(loadConfig(this.configPath));
@@ -157,7 +182,9 @@ export class Gateway extends GatewayParts {
       );
       return { ok: false, problems };
     }
-    return { ok: true, ...this.reload(next) };
+    const outcome = this.reload(next);
+    if (cert === 'changed') outcome.applied.push('http.tls (certificate)');
+    return { ok: true, ...outcome };
   }
 
   /**

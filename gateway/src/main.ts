@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { createLogger } from './core/log.js';
 import { Gateway } from './gateway.js';
+import { readTlsFiles, TlsFileError } from './http/tls.js';
 import type { GatewayConfig } from './config/schema.js';
 
 const USAGE = `Usage: npm run gateway -- [--config <file.yaml>] [--check-config]
@@ -13,7 +14,8 @@ const USAGE = `Usage: npm run gateway -- [--config <file.yaml>] [--check-config]
 
 Environment variables override the file: GATEWAY_HTTP_PORT, GATEWAY_DATA_DIR, GATEWAY_MQTT_URL,
 GATEWAY_INFLUX_URL, GATEWAY_INFLUX_API, GATEWAY_INFLUX_TOKEN, GATEWAY_INFLUX_ORG,
-GATEWAY_INFLUX_BUCKET, GATEWAY_INFLUX_DB, GATEWAY_ADMIN_TOKEN, GATEWAY_LOG_LEVEL.
+GATEWAY_INFLUX_BUCKET, GATEWAY_INFLUX_DB, GATEWAY_ADMIN_TOKEN, GATEWAY_LOG_LEVEL,
+GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, GATEWAY_TLS_CA (HTTPS; SIGHUP reloads the certificate).
 `;
 
 async function main(): Promise<number> {
@@ -50,6 +52,15 @@ async function main(): Promise<number> {
     throw err;
   }
   if (args.values['check-config']) {
+    if (cfg.http.tls) {
+      try {
+        readTlsFiles(cfg.http.tls);
+      } catch (err) {
+        if (!(err instanceof TlsFileError)) throw err;
+        process.stderr.write(`configuration invalid:\n  ${err.message}\n`);
+        return 2;
+      }
+    }
     process.stdout.write('configuration ok\n');
     return 0;
   }
@@ -86,13 +97,19 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  // SIGHUP re-reads the config file; it never stops the gateway (Node's default would).
+  // SIGHUP re-reads the config file and the HTTPS certificate; it never stops the gateway (Node's
+  // default would).
   process.on('SIGHUP', () => {
     if (!running || stopping) {
       log.warn('SIGHUP ignored: the gateway is not running');
       return;
     }
-    log.info({ file: configPath ?? null }, 'SIGHUP: reloading the configuration');
+    log.info(
+      { file: configPath ?? null },
+      gw.certificate
+        ? 'SIGHUP: reloading the HTTPS certificate and the configuration'
+        : 'SIGHUP: reloading the configuration',
+    );
     try {
       gw.reloadFromFile(); // logs what it applied, what needs a restart, or why it was rejected
     } catch (err) {
@@ -102,7 +119,7 @@ async function main(): Promise<number> {
   try {
     await gw.start();
   } catch (err) {
-    log.fatal({ err }, 'start-up failed');
+    log.fatal({ err }, `start-up failed: ${(err as Error).message}`);
     await gw.stop().catch(() => {});
     return 1;
   }

@@ -34,6 +34,9 @@ const ENV_KEYS: Array<[string, string[], 'string' | 'int']> = [
   ['GATEWAY_ADMIN_TOKEN_SHA256', ['http', 'adminTokenSha256'], 'string'],
   ['GATEWAY_LOG_LEVEL', ['logLevel'], 'string'],
   ['GATEWAY_DEMO_CONTROL_URL', ['http', 'demo', 'controlUrl'], 'string'],
+  ['GATEWAY_TLS_CERT', ['http', 'tls', 'cert'], 'string'],
+  ['GATEWAY_TLS_KEY', ['http', 'tls', 'key'], 'string'],
+  ['GATEWAY_TLS_CA', ['http', 'tls', 'ca'], 'string'],
   ['GATEWAY_INSTANCE_ID', ['cluster', 'instanceId'], 'string'],
   ['GATEWAY_POSTGRES_URL', ['storage', 'postgres'], 'string'],
 ];

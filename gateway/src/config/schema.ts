@@ -216,6 +216,22 @@ export const httpSchema = z
         maxClients: z.number().int().min(1).max(10_000).default(100),
       })
       .prefault({}),
+    /**
+     * HTTPS in the gateway itself, for sites without a reverse proxy (docs/security.md): PEM files,
+     * read again on SIGHUP and `POST /api/admin/reload`. Absent: plain HTTP.
+     */
+    tls: z
+      .strictObject({
+        /** The certificate, with its intermediates after it. */
+        cert: z.string().min(1),
+        /** Its private key, unencrypted (readable by the gateway's user only). */
+        key: z.string().min(1),
+        /** Extra CA certificates to send in the chain (optional). */
+        ca: z.string().min(1).optional(),
+        /** Strict-Transport-Security max-age; 0 turns HSTS off (try HTTPS first with a short one). */
+        hstsMaxAgeSec: z.number().int().min(0).max(63_072_000).default(31_536_000),
+      })
+      .optional(),
     /** The web dashboard served at `/` (docs/dashboard.md). */
     dashboard: z
       .strictObject({
@@ -360,3 +376,4 @@ export type KindConfig = z.infer<typeof kindSchema>;
 export type TokenConfig = z.infer<typeof tokenSchema>;
 export type LiveConfig = z.infer<typeof httpSchema>['live'];
 export type DashboardConfig = z.infer<typeof httpSchema>['dashboard'];
+export type TlsConfig = NonNullable<z.infer<typeof httpSchema>['tls']>;

@@ -1,3 +1,4 @@
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
@@ -17,6 +18,7 @@ import { registerDashboard } from './dashboard.js';
 import { installErrorHandler } from './error-handler.js';
 import { errorBody } from './errors.js';
 import { registerOpenApi } from './openapi.js';
+import { registerSecurityHeaders } from './security-headers.js';
 import { enforceRouteRoles, type RouteRole } from './route-roles.js';
 import { adminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { alarmRoutes, type RulesView } from './routes/alarms.js';
@@ -63,6 +65,8 @@ export interface AppDeps {
   demo?: Pick<DemoRouteDeps, 'controlUrl'>;
   /** The API's version in the OpenAPI document (default: 0.0.0). */
   version?: string;
+  /** Serve HTTPS with this certificate and key (tls.ts), HSTS with this max-age (absent: plain HTTP). */
+  https?: { options: SecureContextOptions; hstsMaxAgeSec: number };
 }
 
 /** A route as registered: method, URL pattern, the role it declares and its schema parts. */
@@ -89,6 +93,7 @@ export function routesOf(app: FastifyInstance): readonly RouteEntry[] {
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https.options } : {}),
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     // Per-request lines would flood the log of a control-room screen polling every second.
     logController: new LogController({ disableRequestLogging: true }),
@@ -113,6 +118,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   installErrorHandler(app, deps.log);
+  registerSecurityHeaders(app, {
+    https: deps.https !== undefined,
+    hstsMaxAgeSec: deps.https?.hstsMaxAgeSec ?? 0,
+  });
   enforceRouteRoles(app, deps.tokens);
   const spa = deps.dashboard ? registerDashboard(app, deps.dashboard, deps.log) : undefined;
   app.setNotFoundHandler(

@@ -3,6 +3,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform, createJsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { catalogueTable } from './errors.js';
+import { docsCsp } from './security-headers.js';
 import type { RouteRole } from './route-roles.js';
 import { apiSchemas } from './schemas/registry.js';
 
@@ -82,7 +83,7 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
     scope.addHook('onRoute', (r) => {
       r.config = { ...r.config, role: 'public' };
     });
-    await scope.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX });
+    await scope.register(fastifySwaggerUi, { routePrefix: DOCS_PREFIX, transformStaticCSP: docsCsp });
   });
 
   app.get(OPENAPI_URL, { config: { role: 'public' }, schema: { hide: true } }, async () => app.swagger());
