@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Bus } from '../core/events.js';
 import { IntervalTask, type Lifecycle } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
+import type { Component } from '../core/types.js';
 import type { AlarmEvent } from '../alarms/types.js';
 import type { DeviceRegistry } from '../registry/registry.js';
 import { InfluxReader } from '../sinks/influx/query.js';
@@ -27,6 +28,8 @@ export interface WorkordersModuleDeps {
   registry: DeviceRegistry;
   /** Where committed ticket changes go as line protocol (`ticket_event`); absent with InfluxDB off. */
   sink?: { append(line: string): void };
+  /** Cluster mode: wraps a cluster-wide singleton so that only the leader runs it (cluster/leader.ts). */
+  lead?: (c: Component) => Component;
 }
 
 export interface WorkordersModule {
@@ -87,7 +90,9 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     notifications.onFailure(service.onDeliveryFailure),
   );
   await lifecycle.start(service);
-  await lifecycle.start(notifications);
+  // Delivery, maintenance planning and the escalation tick run once per cluster: on its leader.
+  const lead = d.lead ?? ((c: Component) => c);
+  await lifecycle.start(lead(notifications));
   const maintenance = new MaintenancePlanner({
     service,
     db,
@@ -98,14 +103,17 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
         .map((x) => ({ site: x.site, device: x.id, kind: x.kind, location: x.location ?? undefined })),
     log: log.child({ module: 'maintenance' }),
   });
-  await lifecycle.start(maintenance);
+  await lifecycle.start(lead(maintenance));
   const tick = () => {
     maintenance.tick();
     service.tick();
   };
-  await lifecycle.start(new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log), {
-    report: false,
-    stopFirst: true,
-  });
+  await lifecycle.start(
+    lead(new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log)),
+    {
+      report: false,
+      stopFirst: true,
+    },
+  );
   return { service, notifications, maintenance, db };
 }
