@@ -78,6 +78,13 @@ describe('cluster: two gateways, one killed', () => {
     return h.components.cluster;
   }
 
+  async function standby(g: GatewayProcess, component: string): Promise<boolean> {
+    const h = (await (await fetch(`${g.url}/api/health`)).json()) as {
+      components: Record<string, { detail?: string }>;
+    };
+    return /standby/.test(h.components[component]?.detail ?? '');
+  }
+
   async function accepted(g: GatewayProcess): Promise<number> {
     const text = await (await fetch(`${g.url}/metrics`)).text();
     return Number(/^gateway_messages_accepted_total (\d+)/m.exec(text)?.[1] ?? 0);
@@ -113,6 +120,12 @@ describe('cluster: two gateways, one killed', () => {
     ]);
 
     const base = Date.now() - 3600_000;
+    // The singletons (notification delivery, maintenance, the monthly report) run on the leader only.
+    for (const c of ['notifications', 'maintenance', 'reports']) {
+      expect(await standby(a, c), c).toBe(false);
+      expect(await standby(b, c), c).toBe(true);
+    }
+
     const before = envReadings(2000, 40, base, 'site-c');
     await publishAll(mosq.url, before);
     await waitFor(
@@ -152,6 +165,7 @@ describe('cluster: two gateways, one killed', () => {
     expect(h.replay.replayed).toBeGreaterThanOrEqual(byA);
     expect(h.replay.overruns).toBe(0);
     await waitFor(async () => (await cluster(b)).leader, 10_000, 'b leads');
+    await waitFor(async () => !(await standby(b, 'notifications')), 10_000, "b runs the leader's duties");
     const text = await (await fetch(`${b.url}/metrics`)).text();
     expect(text).toMatch(/^gateway_cluster_owned_partitions 8$/m);
     expect(text).toMatch(/^gateway_cluster_takeovers_total [1-9]/m);
