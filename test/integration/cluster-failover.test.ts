@@ -17,7 +17,7 @@ interface ClusterHealth {
   state: string;
   leader: boolean;
   partitions: { total: number; owned: number[] };
-  members: Array<{ id: string; partitions: number[] }>;
+  members: Array<{ id: string; partitions: number[]; lagMs: number; heartbeatAgeMs: number }>;
   takeovers: number;
   replay: { replayed: number; overruns: number };
 }
@@ -126,6 +126,11 @@ describe('cluster: two gateways, one killed', () => {
       expect(await standby(b, c), c).toBe(true);
     }
 
+    for (const m of view.members) {
+      expect(m.lagMs).toBeGreaterThanOrEqual(0);
+      expect(m.heartbeatAgeMs).toBeLessThan(FAILOVER_MS);
+    }
+
     const before = envReadings(2000, 40, base, 'site-c');
     await publishAll(mosq.url, before);
     await waitFor(
@@ -139,6 +144,13 @@ describe('cluster: two gateways, one killed', () => {
     expect(byA).toBeGreaterThan(0);
     expect(byB).toBeGreaterThan(0);
     await waitFor(async () => (await pointsInInflux()) === byB, 30_000, "b's readings written");
+
+    // A cannot write: its durable lag grows, and every member's health shows it.
+    await waitFor(
+      async () => ((await cluster(b)).members.find((m) => m.id === 'gw-a')?.lagMs ?? 0) > 1000,
+      10_000,
+      "a's lag shown",
+    );
 
     const killedAt = Date.now();
     await a.kill();

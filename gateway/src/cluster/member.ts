@@ -33,6 +33,8 @@ export interface ClusterMemberDeps {
 interface MemberView {
   id: string;
   heartbeatAgeMs: number;
+  /** Its durable lag as of its last heartbeat. */
+  lagMs: number;
   partitions: number[];
   leader?: boolean;
 }
@@ -140,6 +142,7 @@ export class ClusterMember implements Component {
         clientId: settings.clientId,
         session: this.session,
         httpUrl: this.d.httpUrl() ?? null,
+        lagMs: Math.max(0, Math.round(t0 - watermark.value)),
       });
       this.offset = dbNow - (t0 + Date.now()) / 2;
       const live = await store.liveMembers(this.ttl);
@@ -216,6 +219,7 @@ export class ClusterMember implements Component {
     this.members = live.map((m) => ({
       id: m.instance_id,
       heartbeatAgeMs: Math.max(0, Number(m.age)),
+      lagMs: Number(m.lag_ms),
       partitions: by.get(m.instance_id) ?? [],
       ...(m.instance_id === this.d.settings.instanceId ? { leader: this.leading } : {}),
     }));

@@ -12,6 +12,8 @@ export type ClusterTables = {
     started_at: number;
     heartbeat_at: number;
     http_url: string | null;
+    /** How far behind now the member has written its readings to InfluxDB (its durable watermark). */
+    lag_ms: number;
   };
   cluster_partitions: {
     partition: number;
@@ -40,6 +42,7 @@ export const CLUSTER_MIGRATIONS: readonly SharedMigration[] = [
         .addColumn('started_at', EPOCH_MS, (c) => c.notNull())
         .addColumn('heartbeat_at', EPOCH_MS, (c) => c.notNull())
         .addColumn('http_url', 'text')
+        .addColumn('lag_ms', EPOCH_MS, (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema
         .createTable('cluster_partitions')
@@ -131,7 +134,13 @@ export class ClusterStore {
   }
 
   /** Inserts or refreshes this member's row; returns PostgreSQL's time of the write. */
-  async heartbeat(m: { instanceId: string; clientId: string; session: string; httpUrl: string | null }) {
+  async heartbeat(m: {
+    instanceId: string;
+    clientId: string;
+    session: string;
+    httpUrl: string | null;
+    lagMs: number;
+  }) {
     const row = await this.db
       .insertInto('cluster_members')
       .values({
@@ -141,6 +150,7 @@ export class ClusterStore {
         started_at: NOW,
         heartbeat_at: NOW,
         http_url: m.httpUrl,
+        lag_ms: m.lagMs,
       })
       .onConflict((oc) =>
         oc.column('instance_id').doUpdateSet({
@@ -148,6 +158,7 @@ export class ClusterStore {
           session: m.session,
           heartbeat_at: NOW,
           http_url: m.httpUrl,
+          lag_ms: m.lagMs,
           // A new session (a restart) starts again; the same session keeps its start time.
           started_at: sql<number>`case when cluster_members.session = ${m.session} then cluster_members.started_at else ${NOW} end`,
         }),
@@ -175,6 +186,7 @@ export class ClusterStore {
         'started_at',
         'heartbeat_at',
         'http_url',
+        'lag_ms',
         sql<number>`${NOW} - heartbeat_at`.as('age'),
       ])
       .where('heartbeat_at', '>', sql<number>`${NOW} - ${ttl}`)
