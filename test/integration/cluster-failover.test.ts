@@ -34,6 +34,8 @@ describe('cluster: two gateways, one killed', () => {
   let influx: InfluxDB;
   const dirs: string[] = [];
   const procs: GatewayProcess[] = [];
+  /** gw-b, still running after the first test. */
+  let survivor: GatewayProcess | undefined;
 
   beforeAll(async () => {
     [pg, mosq, influx] = await Promise.all([startPostgres(), startMosquitto(), startInfluxDB()]);
@@ -106,6 +108,7 @@ describe('cluster: two gateways, one killed', () => {
     );
     expect((await cluster(a)).leader).toBe(true);
     const b = await start('gw-b');
+    survivor = b;
     await waitFor(
       async () =>
         (await cluster(a)).partitions.owned.length === PARTITIONS / 2 &&
@@ -205,6 +208,39 @@ describe('cluster: two gateways, one killed', () => {
       'gw-d',
       { partitions: 16 },
       /cluster\.partitions is 16 but this cluster was created with 8/,
+    );
+  }, 120_000);
+
+  it('shares with a member that joins, and takes its partitions back at once when it stops cleanly', async () => {
+    // gw-b runs alone after the first test.
+    const b = survivor!;
+    expect((await cluster(b)).partitions.owned).toHaveLength(PARTITIONS);
+    const c = await start('gw-c');
+    await waitFor(
+      async () =>
+        (await cluster(b)).partitions.owned.length === PARTITIONS / 2 &&
+        (await cluster(c)).partitions.owned.length === PARTITIONS / 2,
+      20_000,
+      'b and c share',
+    );
+    const start0 = await pointsInInflux();
+    const last = envReadings(1000, 40, Date.now() - 1200_000, 'site-c');
+    await publishAll(mosq.url, last);
+    await waitFor(async () => (await accepted(c)) > 0, 10_000, 'c processed its share');
+    expect(await c.stop()).toBe(0);
+    const stoppedAt = Date.now();
+    // Given back on stop, not left to expire (which takes failoverMs from c's last renewal): b owns
+    // them after its next renewal.
+    await waitFor(
+      async () => (await cluster(b)).partitions.owned.length === PARTITIONS,
+      10_000,
+      'b owns all',
+    );
+    expect(Date.now() - stoppedAt).toBeLessThan(FAILOVER_MS / 2);
+    await waitFor(
+      async () => (await pointsInInflux()) === start0 + last.length,
+      30_000,
+      'every reading of the handover in InfluxDB',
     );
   }, 120_000);
 });
