@@ -90,9 +90,12 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     notifications.onFailure(service.onDeliveryFailure),
   );
   await lifecycle.start(service);
-  // Delivery, maintenance planning and the escalation tick run once per cluster: on its leader.
+  // Cluster mode: what works from the cluster's shared inputs (preventive maintenance from the
+  // device list, the monthly report) runs on the leader only. Notification delivery and the
+  // escalation tick work on this member's own tickets and queue, which stay in its workorders.db
+  // until tickets move to PostgreSQL: each member runs them for its own (ADR 0150).
   const lead = d.lead ?? ((c: Component) => c);
-  await lifecycle.start(lead(notifications));
+  await lifecycle.start(notifications);
   const maintenance = new MaintenancePlanner({
     service,
     db,
@@ -104,16 +107,24 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     log: log.child({ module: 'maintenance' }),
   });
   await lifecycle.start(lead(maintenance));
-  const tick = () => {
-    maintenance.tick();
-    service.tick();
-  };
-  await lifecycle.start(
-    lead(new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log)),
-    {
-      report: false,
-      stopFirst: true,
-    },
-  );
+  const timer = { report: false, stopFirst: true };
+  if (!d.lead) {
+    const tick = () => {
+      maintenance.tick();
+      service.tick();
+    };
+    await lifecycle.start(
+      new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log),
+      timer,
+    );
+  } else {
+    const pm = () => void maintenance.tick();
+    const escalate = () => service.tick();
+    await lifecycle.start(lead(new IntervalTask('maintenance tick', cfg.workorders.tickMs, pm, log)), timer);
+    await lifecycle.start(
+      new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, escalate, log),
+      timer,
+    );
+  }
   return { service, notifications, maintenance, db };
 }
