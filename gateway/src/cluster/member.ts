@@ -94,7 +94,7 @@ export class ClusterMember implements Component {
     this.d.watermark.sample(Date.now());
     await this.tick();
     this.tickTimer = setInterval(() => {
-      if (!this.ticking) this.ticking = this.tick().finally(() => (this.ticking = undefined));
+      if (!this.ticking) this.ticking = this.guardedTick();
     }, this.renewMs);
     this.fenceTimer = setInterval(() => this.fence(), Math.min(500, this.renewMs));
     this.sampleTimer = setInterval(() => this.d.watermark.sample(Date.now()), 1000);
@@ -128,6 +128,26 @@ export class ClusterMember implements Component {
           ? `another running instance already uses cluster.instanceId "${instanceId}": give each instance its own GATEWAY_INSTANCE_ID`
           : `cluster member "${alive.instance_id}" already uses MQTT client id "${clientId}": give each instance its own mqtt.clientId (or leave it unset to derive it from the instance id)`,
       );
+  }
+
+  /**
+   * A tick whose queries hang (PostgreSQL cut off without a reset: the socket waits for TCP to give
+   * up) stops holding the next ones back after failoverMs; the fence has already stopped processing.
+   */
+  private guardedTick(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.lastError === undefined) this.d.log.error('cluster heartbeat hangs; trying again');
+        this.lastError = 'heartbeat hangs';
+        resolve();
+      }, this.ttl);
+      timer.unref();
+    });
+    return Promise.race([this.tick(), late]).finally(() => {
+      clearTimeout(timer);
+      this.ticking = undefined;
+    });
   }
 
   private async tick(): Promise<void> {
