@@ -128,6 +128,23 @@ export default {
       to: { path: `${GW}(?!core/)`, pathNot: allowed.map((a) => `^${GW.slice(1)}${a}$`) },
     })),
     {
+      name: 'cluster-beside-the-flow',
+      comment:
+        'gateway/src/cluster (membership, partition leases, the ownership gate, the leader; ADR 0150) ' +
+        'sits beside the flow: it sees core and the shared state store only, and is handed the pipeline, ' +
+        'the outbox counters and the singletons through small interfaces by its module.ts.',
+      severity: 'error',
+      from: { path: `${GW}cluster/`, pathNot: ROOT },
+      to: { path: `${GW}(?!core/|cluster/|storage/sql/)` },
+    },
+    {
+      name: 'cluster-only-from-the-root',
+      comment: 'Only the composition root wires cluster mode in; no stage of the flow knows it is clustered.',
+      severity: 'error',
+      from: { path: `${GW}(?!cluster/)`, pathNot: ROOT },
+      to: { path: `${GW}cluster/` },
+    },
+    {
       name: 'simulators-no-gateway-internals',
       comment:
         'Simulators stand in for hardware: they speak the wire protocols, and share no gateway code but ' +

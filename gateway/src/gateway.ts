@@ -26,12 +26,13 @@ import { SourcesModule } from './sources/module.js';
 import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
+import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
  * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
  */
-const SHARED_STEPS: readonly SharedMigration[] = [];
+const SHARED_STEPS: readonly SharedMigration[] = [...CLUSTER_MIGRATIONS];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -80,6 +81,18 @@ export class Gateway extends GatewayParts {
     this.access = access.config;
     this.tokenDb = access.tokenDb;
     await lifecycle.start(outbox);
+    // Cluster mode only (storage.postgres): membership, partition leases and the leader, before any
+    // source reads the broker, so a duplicate instance id refuses to start without touching it.
+    const cluster = createCluster({
+      cfg,
+      log,
+      metrics,
+      outbox,
+      shared: () => this.shared!,
+      httpUrl: () => this.httpAddress,
+    });
+    if (cluster) await lifecycle.start(cluster.member);
+    const lead = cluster?.lead;
     const deriver = new Deriver(outbox, registry);
     deriver.load();
     const sink = cfg.influx.enabled ? outbox : NO_SINK;
@@ -91,7 +104,16 @@ export class Gateway extends GatewayParts {
     // reach a running work-order service, which handles them as it stops.
     if (cfg.workorders.enabled) {
       const woSink = cfg.influx.enabled ? outbox : undefined;
-      this.wo = await startWorkordersModule({ cfg, log, lifecycle, bus, metrics, registry, sink: woSink });
+      this.wo = await startWorkordersModule({
+        cfg,
+        log,
+        lifecycle,
+        bus,
+        metrics,
+        registry,
+        sink: woSink,
+        lead,
+      });
     }
     await lifecycle.start(alarms);
     const { rules, off } = createRulesModule({ cfg, log, registry, alarms, durable: outbox });
@@ -108,19 +130,28 @@ export class Gateway extends GatewayParts {
     pipeline.addListener(rules);
     pipeline.addListener(live);
     this.pipeline = pipeline;
+    // Clustered, the sources reach the pipeline through the ownership gate; otherwise directly, as before.
+    cluster?.gate.attach(pipeline);
     registerIngestMetrics(metrics, () => this.pipeline);
     registerOutboxMetrics(metrics, outbox);
     this.influx = await lifecycle.start(new InfluxWriter(cfg.influx, outbox, log, metrics));
     // Each source under its supervisor: one that fails to start or fails later shows as down in
     // health and is retried; it never stops the gateway or the other sources.
-    const ctx = { pipeline, outbox, presence: registry, log, metrics, dataDir: cfg.dataDir };
+    const ctx = {
+      pipeline: cluster?.gate ?? pipeline,
+      outbox,
+      presence: registry,
+      log,
+      metrics,
+      dataDir: cfg.dataDir,
+    };
     for (const s of sources.supervise(ctx, log)) await lifecycle.start(s);
 
     // The monthly report generated after each month and delivered by the due day.
     const reports = reportDeps(cfg, alarms, rules, this.wo);
     const reportStatus =
       this.wo && reports
-        ? await startReportScheduler({ cfg, log, lifecycle, registry, wo: this.wo, sources: reports })
+        ? await startReportScheduler({ cfg, log, lifecycle, registry, wo: this.wo, sources: reports, lead })
         : undefined;
     this.reports = reportStatus?.scheduler;
 

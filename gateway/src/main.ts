@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { createLogger } from './core/log.js';
+import { GatewayError } from './core/errors.js';
 import { Gateway } from './gateway.js';
 import { readTlsFiles, TlsFileError } from './http/tls.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -121,7 +122,8 @@ async function main(): Promise<number> {
   } catch (err) {
     log.fatal({ err }, `start-up failed: ${(err as Error).message}`);
     await gw.stop().catch(() => {});
-    return 1;
+    // A configuration that cannot work (a second instance with a member's id, say): as a bad config.
+    return err instanceof GatewayError && err.code === 'GW_ERR_CONFIG' ? 2 : 1;
   }
   running = true;
   if (args.values.demo) {

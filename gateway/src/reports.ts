@@ -9,6 +9,7 @@ import { maintenanceCalendar } from './workorders/index.js';
 import type { WorkordersModule } from './workorders/module.js';
 import type { Lifecycle } from './core/lifecycle.js';
 import type { Logger } from './core/log.js';
+import type { Component } from './core/types.js';
 import type { DeviceRegistry } from './registry/registry.js';
 import { ReportScheduler } from './workorders/report-schedule.js';
 import { ReportStore } from './workorders/report-store.js';
@@ -54,6 +55,8 @@ export async function startReportScheduler(d: {
   registry: DeviceRegistry;
   wo: WorkordersModule;
   sources: NonNullable<AppDeps['reports']>;
+  /** Cluster mode: only the leader generates and delivers the monthly report. */
+  lead?: (c: Component) => Component;
 }): Promise<{ scheduler: ReportScheduler; store: ReportStore }> {
   const { cfg, wo } = d;
   const store = new ReportStore(wo.db);
@@ -66,6 +69,6 @@ export async function startReportScheduler(d: {
     raiseTicket: (title, note, site) => wo.service.create({ title, site, class: 'key', note }, 'system').id,
     log: d.log.child({ module: 'reports' }),
   });
-  await d.lifecycle.start(scheduler);
+  await d.lifecycle.start(d.lead ? d.lead(scheduler) : scheduler);
   return { scheduler, store };
 }

@@ -73,9 +73,18 @@ const CASES: Array<{
     expect: [/mqtt\.topics\.1: a shared subscription hands one device's readings to several instances/],
   },
   {
-    name: 'PostgreSQL cluster mode from the environment',
+    name: 'cluster mode without an instance id or an external broker',
     env: { GATEWAY_POSTGRES_URL: 'postgres://gw@127.0.0.1:5432/gw' },
-    expect: [/storage\.postgres: shared state in PostgreSQL .* is not available in this version/],
+    expect: [
+      /cluster\.instanceId: cluster mode \(storage\.postgres\) needs a unique name per instance/,
+      /mqtt\.url: cluster mode \(storage\.postgres\) needs an external broker/,
+    ],
+  },
+  {
+    name: 'shared subscription in cluster mode',
+    yaml: "mqtt:\n  url: mqtt://127.0.0.1:1883\n  topics: ['$share/gw/facility/+/+/+/telemetry']\n",
+    env: { GATEWAY_POSTGRES_URL: 'postgres://gw@127.0.0.1:5432/gw', GATEWAY_INSTANCE_ID: 'gw-1' },
+    expect: [/mqtt\.topics\.0: cluster mode hands each device to one member itself/],
   },
   {
     name: 'instance id that is not an id',

@@ -253,17 +253,32 @@ export const httpSchema = z
   });
 
 /**
- * Several instances as one gateway (issue: high availability). Until shared state in PostgreSQL
- * exists, a configuration that asks for it is refused at start with a clear error instead of
- * running instances that would each raise their own alarms and tickets.
+ * Several instances as one gateway (ADR 0150): on when `storage.postgres` is set. Devices are hashed
+ * into `partitions`, each leased by one live member through PostgreSQL; a dead member's partitions
+ * are taken over within `failoverMs`, replaying what it had not written to InfluxDB yet.
  */
 export const clusterSchema = z.strictObject({
   /**
-   * This instance's name (GATEWAY_INSTANCE_ID), unique per instance. When set and `mqtt.clientId`
-   * is not, the MQTT client id becomes `facility-gateway-<instanceId>`, so two instances on one
-   * broker never take over each other's session.
+   * This instance's name (GATEWAY_INSTANCE_ID), unique per instance; required in cluster mode. When
+   * set and `mqtt.clientId` is not, the MQTT client id becomes `facility-gateway-<instanceId>`, so
+   * two instances on one broker never take over each other's session.
    */
   instanceId: id.optional(),
+  /** Device partitions, fixed for the life of a cluster (recorded in PostgreSQL; a mismatch refuses to start). */
+  partitions: z.number().int().min(1).max(4096).default(64),
+  /** A dead member's partitions are taken over within this long (its lease length). */
+  failoverMs: z.number().int().min(1000).max(600_000).default(15_000),
+  /** How far back readings of partitions owned by others are kept for a takeover (default 4 × failoverMs). */
+  replayWindowMs: duration.optional(),
+  /** The replay window's byte arena (payloads of readings owned by others). */
+  replayBytes: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(1024 * 1024 * 1024)
+    .default(32 * 1024 * 1024),
+  /** Replay starts this much before the dead owner's durable watermark (clock-offset error). */
+  replaySlackMs: duration.default(2_000),
 });
 
 export const storageSchema = z.strictObject({
@@ -321,23 +336,41 @@ export const configSchema = z
     modbus: modbusSchema.prefault({}).meta({ restart: true }),
   })
   .superRefine((c, ctx) => {
-    if (c.storage.postgres !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['storage', 'postgres'],
-        message:
-          'shared state in PostgreSQL (several instances as one cluster) is not available in this version; ' +
-          'run one instance on its embedded SQLite files (README: "Running several instances")',
-      });
+    const clustered = c.storage.postgres !== undefined;
+    if (clustered) {
+      if (c.cluster.instanceId === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cluster', 'instanceId'],
+          message:
+            'cluster mode (storage.postgres) needs a unique name per instance: set cluster.instanceId or GATEWAY_INSTANCE_ID',
+        });
+      if (c.mqtt.url === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mqtt', 'url'],
+          message:
+            'cluster mode (storage.postgres) needs an external broker that every instance reads: the embedded ' +
+            'broker lives in one instance and dies with it; set mqtt.url or GATEWAY_MQTT_URL (README: "Running several instances")',
+        });
+      if (c.sparkplug.enabled)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sparkplug', 'enabled'],
+          message: 'Sparkplug B is not partitioned between cluster members yet: run it on a single instance',
+        });
+    }
     c.mqtt.topics.forEach((t, i) => {
       if (SHARED_SUBSCRIPTION.test(t))
         ctx.addIssue({
           code: 'custom',
           path: ['mqtt', 'topics', i],
-          message:
-            "a shared subscription hands one device's readings to several instances in turn: consumption " +
-            'would be booked twice, rules would see half of each device and every instance would raise its ' +
-            'own alarms; subscribe without $share/$queue (README: "Running several instances")',
+          message: clustered
+            ? 'cluster mode hands each device to one member itself and needs every member to read every ' +
+              'message (ADR 0150); subscribe without $share/$queue'
+            : "a shared subscription hands one device's readings to several instances in turn: consumption " +
+              'would be booked twice, rules would see half of each device and every instance would raise its ' +
+              'own alarms; subscribe without $share/$queue, or run a cluster (storage.postgres, README: "Running several instances")',
         });
     });
     // An escalation contact's channels must exist, or its escalations would go nowhere unnoticed.

@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Bus } from '../core/events.js';
 import { IntervalTask, type Lifecycle } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
+import type { Component } from '../core/types.js';
 import type { AlarmEvent } from '../alarms/types.js';
 import type { DeviceRegistry } from '../registry/registry.js';
 import { InfluxReader } from '../sinks/influx/query.js';
@@ -27,6 +28,8 @@ export interface WorkordersModuleDeps {
   registry: DeviceRegistry;
   /** Where committed ticket changes go as line protocol (`ticket_event`); absent with InfluxDB off. */
   sink?: { append(line: string): void };
+  /** Cluster mode: wraps a cluster-wide singleton so that only the leader runs it (cluster/leader.ts). */
+  lead?: (c: Component) => Component;
 }
 
 export interface WorkordersModule {
@@ -87,6 +90,11 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     notifications.onFailure(service.onDeliveryFailure),
   );
   await lifecycle.start(service);
+  // Cluster mode: what works from the cluster's shared inputs (preventive maintenance from the
+  // device list, the monthly report) runs on the leader only. Notification delivery and the
+  // escalation tick work on this member's own tickets and queue, which stay in its workorders.db
+  // until tickets move to PostgreSQL: each member runs them for its own (ADR 0150).
+  const lead = d.lead ?? ((c: Component) => c);
   await lifecycle.start(notifications);
   const maintenance = new MaintenancePlanner({
     service,
@@ -98,14 +106,25 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
         .map((x) => ({ site: x.site, device: x.id, kind: x.kind, location: x.location ?? undefined })),
     log: log.child({ module: 'maintenance' }),
   });
-  await lifecycle.start(maintenance);
-  const tick = () => {
-    maintenance.tick();
-    service.tick();
-  };
-  await lifecycle.start(new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log), {
-    report: false,
-    stopFirst: true,
-  });
+  await lifecycle.start(lead(maintenance));
+  const timer = { report: false, stopFirst: true };
+  if (!d.lead) {
+    const tick = () => {
+      maintenance.tick();
+      service.tick();
+    };
+    await lifecycle.start(
+      new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, tick, log),
+      timer,
+    );
+  } else {
+    const pm = () => void maintenance.tick();
+    const escalate = () => service.tick();
+    await lifecycle.start(lead(new IntervalTask('maintenance tick', cfg.workorders.tickMs, pm, log)), timer);
+    await lifecycle.start(
+      new IntervalTask('work-order escalation tick', cfg.workorders.tickMs, escalate, log),
+      timer,
+    );
+  }
   return { service, notifications, maintenance, db };
 }

@@ -1,0 +1,319 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Registry } from 'prom-client';
+import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import type { OwnershipGate } from './gate.js';
+import type { LeaderDuties } from './leader.js';
+import { clusterMetrics } from './metrics.js';
+import { ClusterStore } from './store.js';
+import type { DurableWatermark } from './watermark.js';
+
+export interface ClusterSettings {
+  instanceId: string;
+  clientId: string;
+  partitions: number;
+  failoverMs: number;
+  replaySlackMs: number;
+}
+
+export interface ClusterMemberDeps {
+  settings: ClusterSettings;
+  /** The shared state store's database (PostgreSQL), open before this member starts. */
+  db: () => Kysely<object>;
+  gate: OwnershipGate;
+  watermark: DurableWatermark;
+  duties: LeaderDuties;
+  log: Logger;
+  metrics: Registry;
+  httpUrl: () => string | undefined;
+}
+
+interface MemberView {
+  id: string;
+  heartbeatAgeMs: number;
+  /** Its durable lag as of its last heartbeat. */
+  lagMs: number;
+  partitions: number[];
+  leader?: boolean;
+}
+
+/**
+ * This instance as a cluster member (ADR 0150): a heartbeat row, leases on its fair share of the
+ * device partitions (renewed every failoverMs / 5, claimed with `FOR UPDATE SKIP LOCKED`, replayed
+ * from the previous owner's durable watermark on takeover), and the leader lease that runs the
+ * cluster-wide singletons. A member that cannot renew in time stops processing on its own clock
+ * before its leases can run out in PostgreSQL, so two members never process one partition at once.
+ */
+export class ClusterMember implements Component {
+  readonly name = 'cluster';
+  private store?: ClusterStore;
+  private readonly session = randomUUID();
+  private tickTimer?: NodeJS.Timeout;
+  private fenceTimer?: NodeJS.Timeout;
+  private sampleTimer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  /** Local time until which this member's leases surely still run in PostgreSQL. */
+  private deadline = 0;
+  /** PostgreSQL's clock minus this machine's, measured at each heartbeat. */
+  private offset = 0;
+  /** Local time a partition was taken: its watermark is recorded only once the watermark passed it. */
+  private readonly acquiredAt: Float64Array;
+  private leading = false;
+  private lastError?: string;
+  private lastTickAt = 0;
+  private members: MemberView[] = [];
+  private counters?: ReturnType<typeof clusterMetrics>;
+  takeovers = 0;
+
+  constructor(private readonly d: ClusterMemberDeps) {
+    this.acquiredAt = new Float64Array(d.settings.partitions);
+  }
+
+  private get ttl(): number {
+    return this.d.settings.failoverMs;
+  }
+  private get renewMs(): number {
+    return Math.max(200, Math.floor(this.ttl / 5));
+  }
+
+  async start(): Promise<void> {
+    const { settings, log } = this.d;
+    const store = new ClusterStore(this.d.db());
+    this.store = store;
+    const n = await store.ensurePartitions(settings.partitions);
+    if (n !== settings.partitions)
+      throw new GatewayError(
+        'GW_ERR_CONFIG',
+        `cluster.partitions is ${settings.partitions} but this cluster was created with ${n} partitions ` +
+          `(recorded in PostgreSQL); start every member with cluster.partitions: ${n}`,
+      );
+    await this.checkUnique(store);
+    this.counters ??= clusterMetrics(this.d.metrics, () => this.gauges());
+    this.d.watermark.sample(Date.now());
+    await this.tick();
+    this.tickTimer = setInterval(() => {
+      if (!this.ticking) this.ticking = this.guardedTick();
+    }, this.renewMs);
+    this.fenceTimer = setInterval(() => this.fence(), Math.min(500, this.renewMs));
+    this.sampleTimer = setInterval(() => this.d.watermark.sample(Date.now()), 1000);
+    for (const t of [this.tickTimer, this.fenceTimer, this.sampleTimer]) t.unref();
+    log.info({ instanceId: settings.instanceId, partitions: n, failoverMs: this.ttl }, 'joined the cluster');
+  }
+
+  /**
+   * Two live instances with one instance id or one MQTT client id would take each other's leases
+   * and broker session. A row whose heartbeat is fresh may be a member that just died: it is read
+   * again after two renewal periods, and only a heartbeat that advanced refuses the start.
+   */
+  private async checkUnique(store: ClusterStore): Promise<void> {
+    const { instanceId, clientId } = this.d.settings;
+    const first = await store.holders(instanceId, clientId, this.session, this.ttl);
+    if (first.length === 0) return;
+    this.d.log.warn(
+      { holders: first.map((h) => h.instance_id) },
+      'a member with this instance id or client id was seen recently; checking whether it is alive',
+    );
+    await new Promise((r) => setTimeout(r, this.renewMs * 2 + 200));
+    const again = await store.holders(instanceId, clientId, this.session, this.ttl);
+    const alive = again.find((h) => {
+      const before = first.find((f) => f.session === h.session);
+      return before === undefined || Number(h.heartbeat_at) > Number(before.heartbeat_at);
+    });
+    if (alive)
+      throw new GatewayError(
+        'GW_ERR_CONFIG',
+        alive.instance_id === instanceId
+          ? `another running instance already uses cluster.instanceId "${instanceId}": give each instance its own GATEWAY_INSTANCE_ID`
+          : `cluster member "${alive.instance_id}" already uses MQTT client id "${clientId}": give each instance its own mqtt.clientId (or leave it unset to derive it from the instance id)`,
+      );
+  }
+
+  /**
+   * A tick whose queries hang (PostgreSQL cut off without a reset: the socket waits for TCP to give
+   * up) stops holding the next ones back after failoverMs; the fence has already stopped processing.
+   */
+  private guardedTick(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.lastError === undefined) this.d.log.error('cluster heartbeat hangs; trying again');
+        this.lastError = 'heartbeat hangs';
+        resolve();
+      }, this.ttl);
+      timer.unref();
+    });
+    return Promise.race([this.tick(), late]).finally(() => {
+      clearTimeout(timer);
+      this.ticking = undefined;
+    });
+  }
+
+  private async tick(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    const { settings, gate, watermark, duties, log } = this.d;
+    const me = settings.instanceId;
+    try {
+      const t0 = Date.now();
+      const dbNow = await store.heartbeat({
+        instanceId: me,
+        clientId: settings.clientId,
+        session: this.session,
+        httpUrl: this.d.httpUrl() ?? null,
+        lagMs: Math.max(0, Math.round(t0 - watermark.value)),
+      });
+      this.offset = dbNow - (t0 + Date.now()) / 2;
+      const live = await store.liveMembers(this.ttl);
+      const mark = watermark.value;
+      const mine = gate.ownedList();
+      const settled = mine.filter((p) => mark >= this.acquiredAt[p]!);
+      const held = await store.renew(me, this.ttl, settled, Math.round(mark + this.offset));
+      this.deadline = t0 + this.ttl - this.renewMs / 2;
+      const heldSet = new Set(held);
+      const lost = mine.filter((p) => !heldSet.has(p));
+      if (lost.length > 0) {
+        gate.release(lost);
+        log.warn(
+          { partitions: lost },
+          'partition leases lost (expired in PostgreSQL): stopped processing them',
+        );
+      }
+      // Held in PostgreSQL but not processed here (after a fence): give back, to be claimed with a replay.
+      const stray = held.filter((p) => gate.owned[p] === 0);
+      const kept = held.filter((p) => gate.owned[p] === 1);
+      const share = Math.ceil(settings.partitions / Math.max(1, live.length));
+      const extra = kept.length > share ? kept.slice(share) : [];
+      if (extra.length > 0) gate.release(extra);
+      if (stray.length + extra.length > 0) await store.release(me, [...stray, ...extra]);
+      const want = share - (kept.length - extra.length);
+      if (want > 0) await this.take(store, me, want);
+      this.leading = await store.lead(me, this.ttl);
+      void duties.set(this.leading);
+      await this.look(store, live);
+      if (this.lastError !== undefined) log.info('cluster store reachable again');
+      this.lastError = undefined;
+      this.lastTickAt = Date.now();
+    } catch (err) {
+      if (this.lastError === undefined)
+        log.error(
+          { err: (err as Error).message },
+          'cluster heartbeat failed; partitions stop at the lease deadline',
+        );
+      this.lastError = (err as Error).message;
+    }
+  }
+
+  private async take(store: ClusterStore, me: string, want: number): Promise<void> {
+    const claimed = await store.claim(me, this.ttl, want);
+    if (claimed.length === 0) return;
+    const slack = this.d.settings.replaySlackMs;
+    const from = new Map<number, number>();
+    for (const c of claimed) from.set(c.partition, c.durableUntil - this.offset - slack);
+    const now = Date.now();
+    for (const c of claimed) this.acquiredAt[c.partition] = now;
+    const replayed = this.d.gate.acquire(from);
+    const taken = claimed.filter((c) => c.prevOwner !== null && c.prevOwner !== me);
+    this.takeovers += taken.length;
+    this.counters?.takeovers.inc(taken.length);
+    this.counters?.replayed.inc(replayed);
+    this.d.log.info(
+      {
+        partitions: claimed.map((c) => c.partition),
+        from: [...new Set(taken.map((c) => c.prevOwner))],
+        replayed,
+      },
+      'partitions taken',
+    );
+  }
+
+  private async look(
+    store: ClusterStore,
+    live: Awaited<ReturnType<ClusterStore['liveMembers']>>,
+  ): Promise<void> {
+    const owners = await store.owners();
+    const by = new Map<string, number[]>();
+    for (const o of owners)
+      if (o.owner !== null) (by.get(o.owner) ?? by.set(o.owner, []).get(o.owner)!).push(o.partition);
+    this.members = live.map((m) => ({
+      id: m.instance_id,
+      heartbeatAgeMs: Math.max(0, Number(m.age)),
+      lagMs: Number(m.lag_ms),
+      partitions: by.get(m.instance_id) ?? [],
+      ...(m.instance_id === this.d.settings.instanceId ? { leader: this.leading } : {}),
+    }));
+  }
+
+  /** Stops processing when the leases may have run out: this member could not renew in time. */
+  private fence(): void {
+    if (Date.now() <= this.deadline) return;
+    const owned = this.d.gate.ownedList();
+    if (owned.length === 0 && !this.leading) return;
+    this.d.gate.release(owned);
+    this.leading = false;
+    void this.d.duties.set(false);
+    this.d.log.error(
+      { partitions: owned.length },
+      'could not renew the cluster leases in time: stopped processing until PostgreSQL answers again',
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const t of [this.tickTimer, this.fenceTimer, this.sampleTimer]) clearInterval(t);
+    await this.ticking;
+    const store = this.store;
+    this.store = undefined;
+    if (!store) return;
+    const { gate, watermark, settings } = this.d;
+    const me = settings.instanceId;
+    const mine = gate.ownedList();
+    gate.release(mine);
+    this.leading = false;
+    await this.d.duties.set(false);
+    try {
+      const mark = watermark.sample(Date.now());
+      const settled = mine.filter((p) => mark >= this.acquiredAt[p]!);
+      await store.renew(me, this.ttl, settled, Math.round(mark + this.offset));
+      await store.release(me, mine);
+      await store.resign(me);
+      await store.leave(me, this.session);
+    } catch (err) {
+      this.d.log.warn(
+        { err: (err as Error).message },
+        'could not leave the cluster cleanly; leases run out by themselves',
+      );
+    }
+  }
+
+  health(): ComponentHealth {
+    const gate = this.d.gate;
+    const owned = gate.ownedList();
+    const lagMs = Math.max(0, Date.now() - this.d.watermark.value);
+    const base = {
+      instanceId: this.d.settings.instanceId,
+      leader: this.leading,
+      partitions: { total: gate.partitions, owned },
+      members: this.members,
+      lagMs,
+      lastHeartbeatAgeMs: this.lastTickAt ? Date.now() - this.lastTickAt : null,
+      takeovers: this.takeovers,
+      replay: { ...gate.ringStats(), replayed: gate.replayed, skippedPolledReadings: gate.skippedReadings },
+    };
+    if (this.lastError !== undefined)
+      return { state: 'degraded', detail: `cluster store: ${this.lastError}`, ...base };
+    return { state: 'ok', ...base };
+  }
+
+  private gauges() {
+    const s = this.d.gate.ringStats();
+    return {
+      owned: this.d.gate.ownedList().length,
+      members: this.members.length,
+      leader: this.leading,
+      lagMs: Math.max(0, Date.now() - this.d.watermark.value),
+      ringEntries: s.entries,
+      overruns: s.overruns,
+    };
+  }
+}

@@ -1,0 +1,61 @@
+import type { Registry } from 'prom-client';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import type { Component } from '../core/types.js';
+import type { SharedDb } from '../storage/sql/shared-db.js';
+import { OwnershipGate } from './gate.js';
+import { LeaderDuties } from './leader.js';
+import { ClusterMember } from './member.js';
+import { DurableWatermark, type OutboxCounters } from './watermark.js';
+
+export { CLUSTER_MIGRATIONS } from './store.js';
+
+export interface ClusterModule {
+  /** Put between the sources and the ingest pipeline (`gate.attach(pipeline)`). */
+  gate: OwnershipGate;
+  member: ClusterMember;
+  /** Wraps a cluster-wide singleton so it runs only on the leader. */
+  lead: <C extends Component>(c: C) => Component;
+}
+
+/**
+ * Cluster mode (ADR 0150) when `storage.postgres` is set; undefined otherwise, and then the
+ * composition root wires everything exactly as a single instance.
+ */
+export function createCluster(d: {
+  cfg: GatewayConfig;
+  log: Logger;
+  metrics: Registry;
+  outbox: OutboxCounters;
+  shared: () => SharedDb;
+  httpUrl: () => string | undefined;
+}): ClusterModule | undefined {
+  const { cfg } = d;
+  if (cfg.storage.postgres === undefined) return undefined;
+  const c = cfg.cluster;
+  // The schema requires it in cluster mode; checked again for the type.
+  if (c.instanceId === undefined) throw new Error('cluster.instanceId is required in cluster mode');
+  const log = d.log.child({ module: 'cluster' });
+  const gate = new OwnershipGate(c.partitions, {
+    bytes: c.replayBytes,
+    windowMs: c.replayWindowMs ?? 4 * c.failoverMs,
+  });
+  const duties = new LeaderDuties(log);
+  const member = new ClusterMember({
+    settings: {
+      instanceId: c.instanceId,
+      clientId: cfg.mqtt.clientId,
+      partitions: c.partitions,
+      failoverMs: c.failoverMs,
+      replaySlackMs: c.replaySlackMs,
+    },
+    db: () => d.shared().db,
+    gate,
+    watermark: new DurableWatermark(d.outbox, Date.now()),
+    duties,
+    log,
+    metrics: d.metrics,
+    httpUrl: d.httpUrl,
+  });
+  return { gate, member, lead: (x) => duties.bind(x) };
+}
