@@ -6,7 +6,14 @@
 //   BENCH_RUNS (3)  BENCH_WINDOW_S (20: each run measures this long)  BENCH_SCROLL_S (10)
 //   BENCH_PROFILE=1 (CPU profile of the scroll phase)
 //   BENCH_TRACE=1 (the browser's own work while scrolling: time per trace event, per thread)
-import { availableParallelism, loadavg } from 'node:os';
+//   BENCH_COMPARE=<git ref>[,<ref>…] (those commits' dashboards scrolled too, alternated with this
+//   tree's in the same session and browser, BENCH_SCROLL_ROUNDS (3) times each: before and after
+//   side by side under the same load)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'vite';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 import { startSimulation } from '../simulators/index.js';
@@ -24,6 +31,39 @@ const SCROLL_S = Number(process.env.BENCH_SCROLL_S ?? 10);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 /** BENCH_TRACE=1: a Chromium trace of the scroll phase, summed by event name and thread. */
 const TRACE = process.env.BENCH_TRACE === '1';
+/** BENCH_COMPARE: git refs whose dashboards are measured beside this tree's. */
+const COMPARE = (process.env.BENCH_COMPARE ?? '').split(',').filter(Boolean);
+const SCROLL_ROUNDS = Number(process.env.BENCH_SCROLL_ROUNDS ?? (COMPARE.length ? 3 : 1));
+
+interface Build {
+  label: string;
+  dir: string;
+  cleanup(): void;
+}
+
+/**
+ * The dashboard of another commit, built the way this tree's is: its `dashboards/web` from git,
+ * in a temporary folder whose node_modules is a link to this checkout's.
+ */
+async function buildRef(ref: string): Promise<Build> {
+  const root = mkdtempSync(join(tmpdir(), 'fgw-web-ref-'));
+  const tar = execFileSync('git', ['archive', ref, 'dashboards/web'], { maxBuffer: 64 << 20 });
+  execFileSync('tar', ['-x', '-C', root], { input: tar });
+  symlinkSync(resolve('node_modules'), join(root, 'node_modules'));
+  const out = join(root, 'out');
+  mkdirSync(out);
+  await build({
+    configFile: join(root, 'dashboards/web/vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: out, emptyOutDir: true },
+  });
+  const sha = execFileSync('git', ['rev-parse', '--short', ref]).toString().trim();
+  return {
+    label: `${ref} (${sha})`,
+    dir: out,
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
 
 interface TraceEvent {
   name: string;
@@ -114,6 +154,28 @@ function selfTimes(p: CpuProfile): Array<[string, number]> {
   return [...totals.entries()].sort((a, b) => b[1] - a[1]);
 }
 
+/** Per build: each round's p95 and frames over 50 ms, and the medians of its rounds. */
+function summarise(
+  builds: Build[],
+  runs: Array<{ build: string; round: number; loadavg: string; frames: Frames }>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const b of builds) {
+    const mine = runs.filter((r) => r.build === b.label).map((r) => r.frames);
+    out[b.label] = {
+      frames: mine.map((f) => f.n),
+      p50: mine.map((f) => f.p50.toFixed(1)),
+      p95: mine.map((f) => f.p95.toFixed(1)),
+      framesOver50ms: mine.map((f) => f.over50),
+      loadavg: runs.filter((r) => r.build === b.label).map((r) => r.loadavg),
+      medianP50: median(mine.map((f) => f.p50)).toFixed(1),
+      medianP95: median(mine.map((f) => f.p95)).toFixed(1),
+      medianOver50: median(mine.map((f) => f.over50)),
+    };
+  }
+  return out;
+}
+
 async function measure(page: Page, seconds: number, scroll: boolean): Promise<Frames> {
   const fn = `(${MEASURE_IN_PAGE})([${seconds * 1000}, ${scroll}])`;
   return (await page.evaluate(fn)) as Frames;
@@ -122,6 +184,12 @@ async function measure(page: Page, seconds: number, scroll: boolean): Promise<Fr
 async function main(): Promise<void> {
   const load0 = loadavg();
   const web = await buildDashboard();
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', 'dashboards/web']).toString().trim() !== '';
+  const builds: Build[] = [{ label: `this tree (${head}${dirty ? ', modified' : ''})`, ...web }];
+  for (const ref of COMPARE) builds.push(await buildRef(ref));
+  /** The build the page is served from: the gateway serves this tree's, the others come through page routes. */
+  let served = builds[0]!;
   const cfg = testConfig({
     influx: { enabled: false },
     http: { dashboard: { dir: web.dir } },
@@ -140,11 +208,24 @@ async function main(): Promise<void> {
     await waitFor(() => gw.registry.size >= DEVICES, INTERVAL_MS * 3 + 60_000, 'every device registered');
     const { context, page } = await newPage(browser, { width: 1440, height: 900 });
     const cdp = await context.newCDPSession(page);
+    if (builds.length > 1)
+      // Everything outside /api from the build being measured (index.html for any other path).
+      await page.route(
+        (url) => !url.pathname.startsWith('/api'),
+        (route) => {
+          const file = join(served.dir, new URL(route.request().url()).pathname);
+          const isFile = statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+          return route.fulfill({ path: isFile ? file : join(served.dir, 'index.html') });
+        },
+      );
     await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
-    await page.waitForSelector('.tile', { timeout: 60_000 });
     // Every device counted in the overview's summary (the store holds all of them).
     const counted = `[...document.querySelectorAll('[data-testid=device-counts] b')].reduce((a, b) => a + Number(b.textContent), 0)`;
-    await page.waitForFunction(`${counted} >= ${DEVICES}`, undefined, { timeout: 120_000, polling: 1000 });
+    const overviewFull = async () => {
+      await page.waitForSelector('.tile', { timeout: 60_000 });
+      await page.waitForFunction(`${counted} >= ${DEVICES}`, undefined, { timeout: 120_000, polling: 1000 });
+    };
+    await overviewFull();
     const domNodes = (await page.evaluate(`document.getElementsByTagName('*').length`)) as number;
     const tilesInDom = (await page.evaluate(`document.querySelectorAll('.tile').length`)) as number;
     await page.waitForTimeout(3000);
@@ -172,6 +253,7 @@ async function main(): Promise<void> {
       });
     }
     const scroll = await measure(page, SCROLL_S, true);
+    console.log(`scroll, ${served.label}: ${JSON.stringify(scroll)}`);
     if (TRACE) {
       await cdp.send('Tracing.end');
       await complete;
@@ -185,10 +267,26 @@ async function main(): Promise<void> {
       for (const [name, ms] of selfTimes(profile).slice(0, 15))
         console.log(`  ${ms.toFixed(0).padStart(6)}  ${name}`);
     }
-    console.log(`scroll: ${JSON.stringify(scroll)}`);
     const heapEnd = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
     await cdp.send('HeapProfiler.collectGarbage');
     const heapGc = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
+    const compared: Array<{ build: string; round: number; loadavg: string; frames: Frames }> = [];
+    if (builds.length > 1) {
+      // Rounds alternate the order (A B, B A, …) so a drift in the machine's load hits both alike.
+      for (let round = 1; round <= SCROLL_ROUNDS; round++) {
+        const order = round % 2 ? builds : [...builds].reverse();
+        for (const b of order) {
+          served = b;
+          await page.goto(`${gw.httpUrl!}/#/overview`);
+          await overviewFull();
+          await page.waitForTimeout(3000);
+          const la = loadavg()[0]!.toFixed(2);
+          const frames = await measure(page, SCROLL_S, true);
+          compared.push({ build: b.label, round, loadavg: la, frames });
+          console.log(`round ${round}, ${b.label}, load ${la}: ${JSON.stringify(frames)}`);
+        }
+      }
+    }
     const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
     const result = {
       devices: gw.registry.size,
@@ -217,13 +315,14 @@ async function main(): Promise<void> {
       },
       heapMB: { start: mb(heapStart.usedSize), end: mb(heapEnd.usedSize), afterGc: mb(heapGc.usedSize) },
       simulator: sim.stats().ratePerSec,
+      compared: builds.length > 1 ? summarise(builds, compared) : undefined,
     };
     console.log(JSON.stringify(result, null, 2));
   } finally {
     await browser.close();
     await sim.stop();
     await gw.cleanup();
-    web.cleanup();
+    for (const b of builds) b.cleanup();
   }
 }
 

@@ -22,7 +22,9 @@ export function Sparkline(props: { ring: Ring | undefined; state: string; rev: n
   const ref = useRef<HTMLCanvasElement>(null);
   const ctx = useRef<CanvasRenderingContext2D | null>(null);
   const w = Math.max(40, Math.round(props.width));
-  useEffect(() => {
+  // Drawn before the frame is painted: after it (useEffect) a recycled tile would show its previous
+  // device's line for a frame and be painted twice.
+  useLayoutEffect(() => {
     const c = ref.current;
     if (!c) return;
     const dpr = window.devicePixelRatio || 1;
@@ -75,6 +77,8 @@ export function VirtualList<T>(props: {
   testid?: string;
 }) {
   const ref = useRef<HTMLDivElement>(null);
+  /** Row index → slot, for the rows rendered last time. */
+  const slots = useRef(new Map<number, number>());
   const [scroll, setScroll] = useState(0);
   const [height, setHeight] = useState(800);
   useLayoutEffect(() => {
@@ -109,21 +113,38 @@ export function VirtualList<T>(props: {
   let last = lo;
   while (last < items.length && tops[last]! < scroll + height) last++;
   last = Math.min(items.length, last + over);
-  // As many slots as rows in the window: scrolling by one row, the row coming in gets the slot
-  // of the one going out, and its DOM with it.
-  const pool = Math.max(1, last - first);
-  const rows: ComponentChildren[] = [];
+  // A row keeps its slot (its key, so its DOM) while it stays in the window; a row coming in gets
+  // the slot of one that went out, and its DOM with it. Slots are not the index modulo the window's
+  // length: that length changes as rows of other heights come and go, and then every row in the
+  // window would have moved to another slot's DOM, repainted and its canvases redrawn.
+  const prev = slots.current;
+  const next = new Map<number, number>();
+  const taken: boolean[] = [];
   for (let i = first; i < last; i++) {
+    const s = prev.get(i);
+    if (s !== undefined) {
+      next.set(i, s);
+      taken[s] = true;
+    }
+  }
+  let free = 0;
+  const rows: ComponentChildren[] = [];
+  // Children in the order of the rows (the order of the DOM is the order of the keyboard).
+  for (let i = first; i < last; i++) {
+    let s = next.get(i);
+    if (s === undefined) {
+      while (taken[free]) free++;
+      s = free;
+      taken[s] = true;
+      next.set(i, s);
+    }
     rows.push(
-      <div
-        class="vrow"
-        key={i % pool}
-        style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}
-      >
+      <div class="vrow" key={s} style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}>
         {props.render(items[i]!, i)}
       </div>,
     );
   }
+  slots.current = next;
   return (
     <div
       class={`vlist ${props.class ?? ''}`}
