@@ -15,7 +15,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
 import { pino } from 'pino';
-import type { Page } from 'playwright-core';
+import type { CDPSession, Page } from 'playwright-core';
 import { startSimulation } from '../simulators/index.js';
 import { launchBrowser, newPage, signIn } from '../test/fixtures/browser.js';
 import { buildDashboard } from '../test/fixtures/dashboard.js';
@@ -27,6 +27,10 @@ const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 30_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 20);
 const SCROLL_S = Number(process.env.BENCH_SCROLL_S ?? 10);
+/** BENCH_SCROLL_PX: scrolled per frame (120: a fast fling, a new row of tiles about every frame). */
+const SCROLL_PX = Number(process.env.BENCH_SCROLL_PX ?? 120);
+/** BENCH_LAYERS=1: the page's composited layers (CDP LayerTree) printed before scrolling. */
+const LAYERS = process.env.BENCH_LAYERS === '1';
 /** BENCH_PROFILE=1: a CPU profile of the page while it scrolls, top functions by self time. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 /** BENCH_TRACE=1: a Chromium trace of the scroll phase, summed by event name and thread. */
@@ -69,21 +73,39 @@ interface TraceEvent {
   name: string;
   ph: string;
   dur?: number;
+  /** CPU time of the thread in the event (µs): unlike `dur`, not stretched by waiting for a core. */
+  tdur?: number;
   tid: number;
   args?: { name?: string };
 }
 
-/** Complete events' time by thread and name, largest first (ms). */
-function traceTimes(events: TraceEvent[]): Array<[string, number]> {
+/** Complete events' time by thread and name, largest first (ms of wall time, ms of CPU time). */
+function traceTimes(events: TraceEvent[]): Array<[string, number, number]> {
   const threads = new Map<number, string>();
   for (const e of events) if (e.name === 'thread_name' && e.args?.name) threads.set(e.tid, e.args.name);
-  const totals = new Map<string, number>();
+  const totals = new Map<string, [number, number]>();
   for (const e of events) {
     if (e.ph !== 'X' || e.dur === undefined) continue;
     const key = `${threads.get(e.tid) ?? e.tid} ${e.name}`;
-    totals.set(key, (totals.get(key) ?? 0) + e.dur / 1000);
+    const t = totals.get(key) ?? [0, 0];
+    t[0] += e.dur / 1000;
+    t[1] += (e.tdur ?? 0) / 1000;
+    totals.set(key, t);
   }
-  return [...totals.entries()].sort((a, b) => b[1] - a[1]);
+  return [...totals.entries()]
+    .map(([k, [w, c]]): [string, number, number] => [k, w, c])
+    .sort((a, b) => b[1] - a[1]);
+}
+
+/** The page's main thread: CPU time per frame of all its tasks, and of its largest events. */
+function printTrace(label: string, trace: TraceEvent[], frames: number): void {
+  const times = traceTimes(trace);
+  const main = times.find(([k]) => k === 'CrRendererMain RunTask');
+  console.log(
+    `trace, ${label}: main thread CPU ${main ? (main[2] / frames).toFixed(1) : '?'} ms per frame over ${frames} frames; by thread and event (wall ms, CPU ms):`,
+  );
+  for (const [name, wall, cpu] of times.slice(0, 25))
+    console.log(`  ${wall.toFixed(0).padStart(6)} ${cpu.toFixed(0).padStart(6)}  ${name}`);
 }
 
 interface Frames {
@@ -105,7 +127,7 @@ const median = (xs: number[]): number => {
  * Runs in the page (plain JS: the benchmark is type-checked without the DOM library): frame deltas
  * from requestAnimationFrame over `ms`, long tasks, and optionally the tile list scrolled every frame.
  */
-const MEASURE_IN_PAGE = `([ms, doScroll]) => new Promise((resolve) => {
+const MEASURE_IN_PAGE = `([ms, doScroll, step]) => new Promise((resolve) => {
   const deltas = [];
   let longTasks = 0;
   const obs = new PerformanceObserver((l) => (longTasks += l.getEntries().length));
@@ -123,7 +145,7 @@ const MEASURE_IN_PAGE = `([ms, doScroll]) => new Promise((resolve) => {
     if (doScroll && list) {
       if (top >= maxTop - 10) dir = -1;
       if (top <= 0) dir = 1;
-      top = Math.max(0, Math.min(maxTop, top + dir * 120));
+      top = Math.max(0, Math.min(maxTop, top + dir * step));
       list.scrollTop = top;
     }
     if (now < end) return requestAnimationFrame(frame);
@@ -177,8 +199,35 @@ function summarise(
 }
 
 async function measure(page: Page, seconds: number, scroll: boolean): Promise<Frames> {
-  const fn = `(${MEASURE_IN_PAGE})([${seconds * 1000}, ${scroll}])`;
+  const fn = `(${MEASURE_IN_PAGE})([${seconds * 1000}, ${scroll}, ${SCROLL_PX}])`;
   return (await page.evaluate(fn)) as Frames;
+}
+
+/** Scrolls for SCROLL_S, with a trace of the browser's work when BENCH_TRACE=1. */
+async function scrollPhase(cdp: CDPSession, page: Page, label: string): Promise<Frames> {
+  const trace: TraceEvent[] = [];
+  let traced: () => void = () => undefined;
+  const complete = new Promise<void>((resolve) => (traced = resolve));
+  const onEvent = (e: { method: string; params?: unknown }) => {
+    if (e.method === 'Tracing.dataCollected') trace.push(...(e.params as { value: TraceEvent[] }).value);
+    if (e.method === 'Tracing.tracingComplete') traced();
+  };
+  if (TRACE) {
+    cdp.on('event', onEvent);
+    await cdp.send('Tracing.start', {
+      categories: 'devtools.timeline,disabled-by-default-devtools.timeline,cc,viz',
+      transferMode: 'ReportEvents',
+    });
+  }
+  const frames = await measure(page, SCROLL_S, true);
+  console.log(`scroll, ${label}: ${JSON.stringify(frames)}`);
+  if (TRACE) {
+    await cdp.send('Tracing.end');
+    await complete;
+    cdp.off('event', onEvent);
+    printTrace(label, trace, frames.n);
+  }
+  return frames;
 }
 
 async function main(): Promise<void> {
@@ -229,6 +278,25 @@ async function main(): Promise<void> {
     const domNodes = (await page.evaluate(`document.getElementsByTagName('*').length`)) as number;
     const tilesInDom = (await page.evaluate(`document.querySelectorAll('.tile').length`)) as number;
     await page.waitForTimeout(3000);
+    if (LAYERS) {
+      const got = new Promise<unknown>((resolve) => cdp.once('LayerTree.layerTreeDidChange', resolve));
+      await cdp.send('LayerTree.enable');
+      const { layers } = (await got) as {
+        layers?: Array<{
+          layerId: string;
+          width: number;
+          height: number;
+          drawsContent: boolean;
+          scrollRects?: unknown[];
+        }>;
+      };
+      console.log(`composited layers: ${layers?.length ?? '?'}`);
+      for (const l of layers ?? [])
+        console.log(
+          `  ${l.layerId} ${l.width}x${l.height} draws=${l.drawsContent} scrollRects=${l.scrollRects?.length ?? 0}`,
+        );
+      await cdp.send('LayerTree.disable');
+    }
     const heapStart = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
     const live: Frames[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -239,28 +307,7 @@ async function main(): Promise<void> {
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.start');
     }
-    const trace: TraceEvent[] = [];
-    let traced: () => void = () => undefined;
-    const complete = new Promise<void>((resolve) => (traced = resolve));
-    if (TRACE) {
-      cdp.on('event', (e) => {
-        if (e.method === 'Tracing.dataCollected') trace.push(...(e.params as { value: TraceEvent[] }).value);
-        if (e.method === 'Tracing.tracingComplete') traced();
-      });
-      await cdp.send('Tracing.start', {
-        categories: 'devtools.timeline,disabled-by-default-devtools.timeline,cc,viz',
-        transferMode: 'ReportEvents',
-      });
-    }
-    const scroll = await measure(page, SCROLL_S, true);
-    console.log(`scroll, ${served.label}: ${JSON.stringify(scroll)}`);
-    if (TRACE) {
-      await cdp.send('Tracing.end');
-      await complete;
-      console.log('scroll phase, trace events by thread (ms):');
-      for (const [name, ms] of traceTimes(trace).slice(0, 25))
-        console.log(`  ${ms.toFixed(0).padStart(6)}  ${name}`);
-    }
+    const scroll = await scrollPhase(cdp, page, served.label);
     if (PROFILE) {
       const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
       console.log('scroll phase, self time by function (ms):');
@@ -281,7 +328,7 @@ async function main(): Promise<void> {
           await overviewFull();
           await page.waitForTimeout(3000);
           const la = loadavg()[0]!.toFixed(2);
-          const frames = await measure(page, SCROLL_S, true);
+          const frames = await scrollPhase(cdp, page, `round ${round}, ${b.label}`);
           compared.push({ build: b.label, round, loadavg: la, frames });
           console.log(`round ${round}, ${b.label}, load ${la}: ${JSON.stringify(frames)}`);
         }

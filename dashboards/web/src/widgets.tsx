@@ -14,52 +14,44 @@ const COLOURS: Record<string, string> = {
 
 const SPARK_H = 28;
 
+/** `points` of an SVG polyline through `v` (oldest first), filling w × h with a pixel of margin. */
+export function sparkPoints(v: ArrayLike<number>, w: number, h: number): string {
+  if (v.length < 2) return '';
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  const span = hi - lo || 1;
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const px = (i / (v.length - 1)) * (w - 2) + 1;
+    const py = h - 2 - ((v[i]! - lo) / span) * (h - 4);
+    out += `${i ? ' ' : ''}${px.toFixed(1)},${py.toFixed(1)}`;
+  }
+  return out;
+}
+
 /**
- * A sparkline on a canvas, drawn again only when its device's revision or state changes. The
- * width is given, not measured: reading the layout here would force one per tile as rows scroll in.
+ * A sparkline as an SVG polyline, recomputed only when its device's revision or the width changes.
+ * Not a canvas: Chromium gives every 2D canvas a compositing layer of its own, and with 54 tiles in
+ * view the browser sorted out 54 layers on every frame of a scroll (bench/RESULTS.md, "Dashboard").
+ * An SVG is painted with the tile, in the list's one layer. The width is given, not measured:
+ * reading the layout here would force one per tile as rows scroll in.
  */
 export function Sparkline(props: { ring: Ring | undefined; state: string; rev: number; width: number }) {
-  const ref = useRef<HTMLCanvasElement>(null);
-  const ctx = useRef<CanvasRenderingContext2D | null>(null);
   const w = Math.max(40, Math.round(props.width));
-  // Drawn before the frame is painted: after it (useEffect) a recycled tile would show its previous
-  // device's line for a frame and be painted twice.
-  useLayoutEffect(() => {
-    const c = ref.current;
-    if (!c) return;
-    const dpr = window.devicePixelRatio || 1;
-    const h = SPARK_H;
-    // Resizing resets the context's transform; a recycled canvas of the same size keeps it.
-    let g = ctx.current;
-    if (!g || c.width !== w * dpr || c.height !== h * dpr) {
-      c.width = w * dpr;
-      c.height = h * dpr;
-      g = ctx.current = c.getContext('2d');
-      if (!g) return;
-      g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    }
-    g.clearRect(0, 0, w, h);
-    const v = props.ring?.values() ?? [];
-    if (v.length < 2) return;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const x of v) {
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
-    }
-    const span = hi - lo || 1;
-    g.beginPath();
-    v.forEach((x, i) => {
-      const px = (i / (v.length - 1)) * (w - 2) + 1;
-      const py = h - 2 - ((x - lo) / span) * (h - 4);
-      if (i === 0) g.moveTo(px, py);
-      else g.lineTo(px, py);
-    });
-    g.strokeStyle = COLOURS[props.state] ?? COLOURS.normal!;
-    g.lineWidth = 1.5;
-    g.stroke();
-  }, [props.ring, props.state, props.rev, w]);
-  return <canvas class="spark" ref={ref} aria-hidden="true" style={{ height: `${SPARK_H}px` }} />;
+  const points = useMemo(
+    () => sparkPoints(props.ring?.values() ?? [], w, SPARK_H),
+    [props.ring, props.rev, w],
+  );
+  return (
+    <svg class="spark" width={w} height={SPARK_H} aria-hidden="true">
+      <polyline points={points} stroke={COLOURS[props.state] ?? COLOURS.normal} />
+    </svg>
+  );
 }
 
 /**
