@@ -3,6 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import type { LatestValue } from './api';
 import { fmtValue } from './format';
 import type { Lang } from './i18n';
+import { assignSlots } from './slots';
 import type { Ring } from './store';
 
 const COLOURS: Record<string, string> = {
@@ -119,31 +120,11 @@ export function VirtualList<T>(props: {
   let last = lo;
   while (last < items.length && tops[last]! < scroll + height) last++;
   last = Math.min(items.length, last + over);
-  // A row keeps its slot (its key, so its DOM) while it stays in the window; a row coming in gets
-  // the slot of one that went out, and its DOM with it. Slots are not the index modulo the window's
-  // length: that length changes as rows of other heights come and go, and then every row in the
-  // window would have moved to another slot's DOM, repainted and its canvases redrawn.
-  const prev = slots.current;
-  const next = new Map<number, number>();
-  const taken: boolean[] = [];
-  for (let i = first; i < last; i++) {
-    const s = prev.get(i);
-    if (s !== undefined) {
-      next.set(i, s);
-      taken[s] = true;
-    }
-  }
-  let free = 0;
+  const next = assignSlots(slots.current, first, last);
   const rows: ComponentChildren[] = [];
   // Children in the order of the rows (the order of the DOM is the order of the keyboard).
   for (let i = first; i < last; i++) {
-    let s = next.get(i);
-    if (s === undefined) {
-      while (taken[free]) free++;
-      s = free;
-      taken[s] = true;
-      next.set(i, s);
-    }
+    const s = next.get(i)!;
     rows.push(
       <div class="vrow" key={s} style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}>
         {props.render(items[i]!, i, fast)}
