@@ -56,25 +56,15 @@ export function Sparkline(props: { ring: Ring | undefined; state: string; rev: n
 }
 
 /**
- * Scrolling faster than this (px per ms between two scroll events: 1,000 px/s, about 8 rows of
- * tiles a second) is a fling: nobody reads the rows going by.
- */
-const FAST_PX_PER_MS = 1;
-/** A fling ends this long after the last scroll event. */
-const SETTLE_MS = 150;
-
-/**
  * A virtual list: only the rows in view (and a few around) are in the DOM, so 10,000 devices cost
  * what a screenful costs. Row heights come from `heightOf`, summed once per list of items. Rows
- * are keyed by a slot each keeps while in view, so a row scrolling in takes over the DOM of one
- * that scrolled out instead of building its own. `render` is told when the list is being flung
- * (faster than FAST_PX_PER_MS): a caller may draw rows coming into view in a lighter form then,
- * and draw them in full once the scrolling slows or stops (docs/dashboard.md, "Scrolling").
+ * are keyed by their slot (index modulo the pool), so a row scrolling in takes over the DOM of
+ * one that scrolled out instead of building its own.
  */
 export function VirtualList<T>(props: {
   items: T[];
   heightOf: (item: T) => number;
-  render: (item: T, index: number, fast: boolean) => ComponentChildren;
+  render: (item: T, index: number) => ComponentChildren;
   class?: string;
   overscan?: number;
   testid?: string;
@@ -84,10 +74,6 @@ export function VirtualList<T>(props: {
   const slots = useRef(new Map<number, number>());
   const [scroll, setScroll] = useState(0);
   const [height, setHeight] = useState(800);
-  const [fast, setFast] = useState(false);
-  /** The last scroll event's offset and time, and the timer that ends a fling. */
-  const motion = useRef({ top: 0, at: 0, timer: 0 });
-  useEffect(() => () => window.clearTimeout(motion.current.timer), []);
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return undefined;
@@ -127,7 +113,7 @@ export function VirtualList<T>(props: {
     const s = next.get(i)!;
     rows.push(
       <div class="vrow" key={s} style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}>
-        {props.render(items[i]!, i, fast)}
+        {props.render(items[i]!, i)}
       </div>,
     );
   }
@@ -141,14 +127,6 @@ export function VirtualList<T>(props: {
         // Re-render only when another row comes into view: rows sit at absolute offsets, so the
         // browser scrolls them without any work from us in between.
         const top = (e.currentTarget as HTMLDivElement).scrollTop;
-        const m = motion.current;
-        const now = performance.now();
-        const flung = Math.abs(top - m.top) / Math.max(1, now - m.at) > FAST_PX_PER_MS;
-        m.top = top;
-        m.at = now;
-        window.clearTimeout(m.timer);
-        if (flung && !fast) setFast(true);
-        if (flung || fast) m.timer = window.setTimeout(() => setFast(false), SETTLE_MS);
         if (rowAt(top) !== rowAt(scroll) || rowAt(top + height) !== rowAt(scroll + height)) setScroll(top);
       }}
     >

@@ -124,7 +124,7 @@ export function Overview() {
           items={rows}
           heightOf={(r) => (r.type === 'site' ? HEAD_H : ROW_H)}
           class="tiles"
-          render={(r, _i, fast) =>
+          render={(r) =>
             r.type === 'site' ? (
               <div class="site-head">
                 <h2>{r.site}</h2>
@@ -150,7 +150,6 @@ export function Overview() {
                     lang={lang}
                     label={t(store.states.get(d.key) ?? 'normal')}
                     t={t}
-                    fast={fast}
                   />
                 ))}
               </div>
@@ -172,30 +171,20 @@ interface TileProps {
   lang: Lang;
   label: string;
   t: (key: string) => string;
-  /** The list is being flung: a tile coming into view now shows its name, kind and state only. */
-  fast: boolean;
 }
 
 class Tile extends Component<TileProps> {
-  /** The device this tile last rendered, and whether without its values and sparkline. */
-  private shown: Device | undefined;
-  private light = false;
   override shouldComponentUpdate(n: TileProps): boolean {
     const p = this.props;
-    if (this.light && !n.fast) return true;
     return n.rev !== p.rev || n.d !== p.d || n.s !== p.s || n.sparkW !== p.sparkW || n.lang !== p.lang;
   }
   override render() {
-    const { d, s, lang, fast } = this.props;
-    // Light only while flung, and only for a tile that comes into view (or changes device) during
-    // the fling: a tile already drawn in full stays so.
-    this.light = fast && (d !== this.shown || this.light);
-    this.shown = d;
+    const { d, s, lang } = this.props;
     const primary = PRIMARY[d.kind];
     const ts = (primary && d.latest[primary]?.ts) ?? d.lastSeen ?? 0;
     return (
       <a
-        class={`tile s-${s}${this.light ? ' light' : ''}`}
+        class={`tile s-${s}`}
         href={`#/device/${encodeURIComponent(d.key)}`}
         data-device={d.key}
         data-state={s}
@@ -206,22 +195,18 @@ class Tile extends Component<TileProps> {
           <span class="tile-state">{this.props.label}</span>
         </div>
         <div class="tile-kind">{kindName(d.kind, lang)}</div>
-        {this.light ? null : (
-          <div class="tile-values">
-            {tileMetrics(d).map((m) => (
-              <span class="tv" key={m} title={m}>
-                <span class="tv-name">{metricName(m, lang)}</span>
-                <span class="tv-val">
-                  <ValueText v={d.latest[m]} t={this.props.t} lang={lang} />
-                  <small>{unitOf(m)}</small>
-                </span>
+        <div class="tile-values">
+          {tileMetrics(d).map((m) => (
+            <span class="tv" key={m} title={m}>
+              <span class="tv-name">{metricName(m, lang)}</span>
+              <span class="tv-val">
+                <ValueText v={d.latest[m]} t={this.props.t} lang={lang} />
+                <small>{unitOf(m)}</small>
               </span>
-            ))}
-          </div>
-        )}
-        {this.light ? null : (
-          <Sparkline ring={this.props.ring} state={s} rev={this.props.rev} width={this.props.sparkW} />
-        )}
+            </span>
+          ))}
+        </div>
+        <Sparkline ring={this.props.ring} state={s} rev={this.props.rev} width={this.props.sparkW} />
       </a>
     );
   }
