@@ -223,7 +223,7 @@ async function scrollPhase(cdp: CDPSession, page: Page, label: string): Promise<
   console.log(`scroll, ${label}: ${JSON.stringify(frames)}`);
   if (TRACE) {
     await cdp.send('Tracing.end');
-    await complete;
+    await Promise.race([complete, new Promise((resolve) => setTimeout(resolve, 60_000))]);
     cdp.off('event', onEvent);
     printTrace(label, trace, frames.n);
   }
@@ -324,6 +324,8 @@ async function main(): Promise<void> {
         const order = round % 2 ? builds : [...builds].reverse();
         for (const b of order) {
           served = b;
+          // Through a blank page: the same URL again would be a navigation within the document.
+          await page.goto('about:blank');
           await page.goto(`${gw.httpUrl!}/#/overview`);
           await overviewFull();
           await page.waitForTimeout(3000);
