@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assignSlots } from '../../dashboards/web/src/slots.js';
+import { sparkPoints } from '../../dashboards/web/src/widgets.js';
 
 /** Row index → slot as a plain object, for readable expectations. */
 const obj = (m: Map<number, number>) => Object.fromEntries(m);
@@ -43,5 +44,26 @@ describe('virtual list slots', () => {
       for (const [row, s] of next) if (slots.has(row)) expect(s).toBe(slots.get(row));
       slots = next;
     }
+  });
+});
+
+describe('sparkline points', () => {
+  it('spans the width, puts the lowest value at the bottom and the highest at the top', () => {
+    const pts = sparkPoints([5, 10, 0, 5], 100, 28)
+      .split(' ')
+      .map((p) => p.split(',').map(Number));
+    expect(pts).toHaveLength(4);
+    expect(pts[0]![0]).toBe(1);
+    expect(pts[3]![0]).toBe(99);
+    expect(pts[1]![1]).toBe(2); // 10: the top, a pixel and the stroke in
+    expect(pts[2]![1]).toBe(26); // 0: the bottom
+    expect(pts[0]![1]).toBe(14);
+  });
+
+  it('draws nothing from fewer than two values, and a flat line through equal ones', () => {
+    expect(sparkPoints([], 100, 28)).toBe('');
+    expect(sparkPoints([3], 100, 28)).toBe('');
+    const flat = sparkPoints([7, 7, 7], 50, 28).split(' ');
+    expect(new Set(flat.map((p) => p.split(',')[1])).size).toBe(1);
   });
 });
