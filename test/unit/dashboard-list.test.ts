@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assignSlots } from '../../dashboards/web/src/slots.js';
-import { sparkPoints } from '../../dashboards/web/src/widgets.js';
+import { sparkPoints } from '../../dashboards/web/src/spark.js';
 
 /** Row index → slot as a plain object, for readable expectations. */
 const obj = (m: Map<number, number>) => Object.fromEntries(m);
