@@ -5,7 +5,9 @@
 //   BENCH_DEVICES (10000)  BENCH_INTERVAL_MS (30000: each device reports every 30 s)
 //   BENCH_RUNS (3)  BENCH_WINDOW_S (20: each run measures this long)  BENCH_SCROLL_S (10)
 //   BENCH_PROFILE=1 (CPU profile of the scroll phase)
-//   BENCH_TRACE=1 (the browser's own work while scrolling: time per trace event, per thread)
+//   BENCH_TRACE=1 (the browser's own work while scrolling: wall and CPU time per trace event, per
+//   thread, and the main thread's CPU time per frame)
+//   BENCH_SCROLL_PX (120 px scrolled per frame)  BENCH_LAYERS=1 (the page's compositing layers)
 //   BENCH_COMPARE=<git ref>[,<ref>…] (those commits' dashboards scrolled too, alternated with this
 //   tree's in the same session and browser, BENCH_SCROLL_ROUNDS (3) times each: before and after
 //   side by side under the same load)
