@@ -3,6 +3,8 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import type { LatestValue } from './api';
 import { fmtValue } from './format';
 import type { Lang } from './i18n';
+import { assignSlots } from './slots';
+import { sparkPoints } from './spark';
 import type { Ring } from './store';
 
 const COLOURS: Record<string, string> = {
@@ -15,49 +17,23 @@ const COLOURS: Record<string, string> = {
 const SPARK_H = 28;
 
 /**
- * A sparkline on a canvas, drawn again only when its device's revision or state changes. The
- * width is given, not measured: reading the layout here would force one per tile as rows scroll in.
+ * A sparkline as an SVG polyline, recomputed only when its device's revision or the width changes.
+ * Not a canvas: Chromium gives every 2D canvas a compositing layer of its own, and with 54 tiles in
+ * view the browser sorted out 54 layers on every frame of a scroll (bench/RESULTS.md, "Dashboard").
+ * An SVG is painted with the tile, in the list's one layer. The width is given, not measured:
+ * reading the layout here would force one per tile as rows scroll in.
  */
 export function Sparkline(props: { ring: Ring | undefined; state: string; rev: number; width: number }) {
-  const ref = useRef<HTMLCanvasElement>(null);
-  const ctx = useRef<CanvasRenderingContext2D | null>(null);
   const w = Math.max(40, Math.round(props.width));
-  useEffect(() => {
-    const c = ref.current;
-    if (!c) return;
-    const dpr = window.devicePixelRatio || 1;
-    const h = SPARK_H;
-    // Resizing resets the context's transform; a recycled canvas of the same size keeps it.
-    let g = ctx.current;
-    if (!g || c.width !== w * dpr || c.height !== h * dpr) {
-      c.width = w * dpr;
-      c.height = h * dpr;
-      g = ctx.current = c.getContext('2d');
-      if (!g) return;
-      g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    }
-    g.clearRect(0, 0, w, h);
-    const v = props.ring?.values() ?? [];
-    if (v.length < 2) return;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const x of v) {
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
-    }
-    const span = hi - lo || 1;
-    g.beginPath();
-    v.forEach((x, i) => {
-      const px = (i / (v.length - 1)) * (w - 2) + 1;
-      const py = h - 2 - ((x - lo) / span) * (h - 4);
-      if (i === 0) g.moveTo(px, py);
-      else g.lineTo(px, py);
-    });
-    g.strokeStyle = COLOURS[props.state] ?? COLOURS.normal!;
-    g.lineWidth = 1.5;
-    g.stroke();
-  }, [props.ring, props.state, props.rev, w]);
-  return <canvas class="spark" ref={ref} aria-hidden="true" style={{ height: `${SPARK_H}px` }} />;
+  const points = useMemo(
+    () => sparkPoints(props.ring?.values() ?? [], w, SPARK_H),
+    [props.ring, props.rev, w],
+  );
+  return (
+    <svg class="spark" width={w} height={SPARK_H} aria-hidden="true">
+      <polyline points={points} stroke={COLOURS[props.state] ?? COLOURS.normal} />
+    </svg>
+  );
 }
 
 /**
@@ -75,6 +51,8 @@ export function VirtualList<T>(props: {
   testid?: string;
 }) {
   const ref = useRef<HTMLDivElement>(null);
+  /** Row index → slot, for the rows rendered last time. */
+  const slots = useRef(new Map<number, number>());
   const [scroll, setScroll] = useState(0);
   const [height, setHeight] = useState(800);
   useLayoutEffect(() => {
@@ -109,21 +87,18 @@ export function VirtualList<T>(props: {
   let last = lo;
   while (last < items.length && tops[last]! < scroll + height) last++;
   last = Math.min(items.length, last + over);
-  // As many slots as rows in the window: scrolling by one row, the row coming in gets the slot
-  // of the one going out, and its DOM with it.
-  const pool = Math.max(1, last - first);
+  const next = assignSlots(slots.current, first, last);
   const rows: ComponentChildren[] = [];
+  // Children in the order of the rows (the order of the DOM is the order of the keyboard).
   for (let i = first; i < last; i++) {
+    const s = next.get(i)!;
     rows.push(
-      <div
-        class="vrow"
-        key={i % pool}
-        style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}
-      >
+      <div class="vrow" key={s} style={{ top: `${tops[i]}px`, height: `${tops[i + 1]! - tops[i]!}px` }}>
         {props.render(items[i]!, i)}
       </div>,
     );
   }
+  slots.current = next;
   return (
     <div
       class={`vlist ${props.class ?? ''}`}

@@ -120,9 +120,13 @@ export function Overview() {
         onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)}
       />
       <div class="tiles-wrap" ref={setEl}>
+        {/* One row beyond each edge, not three: a fling brings in a row a frame either way, and every
+            row more in the DOM is more for the browser to paint and sort out on each of those frames
+            (bench/RESULTS.md, "Dashboard"); one row covers a frame of 120 px scrolling. */}
         <VirtualList
           items={rows}
           heightOf={(r) => (r.type === 'site' ? HEAD_H : ROW_H)}
+          overscan={1}
           class="tiles"
           render={(r) =>
             r.type === 'site' ? (
