@@ -25,12 +25,14 @@ import { SourcesModule } from './sources/module.js';
 import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
+import { ACCOUNT_STEPS } from './accounts/tables.js';
+import { startAccounts } from './accounts/module.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
  * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
  */
-const SHARED_STEPS: readonly SharedMigration[] = [];
+const SHARED_STEPS: readonly SharedMigration[] = [...ACCOUNT_STEPS];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -70,6 +72,7 @@ export class Gateway extends GatewayParts {
         SHARED_STEPS,
       ),
     );
+    this.accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
     const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
@@ -130,6 +133,7 @@ export class Gateway extends GatewayParts {
       reports,
       reportStatus,
       tokenDb: this.tokenDb,
+      accounts: { service: this.accounts, secureCookie: cfg.accounts.sessions.secureCookie },
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
