@@ -14,6 +14,7 @@ const USAGE = `Usage: npm run gateway -- [--config <file.yaml>] [--check-config]
 Environment variables override the file: GATEWAY_HTTP_PORT, GATEWAY_DATA_DIR, GATEWAY_MQTT_URL,
 GATEWAY_INFLUX_URL, GATEWAY_INFLUX_API, GATEWAY_INFLUX_TOKEN, GATEWAY_INFLUX_ORG,
 GATEWAY_INFLUX_BUCKET, GATEWAY_INFLUX_DB, GATEWAY_ADMIN_TOKEN, GATEWAY_LOG_LEVEL.
+GATEWAY_ADMIN_PASSWORD creates the account "admin" when no account exists yet (docs/security.md).
 `;
 
 async function main(): Promise<number> {
