@@ -72,7 +72,8 @@ export class Gateway extends GatewayParts {
         SHARED_STEPS,
       ),
     );
-    this.accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
+    const accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
+    this.accounts = accounts.service;
     const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
@@ -133,7 +134,11 @@ export class Gateway extends GatewayParts {
       reports,
       reportStatus,
       tokenDb: this.tokenDb,
-      accounts: { service: this.accounts, secureCookie: cfg.accounts.sessions.secureCookie },
+      accounts: {
+        service: accounts.service,
+        secureCookie: cfg.accounts.sessions.secureCookie,
+        oidc: accounts.oidc,
+      },
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,

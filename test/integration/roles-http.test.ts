@@ -33,7 +33,7 @@ type Role = 'viewer' | 'engineer' | 'admin';
 /** Routes open without a token: CONTRACT.md's and the OpenAPI document with its reference page. */
 const OPEN = new Set(['GET /api/health', 'GET /metrics', 'GET /api/openapi.json']);
 /** Open too, because they are how a person gets a session: signing in, the demo's one-time link. */
-const SIGN_IN = new Set(['POST /api/session', 'GET /api/session/link']);
+const SIGN_IN = new Set(['POST /api/session', 'GET /api/session/link', 'GET /api/session/providers']);
 /** Changes to the caller's own session only (sign out, own password): any signed-in role. */
 const OWN_SESSION = new Set(['DELETE /api/session', 'POST /api/session/password']);
 const isDocsPage = (url: string) => url === '/api/docs' || url.startsWith('/api/docs/');

@@ -84,6 +84,12 @@ export class Api {
   /** An API token exchanged for a session cookie: the token itself is kept nowhere in the browser. */
   signInWithToken = (token: string) => this.call<Session>('POST', '/api/session', { token });
   signOut = () => this.call<null>('DELETE', '/api/session');
+  /** Whether single sign-on is offered (public). */
+  providers = () =>
+    this.call<{ password: boolean; sso: { label: string; start: string } | null }>(
+      'GET',
+      '/api/session/providers',
+    );
   changePassword = (currentPassword: string, newPassword: string) =>
     this.call<null>('POST', '/api/session/password', { currentPassword, newPassword });
   reportStatus = (month: string) =>

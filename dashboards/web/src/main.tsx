@@ -46,6 +46,13 @@ function SignIn(props: {
   const [password, setPassword] = useState('');
   const [token, setToken] = useState('');
   const [err, setErr] = useState(props.error ?? '');
+  const [sso, setSso] = useState<{ label: string; start: string } | null>(null);
+  useEffect(() => {
+    new Api().providers().then(
+      (p) => setSso(p.sso),
+      () => undefined,
+    );
+  }, []);
   const submit = (e: Event) => {
     e.preventDefault();
     const api = new Api();
@@ -105,6 +112,12 @@ function SignIn(props: {
           </label>
         )}
         <button type="submit">{t('signIn')}</button>
+        {sso && (
+          // A plain link: the browser goes to the identity provider and comes back with a session cookie.
+          <a class="button secondary" href={sso.start} data-testid="sso">
+            {sso.label}
+          </a>
+        )}
         {err && (
           <p class="error" role="alert" data-testid="signin-error">
             {err}

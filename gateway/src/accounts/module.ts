@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import type { SharedDb } from '../storage/sql/shared-db.js';
+import { OidcSignIn } from './oidc.js';
 import { AccountService } from './service.js';
 import type { AccountTables } from './tables.js';
 
@@ -18,7 +19,7 @@ export async function startAccounts(d: {
   log: Logger;
   metrics: Registry;
   env?: NodeJS.ProcessEnv;
-}): Promise<AccountService> {
+}): Promise<{ service: AccountService; oidc?: OidcSignIn }> {
   const { sessions, signIn } = d.cfg.accounts;
   const log = d.log.child({ module: 'accounts' });
   const window = signIn.windowSeconds * 1000;
@@ -51,5 +52,14 @@ export async function startAccounts(d: {
       'first admin account created from GATEWAY_ADMIN_PASSWORD: sign in and change the password, then unset the variable',
     );
   }
-  return service;
+  const o = d.cfg.accounts.oidc;
+  const secret = o?.clientSecret ?? (d.env ?? process.env).GATEWAY_OIDC_CLIENT_SECRET;
+  const oidc = o
+    ? new OidcSignIn(
+        { ...o, ...(secret ? { clientSecret: secret } : {}) },
+        service,
+        log.child({ sso: 'oidc' }),
+      )
+    : undefined;
+  return { service, oidc };
 }

@@ -287,6 +287,69 @@ export class AccountService {
     return this.sessions.create(p);
   }
 
+  /**
+   * A session for a person signed in at the identity provider: the account is created at the first
+   * sign-in and bound to the provider's subject; its role follows the provider's claim each time. A
+   * local account of the same name (not bound to this subject) is never taken over.
+   */
+  async ssoSession(p: { username: string; role: AccountRole; subject: string; displayName: string }) {
+    if (!/^[a-z0-9][a-z0-9_.@-]{0,63}$/.test(p.username))
+      throw new AccountError(
+        'GW_ERR_SIGN_IN_FAILED',
+        `single sign-on: "${p.username}" is not a valid username`,
+      );
+    const row = await this.db
+      .selectFrom('accounts_users')
+      .selectAll()
+      .where('username', '=', p.username)
+      .executeTakeFirst();
+    const now = this.now;
+    if (!row) {
+      await this.db
+        .insertInto('accounts_users')
+        .values({
+          username: p.username,
+          display_name: p.displayName,
+          language: 'en',
+          role: p.role,
+          password_hash: null,
+          must_change_password: 0,
+          disabled: 0,
+          created_at: now,
+          created_by: 'oidc',
+          updated_at: now,
+          sso_subject: p.subject,
+        })
+        .execute();
+      this.opts.log.info(
+        { username: p.username, role: p.role, subject: p.subject },
+        'user created by single sign-on',
+      );
+    } else if (row.sso_subject !== p.subject) {
+      throw new AccountError(
+        'GW_ERR_SIGN_IN_FAILED',
+        `single sign-on: an account named ${p.username} exists and belongs to someone else: ask an admin`,
+      );
+    } else if (row.disabled) {
+      throw new AccountError(
+        'GW_ERR_SIGN_IN_FAILED',
+        'single sign-on: this account is disabled on the gateway',
+      );
+    } else if (row.role !== p.role) {
+      await this.db
+        .updateTable('accounts_users')
+        .set({ role: p.role, updated_at: now })
+        .where('username', '=', p.username)
+        .execute();
+    }
+    this.attempts.inc({ result: 'ok' });
+    this.opts.log.info(
+      { username: p.username, subject: p.subject, role: p.role },
+      'signed in by single sign-on',
+    );
+    return this.sessions.create({ username: p.username, role: p.role, via: 'oidc', subject: p.subject });
+  }
+
   /** A one-time sign-in link's code for `username`, valid for `ttlMs` (the demo prints one). */
   issueLink(username: string, ttlMs: number): string {
     const code = randomBytes(24).toString('base64url');

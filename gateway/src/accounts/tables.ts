@@ -19,6 +19,8 @@ export type AccountTables = {
     updated_at: number;
     disabled_at: number | null;
     disabled_by: string | null;
+    /** SSO: the provider's `iss` and `sub` this account is bound to (`<iss>#<sub>`); null for local accounts. */
+    sso_subject: string | null;
   };
   accounts_sessions: {
     /** sha256 of the session id (hex): the id itself is only in the browser's cookie. */
@@ -94,6 +96,12 @@ export const ACCOUNT_STEPS: readonly SharedMigration[] = [
         .addColumn('window_start', EPOCH_MS, (c) => c.notNull())
         .addColumn('locked_until', EPOCH_MS)
         .execute();
+    },
+  },
+  {
+    name: 'accounts-0004-sso-subject',
+    up: async (db) => {
+      await db.schema.alterTable('accounts_users').addColumn('sso_subject', 'text').execute();
     },
   },
 ];

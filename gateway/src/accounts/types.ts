@@ -39,7 +39,8 @@ export type AccountErrorCode =
   | 'GW_ERR_USER_NOT_FOUND'
   | 'GW_ERR_PASSWORD_WEAK'
   | 'GW_ERR_SIGN_IN_FAILED'
-  | 'GW_ERR_SIGN_IN_LOCKED';
+  | 'GW_ERR_SIGN_IN_LOCKED'
+  | 'GW_ERR_SSO_NO_ROLE';
 
 /** A refusal of the accounts module, carrying its catalogue code to the HTTP error handler. */
 export class AccountError extends Error {

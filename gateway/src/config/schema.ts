@@ -258,6 +258,26 @@ export const storageSchema = z.strictObject({
     .optional(),
 });
 
+/** Single sign-on with an OpenID Connect provider (authorization code with PKCE; docs/security.md). */
+export const oidcSchema = z.strictObject({
+  /** The provider's issuer URL (its discovery document is at `<issuer>/.well-known/openid-configuration`). */
+  issuer: z.url({ protocol: /^https?$/ }),
+  clientId: z.string().min(1),
+  /** Absent: a public client (PKCE only). Or GATEWAY_OIDC_CLIENT_SECRET. */
+  clientSecret: z.string().min(1).optional(),
+  /** The gateway's address as browsers reach it; the provider redirects to `<publicUrl>/api/session/oidc/callback`. */
+  publicUrl: z.url({ protocol: /^https?$/ }),
+  scopes: z.string().default('openid profile email'),
+  /** The claim holding the person's groups or roles (a string or a list of strings). */
+  roleClaim: z.string().min(1).default('groups'),
+  /** A value of that claim → the gateway's role; the strongest match wins; no match: refused. */
+  roles: z.record(z.string(), z.enum(['viewer', 'engineer', 'admin'])),
+  /** The claim that becomes the username (lower-cased). */
+  usernameClaim: z.string().min(1).default('preferred_username'),
+  /** The sign-in button's text. */
+  label: z.string().min(1).max(60).default('Single sign-on'),
+});
+
 /** Personal accounts: session timeouts and the limits on guessing passwords (docs/security.md). */
 export const accountsSchema = z.strictObject({
   sessions: z
@@ -291,6 +311,8 @@ export const accountsSchema = z.strictObject({
       lockSeconds: z.number().int().min(1).max(86_400).default(900),
     })
     .prefault({}),
+  /** OpenID Connect sign-in beside the local accounts (absent: local accounts only). */
+  oidc: oidcSchema.optional(),
 });
 
 /** MQTT topic filters that spread one subscription's messages over several clients. */

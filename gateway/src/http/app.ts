@@ -30,6 +30,8 @@ import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
 import { sessionRoutes } from './routes/session.js';
 import { userRoutes } from './routes/users.js';
+import { oidcRoutes } from './routes/oidc.js';
+import type { OidcSignIn } from '../accounts/oidc.js';
 import { reportStatusRoutes, type ReportStatusDeps } from './routes/report-status.js';
 import { systemRoutes } from './routes/system.js';
 import { ticketRoutes } from './routes/tickets.js';
@@ -63,7 +65,7 @@ export interface AppDeps {
   /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
   tokenDb?: TokenDb;
   /** Personal accounts and cookie sessions (absent: bearer tokens only, no `/api/session` sign-in). */
-  accounts?: { service: AccountService; secureCookie: SecureCookie };
+  accounts?: { service: AccountService; secureCookie: SecureCookie; oidc?: OidcSignIn };
   /** The web dashboard at `/` (absent: none). */
   dashboard?: DashboardConfig;
   /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
@@ -138,8 +140,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       accounts: deps.accounts.service,
       tokens: deps.tokens,
       secureCookie: deps.accounts.secureCookie,
+      ssoLabel: deps.accounts.oidc?.settings.label,
     });
     void app.register(userRoutes, { accounts: deps.accounts.service });
+    if (deps.accounts.oidc)
+      void app.register(oidcRoutes, { oidc: deps.accounts.oidc, secureCookie: deps.accounts.secureCookie });
   }
   void app.register(deviceRoutes, { registry: deps.registry, reader: deps.reader });
   if (deps.alarms) {

@@ -124,6 +124,11 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     message: 'too many failed sign-ins for the account or the address: locked for a while',
   },
+  GW_ERR_SSO_NO_ROLE: {
+    status: 403,
+    retryable: false,
+    message: "single sign-on: the identity provider's account has no claim value mapped to a role",
+  },
   GW_ERR_CROSS_SITE: {
     status: 403,
     retryable: false,

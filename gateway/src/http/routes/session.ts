@@ -17,6 +17,8 @@ export interface SessionRouteDeps {
   accounts: AccountService;
   tokens: TokenStore;
   secureCookie: SecureCookie;
+  /** The single sign-on button's text, when an identity provider is configured. */
+  ssoLabel?: string;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -134,6 +136,26 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteDeps> = async (app
       await accounts.changePassword(p.name, req.body.currentPassword, req.body.newPassword, p.session.id);
       return reply.code(204).send(null);
     },
+  );
+
+  app.get(
+    '/api/session/providers',
+    {
+      config: { role: 'public' },
+      schema: {
+        summary: 'How one can sign in here: a password, and single sign-on when configured',
+        response: {
+          200: z.object({
+            password: z.boolean(),
+            sso: z.object({ label: z.string(), start: z.string() }).nullable(),
+          }),
+        },
+      },
+    },
+    async () => ({
+      password: true,
+      sso: deps.ssoLabel === undefined ? null : { label: deps.ssoLabel, start: '/api/session/oidc/start' },
+    }),
   );
 
   app.get(
