@@ -91,6 +91,23 @@ describe('single sign-on with OpenID Connect in Chromium', () => {
     const cookie = (await context.cookies()).find((c) => c.name === 'fgw_session');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
 
+    // The audit trail names the person and, for SSO, the provider's subject.
+    const ticket = (await (
+      await fetch(`${gw.httpUrl}/api/tickets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'Valve check', site: 'estate' }),
+      })
+    ).json()) as { id: string };
+    const acted = (await page.evaluate(
+      `fetch('/api/tickets/${ticket.id}/actions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'comment', note: 'on my way' }) }).then((r) => r.json())`,
+    )) as { history: { actor: string; note: string | null; data?: { subject?: string } }[] };
+    expect(acted.history.at(-1)).toMatchObject({
+      actor: 'wang.fang',
+      note: 'on my way',
+      data: { subject: `${idp.issuer}#wang.fang` },
+    });
+
     const users = (await (
       await fetch(`${gw.httpUrl}/api/admin/users`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     ).json()) as { users: { username: string; role: string; createdBy: string }[] };
