@@ -220,4 +220,18 @@ describe('signing in with a personal account in Chromium', () => {
       .toBe(USER);
     await context.close();
   }, 120_000);
+
+  it('opens the dashboard from a one-time sign-in link (as the demo prints), and the code leaves the address', async () => {
+    const code = gw.accounts!.issueLink(USER, 60_000);
+    const { context, page } = await newPage(browser);
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    await page.goto(`${gw.httpUrl}/api/session/link?code=${code}`);
+    await page.waitForSelector('[data-testid=who][data-role=engineer]', { timeout: 20_000 });
+    expect(page.url()).not.toContain(code);
+    // The one request that carried the code is the link itself; nothing after it.
+    expect(urls.filter((u) => u.includes(code))).toHaveLength(1);
+    expect(await page.evaluate('history.length')).toBe(2);
+    await context.close();
+  }, 60_000);
 });
