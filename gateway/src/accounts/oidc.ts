@@ -26,7 +26,8 @@ export function roleFromClaim(value: unknown, map: Record<string, AccountRole>):
   const values = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
   let best: AccountRole | undefined;
   for (const v of values) {
-    const r = typeof v === 'string' ? map[v] : undefined;
+    // Own keys only: a claim value such as `constructor` must not find Object's prototype.
+    const r = typeof v === 'string' && Object.hasOwn(map, v) ? map[v] : undefined;
     if (r !== undefined && (best === undefined || RANK[r] > RANK[best])) best = r;
   }
   return best;
