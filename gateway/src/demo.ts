@@ -35,6 +35,38 @@ export const DEMO_TOKENS: ReadonlyArray<{ name: string; role: Role; token: strin
   { name: 'demo-supervisor', role: 'engineer', token: 'demo-supervisor' },
 ];
 
+/**
+ * Demo accounts with well-known passwords, the same people as the demo tokens. Only `--demo` creates
+ * them (in the data directory's shared.db); a deployed gateway never knows them.
+ */
+export const DEMO_ACCOUNTS: ReadonlyArray<{
+  username: string;
+  role: Role;
+  password: string;
+  displayName: string;
+}> = [
+  { username: 'demo-viewer', role: 'viewer', password: 'demo-viewer', displayName: 'Demo Viewer' },
+  { username: 'demo-engineer', role: 'engineer', password: 'demo-engineer', displayName: 'Demo Engineer' },
+  {
+    username: 'demo-supervisor',
+    role: 'engineer',
+    password: 'demo-supervisor',
+    displayName: 'Demo Supervisor',
+  },
+];
+
+/** How long the printed one-time sign-in link stays valid if unused. */
+const DEMO_LINK_TTL_MS = 24 * 3_600_000;
+
+async function addDemoAccounts(gw: Gateway): Promise<void> {
+  const accounts = gw.accounts;
+  if (!accounts) return;
+  for (const a of DEMO_ACCOUNTS) {
+    if (await accounts.get(a.username)) continue;
+    await accounts.create({ ...a, language: 'en', mustChangePassword: false }, 'demo');
+  }
+}
+
 /** A URL a person can open: the listening address, with a wildcard host shown as localhost. */
 export function dashboardUrl(listening: string): string {
   return listening.replace('//0.0.0.0', '//localhost').replace('//[::]', '//localhost');
@@ -57,17 +89,22 @@ export async function startDemo(
   });
   gw.demoControlUrl = sim.controlUrl;
   for (const t of DEMO_TOKENS) gw.tokens.add(t.name, t.role, t.token);
+  await addDemoAccounts(gw);
   log.info(
     { dashboard: gw.httpUrl, simulatorControl: sim.controlUrl, devices: sim.devices().length },
     'demo running: simulated devices publish to the embedded broker',
   );
   const url = dashboardUrl(gw.httpUrl ?? 'http://localhost:8080');
+  // A one-time link: exchanged for a session cookie, then the address is `/` again (docs/security.md).
+  const code = gw.accounts?.issueLink(DEMO_ACCOUNTS[1]!.username, DEMO_LINK_TTL_MS);
+  const link = code === undefined ? url : `${url}/api/session/link?code=${code}`;
   log.info(
     {
-      url: `${url}/?token=${DEMO_TOKENS[1]!.token}`,
+      url: link,
+      accounts: DEMO_ACCOUNTS.map((a) => `${a.username} / ${a.password} (${a.role})`),
       tokens: DEMO_TOKENS.map((t) => `${t.token} (${t.role})`),
     },
-    `dashboard: open ${url}/?token=${DEMO_TOKENS[1]!.token}`,
+    `dashboard: open ${link} (signs in once as ${DEMO_ACCOUNTS[1]!.username}; afterwards sign in with a demo account)`,
   );
   return {
     stop: async () => {

@@ -27,12 +27,14 @@ import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
+import { ACCOUNT_STEPS } from './accounts/tables.js';
+import { startAccounts } from './accounts/module.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
  * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
  */
-const SHARED_STEPS: readonly SharedMigration[] = [...CLUSTER_MIGRATIONS];
+const SHARED_STEPS: readonly SharedMigration[] = [...CLUSTER_MIGRATIONS, ...ACCOUNT_STEPS];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -77,6 +79,8 @@ export class Gateway extends GatewayParts {
         SHARED_STEPS,
       ),
     );
+    const accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
+    this.accounts = accounts.service;
     const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
@@ -167,6 +171,11 @@ export class Gateway extends GatewayParts {
       reports,
       reportStatus,
       tokenDb: this.tokenDb,
+      accounts: {
+        service: accounts.service,
+        secureCookie: cfg.accounts.sessions.secureCookie,
+        oidc: accounts.oidc,
+      },
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,

@@ -17,6 +17,7 @@ Environment variables override the file: GATEWAY_HTTP_PORT, GATEWAY_DATA_DIR, GA
 GATEWAY_INFLUX_URL, GATEWAY_INFLUX_API, GATEWAY_INFLUX_TOKEN, GATEWAY_INFLUX_ORG,
 GATEWAY_INFLUX_BUCKET, GATEWAY_INFLUX_DB, GATEWAY_ADMIN_TOKEN, GATEWAY_LOG_LEVEL,
 GATEWAY_TLS_CERT, GATEWAY_TLS_KEY, GATEWAY_TLS_CA (HTTPS; SIGHUP reloads the certificate).
+GATEWAY_ADMIN_PASSWORD creates the account "admin" when no account exists yet (docs/security.md).
 `;
 
 async function main(): Promise<number> {

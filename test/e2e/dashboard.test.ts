@@ -67,12 +67,12 @@ async function ensureAlarm(device: string, fault: string, rule: string): Promise
 }
 
 /** The demo, pinging every second so that a silent stream is noticed within seconds. */
-const startDemo = (port?: number) =>
+const startDemo = (port?: number, dataDir?: string) =>
   startDemoGateway({
     dashboardDir: web.dir,
     intervalMs: 1000,
     port,
-    config: { http: { live: { keepAliveMs: 1000 } } },
+    config: { http: { live: { keepAliveMs: 1000 } }, ...(dataDir ? { dataDir } : {}) },
   });
 
 async function signedIn(
@@ -423,12 +423,14 @@ describe('dashboard in Chromium', () => {
     const v = await signedIn('demo-viewer');
     await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
     const port = Number(new URL(demo.url).port);
-    await demo.stop();
+    const dataDir = demo.gw.cfg.dataDir;
+    // The data stays (as on a real restart): the session in shared.db is still valid afterwards.
+    await demo.stop({ keepData: true });
     await v.page.waitForSelector('[data-testid=conn][data-conn=reconnecting]', { timeout: 30_000 });
     expect(await v.page.textContent('[data-testid=conn]')).toContain('reconnecting');
     // The gateway comes back where the page expects it: the stream reconnects by itself.
     const back = Date.now();
-    demo = await startDemo(port);
+    demo = await startDemo(port, dataDir);
     await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
     // Live readings flow again: a tile shows a reading taken after the restart.
     await v.page.waitForFunction(

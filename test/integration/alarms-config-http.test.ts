@@ -206,8 +206,10 @@ describe('alarm routes', () => {
     });
   });
 
-  it('the live stream needs a token (header or query), announces itself and pings', async () => {
+  it('the live stream needs a token (header; never in the URL), announces itself and pings', async () => {
     expect((await fetch(`${gw.httpUrl}/api/live`)).status).toBe(401);
+    // A token in the query string is no credential (URLs end up in logs and history).
+    expect((await fetch(`${gw.httpUrl}/api/live?token=${VIEW}`)).status).toBe(401);
     const ctl = new AbortController();
     const res = await fetch(`${gw.httpUrl}/api/live`, {
       headers: { authorization: `Bearer ${VIEW}` },
@@ -240,7 +242,7 @@ describe('alarm routes', () => {
     const url = new URL(gw.httpUrl!);
     const sock = connect(Number(url.port), url.hostname);
     await new Promise<void>((r) => sock.once('connect', () => r()));
-    sock.write(`GET /api/live?token=${VIEW} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    sock.write(`GET /api/live HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${VIEW}\r\n\r\n`);
     sock.pause(); // never reads: the kernel buffers fill, then the gateway's own bound
     const closed = new Promise<void>((r) => sock.once('close', () => r()));
     await waitFor(() => gw.hub.subscribers === 1, 5000, 'slow client subscribed');

@@ -85,11 +85,14 @@ interface Alarm {
 const summary = (alarms: Alarm[]) => alarms.map((a) => `${a.device} ${a.rule} ${a.severity}`).sort();
 
 /** Reads server-sent events from /api/live into a list until aborted. */
-function openLive(gw: Gateway, query: string) {
+function openLive(gw: Gateway, token: string, query = '') {
   const events: { event: string; data: unknown }[] = [];
   const ctl = new AbortController();
   const done = (async () => {
-    const res = await fetch(`${gw.httpUrl}/api/live?${query}`, { signal: ctl.signal });
+    const res = await fetch(`${gw.httpUrl}/api/live?${query}`, {
+      signal: ctl.signal,
+      headers: { authorization: `Bearer ${token}` },
+    });
     if (res.status !== 200) throw new Error(`live: ${res.status} ${await res.text()}`);
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
@@ -123,7 +126,7 @@ describe('alarms in the running gateway', () => {
     const gw: Gw = await startGateway(
       config({ influx: { api: 'v1', url: influx.url, db: 'facility' } }, sim, ['site-1']),
     );
-    const live = openLive(gw, `token=${VIEWER}`);
+    const live = openLive(gw, VIEWER);
     try {
       await waitFor(() => gw.hub.subscribers === 1, 10_000, 'live client');
       // The door is left open at 20 min for 25 min: one warning after the 10-minute on-delay.

@@ -61,10 +61,16 @@ describe('dashboard over HTTP', () => {
   });
 
   it('tells a token its name and role, and refuses a bad one', async () => {
-    expect(await (await get('/api/session', ADMIN_TOKEN)).json()).toEqual({ name: 'admin', role: 'admin' });
+    const token = { via: 'token', mustChangePassword: false };
+    expect(await (await get('/api/session', ADMIN_TOKEN)).json()).toEqual({
+      name: 'admin',
+      role: 'admin',
+      ...token,
+    });
     expect(await (await get('/api/session', 'viewer-token-123')).json()).toEqual({
       name: 'watcher',
       role: 'viewer',
+      ...token,
     });
     const bad = await get('/api/session', 'wrong-token');
     expect(bad.status).toBe(401);

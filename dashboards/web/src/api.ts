@@ -46,19 +46,18 @@ export class ApiError extends Error {
   }
 }
 
-/** The typed client: one token, JSON in and out. */
+/**
+ * The typed client, JSON in and out. It holds no credential: the browser sends the HttpOnly session
+ * cookie with every same-origin request (and the live stream), so no script can read or leak it.
+ */
 export class Api {
-  constructor(readonly token: string) {}
-
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(path, {
         method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
+        credentials: 'same-origin',
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -79,6 +78,20 @@ export class Api {
   }
 
   session = () => this.call<Session>('GET', '/api/session');
+  /** Signs in; the answer sets the session cookie. */
+  signIn = (username: string, password: string) =>
+    this.call<Session>('POST', '/api/session', { username, password });
+  /** An API token exchanged for a session cookie: the token itself is kept nowhere in the browser. */
+  signInWithToken = (token: string) => this.call<Session>('POST', '/api/session', { token });
+  signOut = () => this.call<null>('DELETE', '/api/session');
+  /** Whether single sign-on is offered (public). */
+  providers = () =>
+    this.call<{ password: boolean; sso: { label: string; start: string } | null }>(
+      'GET',
+      '/api/session/providers',
+    );
+  changePassword = (currentPassword: string, newPassword: string) =>
+    this.call<null>('POST', '/api/session/password', { currentPassword, newPassword });
   reportStatus = (month: string) =>
     this.call<ReportStatus>('GET', `/api/reports/monthly/status?month=${encodeURIComponent(month)}`);
   devices = async () => (await this.call<{ devices: Device[] }>('GET', '/api/devices')).devices;

@@ -13,14 +13,13 @@ import { WindowsView } from './views/windows';
 import { WorkOrdersView } from './views/workorders';
 import './style.css';
 
-const TOKEN_KEY = 'fgw.token';
-
-/** `?token=` in the address (the demo prints such a link) signs in once, then leaves the address. */
-function takeTokenFromUrl(): void {
+/**
+ * An old link with `?token=` (before sessions): the token is dropped from the address and history
+ * at once, never used or stored. Sessions are cookies now; the demo prints a one-time link instead.
+ */
+function dropTokenFromUrl(): void {
   const u = new URL(location.href);
-  const tok = u.searchParams.get('token');
-  if (!tok) return;
-  localStorage.setItem(TOKEN_KEY, tok);
+  if (!u.searchParams.has('token')) return;
   u.searchParams.delete('token');
   history.replaceState(null, '', u.pathname + u.search + (u.hash || '#/overview'));
 }
@@ -38,39 +37,87 @@ function useHash(): string {
 function SignIn(props: {
   lang: Lang;
   setLang: (l: Lang) => void;
-  onSession: (api: Api, s: Session) => void;
+  onSession: (s: Session) => void;
   error?: string;
 }) {
   const t = tFor(props.lang);
+  const [mode, setMode] = useState<'password' | 'token'>('password');
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
   const [token, setToken] = useState('');
   const [err, setErr] = useState(props.error ?? '');
+  const [sso, setSso] = useState<{ label: string; start: string } | null>(null);
+  useEffect(() => {
+    new Api().providers().then(
+      (p) => setSso(p.sso),
+      () => undefined,
+    );
+  }, []);
   const submit = (e: Event) => {
     e.preventDefault();
-    const api = new Api(token.trim());
-    api.session().then(
+    const api = new Api();
+    const attempt =
+      mode === 'token' ? api.signInWithToken(token.trim()) : api.signIn(username.trim(), password);
+    attempt.then(
       (s) => {
-        localStorage.setItem(TOKEN_KEY, api.token);
-        props.onSession(api, s);
+        // Nothing is stored: the session is the HttpOnly cookie the answer set.
+        setPassword('');
+        setToken('');
+        props.onSession(s);
       },
-      (x: ApiError) => setErr(x.status === 401 ? `${t('tokenRefused')}: ${x.message}` : x.message),
+      (x: ApiError) =>
+        setErr(x.status === 401 && mode === 'token' ? `${t('tokenRefused')}: ${x.message}` : x.message),
     );
   };
+  const onInput = (set: (v: string) => void) => (e: Event) =>
+    set((e.currentTarget as HTMLInputElement).value);
   return (
     <main class="signin">
-      <form onSubmit={submit} data-testid="signin">
+      <form onSubmit={submit} data-testid="signin" data-mode={mode}>
         <h1>{t('title')}</h1>
-        <p class="hint">{t('signInHint')}</p>
-        <label>
-          {t('token')}
-          <input
-            name="token"
-            type="password"
-            autoComplete="current-password"
-            value={token}
-            onInput={(e) => setToken((e.currentTarget as HTMLInputElement).value)}
-          />
-        </label>
+        <p class="hint">{mode === 'token' ? t('tokenHint') : t('signInHint')}</p>
+        {mode === 'password' ? (
+          <>
+            <label>
+              {t('username')}
+              <input
+                name="username"
+                type="text"
+                autoComplete="username"
+                value={username}
+                onInput={onInput(setUsername)}
+              />
+            </label>
+            <label>
+              {t('password')}
+              <input
+                name="password"
+                type="password"
+                autoComplete="current-password"
+                value={password}
+                onInput={onInput(setPassword)}
+              />
+            </label>
+          </>
+        ) : (
+          <label>
+            {t('token')}
+            <input
+              name="token"
+              type="password"
+              autoComplete="off"
+              value={token}
+              onInput={onInput(setToken)}
+            />
+          </label>
+        )}
         <button type="submit">{t('signIn')}</button>
+        {sso && (
+          // A plain link: the browser goes to the identity provider and comes back with a session cookie.
+          <a class="button secondary" href={sso.start} data-testid="sso">
+            {sso.label}
+          </a>
+        )}
         {err && (
           <p class="error" role="alert" data-testid="signin-error">
             {err}
@@ -79,9 +126,66 @@ function SignIn(props: {
         <button
           type="button"
           class="link"
+          data-testid="signin-mode"
+          onClick={() => {
+            setErr('');
+            setMode(mode === 'password' ? 'token' : 'password');
+          }}
+        >
+          {mode === 'password' ? t('useToken') : t('usePassword')}
+        </button>
+        <button
+          type="button"
+          class="link"
           onClick={() => props.setLang(props.lang === 'en' ? 'zh-CN' : 'en')}
         >
           {t('language')}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+/** A session whose password was set by an admin (new account, reset): a new one first. */
+function ChangePassword(props: { lang: Lang; onDone: () => void; signOut: () => void }) {
+  const t = tFor(props.lang);
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [again, setAgain] = useState('');
+  const [err, setErr] = useState('');
+  const submit = (e: Event) => {
+    e.preventDefault();
+    if (next !== again) return setErr(t('passwordsDiffer'));
+    new Api().changePassword(current, next).then(props.onDone, (x: ApiError) => setErr(x.message));
+  };
+  const input = (name: string, label: string, value: string, set: (v: string) => void, auto: string) => (
+    <label>
+      {label}
+      <input
+        name={name}
+        type="password"
+        autoComplete={auto}
+        value={value}
+        onInput={(e) => set((e.currentTarget as HTMLInputElement).value)}
+      />
+    </label>
+  );
+  return (
+    <main class="signin">
+      <form onSubmit={submit} data-testid="change-password">
+        <h1>{t('changePassword')}</h1>
+        <p class="hint">{t('mustChange')}</p>
+        {input('current', t('currentPassword'), current, setCurrent, 'current-password')}
+        {input('new', t('newPassword'), next, setNext, 'new-password')}
+        {input('again', t('repeatPassword'), again, setAgain, 'new-password')}
+        <button type="submit">{t('changePassword')}</button>
+        {err && (
+          <p class="error" role="alert">
+            {err}
+          </p>
+        )}
+        <button type="button" class="link" onClick={props.signOut}>
+          {t('signOut')}
         </button>
       </form>
     </main>
@@ -179,53 +283,62 @@ function App() {
   useEffect(() => {
     document.documentElement.lang = lang;
   }, [lang]);
+  // Already signed in (the session cookie), or the sign-in form.
   useEffect(() => {
-    const saved = localStorage.getItem(TOKEN_KEY);
-    if (!saved) return setChecking(false);
-    const api = new Api(saved);
+    const api = new Api();
     api.session().then(
       (s) => {
         setAuth({ api, session: s });
         setChecking(false);
       },
       (e: ApiError) => {
-        if (e.status === 401) localStorage.removeItem(TOKEN_KEY);
-        setError(e.message);
+        if (e.status !== 401) setError(e.message);
         setChecking(false);
       },
     );
-    return undefined;
   }, []);
-  const store = useMemo(() => (auth ? new Store(auth.api) : null), [auth]);
+  const ready = auth !== null && auth.session.mustChangePassword !== true;
+  const store = useMemo(() => (auth && ready ? new Store(auth.api) : null), [auth, ready]);
   useEffect(() => {
     if (!store) return undefined;
     store.start().catch((e: Error) => setError(e.message));
     return () => store.stop();
   }, [store]);
+  const signOut = () => {
+    // Ended on the server; the cookie is cleared by the answer.
+    new Api()
+      .signOut()
+      .catch(() => undefined)
+      .finally(() => {
+        setAuth(null);
+        setError('');
+      });
+  };
   if (checking) return null;
+  if (auth && !ready)
+    return (
+      <ChangePassword
+        lang={lang}
+        signOut={signOut}
+        onDone={() => setAuth({ api: auth.api, session: { ...auth.session, mustChangePassword: false } })}
+      />
+    );
   if (!auth || !store)
     return (
       <SignIn
         lang={lang}
         setLang={setLang}
         error={error}
-        onSession={(api, session) => setAuth({ api, session })}
+        onSession={(session) => setAuth({ api: new Api(), session })}
       />
     );
   const ctx: AppCtx = { api: auth.api, store, session: auth.session, lang, t: tFor(lang) };
   return (
     <Ctx.Provider value={ctx}>
-      <Shell
-        setLang={setLang}
-        signOut={() => {
-          localStorage.removeItem(TOKEN_KEY);
-          setAuth(null);
-          setError('');
-        }}
-      />
+      <Shell setLang={setLang} signOut={signOut} />
     </Ctx.Provider>
   );
 }
 
-takeTokenFromUrl();
+dropTokenFromUrl();
 render(<App />, document.getElementById('app')!);

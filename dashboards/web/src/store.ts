@@ -149,7 +149,8 @@ export class Store {
   private connect(): void {
     this.es?.close();
     window.clearTimeout(this.retryTimer);
-    const es = new EventSource(`/api/live?token=${encodeURIComponent(this.api.token)}`);
+    // The session cookie goes with it: no credential in the URL (proxies and history keep URLs).
+    const es = new EventSource('/api/live');
     this.es = es;
     es.onopen = () => {
       this.setConn('live');

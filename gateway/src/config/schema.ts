@@ -289,6 +289,63 @@ export const storageSchema = z.strictObject({
     .optional(),
 });
 
+/** Single sign-on with an OpenID Connect provider (authorization code with PKCE; docs/security.md). */
+export const oidcSchema = z.strictObject({
+  /** The provider's issuer URL (its discovery document is at `<issuer>/.well-known/openid-configuration`). */
+  issuer: z.url({ protocol: /^https?$/ }),
+  clientId: z.string().min(1),
+  /** Absent: a public client (PKCE only). Or GATEWAY_OIDC_CLIENT_SECRET. */
+  clientSecret: z.string().min(1).optional(),
+  /** The gateway's address as browsers reach it; the provider redirects to `<publicUrl>/api/session/oidc/callback`. */
+  publicUrl: z.url({ protocol: /^https?$/ }),
+  scopes: z.string().default('openid profile email'),
+  /** The claim holding the person's groups or roles (a string or a list of strings). */
+  roleClaim: z.string().min(1).default('groups'),
+  /** A value of that claim → the gateway's role; the strongest match wins; no match: refused. */
+  roles: z.record(z.string(), z.enum(['viewer', 'engineer', 'admin'])),
+  /** The claim that becomes the username (lower-cased). */
+  usernameClaim: z.string().min(1).default('preferred_username'),
+  /** The sign-in button's text. */
+  label: z.string().min(1).max(60).default('Single sign-on'),
+});
+
+/** Personal accounts: session timeouts and the limits on guessing passwords (docs/security.md). */
+export const accountsSchema = z.strictObject({
+  sessions: z
+    .strictObject({
+      /** A session unused this long ends (30 min). */
+      idleSeconds: z
+        .number()
+        .int()
+        .min(10)
+        .max(7 * 86_400)
+        .default(1800),
+      /** A session ends this long after sign-in, used or not (12 h: one shift). */
+      absoluteSeconds: z
+        .number()
+        .int()
+        .min(60)
+        .max(30 * 86_400)
+        .default(43_200),
+      /** `auto`: the cookie is Secure when the request came over HTTPS; `always` behind a TLS proxy. */
+      secureCookie: z.enum(['auto', 'always', 'never']).default('auto'),
+    })
+    .prefault({}),
+  signIn: z
+    .strictObject({
+      /** Failed sign-ins of one account within the window that lock it. */
+      maxFailuresPerAccount: z.number().int().min(1).max(1000).default(5),
+      /** Failed sign-ins from one address (any account) within the window that lock the address. */
+      maxFailuresPerAddress: z.number().int().min(1).max(10_000).default(30),
+      windowSeconds: z.number().int().min(1).max(86_400).default(900),
+      /** How long a lock lasts. */
+      lockSeconds: z.number().int().min(1).max(86_400).default(900),
+    })
+    .prefault({}),
+  /** OpenID Connect sign-in beside the local accounts (absent: local accounts only). */
+  oidc: oidcSchema.optional(),
+});
+
 /** MQTT topic filters that spread one subscription's messages over several clients. */
 const SHARED_SUBSCRIPTION = /^\$(share|queue)\//;
 
@@ -307,6 +364,8 @@ export const configSchema = z
       .default('info')
       .meta({ restart: true }),
     http: httpSchema.prefault({}).meta({ restart: true }),
+    /** Personal accounts, sessions and sign-in limits (docs/security.md). */
+    accounts: accountsSchema.prefault({}).meta({ restart: true }),
     mqtt: mqttSchema.prefault({}).meta({ restart: true }),
     broker: brokerSchema.prefault({}).meta({ restart: true }),
     ingest: ingestSchema.prefault({}).meta({ restart: true }),

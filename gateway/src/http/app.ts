@@ -1,4 +1,5 @@
 import type { SecureContextOptions } from 'node:tls';
+import fastifyCookie from '@fastify/cookie';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
@@ -14,6 +15,8 @@ import type { DashboardConfig } from '../config/schema.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import type { TokenDb } from './token-db.js';
+import type { AccountService } from '../accounts/service.js';
+import type { SecureCookie } from './session-cookie.js';
 import { registerDashboard } from './dashboard.js';
 import { installErrorHandler } from './error-handler.js';
 import { errorBody } from './errors.js';
@@ -27,6 +30,10 @@ import { deviceRoutes } from './routes/devices.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
+import { sessionRoutes } from './routes/session.js';
+import { userRoutes } from './routes/users.js';
+import { oidcRoutes } from './routes/oidc.js';
+import type { OidcSignIn } from '../accounts/oidc.js';
 import { reportStatusRoutes, type ReportStatusDeps } from './routes/report-status.js';
 import { systemRoutes } from './routes/system.js';
 import { ticketRoutes } from './routes/tickets.js';
@@ -59,6 +66,8 @@ export interface AppDeps {
   reportStatus?: ReportStatusDeps;
   /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
   tokenDb?: TokenDb;
+  /** Personal accounts and cookie sessions (absent: bearer tokens only, no `/api/session` sign-in). */
+  accounts?: { service: AccountService; secureCookie: SecureCookie; oidc?: OidcSignIn };
   /** The web dashboard at `/` (absent: none). */
   dashboard?: DashboardConfig;
   /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
@@ -122,7 +131,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     https: deps.https !== undefined,
     hstsMaxAgeSec: deps.https?.hstsMaxAgeSec ?? 0,
   });
-  enforceRouteRoles(app, deps.tokens);
+  // Cookies parsed for every route (the role hook reads the session cookie); none is signed: the
+  // session id is random and looked up by its hash, a signature would add nothing.
+  void app.register(fastifyCookie);
+  enforceRouteRoles(app, deps.tokens, deps.accounts?.service.sessions);
   const spa = deps.dashboard ? registerDashboard(app, deps.dashboard, deps.log) : undefined;
   app.setNotFoundHandler(
     (req, reply) =>
@@ -132,6 +144,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerOpenApi(app, deps.version ?? '0.0.0');
 
   void app.register(systemRoutes, { metrics: deps.metrics, health: deps.health });
+  if (deps.accounts) {
+    void app.register(sessionRoutes, {
+      accounts: deps.accounts.service,
+      tokens: deps.tokens,
+      secureCookie: deps.accounts.secureCookie,
+      ssoLabel: deps.accounts.oidc?.settings.label,
+    });
+    void app.register(userRoutes, { accounts: deps.accounts.service });
+    if (deps.accounts.oidc)
+      void app.register(oidcRoutes, { oidc: deps.accounts.oidc, secureCookie: deps.accounts.secureCookie });
+  }
   void app.register(deviceRoutes, { registry: deps.registry, reader: deps.reader });
   if (deps.alarms) {
     void app.register(alarmRoutes, {

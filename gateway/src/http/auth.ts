@@ -69,8 +69,22 @@ export class TokenStore {
   }
 }
 
+/**
+ * Who made a request: a bearer token's holder, or a person (or a token's holder) signed in with a
+ * session cookie. `name` is what the audit trail records.
+ */
+export interface Principal {
+  name: string;
+  role: Role;
+  via: 'token' | 'password' | 'link' | 'oidc';
+  /** Set when the request came with the session cookie (not a bearer token). */
+  session?: { id: string; mustChangePassword: boolean };
+  /** SSO: the identity provider's subject, recorded beside the name. */
+  subject?: string | null;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
-    principal?: TokenRecord;
+    principal?: Principal;
   }
 }

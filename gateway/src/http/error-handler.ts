@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { AccountErrorCode } from '../accounts/types.js';
 import type { AlarmErrorCode } from '../alarms/types.js';
 import type { Logger } from '../core/log.js';
 import type { TicketErrorCode } from '../workorders/types.js';
@@ -6,7 +7,7 @@ import type { TokenErrorCode } from './token-db.js';
 import { ERROR_CATALOGUE, errorBody, HttpError, isErrorCode, type ErrorCode } from './errors.js';
 
 /** Every code a domain error carries to this handler is in the catalogue: a type error otherwise. */
-type DomainCode = AlarmErrorCode | TicketErrorCode | TokenErrorCode;
+type DomainCode = AlarmErrorCode | TicketErrorCode | TokenErrorCode | AccountErrorCode;
 export const DOMAIN_CODES_CATALOGUED: DomainCode extends ErrorCode ? true : never = true;
 
 /** One failing field of a request, e.g. `{path: 'body.untilMs', message: 'give exactly one of ...'}`. */

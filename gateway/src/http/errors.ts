@@ -107,6 +107,38 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     message: "that month's report was not generated (yet): it is generated after the month ends",
   },
+  GW_ERR_USER_EXISTS: { status: 409, retryable: false, message: 'a user of that name exists' },
+  GW_ERR_USER_NOT_FOUND: { status: 404, retryable: false, message: 'no user of that name' },
+  GW_ERR_PASSWORD_WEAK: {
+    status: 400,
+    retryable: false,
+    message: 'the new password is too short, too long or the same as the current one',
+  },
+  GW_ERR_SIGN_IN_FAILED: {
+    status: 401,
+    retryable: false,
+    message: 'wrong username or password, a disabled account, or a used or expired sign-in link',
+  },
+  GW_ERR_SIGN_IN_LOCKED: {
+    status: 429,
+    retryable: true,
+    message: 'too many failed sign-ins for the account or the address: locked for a while',
+  },
+  GW_ERR_SSO_NO_ROLE: {
+    status: 403,
+    retryable: false,
+    message: "single sign-on: the identity provider's account has no claim value mapped to a role",
+  },
+  GW_ERR_CROSS_SITE: {
+    status: 403,
+    retryable: false,
+    message: 'a cookie-authenticated change sent from another origin (cross-site request refused)',
+  },
+  GW_ERR_PASSWORD_CHANGE_REQUIRED: {
+    status: 403,
+    retryable: false,
+    message: 'the password must be changed first (POST /api/session/password)',
+  },
   GW_ERR_DEMO_OFF: { status: 404, retryable: false, message: 'the demo (simulators) is not running' },
   GW_ERR_DEMO_UNREACHABLE: {
     status: 502,

@@ -12,17 +12,22 @@ export const OPENAPI_URL = '/api/openapi.json';
 export const DOCS_PREFIX = '/api/docs';
 
 const WHO: Record<RouteRole, string> = {
-  public: 'no token',
+  public: 'no credential',
   signed: 'no bearer token: the request must carry a valid `X-Gateway-Signature` (HMAC of the body)',
-  viewer: 'a bearer token of any role (viewer, engineer, admin)',
-  engineer: 'a bearer token of the engineer or admin role',
-  admin: 'a bearer token of the admin role',
+  viewer: 'a bearer token or a session of any role (viewer, engineer, admin)',
+  engineer: 'a bearer token or a session of the engineer or admin role',
+  admin: 'a bearer token or a session of the admin role',
 };
+
+/** Either credential: a bearer token or the session cookie. */
+const AUTHENTICATED: Record<string, string[]>[] = [{ bearer: [] }, { session: [] }];
 
 const DESCRIPTION = `The facility gateway's HTTP API, generated from the routes' own schemas.
 
-Every route under \`/api\` needs \`Authorization: Bearer <token>\` of the role given in its description and
-its \`x-role\` field, except those marked \`public\` (and the inbound webhook, \`signed\`).
+Every route under \`/api\` needs \`Authorization: Bearer <token>\` or the session cookie \`fgw_session\`
+(set by \`POST /api/session\`) of the role given in its description and its \`x-role\` field, except those
+marked \`public\` (and the inbound webhook, \`signed\`). A change (POST, PUT, PATCH, DELETE) made with the
+cookie must come from the gateway's own origin (\`Origin\` or \`Sec-Fetch-Site\`); bearer requests are exempt.
 Failures answer \`{"error": {"code", "message", "retryable"}}\` (schema failures add \`issues\`, each failing
 field with its path such as \`body.untilMs\`). The codes:
 
@@ -50,6 +55,12 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
             scheme: 'bearer',
             description: 'A token of role viewer, engineer or admin (the admin API manages them)',
           },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'fgw_session',
+            description: 'The HttpOnly session cookie set by `POST /api/session` (people, the dashboard)',
+          },
         },
       },
     },
@@ -70,7 +81,7 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
           ...base,
           tags: [tagOf(url)],
           description: `${said}Role: **${role}**: ${WHO[role]}.`,
-          security: bearer ? [{ bearer: [] }] : [],
+          security: bearer ? AUTHENTICATED : [],
           'x-role': role,
         },
       };

@@ -13,6 +13,8 @@ import {
 export interface ActionRequest {
   action: TicketAction;
   actor: string;
+  /** SSO: the identity provider's subject of the actor (`<iss>#<sub>`), kept in the entry's data. */
+  actorSubject?: string;
   assignee?: string;
   note?: string;
   /** The completion form of a maintenance ticket, at resolve. */
@@ -152,6 +154,7 @@ export function applyAction(t: Ticket, req: ActionRequest, now: number, cfg: Wor
     to: t.status,
     note: req.note ?? null,
   };
+  if (req.actorSubject !== undefined) data.subject = req.actorSubject;
   if (Object.keys(data).length > 0) entry.data = data;
   t.history.push(entry);
   settle(t, now);

@@ -32,9 +32,7 @@ export function ReportView() {
       );
   }, [api, month]);
   const csv = async () => {
-    const res = await fetch(`/api/reports/monthly?month=${month}&format=csv`, {
-      headers: { authorization: `Bearer ${api.token}` },
-    });
+    const res = await fetch(`/api/reports/monthly?month=${month}&format=csv`, { credentials: 'same-origin' });
     const blob = await res.blob();
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);

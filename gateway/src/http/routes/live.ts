@@ -12,7 +12,6 @@ export interface LiveRouteDeps {
 }
 
 const query = z.strictObject({
-  token: z.string().optional(),
   /** Only events of this site (readings and alarms); ticket events carry their site too. */
   site: z.string().optional(),
   /** Comma-separated event types to receive; default all. */
@@ -37,8 +36,8 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteDeps> = async (app, deps
   app.get(
     '/api/live',
     {
-      // The token may come as `?token=`: a browser's EventSource cannot set headers.
-      config: { role: 'viewer', queryToken: true },
+      // A browser's EventSource sends the session cookie; a token never goes in the URL (logs, history).
+      config: { role: 'viewer' },
       schema: {
         summary: 'Live stream (server-sent events): `reading`, `alarm`, `ticket`, and `ping`',
         querystring: query,

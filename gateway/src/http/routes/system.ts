@@ -2,8 +2,7 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ComponentHealth } from '../../core/types.js';
-import { authErrors } from '../schemas/common.js';
-import { healthSchema, sessionSchema } from '../schemas/devices.js';
+import { healthSchema } from '../schemas/devices.js';
 
 export interface SystemRouteDeps {
   metrics: Registry;
@@ -19,7 +18,7 @@ export function overallStatus(components: Record<string, ComponentHealth>): Over
   return 'ok';
 }
 
-/** Health and metrics (open, for load balancers and Prometheus) and who a token belongs to. */
+/** Health and metrics (open, for load balancers and Prometheus). */
 export const systemRoutes: FastifyPluginAsyncZod<SystemRouteDeps> = async (app, deps) => {
   app.get(
     '/api/health',
@@ -52,15 +51,5 @@ export const systemRoutes: FastifyPluginAsyncZod<SystemRouteDeps> = async (app, 
       const body = await deps.metrics.metrics();
       return reply.header('content-type', deps.metrics.contentType).send(body);
     },
-  );
-
-  /** Who the token belongs to: the dashboard shows the actions the role allows. */
-  app.get(
-    '/api/session',
-    {
-      config: { role: 'viewer' },
-      schema: { summary: "The token's name and role", response: { 200: sessionSchema, ...authErrors } },
-    },
-    async (req) => ({ name: req.principal!.name, role: req.principal!.role }),
   );
 };

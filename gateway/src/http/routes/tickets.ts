@@ -87,7 +87,13 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
       },
     },
     async (req) => {
-      const t = tickets.act(req.params.id, { ...req.body, actor: req.principal!.name });
+      const p = req.principal!;
+      // An SSO user's provider subject goes with the name into the ticket's history.
+      const t = tickets.act(req.params.id, {
+        ...req.body,
+        actor: p.name,
+        ...(p.subject ? { actorSubject: p.subject } : {}),
+      });
       return { ...ticketJson(t), allowedActions: allowedActions(t) };
     },
   );

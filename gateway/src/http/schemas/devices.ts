@@ -103,8 +103,6 @@ export const historySchema = named(
   'History',
 );
 
-export const sessionSchema = z.object({ name: z.string(), role: z.enum(['viewer', 'engineer', 'admin']) });
-
 export const componentHealthSchema = open({
   state: z.enum(['ok', 'degraded', 'down', 'starting', 'stopped']),
   detail: z.string().optional(),
@@ -122,5 +120,4 @@ export type Device = z.infer<typeof deviceSchema>;
 export type LatestValue = z.infer<typeof latestValueSchema>;
 export type History = z.infer<typeof historySchema>;
 export type Point = z.infer<typeof pointSchema>;
-export type Session = z.infer<typeof sessionSchema>;
 export type Health = z.infer<typeof healthSchema>;

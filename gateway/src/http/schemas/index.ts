@@ -4,6 +4,7 @@
  * that breaks the dashboard fails its type-check. Only zod and pure constant modules here: the
  * dashboard's compiler reads these files.
  */
+export * from './accounts.js';
 export * from './admin.js';
 export * from './alarms.js';
 export * from './common.js';
