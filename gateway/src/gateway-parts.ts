@@ -18,6 +18,7 @@ import type { SourcesModule } from './sources/module.js';
 import type { ReportScheduler } from './workorders/report-schedule.js';
 import type { Source } from './core/source.js';
 import type { SharedDb } from './storage/sql/shared-db.js';
+import type { FleetService } from './fleet/service.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import type { MqttSource } from '../../adapters/mqtt/source.js';
 import type { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -37,6 +38,8 @@ export abstract class GatewayParts {
   influx?: InfluxWriter;
   /** The shared state store: `<dataDir>/shared.db`, or PostgreSQL with `storage.postgres` (storage/sql). */
   shared?: SharedDb;
+  /** Runtime configuration: what operators changed from the dashboard, layered over the config file. */
+  fleet?: FleetService;
   pipeline?: IngestPipeline;
   alarms?: AlarmService;
   rules?: RulesRuntime;

@@ -25,12 +25,15 @@ import { SourcesModule } from './sources/module.js';
 import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
+import { FLEET_STEPS } from './fleet/migrations.js';
+import { FleetService } from './fleet/service.js';
+import { FleetStore } from './fleet/store.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
  * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
  */
-const SHARED_STEPS: readonly SharedMigration[] = [];
+const SHARED_STEPS: readonly SharedMigration[] = [...FLEET_STEPS];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -47,6 +50,8 @@ export class Gateway extends GatewayParts {
   private readonly bus: GatewayBus;
   private readonly sourceRegistry: SourceRegistry;
   private readonly prepare: (cfg: GatewayConfig) => GatewayConfig;
+  /** The config as the file gives it; operators' changes (fleet/) are layered over it. */
+  private fileCfg: GatewayConfig;
 
   constructor(
     cfg: GatewayConfig,
@@ -55,6 +60,7 @@ export class Gateway extends GatewayParts {
   ) {
     super(cfg, log);
     this.configPath = opts.configPath;
+    this.fileCfg = cfg;
     this.prepare = opts.prepare ?? ((c) => c);
     this.sourceRegistry = opts.sources ?? SOURCES;
     this.lifecycle = new Lifecycle(log);
@@ -62,14 +68,27 @@ export class Gateway extends GatewayParts {
   }
 
   async start(): Promise<void> {
-    const { cfg, log, lifecycle, bus, outbox, registry, metrics } = this;
-    mkdirSync(cfg.dataDir, { recursive: true });
+    const { log, lifecycle, bus, outbox, registry, metrics } = this;
+    const file = this.fileCfg;
+    mkdirSync(file.dataDir, { recursive: true });
     this.shared = await lifecycle.start(
       new SharedDb(
-        { dataDir: cfg.dataDir, postgresUrl: cfg.storage.postgres, log: log.child({ module: 'shared-db' }) },
+        {
+          dataDir: file.dataDir,
+          postgresUrl: file.storage.postgres,
+          log: log.child({ module: 'shared-db' }),
+        },
         SHARED_STEPS,
       ),
     );
+    // Operators' changes from the shared store, layered over the file before anything is built from it.
+    const fleet = new FleetService(
+      new FleetStore(this.shared.db),
+      { fileConfig: () => this.fileCfg, apply: (next) => this.applyLayered(next) },
+      log.child({ module: 'fleet' }),
+    );
+    this.fleet = await lifecycle.start(fleet);
+    const cfg = (this.current = fleet.layered(file));
     const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
@@ -132,6 +151,7 @@ export class Gateway extends GatewayParts {
       tokenDb: this.tokenDb,
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
+      fleet: { fleet, config: () => this.current },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
       dashboard: cfg.http.dashboard,
       demo: { controlUrl: () => this.demoControlUrl ?? cfg.http.demo.controlUrl },
@@ -157,7 +177,17 @@ export class Gateway extends GatewayParts {
       );
       return { ok: false, problems };
     }
-    return { ok: true, ...this.reload(next) };
+    this.fileCfg = next;
+    return { ok: true, ...this.reload(this.fleet ? this.fleet.layered(next) : next) };
+  }
+
+  /** An operator's change (fleet/): applied live, or taken as the config in force before the rules run. */
+  private applyLayered(next: GatewayConfig): void {
+    if (!this.rules || !this.alarms) {
+      this.current = next;
+      return;
+    }
+    this.reload(next);
   }
 
   /**

@@ -22,6 +22,7 @@ import { adminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { alarmRoutes, type RulesView } from './routes/alarms.js';
 import { demoRoutes, type DemoRouteDeps } from './routes/demo.js';
 import { deviceRoutes } from './routes/devices.js';
+import { fleetRoutes, type FleetRouteDeps } from './routes/fleet.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
@@ -61,6 +62,8 @@ export interface AppDeps {
   dashboard?: DashboardConfig;
   /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
   demo?: Pick<DemoRouteDeps, 'controlUrl'>;
+  /** Runtime configuration: rule overrides, history, export (absent: no `/api/fleet/*`, `/api/config/export`). */
+  fleet?: Omit<FleetRouteDeps, 'registry'>;
   /** The API's version in the OpenAPI document (default: 0.0.0). */
   version?: string;
 }
@@ -132,6 +135,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
     void app.register(windowRoutes, { alarms: deps.alarms.service });
   }
+  if (deps.fleet) void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });
   if (deps.tickets) void app.register(ticketRoutes, { tickets: deps.tickets });

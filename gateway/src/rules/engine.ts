@@ -638,7 +638,7 @@ export class RuleEngine {
       const hit = this.plans.get(shortKey);
       if (hit) return hit;
     }
-    const facts = { site: slot.site, device: slot.device, critical: slot.critical };
+    const facts = { site: slot.site, device: slot.device, critical: slot.critical, kind: slot.kind };
     const resolved: ResolvedRule[] = [];
     let ids = '';
     for (const rule of this.compiled.forKind(slot.kind)) {

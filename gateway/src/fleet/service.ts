@@ -1,0 +1,200 @@
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import { effectiveRules, type EffectiveRule, type Subject } from './provenance.js';
+import {
+  layerOverrides,
+  overrideKey,
+  storedOverrideSchema,
+  type OverrideProblem,
+  type StoredOverride,
+} from './rule-overrides.js';
+import type { FleetChange, FleetEntity, FleetStore } from './store.js';
+
+/** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
+export interface FleetHost {
+  /** The config as the file (and environment) give it, before any operator's change. */
+  fileConfig(): GatewayConfig;
+  /** Applies a config live (Gateway.reload: rule state kept for every unchanged (device, rule)). */
+  apply(next: GatewayConfig): void;
+}
+
+/** A change refused: each problem with the key path it concerns. */
+export class FleetError extends Error {
+  constructor(
+    readonly kind: 'invalid' | 'not-found',
+    readonly problems: OverrideProblem[],
+  ) {
+    super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '));
+  }
+}
+
+/**
+ * Runtime configuration (ADR 0140): the config file gives the defaults, the shared store holds
+ * what operators changed. Every change is validated by the config's own schemas against the
+ * config in force, written with its history row, then applied through the reload path. With
+ * PostgreSQL, another instance's changes are noticed by polling the newest change id.
+ */
+export class FleetService implements Component {
+  readonly name = 'fleet';
+  private overrides = new Map<string, StoredOverride>();
+  private seen = 0;
+  private timer?: NodeJS.Timeout;
+  private skipped = 0;
+  // One change at a time: each is validated against the result of the previous one.
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: FleetStore,
+    private readonly host: FleetHost,
+    private readonly log: Logger,
+    private readonly pollMs = 5_000,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.load();
+    this.timer = setInterval(() => void this.poll(), this.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.queue.catch(() => undefined);
+  }
+
+  health(): ComponentHealth {
+    return {
+      state: 'ok',
+      overrides: this.overrides.size,
+      ...(this.skipped ? { skipped: this.skipped } : {}),
+    };
+  }
+
+  /** Reads every operator's setting again (at start, and when another instance changed one). */
+  async load(): Promise<void> {
+    this.seen = await this.store.lastChangeId();
+    const next = new Map<string, StoredOverride>();
+    for (const s of await this.store.list('rule-override')) {
+      const r = storedOverrideSchema.safeParse(s.value);
+      if (r.success) next.set(s.key, r.data);
+      else this.log.error({ key: s.key, err: r.error.message }, 'a stored rule override is invalid; ignored');
+    }
+    this.overrides = next;
+  }
+
+  /**
+   * The file's config with the operators' changes layered on. An operator's override that the
+   * file no longer allows (its rule was removed, say) is left out and logged, never fatal.
+   */
+  layered(file: GatewayConfig): GatewayConfig {
+    const all = [...this.overrides.values()];
+    const res = layerOverrides(file.rules, all);
+    if (res.ok) {
+      this.skipped = 0;
+      return { ...file, rules: res.rules };
+    }
+    const kept: StoredOverride[] = [];
+    for (const o of all) {
+      const one = layerOverrides(file.rules, [...kept, o]);
+      if (one.ok) kept.push(o);
+      else
+        this.log.error(
+          { key: overrideKey(o), problems: one.problems },
+          'rule override no longer valid; skipped',
+        );
+    }
+    this.skipped = all.length - kept.length;
+    const final = layerOverrides(file.rules, kept);
+    return final.ok ? { ...file, rules: final.rules } : file;
+  }
+
+  listOverrides(): Array<StoredOverride & { key: string }> {
+    return [...this.overrides].map(([key, o]) => ({ key, ...o }));
+  }
+
+  /** The rules of one device with the source of each value (default, critical, kind, site, device). */
+  effective(cfg: GatewayConfig, d: Subject): EffectiveRule[] {
+    return effectiveRules(cfg.rules, this.host.fileConfig().rules.overrides.length, d);
+  }
+
+  /** Sets (replaces) the override of one (scope, target, rule); validated before anything is written. */
+  setOverride(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const parsed = storedOverrideSchema.safeParse(input);
+      if (!parsed.success)
+        throw new FleetError(
+          'invalid',
+          parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        );
+      const o = parsed.data;
+      const key = overrideKey(o);
+      const next = new Map(this.overrides).set(key, o);
+      const res = layerOverrides(this.host.fileConfig().rules, [...next.values()]);
+      if (!res.ok) throw new FleetError('invalid', res.problems);
+      return this.write('rule-override', key, o, actor, note);
+    });
+  }
+
+  removeOverride(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      if (!this.overrides.has(key))
+        throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      return this.write('rule-override', key, null, actor, note);
+    });
+  }
+
+  history(f: { entity?: FleetEntity; key?: string; limit?: number }): Promise<FleetChange[]> {
+    return this.store.history(f);
+  }
+
+  /** Puts back the value a change replaced (its `before`), as a new change of its own. */
+  async restore(id: number, actor: string): Promise<FleetChange | undefined> {
+    const c = await this.store.change(id);
+    if (!c) throw new FleetError('not-found', [{ path: String(id), message: 'no such change' }]);
+    const note = `restore of change ${id}`;
+    if (c.entity !== 'rule-override')
+      throw new FleetError('invalid', [
+        { path: c.entity, message: 'this kind of change cannot be restored yet' },
+      ]);
+    return c.before === null
+      ? this.removeOverride(c.key, actor, note)
+      : this.setOverride(c.before, actor, note);
+  }
+
+  private async write(
+    entity: FleetEntity,
+    key: string,
+    value: StoredOverride | null,
+    actor: string,
+    note: string | null,
+  ): Promise<FleetChange | undefined> {
+    const change = await this.store.put(entity, key, value, actor, note);
+    if (!change) return undefined;
+    if (value === null) this.overrides.delete(key);
+    else this.overrides.set(key, value);
+    this.seen = Math.max(this.seen, change.id);
+    this.log.info({ entity, key, actor, change: change.id }, 'runtime configuration changed');
+    this.host.apply(this.layered(this.host.fileConfig()));
+    return change;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Another instance sharing the database changed something: read and apply it. */
+  private async poll(): Promise<void> {
+    try {
+      await this.serial(async () => {
+        const last = await this.store.lastChangeId();
+        if (last <= this.seen) return;
+        await this.load();
+        this.host.apply(this.layered(this.host.fileConfig()));
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'runtime configuration could not be checked');
+    }
+  }
+}

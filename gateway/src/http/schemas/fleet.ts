@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { isoTime } from './common.js';
+import { named } from './registry.js';
+
+/** Runtime configuration (docs/fleet.md): operators' changes over the config file. */
+
+export const FLEET_ENTITY_NAMES = ['rule-override', 'device', 'contact', 'on-call'] as const;
+export const OVERRIDE_SCOPE_NAMES = ['kind', 'site', 'device'] as const;
+export const VALUE_LAYERS = ['default', 'critical', 'kind', 'site', 'device'] as const;
+
+const scopeTarget = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_-]{1,64})?$/, 'must be a kind, a site or site/device');
+
+/** `PUT /api/fleet/overrides`: the override of one rule for a kind, a site or one device (replaces it). */
+export const overrideBody = z.strictObject({
+  scope: z.enum(OVERRIDE_SCOPE_NAMES),
+  target: scopeTarget,
+  rule: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,99}$/, 'must be a rule id'),
+  /** Partial rule settings merged deeply into the rule: `{"low": {"value": 0.5}}`, `{"enabled": false}`. */
+  set: z.record(z.string(), z.unknown()),
+  /** Why (shown in the history). */
+  note: z.string().max(500).optional(),
+});
+export type OverrideBody = z.infer<typeof overrideBody>;
+
+export const storedOverride = named(
+  z.object({
+    key: z.string(),
+    scope: z.enum(OVERRIDE_SCOPE_NAMES),
+    target: z.string(),
+    rule: z.string(),
+    set: z.record(z.string(), z.unknown()),
+  }),
+  'RuleOverride',
+  "An operator's rule override, kept in the shared store",
+);
+export type StoredOverrideJson = z.infer<typeof storedOverride>;
+
+export const overrideKeyQuery = z.strictObject({
+  /** `scope:target:rule`, as listed. */
+  key: z.string().min(3).max(300),
+  note: z.string().max(500).optional(),
+});
+
+export const changeSchema = named(
+  z.object({
+    id: z.number().int(),
+    at: isoTime,
+    actor: z.string(),
+    entity: z.enum(FLEET_ENTITY_NAMES),
+    key: z.string(),
+    before: z.unknown(),
+    after: z.unknown(),
+    note: z.string().nullable(),
+  }),
+  'ConfigChange',
+  'One change of the runtime configuration: who, when, the value before and after (null: none)',
+);
+export type ConfigChange = z.infer<typeof changeSchema>;
+
+/** The answer to a change: the change recorded (null: the value was already so, nothing recorded). */
+export const changeResult = z.object({ change: changeSchema.nullable() });
+
+export const historyQuery = z.strictObject({
+  entity: z.enum(FLEET_ENTITY_NAMES).optional(),
+  key: z.string().max(300).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const changeParams = z.object({ id: z.coerce.number().int().positive() });
+
+export const effectiveQuery = z.strictObject({
+  /** `site/device`. */
+  device: z.string().regex(/^[A-Za-z0-9_-]{1,64}\/[A-Za-z0-9_-]{1,64}$/, 'must be site/device'),
+});
+
+const valueSource = z.object({ layer: z.enum(VALUE_LAYERS), origin: z.enum(['file', 'database']) });
+
+export const effectiveRulesSchema = named(
+  z.object({
+    site: z.string(),
+    device: z.string(),
+    kind: z.string(),
+    critical: z.boolean(),
+    rules: z.array(
+      z.object({
+        rule: z.string(),
+        enabled: z.boolean(),
+        /** The rule as it applies to the device (every layer merged in). */
+        def: z.record(z.string(), z.unknown()),
+        /** Each value not from the default pack, by key path (`low.value`): its layer and origin. */
+        sources: z.record(z.string(), valueSource),
+      }),
+    ),
+    /** The operators' overrides that reach this device (its kind's, its site's, its own). */
+    overrides: z.array(storedOverride),
+  }),
+  'EffectiveRules',
+  "A device's rules with where each value comes from: default, critical, kind, site or device",
+);
+export type EffectiveRules = z.infer<typeof effectiveRulesSchema>;
