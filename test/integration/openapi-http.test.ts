@@ -145,6 +145,13 @@ const BREAKERS: Record<string, Breaker> = {
   },
   'POST /api/demo/devices/:id/faults': { body: { fault: 'NO SUCH FAULT' }, path: 'body.fault' },
   'GET /api/live': { query: 'site=a&colour=red', path: 'query.colour' },
+  'GET /api/fleet/rules': { query: 'device=no-site', path: 'query.device' },
+  'PUT /api/fleet/overrides': {
+    body: { scope: 'planet', target: 'estate', rule: 'chlorine.free.low', set: {} },
+    path: 'body.scope',
+  },
+  'DELETE /api/fleet/overrides': { query: 'key=', path: 'query.key' },
+  'GET /api/fleet/history': { query: 'limit=0', path: 'query.limit' },
 };
 
 describe('a request that breaks a schema', () => {

@@ -86,7 +86,9 @@ async function call(method: string, path: string, token: string | null, body?: u
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  // Not every answer is JSON (`/api/config/export` is YAML): then only the status counts.
+  const json = res.headers.get('content-type')?.includes('json') ?? false;
+  return { status: res.status, body: text && json ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
 beforeAll(async () => {
@@ -226,6 +228,37 @@ describe('role matrix over the route table', () => {
         path: '/api/demo/devices/tank-d/faults',
         body: { fault: 'chlorine-loss', forMs: 60_000 },
       }),
+      'PUT /api/fleet/overrides': async () => ({
+        path: '/api/fleet/overrides',
+        body: {
+          scope: 'device',
+          target: 'estate/tank-d',
+          rule: 'chlorine.free.low',
+          set: { low: { value: 0.3 + ++n / 100 } },
+        },
+      }),
+      'DELETE /api/fleet/overrides': async () => {
+        const o = {
+          scope: 'site',
+          target: `site-${++n}`,
+          rule: 'chlorine.free.high',
+          set: { enabled: false },
+        };
+        expect((await call('PUT', '/api/fleet/overrides', ADMIN_TOKEN, o)).status).toBe(200);
+        return {
+          path: `/api/fleet/overrides?key=${encodeURIComponent(`site:${o.target}:chlorine.free.high`)}`,
+        };
+      },
+      'POST /api/fleet/history/:id/restore': async () => {
+        const o = {
+          scope: 'kind',
+          target: `kind-${++n}`,
+          rule: 'chlorine.free.high',
+          set: { enabled: false },
+        };
+        const r = await call('PUT', '/api/fleet/overrides', ADMIN_TOKEN, o);
+        return { path: `/api/fleet/history/${String((r.body.change as { id: number }).id)}/restore` };
+      },
       'DELETE /api/demo/devices/:id/faults': async () => {
         sim.startFault('tank-d', 'ph-high', 60_000);
         return { path: '/api/demo/devices/tank-d/faults' };
