@@ -28,6 +28,7 @@ import type { SharedMigration } from './storage/sql/migrations.js';
 import { FLEET_STEPS } from './fleet/migrations.js';
 import { FleetService } from './fleet/service.js';
 import { FleetStore } from './fleet/store.js';
+import { factsOf } from './registry/facts.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
@@ -192,7 +193,8 @@ export class Gateway extends GatewayParts {
 
   /**
    * Applies what can change while running: the rules (every unchanged (device, rule) keeps its
-   * state: running delays, active alarms) and the alarm grouping. Everything else is only reported,
+   * state: running delays, active alarms), the declared devices (registry and rule facts) and the
+   * alarm grouping. Everything else is only reported,
    * because sockets, files and the ingest pipeline are built from it at start.
    */
   reload(next: GatewayConfig): ReloadOutcome {
@@ -203,11 +205,23 @@ export class Gateway extends GatewayParts {
       this.rules.reload(next.rules);
       applied.push('rules');
     }
+    if (!sameJson(cur.devices, next.devices)) {
+      // Devices live: the registry takes the declared settings, the rules bind to the new facts
+      // (a device's rule state is kept where its effective rules did not change).
+      this.applyDevices(cur.devices, next.devices);
+      if (!applied.includes('rules')) this.rules.reload(next.rules);
+      applied.push('devices');
+    }
     if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
       this.alarms.setGrouping(next.alarms.grouping);
       applied.push('alarms.grouping');
     }
-    this.current = { ...cur, rules: next.rules, alarms: { ...cur.alarms, grouping: next.alarms.grouping } };
+    this.current = {
+      ...cur,
+      rules: next.rules,
+      devices: next.devices,
+      alarms: { ...cur.alarms, grouping: next.alarms.grouping },
+    };
     // What else changed is reported by the schema's restart marks, not by a list kept here.
     const restartNeeded = restartPaths(configSchema, this.current, next);
     if (restartNeeded.length > 0)
@@ -217,6 +231,19 @@ export class Gateway extends GatewayParts {
       );
     this.log.info({ file: this.configPath ?? null, applied }, 'config reloaded');
     return { applied, restartNeeded };
+  }
+
+  /** Declared devices added, changed or removed in the registry (ingest tags follow the topic). */
+  private applyDevices(cur: GatewayConfig['devices'], next: GatewayConfig['devices']): void {
+    const keep = new Set(next.map((d) => `${d.site}/${d.id}`));
+    for (const d of cur) if (!keep.has(`${d.site}/${d.id}`)) this.registry.forget(d.site, d.id);
+    for (const d of next) {
+      const known = this.registry.lookup(d.site, d.id) !== undefined;
+      this.registry.declare(d);
+      // A new device's clock starts now, so one that never reports still goes offline.
+      const e = this.registry.lookup(d.site, d.id);
+      if (!known && e) this.rules?.registerDevice(factsOf(e));
+    }
   }
 
   /** Every component's health, by name. */

@@ -152,6 +152,10 @@ const BREAKERS: Record<string, Breaker> = {
   },
   'DELETE /api/fleet/overrides': { query: 'key=', path: 'query.key' },
   'GET /api/fleet/history': { query: 'limit=0', path: 'query.limit' },
+  'PUT /api/fleet/devices': { body: { site: 'north', id: 'a b', kind: 'water-meter' }, path: 'body.id' },
+  'POST /api/fleet/devices/:site/:id/retire': { body: { note: 5 }, path: 'body.note' },
+  'POST /api/fleet/devices/:site/:id/move': { body: { site: 'no site' }, path: 'body.site' },
+  'POST /api/fleet/devices/import': { body: { csv: '' }, path: 'body.csv' },
 };
 
 describe('a request that breaks a schema', () => {

@@ -259,6 +259,40 @@ describe('role matrix over the route table', () => {
         const r = await call('PUT', '/api/fleet/overrides', ADMIN_TOKEN, o);
         return { path: `/api/fleet/history/${String((r.body.change as { id: number }).id)}/restore` };
       },
+      'PUT /api/fleet/devices': async () => ({
+        path: '/api/fleet/devices',
+        body: { site: 'estate', id: `meter-${++n}`, kind: 'water-meter', name: 'by the matrix' },
+      }),
+      'POST /api/fleet/devices/:site/:id/retire': async () => {
+        const id = `meter-${++n}`;
+        await call('PUT', '/api/fleet/devices', ADMIN_TOKEN, { site: 'estate', id, kind: 'water-meter' });
+        return { path: `/api/fleet/devices/estate/${id}/retire`, body: {} };
+      },
+      'POST /api/fleet/devices/:site/:id/move': async () => {
+        const id = `meter-${++n}`;
+        await call('PUT', '/api/fleet/devices', ADMIN_TOKEN, { site: 'estate', id, kind: 'water-meter' });
+        return { path: `/api/fleet/devices/estate/${id}/move`, body: { site: 'annex' } };
+      },
+      'POST /api/fleet/devices/:site/:id/adopt': async () => {
+        const id = `found-${++n}`;
+        await publishAll(gw.mqttUrl, [
+          {
+            topic: `facility/estate/water-meter/${id}/telemetry`,
+            payload: JSON.stringify({ ts: Date.now(), volume_m3: 1 }),
+          },
+        ]);
+        await waitFor(
+          async () =>
+            (await call('GET', `/api/devices/${encodeURIComponent(`estate/${id}`)}`, VIEWER)).status === 200,
+          10_000,
+          'a discovered device',
+        );
+        return { path: `/api/fleet/devices/estate/${id}/adopt` };
+      },
+      'POST /api/fleet/devices/import': async () => ({
+        path: '/api/fleet/devices/import',
+        body: { csv: `site,id,kind\nestate,csv-${++n},water-meter\n`, dryRun: false },
+      }),
       'DELETE /api/demo/devices/:id/faults': async () => {
         sim.startFault('tank-d', 'ph-high', 60_000);
         return { path: '/api/demo/devices/tank-d/faults' };

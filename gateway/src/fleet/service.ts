@@ -10,6 +10,16 @@ import {
   type StoredOverride,
 } from './rule-overrides.js';
 import type { FleetChange, FleetEntity, FleetStore } from './store.js';
+import type { DeviceConfig } from '../config/schema.js';
+import { BUILTIN_KINDS } from '../ingest/catalogue.js';
+import {
+  deviceKey,
+  devicesFromCsv,
+  layerDevices,
+  storedDeviceSchema,
+  type RowProblem,
+  type StoredDevice,
+} from './devices.js';
 
 /** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
 export interface FleetHost {
@@ -38,6 +48,7 @@ export class FleetError extends Error {
 export class FleetService implements Component {
   readonly name = 'fleet';
   private overrides = new Map<string, StoredOverride>();
+  private devices = new Map<string, StoredDevice>();
   private seen = 0;
   private timer?: NodeJS.Timeout;
   private skipped = 0;
@@ -80,6 +91,13 @@ export class FleetService implements Component {
       else this.log.error({ key: s.key, err: r.error.message }, 'a stored rule override is invalid; ignored');
     }
     this.overrides = next;
+    const devices = new Map<string, StoredDevice>();
+    for (const s of await this.store.list('device')) {
+      const r = storedDeviceSchema.safeParse(s.value);
+      if (r.success) devices.set(s.key, r.data);
+      else this.log.error({ key: s.key, err: r.error.message }, 'a stored device is invalid; ignored');
+    }
+    this.devices = devices;
   }
 
   /**
@@ -87,6 +105,11 @@ export class FleetService implements Component {
    * file no longer allows (its rule was removed, say) is left out and logged, never fatal.
    */
   layered(file: GatewayConfig): GatewayConfig {
+    const withDevices = { ...file, devices: layerDevices(file.devices, this.devices) };
+    return this.layeredRules(withDevices);
+  }
+
+  private layeredRules(file: GatewayConfig): GatewayConfig {
     const all = [...this.overrides.values()];
     const res = layerOverrides(file.rules, all);
     if (res.ok) {
@@ -143,8 +166,107 @@ export class FleetService implements Component {
     });
   }
 
+  /** Every device in force, and the retired ones, with where its declaration comes from. */
+  listDevices(): Array<{ device: DeviceConfig; retired: boolean; origin: 'file' | 'database' }> {
+    const file = this.host.fileConfig().devices;
+    const out = new Map<string, { device: DeviceConfig; retired: boolean; origin: 'file' | 'database' }>(
+      file.map((d) => [deviceKey(d), { device: d, retired: false, origin: 'file' }]),
+    );
+    for (const [key, s] of this.devices) out.set(key, { ...s, origin: 'database' });
+    return [...out.values()].sort((a, b) => deviceKey(a.device).localeCompare(deviceKey(b.device)));
+  }
+
+  /** Whether the ingest knows this kind (built in, or declared under `kinds`). */
+  knownKind(kind: string): boolean {
+    return kind in BUILTIN_KINDS || kind in this.host.fileConfig().kinds;
+  }
+
+  /** Creates or edits a device (a retired one comes back); validated by the config's device schema. */
+  putDevice(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const d = this.checkDevice(input);
+      return this.write('device', deviceKey(d), { device: d, retired: false }, actor, note);
+    });
+  }
+
+  /** Retires a device: out of the registry and the rules, its row and history kept. */
+  retireDevice(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.inForce(key);
+      return this.write('device', key, { device: cur, retired: true }, actor, note);
+    });
+  }
+
+  /** Moves a device to another site: declared there, retired here (its history stays under the old site). */
+  moveDevice(key: string, site: string, actor: string): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.inForce(key);
+      const moved = this.checkDevice({ ...cur, site });
+      if (this.devicesInForce().has(deviceKey(moved)))
+        throw new FleetError('invalid', [{ path: 'site', message: `${deviceKey(moved)} exists already` }]);
+      const note = `moved from ${key} to ${deviceKey(moved)}`;
+      await this.store.put('device', key, { device: cur, retired: true }, actor, note);
+      this.devices.set(key, { device: cur, retired: true });
+      return this.write('device', deviceKey(moved), { device: moved, retired: false }, actor, note);
+    });
+  }
+
+  /**
+   * Devices from CSV: every row checked first; with `dryRun` nothing is written. Otherwise the
+   * good rows are written in one transaction and applied at once; bad rows are listed either way.
+   */
+  importDevices(
+    csv: string,
+    dryRun: boolean,
+    actor: string,
+  ): Promise<{ rows: number; valid: number; imported: number; problems: RowProblem[] }> {
+    return this.serial(async () => {
+      const { devices, problems } = devicesFromCsv(csv, (k) => this.knownKind(k));
+      const rows = devices.length + problems.filter((p) => p.line > 1).length;
+      if (dryRun || devices.length === 0) return { rows, valid: devices.length, imported: 0, problems };
+      const changes = await this.store.putMany(
+        'device',
+        devices.map(({ device }) => ({ key: deviceKey(device), value: { device, retired: false } })),
+        actor,
+        'CSV import',
+      );
+      for (const { device } of devices) this.devices.set(deviceKey(device), { device, retired: false });
+      for (const c of changes) this.seen = Math.max(this.seen, c.id);
+      this.log.info({ actor, imported: changes.length, problems: problems.length }, 'devices imported');
+      this.host.apply(this.layered(this.host.fileConfig()));
+      return { rows, valid: devices.length, imported: changes.length, problems };
+    });
+  }
+
+  private devicesInForce(): Map<string, DeviceConfig> {
+    const file = this.host.fileConfig().devices;
+    return new Map(layerDevices(file, this.devices).map((d) => [deviceKey(d), d]));
+  }
+
+  private inForce(key: string): DeviceConfig {
+    const cur = this.devicesInForce().get(key);
+    if (!cur) throw new FleetError('not-found', [{ path: key, message: 'no such device in force' }]);
+    return cur;
+  }
+
+  private checkDevice(input: unknown): DeviceConfig {
+    const r = storedDeviceSchema.shape.device.safeParse(input);
+    if (!r.success)
+      throw new FleetError(
+        'invalid',
+        r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    if (!this.knownKind(r.data.kind))
+      throw new FleetError('invalid', [{ path: 'kind', message: `unknown kind "${r.data.kind}"` }]);
+    return r.data;
+  }
+
   history(f: { entity?: FleetEntity; key?: string; limit?: number }): Promise<FleetChange[]> {
     return this.store.history(f);
+  }
+
+  change(id: number): Promise<FleetChange | undefined> {
+    return this.store.change(id);
   }
 
   /** Puts back the value a change replaced (its `before`), as a new change of its own. */
@@ -152,6 +274,13 @@ export class FleetService implements Component {
     const c = await this.store.change(id);
     if (!c) throw new FleetError('not-found', [{ path: String(id), message: 'no such change' }]);
     const note = `restore of change ${id}`;
+    if (c.entity === 'device')
+      return this.serial(async () => {
+        if (c.before === null) return this.write('device', c.key, null, actor, note);
+        const r = storedDeviceSchema.safeParse(c.before);
+        if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        return this.write('device', c.key, r.data, actor, note);
+      });
     if (c.entity !== 'rule-override')
       throw new FleetError('invalid', [
         { path: c.entity, message: 'this kind of change cannot be restored yet' },
@@ -164,14 +293,15 @@ export class FleetService implements Component {
   private async write(
     entity: FleetEntity,
     key: string,
-    value: StoredOverride | null,
+    value: StoredOverride | StoredDevice | null,
     actor: string,
     note: string | null,
   ): Promise<FleetChange | undefined> {
     const change = await this.store.put(entity, key, value, actor, note);
     if (!change) return undefined;
-    if (value === null) this.overrides.delete(key);
-    else this.overrides.set(key, value);
+    const map = (entity === 'device' ? this.devices : this.overrides) as Map<string, typeof value>;
+    if (value === null) map.delete(key);
+    else map.set(key, value);
     this.seen = Math.max(this.seen, change.id);
     this.log.info({ entity, key, actor, change: change.id }, 'runtime configuration changed');
     this.host.apply(this.layered(this.host.fileConfig()));

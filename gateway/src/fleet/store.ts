@@ -105,6 +105,44 @@ export class FleetStore {
     });
   }
 
+  /** Several settings in one transaction (a CSV import): all recorded, or none. */
+  async putMany(
+    entity: FleetEntity,
+    rows: ReadonlyArray<{ key: string; value: unknown }>,
+    actor: string,
+    note: string | null = null,
+    at = Date.now(),
+  ): Promise<FleetChange[]> {
+    return this.db.transaction().execute(async (tx) => {
+      const out: FleetChange[] = [];
+      for (const { key, value } of rows) {
+        const cur = await tx
+          .selectFrom('fleet_setting')
+          .select('value')
+          .where('entity', '=', entity)
+          .where('key', '=', key)
+          .executeTakeFirst();
+        const before = cur?.value ?? null;
+        const after = JSON.stringify(value);
+        if (before === after) continue;
+        await tx
+          .insertInto('fleet_setting')
+          .values({ entity, key, value: after, updated_at: at, updated_by: actor })
+          .onConflict((oc) =>
+            oc.columns(['entity', 'key']).doUpdateSet({ value: after, updated_at: at, updated_by: actor }),
+          )
+          .execute();
+        const row = await tx
+          .insertInto('fleet_change')
+          .values({ at, actor, entity, key, before, after, note })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        out.push({ id: row.id, at, actor, entity, key, before: parse(before), after: value, note });
+      }
+      return out;
+    });
+  }
+
   async history(f: { entity?: FleetEntity; key?: string; limit?: number } = {}): Promise<FleetChange[]> {
     let q = this.db.selectFrom('fleet_change').selectAll();
     if (f.entity !== undefined) q = q.where('entity', '=', f.entity);

@@ -23,6 +23,7 @@ import { alarmRoutes, type RulesView } from './routes/alarms.js';
 import { demoRoutes, type DemoRouteDeps } from './routes/demo.js';
 import { deviceRoutes } from './routes/devices.js';
 import { fleetRoutes, type FleetRouteDeps } from './routes/fleet.js';
+import { fleetDeviceRoutes } from './routes/fleet-devices.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
@@ -135,7 +136,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
     void app.register(windowRoutes, { alarms: deps.alarms.service });
   }
-  if (deps.fleet) void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });
+  if (deps.fleet) {
+    void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });
+    void app.register(fleetDeviceRoutes, { fleet: deps.fleet.fleet, registry: deps.registry });
+  }
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });
   if (deps.tickets) void app.register(ticketRoutes, { tickets: deps.tickets });

@@ -100,3 +100,59 @@ export const effectiveRulesSchema = named(
   "A device's rules with where each value comes from: default, critical, kind, site or device",
 );
 export type EffectiveRules = z.infer<typeof effectiveRulesSchema>;
+
+const deviceFields = {
+  site: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}'),
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}'),
+  kind: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}'),
+  name: z.string().max(200).optional(),
+  location: z.string().max(200).optional(),
+  critical: z.boolean().optional(),
+  reportIntervalSec: z.number().int().positive().optional(),
+  ratedMaxFlow: z.number().positive().optional(),
+  registerMax: z.number().positive().optional(),
+  meterClass: z.enum(['commercial', 'residential', 'in-home']).optional(),
+};
+
+/** `PUT /api/fleet/devices`: a device created or edited (the config's `devices[]` entry). */
+export const deviceBody = z.strictObject({ ...deviceFields, note: z.string().max(500).optional() });
+export type DeviceBody = z.infer<typeof deviceBody>;
+
+export const fleetDeviceSchema = named(
+  z.object({
+    device: z.object({ ...deviceFields, critical: z.boolean() }),
+    retired: z.boolean(),
+    origin: z.enum(['file', 'database']),
+  }),
+  'FleetDevice',
+  'A declared device: from the config file or changed here; retired ones are kept',
+);
+export type FleetDevice = z.infer<typeof fleetDeviceSchema>;
+
+export const deviceKeyParams = z.object({
+  site: z.string().min(1).max(64),
+  id: z.string().min(1).max(64),
+});
+
+export const retireBody = z.strictObject({ note: z.string().max(500).optional() });
+export const moveBody = z.strictObject({ site: deviceFields.site });
+
+export const importBody = z.strictObject({
+  /** The CSV text: a header row naming the columns (site,id,kind,name,location,critical,…). */
+  csv: z.string().min(1).max(5_000_000),
+  /** true: check every row and write nothing. */
+  dryRun: z.boolean().default(true),
+});
+
+export const importResult = named(
+  z.object({
+    rows: z.number().int(),
+    valid: z.number().int(),
+    imported: z.number().int(),
+    /** Every bad row: its line in the file (header = 1) and why. */
+    problems: z.array(z.object({ line: z.number().int(), reason: z.string() })),
+  }),
+  'DeviceImport',
+  'A CSV import: rows read, valid ones, imported ones (0 on a dry run), every bad row with its reason',
+);
+export type ImportResult = z.infer<typeof importResult>;
