@@ -212,6 +212,11 @@ export class Gateway extends GatewayParts {
       if (!applied.includes('rules')) this.rules.reload(next.rules);
       applied.push('devices');
     }
+    if (!sameJson(cur.workorders.contacts, next.workorders.contacts)) {
+      // The next escalation reaches the new chain (an operator's change, or the on-call rota).
+      this.wo?.service.setContacts(next.workorders.contacts);
+      applied.push('workorders.contacts');
+    }
     if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
       this.alarms.setGrouping(next.alarms.grouping);
       applied.push('alarms.grouping');
@@ -220,6 +225,7 @@ export class Gateway extends GatewayParts {
       ...cur,
       rules: next.rules,
       devices: next.devices,
+      workorders: { ...cur.workorders, contacts: next.workorders.contacts },
       alarms: { ...cur.alarms, grouping: next.alarms.grouping },
     };
     // What else changed is reported by the schema's restart marks, not by a list kept here.

@@ -156,6 +156,8 @@ const BREAKERS: Record<string, Breaker> = {
   'POST /api/fleet/devices/:site/:id/retire': { body: { note: 5 }, path: 'body.note' },
   'POST /api/fleet/devices/:site/:id/move': { body: { site: 'no site' }, path: 'body.site' },
   'POST /api/fleet/devices/import': { body: { csv: '' }, path: 'body.csv' },
+  'PUT /api/fleet/contacts': { body: { contacts: [] }, path: 'body.contacts' },
+  'PUT /api/fleet/on-call': { body: { week: '2026-49', contact: null }, path: 'body.week' },
 };
 
 describe('a request that breaks a schema', () => {

@@ -293,6 +293,14 @@ describe('role matrix over the route table', () => {
         path: '/api/fleet/devices/import',
         body: { csv: `site,id,kind\nestate,csv-${++n},water-meter\n`, dryRun: false },
       }),
+      'PUT /api/fleet/contacts': async () => ({
+        path: '/api/fleet/contacts',
+        body: { contacts: [{ name: `night desk ${++n}` }, { name: 'shift supervisor' }] },
+      }),
+      'PUT /api/fleet/on-call': async () => ({
+        path: '/api/fleet/on-call',
+        body: { week: '2030-W10', contact: { name: `on call ${++n}` } },
+      }),
       'DELETE /api/demo/devices/:id/faults': async () => {
         sim.startFault('tank-d', 'ph-high', 60_000);
         return { path: '/api/demo/devices/tank-d/faults' };

@@ -10,7 +10,13 @@ const withChange = (change: Record<string, unknown>) => configSchema.parse(chang
 describe('restart marks of the config schema', () => {
   it('leave unmarked exactly the keys Gateway.reload() applies', () => {
     // A new key must be marked `.meta({ restart: true })` or be applied by reload (and listed here).
-    expect(liveKeyPaths(configSchema)).toEqual(['devices', 'rules', 'rulesFile', 'alarms.grouping']);
+    expect(liveKeyPaths(configSchema)).toEqual([
+      'devices',
+      'rules',
+      'rulesFile',
+      'alarms.grouping',
+      'workorders.contacts',
+    ]);
   });
 
   it('report a changed restart key by its path, two levels deep', () => {

@@ -11,6 +11,15 @@ import {
 } from './rule-overrides.js';
 import type { FleetChange, FleetEntity, FleetStore } from './store.js';
 import type { DeviceConfig } from '../config/schema.js';
+import {
+  chainSchema,
+  contactProblems,
+  isoWeek,
+  layerContacts,
+  WEEK_PATTERN,
+  type Contact,
+} from './contacts.js';
+import { contactSchema } from '../workorders/schema.js';
 import { BUILTIN_KINDS } from '../ingest/catalogue.js';
 import {
   deviceKey,
@@ -49,6 +58,9 @@ export class FleetService implements Component {
   readonly name = 'fleet';
   private overrides = new Map<string, StoredOverride>();
   private devices = new Map<string, StoredDevice>();
+  private chain: Contact[] | undefined;
+  private rota = new Map<string, Contact>();
+  private week = '';
   private seen = 0;
   private timer?: NodeJS.Timeout;
   private skipped = 0;
@@ -60,6 +72,7 @@ export class FleetService implements Component {
     private readonly host: FleetHost,
     private readonly log: Logger,
     private readonly pollMs = 5_000,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async start(): Promise<void> {
@@ -98,6 +111,14 @@ export class FleetService implements Component {
       else this.log.error({ key: s.key, err: r.error.message }, 'a stored device is invalid; ignored');
     }
     this.devices = devices;
+    const chain = (await this.store.list('contact')).find((s) => s.key === 'chain');
+    const c = chain ? chainSchema.safeParse(chain.value) : undefined;
+    this.chain = c?.success ? c.data : undefined;
+    this.rota = new Map();
+    for (const s of await this.store.list('on-call')) {
+      const r = contactSchema.safeParse(s.value);
+      if (r.success) this.rota.set(s.key, r.data);
+    }
   }
 
   /**
@@ -105,7 +126,13 @@ export class FleetService implements Component {
    * file no longer allows (its rule was removed, say) is left out and logged, never fatal.
    */
   layered(file: GatewayConfig): GatewayConfig {
-    const withDevices = { ...file, devices: layerDevices(file.devices, this.devices) };
+    this.week = isoWeek(this.now());
+    const contacts = layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
+    const withDevices = {
+      ...file,
+      devices: layerDevices(file.devices, this.devices),
+      workorders: { ...file.workorders, contacts },
+    };
     return this.layeredRules(withDevices);
   }
 
@@ -261,6 +288,67 @@ export class FleetService implements Component {
     return r.data;
   }
 
+  /** The escalation chain from the operators (undefined: the file's) and the on-call rota by ISO week. */
+  contacts(): {
+    chain: Contact[] | undefined;
+    rota: Array<{ week: string; contact: Contact }>;
+    week: string;
+  } {
+    const rota = [...this.rota]
+      .map(([week, contact]) => ({ week, contact }))
+      .sort((a, b) => a.week.localeCompare(b.week));
+    return { chain: this.chain, rota, week: isoWeek(this.now()) };
+  }
+
+  /** Replaces the escalation chain (level 1 first); checked as the config file's chain is. */
+  setChain(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const r = chainSchema.safeParse(input);
+      if (!r.success)
+        throw new FleetError(
+          'invalid',
+          r.error.issues.map((i) => ({ path: ['contacts', ...i.path].join('.'), message: i.message })),
+        );
+      this.checkContacts(r.data, 'contacts');
+      return this.write('contact', 'chain', r.data, actor, note);
+    });
+  }
+
+  /** Who is on call in an ISO week (`2026-W49`): level 1 of the chain that week; null removes the entry. */
+  setOnCall(
+    week: string,
+    input: unknown,
+    actor: string,
+    note: string | null = null,
+  ): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      if (!WEEK_PATTERN.test(week))
+        throw new FleetError('invalid', [{ path: 'week', message: 'must be an ISO week, 2026-W49' }]);
+      if (input === null) {
+        if (!this.rota.has(week))
+          throw new FleetError('not-found', [{ path: week, message: 'nobody is on call that week' }]);
+        return this.write('on-call', week, null, actor, note);
+      }
+      const r = contactSchema.safeParse(input);
+      if (!r.success)
+        throw new FleetError(
+          'invalid',
+          r.error.issues.map((i) => ({ path: ['contact', ...i.path].join('.'), message: i.message })),
+        );
+      this.checkContacts([r.data], 'contact');
+      return this.write('on-call', week, r.data, actor, note);
+    });
+  }
+
+  private checkContacts(contacts: Contact[], at: string): void {
+    const problems = contactProblems(this.host.fileConfig(), contacts, at);
+    if (problems.length)
+      throw new FleetError(
+        'invalid',
+        problems.map((p) => ({ path: '', message: p })),
+      );
+  }
+
   history(f: { entity?: FleetEntity; key?: string; limit?: number }): Promise<FleetChange[]> {
     return this.store.history(f);
   }
@@ -281,6 +369,19 @@ export class FleetService implements Component {
         if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
         return this.write('device', c.key, r.data, actor, note);
       });
+    if (c.entity === 'contact' || c.entity === 'on-call')
+      return this.serial(async () => {
+        const r = (c.entity === 'contact' ? chainSchema : contactSchema).safeParse(c.before);
+        if (c.before !== null && !r.success)
+          throw new FleetError('invalid', [{ path: c.key, message: r.error!.message }]);
+        return this.write(
+          c.entity,
+          c.key,
+          c.before === null ? null : (r.data as Contact | Contact[]),
+          actor,
+          note,
+        );
+      });
     if (c.entity !== 'rule-override')
       throw new FleetError('invalid', [
         { path: c.entity, message: 'this kind of change cannot be restored yet' },
@@ -293,15 +394,20 @@ export class FleetService implements Component {
   private async write(
     entity: FleetEntity,
     key: string,
-    value: StoredOverride | StoredDevice | null,
+    value: StoredOverride | StoredDevice | Contact | Contact[] | null,
     actor: string,
     note: string | null,
   ): Promise<FleetChange | undefined> {
     const change = await this.store.put(entity, key, value, actor, note);
     if (!change) return undefined;
-    const map = (entity === 'device' ? this.devices : this.overrides) as Map<string, typeof value>;
-    if (value === null) map.delete(key);
-    else map.set(key, value);
+    if (entity === 'contact') this.chain = (value ?? undefined) as Contact[] | undefined;
+    else {
+      const map = (
+        entity === 'device' ? this.devices : entity === 'on-call' ? this.rota : this.overrides
+      ) as Map<string, typeof value>;
+      if (value === null) map.delete(key);
+      else map.set(key, value);
+    }
     this.seen = Math.max(this.seen, change.id);
     this.log.info({ entity, key, actor, change: change.id }, 'runtime configuration changed');
     this.host.apply(this.layered(this.host.fileConfig()));
@@ -319,8 +425,9 @@ export class FleetService implements Component {
     try {
       await this.serial(async () => {
         const last = await this.store.lastChangeId();
-        if (last <= this.seen) return;
-        await this.load();
+        // A new week may bring another on-call contact even when nothing was written.
+        if (last <= this.seen && isoWeek(this.now()) === this.week) return;
+        if (last > this.seen) await this.load();
         this.host.apply(this.layered(this.host.fileConfig()));
       });
     } catch (err) {

@@ -24,6 +24,7 @@ import { demoRoutes, type DemoRouteDeps } from './routes/demo.js';
 import { deviceRoutes } from './routes/devices.js';
 import { fleetRoutes, type FleetRouteDeps } from './routes/fleet.js';
 import { fleetDeviceRoutes } from './routes/fleet-devices.js';
+import { fleetContactRoutes } from './routes/fleet-contacts.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
@@ -139,6 +140,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.fleet) {
     void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });
     void app.register(fleetDeviceRoutes, { fleet: deps.fleet.fleet, registry: deps.registry });
+    void app.register(fleetContactRoutes, deps.fleet);
   }
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });

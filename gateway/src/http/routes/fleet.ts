@@ -148,10 +148,10 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       },
     },
     async (req) => {
-      // Devices are the admin's: putting one back needs the role that changes it.
+      // Devices and contacts are the admin's: putting one back needs the role that changes it.
       const entity = (await fleet.change(req.params.id))?.entity;
-      if (entity === 'device' && req.principal!.role !== 'admin')
-        throw new HttpError('GW_ERR_FORBIDDEN', 'restoring a device change needs the admin role');
+      if (entity !== undefined && entity !== 'rule-override' && req.principal!.role !== 'admin')
+        throw new HttpError('GW_ERR_FORBIDDEN', `restoring a ${entity} change needs the admin role`);
       const c = await fleet.restore(req.params.id, req.principal!.name).catch(refused);
       return { change: c ? changeToJson(c) : null };
     },

@@ -156,3 +156,43 @@ export const importResult = named(
   'A CSV import: rows read, valid ones, imported ones (0 on a dry run), every bad row with its reason',
 );
 export type ImportResult = z.infer<typeof importResult>;
+
+const contactJson = z.strictObject({
+  name: z.string().min(1).max(200),
+  contact: z.string().max(200).optional(),
+  email: z.email().optional(),
+  webhook: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the name of a webhook')
+    .optional(),
+  language: z.enum(['en', 'zh']).optional(),
+});
+
+/** `PUT /api/fleet/contacts`: the escalation chain, level 1 first. */
+export const chainBody = z.strictObject({
+  contacts: z.array(contactJson).min(1).max(20),
+  note: z.string().max(500).optional(),
+});
+
+/** `PUT /api/fleet/on-call`: who is on call in a week (absent: this week); `contact: null` removes it. */
+export const onCallBody = z.strictObject({
+  week: z
+    .string()
+    .regex(/^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$/, 'must be an ISO week, 2026-W49')
+    .optional(),
+  contact: contactJson.nullable(),
+  note: z.string().max(500).optional(),
+});
+
+export const contactsSchema = named(
+  z.object({
+    /** The chain in force (this week's on-call contact at level 1). */
+    chain: z.array(contactJson),
+    /** The ISO week now. */
+    week: z.string(),
+    onCall: contactJson.nullable(),
+    rota: z.array(z.object({ week: z.string(), contact: contactJson })),
+  }),
+  'Contacts',
+  'The escalation chain in force and the on-call rota by ISO week',
+);
