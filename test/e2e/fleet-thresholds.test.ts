@@ -2,7 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, newPage, signIn } from '../fixtures/browser.js';
 import { buildDashboard } from '../fixtures/dashboard.js';
-import { startGateway, testConfig } from '../fixtures/gateway.js';
+import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
 import { waitFor } from '../fixtures/ports.js';
 import { publishAll } from '../fixtures/publisher.js';
 
@@ -168,5 +168,48 @@ describe('thresholds in the dashboard', () => {
     await viewer.page.locator('[data-testid=thresholds] [data-rule="chlorine.free.low"]').waitFor();
     expect(await viewer.page.locator('[data-testid=edit-rule]').count()).toBe(0);
     await viewer.context.close();
+  });
+
+  it('the fleet page on a phone, in Chinese: on-call contact set, CSV checked then imported', async () => {
+    const { context, page, pageErrors } = await newPage(browser, {
+      locale: 'zh-CN',
+      width: 390,
+      height: 844,
+    });
+    await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
+    await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
+    await page.goto(`${gw.httpUrl}/#/fleet`);
+    const onCall = page.locator('[data-testid=on-call]');
+    await onCall.waitFor({ timeout: 20_000 });
+    expect(await onCall.locator('h3').textContent()).toContain('本周值班');
+    await onCall.locator('input[name=onCallName]').fill('李伟');
+    await onCall.locator('input[name=onCallReach]').fill('+86 138 0000 0001');
+    await onCall.locator('[data-testid=save-on-call]').click();
+    await page.waitForFunction(
+      `document.querySelector('[data-testid=on-call-now]')?.textContent === '李伟'`,
+      undefined,
+      { timeout: 10_000 },
+    );
+    const contacts = await api<{ onCall: { name: string } | null }>('/api/fleet/contacts');
+    expect(contacts.onCall?.name).toBe('李伟');
+
+    const csv = 'site,id,kind,name\nestate,tank-9,chlorination,Tank 9\nestate,tank-10,toaster,\n';
+    await page.locator('[data-testid=csv-import] textarea').fill(csv);
+    await page.locator('[data-testid=csv-check]').click();
+    await page.locator('[data-testid=csv-result] li[data-line="3"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('[data-testid=csv-result] li').count()).toBe(1);
+    expect(await page.locator('[data-testid=fleet-devices] [data-device="estate/tank-9"]').count()).toBe(0);
+    await page.locator('[data-testid=csv-import-apply]').click();
+    await page
+      .locator('[data-testid=fleet-devices] [data-device="estate/tank-9"]')
+      .waitFor({ timeout: 10_000 });
+    const dev = await api<{ name: string | null }>(`/api/devices/${encodeURIComponent('estate/tank-9')}`);
+    expect(dev.name).toBe('Tank 9');
+    const overflow = (await page.evaluate(
+      'document.documentElement.scrollWidth - window.innerWidth',
+    )) as number;
+    expect(overflow).toBeLessThanOrEqual(0);
+    expect(pageErrors).toEqual([]);
+    await context.close();
   });
 });

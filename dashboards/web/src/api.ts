@@ -140,6 +140,22 @@ export class Api {
     (await this.call<{ changes: ConfigChange[] }>('GET', `/api/fleet/history?${query(q)}`)).changes;
   restoreChange = (id: number) =>
     this.call<{ change: ConfigChange | null }>('POST', `/api/fleet/history/${id}/restore`);
+  contacts = () => this.call<S.Contacts>('GET', '/api/fleet/contacts');
+  setOnCall = (contact: S.OnCallBody['contact'], note?: string) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/on-call', {
+      contact,
+      ...(note ? { note } : {}),
+    });
+  fleetDevices = async () =>
+    (await this.call<{ devices: S.FleetDevice[] }>('GET', '/api/fleet/devices')).devices;
+  retireDevice = (site: string, id: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/retire`,
+      {},
+    );
+  importDevices = (csv: string, dryRun: boolean) =>
+    this.call<S.ImportResult>('POST', '/api/fleet/devices/import', { csv, dryRun });
   demoDevices = () => this.call<{ devices: DemoDevice[] }>('GET', '/api/demo/devices');
   demoFault = (id: string, fault: string) =>
     this.call<unknown>('POST', `/api/demo/devices/${encodeURIComponent(id)}/faults`, { fault });

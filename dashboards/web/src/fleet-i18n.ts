@@ -39,6 +39,22 @@ export const fleetEn = {
   changedBy: '{actor}, {t}',
   created: 'set',
   removed: 'removed',
+  fleet: 'Fleet',
+  onCall: 'On call this week ({week})',
+  onCallName: 'Name',
+  onCallReach: 'Phone or pager',
+  nobodyOnCall: 'Nobody named: level 1 of the chain',
+  importCsv: 'Import devices from CSV',
+  importHint:
+    'Header row: site,id,kind,name,location,critical,ratedMaxFlow,registerMax,meterClass,reportIntervalSec',
+  dryRun: 'Check',
+  applyImport: 'Import',
+  importResult: '{valid} of {rows} rows are good, {imported} imported',
+  badRow: 'line {line}: {reason}',
+  devicesDeclared: 'Declared devices',
+  retire: 'Retire',
+  retiredLabel: 'retired',
+  escalationChain: 'Escalation chain',
 };
 
 export const fleetZh: Record<keyof typeof fleetEn, string> = {
@@ -79,4 +95,20 @@ export const fleetZh: Record<keyof typeof fleetEn, string> = {
   changedBy: '{actor}，{t}',
   created: '设置',
   removed: '删除',
+  fleet: '设备与值班',
+  onCall: '本周值班（{week}）',
+  onCallName: '姓名',
+  onCallReach: '电话或寻呼',
+  nobodyOnCall: '未指定：使用联系链第一级',
+  importCsv: '从 CSV 导入设备',
+  importHint:
+    '表头：site,id,kind,name,location,critical,ratedMaxFlow,registerMax,meterClass,reportIntervalSec',
+  dryRun: '检查',
+  applyImport: '导入',
+  importResult: '{rows} 行中 {valid} 行正确，已导入 {imported} 行',
+  badRow: '第 {line} 行：{reason}',
+  devicesDeclared: '已登记设备',
+  retire: '退役',
+  retiredLabel: '已退役',
+  escalationChain: '联系链',
 };

@@ -175,6 +175,7 @@ export const chainBody = z.strictObject({
 });
 
 /** `PUT /api/fleet/on-call`: who is on call in a week (absent: this week); `contact: null` removes it. */
+export type OnCallBody = z.infer<typeof onCallBody>;
 export const onCallBody = z.strictObject({
   week: z
     .string()
@@ -196,3 +197,4 @@ export const contactsSchema = named(
   'Contacts',
   'The escalation chain in force and the on-call rota by ISO week',
 );
+export type Contacts = z.infer<typeof contactsSchema>;
