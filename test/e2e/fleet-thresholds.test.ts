@@ -205,6 +205,22 @@ describe('thresholds in the dashboard', () => {
       .waitFor({ timeout: 10_000 });
     const dev = await api<{ name: string | null }>(`/api/devices/${encodeURIComponent('estate/tank-9')}`);
     expect(dev.name).toBe('Tank 9');
+    // Edited in place: the registry takes the new name and critical flag at once.
+    const row = page.locator('[data-testid=fleet-devices] [data-device="estate/tank-9"]');
+    await row.locator('[data-testid=edit-device]').click();
+    await row.locator('input[name=name]').fill('9 号水箱');
+    await row.locator('input[name=critical]').check();
+    await row.locator('[data-testid=save-device]').click();
+    await waitFor(
+      async () =>
+        (await api<{ name: string | null }>(`/api/devices/${encodeURIComponent('estate/tank-9')}`)).name ===
+        '9 号水箱',
+      10_000,
+      'the new name in the registry',
+    );
+    expect(
+      (await api<{ critical: boolean }>(`/api/devices/${encodeURIComponent('estate/tank-9')}`)).critical,
+    ).toBe(true);
     const overflow = (await page.evaluate(
       'document.documentElement.scrollWidth - window.innerWidth',
     )) as number;

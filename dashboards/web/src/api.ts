@@ -154,6 +154,14 @@ export class Api {
       `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/retire`,
       {},
     );
+  putDevice = (body: S.DeviceBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/devices', body);
+  moveDevice = (site: string, id: string, to: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/move`,
+      { site: to },
+    );
   importDevices = (csv: string, dryRun: boolean) =>
     this.call<S.ImportResult>('POST', '/api/fleet/devices/import', { csv, dryRun });
   demoDevices = () => this.call<{ devices: DemoDevice[] }>('GET', '/api/demo/devices');

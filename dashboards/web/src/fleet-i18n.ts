@@ -55,6 +55,12 @@ export const fleetEn = {
   retire: 'Retire',
   retiredLabel: 'retired',
   escalationChain: 'Escalation chain',
+  deviceName: 'Name',
+  deviceLocation: 'Location',
+  deviceCritical: 'Critical asset',
+  ratedMaxFlow: 'Rated maximum flow',
+  meterClass: 'Meter class',
+  moveToSite: 'Site',
 };
 
 export const fleetZh: Record<keyof typeof fleetEn, string> = {
@@ -111,4 +117,10 @@ export const fleetZh: Record<keyof typeof fleetEn, string> = {
   retire: '退役',
   retiredLabel: '已退役',
   escalationChain: '联系链',
+  deviceName: '名称',
+  deviceLocation: '位置',
+  deviceCritical: '重点设备',
+  ratedMaxFlow: '额定最大流量',
+  meterClass: '表计类别',
+  moveToSite: '站点',
 };

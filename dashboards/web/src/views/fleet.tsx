@@ -15,6 +15,7 @@ export function FleetView() {
   const [devices, setDevices] = useState<S.FleetDevice[]>([]);
   const [rev, setRev] = useState(0);
   const [err, setErr] = useState('');
+  const [editing, setEditing] = useState<string | null>(null);
   useEffect(() => {
     api.contacts().then(setContacts, (e: Error) => setErr(e.message));
     api.fleetDevices().then(setDevices, () => setDevices([]));
@@ -38,6 +39,25 @@ export function FleetView() {
                   <b>{key}</b> {d.device.name ?? ''} <span class="muted">{d.device.kind}</span>
                 </span>
                 {d.retired && <span class="pill s-offline">{t('retiredLabel')}</span>}
+                {admin && !d.retired && editing !== key && (
+                  <button
+                    type="button"
+                    class="secondary"
+                    data-testid="edit-device"
+                    onClick={() => setEditing(key)}
+                  >
+                    {t('editRule')}
+                  </button>
+                )}
+                {editing === key && (
+                  <DeviceForm
+                    device={d.device}
+                    onDone={(saved) => {
+                      setEditing(null);
+                      if (saved) changed();
+                    }}
+                  />
+                )}
                 {admin && !d.retired && (
                   <button
                     type="button"
@@ -175,5 +195,110 @@ function CsvImport(props: { onImported: () => void }) {
         </div>
       )}
     </div>
+  );
+}
+
+const METER_CLASSES = ['', 'commercial', 'residential', 'in-home'] as const;
+
+/** A device's declared settings; a changed site moves it (declared there, retired here). */
+function DeviceForm(props: { device: S.FleetDevice['device']; onDone: (saved: boolean) => void }) {
+  const { api, t } = useApp();
+  const d = props.device;
+  const [f, setF] = useState({
+    site: d.site,
+    name: d.name ?? '',
+    location: d.location ?? '',
+    critical: d.critical,
+    ratedMaxFlow: d.ratedMaxFlow === undefined ? '' : String(d.ratedMaxFlow),
+    meterClass: d.meterClass ?? '',
+  });
+  const [err, setErr] = useState('');
+  const text = (k: 'site' | 'name' | 'location' | 'ratedMaxFlow') => (e: Event) =>
+    setF((x) => ({ ...x, [k]: (e.currentTarget as HTMLInputElement).value }));
+  const submit = async (): Promise<void> => {
+    const flow = f.ratedMaxFlow.trim() === '' ? undefined : Number(f.ratedMaxFlow);
+    const body: S.DeviceBody = {
+      site: d.site,
+      id: d.id,
+      kind: d.kind,
+      critical: f.critical,
+      ...(d.reportIntervalSec !== undefined ? { reportIntervalSec: d.reportIntervalSec } : {}),
+      ...(d.registerMax !== undefined ? { registerMax: d.registerMax } : {}),
+      ...(f.name.trim() ? { name: f.name.trim() } : {}),
+      ...(f.location.trim() ? { location: f.location.trim() } : {}),
+      ...(flow !== undefined ? { ratedMaxFlow: flow } : {}),
+      ...(f.meterClass ? { meterClass: f.meterClass as NonNullable<S.DeviceBody['meterClass']> } : {}),
+    };
+    await api.putDevice(body);
+    if (f.site.trim() !== d.site) await api.moveDevice(d.site, d.id, f.site.trim());
+  };
+  return (
+    <form
+      class="rule-form"
+      data-testid="device-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit().then(
+          () => props.onDone(true),
+          (x: Error) => setErr(x.message),
+        );
+      }}
+    >
+      <label>
+        {t('deviceName')}
+        <input name="name" value={f.name} onInput={text('name')} />
+      </label>
+      <label>
+        {t('deviceLocation')}
+        <input name="location" value={f.location} onInput={text('location')} />
+      </label>
+      <label>
+        {t('moveToSite')}
+        <input name="site" value={f.site} onInput={text('site')} />
+      </label>
+      <label>
+        {t('ratedMaxFlow')}
+        <input
+          name="ratedMaxFlow"
+          type="number"
+          step="any"
+          inputMode="decimal"
+          value={f.ratedMaxFlow}
+          onInput={text('ratedMaxFlow')}
+        />
+      </label>
+      <label>
+        {t('meterClass')}
+        <select
+          name="meterClass"
+          value={f.meterClass}
+          onChange={(e) => setF((x) => ({ ...x, meterClass: (e.currentTarget as HTMLSelectElement).value }))}
+        >
+          {METER_CLASSES.map((m) => (
+            <option value={m} key={m}>
+              {m || '–'}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label class="check">
+        <input
+          name="critical"
+          type="checkbox"
+          checked={f.critical}
+          onChange={(e) => setF((x) => ({ ...x, critical: (e.currentTarget as HTMLInputElement).checked }))}
+        />
+        {t('deviceCritical')}
+      </label>
+      {err && <p class="error">{err}</p>}
+      <div class="actions">
+        <button type="submit" data-testid="save-device">
+          {t('save')}
+        </button>
+        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
+          {t('cancel')}
+        </button>
+      </div>
+    </form>
   );
 }
