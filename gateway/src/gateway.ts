@@ -242,7 +242,11 @@ export class Gateway extends GatewayParts {
   /** Declared devices added, changed or removed in the registry (ingest tags follow the topic). */
   private applyDevices(cur: GatewayConfig['devices'], next: GatewayConfig['devices']): void {
     const keep = new Set(next.map((d) => `${d.site}/${d.id}`));
-    for (const d of cur) if (!keep.has(`${d.site}/${d.id}`)) this.registry.forget(d.site, d.id);
+    for (const d of cur)
+      if (!keep.has(`${d.site}/${d.id}`)) {
+        this.registry.forget(d.site, d.id);
+        this.rules?.removeDevice(d.site, d.id);
+      }
     for (const d of next) {
       const known = this.registry.lookup(d.site, d.id) !== undefined;
       this.registry.declare(d);

@@ -205,6 +205,35 @@ describe('rule overrides at runtime', () => {
     expect((await call('POST', '/api/fleet/history/999999/restore', ENGINEER)).status).toBe(404);
   });
 
+  it('a retired device has its alarms cleared and no rule state left; restored, it is back', async () => {
+    await publish('tank-2', 0.02);
+    const active = async () =>
+      (
+        (await call('GET', '/api/alarms?state=all&site=estate&device=tank-2', VIEWER)).body.alarms as Alarm[]
+      ).filter((a) => a.state.startsWith('active-'));
+    await waitFor(async () => (await active()).length > 0, 10_000, 'an alarm on tank-2');
+    const before = gw.rules!.engine.deviceCount();
+    const r = await call('POST', '/api/fleet/devices/estate/tank-2/retire', ADMIN_TOKEN, {
+      note: 'tank drained',
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor(
+      async () => (await active()).length === 0,
+      10_000,
+      'the alarms of the retired tank to clear',
+    );
+    expect(gw.rules!.engine.deviceCount()).toBe(before - 1);
+    expect((await call('GET', `/api/devices/${encodeURIComponent('estate/tank-2')}`, VIEWER)).status).toBe(
+      404,
+    );
+    const id = (r.body.change as { id: number }).id;
+    expect((await call('POST', `/api/fleet/history/${id}/restore`, ADMIN_TOKEN)).status).toBe(200);
+    expect((await call('GET', `/api/devices/${encodeURIComponent('estate/tank-2')}`, VIEWER)).status).toBe(
+      200,
+    );
+    expect(gw.rules!.engine.deviceCount()).toBe(before);
+  });
+
   it('exports the effective configuration as YAML without secrets (admin only)', async () => {
     await call('PUT', '/api/fleet/overrides', ENGINEER, {
       scope: 'device',
