@@ -99,7 +99,11 @@ describe('runtime configuration store: SQLite and PostgreSQL', () => {
       expect(hosts[0]!.applied.at(-1)!.rules.overrides).toEqual([
         { rule: 'chlorine.free.low', site: 'estate', device: 'tank-1', set: { low: { value: 0.45 } } },
       ]);
-      await waitFor(() => hosts[1]!.applied.length > 0, 10_000, 'the second instance to apply the change');
+      await waitFor(
+        () => hosts[1]!.applied.at(-1)?.rules.overrides.length === 1,
+        10_000,
+        'the second instance to apply the change',
+      );
       expect(hosts[1]!.applied.at(-1)!.rules.overrides).toEqual(hosts[0]!.applied.at(-1)!.rules.overrides);
       expect(services[1]!.listOverrides()).toHaveLength(1);
       // Refused changes are not written: the other instance sees nothing new.

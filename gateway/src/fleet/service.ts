@@ -77,6 +77,8 @@ export class FleetService implements Component {
 
   async start(): Promise<void> {
     await this.load();
+    // The week the host's config was layered for (it layers right after start).
+    this.week = isoWeek(this.now());
     this.timer = setInterval(() => void this.poll(), this.pollMs);
     this.timer.unref();
   }
