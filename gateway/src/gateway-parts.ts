@@ -19,6 +19,7 @@ import type { ReportScheduler } from './workorders/report-schedule.js';
 import type { Source } from './core/source.js';
 import type { SharedDb } from './storage/sql/shared-db.js';
 import type { AccountService } from './accounts/service.js';
+import type { FleetService } from './fleet/service.js';
 import type { EmbeddedBroker } from '../../adapters/broker/embedded.js';
 import type { MqttSource } from '../../adapters/mqtt/source.js';
 import type { OpcuaSource } from '../../adapters/opcua/source.js';
@@ -40,6 +41,8 @@ export abstract class GatewayParts {
   shared?: SharedDb;
   /** Personal accounts and their sessions, in the shared store (docs/security.md). */
   accounts?: AccountService;
+  /** Runtime configuration: what operators changed from the dashboard, layered over the config file. */
+  fleet?: FleetService;
   pipeline?: IngestPipeline;
   alarms?: AlarmService;
   rules?: RulesRuntime;

@@ -29,12 +29,16 @@ import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
 import { ACCOUNT_STEPS } from './accounts/tables.js';
 import { startAccounts } from './accounts/module.js';
+import { FLEET_STEPS } from './fleet/migrations.js';
+import { FleetService } from './fleet/service.js';
+import { FleetStore } from './fleet/store.js';
+import { factsOf } from './registry/facts.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
  * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
  */
-const SHARED_STEPS: readonly SharedMigration[] = [...CLUSTER_MIGRATIONS, ...ACCOUNT_STEPS];
+const SHARED_STEPS: readonly SharedMigration[] = [...CLUSTER_MIGRATIONS, ...ACCOUNT_STEPS, ...FLEET_STEPS];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -53,6 +57,8 @@ export class Gateway extends GatewayParts {
   private readonly prepare: (cfg: GatewayConfig) => GatewayConfig;
   /** The HTTPS certificate being served (undefined: plain HTTP). */
   certificate?: ServedCertificate;
+  /** The config as the file gives it; operators' changes (fleet/) are layered over it. */
+  private fileCfg: GatewayConfig;
 
   constructor(
     cfg: GatewayConfig,
@@ -61,6 +67,7 @@ export class Gateway extends GatewayParts {
   ) {
     super(cfg, log);
     this.configPath = opts.configPath;
+    this.fileCfg = cfg;
     this.prepare = opts.prepare ?? ((c) => c);
     this.sourceRegistry = opts.sources ?? SOURCES;
     this.lifecycle = new Lifecycle(log);
@@ -68,17 +75,30 @@ export class Gateway extends GatewayParts {
   }
 
   async start(): Promise<void> {
-    const { cfg, log, lifecycle, bus, outbox, registry, metrics } = this;
+    const { log, lifecycle, bus, outbox, registry, metrics } = this;
+    const file = this.fileCfg;
     // First: a missing or broken certificate stops the start before anything else has started.
-    const tlsCfg = cfg.http.tls;
+    const tlsCfg = file.http.tls;
     const tls = tlsCfg ? readTlsFiles(tlsCfg) : undefined;
-    mkdirSync(cfg.dataDir, { recursive: true });
+    mkdirSync(file.dataDir, { recursive: true });
     this.shared = await lifecycle.start(
       new SharedDb(
-        { dataDir: cfg.dataDir, postgresUrl: cfg.storage.postgres, log: log.child({ module: 'shared-db' }) },
+        {
+          dataDir: file.dataDir,
+          postgresUrl: file.storage.postgres,
+          log: log.child({ module: 'shared-db' }),
+        },
         SHARED_STEPS,
       ),
     );
+    // Operators' changes from the shared store, layered over the file before anything is built from it.
+    const fleet = new FleetService(
+      new FleetStore(this.shared.db),
+      { fileConfig: () => this.fileCfg, apply: (next) => this.applyLayered(next) },
+      log.child({ module: 'fleet' }),
+    );
+    this.fleet = await lifecycle.start(fleet);
+    const cfg = (this.current = fleet.layered(file));
     const accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
     this.accounts = accounts.service;
     const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
@@ -178,6 +198,7 @@ export class Gateway extends GatewayParts {
       },
       live: { hub: this.hub, cfg: cfg.http.live },
       admin: { reload: () => this.reloadFromFile() },
+      fleet: { fleet, config: () => this.current },
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
       dashboard: cfg.http.dashboard,
       demo: { controlUrl: () => this.demoControlUrl ?? cfg.http.demo.controlUrl },
@@ -222,14 +243,25 @@ export class Gateway extends GatewayParts {
       );
       return { ok: false, problems };
     }
-    const outcome = this.reload(next);
+    this.fileCfg = next;
+    const outcome = this.reload(this.fleet ? this.fleet.layered(next) : next);
     if (cert === 'changed') outcome.applied.push('http.tls (certificate)');
     return { ok: true, ...outcome };
   }
 
+  /** An operator's change (fleet/): applied live, or taken as the config in force before the rules run. */
+  private applyLayered(next: GatewayConfig): void {
+    if (!this.rules || !this.alarms) {
+      this.current = next;
+      return;
+    }
+    this.reload(next);
+  }
+
   /**
    * Applies what can change while running: the rules (every unchanged (device, rule) keeps its
-   * state: running delays, active alarms) and the alarm grouping. Everything else is only reported,
+   * state: running delays, active alarms), the declared devices (registry and rule facts) and the
+   * alarm grouping. Everything else is only reported,
    * because sockets, files and the ingest pipeline are built from it at start.
    */
   reload(next: GatewayConfig): ReloadOutcome {
@@ -240,11 +272,29 @@ export class Gateway extends GatewayParts {
       this.rules.reload(next.rules);
       applied.push('rules');
     }
+    if (!sameJson(cur.devices, next.devices)) {
+      // Devices live: the registry takes the declared settings, the rules bind to the new facts
+      // (a device's rule state is kept where its effective rules did not change).
+      this.applyDevices(cur.devices, next.devices);
+      if (!applied.includes('rules')) this.rules.reload(next.rules);
+      applied.push('devices');
+    }
+    if (!sameJson(cur.workorders.contacts, next.workorders.contacts)) {
+      // The next escalation reaches the new chain (an operator's change, or the on-call rota).
+      this.wo?.service.setContacts(next.workorders.contacts);
+      applied.push('workorders.contacts');
+    }
     if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
       this.alarms.setGrouping(next.alarms.grouping);
       applied.push('alarms.grouping');
     }
-    this.current = { ...cur, rules: next.rules, alarms: { ...cur.alarms, grouping: next.alarms.grouping } };
+    this.current = {
+      ...cur,
+      rules: next.rules,
+      devices: next.devices,
+      workorders: { ...cur.workorders, contacts: next.workorders.contacts },
+      alarms: { ...cur.alarms, grouping: next.alarms.grouping },
+    };
     // What else changed is reported by the schema's restart marks, not by a list kept here.
     const restartNeeded = restartPaths(configSchema, this.current, next);
     if (restartNeeded.length > 0)
@@ -254,6 +304,23 @@ export class Gateway extends GatewayParts {
       );
     this.log.info({ file: this.configPath ?? null, applied }, 'config reloaded');
     return { applied, restartNeeded };
+  }
+
+  /** Declared devices added, changed or removed in the registry (ingest tags follow the topic). */
+  private applyDevices(cur: GatewayConfig['devices'], next: GatewayConfig['devices']): void {
+    const keep = new Set(next.map((d) => `${d.site}/${d.id}`));
+    for (const d of cur)
+      if (!keep.has(`${d.site}/${d.id}`)) {
+        this.registry.forget(d.site, d.id);
+        this.rules?.removeDevice(d.site, d.id);
+      }
+    for (const d of next) {
+      const known = this.registry.lookup(d.site, d.id) !== undefined;
+      this.registry.declare(d);
+      // A new device's clock starts now, so one that never reports still goes offline.
+      const e = this.registry.lookup(d.site, d.id);
+      if (!known && e) this.rules?.registerDevice(factsOf(e));
+    }
   }
 
   /** Every component's health, by name. */

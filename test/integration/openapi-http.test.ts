@@ -154,6 +154,19 @@ const BREAKERS: Record<string, Breaker> = {
   },
   'POST /api/demo/devices/:id/faults': { body: { fault: 'NO SUCH FAULT' }, path: 'body.fault' },
   'GET /api/live': { query: 'site=a&colour=red', path: 'query.colour' },
+  'GET /api/fleet/rules': { query: 'device=no-site', path: 'query.device' },
+  'PUT /api/fleet/overrides': {
+    body: { scope: 'planet', target: 'estate', rule: 'chlorine.free.low', set: {} },
+    path: 'body.scope',
+  },
+  'DELETE /api/fleet/overrides': { query: 'key=', path: 'query.key' },
+  'GET /api/fleet/history': { query: 'limit=0', path: 'query.limit' },
+  'PUT /api/fleet/devices': { body: { site: 'north', id: 'a b', kind: 'water-meter' }, path: 'body.id' },
+  'POST /api/fleet/devices/:site/:id/retire': { body: { note: 5 }, path: 'body.note' },
+  'POST /api/fleet/devices/:site/:id/move': { body: { site: 'no site' }, path: 'body.site' },
+  'POST /api/fleet/devices/import': { body: { csv: '' }, path: 'body.csv' },
+  'PUT /api/fleet/contacts': { body: { contacts: [] }, path: 'body.contacts' },
+  'PUT /api/fleet/on-call': { body: { week: '2026-49', contact: null }, path: 'body.week' },
 };
 
 describe('a request that breaks a schema', () => {

@@ -97,7 +97,9 @@ async function call(method: string, path: string, token: Cred | null, body?: unk
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  // Not every answer is JSON (`/api/config/export` is YAML): then only the status counts.
+  const json = res.headers.get('content-type')?.includes('json') ?? false;
+  return { status: res.status, body: text && json ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
 beforeAll(async () => {
@@ -309,6 +311,80 @@ describe('role matrix over the route table', () => {
         'POST /api/demo/devices/:id/faults': async () => ({
           path: '/api/demo/devices/tank-d/faults',
           body: { fault: 'chlorine-loss', forMs: 60_000 },
+        }),
+        'PUT /api/fleet/overrides': async () => ({
+          path: '/api/fleet/overrides',
+          body: {
+            scope: 'device',
+            target: 'estate/tank-d',
+            rule: 'chlorine.free.low',
+            set: { low: { value: 0.3 + ++n / 100 } },
+          },
+        }),
+        'DELETE /api/fleet/overrides': async () => {
+          const o = {
+            scope: 'site',
+            target: `site-${++n}`,
+            rule: 'chlorine.free.high',
+            set: { enabled: false },
+          };
+          expect((await call('PUT', '/api/fleet/overrides', ADMIN_TOKEN, o)).status).toBe(200);
+          return {
+            path: `/api/fleet/overrides?key=${encodeURIComponent(`site:${o.target}:chlorine.free.high`)}`,
+          };
+        },
+        'POST /api/fleet/history/:id/restore': async () => {
+          const o = {
+            scope: 'kind',
+            target: `kind-${++n}`,
+            rule: 'chlorine.free.high',
+            set: { enabled: false },
+          };
+          const r = await call('PUT', '/api/fleet/overrides', ADMIN_TOKEN, o);
+          return { path: `/api/fleet/history/${String((r.body.change as { id: number }).id)}/restore` };
+        },
+        'PUT /api/fleet/devices': async () => ({
+          path: '/api/fleet/devices',
+          body: { site: 'estate', id: `meter-${++n}`, kind: 'water-meter', name: 'by the matrix' },
+        }),
+        'POST /api/fleet/devices/:site/:id/retire': async () => {
+          const id = `meter-${++n}`;
+          await call('PUT', '/api/fleet/devices', ADMIN_TOKEN, { site: 'estate', id, kind: 'water-meter' });
+          return { path: `/api/fleet/devices/estate/${id}/retire`, body: {} };
+        },
+        'POST /api/fleet/devices/:site/:id/move': async () => {
+          const id = `meter-${++n}`;
+          await call('PUT', '/api/fleet/devices', ADMIN_TOKEN, { site: 'estate', id, kind: 'water-meter' });
+          return { path: `/api/fleet/devices/estate/${id}/move`, body: { site: 'annex' } };
+        },
+        'POST /api/fleet/devices/:site/:id/adopt': async () => {
+          const id = `found-${++n}`;
+          await publishAll(gw.mqttUrl, [
+            {
+              topic: `facility/estate/water-meter/${id}/telemetry`,
+              payload: JSON.stringify({ ts: Date.now(), volume_m3: 1 }),
+            },
+          ]);
+          await waitFor(
+            async () =>
+              (await call('GET', `/api/devices/${encodeURIComponent(`estate/${id}`)}`, VIEWER)).status ===
+              200,
+            10_000,
+            'a discovered device',
+          );
+          return { path: `/api/fleet/devices/estate/${id}/adopt` };
+        },
+        'POST /api/fleet/devices/import': async () => ({
+          path: '/api/fleet/devices/import',
+          body: { csv: `site,id,kind\nestate,csv-${++n},water-meter\n`, dryRun: false },
+        }),
+        'PUT /api/fleet/contacts': async () => ({
+          path: '/api/fleet/contacts',
+          body: { contacts: [{ name: `night desk ${++n}` }, { name: 'shift supervisor' }] },
+        }),
+        'PUT /api/fleet/on-call': async () => ({
+          path: '/api/fleet/on-call',
+          body: { week: '2030-W10', contact: { name: `on call ${++n}` } },
         }),
         'DELETE /api/demo/devices/:id/faults': async () => {
           sim.startFault('tank-d', 'ph-high', 60_000);

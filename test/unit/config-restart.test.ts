@@ -10,7 +10,13 @@ const withChange = (change: Record<string, unknown>) => configSchema.parse(chang
 describe('restart marks of the config schema', () => {
   it('leave unmarked exactly the keys Gateway.reload() applies', () => {
     // A new key must be marked `.meta({ restart: true })` or be applied by reload (and listed here).
-    expect(liveKeyPaths(configSchema)).toEqual(['rules', 'rulesFile', 'alarms.grouping']);
+    expect(liveKeyPaths(configSchema)).toEqual([
+      'devices',
+      'rules',
+      'rulesFile',
+      'alarms.grouping',
+      'workorders.contacts',
+    ]);
   });
 
   it('report a changed restart key by its path, two levels deep', () => {
@@ -18,13 +24,14 @@ describe('restart marks of the config schema', () => {
       'mqtt.keepaliveSec',
     ]);
     expect(restartNeeded(configSchema, base, withChange({ logLevel: 'debug' }))).toEqual(['logLevel']);
+    // Devices are applied live (registry and rules), so a changed list needs no restart.
     expect(
       restartNeeded(
         configSchema,
         base,
         withChange({ devices: [{ id: 'd1', site: 's', kind: 'gas-meter' }] }),
       ),
-    ).toEqual(['devices']);
+    ).toEqual([]);
     // Deeper changes are reported at their second-level key.
     expect(restartNeeded(configSchema, base, withChange({ mqtt: { reconnect: { minMs: 1000 } } }))).toEqual([
       'mqtt.reconnect',

@@ -34,6 +34,10 @@ export type NewTicket = S.NewTicket;
 export type CalendarEntry = S.CalendarEntry;
 export type MonthlyReport = S.MonthlyReport;
 export type DemoDevice = S.DemoDevice;
+/** `GET /api/fleet/rules?device=`: a device's rules with each value's source. */
+export type EffectiveRules = S.EffectiveRules;
+export type ConfigChange = S.ConfigChange;
+export type OverrideBody = S.OverrideBody;
 
 /** An answer that is not 2xx, with the gateway's `{"error": {code, message}}` when it sent one. */
 export class ApiError extends Error {
@@ -141,6 +145,38 @@ export class Api {
       `/api/maintenance/calendar?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
     );
   monthly = (month: string) => this.call<MonthlyReport>('GET', `/api/reports/monthly?month=${month}`);
+  fleetRules = (deviceKey: string) =>
+    this.call<EffectiveRules>('GET', `/api/fleet/rules?device=${encodeURIComponent(deviceKey)}`);
+  putOverride = (body: OverrideBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/overrides', body);
+  configHistory = async (q: { entity?: string; key?: string; limit?: number }) =>
+    (await this.call<{ changes: ConfigChange[] }>('GET', `/api/fleet/history?${query(q)}`)).changes;
+  restoreChange = (id: number) =>
+    this.call<{ change: ConfigChange | null }>('POST', `/api/fleet/history/${id}/restore`);
+  contacts = () => this.call<S.Contacts>('GET', '/api/fleet/contacts');
+  setOnCall = (contact: S.OnCallBody['contact'], note?: string) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/on-call', {
+      contact,
+      ...(note ? { note } : {}),
+    });
+  fleetDevices = async () =>
+    (await this.call<{ devices: S.FleetDevice[] }>('GET', '/api/fleet/devices')).devices;
+  retireDevice = (site: string, id: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/retire`,
+      {},
+    );
+  putDevice = (body: S.DeviceBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/devices', body);
+  moveDevice = (site: string, id: string, to: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/move`,
+      { site: to },
+    );
+  importDevices = (csv: string, dryRun: boolean) =>
+    this.call<S.ImportResult>('POST', '/api/fleet/devices/import', { csv, dryRun });
   demoDevices = () => this.call<{ devices: DemoDevice[] }>('GET', '/api/demo/devices');
   demoFault = (id: string, fault: string) =>
     this.call<unknown>('POST', `/api/demo/devices/${encodeURIComponent(id)}/faults`, { fault });

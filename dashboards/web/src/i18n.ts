@@ -1,9 +1,11 @@
 // Interface text in English and Simplified Chinese (lang.ts picks the language). Pure, so the
 // texts that logic builds are tested without a browser.
+import { fleetEn, fleetZh } from './fleet-i18n.js';
 
 export type Lang = 'en' | 'zh-CN';
 
 const en = {
+  ...fleetEn,
   title: 'Facility gateway',
   overview: 'Overview',
   alarms: 'Alarms',
@@ -194,6 +196,7 @@ const en = {
 export type Key = keyof typeof en;
 
 const zh: Record<Key, string> = {
+  ...fleetZh,
   title: '设施网关',
   overview: '总览',
   alarms: '告警',

@@ -7,6 +7,7 @@ import { detectLang, saveLang } from './lang';
 import { Store } from './store';
 import { AlarmsView } from './views/alarms';
 import { DeviceView } from './views/device';
+import { FleetView } from './views/fleet';
 import { Overview } from './views/overview';
 import { ReportView } from './views/report';
 import { WindowsView } from './views/windows';
@@ -236,6 +237,9 @@ function Shell(props: { setLang: (l: Lang) => void; signOut: () => void }) {
     case 'windows':
       view = <WindowsView />;
       break;
+    case 'fleet':
+      view = <FleetView />;
+      break;
     default:
       view = <Overview />;
   }
@@ -254,6 +258,7 @@ function Shell(props: { setLang: (l: Lang) => void; signOut: () => void }) {
           {nav('workorders', t('workorders'))}
           {nav('report', t('report'))}
           {nav('windows', t('windows'))}
+          {nav('fleet', t('fleet'))}
         </nav>
         <Banner />
         <span class="who" data-testid="who" data-role={session.role}>

@@ -352,7 +352,7 @@ const SHARED_SUBSCRIPTION = /^\$(share|queue)\//;
 /**
  * The whole config. A key marked `.meta({ restart: true })` is built into sockets, files or the ingest
  * pipeline at start: a reload reports its change as needing a restart (config/restart.ts). Unmarked
- * keys (`rules`, `rulesFile`) and `alarms.grouping` are applied by Gateway.reload().
+ * keys (`devices`, `rules`, `rulesFile`) and `alarms.grouping` are applied by Gateway.reload().
  */
 export const configSchema = z
   .strictObject({
@@ -372,7 +372,8 @@ export const configSchema = z
     influx: influxSchema.prefault({}).meta({ restart: true }),
     outbox: outboxSchema.prefault({}).meta({ restart: true }),
     kinds: z.record(z.string().regex(ID_PATTERN), kindSchema).default({}).meta({ restart: true }),
-    devices: z.array(deviceSchema).default([]).meta({ restart: true }),
+    /** Applied live by Gateway.reload (registry and rules); operators change them from the dashboard too. */
+    devices: z.array(deviceSchema).default([]),
     /** The rule pack (DOMAIN.md defaults), custom rules and overrides per site, device or critical asset. */
     rules: rulesSchema.prefault({}),
     /**

@@ -27,6 +27,9 @@ import { adminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { alarmRoutes, type RulesView } from './routes/alarms.js';
 import { demoRoutes, type DemoRouteDeps } from './routes/demo.js';
 import { deviceRoutes } from './routes/devices.js';
+import { fleetRoutes, type FleetRouteDeps } from './routes/fleet.js';
+import { fleetDeviceRoutes } from './routes/fleet-devices.js';
+import { fleetContactRoutes } from './routes/fleet-contacts.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
@@ -72,6 +75,8 @@ export interface AppDeps {
   dashboard?: DashboardConfig;
   /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
   demo?: Pick<DemoRouteDeps, 'controlUrl'>;
+  /** Runtime configuration: rule overrides, history, export (absent: no `/api/fleet/*`, `/api/config/export`). */
+  fleet?: Omit<FleetRouteDeps, 'registry'>;
   /** The API's version in the OpenAPI document (default: 0.0.0). */
   version?: string;
   /** Serve HTTPS with this certificate and key (tls.ts), HSTS with this max-age (absent: plain HTTP). */
@@ -163,6 +168,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       deviceFacts: (site, device) => deps.registry.lookup(site, device),
     });
     void app.register(windowRoutes, { alarms: deps.alarms.service });
+  }
+  if (deps.fleet) {
+    void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });
+    void app.register(fleetDeviceRoutes, { fleet: deps.fleet.fleet, registry: deps.registry });
+    void app.register(fleetContactRoutes, deps.fleet);
   }
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });

@@ -348,6 +348,60 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
     };
   }
 
+  /**
+   * Declares a device at runtime (an operator's change, fleet/): a new one is added, a known one
+   * (declared or discovered) takes the declared settings in place, keeping its latest values.
+   * Returns whether anything changed.
+   */
+  declare(d: DeviceConfig): boolean {
+    const e = this.bySite.get(d.site)?.get(d.id);
+    const next = {
+      kind: d.kind,
+      name: d.name,
+      location: d.location,
+      critical: d.critical,
+      discovered: false,
+      reportIntervalSec: d.reportIntervalSec ?? this.kindInterval(d.kind),
+      ratedMaxFlow: d.ratedMaxFlow,
+      registerMax: d.registerMax,
+      meterClass: d.meterClass,
+    };
+    if (!e) {
+      this.add({
+        key: `${d.site}/${d.id}`,
+        site: d.site,
+        id: d.id,
+        ...next,
+        firstSeen: undefined,
+        lastSeen: undefined,
+        latest: new LatestValues(),
+      });
+      return true;
+    }
+    let changed = false;
+    for (const [k, v] of Object.entries(next) as [keyof typeof next, unknown][]) {
+      if (e[k] === v) continue;
+      (e as unknown as Record<string, unknown>)[k] = v;
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Removes a device (retired by an operator); its history stays in InfluxDB. */
+  forget(site: string, device: string): boolean {
+    const bySite = this.bySite.get(site);
+    const e = bySite?.get(device);
+    if (!bySite || !e) return false;
+    bySite.delete(device);
+    if (bySite.size === 0) this.bySite.delete(site);
+    const same = this.byId.get(device)?.filter((x) => x !== e) ?? [];
+    if (same.length) this.byId.set(device, same);
+    else this.byId.delete(device);
+    this.down.delete(e.key);
+    this.count--;
+    return true;
+  }
+
   private kindInterval(kind: string): number {
     return (
       this.kinds[kind]?.reportIntervalSec ?? BUILTIN_KINDS[kind]?.reportIntervalSec ?? FALLBACK_INTERVAL_SEC

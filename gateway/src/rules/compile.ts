@@ -34,10 +34,7 @@ export class CompiledRules {
   constructor(readonly config: RulesConfig) {
     this.rules = [...config.pack, ...config.custom];
     config.overrides.forEach((o, idx) => {
-      const specificity =
-        (o.critical !== undefined ? 1 : 0) +
-        (o.site !== undefined ? 2 : 0) +
-        (o.device !== undefined ? 4 : 0);
+      const specificity = overrideSpecificity(o);
       let list = this.overrides.get(o.rule);
       if (!list) this.overrides.set(o.rule, (list = []));
       list.push({ o, idx, specificity });
@@ -70,10 +67,14 @@ export class CompiledRules {
   }
 
   /** The effective rule for a device, or null when disabled for it. */
-  resolve(rule: RuleDef, facts: Pick<DeviceFacts, 'site' | 'device' | 'critical'>): ResolvedRule | null {
+  resolve(
+    rule: RuleDef,
+    facts: Pick<DeviceFacts, 'site' | 'device' | 'critical' | 'kind'>,
+  ): ResolvedRule | null {
     const matched: IndexedOverride[] = [];
     for (const io of this.overrides.get(rule.id) ?? []) {
       const o = io.o;
+      if (o.kind !== undefined && o.kind !== facts.kind) continue;
       if (o.site !== undefined && o.site !== facts.site) continue;
       if (o.device !== undefined && o.device !== facts.device) continue;
       if (o.critical !== undefined && o.critical !== facts.critical) continue;
@@ -94,4 +95,17 @@ export class CompiledRules {
     this.resolved.set(key, res);
     return res;
   }
+}
+
+/**
+ * How specific an override is: the more specific applies later and wins. Kind, then critical,
+ * then site, then device, so a device's own value beats its site's, which beats its kind's.
+ */
+export function overrideSpecificity(o: OverrideDef): number {
+  return (
+    (o.kind !== undefined ? 1 : 0) +
+    (o.critical !== undefined ? 2 : 0) +
+    (o.site !== undefined ? 4 : 0) +
+    (o.device !== undefined ? 8 : 0)
+  );
 }

@@ -205,6 +205,41 @@ export class RuleEngine {
     this.flush();
   }
 
+  /**
+   * A device retired by an operator: whatever its rules raised is cleared ("device retired"), and
+   * its state is dropped, so a device nobody reads any more never goes offline.
+   */
+  removeDevice(site: string, device: string, now: number): boolean {
+    const bySite = this.sites.get(site);
+    const slot = bySite?.get(device);
+    if (!bySite || !slot) return false;
+    const st = this.arena.buf;
+    for (const e of slot.plan.entries) {
+      const o = slot.base + e.off;
+      if (e.ev.peers) e.ctx.peers?.members.delete(o);
+      const sev = st[o + SEV]!;
+      if (sev > 0)
+        this.push(slot, e, {
+          type: 'clear',
+          severity: severityOf(sev),
+          value: null,
+          ts: now,
+          message: 'device retired',
+        });
+    }
+    this.flush();
+    // Out of the change list too: its block is released and may be handed to another device.
+    slot.dirty = false;
+    if (slot.listed) this.changed = this.changed.filter((s) => s !== slot);
+    slot.listed = false;
+    this.arena.release(slot.base, slot.plan.size);
+    bySite.delete(device);
+    if (bySite.size === 0) this.sites.delete(site);
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    return true;
+  }
+
   /** Replaces the rules; every (device, rule) whose effective definition is unchanged keeps its state. */
   reload(rules: RulesConfig, now: number): void {
     this.compiled = new CompiledRules(rules);
@@ -638,7 +673,7 @@ export class RuleEngine {
       const hit = this.plans.get(shortKey);
       if (hit) return hit;
     }
-    const facts = { site: slot.site, device: slot.device, critical: slot.critical };
+    const facts = { site: slot.site, device: slot.device, critical: slot.critical, kind: slot.kind };
     const resolved: ResolvedRule[] = [];
     let ids = '';
     for (const rule of this.compiled.forKind(slot.kind)) {

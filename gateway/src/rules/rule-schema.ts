@@ -294,6 +294,8 @@ export const overrideSchema = z
   .strictObject({
     /** The rule id the override changes. */
     rule: ruleId,
+    /** Every device of this kind (for rules that apply to several kinds, `*` say). */
+    kind: z.string().optional(),
     site: z.string().optional(),
     device: z.string().optional(),
     /** true: applies to critical assets only. */
@@ -301,9 +303,10 @@ export const overrideSchema = z
     /** Partial rule settings, merged deeply (a level keeps the keys not given). */
     set: z.record(z.string(), z.unknown()),
   })
-  .refine((o) => o.site !== undefined || o.device !== undefined || o.critical !== undefined, {
-    message: 'needs site, device or critical',
-  });
+  .refine(
+    (o) => o.site !== undefined || o.device !== undefined || o.critical !== undefined || o.kind !== undefined,
+    { message: 'needs kind, site, device or critical' },
+  );
 
 export type RuleDef = z.infer<typeof ruleSchema>;
 export type RuleInput = z.input<typeof ruleSchema>;

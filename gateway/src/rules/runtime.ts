@@ -140,6 +140,11 @@ export class RulesRuntime implements Component, ReadingListener {
     this.commitSoon();
   }
 
+  /** A retired device: its alarms cleared, its state dropped. */
+  removeDevice(site: string, device: string): void {
+    if (this.engine.removeDevice(site, device, this.clock.now())) this.commitSoon();
+  }
+
   /** Time-based rules, then the onTick hook; also called by tests for determinism. */
   tick(): void {
     this.ticks++;

@@ -74,6 +74,21 @@ export const pauseSchema = z
   });
 
 /** Work orders; the gateway config mounts this at key `workorders`. Every figure is a DOMAIN.md default. */
+/** One contact of the escalation chain (also what the on-call rota names). */
+export const contactSchema = z.strictObject({
+  name: z.string().min(1),
+  /** Free text shown in the audit line (a phone number, say). */
+  contact: z.string().optional(),
+  email: z.email().optional(),
+  /** The `name` of a webhook under `notifications.webhooks`. */
+  webhook: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the name of a webhook under notifications.webhooks')
+    .optional(),
+  /** The language of the mail this contact gets (absent: English), as the dashboard's `zh`/`en`. */
+  language: z.enum(LANGUAGES).optional(),
+});
+
 export const workordersSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Which alarms become tickets. Safety-class alarms always do, whatever else says. */
@@ -125,23 +140,11 @@ export const workordersSchema = z.strictObject({
    * durable notification queue.
    */
   contacts: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1),
-        /** Free text shown in the audit line (a phone number, say). */
-        contact: z.string().optional(),
-        email: z.email().optional(),
-        /** The `name` of a webhook under `notifications.webhooks`. */
-        webhook: z
-          .string()
-          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the name of a webhook under notifications.webhooks')
-          .optional(),
-        /** The language of the mail this contact gets (absent: English), as the dashboard's `zh`/`en`. */
-        language: z.enum(LANGUAGES).optional(),
-      }),
-    )
+    .array(contactSchema)
     .min(1)
-    .default([{ name: 'on-call engineer' }, { name: 'shift supervisor' }, { name: 'facility manager' }]),
+    .default([{ name: 'on-call engineer' }, { name: 'shift supervisor' }, { name: 'facility manager' }])
+    // Applied live by Gateway.reload (the on-call rota and operators change it, docs/fleet.md).
+    .meta({ restart: false }),
   /**
    * (rule) "逐级向上联系": a contact who cannot be reached is skipped at once, not at the next
    * escalation interval.

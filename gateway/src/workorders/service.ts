@@ -88,7 +88,7 @@ const SYSTEM = 'system';
  */
 export class WorkOrderService implements Component {
   readonly name = 'workorders';
-  private readonly cfg: WorkordersConfig;
+  private cfg: WorkordersConfig;
   private readonly store: TicketStore;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
@@ -198,6 +198,14 @@ export class WorkOrderService implements Component {
       applyAlarmEvent(this.alarmContext, e, incidentOf, changes);
     }
     return this.commit(changes);
+  }
+
+  /**
+   * The contact chain from now on (an operator changed it, or the on-call rota turned): the next
+   * escalation reaches the new contacts; escalations already sent keep the contact they named.
+   */
+  setContacts(contacts: WorkordersConfig['contacts']): void {
+    this.cfg = { ...this.cfg, contacts };
   }
 
   /** Escalates every ticket whose deadline has passed. */

@@ -8,6 +8,7 @@ import { kindName, metricName } from '../labels';
 import { ticketTitle } from '../messages';
 import { Field, ValueText, useWidth } from '../widgets';
 import { AlarmRow } from './alarms';
+import { RuleOverrides } from './rule-overrides';
 import { ShelveDialog } from './shelve';
 
 const HOUR = 3600_000;
@@ -289,6 +290,7 @@ export function DeviceView(props: { id: string }) {
           )}
         </div>
       </div>
+      <RuleOverrides device={key} onChanged={() => api.rules(key).then(setRules, () => setRules(null))} />
       {shelving && <ShelveDialog alarm={shelving} onClose={() => setShelving(null)} />}
     </section>
   );

@@ -14,3 +14,4 @@ export * from './reports.js';
 export * from './tickets.js';
 export * from './windows.js';
 export { apiSchemas } from './registry.js';
+export * from './fleet.js';

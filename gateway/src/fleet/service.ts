@@ -1,0 +1,439 @@
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import { effectiveRules, type EffectiveRule, type Subject } from './provenance.js';
+import {
+  layerOverrides,
+  overrideKey,
+  storedOverrideSchema,
+  type OverrideProblem,
+  type StoredOverride,
+} from './rule-overrides.js';
+import type { FleetChange, FleetEntity, FleetStore } from './store.js';
+import type { DeviceConfig } from '../config/schema.js';
+import {
+  chainSchema,
+  contactProblems,
+  isoWeek,
+  layerContacts,
+  WEEK_PATTERN,
+  type Contact,
+} from './contacts.js';
+import { contactSchema } from '../workorders/schema.js';
+import { BUILTIN_KINDS } from '../ingest/catalogue.js';
+import {
+  deviceKey,
+  devicesFromCsv,
+  layerDevices,
+  storedDeviceSchema,
+  type RowProblem,
+  type StoredDevice,
+} from './devices.js';
+
+/** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
+export interface FleetHost {
+  /** The config as the file (and environment) give it, before any operator's change. */
+  fileConfig(): GatewayConfig;
+  /** Applies a config live (Gateway.reload: rule state kept for every unchanged (device, rule)). */
+  apply(next: GatewayConfig): void;
+}
+
+/** A change refused: each problem with the key path it concerns. */
+export class FleetError extends Error {
+  constructor(
+    readonly kind: 'invalid' | 'not-found',
+    readonly problems: OverrideProblem[],
+  ) {
+    super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '));
+  }
+}
+
+/**
+ * Runtime configuration (ADR 0140): the config file gives the defaults, the shared store holds
+ * what operators changed. Every change is validated by the config's own schemas against the
+ * config in force, written with its history row, then applied through the reload path. With
+ * PostgreSQL, another instance's changes are noticed by polling the newest change id.
+ */
+export class FleetService implements Component {
+  readonly name = 'fleet';
+  private overrides = new Map<string, StoredOverride>();
+  private devices = new Map<string, StoredDevice>();
+  private chain: Contact[] | undefined;
+  private rota = new Map<string, Contact>();
+  private week = '';
+  private seen = 0;
+  private timer?: NodeJS.Timeout;
+  private skipped = 0;
+  // One change at a time: each is validated against the result of the previous one.
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: FleetStore,
+    private readonly host: FleetHost,
+    private readonly log: Logger,
+    private readonly pollMs = 5_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.load();
+    // The week the host's config was layered for (it layers right after start).
+    this.week = isoWeek(this.now());
+    this.timer = setInterval(() => void this.poll(), this.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.queue.catch(() => undefined);
+  }
+
+  health(): ComponentHealth {
+    return {
+      state: 'ok',
+      overrides: this.overrides.size,
+      ...(this.skipped ? { skipped: this.skipped } : {}),
+    };
+  }
+
+  /** Reads every operator's setting again (at start, and when another instance changed one). */
+  async load(): Promise<void> {
+    this.seen = await this.store.lastChangeId();
+    const next = new Map<string, StoredOverride>();
+    for (const s of await this.store.list('rule-override')) {
+      const r = storedOverrideSchema.safeParse(s.value);
+      if (r.success) next.set(s.key, r.data);
+      else this.log.error({ key: s.key, err: r.error.message }, 'a stored rule override is invalid; ignored');
+    }
+    this.overrides = next;
+    const devices = new Map<string, StoredDevice>();
+    for (const s of await this.store.list('device')) {
+      const r = storedDeviceSchema.safeParse(s.value);
+      if (r.success) devices.set(s.key, r.data);
+      else this.log.error({ key: s.key, err: r.error.message }, 'a stored device is invalid; ignored');
+    }
+    this.devices = devices;
+    const chain = (await this.store.list('contact')).find((s) => s.key === 'chain');
+    const c = chain ? chainSchema.safeParse(chain.value) : undefined;
+    this.chain = c?.success ? c.data : undefined;
+    this.rota = new Map();
+    for (const s of await this.store.list('on-call')) {
+      const r = contactSchema.safeParse(s.value);
+      if (r.success) this.rota.set(s.key, r.data);
+    }
+  }
+
+  /**
+   * The file's config with the operators' changes layered on. An operator's override that the
+   * file no longer allows (its rule was removed, say) is left out and logged, never fatal.
+   */
+  layered(file: GatewayConfig): GatewayConfig {
+    this.week = isoWeek(this.now());
+    const contacts = layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
+    const withDevices = {
+      ...file,
+      devices: layerDevices(file.devices, this.devices),
+      workorders: { ...file.workorders, contacts },
+    };
+    return this.layeredRules(withDevices);
+  }
+
+  private layeredRules(file: GatewayConfig): GatewayConfig {
+    const all = [...this.overrides.values()];
+    const res = layerOverrides(file.rules, all);
+    if (res.ok) {
+      this.skipped = 0;
+      return { ...file, rules: res.rules };
+    }
+    const kept: StoredOverride[] = [];
+    for (const o of all) {
+      const one = layerOverrides(file.rules, [...kept, o]);
+      if (one.ok) kept.push(o);
+      else
+        this.log.error(
+          { key: overrideKey(o), problems: one.problems },
+          'rule override no longer valid; skipped',
+        );
+    }
+    this.skipped = all.length - kept.length;
+    const final = layerOverrides(file.rules, kept);
+    return final.ok ? { ...file, rules: final.rules } : file;
+  }
+
+  listOverrides(): Array<StoredOverride & { key: string }> {
+    return [...this.overrides].map(([key, o]) => ({ key, ...o }));
+  }
+
+  /** The rules of one device with the source of each value (default, critical, kind, site, device). */
+  effective(cfg: GatewayConfig, d: Subject): EffectiveRule[] {
+    return effectiveRules(cfg.rules, this.host.fileConfig().rules.overrides.length, d);
+  }
+
+  /** Sets (replaces) the override of one (scope, target, rule); validated before anything is written. */
+  setOverride(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const parsed = storedOverrideSchema.safeParse(input);
+      if (!parsed.success)
+        throw new FleetError(
+          'invalid',
+          parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        );
+      const o = parsed.data;
+      const key = overrideKey(o);
+      const next = new Map(this.overrides).set(key, o);
+      const res = layerOverrides(this.host.fileConfig().rules, [...next.values()]);
+      if (!res.ok) throw new FleetError('invalid', res.problems);
+      return this.write('rule-override', key, o, actor, note);
+    });
+  }
+
+  removeOverride(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      if (!this.overrides.has(key))
+        throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      return this.write('rule-override', key, null, actor, note);
+    });
+  }
+
+  /** Every device in force, and the retired ones, with where its declaration comes from. */
+  listDevices(): Array<{ device: DeviceConfig; retired: boolean; origin: 'file' | 'database' }> {
+    const file = this.host.fileConfig().devices;
+    const out = new Map<string, { device: DeviceConfig; retired: boolean; origin: 'file' | 'database' }>(
+      file.map((d) => [deviceKey(d), { device: d, retired: false, origin: 'file' }]),
+    );
+    for (const [key, s] of this.devices) out.set(key, { ...s, origin: 'database' });
+    return [...out.values()].sort((a, b) => deviceKey(a.device).localeCompare(deviceKey(b.device)));
+  }
+
+  /** Whether the ingest knows this kind (built in, or declared under `kinds`). */
+  knownKind(kind: string): boolean {
+    return kind in BUILTIN_KINDS || kind in this.host.fileConfig().kinds;
+  }
+
+  /** Creates or edits a device (a retired one comes back); validated by the config's device schema. */
+  putDevice(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const d = this.checkDevice(input);
+      return this.write('device', deviceKey(d), { device: d, retired: false }, actor, note);
+    });
+  }
+
+  /** Retires a device: out of the registry and the rules, its row and history kept. */
+  retireDevice(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.inForce(key);
+      return this.write('device', key, { device: cur, retired: true }, actor, note);
+    });
+  }
+
+  /** Moves a device to another site: declared there, retired here (its history stays under the old site). */
+  moveDevice(key: string, site: string, actor: string): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.inForce(key);
+      const moved = this.checkDevice({ ...cur, site });
+      if (this.devicesInForce().has(deviceKey(moved)))
+        throw new FleetError('invalid', [{ path: 'site', message: `${deviceKey(moved)} exists already` }]);
+      const note = `moved from ${key} to ${deviceKey(moved)}`;
+      await this.store.put('device', key, { device: cur, retired: true }, actor, note);
+      this.devices.set(key, { device: cur, retired: true });
+      return this.write('device', deviceKey(moved), { device: moved, retired: false }, actor, note);
+    });
+  }
+
+  /**
+   * Devices from CSV: every row checked first; with `dryRun` nothing is written. Otherwise the
+   * good rows are written in one transaction and applied at once; bad rows are listed either way.
+   */
+  importDevices(
+    csv: string,
+    dryRun: boolean,
+    actor: string,
+  ): Promise<{ rows: number; valid: number; imported: number; problems: RowProblem[] }> {
+    return this.serial(async () => {
+      const { devices, problems } = devicesFromCsv(csv, (k) => this.knownKind(k));
+      const rows = devices.length + problems.filter((p) => p.line > 1).length;
+      if (dryRun || devices.length === 0) return { rows, valid: devices.length, imported: 0, problems };
+      const changes = await this.store.putMany(
+        'device',
+        devices.map(({ device }) => ({ key: deviceKey(device), value: { device, retired: false } })),
+        actor,
+        'CSV import',
+      );
+      for (const { device } of devices) this.devices.set(deviceKey(device), { device, retired: false });
+      for (const c of changes) this.seen = Math.max(this.seen, c.id);
+      this.log.info({ actor, imported: changes.length, problems: problems.length }, 'devices imported');
+      this.host.apply(this.layered(this.host.fileConfig()));
+      return { rows, valid: devices.length, imported: changes.length, problems };
+    });
+  }
+
+  private devicesInForce(): Map<string, DeviceConfig> {
+    const file = this.host.fileConfig().devices;
+    return new Map(layerDevices(file, this.devices).map((d) => [deviceKey(d), d]));
+  }
+
+  private inForce(key: string): DeviceConfig {
+    const cur = this.devicesInForce().get(key);
+    if (!cur) throw new FleetError('not-found', [{ path: key, message: 'no such device in force' }]);
+    return cur;
+  }
+
+  private checkDevice(input: unknown): DeviceConfig {
+    const r = storedDeviceSchema.shape.device.safeParse(input);
+    if (!r.success)
+      throw new FleetError(
+        'invalid',
+        r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    if (!this.knownKind(r.data.kind))
+      throw new FleetError('invalid', [{ path: 'kind', message: `unknown kind "${r.data.kind}"` }]);
+    return r.data;
+  }
+
+  /** The escalation chain from the operators (undefined: the file's) and the on-call rota by ISO week. */
+  contacts(): {
+    chain: Contact[] | undefined;
+    rota: Array<{ week: string; contact: Contact }>;
+    week: string;
+  } {
+    const rota = [...this.rota]
+      .map(([week, contact]) => ({ week, contact }))
+      .sort((a, b) => a.week.localeCompare(b.week));
+    return { chain: this.chain, rota, week: isoWeek(this.now()) };
+  }
+
+  /** Replaces the escalation chain (level 1 first); checked as the config file's chain is. */
+  setChain(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const r = chainSchema.safeParse(input);
+      if (!r.success)
+        throw new FleetError(
+          'invalid',
+          r.error.issues.map((i) => ({ path: ['contacts', ...i.path].join('.'), message: i.message })),
+        );
+      this.checkContacts(r.data, 'contacts');
+      return this.write('contact', 'chain', r.data, actor, note);
+    });
+  }
+
+  /** Who is on call in an ISO week (`2026-W49`): level 1 of the chain that week; null removes the entry. */
+  setOnCall(
+    week: string,
+    input: unknown,
+    actor: string,
+    note: string | null = null,
+  ): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      if (!WEEK_PATTERN.test(week))
+        throw new FleetError('invalid', [{ path: 'week', message: 'must be an ISO week, 2026-W49' }]);
+      if (input === null) {
+        if (!this.rota.has(week))
+          throw new FleetError('not-found', [{ path: week, message: 'nobody is on call that week' }]);
+        return this.write('on-call', week, null, actor, note);
+      }
+      const r = contactSchema.safeParse(input);
+      if (!r.success)
+        throw new FleetError(
+          'invalid',
+          r.error.issues.map((i) => ({ path: ['contact', ...i.path].join('.'), message: i.message })),
+        );
+      this.checkContacts([r.data], 'contact');
+      return this.write('on-call', week, r.data, actor, note);
+    });
+  }
+
+  private checkContacts(contacts: Contact[], at: string): void {
+    const problems = contactProblems(this.host.fileConfig(), contacts, at);
+    if (problems.length)
+      throw new FleetError(
+        'invalid',
+        problems.map((p) => ({ path: '', message: p })),
+      );
+  }
+
+  history(f: { entity?: FleetEntity; key?: string; limit?: number }): Promise<FleetChange[]> {
+    return this.store.history(f);
+  }
+
+  change(id: number): Promise<FleetChange | undefined> {
+    return this.store.change(id);
+  }
+
+  /** Puts back the value a change replaced (its `before`), as a new change of its own. */
+  async restore(id: number, actor: string): Promise<FleetChange | undefined> {
+    const c = await this.store.change(id);
+    if (!c) throw new FleetError('not-found', [{ path: String(id), message: 'no such change' }]);
+    const note = `restore of change ${id}`;
+    if (c.entity === 'device')
+      return this.serial(async () => {
+        if (c.before === null) return this.write('device', c.key, null, actor, note);
+        const r = storedDeviceSchema.safeParse(c.before);
+        if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        return this.write('device', c.key, r.data, actor, note);
+      });
+    if (c.entity === 'contact' || c.entity === 'on-call')
+      return this.serial(async () => {
+        const r = (c.entity === 'contact' ? chainSchema : contactSchema).safeParse(c.before);
+        if (c.before !== null && !r.success)
+          throw new FleetError('invalid', [{ path: c.key, message: r.error!.message }]);
+        return this.write(
+          c.entity,
+          c.key,
+          c.before === null ? null : (r.data as Contact | Contact[]),
+          actor,
+          note,
+        );
+      });
+    if (c.entity !== 'rule-override')
+      throw new FleetError('invalid', [
+        { path: c.entity, message: 'this kind of change cannot be restored yet' },
+      ]);
+    return c.before === null
+      ? this.removeOverride(c.key, actor, note)
+      : this.setOverride(c.before, actor, note);
+  }
+
+  private async write(
+    entity: FleetEntity,
+    key: string,
+    value: StoredOverride | StoredDevice | Contact | Contact[] | null,
+    actor: string,
+    note: string | null,
+  ): Promise<FleetChange | undefined> {
+    const change = await this.store.put(entity, key, value, actor, note);
+    if (!change) return undefined;
+    if (entity === 'contact') this.chain = (value ?? undefined) as Contact[] | undefined;
+    else {
+      const map = (
+        entity === 'device' ? this.devices : entity === 'on-call' ? this.rota : this.overrides
+      ) as Map<string, typeof value>;
+      if (value === null) map.delete(key);
+      else map.set(key, value);
+    }
+    this.seen = Math.max(this.seen, change.id);
+    this.log.info({ entity, key, actor, change: change.id }, 'runtime configuration changed');
+    this.host.apply(this.layered(this.host.fileConfig()));
+    return change;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Another instance sharing the database changed something: read and apply it. */
+  private async poll(): Promise<void> {
+    try {
+      await this.serial(async () => {
+        const last = await this.store.lastChangeId();
+        // A new week may bring another on-call contact even when nothing was written.
+        if (last <= this.seen && isoWeek(this.now()) === this.week) return;
+        if (last > this.seen) await this.load();
+        this.host.apply(this.layered(this.host.fileConfig()));
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'runtime configuration could not be checked');
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import type { Generated, Kysely, Selectable } from 'kysely';
+
+/** What operators can change at runtime; each is a set of rows keyed within the entity. */
+export const FLEET_ENTITIES = ['rule-override', 'device', 'contact', 'on-call'] as const;
+export type FleetEntity = (typeof FLEET_ENTITIES)[number];
+
+// A type alias, not an interface: Kysely's table maps need an index signature.
+type FleetTables = {
+  fleet_setting: { entity: string; key: string; value: string; updated_at: number; updated_by: string };
+  fleet_change: {
+    id: Generated<number>;
+    at: number;
+    actor: string;
+    entity: string;
+    key: string;
+    before: string | null;
+    after: string | null;
+    note: string | null;
+  };
+};
+
+export interface FleetSetting {
+  entity: FleetEntity;
+  key: string;
+  value: unknown;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+export interface FleetChange {
+  id: number;
+  at: number;
+  actor: string;
+  entity: FleetEntity;
+  key: string;
+  /** null: the setting did not exist before (created) / does not exist after (removed). */
+  before: unknown;
+  after: unknown;
+  note: string | null;
+}
+
+/**
+ * The runtime configuration's rows in the shared store, written once for SQLite and PostgreSQL:
+ * each write changes the setting and appends its history row in one transaction, so the history
+ * never misses a change and never holds one that did not happen.
+ */
+export class FleetStore {
+  private readonly db: Kysely<FleetTables>;
+
+  constructor(db: Kysely<object>) {
+    this.db = db.withTables<FleetTables>();
+  }
+
+  async list(entity?: FleetEntity): Promise<FleetSetting[]> {
+    let q = this.db.selectFrom('fleet_setting').selectAll();
+    if (entity !== undefined) q = q.where('entity', '=', entity);
+    const rows = await q.orderBy('entity').orderBy('key').execute();
+    return rows.map((r) => ({
+      entity: r.entity as FleetEntity,
+      key: r.key,
+      value: JSON.parse(r.value) as unknown,
+      updatedAt: r.updated_at,
+      updatedBy: r.updated_by,
+    }));
+  }
+
+  /**
+   * Sets (value) or removes (null) one setting and records the change. Returns the change, or
+   * undefined when the value is the one already stored (nothing recorded).
+   */
+  async put(
+    entity: FleetEntity,
+    key: string,
+    value: unknown,
+    actor: string,
+    note: string | null = null,
+    at = Date.now(),
+  ): Promise<FleetChange | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await tx
+        .selectFrom('fleet_setting')
+        .select('value')
+        .where('entity', '=', entity)
+        .where('key', '=', key)
+        .executeTakeFirst();
+      const before = cur?.value ?? null;
+      const after = value === null ? null : JSON.stringify(value);
+      if (before === after) return undefined;
+      if (after === null)
+        await tx.deleteFrom('fleet_setting').where('entity', '=', entity).where('key', '=', key).execute();
+      else
+        await tx
+          .insertInto('fleet_setting')
+          .values({ entity, key, value: after, updated_at: at, updated_by: actor })
+          .onConflict((oc) =>
+            oc.columns(['entity', 'key']).doUpdateSet({ value: after, updated_at: at, updated_by: actor }),
+          )
+          .execute();
+      const row = await tx
+        .insertInto('fleet_change')
+        .values({ at, actor, entity, key, before, after, note })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { id: row.id, at, actor, entity, key, before: parse(before), after: parse(after), note };
+    });
+  }
+
+  /** Several settings in one transaction (a CSV import): all recorded, or none. */
+  async putMany(
+    entity: FleetEntity,
+    rows: ReadonlyArray<{ key: string; value: unknown }>,
+    actor: string,
+    note: string | null = null,
+    at = Date.now(),
+  ): Promise<FleetChange[]> {
+    return this.db.transaction().execute(async (tx) => {
+      const out: FleetChange[] = [];
+      for (const { key, value } of rows) {
+        const cur = await tx
+          .selectFrom('fleet_setting')
+          .select('value')
+          .where('entity', '=', entity)
+          .where('key', '=', key)
+          .executeTakeFirst();
+        const before = cur?.value ?? null;
+        const after = JSON.stringify(value);
+        if (before === after) continue;
+        await tx
+          .insertInto('fleet_setting')
+          .values({ entity, key, value: after, updated_at: at, updated_by: actor })
+          .onConflict((oc) =>
+            oc.columns(['entity', 'key']).doUpdateSet({ value: after, updated_at: at, updated_by: actor }),
+          )
+          .execute();
+        const row = await tx
+          .insertInto('fleet_change')
+          .values({ at, actor, entity, key, before, after, note })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        out.push({ id: row.id, at, actor, entity, key, before: parse(before), after: value, note });
+      }
+      return out;
+    });
+  }
+
+  async history(f: { entity?: FleetEntity; key?: string; limit?: number } = {}): Promise<FleetChange[]> {
+    let q = this.db.selectFrom('fleet_change').selectAll();
+    if (f.entity !== undefined) q = q.where('entity', '=', f.entity);
+    if (f.key !== undefined) q = q.where('key', '=', f.key);
+    const rows = await q
+      .orderBy('id', 'desc')
+      .limit(f.limit ?? 100)
+      .execute();
+    return rows.map(toChange);
+  }
+
+  async change(id: number): Promise<FleetChange | undefined> {
+    const r = await this.db.selectFrom('fleet_change').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toChange(r) : undefined;
+  }
+
+  /** The newest change's id (0: none): another instance of a cluster changed something if it moved. */
+  async lastChangeId(): Promise<number> {
+    const r = await this.db
+      .selectFrom('fleet_change')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
+    return Number(r?.id ?? 0);
+  }
+}
+
+function parse(v: string | null): unknown {
+  return v === null ? null : (JSON.parse(v) as unknown);
+}
+
+function toChange(r: Selectable<FleetTables['fleet_change']>): FleetChange {
+  return {
+    id: r.id,
+    at: r.at,
+    actor: r.actor,
+    entity: r.entity as FleetEntity,
+    key: r.key,
+    before: parse(r.before),
+    after: parse(r.after),
+    note: r.note,
+  };
+}
