@@ -232,11 +232,11 @@ describe('dashboard in Chromium', () => {
     await page.click('[data-nav=report]');
     await page.locator('[data-testid=report]').waitFor({ timeout: 20_000 });
     await page.fill('input[type=month]', new Date().toISOString().slice(0, 7));
-    await page.waitForFunction(
-      `Number(document.querySelector('[data-testid=kpi-opened] .kpi-value')?.textContent) >= 1`,
-      undefined,
-      { timeout: 20_000 },
-    );
+    await expect
+      .poll(async () => Number(await page.locator('[data-testid=kpi-opened] .kpi-value').textContent()), {
+        timeout: 20_000,
+      })
+      .toBeGreaterThanOrEqual(1);
     expect(await page.locator('.bars .bar').count()).toBeGreaterThan(0);
     expect(await page.locator('[data-testid=read-rates] th').allTextContents()).toContain('Meter class');
     expect(v.errors).toEqual([]);
@@ -433,11 +433,18 @@ describe('dashboard in Chromium', () => {
     demo = await startDemo(port, dataDir);
     await v.page.waitForSelector('[data-testid=conn][data-conn=live]', { timeout: 30_000 });
     // Live readings flow again: a tile shows a reading taken after the restart.
-    await v.page.waitForFunction(
-      `[...document.querySelectorAll('.tile')].some((t) => Number(t.dataset.ts) > ${back})`,
-      undefined,
-      { timeout: 30_000 },
-    );
+    await expect
+      .poll(
+        () =>
+          v.page
+            .locator('.tile')
+            .evaluateAll(
+              (tiles, after) => tiles.some((t) => Number(t.getAttribute('data-ts')) > after),
+              back,
+            ),
+        { timeout: 30_000 },
+      )
+      .toBe(true);
     expect(v.errors).toEqual([]);
     await v.close();
   });

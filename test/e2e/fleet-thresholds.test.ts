@@ -185,11 +185,10 @@ describe('thresholds in the dashboard', () => {
     await onCall.locator('input[name=onCallName]').fill('李伟');
     await onCall.locator('input[name=onCallReach]').fill('+86 138 0000 0001');
     await onCall.locator('[data-testid=save-on-call]').click();
-    await page.waitForFunction(
-      `document.querySelector('[data-testid=on-call-now]')?.textContent === '李伟'`,
-      undefined,
-      { timeout: 10_000 },
-    );
+    // Polled from the test, not evaluated in the page: the dashboard's CSP forbids eval there.
+    await expect
+      .poll(() => page.locator('[data-testid=on-call-now]').textContent(), { timeout: 10_000 })
+      .toBe('李伟');
     const contacts = await api<{ onCall: { name: string } | null }>('/api/fleet/contacts');
     expect(contacts.onCall?.name).toBe('李伟');
 

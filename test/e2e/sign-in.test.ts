@@ -184,7 +184,14 @@ describe('signing in with a personal account in Chromium', () => {
         answers.push({
           status: r.status(),
           body: await r.text().catch(() => ''),
-          cookie: (await r.request().allHeaders()).cookie?.includes('fgw_session=') ?? false,
+          // The page may close before the listener runs: a missing header list reads as no cookie.
+          cookie:
+            (
+              await r
+                .request()
+                .allHeaders()
+                .catch(() => ({}) as Record<string, string>)
+            ).cookie?.includes('fgw_session=') ?? false,
         });
     });
     await page.goto(`http://127.0.0.1:${attackerPort}/?target=${encodeURIComponent(target)}`);
