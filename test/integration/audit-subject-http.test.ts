@@ -98,7 +98,11 @@ describe('the SSO subject in the audit trail', () => {
     expect(ended.body).toMatchObject({ endedBy: 'erin', endedBySubject: ENG_SUBJECT });
 
     const detail = await call('GET', `/api/alarms/${id}`, { cookie: engCookie });
-    const history = detail.body.history as { type: string; user: string | null; userSubject: string | null }[];
+    const history = detail.body.history as {
+      type: string;
+      user: string | null;
+      userSubject: string | null;
+    }[];
     expect(history.map((e) => [e.type, e.user, e.userSubject])).toEqual([
       ['raise', null, null],
       ['ack', 'erin', ENG_SUBJECT],

@@ -249,9 +249,7 @@ export const httpSchema = z
      */
     trustProxy: z
       .array(
-        z
-          .string()
-          .refine(isAddressOrCidr, 'must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8'),
+        z.string().refine(isAddressOrCidr, 'must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8'),
       )
       .default([]),
     /** The web dashboard served at `/` (docs/dashboard.md). */

@@ -214,12 +214,9 @@ export class TokenDb implements Component {
     const r = db.prepare('SELECT * FROM tokens WHERE name = ?').get(name) as Row | undefined;
     if (!r) throw new TokenError('GW_ERR_TOKEN_NOT_FOUND', `no token named ${name}`, 404);
     if (r.revoked_at === null) {
-      db.prepare('UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_by_subject = ? WHERE name = ?').run(
-        this.now(),
-        by,
-        bySubject ?? null,
-        name,
-      );
+      db.prepare(
+        'UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_by_subject = ? WHERE name = ?',
+      ).run(this.now(), by, bySubject ?? null, name);
       this.deps.tokens.remove(name);
       this.deps.log?.info({ name, by }, 'API token revoked');
     }

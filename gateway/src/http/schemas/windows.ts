@@ -70,7 +70,10 @@ export const windowSchema = named(
     ]),
     reason: z.string(),
     createdBy: z.string(),
-    createdBySubject: z.string().nullable().describe("SSO: the identity provider's subject (`<iss>#<sub>`) beside the name; null otherwise"),
+    createdBySubject: z
+      .string()
+      .nullable()
+      .describe("SSO: the identity provider's subject (`<iss>#<sub>`) beside the name; null otherwise"),
     createdAt: isoTime,
     endedAt: isoTime.nullable(),
     endedBy: z.string().nullable(),
