@@ -202,6 +202,7 @@ export class Gateway extends GatewayParts {
       reader: cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined,
       dashboard: cfg.http.dashboard,
       demo: { controlUrl: () => this.demoControlUrl ?? cfg.http.demo.controlUrl },
+      trustProxy: cfg.http.trustProxy,
       https:
         tls && tlsCfg
           ? { options: secureContextOptions(tls), hstsMaxAgeSec: tlsCfg.hstsMaxAgeSec }

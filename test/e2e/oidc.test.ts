@@ -108,6 +108,33 @@ describe('single sign-on with OpenID Connect in Chromium', () => {
       data: { subject: `${idp.issuer}#wang.fang` },
     });
 
+    // An alarm acknowledged from the dashboard's session: the subject is in the alarm's history too.
+    const [raised] = gw.alarms!.apply([
+      {
+        type: 'raise',
+        severity: 'warning',
+        value: true,
+        ts: Date.now(),
+        message: 'door open',
+        deviceKey: 'estate/door-1',
+        site: 'estate',
+        device: 'door-1',
+        kind: 'door',
+        ruleId: 'door-open',
+        ruleClass: 'routine',
+        critical: false,
+      },
+    ]);
+    const alarmId = raised!.alarm.id;
+    const detail = (await page.evaluate(
+      `fetch('/api/alarms/${alarmId}/ack', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then(() => fetch('/api/alarms/${alarmId}')).then((r) => r.json())`,
+    )) as { history: { type: string; user: string | null; userSubject: string | null }[] };
+    expect(detail.history.at(-1)).toMatchObject({
+      type: 'ack',
+      user: 'wang.fang',
+      userSubject: `${idp.issuer}#wang.fang`,
+    });
+
     const users = (await (
       await fetch(`${gw.httpUrl}/api/admin/users`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     ).json()) as { users: { username: string; role: string; createdBy: string }[] };
@@ -127,7 +154,26 @@ describe('single sign-on with OpenID Connect in Chromium', () => {
     const text = await page.textContent('body');
     expect(text).toContain('has no groups value that gives a role on this gateway');
     expect(text).toContain('gw-engineers');
+    // A page, not raw JSON: its own title and a link back to the sign-in.
+    expect(await page.getAttribute('a[href="/"]', 'href')).toBe('/');
+    expect(await page.title()).toMatch(/Sign-in failed|登录失败/);
     expect((await context.cookies()).find((c) => c.name === 'fgw_session')).toBeUndefined();
     await context.close();
   }, 120_000);
+  it('a refused callback: a page in the Accept-Language for a browser, JSON for an API client', async () => {
+    const callback = `${gw.httpUrl}/api/session/oidc/callback?code=x&state=y`;
+    const html = await fetch(callback, {
+      headers: { accept: 'text/html,*/*;q=0.8', 'accept-language': 'zh-CN,zh;q=0.9' },
+      redirect: 'manual',
+    });
+    expect(html.status).toBe(401);
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    const text = await html.text();
+    expect(text).toContain('单点登录未能让您登录');
+    expect(text).toContain('<a href="/">返回登录页面</a>');
+    expect(text).not.toMatch(/<script|<style|style=/i);
+    const json = await fetch(callback, { headers: { accept: 'application/json' }, redirect: 'manual' });
+    expect(json.status).toBe(401);
+    expect(((await json.json()) as { error: { code: string } }).error.code).toBe('GW_ERR_SIGN_IN_FAILED');
+  });
 });

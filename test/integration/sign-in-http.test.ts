@@ -240,6 +240,44 @@ describe('signing in over HTTP', () => {
     expect(again.body.error!.code).toBe('GW_ERR_SIGN_IN_FAILED');
   });
 
+  it('a used link followed by a browser: a page in its language with a link back to the sign-in; JSON for API clients', async () => {
+    const code = gw.accounts!.issueLink('admin', 60_000);
+    expect((await req('GET', `/api/session/link?code=${code}`)).status).toBe(302);
+    const page = async (accept: string, lang: string) => {
+      const res = await fetch(`${gw.httpUrl}/api/session/link?code=${code}`, {
+        headers: { accept, 'accept-language': lang },
+        redirect: 'manual',
+      });
+      return {
+        status: res.status,
+        type: res.headers.get('content-type'),
+        csp: res.headers.get('content-security-policy'),
+        text: await res.text(),
+      };
+    };
+    const browserAccept = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+    const zh = await page(browserAccept, 'zh-CN,zh;q=0.9,en;q=0.8');
+    expect(zh.status).toBe(401);
+    expect(zh.type).toMatch(/^text\/html/);
+    expect(zh.text).toContain('<html lang="zh-CN">');
+    expect(zh.text).toContain('此登录链接已被使用或已过期');
+    expect(zh.text).toContain('<a href="/">返回登录页面</a>');
+    // Nothing the Content Security Policy would refuse: no script, no style, no inline handler.
+    expect(zh.text).not.toMatch(/<script|<style|style=|\son[a-z]+=/i);
+    expect(zh.csp).toContain("default-src 'self'");
+    const en = await page(browserAccept, 'de-DE,en;q=0.5');
+    expect(en.text).toContain('<html lang="en">');
+    expect(en.text).toContain('This sign-in link was used already or has expired');
+    expect(en.text).toContain('<a href="/">Back to the sign-in</a>');
+    // An API client (no text/html, or JSON preferred) still gets the catalogue's JSON.
+    for (const accept of ['*/*', 'application/json', 'application/json, text/html;q=0.5']) {
+      const api = await page(accept, 'zh-CN');
+      expect(api.status).toBe(401);
+      expect(api.type).toMatch(/^application\/json/);
+      expect(JSON.parse(api.text).error.code).toBe('GW_ERR_SIGN_IN_FAILED');
+    }
+  });
+
   it('failures from one address lock the address, whatever the usernames', async () => {
     // The address has a few failures from the tests above already (same window, an hour long so that a
     // slow machine stays within it): the lock comes at 30 in all.

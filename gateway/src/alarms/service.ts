@@ -163,9 +163,11 @@ export class AlarmService implements Component {
       schedule: req.schedule,
       reason: req.reason,
       createdBy: req.user,
+      createdBySubject: req.userSubject ?? null,
       createdAt: now,
       endedAt: null,
       endedBy: null,
+      endedBySubject: null,
     };
     if (isFinished(w, now))
       throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'schedule: no occurrence from now on', 400);
@@ -176,7 +178,7 @@ export class AlarmService implements Component {
   }
 
   /** Ends a window early (all its later occurrences too); alarms it suppressed that are still active are raised now. */
-  endWindow(id: string, user: string): { window: MaintenanceWindow; events: AlarmEvent[] } {
+  endWindow(id: string, user: string, subject?: string): { window: MaintenanceWindow; events: AlarmEvent[] } {
     const w = this.windows.find((x) => x.id === id);
     if (!w) {
       const old = this.store.windows().find((x) => x.id === id);
@@ -186,9 +188,10 @@ export class AlarmService implements Component {
     const now = this.now();
     w.endedAt = now;
     w.endedBy = user;
+    w.endedBySubject = subject ?? null;
     this.store.tx(() => this.store.saveWindow(w));
     this.log?.info({ window: w.id, user }, 'maintenance window ended early');
-    const events = this.releaseSuppressed(now, user);
+    const events = this.releaseSuppressed(now, user, subject);
     return { window: { ...w }, events };
   }
 
@@ -224,7 +227,8 @@ export class AlarmService implements Component {
     return this.store.events(id);
   }
 
-  ack(id: string, user: string, note?: string): Alarm {
+  /** `subject`: an SSO user's identity-provider subject, kept in the alarm's history beside the name. */
+  ack(id: string, user: string, note?: string, subject?: string): Alarm {
     if (!user) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'ack needs a user', 400);
     const a = this.open.get(id);
     if (!a) {
@@ -241,7 +245,7 @@ export class AlarmService implements Component {
     a.ackNote = note ?? null;
     a.updatedAt = now;
     if (a.state === 'cleared') this.open.delete(a.id);
-    const events = [this.event('ack', a, now, user, note)];
+    const events = [this.event('ack', a, now, user, note, subject)];
     this.store.txDurable(() => this.persist(events));
     this.publish(events);
     return { ...a };
@@ -263,10 +267,12 @@ export class AlarmService implements Component {
       fromMs: now,
       untilMs: req.untilMs,
       user: req.user,
+      userSubject: req.userSubject ?? null,
       reason: req.reason,
       createdAt: now,
       endedAt: null,
       endedBy: null,
+      endedBySubject: null,
     };
     this.shelves.push(shelf);
     const events: AlarmEvent[] = [];
@@ -274,7 +280,7 @@ export class AlarmService implements Component {
       if (a.shelved || !matches(shelf, a)) continue;
       a.shelved = true;
       a.updatedAt = now;
-      events.push(this.event('shelve', a, now, req.user, req.reason));
+      events.push(this.event('shelve', a, now, req.user, req.reason, req.userSubject));
     }
     this.store.txDurable(() => {
       this.store.saveShelf(shelf);
@@ -285,10 +291,10 @@ export class AlarmService implements Component {
   }
 
   /** Ends a shelf early. */
-  unshelve(id: string, user: string): Shelf {
+  unshelve(id: string, user: string, subject?: string): Shelf {
     const shelf = this.shelves.find((s) => s.id === id);
     if (!shelf) throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `no active shelf ${id}`, 404);
-    this.endShelves([shelf], this.now(), user);
+    this.endShelves([shelf], this.now(), user, subject);
     return { ...shelf };
   }
 
@@ -426,7 +432,7 @@ export class AlarmService implements Component {
    * other window covers are raised for real now: an `unsuppress` event, which makes their ticket.
    * Forgets windows that can cover nothing more.
    */
-  private releaseSuppressed(now: number, user: string): AlarmEvent[] {
+  private releaseSuppressed(now: number, user: string, subject?: string): AlarmEvent[] {
     const events: AlarmEvent[] = [];
     for (const a of this.active.values()) {
       if (!a.suppressed) continue;
@@ -437,7 +443,9 @@ export class AlarmService implements Component {
       }
       a.suppressed = false;
       a.updatedAt = now;
-      events.push(this.event('unsuppress', a, now, user, `maintenance window ${a.windowId ?? ''} ended`));
+      events.push(
+        this.event('unsuppress', a, now, user, `maintenance window ${a.windowId ?? ''} ended`, subject),
+      );
     }
     const live = this.windows.filter((w) => !isFinished(w, now));
     if (live.length !== this.windows.length) this.windows = live;
@@ -447,10 +455,11 @@ export class AlarmService implements Component {
     return events;
   }
 
-  private endShelves(ended: Shelf[], now: number, user: string): AlarmEvent[] {
+  private endShelves(ended: Shelf[], now: number, user: string, subject?: string): AlarmEvent[] {
     for (const s of ended) {
       s.endedAt = now;
       s.endedBy = user;
+      s.endedBySubject = subject ?? null;
     }
     this.shelves = this.shelves.filter((s) => s.endedAt === null);
     const events: AlarmEvent[] = [];
@@ -458,7 +467,7 @@ export class AlarmService implements Component {
       if (!a.shelved || this.shelves.some((s) => matches(s, a))) continue;
       a.shelved = false;
       a.updatedAt = now;
-      events.push(this.event('unshelve', a, now, user));
+      events.push(this.event('unshelve', a, now, user, undefined, subject));
     }
     this.store.txDurable(() => {
       for (const s of ended) this.store.saveShelf(s);
@@ -468,9 +477,17 @@ export class AlarmService implements Component {
     return events;
   }
 
-  private event(type: AlarmEventType, a: Alarm, ts: number, user?: string, note?: string): AlarmEvent {
+  private event(
+    type: AlarmEventType,
+    a: Alarm,
+    ts: number,
+    user?: string,
+    note?: string,
+    subject?: string,
+  ): AlarmEvent {
     const e: AlarmEvent = { type, ts, alarm: { ...a } };
     if (user !== undefined) e.user = user;
+    if (subject !== undefined) e.userSubject = subject;
     if (note !== undefined) e.note = note;
     const inc = a.incidentId ? this.incidents.get(a.incidentId) : undefined;
     if (inc) e.incident = { ...inc };

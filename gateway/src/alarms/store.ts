@@ -53,6 +53,17 @@ export const ALARM_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Issue 19: an SSO user's identity-provider subject beside the name in every person's action.
+    version: 3,
+    sql: `
+      ALTER TABLE alarm_events ADD COLUMN user_subject TEXT;
+      ALTER TABLE shelves ADD COLUMN user_subject TEXT;
+      ALTER TABLE shelves ADD COLUMN ended_by_subject TEXT;
+      ALTER TABLE maintenance_windows ADD COLUMN created_by_subject TEXT;
+      ALTER TABLE maintenance_windows ADD COLUMN ended_by_subject TEXT;
+    `,
+  },
 ];
 
 interface AlarmRow {
@@ -151,8 +162,9 @@ export class AlarmStore {
       `INSERT INTO alarms (${COLS}) VALUES (${vals}) ON CONFLICT(id) DO UPDATE SET ${sets}`,
     );
     this.insertEvent = db.prepare(
-      `INSERT INTO alarm_events (alarm_id, type, ts, severity, state, value, user, note, shelved, incident_id, suppressed)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO alarm_events (alarm_id, type, ts, severity, state, value, user, note, shelved, incident_id, suppressed,
+         user_subject)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertIncident = db.prepare(
       `INSERT INTO incidents (id, site, rule, class, opened_at, last_alarm_at, alarm_count, state, closed_at)
@@ -161,15 +173,20 @@ export class AlarmStore {
          state = excluded.state, closed_at = excluded.closed_at`,
     );
     this.upsertShelf = db.prepare(
-      `INSERT INTO shelves (id, site, device, rule, from_ms, until_ms, user, reason, created_at, ended_at, ended_by)
-       VALUES (@id, @site, @device, @rule, @fromMs, @untilMs, @user, @reason, @createdAt, @endedAt, @endedBy)
-       ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by`,
+      `INSERT INTO shelves (id, site, device, rule, from_ms, until_ms, user, reason, created_at, ended_at, ended_by,
+         user_subject, ended_by_subject)
+       VALUES (@id, @site, @device, @rule, @fromMs, @untilMs, @user, @reason, @createdAt, @endedAt, @endedBy,
+         @userSubject, @endedBySubject)
+       ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by,
+         ended_by_subject = excluded.ended_by_subject`,
     );
     this.upsertWindow = db.prepare(
       `INSERT INTO maintenance_windows (id, site, device, kind, rule, schedule_json, reason, created_by, created_at,
-         ended_at, ended_by)
-       VALUES (@id, @site, @device, @kind, @rule, @schedule, @reason, @createdBy, @createdAt, @endedAt, @endedBy)
-       ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by`,
+         ended_at, ended_by, created_by_subject, ended_by_subject)
+       VALUES (@id, @site, @device, @kind, @rule, @schedule, @reason, @createdBy, @createdAt, @endedAt, @endedBy,
+         @createdBySubject, @endedBySubject)
+       ON CONFLICT(id) DO UPDATE SET ended_at = excluded.ended_at, ended_by = excluded.ended_by,
+         ended_by_subject = excluded.ended_by_subject`,
     );
     this.upsertRuleState = db.prepare(
       `INSERT INTO rule_state (device_key, state_json, updated_at) VALUES (?, ?, ?)
@@ -215,6 +232,7 @@ export class AlarmStore {
       a.shelved ? 1 : 0,
       a.incidentId,
       a.suppressed ? 1 : 0,
+      e.userSubject ?? null,
     );
   }
 
@@ -223,12 +241,17 @@ export class AlarmStore {
   }
 
   saveShelf(s: Shelf): void {
-    this.upsertShelf.run(s);
+    this.upsertShelf.run({ userSubject: null, endedBySubject: null, ...s });
   }
 
   /** A window as set, or as ended (only its end changes once written). */
   saveWindow(w: MaintenanceWindow): void {
-    this.upsertWindow.run({ ...w, schedule: JSON.stringify(w.schedule) });
+    this.upsertWindow.run({
+      createdBySubject: null,
+      endedBySubject: null,
+      ...w,
+      schedule: JSON.stringify(w.schedule),
+    });
   }
 
   /** Every window ever set, oldest first. */
@@ -236,7 +259,8 @@ export class AlarmStore {
     const rows = this.db
       .prepare(
         `SELECT id, site, device, kind, rule, schedule_json, reason, created_by AS createdBy, created_at AS createdAt,
-           ended_at AS endedAt, ended_by AS endedBy FROM maintenance_windows ORDER BY created_at`,
+           ended_at AS endedAt, ended_by AS endedBy, created_by_subject AS createdBySubject,
+           ended_by_subject AS endedBySubject FROM maintenance_windows ORDER BY created_at`,
       )
       .all() as (Omit<MaintenanceWindow, 'schedule'> & { schedule_json: string })[];
     return rows.map(({ schedule_json, ...w }) => ({
@@ -295,13 +319,15 @@ export class AlarmStore {
     severity: string;
     state: string;
     user: string | null;
+    userSubject: string | null;
     note: string | null;
     shelved: number;
     suppressed: number;
   }[] {
     return this.db
       .prepare(
-        'SELECT type, ts, severity, state, user, note, shelved, suppressed FROM alarm_events WHERE alarm_id = ? ORDER BY seq',
+        `SELECT type, ts, severity, state, user, user_subject AS userSubject, note, shelved, suppressed
+         FROM alarm_events WHERE alarm_id = ? ORDER BY seq`,
       )
       .all(alarmId) as ReturnType<AlarmStore['events']>;
   }
@@ -321,7 +347,8 @@ export class AlarmStore {
     return this.db
       .prepare(
         `SELECT id, site, device, rule, from_ms AS fromMs, until_ms AS untilMs, user, reason, created_at AS createdAt,
-           ended_at AS endedAt, ended_by AS endedBy FROM shelves ORDER BY created_at`,
+           ended_at AS endedAt, ended_by AS endedBy, user_subject AS userSubject, ended_by_subject AS endedBySubject
+         FROM shelves ORDER BY created_at`,
       )
       .all() as Shelf[];
   }

@@ -84,6 +84,8 @@ export interface AlarmEvent {
   /** The alarm after the change (a copy). */
   alarm: Alarm;
   user?: string;
+  /** SSO: the identity provider's subject (`<iss>#<sub>`) of the person, beside the name. */
+  userSubject?: string;
   note?: string;
   /** For `group`: the incident the alarm joined (also set for later events of a grouped alarm). */
   incident?: Incident;
@@ -110,10 +112,13 @@ export interface Shelf {
   fromMs: number;
   untilMs: number;
   user: string;
+  /** SSO: the identity provider's subject (`<iss>#<sub>`) of the person, beside the name. */
+  userSubject?: string | null;
   reason: string;
   createdAt: number;
   endedAt: number | null;
   endedBy: string | null;
+  endedBySubject?: string | null;
 }
 
 export interface ShelveRequest {
@@ -122,6 +127,8 @@ export interface ShelveRequest {
   rule?: string;
   untilMs: number;
   user: string;
+  /** SSO: the identity provider's subject (`<iss>#<sub>`) of the person, beside the name. */
+  userSubject?: string;
   reason: string;
 }
 
@@ -134,6 +141,8 @@ export interface WindowRequest {
   schedule: WindowSchedule;
   reason: string;
   user: string;
+  /** SSO: the identity provider's subject (`<iss>#<sub>`) of the person, beside the name. */
+  userSubject?: string;
 }
 
 export interface ListQuery {

@@ -25,10 +25,13 @@ export interface MaintenanceWindow {
   reason: string;
   /** The name of the token that set it. */
   createdBy: string;
+  /** SSO: the identity provider's subject of whoever set it / ended it (null: none or a token). */
+  createdBySubject?: string | null;
   createdAt: number;
   /** Ended early (or cancelled) by a person; no occurrence covers anything from then on. */
   endedAt: number | null;
   endedBy: string | null;
+  endedBySubject?: string | null;
 }
 
 /** What a window is matched against: an alarm or a rule transition. */

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ID_PATTERN, FIELD_NAME_PATTERN } from '../ingest/catalogue.js';
 import { rulesSchema } from '../rules/schema.js';
@@ -18,6 +19,15 @@ import { modbusSchema } from '../../../adapters/modbus/schema.js';
 const id = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_-]{1,64}');
 const port = z.number().int().min(0).max(65535);
 const duration = z.number().int().nonnegative();
+
+/** `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`: what fastify's `trustProxy` (proxy-addr) accepts. */
+function isAddressOrCidr(s: string): boolean {
+  const [addr = '', bits, ...rest] = s.split('/');
+  const v = isIP(addr);
+  if (v === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128);
+}
 
 const tlsSchema = z.strictObject({
   /** Paths to PEM files. */
@@ -232,6 +242,16 @@ export const httpSchema = z
         hstsMaxAgeSec: z.number().int().min(0).max(63_072_000).default(31_536_000),
       })
       .optional(),
+    /**
+     * Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDRs, docs/security.md): the
+     * sign-in limit per address then counts the client's address, not the proxy's. Empty (default):
+     * the header is ignored, since any client can send it.
+     */
+    trustProxy: z
+      .array(
+        z.string().refine(isAddressOrCidr, 'must be an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8'),
+      )
+      .default([]),
     /** The web dashboard served at `/` (docs/dashboard.md). */
     dashboard: z
       .strictObject({

@@ -81,6 +81,8 @@ export interface AppDeps {
   version?: string;
   /** Serve HTTPS with this certificate and key (tls.ts), HSTS with this max-age (absent: plain HTTP). */
   https?: { options: SecureContextOptions; hstsMaxAgeSec: number };
+  /** Proxies whose X-Forwarded-For sets `req.ip` (config `http.trustProxy`; empty: none). */
+  trustProxy?: readonly string[];
 }
 
 /** A route as registered: method, URL pattern, the role it declares and its schema parts. */
@@ -108,6 +110,8 @@ export function routesOf(app: FastifyInstance): readonly RouteEntry[] {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     ...(deps.https ? { https: deps.https.options } : {}),
+    // Only the listed proxies' X-Forwarded-For is believed: any client could send the header.
+    trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? [...deps.trustProxy] : false,
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     // Per-request lines would flood the log of a control-room screen polling every second.
     logController: new LogController({ disableRequestLogging: true }),

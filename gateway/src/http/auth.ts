@@ -83,6 +83,11 @@ export interface Principal {
   subject?: string | null;
 }
 
+/** `{ userSubject }` for an SSO user's request, `{}` otherwise: spread into an audited request. */
+export function subjectOf(p: Principal): { userSubject?: string } {
+  return p.subject ? { userSubject: p.subject } : {};
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;

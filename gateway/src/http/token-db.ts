@@ -16,6 +16,14 @@ export const TOKEN_MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Issue 19: an SSO admin's identity-provider subject beside the name of who created / revoked.
+    version: 2,
+    sql: `
+      ALTER TABLE tokens ADD COLUMN created_by_subject TEXT;
+      ALTER TABLE tokens ADD COLUMN revoked_by_subject TEXT;
+    `,
+  },
 ];
 
 /** A token as the admin API lists it: never the secret, never its hash. */
@@ -26,10 +34,14 @@ export interface TokenInfo {
   source: 'config' | 'api';
   createdAt: string | null;
   createdBy: string | null;
+  /** SSO: the identity provider's subject of who created / revoked it (null: none, or a token). */
+  createdBySubject: string | null;
   expiresAt: string | null;
   lastUsed: string | null;
   revoked: boolean;
   revokedAt: string | null;
+  revokedBy: string | null;
+  revokedBySubject: string | null;
   expired: boolean;
 }
 
@@ -56,6 +68,8 @@ interface Row {
   revoked_at: number | null;
   revoked_by: string | null;
   last_used_at: number | null;
+  created_by_subject: string | null;
+  revoked_by_subject: string | null;
 }
 
 export interface TokenDbDeps {
@@ -118,10 +132,13 @@ export class TokenDb implements Component {
       source: 'config',
       createdAt: null,
       createdBy: null,
+      createdBySubject: null,
       expiresAt: null,
       lastUsed: iso(this.lastUsed.get(t.name) ?? null),
       revoked: false,
       revokedAt: null,
+      revokedBy: null,
+      revokedBySubject: null,
       expired: false,
     }));
     return [
@@ -132,10 +149,13 @@ export class TokenDb implements Component {
         source: 'api',
         createdAt: iso(r.created_at),
         createdBy: r.created_by,
+        createdBySubject: r.created_by_subject,
         expiresAt: iso(r.expires_at),
         lastUsed: iso(Math.max(r.last_used_at ?? 0, this.lastUsed.get(r.name) ?? 0) || null),
         revoked: r.revoked_at !== null,
         revokedAt: iso(r.revoked_at),
+        revokedBy: r.revoked_by,
+        revokedBySubject: r.revoked_by_subject,
         expired: r.expires_at !== null && r.expires_at <= now,
       })),
     ];
@@ -145,6 +165,7 @@ export class TokenDb implements Component {
   create(
     req: { name: string; role: Role; expiresAt?: number },
     by: string,
+    bySubject?: string,
   ): { secret: string; info: TokenInfo } {
     const db = this.open();
     const exists =
@@ -167,10 +188,14 @@ export class TokenDb implements Component {
       revoked_at: null,
       revoked_by: null,
       last_used_at: null,
+      created_by_subject: bySubject ?? null,
+      revoked_by_subject: null,
     };
     db.prepare(
-      `INSERT INTO tokens (name, role, hash, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at)
-       VALUES (@name, @role, @hash, @created_at, @created_by, @expires_at, @revoked_at, @revoked_by, @last_used_at)`,
+      `INSERT INTO tokens (name, role, hash, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at,
+         created_by_subject, revoked_by_subject)
+       VALUES (@name, @role, @hash, @created_at, @created_by, @expires_at, @revoked_at, @revoked_by, @last_used_at,
+         @created_by_subject, @revoked_by_subject)`,
     ).run(row);
     this.deps.tokens.addRecord(this.record(row));
     this.deps.log?.info({ name: req.name, role: req.role, by }, 'API token created');
@@ -178,7 +203,7 @@ export class TokenDb implements Component {
   }
 
   /** Revokes a token created over the API: refused from the next request on; the record stays. */
-  revoke(name: string, by: string): TokenInfo {
+  revoke(name: string, by: string, bySubject?: string): TokenInfo {
     const db = this.open();
     if (this.deps.configTokens().some((t) => t.name === name))
       throw new TokenError(
@@ -189,7 +214,9 @@ export class TokenDb implements Component {
     const r = db.prepare('SELECT * FROM tokens WHERE name = ?').get(name) as Row | undefined;
     if (!r) throw new TokenError('GW_ERR_TOKEN_NOT_FOUND', `no token named ${name}`, 404);
     if (r.revoked_at === null) {
-      db.prepare('UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE name = ?').run(this.now(), by, name);
+      db.prepare(
+        'UPDATE tokens SET revoked_at = ?, revoked_by = ?, revoked_by_subject = ? WHERE name = ?',
+      ).run(this.now(), by, bySubject ?? null, name);
       this.deps.tokens.remove(name);
       this.deps.log?.info({ name, by }, 'API token revoked');
     }

@@ -4,6 +4,7 @@ import { alarmToJson, type AlarmService, type Incident, type Shelf } from '../..
 import { CompiledRules } from '../../rules/compile.js';
 import { rulesForDevice, thresholdsOf } from '../../rules/device-rules.js';
 import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
+import { subjectOf } from '../auth.js';
 import { HttpError } from '../errors.js';
 import {
   ackBody,
@@ -47,10 +48,12 @@ function shelfToJson(s: Shelf) {
     from: iso(s.fromMs),
     until: iso(s.untilMs),
     user: s.user,
+    userSubject: s.userSubject ?? null,
     reason: s.reason,
     createdAt: iso(s.createdAt),
     endedAt: iso(s.endedAt),
     endedBy: s.endedBy,
+    endedBySubject: s.endedBySubject ?? null,
   };
 }
 
@@ -106,6 +109,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         ...rest,
         untilMs: untilMs ?? Date.now() + durationMin! * 60_000,
         user: req.principal!.name,
+        ...subjectOf(req.principal!),
       });
       return reply.code(201).send(shelfToJson(shelf));
     },
@@ -121,7 +125,8 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         response: { 200: shelfSchema, 404: errorSchema, ...authErrors },
       },
     },
-    async (req) => shelfToJson(alarms.unshelve(req.params.id, req.principal!.name)),
+    async (req) =>
+      shelfToJson(alarms.unshelve(req.params.id, req.principal!.name, req.principal!.subject ?? undefined)),
   );
 
   app.get(
@@ -153,7 +158,10 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         response: { 200: alarmSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
-    async (req) => alarmToJson(alarms.ack(req.params.id, req.principal!.name, req.body.note)),
+    async (req) =>
+      alarmToJson(
+        alarms.ack(req.params.id, req.principal!.name, req.body.note, req.principal!.subject ?? undefined),
+      ),
   );
 
   app.get(

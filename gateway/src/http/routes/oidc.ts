@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { OIDC_CALLBACK, type OidcSignIn } from '../../accounts/oidc.js';
 import { errorSchema } from '../schemas/common.js';
 import { setSessionCookie, type SecureCookie } from '../session-cookie.js';
+import { withSignInErrorPage } from '../sign-in-error-page.js';
 
 export interface OidcRouteDeps {
   oidc: OidcSignIn;
@@ -52,7 +53,12 @@ export const oidcRoutes: FastifyPluginAsyncZod<OidcRouteDeps> = async (app, deps
     async (req, reply) => {
       const callback = new URL(req.url, deps.oidc.settings.publicUrl).toString();
       reply.clearCookie(FLOW_COOKIE, { path: FLOW_PATH });
-      const s = await deps.oidc.finish(req.cookies[FLOW_COOKIE], callback);
+      // A refusal reaches a browser as a page in its language, an API client as JSON.
+      const r = await withSignInErrorPage(req, reply, 'sso', () =>
+        deps.oidc.finish(req.cookies[FLOW_COOKIE], callback),
+      );
+      if ('answered' in r) return r.answered;
+      const s = r.value;
       setSessionCookie(req, reply, s.id, s.expiresAt, deps.secureCookie);
       return reply.code(302).header('location', '/').header('referrer-policy', 'no-referrer').send(null);
     },

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AccountService } from '../../accounts/service.js';
 import type { TokenStore } from '../auth.js';
 import { HttpError } from '../errors.js';
+import { withSignInErrorPage } from '../sign-in-error-page.js';
 import { changePasswordBody, linkQuery, sessionSchema, signInBody } from '../schemas/accounts.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import {
@@ -164,18 +165,25 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteDeps> = async (app
       config: { role: 'public' },
       schema: {
         summary:
-          "Exchange a one-time sign-in link's code (the demo prints one) for a session; redirects to /",
+          "Exchange a one-time sign-in link's code (the demo prints one) for a session; redirects to /. " +
+          'A used or expired link: JSON, or a page in the Accept-Language to a browser (Accept: text/html)',
         querystring: linkQuery,
         response: { 302: z.null(), 400: errorSchema, 401: errorSchema },
       },
     },
     async (req, reply) => {
-      const s = await accounts.redeemLink(req.query.code);
-      if (!s)
-        throw new HttpError(
-          'GW_ERR_SIGN_IN_FAILED',
-          'this sign-in link was used already or has expired: sign in with a username and password',
-        );
+      // A browser following the link gets a page in its language when the link is spent.
+      const r = await withSignInErrorPage(req, reply, 'link', async () => {
+        const found = await accounts.redeemLink(req.query.code);
+        if (!found)
+          throw new HttpError(
+            'GW_ERR_SIGN_IN_FAILED',
+            'this sign-in link was used already or has expired: sign in with a username and password',
+          );
+        return found;
+      });
+      if ('answered' in r) return r.answered;
+      const s = r.value;
       setSessionCookie(req, reply, s.id, s.expiresAt, deps.secureCookie);
       // To `/`: the code leaves the address bar and the history entry is replaced by the redirect.
       return reply.code(302).header('location', '/').header('referrer-policy', 'no-referrer').send(null);

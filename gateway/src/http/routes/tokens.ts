@@ -44,7 +44,8 @@ export const tokenRoutes: FastifyPluginAsyncZod<TokenRouteDeps> = async (app, de
       if (expiresAt !== undefined && expiresAt <= now())
         throw new HttpError('GW_ERR_BAD_REQUEST', 'body.expiresAt: must be in the future');
       // A TokenError (exists, read-only) carries its catalogue code to the error handler.
-      const { secret, info } = deps.db.create({ ...req.body, expiresAt }, req.principal!.name);
+      const p = req.principal!;
+      const { secret, info } = deps.db.create({ ...req.body, expiresAt }, p.name, p.subject ?? undefined);
       return reply.code(201).send({ ...info, token: secret });
     },
   );
@@ -59,6 +60,6 @@ export const tokenRoutes: FastifyPluginAsyncZod<TokenRouteDeps> = async (app, de
         response: { 200: tokenInfoSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
-    async (req) => deps.db.revoke(req.params.name, req.principal!.name),
+    async (req) => deps.db.revoke(req.params.name, req.principal!.name, req.principal!.subject ?? undefined),
   );
 };

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AlarmService } from '../../alarms/index.js';
 import { nextOccurrence, occurrenceAt, type MaintenanceWindow } from '../../alarms/windows.js';
+import { subjectOf } from '../auth.js';
 import { authErrors, errorSchema, id } from '../schemas/common.js';
 import { windowBody, windowListQuery, windowSchema } from '../schemas/windows.js';
 
@@ -25,9 +26,11 @@ function windowToJson(w: MaintenanceWindow, now: number) {
     schedule: s.type === 'once' ? { type: s.type, from: iso(s.fromMs)!, to: iso(s.toMs)! } : s,
     reason: w.reason,
     createdBy: w.createdBy,
+    createdBySubject: w.createdBySubject ?? null,
     createdAt: iso(w.createdAt)!,
     endedAt: iso(w.endedAt),
     endedBy: w.endedBy,
+    endedBySubject: w.endedBySubject ?? null,
     active: cur !== undefined,
     current: cur ? { from: iso(cur.from)!, to: iso(cur.to)! } : null,
     next: next ? { from: iso(next.from)!, to: iso(next.to)! } : null,
@@ -76,6 +79,7 @@ export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, 
         schedule:
           s.type === 'once' ? { type: 'once', fromMs: Date.parse(s.from), toMs: Date.parse(s.to) } : s,
         user: req.principal!.name,
+        ...subjectOf(req.principal!),
       });
       return reply.code(201).send(windowToJson(w, now()));
     },
@@ -98,7 +102,8 @@ export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, 
       },
     },
     async (req) => {
-      const { window, events } = alarms.endWindow(req.params.id, req.principal!.name);
+      const p = req.principal!;
+      const { window, events } = alarms.endWindow(req.params.id, p.name, p.subject ?? undefined);
       return { ...windowToJson(window, now()), released: events.map((e) => e.alarm.id) };
     },
   );

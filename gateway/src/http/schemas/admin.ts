@@ -9,10 +9,14 @@ export const tokenInfoSchema = open({
   source: z.enum(['config', 'api']),
   createdAt: isoTime.nullable(),
   createdBy: z.string().nullable(),
+  /** SSO: the identity provider's subject (`<iss>#<sub>`) of who created it; null otherwise. */
+  createdBySubject: z.string().nullable(),
   expiresAt: isoTime.nullable(),
   lastUsed: isoTime.nullable(),
   revoked: z.boolean(),
   revokedAt: isoTime.nullable(),
+  revokedBy: z.string().nullable(),
+  revokedBySubject: z.string().nullable(),
   expired: z.boolean(),
 });
 /** The secret is in this answer only; the gateway keeps its sha256. */

@@ -44,6 +44,10 @@ export const alarmEventSchema = open({
   severity: z.string(),
   state: z.string(),
   user: z.string().nullable(),
+  userSubject: z
+    .string()
+    .nullable()
+    .describe("SSO: the identity provider's subject (`<iss>#<sub>`) beside the name; null otherwise"),
   note: z.string().nullable(),
   shelved: z.boolean(),
 });
@@ -58,10 +62,15 @@ export const shelfSchema = named(
     from: isoTime.nullable(),
     until: isoTime.nullable(),
     user: z.string(),
+    userSubject: z
+      .string()
+      .nullable()
+      .describe("SSO: the identity provider's subject (`<iss>#<sub>`) beside the name; null otherwise"),
     reason: z.string(),
     createdAt: isoTime.nullable(),
     endedAt: isoTime.nullable(),
     endedBy: z.string().nullable(),
+    endedBySubject: z.string().nullable(),
   }),
   'Shelf',
   'Alarms of a site, device and/or rule kept quiet until a time',

@@ -70,9 +70,14 @@ export const windowSchema = named(
     ]),
     reason: z.string(),
     createdBy: z.string(),
+    createdBySubject: z
+      .string()
+      .nullable()
+      .describe("SSO: the identity provider's subject (`<iss>#<sub>`) beside the name; null otherwise"),
     createdAt: isoTime,
     endedAt: isoTime.nullable(),
     endedBy: z.string().nullable(),
+    endedBySubject: z.string().nullable(),
     /** Whether an occurrence covers now, and which. */
     active: z.boolean(),
     current: span.nullable(),
