@@ -17,6 +17,7 @@ import { registerDashboard } from './dashboard.js';
 import { installErrorHandler } from './error-handler.js';
 import { errorBody } from './errors.js';
 import { registerOpenApi } from './openapi.js';
+import { packageVersion } from './package-version.js';
 import { enforceRouteRoles, type RouteRole } from './route-roles.js';
 import { adminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { alarmRoutes, type RulesView } from './routes/alarms.js';
@@ -61,7 +62,7 @@ export interface AppDeps {
   dashboard?: DashboardConfig;
   /** Demo mode: fault injection forwarded to the simulators (absent: `/api/demo/*` answers 404). */
   demo?: Pick<DemoRouteDeps, 'controlUrl'>;
-  /** The API's version in the OpenAPI document (default: 0.0.0). */
+  /** The API's version in the OpenAPI document (default: package.json's `version`). */
   version?: string;
 }
 
@@ -120,7 +121,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       spa?.(req, reply) ??
       reply.code(404).send(errorBody('GW_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)),
   );
-  registerOpenApi(app, deps.version ?? '0.0.0');
+  registerOpenApi(app, deps.version ?? packageVersion());
 
   void app.register(systemRoutes, { metrics: deps.metrics, health: deps.health });
   void app.register(deviceRoutes, { registry: deps.registry, reader: deps.reader });
