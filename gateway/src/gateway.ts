@@ -71,9 +71,21 @@ export class Gateway extends GatewayParts {
     // reach a running work-order service, which handles them as it stops.
     if (cfg.workorders.enabled) {
       const woSink = cfg.influx.enabled ? outbox : undefined;
-      this.wo = await startWorkordersModule({ cfg, log, lifecycle, bus, metrics, registry, sink: woSink });
+      this.wo = await startWorkordersModule({
+        cfg,
+        log,
+        lifecycle,
+        bus,
+        metrics,
+        registry,
+        sink: woSink,
+        checkpointHost: outbox,
+      });
     }
     await lifecycle.start(alarms);
+    // An active alarm whose ticket a power cut took (workorders.db commits without an fsync on the
+    // event loop, ADR 0091) gets it now, before the rules run.
+    this.wo?.service.reconcileAlarms(alarms.activeAlarms());
     const { rules, off } = createRulesModule({ cfg, log, registry, alarms, durable: outbox });
     this.rules = rules;
     lifecycle.onStopped(off);
