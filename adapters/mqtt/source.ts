@@ -24,6 +24,7 @@ export class MqttSource implements Source, RejectPublisher {
   private client?: MqttIngestClient;
   private deadLetters?: DeadLetterQueue;
   private letterStore?: SqliteDeadLetterStore;
+  private letterOpenFailed = false;
   private url?: string;
 
   constructor(
@@ -62,10 +63,7 @@ export class MqttSource implements Source, RejectPublisher {
     // Rejected messages: their own QoS 1 path with its own bound, beside (not in) the receive path,
     // kept on disk in a file of their own until acknowledged (ADR 0090).
     const log = ctx.log;
-    const store = new SqliteDeadLetterStore(join(ctx.dataDir, 'dead-letters.db'), (err) =>
-      log.error({ err }, 'dead letters not kept on disk (still sent from memory)'),
-    );
-    this.letterStore = store;
+    const store = this.openLetterStore(join(ctx.dataDir, 'dead-letters.db'), log);
     const letters = new DeadLetterQueue(
       {
         connected: () => client.isConnected,
@@ -87,6 +85,24 @@ export class MqttSource implements Source, RejectPublisher {
     client.start();
   }
 
+  /**
+   * The dead letters' file. One that cannot be opened (unreadable, not a database) must not stop
+   * the ingest: the letters then live in memory only, as before ADR 0090, and it shows as an error.
+   */
+  private openLetterStore(file: string, log: SourceContext['log']): SqliteDeadLetterStore | undefined {
+    this.letterOpenFailed = false;
+    try {
+      this.letterStore = new SqliteDeadLetterStore(file, (err) =>
+        log.error({ err }, 'dead letters not kept on disk (still sent from memory)'),
+      );
+      return this.letterStore;
+    } catch (err) {
+      this.letterOpenFailed = true;
+      log.error({ err, file }, 'dead-letter file not usable: dead letters kept in memory only');
+      return undefined;
+    }
+  }
+
   publishRejected(site: string, kind: string, device: string, payload: string): void {
     this.deadLetters?.enqueue(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
   }
@@ -94,7 +110,8 @@ export class MqttSource implements Source, RejectPublisher {
   /** Rejected messages acknowledged by the broker, dropped at the bound, and pending. */
   deadLetterStats(): (DeadLetterStats & { storeErrors: number }) | undefined {
     const s = this.deadLetters?.stats();
-    return s ? { ...s, storeErrors: this.letterStore?.errors ?? 0 } : undefined;
+    const storeErrors = (this.letterStore?.errors ?? 0) + (this.letterOpenFailed ? 1 : 0);
+    return s ? { ...s, storeErrors } : undefined;
   }
 
   /** Resolves once subscribed (tests and start-up logs use it). */

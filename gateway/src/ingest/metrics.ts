@@ -82,7 +82,7 @@ export function registerIngestMetrics(registry: Registry, pipeline: () => Ingest
   );
   letterCounter(
     'gateway_dead_letters_store_errors_total',
-    'Batches of rejected messages that could not be kept on disk (still sent from memory)',
+    'Writes of rejected messages to dead-letters.db that failed, or the file could not be opened (letters kept in memory only)',
     (d) => d.storeErrors ?? 0,
   );
   new Gauge({
