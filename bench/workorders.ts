@@ -34,8 +34,26 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     busy: { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  process.stdout.write(`npm run bench:workorders -- [options]
+
+Alarm-to-ticket latency (p50/p99 of gateway_alarm_to_ticket_seconds) while the gateway ingests a steady
+stream into a real InfluxDB 1.6.7 on a real Mosquitto (the compiled gateway, as deployed).
+
+  --rate N      messages per second offered (default 10000)
+  --seconds N   seconds of load per run (default 40)
+  --alarms N    water-leak alarms raised per run, each a safety ticket (default 200)
+  --devices N   devices the load is spread over (default 10000)
+  --runs N      runs; the median of their p99s is reported (default 3)
+  --busy        keep one core busy with another process during each run
+  --write       write the results into bench/RESULTS.md
+  -h, --help    this text
+`);
+  process.exit(0);
+}
 const BUSY = args.busy;
 
 /** A process of its own that spins on one core until killed (`--busy`). */

@@ -3,11 +3,11 @@
  * the broker's PUBACK. At QoS 0 a busy or reconnecting broker lost them silently; here each one is
  * resent (DUP set, same packet id, as MQTT requires) after a reconnect until it is acknowledged.
  *
- * Bounded, because a device that floods bad messages must not grow the gateway's memory: at the
- * bound the oldest letter not yet sent is dropped and counted. Letters live in memory only (a
- * gateway crash loses those not yet acknowledged; the readings they describe were never accepted,
- * and the device's own QoS 1 retry is unaffected), which keeps them off the ingest outbox's disk
- * and out of its group commit (ADR 0071).
+ * Bounded, because a device that floods bad messages must not grow the gateway's memory or disk:
+ * at the bound the oldest letter not yet sent is dropped and counted (ADR 0071). With a store
+ * (ADR 0090: `dead-letters.db`, its own file, never the ingest outbox) each letter is also kept on
+ * disk until its PUBACK, so a gateway crash or restart does not lose it: the next start sends what
+ * the store still holds.
  */
 
 /** What the queue needs from the MQTT connection; the receive path is not involved. */
@@ -26,6 +26,23 @@ export interface DeadLetterLimits {
   inflight: number;
 }
 
+/** A letter as kept on disk: `id` is its key in the store. */
+export interface StoredLetter {
+  id: number;
+  topic: string;
+  payload: Buffer;
+}
+
+/** Where letters are kept until acknowledged (or dropped at the bound). */
+export interface DeadLetterStore {
+  /** The letters kept from before, oldest first. */
+  load(): StoredLetter[];
+  /** Keeps a new letter; returns its key. */
+  add(topic: string, payload: Buffer): number;
+  /** Forgets a letter: acknowledged by the broker or dropped at the bound. */
+  remove(key: number): void;
+}
+
 export interface DeadLetterStats {
   /** Acknowledged by the broker. */
   published: number;
@@ -34,11 +51,15 @@ export interface DeadLetterStats {
   /** Waiting or awaiting their PUBACK. */
   pending: number;
   pendingBytes: number;
+  /** Letters found in the store at start (queued before a crash or restart). */
+  restored: number;
 }
 
 interface Letter {
   topic: string;
   payload: Buffer;
+  /** Its key in the store, if kept there. */
+  key?: number;
 }
 
 export class DeadLetterQueue {
@@ -47,15 +68,28 @@ export class DeadLetterQueue {
   private bytes = 0;
   private published = 0;
   private dropped = 0;
+  private restored = 0;
 
   constructor(
     private readonly link: DeadLetterLink,
     private readonly limits: DeadLetterLimits,
-  ) {}
+    private readonly store?: DeadLetterStore,
+  ) {
+    // What a previous run left unacknowledged goes first, oldest first, within today's bound.
+    for (const l of store?.load() ?? []) {
+      this.restored++;
+      this.add({ topic: l.topic, payload: l.payload, key: l.id });
+    }
+  }
 
   enqueue(topic: string, payload: string): void {
-    const letter = { topic, payload: Buffer.from(payload) };
-    const size = letter.payload.length + topic.length;
+    const buf = Buffer.from(payload);
+    this.add({ topic, payload: buf, key: this.store?.add(topic, buf) });
+    this.pump();
+  }
+
+  private add(letter: Letter): void {
+    const size = letter.payload.length + letter.topic.length;
     // Make room by dropping the oldest letters not yet sent; those in flight are the broker's now.
     while (
       this.waiting.length > 0 &&
@@ -63,15 +97,20 @@ export class DeadLetterQueue {
     ) {
       const old = this.waiting.shift()!;
       this.bytes -= old.payload.length + old.topic.length;
+      this.forget(old);
       this.dropped++;
     }
     if (this.pending() + 1 > this.limits.maxMessages || this.bytes + size > this.limits.maxBytes) {
+      this.forget(letter);
       this.dropped++;
       return;
     }
     this.waiting.push(letter);
     this.bytes += size;
-    this.pump();
+  }
+
+  private forget(l: Letter): void {
+    if (l.key !== undefined) this.store?.remove(l.key);
   }
 
   /** The broker acknowledged packet `id`. Ids that are not ours (none today) are ignored. */
@@ -80,6 +119,7 @@ export class DeadLetterQueue {
     if (!l) return;
     this.inflight.delete(id);
     this.bytes -= l.payload.length + l.topic.length;
+    this.forget(l);
     this.published++;
     this.pump();
   }
@@ -96,6 +136,7 @@ export class DeadLetterQueue {
       dropped: this.dropped,
       pending: this.pending(),
       pendingBytes: this.bytes,
+      restored: this.restored,
     };
   }
 

@@ -3,6 +3,8 @@ import type { Source, SourceContext } from '../../gateway/src/core/source.js';
 import type { MqttConfig } from '../../gateway/src/config/schema.js';
 import type { RejectPublisher } from '../../gateway/src/ingest/pipeline.js';
 import { MqttIngestClient, redact } from './client.js';
+import { join } from 'node:path';
+import { SqliteDeadLetterStore } from './dead-letter-store.js';
 import { DeadLetterQueue, type DeadLetterStats } from './dead-letters.js';
 import type { SparkplugIngest } from './sparkplug/ingest.js';
 
@@ -21,6 +23,8 @@ export class MqttSource implements Source, RejectPublisher {
   readonly name = 'mqtt';
   private client?: MqttIngestClient;
   private deadLetters?: DeadLetterQueue;
+  private letterStore?: SqliteDeadLetterStore;
+  private letterOpenFailed = false;
   private url?: string;
 
   constructor(
@@ -56,7 +60,10 @@ export class MqttSource implements Source, RejectPublisher {
       spb ? (now) => spb.will(now) : undefined,
     );
     this.client = client;
-    // Rejected messages: their own QoS 1 path with its own bound, beside (not in) the receive path.
+    // Rejected messages: their own QoS 1 path with its own bound, beside (not in) the receive path,
+    // kept on disk in a file of their own until acknowledged (ADR 0090).
+    const log = ctx.log;
+    const store = this.openLetterStore(join(ctx.dataDir, 'dead-letters.db'), log);
     const letters = new DeadLetterQueue(
       {
         connected: () => client.isConnected,
@@ -64,7 +71,10 @@ export class MqttSource implements Source, RejectPublisher {
         send: (topic, payload, id, dup) => client.publishQos1(topic, payload, id, dup),
       },
       this.cfg.rejectedQueue,
+      store,
     );
+    const restored = letters.stats().restored;
+    if (restored > 0) log.info({ restored }, 'dead letters kept from before: sending them');
     this.deadLetters = letters;
     client.on('puback', (id: number) => letters.onPuback(id));
     client.on('connect', () => letters.onConnect());
@@ -75,13 +85,33 @@ export class MqttSource implements Source, RejectPublisher {
     client.start();
   }
 
+  /**
+   * The dead letters' file. One that cannot be opened (unreadable, not a database) must not stop
+   * the ingest: the letters then live in memory only, as before ADR 0090, and it shows as an error.
+   */
+  private openLetterStore(file: string, log: SourceContext['log']): SqliteDeadLetterStore | undefined {
+    this.letterOpenFailed = false;
+    try {
+      this.letterStore = new SqliteDeadLetterStore(file, (err) =>
+        log.error({ err }, 'dead letters not kept on disk (still sent from memory)'),
+      );
+      return this.letterStore;
+    } catch (err) {
+      this.letterOpenFailed = true;
+      log.error({ err, file }, 'dead-letter file not usable: dead letters kept in memory only');
+      return undefined;
+    }
+  }
+
   publishRejected(site: string, kind: string, device: string, payload: string): void {
     this.deadLetters?.enqueue(`${this.cfg.rejectedTopicPrefix}/${site}/${kind}/${device}`, payload);
   }
 
   /** Rejected messages acknowledged by the broker, dropped at the bound, and pending. */
-  deadLetterStats(): DeadLetterStats | undefined {
-    return this.deadLetters?.stats();
+  deadLetterStats(): (DeadLetterStats & { storeErrors: number }) | undefined {
+    const s = this.deadLetters?.stats();
+    const storeErrors = (this.letterStore?.errors ?? 0) + (this.letterOpenFailed ? 1 : 0);
+    return s ? { ...s, storeErrors } : undefined;
   }
 
   /** Resolves once subscribed (tests and start-up logs use it). */
@@ -104,6 +134,9 @@ export class MqttSource implements Source, RejectPublisher {
     this.sparkplug?.beforeDisconnect(Date.now());
     await this.client?.stop();
     this.client = undefined;
+    // Letters still unacknowledged stay on disk for the next start.
+    this.letterStore?.close();
+    this.letterStore = undefined;
   }
 
   health(): ComponentHealth {
@@ -115,7 +148,7 @@ export class MqttSource implements Source, RejectPublisher {
       url: redact(this.url ?? ''),
       detail: c.error,
       ...c.stats,
-      deadLetters: this.deadLetters?.stats(),
+      deadLetters: this.deadLetterStats(),
     };
   }
 }

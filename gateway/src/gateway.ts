@@ -137,9 +137,13 @@ export class Gateway extends GatewayParts {
         registry,
         sink: woSink,
         lead,
+        checkpointHost: outbox,
       });
     }
     await lifecycle.start(alarms);
+    // An active alarm whose ticket a power cut took (workorders.db commits without an fsync on the
+    // event loop, ADR 0091) gets it now, before the rules run.
+    this.wo?.service.reconcileAlarms(alarms.activeAlarms());
     const { rules, off } = createRulesModule({ cfg, log, registry, alarms, durable: outbox });
     this.rules = rules;
     lifecycle.onStopped(off);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routesOf, type RouteEntry } from '../../gateway/src/http/app.js';
@@ -16,6 +17,7 @@ const INBOUND_SECRET = 'inbound-secret-0123456789abcdef';
 let gw: Awaited<ReturnType<typeof startGateway>>;
 type Doc = {
   openapi: string;
+  info: { version: string };
   paths: Record<string, Record<string, Operation>>;
   components: { schemas: Record<string, { properties?: Record<string, unknown>; description?: string }> };
 };
@@ -65,6 +67,14 @@ describe('the OpenAPI document', () => {
     const res = await v.validate(doc as unknown as Parameters<Validator['validate']>[0]);
     expect(res.errors ?? []).toEqual([]);
     expect(res.valid).toBe(true);
+  });
+
+  it("carries the gateway's version from package.json", () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(doc.info.version).toBe(pkg.version);
+    expect(doc.info.version).not.toBe('0.0.0');
   });
 
   it('lists every registered route with its method, role, security and schemas', () => {

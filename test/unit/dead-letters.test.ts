@@ -29,7 +29,7 @@ describe('dead-letter queue', () => {
     q.onPuback(2);
     q.onPuback(3);
     q.onPuback(99); // not ours
-    expect(q.stats()).toEqual({ published: 3, pending: 0, dropped: 0, pendingBytes: 0 });
+    expect(q.stats()).toEqual({ published: 3, pending: 0, dropped: 0, pendingBytes: 0, restored: 0 });
   });
 
   it('sends again, marked duplicate, what was in flight when the connection dropped', () => {

@@ -200,6 +200,11 @@ export class AlarmService implements Component {
     return all ? this.store.windows() : this.windows.map((w) => ({ ...w }));
   }
 
+  /** The alarms active now (copies). */
+  activeAlarms(): Alarm[] {
+    return [...this.active.values()].map((a) => ({ ...a }));
+  }
+
   list(q: ListQuery): Alarm[] {
     const limit = Math.min(q.limit ?? this.cfg.listLimit, this.cfg.listLimit);
     if (q.state === 'all') return this.store.listAlarms({ site: q.site, device: q.device, limit });

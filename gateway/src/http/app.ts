@@ -22,6 +22,7 @@ import { installErrorHandler } from './error-handler.js';
 import { errorBody } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { registerSecurityHeaders } from './security-headers.js';
+import { packageVersion } from './package-version.js';
 import { enforceRouteRoles, type RouteRole } from './route-roles.js';
 import { adminRoutes, type AdminRouteDeps } from './routes/admin.js';
 import { alarmRoutes, type RulesView } from './routes/alarms.js';
@@ -77,7 +78,7 @@ export interface AppDeps {
   demo?: Pick<DemoRouteDeps, 'controlUrl'>;
   /** Runtime configuration: rule overrides, history, export (absent: no `/api/fleet/*`, `/api/config/export`). */
   fleet?: Omit<FleetRouteDeps, 'registry'>;
-  /** The API's version in the OpenAPI document (default: 0.0.0). */
+  /** The API's version in the OpenAPI document (default: package.json's `version`). */
   version?: string;
   /** Serve HTTPS with this certificate and key (tls.ts), HSTS with this max-age (absent: plain HTTP). */
   https?: { options: SecureContextOptions; hstsMaxAgeSec: number };
@@ -150,7 +151,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       spa?.(req, reply) ??
       reply.code(404).send(errorBody('GW_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)),
   );
-  registerOpenApi(app, deps.version ?? '0.0.0');
+  registerOpenApi(app, deps.version ?? packageVersion());
 
   void app.register(systemRoutes, { metrics: deps.metrics, health: deps.health });
   if (deps.accounts) {

@@ -75,6 +75,16 @@ export function registerIngestMetrics(registry: Registry, pipeline: () => Ingest
     'Rejected messages not republished: the dead-letter queue was at its bound',
     (d) => d.dropped,
   );
+  letterCounter(
+    'gateway_dead_letters_restored_total',
+    'Rejected messages found on disk at start, queued before a crash or restart, sent again',
+    (d) => d.restored ?? 0,
+  );
+  letterCounter(
+    'gateway_dead_letters_store_errors_total',
+    'Writes of rejected messages to dead-letters.db that failed, or the file could not be opened (letters kept in memory only)',
+    (d) => d.storeErrors ?? 0,
+  );
   new Gauge({
     name: 'gateway_dead_letters_pending',
     help: 'Rejected messages waiting to be republished or for their PUBACK',

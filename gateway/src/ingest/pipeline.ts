@@ -42,6 +42,10 @@ export interface DeadLetterCounts {
   published: number;
   dropped: number;
   pending: number;
+  /** Found on disk at start, queued before a crash or restart (ADR 0090). */
+  restored?: number;
+  /** Batches of letters that could not be written to disk (the letters were still sent). */
+  storeErrors?: number;
 }
 
 export interface IngestCounters {

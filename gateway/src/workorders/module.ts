@@ -10,6 +10,8 @@ import type { AlarmEvent } from '../alarms/types.js';
 import type { DeviceRegistry } from '../registry/registry.js';
 import { InfluxReader } from '../sinks/influx/query.js';
 import { DbComponent } from '../storage/db-component.js';
+import type { CheckpointHost } from '../storage/outbox.js';
+import { WalCheckpointer } from '../storage/wal-checkpointer.js';
 import { createNotificationsModule } from '../notifications/module.js';
 import { NOTIFY_MIGRATIONS } from '../notifications/queue.js';
 import type { NotificationService } from '../notifications/service.js';
@@ -30,6 +32,8 @@ export interface WorkordersModuleDeps {
   sink?: { append(line: string): void };
   /** Cluster mode: wraps a cluster-wide singleton so that only the leader runs it (cluster/leader.ts). */
   lead?: (c: Component) => Component;
+  /** Runs workorders.db's WAL checkpoints on its thread (the outbox's commit thread), saving a thread. */
+  checkpointHost?: CheckpointHost;
 }
 
 export interface WorkordersModule {
@@ -47,17 +51,28 @@ export interface WorkordersModule {
  */
 export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<WorkordersModule> {
   const { cfg, log, lifecycle, bus, registry } = d;
+  // Like alarms.db (ADR 0082): with rule state committed with the readings, a ticket an alarm raised
+  // is raised again at start if a power cut took it (`WorkOrderService.reconcileAlarms`), so those
+  // commits skip the fsync on the event loop; people's actions still wait for the disk (ADR 0091).
+  const file = join(cfg.dataDir, 'workorders.db');
+  const fast = cfg.alarms.ruleState === 'with-readings';
   const db = (
     await lifecycle.start(
-      new DbComponent('workorders.db', join(cfg.dataDir, 'workorders.db'), [
-        ...WORKORDER_MIGRATIONS,
-        ...NOTIFY_MIGRATIONS,
-      ]),
+      new DbComponent(
+        'workorders.db',
+        file,
+        [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS],
+        fast ? 'normal' : 'full',
+      ),
       {
         report: false,
       },
     )
   ).db;
+  if (fast)
+    await lifecycle.start(
+      new WalCheckpointer(db, file, log.child({ module: 'workorders' }), undefined, d.checkpointHost),
+    );
   const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
   const notifications = createNotificationsModule({ db, config: cfg.notifications, log, metrics: d.metrics });
   const reader = cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined;

@@ -1,13 +1,13 @@
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
-import type { AlarmEvent } from '../alarms/types.js';
+import type { Alarm, AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
-import { applyAlarmEvent, type AlarmTicketContext } from './alarm-tickets.js';
+import { applyAlarmEvent, isQuiet, type AlarmTicketContext } from './alarm-tickets.js';
 import { Changes } from './changes.js';
 import type { DeliveryFailure, TicketEvent, TicketEventType } from './types.js';
 import { ackOverdueLevel, escalate, escalationDue, skipUnreachable, type Breach } from './escalation.js';
-import { addSlaTime, deadlinesOf, priorityOf } from './policy.js';
+import { addSlaTime, createsTicket, deadlinesOf, priorityOf } from './policy.js';
 import type { Schedule } from './maintenance-schema.js';
 import { workordersSchema, type WorkordersConfig } from './schema.js';
 import { applyAction, isActive, type ActionRequest } from './state-machine.js';
@@ -115,6 +115,8 @@ export class WorkOrderService implements Component {
     missedWhileStopped: 0,
     /** Escalations past a contact who could not be reached (or did not acknowledge in time). */
     unreachable: 0,
+    /** Active alarms found at start without their ticket, raised then (ADR 0091). */
+    reconciled: 0,
   };
 
   constructor(private readonly deps: WorkOrderServiceDeps) {
@@ -208,6 +210,29 @@ export class WorkOrderService implements Component {
     this.cfg = { ...this.cfg, contacts };
   }
 
+  /**
+   * At start, after the alarms are restored: an active alarm that the policy tickets, not held back
+   * by a shelf or window, and listed by no ticket, gets its ticket now. workorders.db commits the
+   * changes made from alarm events without an fsync on the event loop (ADR 0091): a power cut may take
+   * the last ticket while its alarm survived (or the alarm's event reached a stopped service), and
+   * nothing else would raise it again. Returns how many were raised.
+   */
+  reconcileAlarms(active: Iterable<Alarm>): number {
+    const missing: AlarmEvent[] = [];
+    for (const a of active) {
+      if (isQuiet(a) || !createsTicket(this.cfg, a)) continue;
+      if (this.store.listsAlarm(a.site, a.rule, a.id)) continue;
+      missing.push({ type: 'raise', ts: a.raisedAt, alarm: { ...a } });
+    }
+    if (missing.length === 0) return 0;
+    const before = this.counts.created;
+    this.applyAlarmEvents(missing);
+    const raised = this.counts.created - before;
+    this.counts.reconciled += raised;
+    this.log?.warn({ alarms: missing.length, raised }, 'active alarms without their ticket: raised now');
+    return raised;
+  }
+
   /** Escalates every ticket whose deadline has passed. */
   tick(now = this.now()): TicketEvent[] {
     const changes = new Changes();
@@ -286,7 +311,7 @@ export class WorkOrderService implements Component {
     const changes = new Changes();
     const t = changes.edit(cur);
     applyAction(t, req, this.now(), this.cfg);
-    this.commit(changes);
+    this.commit(changes, undefined, true);
     return structuredClone(t);
   }
 
@@ -314,7 +339,7 @@ export class WorkOrderService implements Component {
       alarmId: null,
     });
     t.history.push({ ts: now, actor, action: 'create', from: null, to: 'open', note: m.note ?? null });
-    this.commit(changes);
+    this.commit(changes, undefined, true);
     return structuredClone(t);
   }
 
@@ -563,15 +588,19 @@ export class WorkOrderService implements Component {
    * then makes its working copies the tickets in memory and tells the listeners. A failed write
    * changes nothing in memory and gives the new tickets' numbers back.
    */
-  private commit(changes: Changes, alsoInTransaction?: () => void): TicketEvent[] {
+  private commit(changes: Changes, alsoInTransaction?: () => void, durable = false): TicketEvent[] {
     if (changes.size === 0) return [];
     const events = changes.events();
+    const write = () => {
+      changes.save(this.store);
+      alsoInTransaction?.();
+      this.deps.inTransaction?.(events);
+    };
     try {
-      this.store.tx(() => {
-        changes.save(this.store);
-        alsoInTransaction?.();
-        this.deps.inTransaction?.(events);
-      });
+      // A person's action is answered as done: on disk first. Alarm- and timer-made changes can be
+      // made again after a power cut (reconcileAlarms, the next tick), so they skip the fsync (ADR 0091).
+      if (durable) this.store.txDurable(write);
+      else this.store.tx(write);
     } catch (err) {
       const seqs = changes.seqs();
       if (seqs.length > 0) this.seq = Math.min(...seqs);

@@ -117,6 +117,33 @@ export class TicketStore {
     return this.db.transaction(fn)();
   }
 
+  /**
+   * A transaction on disk when it returns, whatever the connection's `synchronous` setting: what is
+   * answered as done to a person (a ticket action, a ticket raised by hand). Changes made from alarm
+   * events and timers commit with `tx`: with workorders.db at synchronous=NORMAL a ticket an alarm
+   * raised is raised again at start if a power cut took it (ADR 0091).
+   */
+  txDurable<T>(fn: () => T): T {
+    if ((this.db.pragma('synchronous', { simple: true }) as number) >= 2) return this.tx(fn);
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /** Whether any ticket, closed or not, of that site and rule lists the alarm. */
+  listsAlarm(site: string, rule: string, alarmId: string): boolean {
+    const r = this.db
+      .prepare(
+        `SELECT 1 FROM tickets t, json_each(t.body, '$.alarmIds') j
+         WHERE t.site = ? AND t.rule = ? AND j.value = ? LIMIT 1`,
+      )
+      .get(site, rule, alarmId);
+    return r !== undefined;
+  }
+
   nextSeq(): number {
     const r = this.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM tickets').get() as { n: number };
     return r.n;
