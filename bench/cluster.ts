@@ -66,6 +66,8 @@ const RATE = Number(args.rate);
 for (const [k, v] of Object.entries({ N, DEVICES, PARTITIONS, KILLS, FAILOVER_MS, RATE }))
   if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be a positive integer, got ${v}`);
 const NODE_ARGS = gatewayNodeArgs();
+/** cluster.failoverMs of the drain phase: the pause while the backlog is published must stay well under it. */
+const DRAIN_LEASE_MS = 60_000;
 
 interface ClusterHealth {
   partitions: { owned: number[] };
@@ -130,7 +132,7 @@ async function shared(members: GatewayProcess[]): Promise<number[][]> {
         ).every(Boolean)
       );
     },
-    60_000,
+    120_000,
     'partitions shared',
   );
   return owned;
@@ -139,10 +141,11 @@ async function shared(members: GatewayProcess[]): Promise<number[][]> {
 async function drain(instances: number) {
   const s = await servers();
   try {
-    // A lease far longer than the pause: members paused while the backlog is published must not
-    // take each other's partitions when they wake; keepalive off so the broker keeps them connected.
+    // A lease longer than the pause (renewed every fifth of it, which is also how soon a joining
+    // member gets its share): members paused while the backlog is published must not take each
+    // other's partitions when they wake. Keepalive off, so the broker keeps the paused members connected.
     const cfgs = Array.from({ length: instances }, (_, i) =>
-      memberConfig(s, `gw-${String.fromCharCode(97 + i)}`, 600_000, 0),
+      memberConfig(s, `gw-${String.fromCharCode(97 + i)}`, DRAIN_LEASE_MS, 0),
     );
     const members: GatewayProcess[] = [];
     for (const c of cfgs) {
@@ -151,6 +154,13 @@ async function drain(instances: number) {
       s.procs.push(m);
     }
     await shared(members);
+    const takeovers0 = (
+      await Promise.all(
+        members.map(async (m) =>
+          metric(await (await fetch(`${m.url}/metrics`)).text(), 'gateway_cluster_takeovers_total'),
+        ),
+      )
+    ).reduce((a, b) => a + b, 0);
     for (const m of members) m.proc.kill('SIGSTOP');
     const base = Date.now() - (Math.ceil(N / DEVICES) + 5) * 1000;
     const { topics, payloads, values } = backlog(N, DEVICES, base);
@@ -175,13 +185,16 @@ async function drain(instances: number) {
     }
     const sec = (performance.now() - t0) / 1000;
     const cpu = pids.reduce((a, pid, i) => a + cpuSeconds(pid) - cpu0[i]!, 0);
-    const overruns = (
-      await Promise.all(
-        members.map(async (m) =>
-          metric(await (await fetch(`${m.url}/metrics`)).text(), 'gateway_cluster_replay_overruns'),
-        ),
-      )
-    ).reduce((a, b) => a + b, 0);
+    const texts = await Promise.all(members.map(async (m) => (await fetch(`${m.url}/metrics`)).text()));
+    const takeovers =
+      texts.reduce((a, t) => a + metric(t, 'gateway_cluster_takeovers_total'), 0) - takeovers0;
+    if (takeovers > 0)
+      console.log(
+        `warning: ${takeovers} partition(s) changed hands during the drain (the pause outlasted a lease?)`,
+      );
+    const overruns = texts
+      .map((t) => metric(t, 'gateway_cluster_replay_overruns'))
+      .reduce((a, b) => a + b, 0);
     const rss = Math.max(...pids.map(peakRssMb));
     const r = {
       instances,
@@ -194,13 +207,14 @@ async function drain(instances: number) {
       cpuUsPerMsg: (cpu / N) * 1e6,
       linesPerMember: lines,
       overruns,
+      takeovers,
       peakRssMb: rss,
     };
     console.log(
       `drain, ${instances} instance${instances > 1 ? 's' : ''}: ${N} messages in ${sec.toFixed(2)} s = ${(r.readings / 1000).toFixed(0)}k readings/s ` +
         `(${(r.msgs / 1000).toFixed(1)}k msg/s; taken in at ${(r.takenInMsgs / 1000).toFixed(1)}k msg/s), ` +
         `CPU ${(r.cpu * 100).toFixed(0)}% of a core = ${r.cpuUsPerMsg.toFixed(1)} µs/msg, lines per member ${lines.join('/')}, ` +
-        `replay overruns ${overruns}, peak RSS ${rss.toFixed(0)} MB`,
+        `replay overruns ${overruns}, partitions changed hands ${takeovers}, peak RSS ${rss.toFixed(0)} MB`,
     );
     await Promise.all(members.map((m) => m.stop()));
     return r;
