@@ -63,8 +63,21 @@ const PARTITIONS = Number(args.partitions);
 const KILLS = Number(args.kills ?? (QUICK ? 3 : 10));
 const FAILOVER_MS = Number(args['failover-ms']);
 const RATE = Number(args.rate);
-for (const [k, v] of Object.entries({ N, DEVICES, PARTITIONS, KILLS, FAILOVER_MS, RATE }))
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be a positive integer, got ${v}`);
+const bad = Object.entries({
+  messages: N,
+  devices: DEVICES,
+  partitions: PARTITIONS,
+  kills: KILLS,
+  'failover-ms': FAILOVER_MS,
+  rate: RATE,
+}).filter(([k, v]) => !Number.isInteger(v) || v < (k === 'failover-ms' ? 1000 : 1));
+if (bad.length) {
+  // cluster.failoverMs is at least 1000 (the config schema); everything else counts something.
+  process.stderr.write(
+    `${bad.map(([k, v]) => `--${k} must be a whole number ≥ ${k === 'failover-ms' ? 1000 : 1}, got ${v}`).join('\n')}\n\n${USAGE}\n`,
+  );
+  process.exit(2);
+}
 const NODE_ARGS = gatewayNodeArgs();
 /** cluster.failoverMs of the drain phase: the pause while the backlog is published must stay well under it. */
 const DRAIN_LEASE_MS = 60_000;
