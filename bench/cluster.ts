@@ -263,6 +263,8 @@ async function failover() {
       const devices: number[] = [];
       for (let d = 0; d < DEVICES && devices.length < 100; d++)
         if (mine.has(partitionOfTopic(topicOf(d), PARTITIONS))) devices.push(d);
+      if (!devices.length)
+        throw new Error(`no device of ${DEVICES} falls in ${ids[v]}'s partitions: raise --devices`);
       // The stream runs before the kill (the victim is busy when it dies) and after it.
       let streaming = true;
       const stream = (async () => {
