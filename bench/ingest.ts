@@ -20,9 +20,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../test/fixtures/mosquitto.js';
 import { startInfluxDB } from '../test/fixtures/influxdb.js';
-import { spawnGateway, type GatewayProcess } from '../test/fixtures/gateway.js';
+import { spawnGateway } from '../test/fixtures/gateway.js';
 import { waitFor } from '../test/fixtures/ports.js';
 import { KINDS, payload } from './payloads.js';
+import { backlog, gatewayNodeArgs, health, publish } from './backlog.js';
 import {
   cpuSeconds,
   gaugeMb,
@@ -51,39 +52,7 @@ const RUNS = Number(args.runs);
 const LIVE_RATE = Number(args['live-rate']);
 const LIVE_SECONDS = Number(args['live-seconds']);
 
-/** The gateway's heap flags, as `npm run gateway` sets them (override the flags with BENCH_NODE_ARGS). */
-const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=256 --initial-old-space-size=128')
-  .split(' ')
-  .filter(Boolean);
-
-/** Values per message as the gateway writes them (derived fields included). */
-const VALUES: Record<(typeof KINDS)[number], number> = {
-  'gas-meter': 8,
-  'water-meter': 8,
-  chlorination: 8,
-  'env-probe': 6,
-};
-
-function backlog(
-  n: number,
-  devices: number,
-  base: number,
-): { topics: string[]; payloads: Buffer[]; values: number } {
-  const topics: string[] = [];
-  const payloads: Buffer[] = [];
-  let values = 0;
-  for (let i = 0; i < n; i++) {
-    const d = i % devices;
-    const seq = Math.floor(i / devices);
-    const kind = KINDS[d % 4]!;
-    topics.push(`facility/site-${d % 100}/${kind}/dev-${d}/telemetry`);
-    payloads.push(Buffer.from(payload(kind, d, seq, base + seq * 1000 + (d % 1000))));
-    values += VALUES[kind];
-  }
-  // The first reading of each meter has no consumption yet.
-  values -= Math.min(n, devices) / 2;
-  return { topics, payloads, values };
-}
+const NODE_ARGS = gatewayNodeArgs();
 
 /** The floor's persistent session, subscribed to telemetry, so the broker queues for it while it is away. */
 async function floorSession(url: string): Promise<void> {
@@ -106,35 +75,6 @@ function floorRun(url: string, n: number): Promise<number> {
     );
   });
 }
-
-async function publish(url: string, topics: string[], payloads: Buffer[]): Promise<void> {
-  const clients = await Promise.all(
-    [0, 1].map((k) => mqtt.connectAsync(url, { clientId: `bench-pub-${k}-${process.pid}` })),
-  );
-  await Promise.all(
-    clients.map(async (c, k) => {
-      const W = 1000;
-      for (let i = k * W; i < topics.length; i += 2 * W) {
-        const end = Math.min(i + W, topics.length);
-        const ps: Promise<unknown>[] = [];
-        for (let j = i; j < end; j++) ps.push(c.publishAsync(topics[j]!, payloads[j]!, { qos: 1 }));
-        await Promise.all(ps);
-      }
-    }),
-  );
-  await Promise.all(clients.map((c) => c.endAsync()));
-}
-
-interface Health {
-  components: {
-    ingest?: { messages: number; accepted: number };
-    influx?: { linesWritten: number };
-    outbox?: { pendingLines: number };
-    mqtt?: { state: string };
-  };
-}
-const health = async (g: GatewayProcess): Promise<Health> =>
-  (await fetch(`${g.url}/api/health`)).json() as Promise<Health>;
 
 async function oneRun(run: number) {
   const mosq = await startMosquitto();

@@ -94,3 +94,14 @@ export function writeSection(file: string, title: string, body: string): void {
   }
   writeFileSync(file, next);
 }
+
+/**
+ * The q-quantile (0..1) of samples by nearest rank: a value that was measured, never interpolated
+ * (with 10 samples p50 is the 5th smallest and p99 the largest). NaN when there are none.
+ */
+export function percentile(xs: number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.ceil(Math.min(1, Math.max(0, q)) * s.length);
+  return s[Math.max(1, rank) - 1]!;
+}
