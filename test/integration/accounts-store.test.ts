@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AccountService } from '../../gateway/src/accounts/service.js';
 import { ACCOUNT_STEPS, type AccountTables } from '../../gateway/src/accounts/tables.js';
-import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
-import { startPostgres, type Postgres } from '../fixtures/postgres.js';
+import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
+import { sharedDbFixture } from '../fixtures/shared-db.js';
 
 /**
  * The accounts store, written once, on SQLite and on PostgreSQL: passwords hashed with scrypt (never
@@ -129,37 +126,15 @@ async function exercise(shared: SharedDb): Promise<void> {
 }
 
 describe('accounts store on both databases', () => {
-  let pg: Postgres;
-  const dirs: string[] = [];
-  beforeAll(async () => {
-    pg = await startPostgres();
-  }, 120_000);
-  afterAll(async () => {
-    await pg?.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const db = sharedDbFixture(ACCOUNT_STEPS);
 
   it('on SQLite', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fgw-accounts-'));
-    dirs.push(dir);
-    const shared = new SharedDb({ dataDir: dir, log }, ACCOUNT_STEPS);
-    await shared.start();
-    try {
-      await exercise(shared);
-    } finally {
-      await shared.stop();
-    }
+    await exercise(await db.sqlite());
   }, 60_000);
 
   it('on PostgreSQL', async () => {
-    const url = await pg.createDatabase('accounts');
-    const shared = new SharedDb({ dataDir: '/nonexistent', postgresUrl: url, log }, ACCOUNT_STEPS);
-    await shared.start();
-    try {
-      expect(shared.dialect).toBe('postgres');
-      await exercise(shared);
-    } finally {
-      await shared.stop();
-    }
+    const shared = await db.postgres('accounts');
+    expect(shared.dialect).toBe('postgres');
+    await exercise(shared);
   }, 60_000);
 });

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { configSchema, type GatewayConfig } from '../../gateway/src/config/schema.js';
 import { FLEET_STEPS } from '../../gateway/src/fleet/migrations.js';
 import { FleetService } from '../../gateway/src/fleet/service.js';
 import { FleetStore } from '../../gateway/src/fleet/store.js';
 import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
-import { startPostgres, type Postgres } from '../fixtures/postgres.js';
+import { sharedDbFixture } from '../fixtures/shared-db.js';
 import { waitFor } from '../fixtures/ports.js';
 
 // The runtime configuration's store, written once, run on SQLite and on PostgreSQL (real servers).
@@ -54,35 +51,18 @@ function host(file: GatewayConfig) {
 }
 
 describe('runtime configuration store: SQLite and PostgreSQL', () => {
-  let pg: Postgres;
-  const dirs: string[] = [];
-  beforeAll(async () => {
-    pg = await startPostgres();
-  }, 120_000);
-  afterAll(async () => {
-    await pg?.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const db = sharedDbFixture(FLEET_STEPS);
 
   it('settings and their history on SQLite', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fgw-fleet-'));
-    dirs.push(dir);
-    const shared = new SharedDb({ dataDir: dir, log }, FLEET_STEPS);
-    await shared.start();
-    await exercise(shared);
-    await shared.stop();
+    await exercise(await db.sqlite());
   });
 
   it('settings and their history on PostgreSQL', async () => {
-    const url = await pg.createDatabase('fleet_store');
-    const shared = new SharedDb({ dataDir: '/nonexistent', postgresUrl: url, log }, FLEET_STEPS);
-    await shared.start();
-    await exercise(shared);
-    await shared.stop();
+    await exercise(await db.postgres('fleet_store'));
   });
 
   it("two instances on one PostgreSQL database: one's change reaches the other without a restart", async () => {
-    const url = await pg.createDatabase('fleet_cluster');
+    const url = await db.pg().createDatabase('fleet_cluster');
     const file = configSchema.parse({
       devices: [{ id: 'tank-1', site: 'estate', kind: 'chlorination' }],
     });

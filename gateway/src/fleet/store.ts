@@ -1,4 +1,4 @@
-import type { Generated, Kysely, Selectable } from 'kysely';
+import type { Generated, Kysely, Selectable, Transaction } from 'kysely';
 
 /** What operators can change at runtime; each is a set of rows keyed within the entity. */
 export const FLEET_ENTITIES = ['rule-override', 'device', 'contact', 'on-call'] as const;
@@ -76,33 +76,7 @@ export class FleetStore {
     note: string | null = null,
     at = Date.now(),
   ): Promise<FleetChange | undefined> {
-    return this.db.transaction().execute(async (tx) => {
-      const cur = await tx
-        .selectFrom('fleet_setting')
-        .select('value')
-        .where('entity', '=', entity)
-        .where('key', '=', key)
-        .executeTakeFirst();
-      const before = cur?.value ?? null;
-      const after = value === null ? null : JSON.stringify(value);
-      if (before === after) return undefined;
-      if (after === null)
-        await tx.deleteFrom('fleet_setting').where('entity', '=', entity).where('key', '=', key).execute();
-      else
-        await tx
-          .insertInto('fleet_setting')
-          .values({ entity, key, value: after, updated_at: at, updated_by: actor })
-          .onConflict((oc) =>
-            oc.columns(['entity', 'key']).doUpdateSet({ value: after, updated_at: at, updated_by: actor }),
-          )
-          .execute();
-      const row = await tx
-        .insertInto('fleet_change')
-        .values({ at, actor, entity, key, before, after, note })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      return { id: row.id, at, actor, entity, key, before: parse(before), after: parse(after), note };
-    });
+    return this.db.transaction().execute((tx) => write(tx, { entity, key, value, actor, note, at }));
   }
 
   /** Several settings in one transaction (a CSV import): all recorded, or none. */
@@ -116,28 +90,8 @@ export class FleetStore {
     return this.db.transaction().execute(async (tx) => {
       const out: FleetChange[] = [];
       for (const { key, value } of rows) {
-        const cur = await tx
-          .selectFrom('fleet_setting')
-          .select('value')
-          .where('entity', '=', entity)
-          .where('key', '=', key)
-          .executeTakeFirst();
-        const before = cur?.value ?? null;
-        const after = JSON.stringify(value);
-        if (before === after) continue;
-        await tx
-          .insertInto('fleet_setting')
-          .values({ entity, key, value: after, updated_at: at, updated_by: actor })
-          .onConflict((oc) =>
-            oc.columns(['entity', 'key']).doUpdateSet({ value: after, updated_at: at, updated_by: actor }),
-          )
-          .execute();
-        const row = await tx
-          .insertInto('fleet_change')
-          .values({ at, actor, entity, key, before, after, note })
-          .returning('id')
-          .executeTakeFirstOrThrow();
-        out.push({ id: row.id, at, actor, entity, key, before: parse(before), after: value, note });
+        const change = await write(tx, { entity, key, value, actor, note, at });
+        if (change) out.push(change);
       }
       return out;
     });
@@ -184,4 +138,40 @@ function toChange(r: Selectable<FleetTables['fleet_change']>): FleetChange {
     after: parse(r.after),
     note: r.note,
   };
+}
+
+/**
+ * One setting written (or removed, value null) with its change record, inside the caller's
+ * transaction; undefined when the stored value is already this one.
+ */
+async function write(
+  tx: Transaction<FleetTables>,
+  c: { entity: FleetEntity; key: string; value: unknown; actor: string; note: string | null; at: number },
+): Promise<FleetChange | undefined> {
+  const { entity, key, actor, note, at } = c;
+  const cur = await tx
+    .selectFrom('fleet_setting')
+    .select('value')
+    .where('entity', '=', entity)
+    .where('key', '=', key)
+    .executeTakeFirst();
+  const before = cur?.value ?? null;
+  const after = c.value === null ? null : JSON.stringify(c.value);
+  if (before === after) return undefined;
+  if (after === null)
+    await tx.deleteFrom('fleet_setting').where('entity', '=', entity).where('key', '=', key).execute();
+  else
+    await tx
+      .insertInto('fleet_setting')
+      .values({ entity, key, value: after, updated_at: at, updated_by: actor })
+      .onConflict((oc) =>
+        oc.columns(['entity', 'key']).doUpdateSet({ value: after, updated_at: at, updated_by: actor }),
+      )
+      .execute();
+  const row = await tx
+    .insertInto('fleet_change')
+    .values({ at, actor, entity, key, before, after, note })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return { id: row.id, at, actor, entity, key, before: parse(before), after: parse(after), note };
 }
