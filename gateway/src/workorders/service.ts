@@ -233,6 +233,11 @@ export class WorkOrderService implements Component {
     return raised;
   }
 
+  /** Runs `fn`, which may open its own transaction on workorders.db, with its commits on disk when it returns. */
+  durably<T>(fn: () => T): T {
+    return this.store.durably(fn);
+  }
+
   /** Escalates every ticket whose deadline has passed. */
   tick(now = this.now()): TicketEvent[] {
     const changes = new Changes();

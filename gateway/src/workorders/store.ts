@@ -124,10 +124,21 @@ export class TicketStore {
    * raised is raised again at start if a power cut took it (ADR 0091).
    */
   txDurable<T>(fn: () => T): T {
-    if ((this.db.pragma('synchronous', { simple: true }) as number) >= 2) return this.tx(fn);
+    return this.durably(() => this.tx(fn));
+  }
+
+  /**
+   * Runs `fn` with every commit on disk when it returns (synchronous=FULL for its duration). SQLite
+   * fixes the safety level when a transaction begins, so a caller that opens its own transaction
+   * around a ticket action (the inbound webhook, with its idempotency key) wraps it in this; a call
+   * nested inside a transaction leaves the level to the outermost one.
+   */
+  durably<T>(fn: () => T): T {
+    if (this.db.inTransaction || (this.db.pragma('synchronous', { simple: true }) as number) >= 2)
+      return fn();
     this.db.pragma('synchronous = FULL');
     try {
-      return this.tx(fn);
+      return fn();
     } finally {
       this.db.pragma('synchronous = NORMAL');
     }

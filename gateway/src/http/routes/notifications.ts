@@ -201,14 +201,17 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
         try {
           // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
-          const t = notifications.queue.database.transaction(() => {
-            if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
-            return deps.tickets.act(ticketId, {
-              ...fields,
-              actor: `cmms:${actor}`,
-              ...(note !== undefined ? { note } : {}),
-            });
-          })();
+          // On disk before the answer, as every person's action (ADR 0091), opened outside the transaction.
+          const t = deps.tickets.durably(() =>
+            notifications.queue.database.transaction(() => {
+              if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
+              return deps.tickets.act(ticketId, {
+                ...fields,
+                actor: `cmms:${actor}`,
+                ...(note !== undefined ? { note } : {}),
+              });
+            })(),
+          );
           if (t === null) {
             counts.replayed++;
             throw new HttpError(
