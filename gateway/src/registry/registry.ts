@@ -143,15 +143,7 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
         key: `${d.site}/${d.id}`,
         site: d.site,
         id: d.id,
-        kind: d.kind,
-        name: d.name,
-        location: d.location,
-        critical: d.critical,
-        discovered: false,
-        reportIntervalSec: d.reportIntervalSec ?? this.kindInterval(d.kind),
-        ratedMaxFlow: d.ratedMaxFlow,
-        registerMax: d.registerMax,
-        meterClass: d.meterClass,
+        ...this.declared(d),
         firstSeen: undefined,
         lastSeen: undefined,
         latest: new LatestValues(),
@@ -348,14 +340,9 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
     };
   }
 
-  /**
-   * Declares a device at runtime (an operator's change, fleet/): a new one is added, a known one
-   * (declared or discovered) takes the declared settings in place, keeping its latest values.
-   * Returns whether anything changed.
-   */
-  declare(d: DeviceConfig): boolean {
-    const e = this.bySite.get(d.site)?.get(d.id);
-    const next = {
+  /** What a declared device's config sets on its entry (at start and at runtime alike). */
+  private declared(d: DeviceConfig) {
+    return {
       kind: d.kind,
       name: d.name,
       location: d.location,
@@ -366,6 +353,16 @@ export class DeviceRegistry implements ReadingListener, DeviceLookup {
       registerMax: d.registerMax,
       meterClass: d.meterClass,
     };
+  }
+
+  /**
+   * Declares a device at runtime (an operator's change, fleet/): a new one is added, a known one
+   * (declared or discovered) takes the declared settings in place, keeping its latest values.
+   * Returns whether anything changed.
+   */
+  declare(d: DeviceConfig): boolean {
+    const e = this.bySite.get(d.site)?.get(d.id);
+    const next = this.declared(d);
     if (!e) {
       this.add({
         key: `${d.site}/${d.id}`,
