@@ -31,7 +31,9 @@ export interface ScheduleView {
   /** The series' next occurrences; one moved or skipped for every asset says so. */
   next: Array<{ dueAt: number; skip: string | null; moveTo: number | null }>;
   /** Every occurrence moved or skipped, past ones included (kept, shown). */
-  occurrences: Array<OccurrenceException & { key: string; origin: 'file' | 'database'; by: string | null; at: number | null }>;
+  occurrences: Array<
+    OccurrenceException & { key: string; origin: 'file' | 'database'; by: string | null; at: number | null }
+  >;
 }
 
 type Result<T> = { ok: true; value: T } | { ok: false; problems: OverrideProblem[] };
@@ -48,7 +50,11 @@ export class ScheduleSettings {
   readonly occurrences = new Map<string, StoredOccurrence>();
 
   /** Reads the stored rows; an invalid one is reported (and left out), never fatal. */
-  load(schedules: FleetSetting[], occurrences: FleetSetting[], bad: (key: string, err: string) => void): void {
+  load(
+    schedules: FleetSetting[],
+    occurrences: FleetSetting[],
+    bad: (key: string, err: string) => void,
+  ): void {
     this.schedules.clear();
     this.occurrences.clear();
     for (const s of schedules) {
@@ -77,7 +83,10 @@ export class ScheduleSettings {
    * retired ones left out) and occurrences; an operator's entry the file no longer allows is
    * reported and left out.
    */
-  layer(file: MaintenanceConfig, bad: (key: string, problems: OverrideProblem[]) => void = () => {}): MaintenanceConfig {
+  layer(
+    file: MaintenanceConfig,
+    bad: (key: string, problems: OverrideProblem[]) => void = () => {},
+  ): MaintenanceConfig {
     let kept = file;
     for (const [id, s] of this.schedules) {
       const r = this.with(kept, s.retired ? { retire: id } : { schedule: s.schedule });
@@ -190,7 +199,7 @@ export class ScheduleSettings {
       occ.sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
       const next: ScheduleView['next'] = [];
       const live = inForce.schedules.find((x) => x.id === s.id);
-      for (let t = live ? nextOccurrence(live, now) : undefined; t !== undefined && next.length < count; ) {
+      for (let t = live ? nextOccurrence(live, now) : undefined; t !== undefined && next.length < count;) {
         const whole = occ.find((o) => o.site === undefined && Date.parse(o.dueAt) === t);
         next.push({
           dueAt: t,

@@ -29,8 +29,17 @@ import {
   type RowProblem,
   type StoredDevice,
 } from './devices.js';
-import { ScheduleSettings, storedScheduleSchema, type ScheduleView, type StoredSchedule } from './schedules.js';
-import { occurrenceKey, occurrenceSchema, type OccurrenceException } from '../workorders/maintenance-schema.js';
+import {
+  ScheduleSettings,
+  storedScheduleSchema,
+  type ScheduleView,
+  type StoredSchedule,
+} from './schedules.js';
+import {
+  occurrenceKey,
+  occurrenceSchema,
+  type OccurrenceException,
+} from '../workorders/maintenance-schema.js';
 
 /** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
 export interface FleetHost {
@@ -405,7 +414,8 @@ export class FleetService implements Component {
   removeOccurrence(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
       const cur = this.sched.occurrences.get(key)?.value;
-      if (!cur) throw new FleetError('not-found', [{ path: key, message: 'no such moved or skipped occurrence' }]);
+      if (!cur)
+        throw new FleetError('not-found', [{ path: key, message: 'no such moved or skipped occurrence' }]);
       const now = this.now();
       if (Date.parse(cur.dueAt) <= now || (cur.moveTo !== undefined && Date.parse(cur.moveTo) <= now))
         throw new FleetError('invalid', [{ path: key, message: 'has passed already: kept as it was' }]);

@@ -82,7 +82,11 @@ export const occurrenceSchema = z
   })
   .superRefine((o, ctx) => {
     if ((o.skip === undefined) === (o.moveTo === undefined))
-      ctx.addIssue({ code: 'custom', path: ['skip'], message: 'give exactly one of skip (a reason) or moveTo' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['skip'],
+        message: 'give exactly one of skip (a reason) or moveTo',
+      });
     if (o.device !== undefined && o.site === undefined)
       ctx.addIssue({ code: 'custom', path: ['site'], message: 'a device needs its site' });
   });
@@ -90,7 +94,9 @@ export const occurrenceSchema = z
 export type OccurrenceException = z.infer<typeof occurrenceSchema>;
 
 /** The key of an occurrence exception: the schedule, the series' due time and the assets it reaches. */
-export function occurrenceKey(o: Pick<OccurrenceException, 'schedule' | 'dueAt' | 'site' | 'device'>): string {
+export function occurrenceKey(
+  o: Pick<OccurrenceException, 'schedule' | 'dueAt' | 'site' | 'device'>,
+): string {
   const at = new Date(o.dueAt).toISOString();
   return o.site === undefined ? `${o.schedule}@${at}` : `${o.schedule}@${at}@${o.site}/${o.device ?? '*'}`;
 }

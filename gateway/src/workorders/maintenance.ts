@@ -104,8 +104,7 @@ function governing(
 }
 
 /** What decides when a schedule's occurrences fall: a change of any of these starts its series again. */
-const timing = (s: Schedule) =>
-  JSON.stringify([s.every, s.hour, s.hourUtc, s.timeZone, s.anchor]);
+const timing = (s: Schedule) => JSON.stringify([s.every, s.hour, s.hourUtc, s.timeZone, s.anchor]);
 
 /** Occurrences of one tick at most per schedule and target, so a long outage cannot loop for ever. */
 const MAX_CATCH_UP = 400;
@@ -147,8 +146,7 @@ export class MaintenancePlanner implements Component {
 
   private forgetSeries(id: string): void {
     const prefix = `${id}|`;
-    for (const k of [...this.next.keys()])
-      if (k.startsWith(prefix) && !k.includes('@')) this.next.delete(k);
+    for (const k of [...this.next.keys()]) if (k.startsWith(prefix) && !k.includes('@')) this.next.delete(k);
     this.deps.db
       .prepare("DELETE FROM pm_next WHERE substr(key, 1, length(?)) = ? AND instr(key, '@') = 0")
       .run(prefix, prefix);
@@ -203,7 +201,13 @@ export class MaintenancePlanner implements Component {
             if (e.skip !== undefined) {
               skipped++;
               this.deps.log?.info(
-                { schedule: s.id, site: t.site, device: t.device, dueAt: new Date(due).toISOString(), reason: e.skip },
+                {
+                  schedule: s.id,
+                  site: t.site,
+                  device: t.device,
+                  dueAt: new Date(due).toISOString(),
+                  reason: e.skip,
+                },
                 'maintenance occurrence skipped',
               );
             }
