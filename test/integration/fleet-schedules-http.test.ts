@@ -51,8 +51,8 @@ beforeAll(async () => {
         ],
       },
       devices: [
-        { site: 'plant', id: 'tank-1', kind: 'chlorination' },
-        { site: 'plant', id: 'tank-2', kind: 'chlorination' },
+        { site: 'plant', id: 'tank-1', kind: 'chlorination', critical: false },
+        { site: 'plant', id: 'tank-2', kind: 'chlorination', critical: false },
       ],
       // Only the schedules made here: the default ones would add their own work orders.
       workorders: { maintenance: { schedules: [] } },
