@@ -465,7 +465,9 @@ export class FleetService implements Component {
       });
     if (c.entity === 'pm-occurrence') {
       if (c.before === null) return this.removeOccurrence(c.key, actor, note);
-      return this.setOccurrence(occurrenceSchema.parse(c.before), actor, note);
+      const r = occurrenceSchema.safeParse(c.before);
+      if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+      return this.setOccurrence(r.data, actor, note);
     }
     if (c.entity !== 'rule-override')
       throw new FleetError('invalid', [
