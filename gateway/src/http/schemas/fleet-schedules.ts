@@ -96,9 +96,33 @@ const occurrenceJson = z.object({
   at: isoTime.nullable(),
 });
 
+/** A schedule as answered: what the file or an operator gave, defaults filled in (not re-checked). */
+const scheduleJson = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    kinds: z.array(z.string()),
+    sites: z.array(z.string()).optional(),
+    per: z.enum(['device', 'site']),
+    every: z.union([
+      z.object({ days: z.number() }),
+      z.object({ months: z.number(), day: z.number().optional() }),
+      z.object({ cron: z.string() }),
+    ]),
+    hour: z.number().optional(),
+    hourUtc: z.number().optional(),
+    timeZone: z.string(),
+    anchor: z.string(),
+    windowHours: z.number(),
+    priority: z.enum(['critical', 'high', 'medium', 'low']),
+    standard: z.string().optional(),
+    form: z.enum(['none', 'disinfection']),
+  })
+  .loose();
+
 export const fleetScheduleSchema = named(
   z.object({
-    schedule: z.object({ ...scheduleFields, timeZone: z.string() }).loose(),
+    schedule: scheduleJson,
     origin: z.enum(['file', 'database']),
     retired: z.boolean(),
     /** The series' next occurrences; `skip`/`moveTo` when one is skipped or moved for every asset. */
