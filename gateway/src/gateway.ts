@@ -289,6 +289,11 @@ export class Gateway extends GatewayParts {
       this.wo?.service.setContacts(next.workorders.contacts);
       applied.push('workorders.contacts');
     }
+    if (!sameJson(cur.workorders.maintenance, next.workorders.maintenance)) {
+      // Preventive maintenance from the next tick on (schedules and moved or skipped occurrences).
+      this.wo?.maintenance.setConfig(next.workorders.maintenance);
+      applied.push('workorders.maintenance');
+    }
     if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
       this.alarms.setGrouping(next.alarms.grouping);
       applied.push('alarms.grouping');
@@ -297,7 +302,11 @@ export class Gateway extends GatewayParts {
       ...cur,
       rules: next.rules,
       devices: next.devices,
-      workorders: { ...cur.workorders, contacts: next.workorders.contacts },
+      workorders: {
+        ...cur.workorders,
+        contacts: next.workorders.contacts,
+        maintenance: next.workorders.maintenance,
+      },
       alarms: { ...cur.alarms, grouping: next.alarms.grouping },
     };
     // What else changed is reported by the schema's restart marks, not by a list kept here.

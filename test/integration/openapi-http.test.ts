@@ -177,6 +177,18 @@ const BREAKERS: Record<string, Breaker> = {
   'POST /api/fleet/devices/import': { body: { csv: '' }, path: 'body.csv' },
   'PUT /api/fleet/contacts': { body: { contacts: [] }, path: 'body.contacts' },
   'PUT /api/fleet/on-call': { body: { week: '2026-49', contact: null }, path: 'body.week' },
+  'GET /api/fleet/schedules': { query: 'count=0', path: 'query.count' },
+  'PUT /api/fleet/schedules': {
+    body: { id: 'pm', title: 'x', kinds: ['chlorination'], every: { days: 7 }, hour: 25 },
+    path: 'body.hour',
+  },
+  'POST /api/fleet/schedules/:id/retire': { body: { note: 5 }, path: 'body.note' },
+  'POST /api/fleet/schedules/:id/move': {
+    body: { dueAt: 'soon', to: '2030-01-01T08:00:00Z' },
+    path: 'body.dueAt',
+  },
+  'POST /api/fleet/schedules/:id/skip': { body: { dueAt: '2030-01-01T08:00:00Z' }, path: 'body.reason' },
+  'DELETE /api/fleet/schedules/:id/occurrences': { query: 'dueAt=tomorrow', path: 'query.dueAt' },
 };
 
 describe('a request that breaks a schema', () => {

@@ -177,6 +177,33 @@ export class Api {
     );
   importDevices = (csv: string, dryRun: boolean) =>
     this.call<S.ImportResult>('POST', '/api/fleet/devices/import', { csv, dryRun });
+  // Maintenance schedules (views/fleet-schedules.tsx).
+  fleetSchedules = () => this.call<S.FleetSchedules>('GET', '/api/fleet/schedules?count=6');
+  putSchedule = (body: S.ScheduleBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/schedules', body);
+  retireSchedule = (id: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/retire`,
+      {},
+    );
+  moveOccurrence = (id: string, body: S.MoveOccurrenceBody) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/move`,
+      body,
+    );
+  skipOccurrence = (id: string, body: S.SkipOccurrenceBody) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/skip`,
+      body,
+    );
+  undoOccurrence = (id: string, o: { dueAt: string; site?: string; device?: string }) =>
+    this.call<{ change: ConfigChange | null }>(
+      'DELETE',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/occurrences?${query(o)}`,
+    );
   demoDevices = () => this.call<{ devices: DemoDevice[] }>('GET', '/api/demo/devices');
   demoFault = (id: string, fault: string) =>
     this.call<unknown>('POST', `/api/demo/devices/${encodeURIComponent(id)}/faults`, { fault });

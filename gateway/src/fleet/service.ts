@@ -29,6 +29,17 @@ import {
   type RowProblem,
   type StoredDevice,
 } from './devices.js';
+import {
+  ScheduleSettings,
+  storedScheduleSchema,
+  type ScheduleView,
+  type StoredSchedule,
+} from './schedules.js';
+import {
+  occurrenceKey,
+  occurrenceSchema,
+  type OccurrenceException,
+} from '../workorders/maintenance-schema.js';
 
 /** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
 export interface FleetHost {
@@ -64,6 +75,7 @@ export class FleetService implements Component {
   private seen = 0;
   private timer?: NodeJS.Timeout;
   private skipped = 0;
+  private readonly sched = new ScheduleSettings();
   // One change at a time: each is validated against the result of the previous one.
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -121,6 +133,9 @@ export class FleetService implements Component {
       const r = contactSchema.safeParse(s.value);
       if (r.success) this.rota.set(s.key, r.data);
     }
+    this.sched.load(await this.store.list('schedule'), await this.store.list('pm-occurrence'), (key, err) =>
+      this.log.error({ key, err }, 'a stored maintenance schedule or occurrence is invalid; ignored'),
+    );
   }
 
   /**
@@ -133,7 +148,7 @@ export class FleetService implements Component {
     const withDevices = {
       ...file,
       devices: layerDevices(file.devices, this.devices),
-      workorders: { ...file.workorders, contacts },
+      workorders: { ...file.workorders, contacts, maintenance: this.maintenance(file) },
     };
     return this.layeredRules(withDevices);
   }
@@ -351,6 +366,63 @@ export class FleetService implements Component {
       );
   }
 
+  /** The file's maintenance with the operators' schedules and occurrences layered on. */
+  private maintenance(file: GatewayConfig): GatewayConfig['workorders']['maintenance'] {
+    return this.sched.layer(file.workorders.maintenance, (key, problems) =>
+      this.log.error({ key, problems }, 'maintenance schedule or occurrence no longer valid; skipped'),
+    );
+  }
+
+  /** Every schedule (file, operators', retired) with its next `count` occurrences and its moves and skips. */
+  listSchedules(count: number): { timeZone: string; schedules: ScheduleView[] } {
+    const file = this.host.fileConfig();
+    return {
+      timeZone: file.workorders.maintenance.timeZone,
+      schedules: this.sched.list(file.workorders.maintenance, this.maintenance(file), count, this.now()),
+    };
+  }
+
+  /** Creates or edits a maintenance schedule (a retired one comes back), checked by the file's schema. */
+  putSchedule(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const r = this.sched.checkSchedule(this.maintenance(this.host.fileConfig()), input);
+      if (!r.ok) throw new FleetError('invalid', r.problems);
+      return this.write('schedule', r.value.id, { schedule: r.value, retired: false }, actor, note);
+    });
+  }
+
+  /** Retires a schedule: no more work orders from it; its settings and history are kept. */
+  retireSchedule(id: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.maintenance(this.host.fileConfig()).schedules.find((s) => s.id === id);
+      if (!cur) throw new FleetError('not-found', [{ path: id, message: 'no such schedule in force' }]);
+      const stored = this.sched.schedules.get(id)?.schedule ?? cur;
+      return this.write('schedule', id, { schedule: stored, retired: true }, actor, note);
+    });
+  }
+
+  /** Moves (`moveTo`) or skips (`skip`: the reason) one occurrence; the series stays as it is. */
+  setOccurrence(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const r = this.sched.checkOccurrence(this.maintenance(this.host.fileConfig()), input, this.now());
+      if (!r.ok) throw new FleetError('invalid', r.problems);
+      return this.write('pm-occurrence', occurrenceKey(r.value), r.value, actor, note);
+    });
+  }
+
+  /** Takes back a move or skip not passed yet: the occurrence falls due as its series has it. */
+  removeOccurrence(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.sched.occurrences.get(key)?.value;
+      if (!cur)
+        throw new FleetError('not-found', [{ path: key, message: 'no such moved or skipped occurrence' }]);
+      const now = this.now();
+      if (Date.parse(cur.dueAt) <= now || (cur.moveTo !== undefined && Date.parse(cur.moveTo) <= now))
+        throw new FleetError('invalid', [{ path: key, message: 'has passed already: kept as it was' }]);
+      return this.write('pm-occurrence', key, null, actor, note);
+    });
+  }
+
   history(f: { entity?: FleetEntity; key?: string; limit?: number }): Promise<FleetChange[]> {
     return this.store.history(f);
   }
@@ -384,6 +456,19 @@ export class FleetService implements Component {
           note,
         );
       });
+    if (c.entity === 'schedule')
+      return this.serial(async () => {
+        if (c.before === null) return this.write('schedule', c.key, null, actor, note);
+        const r = storedScheduleSchema.safeParse(c.before);
+        if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        return this.write('schedule', c.key, r.data, actor, note);
+      });
+    if (c.entity === 'pm-occurrence') {
+      if (c.before === null) return this.removeOccurrence(c.key, actor, note);
+      const r = occurrenceSchema.safeParse(c.before);
+      if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+      return this.setOccurrence(r.data, actor, note);
+    }
     if (c.entity !== 'rule-override')
       throw new FleetError('invalid', [
         { path: c.entity, message: 'this kind of change cannot be restored yet' },
@@ -396,13 +481,15 @@ export class FleetService implements Component {
   private async write(
     entity: FleetEntity,
     key: string,
-    value: StoredOverride | StoredDevice | Contact | Contact[] | null,
+    value: StoredOverride | StoredDevice | Contact | Contact[] | StoredSchedule | OccurrenceException | null,
     actor: string,
     note: string | null,
   ): Promise<FleetChange | undefined> {
     const change = await this.store.put(entity, key, value, actor, note);
     if (!change) return undefined;
     if (entity === 'contact') this.chain = (value ?? undefined) as Contact[] | undefined;
+    else if (entity === 'schedule' || entity === 'pm-occurrence')
+      this.sched.set(entity, key, value, actor, change.at);
     else {
       const map = (
         entity === 'device' ? this.devices : entity === 'on-call' ? this.rota : this.overrides

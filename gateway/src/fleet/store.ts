@@ -1,7 +1,14 @@
 import type { Generated, Kysely, Selectable, Transaction } from 'kysely';
 
 /** What operators can change at runtime; each is a set of rows keyed within the entity. */
-export const FLEET_ENTITIES = ['rule-override', 'device', 'contact', 'on-call'] as const;
+export const FLEET_ENTITIES = [
+  'rule-override',
+  'device',
+  'contact',
+  'on-call',
+  'schedule',
+  'pm-occurrence',
+] as const;
 export type FleetEntity = (typeof FLEET_ENTITIES)[number];
 
 // A type alias, not an interface: Kysely's table maps need an index signature.

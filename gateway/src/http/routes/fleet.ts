@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GatewayConfig } from '../../config/schema.js';
 import { FleetError, type FleetService } from '../../fleet/service.js';
-import type { FleetChange } from '../../fleet/store.js';
+import type { FleetChange, FleetEntity } from '../../fleet/store.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
@@ -25,6 +25,9 @@ export interface FleetRouteDeps {
   /** The config in force: the file with the operators' changes layered on. */
   config(): GatewayConfig;
 }
+
+/** What an engineer changes (and so may restore); the rest is the admin's. */
+const ENGINEER_ENTITIES = new Set<FleetEntity>(['rule-override', 'schedule', 'pm-occurrence']);
 
 export function changeToJson(c: FleetChange) {
   return { ...c, at: new Date(c.at).toISOString() };
@@ -150,7 +153,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
     async (req) => {
       // Devices and contacts are the admin's: putting one back needs the role that changes it.
       const entity = (await fleet.change(req.params.id))?.entity;
-      if (entity !== undefined && entity !== 'rule-override' && req.principal!.role !== 'admin')
+      if (entity !== undefined && !ENGINEER_ENTITIES.has(entity) && req.principal!.role !== 'admin')
         throw new HttpError('GW_ERR_FORBIDDEN', `restoring a ${entity} change needs the admin role`);
       const c = await fleet.restore(req.params.id, req.principal!.name).catch(refused);
       return { change: c ? changeToJson(c) : null };
