@@ -16,6 +16,7 @@ describe('restart marks of the config schema', () => {
       'rulesFile',
       'alarms.grouping',
       'workorders.contacts',
+      'fleet',
     ]);
   });
 
