@@ -234,8 +234,10 @@ export class FleetService implements Component {
 
   removeOverride(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
-      if (!this.overrides.has(key))
-        throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      const o = this.overrides.get(key);
+      if (!o) throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      // Removing is a change too: once unpinned, the layer below would apply instead of the operator's.
+      this.refusePinned(rulePin(this.pins(), o.rule), `rule ${o.rule}`);
       return this.write('rule-override', key, null, actor, note);
     });
   }
@@ -358,6 +360,12 @@ export class FleetService implements Component {
       .map(([week, contact]) => ({ week, contact }))
       .sort((a, b) => a.week.localeCompare(b.week));
     return { chain: this.chain, rota, week: isoWeek(this.now()) };
+  }
+
+  /** The chain as set, before this week's on-call contact: the operators' (unless pinned) or the file's. */
+  configuredChain(): Contact[] {
+    const file = this.host.fileConfig().workorders.contacts;
+    return contactsPin(this.pins()) ? file : (this.chain ?? file);
   }
 
   /** Replaces the escalation chain (level 1 first); checked as the config file's chain is. */

@@ -4,6 +4,7 @@ import { can, useApp } from '../context';
 import { fmtTime, unitOf } from '../format';
 import { ruleName } from '../labels';
 import { LEVELS, changedSet, formOf, mergeSet, type FormValues } from '../overrides';
+import { PinBadge } from './fleet-chain';
 
 type Rule = EffectiveRules['rules'][number];
 type Scope = 'device' | 'site' | 'kind';
@@ -16,8 +17,9 @@ function Source(props: { rule: Rule; path: string }) {
   const layer = s?.layer ?? 'default';
   return (
     <span
-      class={`src src-${layer}`}
+      class={`src src-${layer}${s?.pinned ? ' src-pinned' : ''}`}
       data-source={layer}
+      data-pinned={s?.pinned ? 'true' : undefined}
       title={s ? t(`origin_${s.origin}`) : t('src_default')}
     >
       {t(`src_${layer}`)}
@@ -66,7 +68,8 @@ export function RuleOverrides(props: { device: string; onChanged: () => void }) 
               <b>{ruleName(r.rule, lang) ?? r.rule}</b> <span class="muted">{r.rule}</span>
               {!r.enabled && <span class="pill s-offline">{t('ruleDisabled')}</span>}
               <Source rule={r} path="enabled" />
-              {mayEdit && editing !== r.rule && (
+              {r.pin && <PinBadge pin={r.pin} />}
+              {mayEdit && !r.pin && editing !== r.rule && (
                 <button
                   type="button"
                   class="secondary"

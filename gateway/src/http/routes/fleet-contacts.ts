@@ -42,6 +42,7 @@ export const fleetContactRoutes: FastifyPluginAsyncZod<FleetContactRouteDeps> = 
         week: c.week,
         onCall: week?.contact ?? null,
         rota: c.rota,
+        configured: fleet.configuredChain(),
         pin: contactsPin(fleet.pins()) ?? null,
       };
     },

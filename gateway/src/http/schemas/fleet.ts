@@ -202,6 +202,8 @@ export const contactsSchema = named(
     week: z.string(),
     onCall: contactJson.nullable(),
     rota: z.array(z.object({ week: z.string(), contact: contactJson })),
+    /** The chain as set (the operators' or the file's), before this week's on-call contact: what an editor starts from. */
+    configured: z.array(contactJson),
     /** The pin (`fleet.pinned: workorders.contacts`) that keeps the chain and rota the file's; null: none. */
     pin: z.string().nullable(),
   }),
