@@ -105,11 +105,11 @@ function ChainForm(props: { initial: Contact[]; onDone: (saved: boolean) => void
     i: number,
     k: Exclude<keyof Row, 'language'>,
     label: string,
-    type: 'text' | 'tel' | 'email' = 'text',
+    mode: 'text' | 'tel' | 'email' = 'text',
   ) => (
     <label>
       {label}
-      <input name={k} type={type} value={rows[i]![k]} onInput={field(i, k)} />
+      <input name={k} inputMode={mode} value={rows[i]![k]} onInput={field(i, k)} />
     </label>
   );
   return (
