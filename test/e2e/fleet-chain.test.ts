@@ -10,7 +10,7 @@ import { publishAll } from '../fixtures/publisher.js';
  * The Fleet page in real Chromium against the gateway with its embedded broker: the admin swaps
  * two contacts of the escalation chain and the chain in force follows; a device that publishes
  * without being declared is adopted with one click and then shows as declared; a threshold the
- * config file pins shows its lock and no edit button. Then the chain form on a phone, in Chinese.
+ * config file pins shows its lock and no edit button, as does a pinned device. Then the chain form on a phone, in Chinese.
  * Waits are expect.poll and locators: the dashboard's CSP forbids string waitForFunction.
  */
 const ENGINEER = 'engineer-token-0123';
@@ -39,7 +39,7 @@ beforeAll(async () => {
         kind: 'chlorination',
         critical: false,
       })),
-      fleet: { pinned: ['rules.overrides.chlorine.free.low'] },
+      fleet: { pinned: ['rules.overrides.chlorine.free.low', 'devices.estate/tank-2'] },
       workorders: {
         contacts: [
           { name: 'Li Wei', contact: '+86 138 0000 0001' },
@@ -146,7 +146,7 @@ describe('the Fleet page: escalation chain, adoption, pins', () => {
     await context.close();
   });
 
-  it('a threshold pinned in the config file is locked; the rule beside it can be edited', async () => {
+  it('a threshold and a device pinned in the config file are locked; those beside them can be edited', async () => {
     const { context, page, pageErrors } = await newPage(browser);
     await signIn(page, gw.httpUrl!, ENGINEER);
     await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
@@ -160,6 +160,22 @@ describe('the Fleet page: escalation chain, adoption, pins', () => {
     expect(await low.locator('[data-testid=edit-rule]').count()).toBe(0);
     expect(await high.locator('[data-testid=pinned]').count()).toBe(0);
     expect(await high.locator('[data-testid=edit-rule]').count()).toBe(1);
+
+    // A pinned device on the Fleet page: locked, neither edit nor retire (the admin's page).
+    const admin = await newPage(browser);
+    await signIn(admin.page, gw.httpUrl!, ADMIN_TOKEN);
+    await admin.page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
+    await admin.page.goto(`${gw.httpUrl}/#/fleet`);
+    const pinned = admin.page.locator('[data-testid=fleet-devices] [data-device="estate/tank-2"]');
+    const free = admin.page.locator('[data-testid=fleet-devices] [data-device="estate/tank-1"]');
+    await pinned.waitFor({ timeout: 20_000 });
+    expect(await pinned.locator('[data-testid=pinned]').getAttribute('data-pin')).toBe(
+      'devices.estate/tank-2',
+    );
+    expect(await pinned.locator('[data-testid=edit-device], [data-testid=retire]').count()).toBe(0);
+    expect(await free.locator('[data-testid=edit-device]').count()).toBe(1);
+    expect(admin.pageErrors).toEqual([]);
+    await admin.context.close();
     expect(pageErrors).toEqual([]);
     await context.close();
   });
