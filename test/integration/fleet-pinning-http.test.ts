@@ -129,8 +129,13 @@ describe('pinning values in the config file', () => {
     }[];
     expect(fleet.find((d) => d.device.id === 'tank-1')?.pin).toBe('devices.estate/tank-1');
     expect(fleet.find((d) => d.device.id === 'tank-2')?.pin).toBeNull();
-    // Still running and healthy.
+    // Still running and healthy; health counts what the pins leave out (override, device, chain).
     expect((await call('GET', '/api/rules?device=estate/tank-2', VIEWER)).status).toBe(200);
+    const health = await call('GET', '/api/health', VIEWER);
+    expect((health.body.components as Record<string, unknown>).fleet).toMatchObject({
+      state: 'ok',
+      pinnedSkipped: 3,
+    });
   });
 
   it('a pinned threshold is refused with 409 GW_ERR_PINNED after the role check; others change', async () => {

@@ -65,6 +65,8 @@ export class FleetService implements Component {
   private seen = 0;
   private timer?: NodeJS.Timeout;
   private skipped = 0;
+  /** Operators' values left out because the file pins them (logged at each layering). */
+  private pinSkipped = 0;
   // One change at a time: each is validated against the result of the previous one.
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -94,6 +96,7 @@ export class FleetService implements Component {
       state: 'ok',
       overrides: this.overrides.size,
       ...(this.skipped ? { skipped: this.skipped } : {}),
+      ...(this.pinSkipped ? { pinnedSkipped: this.pinSkipped } : {}),
     };
   }
 
@@ -131,10 +134,12 @@ export class FleetService implements Component {
   layered(file: GatewayConfig): GatewayConfig {
     this.week = isoWeek(this.now());
     const pins = file.fleet.pinned;
-    // A value pinned after an operator changed it: the file's applies, the operator's is kept but skipped.
+    // A value pinned after an operator changed it: the file's applies, the operator's is kept but
+    // skipped, and one line per layering says which (a pinned site may hold hundreds of devices).
+    const skipped: string[] = [];
     const cPin = contactsPin(pins);
-    if (cPin && (this.chain || this.rota.has(this.week)))
-      this.log.warn({ pin: cPin }, 'operator contacts skipped: pinned in the config file');
+    if (cPin && this.chain) skipped.push('contact:chain');
+    if (cPin && this.rota.has(this.week)) skipped.push(`on-call:${this.week}`);
     const contacts = cPin
       ? file.workorders.contacts
       : layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
@@ -142,8 +147,7 @@ export class FleetService implements Component {
     if (pins.length) {
       const unpinned = new Map<string, StoredDevice>();
       for (const [key, d] of this.devices) {
-        const pin = devicePin(pins, key);
-        if (pin) this.log.warn({ key, pin }, 'operator device change skipped: pinned in the config file');
+        if (devicePin(pins, key)) skipped.push(`device:${key}`);
         else unpinned.set(key, d);
       }
       devices = unpinned;
@@ -153,19 +157,22 @@ export class FleetService implements Component {
       devices: layerDevices(file.devices, devices),
       workorders: { ...file.workorders, contacts },
     };
-    return this.layeredRules(withDevices);
+    const out = this.layeredRules(withDevices, skipped);
+    this.pinSkipped = skipped.length;
+    if (skipped.length)
+      this.log.warn(
+        { skipped: skipped.length, keys: skipped.slice(0, 20), pins },
+        "operators' changes skipped: pinned in the config file (fleet.pinned)",
+      );
+    return out;
   }
 
-  private layeredRules(file: GatewayConfig): GatewayConfig {
+  private layeredRules(file: GatewayConfig, skipped: string[]): GatewayConfig {
     const pins = file.fleet.pinned;
     const all = [...this.overrides.values()].filter((o) => {
-      const pin = rulePin(pins, o.rule);
-      if (pin)
-        this.log.warn(
-          { key: overrideKey(o), pin },
-          'rule override skipped: its rule is pinned in the config file',
-        );
-      return !pin;
+      const pinned = rulePin(pins, o.rule) !== undefined;
+      if (pinned) skipped.push(`rule-override:${overrideKey(o)}`);
+      return !pinned;
     });
     const res = layerOverrides(file.rules, all);
     if (res.ok) {
