@@ -52,6 +52,7 @@ export function RuleOverrides(props: { device: string; onChanged: () => void }) 
   const prefixes = [`device:${props.device}:`, `site:${site}:`, `kind:${data.kind}:`];
   const mine = changes.filter((c) => prefixes.some((p) => c.key.startsWith(p)));
   const thresholds = data.rules.filter((r) => r.def.kind === 'threshold');
+  const pinned = new Set(data.rules.filter((r) => r.pin).map((r) => r.rule));
   const changed = () => {
     setRev((v) => v + 1);
     props.onChanged();
@@ -113,7 +114,15 @@ export function RuleOverrides(props: { device: string; onChanged: () => void }) 
         {mine.length === 0 ? (
           <p class="empty">{t('none')}</p>
         ) : (
-          mine.map((c) => <ChangeRow c={c} key={c.id} mayRestore={mayEdit} onRestored={changed} />)
+          mine.map((c) => (
+            <ChangeRow
+              c={c}
+              key={c.id}
+              // A pinned rule's old changes cannot be put back (the gateway answers 409).
+              mayRestore={mayEdit && !pinned.has(c.key.split(':')[2] ?? '')}
+              onRestored={changed}
+            />
+          ))
         )}
       </div>
     </section>
