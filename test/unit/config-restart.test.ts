@@ -17,6 +17,7 @@ describe('restart marks of the config schema', () => {
       'alarms.grouping',
       'workorders.contacts',
       'workorders.maintenance',
+      'fleet',
     ]);
   });
 

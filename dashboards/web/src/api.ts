@@ -159,6 +159,18 @@ export class Api {
       contact,
       ...(note ? { note } : {}),
     });
+  /** Replaces the escalation chain, level 1 first. */
+  setChain = (contacts: S.Contacts['chain'], note?: string) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/contacts', {
+      contacts,
+      ...(note ? { note } : {}),
+    });
+  /** A discovered device becomes declared with the kind it reports as. */
+  adoptDevice = (site: string, id: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/adopt`,
+    );
   fleetDevices = async () =>
     (await this.call<{ devices: S.FleetDevice[] }>('GET', '/api/fleet/devices')).devices;
   retireDevice = (site: string, id: string) =>

@@ -40,6 +40,7 @@ import {
   occurrenceSchema,
   type OccurrenceException,
 } from '../workorders/maintenance-schema.js';
+import { contactsPin, devicePin, pinnedMessage, rulePin } from './pins.js';
 
 /** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
 export interface FleetHost {
@@ -52,7 +53,7 @@ export interface FleetHost {
 /** A change refused: each problem with the key path it concerns. */
 export class FleetError extends Error {
   constructor(
-    readonly kind: 'invalid' | 'not-found',
+    readonly kind: 'invalid' | 'not-found' | 'pinned',
     readonly problems: OverrideProblem[],
   ) {
     super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '));
@@ -76,6 +77,8 @@ export class FleetService implements Component {
   private timer?: NodeJS.Timeout;
   private skipped = 0;
   private readonly sched = new ScheduleSettings();
+  /** Operators' values left out because the file pins them (logged at each layering). */
+  private pinSkipped = 0;
   // One change at a time: each is validated against the result of the previous one.
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -105,6 +108,7 @@ export class FleetService implements Component {
       state: 'ok',
       overrides: this.overrides.size,
       ...(this.skipped ? { skipped: this.skipped } : {}),
+      ...(this.pinSkipped ? { pinnedSkipped: this.pinSkipped } : {}),
     };
   }
 
@@ -144,17 +148,47 @@ export class FleetService implements Component {
    */
   layered(file: GatewayConfig): GatewayConfig {
     this.week = isoWeek(this.now());
-    const contacts = layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
+    const pins = file.fleet.pinned;
+    // A value pinned after an operator changed it: the file's applies, the operator's is kept but
+    // skipped, and one line per layering says which (a pinned site may hold hundreds of devices).
+    const skipped: string[] = [];
+    const cPin = contactsPin(pins);
+    if (cPin && this.chain) skipped.push('contact:chain');
+    if (cPin && this.rota.has(this.week)) skipped.push(`on-call:${this.week}`);
+    const contacts = cPin
+      ? file.workorders.contacts
+      : layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
+    let devices: ReadonlyMap<string, StoredDevice> = this.devices;
+    if (pins.length) {
+      const unpinned = new Map<string, StoredDevice>();
+      for (const [key, d] of this.devices) {
+        if (devicePin(pins, key)) skipped.push(`device:${key}`);
+        else unpinned.set(key, d);
+      }
+      devices = unpinned;
+    }
     const withDevices = {
       ...file,
-      devices: layerDevices(file.devices, this.devices),
+      devices: layerDevices(file.devices, devices),
       workorders: { ...file.workorders, contacts, maintenance: this.maintenance(file) },
     };
-    return this.layeredRules(withDevices);
+    const out = this.layeredRules(withDevices, skipped);
+    this.pinSkipped = skipped.length;
+    if (skipped.length)
+      this.log.warn(
+        { skipped: skipped.length, keys: skipped.slice(0, 20), pins },
+        "operators' changes skipped: pinned in the config file (fleet.pinned)",
+      );
+    return out;
   }
 
-  private layeredRules(file: GatewayConfig): GatewayConfig {
-    const all = [...this.overrides.values()];
+  private layeredRules(file: GatewayConfig, skipped: string[]): GatewayConfig {
+    const pins = file.fleet.pinned;
+    const all = [...this.overrides.values()].filter((o) => {
+      const pinned = rulePin(pins, o.rule) !== undefined;
+      if (pinned) skipped.push(`rule-override:${overrideKey(o)}`);
+      return !pinned;
+    });
     const res = layerOverrides(file.rules, all);
     if (res.ok) {
       this.skipped = 0;
@@ -180,8 +214,25 @@ export class FleetService implements Component {
   }
 
   /** The rules of one device with the source of each value (default, critical, kind, site, device). */
-  effective(cfg: GatewayConfig, d: Subject): EffectiveRule[] {
-    return effectiveRules(cfg.rules, this.host.fileConfig().rules.overrides.length, d);
+  effective(cfg: GatewayConfig, d: Subject): Array<EffectiveRule & { pin: string | null }> {
+    const pins = this.pins();
+    return effectiveRules(cfg.rules, this.host.fileConfig().rules.overrides.length, d).map((r) => {
+      const pin = rulePin(pins, r.rule) ?? null;
+      if (!pin) return { ...r, pin };
+      const sources = Object.fromEntries(
+        Object.entries(r.sources).map(([k, v]) => [k, { ...v, pinned: true }]),
+      );
+      return { ...r, sources, pin };
+    });
+  }
+
+  /** The integrator's pins (`fleet.pinned`), read from the file on every change so a reload applies them. */
+  pins(): readonly string[] {
+    return this.host.fileConfig().fleet.pinned;
+  }
+
+  private refusePinned(pin: string | undefined, what: string): void {
+    if (pin) throw new FleetError('pinned', [{ path: pin, message: pinnedMessage(what, pin) }]);
   }
 
   /** Sets (replaces) the override of one (scope, target, rule); validated before anything is written. */
@@ -195,6 +246,7 @@ export class FleetService implements Component {
         );
       const o = parsed.data;
       const key = overrideKey(o);
+      this.refusePinned(rulePin(this.pins(), o.rule), `rule ${o.rule}`);
       const next = new Map(this.overrides).set(key, o);
       const res = layerOverrides(this.host.fileConfig().rules, [...next.values()]);
       if (!res.ok) throw new FleetError('invalid', res.problems);
@@ -204,8 +256,10 @@ export class FleetService implements Component {
 
   removeOverride(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
-      if (!this.overrides.has(key))
-        throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      const o = this.overrides.get(key);
+      if (!o) throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      // Removing is a change too: once unpinned, the layer below would apply instead of the operator's.
+      this.refusePinned(rulePin(this.pins(), o.rule), `rule ${o.rule}`);
       return this.write('rule-override', key, null, actor, note);
     });
   }
@@ -229,6 +283,7 @@ export class FleetService implements Component {
   putDevice(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
       const d = this.checkDevice(input);
+      this.refusePinned(devicePin(this.pins(), deviceKey(d)), `device ${deviceKey(d)}`);
       return this.write('device', deviceKey(d), { device: d, retired: false }, actor, note);
     });
   }
@@ -237,6 +292,7 @@ export class FleetService implements Component {
   retireDevice(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
       const cur = this.inForce(key);
+      this.refusePinned(devicePin(this.pins(), key), `device ${key}`);
       return this.write('device', key, { device: cur, retired: true }, actor, note);
     });
   }
@@ -246,6 +302,8 @@ export class FleetService implements Component {
     return this.serial(async () => {
       const cur = this.inForce(key);
       const moved = this.checkDevice({ ...cur, site });
+      this.refusePinned(devicePin(this.pins(), key), `device ${key}`);
+      this.refusePinned(devicePin(this.pins(), deviceKey(moved)), `device ${deviceKey(moved)}`);
       if (this.devicesInForce().has(deviceKey(moved)))
         throw new FleetError('invalid', [{ path: 'site', message: `${deviceKey(moved)} exists already` }]);
       const note = `moved from ${key} to ${deviceKey(moved)}`;
@@ -265,7 +323,16 @@ export class FleetService implements Component {
     actor: string,
   ): Promise<{ rows: number; valid: number; imported: number; problems: RowProblem[] }> {
     return this.serial(async () => {
-      const { devices, problems } = devicesFromCsv(csv, (k) => this.knownKind(k));
+      const read = devicesFromCsv(csv, (k) => this.knownKind(k));
+      const pins = this.pins();
+      const problems = [...read.problems];
+      // A pinned device is a bad row like any other: listed with its pin, the rest imported.
+      const devices = read.devices.filter(({ line, device }) => {
+        const pin = devicePin(pins, deviceKey(device));
+        if (pin) problems.push({ line, reason: pinnedMessage(`device ${deviceKey(device)}`, pin) });
+        return !pin;
+      });
+      problems.sort((a, b) => a.line - b.line);
       const rows = devices.length + problems.filter((p) => p.line > 1).length;
       if (dryRun || devices.length === 0) return { rows, valid: devices.length, imported: 0, problems };
       const changes = await this.store.putMany(
@@ -317,6 +384,12 @@ export class FleetService implements Component {
     return { chain: this.chain, rota, week: isoWeek(this.now()) };
   }
 
+  /** The chain as set, before this week's on-call contact: the operators' (unless pinned) or the file's. */
+  configuredChain(): Contact[] {
+    const file = this.host.fileConfig().workorders.contacts;
+    return contactsPin(this.pins()) ? file : (this.chain ?? file);
+  }
+
   /** Replaces the escalation chain (level 1 first); checked as the config file's chain is. */
   setChain(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
@@ -327,6 +400,7 @@ export class FleetService implements Component {
           r.error.issues.map((i) => ({ path: ['contacts', ...i.path].join('.'), message: i.message })),
         );
       this.checkContacts(r.data, 'contacts');
+      this.refusePinned(contactsPin(this.pins()), 'the escalation chain');
       return this.write('contact', 'chain', r.data, actor, note);
     });
   }
@@ -341,6 +415,7 @@ export class FleetService implements Component {
     return this.serial(async () => {
       if (!WEEK_PATTERN.test(week))
         throw new FleetError('invalid', [{ path: 'week', message: 'must be an ISO week, 2026-W49' }]);
+      this.refusePinned(contactsPin(this.pins()), 'the on-call rota');
       if (input === null) {
         if (!this.rota.has(week))
           throw new FleetError('not-found', [{ path: week, message: 'nobody is on call that week' }]);
@@ -438,6 +513,7 @@ export class FleetService implements Component {
     const note = `restore of change ${id}`;
     if (c.entity === 'device')
       return this.serial(async () => {
+        this.refusePinned(devicePin(this.pins(), c.key), `device ${c.key}`);
         if (c.before === null) return this.write('device', c.key, null, actor, note);
         const r = storedDeviceSchema.safeParse(c.before);
         if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
@@ -445,6 +521,7 @@ export class FleetService implements Component {
       });
     if (c.entity === 'contact' || c.entity === 'on-call')
       return this.serial(async () => {
+        this.refusePinned(contactsPin(this.pins()), 'the escalation chain');
         const r = (c.entity === 'contact' ? chainSchema : contactSchema).safeParse(c.before);
         if (c.before !== null && !r.success)
           throw new FleetError('invalid', [{ path: c.key, message: r.error!.message }]);

@@ -81,6 +81,12 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     message: 'the config file is invalid; nothing was changed (`problems` lists each key path)',
   },
+  GW_ERR_PINNED: {
+    status: 409,
+    retryable: false,
+    message:
+      'the value is pinned in the config file (`fleet.pinned`); the message names the pin: change it there',
+  },
   GW_ERR_NOTIFY_NOT_DEAD: { status: 404, retryable: false, message: 'no dead notification with that seq' },
   GW_ERR_WEBHOOK_SIGNATURE: {
     status: 401,

@@ -3,6 +3,8 @@ import type { ConfigChange } from '../api';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
 import { FleetSchedules } from './fleet-schedules';
+import { FleetChain, PinBadge } from './fleet-chain';
+import { FleetDiscovered } from './fleet-discovered';
 
 /**
  * Fleet management (docs/fleet.md): who is on call this week, the escalation chain, the declared
@@ -25,7 +27,9 @@ export function FleetView() {
   return (
     <section class="fleet-view" data-testid="fleet">
       {err && <p class="error">{err}</p>}
-      {contacts && <OnCall contacts={contacts} admin={admin} onChanged={changed} />}
+      {contacts && <OnCall contacts={contacts} admin={admin && !contacts.pin} onChanged={changed} />}
+      {contacts && <FleetChain contacts={contacts} admin={admin} onChanged={changed} />}
+      <FleetDiscovered admin={admin} rev={rev} onAdopted={changed} />
       {admin && <CsvImport onImported={changed} />}
       <FleetSchedules />
       <h3>{t('devicesDeclared')}</h3>
@@ -41,7 +45,8 @@ export function FleetView() {
                   <b>{key}</b> {d.device.name ?? ''} <span class="muted">{d.device.kind}</span>
                 </span>
                 {d.retired && <span class="pill s-offline">{t('retiredLabel')}</span>}
-                {admin && !d.retired && editing !== key && (
+                {d.pin && <PinBadge pin={d.pin} />}
+                {admin && !d.pin && !d.retired && editing !== key && (
                   <button
                     type="button"
                     class="secondary"
@@ -60,7 +65,7 @@ export function FleetView() {
                     }}
                   />
                 )}
-                {admin && !d.retired && (
+                {admin && !d.pin && !d.retired && (
                   <button
                     type="button"
                     class="secondary"

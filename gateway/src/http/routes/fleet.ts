@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GatewayConfig } from '../../config/schema.js';
 import { FleetError, type FleetService } from '../../fleet/service.js';
+import { FLEET_ERROR_CODES } from './fleet-errors.js';
 import type { FleetChange, FleetEntity } from '../../fleet/store.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { HttpError } from '../errors.js';
@@ -35,8 +36,7 @@ export function changeToJson(c: FleetChange) {
 
 /** A refused change as the catalogue answers it: the problems with their key paths. */
 function refused(err: unknown): never {
-  if (err instanceof FleetError)
-    throw new HttpError(err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST', err.message);
+  if (err instanceof FleetError) throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
   throw err;
 }
 
@@ -99,7 +99,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Sets the override of one rule for a kind, a site or a device; applied at once',
         body: overrideBody,
-        response: { 200: changeResult, 400: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -116,7 +116,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Removes an override (`?key=scope:target:rule`): the layer below applies again',
         querystring: overrideKeyQuery,
-        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -147,7 +147,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Puts back the value a change replaced, recorded as a new change',
         params: changeParams,
-        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
