@@ -172,9 +172,7 @@ export class DeviceStateTracker implements LocalStateStore, StateStore, DurableR
     if (!t) return 0;
     // Devices held from an earlier ownership but absent from the store run again as they are.
     t.parkRules((s, d) => set.has(partitionOfDevice(s, d, this.partitions)), false);
-    const m = t.restoreMeters(
-      meters.map((r) => ({ key: `${r.site}/${r.device}`, ts: r.ts, index: r.idx })),
-    );
+    const m = t.restoreMeters(meters.map((r) => ({ key: `${r.site}/${r.device}`, ts: r.ts, index: r.idx })));
     const n = t.restoreRules(rules.map((r) => r.state));
     this.devicesRestored += m + n;
     return m + n;

@@ -172,7 +172,7 @@ export class ClusterMember implements Component {
       const live = await store.liveMembers(this.ttl);
       const mark = watermark.value;
       const mine = gate.ownedList();
-      const held = await this.commit(store, mine, mark, []);
+      const held = await this.commit(store, mark, []);
       this.deadline = t0 + this.ttl - this.renewMs / 2;
       const heldSet = new Set(held);
       const lost = mine.filter((p) => !heldSet.has(p));
@@ -225,18 +225,18 @@ export class ClusterMember implements Component {
 
   /**
    * One transaction: renews this member's leases, records the durable watermark `mark` for the
-   * partitions it has held since before `mark` (plus `releasing`), writes the device state captured
-   * up to `mark` of those of them still held, and gives `releasing` back. The state and the
-   * watermark it belongs to thus reach PostgreSQL together, or neither does (ADR 0151).
+   * partitions it has held since before `mark` (processed here or stopped, as after a fence or in
+   * a hand-over: the renewal only touches rows this member holds), writes the device state
+   * captured up to `mark` of those, and gives `releasing` back. The state and the watermark it
+   * belongs to thus reach PostgreSQL together, or neither does (ADR 0151).
    */
-  private async commit(
-    store: ClusterStore,
-    mine: readonly number[],
-    mark: number,
-    releasing: readonly number[],
-  ): Promise<number[]> {
+  private async commit(store: ClusterStore, mark: number, releasing: readonly number[]): Promise<number[]> {
     const me = this.d.settings.instanceId;
-    const settled = [...mine, ...releasing].filter((p) => mark >= this.acquiredAt[p]!);
+    const settled: number[] = [];
+    for (let p = 0; p < this.acquiredAt.length; p++) {
+      const at = this.acquiredAt[p]!;
+      if (at > 0 && mark >= at) settled.push(p);
+    }
     const durable = Math.round(mark + this.offset);
     const state = this.d.state;
     let rows = 0;
@@ -271,7 +271,7 @@ export class ClusterMember implements Component {
       await new Promise((r) => setTimeout(r, 100));
       this.sample(Date.now());
     }
-    await this.commit(store, this.d.gate.ownedList(), this.d.watermark.value, parts);
+    await this.commit(store, this.d.watermark.value, parts);
     this.d.state?.purge(new Set(parts));
   }
 
