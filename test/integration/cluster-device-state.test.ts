@@ -162,6 +162,7 @@ describe('cluster: device state moves with the partition', () => {
     // The first half through A alone, then B and C join: A hands over most partitions, each
     // partition's meter indices and rule state going with it, and the second half runs on three.
     const first = readings(0, ROUNDS / 2, base);
+    expect(first).toHaveLength((DEVICES * ROUNDS) / 2);
     await publishAll(mosq.url, first);
     await waitFor(
       async () => (await count('water_meter', 'volume_m3')) === METERS * (ROUNDS / 2),

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { DeviceStateTracker, type LocalStateStore } from '../../gateway/src/cluster/device-state.js';
+import {
+  DeviceStateTracker,
+  type LocalStateStore,
+  type StateValue,
+} from '../../gateway/src/cluster/device-state.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import type { StateValue } from '../../gateway/src/ingest/derive.js';
 import { RuleEngine } from '../../gateway/src/rules/engine.js';
 import { parseRules, type RuleInput } from '../../gateway/src/rules/schema.js';
 import type { Transition } from '../../gateway/src/rules/types.js';
 
 const P = 8;
+const PREFIXES = { meter: 'consumption:', rules: 'rules:' };
 
 /** The outbox's state interface, in memory (pure logic under test is the tracker's). */
 function localStore() {
@@ -34,7 +38,7 @@ class Meter {
 describe('DeviceStateTracker (ADR 0151)', () => {
   it('forwards every write to the local store and hands out a capture only once the watermark passed it', () => {
     const { store, puts } = localStore();
-    const t = new DeviceStateTracker(store, P);
+    const t = new DeviceStateTracker(store, P, PREFIXES);
     const m = new Meter(1000, 5.5);
     t.putState('consumption:s1/wm-1', m);
     t.putState('rules:s1/chl-1', '{"site":"s1"}');
@@ -62,7 +66,7 @@ describe('DeviceStateTracker (ADR 0151)', () => {
 
   it('writes only the partitions it is told, and forgets what is pending for purged ones', () => {
     const { store } = localStore();
-    const t = new DeviceStateTracker(store, P);
+    const t = new DeviceStateTracker(store, P, PREFIXES);
     const devices = Array.from({ length: 40 }, (_, i) => `wm-${i}`);
     for (const d of devices) t.putState(`consumption:s1/${d}`, `10 ${d.length}`);
     t.capture(10);
@@ -78,7 +82,7 @@ describe('DeviceStateTracker (ADR 0151)', () => {
 
   it('bounds the captures kept while the watermark stands still, merging the oldest', () => {
     const { store } = localStore();
-    const t = new DeviceStateTracker(store, P);
+    const t = new DeviceStateTracker(store, P, PREFIXES);
     for (let i = 1; i <= 300; i++) {
       t.putState('consumption:s1/wm-1', `${i} ${i}`);
       if (i % 2) t.putState('consumption:s1/wm-2', `${i} ${i}`);

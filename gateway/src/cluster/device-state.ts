@@ -1,11 +1,15 @@
 import type { Kysely } from 'kysely';
-import type { StateStore, StateValue } from '../ingest/derive.js';
-import { CONSUMPTION_PREFIX } from '../ingest/derive.js';
-import { RULE_STATE_PREFIX, type DurableRuleState } from '../rules/runtime.js';
 import { DeviceStateStore, type MeterRow, type RuleRow } from './device-state-store.js';
 import { partitionOfDevice } from './partition.js';
 
-/** The local state store the tracker forwards to (the outbox): what the deriver and the rules use. */
+/** A state entry as the deriver and the rules hand it over: a string, or an object read when committed. */
+export type StateValue = string | { toString(): string };
+
+/**
+ * The local state store the tracker forwards to (the outbox): what the deriver (`StateStore`,
+ * ingest/derive.ts) and the rules (`DurableRuleState`, rules/runtime.ts) use, which the tracker
+ * therefore is too.
+ */
 export interface LocalStateStore {
   loadState(prefix: string): Map<string, string>;
   putState(key: string, value: StateValue): void;
@@ -49,7 +53,7 @@ const BATCHES_MAX = 120;
  * store holds, for each partition, exactly the state as of the readings that are in InfluxDB, and
  * the next owner replays from that point.
  */
-export class DeviceStateTracker implements LocalStateStore, StateStore, DurableRuleState {
+export class DeviceStateTracker implements LocalStateStore {
   private dirty = new Map<string, StateValue>();
   private readonly keys = new Map<string, KeyInfo | null>();
   private batches: Batch[] = [];
@@ -61,6 +65,8 @@ export class DeviceStateTracker implements LocalStateStore, StateStore, DurableR
   constructor(
     private readonly local: LocalStateStore,
     private readonly partitions: number,
+    /** The key prefixes of a meter's index and of a device's rule state (`consumption:`, `rules:`). */
+    private readonly prefixes: { meter: string; rules: string },
   ) {}
 
   // The local store's interface, forwarded.
@@ -182,12 +188,9 @@ export class DeviceStateTracker implements LocalStateStore, StateStore, DurableR
     let i = this.keys.get(key);
     if (i !== undefined) return i;
     i = null;
-    const meter = key.startsWith(CONSUMPTION_PREFIX);
-    const rest = meter
-      ? key.slice(CONSUMPTION_PREFIX.length)
-      : key.startsWith(RULE_STATE_PREFIX)
-        ? key.slice(RULE_STATE_PREFIX.length)
-        : undefined;
+    const { meter: mp, rules: rp } = this.prefixes;
+    const meter = key.startsWith(mp);
+    const rest = meter ? key.slice(mp.length) : key.startsWith(rp) ? key.slice(rp.length) : undefined;
     const slash = rest === undefined ? -1 : rest.indexOf('/');
     // `rules:_read_rate` and `rules:_saved_at` are not a device's: they stay local.
     if (rest !== undefined && slash > 0) {

@@ -3,6 +3,8 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import type { Component } from '../core/types.js';
 import type { SharedDb } from '../storage/sql/shared-db.js';
+import { CONSUMPTION_PREFIX } from '../ingest/derive.js';
+import { RULE_STATE_PREFIX } from '../rules/runtime.js';
 import { DeviceStateTracker, type LocalStateStore } from './device-state.js';
 import { OwnershipGate } from './gate.js';
 import { partitionOfDevice } from './partition.js';
@@ -51,7 +53,10 @@ export function createCluster(d: {
     windowMs: c.replayWindowMs ?? 4 * c.failoverMs,
   });
   const duties = new LeaderDuties(log);
-  const state = new DeviceStateTracker(d.outbox, c.partitions);
+  const state = new DeviceStateTracker(d.outbox, c.partitions, {
+    meter: CONSUMPTION_PREFIX,
+    rules: RULE_STATE_PREFIX,
+  });
   const member = new ClusterMember({
     settings: {
       instanceId: c.instanceId,
