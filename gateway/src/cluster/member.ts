@@ -239,20 +239,30 @@ export class ClusterMember implements Component {
     }
     const durable = Math.round(mark + this.offset);
     const state = this.d.state;
-    let rows = 0;
+    const ok = new Set(settled);
+    const rows = state?.settled(mark, (p) => ok.has(p));
+    const n = rows ? rows.rules.length + rows.meters.length : 0;
+    // Nothing to write or give back (most renewals when idle): the single statement, as before.
+    if (n === 0 && releasing.length === 0) {
+      const held = await store.renew(me, this.ttl, settled, durable);
+      state?.written(mark, 0);
+      return held;
+    }
     const held = await store.transaction(async (tx, db) => {
       const held = await tx.renew(me, this.ttl, settled, durable);
-      if (state) {
-        const ok = new Set(settled);
-        const writable = new Set(held.filter((p) => ok.has(p)));
-        const s = state.settled(mark, (p) => writable.has(p));
-        rows = s.rules.length + s.meters.length;
-        await new DeviceStateStore(db).upsert(s.rules, s.meters, durable);
+      if (rows) {
+        // Only partitions this transaction still holds (their rows are now locked by the renewal).
+        const kept = new Set(held);
+        await new DeviceStateStore(db).upsert(
+          rows.rules.filter((r) => kept.has(r.partition)),
+          rows.meters.filter((r) => kept.has(r.partition)),
+          durable,
+        );
       }
       await tx.release(me, releasing);
       return held;
     });
-    state?.written(mark, rows);
+    state?.written(mark, n);
     return held;
   }
 
@@ -329,6 +339,8 @@ export class ClusterMember implements Component {
     const owned = this.d.gate.ownedList();
     if (owned.length === 0 && !this.leading) return;
     this.stopProcessing(owned);
+    // Shown in health at once: the store did not answer in time (the failing tick may still hang).
+    this.lastError ??= 'leases not renewed in time';
     this.leading = false;
     void this.d.duties.set(false);
     this.d.log.error(
