@@ -170,7 +170,9 @@ describe('cluster: device state moves with the partition', () => {
       'first half in InfluxDB',
     );
 
-    const [b, c] = await Promise.all([start('gw-b'), start('gw-c')]);
+    // One after the other: two starting at once on a busy machine can miss the fixture's start timeout.
+    const b = await start('gw-b');
+    const c = await start('gw-c');
     await waitFor(
       async () => {
         const owned = await Promise.all(
