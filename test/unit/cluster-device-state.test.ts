@@ -5,7 +5,9 @@ import {
   type StateValue,
 } from '../../gateway/src/cluster/device-state.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
+import { pino } from 'pino';
 import { RuleEngine } from '../../gateway/src/rules/engine.js';
+import { RulesRuntime } from '../../gateway/src/rules/runtime.js';
 import { parseRules, type RuleInput } from '../../gateway/src/rules/schema.js';
 import type { Transition } from '../../gateway/src/rules/types.js';
 
@@ -156,5 +158,23 @@ describe('rule state moving between engines (ADR 0151)', () => {
     a.engine.park(() => true, false);
     a.engine.tick(T0 + 20 * MIN);
     expect(a.out.map((t) => t.type)).toEqual(['raise']);
+  });
+
+  it('a row from the shared store that is not a device state is counted, and the others restored', () => {
+    const a = make();
+    a.engine.process(low(0));
+    const good = JSON.stringify(a.engine.snapshotState().devices[0]);
+    const rt = new RulesRuntime({
+      rules: parseRules({ pack: [], custom: [rule] }),
+      facts: { get: () => undefined },
+      store: { saveRuleStateRows: () => {}, loadRuleState: () => undefined },
+      listener: () => {},
+      tickMs: 1000,
+      saveStateMs: 60_000,
+      log: pino({ level: 'silent' }),
+    });
+    expect(rt.replaceDevices(['not json', '{"site":"s1","device":"x","rules":null}', good])).toBe(1);
+    expect(rt.health().invalidStateRows).toBe(2);
+    expect(rt.engine.snapshotState().devices.map((d) => d.device)).toEqual(['c1']);
   });
 });

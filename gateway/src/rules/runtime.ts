@@ -191,7 +191,13 @@ export class RulesRuntime implements Component, ReadingListener {
     for (const v of rows) {
       try {
         const d = JSON.parse(v) as DeviceSnapshot;
-        if (typeof d.site !== 'string' || typeof d.device !== 'string' || typeof d.rules !== 'object')
+        if (
+          typeof d.site !== 'string' ||
+          typeof d.device !== 'string' ||
+          typeof d.kind !== 'string' ||
+          typeof d.rules !== 'object' ||
+          d.rules === null
+        )
           throw new Error('not a device state');
         devices.push(d);
       } catch (err) {
