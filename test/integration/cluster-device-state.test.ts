@@ -205,6 +205,17 @@ describe('cluster: device state moves with the partition', () => {
         wrong.push(`wm-${m}: ${got?.n} points, ${got?.sum} m3, want ${ROUNDS}, ${want}`);
     }
     expect(wrong.slice(0, 10), `${wrong.length} meters off`).toEqual([]);
+    for (const [measurement, field, n] of [
+      ['env_probe', 'temperature_c', PROBES],
+      ['chlorination', 'free_chlorine_mgl', CHLORINATORS],
+    ] as const) {
+      const series = await influx.query(
+        `SELECT count(${field}) FROM ${measurement} GROUP BY device`,
+        'facility',
+      );
+      expect(series, measurement).toHaveLength(n);
+      expect(series.filter((x) => Number(x.values[0]![1]) !== ROUNDS).map((x) => x.tags!.device)).toEqual([]);
+    }
     const total = [...per.values()].reduce((s, v) => s + v.sum, 0);
     let want = 0;
     for (let m = 0; m < METERS; m++) want += meterIndex(m, ROUNDS - 1) - meterIndex(m, 0);
