@@ -115,9 +115,10 @@ export class Gateway extends GatewayParts {
       shared: () => this.shared!,
       httpUrl: () => this.httpAddress,
     });
-    if (cluster) await lifecycle.start(cluster.member);
     const lead = cluster?.lead;
-    const deriver = new Deriver(outbox, registry);
+    // Clustered, the meters' indices and the rule state go through the tracker that moves them with
+    // their partition (ADR 0151); otherwise straight to the outbox, as before.
+    const deriver = new Deriver(cluster?.state ?? outbox, registry);
     deriver.load();
     const sink = cfg.influx.enabled ? outbox : NO_SINK;
     const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink, checkpointHost: outbox }))
@@ -144,7 +145,14 @@ export class Gateway extends GatewayParts {
     // An active alarm whose ticket a power cut took (workorders.db commits without an fsync on the
     // event loop, ADR 0091) gets it now, before the rules run.
     this.wo?.service.reconcileAlarms(alarms.activeAlarms());
-    const { rules, off } = createRulesModule({ cfg, log, registry, alarms, durable: outbox });
+    const { rules, off } = createRulesModule({
+      cfg,
+      log,
+      registry,
+      alarms,
+      durable: cluster?.state ?? outbox,
+      owns: cluster?.owns,
+    });
     this.rules = rules;
     lifecycle.onStopped(off);
     await lifecycle.start(rules);
@@ -163,6 +171,18 @@ export class Gateway extends GatewayParts {
     registerIngestMetrics(metrics, () => this.pipeline);
     registerOutboxMetrics(metrics, outbox);
     this.influx = await lifecycle.start(new InfluxWriter(cfg.influx, outbox, log, metrics));
+    if (cluster) {
+      // Membership, leases and the leader, before any source reads the broker (a duplicate
+      // instance id refuses to start without touching it), and after the deriver and the rules
+      // exist: taking a partition restores its devices' state into them (ADR 0151). Stopped before
+      // the writer, so a partition given back at stop has its readings in InfluxDB first.
+      cluster.state.attach({
+        restoreMeters: (m) => deriver.restore(m),
+        restoreRules: (rows) => rules.replaceDevices(rows),
+        parkRules: (which, on) => rules.park(which, on),
+      });
+      await lifecycle.start(cluster.member);
+    }
     // Each source under its supervisor: one that fails to start or fails later shows as down in
     // health and is retried; it never stops the gateway or the other sources.
     const ctx = {
