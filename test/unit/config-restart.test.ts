@@ -16,6 +16,8 @@ describe('restart marks of the config schema', () => {
       'rulesFile',
       'alarms.grouping',
       'workorders.contacts',
+      'notifications.webhooks',
+      'notifications.email',
     ]);
   });
 

@@ -4,7 +4,7 @@ import { named } from './registry.js';
 
 /** Runtime configuration (docs/fleet.md): operators' changes over the config file. */
 
-export const FLEET_ENTITY_NAMES = ['rule-override', 'device', 'contact', 'on-call'] as const;
+export const FLEET_ENTITY_NAMES = ['rule-override', 'device', 'contact', 'on-call', 'channel'] as const;
 export const OVERRIDE_SCOPE_NAMES = ['kind', 'site', 'device'] as const;
 export const VALUE_LAYERS = ['default', 'critical', 'kind', 'site', 'device'] as const;
 
