@@ -177,6 +177,14 @@ const BREAKERS: Record<string, Breaker> = {
   'POST /api/fleet/devices/import': { body: { csv: '' }, path: 'body.csv' },
   'PUT /api/fleet/contacts': { body: { contacts: [] }, path: 'body.contacts' },
   'PUT /api/fleet/on-call': { body: { week: '2026-49', contact: null }, path: 'body.week' },
+  'PUT /api/fleet/channels/webhooks': {
+    body: { name: 'a b', url: 'http://127.0.0.1:9/' },
+    path: 'body.name',
+  },
+  'DELETE /api/fleet/channels/webhooks/:name': { query: `note=${'x'.repeat(501)}`, path: 'query.note' },
+  'PUT /api/fleet/channels/email': { body: { enabled: 'yes' }, path: 'body.enabled' },
+  'DELETE /api/fleet/channels/email': { query: `note=${'x'.repeat(501)}`, path: 'query.note' },
+  'POST /api/fleet/channels/test': { body: { channel: 'sms' }, path: 'body.channel' },
 };
 
 describe('a request that breaks a schema', () => {
