@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { ConfigChange } from '../api';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
+import { FleetChannelsView } from './fleet-channels';
 
 /**
  * Fleet management (docs/fleet.md): who is on call this week, the escalation chain, the declared
@@ -26,6 +27,7 @@ export function FleetView() {
       {err && <p class="error">{err}</p>}
       {contacts && <OnCall contacts={contacts} admin={admin} onChanged={changed} />}
       {admin && <CsvImport onImported={changed} />}
+      <FleetChannelsView />
       <h3>{t('devicesDeclared')}</h3>
       <div data-testid="fleet-devices">
         {devices.length === 0 ? (

@@ -15,3 +15,4 @@ export * from './tickets.js';
 export * from './windows.js';
 export { apiSchemas } from './registry.js';
 export * from './fleet.js';
+export * from './fleet-channels.js';
