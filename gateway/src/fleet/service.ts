@@ -570,6 +570,11 @@ export class FleetService implements Component {
       note,
     );
     const secrets = w?.sealed !== undefined ? this.channelSettings.opened(w as ChannelWrite) : undefined;
+    if (secrets && !this.channelSettings.box.encrypting)
+      this.log.warn(
+        { key },
+        'channel secrets stored unencrypted: set GATEWAY_SECRETS_KEY to seal them (docs/security.md)',
+      );
     this.channelSettings.set(key, w?.value ?? null, secrets);
     if (!change) return undefined;
     this.seen = Math.max(this.seen, change.id);
