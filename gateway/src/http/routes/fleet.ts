@@ -32,8 +32,12 @@ export function changeToJson(c: FleetChange) {
 
 /** A refused change as the catalogue answers it: the problems with their key paths. */
 function refused(err: unknown): never {
-  if (err instanceof FleetError)
+  if (err instanceof FleetError) {
+    // A restore that would remove or disable a webhook contacts still use.
+    if (err.kind === 'in-use')
+      throw new HttpError('GW_ERR_CHANNEL_IN_USE', err.message, { contacts: err.users });
     throw new HttpError(err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST', err.message);
+  }
   throw err;
 }
 
@@ -144,7 +148,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Puts back the value a change replaced, recorded as a new change',
         params: changeParams,
-        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
