@@ -236,9 +236,14 @@ export class ChannelSettings {
   prepareEmail(input: EmailInput, file: NotificationsConfig): ChannelWrite {
     const cur = this.stored.get(EMAIL_KEY);
     const prev = cur?.kind === 'email' ? this.fullEmail(cur, EMAIL_KEY) : file.email;
-    const prevPass = prev instanceof z.ZodError ? undefined : prev.smtp.pass;
+    const prevSmtp = prev instanceof z.ZodError ? undefined : prev.smtp;
+    const prevPass = prevSmtp?.pass;
     const smtp = { ...(input.smtp ?? {}) };
-    if (smtp.pass === undefined && smtp.passEnv === undefined && prevPass !== undefined) smtp.pass = prevPass;
+    // Neither sent: the password in force stays, as a value or as the variable that holds it.
+    if (smtp.pass === undefined && smtp.passEnv === undefined) {
+      if (prevSmtp?.passEnv !== undefined) smtp.passEnv = prevSmtp.passEnv;
+      else if (prevPass !== undefined) smtp.pass = prevPass;
+    }
     const r = emailSchema.safeParse({ ...input, smtp });
     if (!r.success) throw issues(r.error);
     const env = r.data.smtp.passEnv;
