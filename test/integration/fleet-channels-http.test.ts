@@ -284,6 +284,9 @@ describe('notification channels at runtime', () => {
     });
     expect(mail.status).toBe(400);
     expect((mail.json.error as { message: string }).message).toMatch(/^to\.0: /);
+    const nobody = await call('PUT', '/api/fleet/channels/email', ADMIN_TOKEN, { enabled: true });
+    expect(nobody.status).toBe(400);
+    expect((nobody.json.error as { message: string }).message).toMatch(/^to: email is enabled but has no/);
   });
 
   it('restores a change from the history, the secret kept', async () => {

@@ -514,8 +514,36 @@ export class FleetService implements Component {
       const w = this.prepareChannel(() =>
         this.channelSettings.prepareEmail(input, this.host.fileConfig().notifications),
       );
+      this.checkEmail(w.value.kind === 'email' && w.value.email.enabled === true, w.value);
       return this.writeChannel(w.key, w, actor, note);
     });
+  }
+
+  /**
+   * What the config file's own check says of the email channel: on, it needs somebody to write to;
+   * off, no contact may be reached by email.
+   */
+  private checkEmail(enabled: boolean, value: StoredChannel | undefined): void {
+    const all = [...this.host.fileConfig().workorders.contacts, ...(this.chain ?? []), ...this.rota.values()];
+    const mailed = [...new Set(all.filter((k) => k.email !== undefined).map((k) => k.name))];
+    if (!enabled && mailed.length)
+      throw new FleetError(
+        'in-use',
+        [{ path: 'enabled', message: `the contacts ${mailed.join(', ')} are reached by email` }],
+        mailed,
+      );
+    const e = value?.kind === 'email' ? value.email : undefined;
+    const count = (x: unknown) => (Array.isArray(x) ? x.length : 0);
+    const byPriority = Object.values((e?.byPriority ?? {}) as Record<string, unknown>).some(
+      (x) => count(x) > 0,
+    );
+    if (enabled && e && count(e.to) + count(e.safety) === 0 && !byPriority && mailed.length === 0)
+      throw new FleetError('invalid', [
+        {
+          path: 'to',
+          message: 'email is enabled but has no recipients (to, byPriority, safety or a contact email)',
+        },
+      ]);
   }
 
   /** The file's email channel applies again. */
@@ -523,6 +551,7 @@ export class FleetService implements Component {
     return this.serial(async () => {
       if (!this.channelSettings.get(EMAIL_KEY))
         throw new FleetError('not-found', [{ path: 'email', message: 'the email channel is the file’s' }]);
+      this.checkEmail(this.host.fileConfig().notifications.email.enabled, undefined);
       return this.writeChannel(EMAIL_KEY, null, actor, note);
     });
   }
