@@ -76,6 +76,9 @@ export class NotificationService implements Component {
     this.cfg = { ...this.cfg, webhooks: next.webhooks, email: next.email };
     const want = new Map(channelsOf(this.cfg).map((c) => [c.ch.channel, c]));
     const changed: string[] = [];
+    // The attempt in flight of a replaced worker: its successor waits for it, so one event is never
+    // sent by both at once.
+    const leaving = new Map<string, Promise<void>>();
     for (const [name, w] of this.workers) {
       if (want.get(name)?.settings === w.settings) {
         want.delete(name);
@@ -86,7 +89,9 @@ export class NotificationService implements Component {
       w.retired = true;
       clearTimeout(w.timer);
       w.abort.abort();
-      void (w.inflight ?? Promise.resolve()).catch(() => undefined).then(() => w.ch.stop());
+      const done = (w.inflight ?? Promise.resolve()).catch(() => undefined).then(() => w.ch.stop());
+      leaving.set(name, done);
+      void done;
     }
     for (const [name, c] of want) {
       const w = newWorker(c.ch, c.settings);
@@ -94,7 +99,11 @@ export class NotificationService implements Component {
       if (!changed.includes(name)) changed.push(name);
       if (this.started) {
         c.ch.start();
-        this.pump(w);
+        w.busy = true;
+        void (leaving.get(name) ?? Promise.resolve()).then(() => {
+          w.busy = false;
+          this.pump(w);
+        });
       }
     }
     if (changed.length) this.deps.log?.info({ channels: changed }, 'notification channels changed');
@@ -305,7 +314,7 @@ export class NotificationService implements Component {
       .finally(() => {
         w.busy = false;
         w.inflight = undefined;
-        if (this.started && w.timer === undefined) this.sleep(w, this.cfg.pollMs);
+        if (this.started && !w.retired && w.timer === undefined) this.sleep(w, this.cfg.pollMs);
       });
   }
 
