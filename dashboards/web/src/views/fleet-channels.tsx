@@ -23,12 +23,14 @@ export function FleetChannelsView() {
   }, [api, rev]);
   const changed = () => setRev((v) => v + 1);
   const fail = (e: Error) => setErr(e.message);
+  const verdictText = (v: string) =>
+    v === 'delivered' || v === 'retry' || v === 'dead' ? t(`verdict_${v}`) : v;
   const test = (channel: string) =>
     api.testChannel(channel).then(
       (r) =>
         setVerdicts((v) => ({
           ...v,
-          [channel]: `${r.verdict}${r.status !== null ? ` (${r.status})` : ''}${r.error ? `: ${r.error}` : ''}`,
+          [channel]: `${verdictText(r.verdict)}${r.status !== null ? ` (${r.status})` : ''}${r.error ? `: ${r.error}` : ''}`,
         })),
       fail,
     );
