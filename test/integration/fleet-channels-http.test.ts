@@ -21,6 +21,7 @@ let gw: Awaited<ReturnType<typeof startGateway>>;
 let first: WebhookReceiver;
 let second: WebhookReceiver;
 let dataDir: string;
+let cfg: ReturnType<typeof testConfig>;
 /** A real SMTP server that signs in only the gateway's user with the password set over the API. */
 const smtp = {
   port: 0,
@@ -100,7 +101,7 @@ beforeAll(async () => {
   await first.start();
   await second.start();
   await startSmtp();
-  const cfg = testConfig({
+  cfg = testConfig({
     influx: { enabled: false },
     http: {
       tokens: [
@@ -308,5 +309,14 @@ describe('notification channels at runtime', () => {
     await waitFor(() => got(first, 'Water in the server room') !== undefined, 10_000);
     expect(got(first, 'Water in the server room')!.signatureValid).toBe(true);
     expect(got(second, 'Water in the server room')).toBeUndefined();
+  });
+
+  it('survives a restart: the stored channel and its sealed secret are read back', async () => {
+    await gw.stop();
+    gw = await startGateway(cfg);
+    await ticket('Meter cupboard flooded');
+    await waitFor(() => got(first, 'Meter cupboard flooded') !== undefined, 10_000);
+    expect(got(first, 'Meter cupboard flooded')!.signatureValid).toBe(true);
+    expect(got(first, 'Meter cupboard flooded')!.headers['x-api-key']).toBe(API_KEY);
   });
 });
