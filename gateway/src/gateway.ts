@@ -314,6 +314,11 @@ export class Gateway extends GatewayParts {
       this.wo?.maintenance.setConfig(next.workorders.maintenance);
       applied.push('workorders.maintenance');
     }
+    for (const k of ['webhooks', 'email'] as const)
+      if (!sameJson(cur.notifications[k], next.notifications[k])) applied.push(`notifications.${k}`);
+    // The next notification goes out through the new channels (webhooks, email; docs/fleet.md).
+    if (applied.some((a) => a.startsWith('notifications.')))
+      this.wo?.notifications.setChannels(next.notifications);
     if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
       this.alarms.setGrouping(next.alarms.grouping);
       applied.push('alarms.grouping');
@@ -328,6 +333,11 @@ export class Gateway extends GatewayParts {
         maintenance: next.workorders.maintenance,
       },
       alarms: { ...cur.alarms, grouping: next.alarms.grouping },
+      notifications: {
+        ...cur.notifications,
+        webhooks: next.notifications.webhooks,
+        email: next.notifications.email,
+      },
     };
     // What else changed is reported by the schema's restart marks, not by a list kept here.
     const restartNeeded = restartPaths(configSchema, this.current, next);

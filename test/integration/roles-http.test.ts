@@ -421,6 +421,31 @@ describe('role matrix over the route table', () => {
           expect((await call('POST', `/api/fleet/schedules/${id}/skip`, ADMIN_TOKEN, skip)).status).toBe(200);
           return { path: `/api/fleet/schedules/${id}/occurrences?dueAt=2030-01-01T08:00:00Z` };
         },
+        // Channels that take no event (contactsOnly) and reach the refusing receiver.
+        'PUT /api/fleet/channels/webhooks': async () => ({
+          path: '/api/fleet/channels/webhooks',
+          body: { name: `hook-${++n}`, url: refuser.url, secret: REFUSER_SECRET, contactsOnly: true },
+        }),
+        'DELETE /api/fleet/channels/webhooks/:name': async () => {
+          const name = `hook-${++n}`;
+          const body = { name, url: refuser.url, secret: REFUSER_SECRET, contactsOnly: true };
+          expect((await call('PUT', '/api/fleet/channels/webhooks', ADMIN_TOKEN, body)).status).toBe(200);
+          return { path: `/api/fleet/channels/webhooks/${name}` };
+        },
+        'PUT /api/fleet/channels/email': async () => ({
+          path: '/api/fleet/channels/email',
+          body: { enabled: false, from: `desk-${++n}@example.org` },
+        }),
+        'DELETE /api/fleet/channels/email': async () => {
+          const body = { enabled: false, from: `desk-${++n}@example.org` };
+          expect((await call('PUT', '/api/fleet/channels/email', ADMIN_TOKEN, body)).status).toBe(200);
+          return { path: '/api/fleet/channels/email' };
+        },
+        // The refusing receiver answers 400: the verdict is "dead", the route's answer 200.
+        'POST /api/fleet/channels/test': async () => ({
+          path: '/api/fleet/channels/test',
+          body: { channel: 'webhook:refuser' },
+        }),
         'DELETE /api/demo/devices/:id/faults': async () => {
           sim.startFault('tank-d', 'ph-high', 60_000);
           return { path: '/api/demo/devices/tank-d/faults' };

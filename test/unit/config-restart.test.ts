@@ -18,6 +18,8 @@ describe('restart marks of the config schema', () => {
       'workorders.contacts',
       'workorders.maintenance',
       'fleet',
+      'notifications.webhooks',
+      'notifications.email',
     ]);
   });
 

@@ -216,6 +216,22 @@ export class Api {
       'DELETE',
       `/api/fleet/schedules/${encodeURIComponent(id)}/occurrences?${query(o)}`,
     );
+  channels = () => this.call<S.ChannelsJson>('GET', '/api/fleet/channels');
+  putWebhook = (body: S.WebhookBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/channels/webhooks', body);
+  removeWebhook = (name: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'DELETE',
+      `/api/fleet/channels/webhooks/${encodeURIComponent(name)}`,
+    );
+  putEmail = (body: S.EmailBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/channels/email', body);
+  testChannel = (channel: string) =>
+    this.call<{ verdict: string; status: number | null; error: string | null }>(
+      'POST',
+      '/api/fleet/channels/test',
+      { channel },
+    );
   demoDevices = () => this.call<{ devices: DemoDevice[] }>('GET', '/api/demo/devices');
   demoFault = (id: string, fault: string) =>
     this.call<unknown>('POST', `/api/demo/devices/${encodeURIComponent(id)}/faults`, { fault });

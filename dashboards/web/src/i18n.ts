@@ -2,12 +2,14 @@
 // texts that logic builds are tested without a browser.
 import { fleetEn, fleetZh } from './fleet-i18n.js';
 import { fleetChainEn, fleetChainZh } from './fleet-chain-i18n.js';
+import { fleetChannelsEn, fleetChannelsZh } from './fleet-channels-i18n.js';
 
 export type Lang = 'en' | 'zh-CN';
 
 const en = {
   ...fleetEn,
   ...fleetChainEn,
+  ...fleetChannelsEn,
   title: 'Facility gateway',
   overview: 'Overview',
   alarms: 'Alarms',
@@ -200,6 +202,7 @@ export type Key = keyof typeof en;
 const zh: Record<Key, string> = {
   ...fleetZh,
   ...fleetChainZh,
+  ...fleetChannelsZh,
   title: '设施网关',
   overview: '总览',
   alarms: '告警',

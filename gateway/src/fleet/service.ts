@@ -41,6 +41,19 @@ import {
   type OccurrenceException,
 } from '../workorders/maintenance-schema.js';
 import { contactsPin, devicePin, pinnedMessage, rulePin } from './pins.js';
+import {
+  ChannelProblem,
+  ChannelSettings,
+  EMAIL_KEY,
+  storedChannelSchema,
+  webhookKey,
+  type ChannelWrite,
+  type EmailInput,
+  type StoredChannel,
+  type WebhookInput,
+} from './channels.js';
+import { SecretBox } from './secret-box.js';
+import type { NotificationsConfig } from '../notifications/schema.js';
 
 /** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
 export interface FleetHost {
@@ -53,8 +66,10 @@ export interface FleetHost {
 /** A change refused: each problem with the key path it concerns. */
 export class FleetError extends Error {
   constructor(
-    readonly kind: 'invalid' | 'not-found' | 'pinned',
+    readonly kind: 'invalid' | 'not-found' | 'pinned' | 'in-use',
     readonly problems: OverrideProblem[],
+    /** in-use: the contacts that name the channel. */
+    readonly users: string[] = [],
   ) {
     super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '));
   }
@@ -72,6 +87,8 @@ export class FleetService implements Component {
   private devices = new Map<string, StoredDevice>();
   private chain: Contact[] | undefined;
   private rota = new Map<string, Contact>();
+  /** Notification channels (ADR 0144); their secrets sealed with GATEWAY_SECRETS_KEY when set. */
+  private readonly channelSettings = new ChannelSettings(new SecretBox());
   private week = '';
   private seen = 0;
   private timer?: NodeJS.Timeout;
@@ -140,6 +157,11 @@ export class FleetService implements Component {
     this.sched.load(await this.store.list('schedule'), await this.store.list('pm-occurrence'), (key, err) =>
       this.log.error({ key, err }, 'a stored maintenance schedule or occurrence is invalid; ignored'),
     );
+    this.channelSettings.load(
+      await this.store.list('channel'),
+      await this.store.secrets('channel'),
+      this.log,
+    );
   }
 
   /**
@@ -171,6 +193,7 @@ export class FleetService implements Component {
       ...file,
       devices: layerDevices(file.devices, devices),
       workorders: { ...file.workorders, contacts, maintenance: this.maintenance(file) },
+      notifications: this.channelSettings.layer(file.notifications, this.log),
     };
     const out = this.layeredRules(withDevices, skipped);
     this.pinSkipped = skipped.length;
@@ -433,7 +456,8 @@ export class FleetService implements Component {
   }
 
   private checkContacts(contacts: Contact[], at: string): void {
-    const problems = contactProblems(this.host.fileConfig(), contacts, at);
+    // Against the channels in force: the file's and the operators'.
+    const problems = contactProblems(this.layered(this.host.fileConfig()), contacts, at);
     if (problems.length)
       throw new FleetError(
         'invalid',
@@ -546,6 +570,14 @@ export class FleetService implements Component {
       if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
       return this.setOccurrence(r.data, actor, note);
     }
+    if (c.entity === 'channel')
+      return this.serial(async () => {
+        if (c.before === null) return this.writeChannel(c.key, null, actor, note);
+        const r = storedChannelSchema.safeParse(c.before);
+        if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        // The secrets in force stay: the history never held them.
+        return this.writeChannel(c.key, { key: c.key, value: r.data, sealed: undefined }, actor, note);
+      });
     if (c.entity !== 'rule-override')
       throw new FleetError('invalid', [
         { path: c.entity, message: 'this kind of change cannot be restored yet' },
@@ -576,6 +608,170 @@ export class FleetService implements Component {
     }
     this.seen = Math.max(this.seen, change.id);
     this.log.info({ entity, key, actor, change: change.id }, 'runtime configuration changed');
+    this.host.apply(this.layered(this.host.fileConfig()));
+    return change;
+  }
+
+  /** The notification channels: the file's and the operators', each with where it comes from. */
+  listChannels(): {
+    file: NotificationsConfig;
+    effective: NotificationsConfig;
+    stored: Map<string, StoredChannel>;
+    usedBy: (webhook: string) => string[];
+  } {
+    const file = this.host.fileConfig().notifications;
+    const stored = new Map(this.channelSettings.keys().map((k) => [k, this.channelSettings.get(k)!]));
+    const webhooks = new Map<string, string[]>();
+    return {
+      file,
+      effective: this.layered(this.host.fileConfig()).notifications,
+      stored,
+      usedBy: (name) => {
+        if (!webhooks.has(name)) webhooks.set(name, this.contactsUsing(name));
+        return webhooks.get(name)!;
+      },
+    };
+  }
+
+  /** A webhook as it stands, enabled or not (to show an operator's disabled one). */
+  webhookNow(name: string) {
+    return this.channelSettings.webhookNow(name, this.host.fileConfig().notifications);
+  }
+
+  /** The names of the contacts (chain in force, the file's, the rota) reached through a webhook. */
+  private contactsUsing(name: string): string[] {
+    const all = [...this.host.fileConfig().workorders.contacts, ...(this.chain ?? []), ...this.rota.values()];
+    return [...new Set(all.filter((k) => k.webhook === name).map((k) => k.name))];
+  }
+
+  /** Creates, edits or disables a webhook; secrets not sent are kept. Refused while in use to disable. */
+  putWebhook(
+    input: WebhookInput,
+    actor: string,
+    note: string | null = null,
+  ): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const w = this.prepareChannel(() =>
+        this.channelSettings.prepareWebhook(input, this.host.fileConfig().notifications),
+      );
+      if (w.value.kind === 'webhook' && w.value.disabled) this.refuseInUse(input.name);
+      return this.writeChannel(w.key, w, actor, note);
+    });
+  }
+
+  /** Removes the operator's webhook (the file's of that name, if any, applies again). */
+  removeWebhook(name: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const key = webhookKey(name);
+      if (!this.channelSettings.get(key))
+        throw new FleetError('not-found', [
+          { path: name, message: 'no webhook of that name set here (one from the file can be disabled)' },
+        ]);
+      if (!this.host.fileConfig().notifications.webhooks.some((w) => w.name === name)) this.refuseInUse(name);
+      return this.writeChannel(key, null, actor, note);
+    });
+  }
+
+  /** Sets the email channel (SMTP, sender, recipients); the password not sent is kept. */
+  putEmail(input: EmailInput, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const w = this.prepareChannel(() =>
+        this.channelSettings.prepareEmail(input, this.host.fileConfig().notifications),
+      );
+      this.checkEmail(w.value.kind === 'email' && w.value.email.enabled === true, w.value);
+      return this.writeChannel(w.key, w, actor, note);
+    });
+  }
+
+  /**
+   * What the config file's own check says of the email channel: on, it needs somebody to write to;
+   * off, no contact may be reached by email.
+   */
+  private checkEmail(enabled: boolean, value: StoredChannel | undefined): void {
+    const all = [...this.host.fileConfig().workorders.contacts, ...(this.chain ?? []), ...this.rota.values()];
+    const mailed = [...new Set(all.filter((k) => k.email !== undefined).map((k) => k.name))];
+    if (!enabled && mailed.length)
+      throw new FleetError(
+        'in-use',
+        [{ path: 'enabled', message: `the contacts ${mailed.join(', ')} are reached by email` }],
+        mailed,
+      );
+    const e = value?.kind === 'email' ? value.email : undefined;
+    const count = (x: unknown) => (Array.isArray(x) ? x.length : 0);
+    const byPriority = Object.values((e?.byPriority ?? {}) as Record<string, unknown>).some(
+      (x) => count(x) > 0,
+    );
+    if (enabled && e && count(e.to) + count(e.safety) === 0 && !byPriority && mailed.length === 0)
+      throw new FleetError('invalid', [
+        {
+          path: 'to',
+          message: 'email is enabled but has no recipients (to, byPriority, safety or a contact email)',
+        },
+      ]);
+  }
+
+  /** The file's email channel applies again. */
+  removeEmail(actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      if (!this.channelSettings.get(EMAIL_KEY))
+        throw new FleetError('not-found', [{ path: 'email', message: 'the email channel is the file’s' }]);
+      this.checkEmail(this.host.fileConfig().notifications.email.enabled, undefined);
+      return this.writeChannel(EMAIL_KEY, null, actor, note);
+    });
+  }
+
+  private prepareChannel(fn: () => ChannelWrite): ChannelWrite {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ChannelProblem) throw new FleetError('invalid', err.problems);
+      throw err;
+    }
+  }
+
+  private refuseInUse(name: string): void {
+    const users = this.contactsUsing(name);
+    if (users.length)
+      throw new FleetError(
+        'in-use',
+        [{ path: name, message: `webhook ${name} is used by the contacts ${users.join(', ')}` }],
+        users,
+      );
+  }
+
+  /**
+   * A channel written with its secrets in one transaction (`sealed` undefined: kept as stored);
+   * secrets never reach the history or the log.
+   */
+  private async writeChannel(
+    key: string,
+    w: (Omit<ChannelWrite, 'sealed'> & { sealed: string | undefined }) | null,
+    actor: string,
+    note: string | null,
+  ): Promise<FleetChange | undefined> {
+    if (w?.value.kind === 'webhook' && w.value.disabled) this.refuseInUse(key.slice('webhook:'.length));
+    if (w === null && key.startsWith('webhook:')) {
+      const name = key.slice('webhook:'.length);
+      if (!this.host.fileConfig().notifications.webhooks.some((x) => x.name === name)) this.refuseInUse(name);
+    }
+    const change = await this.store.putWithSecrets(
+      'channel',
+      key,
+      w?.value ?? null,
+      w ? w.sealed : null,
+      actor,
+      note,
+    );
+    const secrets = w?.sealed !== undefined ? this.channelSettings.opened(w as ChannelWrite) : undefined;
+    if (secrets && !this.channelSettings.box.encrypting)
+      this.log.warn(
+        { key },
+        'channel secrets stored unencrypted: set GATEWAY_SECRETS_KEY to seal them (docs/security.md)',
+      );
+    this.channelSettings.set(key, w?.value ?? null, secrets);
+    if (!change) return undefined;
+    this.seen = Math.max(this.seen, change.id);
+    this.log.info({ entity: 'channel', key, actor, change: change.id }, 'runtime configuration changed');
     this.host.apply(this.layered(this.host.fileConfig()));
     return change;
   }

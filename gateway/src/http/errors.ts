@@ -70,6 +70,11 @@ export const ERROR_CATALOGUE = {
     message: 'the action lacks what it needs (an assignee, a completion form)',
   },
   GW_ERR_TOKEN_EXISTS: { status: 409, retryable: false, message: 'a token of that name exists' },
+  GW_ERR_CHANNEL_IN_USE: {
+    status: 409,
+    retryable: false,
+    message: 'contacts reach people through the webhook (`contacts` names them): change them first',
+  },
   GW_ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'no token of that name' },
   GW_ERR_TOKEN_READONLY: {
     status: 409,

@@ -5,6 +5,7 @@ import { can, useApp } from '../context';
 import { FleetSchedules } from './fleet-schedules';
 import { FleetChain, PinBadge } from './fleet-chain';
 import { FleetDiscovered } from './fleet-discovered';
+import { FleetChannelsView } from './fleet-channels';
 
 /**
  * Fleet management (docs/fleet.md): who is on call this week, the escalation chain, the declared
@@ -32,6 +33,7 @@ export function FleetView() {
       <FleetDiscovered admin={admin} rev={rev} onAdopted={changed} />
       {admin && <CsvImport onImported={changed} />}
       <FleetSchedules />
+      <FleetChannelsView />
       <h3>{t('devicesDeclared')}</h3>
       <div data-testid="fleet-devices">
         {devices.length === 0 ? (

@@ -36,7 +36,12 @@ export function changeToJson(c: FleetChange) {
 
 /** A refused change as the catalogue answers it: the problems with their key paths. */
 function refused(err: unknown): never {
-  if (err instanceof FleetError) throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
+  if (err instanceof FleetError) {
+    // A restore that would remove or disable a webhook contacts still use.
+    if (err.kind === 'in-use')
+      throw new HttpError('GW_ERR_CHANNEL_IN_USE', err.message, { contacts: err.users });
+    throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
+  }
   throw err;
 }
 

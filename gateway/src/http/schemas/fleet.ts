@@ -11,6 +11,7 @@ export const FLEET_ENTITY_NAMES = [
   'on-call',
   'schedule',
   'pm-occurrence',
+  'channel',
 ] as const;
 export const OVERRIDE_SCOPE_NAMES = ['kind', 'site', 'device'] as const;
 export const VALUE_LAYERS = ['default', 'critical', 'kind', 'site', 'device'] as const;

@@ -16,3 +16,4 @@ export * from './windows.js';
 export { apiSchemas } from './registry.js';
 export * from './fleet.js';
 export * from './fleet-schedules.js';
+export * from './fleet-channels.js';
