@@ -17,9 +17,9 @@ describe('restart marks of the config schema', () => {
       'alarms.grouping',
       'workorders.contacts',
       'workorders.maintenance',
-      'fleet',
       'notifications.webhooks',
       'notifications.email',
+      'fleet',
     ]);
   });
 
