@@ -27,7 +27,7 @@ export async function forwardToHolder(
     kind === 'alarm'
       ? new HttpError('GW_ERR_ALARM_NOT_FOUND', `alarm ${id} not found`)
       : new HttpError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`);
-  const holder = await view.holder(kind, id);
+  const holder = await fromView(view.holder(kind, id));
   if (!holder || holder.instanceId === view.instanceId) throw notFound;
   const extra = { holder: holder.instanceId };
   if (req.headers[FORWARDED_HEADER] !== undefined || holder.url === null)
@@ -61,4 +61,19 @@ export async function forwardToHolder(
   }
   const body: unknown = await res.json().catch(() => null);
   await reply.code(res.status).header(HOLDER_HEADER, holder.instanceId).send(body);
+}
+
+/**
+ * A read of the shared view: PostgreSQL not reachable is 503 (retryable) with the reason, not a
+ * fault of the gateway. This instance's own records stay readable one by one from its own store.
+ */
+export async function fromView<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (err) {
+    throw new HttpError(
+      'GW_ERR_UNAVAILABLE',
+      `the cluster's shared view (PostgreSQL) cannot be read now: ${(err as Error).message}`,
+    );
+  }
 }

@@ -7,7 +7,7 @@ import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
 import type { SharedView } from '../../view/types.js';
 import { subjectOf } from '../auth.js';
 import { HttpError } from '../errors.js';
-import { forwardToHolder } from '../forward.js';
+import { forwardToHolder, fromView } from '../forward.js';
 import {
   ackBody,
   alarmDetailSchema,
@@ -87,7 +87,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
     async (req) => {
       if (!view) return { alarms: alarms.list(req.query).map(alarmToJson) };
       const limit = Math.min(req.query.limit ?? alarms.listLimit, alarms.listLimit);
-      return { alarms: (await view.listAlarms({ ...req.query, limit })).map(alarmToJson) };
+      return { alarms: (await fromView(view.listAlarms({ ...req.query, limit }))).map(alarmToJson) };
     },
   );
 
@@ -154,7 +154,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       const a = alarms.get(req.params.id);
       if (!a && view) {
         // Another instance's alarm (this instance's own is freshest in its own store).
-        const shared = await view.getAlarm(req.params.id);
+        const shared = await fromView(view.getAlarm(req.params.id));
         if (shared) {
           const history = shared.history.map((e) => ({ ...e, ts: iso(e.ts), shelved: e.shelved === 1 }));
           return { ...alarmToJson(shared.alarm), history };
@@ -199,7 +199,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       },
     },
     async () => ({
-      incidents: (view ? await view.listIncidents() : alarms.listIncidents()).map(incidentToJson),
+      incidents: (view ? await fromView(view.listIncidents()) : alarms.listIncidents()).map(incidentToJson),
     }),
   );
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { allowedActions, ticketToJson, type Ticket, type WorkOrderService } from '../../workorders/index.js';
 import type { SharedView } from '../../view/types.js';
 import { HttpError } from '../errors.js';
-import { forwardToHolder } from '../forward.js';
+import { forwardToHolder, fromView } from '../forward.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import {
   newTicketBody,
@@ -77,7 +77,8 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
     },
     async (req) => {
       // This instance's own ticket is freshest in its own store; another instance's from the view.
-      const t = tickets.get(req.params.id) ?? (await view?.getTicket(req.params.id));
+      const t =
+        tickets.get(req.params.id) ?? (view ? await fromView(view.getTicket(req.params.id)) : undefined);
       if (!t) throw new HttpError('GW_ERR_TICKET_NOT_FOUND', `ticket ${req.params.id} not found`);
       return { ...ticketJson(t), allowedActions: allowedActions(t) };
     },
@@ -137,5 +138,5 @@ async function viewPage(
 ): Promise<{ tickets: Ticket[]; total: number; limit: number }> {
   const max = tickets.listLimit;
   const limit = Math.min(q.limit ?? max, max);
-  return { ...(await view.pageTickets({ ...q, limit, now: q.now ?? Date.now() })), limit };
+  return { ...(await fromView(view.pageTickets({ ...q, limit, now: q.now ?? Date.now() }))), limit };
 }
