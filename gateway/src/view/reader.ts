@@ -1,11 +1,14 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Alarm, Incident, ListQuery } from '../alarms/types.js';
-import type { ClusterTables } from '../cluster/store.js';
 import type { HistoryEntry, Ticket } from '../workorders/types.js';
 import type { ViewTables } from './tables.js';
 import type { AlarmHistoryRow, Holder, SharedView, ViewTicketFilter } from './types.js';
 
-type Tables = ViewTables & Pick<ClusterTables, 'cluster_members'>;
+/**
+ * The two columns of the cluster's member table (cluster/store.ts) the holder lookup reads: declared
+ * here because only the composition root may import the cluster module (.dependency-cruiser.mjs).
+ */
+type Tables = ViewTables & { cluster_members: { instance_id: string; http_url: string | null } };
 
 /**
  * The read side of the shared view (ADR 0155): the same answers as the local stores give, over

@@ -52,7 +52,7 @@ export class ViewWriter implements Component {
   private stopped = true;
   private lastError?: string;
   private lastPrune = 0;
-  private counts = { written: 0, batches: 0, failures: 0, dropped: 0 };
+  private counts = { written: 0, batches: 0, failures: 0, dropped: 0, unwritable: 0 };
 
   constructor(private readonly o: ViewWriterOptions) {}
 
@@ -183,48 +183,55 @@ export class ViewWriter implements Component {
         }),
       );
     for (const p of batch) {
-      switch (p.kind) {
-        case 'alarm': {
-          const { e } = p;
-          alarms.set(e.alarm.id, e.alarm);
-          if (e.incident) incidents.set(e.incident.id, e.incident);
-          events.push({
-            instance_id: me,
-            change_seq: p.seq,
-            alarm_id: e.alarm.id,
-            ts: e.ts,
-            body: JSON.stringify({
-              type: e.type,
+      // A change that cannot be turned into rows (a fault, not an outage) would otherwise block
+      // the queue behind it for ever: it is logged, counted and skipped.
+      try {
+        switch (p.kind) {
+          case 'alarm': {
+            const { e } = p;
+            alarms.set(e.alarm.id, e.alarm);
+            if (e.incident) incidents.set(e.incident.id, e.incident);
+            events.push({
+              instance_id: me,
+              change_seq: p.seq,
+              alarm_id: e.alarm.id,
               ts: e.ts,
-              severity: e.alarm.severity,
-              state: e.alarm.state,
-              user: e.user ?? null,
-              userSubject: e.userSubject ?? null,
-              note: e.note ?? null,
-              shelved: e.alarm.shelved ? 1 : 0,
-              suppressed: e.alarm.suppressed ? 1 : 0,
-            }),
-          });
-          changes.push(this.change(p.seq, 'alarm', e.alarm.site, e.ts, liveAlarm(e)));
-          break;
+              body: JSON.stringify({
+                type: e.type,
+                ts: e.ts,
+                severity: e.alarm.severity,
+                state: e.alarm.state,
+                user: e.user ?? null,
+                userSubject: e.userSubject ?? null,
+                note: e.note ?? null,
+                shelved: e.alarm.shelved ? 1 : 0,
+                suppressed: e.alarm.suppressed ? 1 : 0,
+              }),
+            });
+            changes.push(this.change(p.seq, 'alarm', e.alarm.site, liveAlarm(e)));
+            break;
+          }
+          case 'ticket': {
+            const { e } = p;
+            tickets.set(e.ticket.id, e.ticket);
+            if (e.firstEntry !== undefined) addEntries(e.ticket.id, e.firstEntry, e.entries);
+            changes.push(this.change(p.seq, 'ticket', e.ticket.site, liveTicket(e)));
+            break;
+          }
+          case 'alarm-state':
+            alarms.set(p.a.id, p.a);
+            break;
+          case 'incident-state':
+            incidents.set(p.i.id, p.i);
+            break;
+          case 'ticket-state':
+            tickets.set(p.t.id, p.t);
+            addEntries(p.t.id, 0, p.t.history);
+            break;
         }
-        case 'ticket': {
-          const { e } = p;
-          tickets.set(e.ticket.id, e.ticket);
-          if (e.firstEntry !== undefined) addEntries(e.ticket.id, e.firstEntry, e.entries);
-          changes.push(this.change(p.seq, 'ticket', e.ticket.site, e.ticket.updatedAt, liveTicket(e)));
-          break;
-        }
-        case 'alarm-state':
-          alarms.set(p.a.id, p.a);
-          break;
-        case 'incident-state':
-          incidents.set(p.i.id, p.i);
-          break;
-        case 'ticket-state':
-          tickets.set(p.t.id, p.t);
-          addEntries(p.t.id, 0, p.t.history);
-          break;
+      } catch (err) {
+        this.counts.unwritable++;
+        this.o.log.error({ err, kind: p.kind }, 'a change could not be copied to the shared view; skipped');
       }
     }
     await this.db.transaction().execute(async (tx) => {
@@ -304,13 +311,14 @@ export class ViewWriter implements Component {
     });
   }
 
-  private change(seq: number, type: string, site: string, at: number, payload: unknown) {
+  /** A feed row; `at` is when it was copied (what the pruning goes by), not when the change happened. */
+  private change(seq: number, type: string, site: string, payload: unknown) {
     return {
       instance_id: this.o.instanceId,
       change_seq: seq,
       type,
       site,
-      at,
+      at: Date.now(),
       payload: JSON.stringify(payload),
     };
   }
