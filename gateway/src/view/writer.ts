@@ -91,8 +91,16 @@ export class ViewWriter implements Component {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.writing;
-    // A last try, so that a clean stop leaves nothing behind when PostgreSQL is there.
-    if (this.queue.length > 0) await this.writeAll().catch(() => undefined);
+    // A last try, so that a clean stop leaves nothing behind when PostgreSQL is there; bounded, so
+    // that a PostgreSQL cut off without a reset does not hold the shutdown (a restart resyncs).
+    if (this.queue.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, 5000)));
+      await Promise.race([this.writeAll().catch(() => undefined), late]);
+      clearTimeout(timer);
+      if (this.queue.length > 0)
+        this.o.log.warn({ pending: this.queue.length }, 'stopped with changes not yet in the shared view');
+    }
   }
 
   health(): ComponentHealth {
