@@ -83,6 +83,8 @@ describe('cluster: one view across two instances', () => {
   let b: GatewayProcess;
   let liveA: ReturnType<typeof openLive>;
   let liveB: ReturnType<typeof openLive>;
+  /** The instance a test stopped on purpose. */
+  let stopped: GatewayProcess | undefined;
 
   function config(instanceId: string) {
     const dataDir = mkdtempSync(join(tmpdir(), `fgw-view-${instanceId}-`));
@@ -154,7 +156,8 @@ describe('cluster: one view across two instances', () => {
   // A gateway that died shows why (a test waiting on it would only see its HTTP port refuse).
   afterEach(() => {
     for (const g of [a, b])
-      if (g && g.proc.exitCode !== null) throw new Error(`gateway ${g.url} exited:\n${g.output()}`);
+      if (g && g !== stopped && g.proc.exitCode !== null)
+        throw new Error(`gateway ${g.url} exited:\n${g.output()}`);
   });
 
   it("an alarm and its ticket raised on their owner are in the other instance's lists and live stream", async () => {
@@ -288,4 +291,30 @@ describe('cluster: one view across two instances', () => {
         'twelve raises on the live stream',
       );
   }, 90_000);
+
+  it('a change to the alarm of an instance that is down is refused with an error naming it', async () => {
+    await publishAll(mosq.url, smoke(12, 20));
+    await waitFor(async () => (await alarms(b)).length === 20, 30_000, '20 alarms on b');
+    const open = (await alarms(b)).filter((x) => x.state === 'active-unacknowledged');
+    expect(open.length).toBe(12);
+    await liveA.close();
+    stopped = a;
+    await a.stop();
+    const answers: Array<{ status: number; code?: string; holder?: string }> = [];
+    for (const x of open) {
+      const res = await fetch(`${b.url}/api/alarms/${x.id}/ack`, {
+        method: 'POST',
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      const body = (await res.json()) as { error?: { code: string; holder: string; message: string } };
+      answers.push({ status: res.status, code: body.error?.code, holder: body.error?.holder });
+      if (res.status === 503) expect(body.error!.message).toContain('"gw-a"');
+    }
+    // gw-a's are refused, naming gw-a (b's copy still lists them); any of b's own are acknowledged.
+    expect(answers.filter((x) => x.status === 503)).not.toHaveLength(0);
+    for (const x of answers)
+      if (x.status !== 200)
+        expect(x).toEqual({ status: 503, code: 'GW_ERR_HOLDER_UNAVAILABLE', holder: 'gw-a' });
+  }, 60_000);
 });
