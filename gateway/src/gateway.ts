@@ -126,7 +126,7 @@ export class Gateway extends GatewayParts {
     // Cluster mode only: this instance's alarm and ticket changes copied to PostgreSQL, the others'
     // read from there (ADR 0155). Started before the alarms and work orders so that it stops after
     // them and their last changes are written.
-    const view = createClusterView({ cfg, log, hub: this.hub, shared: () => this.shared! });
+    const view = createClusterView({ cfg, log, metrics, hub: this.hub, shared: () => this.shared! });
     if (view) {
       await lifecycle.start(view.writer);
       lifecycle.onStopped(bus.on('alarm', view.writer.onAlarm), bus.on('ticket', view.writer.onTicket));

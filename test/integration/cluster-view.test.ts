@@ -290,6 +290,17 @@ describe('cluster: one view across two instances', () => {
         20_000,
         'twelve raises on the live stream',
       );
+    // /metrics shows the copy caught up and the feed listening again.
+    await waitFor(
+      async () => {
+        const text = await (await fetch(`${a.url}/metrics`)).text();
+        return (
+          /^gateway_view_pending_changes 0$/m.test(text) && /^gateway_view_feed_connected 1$/m.test(text)
+        );
+      },
+      10_000,
+      'view metrics',
+    );
   }, 90_000);
 
   it('a change to the alarm of an instance that is down is refused with an error naming it', async () => {

@@ -80,6 +80,11 @@ export class ViewFeed implements Component {
     return { state: 'ok', ...base };
   }
 
+  /** The counters, for /metrics. */
+  stats(): { connected: boolean; published: number } {
+    return { connected: this.connected, published: this.counts.published };
+  }
+
   private async connect(): Promise<void> {
     const c = new pg.Client({ connectionString: this.o.postgresUrl });
     this.client = c;

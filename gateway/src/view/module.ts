@@ -1,9 +1,11 @@
+import type { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import type { LiveHub } from '../live/hub.js';
 import type { SharedDb } from '../storage/sql/shared-db.js';
 import type { TicketNumbers } from '../workorders/types.js';
 import { ViewFeed } from './feed.js';
+import { viewMetrics } from './metrics.js';
 import { ViewReader } from './reader.js';
 import type { ViewTables } from './tables.js';
 import { LeasedTicketNumbers } from './ticket-numbers.js';
@@ -31,6 +33,7 @@ export function createClusterView(d: {
   cfg: GatewayConfig;
   log: Logger;
   hub: LiveHub;
+  metrics: Registry;
   shared: () => SharedDb;
 }): ClusterViewModule | undefined {
   const url = d.cfg.storage.postgres;
@@ -38,9 +41,12 @@ export function createClusterView(d: {
   if (url === undefined || instanceId === undefined) return undefined;
   const log = d.log.child({ module: 'cluster-view' });
   const db = () => d.shared().db;
+  const writer = new ViewWriter({ instanceId, db, dialect: () => d.shared().dialect, log });
+  const feed = new ViewFeed({ instanceId, postgresUrl: url, db, hub: d.hub, log });
+  viewMetrics(d.metrics, writer, feed);
   return {
-    writer: new ViewWriter({ instanceId, db, dialect: () => d.shared().dialect, log }),
-    feed: new ViewFeed({ instanceId, postgresUrl: url, db, hub: d.hub, log }),
+    writer,
+    feed,
     reader: new ViewReader(instanceId, db),
     numbers: async (localNext) => {
       const n = new LeasedTicketNumbers(db().withTables<ViewTables>(), log);

@@ -110,6 +110,11 @@ export class ViewWriter implements Component {
     return { state: this.stopped ? 'stopped' : 'ok', ...base };
   }
 
+  /** The counters, for /metrics. */
+  stats(): { pending: number; failures: number; dropped: number } {
+    return { pending: this.queue.length, failures: this.counts.failures, dropped: this.counts.dropped };
+  }
+
   /** Resolves when everything queued so far has been written (tests, shutdown). */
   async drained(): Promise<void> {
     while (this.queue.length > 0 && !this.stopped) await new Promise((r) => setTimeout(r, 20));
