@@ -47,6 +47,10 @@ export class ViewWriter implements Component {
   private queue: Pending[] = [];
   private seq = 0;
   private timer?: NodeJS.Timeout;
+  /** A write is scheduled: a new change waits for it instead of putting it off again. */
+  private due = false;
+  /** Changes dropped from the head of the queue so far (a batch in flight may lose its oldest). */
+  private headDropped = 0;
   private writing?: Promise<void>;
   private attempt = 0;
   private stopped = true;
@@ -126,15 +130,18 @@ export class ViewWriter implements Component {
     if (this.queue.length > max) {
       const over = this.queue.length - max;
       this.queue.splice(0, over);
+      this.headDropped += over;
       this.counts.dropped += over;
     }
-    if (!this.stopped && this.attempt === 0 && !this.writing) this.schedule(20);
+    if (!this.stopped && this.attempt === 0 && !this.writing && !this.due) this.schedule(20);
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
+    this.due = true;
     this.timer = setTimeout(() => {
+      this.due = false;
       this.writing = this.writeAll()
         .then(() => {
           if (this.lastError !== undefined)
@@ -167,9 +174,11 @@ export class ViewWriter implements Component {
     const size = this.o.batch ?? 500;
     while (this.queue.length > 0) {
       const batch = this.queue.slice(0, size);
+      const dropped = this.headDropped;
       await this.write(batch);
-      // Only what was written leaves the queue (pushes during the write went to its end).
-      this.queue.splice(0, batch.length);
+      // Only what was written leaves the queue: pushes during the write went to its end, and what
+      // an overflow dropped meanwhile came off the batch's own head.
+      this.queue.splice(0, Math.max(0, batch.length - (this.headDropped - dropped)));
       this.counts.written += batch.length;
       this.counts.batches++;
     }
