@@ -86,7 +86,13 @@ export class ViewFeed implements Component {
   }
 
   private async connect(): Promise<void> {
-    const c = new pg.Client({ connectionString: this.o.postgresUrl });
+    // Keepalive: an idle listening connection cut off without a reset is noticed (the 5 s poll,
+    // through the pool, carries the feed meanwhile).
+    const c = new pg.Client({
+      connectionString: this.o.postgresUrl,
+      connectionTimeoutMillis: 5000,
+      keepAlive: true,
+    });
     this.client = c;
     c.on('notification', (n) => {
       this.counts.notifications++;
