@@ -121,7 +121,6 @@ export class Gateway extends GatewayParts {
       shared: () => this.shared!,
       httpUrl: () => this.httpAddress,
     });
-    if (cluster) await lifecycle.start(cluster.member);
     const lead = cluster?.lead;
     // Cluster mode only: this instance's alarm and ticket changes copied to PostgreSQL, the others'
     // read from there (ADR 0155). Started before the alarms and work orders so that it stops after
@@ -131,7 +130,9 @@ export class Gateway extends GatewayParts {
       await lifecycle.start(view.writer);
       lifecycle.onStopped(bus.on('alarm', view.writer.onAlarm), bus.on('ticket', view.writer.onTicket));
     }
-    const deriver = new Deriver(outbox, registry);
+    // Clustered, the meters' indices and the rule state go through the tracker that moves them with
+    // their partition (ADR 0151); otherwise straight to the outbox, as before.
+    const deriver = new Deriver(cluster?.state ?? outbox, registry);
     deriver.load();
     const sink = cfg.influx.enabled ? outbox : NO_SINK;
     const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink, checkpointHost: outbox }))
@@ -168,7 +169,14 @@ export class Gateway extends GatewayParts {
       );
       await lifecycle.start(view.feed);
     }
-    const { rules, off } = createRulesModule({ cfg, log, registry, alarms, durable: outbox });
+    const { rules, off } = createRulesModule({
+      cfg,
+      log,
+      registry,
+      alarms,
+      durable: cluster?.state ?? outbox,
+      owns: cluster?.owns,
+    });
     this.rules = rules;
     lifecycle.onStopped(off);
     await lifecycle.start(rules);
@@ -187,6 +195,18 @@ export class Gateway extends GatewayParts {
     registerIngestMetrics(metrics, () => this.pipeline);
     registerOutboxMetrics(metrics, outbox);
     this.influx = await lifecycle.start(new InfluxWriter(cfg.influx, outbox, log, metrics));
+    if (cluster) {
+      // Membership, leases and the leader, before any source reads the broker (a duplicate
+      // instance id refuses to start without touching it), and after the deriver and the rules
+      // exist: taking a partition restores its devices' state into them (ADR 0151). Stopped before
+      // the writer, so a partition given back at stop has its readings in InfluxDB first.
+      cluster.state.attach({
+        restoreMeters: (m) => deriver.restore(m),
+        restoreRules: (rows) => rules.replaceDevices(rows),
+        parkRules: (which, on) => rules.park(which, on),
+      });
+      await lifecycle.start(cluster.member);
+    }
     // Each source under its supervisor: one that fails to start or fails later shows as down in
     // health and is retried; it never stops the gateway or the other sources.
     const ctx = {
@@ -314,6 +334,16 @@ export class Gateway extends GatewayParts {
       this.wo?.service.setContacts(next.workorders.contacts);
       applied.push('workorders.contacts');
     }
+    if (!sameJson(cur.workorders.maintenance, next.workorders.maintenance)) {
+      // Preventive maintenance from the next tick on (schedules and moved or skipped occurrences).
+      this.wo?.maintenance.setConfig(next.workorders.maintenance);
+      applied.push('workorders.maintenance');
+    }
+    for (const k of ['webhooks', 'email'] as const)
+      if (!sameJson(cur.notifications[k], next.notifications[k])) applied.push(`notifications.${k}`);
+    // The next notification goes out through the new channels (webhooks, email; docs/fleet.md).
+    if (applied.some((a) => a.startsWith('notifications.')))
+      this.wo?.notifications.setChannels(next.notifications);
     if (!sameJson(cur.alarms.grouping, next.alarms.grouping)) {
       this.alarms.setGrouping(next.alarms.grouping);
       applied.push('alarms.grouping');
@@ -322,8 +352,17 @@ export class Gateway extends GatewayParts {
       ...cur,
       rules: next.rules,
       devices: next.devices,
-      workorders: { ...cur.workorders, contacts: next.workorders.contacts },
+      workorders: {
+        ...cur.workorders,
+        contacts: next.workorders.contacts,
+        maintenance: next.workorders.maintenance,
+      },
       alarms: { ...cur.alarms, grouping: next.alarms.grouping },
+      notifications: {
+        ...cur.notifications,
+        webhooks: next.notifications.webhooks,
+        email: next.notifications.email,
+      },
     };
     // What else changed is reported by the schema's restart marks, not by a list kept here.
     const restartNeeded = restartPaths(configSchema, this.current, next);

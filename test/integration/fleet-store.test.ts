@@ -42,6 +42,23 @@ async function exercise(shared: SharedDb): Promise<void> {
   expect(await store.history({ key: 'week' })).toHaveLength(1);
   expect(await store.change(b!.id)).toEqual(b);
   expect(await store.lastChangeId()).toBe(removed!.id);
+  // A channel's secrets: written with its setting, never in the history; kept when not given.
+  const w = await store.putWithSecrets(
+    'channel',
+    'webhook:ops',
+    { kind: 'x' },
+    'sealed-1',
+    'admin',
+    null,
+    5000,
+  );
+  expect(w).toMatchObject({ before: null, after: { kind: 'x' } });
+  expect(await store.secrets('channel')).toEqual(new Map([['webhook:ops', 'sealed-1']]));
+  await store.putWithSecrets('channel', 'webhook:ops', { kind: 'y' }, undefined, 'admin');
+  expect((await store.secrets('channel')).get('webhook:ops')).toBe('sealed-1');
+  expect(JSON.stringify(await store.history({ entity: 'channel' }))).not.toContain('sealed-1');
+  await store.putWithSecrets('channel', 'webhook:ops', null, undefined, 'admin');
+  expect((await store.secrets('channel')).size).toBe(0);
 }
 
 /** The gateway's side of a fleet service: the file's config, and what was applied. */
@@ -91,6 +108,17 @@ describe('runtime configuration store: SQLite and PostgreSQL', () => {
         services[1]!.setOverride({ ...override(0.45), set: { low: { value: -1, severity: 'loud' } } }, 'val'),
       ).rejects.toThrow(/set\.low\.severity/);
       expect(await new FleetStore(dbs[0]!.db).history({})).toHaveLength(1);
+      // A webhook with its secret set on one instance is used by the other.
+      const secret = 'cluster-secret-0123456789';
+      await services[0]!.putWebhook({ name: 'ops', url: 'http://127.0.0.1:9/ops', secret }, 'admin');
+      await waitFor(
+        () =>
+          hosts[1]!.applied
+            .at(-1)
+            ?.notifications.webhooks.some((x) => x.name === 'ops' && x.secret === secret) ?? false,
+        10_000,
+        'the webhook on the second instance',
+      );
     } finally {
       for (const s of services) await s.stop();
       await Promise.all(dbs.map((d) => d.stop()));

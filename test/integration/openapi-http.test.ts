@@ -177,6 +177,26 @@ const BREAKERS: Record<string, Breaker> = {
   'POST /api/fleet/devices/import': { body: { csv: '' }, path: 'body.csv' },
   'PUT /api/fleet/contacts': { body: { contacts: [] }, path: 'body.contacts' },
   'PUT /api/fleet/on-call': { body: { week: '2026-49', contact: null }, path: 'body.week' },
+  'GET /api/fleet/schedules': { query: 'count=0', path: 'query.count' },
+  'PUT /api/fleet/schedules': {
+    body: { id: 'pm', title: 'x', kinds: ['chlorination'], every: { days: 7 }, hour: 25 },
+    path: 'body.hour',
+  },
+  'POST /api/fleet/schedules/:id/retire': { body: { note: 5 }, path: 'body.note' },
+  'POST /api/fleet/schedules/:id/move': {
+    body: { dueAt: 'soon', to: '2030-01-01T08:00:00Z' },
+    path: 'body.dueAt',
+  },
+  'POST /api/fleet/schedules/:id/skip': { body: { dueAt: '2030-01-01T08:00:00Z' }, path: 'body.reason' },
+  'DELETE /api/fleet/schedules/:id/occurrences': { query: 'dueAt=tomorrow', path: 'query.dueAt' },
+  'PUT /api/fleet/channels/webhooks': {
+    body: { name: 'a b', url: 'http://127.0.0.1:9/' },
+    path: 'body.name',
+  },
+  'DELETE /api/fleet/channels/webhooks/:name': { query: `note=${'x'.repeat(501)}`, path: 'query.note' },
+  'PUT /api/fleet/channels/email': { body: { enabled: 'yes' }, path: 'body.enabled' },
+  'DELETE /api/fleet/channels/email': { query: `note=${'x'.repeat(501)}`, path: 'query.note' },
+  'POST /api/fleet/channels/test': { body: { channel: 'sms' }, path: 'body.channel' },
 };
 
 describe('a request that breaks a schema', () => {

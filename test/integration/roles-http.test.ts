@@ -236,6 +236,19 @@ describe('role matrix over the route table', () => {
         expect(made.status).toBe(201);
         return username;
       };
+      /** A fresh maintenance schedule whose first occurrence is 2030-01-01 08:00 UTC. */
+      const matrixSchedule = async () => {
+        const id = `matrix-pm-${++n}`;
+        const body = {
+          id,
+          title: 'by the matrix',
+          kinds: ['chlorination'],
+          every: { days: 10 },
+          anchor: '2030-01-01T00:00:00Z',
+        };
+        expect((await call('PUT', '/api/fleet/schedules', ADMIN_TOKEN, body)).status).toBe(200);
+        return id;
+      };
       /** A valid request for each mutating route, made anew for each role that may call it. */
       const valid: Record<string, () => Promise<{ path: string; body?: unknown }>> = {
         'POST /api/alarms/:id/ack': async () => ({
@@ -385,6 +398,53 @@ describe('role matrix over the route table', () => {
         'PUT /api/fleet/on-call': async () => ({
           path: '/api/fleet/on-call',
           body: { week: '2030-W10', contact: { name: `on call ${++n}` } },
+        }),
+        'PUT /api/fleet/schedules': async () => ({
+          path: '/api/fleet/schedules',
+          body: { id: `matrix-${++n}`, title: 'by the matrix', kinds: ['chlorination'], every: { days: 10 } },
+        }),
+        'POST /api/fleet/schedules/:id/retire': async () => {
+          const id = await matrixSchedule();
+          return { path: `/api/fleet/schedules/${id}/retire`, body: {} };
+        },
+        'POST /api/fleet/schedules/:id/move': async () => ({
+          path: `/api/fleet/schedules/${await matrixSchedule()}/move`,
+          body: { dueAt: '2030-01-01T08:00:00Z', to: '2030-01-02T08:00:00Z' },
+        }),
+        'POST /api/fleet/schedules/:id/skip': async () => ({
+          path: `/api/fleet/schedules/${await matrixSchedule()}/skip`,
+          body: { dueAt: '2030-01-01T08:00:00Z', reason: 'by the matrix' },
+        }),
+        'DELETE /api/fleet/schedules/:id/occurrences': async () => {
+          const id = await matrixSchedule();
+          const skip = { dueAt: '2030-01-01T08:00:00Z', reason: 'by the matrix' };
+          expect((await call('POST', `/api/fleet/schedules/${id}/skip`, ADMIN_TOKEN, skip)).status).toBe(200);
+          return { path: `/api/fleet/schedules/${id}/occurrences?dueAt=2030-01-01T08:00:00Z` };
+        },
+        // Channels that take no event (contactsOnly) and reach the refusing receiver.
+        'PUT /api/fleet/channels/webhooks': async () => ({
+          path: '/api/fleet/channels/webhooks',
+          body: { name: `hook-${++n}`, url: refuser.url, secret: REFUSER_SECRET, contactsOnly: true },
+        }),
+        'DELETE /api/fleet/channels/webhooks/:name': async () => {
+          const name = `hook-${++n}`;
+          const body = { name, url: refuser.url, secret: REFUSER_SECRET, contactsOnly: true };
+          expect((await call('PUT', '/api/fleet/channels/webhooks', ADMIN_TOKEN, body)).status).toBe(200);
+          return { path: `/api/fleet/channels/webhooks/${name}` };
+        },
+        'PUT /api/fleet/channels/email': async () => ({
+          path: '/api/fleet/channels/email',
+          body: { enabled: false, from: `desk-${++n}@example.org` },
+        }),
+        'DELETE /api/fleet/channels/email': async () => {
+          const body = { enabled: false, from: `desk-${++n}@example.org` };
+          expect((await call('PUT', '/api/fleet/channels/email', ADMIN_TOKEN, body)).status).toBe(200);
+          return { path: '/api/fleet/channels/email' };
+        },
+        // The refusing receiver answers 400: the verdict is "dead", the route's answer 200.
+        'POST /api/fleet/channels/test': async () => ({
+          path: '/api/fleet/channels/test',
+          body: { channel: 'webhook:refuser' },
         }),
         'DELETE /api/demo/devices/:id/faults': async () => {
           sim.startFault('tank-d', 'ph-high', 60_000);

@@ -16,6 +16,10 @@ describe('restart marks of the config schema', () => {
       'rulesFile',
       'alarms.grouping',
       'workorders.contacts',
+      'workorders.maintenance',
+      'fleet',
+      'notifications.webhooks',
+      'notifications.email',
     ]);
   });
 

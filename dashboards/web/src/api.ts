@@ -159,6 +159,18 @@ export class Api {
       contact,
       ...(note ? { note } : {}),
     });
+  /** Replaces the escalation chain, level 1 first. */
+  setChain = (contacts: S.Contacts['chain'], note?: string) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/contacts', {
+      contacts,
+      ...(note ? { note } : {}),
+    });
+  /** A discovered device becomes declared with the kind it reports as. */
+  adoptDevice = (site: string, id: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/devices/${encodeURIComponent(site)}/${encodeURIComponent(id)}/adopt`,
+    );
   fleetDevices = async () =>
     (await this.call<{ devices: S.FleetDevice[] }>('GET', '/api/fleet/devices')).devices;
   retireDevice = (site: string, id: string) =>
@@ -177,6 +189,49 @@ export class Api {
     );
   importDevices = (csv: string, dryRun: boolean) =>
     this.call<S.ImportResult>('POST', '/api/fleet/devices/import', { csv, dryRun });
+  // Maintenance schedules (views/fleet-schedules.tsx).
+  fleetSchedules = () => this.call<S.FleetSchedules>('GET', '/api/fleet/schedules?count=6');
+  putSchedule = (body: S.ScheduleBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/schedules', body);
+  retireSchedule = (id: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/retire`,
+      {},
+    );
+  moveOccurrence = (id: string, body: S.MoveOccurrenceBody) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/move`,
+      body,
+    );
+  skipOccurrence = (id: string, body: S.SkipOccurrenceBody) =>
+    this.call<{ change: ConfigChange | null }>(
+      'POST',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/skip`,
+      body,
+    );
+  undoOccurrence = (id: string, o: { dueAt: string; site?: string; device?: string }) =>
+    this.call<{ change: ConfigChange | null }>(
+      'DELETE',
+      `/api/fleet/schedules/${encodeURIComponent(id)}/occurrences?${query(o)}`,
+    );
+  channels = () => this.call<S.ChannelsJson>('GET', '/api/fleet/channels');
+  putWebhook = (body: S.WebhookBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/channels/webhooks', body);
+  removeWebhook = (name: string) =>
+    this.call<{ change: ConfigChange | null }>(
+      'DELETE',
+      `/api/fleet/channels/webhooks/${encodeURIComponent(name)}`,
+    );
+  putEmail = (body: S.EmailBody) =>
+    this.call<{ change: ConfigChange | null }>('PUT', '/api/fleet/channels/email', body);
+  testChannel = (channel: string) =>
+    this.call<{ verdict: string; status: number | null; error: string | null }>(
+      'POST',
+      '/api/fleet/channels/test',
+      { channel },
+    );
   demoDevices = () => this.call<{ devices: DemoDevice[] }>('GET', '/api/demo/devices');
   demoFault = (id: string, fault: string) =>
     this.call<unknown>('POST', `/api/demo/devices/${encodeURIComponent(id)}/faults`, { fault });

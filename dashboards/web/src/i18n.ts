@@ -1,11 +1,15 @@
 // Interface text in English and Simplified Chinese (lang.ts picks the language). Pure, so the
 // texts that logic builds are tested without a browser.
 import { fleetEn, fleetZh } from './fleet-i18n.js';
+import { fleetChainEn, fleetChainZh } from './fleet-chain-i18n.js';
+import { fleetChannelsEn, fleetChannelsZh } from './fleet-channels-i18n.js';
 
 export type Lang = 'en' | 'zh-CN';
 
 const en = {
   ...fleetEn,
+  ...fleetChainEn,
+  ...fleetChannelsEn,
   title: 'Facility gateway',
   overview: 'Overview',
   alarms: 'Alarms',
@@ -197,6 +201,8 @@ export type Key = keyof typeof en;
 
 const zh: Record<Key, string> = {
   ...fleetZh,
+  ...fleetChainZh,
+  ...fleetChannelsZh,
   title: '设施网关',
   overview: '总览',
   alarms: '告警',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import * as client from 'openid-client';
+import type * as OpenId from 'openid-client';
 import type { Logger } from '../core/log.js';
 import type { AccountService } from './service.js';
 import { AccountError, type AccountRole } from './types.js';
@@ -45,8 +45,15 @@ function loopback(url: string): boolean {
  * gateway's roles; a person without a mapped value is refused with a message that says so. The
  * account is created (or its role updated) at each sign-in and bound to the provider's subject.
  */
+// The library is loaded on the first sign-in, not at start: a gateway without single sign-on
+// (the default) does not carry it on its heap, which the ingest path's garbage collector feels.
+let openId: typeof OpenId | undefined;
+async function openIdClient(): Promise<typeof OpenId> {
+  return (openId ??= await import('openid-client'));
+}
+
 export class OidcSignIn {
-  private config?: client.Configuration;
+  private config?: OpenId.Configuration;
   private readonly flows = new Map<
     string,
     { verifier: string; state: string; nonce: string; until: number }
@@ -58,8 +65,9 @@ export class OidcSignIn {
     private readonly log: Logger,
   ) {}
 
-  private async configuration(): Promise<client.Configuration> {
+  private async configuration(): Promise<OpenId.Configuration> {
     if (this.config) return this.config;
+    const client = await openIdClient();
     const s = this.settings;
     this.config = await client.discovery(
       new URL(s.issuer),
@@ -78,6 +86,7 @@ export class OidcSignIn {
   /** Starts a sign-in: the flow's id (for a cookie) and the provider's address to send the browser to. */
   async start(): Promise<{ flow: string; url: string }> {
     const config = await this.configuration();
+    const client = await openIdClient();
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
@@ -106,6 +115,7 @@ export class OidcSignIn {
         'single sign-on: no sign-in in progress (expired): start again',
       );
     const config = await this.configuration();
+    const client = await openIdClient();
     const s = this.settings;
     let claims: Record<string, unknown>;
     let iss: string;

@@ -4,6 +4,8 @@ import type { Registry } from 'prom-client';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
+import type { DeviceStateTracker } from './device-state.js';
+import { DeviceStateStore } from './device-state-store.js';
 import type { OwnershipGate } from './gate.js';
 import type { LeaderDuties } from './leader.js';
 import { clusterMetrics } from './metrics.js';
@@ -28,6 +30,8 @@ export interface ClusterMemberDeps {
   log: Logger;
   metrics: Registry;
   httpUrl: () => string | undefined;
+  /** The per-device state that moves with a partition (ADR 0151). */
+  state?: DeviceStateTracker;
 }
 
 interface MemberView {
@@ -91,13 +95,13 @@ export class ClusterMember implements Component {
       );
     await this.checkUnique(store);
     this.counters ??= clusterMetrics(this.d.metrics, () => this.gauges());
-    this.d.watermark.sample(Date.now());
+    this.sample(Date.now());
     await this.tick();
     this.tickTimer = setInterval(() => {
       if (!this.ticking) this.ticking = this.guardedTick();
     }, this.renewMs);
     this.fenceTimer = setInterval(() => this.fence(), Math.min(500, this.renewMs));
-    this.sampleTimer = setInterval(() => this.d.watermark.sample(Date.now()), 1000);
+    this.sampleTimer = setInterval(() => this.sample(Date.now()), 1000);
     for (const t of [this.tickTimer, this.fenceTimer, this.sampleTimer]) t.unref();
     log.info({ instanceId: settings.instanceId, partitions: n, failoverMs: this.ttl }, 'joined the cluster');
   }
@@ -168,13 +172,14 @@ export class ClusterMember implements Component {
       const live = await store.liveMembers(this.ttl);
       const mark = watermark.value;
       const mine = gate.ownedList();
-      const settled = mine.filter((p) => mark >= this.acquiredAt[p]!);
-      const held = await store.renew(me, this.ttl, settled, Math.round(mark + this.offset));
+      const held = await this.commit(store, mark, []);
       this.deadline = t0 + this.ttl - this.renewMs / 2;
       const heldSet = new Set(held);
       const lost = mine.filter((p) => !heldSet.has(p));
       if (lost.length > 0) {
-        gate.release(lost);
+        this.stopProcessing(lost);
+        // Another member may hold them and newer state already: nothing pending of them is written.
+        this.d.state?.purge(new Set(lost));
         log.warn(
           { partitions: lost },
           'partition leases lost (expired in PostgreSQL): stopped processing them',
@@ -185,8 +190,8 @@ export class ClusterMember implements Component {
       const kept = held.filter((p) => gate.owned[p] === 1);
       const share = Math.ceil(settings.partitions / Math.max(1, live.length));
       const extra = kept.length > share ? kept.slice(share) : [];
-      if (extra.length > 0) gate.release(extra);
-      if (stray.length + extra.length > 0) await store.release(me, [...stray, ...extra]);
+      if (stray.length + extra.length > 0)
+        await this.handOver(store, [...stray, ...extra], Math.min(this.ttl / 3, 5000));
       const want = share - (kept.length - extra.length);
       if (want > 0) await this.take(store, me, want);
       this.leading = await store.lead(me, this.ttl);
@@ -205,9 +210,92 @@ export class ClusterMember implements Component {
     }
   }
 
+  /** A watermark sample, with the capture of the device state it is the watermark of (ADR 0151). */
+  private sample(now: number): void {
+    this.d.state?.capture(now);
+    this.d.watermark.sample(now);
+  }
+
+  /** Stops processing partitions here (the gate drops them, their devices' time-based rules stop). */
+  private stopProcessing(parts: readonly number[]): void {
+    if (parts.length === 0) return;
+    this.d.gate.release(parts);
+    this.d.state?.released(new Set(parts));
+  }
+
+  /**
+   * One transaction: renews this member's leases, records the durable watermark `mark` for the
+   * partitions it has held since before `mark` (processed here or stopped, as after a fence or in
+   * a hand-over: the renewal only touches rows this member holds), writes the device state
+   * captured up to `mark` of those, and gives `releasing` back. The state and the watermark it
+   * belongs to thus reach PostgreSQL together, or neither does (ADR 0151).
+   */
+  private async commit(store: ClusterStore, mark: number, releasing: readonly number[]): Promise<number[]> {
+    const me = this.d.settings.instanceId;
+    const settled: number[] = [];
+    for (let p = 0; p < this.acquiredAt.length; p++) {
+      const at = this.acquiredAt[p]!;
+      if (at > 0 && mark >= at) settled.push(p);
+    }
+    const durable = Math.round(mark + this.offset);
+    const state = this.d.state;
+    const ok = new Set(settled);
+    const rows = state?.settled(mark, (p) => ok.has(p));
+    const n = rows ? rows.rules.length + rows.meters.length : 0;
+    // Nothing to write or give back (most renewals when idle): the single statement, as before.
+    if (n === 0 && releasing.length === 0) {
+      const held = await store.renew(me, this.ttl, settled, durable);
+      state?.written(mark, 0);
+      return held;
+    }
+    const held = await store.transaction(async (tx, db) => {
+      const held = await tx.renew(me, this.ttl, settled, durable);
+      if (rows) {
+        // Only partitions this transaction still holds (their rows are now locked by the renewal).
+        const kept = new Set(held);
+        await new DeviceStateStore(db).upsert(
+          rows.rules.filter((r) => kept.has(r.partition)),
+          rows.meters.filter((r) => kept.has(r.partition)),
+          durable,
+        );
+      }
+      await tx.release(me, releasing);
+      return held;
+    });
+    state?.written(mark, n);
+    return held;
+  }
+
+  /**
+   * Gives partitions back cleanly (a rebalance, a stop): processing stops, then this member waits
+   * (at most `waitMs`) until what it processed of them is in InfluxDB, and writes their state with
+   * that watermark before the leases go. If InfluxDB does not confirm in time, the state and
+   * watermark of the last confirmed point go instead: the next owner replays from there.
+   */
+  private async handOver(store: ClusterStore, parts: readonly number[], waitMs: number): Promise<void> {
+    this.stopProcessing(parts.filter((p) => this.d.gate.owned[p] === 1));
+    const tag = Date.now();
+    this.sample(tag);
+    const until = tag + waitMs;
+    while (this.d.watermark.value < tag && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      this.sample(Date.now());
+    }
+    await this.commit(store, this.d.watermark.value, parts);
+    this.d.state?.purge(new Set(parts));
+  }
+
   private async take(store: ClusterStore, me: string, want: number): Promise<void> {
     const claimed = await store.claim(me, this.ttl, want);
     if (claimed.length === 0) return;
+    const parts = claimed.map((c) => c.partition);
+    // The previous owner's device state first, then the replay from its watermark (ADR 0151).
+    try {
+      await this.d.state?.restore(this.d.db(), parts);
+    } catch (err) {
+      await store.release(me, parts).catch(() => undefined);
+      throw err;
+    }
     const slack = this.d.settings.replaySlackMs;
     const from = new Map<number, number>();
     for (const c of claimed) from.set(c.partition, c.durableUntil - this.offset - slack);
@@ -250,7 +338,9 @@ export class ClusterMember implements Component {
     if (Date.now() <= this.deadline) return;
     const owned = this.d.gate.ownedList();
     if (owned.length === 0 && !this.leading) return;
-    this.d.gate.release(owned);
+    this.stopProcessing(owned);
+    // Shown in health at once: the store did not answer in time (the failing tick may still hang).
+    this.lastError ??= 'leases not renewed in time';
     this.leading = false;
     void this.d.duties.set(false);
     this.d.log.error(
@@ -265,17 +355,15 @@ export class ClusterMember implements Component {
     const store = this.store;
     this.store = undefined;
     if (!store) return;
-    const { gate, watermark, settings } = this.d;
+    const { gate, settings } = this.d;
     const me = settings.instanceId;
     const mine = gate.ownedList();
-    gate.release(mine);
+    this.stopProcessing(mine);
     this.leading = false;
     await this.d.duties.set(false);
     try {
-      const mark = watermark.sample(Date.now());
-      const settled = mine.filter((p) => mark >= this.acquiredAt[p]!);
-      await store.renew(me, this.ttl, settled, Math.round(mark + this.offset));
-      await store.release(me, mine);
+      // Their state goes to PostgreSQL as of what reached InfluxDB, then the leases.
+      await this.handOver(store, mine, this.ttl / 2);
       await store.resign(me);
       await store.leave(me, this.session);
     } catch (err) {
@@ -299,6 +387,15 @@ export class ClusterMember implements Component {
       lastHeartbeatAgeMs: this.lastTickAt ? Date.now() - this.lastTickAt : null,
       takeovers: this.takeovers,
       replay: { ...gate.ringStats(), replayed: gate.replayed, skippedPolledReadings: gate.skippedReadings },
+      ...(this.d.state
+        ? {
+            deviceState: {
+              pendingCaptures: this.d.state.pending,
+              rowsWritten: this.d.state.rowsWritten,
+              devicesRestored: this.d.state.devicesRestored,
+            },
+          }
+        : {}),
     };
     if (this.lastError !== undefined)
       return { state: 'degraded', detail: `cluster store: ${this.lastError}`, ...base };

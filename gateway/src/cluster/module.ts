@@ -3,7 +3,11 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import type { Component } from '../core/types.js';
 import type { SharedDb } from '../storage/sql/shared-db.js';
+import { CONSUMPTION_PREFIX } from '../ingest/derive.js';
+import { RULE_STATE_PREFIX } from '../rules/runtime.js';
+import { DeviceStateTracker, type LocalStateStore } from './device-state.js';
 import { OwnershipGate } from './gate.js';
+import { partitionOfDevice } from './partition.js';
 import { LeaderDuties } from './leader.js';
 import { ClusterMember } from './member.js';
 import { DurableWatermark, type OutboxCounters } from './watermark.js';
@@ -16,6 +20,14 @@ export interface ClusterModule {
   member: ClusterMember;
   /** Wraps a cluster-wide singleton so it runs only on the leader. */
   lead: <C extends Component>(c: C) => Component;
+  /**
+   * The state store the consumption deriver and the rules use in cluster mode, in front of the
+   * outbox: their per-device state moves with the partition (ADR 0151). Attach its targets before
+   * the member starts.
+   */
+  state: DeviceStateTracker;
+  /** Whether this member processes a device now (the rules park the others). */
+  owns: (site: string, device: string) => boolean;
 }
 
 /**
@@ -26,7 +38,7 @@ export function createCluster(d: {
   cfg: GatewayConfig;
   log: Logger;
   metrics: Registry;
-  outbox: OutboxCounters;
+  outbox: OutboxCounters & LocalStateStore;
   shared: () => SharedDb;
   httpUrl: () => string | undefined;
 }): ClusterModule | undefined {
@@ -41,6 +53,10 @@ export function createCluster(d: {
     windowMs: c.replayWindowMs ?? 4 * c.failoverMs,
   });
   const duties = new LeaderDuties(log);
+  const state = new DeviceStateTracker(d.outbox, c.partitions, {
+    meter: CONSUMPTION_PREFIX,
+    rules: RULE_STATE_PREFIX,
+  });
   const member = new ClusterMember({
     settings: {
       instanceId: c.instanceId,
@@ -56,6 +72,13 @@ export function createCluster(d: {
     log,
     metrics: d.metrics,
     httpUrl: d.httpUrl,
+    state,
   });
-  return { gate, member, lead: (x) => duties.bind(x) };
+  return {
+    gate,
+    member,
+    lead: (x) => duties.bind(x),
+    state,
+    owns: (site, device) => gate.owned[partitionOfDevice(site, device, c.partitions)] === 1,
+  };
 }

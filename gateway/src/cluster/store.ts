@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { SharedMigration } from '../storage/sql/migrations.js';
 import { EPOCH_MS } from '../storage/sql/columns.js';
+import { DEVICE_STATE_MIGRATION } from './device-state-store.js';
 
 /** The cluster's tables in the shared state store (ADR 0150). */
 export type ClusterTables = {
@@ -60,6 +61,8 @@ export const CLUSTER_MIGRATIONS: readonly SharedMigration[] = [
         .execute();
     },
   },
+  // The per-device state that moves with a partition (ADR 0151).
+  DEVICE_STATE_MIGRATION,
 ];
 
 /** PostgreSQL's clock in epoch ms: every lease and heartbeat is on it, never on a member's clock. */
@@ -80,6 +83,15 @@ export class ClusterStore {
 
   constructor(db: Kysely<object>) {
     this.db = db.withTables<ClusterTables>();
+  }
+
+  /** Runs `fn` in one transaction: `tx` is this store's queries on it, `db` the transaction itself. */
+  async transaction<T>(fn: (tx: ClusterStore, db: Kysely<object>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((t) => {
+      // A transaction is a Kysely over the same tables; other stores add theirs with withTables().
+      const db = t as unknown as Kysely<object>;
+      return fn(new ClusterStore(db), db);
+    });
   }
 
   /** Records the partition count on first start; returns the count the cluster was created with. */

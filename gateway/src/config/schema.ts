@@ -10,6 +10,7 @@ import { hasMailRecipients, notificationsSchema } from '../notifications/schema.
 import { sparkplugSchema } from '../../../adapters/mqtt/sparkplug/schema.js';
 import { mbusSchema } from '../../../adapters/mbus/schema.js';
 import { modbusSchema } from '../../../adapters/modbus/schema.js';
+import { fleetConfigSchema } from '../fleet/pin-schema.js';
 
 /**
  * The one configuration schema. Every default lives here; types are inferred from it.
@@ -414,6 +415,11 @@ export const configSchema = z
     mbus: mbusSchema.meta({ restart: true }),
     /** Modbus TCP/RTU devices polled by the gateway (adapters/modbus, docs/modbus.md); on when it has connections. */
     modbus: modbusSchema.prefault({}).meta({ restart: true }),
+    /**
+     * What operators may not change from the dashboard or the API (docs/fleet.md "Pinning"); read on
+     * every change, so a reload applies it.
+     */
+    fleet: fleetConfigSchema.prefault({}).meta({ restart: false }),
   })
   .superRefine((c, ctx) => {
     const clustered = c.storage.postgres !== undefined;

@@ -35,4 +35,19 @@ export const FLEET_STEPS: readonly SharedMigration[] = [
         .execute();
     },
   },
+  {
+    // Channel secrets (ADR 0144): kept beside the setting, out of fleet_change, sealed with
+    // GATEWAY_SECRETS_KEY when it is set.
+    name: 'fleet-0002-channel-secrets',
+    up: async (db) => {
+      await db.schema
+        .createTable('fleet_secret')
+        .addColumn('entity', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('sealed', 'text', (c) => c.notNull())
+        .addColumn('updated_at', EPOCH_MS, (c) => c.notNull())
+        .addPrimaryKeyConstraint('fleet_secret_pk', ['entity', 'key'])
+        .execute();
+    },
+  },
 ];

@@ -9,6 +9,8 @@ export interface ValueSource {
   layer: ValueLayer;
   /** The config file, or an operator's change in the database. */
   origin: 'file' | 'database';
+  /** Pinned in the config file (`fleet.pinned`): operators cannot change it. */
+  pinned?: boolean;
 }
 
 export interface EffectiveRule {

@@ -29,6 +29,31 @@ import {
   type RowProblem,
   type StoredDevice,
 } from './devices.js';
+import {
+  ScheduleSettings,
+  storedScheduleSchema,
+  type ScheduleView,
+  type StoredSchedule,
+} from './schedules.js';
+import {
+  occurrenceKey,
+  occurrenceSchema,
+  type OccurrenceException,
+} from '../workorders/maintenance-schema.js';
+import { contactsPin, devicePin, pinnedMessage, rulePin } from './pins.js';
+import {
+  ChannelProblem,
+  ChannelSettings,
+  EMAIL_KEY,
+  storedChannelSchema,
+  webhookKey,
+  type ChannelWrite,
+  type EmailInput,
+  type StoredChannel,
+  type WebhookInput,
+} from './channels.js';
+import { SecretBox } from './secret-box.js';
+import type { NotificationsConfig } from '../notifications/schema.js';
 
 /** What the fleet service needs of the gateway: the file's config, and the reload path to apply a config. */
 export interface FleetHost {
@@ -41,8 +66,10 @@ export interface FleetHost {
 /** A change refused: each problem with the key path it concerns. */
 export class FleetError extends Error {
   constructor(
-    readonly kind: 'invalid' | 'not-found',
+    readonly kind: 'invalid' | 'not-found' | 'pinned' | 'in-use',
     readonly problems: OverrideProblem[],
+    /** in-use: the contacts that name the channel. */
+    readonly users: string[] = [],
   ) {
     super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '));
   }
@@ -60,10 +87,15 @@ export class FleetService implements Component {
   private devices = new Map<string, StoredDevice>();
   private chain: Contact[] | undefined;
   private rota = new Map<string, Contact>();
+  /** Notification channels (ADR 0144); their secrets sealed with GATEWAY_SECRETS_KEY when set. */
+  private readonly channelSettings = new ChannelSettings(new SecretBox());
   private week = '';
   private seen = 0;
   private timer?: NodeJS.Timeout;
   private skipped = 0;
+  private readonly sched = new ScheduleSettings();
+  /** Operators' values left out because the file pins them (logged at each layering). */
+  private pinSkipped = 0;
   // One change at a time: each is validated against the result of the previous one.
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -93,6 +125,7 @@ export class FleetService implements Component {
       state: 'ok',
       overrides: this.overrides.size,
       ...(this.skipped ? { skipped: this.skipped } : {}),
+      ...(this.pinSkipped ? { pinnedSkipped: this.pinSkipped } : {}),
     };
   }
 
@@ -121,6 +154,14 @@ export class FleetService implements Component {
       const r = contactSchema.safeParse(s.value);
       if (r.success) this.rota.set(s.key, r.data);
     }
+    this.sched.load(await this.store.list('schedule'), await this.store.list('pm-occurrence'), (key, err) =>
+      this.log.error({ key, err }, 'a stored maintenance schedule or occurrence is invalid; ignored'),
+    );
+    this.channelSettings.load(
+      await this.store.list('channel'),
+      await this.store.secrets('channel'),
+      this.log,
+    );
   }
 
   /**
@@ -129,17 +170,48 @@ export class FleetService implements Component {
    */
   layered(file: GatewayConfig): GatewayConfig {
     this.week = isoWeek(this.now());
-    const contacts = layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
+    const pins = file.fleet.pinned;
+    // A value pinned after an operator changed it: the file's applies, the operator's is kept but
+    // skipped, and one line per layering says which (a pinned site may hold hundreds of devices).
+    const skipped: string[] = [];
+    const cPin = contactsPin(pins);
+    if (cPin && this.chain) skipped.push('contact:chain');
+    if (cPin && this.rota.has(this.week)) skipped.push(`on-call:${this.week}`);
+    const contacts = cPin
+      ? file.workorders.contacts
+      : layerContacts(file.workorders.contacts, this.chain, this.rota.get(this.week));
+    let devices: ReadonlyMap<string, StoredDevice> = this.devices;
+    if (pins.length) {
+      const unpinned = new Map<string, StoredDevice>();
+      for (const [key, d] of this.devices) {
+        if (devicePin(pins, key)) skipped.push(`device:${key}`);
+        else unpinned.set(key, d);
+      }
+      devices = unpinned;
+    }
     const withDevices = {
       ...file,
-      devices: layerDevices(file.devices, this.devices),
-      workorders: { ...file.workorders, contacts },
+      devices: layerDevices(file.devices, devices),
+      workorders: { ...file.workorders, contacts, maintenance: this.maintenance(file) },
+      notifications: this.channelSettings.layer(file.notifications, this.log),
     };
-    return this.layeredRules(withDevices);
+    const out = this.layeredRules(withDevices, skipped);
+    this.pinSkipped = skipped.length;
+    if (skipped.length)
+      this.log.warn(
+        { skipped: skipped.length, keys: skipped.slice(0, 20), pins },
+        "operators' changes skipped: pinned in the config file (fleet.pinned)",
+      );
+    return out;
   }
 
-  private layeredRules(file: GatewayConfig): GatewayConfig {
-    const all = [...this.overrides.values()];
+  private layeredRules(file: GatewayConfig, skipped: string[]): GatewayConfig {
+    const pins = file.fleet.pinned;
+    const all = [...this.overrides.values()].filter((o) => {
+      const pinned = rulePin(pins, o.rule) !== undefined;
+      if (pinned) skipped.push(`rule-override:${overrideKey(o)}`);
+      return !pinned;
+    });
     const res = layerOverrides(file.rules, all);
     if (res.ok) {
       this.skipped = 0;
@@ -165,8 +237,25 @@ export class FleetService implements Component {
   }
 
   /** The rules of one device with the source of each value (default, critical, kind, site, device). */
-  effective(cfg: GatewayConfig, d: Subject): EffectiveRule[] {
-    return effectiveRules(cfg.rules, this.host.fileConfig().rules.overrides.length, d);
+  effective(cfg: GatewayConfig, d: Subject): Array<EffectiveRule & { pin: string | null }> {
+    const pins = this.pins();
+    return effectiveRules(cfg.rules, this.host.fileConfig().rules.overrides.length, d).map((r) => {
+      const pin = rulePin(pins, r.rule) ?? null;
+      if (!pin) return { ...r, pin };
+      const sources = Object.fromEntries(
+        Object.entries(r.sources).map(([k, v]) => [k, { ...v, pinned: true }]),
+      );
+      return { ...r, sources, pin };
+    });
+  }
+
+  /** The integrator's pins (`fleet.pinned`), read from the file on every change so a reload applies them. */
+  pins(): readonly string[] {
+    return this.host.fileConfig().fleet.pinned;
+  }
+
+  private refusePinned(pin: string | undefined, what: string): void {
+    if (pin) throw new FleetError('pinned', [{ path: pin, message: pinnedMessage(what, pin) }]);
   }
 
   /** Sets (replaces) the override of one (scope, target, rule); validated before anything is written. */
@@ -180,6 +269,7 @@ export class FleetService implements Component {
         );
       const o = parsed.data;
       const key = overrideKey(o);
+      this.refusePinned(rulePin(this.pins(), o.rule), `rule ${o.rule}`);
       const next = new Map(this.overrides).set(key, o);
       const res = layerOverrides(this.host.fileConfig().rules, [...next.values()]);
       if (!res.ok) throw new FleetError('invalid', res.problems);
@@ -189,8 +279,10 @@ export class FleetService implements Component {
 
   removeOverride(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
-      if (!this.overrides.has(key))
-        throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      const o = this.overrides.get(key);
+      if (!o) throw new FleetError('not-found', [{ path: key, message: 'no such override' }]);
+      // Removing is a change too: once unpinned, the layer below would apply instead of the operator's.
+      this.refusePinned(rulePin(this.pins(), o.rule), `rule ${o.rule}`);
       return this.write('rule-override', key, null, actor, note);
     });
   }
@@ -214,6 +306,7 @@ export class FleetService implements Component {
   putDevice(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
       const d = this.checkDevice(input);
+      this.refusePinned(devicePin(this.pins(), deviceKey(d)), `device ${deviceKey(d)}`);
       return this.write('device', deviceKey(d), { device: d, retired: false }, actor, note);
     });
   }
@@ -222,6 +315,7 @@ export class FleetService implements Component {
   retireDevice(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
       const cur = this.inForce(key);
+      this.refusePinned(devicePin(this.pins(), key), `device ${key}`);
       return this.write('device', key, { device: cur, retired: true }, actor, note);
     });
   }
@@ -231,6 +325,8 @@ export class FleetService implements Component {
     return this.serial(async () => {
       const cur = this.inForce(key);
       const moved = this.checkDevice({ ...cur, site });
+      this.refusePinned(devicePin(this.pins(), key), `device ${key}`);
+      this.refusePinned(devicePin(this.pins(), deviceKey(moved)), `device ${deviceKey(moved)}`);
       if (this.devicesInForce().has(deviceKey(moved)))
         throw new FleetError('invalid', [{ path: 'site', message: `${deviceKey(moved)} exists already` }]);
       const note = `moved from ${key} to ${deviceKey(moved)}`;
@@ -250,7 +346,16 @@ export class FleetService implements Component {
     actor: string,
   ): Promise<{ rows: number; valid: number; imported: number; problems: RowProblem[] }> {
     return this.serial(async () => {
-      const { devices, problems } = devicesFromCsv(csv, (k) => this.knownKind(k));
+      const read = devicesFromCsv(csv, (k) => this.knownKind(k));
+      const pins = this.pins();
+      const problems = [...read.problems];
+      // A pinned device is a bad row like any other: listed with its pin, the rest imported.
+      const devices = read.devices.filter(({ line, device }) => {
+        const pin = devicePin(pins, deviceKey(device));
+        if (pin) problems.push({ line, reason: pinnedMessage(`device ${deviceKey(device)}`, pin) });
+        return !pin;
+      });
+      problems.sort((a, b) => a.line - b.line);
       const rows = devices.length + problems.filter((p) => p.line > 1).length;
       if (dryRun || devices.length === 0) return { rows, valid: devices.length, imported: 0, problems };
       const changes = await this.store.putMany(
@@ -302,6 +407,12 @@ export class FleetService implements Component {
     return { chain: this.chain, rota, week: isoWeek(this.now()) };
   }
 
+  /** The chain as set, before this week's on-call contact: the operators' (unless pinned) or the file's. */
+  configuredChain(): Contact[] {
+    const file = this.host.fileConfig().workorders.contacts;
+    return contactsPin(this.pins()) ? file : (this.chain ?? file);
+  }
+
   /** Replaces the escalation chain (level 1 first); checked as the config file's chain is. */
   setChain(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
@@ -312,6 +423,7 @@ export class FleetService implements Component {
           r.error.issues.map((i) => ({ path: ['contacts', ...i.path].join('.'), message: i.message })),
         );
       this.checkContacts(r.data, 'contacts');
+      this.refusePinned(contactsPin(this.pins()), 'the escalation chain');
       return this.write('contact', 'chain', r.data, actor, note);
     });
   }
@@ -326,6 +438,7 @@ export class FleetService implements Component {
     return this.serial(async () => {
       if (!WEEK_PATTERN.test(week))
         throw new FleetError('invalid', [{ path: 'week', message: 'must be an ISO week, 2026-W49' }]);
+      this.refusePinned(contactsPin(this.pins()), 'the on-call rota');
       if (input === null) {
         if (!this.rota.has(week))
           throw new FleetError('not-found', [{ path: week, message: 'nobody is on call that week' }]);
@@ -343,12 +456,70 @@ export class FleetService implements Component {
   }
 
   private checkContacts(contacts: Contact[], at: string): void {
-    const problems = contactProblems(this.host.fileConfig(), contacts, at);
+    // Against the channels in force: the file's and the operators'.
+    const problems = contactProblems(this.layered(this.host.fileConfig()), contacts, at);
     if (problems.length)
       throw new FleetError(
         'invalid',
         problems.map((p) => ({ path: '', message: p })),
       );
+  }
+
+  /** The file's maintenance with the operators' schedules and occurrences layered on. */
+  private maintenance(file: GatewayConfig): GatewayConfig['workorders']['maintenance'] {
+    return this.sched.layer(file.workorders.maintenance, (key, problems) =>
+      this.log.error({ key, problems }, 'maintenance schedule or occurrence no longer valid; skipped'),
+    );
+  }
+
+  /** Every schedule (file, operators', retired) with its next `count` occurrences and its moves and skips. */
+  listSchedules(count: number): { timeZone: string; schedules: ScheduleView[] } {
+    const file = this.host.fileConfig();
+    return {
+      timeZone: file.workorders.maintenance.timeZone,
+      schedules: this.sched.list(file.workorders.maintenance, this.maintenance(file), count, this.now()),
+    };
+  }
+
+  /** Creates or edits a maintenance schedule (a retired one comes back), checked by the file's schema. */
+  putSchedule(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const r = this.sched.checkSchedule(this.maintenance(this.host.fileConfig()), input);
+      if (!r.ok) throw new FleetError('invalid', r.problems);
+      return this.write('schedule', r.value.id, { schedule: r.value, retired: false }, actor, note);
+    });
+  }
+
+  /** Retires a schedule: no more work orders from it; its settings and history are kept. */
+  retireSchedule(id: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.maintenance(this.host.fileConfig()).schedules.find((s) => s.id === id);
+      if (!cur) throw new FleetError('not-found', [{ path: id, message: 'no such schedule in force' }]);
+      const stored = this.sched.schedules.get(id)?.schedule ?? cur;
+      return this.write('schedule', id, { schedule: stored, retired: true }, actor, note);
+    });
+  }
+
+  /** Moves (`moveTo`) or skips (`skip`: the reason) one occurrence; the series stays as it is. */
+  setOccurrence(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const r = this.sched.checkOccurrence(this.maintenance(this.host.fileConfig()), input, this.now());
+      if (!r.ok) throw new FleetError('invalid', r.problems);
+      return this.write('pm-occurrence', occurrenceKey(r.value), r.value, actor, note);
+    });
+  }
+
+  /** Takes back a move or skip not passed yet: the occurrence falls due as its series has it. */
+  removeOccurrence(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const cur = this.sched.occurrences.get(key)?.value;
+      if (!cur)
+        throw new FleetError('not-found', [{ path: key, message: 'no such moved or skipped occurrence' }]);
+      const now = this.now();
+      if (Date.parse(cur.dueAt) <= now || (cur.moveTo !== undefined && Date.parse(cur.moveTo) <= now))
+        throw new FleetError('invalid', [{ path: key, message: 'has passed already: kept as it was' }]);
+      return this.write('pm-occurrence', key, null, actor, note);
+    });
   }
 
   history(f: { entity?: FleetEntity; key?: string; limit?: number }): Promise<FleetChange[]> {
@@ -366,6 +537,7 @@ export class FleetService implements Component {
     const note = `restore of change ${id}`;
     if (c.entity === 'device')
       return this.serial(async () => {
+        this.refusePinned(devicePin(this.pins(), c.key), `device ${c.key}`);
         if (c.before === null) return this.write('device', c.key, null, actor, note);
         const r = storedDeviceSchema.safeParse(c.before);
         if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
@@ -373,6 +545,7 @@ export class FleetService implements Component {
       });
     if (c.entity === 'contact' || c.entity === 'on-call')
       return this.serial(async () => {
+        this.refusePinned(contactsPin(this.pins()), 'the escalation chain');
         const r = (c.entity === 'contact' ? chainSchema : contactSchema).safeParse(c.before);
         if (c.before !== null && !r.success)
           throw new FleetError('invalid', [{ path: c.key, message: r.error!.message }]);
@@ -383,6 +556,27 @@ export class FleetService implements Component {
           actor,
           note,
         );
+      });
+    if (c.entity === 'schedule')
+      return this.serial(async () => {
+        if (c.before === null) return this.write('schedule', c.key, null, actor, note);
+        const r = storedScheduleSchema.safeParse(c.before);
+        if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        return this.write('schedule', c.key, r.data, actor, note);
+      });
+    if (c.entity === 'pm-occurrence') {
+      if (c.before === null) return this.removeOccurrence(c.key, actor, note);
+      const r = occurrenceSchema.safeParse(c.before);
+      if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+      return this.setOccurrence(r.data, actor, note);
+    }
+    if (c.entity === 'channel')
+      return this.serial(async () => {
+        if (c.before === null) return this.writeChannel(c.key, null, actor, note);
+        const r = storedChannelSchema.safeParse(c.before);
+        if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        // The secrets in force stay: the history never held them.
+        return this.writeChannel(c.key, { key: c.key, value: r.data, sealed: undefined }, actor, note);
       });
     if (c.entity !== 'rule-override')
       throw new FleetError('invalid', [
@@ -396,13 +590,15 @@ export class FleetService implements Component {
   private async write(
     entity: FleetEntity,
     key: string,
-    value: StoredOverride | StoredDevice | Contact | Contact[] | null,
+    value: StoredOverride | StoredDevice | Contact | Contact[] | StoredSchedule | OccurrenceException | null,
     actor: string,
     note: string | null,
   ): Promise<FleetChange | undefined> {
     const change = await this.store.put(entity, key, value, actor, note);
     if (!change) return undefined;
     if (entity === 'contact') this.chain = (value ?? undefined) as Contact[] | undefined;
+    else if (entity === 'schedule' || entity === 'pm-occurrence')
+      this.sched.set(entity, key, value, actor, change.at);
     else {
       const map = (
         entity === 'device' ? this.devices : entity === 'on-call' ? this.rota : this.overrides
@@ -412,6 +608,170 @@ export class FleetService implements Component {
     }
     this.seen = Math.max(this.seen, change.id);
     this.log.info({ entity, key, actor, change: change.id }, 'runtime configuration changed');
+    this.host.apply(this.layered(this.host.fileConfig()));
+    return change;
+  }
+
+  /** The notification channels: the file's and the operators', each with where it comes from. */
+  listChannels(): {
+    file: NotificationsConfig;
+    effective: NotificationsConfig;
+    stored: Map<string, StoredChannel>;
+    usedBy: (webhook: string) => string[];
+  } {
+    const file = this.host.fileConfig().notifications;
+    const stored = new Map(this.channelSettings.keys().map((k) => [k, this.channelSettings.get(k)!]));
+    const webhooks = new Map<string, string[]>();
+    return {
+      file,
+      effective: this.layered(this.host.fileConfig()).notifications,
+      stored,
+      usedBy: (name) => {
+        if (!webhooks.has(name)) webhooks.set(name, this.contactsUsing(name));
+        return webhooks.get(name)!;
+      },
+    };
+  }
+
+  /** A webhook as it stands, enabled or not (to show an operator's disabled one). */
+  webhookNow(name: string) {
+    return this.channelSettings.webhookNow(name, this.host.fileConfig().notifications);
+  }
+
+  /** The names of the contacts (chain in force, the file's, the rota) reached through a webhook. */
+  private contactsUsing(name: string): string[] {
+    const all = [...this.host.fileConfig().workorders.contacts, ...(this.chain ?? []), ...this.rota.values()];
+    return [...new Set(all.filter((k) => k.webhook === name).map((k) => k.name))];
+  }
+
+  /** Creates, edits or disables a webhook; secrets not sent are kept. Refused while in use to disable. */
+  putWebhook(
+    input: WebhookInput,
+    actor: string,
+    note: string | null = null,
+  ): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const w = this.prepareChannel(() =>
+        this.channelSettings.prepareWebhook(input, this.host.fileConfig().notifications),
+      );
+      if (w.value.kind === 'webhook' && w.value.disabled) this.refuseInUse(input.name);
+      return this.writeChannel(w.key, w, actor, note);
+    });
+  }
+
+  /** Removes the operator's webhook (the file's of that name, if any, applies again). */
+  removeWebhook(name: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const key = webhookKey(name);
+      if (!this.channelSettings.get(key))
+        throw new FleetError('not-found', [
+          { path: name, message: 'no webhook of that name set here (one from the file can be disabled)' },
+        ]);
+      if (!this.host.fileConfig().notifications.webhooks.some((w) => w.name === name)) this.refuseInUse(name);
+      return this.writeChannel(key, null, actor, note);
+    });
+  }
+
+  /** Sets the email channel (SMTP, sender, recipients); the password not sent is kept. */
+  putEmail(input: EmailInput, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      const w = this.prepareChannel(() =>
+        this.channelSettings.prepareEmail(input, this.host.fileConfig().notifications),
+      );
+      this.checkEmail(w.value.kind === 'email' && w.value.email.enabled === true, w.value);
+      return this.writeChannel(w.key, w, actor, note);
+    });
+  }
+
+  /**
+   * What the config file's own check says of the email channel: on, it needs somebody to write to;
+   * off, no contact may be reached by email.
+   */
+  private checkEmail(enabled: boolean, value: StoredChannel | undefined): void {
+    const all = [...this.host.fileConfig().workorders.contacts, ...(this.chain ?? []), ...this.rota.values()];
+    const mailed = [...new Set(all.filter((k) => k.email !== undefined).map((k) => k.name))];
+    if (!enabled && mailed.length)
+      throw new FleetError(
+        'in-use',
+        [{ path: 'enabled', message: `the contacts ${mailed.join(', ')} are reached by email` }],
+        mailed,
+      );
+    const e = value?.kind === 'email' ? value.email : undefined;
+    const count = (x: unknown) => (Array.isArray(x) ? x.length : 0);
+    const byPriority = Object.values((e?.byPriority ?? {}) as Record<string, unknown>).some(
+      (x) => count(x) > 0,
+    );
+    if (enabled && e && count(e.to) + count(e.safety) === 0 && !byPriority && mailed.length === 0)
+      throw new FleetError('invalid', [
+        {
+          path: 'to',
+          message: 'email is enabled but has no recipients (to, byPriority, safety or a contact email)',
+        },
+      ]);
+  }
+
+  /** The file's email channel applies again. */
+  removeEmail(actor: string, note: string | null = null): Promise<FleetChange | undefined> {
+    return this.serial(async () => {
+      if (!this.channelSettings.get(EMAIL_KEY))
+        throw new FleetError('not-found', [{ path: 'email', message: 'the email channel is the file’s' }]);
+      this.checkEmail(this.host.fileConfig().notifications.email.enabled, undefined);
+      return this.writeChannel(EMAIL_KEY, null, actor, note);
+    });
+  }
+
+  private prepareChannel(fn: () => ChannelWrite): ChannelWrite {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ChannelProblem) throw new FleetError('invalid', err.problems);
+      throw err;
+    }
+  }
+
+  private refuseInUse(name: string): void {
+    const users = this.contactsUsing(name);
+    if (users.length)
+      throw new FleetError(
+        'in-use',
+        [{ path: name, message: `webhook ${name} is used by the contacts ${users.join(', ')}` }],
+        users,
+      );
+  }
+
+  /**
+   * A channel written with its secrets in one transaction (`sealed` undefined: kept as stored);
+   * secrets never reach the history or the log.
+   */
+  private async writeChannel(
+    key: string,
+    w: (Omit<ChannelWrite, 'sealed'> & { sealed: string | undefined }) | null,
+    actor: string,
+    note: string | null,
+  ): Promise<FleetChange | undefined> {
+    if (w?.value.kind === 'webhook' && w.value.disabled) this.refuseInUse(key.slice('webhook:'.length));
+    if (w === null && key.startsWith('webhook:')) {
+      const name = key.slice('webhook:'.length);
+      if (!this.host.fileConfig().notifications.webhooks.some((x) => x.name === name)) this.refuseInUse(name);
+    }
+    const change = await this.store.putWithSecrets(
+      'channel',
+      key,
+      w?.value ?? null,
+      w ? w.sealed : null,
+      actor,
+      note,
+    );
+    const secrets = w?.sealed !== undefined ? this.channelSettings.opened(w as ChannelWrite) : undefined;
+    if (secrets && !this.channelSettings.box.encrypting)
+      this.log.warn(
+        { key },
+        'channel secrets stored unencrypted: set GATEWAY_SECRETS_KEY to seal them (docs/security.md)',
+      );
+    this.channelSettings.set(key, w?.value ?? null, secrets);
+    if (!change) return undefined;
+    this.seen = Math.max(this.seen, change.id);
+    this.log.info({ entity: 'channel', key, actor, change: change.id }, 'runtime configuration changed');
     this.host.apply(this.layered(this.host.fileConfig()));
     return change;
   }

@@ -1,7 +1,15 @@
 import type { Generated, Kysely, Selectable, Transaction } from 'kysely';
 
 /** What operators can change at runtime; each is a set of rows keyed within the entity. */
-export const FLEET_ENTITIES = ['rule-override', 'device', 'contact', 'on-call'] as const;
+export const FLEET_ENTITIES = [
+  'rule-override',
+  'device',
+  'contact',
+  'on-call',
+  'schedule',
+  'pm-occurrence',
+  'channel',
+] as const;
 export type FleetEntity = (typeof FLEET_ENTITIES)[number];
 
 // A type alias, not an interface: Kysely's table maps need an index signature.
@@ -17,6 +25,8 @@ type FleetTables = {
     after: string | null;
     note: string | null;
   };
+  // A channel's secrets, sealed (fleet/secret-box.ts): beside its setting, never in fleet_change.
+  fleet_secret: { entity: string; key: string; sealed: string; updated_at: number };
 };
 
 export interface FleetSetting {
@@ -95,6 +105,44 @@ export class FleetStore {
       }
       return out;
     });
+  }
+
+  /**
+   * Like put, with the setting's secrets written in the same transaction but outside the history:
+   * `sealed` undefined leaves them as they are, null removes them. The change is recorded when the
+   * setting changed; a new secret alone is recorded through the setting's `secretsRev`.
+   */
+  async putWithSecrets(
+    entity: FleetEntity,
+    key: string,
+    value: unknown,
+    sealed: string | null | undefined,
+    actor: string,
+    note: string | null = null,
+    at = Date.now(),
+  ): Promise<FleetChange | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const change = await write(tx, { entity, key, value, actor, note, at });
+      if (sealed === null || value === null)
+        await tx.deleteFrom('fleet_secret').where('entity', '=', entity).where('key', '=', key).execute();
+      else if (sealed !== undefined)
+        await tx
+          .insertInto('fleet_secret')
+          .values({ entity, key, sealed, updated_at: at })
+          .onConflict((oc) => oc.columns(['entity', 'key']).doUpdateSet({ sealed, updated_at: at }))
+          .execute();
+      return change;
+    });
+  }
+
+  /** The sealed secrets of an entity's settings, by key. */
+  async secrets(entity: FleetEntity): Promise<Map<string, string>> {
+    const rows = await this.db
+      .selectFrom('fleet_secret')
+      .select(['key', 'sealed'])
+      .where('entity', '=', entity)
+      .execute();
+    return new Map(rows.map((r) => [r.key, r.sealed]));
   }
 
   async history(f: { entity?: FleetEntity; key?: string; limit?: number } = {}): Promise<FleetChange[]> {

@@ -32,6 +32,8 @@ import { deviceRoutes } from './routes/devices.js';
 import { fleetRoutes, type FleetRouteDeps } from './routes/fleet.js';
 import { fleetDeviceRoutes } from './routes/fleet-devices.js';
 import { fleetContactRoutes } from './routes/fleet-contacts.js';
+import { fleetScheduleRoutes } from './routes/fleet-schedules.js';
+import { fleetChannelRoutes } from './routes/fleet-channels.js';
 import { liveRoutes } from './routes/live.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { reportRoutes, type ReportRouteDeps } from './routes/reports.js';
@@ -182,6 +184,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });
     void app.register(fleetDeviceRoutes, { fleet: deps.fleet.fleet, registry: deps.registry });
     void app.register(fleetContactRoutes, deps.fleet);
+    void app.register(fleetScheduleRoutes, { fleet: deps.fleet.fleet });
+    void app.register(fleetChannelRoutes, { fleet: deps.fleet.fleet });
   }
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });

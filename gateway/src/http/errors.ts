@@ -76,6 +76,11 @@ export const ERROR_CATALOGUE = {
     message: 'the action lacks what it needs (an assignee, a completion form)',
   },
   GW_ERR_TOKEN_EXISTS: { status: 409, retryable: false, message: 'a token of that name exists' },
+  GW_ERR_CHANNEL_IN_USE: {
+    status: 409,
+    retryable: false,
+    message: 'contacts reach people through the webhook (`contacts` names them): change them first',
+  },
   GW_ERR_TOKEN_NOT_FOUND: { status: 404, retryable: false, message: 'no token of that name' },
   GW_ERR_TOKEN_READONLY: {
     status: 409,
@@ -86,6 +91,12 @@ export const ERROR_CATALOGUE = {
     status: 400,
     retryable: false,
     message: 'the config file is invalid; nothing was changed (`problems` lists each key path)',
+  },
+  GW_ERR_PINNED: {
+    status: 409,
+    retryable: false,
+    message:
+      'the value is pinned in the config file (`fleet.pinned`); the message names the pin: change it there',
   },
   GW_ERR_NOTIFY_NOT_DEAD: { status: 404, retryable: false, message: 'no dead notification with that seq' },
   GW_ERR_WEBHOOK_SIGNATURE: {

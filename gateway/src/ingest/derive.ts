@@ -120,6 +120,30 @@ export class Deriver {
     }
   }
 
+  /**
+   * Cluster mode (ADR 0151): meters whose partition this member has just taken over get the index
+   * the previous owner left in the shared store, before the replay of their readings runs. A
+   * meter's state object is changed in place (the pipeline keeps references to it), so the next
+   * reading subtracts from the restored index; a replayed reading at or before it books nothing.
+   */
+  restore(meters: Iterable<{ key: string; ts: number; index: number }>): number {
+    let n = 0;
+    for (const m of meters) {
+      if (!Number.isFinite(m.ts) || !Number.isFinite(m.index)) {
+        this.invalidState++;
+        continue;
+      }
+      const s = this.state.get(m.key);
+      if (s) {
+        s.ts = m.ts;
+        s.index = m.index;
+        s.modulus = 0;
+      } else this.state.set(m.key, new MeterState(m.ts, m.index, CONSUMPTION_PREFIX + m.key));
+      n++;
+    }
+    return n;
+  }
+
   /** Devices with consumption state, and rows dropped at load() because they did not parse. */
   stats(): { devices: number; invalidState: number } {
     return { devices: this.state.size, invalidState: this.invalidState };

@@ -212,17 +212,41 @@ export class EmailChannel implements Channel {
       }
       return { kind: 'delivered', status: null };
     } catch (err) {
-      const e = err as Error & { responseCode?: number; code?: string };
-      const error = `GW_ERR_EMAIL: ${e.code ?? ''} ${e.message}`.trim();
-      // 5xx from the server: refused for good (unknown mailbox), except a failed sign-in, which is the
-      // gateway's configuration and holds the line until fixed; anything else may pass later.
-      if (e.responseCode !== undefined && e.responseCode >= 500 && !SMTP_AUTH_FAILED.has(e.responseCode))
-        return { kind: 'dead', status: e.responseCode, error };
-      return { kind: 'retry', status: e.responseCode ?? null, error };
+      return mailFailure(err);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   }
+
+  /** One test mail (the dashboard's "send test"), its outcome judged as a delivery's. */
+  async sendTest(to: string[], subject: string, text: string): Promise<Outcome> {
+    const transport = this.running ? await this.connect() : undefined;
+    if (!transport) return { kind: 'retry', status: null, error: 'GW_ERR_EMAIL: not started' };
+    try {
+      await transport.sendMail({
+        from: this.cfg.from,
+        to,
+        subject,
+        text,
+        headers: { 'X-Gateway-Event': 'ticket.test' },
+      });
+      return { kind: 'delivered', status: null };
+    } catch (err) {
+      return mailFailure(err);
+    }
+  }
+}
+
+/**
+ * 5xx from the server: refused for good (unknown mailbox), except a failed sign-in, which is the
+ * gateway's configuration and holds the line until fixed; anything else may pass later.
+ */
+function mailFailure(err: unknown): Outcome {
+  const e = err as Error & { responseCode?: number; code?: string };
+  const error = `GW_ERR_EMAIL: ${e.code ?? ''} ${e.message}`.trim();
+  if (e.responseCode !== undefined && e.responseCode >= 500 && !SMTP_AUTH_FAILED.has(e.responseCode))
+    return { kind: 'dead', status: e.responseCode, error };
+  return { kind: 'retry', status: e.responseCode ?? null, error };
 }
 
 /** The contacts an event's `escalate` lines reached (level order). */

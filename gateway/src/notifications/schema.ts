@@ -136,8 +136,9 @@ export const inboundSchema = z.strictObject({
 /** Ticket notifications: outgoing webhooks, email, and the inbound webhook of a CMMS. All off by default. */
 export const notificationsSchema = z
   .strictObject({
-    webhooks: z.array(webhookSchema).default([]),
-    email: emailSchema.prefault({}),
+    // Applied live by Gateway.reload (operators change them from the dashboard, docs/fleet.md).
+    webhooks: z.array(webhookSchema).default([]).meta({ restart: false }),
+    email: emailSchema.prefault({}).meta({ restart: false }),
     inbound: inboundSchema.prefault({}),
     /** How often the delivery workers look for due events when nothing woke them. */
     pollMs: z.number().int().min(50).max(60_000).default(1000),

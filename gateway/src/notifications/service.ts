@@ -18,6 +18,10 @@ export interface NotificationServiceDeps {
 
 interface Worker {
   ch: Channel;
+  /** The settings it was built from: a changed channel gets a new worker. */
+  settings: string;
+  /** Taken out by setChannels: its loop ends after the attempt in flight. */
+  retired: boolean;
   busy: boolean;
   timer?: NodeJS.Timeout;
   abort: AbortController;
@@ -44,7 +48,7 @@ const RETRY_AFTER_CAP_MS = 3_600_000;
  */
 export class NotificationService implements Component {
   readonly name = 'notifications';
-  private readonly cfg: NotificationsConfig;
+  private cfg: NotificationsConfig;
   private readonly workers = new Map<string, Worker>();
   private readonly now: () => number;
   private started = false;
@@ -58,23 +62,52 @@ export class NotificationService implements Component {
   constructor(private readonly deps: NotificationServiceDeps) {
     this.cfg = deps.config ?? notificationsSchema.parse({});
     this.now = deps.now ?? Date.now;
-    const channels = deps.channels ?? [
-      ...this.cfg.webhooks.map((w) => new WebhookChannel(w)),
-      ...(this.cfg.email.enabled ? [new EmailChannel(this.cfg.email)] : []),
-    ];
-    for (const ch of channels)
-      this.workers.set(ch.channel, {
-        ch,
-        busy: false,
-        abort: new AbortController(),
-        attempts: 0,
-        failures: 0,
-        delivered: 0,
-        dead: 0,
-        lastError: null,
-        lastStatus: null,
-        failing: null,
-      });
+    const channels = deps.channels?.map((ch) => ({ ch, settings: '' })) ?? channelsOf(this.cfg);
+    for (const c of channels) this.workers.set(c.ch.channel, newWorker(c.ch, c.settings));
+  }
+
+  /**
+   * Applies changed webhooks and email settings while running (an operator's change, a reload):
+   * a channel whose settings changed gets a new worker once its attempt in flight ends; its queued
+   * events stay in line and go out through the new settings. A removed channel's queued events wait
+   * in the queue until a channel of that name is back.
+   */
+  setChannels(next: Pick<NotificationsConfig, 'webhooks' | 'email'>): string[] {
+    this.cfg = { ...this.cfg, webhooks: next.webhooks, email: next.email };
+    const want = new Map(channelsOf(this.cfg).map((c) => [c.ch.channel, c]));
+    const changed: string[] = [];
+    // The attempt in flight of a replaced worker: its successor waits for it, so one event is never
+    // sent by both at once.
+    const leaving = new Map<string, Promise<void>>();
+    for (const [name, w] of this.workers) {
+      if (want.get(name)?.settings === w.settings) {
+        want.delete(name);
+        continue;
+      }
+      this.workers.delete(name);
+      changed.push(name);
+      w.retired = true;
+      clearTimeout(w.timer);
+      w.abort.abort();
+      const done = (w.inflight ?? Promise.resolve()).catch(() => undefined).then(() => w.ch.stop());
+      leaving.set(name, done);
+      void done;
+    }
+    for (const [name, c] of want) {
+      const w = newWorker(c.ch, c.settings);
+      this.workers.set(name, w);
+      if (!changed.includes(name)) changed.push(name);
+      if (this.started) {
+        c.ch.start();
+        w.busy = true;
+        void (leaving.get(name) ?? Promise.resolve()).then(() => {
+          w.busy = false;
+          this.pump(w);
+        });
+      }
+    }
+    if (changed.length) this.deps.log?.info({ channels: changed }, 'notification channels changed');
+    return changed;
   }
 
   get config(): NotificationsConfig {
@@ -269,7 +302,7 @@ export class NotificationService implements Component {
   }
 
   private pump(w: Worker): void {
-    if (!this.started || w.busy) return;
+    if (!this.started || w.busy || w.retired) return;
     clearTimeout(w.timer);
     w.timer = undefined;
     w.busy = true;
@@ -281,7 +314,7 @@ export class NotificationService implements Component {
       .finally(() => {
         w.busy = false;
         w.inflight = undefined;
-        if (this.started && w.timer === undefined) this.sleep(w, this.cfg.pollMs);
+        if (this.started && !w.retired && w.timer === undefined) this.sleep(w, this.cfg.pollMs);
       });
   }
 
@@ -296,7 +329,7 @@ export class NotificationService implements Component {
   /** Sends the channel's due rows in order until the line is empty or its head must wait. */
   private async drain(w: Worker): Promise<void> {
     const { ch } = w;
-    while (this.started) {
+    while (this.started && !w.retired) {
       const row = this.deps.queue.head(ch.channel);
       if (!row) return;
       const now = this.now();
@@ -306,7 +339,8 @@ export class NotificationService implements Component {
       }
       w.attempts++;
       const out = await ch.deliver(row, now, w.abort.signal);
-      if (!this.started && out.kind !== 'delivered') return; // cut short by stop(): stays pending as it was
+      // Cut short by stop() or setChannels(): stays pending as it was.
+      if ((!this.started || w.retired) && out.kind !== 'delivered') return;
       const after = this.now();
       w.lastStatus = out.status;
       if (out.kind === 'delivered') {
@@ -356,4 +390,29 @@ export class NotificationService implements Component {
       this.failed(row, attempts, false, out.error);
     }
   }
+}
+
+function newWorker(ch: Channel, settings: string): Worker {
+  return {
+    ch,
+    settings,
+    retired: false,
+    busy: false,
+    abort: new AbortController(),
+    attempts: 0,
+    failures: 0,
+    delivered: 0,
+    dead: 0,
+    lastError: null,
+    lastStatus: null,
+    failing: null,
+  };
+}
+
+/** The channels a config gives, each with its settings as JSON (secrets included: a new one is a change). */
+function channelsOf(cfg: NotificationsConfig): Array<{ ch: Channel; settings: string }> {
+  return [
+    ...cfg.webhooks.map((w) => ({ ch: new WebhookChannel(w) as Channel, settings: JSON.stringify(w) })),
+    ...(cfg.email.enabled ? [{ ch: new EmailChannel(cfg.email), settings: JSON.stringify(cfg.email) }] : []),
+  ];
 }

@@ -82,6 +82,11 @@ interface Slot {
   listed: boolean;
   /** The anchors as last handed over (undefined: never, or since the plan changed). */
   shadow?: Float64Array;
+  /**
+   * Cluster mode only: the device's partition is processed by another member (ADR 0151), so its
+   * time-based rules do not run here. Always false on a single instance.
+   */
+  parked: boolean;
 }
 
 /** A device's entry in a state store: `toString()` is the device's state as JSON at that moment. */
@@ -105,6 +110,11 @@ export interface RuleEngineOptions {
   /** Receives every batch of transitions: once per process(), processBatch() or tick() that changed anything. */
   listener?: TransitionListener;
   log?: Logger;
+  /**
+   * Cluster mode only (ADR 0151): whether this member processes the device. A device it does not
+   * is kept parked: no ticks, so no offline or delayed alarm for a device another member owns.
+   */
+  owns?: (site: string, device: string) => boolean;
 }
 
 export interface RuleEngineStats {
@@ -147,12 +157,14 @@ export class RuleEngine {
   /** The devices marked dirty since the last takeChanged(), when changes are tracked (state saved with each commit). */
   private changed: Slot[] = [];
   private trackChanged = false;
+  private readonly owns: ((site: string, device: string) => boolean) | undefined;
 
   constructor(opts: RuleEngineOptions) {
     this.compiled = new CompiledRules(opts.rules);
     this.facts = opts.facts;
     this.log = opts.log;
     this.listener = opts.listener;
+    this.owns = opts.owns;
   }
 
   setListener(listener: TransitionListener | undefined): void {
@@ -180,6 +192,7 @@ export class RuleEngine {
     const st = this.arena.buf;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
+      if (slot.parked) continue;
       const tickers = slot.plan.tickers;
       for (let j = 0; j < tickers.length; j++) {
         const e = tickers[j]!;
@@ -410,11 +423,16 @@ export class RuleEngine {
    *   rule takes the alarm's severity, so it neither raises it a second time nor forgets to clear it.
    * `active` maps `site/device|rule` to the severity rank of the active alarm.
    */
-  reconcile(active: ReadonlyMap<string, number>): { forgotten: number; adopted: number } {
+  reconcile(
+    active: ReadonlyMap<string, number>,
+    /** Only these devices (`site/device`), and not the read-rate alarms: a takeover (ADR 0151). */
+    only?: ReadonlySet<string>,
+  ): { forgotten: number; adopted: number } {
     let forgotten = 0;
     let adopted = 0;
     const st = this.arena.buf;
     for (const slot of this.slots) {
+      if (only ? !only.has(slot.key) : slot.parked) continue;
       for (const e of slot.plan.entries) {
         const o = slot.base + e.off + SEV;
         const want = active.get(`${slot.key}|${e.def.id}`) ?? 0;
@@ -431,6 +449,7 @@ export class RuleEngine {
         this.touch(slot);
       }
     }
+    if (only) return { forgotten, adopted };
     // Read-rate alarms: kept per `site|rule` in the engine, raised on the site's pseudo-device.
     for (const [key, rank] of active) {
       const bar = key.indexOf('|');
@@ -492,6 +511,48 @@ export class RuleEngine {
     }
     for (const [k, v] of Object.entries(snap.readRate ?? {})) this.readRateSev.set(k, v);
     this.log?.info({ devices: snap.devices.length, states: restored }, 'rule state restored');
+  }
+
+  /**
+   * Cluster mode (ADR 0151): the state of devices whose partition this member has just taken over,
+   * as the previous owner left it in the shared store. It replaces whatever this engine held for
+   * them (parked state from an earlier ownership), last reading time included; a rule with no saved
+   * state, or saved under another definition, starts afresh. The devices are unparked.
+   */
+  replaceDevices(devices: readonly DeviceSnapshot[], now: number): void {
+    const st = () => this.arena.buf;
+    for (const d of devices) {
+      const lastTs = d.lastTs ?? NaN;
+      const slot = this.slotFor(d.site, d.device, d.kind, Number.isNaN(lastTs) ? now : lastTs);
+      slot.parked = false;
+      slot.lastTs = lastTs;
+      if (d.since !== undefined) slot.since = d.since;
+      for (const e of slot.plan.entries) {
+        const saved = d.rules[e.def.id];
+        const o = slot.base + e.off;
+        initState(st(), o, e.layout);
+        if (saved && saved.hash === e.hash) loadState(st(), o, e.layout, saved.state);
+        else e.ev.init?.(st(), o, e.params, e.ctx, now);
+        e.ev.attach?.(st(), o, e.params, e.ctx);
+      }
+      slot.dirty = false;
+      this.keepShadow(slot);
+    }
+  }
+
+  /**
+   * Cluster mode (ADR 0151): parks (`on` true) or unparks the devices `which` selects, as their
+   * partitions are released or taken. A parked device keeps its state but runs no time-based rule;
+   * nothing is raised or cleared by parking.
+   */
+  park(which: (site: string, device: string) => boolean, on: boolean): number {
+    let n = 0;
+    for (const slot of this.slots) {
+      if (slot.parked === on || !which(slot.site, slot.device)) continue;
+      slot.parked = on;
+      n++;
+    }
+    return n;
   }
 
   /** Read rate per site and meter class, computed now from last-seen times. */
@@ -578,6 +639,7 @@ export class RuleEngine {
       base: 0,
       dirty: false,
       listed: false,
+      parked: this.owns !== undefined && !this.owns(site, device),
     };
     devices.set(device, slot);
     this.slots.push(slot);

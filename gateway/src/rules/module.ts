@@ -17,6 +17,8 @@ export function createRulesModule(d: {
   alarms: AlarmService;
   /** The outbox, whose group commits carry the rule state that changed with their readings (ADR 0080). */
   durable: RulesRuntimeOptions['durable'];
+  /** Cluster mode only: whether this member processes a device. */
+  owns?: RulesRuntimeOptions['owns'];
 }): { rules: RulesRuntime; off: () => void } {
   const { cfg, alarms } = d;
   const rules = new RulesRuntime({
@@ -29,6 +31,7 @@ export function createRulesModule(d: {
     log: d.log.child({ module: 'rules' }),
     onTick: (now) => alarms.tick(now),
     durable: cfg.alarms.ruleState === 'with-readings' ? d.durable : undefined,
+    owns: d.owns,
   });
   const off = d.registry.onChange((e) => rules.registerDevice(factsOf(e)));
   return { rules, off };

@@ -46,6 +46,8 @@ export interface RulesRuntimeOptions {
   wall?: () => number;
   /** With it, state is committed with the readings (alarms.ruleState `with-readings`); without, saved every saveStateMs. */
   durable?: DurableRuleState;
+  /** Cluster mode only: whether this member processes a device (RuleEngineOptions.owns, ADR 0151). */
+  owns?: (site: string, device: string) => boolean;
 }
 
 /** How often a slice of the rule state is saved, and the fewest devices a slice takes. */
@@ -83,6 +85,7 @@ export class RulesRuntime implements Component, ReadingListener {
       facts: opts.facts,
       listener: opts.listener,
       log: opts.log,
+      owns: opts.owns,
     });
   }
 
@@ -175,6 +178,50 @@ export class RulesRuntime implements Component, ReadingListener {
 
   private readonly putDurable = (key: string, value: SavedSlot | string): void =>
     this.opts.durable!.putState(key, value);
+
+  /**
+   * Cluster mode (ADR 0151): devices whose partition this member has taken over get the state the
+   * previous owner left in the shared store (`rows`: DeviceSnapshot JSON), before the replay of
+   * their readings runs; then, as after a restart, each rule's raised severity is made to agree
+   * with the alarms the alarm store holds active. Returns the devices restored; a row that does not
+   * parse is counted and that device starts afresh.
+   */
+  replaceDevices(rows: readonly string[]): number {
+    const devices: DeviceSnapshot[] = [];
+    for (const v of rows) {
+      try {
+        const d = JSON.parse(v) as DeviceSnapshot;
+        if (
+          typeof d.site !== 'string' ||
+          typeof d.device !== 'string' ||
+          typeof d.kind !== 'string' ||
+          typeof d.rules !== 'object' ||
+          d.rules === null
+        )
+          throw new Error('not a device state');
+        devices.push(d);
+      } catch (err) {
+        this.invalidRows++;
+        this.opts.log.error({ err }, "a device's rule state from the shared store could not be read");
+      }
+    }
+    const now = this.clock.now();
+    this.engine.replaceDevices(devices, now);
+    for (const d of devices) if (d.lastTs !== null) this.clock.observe(d.lastTs);
+    const active = this.opts.store.activeRanks?.();
+    if (active && devices.length > 0) {
+      const r = this.engine.reconcile(active, new Set(devices.map((d) => `${d.site}/${d.device}`)));
+      this.reconciled.forgotten += r.forgotten;
+      this.reconciled.adopted += r.adopted;
+    }
+    this.commitSoon();
+    return devices.length;
+  }
+
+  /** Cluster mode: stops (`on`) or resumes the time-based rules of the devices `which` selects. */
+  park(which: (site: string, device: string) => boolean, on: boolean): number {
+    return this.engine.park(which, on);
+  }
 
   /** Makes restored rule state agree with the alarms the alarm store holds active (ADR 0080). */
   private reconcile(): void {

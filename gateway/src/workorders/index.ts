@@ -13,7 +13,15 @@ export { escalate } from './escalation.js';
 export * from './policy.js';
 export * from './types.js';
 export { MaintenancePlanner, nextOccurrence, type MaintenanceTarget } from './maintenance.js';
-export { maintenanceSchema, scheduleSchema, DEFAULT_SCHEDULES, type Schedule } from './maintenance-schema.js';
+export {
+  maintenanceSchema,
+  scheduleSchema,
+  occurrenceSchema,
+  occurrenceKey,
+  DEFAULT_SCHEDULES,
+  type Schedule,
+  type OccurrenceException,
+} from './maintenance-schema.js';
 export { parseCron, nextCron } from '../core/cron.js';
 export { ticketEventLine } from './line-protocol.js';
 export { monthlyReport, monthlyReportCsv, monthRange, type MonthlyReport } from './report.js';

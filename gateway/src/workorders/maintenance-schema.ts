@@ -57,6 +57,50 @@ export const scheduleSchema = z.strictObject({
 
 export type Schedule = z.infer<typeof scheduleSchema>;
 
+/**
+ * One occurrence of a schedule handled apart from its series (docs/fleet.md): moved to another
+ * time, or skipped with a reason (no work order). The series itself stays as it is.
+ */
+export const occurrenceSchema = z
+  .strictObject({
+    schedule: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must match [A-Za-z0-9_.-]{1,64}'),
+    /** The occurrence as the series has it (RFC 3339). */
+    dueAt: z.iso.datetime({ offset: true }),
+    /** Only this site's (and `device`'s) occurrence; absent: every asset of the schedule. */
+    site: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}')
+      .optional(),
+    device: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}')
+      .optional(),
+    /** Skipped: the reason, kept and shown; no work order is raised for it. */
+    skip: z.string().trim().min(1, 'give the reason').max(500).optional(),
+    /** Moved: falls due at this time instead (RFC 3339). */
+    moveTo: z.iso.datetime({ offset: true }).optional(),
+  })
+  .superRefine((o, ctx) => {
+    if ((o.skip === undefined) === (o.moveTo === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['skip'],
+        message: 'give exactly one of skip (a reason) or moveTo',
+      });
+    if (o.device !== undefined && o.site === undefined)
+      ctx.addIssue({ code: 'custom', path: ['site'], message: 'a device needs its site' });
+  });
+
+export type OccurrenceException = z.infer<typeof occurrenceSchema>;
+
+/** The key of an occurrence exception: the schedule, the series' due time and the assets it reaches. */
+export function occurrenceKey(
+  o: Pick<OccurrenceException, 'schedule' | 'dueAt' | 'site' | 'device'>,
+): string {
+  const at = new Date(o.dueAt).toISOString();
+  return o.site === undefined ? `${o.schedule}@${at}` : `${o.schedule}@${at}@${o.site}/${o.device ?? '*'}`;
+}
+
 /** DOMAIN.md "Preventive maintenance" defaults. */
 export const DEFAULT_SCHEDULES: z.input<typeof scheduleSchema>[] = [
   {
@@ -114,8 +158,30 @@ export const maintenanceSchema = z
           seen.add(s.id);
         });
       }),
+    /** Occurrences moved or skipped (an operator's changes land here too, docs/fleet.md). */
+    occurrences: z
+      .array(occurrenceSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((o, i) => {
+          const key = occurrenceKey(o);
+          if (seen.has(key))
+            ctx.addIssue({ code: 'custom', path: [i, 'dueAt'], message: `duplicate occurrence ${key}` });
+          seen.add(key);
+        });
+      }),
   })
   .superRefine((m, ctx) => {
+    const ids = new Set(m.schedules.map((s) => s.id));
+    m.occurrences.forEach((o, i) => {
+      if (!ids.has(o.schedule))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['occurrences', i, 'schedule'],
+          message: `no schedule ${o.schedule}`,
+        });
+    });
     m.schedules.forEach((s, i) => {
       if (s.hour !== undefined && s.hourUtc !== undefined)
         ctx.addIssue({

@@ -4,7 +4,7 @@ import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
 import { nextCron, parseCron } from '../core/cron.js';
 import { CALENDAR_LIMIT, type Upcoming } from './maintenance-calendar.js';
-import type { MaintenanceConfig, Schedule } from './maintenance-schema.js';
+import type { MaintenanceConfig, OccurrenceException, Schedule } from './maintenance-schema.js';
 import type { WorkOrderService } from './service.js';
 
 const DAY = 86_400_000;
@@ -64,6 +64,48 @@ export interface MaintenancePlannerDeps {
   now?: () => number;
 }
 
+/** An occurrence exception with its times in epoch ms. */
+interface Exception {
+  dueAt: number;
+  site?: string;
+  device?: string;
+  skip?: string;
+  moveTo?: number;
+}
+
+function exceptionsOf(list: readonly OccurrenceException[], schedule: string): Exception[] {
+  return list
+    .filter((o) => o.schedule === schedule)
+    .map((o) => ({
+      dueAt: Date.parse(o.dueAt),
+      site: o.site,
+      device: o.device,
+      skip: o.skip,
+      moveTo: o.moveTo === undefined ? undefined : Date.parse(o.moveTo),
+    }));
+}
+
+/** The exception that governs one asset's occurrence: the most specific (device, then site, then all). */
+function governing(
+  list: readonly Exception[],
+  t: { site: string; device: string | null },
+  dueAt: number,
+): Exception | undefined {
+  let best: Exception | undefined;
+  let rank = -1;
+  for (const e of list) {
+    if (e.dueAt !== dueAt) continue;
+    if (e.site !== undefined && e.site !== t.site) continue;
+    if (e.device !== undefined && e.device !== t.device) continue;
+    const r = e.device !== undefined ? 2 : e.site !== undefined ? 1 : 0;
+    if (r > rank) [best, rank] = [e, r];
+  }
+  return best;
+}
+
+/** What decides when a schedule's occurrences fall: a change of any of these starts its series again. */
+const timing = (s: Schedule) => JSON.stringify([s.every, s.hour, s.hourUtc, s.timeZone, s.anchor]);
+
 /** Occurrences of one tick at most per schedule and target, so a long outage cannot loop for ever. */
 const MAX_CATCH_UP = 400;
 /** The next due time of a schedule with no further occurrence. */
@@ -80,10 +122,34 @@ export class MaintenancePlanner implements Component {
   private readonly next = new Map<string, number>();
   private readonly now: () => number;
   private started = false;
-  private counts = { raised: 0 };
+  private counts = { raised: 0, skipped: 0 };
+  private config: MaintenanceConfig;
 
   constructor(private readonly deps: MaintenancePlannerDeps) {
     this.now = deps.now ?? Date.now;
+    this.config = deps.config;
+  }
+
+  /**
+   * The schedules and occurrence exceptions in force now (Gateway.reload: an operator's change or
+   * the file's). A schedule removed, or whose timing changed, starts again from its next occurrence
+   * (no backfill of a series that was not in force); moved occurrences already raised stay raised.
+   */
+  setConfig(next: MaintenanceConfig): void {
+    const after = new Map(next.schedules.map((s) => [s.id, s]));
+    for (const s of this.config.schedules) {
+      const n = after.get(s.id);
+      if (!n || timing(n) !== timing(s)) this.forgetSeries(s.id);
+    }
+    this.config = next;
+  }
+
+  private forgetSeries(id: string): void {
+    const prefix = `${id}|`;
+    for (const k of [...this.next.keys()]) if (k.startsWith(prefix) && !k.includes('@')) this.next.delete(k);
+    this.deps.db
+      .prepare("DELETE FROM pm_next WHERE substr(key, 1, length(?)) = ? AND instr(key, '@') = 0")
+      .run(prefix, prefix);
   }
 
   async start(): Promise<void> {
@@ -103,61 +169,108 @@ export class MaintenancePlanner implements Component {
     return { state: this.started ? 'ok' : 'stopped', tracked: this.next.size, ...this.counts };
   }
 
-  /** Raises every occurrence due by `now`; returns how many. */
+  /**
+   * Raises every occurrence due by `now`; returns how many. A skipped occurrence raises nothing
+   * (its reason is logged); a moved one is raised at its new time instead of the series' time.
+   */
   tick(now = this.now()): number {
-    if (!this.deps.config.enabled) return 0;
+    if (!this.config.enabled) return 0;
     const save = this.deps.db.prepare(
       'INSERT INTO pm_next (key, next_due_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET next_due_at = excluded.next_due_at',
     );
     let raised = 0;
+    let skipped = 0;
     const targets = [...this.deps.targets()];
-    for (const s of this.deps.config.schedules) {
+    for (const s of this.config.schedules) {
+      const exceptions = exceptionsOf(this.config.occurrences, s.id);
       for (const t of this.targetsOf(s, targets)) {
         const key = `${s.id}|${t.site}|${t.device ?? ''}`;
         let due = this.next.get(key);
         if (due === undefined) {
           // A new (schedule, asset) starts with its next occurrence: no backfill.
-          const first = nextOccurrence(s, now) ?? NEVER;
-          save.run(key, first);
-          this.next.set(key, first);
-          continue;
+          due = nextOccurrence(s, now) ?? NEVER;
+          save.run(key, due);
+          this.next.set(key, due);
         }
         for (let i = 0; i < MAX_CATCH_UP && due <= now; i++) {
           const next: number = nextOccurrence(s, due) ?? NEVER;
-          // The occurrence's ticket and the next due time commit together: neither lost nor raised twice.
-          this.deps.service.createMaintenance(s, t, due, () => save.run(key, next));
+          const e = governing(exceptions, t, due);
+          if (e) {
+            // Skipped or moved: the series goes on without a work order for this time.
+            save.run(key, next);
+            if (e.skip !== undefined) {
+              skipped++;
+              this.deps.log?.info(
+                {
+                  schedule: s.id,
+                  site: t.site,
+                  device: t.device,
+                  dueAt: new Date(due).toISOString(),
+                  reason: e.skip,
+                },
+                'maintenance occurrence skipped',
+              );
+            }
+          } else {
+            // The occurrence's ticket and the next due time commit together: neither lost nor raised twice.
+            this.deps.service.createMaintenance(s, t, due, () => save.run(key, next));
+            raised++;
+          }
           this.next.set(key, next);
-          raised++;
           due = next;
+        }
+        for (const e of exceptions) {
+          if (e.moveTo === undefined || e.moveTo > now || governing(exceptions, t, e.dueAt) !== e) continue;
+          // Each moved occurrence is raised once, remembered under its own key with the series'.
+          const moved = `${key}@${e.dueAt}`;
+          if (this.next.get(moved) === NEVER) continue;
+          this.deps.service.createMaintenance(s, t, e.moveTo, () => save.run(moved, NEVER), e.dueAt);
+          this.next.set(moved, NEVER);
+          raised++;
         }
       }
     }
     this.counts.raised += raised;
+    this.counts.skipped += skipped;
     if (raised > 0) this.deps.log?.info({ raised }, 'maintenance work orders raised');
     return raised;
   }
 
-  /** Occurrences due in `[from, to)` not raised yet: each (schedule, asset) from its next due time on. */
+  /**
+   * Occurrences due in `[from, to)` not raised yet: each (schedule, asset) from its next due time
+   * on, skipped ones left out and moved ones at their new time.
+   */
   upcoming(from: number, to: number, now = this.now()): Upcoming[] {
-    if (!this.deps.config.enabled) return [];
+    if (!this.config.enabled) return [];
     const out: Upcoming[] = [];
     const targets = [...this.deps.targets()];
-    for (const s of this.deps.config.schedules) {
+    for (const s of this.config.schedules) {
+      const exceptions = exceptionsOf(this.config.occurrences, s.id);
+      const entry = (t: { site: string; device: string | null }, dueAt: number): Upcoming => ({
+        schedule: s.id,
+        title: s.title,
+        site: t.site,
+        device: t.device,
+        dueAt,
+        form: s.form,
+      });
       for (const t of this.targetsOf(s, targets)) {
-        let due: number | undefined =
-          this.next.get(`${s.id}|${t.site}|${t.device ?? ''}`) ?? nextOccurrence(s, now);
+        const key = `${s.id}|${t.site}|${t.device ?? ''}`;
+        let due: number | undefined = this.next.get(key) ?? nextOccurrence(s, now);
         while (due !== undefined && due < to && out.length < CALENDAR_LIMIT) {
-          if (due >= from)
-            out.push({
-              schedule: s.id,
-              title: s.title,
-              site: t.site,
-              device: t.device,
-              dueAt: due,
-              form: s.form,
-            });
+          if (due >= from && !governing(exceptions, t, due)) out.push(entry(t, due));
           due = nextOccurrence(s, due);
         }
+        for (const e of exceptions)
+          if (
+            e.moveTo !== undefined &&
+            e.moveTo >= from &&
+            e.moveTo < to &&
+            governing(exceptions, t, e.dueAt) === e &&
+            this.next.get(`${key}@${e.dueAt}`) !== NEVER &&
+            out.length < CALENDAR_LIMIT
+          )
+            out.push(entry(t, e.moveTo));
       }
     }
     return out;
@@ -165,7 +278,7 @@ export class MaintenancePlanner implements Component {
 
   /** A schedule's title. */
   titleOf(id: string): string | undefined {
-    return this.deps.config.schedules.find((s) => s.id === id)?.title;
+    return this.config.schedules.find((s) => s.id === id)?.title;
   }
 
   private targetsOf(

@@ -164,7 +164,8 @@ export const workordersSchema = z.strictObject({
   /** How often deadlines are checked. */
   tickMs: z.number().int().min(100).max(600_000).default(30_000),
   /** Preventive-maintenance schedules (DOMAIN.md defaults: tank disinfection every 10 days, ...). */
-  maintenance: maintenanceSchema.prefault({}),
+  // Applied live by Gateway.reload (operators edit schedules and occurrences, docs/fleet.md).
+  maintenance: maintenanceSchema.prefault({}).meta({ restart: false }),
   /**
    * The readings snapshot: besides the latest values, the history of the rule's metric over the
    * `historyMin` before the alarm, read from InfluxDB (when enabled) `delayMs` after the ticket is

@@ -359,6 +359,8 @@ export class WorkOrderService implements Component {
     target: { site: string; device: string | null; location?: string },
     dueAt: number,
     alsoInTransaction?: () => void,
+    /** The series' time of an occurrence an operator moved to `dueAt`. */
+    movedFrom?: number,
   ): Ticket {
     const now = this.now();
     const changes = new Changes();
@@ -390,7 +392,9 @@ export class WorkOrderService implements Component {
       action: 'create',
       from: null,
       to: 'open',
-      note: `preventive maintenance ${s.id} due ${new Date(dueAt).toISOString()}`,
+      note:
+        `preventive maintenance ${s.id} due ${new Date(dueAt).toISOString()}` +
+        (movedFrom === undefined ? '' : ` (moved from ${new Date(movedFrom).toISOString()})`),
     });
     this.commit(changes, alsoInTransaction);
     return structuredClone(t);

@@ -2,6 +2,10 @@ import { useEffect, useState } from 'preact/hooks';
 import type { ConfigChange } from '../api';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
+import { FleetSchedules } from './fleet-schedules';
+import { FleetChain, PinBadge } from './fleet-chain';
+import { FleetDiscovered } from './fleet-discovered';
+import { FleetChannelsView } from './fleet-channels';
 
 /**
  * Fleet management (docs/fleet.md): who is on call this week, the escalation chain, the declared
@@ -24,8 +28,12 @@ export function FleetView() {
   return (
     <section class="fleet-view" data-testid="fleet">
       {err && <p class="error">{err}</p>}
-      {contacts && <OnCall contacts={contacts} admin={admin} onChanged={changed} />}
+      {contacts && <OnCall contacts={contacts} admin={admin && !contacts.pin} onChanged={changed} />}
+      {contacts && <FleetChain contacts={contacts} admin={admin} onChanged={changed} />}
+      <FleetDiscovered admin={admin} rev={rev} onAdopted={changed} />
       {admin && <CsvImport onImported={changed} />}
+      <FleetSchedules />
+      <FleetChannelsView />
       <h3>{t('devicesDeclared')}</h3>
       <div data-testid="fleet-devices">
         {devices.length === 0 ? (
@@ -39,7 +47,8 @@ export function FleetView() {
                   <b>{key}</b> {d.device.name ?? ''} <span class="muted">{d.device.kind}</span>
                 </span>
                 {d.retired && <span class="pill s-offline">{t('retiredLabel')}</span>}
-                {admin && !d.retired && editing !== key && (
+                {d.pin && <PinBadge pin={d.pin} />}
+                {admin && !d.pin && !d.retired && editing !== key && (
                   <button
                     type="button"
                     class="secondary"
@@ -58,7 +67,7 @@ export function FleetView() {
                     }}
                   />
                 )}
-                {admin && !d.retired && (
+                {admin && !d.pin && !d.retired && (
                   <button
                     type="button"
                     class="secondary"

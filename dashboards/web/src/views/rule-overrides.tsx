@@ -4,6 +4,7 @@ import { can, useApp } from '../context';
 import { fmtTime, unitOf } from '../format';
 import { ruleName } from '../labels';
 import { LEVELS, changedSet, formOf, mergeSet, type FormValues } from '../overrides';
+import { PinBadge } from './fleet-chain';
 
 type Rule = EffectiveRules['rules'][number];
 type Scope = 'device' | 'site' | 'kind';
@@ -16,8 +17,9 @@ function Source(props: { rule: Rule; path: string }) {
   const layer = s?.layer ?? 'default';
   return (
     <span
-      class={`src src-${layer}`}
+      class={`src src-${layer}${s?.pinned ? ' src-pinned' : ''}`}
       data-source={layer}
+      data-pinned={s?.pinned ? 'true' : undefined}
       title={s ? t(`origin_${s.origin}`) : t('src_default')}
     >
       {t(`src_${layer}`)}
@@ -50,6 +52,7 @@ export function RuleOverrides(props: { device: string; onChanged: () => void }) 
   const prefixes = [`device:${props.device}:`, `site:${site}:`, `kind:${data.kind}:`];
   const mine = changes.filter((c) => prefixes.some((p) => c.key.startsWith(p)));
   const thresholds = data.rules.filter((r) => r.def.kind === 'threshold');
+  const pinned = new Set(data.rules.filter((r) => r.pin).map((r) => r.rule));
   const changed = () => {
     setRev((v) => v + 1);
     props.onChanged();
@@ -66,7 +69,8 @@ export function RuleOverrides(props: { device: string; onChanged: () => void }) 
               <b>{ruleName(r.rule, lang) ?? r.rule}</b> <span class="muted">{r.rule}</span>
               {!r.enabled && <span class="pill s-offline">{t('ruleDisabled')}</span>}
               <Source rule={r} path="enabled" />
-              {mayEdit && editing !== r.rule && (
+              {r.pin && <PinBadge pin={r.pin} />}
+              {mayEdit && !r.pin && editing !== r.rule && (
                 <button
                   type="button"
                   class="secondary"
@@ -110,7 +114,15 @@ export function RuleOverrides(props: { device: string; onChanged: () => void }) 
         {mine.length === 0 ? (
           <p class="empty">{t('none')}</p>
         ) : (
-          mine.map((c) => <ChangeRow c={c} key={c.id} mayRestore={mayEdit} onRestored={changed} />)
+          mine.map((c) => (
+            <ChangeRow
+              c={c}
+              key={c.id}
+              // A pinned rule's old changes cannot be put back (the gateway answers 409).
+              mayRestore={mayEdit && !pinned.has(c.key.split(':')[2] ?? '')}
+              onRestored={changed}
+            />
+          ))
         )}
       </div>
     </section>

@@ -27,6 +27,9 @@ function redact(v: unknown): unknown {
         ? '(secret)'
         : redact(x);
     if (SECRET_KEYS.has(k) && Array.isArray(x)) out[k] = x.map(() => '(secret)');
+    // A webhook's header values are secrets (an API key of the receiver); their names are not.
+    if (k === 'headers' && typeof x === 'object' && x !== null && !Array.isArray(x))
+      out[k] = Object.fromEntries(Object.keys(x).map((h) => [h, '(secret)']));
   }
   return out;
 }

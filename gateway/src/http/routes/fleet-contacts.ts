@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { GatewayConfig } from '../../config/schema.js';
 import { FleetError, type FleetService } from '../../fleet/service.js';
+import { FLEET_ERROR_CODES } from './fleet-errors.js';
+import { contactsPin } from '../../fleet/pins.js';
 import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import { chainBody, changeResult, contactsSchema, onCallBody } from '../schemas/fleet.js';
@@ -12,8 +14,7 @@ export interface FleetContactRouteDeps {
 }
 
 function refused(err: unknown): never {
-  if (err instanceof FleetError)
-    throw new HttpError(err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST', err.message);
+  if (err instanceof FleetError) throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
   throw err;
 }
 
@@ -41,6 +42,8 @@ export const fleetContactRoutes: FastifyPluginAsyncZod<FleetContactRouteDeps> = 
         week: c.week,
         onCall: week?.contact ?? null,
         rota: c.rota,
+        configured: fleet.configuredChain(),
+        pin: contactsPin(fleet.pins()) ?? null,
       };
     },
   );
@@ -52,7 +55,7 @@ export const fleetContactRoutes: FastifyPluginAsyncZod<FleetContactRouteDeps> = 
       schema: {
         summary: 'Replaces the escalation chain (level 1 first); the next escalation uses it',
         body: chainBody,
-        response: { 200: changeResult, 400: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -70,7 +73,7 @@ export const fleetContactRoutes: FastifyPluginAsyncZod<FleetContactRouteDeps> = 
       schema: {
         summary: 'Who is on call in an ISO week (default this week): level 1 of the chain that week',
         body: onCallBody,
-        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { FleetError, type FleetService } from '../../fleet/service.js';
+import { FLEET_ERROR_CODES } from './fleet-errors.js';
+import { devicePin } from '../../fleet/pins.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
@@ -22,12 +24,11 @@ export interface FleetDeviceRouteDeps {
 }
 
 function refused(err: unknown): never {
-  if (err instanceof FleetError)
-    throw new HttpError(err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST', err.message);
+  if (err instanceof FleetError) throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
   throw err;
 }
 
-const answers = { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors };
+const answers = { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors };
 
 /**
  * Devices from the dashboard (docs/fleet.md), admin: create and edit, retire (kept, never
@@ -46,7 +47,14 @@ export const fleetDeviceRoutes: FastifyPluginAsyncZod<FleetDeviceRouteDeps> = as
         response: { 200: z.object({ devices: z.array(fleetDeviceSchema) }), ...authErrors },
       },
     },
-    async () => ({ devices: fleet.listDevices() }),
+    async () => {
+      const pins = fleet.pins();
+      return {
+        devices: fleet
+          .listDevices()
+          .map((d) => ({ ...d, pin: devicePin(pins, `${d.device.site}/${d.device.id}`) ?? null })),
+      };
+    },
   );
 
   app.put(

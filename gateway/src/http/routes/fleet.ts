@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GatewayConfig } from '../../config/schema.js';
 import { FleetError, type FleetService } from '../../fleet/service.js';
-import type { FleetChange } from '../../fleet/store.js';
+import { FLEET_ERROR_CODES } from './fleet-errors.js';
+import type { FleetChange, FleetEntity } from '../../fleet/store.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
@@ -26,14 +27,21 @@ export interface FleetRouteDeps {
   config(): GatewayConfig;
 }
 
+/** What an engineer changes (and so may restore); the rest is the admin's. */
+const ENGINEER_ENTITIES = new Set<FleetEntity>(['rule-override', 'schedule', 'pm-occurrence']);
+
 export function changeToJson(c: FleetChange) {
   return { ...c, at: new Date(c.at).toISOString() };
 }
 
 /** A refused change as the catalogue answers it: the problems with their key paths. */
 function refused(err: unknown): never {
-  if (err instanceof FleetError)
-    throw new HttpError(err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST', err.message);
+  if (err instanceof FleetError) {
+    // A restore that would remove or disable a webhook contacts still use.
+    if (err.kind === 'in-use')
+      throw new HttpError('GW_ERR_CHANNEL_IN_USE', err.message, { contacts: err.users });
+    throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
+  }
   throw err;
 }
 
@@ -96,7 +104,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Sets the override of one rule for a kind, a site or a device; applied at once',
         body: overrideBody,
-        response: { 200: changeResult, 400: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -113,7 +121,7 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Removes an override (`?key=scope:target:rule`): the layer below applies again',
         querystring: overrideKeyQuery,
-        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -144,13 +152,13 @@ export const fleetRoutes: FastifyPluginAsyncZod<FleetRouteDeps> = async (app, de
       schema: {
         summary: 'Puts back the value a change replaced, recorded as a new change',
         params: changeParams,
-        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors },
+        response: { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
     async (req) => {
       // Devices and contacts are the admin's: putting one back needs the role that changes it.
       const entity = (await fleet.change(req.params.id))?.entity;
-      if (entity !== undefined && entity !== 'rule-override' && req.principal!.role !== 'admin')
+      if (entity !== undefined && !ENGINEER_ENTITIES.has(entity) && req.principal!.role !== 'admin')
         throw new HttpError('GW_ERR_FORBIDDEN', `restoring a ${entity} change needs the admin role`);
       const c = await fleet.restore(req.params.id, req.principal!.name).catch(refused);
       return { change: c ? changeToJson(c) : null };

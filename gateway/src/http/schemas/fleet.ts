@@ -4,7 +4,15 @@ import { named } from './registry.js';
 
 /** Runtime configuration (docs/fleet.md): operators' changes over the config file. */
 
-export const FLEET_ENTITY_NAMES = ['rule-override', 'device', 'contact', 'on-call'] as const;
+export const FLEET_ENTITY_NAMES = [
+  'rule-override',
+  'device',
+  'contact',
+  'on-call',
+  'schedule',
+  'pm-occurrence',
+  'channel',
+] as const;
 export const OVERRIDE_SCOPE_NAMES = ['kind', 'site', 'device'] as const;
 export const VALUE_LAYERS = ['default', 'critical', 'kind', 'site', 'device'] as const;
 
@@ -75,7 +83,12 @@ export const effectiveQuery = z.strictObject({
   device: z.string().regex(/^[A-Za-z0-9_-]{1,64}\/[A-Za-z0-9_-]{1,64}$/, 'must be site/device'),
 });
 
-const valueSource = z.object({ layer: z.enum(VALUE_LAYERS), origin: z.enum(['file', 'database']) });
+const valueSource = z.object({
+  layer: z.enum(VALUE_LAYERS),
+  origin: z.enum(['file', 'database']),
+  /** Pinned in the config file (`fleet.pinned`): operators cannot change it. */
+  pinned: z.boolean().optional(),
+});
 
 export const effectiveRulesSchema = named(
   z.object({
@@ -91,6 +104,8 @@ export const effectiveRulesSchema = named(
         def: z.record(z.string(), z.unknown()),
         /** Each value not from the default pack, by key path (`low.value`): its layer and origin. */
         sources: z.record(z.string(), valueSource),
+        /** The pin (`fleet.pinned` entry) that keeps operators from overriding this rule; null: none. */
+        pin: z.string().nullable(),
       }),
     ),
     /** The operators' overrides that reach this device (its kind's, its site's, its own). */
@@ -123,6 +138,8 @@ export const fleetDeviceSchema = named(
     device: z.object({ ...deviceFields, critical: z.boolean() }),
     retired: z.boolean(),
     origin: z.enum(['file', 'database']),
+    /** The pin (`fleet.pinned` entry) that keeps operators from changing it; null: none. */
+    pin: z.string().nullable(),
   }),
   'FleetDevice',
   'A declared device: from the config file or changed here; retired ones are kept',
@@ -193,6 +210,10 @@ export const contactsSchema = named(
     week: z.string(),
     onCall: contactJson.nullable(),
     rota: z.array(z.object({ week: z.string(), contact: contactJson })),
+    /** The chain as set (the operators' or the file's), before this week's on-call contact: what an editor starts from. */
+    configured: z.array(contactJson),
+    /** The pin (`fleet.pinned: workorders.contacts`) that keeps the chain and rota the file's; null: none. */
+    pin: z.string().nullable(),
   }),
   'Contacts',
   'The escalation chain in force and the on-call rota by ISO week',

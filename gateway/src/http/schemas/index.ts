@@ -15,3 +15,5 @@ export * from './tickets.js';
 export * from './windows.js';
 export { apiSchemas } from './registry.js';
 export * from './fleet.js';
+export * from './fleet-schedules.js';
+export * from './fleet-channels.js';

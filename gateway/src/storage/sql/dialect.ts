@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type PgModule from 'pg';
 
 /** Which database holds the shared state: the embedded SQLite file, or PostgreSQL for a cluster. */
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -25,15 +26,25 @@ export interface OpenedSql {
   where: string;
 }
 
-// PostgreSQL's int8 (bigint) arrives as a string by default, because it can exceed 2^53. The
-// shared tables keep epoch milliseconds and counters in bigint columns, all far below 2^53, so
-// they are read as numbers, the same type the SQLite driver gives.
-pg.types.setTypeParser(20, (v: string) => Number(v));
+let pgModule: typeof PgModule | undefined;
+/**
+ * The PostgreSQL driver, loaded when a PostgreSQL URL is configured and not at start: the embedded
+ * default does not carry it on its heap, which the ingest path's garbage collector feels.
+ */
+function loadPg(): typeof PgModule {
+  if (pgModule) return pgModule;
+  const pg = createRequire(import.meta.url)('pg') as typeof PgModule;
+  // PostgreSQL's int8 (bigint) arrives as a string by default, because it can exceed 2^53. The
+  // shared tables keep epoch milliseconds and counters in bigint columns, all far below 2^53, so
+  // they are read as numbers, the same type the SQLite driver gives.
+  pg.types.setTypeParser(20, (v: string) => Number(v));
+  return (pgModule = pg);
+}
 
 /** Opens the shared-state database through Kysely, one query builder for both dialects (ADR 0120). */
 export function openSql(t: SqlTarget): OpenedSql {
   if (t.postgresUrl !== undefined) {
-    const pool = new pg.Pool({ connectionString: t.postgresUrl, max: t.poolSize ?? 10 });
+    const pool = new (loadPg().Pool)({ connectionString: t.postgresUrl, max: t.poolSize ?? 10 });
     // A dropped connection (server restart) is an error event on the idle client: without a
     // listener it would crash the process. The pool replaces the client on the next query.
     pool.on('error', () => undefined);

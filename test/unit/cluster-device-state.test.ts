@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DeviceStateTracker,
+  type LocalStateStore,
+  type StateValue,
+} from '../../gateway/src/cluster/device-state.js';
+import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
+import { pino } from 'pino';
+import { RuleEngine } from '../../gateway/src/rules/engine.js';
+import { RulesRuntime } from '../../gateway/src/rules/runtime.js';
+import { parseRules, type RuleInput } from '../../gateway/src/rules/schema.js';
+import type { Transition } from '../../gateway/src/rules/types.js';
+
+const P = 8;
+const PREFIXES = { meter: 'consumption:', rules: 'rules:' };
+
+/** The outbox's state interface, in memory (pure logic under test is the tracker's). */
+function localStore() {
+  const puts: Array<[string, string]> = [];
+  const store: LocalStateStore = {
+    loadState: () => new Map(),
+    putState: (k: string, v: StateValue) => void puts.push([k, String(v)]),
+    addStateSource: () => () => {},
+    requestCommit: () => {},
+  };
+  return { store, puts };
+}
+
+/** A meter's state as derive keeps it: one object changed in place, serialised when read. */
+class Meter {
+  constructor(
+    public ts: number,
+    public index: number,
+  ) {}
+  toString(): string {
+    return `${this.ts} ${this.index}`;
+  }
+}
+
+describe('DeviceStateTracker (ADR 0151)', () => {
+  it('forwards every write to the local store and hands out a capture only once the watermark passed it', () => {
+    const { store, puts } = localStore();
+    const t = new DeviceStateTracker(store, P, PREFIXES);
+    const m = new Meter(1000, 5.5);
+    t.putState('consumption:s1/wm-1', m);
+    t.putState('rules:s1/chl-1', '{"site":"s1"}');
+    t.putState('rules:_read_rate', '{}');
+    expect(puts.map((p) => p[0])).toEqual(['consumption:s1/wm-1', 'rules:s1/chl-1', 'rules:_read_rate']);
+
+    t.capture(100);
+    // Changed after the capture: belongs to the next one, not to the state as of 100.
+    m.ts = 2000;
+    m.index = 6.25;
+    t.putState('consumption:s1/wm-1', m);
+    t.capture(200);
+
+    expect(t.settled(99, () => true)).toEqual({ rules: [], meters: [] });
+    const at100 = t.settled(100, () => true);
+    expect(at100.meters).toEqual([
+      { site: 's1', device: 'wm-1', partition: partitionOfDevice('s1', 'wm-1', P), ts: 1000, idx: 5.5 },
+    ]);
+    // The read-rate alarms are the site's, not a device's: they stay local.
+    expect(at100.rules.map((r) => r.device)).toEqual(['chl-1']);
+    t.written(100, 2);
+    expect(t.pending).toBe(1);
+    expect(t.settled(250, () => true).meters[0]).toMatchObject({ ts: 2000, idx: 6.25 });
+  });
+
+  it('writes only the partitions it is told, and forgets what is pending for purged ones', () => {
+    const { store } = localStore();
+    const t = new DeviceStateTracker(store, P, PREFIXES);
+    const devices = Array.from({ length: 40 }, (_, i) => `wm-${i}`);
+    for (const d of devices) t.putState(`consumption:s1/${d}`, `10 ${d.length}`);
+    t.capture(10);
+    const p0 = partitionOfDevice('s1', 'wm-0', P);
+    const only = t.settled(10, (p) => p === p0).meters;
+    expect(only.length).toBeGreaterThan(0);
+    expect(only.every((r) => r.partition === p0)).toBe(true);
+    t.purge(new Set([p0]));
+    const rest = t.settled(10, () => true).meters;
+    expect(rest.some((r) => r.partition === p0)).toBe(false);
+    expect(rest.length).toBe(devices.length - only.length);
+  });
+
+  it('bounds the captures kept while the watermark stands still, merging the oldest', () => {
+    const { store } = localStore();
+    const t = new DeviceStateTracker(store, P, PREFIXES);
+    for (let i = 1; i <= 300; i++) {
+      t.putState('consumption:s1/wm-1', `${i} ${i}`);
+      if (i % 2) t.putState('consumption:s1/wm-2', `${i} ${i}`);
+      t.capture(i);
+    }
+    expect(t.pending).toBeLessThanOrEqual(120);
+    const rows = t.settled(300, () => true).meters;
+    expect(rows.find((r) => r.device === 'wm-1')).toMatchObject({ ts: 300 });
+    expect(rows.find((r) => r.device === 'wm-2')).toMatchObject({ ts: 299 });
+  });
+});
+
+describe('rule state moving between engines (ADR 0151)', () => {
+  const MIN = 60_000;
+  const T0 = Date.UTC(2026, 0, 1);
+  const rule: RuleInput = {
+    id: 'c.low',
+    kind: 'threshold',
+    kinds: ['chlorination'],
+    class: 'safety',
+    metric: 'v',
+    low: { value: 0.5, severity: 'warning', onDelayMs: 10 * MIN },
+  };
+  const make = (owns?: (s: string, d: string) => boolean) => {
+    const out: Transition[] = [];
+    const engine = new RuleEngine({
+      rules: parseRules({ pack: [], custom: [rule] }),
+      facts: { get: () => undefined },
+      listener: (b) => out.push(...b),
+      owns,
+    });
+    return { engine, out };
+  };
+  const low = (min: number) => ({
+    site: 's1',
+    kind: 'chlorination',
+    device: 'c1',
+    ts: T0 + min * MIN,
+    fields: { v: 0.2 },
+  });
+
+  it('a taken-over device completes its on-delay at its own time on the new engine', () => {
+    const a = make();
+    a.engine.process(low(0));
+    a.engine.process(low(4));
+    const saved = a.engine.snapshotState().devices;
+
+    // The new owner had the device parked (another member's), with state of its own.
+    let mine = false;
+    const b = make(() => mine);
+    b.engine.process(low(-30));
+    b.engine.tick(T0 + 9 * MIN);
+    expect(b.out).toEqual([]);
+    mine = true;
+    b.engine.replaceDevices(saved, T0 + 6 * MIN);
+    b.engine.tick(T0 + 9 * MIN);
+    expect(b.out).toEqual([]);
+    b.engine.tick(T0 + 10 * MIN);
+    expect(b.out.map((t) => [t.type, (t.ts - T0) / MIN])).toEqual([['raise', 10]]);
+    // A replayed reading older than the restored one changes nothing.
+    b.engine.process(low(2));
+    expect(b.engine.stats().outOfOrder).toBe(1);
+  });
+
+  it('a parked device runs no time-based rule; unparked, it does', () => {
+    const a = make();
+    a.engine.process(low(0));
+    expect(a.engine.park((_s, d) => d === 'c1', true)).toBe(1);
+    a.engine.tick(T0 + 20 * MIN);
+    expect(a.out).toEqual([]);
+    a.engine.park(() => true, false);
+    a.engine.tick(T0 + 20 * MIN);
+    expect(a.out.map((t) => t.type)).toEqual(['raise']);
+  });
+
+  it('a row from the shared store that is not a device state is counted, and the others restored', () => {
+    const a = make();
+    a.engine.process(low(0));
+    const good = JSON.stringify(a.engine.snapshotState().devices[0]);
+    const rt = new RulesRuntime({
+      rules: parseRules({ pack: [], custom: [rule] }),
+      facts: { get: () => undefined },
+      store: { saveRuleStateRows: () => {}, loadRuleState: () => undefined },
+      listener: () => {},
+      tickMs: 1000,
+      saveStateMs: 60_000,
+      log: pino({ level: 'silent' }),
+    });
+    expect(rt.replaceDevices(['not json', '{"site":"s1","device":"x","rules":null}', good])).toBe(1);
+    expect(rt.health().invalidStateRows).toBe(2);
+    expect(rt.engine.snapshotState().devices.map((d) => d.device)).toEqual(['c1']);
+  });
+});
