@@ -27,6 +27,7 @@ import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
+import { createClusterView, VIEW_STEPS } from './view/module.js';
 import { ACCOUNT_STEPS } from './accounts/tables.js';
 import { startAccounts } from './accounts/module.js';
 import { FLEET_STEPS } from './fleet/migrations.js';
@@ -38,7 +39,12 @@ import { factsOf } from './registry/facts.js';
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
  * module that keeps shared state (accounts, runtime configuration, …) adds its steps here.
  */
-const SHARED_STEPS: readonly SharedMigration[] = [...CLUSTER_MIGRATIONS, ...ACCOUNT_STEPS, ...FLEET_STEPS];
+const SHARED_STEPS: readonly SharedMigration[] = [
+  ...CLUSTER_MIGRATIONS,
+  ...ACCOUNT_STEPS,
+  ...FLEET_STEPS,
+  ...VIEW_STEPS,
+];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
 const NO_SINK = { append: (): void => {}, appendBytes: (): void => {} };
@@ -116,6 +122,14 @@ export class Gateway extends GatewayParts {
       httpUrl: () => this.httpAddress,
     });
     const lead = cluster?.lead;
+    // Cluster mode only: this instance's alarm and ticket changes copied to PostgreSQL, the others'
+    // read from there (ADR 0155). Started before the alarms and work orders so that it stops after
+    // them and their last changes are written.
+    const view = createClusterView({ cfg, log, metrics, hub: this.hub, shared: () => this.shared! });
+    if (view) {
+      await lifecycle.start(view.writer);
+      lifecycle.onStopped(bus.on('alarm', view.writer.onAlarm), bus.on('ticket', view.writer.onTicket));
+    }
     // Clustered, the meters' indices and the rule state go through the tracker that moves them with
     // their partition (ADR 0151); otherwise straight to the outbox, as before.
     const deriver = new Deriver(cluster?.state ?? outbox, registry);
@@ -139,12 +153,22 @@ export class Gateway extends GatewayParts {
         sink: woSink,
         lead,
         checkpointHost: outbox,
+        numbers: view?.numbers,
       });
     }
     await lifecycle.start(alarms);
     // An active alarm whose ticket a power cut took (workorders.db commits without an fsync on the
     // event loop, ADR 0091) gets it now, before the rules run.
     this.wo?.service.reconcileAlarms(alarms.activeAlarms());
+    if (view) {
+      // What a crash during a PostgreSQL outage took from the writer's queue, copied again.
+      view.writer.resync(
+        alarms.list({ state: 'active' }),
+        alarms.listIncidents().filter((i) => i.state === 'open'),
+        this.wo?.service.unclosed() ?? [],
+      );
+      await lifecycle.start(view.feed);
+    }
     const { rules, off } = createRulesModule({
       cfg,
       log,
@@ -211,6 +235,7 @@ export class Gateway extends GatewayParts {
       health: () => this.health(),
       alarms: { service: alarms, rules },
       tickets: this.workorders,
+      view: view?.reader,
       notifications: this.notifications,
       reports,
       reportStatus,

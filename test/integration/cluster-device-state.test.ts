@@ -29,6 +29,7 @@ interface ClusterHealth {
 }
 
 interface AlarmJson {
+  id: string;
   rule: string;
   device: string;
   raisedAt: string;
@@ -287,7 +288,12 @@ describe('cluster: device state moves with the partition', () => {
         'the delayed alarm raised by the new owner',
       );
       await new Promise((r) => setTimeout(r, 2000));
-      raised = (await Promise.all(survivors.map((g) => alarms(g, chl)))).flat();
+      // Every member lists the cluster's alarms (the shared view, ADR 0155): counted once by id.
+      raised = [
+        ...new Map(
+          (await Promise.all(survivors.map((g) => alarms(g, chl)))).flat().map((a) => [a.id, a]),
+        ).values(),
+      ];
       // Once across the cluster, at the delay's own time counted from before the kill: not
       // restarted from the takeover (or from the first replayed reading), not raised twice.
       expect(raised).toHaveLength(1);

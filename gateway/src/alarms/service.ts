@@ -200,6 +200,11 @@ export class AlarmService implements Component {
     return all ? this.store.windows() : this.windows.map((w) => ({ ...w }));
   }
 
+  /** The most alarms a list answers with (`alarms.listLimit`). */
+  get listLimit(): number {
+    return this.cfg.listLimit;
+  }
+
   /** The alarms active now (copies). */
   activeAlarms(): Alarm[] {
     return [...this.active.values()].map((a) => ({ ...a }));

@@ -15,6 +15,7 @@ import type { DashboardConfig } from '../config/schema.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import type { TokenDb } from './token-db.js';
+import type { SharedView } from '../view/types.js';
 import type { AccountService } from '../accounts/service.js';
 import type { SecureCookie } from './session-cookie.js';
 import { registerDashboard } from './dashboard.js';
@@ -64,6 +65,8 @@ export interface AppDeps {
   reader?: InfluxReader;
   /** Work orders (absent: no `/api/tickets`). */
   tickets?: WorkOrderService;
+  /** Cluster mode: alarm and ticket routes read every instance's records here (absent: local only). */
+  view?: SharedView;
   /** Ticket notifications: the inbound webhook and the admin queue view (absent: neither). */
   notifications?: NotificationService;
   /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
@@ -173,6 +176,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       alarms: deps.alarms.service,
       rules: deps.alarms.rules,
       deviceFacts: (site, device) => deps.registry.lookup(site, device),
+      view: deps.view,
     });
     void app.register(windowRoutes, { alarms: deps.alarms.service });
   }
@@ -185,7 +189,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
   if (deps.live) void app.register(liveRoutes, { hub: deps.live.hub, cfg: deps.live.cfg });
   if (deps.admin) void app.register(adminRoutes, { reload: deps.admin.reload });
-  if (deps.tickets) void app.register(ticketRoutes, { tickets: deps.tickets });
+  if (deps.tickets) void app.register(ticketRoutes, { tickets: deps.tickets, view: deps.view });
   if (deps.tokenDb) void app.register(tokenRoutes, { db: deps.tokenDb });
   if (deps.reports) void app.register(reportRoutes, deps.reports);
   if (deps.reportStatus) void app.register(reportStatusRoutes, deps.reportStatus);

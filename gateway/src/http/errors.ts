@@ -45,6 +45,12 @@ export const ERROR_CATALOGUE = {
     message:
       'a dependency is disabled or not reachable (e.g. InfluxDB for history), or too many live clients',
   },
+  GW_ERR_HOLDER_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    message:
+      'cluster mode: the alarm or ticket is held by another instance (named in `holder`) that cannot be reached now',
+  },
   GW_ERR_ALARM_NOT_FOUND: { status: 404, retryable: false, message: 'no such alarm or active shelf' },
   GW_ERR_ALARM_ALREADY_ACKED: { status: 409, retryable: false, message: 'the alarm is acknowledged already' },
   GW_ERR_WINDOW_ENDED: { status: 409, retryable: false, message: 'the maintenance window has ended already' },

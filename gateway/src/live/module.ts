@@ -1,7 +1,8 @@
 import type { Bus } from '../core/events.js';
-import { alarmToJson, type AlarmEvent } from '../alarms/index.js';
-import { ticketToJson, type TicketEvent } from '../workorders/index.js';
+import type { AlarmEvent } from '../alarms/index.js';
+import type { TicketEvent } from '../workorders/index.js';
 import type { LiveHub } from './hub.js';
+import { liveAlarm, liveTicket } from './payloads.js';
 
 /**
  * The live stream's share of the cross-module events: alarms and ticket changes, as the API shows
@@ -13,24 +14,6 @@ export function connectLive(
 ): Array<() => void> {
   return [
     bus.on('alarm', (e) => hub.publish('alarm', liveAlarm(e), e.alarm.site)),
-    bus.on('ticket', (e) =>
-      hub.publish(
-        'ticket',
-        { event: e.type, ticket: ticketToJson(e.ticket, false), entries: e.entries },
-        e.ticket.site,
-      ),
-    ),
+    bus.on('ticket', (e) => hub.publish('ticket', liveTicket(e), e.ticket.site)),
   ];
-}
-
-/** An alarm event as the live stream sends it: the alarm as the API shows it, and what happened. */
-function liveAlarm(e: AlarmEvent): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    event: e.type,
-    ts: new Date(e.ts).toISOString(),
-    alarm: alarmToJson(e.alarm),
-  };
-  if (e.user !== undefined) out.user = e.user;
-  if (e.note !== undefined) out.note = e.note;
-  return out;
 }

@@ -65,6 +65,7 @@ export class Changes {
       // Without its history (the new lines are in `entries`): cloning a long trail on every change would cost O(n²).
       ticket: structuredClone({ ...c.t, history: [] }),
       entries: c.t.history.slice(c.from),
+      firstEntry: c.from,
     }));
   }
 

@@ -19,7 +19,8 @@ import { TicketLatency } from './latency.js';
 import { ticketEventLine } from './line-protocol.js';
 import { MaintenancePlanner } from './maintenance.js';
 import { WorkOrderService, type TicketEvent } from './service.js';
-import { WORKORDER_MIGRATIONS } from './store.js';
+import { TicketStore, WORKORDER_MIGRATIONS } from './store.js';
+import type { TicketNumbers } from './types.js';
 
 export interface WorkordersModuleDeps {
   cfg: GatewayConfig;
@@ -34,6 +35,11 @@ export interface WorkordersModuleDeps {
   lead?: (c: Component) => Component;
   /** Runs workorders.db's WAL checkpoints on its thread (the outbox's commit thread), saving a thread. */
   checkpointHost?: CheckpointHost;
+  /**
+   * Cluster mode: numbers unique across the cluster, given the next number workorders.db would use
+   * (so that a gateway that joins a cluster never reuses one of its own).
+   */
+  numbers?: (localNext: number) => Promise<TicketNumbers>;
 }
 
 export interface WorkordersModule {
@@ -76,7 +82,9 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
   const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
   const notifications = createNotificationsModule({ db, config: cfg.notifications, log, metrics: d.metrics });
   const reader = cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined;
+  const numbers = d.numbers ? await d.numbers(new TicketStore(db).nextSeq()) : undefined;
   const service = new WorkOrderService({
+    numbers,
     inTransaction: notifications.enqueue,
     db,
     config: cfg.workorders,

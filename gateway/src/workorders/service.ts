@@ -5,7 +5,7 @@ import type { Alarm, AlarmEvent } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
 import { applyAlarmEvent, isQuiet, type AlarmTicketContext } from './alarm-tickets.js';
 import { Changes } from './changes.js';
-import type { DeliveryFailure, TicketEvent, TicketEventType } from './types.js';
+import type { DeliveryFailure, TicketEvent, TicketEventType, TicketNumbers } from './types.js';
 import { ackOverdueLevel, escalate, escalationDue, skipUnreachable, type Breach } from './escalation.js';
 import { addSlaTime, createsTicket, deadlinesOf, priorityOf } from './policy.js';
 import type { Schedule } from './maintenance-schema.js';
@@ -60,6 +60,8 @@ export interface WorkOrderServiceDeps {
    * commits with the tickets or not at all. A throw rolls the change back.
    */
   inTransaction?: (events: readonly TicketEvent[]) => void;
+  /** Cluster mode: numbers unique across the cluster (absent: the next after workorders.db's largest). */
+  numbers?: TicketNumbers;
 }
 
 export type { TicketEvent, TicketEventType };
@@ -403,6 +405,16 @@ export class WorkOrderService implements Component {
     return t ? structuredClone(t) : this.store.get(id);
   }
 
+  /** The most tickets a page holds (`workorders.listLimit`). */
+  get listLimit(): number {
+    return this.cfg.listLimit;
+  }
+
+  /** Every ticket not closed, with its audit trail (copies): what the cluster view copies at start. */
+  unclosed(): Ticket[] {
+    return [...this.open.values()].map((t) => structuredClone(t));
+  }
+
   list(f: TicketQuery): Ticket[] {
     return this.page(f).tickets;
   }
@@ -539,7 +551,7 @@ export class WorkOrderService implements Component {
     },
   ): Ticket {
     const d = deadlinesOf(this.cfg, p.priority, p.now);
-    const seq = this.seq++;
+    const seq = this.deps.numbers ? this.deps.numbers.next() : this.seq++;
     const t: Ticket = {
       id: `WO-${String(seq).padStart(6, '0')}`,
       title: p.title,
@@ -612,7 +624,8 @@ export class WorkOrderService implements Component {
       else this.store.tx(write);
     } catch (err) {
       const seqs = changes.seqs();
-      if (seqs.length > 0) this.seq = Math.min(...seqs);
+      // A leased number is not given back: a gap is harmless, a number given twice is not.
+      if (seqs.length > 0 && !this.deps.numbers) this.seq = Math.min(...seqs);
       throw err;
     }
     for (const t of changes.tickets()) {

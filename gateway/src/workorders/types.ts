@@ -288,6 +288,17 @@ export interface TicketEvent {
   ticket: Ticket;
   /** The audit entries this change added. */
   entries: HistoryEntry[];
+  /** Where `entries[0]` stands in the ticket's audit trail (0 for a new ticket). */
+  firstEntry?: number;
+}
+
+/**
+ * Where new tickets get their numbers. Absent: the next number after the largest in workorders.db.
+ * Cluster mode hands numbers from blocks leased ahead from a shared counter (ADR 0158), so that
+ * `next()` never waits and two instances never give out one number.
+ */
+export interface TicketNumbers {
+  next(): number;
 }
 
 /** A delivery attempt that failed, as the work orders hear of it from the notifications they hand their events to (to skip a contact who cannot be reached). */

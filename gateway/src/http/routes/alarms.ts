@@ -4,8 +4,10 @@ import { alarmToJson, type AlarmService, type Incident, type Shelf } from '../..
 import { CompiledRules } from '../../rules/compile.js';
 import { rulesForDevice, thresholdsOf } from '../../rules/device-rules.js';
 import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
+import type { SharedView } from '../../view/types.js';
 import { subjectOf } from '../auth.js';
 import { HttpError } from '../errors.js';
+import { forwardToHolder, fromView } from '../forward.js';
 import {
   ackBody,
   alarmDetailSchema,
@@ -35,6 +37,11 @@ export interface AlarmRouteDeps {
     site: string,
     device: string,
   ): { kind: string; critical: boolean; ratedMaxFlow: number | undefined } | undefined;
+  /**
+   * Cluster mode: lists and records of every instance from the shared view, changes to another
+   * instance's alarm forwarded to it (ADR 0155, 0157). Absent: this instance's own, as before.
+   */
+  view?: SharedView;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -65,7 +72,7 @@ const idParams = z.object({ id });
 
 /** Alarms, shelves, incidents, the effective rules and read rates (CONTRACT.md). */
 export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, deps) => {
-  const { alarms } = deps;
+  const { alarms, view } = deps;
 
   app.get(
     '/api/alarms',
@@ -77,7 +84,11 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         response: { 200: z.object({ alarms: z.array(alarmSchema) }), 400: errorSchema, ...authErrors },
       },
     },
-    async (req) => ({ alarms: alarms.list(req.query).map(alarmToJson) }),
+    async (req) => {
+      if (!view) return { alarms: alarms.list(req.query).map(alarmToJson) };
+      const limit = Math.min(req.query.limit ?? alarms.listLimit, alarms.listLimit);
+      return { alarms: (await fromView(view.listAlarms({ ...req.query, limit }))).map(alarmToJson) };
+    },
   );
 
   app.get(
@@ -141,6 +152,14 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
     },
     async (req) => {
       const a = alarms.get(req.params.id);
+      if (!a && view) {
+        // Another instance's alarm (this instance's own is freshest in its own store).
+        const shared = await fromView(view.getAlarm(req.params.id));
+        if (shared) {
+          const history = shared.history.map((e) => ({ ...e, ts: iso(e.ts), shelved: e.shelved === 1 }));
+          return { ...alarmToJson(shared.alarm), history };
+        }
+      }
       if (!a) throw new HttpError('GW_ERR_ALARM_NOT_FOUND', `alarm ${req.params.id} not found`);
       const history = alarms.history(a.id).map((e) => ({ ...e, ts: iso(e.ts), shelved: e.shelved === 1 }));
       return { ...alarmToJson(a), history };
@@ -158,10 +177,16 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         response: { 200: alarmSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
-    async (req) =>
-      alarmToJson(
+    async (req, reply) => {
+      if (view && !alarms.get(req.params.id)) {
+        // Another instance's record: the change is made where it is held.
+        await forwardToHolder(req, reply, view, 'alarm', req.params.id);
+        return;
+      }
+      return alarmToJson(
         alarms.ack(req.params.id, req.principal!.name, req.body.note, req.principal!.subject ?? undefined),
-      ),
+      );
+    },
   );
 
   app.get(
@@ -173,7 +198,9 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         response: { 200: z.object({ incidents: z.array(incidentSchema) }), ...authErrors },
       },
     },
-    async () => ({ incidents: alarms.listIncidents().map(incidentToJson) }),
+    async () => ({
+      incidents: (view ? await fromView(view.listIncidents()) : alarms.listIncidents()).map(incidentToJson),
+    }),
   );
 
   app.get(

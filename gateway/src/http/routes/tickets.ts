@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { allowedActions, ticketToJson, type Ticket, type WorkOrderService } from '../../workorders/index.js';
+import type { SharedView } from '../../view/types.js';
 import { HttpError } from '../errors.js';
+import { forwardToHolder, fromView } from '../forward.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import {
   newTicketBody,
@@ -14,6 +16,11 @@ import {
 
 export interface TicketRouteDeps {
   tickets: WorkOrderService;
+  /**
+   * Cluster mode: lists and tickets of every instance from the shared view, actions on another
+   * instance's ticket forwarded to it (ADR 0155, 0157). Absent: this instance's own, as before.
+   */
+  view?: SharedView;
 }
 
 /**
@@ -25,7 +32,7 @@ export const ticketJson = (t: Ticket, withHistory = true): TicketJson =>
 
 /** Work orders (CONTRACT.md): viewers read, engineers act and raise tickets by hand. */
 export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, deps) => {
-  const { tickets } = deps;
+  const { tickets, view } = deps;
 
   app.get(
     '/api/tickets',
@@ -40,12 +47,13 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
     async (req) => {
       const { overdue, include, offset = 0, ...f } = req.query;
       const withHistory = include === 'history';
-      const page = tickets.page({
+      const q = {
         ...f,
         offset,
         withHistory,
         ...(overdue !== undefined ? { overdue: overdue === 'true' } : {}),
-      });
+      };
+      const page = view ? await viewPage(view, tickets, q) : tickets.page(q);
       const next = offset + page.tickets.length;
       return {
         tickets: page.tickets.map((t) => ticketJson(t, withHistory)),
@@ -68,7 +76,9 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
       },
     },
     async (req) => {
-      const t = tickets.get(req.params.id);
+      // This instance's own ticket is freshest in its own store; another instance's from the view.
+      const t =
+        tickets.get(req.params.id) ?? (view ? await fromView(view.getTicket(req.params.id)) : undefined);
       if (!t) throw new HttpError('GW_ERR_TICKET_NOT_FOUND', `ticket ${req.params.id} not found`);
       return { ...ticketJson(t), allowedActions: allowedActions(t) };
     },
@@ -86,7 +96,12 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
         response: { 200: ticketSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
-    async (req) => {
+    async (req, reply) => {
+      if (view && !tickets.get(req.params.id)) {
+        // Another instance's record: the change is made where it is held.
+        await forwardToHolder(req, reply, view, 'ticket', req.params.id);
+        return;
+      }
       const p = req.principal!;
       // An SSO user's provider subject goes with the name into the ticket's history.
       const t = tickets.act(req.params.id, {
@@ -114,3 +129,14 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
     },
   );
 };
+
+/** A page from the shared view, with the local list's page size rule (at most `workorders.listLimit`). */
+async function viewPage(
+  view: SharedView,
+  tickets: WorkOrderService,
+  q: Omit<Parameters<WorkOrderService['page']>[0], 'limit'> & { limit?: number },
+): Promise<{ tickets: Ticket[]; total: number; limit: number }> {
+  const max = tickets.listLimit;
+  const limit = Math.min(q.limit ?? max, max);
+  return { ...(await fromView(view.pageTickets({ ...q, limit, now: q.now ?? Date.now() }))), limit };
+}

@@ -48,6 +48,10 @@ export function openSql(t: SqlTarget): OpenedSql {
     // A dropped connection (server restart) is an error event on the idle client: without a
     // listener it would crash the process. The pool replaces the client on the next query.
     pool.on('error', () => undefined);
+    // The pool listens only on idle clients: a connection that drops while checked out between two
+    // statements of a transaction would emit an unheard 'error' and end the process. The statement
+    // that uses it next fails instead, and its caller retries.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return {
       db: new Kysely<object>({ dialect: new PostgresDialect({ pool }) }),
       dialect: 'postgres',

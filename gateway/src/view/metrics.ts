@@ -1,0 +1,39 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { ViewFeed } from './feed.js';
+import type { ViewWriter } from './writer.js';
+
+/** The shared view's Prometheus series (ADR 0155, 0156), read when scraped. */
+export function viewMetrics(registry: Registry, writer: ViewWriter, feed: ViewFeed): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge(
+    'gateway_view_pending_changes',
+    'Alarm and ticket changes of this instance not yet copied to PostgreSQL',
+    () => writer.stats().pending,
+  );
+  gauge(
+    'gateway_view_write_failures',
+    'Batches of changes that PostgreSQL refused or could not take (tried again)',
+    () => writer.stats().failures,
+  );
+  gauge(
+    'gateway_view_dropped_changes',
+    'Changes dropped because too many waited for PostgreSQL (copied again at the next start)',
+    () => writer.stats().dropped,
+  );
+  gauge('gateway_view_feed_connected', "1 while the live feed listens for other instances' changes", () =>
+    feed.stats().connected ? 1 : 0,
+  );
+  gauge(
+    'gateway_view_feed_events',
+    "Other instances' changes published on this instance's live stream",
+    () => feed.stats().published,
+  );
+}

@@ -1,0 +1,173 @@
+import { EPOCH_MS, JSON_TEXT } from '../storage/sql/columns.js';
+import type { SharedMigration } from '../storage/sql/migrations.js';
+
+/**
+ * The cluster's shared view of alarms, incidents and tickets (ADR 0155). Each row is written only by
+ * the instance that holds the record (`instance_id`), from its local stores' committed changes; the
+ * other instances read it. Whole records are JSON in `body` (the local stores' shape, which grows
+ * without migrations) beside the columns the lists filter and sort on.
+ */
+export type ViewTables = {
+  view_alarms: {
+    id: string;
+    instance_id: string;
+    site: string;
+    device: string;
+    rule: string;
+    state: string;
+    raised_at: number;
+    updated_at: number;
+    body: string;
+  };
+  view_alarm_events: {
+    instance_id: string;
+    /** The writer's change number: with `instance_id` the key that makes a retried batch harmless. */
+    change_seq: number;
+    alarm_id: string;
+    ts: number;
+    body: string;
+  };
+  view_incidents: {
+    id: string;
+    instance_id: string;
+    site: string;
+    state: string;
+    opened_at: number;
+    body: string;
+  };
+  view_tickets: {
+    id: string;
+    instance_id: string;
+    seq: number;
+    site: string;
+    device: string | null;
+    status: string;
+    priority: string;
+    assignee: string | null;
+    created_at: number;
+    updated_at: number;
+    responded_at: number | null;
+    response_due_at: number;
+    resolve_due_at: number;
+    paused_since: number | null;
+    body: string;
+  };
+  view_ticket_entries: {
+    ticket_id: string;
+    /** Position in the ticket's audit trail: entries are appended only, so the position is their key. */
+    idx: number;
+    instance_id: string;
+    ts: number;
+    body: string;
+  };
+  /** The live feed: one row per change, read by the other instances after a NOTIFY or a reconnect. */
+  view_changes: {
+    instance_id: string;
+    change_seq: number;
+    type: string;
+    site: string | null;
+    at: number;
+    /** The live stream's JSON of the change, as the holder's own stream sent it. */
+    payload: string;
+  };
+  /** Shared counters: the next ticket number not leased to any instance. */
+  view_counters: { name: string; next: number };
+};
+
+export const VIEW_STEPS: readonly SharedMigration[] = [
+  {
+    name: 'view-0001-alarms-incidents-tickets',
+    async up(db) {
+      await db.schema
+        .createTable('view_alarms')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('site', 'text', (c) => c.notNull())
+        .addColumn('device', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('raised_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('updated_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('body', JSON_TEXT, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('view_alarms_state')
+        .on('view_alarms')
+        .columns(['state', 'raised_at'])
+        .execute();
+      await db.schema.createIndex('view_alarms_raised').on('view_alarms').column('raised_at').execute();
+      await db.schema
+        .createTable('view_alarm_events')
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('change_seq', EPOCH_MS, (c) => c.notNull())
+        .addColumn('alarm_id', 'text', (c) => c.notNull())
+        .addColumn('ts', EPOCH_MS, (c) => c.notNull())
+        .addColumn('body', JSON_TEXT, (c) => c.notNull())
+        .addPrimaryKeyConstraint('view_alarm_events_pk', ['instance_id', 'change_seq'])
+        .execute();
+      await db.schema
+        .createIndex('view_alarm_events_alarm')
+        .on('view_alarm_events')
+        .columns(['alarm_id', 'ts'])
+        .execute();
+      await db.schema
+        .createTable('view_incidents')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('site', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('opened_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('body', JSON_TEXT, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('view_tickets')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('seq', EPOCH_MS, (c) => c.notNull())
+        .addColumn('site', 'text', (c) => c.notNull())
+        .addColumn('device', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('priority', 'text', (c) => c.notNull())
+        .addColumn('assignee', 'text')
+        .addColumn('created_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('updated_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('responded_at', EPOCH_MS)
+        .addColumn('response_due_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('resolve_due_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('paused_since', EPOCH_MS)
+        .addColumn('body', JSON_TEXT, (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('view_tickets_seq').on('view_tickets').column('seq').execute();
+      await db.schema
+        .createIndex('view_tickets_updated')
+        .on('view_tickets')
+        .columns(['updated_at', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('view_ticket_entries')
+        .addColumn('ticket_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('ts', EPOCH_MS, (c) => c.notNull())
+        .addColumn('body', JSON_TEXT, (c) => c.notNull())
+        .addPrimaryKeyConstraint('view_ticket_entries_pk', ['ticket_id', 'idx'])
+        .execute();
+      await db.schema
+        .createTable('view_changes')
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('change_seq', EPOCH_MS, (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('site', 'text')
+        .addColumn('at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('payload', JSON_TEXT, (c) => c.notNull())
+        .addPrimaryKeyConstraint('view_changes_pk', ['instance_id', 'change_seq'])
+        .execute();
+      await db.schema.createIndex('view_changes_at').on('view_changes').column('at').execute();
+      await db.schema
+        .createTable('view_counters')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('next', EPOCH_MS, (c) => c.notNull())
+        .execute();
+    },
+  },
+];

@@ -1,0 +1,394 @@
+import { sql, type Kysely } from 'kysely';
+import type { Alarm, AlarmEvent, Incident } from '../alarms/types.js';
+import { backoffMs } from '../core/backoff.js';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import { liveAlarm, liveTicket } from '../live/payloads.js';
+import type { SqlDialect } from '../storage/sql/dialect.js';
+import { clockPaused, type HistoryEntry, type Ticket, type TicketEvent } from '../workorders/types.js';
+import type { ViewTables } from './tables.js';
+
+/** The channel other instances LISTEN on; the payload is the writer's instance id. */
+export const VIEW_CHANNEL = 'gateway_view';
+
+/** One local change waiting for PostgreSQL, in the order it was committed locally. */
+type Pending =
+  | { kind: 'alarm'; seq: number; e: AlarmEvent }
+  | { kind: 'ticket'; seq: number; e: TicketEvent }
+  /** A record's current state copied at start (no event, nothing on the live stream). */
+  | { kind: 'alarm-state'; a: Alarm }
+  | { kind: 'incident-state'; i: Incident }
+  | { kind: 'ticket-state'; t: Ticket };
+
+export interface ViewWriterOptions {
+  instanceId: string;
+  db: () => Kysely<object>;
+  dialect: () => SqlDialect;
+  log: Logger;
+  /** Changes per transaction (default 500). */
+  batch?: number;
+  /** Changes kept while PostgreSQL cannot be reached (default 100,000); beyond, the oldest are dropped and counted. */
+  maxPending?: number;
+  /** How long the live feed keeps this instance's changes for other instances' catch-up (default 1 h). */
+  retainMs?: number;
+  retry?: { minMs: number; maxMs: number };
+}
+
+/**
+ * Copies this instance's committed alarm and ticket changes into the shared view (ADR 0155):
+ * listeners on the event bus queue them (synchronous, no I/O), a loop writes them in batches, one
+ * transaction per batch, each statement written once through Kysely, and NOTIFYs the other
+ * instances. A batch that fails stays queued and is tried again with the gateway's backoff, so a
+ * PostgreSQL outage delays the view but loses no change while the process runs; what a crash
+ * during an outage takes is copied again from the local stores at the next start (`resync`).
+ */
+export class ViewWriter implements Component {
+  readonly name = 'cluster view';
+  private queue: Pending[] = [];
+  private seq = 0;
+  private timer?: NodeJS.Timeout;
+  /** A write is scheduled: a new change waits for it instead of putting it off again. */
+  private due = false;
+  /** Changes dropped from the head of the queue so far (a batch in flight may lose its oldest). */
+  private headDropped = 0;
+  private writing?: Promise<void>;
+  private attempt = 0;
+  private stopped = true;
+  private lastError?: string;
+  private lastPrune = 0;
+  private counts = { written: 0, batches: 0, failures: 0, dropped: 0, unwritable: 0 };
+
+  constructor(private readonly o: ViewWriterOptions) {}
+
+  private get db(): Kysely<ViewTables> {
+    return this.o.db().withTables<ViewTables>();
+  }
+
+  /** Bus listeners: queue only. */
+  onAlarm = (e: AlarmEvent): void => this.push({ kind: 'alarm', seq: ++this.seq, e });
+  onTicket = (e: TicketEvent): void => this.push({ kind: 'ticket', seq: ++this.seq, e });
+
+  /** Copies the local stores' current records (at start: heals what a crash took from the queue). */
+  resync(alarms: readonly Alarm[], incidents: readonly Incident[], tickets: readonly Ticket[]): void {
+    for (const a of alarms) this.push({ kind: 'alarm-state', a });
+    for (const i of incidents) this.push({ kind: 'incident-state', i });
+    for (const t of tickets) this.push({ kind: 'ticket-state', t });
+  }
+
+  async start(): Promise<void> {
+    // Change numbers continue after the last this instance wrote, so that other instances' cursors
+    // (and the retry key) keep working across its restarts.
+    const r = await this.db
+      .selectFrom('view_changes')
+      .select((eb) => eb.fn.max('change_seq').as('m'))
+      .where('instance_id', '=', this.o.instanceId)
+      .executeTakeFirst();
+    const last = Number(r?.m ?? 0);
+    // Changes queued before start (none today) are renumbered above it.
+    for (const p of this.queue) if (p.kind === 'alarm' || p.kind === 'ticket') p.seq += last;
+    this.seq += last;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.writing;
+    // A last try, so that a clean stop leaves nothing behind when PostgreSQL is there; bounded, so
+    // that a PostgreSQL cut off without a reset does not hold the shutdown (a restart resyncs).
+    if (this.queue.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, 5000)));
+      await Promise.race([this.writeAll().catch(() => undefined), late]);
+      clearTimeout(timer);
+      if (this.queue.length > 0)
+        this.o.log.warn({ pending: this.queue.length }, 'stopped with changes not yet in the shared view');
+    }
+  }
+
+  health(): ComponentHealth {
+    const base = { pending: this.queue.length, ...this.counts };
+    if (this.lastError !== undefined)
+      return { state: 'degraded', detail: `shared view: ${this.lastError}`, ...base };
+    return { state: this.stopped ? 'stopped' : 'ok', ...base };
+  }
+
+  /** The counters, for /metrics. */
+  stats(): { pending: number; failures: number; dropped: number } {
+    return { pending: this.queue.length, failures: this.counts.failures, dropped: this.counts.dropped };
+  }
+
+  /** Resolves when everything queued so far has been written (tests, shutdown). */
+  async drained(): Promise<void> {
+    while (this.queue.length > 0 && !this.stopped) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private push(p: Pending): void {
+    this.queue.push(p);
+    const max = this.o.maxPending ?? 100_000;
+    if (this.queue.length > max) {
+      const over = this.queue.length - max;
+      this.queue.splice(0, over);
+      this.headDropped += over;
+      this.counts.dropped += over;
+    }
+    if (!this.stopped && this.attempt === 0 && !this.writing && !this.due) this.schedule(20);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.due = true;
+    this.timer = setTimeout(() => {
+      this.due = false;
+      this.writing = this.writeAll()
+        .then(() => {
+          if (this.lastError !== undefined)
+            this.o.log.info('shared view reachable again; pending changes written');
+          this.lastError = undefined;
+          this.attempt = 0;
+        })
+        .catch((err: unknown) => {
+          this.counts.failures++;
+          if (this.lastError === undefined)
+            this.o.log.error(
+              { err: (err as Error).message, pending: this.queue.length },
+              'could not write to the shared view; changes kept and tried again',
+            );
+          this.lastError = (err as Error).message;
+          this.attempt++;
+        })
+        .finally(() => {
+          this.writing = undefined;
+          if (this.queue.length > 0)
+            this.schedule(
+              this.attempt === 0 ? 0 : backoffMs(this.attempt, this.o.retry ?? { minMs: 500, maxMs: 5000 }),
+            );
+        });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async writeAll(): Promise<void> {
+    const size = this.o.batch ?? 500;
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, size);
+      const dropped = this.headDropped;
+      await this.write(batch);
+      // Only what was written leaves the queue: pushes during the write went to its end, and what
+      // an overflow dropped meanwhile came off the batch's own head.
+      this.queue.splice(0, Math.max(0, batch.length - (this.headDropped - dropped)));
+      this.counts.written += batch.length;
+      this.counts.batches++;
+    }
+    await this.prune();
+  }
+
+  /** One transaction: current states (last one wins), events, audit entries, the live feed, a NOTIFY. */
+  private async write(batch: readonly Pending[]): Promise<void> {
+    const me = this.o.instanceId;
+    const alarms = new Map<string, Alarm>();
+    const incidents = new Map<string, Incident>();
+    const tickets = new Map<string, Ticket>();
+    const events: ViewTables['view_alarm_events'][] = [];
+    const entries = new Map<string, ViewTables['view_ticket_entries']>();
+    const changes: ViewTables['view_changes'][] = [];
+    const addEntries = (id: string, first: number, list: readonly HistoryEntry[]) =>
+      list.forEach((h, i) =>
+        entries.set(`${id}#${first + i}`, {
+          ticket_id: id,
+          idx: first + i,
+          instance_id: me,
+          ts: h.ts,
+          body: JSON.stringify(h),
+        }),
+      );
+    for (const p of batch) {
+      // A change that cannot be turned into rows (a fault, not an outage) would otherwise block
+      // the queue behind it for ever: it is logged, counted and skipped.
+      try {
+        switch (p.kind) {
+          case 'alarm': {
+            const { e } = p;
+            alarms.set(e.alarm.id, e.alarm);
+            if (e.incident) incidents.set(e.incident.id, e.incident);
+            events.push({
+              instance_id: me,
+              change_seq: p.seq,
+              alarm_id: e.alarm.id,
+              ts: e.ts,
+              body: JSON.stringify({
+                type: e.type,
+                ts: e.ts,
+                severity: e.alarm.severity,
+                state: e.alarm.state,
+                user: e.user ?? null,
+                userSubject: e.userSubject ?? null,
+                note: e.note ?? null,
+                shelved: e.alarm.shelved ? 1 : 0,
+                suppressed: e.alarm.suppressed ? 1 : 0,
+              }),
+            });
+            changes.push(this.change(p.seq, 'alarm', e.alarm.site, liveAlarm(e)));
+            break;
+          }
+          case 'ticket': {
+            const { e } = p;
+            tickets.set(e.ticket.id, e.ticket);
+            if (e.firstEntry !== undefined) addEntries(e.ticket.id, e.firstEntry, e.entries);
+            changes.push(this.change(p.seq, 'ticket', e.ticket.site, liveTicket(e)));
+            break;
+          }
+          case 'alarm-state':
+            alarms.set(p.a.id, p.a);
+            break;
+          case 'incident-state':
+            incidents.set(p.i.id, p.i);
+            break;
+          case 'ticket-state':
+            tickets.set(p.t.id, p.t);
+            addEntries(p.t.id, 0, p.t.history);
+            break;
+        }
+      } catch (err) {
+        this.counts.unwritable++;
+        this.o.log.error({ err, kind: p.kind }, 'a change could not be copied to the shared view; skipped');
+      }
+    }
+    await this.db.transaction().execute(async (tx) => {
+      if (alarms.size > 0)
+        await tx
+          .insertInto('view_alarms')
+          .values([...alarms.values()].map((a) => alarmRow(me, a)))
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              instance_id: eb.ref('excluded.instance_id'),
+              state: eb.ref('excluded.state'),
+              updated_at: eb.ref('excluded.updated_at'),
+              body: eb.ref('excluded.body'),
+            })),
+          )
+          .execute();
+      if (events.length > 0)
+        await tx
+          .insertInto('view_alarm_events')
+          .values(events)
+          .onConflict((oc) => oc.columns(['instance_id', 'change_seq']).doNothing())
+          .execute();
+      if (incidents.size > 0)
+        await tx
+          .insertInto('view_incidents')
+          .values(
+            [...incidents.values()].map((i) => ({
+              id: i.id,
+              instance_id: me,
+              site: i.site,
+              state: i.state,
+              opened_at: i.openedAt,
+              body: JSON.stringify(i),
+            })),
+          )
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              state: eb.ref('excluded.state'),
+              body: eb.ref('excluded.body'),
+            })),
+          )
+          .execute();
+      if (tickets.size > 0)
+        await tx
+          .insertInto('view_tickets')
+          .values([...tickets.values()].map((t) => ticketRow(me, t)))
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              instance_id: eb.ref('excluded.instance_id'),
+              status: eb.ref('excluded.status'),
+              priority: eb.ref('excluded.priority'),
+              assignee: eb.ref('excluded.assignee'),
+              updated_at: eb.ref('excluded.updated_at'),
+              responded_at: eb.ref('excluded.responded_at'),
+              response_due_at: eb.ref('excluded.response_due_at'),
+              resolve_due_at: eb.ref('excluded.resolve_due_at'),
+              paused_since: eb.ref('excluded.paused_since'),
+              body: eb.ref('excluded.body'),
+            })),
+          )
+          .execute();
+      if (entries.size > 0)
+        await tx
+          .insertInto('view_ticket_entries')
+          .values([...entries.values()])
+          .onConflict((oc) => oc.columns(['ticket_id', 'idx']).doNothing())
+          .execute();
+      if (changes.length > 0) {
+        await tx
+          .insertInto('view_changes')
+          .values(changes)
+          .onConflict((oc) => oc.columns(['instance_id', 'change_seq']).doNothing())
+          .execute();
+        // Delivered to the listeners when (and only if) the transaction commits.
+        if (this.o.dialect() === 'postgres') await sql`select pg_notify(${VIEW_CHANNEL}, ${me})`.execute(tx);
+      }
+    });
+  }
+
+  /** A feed row; `at` is when it was copied (what the pruning goes by), not when the change happened. */
+  private change(seq: number, type: string, site: string, payload: unknown) {
+    return {
+      instance_id: this.o.instanceId,
+      change_seq: seq,
+      type,
+      site,
+      at: Date.now(),
+      payload: JSON.stringify(payload),
+    };
+  }
+
+  /** The live feed is for catch-up after a short disconnection: this instance's old rows go. */
+  private async prune(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    await this.db
+      .deleteFrom('view_changes')
+      .where('instance_id', '=', this.o.instanceId)
+      .where('at', '<', now - (this.o.retainMs ?? 3_600_000))
+      .execute();
+  }
+}
+
+function alarmRow(instance: string, a: Alarm): ViewTables['view_alarms'] {
+  return {
+    id: a.id,
+    instance_id: instance,
+    site: a.site,
+    device: a.device,
+    rule: a.rule,
+    state: a.state,
+    raised_at: a.raisedAt,
+    updated_at: a.updatedAt,
+    body: JSON.stringify(a),
+  };
+}
+
+function ticketRow(instance: string, t: Ticket): ViewTables['view_tickets'] {
+  const { history: _history, ...body } = t;
+  return {
+    id: t.id,
+    instance_id: instance,
+    seq: Number(t.id.replace(/^\D+/, '')) || 0,
+    site: t.site,
+    device: t.device,
+    status: t.status,
+    priority: t.priority,
+    assignee: t.assignee,
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
+    responded_at: t.respondedAt,
+    response_due_at: t.responseDueAt,
+    resolve_due_at: t.resolveDueAt,
+    paused_since: clockPaused(t) ? (t.heldSince ?? null) : null,
+    body: JSON.stringify(body),
+  };
+}
