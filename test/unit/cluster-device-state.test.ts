@@ -4,6 +4,7 @@ import {
   type LocalStateStore,
   type StateValue,
 } from '../../gateway/src/cluster/device-state.js';
+import { planCommit } from '../../gateway/src/cluster/commit-plan.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
 import { pino } from 'pino';
 import { RuleEngine } from '../../gateway/src/rules/engine.js';
@@ -54,7 +55,7 @@ describe('DeviceStateTracker (ADR 0151)', () => {
     t.putState('consumption:s1/wm-1', m);
     t.capture(200);
 
-    expect(t.settled(99, () => true)).toEqual({ rules: [], meters: [] });
+    expect(t.settled(99, () => true)).toEqual({ rules: [], meters: [], limit: 99 });
     const at100 = t.settled(100, () => true);
     expect(at100.meters).toEqual([
       { site: 's1', device: 'wm-1', partition: partitionOfDevice('s1', 'wm-1', P), ts: 1000, idx: 5.5 },
@@ -82,7 +83,7 @@ describe('DeviceStateTracker (ADR 0151)', () => {
     expect(rest.length).toBe(devices.length - only.length);
   });
 
-  it('bounds the captures kept while the watermark stands still, merging the oldest', () => {
+  it('bounds the captures kept while the watermark stands still, merging the newest', () => {
     const { store } = localStore();
     const t = new DeviceStateTracker(store, P, PREFIXES);
     for (let i = 1; i <= 300; i++) {
@@ -91,9 +92,98 @@ describe('DeviceStateTracker (ADR 0151)', () => {
       t.capture(i);
     }
     expect(t.pending).toBeLessThanOrEqual(120);
+    expect(t.heldRows).toBeLessThanOrEqual(4);
     const rows = t.settled(300, () => true).meters;
     expect(rows.find((r) => r.device === 'wm-1')).toMatchObject({ ts: 300 });
     expect(rows.find((r) => r.device === 'wm-2')).toMatchObject({ ts: 299 });
+  });
+
+  /**
+   * `seconds` one-second captures (tag i) of the meters `changed(i)` lists, each set to `i i`; a
+   * meter's row thus says the second it last changed. The truth as of W: that second, at or before W.
+   */
+  const outage = (seconds: number, changed: (i: number) => string[]) => {
+    const { store } = localStore();
+    const t = new DeviceStateTracker(store, P, PREFIXES);
+    const history = new Map<string, number[]>();
+    for (let i = 1; i <= seconds; i++) {
+      for (const d of changed(i)) {
+        t.putState(`consumption:s1/${d}`, `${i} ${i}`);
+        (history.get(d) ?? history.set(d, []).get(d)!).push(i);
+      }
+      t.capture(i);
+    }
+    const asOf = (w: number) => {
+      const m = new Map<string, number>();
+      for (const [d, tags] of history) {
+        const last = tags.filter((x) => x <= w).pop();
+        if (last !== undefined) m.set(d, last);
+      }
+      return m;
+    };
+    return { t, asOf };
+  };
+  const byDevice = (rows: Array<{ device: string; ts: number }>) =>
+    new Map(rows.map((r) => [r.device, r.ts]));
+
+  it('after merging, settled(mid) gives exactly the state as of the watermark it returns, never a later watermark', () => {
+    // 300 s without InfluxDB, two meters changing every second (the review's case).
+    const { t, asOf } = outage(300, () => ['wm-1', 'wm-2']);
+    const s = t.settled(150, () => true);
+    expect(s.limit).toBeLessThanOrEqual(150);
+    expect(byDevice(s.meters)).toEqual(asOf(s.limit));
+    // Each meter's row is from a capture at or before the limit, and none is missing.
+    expect(s.meters.length).toBe(2);
+  });
+
+  it('with many devices the oldest captures still go one by one as the watermark passes them', () => {
+    // 500 meters, one changing per second: the capture count, not the row count, is the bound.
+    const { t, asOf } = outage(300, (i) => [`wm-${i % 500}`]);
+    expect(t.pending).toBeLessThanOrEqual(120);
+    const shared = new Map<string, number>();
+    let durable = 0;
+    for (const mark of [60, 119, 150, 299, 300]) {
+      const s = t.settled(mark, () => true);
+      for (const [d, ts] of byDevice(s.meters)) shared.set(d, ts);
+      t.written(mark, s.meters.length);
+      expect(s.limit).toBeGreaterThanOrEqual(durable);
+      durable = s.limit;
+      // The shared store holds exactly the state as of the watermark recorded with it.
+      expect(shared).toEqual(asOf(durable));
+    }
+    expect(durable).toBe(300);
+    expect(t.pending).toBe(0);
+    expect(t.heldRows).toBe(0);
+  });
+
+  it('holds at most about two rows per device however long the watermark stands still', () => {
+    // Every device changes every second: 120 whole captures would be 120 states per device.
+    const devices = Array.from({ length: 200 }, (_, i) => `wm-${i}`);
+    const { t, asOf } = outage(300, () => devices);
+    expect(t.heldRows).toBeLessThanOrEqual(2 * devices.length);
+    // Bounded, and still exact: the state written goes with the watermark written.
+    for (const mark of [150, 300]) {
+      const s = t.settled(mark, () => true);
+      expect(byDevice(s.meters)).toEqual(asOf(s.limit));
+    }
+    expect(t.settled(300, () => true).limit).toBe(300);
+  });
+
+  it('a renewal records the watermark of the state it writes (durable never ahead of the state)', () => {
+    const { t, asOf } = outage(300, () => ['wm-1', 'wm-2', 'wm-3']);
+    const offset = 1_000_000;
+    const acquired = new Float64Array(P).fill(0.5);
+    const plan = planCommit(150, acquired, offset, t);
+    const limit = t.limit(150);
+    expect(plan.durable).toBe(limit + offset);
+    expect(plan.durable).toBeLessThan(150 + offset);
+    expect(byDevice(plan.meters)).toEqual(asOf(limit));
+    expect(plan.settled).toEqual(Array.from({ length: P }, (_, p) => p));
+    // A partition taken after that watermark records none (its replay is in later captures).
+    acquired[1] = limit;
+    expect(planCommit(150, acquired, offset, t).settled).not.toContain(1);
+    // Without device state (no tracker) the watermark is the mark itself.
+    expect(planCommit(150, acquired, offset).durable).toBe(150 + offset);
   });
 });
 

@@ -34,14 +34,21 @@ interface KeyInfo {
   meter: boolean;
 }
 
-/** A capture: the changed devices' state as of `tag` (local epoch ms, a watermark sample time). */
+/**
+ * A capture: the changed devices' state as of `tag` (local epoch ms, a watermark sample time), for
+ * the changes made after the sample `since`. A merged capture spans several samples: its `since` is
+ * that of the earliest capture merged into it, its `tag` that of the latest.
+ */
 interface Batch {
   tag: number;
+  since: number;
   rows: Map<string, string>;
 }
 
-/** Captures kept at most while the watermark does not move (InfluxDB down); older ones are merged. */
+/** Captures kept at most while the watermark does not move (InfluxDB down); newer ones are merged. */
 const BATCHES_MAX = 120;
+/** Rows kept at most, per device key known: about two serialised states per device (ADR 0151). */
+const ROWS_PER_KEY = 2;
 
 /**
  * Cluster mode only (ADR 0151): the rules' and the consumption deriver's state store, in front of
@@ -57,6 +64,11 @@ export class DeviceStateTracker implements LocalStateStore {
   private dirty = new Map<string, StateValue>();
   private readonly keys = new Map<string, KeyInfo | null>();
   private batches: Batch[] = [];
+  /** Rows held in `batches`, and the device keys seen (the bound on held rows scales with them). */
+  private held = 0;
+  private deviceKeys = 0;
+  /** The previous sample's time: where the next capture's changes start. */
+  private lastSample?: number;
   private targets?: DeviceStateTargets;
   /** Devices written to and restored from the shared store, for health. */
   rowsWritten = 0;
@@ -91,18 +103,41 @@ export class DeviceStateTracker implements LocalStateStore {
 
   /** Serialises the devices changed since the last capture, as of now (`tag`). */
   capture(tag: number): void {
+    const since = this.lastSample ?? tag;
+    this.lastSample = tag;
     if (this.dirty.size === 0) return;
     const rows = new Map<string, string>();
     for (const [k, v] of this.dirty) if (this.info(k)) rows.set(k, String(v));
     this.dirty.clear();
     if (rows.size === 0) return;
-    this.batches.push({ tag, rows });
-    if (this.batches.length > BATCHES_MAX) {
-      // Merged into the next one: its content only waits for a later watermark.
-      const [a, b] = this.batches as [Batch, Batch];
-      for (const [k, v] of a.rows) if (!b.rows.has(k)) b.rows.set(k, v);
-      this.batches.shift();
+    this.batches.push({ tag, since, rows });
+    this.held += rows.size;
+    this.bound();
+  }
+
+  /**
+   * Keeps memory bounded while the watermark does not move (InfluxDB down or slow): the newest
+   * capture is merged into the one before it (its rows win) while there are too many captures or
+   * rows. The oldest captures stay as they are, so the watermark still passes them one by one and
+   * they are written; merging the oldest instead would push the first capture's tag ahead of the
+   * watermark for as long as captures keep coming, and nothing would be written.
+   */
+  private bound(): void {
+    const b = this.batches;
+    while (b.length > 2 && (b.length > BATCHES_MAX || this.held > ROWS_PER_KEY * this.deviceKeys)) {
+      const last = b.pop()!;
+      const into = b[b.length - 1]!;
+      for (const [k, v] of last.rows) {
+        if (into.rows.has(k)) this.held--;
+        into.rows.set(k, v);
+      }
+      into.tag = last.tag;
     }
+  }
+
+  /** Rows held in captures not written yet (health, tests). */
+  get heldRows(): number {
+    return this.held;
   }
 
   /** Captures not written yet (health). */
@@ -111,10 +146,25 @@ export class DeviceStateTracker implements LocalStateStore {
   }
 
   /**
-   * The state captured at or before `mark` (latest per device), of the partitions `writable`
-   * selects, as rows for the shared store. Call written(mark) once they are committed.
+   * The time the shared store's watermark may be recorded as, together with the captures up to
+   * `mark`: `mark`, unless a capture not written yet (tagged after `mark`) holds changes made
+   * before it, i.e. a merged capture spanning `mark`. The state written is then only as of that
+   * capture's `since`, and so is the watermark that goes with it (ADR 0151).
    */
-  settled(mark: number, writable: (partition: number) => boolean): { rules: RuleRow[]; meters: MeterRow[] } {
+  limit(mark: number): number {
+    for (const b of this.batches) if (b.tag > mark) return Math.min(mark, b.since);
+    return mark;
+  }
+
+  /**
+   * The state captured at or before `mark` (latest per device), of the partitions `writable`
+   * selects, as rows for the shared store, and `limit`, the watermark they are the state as of
+   * (see limit()). Call written(mark) once they are committed.
+   */
+  settled(
+    mark: number,
+    writable: (partition: number) => boolean,
+  ): { rules: RuleRow[]; meters: MeterRow[]; limit: number } {
     const merged = new Map<string, string>();
     for (const b of this.batches) {
       if (b.tag > mark) break;
@@ -135,13 +185,16 @@ export class DeviceStateTracker implements LocalStateStore {
       if (sp > 0 && Number.isFinite(ts) && Number.isFinite(idx))
         meters.push({ site: i.site, device: i.device, partition: i.partition, ts, idx });
     }
-    return { rules, meters };
+    return { rules, meters, limit: this.limit(mark) };
   }
 
-  /** The captures up to `mark` are in the shared store (or belonged to partitions no longer held). */
+  /**
+   * The captures up to `mark` are in the shared store (or belonged to partitions no longer held);
+   * `rows` were actually written.
+   */
   written(mark: number, rows: number): void {
     let k = 0;
-    while (k < this.batches.length && this.batches[k]!.tag <= mark) k++;
+    while (k < this.batches.length && this.batches[k]!.tag <= mark) this.held -= this.batches[k++]!.rows.size;
     if (k > 0) this.batches.splice(0, k);
     this.rowsWritten += rows;
   }
@@ -157,13 +210,18 @@ export class DeviceStateTracker implements LocalStateStore {
       return i !== null && parts.has(i.partition);
     };
     for (const k of [...this.dirty.keys()]) if (inParts(k)) this.dirty.delete(k);
-    for (const b of this.batches) for (const k of [...b.rows.keys()]) if (inParts(k)) b.rows.delete(k);
+    for (const b of this.batches)
+      for (const k of [...b.rows.keys()])
+        if (inParts(k)) {
+          b.rows.delete(k);
+          this.held--;
+        }
   }
 
   /** These partitions are no longer processed here: their devices' time-based rules stop. */
   released(parts: ReadonlySet<number>): void {
     if (parts.size === 0) return;
-    this.targets?.parkRules((s, d) => parts.has(partitionOfDevice(s, d, this.partitions)), true);
+    this.targets?.parkRules(this.inParts(parts), true);
   }
 
   /**
@@ -177,11 +235,16 @@ export class DeviceStateTracker implements LocalStateStore {
     const t = this.targets;
     if (!t) return 0;
     // Devices held from an earlier ownership but absent from the store run again as they are.
-    t.parkRules((s, d) => set.has(partitionOfDevice(s, d, this.partitions)), false);
+    t.parkRules(this.inParts(set), false);
     const m = t.restoreMeters(meters.map((r) => ({ key: `${r.site}/${r.device}`, ts: r.ts, index: r.idx })));
     const n = t.restoreRules(rules.map((r) => r.state));
     this.devicesRestored += m + n;
     return m + n;
+  }
+
+  /** Whether a device (site, device) is in one of `parts`. */
+  private inParts(parts: ReadonlySet<number>): (site: string, device: string) => boolean {
+    return (site, device) => parts.has(partitionOfDevice(site, device, this.partitions));
   }
 
   private info(key: string): KeyInfo | null {
@@ -197,6 +260,7 @@ export class DeviceStateTracker implements LocalStateStore {
       const site = rest.slice(0, slash);
       const device = rest.slice(slash + 1);
       i = { site, device, partition: partitionOfDevice(site, device, this.partitions), meter };
+      this.deviceKeys++;
     }
     this.keys.set(key, i);
     return i;

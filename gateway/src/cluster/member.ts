@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
+import { planCommit } from './commit-plan.js';
 import type { DeviceStateTracker } from './device-state.js';
 import { DeviceStateStore } from './device-state-store.js';
 import type { OwnershipGate } from './gate.js';
@@ -64,6 +65,8 @@ export class ClusterMember implements Component {
   private offset = 0;
   /** Local time a partition was taken: its watermark is recorded only once the watermark passed it. */
   private readonly acquiredAt: Float64Array;
+  /** The next sample's time is at least this: a sample after a take is tagged after the take. */
+  private sampleFloor = 0;
   private leading = false;
   private lastError?: string;
   private lastTickAt = 0;
@@ -212,8 +215,9 @@ export class ClusterMember implements Component {
 
   /** A watermark sample, with the capture of the device state it is the watermark of (ADR 0151). */
   private sample(now: number): void {
-    this.d.state?.capture(now);
-    this.d.watermark.sample(now);
+    const t = Math.max(now, this.sampleFloor);
+    this.d.state?.capture(t);
+    this.d.watermark.sample(t);
   }
 
   /** Stops processing partitions here (the gate drops them, their devices' time-based rules stop). */
@@ -224,45 +228,36 @@ export class ClusterMember implements Component {
   }
 
   /**
-   * One transaction: renews this member's leases, records the durable watermark `mark` for the
-   * partitions it has held since before `mark` (processed here or stopped, as after a fence or in
-   * a hand-over: the renewal only touches rows this member holds), writes the device state
-   * captured up to `mark` of those, and gives `releasing` back. The state and the watermark it
-   * belongs to thus reach PostgreSQL together, or neither does (ADR 0151).
+   * One transaction: renews this member's leases, records the durable watermark for the partitions
+   * it has held since before it (processed here or stopped, as after a fence or in a hand-over: the
+   * renewal only touches rows this member holds), writes the device state captured up to `mark` of
+   * those, and gives `releasing` back. The state and the watermark it belongs to thus reach
+   * PostgreSQL together, or neither does (ADR 0151; the watermark may be earlier than `mark`, see
+   * planCommit).
    */
   private async commit(store: ClusterStore, mark: number, releasing: readonly number[]): Promise<number[]> {
     const me = this.d.settings.instanceId;
-    const settled: number[] = [];
-    for (let p = 0; p < this.acquiredAt.length; p++) {
-      const at = this.acquiredAt[p]!;
-      if (at > 0 && mark >= at) settled.push(p);
-    }
-    const durable = Math.round(mark + this.offset);
     const state = this.d.state;
-    const ok = new Set(settled);
-    const rows = state?.settled(mark, (p) => ok.has(p));
-    const n = rows ? rows.rules.length + rows.meters.length : 0;
+    const { settled, durable, rules, meters } = planCommit(mark, this.acquiredAt, this.offset, state);
     // Nothing to write or give back (most renewals when idle): the single statement, as before.
-    if (n === 0 && releasing.length === 0) {
+    if (rules.length + meters.length === 0 && releasing.length === 0) {
       const held = await store.renew(me, this.ttl, settled, durable);
       state?.written(mark, 0);
       return held;
     }
+    let upserted = 0;
     const held = await store.transaction(async (tx, db) => {
       const held = await tx.renew(me, this.ttl, settled, durable);
-      if (rows) {
-        // Only partitions this transaction still holds (their rows are now locked by the renewal).
-        const kept = new Set(held);
-        await new DeviceStateStore(db).upsert(
-          rows.rules.filter((r) => kept.has(r.partition)),
-          rows.meters.filter((r) => kept.has(r.partition)),
-          durable,
-        );
-      }
+      // Only partitions this transaction still holds (their rows are now locked by the renewal).
+      const kept = new Set(held);
+      const r = rules.filter((x) => kept.has(x.partition));
+      const m = meters.filter((x) => kept.has(x.partition));
+      if (r.length + m.length > 0) await new DeviceStateStore(db).upsert(r, m, durable);
+      upserted = r.length + m.length;
       await tx.release(me, releasing);
       return held;
     });
-    state?.written(mark, n);
+    state?.written(mark, upserted);
     return held;
   }
 
@@ -302,6 +297,9 @@ export class ClusterMember implements Component {
     const now = Date.now();
     for (const c of claimed) this.acquiredAt[c.partition] = now;
     const replayed = this.d.gate.acquire(from);
+    // The replay's state changes are captured by a later sample even within this millisecond: the
+    // partitions' watermark is recorded only once a sample strictly after `now` has passed.
+    this.sampleFloor = now + 1;
     const taken = claimed.filter((c) => c.prevOwner !== null && c.prevOwner !== me);
     this.takeovers += taken.length;
     this.counters?.takeovers.inc(taken.length);
@@ -357,13 +355,15 @@ export class ClusterMember implements Component {
     if (!store) return;
     const { gate, settings } = this.d;
     const me = settings.instanceId;
-    const mine = gate.ownedList();
-    this.stopProcessing(mine);
+    this.stopProcessing(gate.ownedList());
     this.leading = false;
     await this.d.duties.set(false);
     try {
-      // Their state goes to PostgreSQL as of what reached InfluxDB, then the leases.
-      await this.handOver(store, mine, this.ttl / 2);
+      // Their state goes to PostgreSQL as of what reached InfluxDB, then the leases: every lease
+      // PostgreSQL still records as this member's, also those no longer processed here after a
+      // fence (the gate no longer lists them; left leased, the others would wait a whole TTL).
+      const all = Array.from({ length: settings.partitions }, (_, p) => p);
+      await this.handOver(store, all, this.ttl / 2);
       await store.resign(me);
       await store.leave(me, this.session);
     } catch (err) {
