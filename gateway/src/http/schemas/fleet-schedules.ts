@@ -129,6 +129,8 @@ export const fleetScheduleSchema = named(
     next: z.array(z.object({ dueAt: isoTime, skip: z.string().nullable(), moveTo: isoTime.nullable() })),
     /** Every occurrence moved or skipped, past ones included. */
     occurrences: z.array(occurrenceJson),
+    /** The pin (`fleet.pinned`) that keeps operators from changing it, or null. */
+    pin: z.string().nullable(),
   }),
   'FleetSchedule',
   'A preventive-maintenance schedule with its next occurrences and the occurrences moved or skipped',
