@@ -556,10 +556,11 @@ export class FleetService implements Component {
   /** Takes back a move or skip not passed yet: the occurrence falls due as its series has it. */
   removeOccurrence(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
+      // The key starts with the schedule's id (`<id>@<dueAt>…`; an id has no `@`).
+      this.refuseScheduleChange(key.slice(0, key.indexOf('@')));
       const cur = this.sched.occurrences.get(key)?.value;
       if (!cur)
         throw new FleetError('not-found', [{ path: key, message: 'no such moved or skipped occurrence' }]);
-      this.refuseScheduleChange(cur.schedule);
       const now = this.now();
       if (Date.parse(cur.dueAt) <= now || (cur.moveTo !== undefined && Date.parse(cur.moveTo) <= now))
         throw new FleetError('invalid', [{ path: key, message: 'has passed already: kept as it was' }]);
