@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { scheduleSchema } from '../../workorders/maintenance-schema.js';
 import { isoTime } from './common.js';
 import { named } from './registry.js';
 
@@ -12,40 +13,12 @@ const SCHEDULE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const rfc3339 = z.iso.datetime({ offset: true });
 
-const every = z.union([
-  z.strictObject({ days: z.number().int().min(1).max(3660) }),
-  z.strictObject({
-    months: z.number().int().min(1).max(120),
-    day: z.number().int().min(1).max(28).optional(),
-  }),
-  z.strictObject({ cron: z.string().min(9).max(200) }),
-]);
-
-const scheduleFields = {
-  id: z.string().regex(SCHEDULE_ID, 'must match [A-Za-z0-9_.-]{1,64}'),
-  title: z.string().min(1).max(200),
-  /** Asset kinds it applies to. */
-  kinds: z.array(z.string().regex(NAME, 'must be a kind')).min(1).max(50),
-  /** Sites it applies to (absent: every site with such an asset). */
-  sites: z.array(z.string().regex(NAME, 'must be a site')).max(500).optional(),
-  per: z.enum(['device', 'site']).optional(),
-  every,
-  hour: z.number().int().min(0).max(23).optional(),
-  hourUtc: z.number().int().min(0).max(23).optional(),
-  timeZone: z.string().min(1).max(64).optional(),
-  anchor: rfc3339.optional(),
-  windowHours: z
-    .number()
-    .positive()
-    .max(24 * 366)
-    .optional(),
-  priority: z.enum(['critical', 'high', 'medium', 'low']).optional(),
-  standard: z.string().max(500).optional(),
-  form: z.enum(['none', 'disinfection']).optional(),
-};
-
-/** `PUT /api/fleet/schedules`: a schedule created or edited (the file's `schedules[]` entry). */
-export const scheduleBody = z.strictObject({ ...scheduleFields, note: z.string().max(500).optional() });
+/**
+ * `PUT /api/fleet/schedules`: a schedule created or edited. The config file's own `schedules[]`
+ * entry (cron fields, IANA zones, kinds as the file takes them) with the change's note, so the
+ * API and the file cannot drift apart; the gateway checks it again with the others (duplicates).
+ */
+export const scheduleBody = scheduleSchema.extend({ note: z.string().max(500).optional() });
 export type ScheduleBody = z.infer<typeof scheduleBody>;
 
 export const scheduleParams = z.object({ id: z.string().regex(SCHEDULE_ID, 'must be a schedule id') });
