@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
-import { fmtTime, localInput } from '../format';
+import { fmtZoned, zonedInput, zonedInstant } from '../zoned-time';
 import { scheduleText } from '../fleet-schedules-i18n';
 
 type Sched = S.FleetSchedule;
@@ -115,6 +115,9 @@ function Occurrences(props: {
   const { api, lang } = useApp();
   const { s, st } = props;
   const id = s.schedule.id;
+  // Every time of a schedule on its own zone's wall clock (the gateway fills in the default zone).
+  const zone = s.schedule.timeZone;
+  const fmtTime = (t: string | number | null | undefined, l: typeof lang) => fmtZoned(t, l, zone);
   const [open, setOpen] = useState<{ dueAt: string; what: 'move' | 'skip' } | null>(null);
   const [value, setValue] = useState('');
   const [err, setErr] = useState('');
@@ -131,7 +134,12 @@ function Occurrences(props: {
     const call =
       open.what === 'skip'
         ? api.skipOccurrence(id, { dueAt: open.dueAt, reason: value.trim() })
-        : api.moveOccurrence(id, { dueAt: open.dueAt, to: new Date(value).toISOString() });
+        : (() => {
+            const to = zonedInstant(value, zone);
+            return to === undefined
+              ? Promise.reject(new Error(st('moveTo')))
+              : api.moveOccurrence(id, { dueAt: open.dueAt, to: new Date(to).toISOString() });
+          })();
     call.then(done, (x: Error) => setErr(x.message));
   };
   return (
@@ -152,7 +160,7 @@ function Occurrences(props: {
                   data-testid="move-occurrence"
                   onClick={() => {
                     setOpen({ dueAt: n.dueAt, what: 'move' });
-                    setValue(localInput(Date.parse(n.dueAt)));
+                    setValue(zonedInput(Date.parse(n.dueAt), zone));
                   }}
                 >
                   {st('move')}

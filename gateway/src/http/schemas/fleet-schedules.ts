@@ -19,7 +19,8 @@ const rfc3339 = z.iso.datetime({ offset: true });
  * API and the file cannot drift apart; the gateway checks it again with the others (duplicates).
  */
 export const scheduleBody = scheduleSchema.extend({ note: z.string().max(500).optional() });
-export type ScheduleBody = z.infer<typeof scheduleBody>;
+// What a client sends: the fields with a default may be left out.
+export type ScheduleBody = z.input<typeof scheduleBody>;
 
 export const scheduleParams = z.object({ id: z.string().regex(SCHEDULE_ID, 'must be a schedule id') });
 
