@@ -26,7 +26,7 @@ type Listed = {
   schedules: {
     schedule: { id: string };
     next: { dueAt: string; skip: string | null }[];
-    occurrences: { dueAt: string; skip?: string; by: string | null }[];
+    occurrences: { dueAt: string; skip?: string; moveTo?: string; by: string | null }[];
   }[];
 };
 
@@ -41,8 +41,8 @@ beforeAll(async () => {
         kind: 'chlorination',
         critical: false,
       })),
-      // Only the schedule made here.
-      workorders: { maintenance: { schedules: [] } },
+      // Only the schedule made here, in a zone far from the browser's (New York).
+      workorders: { maintenance: { schedules: [], timeZone: 'Asia/Shanghai' } },
       http: {
         dashboard: { enabled: true, dir: web.dir },
         tokens: [
@@ -63,7 +63,11 @@ afterAll(async () => {
 
 describe('maintenance schedules in the dashboard', () => {
   it('on a phone: a schedule created, its next occurrence skipped with a reason that is shown', async () => {
-    const { context, page, pageErrors } = await newPage(browser, { width: 390, height: 844 });
+    const { context, page, pageErrors } = await newPage(browser, {
+      width: 390,
+      height: 844,
+      timezoneId: 'America/New_York',
+    });
     try {
       await signIn(page, gw.httpUrl!, ENGINEER);
       await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
@@ -85,6 +89,11 @@ describe('maintenance schedules in the dashboard', () => {
       const first = row.locator('[data-testid=next-occurrences] li').first();
       const dueAt = (await first.getAttribute('data-due'))!;
       expect(Date.parse(dueAt)).toBeGreaterThan(Date.now());
+      // 09:00 on the schedule's clock (Shanghai), not the browser's (21:00 or 20:00 in New York).
+      expect(new Date(dueAt).toLocaleString('en-US', { timeZone: 'Asia/Shanghai', hour12: false })).toContain(
+        ' 09:00',
+      );
+      expect(await first.locator('span').first().textContent()).toContain('09:00 AM');
 
       await first.locator('[data-testid=skip-occurrence]').click();
       await first.locator('input[name=reason]').fill('tanks drained for the inspection');
@@ -105,6 +114,25 @@ describe('maintenance schedules in the dashboard', () => {
       expect(s.occurrences).toMatchObject([{ dueAt, skip: 'tanks drained for the inspection', by: 'erin' }]);
       gw.maintenance!.tick(Date.now());
       expect(gw.maintenance!.tick(Date.parse(dueAt) + 60_000)).toBe(0);
+
+      // The second one moved two hours later: the form reads and writes the schedule's clock.
+      const second = row.locator('[data-testid=next-occurrences] li').nth(1);
+      const secondDue = (await second.getAttribute('data-due'))!;
+      await second.locator('[data-testid=move-occurrence]').click();
+      const input = second.locator('input[name=moveTo]');
+      const shown = await input.inputValue();
+      expect(shown.slice(11)).toBe('09:00');
+      await input.fill(`${shown.slice(0, 11)}11:00`);
+      await second.locator('[data-testid=save-occurrence]').click();
+      await expect
+        .poll(() => row.locator(`li[data-due="${secondDue}"]`).getAttribute('data-moved'), {
+          timeout: 10_000,
+        })
+        .toBe('true');
+      const moved = (await api<Listed>('/api/fleet/schedules')).schedules
+        .find((x) => x.schedule.id === 'filter-check')!
+        .occurrences.find((o) => o.dueAt === secondDue)!;
+      expect(Date.parse(moved.moveTo!) - Date.parse(secondDue)).toBe(2 * 3_600_000);
 
       // Nothing of the section reaches past the phone's screen (the top bar is the overview's own).
       const past = (await page.evaluate(
