@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
 import { fmtZoned, zonedInput, zonedInstant } from '../zoned-time';
+import { PinBadge } from './fleet-chain';
 import { scheduleText } from '../fleet-schedules-i18n';
 
 type Sched = S.FleetSchedule;
@@ -47,51 +48,58 @@ export function FleetSchedules() {
           }}
         />
       )}
-      {data?.schedules.map((s) => (
-        <div class="row change" key={s.schedule.id} data-schedule={s.schedule.id} data-retired={s.retired}>
-          <span>
-            <b>{s.schedule.title}</b> <span class="muted">{s.schedule.id}</span>
-          </span>
-          <span class="muted">
-            {every(s, st)} · {s.schedule.kinds.join(', ')} ·{' '}
-            {s.origin === 'file' ? st('fromFile') : st('fromHere')}
-          </span>
-          {s.retired && <span class="pill s-offline">{st('retired')}</span>}
-          {engineer && editing !== s.schedule.id && (
-            <button
-              type="button"
-              class="secondary"
-              data-testid="edit-schedule"
-              onClick={() => setEditing(s.schedule.id)}
-            >
-              {st('editSchedule')}
-            </button>
-          )}
-          {engineer && !s.retired && (
-            <button
-              type="button"
-              class="secondary"
-              data-testid="retire-schedule"
-              onClick={() => api.retireSchedule(s.schedule.id).then(changed, failed)}
-            >
-              {st('retireSchedule')}
-            </button>
-          )}
-          {editing === s.schedule.id && (
-            <ScheduleForm
-              st={st}
-              schedule={s.schedule}
-              onDone={(saved) => {
-                setEditing(null);
-                if (saved) changed();
-              }}
-            />
-          )}
-          {!s.retired && (
-            <Occurrences s={s} st={st} engineer={engineer} onChanged={changed} onError={failed} />
-          )}
-        </div>
-      ))}
+      {data?.schedules.map((s) => {
+        // A schedule the config file pins: shown locked, without buttons (the gateway refuses anyway).
+        const canEdit = engineer && s.pin === null;
+        return (
+          <div class="row change" key={s.schedule.id} data-schedule={s.schedule.id} data-retired={s.retired}>
+            <span>
+              <b>{s.schedule.title}</b> <span class="muted">{s.schedule.id}</span>
+            </span>
+            <span class="muted">
+              {every(s, st)}
+              {/* Its own zone, when not the one the hint names: its times are on that clock. */}
+              {s.schedule.timeZone !== data.timeZone && ` (${s.schedule.timeZone})`} ·{' '}
+              {s.schedule.kinds.join(', ')} · {s.origin === 'file' ? st('fromFile') : st('fromHere')}
+            </span>
+            {s.retired && <span class="pill s-offline">{st('retired')}</span>}
+            {s.pin && <PinBadge pin={s.pin} />}
+            {canEdit && editing !== s.schedule.id && (
+              <button
+                type="button"
+                class="secondary"
+                data-testid="edit-schedule"
+                onClick={() => setEditing(s.schedule.id)}
+              >
+                {st('editSchedule')}
+              </button>
+            )}
+            {canEdit && !s.retired && (
+              <button
+                type="button"
+                class="secondary"
+                data-testid="retire-schedule"
+                onClick={() => api.retireSchedule(s.schedule.id).then(changed, failed)}
+              >
+                {st('retireSchedule')}
+              </button>
+            )}
+            {editing === s.schedule.id && (
+              <ScheduleForm
+                st={st}
+                schedule={s.schedule}
+                onDone={(saved) => {
+                  setEditing(null);
+                  if (saved) changed();
+                }}
+              />
+            )}
+            {!s.retired && (
+              <Occurrences s={s} st={st} engineer={canEdit} onChanged={changed} onError={failed} />
+            )}
+          </div>
+        );
+      })}
     </div>
   );
 }
