@@ -20,7 +20,7 @@ let gw: Awaited<ReturnType<typeof startGateway>>;
 let dir: string;
 let file: string;
 
-const base = (dataDir: string) => ({
+const base = (dataDir: string, timeZone: string) => ({
   dataDir,
   logLevel: 'warn',
   http: {
@@ -38,10 +38,14 @@ const base = (dataDir: string) => ({
   rules: {
     overrides: [{ rule: 'chlorine.free.low', site: 'estate', set: { low: { value: 0.35 } } }],
   },
-  workorders: { contacts: [{ name: 'File Duty', contact: '+86 10 0000 0000' }] },
+  workorders: {
+    contacts: [{ name: 'File Duty', contact: '+86 10 0000 0000' }],
+    // Only the schedules the operators make here.
+    maintenance: { schedules: [], timeZone },
+  },
 });
-const write = (pinned: string[]) =>
-  writeFileSync(file, stringify({ ...base(join(dir, 'data')), fleet: { pinned } }));
+const write = (pinned: string[], timeZone = 'UTC') =>
+  writeFileSync(file, stringify({ ...base(join(dir, 'data'), timeZone), fleet: { pinned } }));
 
 async function call(method: string, path: string, token: string, body?: unknown) {
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
@@ -226,5 +230,82 @@ describe('pinning values in the config file', () => {
     expect(await chainNames()).toEqual(['Li Wei', 'Zhang San']);
     expect((await lowRule('tank-1')).def.low!.value).toBe(0.5);
     expect((await call('PUT', '/api/fleet/contacts', ADMIN_TOKEN, chain)).status).toBe(200);
+  });
+
+  it('schedules: a restore is checked as a PUT, invalid stored ones counted, pinned ones refused', async () => {
+    const DAY = 86_400_000;
+    const anchor = new Date(Math.floor(Date.now() / DAY) * DAY + 2 * DAY).toISOString();
+    const sched = (id: string, at: Record<string, number>) => ({
+      id,
+      title: id,
+      kinds: ['chlorination'],
+      every: { days: 7 },
+      anchor,
+      ...at,
+    });
+    const put = (body: unknown, token = ENGINEER) => call('PUT', '/api/fleet/schedules', token, body);
+    // With the file's zone UTC an hour in UTC is fine; edited later to a local hour.
+    expect((await put(sched('filter-check', { hourUtc: 6 }))).status).toBe(200);
+    expect((await put(sched('filter-check', { hour: 7 }))).status).toBe(200);
+    expect((await put(sched('uv-lamp', { hourUtc: 6 }))).status).toBe(200);
+    expect((await put(sched('tank-wash', { hour: 9 }))).status).toBe(200);
+    const changes = (await call('GET', '/api/fleet/history?entity=schedule', VIEWER)).body.changes as {
+      id: number;
+      key: string;
+    }[];
+    const edit = changes.find((c) => c.key === 'filter-check')!.id; // the newest first: the edit
+    const wash = changes.find((c) => c.key === 'tank-wash')!.id;
+
+    // The file's zone changes: an hour in UTC is no longer allowed.
+    write([], 'Asia/Shanghai');
+    expect(gw.reloadFromFile()).toMatchObject({ ok: true });
+    const back = await call('POST', `/api/fleet/history/${edit}/restore`, ENGINEER);
+    expect(back.status, JSON.stringify(back.body)).toBe(400);
+    expect((back.body.error as { message: string }).message).toContain('give its local hour as hour');
+    // The one stored before is left out, counted; viewers' reads leave the count as it is.
+    const list = (await call('GET', '/api/fleet/schedules', VIEWER)).body.schedules as {
+      schedule: { id: string; hour?: number };
+      pin: string | null;
+    }[];
+    expect(list.find((s) => s.schedule.id === 'filter-check')?.schedule.hour).toBe(7);
+    const fleetHealth = async () =>
+      ((await call('GET', '/api/health', VIEWER)).body.components as Record<string, unknown>).fleet;
+    expect(await fleetHealth()).toMatchObject({ schedulesSkipped: 1 });
+
+    // One schedule pinned: its changes, moves, skips and restores are refused; the others change.
+    write(['workorders.maintenance.tank-wash'], 'Asia/Shanghai');
+    expect(gw.reloadFromFile()).toMatchObject({ ok: true });
+    const pinned = (await call('GET', '/api/fleet/schedules', VIEWER)).body.schedules as typeof list;
+    expect(pinned.find((s) => s.schedule.id === 'tank-wash')?.pin).toBe('workorders.maintenance.tank-wash');
+    expect(pinned.find((s) => s.schedule.id === 'filter-check')?.pin).toBeNull();
+    expect((await put(sched('tank-wash', { hour: 10 }), VIEWER)).status).toBe(403);
+    const PIN = 'workorders.maintenance.tank-wash';
+    expectPinned(await put(sched('tank-wash', { hour: 10 })), PIN);
+    expectPinned(await call('POST', '/api/fleet/schedules/tank-wash/retire', ENGINEER, {}), PIN);
+    const dueAt = new Date(Date.parse(anchor) + 7 * DAY).toISOString();
+    expectPinned(
+      await call('POST', '/api/fleet/schedules/tank-wash/move', ENGINEER, { dueAt, to: anchor }),
+      PIN,
+    );
+    expectPinned(
+      await call('POST', '/api/fleet/schedules/tank-wash/skip', ENGINEER, { dueAt, reason: 'holiday' }),
+      PIN,
+    );
+    expectPinned(
+      await call('DELETE', `/api/fleet/schedules/tank-wash/occurrences?dueAt=${dueAt}`, ENGINEER),
+      PIN,
+    );
+    expectPinned(await call('POST', `/api/fleet/history/${wash}/restore`, ENGINEER), PIN);
+    // The operator's tank-wash is kept but skipped: the file has none.
+    expect(pinned.some((s) => s.schedule.id === 'tank-wash')).toBe(true);
+    expect(await fleetHealth()).toMatchObject({ pinnedSkipped: 1 });
+    expect((await put(sched('filter-check', { hour: 8 }))).status).toBe(200);
+
+    // Every schedule pinned.
+    write(['workorders.maintenance'], 'Asia/Shanghai');
+    expect(gw.reloadFromFile()).toMatchObject({ ok: true });
+    expectPinned(await put(sched('filter-check', { hour: 9 })), 'workorders.maintenance');
+    write([]);
+    expect(gw.reloadFromFile()).toMatchObject({ ok: true });
   });
 });

@@ -132,6 +132,49 @@ describe('moved and skipped occurrences', () => {
     expect(raised(service)).toHaveLength(6);
   });
 
+  it('a new asset or a fresh series does not raise moves made before it was tracked', async () => {
+    const targets: MaintenanceTarget[] = [TARGETS[0]!];
+    const db = openDb(':memory:', WORKORDER_MIGRATIONS);
+    dbs.push(db);
+    const service = new WorkOrderService({ db, config: workordersSchema.parse({}), now: () => T0 });
+    const config = maintenance([
+      { schedule: 'filter-check', dueAt: iso(d0 + 7 * DAY), moveTo: iso(d0 + 8 * DAY) },
+      // Written into the file later, for an occurrence before tank-3 was tracked.
+      { schedule: 'filter-check', dueAt: iso(d0 + 70 * DAY), moveTo: iso(d0 + 400 * DAY) },
+    ]);
+    const p = new MaintenancePlanner({ service, db, config, targets: () => targets, now: () => T0 });
+    await p.start();
+    p.tick(T0);
+    expect(p.tick(d0 + 8 * DAY)).toBe(2); // tank-1 week 1 and its moved week 2
+    // A tank added more than a year later: nothing of the old move, at once or later.
+    targets.push({ site: 'plant', device: 'tank-3', kind: 'chlorination' });
+    const later = d0 + 380 * DAY;
+    expect(
+      p
+        .upcoming(later, later + 30 * DAY, later)
+        .filter((u) => u.device === 'tank-3' && u.dueAt === d0 + 400 * DAY),
+    ).toEqual([]);
+    const before = raised(service).length;
+    p.tick(later);
+    p.tick(d0 + 401 * DAY);
+    const tank3 = raised(service)
+      .slice(before)
+      .concat(raised(service))
+      .filter((r) => r.startsWith('tank-3'));
+    expect(tank3.filter((r) => Date.parse(r.split(' ')[1]!) < later)).toEqual([]);
+    expect(tank3).not.toContain(`tank-3 ${iso(d0 + 400 * DAY)}`);
+    // A restart keeps that: the moves stay done for tank-3.
+    const b = new MaintenancePlanner({ service, db, config, targets: () => targets, now: () => T0 });
+    await b.start();
+    b.setConfig(config);
+    expect(b.tick(d0 + 401 * DAY)).toBe(0);
+    // The retimed series starts afresh: old moves are not raised for it either.
+    const n = raised(service).length;
+    b.setConfig(maintenance(config.occurrences, { ...weekly, hour: 10 }));
+    b.tick(d0 + 402 * DAY);
+    expect(raised(service).length).toBe(n);
+  });
+
   it('the file schema refuses an exception without a reason, of an unknown schedule, or twice the same', () => {
     const bad = (o: unknown[]) =>
       maintenanceSchema

@@ -7,10 +7,12 @@ import { z } from 'zod';
  * - `rules.overrides`: no operator rule overrides at all; `rules.overrides.<rule>`: none of that rule;
  * - `devices`: no operator device changes; `devices.<site>`: none at that site;
  *   `devices.<site>/<id>`: none of that device (edit, retire, move, adopt);
- * - `workorders.contacts`: the escalation chain and the on-call rota stay the file's.
+ * - `workorders.contacts`: the escalation chain and the on-call rota stay the file's;
+ * - `workorders.maintenance`: no operator schedule changes, moves or skips;
+ *   `workorders.maintenance.<id>`: none of that schedule.
  */
 export const PIN_PATTERN =
-  /^(rules\.overrides(\.[a-z0-9][a-z0-9_.-]{0,99})?|devices(\.[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_-]{1,64})?)?|workorders\.contacts)$/;
+  /^(rules\.overrides(\.[a-z0-9][a-z0-9_.-]{0,99})?|devices(\.[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_-]{1,64})?)?|workorders\.contacts|workorders\.maintenance(\.[A-Za-z0-9_.-]{1,64})?)$/;
 
 export const fleetConfigSchema = z.strictObject({
   pinned: z
@@ -19,7 +21,7 @@ export const fleetConfigSchema = z.strictObject({
         .string()
         .regex(
           PIN_PATTERN,
-          'must be rules.overrides[.<rule>], devices[.<site>[/<id>]] or workorders.contacts',
+          'must be rules.overrides[.<rule>], devices[.<site>[/<id>]], workorders.contacts or workorders.maintenance[.<schedule>]',
         ),
     )
     .default([]),

@@ -20,6 +20,11 @@ export function contactsPin(pins: readonly string[]): string | undefined {
   return pins.find((p) => p === 'workorders.contacts');
 }
 
+/** The pin covering maintenance schedule `id` (its changes, moves and skips), or undefined. */
+export function schedulePin(pins: readonly string[], id: string): string | undefined {
+  return pins.find((p) => p === 'workorders.maintenance' || p === `workorders.maintenance.${id}`);
+}
+
 /** The refusal's message: what was refused and the pin, as the config file spells it. */
 export function pinnedMessage(what: string, pin: string): string {
   return `${what} is pinned in the config file (fleet.pinned: "${pin}"); change it there`;

@@ -86,9 +86,12 @@ export class ScheduleSettings {
   layer(
     file: MaintenanceConfig,
     bad: (key: string, problems: OverrideProblem[]) => void = () => {},
+    pinned: (entity: 'schedule' | 'pm-occurrence', key: string, schedule: string) => boolean = () => false,
   ): MaintenanceConfig {
     let kept = file;
     for (const [id, s] of this.schedules) {
+      // A pinned schedule stays the file's: the operator's value is kept but skipped.
+      if (pinned('schedule', id, id)) continue;
       const r = this.with(kept, s.retired ? { retire: id } : { schedule: s.schedule });
       if (r.ok) kept = r.value;
       else bad(id, r.problems);
@@ -96,6 +99,7 @@ export class ScheduleSettings {
     for (const [key, o] of this.occurrences) {
       // Moves and skips of a schedule not in force wait for it to come back.
       if (!kept.schedules.some((s) => s.id === o.value.schedule)) continue;
+      if (pinned('pm-occurrence', key, o.value.schedule)) continue;
       const r = this.with(kept, { occurrence: o.value });
       if (r.ok) kept = r.value;
       else bad(key, r.problems);

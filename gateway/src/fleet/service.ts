@@ -40,7 +40,7 @@ import {
   occurrenceSchema,
   type OccurrenceException,
 } from '../workorders/maintenance-schema.js';
-import { contactsPin, devicePin, pinnedMessage, rulePin } from './pins.js';
+import { contactsPin, devicePin, pinnedMessage, rulePin, schedulePin } from './pins.js';
 import {
   ChannelProblem,
   ChannelSettings,
@@ -96,6 +96,8 @@ export class FleetService implements Component {
   private readonly sched = new ScheduleSettings();
   /** Operators' values left out because the file pins them (logged at each layering). */
   private pinSkipped = 0;
+  /** Operators' schedules and moves or skips the file no longer allows (logged at each layering). */
+  private scheduleSkipped = 0;
   // One change at a time: each is validated against the result of the previous one.
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -126,6 +128,7 @@ export class FleetService implements Component {
       overrides: this.overrides.size,
       ...(this.skipped ? { skipped: this.skipped } : {}),
       ...(this.pinSkipped ? { pinnedSkipped: this.pinSkipped } : {}),
+      ...(this.scheduleSkipped ? { schedulesSkipped: this.scheduleSkipped } : {}),
     };
   }
 
@@ -192,7 +195,7 @@ export class FleetService implements Component {
     const withDevices = {
       ...file,
       devices: layerDevices(file.devices, devices),
-      workorders: { ...file.workorders, contacts, maintenance: this.maintenance(file) },
+      workorders: { ...file.workorders, contacts, maintenance: this.maintenance(file, skipped) },
       notifications: this.channelSettings.layer(file.notifications, this.log),
     };
     const out = this.layeredRules(withDevices, skipped);
@@ -465,27 +468,64 @@ export class FleetService implements Component {
       );
   }
 
-  /** The file's maintenance with the operators' schedules and occurrences layered on. */
-  private maintenance(file: GatewayConfig): GatewayConfig['workorders']['maintenance'] {
-    return this.sched.layer(file.workorders.maintenance, (key, problems) =>
-      this.log.error({ key, problems }, 'maintenance schedule or occurrence no longer valid; skipped'),
+  /**
+   * The file's maintenance with the operators' schedules and occurrences layered on, those of a
+   * pinned schedule left out. Only a layering (`pinSkipped` given) counts and logs what is left out,
+   * in one line: the viewers' reads and the checks of a change would repeat it on every request.
+   */
+  private maintenance(
+    file: GatewayConfig,
+    pinSkipped?: string[],
+  ): GatewayConfig['workorders']['maintenance'] {
+    const pins = file.fleet.pinned;
+    const invalid: Array<{ key: string; problems: unknown }> = [];
+    const out = this.sched.layer(
+      file.workorders.maintenance,
+      (key, problems) => invalid.push({ key, problems }),
+      (entity, key, schedule) => {
+        const pinned = schedulePin(pins, schedule) !== undefined;
+        if (pinned) pinSkipped?.push(`${entity}:${key}`);
+        return pinned;
+      },
     );
+    if (pinSkipped) {
+      this.scheduleSkipped = invalid.length;
+      if (invalid.length)
+        this.log.error(
+          { skipped: invalid.length, entries: invalid.slice(0, 20) },
+          'maintenance schedules or occurrences no longer valid; skipped',
+        );
+    }
+    return out;
   }
 
   /** Every schedule (file, operators', retired) with its next `count` occurrences and its moves and skips. */
-  listSchedules(count: number): { timeZone: string; schedules: ScheduleView[] } {
+  listSchedules(count: number): {
+    timeZone: string;
+    schedules: Array<ScheduleView & { pin: string | null }>;
+  } {
     const file = this.host.fileConfig();
+    const pins = file.fleet.pinned;
     return {
       timeZone: file.workorders.maintenance.timeZone,
-      schedules: this.sched.list(file.workorders.maintenance, this.maintenance(file), count, this.now()),
+      schedules: this.sched
+        .list(file.workorders.maintenance, this.maintenance(file), count, this.now())
+        .map((v) => ({ ...v, pin: schedulePin(pins, v.schedule.id) ?? null })),
     };
+  }
+
+  private refuseScheduleChange(id: string): void {
+    this.refusePinned(schedulePin(this.pins(), id), `maintenance schedule ${id}`);
   }
 
   /** Creates or edits a maintenance schedule (a retired one comes back), checked by the file's schema. */
   putSchedule(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
+      const id = (input as { id?: unknown } | null)?.id;
+      if (typeof id === 'string') this.refuseScheduleChange(id);
       const r = this.sched.checkSchedule(this.maintenance(this.host.fileConfig()), input);
       if (!r.ok) throw new FleetError('invalid', r.problems);
+      this.refuseScheduleChange(r.value.id);
       return this.write('schedule', r.value.id, { schedule: r.value, retired: false }, actor, note);
     });
   }
@@ -493,6 +533,7 @@ export class FleetService implements Component {
   /** Retires a schedule: no more work orders from it; its settings and history are kept. */
   retireSchedule(id: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
+      this.refuseScheduleChange(id);
       const cur = this.maintenance(this.host.fileConfig()).schedules.find((s) => s.id === id);
       if (!cur) throw new FleetError('not-found', [{ path: id, message: 'no such schedule in force' }]);
       const stored = this.sched.schedules.get(id)?.schedule ?? cur;
@@ -503,8 +544,11 @@ export class FleetService implements Component {
   /** Moves (`moveTo`) or skips (`skip`: the reason) one occurrence; the series stays as it is. */
   setOccurrence(input: unknown, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
+      const schedule = (input as { schedule?: unknown } | null)?.schedule;
+      if (typeof schedule === 'string') this.refuseScheduleChange(schedule);
       const r = this.sched.checkOccurrence(this.maintenance(this.host.fileConfig()), input, this.now());
       if (!r.ok) throw new FleetError('invalid', r.problems);
+      this.refuseScheduleChange(r.value.schedule);
       return this.write('pm-occurrence', occurrenceKey(r.value), r.value, actor, note);
     });
   }
@@ -512,6 +556,8 @@ export class FleetService implements Component {
   /** Takes back a move or skip not passed yet: the occurrence falls due as its series has it. */
   removeOccurrence(key: string, actor: string, note: string | null = null): Promise<FleetChange | undefined> {
     return this.serial(async () => {
+      // The key starts with the schedule's id (`<id>@<dueAt>…`; an id has no `@`).
+      this.refuseScheduleChange(key.slice(0, key.indexOf('@')));
       const cur = this.sched.occurrences.get(key)?.value;
       if (!cur)
         throw new FleetError('not-found', [{ path: key, message: 'no such moved or skipped occurrence' }]);
@@ -559,9 +605,15 @@ export class FleetService implements Component {
       });
     if (c.entity === 'schedule')
       return this.serial(async () => {
+        this.refuseScheduleChange(c.key);
         if (c.before === null) return this.write('schedule', c.key, null, actor, note);
         const r = storedScheduleSchema.safeParse(c.before);
         if (!r.success) throw new FleetError('invalid', [{ path: c.key, message: r.error.message }]);
+        // The same check as a PUT: the file may have changed since (a kind or zone gone, say).
+        if (!r.data.retired) {
+          const ok = this.sched.checkSchedule(this.maintenance(this.host.fileConfig()), r.data.schedule);
+          if (!ok.ok) throw new FleetError('invalid', ok.problems);
+        }
         return this.write('schedule', c.key, r.data, actor, note);
       });
     if (c.entity === 'pm-occurrence') {

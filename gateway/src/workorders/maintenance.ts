@@ -106,6 +106,12 @@ function governing(
 /** What decides when a schedule's occurrences fall: a change of any of these starts its series again. */
 const timing = (s: Schedule) => JSON.stringify([s.every, s.hour, s.hourUtc, s.timeZone, s.anchor]);
 
+/** The key of one (schedule, asset) series in `pm_next`; a moved occurrence is `${seriesKey}@${dueAt}`. */
+const seriesKey = (s: Schedule, t: { site: string; device: string | null }) =>
+  `${s.id}|${t.site}|${t.device ?? ''}`;
+/** The `pm_next` row that keeps when a series started being tracked (its value is that time). */
+const SINCE = '#since';
+
 /** Occurrences of one tick at most per schedule and target, so a long outage cannot loop for ever. */
 const MAX_CATCH_UP = 400;
 /** The next due time of a schedule with no further occurrence. */
@@ -120,6 +126,8 @@ const NEVER = Number.MAX_SAFE_INTEGER;
 export class MaintenancePlanner implements Component {
   readonly name = 'maintenance';
   private readonly next = new Map<string, number>();
+  /** When each series key started being tracked: a move of an occurrence before it is not its own. */
+  private readonly since = new Map<string, number>();
   private readonly now: () => number;
   private started = false;
   private counts = { raised: 0, skipped: 0 };
@@ -147,6 +155,7 @@ export class MaintenancePlanner implements Component {
   private forgetSeries(id: string): void {
     const prefix = `${id}|`;
     for (const k of [...this.next.keys()]) if (k.startsWith(prefix) && !k.includes('@')) this.next.delete(k);
+    for (const k of [...this.since.keys()]) if (k.startsWith(prefix)) this.since.delete(k);
     this.deps.db
       .prepare("DELETE FROM pm_next WHERE substr(key, 1, length(?)) = ? AND instr(key, '@') = 0")
       .run(prefix, prefix);
@@ -157,7 +166,9 @@ export class MaintenancePlanner implements Component {
       key: string;
       next_due_at: number;
     }[];
-    for (const r of rows) this.next.set(r.key, r.next_due_at);
+    for (const r of rows)
+      if (r.key.endsWith(SINCE)) this.since.set(r.key.slice(0, -SINCE.length), r.next_due_at);
+      else this.next.set(r.key, r.next_due_at);
     this.started = true;
   }
 
@@ -184,14 +195,23 @@ export class MaintenancePlanner implements Component {
     for (const s of this.config.schedules) {
       const exceptions = exceptionsOf(this.config.occurrences, s.id);
       for (const t of this.targetsOf(s, targets)) {
-        const key = `${s.id}|${t.site}|${t.device ?? ''}`;
+        const key = seriesKey(s, t);
         let due = this.next.get(key);
         if (due === undefined) {
-          // A new (schedule, asset) starts with its next occurrence: no backfill.
+          // A new (schedule, asset) starts with its next occurrence: no backfill, moved ones
+          // included (a move already past is done for it, without a work order).
           due = nextOccurrence(s, now) ?? NEVER;
           save.run(key, due);
           this.next.set(key, due);
+          save.run(key + SINCE, now);
+          this.since.set(key, now);
+          for (const e of exceptions) {
+            if (e.moveTo === undefined || e.moveTo > now) continue;
+            save.run(`${key}@${e.dueAt}`, NEVER);
+            this.next.set(`${key}@${e.dueAt}`, NEVER);
+          }
         }
+        const since = this.since.get(key) ?? -Infinity;
         for (let i = 0; i < MAX_CATCH_UP && due <= now; i++) {
           const next: number = nextOccurrence(s, due) ?? NEVER;
           const e = governing(exceptions, t, due);
@@ -220,7 +240,8 @@ export class MaintenancePlanner implements Component {
           due = next;
         }
         for (const e of exceptions) {
-          if (e.moveTo === undefined || e.moveTo > now || governing(exceptions, t, e.dueAt) !== e) continue;
+          if (e.moveTo === undefined || e.moveTo > now || e.dueAt < since) continue;
+          if (governing(exceptions, t, e.dueAt) !== e) continue;
           // Each moved occurrence is raised once, remembered under its own key with the series'.
           const moved = `${key}@${e.dueAt}`;
           if (this.next.get(moved) === NEVER) continue;
@@ -255,7 +276,8 @@ export class MaintenancePlanner implements Component {
         form: s.form,
       });
       for (const t of this.targetsOf(s, targets)) {
-        const key = `${s.id}|${t.site}|${t.device ?? ''}`;
+        const key = seriesKey(s, t);
+        const since = this.since.get(key) ?? (this.next.has(key) ? -Infinity : now);
         let due: number | undefined = this.next.get(key) ?? nextOccurrence(s, now);
         while (due !== undefined && due < to && out.length < CALENDAR_LIMIT) {
           if (due >= from && !governing(exceptions, t, due)) out.push(entry(t, due));
@@ -266,6 +288,7 @@ export class MaintenancePlanner implements Component {
             e.moveTo !== undefined &&
             e.moveTo >= from &&
             e.moveTo < to &&
+            e.dueAt >= since &&
             governing(exceptions, t, e.dueAt) === e &&
             this.next.get(`${key}@${e.dueAt}`) !== NEVER &&
             out.length < CALENDAR_LIMIT

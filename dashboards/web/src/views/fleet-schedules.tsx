@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
-import { fmtTime, localInput } from '../format';
+import { fmtZoned, zonedInput, zonedInstant } from '../zoned-time';
+import { PinBadge } from './fleet-chain';
 import { scheduleText } from '../fleet-schedules-i18n';
 
 type Sched = S.FleetSchedule;
@@ -47,51 +48,58 @@ export function FleetSchedules() {
           }}
         />
       )}
-      {data?.schedules.map((s) => (
-        <div class="row change" key={s.schedule.id} data-schedule={s.schedule.id} data-retired={s.retired}>
-          <span>
-            <b>{s.schedule.title}</b> <span class="muted">{s.schedule.id}</span>
-          </span>
-          <span class="muted">
-            {every(s, st)} · {s.schedule.kinds.join(', ')} ·{' '}
-            {s.origin === 'file' ? st('fromFile') : st('fromHere')}
-          </span>
-          {s.retired && <span class="pill s-offline">{st('retired')}</span>}
-          {engineer && editing !== s.schedule.id && (
-            <button
-              type="button"
-              class="secondary"
-              data-testid="edit-schedule"
-              onClick={() => setEditing(s.schedule.id)}
-            >
-              {st('editSchedule')}
-            </button>
-          )}
-          {engineer && !s.retired && (
-            <button
-              type="button"
-              class="secondary"
-              data-testid="retire-schedule"
-              onClick={() => api.retireSchedule(s.schedule.id).then(changed, failed)}
-            >
-              {st('retireSchedule')}
-            </button>
-          )}
-          {editing === s.schedule.id && (
-            <ScheduleForm
-              st={st}
-              schedule={s.schedule}
-              onDone={(saved) => {
-                setEditing(null);
-                if (saved) changed();
-              }}
-            />
-          )}
-          {!s.retired && (
-            <Occurrences s={s} st={st} engineer={engineer} onChanged={changed} onError={failed} />
-          )}
-        </div>
-      ))}
+      {data?.schedules.map((s) => {
+        // A schedule the config file pins: shown locked, without buttons (the gateway refuses anyway).
+        const canEdit = engineer && s.pin === null;
+        return (
+          <div class="row change" key={s.schedule.id} data-schedule={s.schedule.id} data-retired={s.retired}>
+            <span>
+              <b>{s.schedule.title}</b> <span class="muted">{s.schedule.id}</span>
+            </span>
+            <span class="muted">
+              {every(s, st)}
+              {/* Its own zone, when not the one the hint names: its times are on that clock. */}
+              {s.schedule.timeZone !== data.timeZone && ` (${s.schedule.timeZone})`} ·{' '}
+              {s.schedule.kinds.join(', ')} · {s.origin === 'file' ? st('fromFile') : st('fromHere')}
+            </span>
+            {s.retired && <span class="pill s-offline">{st('retired')}</span>}
+            {s.pin && <PinBadge pin={s.pin} />}
+            {canEdit && editing !== s.schedule.id && (
+              <button
+                type="button"
+                class="secondary"
+                data-testid="edit-schedule"
+                onClick={() => setEditing(s.schedule.id)}
+              >
+                {st('editSchedule')}
+              </button>
+            )}
+            {canEdit && !s.retired && (
+              <button
+                type="button"
+                class="secondary"
+                data-testid="retire-schedule"
+                onClick={() => api.retireSchedule(s.schedule.id).then(changed, failed)}
+              >
+                {st('retireSchedule')}
+              </button>
+            )}
+            {editing === s.schedule.id && (
+              <ScheduleForm
+                st={st}
+                schedule={s.schedule}
+                onDone={(saved) => {
+                  setEditing(null);
+                  if (saved) changed();
+                }}
+              />
+            )}
+            {!s.retired && (
+              <Occurrences s={s} st={st} engineer={canEdit} onChanged={changed} onError={failed} />
+            )}
+          </div>
+        );
+      })}
     </div>
   );
 }
@@ -115,6 +123,9 @@ function Occurrences(props: {
   const { api, lang } = useApp();
   const { s, st } = props;
   const id = s.schedule.id;
+  // Every time of a schedule on its own zone's wall clock (the gateway fills in the default zone).
+  const zone = s.schedule.timeZone;
+  const fmtTime = (t: string | number | null | undefined, l: typeof lang) => fmtZoned(t, l, zone);
   const [open, setOpen] = useState<{ dueAt: string; what: 'move' | 'skip' } | null>(null);
   const [value, setValue] = useState('');
   const [err, setErr] = useState('');
@@ -131,7 +142,12 @@ function Occurrences(props: {
     const call =
       open.what === 'skip'
         ? api.skipOccurrence(id, { dueAt: open.dueAt, reason: value.trim() })
-        : api.moveOccurrence(id, { dueAt: open.dueAt, to: new Date(value).toISOString() });
+        : (() => {
+            const to = zonedInstant(value, zone);
+            return to === undefined
+              ? Promise.reject(new Error(st('moveTo')))
+              : api.moveOccurrence(id, { dueAt: open.dueAt, to: new Date(to).toISOString() });
+          })();
     call.then(done, (x: Error) => setErr(x.message));
   };
   return (
@@ -152,7 +168,7 @@ function Occurrences(props: {
                   data-testid="move-occurrence"
                   onClick={() => {
                     setOpen({ dueAt: n.dueAt, what: 'move' });
-                    setValue(localInput(Date.parse(n.dueAt)));
+                    setValue(zonedInput(Date.parse(n.dueAt), zone));
                   }}
                 >
                   {st('move')}

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { emailView, webhookKey, webhookView, EMAIL_KEY } from '../../fleet/channels.js';
-import { FleetError, type FleetService } from '../../fleet/service.js';
+import type { FleetService } from '../../fleet/service.js';
 import { sendTestNotification } from '../../notifications/test-send.js';
 import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
@@ -16,18 +16,10 @@ import {
   type ChannelsJson,
 } from '../schemas/fleet-channels.js';
 import { changeToJson } from './fleet.js';
+import { refused } from './fleet-errors.js';
 
 export interface FleetChannelRouteDeps {
   fleet: FleetService;
-}
-
-function refused(err: unknown): never {
-  if (err instanceof FleetError) {
-    if (err.kind === 'in-use')
-      throw new HttpError('GW_ERR_CHANNEL_IN_USE', err.message, { contacts: err.users });
-    throw new HttpError(err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST', err.message);
-  }
-  throw err;
 }
 
 const answers = { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors };

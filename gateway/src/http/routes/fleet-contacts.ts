@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { GatewayConfig } from '../../config/schema.js';
-import { FleetError, type FleetService } from '../../fleet/service.js';
-import { FLEET_ERROR_CODES } from './fleet-errors.js';
+import type { FleetService } from '../../fleet/service.js';
+import { refused } from './fleet-errors.js';
 import { contactsPin } from '../../fleet/pins.js';
-import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import { chainBody, changeResult, contactsSchema, onCallBody } from '../schemas/fleet.js';
 import { changeToJson } from './fleet.js';
@@ -11,11 +10,6 @@ import { changeToJson } from './fleet.js';
 export interface FleetContactRouteDeps {
   fleet: FleetService;
   config(): GatewayConfig;
-}
-
-function refused(err: unknown): never {
-  if (err instanceof FleetError) throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
-  throw err;
 }
 
 /**

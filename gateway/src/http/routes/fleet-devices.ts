@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { FleetError, type FleetService } from '../../fleet/service.js';
-import { FLEET_ERROR_CODES } from './fleet-errors.js';
+import type { FleetService } from '../../fleet/service.js';
+import { refused } from './fleet-errors.js';
 import { devicePin } from '../../fleet/pins.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { HttpError } from '../errors.js';
@@ -21,11 +21,6 @@ import { changeToJson } from './fleet.js';
 export interface FleetDeviceRouteDeps {
   fleet: FleetService;
   registry: DeviceRegistry;
-}
-
-function refused(err: unknown): never {
-  if (err instanceof FleetError) throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
-  throw err;
 }
 
 const answers = { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors };

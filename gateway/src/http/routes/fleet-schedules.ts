@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { FleetError, type FleetService } from '../../fleet/service.js';
+import type { FleetService } from '../../fleet/service.js';
 import { occurrenceKey } from '../../workorders/maintenance-schema.js';
-import { HttpError } from '../errors.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import { changeResult, retireBody } from '../schemas/fleet.js';
 import {
@@ -14,28 +13,14 @@ import {
   skipOccurrenceBody,
 } from '../schemas/fleet-schedules.js';
 import { changeToJson } from './fleet.js';
+import { refused } from './fleet-errors.js';
 
 export interface FleetScheduleRouteDeps {
   fleet: FleetService;
 }
 
-/** A refused change: 400 (or 404) with each problem's path in the request (`body.every.days`). */
-function refused(where: 'body' | 'query') {
-  return (err: unknown): never => {
-    if (!(err instanceof FleetError)) throw err;
-    // Not found names the setting (a schedule id, an occurrence key), not a field of the request.
-    const at = (path: string) => (err.kind === 'not-found' ? path : path ? `${where}.${path}` : where);
-    const issues = err.problems.map((p) => ({ path: at(p.path), message: p.message }));
-    throw new HttpError(
-      err.kind === 'not-found' ? 'GW_ERR_NOT_FOUND' : 'GW_ERR_BAD_REQUEST',
-      issues.map((i) => `${i.path}: ${i.message}`).join('; '),
-      { issues },
-    );
-  };
-}
-
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const answers = { 200: changeResult, 400: errorSchema, 404: errorSchema, ...authErrors };
+const answers = { 200: changeResult, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors };
 
 /**
  * Preventive-maintenance schedules from the dashboard (docs/fleet.md): viewer reads, engineer
@@ -81,7 +66,9 @@ export const fleetScheduleRoutes: FastifyPluginAsyncZod<FleetScheduleRouteDeps> 
     },
     async (req) => {
       const { note, ...s } = req.body;
-      const c = await fleet.putSchedule(s, req.principal!.name, note ?? null).catch(refused('body'));
+      const c = await fleet
+        .putSchedule(s, req.principal!.name, note ?? null)
+        .catch((e: unknown) => refused(e, 'body'));
       return { change: c ? changeToJson(c) : null };
     },
   );
@@ -100,7 +87,7 @@ export const fleetScheduleRoutes: FastifyPluginAsyncZod<FleetScheduleRouteDeps> 
     async (req) => {
       const c = await fleet
         .retireSchedule(req.params.id, req.principal!.name, req.body?.note ?? null)
-        .catch(refused('body'));
+        .catch((e: unknown) => refused(e, 'body'));
       return { change: c ? changeToJson(c) : null };
     },
   );
@@ -120,7 +107,7 @@ export const fleetScheduleRoutes: FastifyPluginAsyncZod<FleetScheduleRouteDeps> 
       const { note, to, ...which } = req.body;
       const c = await fleet
         .setOccurrence({ schedule: req.params.id, ...which, moveTo: to }, req.principal!.name, note ?? null)
-        .catch(refused('body'));
+        .catch((e: unknown) => refused(e, 'body'));
       return { change: c ? changeToJson(c) : null };
     },
   );
@@ -140,7 +127,7 @@ export const fleetScheduleRoutes: FastifyPluginAsyncZod<FleetScheduleRouteDeps> 
       const { reason, ...which } = req.body;
       const c = await fleet
         .setOccurrence({ schedule: req.params.id, ...which, skip: reason }, req.principal!.name, reason)
-        .catch(refused('body'));
+        .catch((e: unknown) => refused(e, 'body'));
       return { change: c ? changeToJson(c) : null };
     },
   );
@@ -159,7 +146,9 @@ export const fleetScheduleRoutes: FastifyPluginAsyncZod<FleetScheduleRouteDeps> 
     async (req) => {
       const { note, ...which } = req.query;
       const key = occurrenceKey({ schedule: req.params.id, ...which });
-      const c = await fleet.removeOccurrence(key, req.principal!.name, note ?? null).catch(refused('query'));
+      const c = await fleet
+        .removeOccurrence(key, req.principal!.name, note ?? null)
+        .catch((e: unknown) => refused(e, 'query'));
       return { change: c ? changeToJson(c) : null };
     },
   );

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { GatewayConfig } from '../../config/schema.js';
-import { FleetError, type FleetService } from '../../fleet/service.js';
-import { FLEET_ERROR_CODES } from './fleet-errors.js';
+import type { FleetService } from '../../fleet/service.js';
+import { refused } from './fleet-errors.js';
 import type { FleetChange, FleetEntity } from '../../fleet/store.js';
 import type { DeviceRegistry } from '../../registry/registry.js';
 import { HttpError } from '../errors.js';
@@ -32,17 +32,6 @@ const ENGINEER_ENTITIES = new Set<FleetEntity>(['rule-override', 'schedule', 'pm
 
 export function changeToJson(c: FleetChange) {
   return { ...c, at: new Date(c.at).toISOString() };
-}
-
-/** A refused change as the catalogue answers it: the problems with their key paths. */
-function refused(err: unknown): never {
-  if (err instanceof FleetError) {
-    // A restore that would remove or disable a webhook contacts still use.
-    if (err.kind === 'in-use')
-      throw new HttpError('GW_ERR_CHANNEL_IN_USE', err.message, { contacts: err.users });
-    throw new HttpError(FLEET_ERROR_CODES[err.kind], err.message);
-  }
-  throw err;
 }
 
 /**

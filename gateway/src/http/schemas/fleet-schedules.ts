@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { scheduleSchema } from '../../workorders/maintenance-schema.js';
 import { isoTime } from './common.js';
 import { named } from './registry.js';
 
@@ -12,41 +13,14 @@ const SCHEDULE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const rfc3339 = z.iso.datetime({ offset: true });
 
-const every = z.union([
-  z.strictObject({ days: z.number().int().min(1).max(3660) }),
-  z.strictObject({
-    months: z.number().int().min(1).max(120),
-    day: z.number().int().min(1).max(28).optional(),
-  }),
-  z.strictObject({ cron: z.string().min(9).max(200) }),
-]);
-
-const scheduleFields = {
-  id: z.string().regex(SCHEDULE_ID, 'must match [A-Za-z0-9_.-]{1,64}'),
-  title: z.string().min(1).max(200),
-  /** Asset kinds it applies to. */
-  kinds: z.array(z.string().regex(NAME, 'must be a kind')).min(1).max(50),
-  /** Sites it applies to (absent: every site with such an asset). */
-  sites: z.array(z.string().regex(NAME, 'must be a site')).max(500).optional(),
-  per: z.enum(['device', 'site']).optional(),
-  every,
-  hour: z.number().int().min(0).max(23).optional(),
-  hourUtc: z.number().int().min(0).max(23).optional(),
-  timeZone: z.string().min(1).max(64).optional(),
-  anchor: rfc3339.optional(),
-  windowHours: z
-    .number()
-    .positive()
-    .max(24 * 366)
-    .optional(),
-  priority: z.enum(['critical', 'high', 'medium', 'low']).optional(),
-  standard: z.string().max(500).optional(),
-  form: z.enum(['none', 'disinfection']).optional(),
-};
-
-/** `PUT /api/fleet/schedules`: a schedule created or edited (the file's `schedules[]` entry). */
-export const scheduleBody = z.strictObject({ ...scheduleFields, note: z.string().max(500).optional() });
-export type ScheduleBody = z.infer<typeof scheduleBody>;
+/**
+ * `PUT /api/fleet/schedules`: a schedule created or edited. The config file's own `schedules[]`
+ * entry (cron fields, IANA zones, kinds as the file takes them) with the change's note, so the
+ * API and the file cannot drift apart; the gateway checks it again with the others (duplicates).
+ */
+export const scheduleBody = scheduleSchema.extend({ note: z.string().max(500).optional() });
+// What a client sends: the fields with a default may be left out.
+export type ScheduleBody = z.input<typeof scheduleBody>;
 
 export const scheduleParams = z.object({ id: z.string().regex(SCHEDULE_ID, 'must be a schedule id') });
 
@@ -129,6 +103,8 @@ export const fleetScheduleSchema = named(
     next: z.array(z.object({ dueAt: isoTime, skip: z.string().nullable(), moveTo: isoTime.nullable() })),
     /** Every occurrence moved or skipped, past ones included. */
     occurrences: z.array(occurrenceJson),
+    /** The pin (`fleet.pinned`) that keeps operators from changing it, or null. */
+    pin: z.string().nullable(),
   }),
   'FleetSchedule',
   'A preventive-maintenance schedule with its next occurrences and the occurrences moved or skipped',
