@@ -1,8 +1,14 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, newPage, signIn } from '../fixtures/browser.js';
-import { buildDashboard } from '../fixtures/dashboard.js';
-import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
+import { newPage, signInAndOpen } from '../fixtures/browser.js';
+import {
+  ENGINEER,
+  startFleetDashboard,
+  TWO_TANKS,
+  VIEWER,
+  type FleetDashboard,
+} from '../fixtures/fleet-dashboard.js';
+import { ADMIN_TOKEN } from '../fixtures/gateway.js';
 import { waitFor } from '../fixtures/ports.js';
 import { publishAll } from '../fixtures/publisher.js';
 
@@ -13,10 +19,8 @@ import { publishAll } from '../fixtures/publisher.js';
  * config file pins shows its lock and no edit button, as does a pinned device. Then the chain form on a phone, in Chinese.
  * Waits are expect.poll and locators: the dashboard's CSP forbids string waitForFunction.
  */
-const ENGINEER = 'engineer-token-0123';
-const VIEWER = 'viewer-token-0123';
-let web: Awaited<ReturnType<typeof buildDashboard>>;
-let gw: Awaited<ReturnType<typeof startGateway>>;
+let fleet: FleetDashboard | undefined;
+let gw: FleetDashboard['gw'];
 let browser: Browser;
 
 async function api<T>(path: string, token = VIEWER): Promise<T> {
@@ -29,49 +33,29 @@ type Contacts = { chain: { name: string }[]; configured: { name: string }[] };
 const chainNames = async () => (await api<Contacts>('/api/fleet/contacts')).chain.map((c) => c.name);
 
 beforeAll(async () => {
-  web = await buildDashboard();
-  gw = await startGateway(
-    testConfig({
-      influx: { enabled: false },
-      devices: ['tank-1', 'tank-2'].map((id) => ({
-        id,
-        site: 'estate',
-        kind: 'chlorination',
-        critical: false,
-      })),
-      fleet: { pinned: ['rules.overrides.chlorine.free.low', 'devices.estate/tank-2'] },
-      workorders: {
-        contacts: [
-          { name: 'Li Wei', contact: '+86 138 0000 0001' },
-          { name: 'Zhang San', contact: '+86 138 0000 0002' },
-          { name: 'Wang Fang', contact: '+86 138 0000 0003' },
-        ],
-      },
-      http: {
-        dashboard: { enabled: true, dir: web.dir },
-        tokens: [
-          { name: 'erin', role: 'engineer', token: ENGINEER },
-          { name: 'val', role: 'viewer', token: VIEWER },
-        ],
-      },
-    }),
-  );
-  browser = await launchBrowser();
+  fleet = await startFleetDashboard({
+    devices: TWO_TANKS,
+    fleet: { pinned: ['rules.overrides.chlorine.free.low', 'devices.estate/tank-2'] },
+    workorders: {
+      contacts: [
+        { name: 'Li Wei', contact: '+86 138 0000 0001' },
+        { name: 'Zhang San', contact: '+86 138 0000 0002' },
+        { name: 'Wang Fang', contact: '+86 138 0000 0003' },
+      ],
+    },
+  });
+  ({ gw, browser } = fleet);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await gw?.cleanup();
-  web?.cleanup();
+  await fleet?.stop();
 });
 
 describe('the Fleet page: escalation chain, adoption, pins', () => {
   it('the admin swaps two contacts of the chain; the chain in force follows', async () => {
     const { context, page, pageErrors } = await newPage(browser);
     try {
-      await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, ADMIN_TOKEN, `fleet`);
       const chain = page.locator('[data-testid=chain]');
       const inForce = chain.locator('[data-testid=chain-in-force] li');
       await inForce.first().waitFor({ timeout: 20_000 });
@@ -130,9 +114,7 @@ describe('the Fleet page: escalation chain, adoption, pins', () => {
     );
     const { context, page, pageErrors } = await newPage(browser);
     try {
-      await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, ADMIN_TOKEN, `fleet`);
       const found = page.locator('[data-testid=fleet-discovered] [data-discovered="west/wm-new"]');
       await found.waitFor({ timeout: 20_000 });
       expect(await page.locator('[data-testid=fleet-devices] [data-device="west/wm-new"]').count()).toBe(0);
@@ -155,9 +137,7 @@ describe('the Fleet page: escalation chain, adoption, pins', () => {
   it('a threshold and a device pinned in the config file are locked; those beside them can be edited', async () => {
     const { context, page, pageErrors } = await newPage(browser);
     try {
-      await signIn(page, gw.httpUrl!, ENGINEER);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/device/${encodeURIComponent('estate/tank-1')}`);
+      await signInAndOpen(page, gw.httpUrl!, ENGINEER, `device/${encodeURIComponent('estate/tank-1')}`);
       const low = page.locator('[data-testid=thresholds] [data-rule="chlorine.free.low"]');
       const high = page.locator('[data-testid=thresholds] [data-rule="chlorine.free.high"]');
       await low.waitFor({ timeout: 20_000 });
@@ -171,9 +151,7 @@ describe('the Fleet page: escalation chain, adoption, pins', () => {
       // A pinned device on the Fleet page: locked, neither edit nor retire (the admin's page).
       const admin = await newPage(browser);
       try {
-        await signIn(admin.page, gw.httpUrl!, ADMIN_TOKEN);
-        await admin.page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-        await admin.page.goto(`${gw.httpUrl}/#/fleet`);
+        await signInAndOpen(admin.page, gw.httpUrl!, ADMIN_TOKEN, `fleet`);
         const pinned = admin.page.locator('[data-testid=fleet-devices] [data-device="estate/tank-2"]');
         const free = admin.page.locator('[data-testid=fleet-devices] [data-device="estate/tank-1"]');
         await pinned.waitFor({ timeout: 20_000 });
@@ -199,9 +177,7 @@ describe('the Fleet page: escalation chain, adoption, pins', () => {
       height: 844,
     });
     try {
-      await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, ADMIN_TOKEN, `fleet`);
       const chain = page.locator('[data-testid=chain]');
       await chain.locator('[data-testid=edit-chain]').click();
       await chain.locator('[data-testid=chain-form]').waitFor();

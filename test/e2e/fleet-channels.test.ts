@@ -1,8 +1,8 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, newPage, signIn } from '../fixtures/browser.js';
-import { buildDashboard } from '../fixtures/dashboard.js';
-import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
+import { newPage, signInAndOpen } from '../fixtures/browser.js';
+import { ENGINEER, startFleetDashboard, VIEWER, type FleetDashboard } from '../fixtures/fleet-dashboard.js';
+import { ADMIN_TOKEN } from '../fixtures/gateway.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 
@@ -12,47 +12,29 @@ import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
  * in the form, "send test" shows the receiver's verdict, and the secret field of the edit form is
  * empty. A viewer sees the list without any edit button.
  */
-const ENGINEER = 'engineer-token-0123';
-const VIEWER = 'viewer-token-0123';
 const SECRET = 'chat-room-secret-0123456789';
-let web: Awaited<ReturnType<typeof buildDashboard>>;
-let gw: Awaited<ReturnType<typeof startGateway>>;
+let fleet: FleetDashboard | undefined;
+let gw: FleetDashboard['gw'];
 let browser: Browser;
 let receiver: WebhookReceiver;
 
 beforeAll(async () => {
-  web = await buildDashboard();
   receiver = new WebhookReceiver(SECRET, await freePort());
   await receiver.start();
-  gw = await startGateway(
-    testConfig({
-      influx: { enabled: false },
-      http: {
-        dashboard: { enabled: true, dir: web.dir },
-        tokens: [
-          { name: 'erin', role: 'engineer', token: ENGINEER },
-          { name: 'val', role: 'viewer', token: VIEWER },
-        ],
-      },
-    }),
-  );
-  browser = await launchBrowser();
+  fleet = await startFleetDashboard({});
+  ({ gw, browser } = fleet);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await gw?.cleanup();
+  await fleet?.stop();
   await receiver?.stop();
-  web?.cleanup();
 });
 
 describe('notification channels in the dashboard', () => {
   it('a webhook added in the form on a phone gets the next ticket, signed; its secret is never shown', async () => {
     const { context, page, pageErrors } = await newPage(browser, { width: 390, height: 844 });
     try {
-      await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, ADMIN_TOKEN, `fleet`);
       const card = page.locator('[data-testid=fleet-channels]');
       await card.locator('[data-testid=add-webhook]').click();
       const form = card.locator('[data-testid=webhook-form]');
@@ -114,9 +96,7 @@ describe('notification channels in the dashboard', () => {
       height: 844,
     });
     try {
-      await signIn(page, gw.httpUrl!, VIEWER);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, VIEWER, `fleet`);
       const card = page.locator('[data-testid=fleet-channels]');
       await card.locator('[data-webhook=chat-room]').waitFor({ timeout: 10_000 });
       expect(await card.locator('h3').first().textContent()).toBe('通知渠道');

@@ -1,8 +1,13 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, newPage, signIn } from '../fixtures/browser.js';
-import { buildDashboard } from '../fixtures/dashboard.js';
-import { startGateway, testConfig } from '../fixtures/gateway.js';
+import { newPage, signInAndOpen } from '../fixtures/browser.js';
+import {
+  ENGINEER,
+  startFleetDashboard,
+  TWO_TANKS,
+  VIEWER,
+  type FleetDashboard,
+} from '../fixtures/fleet-dashboard.js';
 
 /**
  * Maintenance schedules in the dashboard (real Chromium, on a 390 px phone): an engineer creates
@@ -10,10 +15,8 @@ import { startGateway, testConfig } from '../fixtures/gateway.js';
  * planner raises no work order for it. A viewer sees the schedules without the buttons; in Chinese
  * the section says so.
  */
-const ENGINEER = 'engineer-token-0123';
-const VIEWER = 'viewer-token-0123';
-let web: Awaited<ReturnType<typeof buildDashboard>>;
-let gw: Awaited<ReturnType<typeof startGateway>>;
+let fleet: FleetDashboard | undefined;
+let gw: FleetDashboard['gw'];
 let browser: Browser;
 
 async function api<T>(path: string, token = VIEWER): Promise<T> {
@@ -31,34 +34,16 @@ type Listed = {
 };
 
 beforeAll(async () => {
-  web = await buildDashboard();
-  gw = await startGateway(
-    testConfig({
-      influx: { enabled: false },
-      devices: ['tank-1', 'tank-2'].map((id) => ({
-        id,
-        site: 'estate',
-        kind: 'chlorination',
-        critical: false,
-      })),
-      // Only the schedule made here, in a zone far from the browser's (New York).
-      workorders: { maintenance: { schedules: [], timeZone: 'Asia/Shanghai' } },
-      http: {
-        dashboard: { enabled: true, dir: web.dir },
-        tokens: [
-          { name: 'erin', role: 'engineer', token: ENGINEER },
-          { name: 'val', role: 'viewer', token: VIEWER },
-        ],
-      },
-    }),
-  );
-  browser = await launchBrowser();
+  fleet = await startFleetDashboard({
+    devices: TWO_TANKS,
+    // Only the schedule made here, in a zone far from the browser's (New York).
+    workorders: { maintenance: { schedules: [], timeZone: 'Asia/Shanghai' } },
+  });
+  ({ gw, browser } = fleet);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await gw?.cleanup();
-  web?.cleanup();
+  await fleet?.stop();
 });
 
 describe('maintenance schedules in the dashboard', () => {
@@ -69,9 +54,7 @@ describe('maintenance schedules in the dashboard', () => {
       timezoneId: 'America/New_York',
     });
     try {
-      await signIn(page, gw.httpUrl!, ENGINEER);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, ENGINEER, `fleet`);
       const section = page.locator('[data-testid=fleet-schedules]');
       await section.waitFor({ timeout: 20_000 });
 
@@ -154,9 +137,7 @@ describe('maintenance schedules in the dashboard', () => {
       height: 844,
     });
     try {
-      await signIn(page, gw.httpUrl!, VIEWER);
-      await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-      await page.goto(`${gw.httpUrl}/#/fleet`);
+      await signInAndOpen(page, gw.httpUrl!, VIEWER, `fleet`);
       const section = page.locator('[data-testid=fleet-schedules]');
       await section.locator('[data-schedule=filter-check]').waitFor({ timeout: 20_000 });
       expect(await section.locator('h3').first().textContent()).toBe('维护计划');

@@ -1,8 +1,14 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, newPage, signIn } from '../fixtures/browser.js';
-import { buildDashboard } from '../fixtures/dashboard.js';
-import { ADMIN_TOKEN, startGateway, testConfig } from '../fixtures/gateway.js';
+import { newPage, signInAndOpen } from '../fixtures/browser.js';
+import {
+  ENGINEER,
+  startFleetDashboard,
+  TWO_TANKS,
+  VIEWER,
+  type FleetDashboard,
+} from '../fixtures/fleet-dashboard.js';
+import { ADMIN_TOKEN } from '../fixtures/gateway.js';
 import { waitFor } from '../fixtures/ports.js';
 import { publishAll } from '../fixtures/publisher.js';
 
@@ -12,10 +18,8 @@ import { publishAll } from '../fixtures/publisher.js';
  * and the new limit raises the alarm on that tank and not on the tank next to it, and restoring
  * the change from the history puts the old limit back. Then the same form on a phone, in Chinese.
  */
-const ENGINEER = 'engineer-token-0123';
-const VIEWER = 'viewer-token-0123';
-let web: Awaited<ReturnType<typeof buildDashboard>>;
-let gw: Awaited<ReturnType<typeof startGateway>>;
+let fleet: FleetDashboard | undefined;
+let gw: FleetDashboard['gw'];
 let browser: Browser;
 let lastTs = Date.now();
 
@@ -54,42 +58,22 @@ const activeLow = async () =>
     .map((a) => a.device);
 
 beforeAll(async () => {
-  web = await buildDashboard();
-  gw = await startGateway(
-    testConfig({
-      influx: { enabled: false },
-      devices: ['tank-1', 'tank-2'].map((id) => ({
-        id,
-        site: 'estate',
-        kind: 'chlorination',
-        critical: false,
-      })),
-      http: {
-        dashboard: { enabled: true, dir: web.dir },
-        tokens: [
-          { name: 'erin', role: 'engineer', token: ENGINEER },
-          { name: 'val', role: 'viewer', token: VIEWER },
-        ],
-      },
-    }),
-  );
-  browser = await launchBrowser();
+  fleet = await startFleetDashboard({
+    devices: TWO_TANKS,
+  });
+  ({ gw, browser } = fleet);
   await publish('tank-1', 0.4);
   await publish('tank-2', 0.4);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await gw?.cleanup();
-  web?.cleanup();
+  await fleet?.stop();
 });
 
 describe('thresholds in the dashboard', () => {
   it('a limit raised for one tank alarms it, not its neighbour; restored from the history', async () => {
     const { context, page, pageErrors } = await newPage(browser);
-    await signIn(page, gw.httpUrl!, ENGINEER);
-    await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-    await page.goto(`${gw.httpUrl}/#/device/${encodeURIComponent('estate/tank-1')}`);
+    await signInAndOpen(page, gw.httpUrl!, ENGINEER, `device/${encodeURIComponent('estate/tank-1')}`);
     const chart = '.chart[data-metric=free_chlorine_mgl]';
     await page.waitForSelector(`${chart}[data-drawn*="low:0.3"]`, { timeout: 20_000 });
     const card = page.locator('[data-testid=thresholds] [data-rule="chlorine.free.low"]');
@@ -144,9 +128,7 @@ describe('thresholds in the dashboard', () => {
       width: 390,
       height: 844,
     });
-    await signIn(page, gw.httpUrl!, ENGINEER);
-    await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-    await page.goto(`${gw.httpUrl}/#/device/${encodeURIComponent('estate/tank-2')}`);
+    await signInAndOpen(page, gw.httpUrl!, ENGINEER, `device/${encodeURIComponent('estate/tank-2')}`);
     const card = page.locator('[data-testid=thresholds] [data-rule="chlorine.free.low"]');
     await card.locator('[data-testid=edit-rule]').click();
     await card.locator('[data-testid=rule-form]').waitFor();
@@ -162,9 +144,7 @@ describe('thresholds in the dashboard', () => {
     await context.close();
 
     const viewer = await newPage(browser);
-    await signIn(viewer.page, gw.httpUrl!, VIEWER);
-    await viewer.page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-    await viewer.page.goto(`${gw.httpUrl}/#/device/${encodeURIComponent('estate/tank-2')}`);
+    await signInAndOpen(viewer.page, gw.httpUrl!, VIEWER, `device/${encodeURIComponent('estate/tank-2')}`);
     await viewer.page.locator('[data-testid=thresholds] [data-rule="chlorine.free.low"]').waitFor();
     expect(await viewer.page.locator('[data-testid=edit-rule]').count()).toBe(0);
     await viewer.context.close();
@@ -176,9 +156,7 @@ describe('thresholds in the dashboard', () => {
       width: 390,
       height: 844,
     });
-    await signIn(page, gw.httpUrl!, ADMIN_TOKEN);
-    await page.waitForSelector('[data-testid=who]', { state: 'attached', timeout: 20_000 });
-    await page.goto(`${gw.httpUrl}/#/fleet`);
+    await signInAndOpen(page, gw.httpUrl!, ADMIN_TOKEN, `fleet`);
     const onCall = page.locator('[data-testid=on-call]');
     await onCall.waitFor({ timeout: 20_000 });
     expect(await onCall.locator('h3').textContent()).toContain('本周值班');
