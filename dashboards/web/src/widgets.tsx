@@ -219,3 +219,17 @@ export function ValueText(props: { v: LatestValue | undefined; t: (key: string) 
     </span>
   );
 }
+
+/** A form's Save (submits it; `testId` names it for tests) and Cancel buttons, as every fleet form ends. */
+export function SaveCancel(props: { testId: string; save: string; cancel: string; onCancel: () => void }) {
+  return (
+    <div class="actions">
+      <button type="submit" data-testid={props.testId}>
+        {props.save}
+      </button>
+      <button type="button" class="secondary" onClick={props.onCancel}>
+        {props.cancel}
+      </button>
+    </div>
+  );
+}

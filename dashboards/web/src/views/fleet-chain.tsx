@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { useApp } from '../context';
+import { SaveCancel } from '../widgets';
 
 type Contact = S.Contacts['chain'][number];
 /** A contact as the form edits it: every field a string, empty meaning absent. */
@@ -196,14 +197,12 @@ function ChainForm(props: { initial: Contact[]; onDone: (saved: boolean) => void
           {err}
         </p>
       )}
-      <div class="actions">
-        <button type="submit" data-testid="save-chain">
-          {t('saveChain')}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-          {t('cancel')}
-        </button>
-      </div>
+      <SaveCancel
+        testId="save-chain"
+        save={t('saveChain')}
+        cancel={t('cancel')}
+        onCancel={() => props.onDone(false)}
+      />
     </form>
   );
 }

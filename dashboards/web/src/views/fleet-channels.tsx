@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type * as S from '../../../../gateway/src/http/schemas/index.js';
 import { can, useApp } from '../context';
+import { SaveCancel } from '../widgets';
 
 type Hook = S.ChannelsJson['webhooks'][number];
 const EVENTS = ['created', 'updated', 'escalated'] as const;
@@ -252,14 +253,12 @@ function WebhookForm(props: { hook?: Hook; onDone: (saved: boolean) => void }) {
         </label>
       )}
       {err && <p class="error">{err}</p>}
-      <div class="actions">
-        <button type="submit" data-testid="save-webhook">
-          {t('save')}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-          {t('cancel')}
-        </button>
-      </div>
+      <SaveCancel
+        testId="save-webhook"
+        save={t('save')}
+        cancel={t('cancel')}
+        onCancel={() => props.onDone(false)}
+      />
     </form>
   );
 }

@@ -4,6 +4,7 @@ import { can, useApp } from '../context';
 import { fmtZoned, zonedInput, zonedInstant } from '../zoned-time';
 import { PinBadge } from './fleet-chain';
 import { scheduleText } from '../fleet-schedules-i18n';
+import { SaveCancel } from '../widgets';
 
 type Sched = S.FleetSchedule;
 type Text = ReturnType<typeof scheduleText>;
@@ -385,14 +386,12 @@ function ScheduleForm(props: { st: Text; schedule?: Sched['schedule']; onDone: (
         </select>
       </label>
       {err && <p class="error">{err}</p>}
-      <div class="actions">
-        <button type="submit" data-testid="save-schedule">
-          {st('save')}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-          {st('cancel')}
-        </button>
-      </div>
+      <SaveCancel
+        testId="save-schedule"
+        save={st('save')}
+        cancel={st('cancel')}
+        onCancel={() => props.onDone(false)}
+      />
     </form>
   );
 }

@@ -6,6 +6,7 @@ import { FleetSchedules } from './fleet-schedules';
 import { FleetChain, PinBadge } from './fleet-chain';
 import { FleetDiscovered } from './fleet-discovered';
 import { FleetChannelsView } from './fleet-channels';
+import { SaveCancel } from '../widgets';
 
 /**
  * Fleet management (docs/fleet.md): who is on call this week, the escalation chain, the declared
@@ -300,14 +301,12 @@ function DeviceForm(props: { device: S.FleetDevice['device']; onDone: (saved: bo
         {t('deviceCritical')}
       </label>
       {err && <p class="error">{err}</p>}
-      <div class="actions">
-        <button type="submit" data-testid="save-device">
-          {t('save')}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-          {t('cancel')}
-        </button>
-      </div>
+      <SaveCancel
+        testId="save-device"
+        save={t('save')}
+        cancel={t('cancel')}
+        onCancel={() => props.onDone(false)}
+      />
     </form>
   );
 }

@@ -5,6 +5,7 @@ import { fmtTime, unitOf } from '../format';
 import { ruleName } from '../labels';
 import { LEVELS, changedSet, formOf, mergeSet, type FormValues } from '../overrides';
 import { PinBadge } from './fleet-chain';
+import { SaveCancel } from '../widgets';
 
 type Rule = EffectiveRules['rules'][number];
 type Scope = 'device' | 'site' | 'kind';
@@ -265,14 +266,12 @@ function RuleForm(props: { data: EffectiveRules; rule: Rule; onDone: (saved: boo
           {err}
         </p>
       )}
-      <div class="actions">
-        <button type="submit" data-testid="save-override">
-          {t('save')}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-          {t('cancel')}
-        </button>
-      </div>
+      <SaveCancel
+        testId="save-override"
+        save={t('save')}
+        cancel={t('cancel')}
+        onCancel={() => props.onDone(false)}
+      />
     </form>
   );
 }
