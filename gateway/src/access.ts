@@ -6,7 +6,9 @@ import type { Lifecycle } from './core/lifecycle.js';
 import type { Logger } from './core/log.js';
 import type { Component, ComponentHealth } from './core/types.js';
 import type { TokenStore } from './http/auth.js';
-import { TokenDb } from './http/token-db.js';
+import { TokenDb, type TokenAdmin } from './http/token-db.js';
+import { SharedTokenDb } from './http/shared-tokens.js';
+import type { SharedDb } from './storage/sql/shared-db.js';
 
 /**
  * The API tokens of the config: the admin token (from the config, or generated on first start and
@@ -53,24 +55,33 @@ export class ConfigTokens implements Component {
   }
 }
 
-/** The config's tokens, then those created over `/api/admin/tokens` (hashed in tokens.db). */
+/**
+ * The config's tokens, then those created over `/api/admin/tokens`: hashed in tokens.db on one
+ * instance; in cluster mode (`storage.postgres`) in the shared table, into which this instance's
+ * tokens.db is copied at start (ADR 0165).
+ */
 export async function startAccess(d: {
   cfg: GatewayConfig;
   tokens: TokenStore;
   log: Logger;
   lifecycle: Lifecycle;
-}): Promise<{ config: ConfigTokens; tokenDb: TokenDb }> {
-  const { cfg, lifecycle } = d;
+  shared?: SharedDb;
+}): Promise<{ config: ConfigTokens; tokenDb: TokenAdmin }> {
+  const { cfg, lifecycle, shared } = d;
   const config = await lifecycle.start(new ConfigTokens(cfg, d.tokens, d.log), { report: false });
-  const tokenDb = new TokenDb({
-    file: join(cfg.dataDir, 'tokens.db'),
+  const common = {
     tokens: d.tokens,
     configTokens: () => [
-      { name: 'admin', role: 'admin' },
+      { name: 'admin', role: 'admin' as const },
       ...cfg.http.tokens.map((t) => ({ name: t.name, role: t.role })),
     ],
     log: d.log.child({ module: 'tokens' }),
-  });
+  };
+  const file = join(cfg.dataDir, 'tokens.db');
+  const tokenDb =
+    cfg.storage.postgres !== undefined && shared
+      ? new SharedTokenDb({ ...common, db: () => shared.db, localFile: file })
+      : new TokenDb({ ...common, file });
   await lifecycle.start(tokenDb);
   return { config, tokenDb };
 }

@@ -8,7 +8,7 @@ import { DeviceRegistry } from './registry/registry.js';
 import type { IngestPipeline } from './ingest/pipeline.js';
 import type { InfluxWriter } from './sinks/influx/index.js';
 import { TokenStore } from './http/auth.js';
-import type { TokenDb } from './http/token-db.js';
+import type { TokenAdmin } from './http/token-db.js';
 import type { ConfigTokens } from './access.js';
 import type { AlarmService } from './alarms/index.js';
 import type { RulesRuntime } from './rules/runtime.js';
@@ -34,8 +34,8 @@ export abstract class GatewayParts {
   readonly outbox: Outbox;
   readonly registry: DeviceRegistry;
   readonly tokens = new TokenStore();
-  /** Tokens created over `/api/admin/tokens` (tokens.db). */
-  tokenDb?: TokenDb;
+  /** Tokens created over `/api/admin/tokens` (tokens.db; the shared table in cluster mode). */
+  tokenDb?: TokenAdmin;
   influx?: InfluxWriter;
   /** The shared state store: `<dataDir>/shared.db`, or PostgreSQL with `storage.postgres` (storage/sql). */
   shared?: SharedDb;

@@ -34,6 +34,7 @@ import { FLEET_STEPS } from './fleet/migrations.js';
 import { FleetService } from './fleet/service.js';
 import { FleetStore } from './fleet/store.js';
 import { factsOf } from './registry/facts.js';
+import { TOKEN_STEPS } from './http/shared-tokens.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
@@ -44,6 +45,7 @@ const SHARED_STEPS: readonly SharedMigration[] = [
   ...ACCOUNT_STEPS,
   ...FLEET_STEPS,
   ...VIEW_STEPS,
+  ...TOKEN_STEPS,
 ];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
@@ -107,7 +109,7 @@ export class Gateway extends GatewayParts {
     const cfg = (this.current = fleet.layered(file));
     const accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
     this.accounts = accounts.service;
-    const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle });
+    const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle, shared: this.shared });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
     await lifecycle.start(outbox);

@@ -14,7 +14,7 @@ import type { NotificationService } from '../notifications/index.js';
 import type { DashboardConfig } from '../config/schema.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
 import type { WorkOrderService } from '../workorders/index.js';
-import type { TokenDb } from './token-db.js';
+import type { TokenAdmin } from './token-db.js';
 import type { SharedView } from '../view/types.js';
 import type { AccountService } from '../accounts/service.js';
 import type { SecureCookie } from './session-cookie.js';
@@ -74,7 +74,7 @@ export interface AppDeps {
   /** The generated monthly reports and their deliveries (absent: no `/api/reports/monthly/status`). */
   reportStatus?: ReportStatusDeps;
   /** Tokens managed over the API (absent: no `/api/admin/tokens`). */
-  tokenDb?: TokenDb;
+  tokenDb?: TokenAdmin;
   /** Personal accounts and cookie sessions (absent: bearer tokens only, no `/api/session` sign-in). */
   accounts?: { service: AccountService; secureCookie: SecureCookie; oidc?: OidcSignIn };
   /** The web dashboard at `/` (absent: none). */

@@ -16,10 +16,22 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/**
+ * Cluster mode: the API tokens of the shared table in PostgreSQL (shared-tokens.ts, ADR 0165),
+ * asked on each request, so a token revoked on any instance is refused everywhere from then on.
+ */
+export interface TokenBackend {
+  /** The live (not revoked) token of this sha256 (hex), expired or not. */
+  byHash(hash: string): Promise<TokenRecord | undefined>;
+  /** Whether a live token of this name exists (a session opened with a token lasts as long as it). */
+  isLive(name: string): Promise<boolean>;
+}
+
 /** Looks a bearer token up among the known token hashes in constant time per candidate. */
 export class TokenStore {
   private records: TokenRecord[] = [];
   private readonly used = new Set<(rec: TokenRecord) => void>();
+  private backend?: TokenBackend;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -56,6 +68,29 @@ export class TokenStore {
   addHash(name: string, role: Role, sha256Hex: string): void {
     if (!/^[0-9a-fA-F]{64}$/.test(sha256Hex)) throw new Error(`token ${name}: not a sha256 hex digest`);
     this.records.push({ name, role, hash: sha256Hex.toLowerCase() });
+  }
+
+  /** Cluster mode: tokens not in this store (the config's) are asked of the shared table. */
+  useBackend(b: TokenBackend | undefined): void {
+    this.backend = b;
+  }
+
+  /**
+   * The token's record: the config's (in memory) first, then the shared table in cluster mode. A
+   * backend that cannot be read rejects the promise (the caller answers 503, never "unknown").
+   */
+  async lookup(token: string): Promise<TokenRecord | undefined> {
+    const local = this.find(token);
+    if (local || !this.backend) return local;
+    const rec = await this.backend.byHash(hashToken(token));
+    if (rec?.expiresAt !== undefined && rec.expiresAt <= this.now()) return undefined;
+    return rec;
+  }
+
+  /** Whether a token of this name is live here or, in cluster mode, in the shared table. */
+  async isLive(name: string): Promise<boolean> {
+    if (this.has(name)) return true;
+    return this.backend ? this.backend.isLive(name) : false;
   }
 
   find(token: string): TokenRecord | undefined {

@@ -30,6 +30,18 @@ function bearerOf(req: FastifyRequest): string | undefined {
   return m ? m[1] : undefined;
 }
 
+/** Cluster mode: the shared token table not readable is 503 (retryable) with why, not "unknown token". */
+export async function sharedRead<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (err) {
+    throw new HttpError(
+      'GW_ERR_UNAVAILABLE',
+      `the cluster's shared token table (PostgreSQL) cannot be read now: ${(err as Error).message}`,
+    );
+  }
+}
+
 /** The request's credential: a bearer token first (machines), else the session cookie (people). */
 async function principalOf(
   req: FastifyRequest,
@@ -38,7 +50,7 @@ async function principalOf(
 ): Promise<Principal | undefined> {
   const token = bearerOf(req);
   if (token !== undefined) {
-    const rec = tokens.find(token);
+    const rec = await sharedRead(tokens.lookup(token));
     if (!rec) throw new HttpError('GW_ERR_UNAUTHORIZED', 'unknown, revoked or expired token');
     tokens.noteUse(rec);
     return { name: rec.name, role: rec.role, via: 'token' };
@@ -49,7 +61,7 @@ async function principalOf(
   if (sid === undefined || sid === '' || !sessions) return undefined;
   const s = await sessions.lookup(sid);
   // A session opened with an API token lasts only as long as the token.
-  if (!s || (s.via === 'token' && !tokens.has(s.username)))
+  if (!s || (s.via === 'token' && !(await sharedRead(tokens.isLive(s.username)))))
     throw new HttpError('GW_ERR_UNAUTHORIZED', 'the session has ended (signed out, timed out or disabled)');
   // Only changes need the origin check: a cross-site read cannot see the answer (no CORS).
   if (!isSafeMethod(req.method) && !sameOrigin(req))

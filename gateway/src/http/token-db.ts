@@ -45,6 +45,20 @@ export interface TokenInfo {
   expired: boolean;
 }
 
+/**
+ * What `/api/admin/tokens` manages: tokens.db on one instance (TokenDb), the shared table in
+ * PostgreSQL in cluster mode (SharedTokenDb, ADR 0165). Either may answer synchronously.
+ */
+export interface TokenAdmin {
+  list(): TokenInfo[] | Promise<TokenInfo[]>;
+  create(
+    req: { name: string; role: Role; expiresAt?: number },
+    by: string,
+    bySubject?: string,
+  ): { secret: string; info: TokenInfo } | Promise<{ secret: string; info: TokenInfo }>;
+  revoke(name: string, by: string, bySubject?: string): TokenInfo | Promise<TokenInfo>;
+}
+
 export type TokenErrorCode = 'GW_ERR_TOKEN_EXISTS' | 'GW_ERR_TOKEN_NOT_FOUND' | 'GW_ERR_TOKEN_READONLY';
 
 export class TokenError extends Error {
@@ -58,7 +72,8 @@ export class TokenError extends Error {
   }
 }
 
-interface Row {
+/** A row of tokens.db (and of the shared table `api_tokens`, which has the same columns). */
+export interface TokenRow {
   name: string;
   role: Role;
   hash: string;
@@ -89,7 +104,7 @@ const LAST_USED_EVERY_MS = 60_000;
  * Tokens managed over the admin API, in their own SQLite database (WAL). At start every live token
  * is loaded into the TokenStore beside the config's; a revoked one is removed from it at once.
  */
-export class TokenDb implements Component {
+export class TokenDb implements Component, TokenAdmin {
   readonly name = 'tokens';
   private db?: Db;
   private readonly now: () => number;
@@ -178,7 +193,7 @@ export class TokenDb implements Component {
         409,
       );
     const secret = `fgw_${randomBytes(32).toString('base64url')}`;
-    const row: Row = {
+    const row: TokenRow = {
       name: req.name,
       role: req.role,
       hash: hashToken(secret),
@@ -211,7 +226,7 @@ export class TokenDb implements Component {
         `token ${name} comes from the config file (or GATEWAY_ADMIN_TOKEN): remove it there`,
         409,
       );
-    const r = db.prepare('SELECT * FROM tokens WHERE name = ?').get(name) as Row | undefined;
+    const r = db.prepare('SELECT * FROM tokens WHERE name = ?').get(name) as TokenRow | undefined;
     if (!r) throw new TokenError('GW_ERR_TOKEN_NOT_FOUND', `no token named ${name}`, 404);
     if (r.revoked_at === null) {
       db.prepare(
@@ -236,11 +251,21 @@ export class TokenDb implements Component {
     }
   }
 
-  private rows(): Row[] {
-    return this.open().prepare('SELECT * FROM tokens ORDER BY created_at, name').all() as Row[];
+  /** Every row of tokens.db, revoked ones too (cluster mode copies them into the shared table). */
+  static readRows(file: string): TokenRow[] {
+    const db = openDb(file, TOKEN_MIGRATIONS);
+    try {
+      return db.prepare('SELECT * FROM tokens ORDER BY created_at, name').all() as TokenRow[];
+    } finally {
+      db.close();
+    }
   }
 
-  private record(r: Row): TokenRecord {
+  private rows(): TokenRow[] {
+    return this.open().prepare('SELECT * FROM tokens ORDER BY created_at, name').all() as TokenRow[];
+  }
+
+  private record(r: TokenRow): TokenRecord {
     const rec: TokenRecord = { name: r.name, role: r.role, hash: r.hash };
     if (r.expires_at !== null) rec.expiresAt = r.expires_at;
     return rec;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AccountService } from '../../accounts/service.js';
 import type { TokenStore } from '../auth.js';
 import { HttpError } from '../errors.js';
+import { sharedRead } from '../route-roles.js';
 import { withSignInErrorPage } from '../sign-in-error-page.js';
 import { changePasswordBody, linkQuery, sessionSchema, signInBody } from '../schemas/accounts.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
@@ -57,7 +58,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteDeps> = async (app
         throw new HttpError('GW_ERR_CROSS_SITE', 'refused: sign in from the dashboard itself');
       const body = req.body;
       if ('token' in body) {
-        const rec = deps.tokens.find(body.token);
+        const rec = await sharedRead(deps.tokens.lookup(body.token));
         if (!rec) throw new HttpError('GW_ERR_UNAUTHORIZED', 'unknown, revoked or expired token');
         const s = await accounts.sessionFor({ username: rec.name, role: rec.role, via: 'token' });
         setSessionCookie(req, reply, s.id, s.expiresAt, deps.secureCookie);

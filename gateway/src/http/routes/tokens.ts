@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { HttpError } from '../errors.js';
 import { createdTokenSchema, createTokenBody, tokenInfoSchema } from '../schemas/admin.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
-import type { TokenDb } from '../token-db.js';
+import type { TokenAdmin } from '../token-db.js';
 
 export interface TokenRouteDeps {
-  db: TokenDb;
+  db: TokenAdmin;
   now?: () => number;
 }
 
@@ -26,7 +26,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<TokenRouteDeps> = async (app, de
         response: { 200: z.object({ tokens: z.array(tokenInfoSchema) }), ...authErrors },
       },
     },
-    async () => ({ tokens: deps.db.list() }),
+    async () => ({ tokens: await deps.db.list() }),
   );
 
   app.post(
@@ -45,7 +45,11 @@ export const tokenRoutes: FastifyPluginAsyncZod<TokenRouteDeps> = async (app, de
         throw new HttpError('GW_ERR_BAD_REQUEST', 'body.expiresAt: must be in the future');
       // A TokenError (exists, read-only) carries its catalogue code to the error handler.
       const p = req.principal!;
-      const { secret, info } = deps.db.create({ ...req.body, expiresAt }, p.name, p.subject ?? undefined);
+      const { secret, info } = await deps.db.create(
+        { ...req.body, expiresAt },
+        p.name,
+        p.subject ?? undefined,
+      );
       return reply.code(201).send({ ...info, token: secret });
     },
   );
@@ -60,6 +64,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<TokenRouteDeps> = async (app, de
         response: { 200: tokenInfoSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
       },
     },
-    async (req) => deps.db.revoke(req.params.name, req.principal!.name, req.principal!.subject ?? undefined),
+    async (req) =>
+      await deps.db.revoke(req.params.name, req.principal!.name, req.principal!.subject ?? undefined),
   );
 };
