@@ -35,6 +35,7 @@ import { FleetService } from './fleet/service.js';
 import { FleetStore } from './fleet/store.js';
 import { factsOf } from './registry/facts.js';
 import { TOKEN_STEPS } from './http/shared-tokens.js';
+import { INBOUND_KEY_STEPS, SharedInboundKeys } from './http/inbound-keys.js';
 
 /**
  * The tables of the shared state store (storage/sql), each module's migrations in one list. A
@@ -46,6 +47,7 @@ const SHARED_STEPS: readonly SharedMigration[] = [
   ...FLEET_STEPS,
   ...VIEW_STEPS,
   ...TOKEN_STEPS,
+  ...INBOUND_KEY_STEPS,
 ];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
@@ -238,6 +240,7 @@ export class Gateway extends GatewayParts {
       alarms: { service: alarms, rules },
       tickets: this.workorders,
       view: view?.reader,
+      inboundKeys: view ? new SharedInboundKeys(view.reader.instanceId, () => this.shared!.db) : undefined,
       notifications: this.notifications,
       reports,
       reportStatus,

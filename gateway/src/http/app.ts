@@ -15,6 +15,7 @@ import type { DashboardConfig } from '../config/schema.js';
 import type { InfluxReader } from '../sinks/influx/query.js';
 import type { WorkOrderService } from '../workorders/index.js';
 import type { TokenAdmin } from './token-db.js';
+import type { InboundKeys } from './inbound-keys.js';
 import type { SharedView } from '../view/types.js';
 import type { AccountService } from '../accounts/service.js';
 import type { SecureCookie } from './session-cookie.js';
@@ -67,6 +68,8 @@ export interface AppDeps {
   tickets?: WorkOrderService;
   /** Cluster mode: alarm and ticket routes read every instance's records here (absent: local only). */
   view?: SharedView;
+  /** Cluster mode: the inbound webhook's idempotency keys shared by every instance (ADR 0166). */
+  inboundKeys?: InboundKeys;
   /** Ticket notifications: the inbound webhook and the admin queue view (absent: neither). */
   notifications?: NotificationService;
   /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
@@ -194,7 +197,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.reports) void app.register(reportRoutes, deps.reports);
   if (deps.reportStatus) void app.register(reportStatusRoutes, deps.reportStatus);
   if (deps.notifications && deps.tickets)
-    void app.register(notificationRoutes, { notifications: deps.notifications, tickets: deps.tickets });
+    void app.register(notificationRoutes, {
+      notifications: deps.notifications,
+      tickets: deps.tickets,
+      cluster: deps.view && deps.inboundKeys ? { view: deps.view, keys: deps.inboundKeys } : undefined,
+    });
   void app.register(demoRoutes, { controlUrl: deps.demo?.controlUrl ?? (() => undefined) });
 
   return app;

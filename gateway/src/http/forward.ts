@@ -22,6 +22,11 @@ export async function forwardToHolder(
   view: SharedView,
   kind: 'alarm' | 'ticket',
   id: string,
+  /**
+   * A signed request (the inbound webhook, ADR 0166): the exact bytes received and these headers
+   * go along unchanged, so the holder checks the signature itself; no credential is added.
+   */
+  signed?: { raw: string; headers: readonly string[] },
 ): Promise<void> {
   const notFound =
     kind === 'alarm'
@@ -38,7 +43,9 @@ export async function forwardToHolder(
       extra,
     );
   const headers: Record<string, string> = { [FORWARDED_HEADER]: view.instanceId };
-  for (const h of ['authorization', 'cookie', 'content-type'] as const) {
+  for (const h of signed
+    ? ['content-type', ...signed.headers]
+    : ['authorization', 'cookie', 'content-type']) {
     const v = req.headers[h];
     if (typeof v === 'string') headers[h] = v;
   }
@@ -49,7 +56,7 @@ export async function forwardToHolder(
     res = await fetch(new URL(req.url, holder.url), {
       method: req.method,
       headers,
-      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      body: signed ? signed.raw : req.body === undefined ? undefined : JSON.stringify(req.body),
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (err) {

@@ -5,8 +5,11 @@ import type { NotificationService, QueueRow } from '../../notifications/index.js
 import { verify } from '../../notifications/sign.js';
 import { actionFields, checkAction } from '../../workorders/action-body.js';
 import { allowedActions, TicketError, type WorkOrderService } from '../../workorders/index.js';
+import type { SharedView } from '../../view/types.js';
 import { badRequestOf } from '../error-handler.js';
 import { HttpError } from '../errors.js';
+import { forwardToHolder, fromView } from '../forward.js';
+import type { InboundKeys } from '../inbound-keys.js';
 import {
   notificationListQuery,
   notificationListSchema,
@@ -20,8 +23,16 @@ import { ticketJson } from './tickets.js';
 export interface NotificationRouteDeps {
   notifications: NotificationService;
   tickets: WorkOrderService;
+  /**
+   * Cluster mode (ADR 0166): a ticket another instance holds is forwarded to it, signed as received,
+   * and the idempotency keys are kept cluster-wide. Absent: this instance's tickets only, as before.
+   */
+  cluster?: { view: SharedView; keys: InboundKeys };
   now?: () => number;
 }
+
+/** The headers of a signed inbound request that go along, unchanged, when it is forwarded. */
+const SIGNED_HEADERS = ['x-gateway-timestamp', 'x-gateway-signature', 'idempotency-key'] as const;
 
 const inboundBody = z
   .strictObject({
@@ -149,10 +160,11 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
             401: errorSchema,
             404: errorSchema,
             409: errorSchema,
+            503: errorSchema,
           },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const raw = typeof req.body === 'string' ? req.body : '';
         const v = verify(
           notifications.inboundSecrets(),
@@ -197,6 +209,26 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           throw badRequestOf(b.error, 'body');
         }
         const { ticketId, actor, externalRef, note: given, ...fields } = b.data;
+        const replay = () => {
+          counts.replayed++;
+          return new HttpError(
+            'GW_ERR_WEBHOOK_REPLAY',
+            `idempotency key ${key} was used already; nothing applied`,
+          );
+        };
+        const cluster = deps.cluster;
+        // Keys older than the local store keeps them are forgotten cluster-wide too (keepKeysHours).
+        const since = now() - cfg.keepKeysHours * 3_600_000;
+        if (cluster && (await fromView(cluster.keys.seen(key, since)))) throw replay();
+        if (cluster && !deps.tickets.get(ticketId)) {
+          // Another instance's ticket: the holder checks the signature and the key again and acts.
+          req.log.info({ ticketId, key }, 'inbound webhook forwarded to the ticket holder');
+          await forwardToHolder(req, reply, cluster.view, 'ticket', ticketId, {
+            raw,
+            headers: SIGNED_HEADERS,
+          });
+          return;
+        }
         const note =
           externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
         try {
@@ -212,14 +244,13 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
               });
             })(),
           );
-          if (t === null) {
-            counts.replayed++;
-            throw new HttpError(
-              'GW_ERR_WEBHOOK_REPLAY',
-              `idempotency key ${key} was used already; nothing applied`,
-            );
-          }
+          if (t === null) throw replay();
           counts.accepted++;
+          // After the local commit: a crash between the two leaves the key in workorders.db, where
+          // a retry (forwarded here, the holder) still finds it.
+          await cluster?.keys.record(key, ticketId, fields.action, now()).catch((err: Error) => {
+            req.log.warn({ key, err: err.message }, 'inbound idempotency key not shared (PostgreSQL)');
+          });
           return { ...ticketJson(t), allowedActions: allowedActions(t) };
         } catch (err) {
           if (err instanceof TicketError) counts.refused++;
