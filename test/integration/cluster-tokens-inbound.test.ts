@@ -9,7 +9,6 @@ import { waitFor } from '../fixtures/ports.js';
 import { startPostgres, type Postgres } from '../fixtures/postgres.js';
 
 const INBOUND = 'cluster-inbound-secret-0123456789';
-const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 interface Answer {
   status: number;
