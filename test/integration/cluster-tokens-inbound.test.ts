@@ -197,4 +197,27 @@ describe('cluster: shared API tokens and the inbound webhook', () => {
     expect(wrong.status).toBe(401);
     expect(wrong.holder).toBeNull();
   });
+  it('while PostgreSQL is down an API token answers 503 (not 401), a config token still works', async () => {
+    const made = await call(a.url, 'POST', '/api/admin/tokens', ADMIN_TOKEN, {
+      name: 'historian',
+      role: 'viewer',
+    });
+    expect(made.status).toBe(201);
+    const token = made.json.token as string;
+    await pg.kill();
+    try {
+      const during = await call(b.url, 'GET', '/api/devices', token);
+      expect(during.status).toBe(503);
+      expect(during.json.error.code).toBe('GW_ERR_UNAVAILABLE');
+      expect(during.json.error.message).toMatch(/shared token table/);
+      expect((await call(b.url, 'GET', '/api/devices', ADMIN_TOKEN)).status).toBe(200);
+    } finally {
+      await pg.start();
+    }
+    await waitFor(
+      async () => (await call(b.url, 'GET', '/api/devices', token)).status === 200,
+      30_000,
+      'the token works again once PostgreSQL is back',
+    );
+  }, 60_000);
 });

@@ -245,7 +245,8 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
 
   private noteUse(rec: TokenRecord): void {
     this.lastUsed.set(rec.name, this.now());
-    this.unwritten.add(rec.name);
+    // The config's tokens (in the store's memory) have no row to write.
+    if (!this.deps.tokens.has(rec.name)) this.unwritten.add(rec.name);
   }
 
   /**
