@@ -60,6 +60,11 @@ describe('MQTT source with a fake context', () => {
     expect(source.health()).toMatchObject({ state: 'ok', messages: 1, acks: 1 });
   });
 
+  it('answers whenSubscribed at once when asked after the broker granted the subscriptions', async () => {
+    // The gateway fixture asks only after start(), when the SUBACK has usually arrived already.
+    await expect(source.whenSubscribed(500)).resolves.toBeUndefined();
+  });
+
   it('publishes a rejection where operators look for them', async () => {
     const sub = await collect(`mqtt://127.0.0.1:${broker.port}`, 'facility/_rejected/#');
     try {
