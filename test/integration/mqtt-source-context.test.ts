@@ -28,9 +28,13 @@ describe('MQTT source with a fake context', () => {
     expect(sources.map((s) => s.name)).toEqual(['broker', 'mqtt']);
     broker = sources[0] as EmbeddedBroker;
     source = sources[1] as MqttSource;
-    await broker.start(fakeSourceContext());
+    // The temporary data dir, not the working directory: the source keeps its dead letters there.
+    await broker.start(fakeSourceContext({ dataDir: cfg.dataDir }));
     // Durability is the test's to grant: acks wait until it releases the held callbacks.
-    ctx = { ...fakeSourceContext(), afterDurable: (cb) => (holding ? void held.push(cb) : cb()) };
+    ctx = {
+      ...fakeSourceContext({ dataDir: cfg.dataDir }),
+      afterDurable: (cb) => (holding ? void held.push(cb) : cb()),
+    };
     await source.start(ctx);
     await source.whenSubscribed();
   });
