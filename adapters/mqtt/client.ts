@@ -46,6 +46,8 @@ export class MqttIngestClient extends EventEmitter {
   private pingTimer?: NodeJS.Timeout;
   private lastRx = 0;
   private connected = false;
+  /** The broker granted the subscriptions of the connection that is up now. */
+  private subscribed = false;
   private pendingAcks: number[] = [];
   /** Packets split out of the socket stream (with the unfinished tail of the last read). */
   private readonly frames = new PacketStream();
@@ -317,6 +319,7 @@ export class MqttIngestClient extends EventEmitter {
       this.lastError = 'broker refused a subscription';
       this.log.error({ granted: p.granted, topics: this.cfg.topics }, 'broker refused a subscription');
     } else {
+      this.subscribed = true;
       this.emit('subscribed');
     }
   }
@@ -344,6 +347,11 @@ export class MqttIngestClient extends EventEmitter {
   /** True while a connection is up and accepted (CONNACK). */
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** True while the connection that is up has its subscriptions granted (SUBACK). */
+  get isSubscribed(): boolean {
+    return this.subscribed;
   }
 
   /**
@@ -386,6 +394,7 @@ export class MqttIngestClient extends EventEmitter {
     this.pingTimer = undefined;
     const wasConnected = this.connected;
     this.connected = false;
+    this.subscribed = false;
     this.pendingAcks = [];
     this.pendingRecs = [];
     this.frames.reset();

@@ -114,10 +114,15 @@ export class MqttSource implements Source, RejectPublisher {
     return s ? { ...s, storeErrors } : undefined;
   }
 
-  /** Resolves once subscribed (tests and start-up logs use it). */
+  /**
+   * Resolves once subscribed (tests and start-up logs use it): at once when the subscriptions of
+   * the connection that is up were already granted, which is the usual case with the embedded
+   * broker (the SUBACK arrives while the gateway is still starting its HTTP server).
+   */
   whenSubscribed(timeoutMs = 10_000): Promise<void> {
     const c = this.client;
     if (!c) return Promise.reject(new Error('mqtt source not started'));
+    if (c.isSubscribed) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(
         () => reject(new Error(`not subscribed after ${timeoutMs} ms: ${c.error ?? ''}`)),

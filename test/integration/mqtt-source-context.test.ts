@@ -28,9 +28,13 @@ describe('MQTT source with a fake context', () => {
     expect(sources.map((s) => s.name)).toEqual(['broker', 'mqtt']);
     broker = sources[0] as EmbeddedBroker;
     source = sources[1] as MqttSource;
-    await broker.start(fakeSourceContext());
+    // The temporary data dir, not the working directory: the source keeps its dead letters there.
+    await broker.start(fakeSourceContext({ dataDir: cfg.dataDir }));
     // Durability is the test's to grant: acks wait until it releases the held callbacks.
-    ctx = { ...fakeSourceContext(), afterDurable: (cb) => (holding ? void held.push(cb) : cb()) };
+    ctx = {
+      ...fakeSourceContext({ dataDir: cfg.dataDir }),
+      afterDurable: (cb) => (holding ? void held.push(cb) : cb()),
+    };
     await source.start(ctx);
     await source.whenSubscribed();
   });
@@ -58,6 +62,11 @@ describe('MQTT source with a fake context', () => {
     expect(source.health()).toMatchObject({ state: 'ok', messages: 1, acks: 0 });
     for (const cb of held.splice(0)) cb();
     expect(source.health()).toMatchObject({ state: 'ok', messages: 1, acks: 1 });
+  });
+
+  it('answers whenSubscribed at once when asked after the broker granted the subscriptions', async () => {
+    // The gateway fixture asks only after start(), when the SUBACK has usually arrived already.
+    await expect(source.whenSubscribed(500)).resolves.toBeUndefined();
   });
 
   it('publishes a rejection where operators look for them', async () => {
