@@ -101,7 +101,12 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       schema: {
         summary: 'Active shelves (`all=true`: ended ones too)',
         querystring: shelvesQuery,
-        response: { 200: z.object({ shelves: z.array(shelfSchema) }), 400: errorSchema, ...authErrors },
+        response: {
+          200: z.object({ shelves: z.array(shelfSchema) }),
+          400: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
       },
     },
     async (req) => {
@@ -118,7 +123,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       schema: {
         summary: 'Shelve the alarms of a site, device and/or rule until a time or for a while',
         body: shelveBody,
-        response: { 201: shelfSchema, 400: errorSchema, ...authErrors },
+        response: { 201: shelfSchema, 400: errorSchema, 503: errorSchema, ...authErrors },
       },
     },
     async (req, reply) => {
@@ -141,7 +146,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       schema: {
         summary: 'End a shelf now',
         params: idParams,
-        response: { 200: shelfSchema, 404: errorSchema, ...authErrors },
+        response: { 200: shelfSchema, 404: errorSchema, 503: errorSchema, ...authErrors },
       },
     },
     async (req) => {
