@@ -152,6 +152,18 @@ describe('applyShelf (a shelf from any instance)', () => {
     expect(svc.listShelves()).toEqual([]);
     expect(svc.listShelves(false).find((s) => s.id === 'remote-1')).toMatchObject({ endedBy: 'system' });
   });
+  it('a stale copy read before an end made here does not open the shelf again', async () => {
+    const { svc, clock } = await setup();
+    const s = remoteShelf();
+    svc.applyShelf(s);
+    svc.apply([raise('d1')]);
+    clock.t += MIN;
+    // Ended through this instance while a sync was reading the rows as they were before.
+    svc.applyShelf({ ...s, endedAt: clock.t, endedBy: 'carol' });
+    expect(svc.applyShelf(s)).toEqual([]);
+    expect(svc.listShelves()).toEqual([]);
+    expect(svc.list({ state: 'active' })[0]!.shelved).toBe(false);
+  });
 });
 
 describe('applyWindow (a window from any instance)', () => {
