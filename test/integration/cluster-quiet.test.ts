@@ -103,6 +103,13 @@ describe('cluster: shelves and maintenance windows apply on every instance', () 
     return h.components.alarms.active;
   }
 
+  async function quietHealth(g: GatewayProcess): Promise<{ state: string; listening: boolean }> {
+    const h = (await (await fetch(`${g.url}/api/health`)).json()) as {
+      components: Record<string, { state: string; listening: boolean }>;
+    };
+    return h.components['cluster shelves']!;
+  }
+
   beforeAll(async () => {
     [pg, mosq, influx] = await Promise.all([startPostgres(), startMosquitto(), startInfluxDB()]);
     a = await spawnGateway(config('gw-a'));
@@ -227,6 +234,8 @@ describe('cluster: shelves and maintenance windows apply on every instance', () 
     expect(bad.status).toBe(400);
     await pg.kill();
     try {
+      // Health says the shared copy cannot be heard (the last one applies meanwhile).
+      await waitFor(async () => (await quietHealth(a)).state === 'degraded', 10_000, 'shelves degraded');
       const shelf = await call(a, 'POST', '/api/alarms/shelve', {
         site: 'quiet-3',
         durationMin: 5,
@@ -253,6 +262,12 @@ describe('cluster: shelves and maintenance windows apply on every instance', () 
     } finally {
       await pg.start();
     }
+    for (const g of [a, b])
+      await waitFor(
+        async () => (await quietHealth(g)).state === 'ok',
+        20_000,
+        `shelves listening on ${g.url}`,
+      );
     // Nothing was set on either instance: their alarm services hold no shelf or window for quiet-3.
     for (const g of [a, b])
       await waitFor(
