@@ -29,9 +29,10 @@ export class PgListener {
 
   constructor(private readonly o: PgListenerOptions) {}
 
-  start(): void {
+  /** Resolves after the first attempt to connect, whether it succeeded or a retry is scheduled. */
+  async start(): Promise<void> {
     this.stopped = false;
-    this.connect().catch(() => this.later());
+    await this.connect().catch(() => this.later());
   }
 
   async stop(): Promise<void> {

@@ -65,7 +65,7 @@ export class QuietSync implements Component {
     // Before the rules run: an alarm raised in the first second honours the cluster's shelves.
     this.sync();
     await this.running;
-    this.listener.start();
+    await this.listener.start();
     this.timer = setInterval(() => this.sync(), this.o.pollMs ?? 5000);
     this.timer.unref();
   }
