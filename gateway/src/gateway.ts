@@ -28,6 +28,7 @@ import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
 import { createClusterView, VIEW_STEPS } from './view/module.js';
+import { createClusterQuiet, QUIET_STEPS } from './quiet/module.js';
 import { ACCOUNT_STEPS } from './accounts/tables.js';
 import { startAccounts } from './accounts/module.js';
 import { FLEET_STEPS } from './fleet/migrations.js';
@@ -48,6 +49,7 @@ const SHARED_STEPS: readonly SharedMigration[] = [
   ...VIEW_STEPS,
   ...TOKEN_STEPS,
   ...INBOUND_KEY_STEPS,
+  ...QUIET_STEPS,
 ];
 
 /** Where lines go with InfluxDB off: nowhere, while acks still follow the (then empty) commits. */
@@ -173,6 +175,10 @@ export class Gateway extends GatewayParts {
       );
       await lifecycle.start(view.feed);
     }
+    // Cluster mode only: shelves and maintenance windows set through any instance apply here too
+    // (ADR 0163); loaded before the rules run, so the first alarms already honour them.
+    const quiet = createClusterQuiet({ cfg, log, shared: () => this.shared!, alarms });
+    if (quiet) await lifecycle.start(quiet.sync);
     const { rules, off } = createRulesModule({
       cfg,
       log,
@@ -241,6 +247,7 @@ export class Gateway extends GatewayParts {
       tickets: this.workorders,
       view: view?.reader,
       inboundKeys: view ? new SharedInboundKeys(view.reader.instanceId, () => this.shared!.db) : undefined,
+      quiet: quiet?.service,
       notifications: this.notifications,
       reports,
       reportStatus,

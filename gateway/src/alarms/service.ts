@@ -18,7 +18,8 @@ import {
   type ShelveRequest,
   type WindowRequest,
 } from './types.js';
-import { compileSchedule, coveringWindow, isFinished, type MaintenanceWindow } from './windows.js';
+import { buildShelf, buildWindow } from './quiet-requests.js';
+import { coveringWindow, isFinished, type MaintenanceWindow } from './windows.js';
 
 export interface AlarmServiceDeps {
   /** Opened by the caller with `openDb(file, ALARM_MIGRATIONS)`. */
@@ -143,36 +144,8 @@ export class AlarmService implements Component {
 
   /** Sets a maintenance window in advance (or one that is already running). */
   createWindow(req: WindowRequest): MaintenanceWindow {
-    const scope = [req.site, req.device, req.kind, req.rule];
-    if (scope.every((x) => x === undefined))
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'a window needs a site, device, kind or rule', 400);
-    if (!req.user || !req.reason)
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'a window needs a user and a reason', 400);
-    try {
-      compileSchedule(req.schedule);
-    } catch (err) {
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', `schedule: ${(err as Error).message}`, 400);
-    }
-    const now = this.now();
-    const w: MaintenanceWindow = {
-      id: this.newId(),
-      site: req.site ?? null,
-      device: req.device ?? null,
-      kind: req.kind ?? null,
-      rule: req.rule ?? null,
-      schedule: req.schedule,
-      reason: req.reason,
-      createdBy: req.user,
-      createdBySubject: req.userSubject ?? null,
-      createdAt: now,
-      endedAt: null,
-      endedBy: null,
-      endedBySubject: null,
-    };
-    if (isFinished(w, now))
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'schedule: no occurrence from now on', 400);
-    this.store.tx(() => this.store.saveWindow(w));
-    this.windows.push(w);
+    const w = buildWindow(req, this.now(), this.newId());
+    this.applyWindow(w);
     this.log?.info({ window: w.id, user: req.user, reason: req.reason }, 'maintenance window set');
     return { ...w };
   }
@@ -262,41 +235,8 @@ export class AlarmService implements Component {
   }
 
   shelve(req: ShelveRequest): Shelf {
-    if (req.site === undefined && req.device === undefined && req.rule === undefined)
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'shelve needs a site, device or rule', 400);
-    const now = this.now();
-    if (!(req.untilMs > now))
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'untilMs must be in the future', 400);
-    if (!req.user || !req.reason)
-      throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'shelve needs a user and a reason', 400);
-    const shelf: Shelf = {
-      id: this.newId(),
-      site: req.site ?? null,
-      device: req.device ?? null,
-      rule: req.rule ?? null,
-      fromMs: now,
-      untilMs: req.untilMs,
-      user: req.user,
-      userSubject: req.userSubject ?? null,
-      reason: req.reason,
-      createdAt: now,
-      endedAt: null,
-      endedBy: null,
-      endedBySubject: null,
-    };
-    this.shelves.push(shelf);
-    const events: AlarmEvent[] = [];
-    for (const a of this.active.values()) {
-      if (a.shelved || !matches(shelf, a)) continue;
-      a.shelved = true;
-      a.updatedAt = now;
-      events.push(this.event('shelve', a, now, req.user, req.reason, req.userSubject));
-    }
-    this.store.txDurable(() => {
-      this.store.saveShelf(shelf);
-      this.persist(events);
-    });
-    this.publish(events);
+    const shelf = buildShelf(req, this.now(), this.newId());
+    this.applyShelf(shelf);
     return { ...shelf };
   }
 
@@ -314,6 +254,76 @@ export class AlarmService implements Component {
 
   listIncidents(): Incident[] {
     return this.store.incidents();
+  }
+
+  /**
+   * A shelf as set or ended anywhere in the cluster (ADR 0163), or here: idempotent by id. A new
+   * active shelf holds back the alarms it matches; an ended one releases them; one already known
+   * (or already ended here, by time) changes nothing. Every shelf seen is kept in alarms.db.
+   */
+  applyShelf(s: Shelf): AlarmEvent[] {
+    const now = this.now();
+    const mine = this.shelves.find((x) => x.id === s.id);
+    if (mine) {
+      if (s.endedAt === null) return [];
+      return this.endShelves([mine], s.endedAt, s.endedBy ?? 'system', s.endedBySubject ?? undefined);
+    }
+    const stored = this.store.shelf(s.id);
+    if (stored || s.endedAt !== null || s.untilMs <= now) {
+      // Known already, or over before it reached this instance: a copy of the record only.
+      if (!stored || (stored.endedAt === null && s.endedAt !== null))
+        this.store.tx(() => this.store.saveShelf(s));
+      return [];
+    }
+    const shelf = { ...s };
+    this.shelves.push(shelf);
+    const events: AlarmEvent[] = [];
+    const subject = shelf.userSubject ?? undefined;
+    for (const a of this.active.values()) {
+      if (a.shelved || !matches(shelf, a)) continue;
+      a.shelved = true;
+      a.updatedAt = now;
+      events.push(this.event('shelve', a, now, shelf.user, shelf.reason, subject));
+    }
+    this.store.txDurable(() => {
+      this.store.saveShelf(shelf);
+      this.persist(events);
+    });
+    this.publish(events);
+    return events;
+  }
+
+  /**
+   * A maintenance window as set or ended anywhere in the cluster (ADR 0163), or here: idempotent by
+   * id. A new one covers alarms raised from now on; an ended one releases the alarms it held back
+   * (`unsuppress`, returned). Every window seen is kept in alarms.db.
+   */
+  applyWindow(w: MaintenanceWindow): AlarmEvent[] {
+    const now = this.now();
+    const mine = this.windows.find((x) => x.id === w.id);
+    if (mine) {
+      if (w.endedAt === null || mine.endedAt !== null) return [];
+      mine.endedAt = w.endedAt;
+      mine.endedBy = w.endedBy;
+      mine.endedBySubject = w.endedBySubject ?? null;
+      this.store.tx(() => this.store.saveWindow(mine));
+      this.log?.info({ window: w.id, user: w.endedBy }, 'maintenance window ended early');
+      // Another instance's clock may run a little ahead: release as of its end, not before it.
+      return this.releaseSuppressed(
+        Math.max(now, w.endedAt),
+        w.endedBy ?? 'system',
+        w.endedBySubject ?? undefined,
+      );
+    }
+    const stored = this.store.window(w.id);
+    if (stored) {
+      if (stored.endedAt === null && w.endedAt !== null) this.store.tx(() => this.store.saveWindow(w));
+      return [];
+    }
+    const copy = { ...w };
+    this.store.tx(() => this.store.saveWindow(copy));
+    if (!isFinished(copy, now)) this.windows.push(copy);
+    return [];
   }
 
   /** Every alarm event, after it was committed. Returns an unsubscribe function. */

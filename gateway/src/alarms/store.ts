@@ -256,13 +256,22 @@ export class AlarmStore {
 
   /** Every window ever set, oldest first. */
   windows(): MaintenanceWindow[] {
+    return this.readWindows('ORDER BY created_at');
+  }
+
+  /** One window, if this instance has ever seen it. */
+  window(id: string): MaintenanceWindow | undefined {
+    return this.readWindows('WHERE id = ?', id)[0];
+  }
+
+  private readWindows(tail: string, ...args: string[]): MaintenanceWindow[] {
     const rows = this.db
       .prepare(
         `SELECT id, site, device, kind, rule, schedule_json, reason, created_by AS createdBy, created_at AS createdAt,
            ended_at AS endedAt, ended_by AS endedBy, created_by_subject AS createdBySubject,
-           ended_by_subject AS endedBySubject FROM maintenance_windows ORDER BY created_at`,
+           ended_by_subject AS endedBySubject FROM maintenance_windows ${tail}`,
       )
-      .all() as (Omit<MaintenanceWindow, 'schedule'> & { schedule_json: string })[];
+      .all(...args) as (Omit<MaintenanceWindow, 'schedule'> & { schedule_json: string })[];
     return rows.map(({ schedule_json, ...w }) => ({
       ...w,
       schedule: JSON.parse(schedule_json) as WindowSchedule,
@@ -344,13 +353,22 @@ export class AlarmStore {
   }
 
   shelves(): Shelf[] {
+    return this.readShelves('ORDER BY created_at');
+  }
+
+  /** One shelf, if this instance has ever seen it. */
+  shelf(id: string): Shelf | undefined {
+    return this.readShelves('WHERE id = ?', id)[0];
+  }
+
+  private readShelves(tail: string, ...args: string[]): Shelf[] {
     return this.db
       .prepare(
         `SELECT id, site, device, rule, from_ms AS fromMs, until_ms AS untilMs, user, reason, created_at AS createdAt,
            ended_at AS endedAt, ended_by AS endedBy, user_subject AS userSubject, ended_by_subject AS endedBySubject
-         FROM shelves ORDER BY created_at`,
+         FROM shelves ${tail}`,
       )
-      .all() as Shelf[];
+      .all(...args) as Shelf[];
   }
 
   /** A whole snapshot, one row per device, all in one transaction. */

@@ -17,6 +17,7 @@ import type { WorkOrderService } from '../workorders/index.js';
 import type { TokenAdmin } from './token-db.js';
 import type { InboundKeys } from './inbound-keys.js';
 import type { SharedView } from '../view/types.js';
+import type { SharedQuiet } from '../quiet/types.js';
 import type { AccountService } from '../accounts/service.js';
 import type { SecureCookie } from './session-cookie.js';
 import { registerDashboard } from './dashboard.js';
@@ -70,6 +71,8 @@ export interface AppDeps {
   view?: SharedView;
   /** Cluster mode: the inbound webhook's idempotency keys shared by every instance (ADR 0166). */
   inboundKeys?: InboundKeys;
+  /** Cluster mode: shelves and maintenance windows written to PostgreSQL and applied on every instance (absent: local only). */
+  quiet?: SharedQuiet;
   /** Ticket notifications: the inbound webhook and the admin queue view (absent: neither). */
   notifications?: NotificationService;
   /** The monthly report and maintenance calendar (absent: no `/api/reports/monthly`). */
@@ -180,8 +183,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       rules: deps.alarms.rules,
       deviceFacts: (site, device) => deps.registry.lookup(site, device),
       view: deps.view,
+      quiet: deps.quiet,
     });
-    void app.register(windowRoutes, { alarms: deps.alarms.service });
+    void app.register(windowRoutes, { alarms: deps.alarms.service, quiet: deps.quiet });
   }
   if (deps.fleet) {
     void app.register(fleetRoutes, { ...deps.fleet, registry: deps.registry });

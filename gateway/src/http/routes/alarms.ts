@@ -4,6 +4,7 @@ import { alarmToJson, type AlarmService, type Incident, type Shelf } from '../..
 import { CompiledRules } from '../../rules/compile.js';
 import { rulesForDevice, thresholdsOf } from '../../rules/device-rules.js';
 import type { ReadRateEntry, RulesConfig } from '../../rules/index.js';
+import type { SharedQuiet } from '../../quiet/types.js';
 import type { SharedView } from '../../view/types.js';
 import { subjectOf } from '../auth.js';
 import { HttpError } from '../errors.js';
@@ -42,6 +43,8 @@ export interface AlarmRouteDeps {
    * instance's alarm forwarded to it (ADR 0155, 0157). Absent: this instance's own, as before.
    */
   view?: SharedView;
+  /** Cluster mode: shelves written to PostgreSQL and applied on every instance (ADR 0163). */
+  quiet?: SharedQuiet;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -72,7 +75,7 @@ const idParams = z.object({ id });
 
 /** Alarms, shelves, incidents, the effective rules and read rates (CONTRACT.md). */
 export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, deps) => {
-  const { alarms, view } = deps;
+  const { alarms, view, quiet } = deps;
 
   app.get(
     '/api/alarms',
@@ -98,10 +101,19 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       schema: {
         summary: 'Active shelves (`all=true`: ended ones too)',
         querystring: shelvesQuery,
-        response: { 200: z.object({ shelves: z.array(shelfSchema) }), 400: errorSchema, ...authErrors },
+        response: {
+          200: z.object({ shelves: z.array(shelfSchema) }),
+          400: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
       },
     },
-    async (req) => ({ shelves: alarms.listShelves(req.query.all !== 'true').map(shelfToJson) }),
+    async (req) => {
+      const activeOnly = req.query.all !== 'true';
+      const list = quiet ? await quiet.listShelves(activeOnly) : alarms.listShelves(activeOnly);
+      return { shelves: list.map(shelfToJson) };
+    },
   );
 
   app.post(
@@ -111,17 +123,18 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       schema: {
         summary: 'Shelve the alarms of a site, device and/or rule until a time or for a while',
         body: shelveBody,
-        response: { 201: shelfSchema, 400: errorSchema, ...authErrors },
+        response: { 201: shelfSchema, 400: errorSchema, 503: errorSchema, ...authErrors },
       },
     },
     async (req, reply) => {
       const { durationMin, untilMs, ...rest } = req.body;
-      const shelf = alarms.shelve({
+      const shelveReq = {
         ...rest,
         untilMs: untilMs ?? Date.now() + durationMin! * 60_000,
         user: req.principal!.name,
         ...subjectOf(req.principal!),
-      });
+      };
+      const shelf = quiet ? await quiet.shelve(shelveReq) : alarms.shelve(shelveReq);
       return reply.code(201).send(shelfToJson(shelf));
     },
   );
@@ -133,11 +146,15 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
       schema: {
         summary: 'End a shelf now',
         params: idParams,
-        response: { 200: shelfSchema, 404: errorSchema, ...authErrors },
+        response: { 200: shelfSchema, 404: errorSchema, 503: errorSchema, ...authErrors },
       },
     },
-    async (req) =>
-      shelfToJson(alarms.unshelve(req.params.id, req.principal!.name, req.principal!.subject ?? undefined)),
+    async (req) => {
+      const [id, user, subject] = [req.params.id, req.principal!.name, req.principal!.subject ?? undefined];
+      return shelfToJson(
+        quiet ? await quiet.unshelve(id, user, subject) : alarms.unshelve(id, user, subject),
+      );
+    },
   );
 
   app.get(

@@ -2,12 +2,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AlarmService } from '../../alarms/index.js';
 import { nextOccurrence, occurrenceAt, type MaintenanceWindow } from '../../alarms/windows.js';
+import type { SharedQuiet } from '../../quiet/types.js';
 import { subjectOf } from '../auth.js';
 import { authErrors, errorSchema, id } from '../schemas/common.js';
 import { windowBody, windowListQuery, windowSchema } from '../schemas/windows.js';
 
 export interface WindowRouteDeps {
   alarms: AlarmService;
+  /** Cluster mode: windows written to PostgreSQL and applied on every instance (ADR 0163). */
+  quiet?: SharedQuiet;
   now?: () => number;
 }
 
@@ -44,7 +47,7 @@ function windowToJson(w: MaintenanceWindow, now: number) {
  */
 export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, deps) => {
   const now = deps.now ?? Date.now;
-  const { alarms } = deps;
+  const { alarms, quiet } = deps;
 
   app.get(
     '/api/windows',
@@ -53,12 +56,19 @@ export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, 
       schema: {
         summary: 'Maintenance windows in force or to come (`all=true`: ended ones too)',
         querystring: windowListQuery,
-        response: { 200: z.object({ windows: z.array(windowSchema) }), 400: errorSchema, ...authErrors },
+        response: {
+          200: z.object({ windows: z.array(windowSchema) }),
+          400: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
       },
     },
     async (req) => {
       const t = now();
-      return { windows: alarms.listWindows(req.query.all === 'true').map((w) => windowToJson(w, t)) };
+      const all = req.query.all === 'true';
+      const list = quiet ? await quiet.listWindows(all) : alarms.listWindows(all);
+      return { windows: list.map((w) => windowToJson(w, t)) };
     },
   );
 
@@ -69,18 +79,21 @@ export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, 
       schema: {
         summary: 'Set a maintenance window (once, RRULE or cron) for a site, device, kind and/or rule',
         body: windowBody,
-        response: { 201: windowSchema, 400: errorSchema, ...authErrors },
+        response: { 201: windowSchema, 400: errorSchema, 503: errorSchema, ...authErrors },
       },
     },
     async (req, reply) => {
       const { schedule: s, ...rest } = req.body;
-      const w = alarms.createWindow({
+      const windowReq = {
         ...rest,
         schedule:
-          s.type === 'once' ? { type: 'once', fromMs: Date.parse(s.from), toMs: Date.parse(s.to) } : s,
+          s.type === 'once'
+            ? { type: 'once' as const, fromMs: Date.parse(s.from), toMs: Date.parse(s.to) }
+            : s,
         user: req.principal!.name,
         ...subjectOf(req.principal!),
-      });
+      };
+      const w = quiet ? await quiet.createWindow(windowReq) : alarms.createWindow(windowReq);
       return reply.code(201).send(windowToJson(w, now()));
     },
   );
@@ -97,13 +110,17 @@ export const windowRoutes: FastifyPluginAsyncZod<WindowRouteDeps> = async (app, 
           200: windowSchema.and(z.object({ released: z.array(z.string()) })),
           404: errorSchema,
           409: errorSchema,
+          503: errorSchema,
           ...authErrors,
         },
       },
     },
     async (req) => {
       const p = req.principal!;
-      const { window, events } = alarms.endWindow(req.params.id, p.name, p.subject ?? undefined);
+      const [id, subject] = [req.params.id, p.subject ?? undefined];
+      const { window, events } = quiet
+        ? await quiet.endWindow(id, p.name, subject)
+        : alarms.endWindow(id, p.name, subject);
       return { ...windowToJson(window, now()), released: events.map((e) => e.alarm.id) };
     },
   );
