@@ -354,6 +354,11 @@ export class ClusterMember implements Component {
       await store.release(me, parts).catch(() => undefined);
       throw err;
     }
+    // stop() came while the state was read (a renewal hung past it): nothing is processed after stop.
+    if (this.stopped) {
+      await store.release(me, parts).catch(() => undefined);
+      return;
+    }
     const slack = this.d.settings.replaySlackMs;
     const from = new Map<number, number>();
     for (const c of claimed) from.set(c.partition, c.durableUntil - this.offset - slack);
