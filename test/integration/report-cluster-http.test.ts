@@ -1,8 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from '../../gateway/src/gateway.js';
-import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
-import { VIEW_STEPS } from '../../gateway/src/view/tables.js';
+import { openSql } from '../../gateway/src/storage/sql/dialect.js';
 import { ViewWriter } from '../../gateway/src/view/writer.js';
 import type { Ticket } from '../../gateway/src/workorders/types.js';
 import { testAlarm } from '../fixtures/alarm.js';
@@ -41,12 +40,12 @@ describe('GET /api/reports/monthly in cluster mode', () => {
 
   it("counts another member's alarm and ticket", async () => {
     const now = Date.now();
-    const other = new SharedDb({ dataDir: '/nonexistent', postgresUrl: db.url, log }, VIEW_STEPS);
-    await other.start();
+    // Another member's writer on the same database (the gateway created the view's tables).
+    const other = openSql({ postgresUrl: db.url, sqliteFile: '/nonexistent' });
     const writer = new ViewWriter({
       instanceId: 'gw-other',
       db: () => other.db,
-      dialect: () => other.dialect,
+      dialect: () => 'postgres',
       log,
     });
     await writer.start();
@@ -74,7 +73,7 @@ describe('GET /api/reports/monthly in cluster mode', () => {
       await writer.drained();
     } finally {
       await writer.stop();
-      await other.stop();
+      await other.db.destroy();
     }
 
     const month = new Date(now).toISOString().slice(0, 7);
