@@ -230,7 +230,7 @@ export class Gateway extends GatewayParts {
     for (const s of sources.supervise(ctx, log)) await lifecycle.start(s);
 
     // The monthly report generated after each month and delivered by the due day.
-    const reports = reportDeps(cfg, alarms, rules, this.wo);
+    const reports = reportDeps(cfg, alarms, rules, this.wo, view?.reader);
     const reportStatus =
       this.wo && reports
         ? await startReportScheduler({ cfg, log, lifecycle, registry, wo: this.wo, sources: reports, lead })

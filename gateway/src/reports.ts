@@ -12,7 +12,9 @@ import type { Logger } from './core/log.js';
 import type { Component } from './core/types.js';
 import type { DeviceRegistry } from './registry/registry.js';
 import { ReportScheduler } from './workorders/report-schedule.js';
+import type { ReportSource } from './workorders/report-source.js';
 import { ReportStore } from './workorders/report-store.js';
+import type { ViewReader } from './view/reader.js';
 import { SmtpAndWebhookSender } from './notifications/report-delivery.js';
 
 /** The monthly report reads tickets, alarms and read rates; the calendar the planner and tickets. */
@@ -21,6 +23,8 @@ export function reportDeps(
   alarms: AlarmService,
   rules: RulesRuntime,
   wo: WorkordersModule | undefined,
+  /** Cluster mode: the shared view, read instead of the local stores so the report covers every member. */
+  view?: ViewReader,
 ): AppDeps['reports'] {
   if (!wo) return undefined;
   const { service, maintenance: planner } = wo;
@@ -28,6 +32,7 @@ export function reportDeps(
     tickets: service,
     timeZone: cfg.workorders.report.timeZone,
     alarmsBetween: (from, to) => alarms.raisedBetween(from, to),
+    ...(view ? { source: viewReportSource(view) } : {}),
     readRates: () => rules.readRates(),
     readRatesEnded: cfg.influx.enabled
       ? (from, to) => {
@@ -41,6 +46,14 @@ export function reportDeps(
       maintenanceCalendar(service.maintenanceDue(from, to), planner.upcoming(from, to), (id) =>
         planner.titleOf(id),
       ),
+  };
+}
+
+/** The monthly report's tickets and alarms from the cluster's shared view (ADR 0155), every member's. */
+export function viewReportSource(view: ViewReader): ReportSource {
+  return {
+    tickets: (to) => view.reportTickets(to),
+    alarms: (from, to) => view.alarmsRaisedBetween(from, to),
   };
 }
 

@@ -185,6 +185,22 @@ describe('DeviceStateTracker (ADR 0151)', () => {
     // Without device state (no tracker) the watermark is the mark itself.
     expect(planCommit(150, acquired, offset).durable).toBe(150 + offset);
   });
+
+  it('a partition no longer processed records at most the time its processing stopped (ADR 0167)', () => {
+    const offset = 1_000_000;
+    const acquired = new Float64Array(P).fill(10);
+    const until = (p: number) => (p === 2 ? 90 : p === 3 ? 5 : Infinity);
+    const plan = planCommit(150, acquired, offset, undefined, until);
+    expect(plan.durable).toBe(150 + offset);
+    // Stopped at 90 (after a fence): recorded as of 90, not of the later watermark.
+    expect(plan.settled).toContain(2);
+    expect(plan.earlier.get(2)).toBe(90 + offset);
+    // Stopped before it was taken again: nothing recorded.
+    expect(plan.settled).not.toContain(3);
+    // Processed: the watermark itself.
+    expect(plan.settled).toContain(0);
+    expect(plan.earlier.has(0)).toBe(false);
+  });
 });
 
 describe('rule state moving between engines (ADR 0151)', () => {

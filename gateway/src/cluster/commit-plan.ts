@@ -7,6 +7,11 @@ export interface CommitPlan {
   settled: number[];
   /** The watermark recorded, on PostgreSQL's clock. */
   durable: number;
+  /**
+   * Settled partitions whose watermark is earlier than `durable` (PostgreSQL's clock): those this
+   * member stopped processing before it, whose readings after the stop it never processed.
+   */
+  earlier: Map<number, number>;
   rules: RuleRow[];
   meters: MeterRow[];
 }
@@ -18,24 +23,35 @@ export interface CommitPlan {
  * does not hold, and the next owner would book again what this member wrote. It is recorded only
  * for partitions taken strictly before it (`acquiredAt`, local clock, 0 = never): a partition's
  * replayed readings are processed at its take, and their state is in captures tagged after it.
+ * A partition no longer processed here (after a fence, in a hand-over) records at most the time
+ * its processing stopped (`processedUntil`, local clock, Infinity while processed; ADR 0167): the
+ * outbox being durable later says nothing about readings of it this member dropped since.
  */
 export function planCommit(
   mark: number,
   acquiredAt: ArrayLike<number>,
   offset: number,
   state?: DeviceStateTracker,
+  processedUntil?: (partition: number) => number,
 ): CommitPlan {
   const upTo = state ? state.limit(mark) : mark;
   const settled: number[] = [];
+  const earlier = new Map<number, number>();
   for (let p = 0; p < acquiredAt.length; p++) {
     const at = acquiredAt[p]!;
-    if (at > 0 && upTo > at) settled.push(p);
+    if (at <= 0) continue;
+    const until = processedUntil ? processedUntil(p) : Infinity;
+    const end = Math.min(upTo, until);
+    if (end <= at) continue;
+    settled.push(p);
+    if (end < upTo) earlier.set(p, Math.round(end + offset));
   }
   const ok = new Set(settled);
   const rows = state?.settled(mark, (p) => ok.has(p));
   return {
     settled,
     durable: Math.round(upTo + offset),
+    earlier,
     rules: rows?.rules ?? [],
     meters: rows?.meters ?? [],
   };

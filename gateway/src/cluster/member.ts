@@ -10,7 +10,7 @@ import { DeviceStateStore } from './device-state-store.js';
 import type { OwnershipGate } from './gate.js';
 import type { LeaderDuties } from './leader.js';
 import { clusterMetrics } from './metrics.js';
-import { ClusterStore } from './store.js';
+import { ClusterStore, type Claimed } from './store.js';
 import type { DurableWatermark } from './watermark.js';
 
 export interface ClusterSettings {
@@ -65,6 +65,13 @@ export class ClusterMember implements Component {
   private offset = 0;
   /** Local time a partition was taken: its watermark is recorded only once the watermark passed it. */
   private readonly acquiredAt: Float64Array;
+  /**
+   * Local time this member last stopped processing a partition (a fence, a loss, a hand-over): a
+   * watermark recorded for it after is never later (ADR 0167).
+   */
+  private readonly stoppedAt: Float64Array;
+  /** Set by stop(): a renewal still under way (hung past stop) claims and leads nothing (ADR 0168). */
+  private stopped = false;
   /** The next sample's time is at least this: a sample after a take is tagged after the take. */
   private sampleFloor = 0;
   private leading = false;
@@ -76,6 +83,7 @@ export class ClusterMember implements Component {
 
   constructor(private readonly d: ClusterMemberDeps) {
     this.acquiredAt = new Float64Array(d.settings.partitions);
+    this.stoppedAt = new Float64Array(d.settings.partitions);
   }
 
   private get ttl(): number {
@@ -89,6 +97,7 @@ export class ClusterMember implements Component {
     const { settings, log } = this.d;
     const store = new ClusterStore(this.d.db());
     this.store = store;
+    this.stopped = false;
     const n = await store.ensurePartitions(settings.partitions);
     if (n !== settings.partitions)
       throw new GatewayError(
@@ -180,7 +189,7 @@ export class ClusterMember implements Component {
       const heldSet = new Set(held);
       const lost = mine.filter((p) => !heldSet.has(p));
       if (lost.length > 0) {
-        this.stopProcessing(lost);
+        this.halt(lost);
         // Another member may hold them and newer state already: nothing pending of them is written.
         this.d.state?.purge(new Set(lost));
         log.warn(
@@ -196,8 +205,16 @@ export class ClusterMember implements Component {
       if (stray.length + extra.length > 0)
         await this.handOver(store, [...stray, ...extra], Math.min(this.ttl / 3, 5000));
       const want = share - (kept.length - extra.length);
+      // A renewal that hung past stop() claims nothing and takes no leadership (ADR 0168).
+      if (this.stopped) return;
       if (want > 0) await this.take(store, me, want);
-      this.leading = await store.lead(me, this.ttl);
+      if (this.stopped) return;
+      const leading = await store.lead(me, this.ttl);
+      if (this.stopped) {
+        if (leading) await store.resign(me);
+        return;
+      }
+      this.leading = leading;
       void duties.set(this.leading);
       await this.look(store, live);
       if (this.lastError !== undefined) log.info('cluster store reachable again');
@@ -220,6 +237,23 @@ export class ClusterMember implements Component {
     this.d.watermark.sample(t);
   }
 
+  /** stopProcessing, noting when: the watermark recorded for them later is capped there (ADR 0167). */
+  private halt(parts: readonly number[]): void {
+    const now = Date.now();
+    for (const p of parts) if (this.d.gate.owned[p] === 1) this.stoppedAt[p] = now;
+    this.stopProcessing(parts);
+  }
+
+  /**
+   * Local time until which this member processed partition `p` since it last took it: Infinity
+   * while it does; the stop's time once stopped; 0 if it stopped without a recorded time (nothing
+   * is recorded then).
+   */
+  private processedUntil = (p: number): number => {
+    if (this.d.gate.owned[p] === 1) return Infinity;
+    return this.stoppedAt[p]! >= this.acquiredAt[p]! ? this.stoppedAt[p]! : 0;
+  };
+
   /** Stops processing partitions here (the gate drops them, their devices' time-based rules stop). */
   private stopProcessing(parts: readonly number[]): void {
     if (parts.length === 0) return;
@@ -230,7 +264,8 @@ export class ClusterMember implements Component {
   /**
    * One transaction: renews this member's leases, records the durable watermark for the partitions
    * it has held since before it (processed here or stopped, as after a fence or in a hand-over: the
-   * renewal only touches rows this member holds), writes the device state captured up to `mark` of
+   * renewal only touches rows this member holds; a stopped one records at most the time it stopped,
+   * ADR 0167), writes the device state captured up to `mark` of
    * those, and gives `releasing` back. The state and the watermark it belongs to thus reach
    * PostgreSQL together, or neither does (ADR 0151; the watermark may be earlier than `mark`, see
    * planCommit).
@@ -238,21 +273,34 @@ export class ClusterMember implements Component {
   private async commit(store: ClusterStore, mark: number, releasing: readonly number[]): Promise<number[]> {
     const me = this.d.settings.instanceId;
     const state = this.d.state;
-    const { settled, durable, rules, meters } = planCommit(mark, this.acquiredAt, this.offset, state);
+    const { settled, durable, earlier, rules, meters } = planCommit(
+      mark,
+      this.acquiredAt,
+      this.offset,
+      state,
+      this.processedUntil,
+    );
     // Nothing to write or give back (most renewals when idle): the single statement, as before.
     if (rules.length + meters.length === 0 && releasing.length === 0) {
-      const held = await store.renew(me, this.ttl, settled, durable);
+      const held = await store.renew(me, this.ttl, settled, durable, earlier);
       state?.written(mark, 0);
       return held;
     }
     let upserted = 0;
     const held = await store.transaction(async (tx, db) => {
-      const held = await tx.renew(me, this.ttl, settled, durable);
+      const held = await tx.renew(me, this.ttl, settled, durable, earlier);
       // Only partitions this transaction still holds (their rows are now locked by the renewal).
       const kept = new Set(held);
       const r = rules.filter((x) => kept.has(x.partition));
       const m = meters.filter((x) => kept.has(x.partition));
-      if (r.length + m.length > 0) await new DeviceStateStore(db).upsert(r, m, durable);
+      // Each row is as of its partition's watermark (an earlier one for a partition stopped here).
+      const asOf = (p: number) => earlier.get(p) ?? durable;
+      for (const at of new Set([...r, ...m].map((x) => asOf(x.partition))))
+        await new DeviceStateStore(db).upsert(
+          r.filter((x) => asOf(x.partition) === at),
+          m.filter((x) => asOf(x.partition) === at),
+          at,
+        );
       upserted = r.length + m.length;
       await tx.release(me, releasing);
       return held;
@@ -268,7 +316,7 @@ export class ClusterMember implements Component {
    * watermark of the last confirmed point go instead: the next owner replays from there.
    */
   private async handOver(store: ClusterStore, parts: readonly number[], waitMs: number): Promise<void> {
-    this.stopProcessing(parts.filter((p) => this.d.gate.owned[p] === 1));
+    this.halt(parts.filter((p) => this.d.gate.owned[p] === 1));
     const tag = Date.now();
     this.sample(tag);
     const until = tag + waitMs;
@@ -280,8 +328,23 @@ export class ClusterMember implements Component {
     this.d.state?.purge(new Set(parts));
   }
 
+  /**
+   * Claims up to `want` partitions while this member's row is in PostgreSQL; a claim that returns
+   * after stop() (its renewal hung past it) gives them back at once (ADR 0168).
+   */
+  private async claim(store: ClusterStore, me: string, want: number): Promise<Claimed[]> {
+    if (this.stopped) return [];
+    const claimed = await store.claim(me, this.ttl, want, this.session);
+    if (!this.stopped || claimed.length === 0) return claimed;
+    await store.release(
+      me,
+      claimed.map((c) => c.partition),
+    );
+    return [];
+  }
+
   private async take(store: ClusterStore, me: string, want: number): Promise<void> {
-    const claimed = await store.claim(me, this.ttl, want);
+    const claimed = await this.claim(store, me, want);
     if (claimed.length === 0) return;
     const parts = claimed.map((c) => c.partition);
     // The previous owner's device state first, then the replay from its watermark (ADR 0151).
@@ -290,6 +353,11 @@ export class ClusterMember implements Component {
     } catch (err) {
       await store.release(me, parts).catch(() => undefined);
       throw err;
+    }
+    // stop() came while the state was read (a renewal hung past it): nothing is processed after stop.
+    if (this.stopped) {
+      await store.release(me, parts).catch(() => undefined);
+      return;
     }
     const slack = this.d.settings.replaySlackMs;
     const from = new Map<number, number>();
@@ -336,7 +404,7 @@ export class ClusterMember implements Component {
     if (Date.now() <= this.deadline) return;
     const owned = this.d.gate.ownedList();
     if (owned.length === 0 && !this.leading) return;
-    this.stopProcessing(owned);
+    this.halt(owned);
     // Shown in health at once: the store did not answer in time (the failing tick may still hang).
     this.lastError ??= 'leases not renewed in time';
     this.leading = false;
@@ -348,6 +416,7 @@ export class ClusterMember implements Component {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const t of [this.tickTimer, this.fenceTimer, this.sampleTimer]) clearInterval(t);
     await this.ticking;
     const store = this.store;
@@ -355,7 +424,7 @@ export class ClusterMember implements Component {
     if (!store) return;
     const { gate, settings } = this.d;
     const me = settings.instanceId;
-    this.stopProcessing(gate.ownedList());
+    this.halt(gate.ownedList());
     this.leading = false;
     await this.d.duties.set(false);
     try {

@@ -180,12 +180,26 @@ export class ClusterStore {
     return Number(row.heartbeat_at);
   }
 
+  /**
+   * Removes this member's row, then gives back any lease still recorded as its own: one claimed by a
+   * renewal that hung past stop and reached PostgreSQL after the hand-over (ADR 0168). The delete
+   * waits for a claim holding the row; the release, a later statement, sees what it claimed.
+   */
   async leave(instanceId: string, session: string): Promise<void> {
-    await this.db
-      .deleteFrom('cluster_members')
-      .where('instance_id', '=', instanceId)
-      .where('session', '=', session)
-      .execute();
+    await this.db.transaction().execute(async (tx) => {
+      const gone = await tx
+        .deleteFrom('cluster_members')
+        .where('instance_id', '=', instanceId)
+        .where('session', '=', session)
+        .executeTakeFirst();
+      // Without this session's row no claim of it can have run; leases of the id are another session's.
+      if (Number(gone.numDeletedRows) === 0) return;
+      await tx
+        .updateTable('cluster_partitions')
+        .set({ owner: null, prev_owner: instanceId, expires_at: 0 })
+        .where('owner', '=', instanceId)
+        .execute();
+    });
   }
 
   /** Members with a heartbeat younger than `ttl`, by id. */
@@ -220,21 +234,28 @@ export class ClusterStore {
 
   /**
    * Extends the leases this member holds; `settled` partitions also record the durable watermark
-   * (PostgreSQL's clock). Returns the partitions still held.
+   * (PostgreSQL's clock), `durableUntil` or, for those in `earlier`, their own earlier one. Returns
+   * the partitions still held.
    */
   async renew(
     owner: string,
     ttl: number,
     settled: readonly number[],
     durableUntil: number,
+    earlier: ReadonlyMap<number, number> = new Map(),
   ): Promise<number[]> {
+    const byValue = new Map<number, number[]>();
+    for (const [p, v] of earlier) (byValue.get(v) ?? byValue.set(v, []).get(v)!).push(p);
+    const rest = settled.filter((p) => !earlier.has(p));
+    const whens = [...byValue].map(([v, parts]) => sql`when partition in (${sql.join(parts)}) then ${v}`);
+    if (rest.length > 0) whens.push(sql`when partition in (${sql.join(rest)}) then ${durableUntil}`);
     const rows = await this.db
       .updateTable('cluster_partitions')
       .set({
         expires_at: sql<number>`${NOW} + ${ttl}`,
         durable_until:
-          settled.length > 0
-            ? sql<number>`case when partition in (${sql.join(settled)}) then ${durableUntil} else durable_until end`
+          whens.length > 0
+            ? sql<number>`case ${sql.join(whens, sql` `)} else durable_until end`
             : sql<number>`durable_until`,
       })
       .where('owner', '=', owner)
@@ -255,14 +276,22 @@ export class ClusterStore {
       .execute();
   }
 
-  /** Claims up to `k` partitions that are free or whose lease ran out; rows another member is claiming are skipped. */
-  async claim(owner: string, ttl: number, k: number): Promise<Claimed[]> {
+  /**
+   * Claims up to `k` partitions that are free or whose lease ran out; rows another member is claiming
+   * are skipped. Only while this member's row of `session` is in PostgreSQL (ADR 0168): a claim
+   * that reaches PostgreSQL after the member left (a renewal that hung past stop) claims nothing.
+   * The row is locked for share, so a concurrent leave() waits for this claim and then gives back
+   * what it claimed.
+   */
+  async claim(owner: string, ttl: number, k: number, session: string): Promise<Claimed[]> {
     if (k <= 0) return [];
     const r = await sql<{ partition: number; prev_owner: string | null; durable_until: number }>`
       update cluster_partitions p
          set owner = ${owner}, prev_owner = coalesce(p.owner, p.prev_owner), expires_at = ${NOW} + ${ttl}
         from (select partition from cluster_partitions
-               where owner is null or expires_at <= ${NOW}
+               where (owner is null or expires_at <= ${NOW})
+                 and exists (select 1 from cluster_members
+                              where instance_id = ${owner} and session = ${session} for share)
                order by partition limit ${k}
                for update skip locked) c
        where p.partition = c.partition

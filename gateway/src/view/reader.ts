@@ -136,6 +136,53 @@ export class ViewReader implements SharedView {
     };
   }
 
+  /** Alarms of every instance raised in `[from, to)`, oldest first (the monthly report). */
+  async alarmsRaisedBetween(from: number, to: number): Promise<Alarm[]> {
+    const rows = await this.db
+      .selectFrom('view_alarms')
+      .select('body')
+      .where('raised_at', '>=', from)
+      .where('raised_at', '<', to)
+      .orderBy('raised_at')
+      .execute();
+    return rows.map((r) => JSON.parse(r.body) as Alarm);
+  }
+
+  /**
+   * Tickets of every instance created before `to`, with their `escalate` and `close` lines only:
+   * what workorders/store.ts `createdBefore` gives the monthly report of one instance.
+   */
+  async reportTickets(to: number): Promise<Ticket[]> {
+    const rows = await this.db
+      .selectFrom('view_tickets')
+      .select('body')
+      .where('created_at', '<', to)
+      .orderBy('seq')
+      .execute();
+    const tickets = rows.map((r) => ({ ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: [] }));
+    if (tickets.length === 0) return tickets;
+    const byId = new Map<string, Ticket>(tickets.map((t) => [t.id, t]));
+    // The action is inside the JSON body (no column of its own): the LIKE keeps the other lines in
+    // PostgreSQL in either dialect, the parsed action decides. An entry's body is JSON.stringify of
+    // the entry, so a real action is spelled exactly so; a note's quotes would be escaped.
+    const hist = await this.db
+      .selectFrom('view_ticket_entries as e')
+      .innerJoin('view_tickets as t', 't.id', 'e.ticket_id')
+      .select(['e.ticket_id', 'e.body'])
+      .where('t.created_at', '<', to)
+      .where((eb) =>
+        eb.or([eb('e.body', 'like', '%"action":"escalate"%'), eb('e.body', 'like', '%"action":"close"%')]),
+      )
+      .orderBy('e.ticket_id')
+      .orderBy('e.idx')
+      .execute();
+    for (const h of hist) {
+      const entry = JSON.parse(h.body) as HistoryEntry;
+      if (entry.action === 'escalate' || entry.action === 'close') byId.get(h.ticket_id)?.history.push(entry);
+    }
+    return tickets;
+  }
+
   async holder(kind: 'alarm' | 'ticket', id: string): Promise<Holder | undefined> {
     const table = kind === 'alarm' ? 'view_alarms' : 'view_tickets';
     const row = await this.db

@@ -10,6 +10,7 @@ import {
   type ReportAlarm,
 } from './report.js';
 import { monthlyReportHtml } from './report-html.js';
+import { localReportSource, type ReportSource } from './report-source.js';
 import type { ReportRecipient } from './report-schema.js';
 import { OVERALL, reportDigest, type Delivery, type ReportStore, type StoredReport } from './report-store.js';
 import type { Ticket } from './types.js';
@@ -38,6 +39,11 @@ export interface ReportScheduleConfig {
 export interface ReportSources {
   tickets: { reportTickets(to: number): Ticket[] };
   alarmsBetween?: (from: number, to: number) => ReportAlarm[];
+  /**
+   * Where tickets and alarms are read instead of `tickets` and `alarmsBetween` (cluster mode: the
+   * shared view, so the leader reports the whole cluster; absent: the local stores).
+   */
+  source?: ReportSource;
   /** Read rates of an ended month from InfluxDB's history (absent: none). */
   readRatesEnded?: (from: number, to: number) => Promise<ReadRateEntry[]>;
 }
@@ -306,13 +312,14 @@ export class ReportScheduler implements Component {
     // An ended month's read rates come from InfluxDB; if it cannot answer, the report waits for it
     // (it is immutable once stored) and the next check tries again.
     const readRates = src.readRatesEnded ? await src.readRatesEnded(range.from, range.to) : [];
+    const from = src.source ?? localReportSource(src.tickets, src.alarmsBetween);
     const r = monthlyReport({
       month,
       timeZone: this.deps.config.timeZone,
       site,
       generatedAt: now,
-      tickets: src.tickets.reportTickets(range.to),
-      alarms: src.alarmsBetween?.(range.from, range.to) ?? [],
+      tickets: await from.tickets(range.to),
+      alarms: await from.alarms(range.from, range.to),
       readRates,
     });
     if ('ok' in r) throw new Error(r.message);

@@ -3,8 +3,10 @@ import { z } from 'zod';
 import type { ReadRateEntry } from '../../rules/read-rate.js';
 import { monthlyReport, monthlyReportCsv, monthRange, type ReportAlarm } from '../../workorders/report.js';
 import type { CalendarEntry } from '../../workorders/maintenance-calendar.js';
+import { localReportSource, type ReportSource } from '../../workorders/report-source.js';
 import type { WorkOrderService } from '../../workorders/index.js';
 import { HttpError } from '../errors.js';
+import { fromView } from '../forward.js';
 import { authErrors, errorSchema } from '../schemas/common.js';
 import { calendarQuery, monthlyQuery, monthlyReportSchema } from '../schemas/reports.js';
 import { calendarSchema } from '../schemas/tickets.js';
@@ -13,6 +15,11 @@ export interface ReportRouteDeps {
   tickets: WorkOrderService;
   /** Alarms raised in `[from, to)` (absent: the report counts no alarms). */
   alarmsBetween?: (from: number, to: number) => ReportAlarm[];
+  /**
+   * Where tickets and alarms are read instead of `tickets` and `alarmsBetween` (cluster mode: the
+   * shared view of every member's; absent: this instance's stores).
+   */
+  source?: ReportSource;
   /** Read rates as the read-rate rule computes them now, for the running month (absent: none). */
   readRates?: () => ReadRateEntry[];
   /**
@@ -37,6 +44,9 @@ const MAX_CALENDAR_DAYS = 400;
  */
 export const reportRoutes: FastifyPluginAsyncZod<ReportRouteDeps> = async (app, deps) => {
   const now = deps.now ?? Date.now;
+  const source = deps.source ?? localReportSource(deps.tickets, deps.alarmsBetween);
+  // The shared view may be unreachable (503, retryable); the local stores answer or fail as before.
+  const read = <T>(p: Promise<T>): Promise<T> => (deps.source ? fromView(p) : p);
 
   app.get(
     '/api/reports/monthly',
@@ -55,6 +65,7 @@ export const reportRoutes: FastifyPluginAsyncZod<ReportRouteDeps> = async (app, 
           },
           400: errorSchema,
           502: errorSchema,
+          503: errorSchema,
           ...authErrors,
         },
       },
@@ -81,8 +92,8 @@ export const reportRoutes: FastifyPluginAsyncZod<ReportRouteDeps> = async (app, 
         timeZone: deps.timeZone,
         site: q.site ?? null,
         generatedAt: t,
-        tickets: deps.tickets.reportTickets(range.to),
-        alarms: deps.alarmsBetween?.(range.from, range.to) ?? [],
+        tickets: await read(source.tickets(range.to)),
+        alarms: await read(source.alarms(range.from, range.to)),
         readRates,
       });
       if ('ok' in r) throw new HttpError('GW_ERR_BAD_REQUEST', `query.month: ${r.message}`);
