@@ -201,6 +201,7 @@ export class Gateway extends GatewayParts {
         owns: cluster.owns,
         owned: () => cluster.gate.ownedList(),
         db: () => this.shared!.db,
+        leased: cluster.leased,
       });
       records.evict();
       if (this.wo) lifecycle.onStopped(this.wo.service.onChange(records.onTicket));

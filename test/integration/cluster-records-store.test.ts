@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
 import type { AlarmEvent } from '../../gateway/src/alarms/types.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { CLUSTER_MIGRATIONS } from '../../gateway/src/cluster/store.js';
+import { CLUSTER_MIGRATIONS, ClusterStore, leasedTo } from '../../gateway/src/cluster/store.js';
 import type { Transition } from '../../gateway/src/rules/types.js';
 import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
@@ -65,6 +65,8 @@ function member(
   dir?: string,
   /** The partitions this member processes (for the sweep and for tickets made here). */
   owned: Set<number> = new Set(ALL),
+  /** Whether its takes check its leases in cluster_partitions (as the composition root wires it). */
+  leases = false,
 ) {
   const folder = dir ?? mkdtempSync(join(tmpdir(), `fgw-rec-${id}-`));
   if (!dir) dirs.push(folder);
@@ -107,6 +109,7 @@ function member(
     owns: (site, device) => owned.has(partitionOf(site, device)),
     owned: () => [...owned],
     db: () => shared.db,
+    ...(leases ? { leased: (tx, parts) => leasedTo(tx, id, parts) } : {}),
   });
   offs.push(wo.onChange(records.onTicket));
   const escalations: number[] = [];
@@ -343,6 +346,52 @@ describe('cluster records move with the partition', () => {
     b.wo.tick();
     expect(b.escalations).toEqual([1]);
     expect(a.escalations).toEqual([]);
+    await a.stop();
+    await b.stop();
+  });
+
+  it("a member's sweep that reaches PostgreSQL after its lease of p ran out takes nothing of p: the new owner keeps what it adopted", async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    const leases = shared.db.withTables<{
+      cluster_partitions: { partition: number; owner: string | null; expires_at: number };
+    }>();
+    const lease = (owner: string, parts: readonly number[]) =>
+      leases
+        .updateTable('cluster_partitions')
+        .set({ owner, expires_at: Date.now() + HOUR })
+        .where('partition', 'in', parts)
+        .execute();
+    await new ClusterStore(shared.db).ensurePartitions(PARTITIONS);
+    // A still believes it processes p (its renewals hang: a cut to PostgreSQL), B holds p's lease now.
+    const a = member(shared, 'gw-a', clock, undefined, new Set(ALL), true);
+    const b = member(shared, 'gw-b', clock, undefined, new Set([P]), true);
+    await a.start();
+    await b.start();
+    await lease('gw-a', ALL);
+    await a.records.adopt(shared.db, ALL);
+    const [raised] = a.apply([raise(T0)]);
+    const alarmId = raised!.alarm.id;
+    const ticketId = a.wo.list({})[0]!.id;
+    await a.writer.drained();
+    await lease('gw-b', [P]);
+    a.records.evict(new Set([P]));
+    await b.records.adopt(shared.db, [P]);
+    expect(b.alarms.activeAlarms().map((x) => x.id)).toEqual([alarmId]);
+
+    // A's late sweep: p is not leased to it, so B's rows stay B's (B's later writes are not fenced).
+    await a.records.sweep();
+    expect(await viewRow(shared, 'view_alarms', alarmId)).toMatchObject({ instance_id: 'gw-b' });
+    expect(await viewRow(shared, 'view_tickets', ticketId)).toMatchObject({ instance_id: 'gw-b' });
+    b.alarms.ack(alarmId, 'li');
+    await b.writer.drained();
+    expect(b.writer.stats().fenced).toBe(0);
+    expect(JSON.parse((await viewRow(shared, 'view_alarms', alarmId)).body)).toMatchObject({
+      state: 'active-acknowledged',
+    });
+    // B's own sweep has nothing foreign to take and leaves its alarm as it is.
+    await b.records.sweep();
+    expect(b.alarms.get(alarmId)).toMatchObject({ state: 'active-acknowledged' });
     await a.stop();
     await b.stop();
   });

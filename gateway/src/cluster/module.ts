@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
@@ -11,6 +12,8 @@ import { partitionOfDevice } from './partition.js';
 import { LeaderDuties } from './leader.js';
 import { ClusterMember, type PartitionRecordsHook } from './member.js';
 import { DurableWatermark, type OutboxCounters } from './watermark.js';
+
+import { leasedTo } from './store.js';
 
 export { CLUSTER_MIGRATIONS } from './store.js';
 
@@ -35,6 +38,8 @@ export interface ClusterModule {
    * attach before the member starts.
    */
   attachRecords: (records: PartitionRecordsHook) => void;
+  /** The partitions of `parts` this member holds the lease of now, locked within `db`'s transaction. */
+  leased: (db: Kysely<object>, parts: readonly number[]) => Promise<number[]>;
 }
 
 /**
@@ -54,6 +59,7 @@ export function createCluster(d: {
   const c = cfg.cluster;
   // The schema requires it in cluster mode; checked again for the type.
   if (c.instanceId === undefined) throw new Error('cluster.instanceId is required in cluster mode');
+  const instanceId = c.instanceId;
   const log = d.log.child({ module: 'cluster' });
   const gate = new OwnershipGate(c.partitions, {
     bytes: c.replayBytes,
@@ -97,5 +103,6 @@ export function createCluster(d: {
     attachRecords: (r) => {
       records = r;
     },
+    leased: (db, parts) => leasedTo(db, instanceId, parts),
   };
 }

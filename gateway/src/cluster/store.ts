@@ -68,6 +68,25 @@ export const CLUSTER_MIGRATIONS: readonly SharedMigration[] = [
 /** PostgreSQL's clock in epoch ms: every lease and heartbeat is on it, never on a member's clock. */
 const NOW = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
+/**
+ * The partitions of `parts` whose lease `owner` holds now in PostgreSQL, their lease rows locked for
+ * share until `db`'s transaction ends: a claim by another member (`for update skip locked`) passes
+ * them by meanwhile. What moving records checks inside its flip (ADR 0160): a sweep or adoption
+ * that reaches PostgreSQL late (its queries hung past the lease) takes nothing another member holds.
+ */
+export async function leasedTo(
+  db: Kysely<object>,
+  owner: string,
+  parts: readonly number[],
+): Promise<number[]> {
+  if (parts.length === 0) return [];
+  const r = await sql<{ partition: number }>`
+    select partition from cluster_partitions
+     where owner = ${owner} and expires_at > ${NOW} and partition in (${sql.join([...parts])})
+     for share`.execute(db);
+  return r.rows.map((x) => Number(x.partition));
+}
+
 export interface Claimed {
   partition: number;
   prevOwner: string | null;

@@ -55,7 +55,16 @@ export interface PartitionRecordsOptions {
   sweepMs?: number;
   /** The shared store's database (for the sweep). */
   db?: () => Kysely<object>;
+  /**
+   * The partitions of `parts` whose lease this instance holds now, locked within `tx` (the cluster's
+   * `leased`). Given, a take flips only those: a sweep or adoption whose queries hung past the lease
+   * (a cut to PostgreSQL) does not take back records the next owner adopted meanwhile.
+   */
+  leased?: (tx: Kysely<object>, parts: readonly number[]) => Promise<number[]>;
 }
+
+/** A row flipped to this instance: its previous holder and the body it left. */
+type Moved = { id: string; prev: string; body: string };
 
 /** Ids per statement: PostgreSQL takes many parameters, but a bounded list keeps plans simple. */
 const CHUNK = 500;
@@ -170,15 +179,25 @@ export class PartitionRecords implements Component {
     const me = this.o.instanceId;
     const v = db.withTables<ViewTables>();
     const got = await v.transaction().execute(async (tx) => {
+      // First, and locked for the transaction: only partitions whose lease is still ours.
+      // (A transaction is a Kysely over the same tables; the cluster's query adds its own.)
+      const held = this.o.leased ? await this.o.leased(tx as unknown as Kysely<object>, parts) : parts;
+      if (held.length === 0)
+        return {
+          alarms: [] as Moved[],
+          tickets: [] as Moved[],
+          trails: new Map<string, HistoryEntry[]>(),
+          events: new Map<string, AlarmHistoryRow[]>(),
+        };
       let qa = tx
         .selectFrom('view_alarms')
         .select(['id', 'instance_id'])
-        .where('partition', 'in', parts)
+        .where('partition', 'in', held)
         .where('state', 'in', OPEN_ALARM_STATES);
       let qt = tx
         .selectFrom('view_tickets')
         .select(['id', 'instance_id'])
-        .where('partition', 'in', parts)
+        .where('partition', 'in', held)
         .where('status', '!=', 'closed');
       if (foreign) {
         qa = qa.where('instance_id', '!=', me);
@@ -187,7 +206,7 @@ export class PartitionRecords implements Component {
       const alarmRows = await qa.execute();
       const ticketRows = await qt.execute();
       const prevOf = new Map([...alarmRows, ...ticketRows].map((r) => [r.id, r.instance_id]));
-      const alarms: { id: string; prev: string; body: string }[] = [];
+      const alarms: Moved[] = [];
       for (const ids of chunks(alarmRows.map((r) => r.id))) {
         // The flip takes the rows' locks: a write of the previous holder in flight finishes first,
         // and the body returned is the one it left.
@@ -195,18 +214,18 @@ export class PartitionRecords implements Component {
           .updateTable('view_alarms')
           .set({ instance_id: me })
           .where('id', 'in', ids)
-          .where('partition', 'in', parts)
+          .where('partition', 'in', held)
           .returning(['id', 'body'])
           .execute();
         for (const r of rows) alarms.push({ ...r, prev: prevOf.get(r.id) ?? '' });
       }
-      const tickets: { id: string; prev: string; body: string }[] = [];
+      const tickets: Moved[] = [];
       for (const ids of chunks(ticketRows.map((r) => r.id))) {
         const rows = await tx
           .updateTable('view_tickets')
           .set({ instance_id: me })
           .where('id', 'in', ids)
-          .where('partition', 'in', parts)
+          .where('partition', 'in', held)
           .returning(['id', 'body'])
           .execute();
         for (const r of rows) tickets.push({ ...r, prev: prevOf.get(r.id) ?? '' });
