@@ -37,7 +37,12 @@ async function database(name: string): Promise<{ shared: SharedDb; url: string }
  * A member over a real PostgreSQL with a real gate; its outbox is always empty (every line written
  * at once), so the watermark is the latest sample's time.
  */
-function member(shared: SharedDb, instanceId: string, failoverMs: number) {
+function member(
+  shared: SharedDb,
+  instanceId: string,
+  failoverMs: number,
+  records?: ConstructorParameters<typeof ClusterMember>[0]['records'],
+) {
   const gate = new OwnershipGate(2, { bytes: 1 << 20, windowMs: 60_000 });
   const empty = { stats: () => ({ pendingLines: 0, committedLines: 0 }), storedLines: () => 0 };
   const m = new ClusterMember({
@@ -49,6 +54,7 @@ function member(shared: SharedDb, instanceId: string, failoverMs: number) {
     log,
     metrics: new Registry(),
     httpUrl: () => undefined,
+    ...(records ? { records } : {}),
   });
   return { m, gate };
 }
@@ -150,6 +156,37 @@ describe('cluster member lease gaps', () => {
       if (locked) await locker.query('rollback').catch(() => undefined);
       await locker.end();
       await m.stop();
+    }
+  }, 60_000);
+
+  it('a take whose adoption outlasts the lease does not process the partitions: another member may hold them by then', async () => {
+    const { shared } = await database('gap_slow_take');
+    // A's first adoption waits longer than the lease (a slow flush of its view writer, PostgreSQL slow).
+    let slow = true;
+    const records = {
+      adopt: async () => {
+        if (!slow) return;
+        slow = false;
+        await new Promise((r) => setTimeout(r, 2_600));
+      },
+      evict: () => undefined,
+      flush: async () => undefined,
+    };
+    const a = member(shared, 'gw-a', 2_000, records);
+    const b = member(shared, 'gw-b', 2_000);
+    const aStarted = a.m.start();
+    // B joins while A waits: it claims a partition once A's leases have run out in PostgreSQL.
+    await new Promise((r) => setTimeout(r, 300));
+    await b.m.start();
+    try {
+      await aStarted;
+      await waitFor(() => b.gate.ownedList().length > 0, 10_000, 'B takes a partition');
+      // Never both processing one partition.
+      const both = a.gate.ownedList().filter((p) => b.gate.owned[p] === 1);
+      expect(both).toEqual([]);
+    } finally {
+      await a.m.stop();
+      await b.m.stop();
     }
   }, 60_000);
 });

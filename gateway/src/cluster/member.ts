@@ -361,6 +361,9 @@ export class ClusterMember implements Component {
   }
 
   private async take(store: ClusterStore, me: string, want: number): Promise<void> {
+    // The claimed leases run at least this long by this machine's clock (taken before the claim),
+    // with the fence's margin: no renewal runs while this take waits for the adoption and restore.
+    const until = Date.now() + this.ttl - this.renewMs / 2;
     const claimed = await this.claim(store, me, want);
     if (claimed.length === 0) return;
     const parts = claimed.map((c) => c.partition);
@@ -378,6 +381,22 @@ export class ClusterMember implements Component {
     // stop() came while the state was read (a renewal hung past it): nothing is processed after stop.
     if (this.stopped) {
       await store.release(me, parts).catch(() => undefined);
+      return;
+    }
+    // The adoption or the restore took so long that the leases may have run out in PostgreSQL and
+    // another member may have claimed the partitions: not processed here (the next renewal claims
+    // again, with a fresh adoption).
+    if (Date.now() > until) {
+      const set = new Set(parts);
+      // The restore set their devices' rules running: parked again, as on any stop.
+      this.d.state?.released(set);
+      this.d.state?.purge(set);
+      this.d.records?.evict(set);
+      await store.release(me, parts).catch(() => undefined);
+      this.d.log.warn(
+        { partitions: parts, ttlMs: this.ttl },
+        'taking partitions took longer than their lease: given back, not processed',
+      );
       return;
     }
     const slack = this.d.settings.replaySlackMs;
