@@ -202,6 +202,9 @@ export class Gateway extends GatewayParts {
         owned: () => cluster.gate.ownedList(),
         db: () => this.shared!.db,
         leased: cluster.leased,
+        // The adoption's wait for this instance's own queue runs inside a take, with no renewal
+        // meanwhile: well within the lease (a take that outlasts it gives its partitions back).
+        flushMs: Math.min(5000, Math.floor(cfg.cluster.failoverMs / 4)),
       });
       records.evict();
       if (this.wo) lifecycle.onStopped(this.wo.service.onChange(records.onTicket));
