@@ -80,6 +80,35 @@ describe('alarm service: evict and adopt', () => {
   });
 });
 
+describe('alarm service: an adopted alarm under the shelves running here', () => {
+  it('a shelf set while the alarm was between holders shelves it on adoption; one ended meanwhile releases it', async () => {
+    const svc = alarms();
+    await svc.start();
+    const [raised] = svc.apply([raise('det-1')]).filter((e) => e.type === 'raise');
+    const id = raised!.alarm.id;
+    // Handed on: a shelf set now does not reach it here...
+    const [away] = svc.evict(() => true);
+    const shelf = svc.shelve({
+      device: 'det-1',
+      untilMs: T0 + 60 * MIN,
+      user: 'eve',
+      reason: 'detector swap',
+    });
+    expect(away!.shelved).toBe(false);
+    // ...and it comes back (the partition returned): shelved, as every alarm of det-1 is here.
+    svc.adopt([away!]);
+    expect(svc.get(id)).toMatchObject({ shelved: true });
+    expect(svc.history(id).map((h) => [h.type, h.user])).toContainEqual(['shelve', 'eve']);
+
+    // Handed on shelved; the shelf ends meanwhile; taken back: no shelf holds it any more.
+    const [again] = svc.evict(() => true);
+    expect(again!.shelved).toBe(true);
+    svc.unshelve(shelf.id, 'eve');
+    svc.adopt([again!]);
+    expect(svc.get(id)).toMatchObject({ shelved: false });
+  });
+});
+
 describe('work-order service: evict and adopt', () => {
   it('an evicted ticket is not escalated or changed here; adopted elsewhere it keeps number, level and trail', () => {
     const clock = { t: T0 };

@@ -249,6 +249,7 @@ export class AlarmService implements Component {
         if (h) this.store.replaceEvents(a.id, h);
       }
     });
+    const adopted: Alarm[] = [];
     for (const x of list) {
       this.away.delete(x.id);
       if (x.state === 'cleared') continue;
@@ -264,7 +265,34 @@ export class AlarmService implements Component {
         continue;
       }
       this.active.set(key, a);
+      adopted.push(a);
     }
+    this.reshelve(adopted);
+  }
+
+  /**
+   * Adopted alarms under the shelves as they run here now (ADR 0160, 0163): a shelf set or ended
+   * while an alarm was between holders reached neither (the old one had let go of it, this one did
+   * not hold it yet, and a shelf is applied once per instance).
+   */
+  private reshelve(list: readonly Alarm[]): void {
+    const now = this.now();
+    const events: AlarmEvent[] = [];
+    for (const a of list) {
+      const under = this.shelves.find((s) => s.endedAt === null && s.untilMs > now && matches(s, a));
+      if (under && !a.shelved) {
+        a.shelved = true;
+        a.updatedAt = now;
+        events.push(this.event('shelve', a, now, under.user, under.reason, under.userSubject ?? undefined));
+      } else if (!under && a.shelved) {
+        a.shelved = false;
+        a.updatedAt = now;
+        events.push(this.event('unshelve', a, now, 'system'));
+      }
+    }
+    if (events.length === 0) return;
+    this.store.txDurable(() => this.persist(events));
+    this.publish(events);
   }
 
   /** Alarms raised in `[from, to)` (the monthly report). */
