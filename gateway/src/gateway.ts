@@ -167,6 +167,9 @@ export class Gateway extends GatewayParts {
         lead,
         checkpointHost: outbox,
         numbers: view?.numbers,
+        // Cluster mode: an escalation reaches the shared view before its notification is queued
+        // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats.
+        confirm: view && cluster ? (t) => view.writer.writeThrough(t) : undefined,
       });
     }
     await lifecycle.start(alarms);

@@ -149,6 +149,64 @@ export class ViewWriter implements Component {
     return this.queue.length === 0;
   }
 
+  /**
+   * Cluster mode (ADR 0160 addendum): writes the tickets' current rows to `view_tickets` now, with
+   * the same fenced upsert as the queue, before the caller commits an escalation locally (and queues
+   * its notification). What this instance queued earlier is written first (bounded by `waitMs`), so
+   * an older queued copy cannot land after the new level. Resolves to the ids the upsert accepted:
+   * rows another instance holds are fenced (counted) and left out. Rejects when PostgreSQL cannot
+   * be reached or the queue did not drain in time; the caller then holds the escalation back.
+   */
+  async writeThrough(tickets: readonly Ticket[], waitMs = 1000): Promise<Set<string>> {
+    if (tickets.length === 0) return new Set();
+    if (!(await this.flushed(waitMs))) throw new Error('earlier changes not yet in the shared view');
+    const me = this.o.instanceId;
+    const part = this.o.partitionOf;
+    const done = await this.upsertTickets(
+      this.db,
+      tickets.map((t) => ticketRow(me, t, part?.(t.site, t.device ?? '') ?? null)),
+    );
+    const fenced = new Set<string>();
+    fencedOf(
+      tickets.map((t) => t.id),
+      done,
+      fenced,
+    );
+    this.counts.fenced += fenced.size;
+    const accepted = new Set(done.map((r) => r.id));
+    return accepted;
+  }
+
+  /** The fenced upsert of ticket rows (one statement): a row another instance holds is not overwritten. */
+  private upsertTickets(
+    db: Kysely<ViewTables>,
+    rows: ViewTables['view_tickets'][],
+  ): Promise<{ id: string }[]> {
+    const me = this.o.instanceId;
+    return db
+      .insertInto('view_tickets')
+      .values(rows)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            priority: eb.ref('excluded.priority'),
+            assignee: eb.ref('excluded.assignee'),
+            updated_at: eb.ref('excluded.updated_at'),
+            responded_at: eb.ref('excluded.responded_at'),
+            response_due_at: eb.ref('excluded.response_due_at'),
+            resolve_due_at: eb.ref('excluded.resolve_due_at'),
+            paused_since: eb.ref('excluded.paused_since'),
+            partition: eb.ref('excluded.partition'),
+            body: eb.ref('excluded.body'),
+          }))
+          .where('view_tickets.instance_id', '=', me),
+      )
+      .returning('id')
+      .execute();
+  }
+
   private push(p: Pending): void {
     this.queue.push(p);
     const max = this.o.maxPending ?? 100_000;
@@ -337,28 +395,10 @@ export class ViewWriter implements Component {
           )
           .execute();
       if (tickets.size > 0) {
-        const done = await tx
-          .insertInto('view_tickets')
-          .values([...tickets.values()].map((t) => ticketRow(me, t, part?.(t.site, t.device ?? '') ?? null)))
-          .onConflict((oc) =>
-            oc
-              .column('id')
-              .doUpdateSet((eb) => ({
-                status: eb.ref('excluded.status'),
-                priority: eb.ref('excluded.priority'),
-                assignee: eb.ref('excluded.assignee'),
-                updated_at: eb.ref('excluded.updated_at'),
-                responded_at: eb.ref('excluded.responded_at'),
-                response_due_at: eb.ref('excluded.response_due_at'),
-                resolve_due_at: eb.ref('excluded.resolve_due_at'),
-                paused_since: eb.ref('excluded.paused_since'),
-                partition: eb.ref('excluded.partition'),
-                body: eb.ref('excluded.body'),
-              }))
-              .where('view_tickets.instance_id', '=', me),
-          )
-          .returning('id')
-          .execute();
+        const done = await this.upsertTickets(
+          tx,
+          [...tickets.values()].map((t) => ticketRow(me, t, part?.(t.site, t.device ?? '') ?? null)),
+        );
         fencedOf(tickets.keys(), done, fenced);
       }
       // A fenced ticket's entries would take positions the holder writes its own entries at.

@@ -69,6 +69,17 @@ export class Changes {
     }));
   }
 
+  /** Drops the tickets `keep` refuses (they are not written); returns how many were dropped. */
+  keepOnly(keep: (id: string) => boolean): number {
+    let n = 0;
+    for (const id of [...this.touched.keys()])
+      if (!keep(id)) {
+        this.touched.delete(id);
+        n++;
+      }
+    return n;
+  }
+
   /** Writes every touched ticket and its new history lines (call inside the transaction). */
   save(store: TicketStore): void {
     for (const c of this.touched.values()) store.save(c.t, c.seq, c.t.history.length - c.from);

@@ -20,7 +20,7 @@ import { ticketEventLine } from './line-protocol.js';
 import { MaintenancePlanner } from './maintenance.js';
 import { WorkOrderService, type TicketEvent } from './service.js';
 import { TicketStore, WORKORDER_MIGRATIONS } from './store.js';
-import type { TicketNumbers } from './types.js';
+import type { Ticket, TicketNumbers } from './types.js';
 
 export interface WorkordersModuleDeps {
   cfg: GatewayConfig;
@@ -40,6 +40,11 @@ export interface WorkordersModuleDeps {
    * (so that a gateway that joins a cluster never reuses one of its own).
    */
   numbers?: (localNext: number) => Promise<TicketNumbers>;
+  /**
+   * Cluster mode: escalations are written through to the shared view before they commit here
+   * (ADR 0160 addendum); resolves to the ticket ids the view accepted.
+   */
+  confirm?: (tickets: readonly Ticket[]) => Promise<Set<string>>;
 }
 
 export interface WorkordersModule {
@@ -85,6 +90,7 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
   const numbers = d.numbers ? await d.numbers(new TicketStore(db).nextSeq()) : undefined;
   const service = new WorkOrderService({
     numbers,
+    confirm: d.confirm,
     inTransaction: notifications.enqueue,
     db,
     config: cfg.workorders,

@@ -62,6 +62,21 @@ export interface WorkOrderServiceDeps {
   inTransaction?: (events: readonly TicketEvent[]) => void;
   /** Cluster mode: numbers unique across the cluster (absent: the next after workorders.db's largest). */
   numbers?: TicketNumbers;
+  /**
+   * Cluster mode (ADR 0160 addendum): writes due escalations' new ticket states to the shared view
+   * before they commit here; resolves to the ids it accepted (the others are held back). Absent: the
+   * tick commits at once, as on a single instance.
+   */
+  confirm?: (tickets: readonly Ticket[]) => Promise<Set<string>>;
+  /** How long a tick waits for `confirm` before holding its escalations back (default 2000 ms). */
+  confirmTimeoutMs?: number;
+}
+
+/** One tick's due escalations: the working copies, each ticket's breaches, the unreachable skips. */
+interface Due {
+  changes: Changes;
+  breaches: Map<string, Breach[]>;
+  unreachable: Set<string>;
 }
 
 export type { TicketEvent, TicketEventType };
@@ -112,6 +127,11 @@ export class WorkOrderService implements Component {
   private seq = 1;
   private readonly snapshotTimers = new Set<NodeJS.Timeout>();
   private started = false;
+  /** A write-through of due escalations is under way (cluster mode). */
+  private confirming = false;
+  /** The last write-through failed (logged once until one succeeds). */
+  private holding = false;
+  private readonly confirmMs: number;
   private counts = {
     created: 0,
     alarmEvents: 0,
@@ -124,6 +144,8 @@ export class WorkOrderService implements Component {
     unreachable: 0,
     /** Active alarms found at start without their ticket, raised then (ADR 0091). */
     reconciled: 0,
+    /** Cluster mode: due escalations not made at a tick (shared view unreachable, fenced, changed meanwhile). */
+    escalationsHeld: 0,
   };
 
   constructor(private readonly deps: WorkOrderServiceDeps) {
@@ -131,6 +153,7 @@ export class WorkOrderService implements Component {
     this.store = deps.store ?? new TicketStore(deps.db);
     this.now = deps.now ?? Date.now;
     this.log = deps.log;
+    this.confirmMs = deps.confirmTimeoutMs ?? 2000;
     this.alarmContext = {
       cfg: this.cfg,
       now: () => this.now(),
@@ -245,19 +268,88 @@ export class WorkOrderService implements Component {
     return this.store.durably(fn);
   }
 
-  /** Escalates every ticket whose deadline has passed. */
+  /**
+   * Escalates every ticket whose deadline has passed. With `confirm` (cluster mode) the escalations
+   * are made by `tickThrough` in the background and this returns nothing.
+   */
   tick(now = this.now()): TicketEvent[] {
+    if (this.deps.confirm) {
+      void this.tickThrough(now);
+      return [];
+    }
+    const due = this.dueChanges(now);
+    const events = this.commit(due.changes);
+    this.counted(due);
+    return events;
+  }
+
+  /**
+   * Cluster mode (ADR 0160 addendum): an escalation is written through. The due tickets' new rows
+   * go to the shared view first (`confirm`, the fenced upsert); only those it accepted are committed
+   * here (queueing their notifications), and only if nothing changed them meanwhile. The rest stay
+   * as they are and are tried again at the next tick, by whoever holds them then: an instance cut off
+   * from PostgreSQL escalates nothing, so the next holder cannot adopt an older level and notify a
+   * level twice. One write-through at a time; a tick meanwhile does nothing. Resolves to what committed.
+   */
+  async tickThrough(now = this.now()): Promise<TicketEvent[]> {
+    const confirm = this.deps.confirm;
+    if (!confirm || this.confirming || !this.started) return [];
+    const due = this.dueChanges(now);
+    if (due.changes.size === 0) return [];
+    // The live tickets the changes were made from: a change made from an older one is not committed.
+    const from = new Map(due.changes.tickets().map((t) => [t.id, this.open.get(t.id)]));
+    this.confirming = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.confirmMs} ms`)), this.confirmMs);
+      });
+      let accepted: Set<string>;
+      try {
+        accepted = await Promise.race([confirm(due.changes.tickets()), late]);
+      } catch (err) {
+        this.held(due.changes.size, (err as Error).message);
+        return [];
+      }
+      if (this.holding) this.log?.info('shared view reachable again: escalations go on');
+      this.holding = false;
+      const stale = due.changes.keepOnly((id) => accepted.has(id) && this.open.get(id) === from.get(id));
+      // Fenced (another instance holds the row) or changed meanwhile: not escalated here now.
+      this.counts.escalationsHeld += stale;
+      if (!this.started) return [];
+      const events = this.commit(due.changes);
+      this.counted(due, accepted);
+      return events;
+    } catch (err) {
+      this.counts.errors++;
+      this.log?.error({ err }, 'escalation not stored');
+      return [];
+    } finally {
+      clearTimeout(timer);
+      this.confirming = false;
+    }
+  }
+
+  /** Escalations held back because the shared view could not confirm them (logged once per outage). */
+  private held(tickets: number, why: string): void {
+    this.counts.escalationsHeld += tickets;
+    if (this.holding) return;
+    this.holding = true;
+    this.log?.warn(
+      { tickets, err: why },
+      'escalations held back: the shared view cannot be written (tried again every tick)',
+    );
+  }
+
+  /** The escalations due by `now`, as working copies (nothing counted or logged yet). */
+  private dueChanges(now: number): Due {
     const changes = new Changes();
+    const breaches = new Map<string, Breach[]>();
+    const unreachable = new Set<string>();
     for (const live of this.open.values()) {
       if (!isActive(live.status) || !escalationDue(live, now)) continue;
       const t = changes.edit(live, 'escalated');
-      const breaches: Breach[] = escalate(t, now, this.cfg);
-      this.counts.escalations += breaches.length;
-      this.counts.breaches += breaches.length;
-      this.log?.warn(
-        { ticket: t.id, level: t.escalationLevel, breaches: breaches.map((b) => b.kind) },
-        'work order escalated',
-      );
+      breaches.set(t.id, escalate(t, now, this.cfg));
     }
     for (const live of this.open.values()) {
       if (!isActive(live.status)) continue;
@@ -274,9 +366,26 @@ export class WorkOrderService implements Component {
           `not acknowledged within ${min} min`,
         )
       )
-        this.counts.unreachable++;
+        unreachable.add(live.id);
     }
-    return this.commit(changes);
+    return { changes, breaches, unreachable };
+  }
+
+  /** Counts and logs the escalations of `due` that committed (`only`: those ids). */
+  private counted(due: Due, only?: Set<string>): void {
+    for (const [id, list] of due.breaches) {
+      if (only && !only.has(id)) continue;
+      const t = due.changes.get(id);
+      if (!t) continue;
+      this.counts.escalations += list.length;
+      this.counts.breaches += list.length;
+      this.log?.warn(
+        { ticket: id, level: t.escalationLevel, breaches: list.map((b) => b.kind) },
+        'work order escalated',
+      );
+    }
+    for (const id of due.unreachable)
+      if ((!only || only.has(id)) && due.changes.get(id)) this.counts.unreachable++;
   }
 
   /**
