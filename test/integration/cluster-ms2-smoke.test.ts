@@ -154,16 +154,21 @@ describe('cluster: one alarm and one ticket per condition while members come and
       // C joins: a rebalance hands partitions (and their alarms and tickets) over to it.
       await start('gw-c');
       await waitFor(() => settled(2), 30_000, 'a, b and c share the partitions');
+
       // A leaves gracefully: b and c take its partitions.
       await stop('gw-a');
       await waitFor(() => settled(2), 30_000, 'b and c hold all');
+
       // A comes back on its own data folder: a rebalance again.
       await start('gw-a');
       await waitFor(() => settled(2), 30_000, 'a, b and c share again');
+
       // B leaves once its own notifications have gone out (a stopped member's queue waits for it).
       await waitFor(() => drained(procs.get('gw-b')!, CHANNEL), 20_000, 'b delivered its notifications');
+
       await stop('gw-b');
       await waitFor(() => settled(2), 30_000, 'a and c hold all');
+
       // The last owners have processed readings of every device since taking them over, and by
       // then would have raised any second alarm.
       const last = Date.now();

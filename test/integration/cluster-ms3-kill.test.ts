@@ -190,7 +190,12 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
         20_000,
         'survivor processing the device',
       );
-      // The escalation falls due after the kill (checked below) and fires on the survivor.
+      const raised = (await view.alarms(SITE)).filter((x) => mine(x) && x.rule === RULE);
+      expect(
+        raised.map((x) => x.id),
+        'one alarm after the takeover',
+      ).toEqual([alarmId]);
+      // The escalation falls due after the kill (checked above) and fires on the survivor.
       await waitFor(
         async () => delivered(ticket!.id, 'ticket.escalated').length >= 1,
         RESPOND_MIN * 60_000 + 20_000,
