@@ -27,7 +27,7 @@ import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
-import { createClusterView, VIEW_STEPS } from './view/module.js';
+import { createClusterView, PartitionRecords, VIEW_STEPS } from './view/module.js';
 import { ACCOUNT_STEPS } from './accounts/tables.js';
 import { startAccounts } from './accounts/module.js';
 import { FLEET_STEPS } from './fleet/migrations.js';
@@ -125,7 +125,14 @@ export class Gateway extends GatewayParts {
     // Cluster mode only: this instance's alarm and ticket changes copied to PostgreSQL, the others'
     // read from there (ADR 0155). Started before the alarms and work orders so that it stops after
     // them and their last changes are written.
-    const view = createClusterView({ cfg, log, metrics, hub: this.hub, shared: () => this.shared! });
+    const view = createClusterView({
+      cfg,
+      log,
+      metrics,
+      hub: this.hub,
+      shared: () => this.shared!,
+      partitionOf: cluster?.partitionOf,
+    });
     if (view) {
       await lifecycle.start(view.writer);
       lifecycle.onStopped(bus.on('alarm', view.writer.onAlarm), bus.on('ticket', view.writer.onTicket));
@@ -158,16 +165,33 @@ export class Gateway extends GatewayParts {
     }
     await lifecycle.start(alarms);
     // An active alarm whose ticket a power cut took (workorders.db commits without an fsync on the
-    // event loop, ADR 0091) gets it now, before the rules run.
-    this.wo?.service.reconcileAlarms(alarms.activeAlarms());
+    // event loop, ADR 0091) gets it now, before the rules run. Clustered, this runs on the alarms
+    // taken back when their partition is claimed (ADR 0160): the others may be held elsewhere now.
+    if (!cluster) this.wo?.service.reconcileAlarms(alarms.activeAlarms());
     if (view) {
-      // What a crash during a PostgreSQL outage took from the writer's queue, copied again.
+      // What a crash during a PostgreSQL outage took from the writer's queue, copied again (rows
+      // another instance holds now are fenced, ADR 0160).
       view.writer.resync(
         alarms.list({ state: 'active' }),
         alarms.listIncidents().filter((i) => i.state === 'open'),
         this.wo?.service.unclosed() ?? [],
       );
       await lifecycle.start(view.feed);
+    }
+    if (view && cluster) {
+      // Records live only on the owner of their device's partition (ADR 0160): this instance owns
+      // none yet, so it holds none; claiming partitions brings theirs back (from here or elsewhere).
+      const records = new PartitionRecords({
+        instanceId: cfg.cluster.instanceId!,
+        partitionOf: cluster.partitionOf,
+        alarms,
+        tickets: this.wo?.service,
+        writer: view.writer,
+        log: log.child({ module: 'cluster-records' }),
+      });
+      records.evict();
+      cluster.attachRecords(records);
+      await lifecycle.start(records);
     }
     const { rules, off } = createRulesModule({
       cfg,

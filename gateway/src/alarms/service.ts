@@ -51,6 +51,12 @@ export class AlarmService implements Component {
   /** The active alarm of each (device, rule). */
   private readonly active = new Map<string, Alarm>();
   private readonly incidents = new Map<string, Incident>();
+  /**
+   * Cluster mode (ADR 0160): alarms this instance held and handed on with their device's partition.
+   * alarms.db still has their last local state, which is not the record any more: `get` does not
+   * answer with it and `ack` refuses them, so a change reaches the holder.
+   */
+  private readonly away = new Set<string>();
   private shelves: Shelf[] = [];
   /** Maintenance windows that may still cover something (ended and finished ones stay in the database only). */
   private windows: MaintenanceWindow[] = [];
@@ -224,7 +230,53 @@ export class AlarmService implements Component {
 
   get(id: string): Alarm | undefined {
     const a = this.open.get(id);
-    return a ? { ...a } : this.store.getAlarm(id);
+    if (a) return { ...a };
+    return this.away.has(id) ? undefined : this.store.getAlarm(id);
+  }
+
+  /** alarms.db's copy of an alarm, held here or not (cluster mode: taking back one's own, ADR 0160). */
+  stored(id: string): Alarm | undefined {
+    return this.store.getAlarm(id);
+  }
+
+  /**
+   * Cluster mode (ADR 0160): drops from memory the open alarms `which` selects (their device's
+   * partition is no longer processed here). Transitions already queued are applied first. Nothing
+   * here acts on them afterwards: no dedupe of a raise, no ack, no shelf. Returns copies of them.
+   */
+  evict(which: (a: Alarm) => boolean): Alarm[] {
+    this.flush();
+    const out: Alarm[] = [];
+    for (const a of this.open.values()) {
+      if (!which(a)) continue;
+      this.open.delete(a.id);
+      const key = activeKey(a.site, a.device, a.rule);
+      if (this.active.get(key) === a) this.active.delete(key);
+      this.away.add(a.id);
+      out.push({ ...a });
+    }
+    if (out.length > 0) this.log?.info({ alarms: out.length }, 'alarms handed on with their partition');
+    return out;
+  }
+
+  /**
+   * Cluster mode (ADR 0160): takes open alarms, same ids, from the previous holder of their
+   * partition (the shared view's copy) or from alarms.db: stored here and held in memory, so that a
+   * repeated raise of the condition finds the active alarm and an ack is taken here.
+   */
+  adopt(list: readonly Alarm[]): void {
+    if (list.length === 0) return;
+    this.flush();
+    this.store.tx(() => {
+      for (const a of list) this.store.saveAlarm(a);
+    });
+    for (const x of list) {
+      this.away.delete(x.id);
+      if (x.state === 'cleared') continue;
+      const a = { ...x };
+      this.open.set(a.id, a);
+      if (isActive(a)) this.active.set(activeKey(a.site, a.device, a.rule), a);
+    }
   }
 
   /** Alarms raised in `[from, to)` (the monthly report). */
@@ -242,6 +294,12 @@ export class AlarmService implements Component {
     if (!user) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'ack needs a user', 400);
     const a = this.open.get(id);
     if (!a) {
+      if (this.away.has(id))
+        throw new AlarmError(
+          'GW_ERR_HOLDER_UNAVAILABLE',
+          `alarm ${id} is being handed over to another cluster instance; try again`,
+          503,
+        );
       if (this.store.getAlarm(id))
         throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
       throw new AlarmError('GW_ERR_ALARM_NOT_FOUND', `alarm ${id} not found`, 404);

@@ -157,7 +157,9 @@ export type AlarmErrorCode =
   | 'GW_ERR_ALARM_NOT_FOUND'
   | 'GW_ERR_ALARM_ALREADY_ACKED'
   | 'GW_ERR_ALARM_BAD_REQUEST'
-  | 'GW_ERR_WINDOW_ENDED';
+  | 'GW_ERR_WINDOW_ENDED'
+  /** Cluster mode: the alarm moved to another instance with its device's partition (ADR 0160). */
+  | 'GW_ERR_HOLDER_UNAVAILABLE';
 
 export class AlarmError extends Error {
   constructor(

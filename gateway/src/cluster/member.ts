@@ -33,6 +33,19 @@ export interface ClusterMemberDeps {
   httpUrl: () => string | undefined;
   /** The per-device state that moves with a partition (ADR 0151). */
   state?: DeviceStateTracker;
+  /** The alarms and tickets that move with a partition (ADR 0160). */
+  records?: PartitionRecordsHook;
+}
+
+/**
+ * Alarms and tickets live only on the owner of their device's partition (ADR 0160): taken over
+ * when partitions are taken (before the state restore and the replay), dropped synchronously when
+ * they stop being processed here, and their queued copies written before a graceful hand-over.
+ */
+export interface PartitionRecordsHook {
+  adopt(db: Kysely<object>, parts: readonly number[]): Promise<void>;
+  evict(parts: ReadonlySet<number>): void;
+  flush(waitMs: number): Promise<void>;
 }
 
 interface MemberView {
@@ -225,6 +238,7 @@ export class ClusterMember implements Component {
     if (parts.length === 0) return;
     this.d.gate.release(parts);
     this.d.state?.released(new Set(parts));
+    this.d.records?.evict(new Set(parts));
   }
 
   /**
@@ -272,6 +286,8 @@ export class ClusterMember implements Component {
     const tag = Date.now();
     this.sample(tag);
     const until = tag + waitMs;
+    // The records' last changes in the shared view before the leases go: the next owner adopts them from there.
+    await this.d.records?.flush(waitMs);
     while (this.d.watermark.value < tag && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 100));
       this.sample(Date.now());
@@ -284,10 +300,14 @@ export class ClusterMember implements Component {
     const claimed = await store.claim(me, this.ttl, want);
     if (claimed.length === 0) return;
     const parts = claimed.map((c) => c.partition);
-    // The previous owner's device state first, then the replay from its watermark (ADR 0151).
+    // The previous holder's alarms and tickets, then its device state (whose restore makes the
+    // rules' raised severities agree with the active alarms), then the replay from its watermark
+    // (ADR 0160, 0151).
     try {
+      await this.d.records?.adopt(this.d.db(), parts);
       await this.d.state?.restore(this.d.db(), parts);
     } catch (err) {
+      this.d.records?.evict(new Set(parts));
       await store.release(me, parts).catch(() => undefined);
       throw err;
     }

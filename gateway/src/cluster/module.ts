@@ -9,7 +9,7 @@ import { DeviceStateTracker, type LocalStateStore } from './device-state.js';
 import { OwnershipGate } from './gate.js';
 import { partitionOfDevice } from './partition.js';
 import { LeaderDuties } from './leader.js';
-import { ClusterMember } from './member.js';
+import { ClusterMember, type PartitionRecordsHook } from './member.js';
 import { DurableWatermark, type OutboxCounters } from './watermark.js';
 
 export { CLUSTER_MIGRATIONS } from './store.js';
@@ -28,6 +28,13 @@ export interface ClusterModule {
   state: DeviceStateTracker;
   /** Whether this member processes a device now (the rules park the others). */
   owns: (site: string, device: string) => boolean;
+  /** The partition of a device (what the shared view records beside each alarm and ticket). */
+  partitionOf: (site: string, device: string) => number;
+  /**
+   * The alarms and tickets that move with their partition (ADR 0160), built after the services:
+   * attach before the member starts.
+   */
+  attachRecords: (records: PartitionRecordsHook) => void;
 }
 
 /**
@@ -57,6 +64,7 @@ export function createCluster(d: {
     meter: CONSUMPTION_PREFIX,
     rules: RULE_STATE_PREFIX,
   });
+  let records: PartitionRecordsHook | undefined;
   const member = new ClusterMember({
     settings: {
       instanceId: c.instanceId,
@@ -73,6 +81,11 @@ export function createCluster(d: {
     metrics: d.metrics,
     httpUrl: d.httpUrl,
     state,
+    records: {
+      adopt: (db, parts) => records?.adopt(db, parts) ?? Promise.resolve(),
+      evict: (parts) => records?.evict(parts),
+      flush: (ms) => records?.flush(ms) ?? Promise.resolve(),
+    },
   });
   return {
     gate,
@@ -80,5 +93,9 @@ export function createCluster(d: {
     lead: (x) => duties.bind(x),
     state,
     owns: (site, device) => gate.owned[partitionOfDevice(site, device, c.partitions)] === 1,
+    partitionOf: (site, device) => partitionOfDevice(site, device, c.partitions),
+    attachRecords: (r) => {
+      records = r;
+    },
   };
 }

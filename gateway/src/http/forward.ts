@@ -28,8 +28,16 @@ export async function forwardToHolder(
       ? new HttpError('GW_ERR_ALARM_NOT_FOUND', `alarm ${id} not found`)
       : new HttpError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`);
   const holder = await fromView(view.holder(kind, id));
-  if (!holder || holder.instanceId === view.instanceId) throw notFound;
+  if (!holder) throw notFound;
   const extra = { holder: holder.instanceId };
+  // The view still names this instance, which no longer holds it: its partition is being handed
+  // over and the next owner has not taken it yet (ADR 0160). Retryable, never applied to a stale copy.
+  if (holder.instanceId === view.instanceId)
+    throw new HttpError(
+      'GW_ERR_HOLDER_UNAVAILABLE',
+      `${kind} ${id} is being handed over to another cluster instance with its device's partition; try again`,
+      extra,
+    );
   if (req.headers[FORWARDED_HEADER] !== undefined || holder.url === null)
     throw new HttpError(
       'GW_ERR_HOLDER_UNAVAILABLE',

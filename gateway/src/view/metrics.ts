@@ -28,6 +28,11 @@ export function viewMetrics(registry: Registry, writer: ViewWriter, feed: ViewFe
     'Changes dropped because too many waited for PostgreSQL (copied again at the next start)',
     () => writer.stats().dropped,
   );
+  gauge(
+    'gateway_view_fenced_records',
+    'Record changes not copied because another instance holds the record now (ADR 0160)',
+    () => writer.stats().fenced,
+  );
   gauge('gateway_view_feed_connected', "1 while the live feed listens for other instances' changes", () =>
     feed.stats().connected ? 1 : 0,
   );

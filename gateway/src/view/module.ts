@@ -12,6 +12,7 @@ import { LeasedTicketNumbers } from './ticket-numbers.js';
 import { ViewWriter } from './writer.js';
 
 export { VIEW_STEPS } from './tables.js';
+export { PartitionRecords } from './records.js';
 export type { SharedView } from './types.js';
 
 export interface ClusterViewModule {
@@ -35,13 +36,21 @@ export function createClusterView(d: {
   hub: LiveHub;
   metrics: Registry;
   shared: () => SharedDb;
+  /** The partition of a device (cluster mode): written beside each record, ADR 0160. */
+  partitionOf?: (site: string, device: string) => number;
 }): ClusterViewModule | undefined {
   const url = d.cfg.storage.postgres;
   const instanceId = d.cfg.cluster.instanceId;
   if (url === undefined || instanceId === undefined) return undefined;
   const log = d.log.child({ module: 'cluster-view' });
   const db = () => d.shared().db;
-  const writer = new ViewWriter({ instanceId, db, dialect: () => d.shared().dialect, log });
+  const writer = new ViewWriter({
+    instanceId,
+    db,
+    dialect: () => d.shared().dialect,
+    log,
+    partitionOf: d.partitionOf,
+  });
   const feed = new ViewFeed({ instanceId, postgresUrl: url, db, hub: d.hub, log });
   viewMetrics(d.metrics, writer, feed);
   return {

@@ -17,6 +17,11 @@ export type ViewTables = {
     state: string;
     raised_at: number;
     updated_at: number;
+    /**
+     * The device's partition (ADR 0150, view-0002): what moves with it (ADR 0160). Null for rows
+     * written before the column existed, until their holder writes them again.
+     */
+    partition: number | null;
     body: string;
   };
   view_alarm_events: {
@@ -50,6 +55,8 @@ export type ViewTables = {
     response_due_at: number;
     resolve_due_at: number;
     paused_since: number | null;
+    /** The partition of the ticket's own device (`device ?? ''`; ADR 0160). Null: written before view-0002. */
+    partition: number | null;
     body: string;
   };
   view_ticket_entries: {
@@ -167,6 +174,25 @@ export const VIEW_STEPS: readonly SharedMigration[] = [
         .createTable('view_counters')
         .addColumn('name', 'text', (c) => c.primaryKey())
         .addColumn('next', EPOCH_MS, (c) => c.notNull())
+        .execute();
+    },
+  },
+  {
+    // Records move with their device's partition (ADR 0160): the new owner finds the open ones of the
+    // partitions it takes by this column. Nullable: rows already there get it when written again.
+    name: 'view-0002-record-partitions',
+    async up(db) {
+      for (const table of ['view_alarms', 'view_tickets'])
+        await db.schema.alterTable(table).addColumn('partition', 'integer').execute();
+      await db.schema
+        .createIndex('view_alarms_partition')
+        .on('view_alarms')
+        .columns(['partition', 'state'])
+        .execute();
+      await db.schema
+        .createIndex('view_tickets_partition')
+        .on('view_tickets')
+        .columns(['partition', 'status'])
         .execute();
     },
   },

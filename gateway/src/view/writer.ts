@@ -32,6 +32,11 @@ export interface ViewWriterOptions {
   /** How long the live feed keeps this instance's changes for other instances' catch-up (default 1 h). */
   retainMs?: number;
   retry?: { minMs: number; maxMs: number };
+  /**
+   * Cluster mode: the partition of a device (ADR 0150), written beside each alarm and ticket so that
+   * the next owner of the partition finds them (ADR 0160). Absent: the column stays null.
+   */
+  partitionOf?: (site: string, device: string) => number;
 }
 
 /**
@@ -56,7 +61,7 @@ export class ViewWriter implements Component {
   private stopped = true;
   private lastError?: string;
   private lastPrune = 0;
-  private counts = { written: 0, batches: 0, failures: 0, dropped: 0, unwritable: 0 };
+  private counts = { written: 0, batches: 0, failures: 0, dropped: 0, unwritable: 0, fenced: 0 };
 
   constructor(private readonly o: ViewWriterOptions) {}
 
@@ -115,13 +120,33 @@ export class ViewWriter implements Component {
   }
 
   /** The counters, for /metrics. */
-  stats(): { pending: number; failures: number; dropped: number } {
-    return { pending: this.queue.length, failures: this.counts.failures, dropped: this.counts.dropped };
+  stats(): { pending: number; failures: number; dropped: number; fenced: number } {
+    return {
+      pending: this.queue.length,
+      failures: this.counts.failures,
+      dropped: this.counts.dropped,
+      fenced: this.counts.fenced,
+    };
   }
 
   /** Resolves when everything queued so far has been written (tests, shutdown). */
   async drained(): Promise<void> {
     while (this.queue.length > 0 && !this.stopped) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * Writes what is queued now, waiting at most `waitMs` (a graceful hand-over: the next owner adopts
+   * the partition's records from the copy, which must hold their last changes, ADR 0160). A write
+   * waiting for its backoff is tried at once. Resolves true when the queue was emptied in time.
+   */
+  async flushed(waitMs: number): Promise<boolean> {
+    if (this.queue.length === 0) return true;
+    if (this.stopped) return false;
+    if (!this.writing) this.schedule(0);
+    const until = Date.now() + waitMs;
+    while (this.queue.length > 0 && !this.stopped && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
+    return this.queue.length === 0;
   }
 
   private push(p: Pending): void {
@@ -193,7 +218,8 @@ export class ViewWriter implements Component {
     const tickets = new Map<string, Ticket>();
     const events: ViewTables['view_alarm_events'][] = [];
     const entries = new Map<string, ViewTables['view_ticket_entries']>();
-    const changes: ViewTables['view_changes'][] = [];
+    /** Feed rows with the record they are about: a fenced record's change is not announced. */
+    const changes: { row: ViewTables['view_changes']; id: string }[] = [];
     const addEntries = (id: string, first: number, list: readonly HistoryEntry[]) =>
       list.forEach((h, i) =>
         entries.set(`${id}#${first + i}`, {
@@ -230,14 +256,17 @@ export class ViewWriter implements Component {
                 suppressed: e.alarm.suppressed ? 1 : 0,
               }),
             });
-            changes.push(this.change(p.seq, 'alarm', e.alarm.site, liveAlarm(e)));
+            changes.push({ row: this.change(p.seq, 'alarm', e.alarm.site, liveAlarm(e)), id: e.alarm.id });
             break;
           }
           case 'ticket': {
             const { e } = p;
             tickets.set(e.ticket.id, e.ticket);
             if (e.firstEntry !== undefined) addEntries(e.ticket.id, e.firstEntry, e.entries);
-            changes.push(this.change(p.seq, 'ticket', e.ticket.site, liveTicket(e)));
+            changes.push({
+              row: this.change(p.seq, 'ticket', e.ticket.site, liveTicket(e)),
+              id: e.ticket.id,
+            });
             break;
           }
           case 'alarm-state':
@@ -256,20 +285,31 @@ export class ViewWriter implements Component {
         this.o.log.error({ err, kind: p.kind }, 'a change could not be copied to the shared view; skipped');
       }
     }
+    const part = this.o.partitionOf;
+    // Records another instance holds now (it adopted their partition, ADR 0160): their rows are not
+    // overwritten, their new audit entries and feed rows not written. Counted after the commit.
+    const fenced = new Set<string>();
     await this.db.transaction().execute(async (tx) => {
-      if (alarms.size > 0)
-        await tx
+      fenced.clear();
+      if (alarms.size > 0) {
+        const done = await tx
           .insertInto('view_alarms')
-          .values([...alarms.values()].map((a) => alarmRow(me, a)))
+          .values([...alarms.values()].map((a) => alarmRow(me, a, part?.(a.site, a.device) ?? null)))
           .onConflict((oc) =>
-            oc.column('id').doUpdateSet((eb) => ({
-              instance_id: eb.ref('excluded.instance_id'),
-              state: eb.ref('excluded.state'),
-              updated_at: eb.ref('excluded.updated_at'),
-              body: eb.ref('excluded.body'),
-            })),
+            oc
+              .column('id')
+              .doUpdateSet((eb) => ({
+                state: eb.ref('excluded.state'),
+                updated_at: eb.ref('excluded.updated_at'),
+                partition: eb.ref('excluded.partition'),
+                body: eb.ref('excluded.body'),
+              }))
+              .where('view_alarms.instance_id', '=', me),
           )
+          .returning('id')
           .execute();
+        fencedOf(alarms.keys(), done, fenced);
+      }
       if (events.length > 0)
         await tx
           .insertInto('view_alarm_events')
@@ -296,41 +336,57 @@ export class ViewWriter implements Component {
             })),
           )
           .execute();
-      if (tickets.size > 0)
-        await tx
+      if (tickets.size > 0) {
+        const done = await tx
           .insertInto('view_tickets')
-          .values([...tickets.values()].map((t) => ticketRow(me, t)))
+          .values([...tickets.values()].map((t) => ticketRow(me, t, part?.(t.site, t.device ?? '') ?? null)))
           .onConflict((oc) =>
-            oc.column('id').doUpdateSet((eb) => ({
-              instance_id: eb.ref('excluded.instance_id'),
-              status: eb.ref('excluded.status'),
-              priority: eb.ref('excluded.priority'),
-              assignee: eb.ref('excluded.assignee'),
-              updated_at: eb.ref('excluded.updated_at'),
-              responded_at: eb.ref('excluded.responded_at'),
-              response_due_at: eb.ref('excluded.response_due_at'),
-              resolve_due_at: eb.ref('excluded.resolve_due_at'),
-              paused_since: eb.ref('excluded.paused_since'),
-              body: eb.ref('excluded.body'),
-            })),
+            oc
+              .column('id')
+              .doUpdateSet((eb) => ({
+                status: eb.ref('excluded.status'),
+                priority: eb.ref('excluded.priority'),
+                assignee: eb.ref('excluded.assignee'),
+                updated_at: eb.ref('excluded.updated_at'),
+                responded_at: eb.ref('excluded.responded_at'),
+                response_due_at: eb.ref('excluded.response_due_at'),
+                resolve_due_at: eb.ref('excluded.resolve_due_at'),
+                paused_since: eb.ref('excluded.paused_since'),
+                partition: eb.ref('excluded.partition'),
+                body: eb.ref('excluded.body'),
+              }))
+              .where('view_tickets.instance_id', '=', me),
           )
+          .returning('id')
           .execute();
-      if (entries.size > 0)
+        fencedOf(tickets.keys(), done, fenced);
+      }
+      // A fenced ticket's entries would take positions the holder writes its own entries at.
+      const rows = [...entries.values()].filter((e) => !fenced.has(e.ticket_id));
+      if (rows.length > 0)
         await tx
           .insertInto('view_ticket_entries')
-          .values([...entries.values()])
+          .values(rows)
           .onConflict((oc) => oc.columns(['ticket_id', 'idx']).doNothing())
           .execute();
-      if (changes.length > 0) {
+      const feed = changes.filter((c) => !fenced.has(c.id)).map((c) => c.row);
+      if (feed.length > 0) {
         await tx
           .insertInto('view_changes')
-          .values(changes)
+          .values(feed)
           .onConflict((oc) => oc.columns(['instance_id', 'change_seq']).doNothing())
           .execute();
         // Delivered to the listeners when (and only if) the transaction commits.
         if (this.o.dialect() === 'postgres') await sql`select pg_notify(${VIEW_CHANNEL}, ${me})`.execute(tx);
       }
     });
+    if (fenced.size > 0) {
+      this.counts.fenced += fenced.size;
+      this.o.log.info(
+        { records: [...fenced].slice(0, 20), count: fenced.size },
+        'changes to records another instance holds now were not copied (fenced)',
+      );
+    }
   }
 
   /** A feed row; `at` is when it was copied (what the pruning goes by), not when the change happened. */
@@ -358,7 +414,13 @@ export class ViewWriter implements Component {
   }
 }
 
-function alarmRow(instance: string, a: Alarm): ViewTables['view_alarms'] {
+/** The ids of `wanted` whose upsert wrote nothing (the row is another instance's), added to `into`. */
+function fencedOf(wanted: Iterable<string>, done: readonly { id: string }[], into: Set<string>): void {
+  const written = new Set(done.map((r) => r.id));
+  for (const id of wanted) if (!written.has(id)) into.add(id);
+}
+
+function alarmRow(instance: string, a: Alarm, partition: number | null): ViewTables['view_alarms'] {
   return {
     id: a.id,
     instance_id: instance,
@@ -368,11 +430,12 @@ function alarmRow(instance: string, a: Alarm): ViewTables['view_alarms'] {
     state: a.state,
     raised_at: a.raisedAt,
     updated_at: a.updatedAt,
+    partition,
     body: JSON.stringify(a),
   };
 }
 
-function ticketRow(instance: string, t: Ticket): ViewTables['view_tickets'] {
+function ticketRow(instance: string, t: Ticket, partition: number | null): ViewTables['view_tickets'] {
   const { history: _history, ...body } = t;
   return {
     id: t.id,
@@ -389,6 +452,7 @@ function ticketRow(instance: string, t: Ticket): ViewTables['view_tickets'] {
     response_due_at: t.responseDueAt,
     resolve_due_at: t.resolveDueAt,
     paused_since: clockPaused(t) ? (t.heldSince ?? null) : null,
+    partition,
     body: JSON.stringify(body),
   };
 }

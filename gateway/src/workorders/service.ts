@@ -99,6 +99,11 @@ export class WorkOrderService implements Component {
    * a change is made on a copy and replaces the ticket here only once it has committed.
    */
   private readonly open = new Map<string, Ticket>();
+  /**
+   * Cluster mode (ADR 0160): tickets this instance held and handed on with their device's
+   * partition. workorders.db keeps its last local copy, which is not the record any more.
+   */
+  private readonly away = new Set<string>();
   private readonly listeners = new Set<(e: TicketEvent) => void>();
   /** What the alarm path sees of the service. */
   private readonly alarmContext: AlarmTicketContext;
@@ -313,6 +318,12 @@ export class WorkOrderService implements Component {
    * changes only once the change has committed, so a failed write leaves both as they were.
    */
   act(id: string, req: ActionRequest): Ticket {
+    if (!this.open.has(id) && this.away.has(id))
+      throw new TicketError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `ticket ${id} is being handed over to another cluster instance; try again`,
+        503,
+      );
     const cur = this.open.get(id) ?? this.store.get(id);
     if (!cur) throw new TicketError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`, 404);
     const changes = new Changes();
@@ -402,7 +413,56 @@ export class WorkOrderService implements Component {
 
   get(id: string): Ticket | undefined {
     const t = this.open.get(id);
-    return t ? structuredClone(t) : this.store.get(id);
+    if (t) return structuredClone(t);
+    return this.away.has(id) ? undefined : this.store.get(id);
+  }
+
+  /**
+   * Cluster mode (ADR 0160): drops from memory the unclosed tickets `which` selects (their device's
+   * partition is no longer processed here). Alarm events already queued are applied first. The
+   * escalation and SLA tick, alarm events and delivery failures no longer touch them here.
+   * Notifications already queued in workorders.db for them are still delivered from here.
+   */
+  evict(which: (t: Ticket) => boolean): Ticket[] {
+    this.flush();
+    const out: Ticket[] = [];
+    for (const t of this.open.values()) {
+      if (!which(t)) continue;
+      this.open.delete(t.id);
+      this.away.add(t.id);
+      out.push(t);
+    }
+    if (out.length > 0) this.log?.info({ tickets: out.length }, 'tickets handed on with their partition');
+    return out;
+  }
+
+  /**
+   * Cluster mode (ADR 0160): takes unclosed tickets, with their whole audit trail, the same id,
+   * number, escalation level and due times, from the previous holder (the shared view's copy) or
+   * from workorders.db: stored here (replacing this file's older copy) and held in memory, so that
+   * the escalation tick carries on from the level reached and alarm events find them.
+   */
+  adopt(list: readonly Ticket[]): void {
+    if (list.length === 0) return;
+    this.flush();
+    this.store.tx(() => {
+      for (const t of list) this.store.replace(t);
+    });
+    for (const t of list) {
+      this.away.delete(t.id);
+      if (t.status === 'closed') continue;
+      this.open.set(t.id, structuredClone(t));
+    }
+  }
+
+  /** workorders.db's copy of a ticket with its audit trail, held here or not (ADR 0160). */
+  stored(id: string): Ticket | undefined {
+    return this.store.get(id);
+  }
+
+  /** Whether this instance holds the ticket now (in memory: not closed, not handed on). */
+  holds(id: string): boolean {
+    return this.open.has(id);
   }
 
   /** The most tickets a page holds (`workorders.listLimit`). */

@@ -209,6 +209,17 @@ export class TicketStore {
       );
   }
 
+  /**
+   * Writes a ticket taken over from another cluster instance (ADR 0160) as it comes, with its whole
+   * audit trail: a copy this file had from an earlier time it held the ticket is replaced.
+   */
+  replace(t: Ticket): void {
+    const seq = Number(t.id.replace(/^\D+/, '')) || 0;
+    this.db.prepare('DELETE FROM ticket_history WHERE ticket_id = ?').run(t.id);
+    this.db.prepare('DELETE FROM tickets WHERE id = ?').run(t.id);
+    this.save(t, seq, t.history.length);
+  }
+
   get(id: string): Ticket | undefined {
     const r = this.db.prepare('SELECT body FROM tickets WHERE id = ?').get(id) as
       { body: string } | undefined;

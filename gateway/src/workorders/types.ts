@@ -193,7 +193,9 @@ export type TicketErrorCode =
   | 'GW_ERR_TICKET_NOT_FOUND'
   | 'GW_ERR_TICKET_TRANSITION'
   | 'GW_ERR_TICKET_VERIFY'
-  | 'GW_ERR_TICKET_BAD_REQUEST';
+  | 'GW_ERR_TICKET_BAD_REQUEST'
+  /** Cluster mode: the ticket moved to another instance with its device's partition (ADR 0160). */
+  | 'GW_ERR_HOLDER_UNAVAILABLE';
 
 export class TicketError extends Error {
   constructor(

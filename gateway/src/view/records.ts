@@ -1,0 +1,227 @@
+import type { Kysely } from 'kysely';
+import type { Alarm } from '../alarms/types.js';
+import type { Logger } from '../core/log.js';
+import type { Component, ComponentHealth } from '../core/types.js';
+import type { HistoryEntry, Ticket } from '../workorders/types.js';
+import type { ViewTables } from './tables.js';
+
+/** Alarm states that are not final: the alarm still changes (cleared-unacknowledged waits for an ack). */
+export const OPEN_ALARM_STATES = ['active-unacknowledged', 'active-acknowledged', 'cleared-unacknowledged'];
+
+/** What moving records needs of the alarm service (AlarmService). */
+export interface AlarmHolder {
+  evict(which: (a: Alarm) => boolean): Alarm[];
+  adopt(list: readonly Alarm[]): void;
+  /** alarms.db's copy, whatever the service holds in memory. */
+  stored(id: string): Alarm | undefined;
+}
+
+/** What moving records needs of the work-order service (WorkOrderService). */
+export interface TicketHolder {
+  evict(which: (t: Ticket) => boolean): Ticket[];
+  adopt(list: readonly Ticket[]): void;
+  /** workorders.db's copy with its audit trail, whatever the service holds in memory. */
+  stored(id: string): Ticket | undefined;
+  /** Active alarms without their ticket get one (ADR 0091): run on the alarms taken back from this file. */
+  reconcileAlarms(active: Iterable<Alarm>): number;
+}
+
+/** The shared view writer's side: its queue written before records change hands. */
+export interface WriterQueue {
+  flushed(waitMs: number): Promise<boolean>;
+}
+
+export interface PartitionRecordsOptions {
+  instanceId: string;
+  /** The partition of a device (cluster/partition.ts, handed in by the composition root). */
+  partitionOf: (site: string, device: string) => number;
+  alarms: AlarmHolder;
+  /** Absent with work orders off. */
+  tickets?: TicketHolder;
+  writer: WriterQueue;
+  log: Logger;
+  /** How long an adoption waits for this instance's own queued changes first (default 5 s). */
+  flushMs?: number;
+}
+
+/** Ids per statement: PostgreSQL takes many parameters, but a bounded list keeps plans simple. */
+const CHUNK = 500;
+
+/**
+ * Alarms and tickets live only on the owner of their device's partition (ADR 0160). The cluster
+ * member calls `evict` when it stops processing partitions (synchronously, before anything else can
+ * act on them), `flush` before a graceful hand-over gives the leases back, and `adopt` when it takes
+ * partitions, after it claimed them and before their readings are replayed: the open records of
+ * those partitions are taken over in the shared view (their `instance_id` flipped to this instance
+ * in one transaction, after which the previous holder's late writes are fenced, ADR 0160) and
+ * imported into this instance's stores and services.
+ */
+export class PartitionRecords implements Component {
+  readonly name = 'cluster records';
+  private counts = { adoptedAlarms: 0, adoptedTickets: 0, fromLocal: 0, evictedAlarms: 0, evictedTickets: 0 };
+
+  constructor(private readonly o: PartitionRecordsOptions) {}
+
+  /** Drops from the services what belongs to `parts` (every record when `parts` is undefined). */
+  evict(parts?: ReadonlySet<number>): void {
+    const mine = (site: string, device: string | null) =>
+      parts === undefined || parts.has(this.o.partitionOf(site, device ?? ''));
+    this.counts.evictedAlarms += this.o.alarms.evict((a) => mine(a.site, a.device)).length;
+    this.counts.evictedTickets += this.o.tickets?.evict((t) => mine(t.site, t.device)).length ?? 0;
+  }
+
+  /** This instance's queued changes into the shared view, waiting at most `waitMs`. */
+  async flush(waitMs: number): Promise<void> {
+    if (!(await this.o.writer.flushed(waitMs)))
+      this.o.log.warn(
+        { waitMs },
+        'handing partitions over before every change reached the shared view; the next owner adopts the last copy written',
+      );
+  }
+
+  /** Nothing to start: the cluster member drives it (health shows what moved). */
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  health(): ComponentHealth {
+    return { state: 'ok', ...this.counts };
+  }
+
+  /** Takes the open alarms and unclosed tickets of `parts` (see the class comment). */
+  async adopt(db: Kysely<object>, parts: readonly number[]): Promise<void> {
+    if (parts.length === 0) return;
+    const me = this.o.instanceId;
+    const v = db.withTables<ViewTables>();
+    // A change of ours still queued (the start's resync of alarms.db among them) would otherwise
+    // be written after the adoption and, the row then being ours, overwrite the adopted copy.
+    await this.flush(this.o.flushMs ?? 5000);
+    await this.backfill(v);
+    const got = await v.transaction().execute(async (tx) => {
+      const alarmRows = await tx
+        .selectFrom('view_alarms')
+        .select(['id', 'instance_id'])
+        .where('partition', 'in', parts)
+        .where('state', 'in', OPEN_ALARM_STATES)
+        .execute();
+      const ticketRows = await tx
+        .selectFrom('view_tickets')
+        .select(['id', 'instance_id'])
+        .where('partition', 'in', parts)
+        .where('status', '!=', 'closed')
+        .execute();
+      const prevOf = new Map([...alarmRows, ...ticketRows].map((r) => [r.id, r.instance_id]));
+      const alarms: { id: string; prev: string; body: string }[] = [];
+      for (const ids of chunks(alarmRows.map((r) => r.id))) {
+        // The flip takes the rows' locks: a write of the previous holder in flight finishes first,
+        // and the body returned is the one it left.
+        const rows = await tx
+          .updateTable('view_alarms')
+          .set({ instance_id: me })
+          .where('id', 'in', ids)
+          .where('partition', 'in', parts)
+          .returning(['id', 'body'])
+          .execute();
+        for (const r of rows) alarms.push({ ...r, prev: prevOf.get(r.id) ?? '' });
+      }
+      const tickets: { id: string; prev: string; body: string }[] = [];
+      for (const ids of chunks(ticketRows.map((r) => r.id))) {
+        const rows = await tx
+          .updateTable('view_tickets')
+          .set({ instance_id: me })
+          .where('id', 'in', ids)
+          .where('partition', 'in', parts)
+          .returning(['id', 'body'])
+          .execute();
+        for (const r of rows) tickets.push({ ...r, prev: prevOf.get(r.id) ?? '' });
+      }
+      // The audit trails of the tickets taken from another instance's copy (the body has none).
+      const trails = new Map<string, HistoryEntry[]>();
+      for (const ids of chunks(tickets.filter((t) => t.prev !== me).map((t) => t.id))) {
+        const rows = await tx
+          .selectFrom('view_ticket_entries')
+          .select(['ticket_id', 'idx', 'body'])
+          .where('ticket_id', 'in', ids)
+          .orderBy('ticket_id')
+          .orderBy('idx')
+          .execute();
+        for (const r of rows) {
+          const list = trails.get(r.ticket_id) ?? trails.set(r.ticket_id, []).get(r.ticket_id)!;
+          if (r.idx !== list.length)
+            this.o.log.warn(
+              { ticket: r.ticket_id, expected: list.length, found: r.idx },
+              'a gap in the audit trail copied to the shared view',
+            );
+          list.push(JSON.parse(r.body) as HistoryEntry);
+        }
+      }
+      return { alarms, tickets, trails };
+    });
+    const alarms: Alarm[] = [];
+    const ownActive: Alarm[] = [];
+    for (const r of got.alarms) {
+      // Ours in the view: alarms.db is at least as fresh as its copy.
+      const local = r.prev === me ? this.o.alarms.stored(r.id) : undefined;
+      if (local) this.counts.fromLocal++;
+      const a = local ?? (JSON.parse(r.body) as Alarm);
+      alarms.push(a);
+      if (local && (a.state === 'active-unacknowledged' || a.state === 'active-acknowledged'))
+        ownActive.push(a);
+    }
+    const tickets: Ticket[] = [];
+    for (const r of got.tickets) {
+      const local = r.prev === me ? this.o.tickets?.stored(r.id) : undefined;
+      if (local) this.counts.fromLocal++;
+      tickets.push(
+        local ?? { ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: got.trails.get(r.id) ?? [] },
+      );
+    }
+    this.o.alarms.adopt(alarms);
+    this.o.tickets?.adopt(tickets);
+    // An alarm of ours whose ticket a power cut took gets it now (what reconcileAlarms did at start
+    // before cluster mode); alarms from another holder had their ticket made there.
+    if (ownActive.length > 0) this.o.tickets?.reconcileAlarms(ownActive);
+    this.counts.adoptedAlarms += alarms.length;
+    this.counts.adoptedTickets += tickets.length;
+    if (alarms.length + tickets.length > 0)
+      this.o.log.info(
+        {
+          partitions: parts.length,
+          alarms: alarms.length,
+          tickets: tickets.length,
+          from: [...new Set([...got.alarms, ...got.tickets].map((r) => r.prev).filter((p) => p !== me))],
+        },
+        'alarms and tickets taken over with their partitions',
+      );
+  }
+
+  /**
+   * Rows written before the view had a partition column (null there) get it, once: computed here
+   * from site and device, as the writer does (open records only; none after the first time).
+   */
+  private async backfill(v: Kysely<ViewTables>): Promise<void> {
+    const alarms = await v
+      .selectFrom('view_alarms')
+      .select(['id', 'site', 'device'])
+      .where('partition', 'is', null)
+      .where('state', 'in', OPEN_ALARM_STATES)
+      .execute();
+    for (const a of alarms) {
+      const p = this.o.partitionOf(a.site, a.device);
+      await v.updateTable('view_alarms').set({ partition: p }).where('id', '=', a.id).execute();
+    }
+    const tickets = await v
+      .selectFrom('view_tickets')
+      .select(['id', 'site', 'device'])
+      .where('partition', 'is', null)
+      .where('status', '!=', 'closed')
+      .execute();
+    for (const t of tickets) {
+      const p = this.o.partitionOf(t.site, t.device ?? '');
+      await v.updateTable('view_tickets').set({ partition: p }).where('id', '=', t.id).execute();
+    }
+  }
+}
+
+function* chunks(ids: readonly string[]): Generator<string[]> {
+  for (let i = 0; i < ids.length; i += CHUNK) yield ids.slice(i, i + CHUNK);
+}

@@ -1,0 +1,287 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
+import type { AlarmEvent } from '../../gateway/src/alarms/types.js';
+import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
+import { CLUSTER_MIGRATIONS } from '../../gateway/src/cluster/store.js';
+import type { Transition } from '../../gateway/src/rules/types.js';
+import { openDb, type Db } from '../../gateway/src/storage/db.js';
+import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
+import { PartitionRecords } from '../../gateway/src/view/records.js';
+import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
+import { ViewWriter } from '../../gateway/src/view/writer.js';
+import {
+  WORKORDER_MIGRATIONS,
+  WorkOrderService,
+  workordersSchema,
+} from '../../gateway/src/workorders/index.js';
+import { sharedDbFixture } from '../fixtures/shared-db.js';
+
+const log = pino({ level: 'silent' });
+const T0 = Date.UTC(2026, 11, 6, 20);
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const PARTITIONS = 8;
+const partitionOf = (site: string, device: string) => partitionOfDevice(site, device, PARTITIONS);
+const P = partitionOf('estate', 'tank-1');
+const ALL = Array.from({ length: PARTITIONS }, (_, i) => i);
+
+const dirs: string[] = [];
+const dbs: Db[] = [];
+afterAll(() => {
+  for (const db of dbs) if (db.open) db.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A smoke-like safety alarm's raise on estate/tank-1, as the rules hand it to the alarm service. */
+function raise(ts: number): Transition {
+  return {
+    type: 'raise',
+    severity: 'critical',
+    value: 0.02,
+    ts,
+    message: 'free chlorine 0.02 mg/L below 0.05',
+    deviceKey: 'estate/tank-1',
+    site: 'estate',
+    device: 'tank-1',
+    kind: 'chlorination',
+    ruleId: 'chlorine.free.low',
+    ruleClass: 'safety',
+    critical: false,
+  };
+}
+
+/**
+ * One cluster member's records side, as the composition root wires it: the alarm and work-order
+ * services on their own SQLite files, the view writer hearing both, and the records mover.
+ */
+function member(shared: SharedDb, id: string, clock: { t: number }, dir?: string) {
+  const folder = dir ?? mkdtempSync(join(tmpdir(), `fgw-rec-${id}-`));
+  if (!dir) dirs.push(folder);
+  const adb = openDb(join(folder, 'alarms.db'), ALARM_MIGRATIONS);
+  const wdb = openDb(join(folder, 'workorders.db'), WORKORDER_MIGRATIONS);
+  dbs.push(adb, wdb);
+  let n = 0;
+  const alarms = new AlarmService({
+    db: adb,
+    config: alarmsSchema.parse({}),
+    now: () => clock.t,
+    newId: () => `${id}-alarm-${++n}`,
+  });
+  const wo = new WorkOrderService({
+    db: wdb,
+    config: workordersSchema.parse({
+      contacts: [{ name: 'on-call' }, { name: 'supervisor' }, { name: 'manager' }],
+    }),
+    now: () => clock.t,
+  });
+  const writer = new ViewWriter({
+    instanceId: id,
+    db: () => shared.db,
+    dialect: () => shared.dialect,
+    log,
+    partitionOf,
+  });
+  const offs = [
+    alarms.onEvent(wo.onAlarmEvent),
+    alarms.onEvent(writer.onAlarm),
+    wo.onChange(writer.onTicket),
+  ];
+  const records = new PartitionRecords({ instanceId: id, partitionOf, alarms, tickets: wo, writer, log });
+  const escalations: number[] = [];
+  wo.onChange((e) => {
+    for (const h of e.entries) if (h.action === 'escalate') escalations.push(e.ticket.escalationLevel);
+  });
+  return {
+    folder,
+    alarms,
+    wo,
+    writer,
+    records,
+    escalations,
+    offs,
+    async start() {
+      await writer.start();
+      await alarms.start();
+      await wo.start();
+      // Cluster mode: nothing is held until partitions are claimed.
+      records.evict();
+    },
+    /** The rules' transitions, with the work orders' reaction in the same turn (as after setImmediate). */
+    apply(t: Transition[]): AlarmEvent[] {
+      const events = alarms.apply(t);
+      wo.flush();
+      return events;
+    },
+    async stop() {
+      for (const off of offs) off();
+      await writer.stop();
+    },
+  };
+}
+
+const viewRow = async (shared: SharedDb, table: 'view_alarms' | 'view_tickets', id: string) =>
+  shared.db
+    .withTables<ViewTables>()
+    .selectFrom(table)
+    .select(['instance_id', 'partition', 'body'])
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+
+const entries = async (shared: SharedDb, id: string) =>
+  (
+    await shared.db
+      .withTables<ViewTables>()
+      .selectFrom('view_ticket_entries')
+      .select(['idx', 'instance_id', 'body'])
+      .where('ticket_id', '=', id)
+      .orderBy('idx')
+      .execute()
+  ).map((r) => ({
+    idx: r.idx,
+    by: r.instance_id,
+    action: (JSON.parse(r.body) as { action: string }).action,
+  }));
+
+/**
+ * Alarms and tickets move with their device's partition (ADR 0160), over a real PostgreSQL: what
+ * one member raised is taken over by the next owner with the same ids, number and trail; the old
+ * holder's late writes are fenced; the escalation carries on from the level reached, once.
+ */
+describe('cluster records move with the partition', () => {
+  const fx = sharedDbFixture([...CLUSTER_MIGRATIONS, ...VIEW_STEPS]);
+  let n = 0;
+
+  it('A raises, hands partition p over, B adopts: one alarm, one ticket, same trail; A is fenced and silent', async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    const a = member(shared, 'gw-a', clock);
+    const b = member(shared, 'gw-b', clock);
+    await a.start();
+    await b.start();
+    await a.records.adopt(shared.db, ALL);
+
+    // A owns everything: the alarm and its ticket, escalated once (no response within 15 min).
+    const [raised] = a.apply([raise(T0)]);
+    const alarmId = raised!.alarm.id;
+    const [ticket] = a.wo.list({});
+    const ticketId = ticket!.id;
+    clock.t = T0 + 16 * MIN;
+    a.wo.tick();
+    expect(a.escalations).toEqual([1]);
+    await a.writer.drained();
+    expect(await viewRow(shared, 'view_alarms', alarmId)).toMatchObject({
+      instance_id: 'gw-a',
+      partition: P,
+    });
+    expect(await viewRow(shared, 'view_tickets', ticketId)).toMatchObject({
+      instance_id: 'gw-a',
+      partition: P,
+    });
+
+    // A graceful hand-over: A stops holding p's records, its queue reaches the view, B takes p.
+    a.records.evict(new Set([P]));
+    await a.records.flush(5000);
+    await b.records.adopt(shared.db, [P]);
+    expect(await viewRow(shared, 'view_alarms', alarmId)).toMatchObject({ instance_id: 'gw-b' });
+    expect(await viewRow(shared, 'view_tickets', ticketId)).toMatchObject({ instance_id: 'gw-b' });
+    const taken = b.wo.get(ticketId)!;
+    const before = a.wo.stored(ticketId)!;
+    expect(taken).toMatchObject({ id: ticketId, escalationLevel: 1, alarmId });
+    expect(taken.nextResponseCheckAt).toBe(before.nextResponseCheckAt);
+    expect(taken.history).toEqual(before.history);
+    expect(b.alarms.activeAlarms().map((x) => x.id)).toEqual([alarmId]);
+    expect(b.records.health()).toMatchObject({ adoptedAlarms: 1, adoptedTickets: 1, fromLocal: 0 });
+
+    // The condition is still there: B's alarm service dedupes the repeated raise, no second ticket.
+    expect(b.apply([raise(clock.t)])).toEqual([]);
+    expect(b.wo.list({}).map((t) => t.id)).toEqual([ticketId]);
+
+    // A no longer takes changes to them: 503 "being handed over", not a stale copy changed.
+    expect(a.alarms.get(alarmId)).toBeUndefined();
+    expect(() => a.alarms.ack(alarmId, 'li')).toThrow(expect.objectContaining({ status: 503 }));
+    expect(() => a.wo.act(ticketId, { action: 'acknowledge', actor: 'li' })).toThrow(
+      expect.objectContaining({ code: 'GW_ERR_HOLDER_UNAVAILABLE' }),
+    );
+
+    // A stale write from A (a change it made before the hand-over, written late) is fenced.
+    const stale = structuredClone(before);
+    stale.status = 'acknowledged';
+    stale.history.push({
+      ts: clock.t,
+      actor: 'li',
+      action: 'acknowledge',
+      from: 'open',
+      to: 'acknowledged',
+      note: null,
+    });
+    a.writer.onTicket({
+      type: 'updated',
+      ticket: stale,
+      entries: stale.history.slice(-1),
+      firstEntry: stale.history.length - 1,
+    });
+    a.writer.onAlarm({ type: 'ack', ts: clock.t, alarm: { ...raised!.alarm, state: 'active-acknowledged' } });
+    await a.writer.drained();
+    expect(a.writer.stats().fenced).toBe(2);
+    const row = await viewRow(shared, 'view_tickets', ticketId);
+    expect(row.instance_id).toBe('gw-b');
+    expect(JSON.parse(row.body)).toMatchObject({ status: 'open' });
+    expect(JSON.parse((await viewRow(shared, 'view_alarms', alarmId)).body)).toMatchObject({
+      state: 'active-unacknowledged',
+    });
+    expect((await entries(shared, ticketId)).map((e) => e.action)).toEqual(
+      before.history.map((h) => h.action),
+    );
+
+    // The escalation carries on from level 1 on B, once; A's tick has nothing to escalate.
+    clock.t = T0 + 2 * HOUR + MIN;
+    expect(a.wo.tick()).toEqual([]);
+    b.wo.tick();
+    b.wo.tick();
+    expect(a.escalations).toEqual([1]);
+    expect(b.escalations).toEqual([2]);
+    // B's changes reach the view under its name, the trail continuing where A's ended.
+    b.alarms.ack(alarmId, 'li');
+    await b.writer.drained();
+    const trail = await entries(shared, ticketId);
+    expect(trail.map((e) => e.idx)).toEqual(trail.map((_, i) => i));
+    expect(trail.at(-1)).toMatchObject({ by: 'gw-b', action: 'escalate' });
+    expect(JSON.parse((await viewRow(shared, 'view_alarms', alarmId)).body)).toMatchObject({
+      state: 'active-acknowledged',
+      acknowledgedBy: 'li',
+    });
+    await a.stop();
+    await b.stop();
+  });
+
+  it("a restarted member takes its own records back from its local files, fresher than the view's copy", async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    const a = member(shared, 'gw-a', clock);
+    await a.start();
+    await a.records.adopt(shared.db, ALL);
+    const [raised] = a.apply([raise(T0)]);
+    const alarmId = raised!.alarm.id;
+    await a.writer.drained();
+    // Acknowledged just before a crash: in alarms.db, not yet in the view.
+    for (const off of a.offs) off();
+    a.alarms.ack(alarmId, 'li');
+    await a.writer.stop();
+
+    const again = member(shared, 'gw-a', clock, a.folder);
+    await again.start();
+    // Started in cluster mode it holds nothing until partitions are claimed.
+    expect(again.alarms.activeAlarms()).toEqual([]);
+    expect(again.wo.list({ status: 'open' })).toHaveLength(1);
+    expect(again.wo.health()).toMatchObject({ open: 0 });
+    await again.records.adopt(shared.db, [P]);
+    expect(again.alarms.get(alarmId)).toMatchObject({ state: 'active-acknowledged', acknowledgedBy: 'li' });
+    expect(again.records.health()).toMatchObject({ adoptedAlarms: 1, adoptedTickets: 1, fromLocal: 2 });
+    expect(again.wo.health()).toMatchObject({ open: 1 });
+    await again.stop();
+  });
+});
