@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { drained, notOnce, owned, spread, ViewTables, type ViewTicket } from '../fixtures/cluster.js';
+import { AUTH, drained, notOnce, owned, spread, ViewTables, type ViewTicket } from '../fixtures/cluster.js';
 import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -246,6 +246,21 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
         (r) => String(r.headers['idempotency-key']),
       ),
     ).toEqual({});
+
+    // The adopted alarm is the survivor's own now: acknowledged there, not forwarded, not refused.
+    const ack = await fetch(`${survivor.g.url}/api/alarms/${alarmId}/ack`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ note: 'after the takeover' }),
+    });
+    expect(ack.status, await ack.clone().text()).toBe(200);
+    expect(ack.headers.get('x-gateway-holder')).toBeNull();
+    await waitFor(
+      async () =>
+        (await view.alarms(SITE)).some((x) => x.id === alarmId && x.state === 'active-acknowledged'),
+      10_000,
+      'the acknowledgement in the view',
+    );
 
     // Every reading published is in InfluxDB, once (a point is a timestamp of the device's series).
     await waitFor(async () => (await points(device)) === times.length, 20_000, 'every reading in InfluxDB');
