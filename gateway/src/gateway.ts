@@ -188,8 +188,12 @@ export class Gateway extends GatewayParts {
         tickets: this.wo?.service,
         writer: view.writer,
         log: log.child({ module: 'cluster-records' }),
+        owns: cluster.owns,
+        owned: () => cluster.gate.ownedList(),
+        db: () => this.shared!.db,
       });
       records.evict();
+      if (this.wo) lifecycle.onStopped(this.wo.service.onChange(records.onTicket));
       cluster.attachRecords(records);
       await lifecycle.start(records);
     }

@@ -58,7 +58,14 @@ function raise(ts: number): Transition {
  * One cluster member's records side, as the composition root wires it: the alarm and work-order
  * services on their own SQLite files, the view writer hearing both, and the records mover.
  */
-function member(shared: SharedDb, id: string, clock: { t: number }, dir?: string) {
+function member(
+  shared: SharedDb,
+  id: string,
+  clock: { t: number },
+  dir?: string,
+  /** The partitions this member processes (for the sweep and for tickets made here). */
+  owned: Set<number> = new Set(ALL),
+) {
   const folder = dir ?? mkdtempSync(join(tmpdir(), `fgw-rec-${id}-`));
   if (!dir) dirs.push(folder);
   const adb = openDb(join(folder, 'alarms.db'), ALARM_MIGRATIONS);
@@ -90,7 +97,18 @@ function member(shared: SharedDb, id: string, clock: { t: number }, dir?: string
     alarms.onEvent(writer.onAlarm),
     wo.onChange(writer.onTicket),
   ];
-  const records = new PartitionRecords({ instanceId: id, partitionOf, alarms, tickets: wo, writer, log });
+  const records = new PartitionRecords({
+    instanceId: id,
+    partitionOf,
+    alarms,
+    tickets: wo,
+    writer,
+    log,
+    owns: (site, device) => owned.has(partitionOf(site, device)),
+    owned: () => [...owned],
+    db: () => shared.db,
+  });
+  offs.push(wo.onChange(records.onTicket));
   const escalations: number[] = [];
   wo.onChange((e) => {
     for (const h of e.entries) if (h.action === 'escalate') escalations.push(e.ticket.escalationLevel);
@@ -283,5 +301,41 @@ describe('cluster records move with the partition', () => {
     expect(again.records.health()).toMatchObject({ adoptedAlarms: 1, adoptedTickets: 1, fromLocal: 2 });
     expect(again.wo.health()).toMatchObject({ open: 1 });
     await again.stop();
+  });
+
+  it("a ticket made by hand on a member that does not own its device is taken by the owner's sweep; only the owner escalates it", async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    const a = member(shared, 'gw-a', clock, undefined, new Set(ALL.filter((p) => p !== P)));
+    const b = member(shared, 'gw-b', clock, undefined, new Set([P]));
+    await a.start();
+    await b.start();
+    await a.records.adopt(
+      shared.db,
+      ALL.filter((p) => p !== P),
+    );
+    await b.records.adopt(shared.db, [P]);
+    const t = a.wo.create(
+      { title: 'valve leaks', site: 'estate', device: 'tank-1', priority: 'critical' },
+      'li',
+    );
+    await new Promise((r) => setImmediate(r));
+    // A let go of it at once: it never escalates there.
+    expect(a.wo.health()).toMatchObject({ open: 0 });
+    await a.writer.drained();
+    expect(await viewRow(shared, 'view_tickets', t.id)).toMatchObject({ instance_id: 'gw-a', partition: P });
+    await b.records.sweep();
+    expect(await viewRow(shared, 'view_tickets', t.id)).toMatchObject({ instance_id: 'gw-b' });
+    expect(b.wo.get(t.id)?.history.map((h) => h.action)).toEqual(['create']);
+    // A second sweep finds nothing more to take.
+    await b.records.sweep();
+    expect(b.records.health()).toMatchObject({ adoptedTickets: 1 });
+    clock.t = T0 + 16 * MIN;
+    expect(a.wo.tick()).toEqual([]);
+    b.wo.tick();
+    expect(b.escalations).toEqual([1]);
+    expect(a.escalations).toEqual([]);
+    await a.stop();
+    await b.stop();
   });
 });

@@ -42,6 +42,18 @@ export interface PartitionRecordsOptions {
   log: Logger;
   /** How long an adoption waits for this instance's own queued changes first (default 5 s). */
   flushMs?: number;
+  /**
+   * Whether this instance processes a device's partition now. With it (and `owned`), a ticket made
+   * here for a device another member owns (by hand, preventive maintenance on the leader) is not held
+   * here, and the owner takes it over at its next sweep.
+   */
+  owns?: (site: string, device: string) => boolean;
+  /** The partitions this instance processes now (the sweep's scope). */
+  owned?: () => readonly number[];
+  /** How often the owner looks for records of its partitions held elsewhere (default 5 s; 0: never). */
+  sweepMs?: number;
+  /** The shared store's database (for the sweep). */
+  db?: () => Kysely<object>;
 }
 
 /** Ids per statement: PostgreSQL takes many parameters, but a bounded list keeps plans simple. */
@@ -60,7 +72,30 @@ export class PartitionRecords implements Component {
   readonly name = 'cluster records';
   private counts = { adoptedAlarms: 0, adoptedTickets: 0, fromLocal: 0, evictedAlarms: 0, evictedTickets: 0 };
 
+  private timer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  /** Tickets made here for a device another member owns: let go of after the turn that made them. */
+  private readonly strays = new Set<string>();
+  private lastError?: string;
+
   constructor(private readonly o: PartitionRecordsOptions) {}
+
+  /**
+   * A WorkOrderService change listener: a ticket created here for a device whose partition another
+   * member processes is let go of (at the end of this turn, outside the service's commit), so that
+   * exactly one instance escalates it: its partition's owner, which takes it at its next sweep.
+   */
+  onTicket = (e: { type: string; ticket: Ticket }): void => {
+    const owns = this.o.owns;
+    if (e.type !== 'created' || !owns || owns(e.ticket.site, e.ticket.device ?? '')) return;
+    if (this.strays.size === 0)
+      setImmediate(() => {
+        const ids = new Set(this.strays);
+        this.strays.clear();
+        this.counts.evictedTickets += this.o.tickets?.evict((t) => ids.has(t.id)).length ?? 0;
+      });
+    this.strays.add(e.ticket.id);
+  };
 
   /** Drops from the services what belongs to `parts` (every record when `parts` is undefined). */
   evict(parts?: ReadonlySet<number>): void {
@@ -79,36 +114,76 @@ export class PartitionRecords implements Component {
       );
   }
 
-  /** Nothing to start: the cluster member drives it (health shows what moved). */
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  /** The sweep (the cluster member drives everything else; health shows what moved). */
+  async start(): Promise<void> {
+    const every = this.o.sweepMs ?? 5000;
+    if (every <= 0 || !this.o.owned || !this.o.db) return;
+    this.timer = setInterval(() => {
+      this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
+    }, every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sweeping;
+  }
 
   health(): ComponentHealth {
+    if (this.lastError !== undefined)
+      return { state: 'degraded', detail: `records sweep: ${this.lastError}`, ...this.counts };
     return { state: 'ok', ...this.counts };
+  }
+
+  /**
+   * Takes the open records of the partitions processed here that another instance holds: made
+   * elsewhere for a device of ours, or copied by a restarted instance from its files after it lost
+   * the partition. Their holder does not act on them (it does not process their partition).
+   */
+  async sweep(): Promise<void> {
+    const parts = this.o.owned?.() ?? [];
+    if (parts.length === 0 || !this.o.db) return;
+    try {
+      await this.take(this.o.db(), parts, true);
+      this.lastError = undefined;
+    } catch (err) {
+      if (this.lastError === undefined)
+        this.o.log.warn({ err: (err as Error).message }, 'records sweep failed; tried again');
+      this.lastError = (err as Error).message;
+    }
   }
 
   /** Takes the open alarms and unclosed tickets of `parts` (see the class comment). */
   async adopt(db: Kysely<object>, parts: readonly number[]): Promise<void> {
     if (parts.length === 0) return;
-    const me = this.o.instanceId;
-    const v = db.withTables<ViewTables>();
     // A change of ours still queued (the start's resync of alarms.db among them) would otherwise
     // be written after the adoption and, the row then being ours, overwrite the adopted copy.
     await this.flush(this.o.flushMs ?? 5000);
-    await this.backfill(v);
+    await this.backfill(db.withTables<ViewTables>());
+    await this.take(db, parts, false);
+  }
+
+  /** The flip in the view, then the import; `foreign`: only records another instance holds. */
+  private async take(db: Kysely<object>, parts: readonly number[], foreign: boolean): Promise<void> {
+    const me = this.o.instanceId;
+    const v = db.withTables<ViewTables>();
     const got = await v.transaction().execute(async (tx) => {
-      const alarmRows = await tx
+      let qa = tx
         .selectFrom('view_alarms')
         .select(['id', 'instance_id'])
         .where('partition', 'in', parts)
-        .where('state', 'in', OPEN_ALARM_STATES)
-        .execute();
-      const ticketRows = await tx
+        .where('state', 'in', OPEN_ALARM_STATES);
+      let qt = tx
         .selectFrom('view_tickets')
         .select(['id', 'instance_id'])
         .where('partition', 'in', parts)
-        .where('status', '!=', 'closed')
-        .execute();
+        .where('status', '!=', 'closed');
+      if (foreign) {
+        qa = qa.where('instance_id', '!=', me);
+        qt = qt.where('instance_id', '!=', me);
+      }
+      const alarmRows = await qa.execute();
+      const ticketRows = await qt.execute();
       const prevOf = new Map([...alarmRows, ...ticketRows].map((r) => [r.id, r.instance_id]));
       const alarms: { id: string; prev: string; body: string }[] = [];
       for (const ids of chunks(alarmRows.map((r) => r.id))) {
