@@ -229,9 +229,15 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
     // Escalated exactly once: one entry in its audit trail, one in the live feed of all members
     // (a second member escalating too would have written its own change), one webhook.
     const esc = await escalations(ticket!.id);
-    expect(esc.map((e) => ({ level: e.body.data?.level, holder: e.instance_id }))).toEqual([
-      { level: 1, holder: survivor.id },
-    ]);
+    // At the response deadline set when the ticket was made (not restarted by the takeover).
+    expect(
+      esc.map((e) => ({
+        level: e.body.data?.level,
+        kind: e.body.data?.kind,
+        at: e.ts,
+        holder: e.instance_id,
+      })),
+    ).toEqual([{ level: 1, kind: 'response', at: tickets[0]!.response_due_at, holder: survivor.id }]);
     const fed = (await view.ticketChanges(ticket!.id)).flatMap((c) =>
       ((c.payload.entries as Array<{ action: string }> | undefined) ?? [])
         .filter((e) => e.action === 'escalate')
