@@ -158,7 +158,8 @@ export class PartitionRecords implements Component {
     if (parts.length === 0) return;
     // A change of ours still queued (the start's resync of alarms.db among them) would otherwise
     // be written after the adoption and, the row then being ours, overwrite the adopted copy.
-    await this.flush(this.o.flushMs ?? 5000);
+    if (!(await this.o.writer.flushed(this.o.flushMs ?? 5000)))
+      this.o.log.warn('taking partitions over while changes of ours still wait for the shared view');
     await this.backfill(db.withTables<ViewTables>());
     await this.take(db, parts, false);
   }
@@ -231,13 +232,19 @@ export class PartitionRecords implements Component {
       }
       return { alarms, tickets, trails };
     });
+    // A sweep that overlapped the loss of a partition: its records are not held here (the view names
+    // this instance until the next owner adopts them, which takes them whoever the view names).
+    const still = foreign ? new Set(this.o.owned?.() ?? []) : undefined;
+    const kept = (site: string, device: string | null) =>
+      still === undefined || still.has(this.o.partitionOf(site, device ?? ''));
     const alarms: Alarm[] = [];
     const ownActive: Alarm[] = [];
     for (const r of got.alarms) {
       // Ours in the view: alarms.db is at least as fresh as its copy.
       const local = r.prev === me ? this.o.alarms.stored(r.id) : undefined;
-      if (local) this.counts.fromLocal++;
       const a = local ?? (JSON.parse(r.body) as Alarm);
+      if (!kept(a.site, a.device)) continue;
+      if (local) this.counts.fromLocal++;
       alarms.push(a);
       if (local && (a.state === 'active-unacknowledged' || a.state === 'active-acknowledged'))
         ownActive.push(a);
@@ -245,10 +252,13 @@ export class PartitionRecords implements Component {
     const tickets: Ticket[] = [];
     for (const r of got.tickets) {
       const local = r.prev === me ? this.o.tickets?.stored(r.id) : undefined;
+      const t = local ?? {
+        ...(JSON.parse(r.body) as Omit<Ticket, 'history'>),
+        history: got.trails.get(r.id) ?? [],
+      };
+      if (!kept(t.site, t.device)) continue;
       if (local) this.counts.fromLocal++;
-      tickets.push(
-        local ?? { ...(JSON.parse(r.body) as Omit<Ticket, 'history'>), history: got.trails.get(r.id) ?? [] },
-      );
+      tickets.push(t);
     }
     this.o.alarms.adopt(alarms);
     this.o.tickets?.adopt(tickets);

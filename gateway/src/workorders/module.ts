@@ -114,9 +114,9 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
   );
   await lifecycle.start(service);
   // Cluster mode: what works from the cluster's shared inputs (preventive maintenance from the
-  // device list, the monthly report) runs on the leader only. Notification delivery and the
-  // escalation tick work on this member's own tickets and queue, which stay in its workorders.db
-  // until tickets move to PostgreSQL: each member runs them for its own (ADR 0150).
+  // device list, the monthly report) runs on the leader only. The escalation tick works on the
+  // tickets this member holds (those of the partitions it owns, ADR 0160) and notification delivery
+  // on the queue in its workorders.db: each member runs them for its own (ADR 0150).
   const lead = d.lead ?? ((c: Component) => c);
   await lifecycle.start(notifications);
   const maintenance = new MaintenancePlanner({
