@@ -112,7 +112,7 @@ describe('cluster: records move with the partition between processes', () => {
     );
     await waitFor(
       async () =>
-        true &&
+        Number((await health(b))['cluster records']!.adoptedAlarms) > 0 &&
         Number((await health(a)).alarms!.active) + Number((await health(b)).alarms!.active) === DEVICES,
       20_000,
       'b holds the alarms of its partitions, a the others',

@@ -212,6 +212,10 @@ describe('cluster records move with the partition', () => {
     expect(taken.nextResponseCheckAt).toBe(before.nextResponseCheckAt);
     expect(taken.history).toEqual(before.history);
     expect(b.alarms.activeAlarms().map((x) => x.id)).toEqual([alarmId]);
+    // Its history came along: the alarm's detail on B shows A's raise.
+    const fromA = a.alarms.history(alarmId).map((h) => h.type);
+    expect(fromA[0]).toBe('raise');
+    expect(b.alarms.history(alarmId).map((h) => h.type)).toEqual(fromA);
     expect(b.records.health()).toMatchObject({ adoptedAlarms: 1, adoptedTickets: 1, fromLocal: 0 });
 
     // The condition is still there: B's alarm service dedupes the repeated raise, no second ticket.
@@ -272,6 +276,10 @@ describe('cluster records move with the partition', () => {
       state: 'active-acknowledged',
       acknowledgedBy: 'li',
     });
+    expect(b.alarms.history(alarmId).map((h) => [h.type, h.user])).toEqual([
+      ...fromA.map((t) => [t, null]),
+      ['ack', 'li'],
+    ]);
     await a.stop();
     await b.stop();
   });

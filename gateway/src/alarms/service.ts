@@ -262,13 +262,19 @@ export class AlarmService implements Component {
   /**
    * Cluster mode (ADR 0160): takes open alarms, same ids, from the previous holder of their
    * partition (the shared view's copy) or from alarms.db: stored here and held in memory, so that a
-   * repeated raise of the condition finds the active alarm and an ack is taken here.
+   * repeated raise of the condition finds the active alarm and an ack is taken here. `history`:
+   * the events of those taken from another holder (the shared view's copy), by alarm id.
    */
-  adopt(list: readonly Alarm[]): void {
+  adopt(list: readonly Alarm[], history?: ReadonlyMap<string, readonly AlarmEvent[]>): void {
     if (list.length === 0) return;
     this.flush();
     this.store.tx(() => {
-      for (const a of list) this.store.saveAlarm(a);
+      for (const a of list) {
+        this.store.saveAlarm(a);
+        // Its history from the previous holder: what `GET /api/alarms/:id` shows here from now on.
+        const h = history?.get(a.id);
+        if (h) this.store.replaceEvents(a.id, h);
+      }
     });
     for (const x of list) {
       this.away.delete(x.id);

@@ -236,6 +236,15 @@ export class AlarmStore {
     );
   }
 
+  /**
+   * An alarm's whole history as taken over from another cluster instance (ADR 0160): this file's
+   * older lines of it, from an earlier time it held the alarm, are replaced.
+   */
+  replaceEvents(alarmId: string, events: readonly AlarmEvent[]): void {
+    this.db.prepare('DELETE FROM alarm_events WHERE alarm_id = ?').run(alarmId);
+    for (const e of events) this.saveEvent(e);
+  }
+
   saveIncident(i: Incident): void {
     this.upsertIncident.run(i);
   }

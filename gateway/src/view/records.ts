@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { Alarm } from '../alarms/types.js';
+import type { Alarm, AlarmEvent, AlarmEventType } from '../alarms/types.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { HistoryEntry, Ticket } from '../workorders/types.js';
 import type { ViewTables } from './tables.js';
+import type { AlarmHistoryRow } from './types.js';
 
 /** Alarm states that are not final: the alarm still changes (cleared-unacknowledged waits for an ack). */
 export const OPEN_ALARM_STATES = ['active-unacknowledged', 'active-acknowledged', 'cleared-unacknowledged'];
@@ -11,7 +12,7 @@ export const OPEN_ALARM_STATES = ['active-unacknowledged', 'active-acknowledged'
 /** What moving records needs of the alarm service (AlarmService). */
 export interface AlarmHolder {
   evict(which: (a: Alarm) => boolean): Alarm[];
-  adopt(list: readonly Alarm[]): void;
+  adopt(list: readonly Alarm[], history?: ReadonlyMap<string, readonly AlarmEvent[]>): void;
   /** alarms.db's copy, whatever the service holds in memory. */
   stored(id: string): Alarm | undefined;
 }
@@ -230,7 +231,22 @@ export class PartitionRecords implements Component {
           list.push(JSON.parse(r.body) as HistoryEntry);
         }
       }
-      return { alarms, tickets, trails };
+      // The events of the alarms taken from another instance: their history on this instance.
+      const events = new Map<string, AlarmHistoryRow[]>();
+      for (const ids of chunks(alarms.filter((a) => a.prev !== me).map((a) => a.id))) {
+        const rows = await tx
+          .selectFrom('view_alarm_events')
+          .select(['alarm_id', 'body'])
+          .where('alarm_id', 'in', ids)
+          .orderBy('ts')
+          .orderBy('change_seq')
+          .execute();
+        for (const r of rows)
+          (events.get(r.alarm_id) ?? events.set(r.alarm_id, []).get(r.alarm_id)!).push(
+            JSON.parse(r.body) as AlarmHistoryRow,
+          );
+      }
+      return { alarms, tickets, trails, events };
     });
     // A sweep that overlapped the loss of a partition: its records are not held here (the view names
     // this instance until the next owner adopts them, which takes them whoever the view names).
@@ -260,7 +276,16 @@ export class PartitionRecords implements Component {
       if (local) this.counts.fromLocal++;
       tickets.push(t);
     }
-    this.o.alarms.adopt(alarms);
+    const history = new Map<string, AlarmEvent[]>();
+    for (const a of alarms) {
+      const rows = got.events.get(a.id);
+      if (rows)
+        history.set(
+          a.id,
+          rows.map((h) => eventOf(a, h)),
+        );
+    }
+    this.o.alarms.adopt(alarms, history);
     this.o.tickets?.adopt(tickets);
     // An alarm of ours whose ticket a power cut took gets it now (what reconcileAlarms did at start
     // before cluster mode); alarms from another holder had their ticket made there.
@@ -305,6 +330,25 @@ export class PartitionRecords implements Component {
       await v.updateTable('view_tickets').set({ partition: p }).where('id', '=', t.id).execute();
     }
   }
+}
+
+/** A line of the view's alarm history as the alarm store records an event (its value: the alarm's latest). */
+function eventOf(a: Alarm, h: AlarmHistoryRow): AlarmEvent {
+  const e: AlarmEvent = {
+    type: h.type as AlarmEventType,
+    ts: h.ts,
+    alarm: {
+      ...a,
+      severity: h.severity as Alarm['severity'],
+      state: h.state as Alarm['state'],
+      shelved: h.shelved === 1,
+      suppressed: h.suppressed === 1,
+    },
+  };
+  if (h.user !== null) e.user = h.user;
+  if (h.userSubject !== null) e.userSubject = h.userSubject;
+  if (h.note !== null) e.note = h.note;
+  return e;
 }
 
 function* chunks(ids: readonly string[]): Generator<string[]> {
