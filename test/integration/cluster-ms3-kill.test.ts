@@ -267,6 +267,15 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
       10_000,
       'the acknowledgement in the view',
     );
+    // Its detail on the survivor: one raise (the victim's, before the kill), then the ack (besides
+    // its grouping into an incident).
+    const detail = (await (
+      await fetch(`${survivor.g.url}/api/alarms/${alarmId}`, { headers: AUTH })
+    ).json()) as { history: Array<{ type: string }> };
+    expect(detail.history.map((h) => h.type).filter((t) => t === 'raise' || t === 'ack')).toEqual([
+      'raise',
+      'ack',
+    ]);
 
     // Every reading published is in InfluxDB, once (a point is a timestamp of the device's series).
     await waitFor(async () => (await points(device)) === times.length, 20_000, 'every reading in InfluxDB');
