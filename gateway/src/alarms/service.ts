@@ -281,7 +281,16 @@ export class AlarmService implements Component {
       if (x.state === 'cleared') continue;
       const a = { ...x };
       this.open.set(a.id, a);
-      if (isActive(a)) this.active.set(activeKey(a.site, a.device, a.rule), a);
+      if (!isActive(a)) continue;
+      const key = activeKey(a.site, a.device, a.rule);
+      const cur = this.active.get(key);
+      // Two active alarms of one condition (a crash lost one from the copy and the condition was
+      // raised again, ADR 0160): the one held here stays the condition's; the other is listed open.
+      if (cur && cur.id !== a.id) {
+        this.log?.warn({ kept: cur.id, other: a.id, key }, 'adopted a second active alarm of one condition');
+        continue;
+      }
+      this.active.set(key, a);
     }
   }
 

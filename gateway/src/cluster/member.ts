@@ -286,7 +286,8 @@ export class ClusterMember implements Component {
     const tag = Date.now();
     this.sample(tag);
     const until = tag + waitMs;
-    // The records' last changes in the shared view before the leases go: the next owner adopts them from there.
+    // The records' last changes into the shared view before the leases go: the next owner
+    // adopts them from there (ADR 0160).
     await this.d.records?.flush(waitMs);
     while (this.d.watermark.value < tag && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 100));
