@@ -6,7 +6,14 @@ import type { Component, ComponentHealth } from '../core/types.js';
 import { EPOCH_MS } from '../storage/sql/columns.js';
 import type { SharedMigration } from '../storage/sql/migrations.js';
 import { hashToken, type Role, type TokenBackend, type TokenRecord, type TokenStore } from './auth.js';
-import { TokenDb, TokenError, type TokenAdmin, type TokenInfo, type TokenRow } from './token-db.js';
+import {
+  TokenDb,
+  TokenError,
+  tokenInfos,
+  type TokenAdmin,
+  type TokenInfo,
+  type TokenRow,
+} from './token-db.js';
 
 /** The shared table of API tokens: the columns of tokens.db, so a local token is copied as it is. */
 export type SharedTokenTables = { api_tokens: TokenRow };
@@ -126,42 +133,7 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
       .orderBy('created_at')
       .orderBy('name')
       .execute();
-    const now = this.now();
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const fromConfig: TokenInfo[] = this.deps.configTokens().map((t) => ({
-      name: t.name,
-      role: t.role,
-      source: 'config',
-      createdAt: null,
-      createdBy: null,
-      createdBySubject: null,
-      expiresAt: null,
-      // The config's tokens have no row: their use is known on this instance only.
-      lastUsed: iso(this.lastUsed.get(t.name) ?? null),
-      revoked: false,
-      revokedAt: null,
-      revokedBy: null,
-      revokedBySubject: null,
-      expired: false,
-    }));
-    return [
-      ...fromConfig,
-      ...rows.map((r): TokenInfo => ({
-        name: r.name,
-        role: r.role,
-        source: 'api',
-        createdAt: iso(r.created_at),
-        createdBy: r.created_by,
-        createdBySubject: r.created_by_subject,
-        expiresAt: iso(r.expires_at),
-        lastUsed: iso(Math.max(r.last_used_at ?? 0, this.lastUsed.get(r.name) ?? 0) || null),
-        revoked: r.revoked_at !== null,
-        revokedAt: iso(r.revoked_at),
-        revokedBy: r.revoked_by,
-        revokedBySubject: r.revoked_by_subject,
-        expired: r.expires_at !== null && r.expires_at <= now,
-      })),
-    ];
+    return tokenInfos(this.deps.configTokens(), rows, this.lastUsed, this.now());
   }
 
   async create(

@@ -87,6 +87,52 @@ export interface TokenRow {
   revoked_by_subject: string | null;
 }
 
+/**
+ * The admin API's list: the config's tokens (no row; their use known on this instance only), then
+ * the stored ones, each with the later of its stored and its not yet written last use.
+ */
+export function tokenInfos(
+  configTokens: readonly { name: string; role: Role }[],
+  rows: readonly TokenRow[],
+  lastUsed: ReadonlyMap<string, number>,
+  now: number,
+): TokenInfo[] {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const fromConfig = configTokens.map((t): TokenInfo => ({
+    name: t.name,
+    role: t.role,
+    source: 'config',
+    createdAt: null,
+    createdBy: null,
+    createdBySubject: null,
+    expiresAt: null,
+    lastUsed: iso(lastUsed.get(t.name) ?? null),
+    revoked: false,
+    revokedAt: null,
+    revokedBy: null,
+    revokedBySubject: null,
+    expired: false,
+  }));
+  return [
+    ...fromConfig,
+    ...rows.map((r): TokenInfo => ({
+      name: r.name,
+      role: r.role,
+      source: 'api',
+      createdAt: iso(r.created_at),
+      createdBy: r.created_by,
+      createdBySubject: r.created_by_subject,
+      expiresAt: iso(r.expires_at),
+      lastUsed: iso(Math.max(r.last_used_at ?? 0, lastUsed.get(r.name) ?? 0) || null),
+      revoked: r.revoked_at !== null,
+      revokedAt: iso(r.revoked_at),
+      revokedBy: r.revoked_by,
+      revokedBySubject: r.revoked_by_subject,
+      expired: r.expires_at !== null && r.expires_at <= now,
+    })),
+  ];
+}
+
 export interface TokenDbDeps {
   /** `tokens.db` in the data directory. */
   file: string;
@@ -139,41 +185,7 @@ export class TokenDb implements Component, TokenAdmin {
   }
 
   list(): TokenInfo[] {
-    const now = this.now();
-    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-    const fromConfig: TokenInfo[] = this.deps.configTokens().map((t) => ({
-      name: t.name,
-      role: t.role,
-      source: 'config',
-      createdAt: null,
-      createdBy: null,
-      createdBySubject: null,
-      expiresAt: null,
-      lastUsed: iso(this.lastUsed.get(t.name) ?? null),
-      revoked: false,
-      revokedAt: null,
-      revokedBy: null,
-      revokedBySubject: null,
-      expired: false,
-    }));
-    return [
-      ...fromConfig,
-      ...this.rows().map((r): TokenInfo => ({
-        name: r.name,
-        role: r.role,
-        source: 'api',
-        createdAt: iso(r.created_at),
-        createdBy: r.created_by,
-        createdBySubject: r.created_by_subject,
-        expiresAt: iso(r.expires_at),
-        lastUsed: iso(Math.max(r.last_used_at ?? 0, this.lastUsed.get(r.name) ?? 0) || null),
-        revoked: r.revoked_at !== null,
-        revokedAt: iso(r.revoked_at),
-        revokedBy: r.revoked_by,
-        revokedBySubject: r.revoked_by_subject,
-        expired: r.expires_at !== null && r.expires_at <= now,
-      })),
-    ];
+    return tokenInfos(this.deps.configTokens(), this.rows(), this.lastUsed, this.now());
   }
 
   /** A new token; the secret is returned this once and never stored. */
