@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
+import { memberConfig } from '../fixtures/cluster.js';
 import { ADMIN_TOKEN, spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -98,18 +99,15 @@ describe('cluster: device state moves with the partition', () => {
     const dataDir = mkdtempSync(join(tmpdir(), `fgw-${instanceId}-`));
     dirs.push(dataDir);
     const p = await spawnGateway({
-      dataDir,
-      storage: { postgres: pg.url },
-      cluster: { instanceId, partitions: PARTITIONS, failoverMs: FAILOVER_MS },
-      mqtt: { url: mosq.url, keepaliveSec: 5 },
-      influx: {
-        api: 'v1',
-        url: influx.url,
-        db: 'facility',
-        flushIntervalMs: 100,
-        retry: { minMs: 100, maxMs: 500 },
-      },
-      alarms: { tickMs: 200 },
+      ...memberConfig({
+        instanceId,
+        dataDir,
+        postgres: pg.url,
+        mqtt: mosq.url,
+        influx: influx.url,
+        partitions: PARTITIONS,
+        failoverMs: FAILOVER_MS,
+      }),
       workorders: { enabled: false },
       rules: {
         custom: [

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { drained, notOnce, owned, spread, ViewTables } from '../fixtures/cluster.js';
+import {
+  drained,
+  notOnce,
+  owned,
+  spread,
+  ViewTables,
+  cmmsWebhook,
+  memberConfig,
+} from '../fixtures/cluster.js';
 import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -67,31 +75,17 @@ describe('cluster: one alarm and one ticket per condition while members come and
       dirs.set(instanceId, dataDir);
     }
     const p = await spawnGateway({
-      dataDir,
-      storage: { postgres: pg.url },
-      cluster: { instanceId, partitions: PARTITIONS, failoverMs: FAILOVER_MS },
-      mqtt: { url: mosq.url, keepaliveSec: 5 },
-      influx: {
-        api: 'v1',
-        url: influx.url,
-        db: 'facility',
-        flushIntervalMs: 100,
-        retry: { minMs: 100, maxMs: 500 },
-      },
-      alarms: { tickMs: 200 },
+      ...memberConfig({
+        instanceId,
+        dataDir,
+        postgres: pg.url,
+        mqtt: mosq.url,
+        influx: influx.url,
+        partitions: PARTITIONS,
+        failoverMs: FAILOVER_MS,
+      }),
       workorders: { tickMs: 500 },
-      notifications: {
-        pollMs: 200,
-        webhooks: [
-          {
-            name: 'cmms',
-            url: receiver.url,
-            secret: SECRET,
-            events: ['ticket.created', 'ticket.escalated'],
-            retry: { minMs: 100, maxMs: 400 },
-          },
-        ],
-      },
+      notifications: cmmsWebhook(receiver.url, SECRET),
     });
     procs.set(instanceId, p);
     return p;

@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { AUTH, drained, notOnce, owned, spread, ViewTables, type ViewTicket } from '../fixtures/cluster.js';
+import {
+  AUTH,
+  drained,
+  notOnce,
+  owned,
+  spread,
+  ViewTables,
+  type ViewTicket,
+  cmmsWebhook,
+  memberConfig,
+} from '../fixtures/cluster.js';
 import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -66,34 +76,20 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
     const dataDir = mkdtempSync(join(tmpdir(), `fgw-ms3-${instanceId}-`));
     dirs.push(dataDir);
     const p = await spawnGateway({
-      dataDir,
-      storage: { postgres: pg.url },
-      cluster: { instanceId, partitions: PARTITIONS, failoverMs: FAILOVER_MS },
-      mqtt: { url: mosq.url, keepaliveSec: 5 },
-      influx: {
-        api: 'v1',
-        url: influx.url,
-        db: 'facility',
-        flushIntervalMs: 100,
-        retry: { minMs: 100, maxMs: 500 },
-      },
-      alarms: { tickMs: 200 },
+      ...memberConfig({
+        instanceId,
+        dataDir,
+        postgres: pg.url,
+        mqtt: mosq.url,
+        influx: influx.url,
+        partitions: PARTITIONS,
+        failoverMs: FAILOVER_MS,
+      }),
       workorders: {
         tickMs: 200,
         sla: { critical: { respondMin: RESPOND_MIN, escalateEveryMin: ESCALATE_EVERY_MIN } },
       },
-      notifications: {
-        pollMs: 200,
-        webhooks: [
-          {
-            name: 'cmms',
-            url: receiver.url,
-            secret: SECRET,
-            events: ['ticket.created', 'ticket.escalated'],
-            retry: { minMs: 100, maxMs: 400 },
-          },
-        ],
-      },
+      notifications: cmmsWebhook(receiver.url, SECRET),
     });
     procs.set(instanceId, p);
     return p;
