@@ -519,4 +519,29 @@ describe('cluster records move with the partition', () => {
     expect(await openInView(shared)).toEqual({ alarms: [first.id], tickets: [kept.id] });
     for (const m of [a, b]) await m.stop();
   });
+
+  it('an adopted alarm whose shelf does not run on the new holder is released there without a second ticket', async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    let seq = 0;
+    const numbers = { next: () => ++seq };
+    const a = member(shared, 'gw-a', clock, undefined, new Set(ALL), false, numbers);
+    const b = member(shared, 'gw-b', clock, undefined, new Set(ALL), false, numbers);
+    await a.start();
+    await b.start();
+    await a.records.adopt(shared.db, ALL);
+    const [raised] = a.apply([raise(T0)]);
+    const ticketId = a.wo.list({})[0]!.id;
+    // Shelved on A (a shelf B never heard of), then handed over.
+    a.alarms.shelve({ device: 'tank-1', untilMs: T0 + HOUR, user: 'eve', reason: 'sensor swap' });
+    a.records.evict(new Set([P]));
+    await a.records.flush(5000);
+    await b.records.adopt(shared.db, [P]);
+    await new Promise((r) => setImmediate(r));
+    expect(b.alarms.get(raised!.alarm.id)).toMatchObject({ shelved: false });
+    // The `unshelve` met the adopted ticket, which already stands for the alarm: no second one.
+    expect(b.wo.list({}).map((t) => t.id)).toEqual([ticketId]);
+    await a.stop();
+    await b.stop();
+  });
 });
