@@ -324,7 +324,12 @@ export class PartitionRecords implements Component {
     // owner raised it again): the alarms closed the later one; its ticket goes into the kept one's.
     if (dups.length > 0) {
       this.counts.duplicateAlarms += dups.length;
-      this.counts.mergedTickets += this.o.tickets?.mergeDuplicates(dups) ?? 0;
+      try {
+        this.counts.mergedTickets += this.o.tickets?.mergeDuplicates(dups) ?? 0;
+      } catch (err) {
+        // The take stands (the alarms are moved and closed); the second ticket stays listed open.
+        this.o.log.error({ err, alarms: dups.map((d) => d.duplicate.id) }, 'duplicate tickets not merged');
+      }
     }
     const closed = new Set(dups.map((d) => d.duplicate.id));
     // An alarm of ours whose ticket a power cut took gets it now (what reconcileAlarms did at start
