@@ -67,6 +67,8 @@ function member(
   owned: Set<number> = new Set(ALL),
   /** Whether its takes check its leases in cluster_partitions (as the composition root wires it). */
   leases = false,
+  /** Ticket numbers shared by the members (the cluster's numbering: unique across members). */
+  numbers?: { next(): number },
 ) {
   const folder = dir ?? mkdtempSync(join(tmpdir(), `fgw-rec-${id}-`));
   if (!dir) dirs.push(folder);
@@ -86,6 +88,7 @@ function member(
       contacts: [{ name: 'on-call' }, { name: 'supervisor' }, { name: 'manager' }],
     }),
     now: () => clock.t,
+    ...(numbers ? { numbers } : {}),
   });
   const writer = new ViewWriter({
     instanceId: id,
@@ -392,6 +395,152 @@ describe('cluster records move with the partition', () => {
     // B's own sweep has nothing foreign to take and leaves its alarm as it is.
     await b.records.sweep();
     expect(b.alarms.get(alarmId)).toMatchObject({ state: 'active-acknowledged' });
+    await a.stop();
+    await b.stop();
+  });
+
+  /**
+   * ADR 0160 addendum (issue 15, review F3): A, cut off from PostgreSQL, raised alarm #1 and ticket #1
+   * while B, the next owner, raised the condition again (#2). When both copies are in the view, the
+   * member taking p keeps one alarm and one unclosed ticket; the other is closed with a pointer.
+   */
+  const duplicates = async (shared: SharedDb, clock: { t: number }, owner: Set<number>) => {
+    let seq = 0;
+    const numbers = { next: () => ++seq };
+    const a = member(shared, 'gw-a', clock, undefined, new Set(ALL), false, numbers);
+    const b = member(shared, 'gw-b', clock, undefined, owner, false, numbers);
+    await a.start();
+    await b.start();
+    // Each raises the condition while holding nothing the other wrote: two alarms, two tickets.
+    const [first] = a.apply([raise(T0)]);
+    clock.t = T0 + MIN;
+    const [later] = b.apply([raise(T0 + MIN)]);
+    const kept = a.wo.list({})[0]!;
+    const dup = b.wo.list({})[0]!;
+    b.wo.act(dup.id, { action: 'acknowledge', actor: 'li' });
+    await a.writer.drained();
+    await b.writer.drained();
+    return { a, b, first: first!.alarm, later: later!.alarm, kept, dup };
+  };
+
+  const openInView = async (shared: SharedDb) => {
+    const v = shared.db.withTables<ViewTables>();
+    const alarms = await v
+      .selectFrom('view_alarms')
+      .select('id')
+      .where('partition', '=', P)
+      .where('state', 'in', ['active-unacknowledged', 'active-acknowledged', 'cleared-unacknowledged'])
+      .execute();
+    const tickets = await v
+      .selectFrom('view_tickets')
+      .select('id')
+      .where('partition', '=', P)
+      .where('status', '!=', 'closed')
+      .execute();
+    return { alarms: alarms.map((r) => r.id), tickets: tickets.map((r) => r.id) };
+  };
+
+  it('two active alarms and two tickets of one condition adopted together: one alarm and one ticket stay open, the others point at them, in the view too', async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    const { a, b, first, later, kept, dup } = await duplicates(shared, clock, new Set(ALL));
+    expect((await openInView(shared)).alarms).toHaveLength(2);
+    const c = member(shared, 'gw-c', clock);
+    await c.start();
+    clock.t = T0 + 2 * MIN;
+    await c.records.adopt(shared.db, [P]);
+
+    // The alarm raised first stays the condition's; the later one is closed as its duplicate.
+    expect(c.alarms.activeAlarms().map((x) => x.id)).toEqual([first.id]);
+    expect(c.alarms.get(later.id)).toMatchObject({ state: 'cleared', ackNote: `duplicate of ${first.id}` });
+    expect(c.alarms.history(later.id).at(-1)).toMatchObject({
+      type: 'duplicate',
+      user: 'system',
+      note: `duplicate of ${first.id}`,
+    });
+    // Its ticket is closed into the kept alarm's, which now lists both alarms.
+    expect(
+      c.wo
+        .list({})
+        .filter((t) => t.status !== 'closed')
+        .map((t) => t.id),
+    ).toEqual([kept.id]);
+    expect(c.wo.get(dup.id)!.history.at(-1)).toMatchObject({
+      actor: 'system',
+      action: 'merge',
+      from: 'acknowledged',
+      to: 'closed',
+      data: { into: kept.id },
+    });
+    expect(c.wo.get(kept.id)!.alarmIds).toEqual([first.id, later.id]);
+    expect(c.records.health()).toMatchObject({ duplicateAlarms: 1, mergedTickets: 1 });
+
+    // The view shows the same: one open alarm, one unclosed ticket, the pointers in the trails.
+    await c.writer.drained();
+    expect(c.writer.stats().fenced).toBe(0);
+    expect(await openInView(shared)).toEqual({ alarms: [first.id], tickets: [kept.id] });
+    expect(JSON.parse((await viewRow(shared, 'view_alarms', later.id)).body)).toMatchObject({
+      state: 'cleared',
+      ackNote: `duplicate of ${first.id}`,
+    });
+    const events = await shared.db
+      .withTables<ViewTables>()
+      .selectFrom('view_alarm_events')
+      .select('body')
+      .where('alarm_id', '=', later.id)
+      .orderBy('ts')
+      .execute();
+    expect(events.map((r) => (JSON.parse(r.body) as { type: string }).type).at(-1)).toBe('duplicate');
+    expect(JSON.parse((await viewRow(shared, 'view_tickets', dup.id)).body)).toMatchObject({
+      status: 'closed',
+    });
+    expect((await entries(shared, dup.id)).at(-1)).toMatchObject({ by: 'gw-c', action: 'merge' });
+    expect((await entries(shared, kept.id)).at(-1)).toMatchObject({ by: 'gw-c', action: 'duplicate-merged' });
+
+    // Only the kept ticket escalates; taking p again finds nothing more to merge.
+    clock.t = T0 + 16 * MIN;
+    expect(c.wo.tick().map((e) => e.ticket.id)).toEqual([kept.id]);
+    await c.records.sweep();
+    expect(c.records.health()).toMatchObject({ duplicateAlarms: 1, mergedTickets: 1 });
+    for (const m of [a, b, c]) await m.stop();
+  });
+
+  it("the owner's sweep finds the cut-off member's earlier alarm beside its own: its own later one is closed as the duplicate", async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    const { a, b, first, later, kept, dup } = await duplicates(shared, clock, new Set([P]));
+    clock.t = T0 + 2 * MIN;
+    await b.records.sweep();
+    expect(b.alarms.activeAlarms().map((x) => x.id)).toEqual([first.id]);
+    expect(b.alarms.get(later.id)).toMatchObject({ state: 'cleared' });
+    expect(b.wo.get(dup.id)).toMatchObject({ status: 'closed' });
+    expect(b.wo.get(kept.id)!.history.at(-1)).toMatchObject({ action: 'duplicate-merged' });
+    await b.writer.drained();
+    expect(await openInView(shared)).toEqual({ alarms: [first.id], tickets: [kept.id] });
+    for (const m of [a, b]) await m.stop();
+  });
+
+  it('an adopted alarm whose shelf does not run on the new holder is released there without a second ticket', async () => {
+    const shared = await fx.postgres(`records_${++n}`);
+    const clock = { t: T0 };
+    let seq = 0;
+    const numbers = { next: () => ++seq };
+    const a = member(shared, 'gw-a', clock, undefined, new Set(ALL), false, numbers);
+    const b = member(shared, 'gw-b', clock, undefined, new Set(ALL), false, numbers);
+    await a.start();
+    await b.start();
+    await a.records.adopt(shared.db, ALL);
+    const [raised] = a.apply([raise(T0)]);
+    const ticketId = a.wo.list({})[0]!.id;
+    // Shelved on A (a shelf B never heard of), then handed over.
+    a.alarms.shelve({ device: 'tank-1', untilMs: T0 + HOUR, user: 'eve', reason: 'sensor swap' });
+    a.records.evict(new Set([P]));
+    await a.records.flush(5000);
+    await b.records.adopt(shared.db, [P]);
+    await new Promise((r) => setImmediate(r));
+    expect(b.alarms.get(raised!.alarm.id)).toMatchObject({ shelved: false });
+    // The `unshelve` met the adopted ticket, which already stands for the alarm: no second one.
+    expect(b.wo.list({}).map((t) => t.id)).toEqual([ticketId]);
     await a.stop();
     await b.stop();
   });

@@ -40,10 +40,16 @@ function alarms() {
   return new AlarmService({ db, config: alarmsSchema.parse({}), now: () => T0, newId: () => `x${++n}` });
 }
 
-function workorders(clock = { t: T0 }) {
+/** `numbers`: the cluster's numbering (unique across members), as in cluster mode. */
+function workorders(clock = { t: T0 }, numbers?: { next(): number }) {
   const db = openDb(':memory:', WORKORDER_MIGRATIONS);
   dbs.push(db);
-  return new WorkOrderService({ db, config: workordersSchema.parse({}), now: () => clock.t });
+  return new WorkOrderService({
+    db,
+    config: workordersSchema.parse({}),
+    now: () => clock.t,
+    ...(numbers ? { numbers } : {}),
+  });
 }
 
 /**
@@ -139,5 +145,100 @@ describe('work-order service: evict and adopt', () => {
     a.adopt([b.get(copy.id)!]);
     expect(a.stored(copy.id)!.history).toHaveLength(copy.history.length + 1);
     expect(a.list({})).toHaveLength(1);
+  });
+});
+
+/**
+ * One condition, one alarm, one ticket after an adoption (ADR 0160 addendum): a member cut off from
+ * PostgreSQL raised alarm #1 and ticket #1 while the next owner raised #2 and ticket #2.
+ */
+describe('duplicates of one condition met on adoption', () => {
+  it('two active alarms of one condition adopted: the one raised first stays, the other is closed as its duplicate', async () => {
+    const svc = alarms();
+    await svc.start();
+    const events: string[] = [];
+    svc.onEvent((e) => events.push(`${e.type}:${e.alarm.id}:${e.user ?? ''}:${e.note ?? ''}`));
+    const first = testAlarm({ id: 'z-first', raisedAt: T0 });
+    const later = testAlarm({ id: 'a-later', raisedAt: T0 + MIN });
+    // The later one first in the list: the choice goes by raise time, not by order or id.
+    const dups = svc.adopt([later, first]);
+    expect(dups.map((d) => [d.duplicate.id, d.kept.id])).toEqual([['a-later', 'z-first']]);
+    expect(svc.activeAlarms().map((a) => a.id)).toEqual(['z-first']);
+    expect(svc.get('a-later')).toMatchObject({
+      state: 'cleared',
+      acknowledgedBy: 'system',
+      ackNote: 'duplicate of z-first',
+    });
+    expect(events).toEqual(['duplicate:a-later:system:duplicate of z-first']);
+    expect(svc.history('a-later').map((h) => h.type)).toEqual(['duplicate']);
+    expect(svc.health()).toMatchObject({ active: 1, open: 1 });
+  });
+
+  it('an alarm held here raised after the adopted one is the duplicate; one raised before stays', async () => {
+    const svc = alarms();
+    await svc.start();
+    const [mine] = svc.apply([raise('tank-1', T0 + MIN)]);
+    const older = testAlarm({ id: 'older', site: 'estate', device: 'tank-1', rule: 'serverroom.smoke' });
+    older.raisedAt = T0;
+    expect(svc.adopt([older]).map((d) => d.duplicate.id)).toEqual([mine!.alarm.id]);
+    expect(svc.activeAlarms().map((a) => a.id)).toEqual(['older']);
+    expect(svc.get(mine!.alarm.id)).toMatchObject({ state: 'cleared' });
+    // The other way round: the adopted one is later, the one held here stays.
+    const newer = testAlarm({
+      id: 'newer',
+      device: 'tank-1',
+      rule: 'serverroom.smoke',
+      raisedAt: T0 + 2 * MIN,
+    });
+    expect(svc.adopt([newer]).map((d) => [d.duplicate.id, d.kept.id])).toEqual([['newer', 'older']]);
+    expect(svc.activeAlarms().map((a) => a.id)).toEqual(['older']);
+  });
+
+  it("the duplicate's ticket is merged into the kept alarm's: one unclosed ticket, the other closed by system with the pointer", async () => {
+    const clock = { t: T0 };
+    let seq = 0;
+    const numbers = { next: () => ++seq };
+    const first = testAlarm({ id: 'al-1', raisedAt: T0 });
+    const later = testAlarm({ id: 'al-2', raisedAt: T0 + MIN });
+    // Each raised on its own member: two tickets of one condition.
+    const a = workorders(clock, numbers);
+    void a.start();
+    a.applyAlarmEvents([{ type: 'raise', ts: T0, alarm: first }]);
+    const b = workorders(clock, numbers);
+    void b.start();
+    clock.t = T0 + MIN;
+    b.applyAlarmEvents([{ type: 'raise', ts: T0 + MIN, alarm: later }]);
+    b.act(b.list({})[0]!.id, { action: 'acknowledge', actor: 'li' });
+    const [kept] = a.list({});
+    const [dup] = b.list({});
+
+    const c = workorders(clock);
+    void c.start();
+    c.adopt([b.get(dup!.id)!, a.get(kept!.id)!]);
+    clock.t = T0 + 2 * MIN;
+    expect(c.mergeDuplicates([{ duplicate: later, kept: first }])).toBe(1);
+    const closed = c.get(dup!.id)!;
+    expect(closed.status).toBe('closed');
+    expect(closed.history.at(-1)).toMatchObject({
+      actor: 'system',
+      action: 'merge',
+      from: 'acknowledged',
+      to: 'closed',
+      data: { into: kept!.id, alarmId: 'al-2', keptAlarmId: 'al-1' },
+    });
+    const into = c.get(kept!.id)!;
+    expect(into.status).toBe('open');
+    expect(into.alarmIds).toEqual(['al-1', 'al-2']);
+    expect(into.history.at(-1)).toMatchObject({
+      action: 'duplicate-merged',
+      data: { ticket: dup!.id, status: 'acknowledged' },
+    });
+    expect(c.list({ status: 'open' }).map((t) => t.id)).toEqual([kept!.id]);
+    // The closed one escalates no more: only the kept ticket misses its response deadline.
+    clock.t = T0 + 16 * MIN;
+    expect(c.tick().map((e) => e.ticket.id)).toEqual([kept!.id]);
+    // Asked again (a second adoption of the same pair): nothing left to merge.
+    expect(c.mergeDuplicates([{ duplicate: later, kept: first }])).toBe(0);
+    expect(c.health()).toMatchObject({ merged: 1 });
   });
 });

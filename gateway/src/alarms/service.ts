@@ -12,6 +12,7 @@ import {
   type Alarm,
   type AlarmEvent,
   type AlarmEventType,
+  type DuplicateAlarm,
   type Incident,
   type ListQuery,
   type Shelf,
@@ -237,9 +238,15 @@ export class AlarmService implements Component {
    * partition (the shared view's copy) or from alarms.db: stored here and held in memory, so that a
    * repeated raise of the condition finds the active alarm and an ack is taken here. `history`:
    * the events of those taken from another holder (the shared view's copy), by alarm id.
+   *
+   * One condition, one alarm: where an adopted active alarm meets another active alarm of its
+   * (site, device, rule), here or in the same list (a member cut off from PostgreSQL raised it while
+   * the next owner raised it again), the one raised first is kept (then the lower id: every member
+   * decides alike) and the other is closed as its duplicate (`duplicate` event by `system`).
+   * Returns those pairs, for the work orders to merge the duplicate's ticket.
    */
-  adopt(list: readonly Alarm[], history?: ReadonlyMap<string, readonly AlarmEvent[]>): void {
-    if (list.length === 0) return;
+  adopt(list: readonly Alarm[], history?: ReadonlyMap<string, readonly AlarmEvent[]>): DuplicateAlarm[] {
+    if (list.length === 0) return [];
     this.flush();
     this.store.tx(() => {
       for (const a of list) {
@@ -250,6 +257,7 @@ export class AlarmService implements Component {
       }
     });
     const adopted: Alarm[] = [];
+    const dups: { duplicate: Alarm; kept: Alarm }[] = [];
     for (const x of list) {
       this.away.delete(x.id);
       if (x.state === 'cleared') continue;
@@ -258,16 +266,51 @@ export class AlarmService implements Component {
       if (!isActive(a)) continue;
       const key = activeKey(a.site, a.device, a.rule);
       const cur = this.active.get(key);
-      // Two active alarms of one condition (a crash lost one from the copy and the condition was
-      // raised again, ADR 0160): the one held here stays the condition's; the other is listed open.
       if (cur && cur.id !== a.id) {
-        this.log?.warn({ kept: cur.id, other: a.id, key }, 'adopted a second active alarm of one condition');
+        const [kept, duplicate] = raisedFirst(cur, a) ? [cur, a] : [a, cur];
+        dups.push({ duplicate, kept });
+        this.active.set(key, kept);
+        if (kept === a) adopted.push(a);
         continue;
       }
       this.active.set(key, a);
       adopted.push(a);
     }
-    this.reshelve(adopted);
+    const closed = new Set(dups.map((d) => d.duplicate.id));
+    this.reshelve(adopted.filter((a) => !closed.has(a.id)));
+    return this.closeDuplicates(dups);
+  }
+
+  /**
+   * Closes each duplicate (final state, acknowledged by `system` with the pointer as its note) in
+   * one durable transaction; the `duplicate` events reach the listeners (the shared view among them).
+   */
+  private closeDuplicates(dups: readonly DuplicateAlarm[]): DuplicateAlarm[] {
+    if (dups.length === 0) return [];
+    const now = this.now();
+    const events: AlarmEvent[] = [];
+    for (const { duplicate: d, kept } of dups) {
+      const note = `duplicate of ${kept.id}`;
+      d.state = 'cleared';
+      d.clearedAt ??= now;
+      // Acknowledged by someone already: their ack stays; the pointer is in the event's note.
+      if (d.acknowledgedAt === null) {
+        d.acknowledgedAt = now;
+        d.acknowledgedBy = 'system';
+        d.ackNote = note;
+      }
+      d.updatedAt = now;
+      this.open.delete(d.id);
+      events.push(this.event('duplicate', d, now, 'system', note));
+      this.log?.warn(
+        { kept: kept.id, duplicate: d.id, key: activeKey(d.site, d.device, d.rule) },
+        'two active alarms of one condition: the later one closed as a duplicate',
+      );
+    }
+    this.store.txDurable(() => this.persist(events));
+    this.publish(events);
+    for (const { duplicate: d } of dups) this.maybeCloseIncident(d.incidentId, now);
+    return dups.map((d) => ({ duplicate: { ...d.duplicate }, kept: { ...d.kept } }));
   }
 
   /**
@@ -641,6 +684,11 @@ export class AlarmService implements Component {
       }
     }
   }
+}
+
+/** Which of two alarms of one condition was raised first (ties: the lower id), the same on every member. */
+function raisedFirst(a: Alarm, b: Alarm): boolean {
+  return a.raisedAt !== b.raisedAt ? a.raisedAt < b.raisedAt : a.id < b.id;
 }
 
 function matches(s: Shelf, a: { site: string; device: string; rule?: string; ruleId?: string }): boolean {

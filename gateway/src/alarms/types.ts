@@ -75,7 +75,18 @@ export type AlarmEventType =
   | 'unshelve'
   | 'group'
   /** The maintenance window over a suppressed alarm ended while its condition was still present. */
-  | 'unsuppress';
+  | 'unsuppress'
+  /**
+   * Cluster mode (ADR 0160): a second active alarm of one condition, met when records changed hands,
+   * closed by `system` as a duplicate of the one kept (note `duplicate of <id>`); final (`cleared`).
+   */
+  | 'duplicate';
+
+/** Two active alarms of one (site, device, rule) met on adoption: the one closed and the one kept. */
+export interface DuplicateAlarm {
+  duplicate: Alarm;
+  kept: Alarm;
+}
 
 /** Every change of an alarm, for InfluxDB `alarm_event`, the live stream and work orders. */
 export interface AlarmEvent {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Alarm, AlarmEvent, AlarmEventType } from '../alarms/types.js';
+import type { Alarm, AlarmEvent, AlarmEventType, DuplicateAlarm } from '../alarms/types.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { HistoryEntry, Ticket } from '../workorders/types.js';
@@ -12,7 +12,8 @@ export const OPEN_ALARM_STATES = ['active-unacknowledged', 'active-acknowledged'
 /** What moving records needs of the alarm service (AlarmService). */
 export interface AlarmHolder {
   evict(which: (a: Alarm) => boolean): Alarm[];
-  adopt(list: readonly Alarm[], history?: ReadonlyMap<string, readonly AlarmEvent[]>): void;
+  /** Returns the alarms it closed as duplicates of another active alarm of their condition. */
+  adopt(list: readonly Alarm[], history?: ReadonlyMap<string, readonly AlarmEvent[]>): DuplicateAlarm[];
   /** alarms.db's copy, whatever the service holds in memory. */
   stored(id: string): Alarm | undefined;
 }
@@ -21,6 +22,8 @@ export interface AlarmHolder {
 export interface TicketHolder {
   evict(which: (t: Ticket) => boolean): Ticket[];
   adopt(list: readonly Ticket[]): void;
+  /** A ticket standing only for a duplicate alarm merged into the kept alarm's ticket; how many. */
+  mergeDuplicates(pairs: readonly DuplicateAlarm[]): number;
   /** workorders.db's copy with its audit trail, whatever the service holds in memory. */
   stored(id: string): Ticket | undefined;
   /** Active alarms without their ticket get one (ADR 0091): run on the alarms taken back from this file. */
@@ -80,7 +83,16 @@ const CHUNK = 500;
  */
 export class PartitionRecords implements Component {
   readonly name = 'cluster records';
-  private counts = { adoptedAlarms: 0, adoptedTickets: 0, fromLocal: 0, evictedAlarms: 0, evictedTickets: 0 };
+  private counts = {
+    adoptedAlarms: 0,
+    adoptedTickets: 0,
+    fromLocal: 0,
+    evictedAlarms: 0,
+    evictedTickets: 0,
+    /** Alarms closed as duplicates of their condition's kept alarm, and tickets merged with them. */
+    duplicateAlarms: 0,
+    mergedTickets: 0,
+  };
 
   private timer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
@@ -304,11 +316,26 @@ export class PartitionRecords implements Component {
           rows.map((h) => eventOf(a, h)),
         );
     }
-    this.o.alarms.adopt(alarms, history);
+    // Tickets first: the alarm events the adoption makes (a shelf put over an adopted alarm, or
+    // lifted from it) are applied to the work orders with the partition's tickets already held here.
     this.o.tickets?.adopt(tickets);
+    const dups = this.o.alarms.adopt(alarms, history);
+    // Two active alarms of one condition (a member cut off from PostgreSQL raised it while the next
+    // owner raised it again): the alarms closed the later one; its ticket goes into the kept one's.
+    if (dups.length > 0) {
+      this.counts.duplicateAlarms += dups.length;
+      try {
+        this.counts.mergedTickets += this.o.tickets?.mergeDuplicates(dups) ?? 0;
+      } catch (err) {
+        // The take stands (the alarms are moved and closed); the second ticket stays listed open.
+        this.o.log.error({ err, alarms: dups.map((d) => d.duplicate.id) }, 'duplicate tickets not merged');
+      }
+    }
+    const closed = new Set(dups.map((d) => d.duplicate.id));
     // An alarm of ours whose ticket a power cut took gets it now (what reconcileAlarms did at start
     // before cluster mode); alarms from another holder had their ticket made there.
-    if (ownActive.length > 0) this.o.tickets?.reconcileAlarms(ownActive);
+    const reconcile = ownActive.filter((a) => !closed.has(a.id));
+    if (reconcile.length > 0) this.o.tickets?.reconcileAlarms(reconcile);
     this.counts.adoptedAlarms += alarms.length;
     this.counts.adoptedTickets += tickets.length;
     if (alarms.length + tickets.length > 0)

@@ -1,10 +1,11 @@
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
-import type { Alarm, AlarmEvent } from '../alarms/types.js';
+import type { Alarm, AlarmEvent, DuplicateAlarm } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
 import { applyAlarmEvent, isQuiet, type AlarmTicketContext } from './alarm-tickets.js';
 import { Changes } from './changes.js';
+import { adoptKeptAlarm, mergeTicket, onlyFor } from './merge.js';
 import type { DeliveryFailure, TicketEvent, TicketEventType, TicketNumbers } from './types.js';
 import { ackOverdueLevel, escalate, escalationDue, skipUnreachable, type Breach } from './escalation.js';
 import { addSlaTime, createsTicket, deadlinesOf, priorityOf } from './policy.js';
@@ -146,6 +147,8 @@ export class WorkOrderService implements Component {
     reconciled: 0,
     /** Cluster mode: due escalations not made at a tick (shared view unreachable, fenced, changed meanwhile). */
     escalationsHeld: 0,
+    /** Cluster mode: tickets closed as duplicates of their condition's kept ticket (ADR 0160). */
+    merged: 0,
   };
 
   constructor(private readonly deps: WorkOrderServiceDeps) {
@@ -562,6 +565,41 @@ export class WorkOrderService implements Component {
       if (t.status === 'closed') continue;
       this.open.set(t.id, structuredClone(t));
     }
+  }
+
+  /**
+   * Cluster mode (ADR 0160 addendum): after an adoption closed alarms as duplicates of others of their
+   * condition, a ticket standing only for a duplicate is merged into the kept alarm's ticket (closed
+   * by `system`, its alarm ids moved, a line in both trails), so one ticket per condition remains.
+   * Without a ticket for the kept alarm here, the duplicate's ticket stays and stands for it. One
+   * durable transaction; returns how many tickets were merged away.
+   */
+  mergeDuplicates(pairs: readonly DuplicateAlarm[]): number {
+    if (pairs.length === 0) return 0;
+    this.flush();
+    const now = this.now();
+    const changes = new Changes();
+    let merged = 0;
+    const unclosed = () => [...this.ticketsSeenBy(changes)].filter((t) => t.status !== 'closed');
+    for (const dup of pairs) {
+      const from = unclosed().find((t) => onlyFor(t, dup));
+      if (!from) continue;
+      const k = dup.kept;
+      const others = unclosed().filter((t) => t.id !== from.id);
+      const into =
+        others.find((t) => t.alarmIds.includes(k.id)) ??
+        others.find((t) => t.site === k.site && t.device === k.device && t.rule === k.rule);
+      if (!into) {
+        adoptKeptAlarm(changes.edit(from), dup, now);
+        continue;
+      }
+      mergeTicket(changes.edit(from), changes.edit(into), dup, now, this.cfg);
+      merged++;
+      this.log?.warn({ ticket: from.id, into: into.id }, 'duplicate ticket of one condition merged');
+    }
+    this.commit(changes, undefined, true);
+    this.counts.merged += merged;
+    return merged;
   }
 
   /** workorders.db's copy of a ticket with its audit trail, held here or not (ADR 0160). */

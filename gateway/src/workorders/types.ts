@@ -44,7 +44,11 @@ export type SystemAction =
   | 'incident-joined'
   | 'escalate'
   | 'auto-resolve'
-  | 'priority-raised';
+  | 'priority-raised'
+  /** Cluster mode: closed as the duplicate of another ticket of its condition (ADR 0160 addendum). */
+  | 'merge'
+  /** Cluster mode: a duplicate ticket of this one's condition was merged into it. */
+  | 'duplicate-merged';
 
 /** One line of the audit trail: who, when, what, why, and the status before and after. */
 export interface HistoryEntry {
