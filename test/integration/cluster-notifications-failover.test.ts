@@ -83,8 +83,7 @@ async function member(shared: SharedDb, id: string, webhookUrl: string) {
     writer,
     log,
     db: () => shared.db,
-    live: async (tx) =>
-      new Set((await new ClusterStore(tx).liveMembers(TTL)).map((m) => m.instance_id)),
+    live: async (tx) => new Set((await new ClusterStore(tx).liveMembers(TTL)).map((m) => m.instance_id)),
     notifications,
   });
   await writer.start();
@@ -141,16 +140,16 @@ describe('undelivered notifications move with the tickets of a dead instance', (
     await a.records.adopt(shared.db, ALL);
     const ticket = a.wo.create({ title: 'Smoke detector alarm', site: 'estate', device: 'tank-1' }, 'eve');
     // A tries and fails (nothing listens there); the row stays pending, and its copy reaches the view.
-    await waitFor(
-      async () => (a.notifications.health() as { channels: Record<string, { failures: number }> })
-        .channels['webhook:cmms']!.failures >= 1,
-      10_000,
-      'a failed attempt on A',
-    );
+    await waitFor(() => (a.notifications.metrics()[0]?.failures ?? 0) >= 1, 10_000, 'a failed attempt on A');
     await a.writer.drained();
     const rows = await sharedRow(shared, ticket.id);
     expect(rows).toEqual([
-      { event_id: expect.stringMatching(/^evt_/), channel: 'webhook:cmms', instance_id: 'gw-a', state: 'pending' },
+      {
+        event_id: expect.stringMatching(/^evt_/),
+        channel: 'webhook:cmms',
+        instance_id: 'gw-a',
+        state: 'pending',
+      },
     ]);
     return { shared, receiver, a, b, ticket, eventId: rows[0]!.event_id };
   }

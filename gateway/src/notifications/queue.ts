@@ -229,7 +229,7 @@ export class NotifyQueue {
         const lang = w.language ?? 'en';
         let body = bodies.get(lang);
         if (body === undefined) bodies.set(lang, (body = JSON.stringify(payloadOf(id, e, now, lang))));
-        const r = ins.run(
+        const res = ins.run(
           id,
           r.channel,
           `ticket.${e.type}`,
@@ -240,7 +240,7 @@ export class NotifyQueue {
           now,
           now,
         );
-        seqs?.push(Number(r.lastInsertRowid));
+        seqs?.push(Number(res.lastInsertRowid));
         n++;
       }
     }
@@ -271,7 +271,17 @@ export class NotifyQueue {
     return this.db.transaction(() => {
       let n = 0;
       for (const r of rows)
-        n += ins.run(r.eventId, r.channel, r.event, r.ticketId, r.createdAt, r.body, r.target, now, now).changes;
+        n += ins.run(
+          r.eventId,
+          r.channel,
+          r.event,
+          r.ticketId,
+          r.createdAt,
+          r.body,
+          r.target,
+          now,
+          now,
+        ).changes;
       return n;
     })();
   }

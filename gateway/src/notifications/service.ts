@@ -410,7 +410,13 @@ export class NotificationService implements Component {
       w.lastStatus = out.status;
       if (out.kind === 'delivered') {
         this.deps.queue.markDelivered(row.seq, out.status, after);
-        this.changed({ kind: 'state', eventId: row.eventId, channel: row.channel, state: 'delivered', at: after });
+        this.changed({
+          kind: 'state',
+          eventId: row.eventId,
+          channel: row.channel,
+          state: 'delivered',
+          at: after,
+        });
         w.delivered++;
         w.lastError = null;
         w.failing = null;
