@@ -185,6 +185,12 @@ export class Gateway extends GatewayParts {
         alarms.listIncidents().filter((i) => i.state === 'open'),
         this.wo?.service.unclosed() ?? [],
       );
+      if (this.wo && cluster) {
+        // The notification queue is copied too, so that the next holder of a ticket can deliver
+        // what this instance leaves undelivered if it dies (ADR 0160 addendum 2).
+        view.writer.resyncNotifications(this.wo.notifications.queue.list('pending', undefined, 10_000));
+        lifecycle.onStopped(this.wo.notifications.onQueueChange(view.writer.onNotification));
+      }
       await lifecycle.start(view.feed);
     }
     // Cluster mode only: shelves and maintenance windows set through any instance apply here too
@@ -205,6 +211,9 @@ export class Gateway extends GatewayParts {
         owned: () => cluster.gate.ownedList(),
         db: () => this.shared!.db,
         leased: cluster.leased,
+        // A dead holder's undelivered notifications are delivered from here (ADR 0160 addendum 2).
+        live: cluster.live,
+        notifications: this.wo?.notifications,
         // The adoption's wait for this instance's own queue runs inside a take, with no renewal
         // meanwhile: well within the lease (a take that outlasts it gives its partitions back).
         flushMs: Math.min(5000, Math.floor(cfg.cluster.failoverMs / 4)),

@@ -13,7 +13,7 @@ import { LeaderDuties } from './leader.js';
 import { ClusterMember, type PartitionRecordsHook } from './member.js';
 import { DurableWatermark, type OutboxCounters } from './watermark.js';
 
-import { leasedTo } from './store.js';
+import { ClusterStore, leasedTo } from './store.js';
 
 export { CLUSTER_MIGRATIONS } from './store.js';
 
@@ -40,6 +40,8 @@ export interface ClusterModule {
   attachRecords: (records: PartitionRecordsHook) => void;
   /** The partitions of `parts` this member holds the lease of now, locked within `db`'s transaction. */
   leased: (db: Kysely<object>, parts: readonly number[]) => Promise<number[]>;
+  /** The ids of the members whose heartbeat is younger than the failover time (read within `db`). */
+  live: (db: Kysely<object>) => Promise<ReadonlySet<string>>;
 }
 
 /**
@@ -104,5 +106,7 @@ export function createCluster(d: {
       records = r;
     },
     leased: (db, parts) => leasedTo(db, instanceId, parts),
+    live: async (db) =>
+      new Set((await new ClusterStore(db).liveMembers(c.failoverMs)).map((m) => m.instance_id)),
   };
 }

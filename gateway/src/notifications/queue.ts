@@ -80,6 +80,17 @@ export const NOTIFY_MIGRATIONS: Migration[] = [
 
 export type RowState = 'pending' | 'delivered' | 'dead';
 
+/** A queued notification as another instance queued it (what `adopt` takes). */
+export interface AdoptedRow {
+  eventId: string;
+  channel: string;
+  event: string;
+  ticketId: string;
+  createdAt: number;
+  body: string;
+  target: string | null;
+}
+
 export interface QueueRow {
   seq: number;
   eventId: string;
@@ -189,8 +200,16 @@ export class NotifyQueue {
     return this.db;
   }
 
-  /** Queues one row per (event, channel that wants it). Call inside the ticket change's transaction. */
-  enqueue(events: readonly TicketEvent[], routes: readonly ChannelRoute[], now: number): number {
+  /**
+   * Queues one row per (event, channel that wants it). Call inside the ticket change's transaction.
+   * `seqs`, given, receives the new rows' numbers (cluster mode copies them to the shared view).
+   */
+  enqueue(
+    events: readonly TicketEvent[],
+    routes: readonly ChannelRoute[],
+    now: number,
+    seqs?: number[],
+  ): number {
     if (routes.length === 0) return 0;
     const ins = this.db.prepare(
       `INSERT INTO notify_queue (event_id, channel, event, ticket_id, created_at, body, target, next_at, queued_at)
@@ -210,7 +229,7 @@ export class NotifyQueue {
         const lang = w.language ?? 'en';
         let body = bodies.get(lang);
         if (body === undefined) bodies.set(lang, (body = JSON.stringify(payloadOf(id, e, now, lang))));
-        ins.run(
+        const res = ins.run(
           id,
           r.channel,
           `ticket.${e.type}`,
@@ -221,10 +240,50 @@ export class NotifyQueue {
           now,
           now,
         );
+        seqs?.push(Number(res.lastInsertRowid));
         n++;
       }
     }
     return n;
+  }
+
+  /** The rows of these numbers that exist (committed, or in the caller's transaction). */
+  bySeq(seqs: readonly number[]): QueueRow[] {
+    const out: QueueRow[] = [];
+    const get = this.db.prepare('SELECT * FROM notify_queue WHERE seq = ?');
+    for (const seq of seqs) {
+      const r = get.get(seq) as RawRow | undefined;
+      if (r) out.push(toRow(r));
+    }
+    return out;
+  }
+
+  /**
+   * Cluster mode (ADR 0160 addendum 2): queues rows another instance queued and never delivered,
+   * with their event id and body, to be delivered here. A row already here (same channel and event
+   * id) is left as it is. Returns how many were added.
+   */
+  adopt(rows: readonly AdoptedRow[], now: number): number {
+    const ins = this.db.prepare(
+      `INSERT OR IGNORE INTO notify_queue (event_id, channel, event, ticket_id, created_at, body, target, next_at, queued_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const r of rows)
+        n += ins.run(
+          r.eventId,
+          r.channel,
+          r.event,
+          r.ticketId,
+          r.createdAt,
+          r.body,
+          r.target,
+          now,
+          now,
+        ).changes;
+      return n;
+    })();
   }
 
   /** The oldest pending row of a channel: delivery is in order, one at a time, per channel. */

@@ -3,7 +3,7 @@ import type { Component, ComponentHealth } from '../core/types.js';
 import type { TicketEvent } from '../workorders/types.js';
 import { retryDelayMs } from '../core/backoff.js';
 import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
-import { NotifyQueue, type QueueRow } from './queue.js';
+import { NotifyQueue, type AdoptedRow, type QueueRow, type RowState } from './queue.js';
 import { inboundSecrets, notificationsSchema, type NotificationsConfig } from './schema.js';
 import { contactOfRow, type DeliveryFailure } from './unreachable.js';
 
@@ -37,6 +37,14 @@ interface Worker {
   failing: { seq: number; since: number; attempts: number } | null;
 }
 
+/**
+ * What happens to the queue, for its copy in the cluster's shared view (ADR 0160 addendum 2): a
+ * committed new row, or a row's new state (delivered, dead, back in line).
+ */
+export type QueueChange =
+  | { kind: 'queued'; row: QueueRow }
+  | { kind: 'state'; eventId: string; channel: string; state: RowState; at: number | null };
+
 /** The longest a receiver's Retry-After may hold its channel back. */
 const RETRY_AFTER_CAP_MS = 3_600_000;
 
@@ -56,6 +64,9 @@ export class NotificationService implements Component {
   private kickScheduled = false;
   private counts = { enqueued: 0, archived: 0, errors: 0 };
   private readonly failureListeners = new Set<(f: DeliveryFailure) => void>();
+  private readonly changeListeners = new Set<(c: QueueChange) => void>();
+  /** Rows queued in ticket transactions not yet announced to the change listeners (after commit). */
+  private queuedSeqs: number[] = [];
   /** Outcomes of `POST /api/webhooks/inbound`, counted by its route. */
   readonly inbound = { accepted: 0, badSignature: 0, stale: 0, replayed: 0, invalid: 0, refused: 0 };
 
@@ -166,16 +177,69 @@ export class NotificationService implements Component {
       events,
       [...this.workers.values()].map((w) => w.ch),
       this.now(),
+      this.changeListeners.size > 0 ? this.queuedSeqs : undefined,
     );
     this.counts.enqueued += n;
     if (n > 0 && !this.kickScheduled) {
       this.kickScheduled = true;
       setImmediate(() => {
         this.kickScheduled = false;
+        this.announceQueued();
         this.kick();
       });
     }
   };
+
+  /**
+   * Told of every committed new row and every change of a row's state (cluster mode copies them to
+   * the shared view). Returns an unsubscribe function.
+   */
+  onQueueChange(fn: (c: QueueChange) => void): () => void {
+    this.changeListeners.add(fn);
+    return () => this.changeListeners.delete(fn);
+  }
+
+  /**
+   * Cluster mode (ADR 0160 addendum 2): rows a dead instance queued for the tickets taken over here
+   * and never delivered join this queue, with their event ids, and go out from here. A row already
+   * here is left as it is. Returns how many were added.
+   */
+  adopt(rows: readonly AdoptedRow[]): number {
+    if (rows.length === 0) return 0;
+    const n = this.deps.queue.adopt(rows, this.now());
+    if (n > 0) {
+      this.deps.log?.info({ notifications: n }, 'undelivered notifications of a dead instance taken over');
+      this.kick();
+    }
+    return n;
+  }
+
+  /**
+   * The rows queued since the last call, read back after their transaction ended: only committed
+   * ones exist, with their state now (a row delivered meanwhile is announced delivered).
+   */
+  private announceQueued(): void {
+    if (this.queuedSeqs.length === 0) return;
+    const seqs = this.queuedSeqs;
+    this.queuedSeqs = [];
+    try {
+      for (const row of this.deps.queue.bySeq(seqs)) this.changed({ kind: 'queued', row });
+    } catch (err) {
+      this.counts.errors++;
+      this.deps.log?.error({ err }, 'queued notifications not copied');
+    }
+  }
+
+  private changed(c: QueueChange): void {
+    for (const fn of this.changeListeners) {
+      try {
+        fn(c);
+      } catch (err) {
+        this.counts.errors++;
+        this.deps.log?.error({ err }, 'notification queue listener failed');
+      }
+    }
+  }
 
   /**
    * Told of every failed attempt (after it is recorded): the work orders skip a contact who cannot be
@@ -212,6 +276,7 @@ export class NotificationService implements Component {
   retryDead(seq: number): QueueRow | undefined {
     const r = this.deps.queue.retry(seq, this.now());
     if (r) {
+      this.changed({ kind: 'state', eventId: r.eventId, channel: r.channel, state: 'pending', at: null });
       this.deps.log?.info(
         { seq, channel: r.channel, event: r.eventId },
         'dead notification put back in line',
@@ -345,6 +410,13 @@ export class NotificationService implements Component {
       w.lastStatus = out.status;
       if (out.kind === 'delivered') {
         this.deps.queue.markDelivered(row.seq, out.status, after);
+        this.changed({
+          kind: 'state',
+          eventId: row.eventId,
+          channel: row.channel,
+          state: 'delivered',
+          at: after,
+        });
         w.delivered++;
         w.lastError = null;
         w.failing = null;
@@ -360,6 +432,7 @@ export class NotificationService implements Component {
       if (out.kind === 'dead' || tooOld || tooMany) {
         const why = out.kind === 'dead' ? out.error : `gave up after ${attempts} attempts: ${out.error}`;
         this.deps.queue.markDead(row.seq, out.status, why);
+        this.changed({ kind: 'state', eventId: row.eventId, channel: row.channel, state: 'dead', at: null });
         w.dead++;
         w.failing = null;
         this.deps.log?.error(

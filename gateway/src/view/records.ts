@@ -64,6 +64,25 @@ export interface PartitionRecordsOptions {
    * (a cut to PostgreSQL) does not take back records the next owner adopted meanwhile.
    */
   leased?: (tx: Kysely<object>, parts: readonly number[]) => Promise<number[]>;
+  /**
+   * The members alive now (heartbeat younger than the TTL), read within the take's transaction.
+   * With `notifications`: the undelivered notifications of the taken partitions' tickets whose
+   * holder is not among them (it died) are taken too (ADR 0160 addendum 2).
+   */
+  live?: (tx: Kysely<object>) => Promise<ReadonlySet<string>>;
+  /** Where notifications taken from a dead instance are queued for delivery here. */
+  notifications?: { adopt(rows: readonly AdoptedNotification[]): number };
+}
+
+/** An undelivered notification another instance queued (its local queue's row, as copied). */
+export interface AdoptedNotification {
+  eventId: string;
+  channel: string;
+  event: string;
+  ticketId: string;
+  createdAt: number;
+  body: string;
+  target: string | null;
 }
 
 /** A row flipped to this instance: its previous holder and the body it left. */
@@ -92,6 +111,8 @@ export class PartitionRecords implements Component {
     /** Alarms closed as duplicates of their condition's kept alarm, and tickets merged with them. */
     duplicateAlarms: 0,
     mergedTickets: 0,
+    /** Undelivered notifications taken from a dead instance (rows taken in the view). */
+    adoptedNotifications: 0,
   };
 
   private timer?: NodeJS.Timeout;
@@ -200,6 +221,7 @@ export class PartitionRecords implements Component {
           tickets: [] as Moved[],
           trails: new Map<string, HistoryEntry[]>(),
           events: new Map<string, AlarmHistoryRow[]>(),
+          notes: [] as AdoptedNotification[],
         };
       let qa = tx
         .selectFrom('view_alarms')
@@ -277,7 +299,8 @@ export class PartitionRecords implements Component {
             JSON.parse(r.body) as AlarmHistoryRow,
           );
       }
-      return { alarms, tickets, trails, events };
+      const notes = await this.takeNotifications(tx, held);
+      return { alarms, tickets, trails, events, notes };
     });
     // A sweep that overlapped the loss of a partition: its records are not held here (the view names
     // this instance until the next owner adopts them, which takes them whoever the view names).
@@ -319,6 +342,11 @@ export class PartitionRecords implements Component {
     // Tickets first: the alarm events the adoption makes (a shelf put over an adopted alarm, or
     // lifted from it) are applied to the work orders with the partition's tickets already held here.
     this.o.tickets?.adopt(tickets);
+    if (got.notes.length > 0) {
+      // Taken in the view: this instance delivers them now (their former holder's word is fenced).
+      this.counts.adoptedNotifications += got.notes.length;
+      this.o.notifications?.adopt(got.notes);
+    }
     const dups = this.o.alarms.adopt(alarms, history);
     // Two active alarms of one condition (a member cut off from PostgreSQL raised it while the next
     // owner raised it again): the alarms closed the later one; its ticket goes into the kept one's.
@@ -348,6 +376,61 @@ export class PartitionRecords implements Component {
         },
         'alarms and tickets taken over with their partitions',
       );
+  }
+
+  /**
+   * The pending notifications of the tickets of `held` (closed ones too: their last event may be
+   * undelivered) whose holder is not a live member: it crashed and does not deliver them. Their
+   * `instance_id` is flipped here, in the take's transaction; on a graceful hand-over the old holder
+   * is alive and keeps delivering its own rows. Without `live` and `notifications`: none.
+   */
+  private async takeNotifications(
+    tx: Kysely<ViewTables>,
+    held: readonly number[],
+  ): Promise<AdoptedNotification[]> {
+    if (!this.o.live || !this.o.notifications) return [];
+    const me = this.o.instanceId;
+    const rows = await tx
+      .selectFrom('view_notifications as n')
+      .innerJoin('view_tickets as t', 't.id', 'n.ticket_id')
+      .select(['n.event_id', 'n.instance_id'])
+      .where('t.partition', 'in', held)
+      .where('n.state', '=', 'pending')
+      .where('n.instance_id', '!=', me)
+      .execute();
+    if (rows.length === 0) return [];
+    const live = await this.o.live(tx as unknown as Kysely<object>);
+    const dead = rows.filter((r) => !live.has(r.instance_id));
+    const ids = [...new Set(dead.map((r) => r.event_id))];
+    const out: AdoptedNotification[] = [];
+    for (const chunk of chunks(ids)) {
+      let q = tx
+        .updateTable('view_notifications')
+        .set({ instance_id: me })
+        .where('event_id', 'in', chunk)
+        .where('state', '=', 'pending')
+        .where('instance_id', '!=', me);
+      if (live.size > 0) q = q.where('instance_id', 'not in', [...live]);
+      const taken = await q
+        .returning(['event_id', 'channel', 'event', 'ticket_id', 'created_at', 'body', 'target'])
+        .execute();
+      for (const r of taken)
+        out.push({
+          eventId: r.event_id,
+          channel: r.channel,
+          event: r.event,
+          ticketId: r.ticket_id,
+          createdAt: Number(r.created_at),
+          body: r.body,
+          target: r.target,
+        });
+    }
+    if (out.length > 0)
+      this.o.log.info(
+        { notifications: out.length, from: [...new Set(dead.map((r) => r.instance_id))] },
+        'undelivered notifications of a dead instance taken with its tickets',
+      );
+    return out;
   }
 
   /**

@@ -79,6 +79,25 @@ export type ViewTables = {
   };
   /** Shared counters: the next ticket number not leased to any instance. */
   view_counters: { name: string; next: number };
+  /**
+   * A copy of each row of the holder's local notify_queue (ADR 0160 addendum 2): when the holder dies
+   * with rows still pending, the next holder of the ticket takes them (`instance_id` flipped) and
+   * delivers them itself.
+   */
+  view_notifications: {
+    event_id: string;
+    channel: string;
+    instance_id: string;
+    ticket_id: string;
+    event: string;
+    created_at: number;
+    /** The payload as sent, fixed when the event was queued. */
+    body: string;
+    target: string | null;
+    /** pending, delivered or dead, as the holder's queue last reported it. */
+    state: string;
+    delivered_at: number | null;
+  };
 };
 
 export const VIEW_STEPS: readonly SharedMigration[] = [
@@ -193,6 +212,32 @@ export const VIEW_STEPS: readonly SharedMigration[] = [
         .createIndex('view_tickets_partition')
         .on('view_tickets')
         .columns(['partition', 'status'])
+        .execute();
+    },
+  },
+  {
+    // Queued ticket notifications copied beside the tickets, so that a dead holder's undelivered
+    // ones are delivered by the ticket's next holder (ADR 0160 addendum 2).
+    name: 'view-0003-notifications',
+    async up(db) {
+      await db.schema
+        .createTable('view_notifications')
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('ticket_id', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('created_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('body', JSON_TEXT, (c) => c.notNull())
+        .addColumn('target', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('delivered_at', EPOCH_MS)
+        .addPrimaryKeyConstraint('view_notifications_pk', ['event_id', 'channel'])
+        .execute();
+      await db.schema
+        .createIndex('view_notifications_ticket')
+        .on('view_notifications')
+        .columns(['ticket_id', 'state'])
         .execute();
     },
   },

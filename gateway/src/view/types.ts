@@ -50,3 +50,21 @@ export interface SharedView {
   getTicket(id: string): Promise<Ticket | undefined>;
   holder(kind: 'alarm' | 'ticket', id: string): Promise<Holder | undefined>;
 }
+
+/** A queued ticket notification as its holder's queue holds it (copied to view_notifications). */
+export interface NotifyCopy {
+  eventId: string;
+  channel: string;
+  ticketId: string;
+  event: string;
+  createdAt: number;
+  body: string;
+  target: string | null;
+  state: string;
+  deliveredAt: number | null;
+}
+
+/** A change of the holder's notification queue (the notifications service's `onQueueChange`). */
+export type NotifyChange =
+  | { kind: 'queued'; row: NotifyCopy }
+  | { kind: 'state'; eventId: string; channel: string; state: string; at: number | null };

@@ -7,6 +7,7 @@ import { liveAlarm, liveTicket } from '../live/payloads.js';
 import type { SqlDialect } from '../storage/sql/dialect.js';
 import { clockPaused, type HistoryEntry, type Ticket, type TicketEvent } from '../workorders/types.js';
 import type { ViewTables } from './tables.js';
+import type { NotifyChange } from './types.js';
 
 /** The channel other instances LISTEN on; the payload is the writer's instance id. */
 export const VIEW_CHANNEL = 'gateway_view';
@@ -18,7 +19,9 @@ type Pending =
   /** A record's current state copied at start (no event, nothing on the live stream). */
   | { kind: 'alarm-state'; a: Alarm }
   | { kind: 'incident-state'; i: Incident }
-  | { kind: 'ticket-state'; t: Ticket };
+  | { kind: 'ticket-state'; t: Ticket }
+  /** A queued notification or its new state (ADR 0160 addendum 2). */
+  | { kind: 'notify'; c: NotifyChange };
 
 export interface ViewWriterOptions {
   instanceId: string;
@@ -72,12 +75,19 @@ export class ViewWriter implements Component {
   /** Bus listeners: queue only. */
   onAlarm = (e: AlarmEvent): void => this.push({ kind: 'alarm', seq: ++this.seq, e });
   onTicket = (e: TicketEvent): void => this.push({ kind: 'ticket', seq: ++this.seq, e });
+  /** The notification queue's listener (cluster mode): queue only. */
+  onNotification = (c: NotifyChange): void => this.push({ kind: 'notify', c });
 
   /** Copies the local stores' current records (at start: heals what a crash took from the queue). */
   resync(alarms: readonly Alarm[], incidents: readonly Incident[], tickets: readonly Ticket[]): void {
     for (const a of alarms) this.push({ kind: 'alarm-state', a });
     for (const i of incidents) this.push({ kind: 'incident-state', i });
     for (const t of tickets) this.push({ kind: 'ticket-state', t });
+  }
+
+  /** Copies the local notification queue's pending rows (at start; a row already copied stays as it is). */
+  resyncNotifications(rows: readonly Extract<NotifyChange, { kind: 'queued' }>['row'][]): void {
+    for (const row of rows) this.push({ kind: 'notify', c: { kind: 'queued', row } });
   }
 
   async start(): Promise<void> {
@@ -278,6 +288,9 @@ export class ViewWriter implements Component {
     const entries = new Map<string, ViewTables['view_ticket_entries']>();
     /** Feed rows with the record they are about: a fenced record's change is not announced. */
     const changes: { row: ViewTables['view_changes']; id: string }[] = [];
+    /** New notification rows (their latest state when it changed within the batch), then state changes. */
+    const notes = new Map<string, ViewTables['view_notifications']>();
+    const noteStates: Extract<NotifyChange, { kind: 'state' }>[] = [];
     const addEntries = (id: string, first: number, list: readonly HistoryEntry[]) =>
       list.forEach((h, i) =>
         entries.set(`${id}#${first + i}`, {
@@ -337,6 +350,31 @@ export class ViewWriter implements Component {
             tickets.set(p.t.id, p.t);
             addEntries(p.t.id, 0, p.t.history);
             break;
+          case 'notify': {
+            const { c } = p;
+            if (c.kind === 'queued') {
+              const r = c.row;
+              notes.set(`${r.channel}\n${r.eventId}`, {
+                event_id: r.eventId,
+                channel: r.channel,
+                instance_id: me,
+                ticket_id: r.ticketId,
+                event: r.event,
+                created_at: r.createdAt,
+                body: r.body,
+                target: r.target,
+                state: r.state,
+                delivered_at: r.deliveredAt,
+              });
+              break;
+            }
+            const row = notes.get(`${c.channel}\n${c.eventId}`);
+            if (row) {
+              row.state = c.state;
+              row.delivered_at = c.at;
+            } else noteStates.push(c);
+            break;
+          }
         }
       } catch (err) {
         this.counts.unwritable++;
@@ -408,6 +446,22 @@ export class ViewWriter implements Component {
           .insertInto('view_ticket_entries')
           .values(rows)
           .onConflict((oc) => oc.columns(['ticket_id', 'idx']).doNothing())
+          .execute();
+      if (notes.size > 0)
+        await tx
+          .insertInto('view_notifications')
+          .values([...notes.values()])
+          .onConflict((oc) => oc.columns(['event_id', 'channel']).doNothing())
+          .execute();
+      // Fenced like the records: a row the ticket's next holder took (this instance was thought
+      // dead) is its own now, and this instance's late word on it is not written.
+      for (const c of noteStates)
+        await tx
+          .updateTable('view_notifications')
+          .set({ state: c.state, delivered_at: c.at })
+          .where('event_id', '=', c.eventId)
+          .where('channel', '=', c.channel)
+          .where('instance_id', '=', me)
           .execute();
       const feed = changes.filter((c) => !fenced.has(c.id)).map((c) => c.row);
       if (feed.length > 0) {
