@@ -3,21 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
 import { CLUSTER_MIGRATIONS } from '../../gateway/src/cluster/store.js';
-import type { Transition } from '../../gateway/src/rules/types.js';
-import { openDb, type Db } from '../../gateway/src/storage/db.js';
+import type { Db } from '../../gateway/src/storage/db.js';
 import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
 import { PartitionRecords } from '../../gateway/src/view/records.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
 import { ViewWriter } from '../../gateway/src/view/writer.js';
-import {
-  WORKORDER_MIGRATIONS,
-  WorkOrderService,
-  workordersSchema,
-} from '../../gateway/src/workorders/index.js';
+import { WorkOrderService } from '../../gateway/src/workorders/index.js';
 import type { TicketEvent } from '../../gateway/src/workorders/types.js';
+import { CHAIN_CONFIG, memberAlarmFiles, testRaise } from '../fixtures/alarm.js';
 import { sharedDbFixture } from '../fixtures/shared-db.js';
 import { startTcpProxy, type TcpProxy } from '../fixtures/tcp-proxy.js';
 
@@ -40,23 +35,6 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function raise(ts: number): Transition {
-  return {
-    type: 'raise',
-    severity: 'critical',
-    value: 0.02,
-    ts,
-    message: 'free chlorine 0.02 mg/L below 0.05',
-    deviceKey: 'estate/tank-1',
-    site: 'estate',
-    device: 'tank-1',
-    kind: 'chlorination',
-    ruleId: 'chlorine.free.low',
-    ruleClass: 'safety',
-    critical: false,
-  };
-}
-
 /**
  * One member's records side as the composition root wires it in cluster mode, with the escalation
  * written through its view writer (`confirm`). `notified` is what its notification queue got: the
@@ -65,16 +43,8 @@ function raise(ts: number): Transition {
 function member(shared: SharedDb, id: string, clock: { t: number }) {
   const folder = mkdtempSync(join(tmpdir(), `fgw-esc-${id}-`));
   dirs.push(folder);
-  const adb = openDb(join(folder, 'alarms.db'), ALARM_MIGRATIONS);
-  const wdb = openDb(join(folder, 'workorders.db'), WORKORDER_MIGRATIONS);
+  const { alarms, adb, wdb } = memberAlarmFiles(folder, id, clock);
   dbs.push(adb, wdb);
-  let n = 0;
-  const alarms = new AlarmService({
-    db: adb,
-    config: alarmsSchema.parse({}),
-    now: () => clock.t,
-    newId: () => `${id}-alarm-${++n}`,
-  });
   const writer = new ViewWriter({
     instanceId: id,
     db: () => shared.db,
@@ -86,9 +56,7 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
   const notified: number[] = [];
   const wo = new WorkOrderService({
     db: wdb,
-    config: workordersSchema.parse({
-      contacts: [{ name: 'on-call' }, { name: 'supervisor' }, { name: 'manager' }],
-    }),
+    config: CHAIN_CONFIG,
     now: () => clock.t,
     inTransaction: (events: readonly TicketEvent[]) => {
       for (const e of events)
@@ -171,7 +139,7 @@ describe('escalations written through to the shared view', () => {
     const a = member(relayed, 'gw-a', clock);
     await a.start();
     await a.records.adopt(relayed.db, ALL);
-    a.alarms.apply([raise(T0)]);
+    a.alarms.apply([testRaise(T0)]);
     a.wo.flush();
     const id = a.wo.list({})[0]!.id;
     await a.writer.drained();
@@ -208,7 +176,7 @@ describe('escalations written through to the shared view', () => {
     await a.start();
     await b.start();
     await a.records.adopt(relayed.db, ALL);
-    a.alarms.apply([raise(T0)]);
+    a.alarms.apply([testRaise(T0)]);
     a.wo.flush();
     const id = a.wo.list({})[0]!.id;
     await a.writer.drained();
@@ -241,7 +209,7 @@ describe('escalations written through to the shared view', () => {
     const a = member(relayed, 'gw-a', clock);
     await a.start();
     await a.records.adopt(relayed.db, ALL);
-    a.alarms.apply([raise(T0)]);
+    a.alarms.apply([testRaise(T0)]);
     a.wo.flush();
     const id = a.wo.list({})[0]!.id;
     await a.writer.drained();

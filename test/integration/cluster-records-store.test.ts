@@ -3,21 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
 import type { AlarmEvent } from '../../gateway/src/alarms/types.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
 import { CLUSTER_MIGRATIONS, ClusterStore, leasedTo } from '../../gateway/src/cluster/store.js';
+import type { Db } from '../../gateway/src/storage/db.js';
 import type { Transition } from '../../gateway/src/rules/types.js';
-import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
 import { PartitionRecords } from '../../gateway/src/view/records.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
 import { ViewWriter } from '../../gateway/src/view/writer.js';
-import {
-  WORKORDER_MIGRATIONS,
-  WorkOrderService,
-  workordersSchema,
-} from '../../gateway/src/workorders/index.js';
+import { WorkOrderService } from '../../gateway/src/workorders/index.js';
+import { CHAIN_CONFIG, memberAlarmFiles, testRaise } from '../fixtures/alarm.js';
 import { sharedDbFixture } from '../fixtures/shared-db.js';
 
 const log = pino({ level: 'silent' });
@@ -35,24 +31,6 @@ afterAll(() => {
   for (const db of dbs) if (db.open) db.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-/** A smoke-like safety alarm's raise on estate/tank-1, as the rules hand it to the alarm service. */
-function raise(ts: number): Transition {
-  return {
-    type: 'raise',
-    severity: 'critical',
-    value: 0.02,
-    ts,
-    message: 'free chlorine 0.02 mg/L below 0.05',
-    deviceKey: 'estate/tank-1',
-    site: 'estate',
-    device: 'tank-1',
-    kind: 'chlorination',
-    ruleId: 'chlorine.free.low',
-    ruleClass: 'safety',
-    critical: false,
-  };
-}
 
 /**
  * One cluster member's records side, as the composition root wires it: the alarm and work-order
@@ -72,21 +50,11 @@ function member(
 ) {
   const folder = dir ?? mkdtempSync(join(tmpdir(), `fgw-rec-${id}-`));
   if (!dir) dirs.push(folder);
-  const adb = openDb(join(folder, 'alarms.db'), ALARM_MIGRATIONS);
-  const wdb = openDb(join(folder, 'workorders.db'), WORKORDER_MIGRATIONS);
+  const { alarms, adb, wdb } = memberAlarmFiles(folder, id, clock);
   dbs.push(adb, wdb);
-  let n = 0;
-  const alarms = new AlarmService({
-    db: adb,
-    config: alarmsSchema.parse({}),
-    now: () => clock.t,
-    newId: () => `${id}-alarm-${++n}`,
-  });
   const wo = new WorkOrderService({
     db: wdb,
-    config: workordersSchema.parse({
-      contacts: [{ name: 'on-call' }, { name: 'supervisor' }, { name: 'manager' }],
-    }),
+    config: CHAIN_CONFIG,
     now: () => clock.t,
     ...(numbers ? { numbers } : {}),
   });
@@ -189,7 +157,7 @@ describe('cluster records move with the partition', () => {
     await a.records.adopt(shared.db, ALL);
 
     // A owns everything: the alarm and its ticket, escalated once (no response within 15 min).
-    const [raised] = a.apply([raise(T0)]);
+    const [raised] = a.apply([testRaise(T0)]);
     const alarmId = raised!.alarm.id;
     const [ticket] = a.wo.list({});
     const ticketId = ticket!.id;
@@ -225,7 +193,7 @@ describe('cluster records move with the partition', () => {
     expect(b.records.health()).toMatchObject({ adoptedAlarms: 1, adoptedTickets: 1, fromLocal: 0 });
 
     // The condition is still there: B's alarm service dedupes the repeated raise, no second ticket.
-    expect(b.apply([raise(clock.t)])).toEqual([]);
+    expect(b.apply([testRaise(clock.t)])).toEqual([]);
     expect(b.wo.list({}).map((t) => t.id)).toEqual([ticketId]);
 
     // A no longer takes changes to them: 503 "being handed over", not a stale copy changed.
@@ -296,7 +264,7 @@ describe('cluster records move with the partition', () => {
     const a = member(shared, 'gw-a', clock);
     await a.start();
     await a.records.adopt(shared.db, ALL);
-    const [raised] = a.apply([raise(T0)]);
+    const [raised] = a.apply([testRaise(T0)]);
     const alarmId = raised!.alarm.id;
     await a.writer.drained();
     // Acknowledged just before a crash: in alarms.db, not yet in the view.
@@ -373,7 +341,7 @@ describe('cluster records move with the partition', () => {
     await b.start();
     await lease('gw-a', ALL);
     await a.records.adopt(shared.db, ALL);
-    const [raised] = a.apply([raise(T0)]);
+    const [raised] = a.apply([testRaise(T0)]);
     const alarmId = raised!.alarm.id;
     const ticketId = a.wo.list({})[0]!.id;
     await a.writer.drained();
@@ -412,9 +380,9 @@ describe('cluster records move with the partition', () => {
     await a.start();
     await b.start();
     // Each raises the condition while holding nothing the other wrote: two alarms, two tickets.
-    const [first] = a.apply([raise(T0)]);
+    const [first] = a.apply([testRaise(T0)]);
     clock.t = T0 + MIN;
-    const [later] = b.apply([raise(T0 + MIN)]);
+    const [later] = b.apply([testRaise(T0 + MIN)]);
     const kept = a.wo.list({})[0]!;
     const dup = b.wo.list({})[0]!;
     b.wo.act(dup.id, { action: 'acknowledge', actor: 'li' });
@@ -530,7 +498,7 @@ describe('cluster records move with the partition', () => {
     await a.start();
     await b.start();
     await a.records.adopt(shared.db, ALL);
-    const [raised] = a.apply([raise(T0)]);
+    const [raised] = a.apply([testRaise(T0)]);
     const ticketId = a.wo.list({})[0]!.id;
     // Shelved on A (a shelf B never heard of), then handed over.
     a.alarms.shelve({ device: 'tank-1', untilMs: T0 + HOUR, user: 'eve', reason: 'sensor swap' });
