@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import { EPOCH_MS } from '../storage/sql/columns.js';
 import type { SharedMigration } from '../storage/sql/migrations.js';
-import { hashToken, type Role, type TokenBackend, type TokenRecord, type TokenStore } from './auth.js';
+import { type Role, type TokenBackend, type TokenRecord, type TokenStore } from './auth.js';
 import {
+  newTokenRow,
   TokenDb,
   TokenError,
   tokenInfos,
@@ -148,23 +148,11 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
         409,
       );
     if (this.deps.configTokens().some((t) => t.name === req.name)) throw exists();
-    const secret = `fgw_${randomBytes(32).toString('base64url')}`;
+    const { secret, row } = newTokenRow(req, by, bySubject, this.now());
     // One statement: two instances creating the same name at once cannot both succeed.
     const res = await this.db
       .insertInto('api_tokens')
-      .values({
-        name: req.name,
-        role: req.role,
-        hash: hashToken(secret),
-        created_at: this.now(),
-        created_by: by,
-        expires_at: req.expiresAt ?? null,
-        revoked_at: null,
-        revoked_by: null,
-        last_used_at: null,
-        created_by_subject: bySubject ?? null,
-        revoked_by_subject: null,
-      })
+      .values(row)
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) throw exists();

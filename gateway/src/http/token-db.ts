@@ -87,6 +87,32 @@ export interface TokenRow {
   revoked_by_subject: string | null;
 }
 
+/** A new token's secret (returned once, never stored) and its row (its hash only). */
+export function newTokenRow(
+  req: { name: string; role: Role; expiresAt?: number },
+  by: string,
+  bySubject: string | undefined,
+  now: number,
+): { secret: string; row: TokenRow } {
+  const secret = `fgw_${randomBytes(32).toString('base64url')}`;
+  return {
+    secret,
+    row: {
+      name: req.name,
+      role: req.role,
+      hash: hashToken(secret),
+      created_at: now,
+      created_by: by,
+      expires_at: req.expiresAt ?? null,
+      revoked_at: null,
+      revoked_by: null,
+      last_used_at: null,
+      created_by_subject: bySubject ?? null,
+      revoked_by_subject: null,
+    },
+  };
+}
+
 /**
  * The admin API's list: the config's tokens (no row; their use known on this instance only), then
  * the stored ones, each with the later of its stored and its not yet written last use.
@@ -204,20 +230,7 @@ export class TokenDb implements Component, TokenAdmin {
         `a token named ${req.name} exists (revoked tokens keep their name)`,
         409,
       );
-    const secret = `fgw_${randomBytes(32).toString('base64url')}`;
-    const row: TokenRow = {
-      name: req.name,
-      role: req.role,
-      hash: hashToken(secret),
-      created_at: this.now(),
-      created_by: by,
-      expires_at: req.expiresAt ?? null,
-      revoked_at: null,
-      revoked_by: null,
-      last_used_at: null,
-      created_by_subject: bySubject ?? null,
-      revoked_by_subject: null,
-    };
+    const { secret, row } = newTokenRow(req, by, bySubject, this.now());
     db.prepare(
       `INSERT INTO tokens (name, role, hash, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at,
          created_by_subject, revoked_by_subject)
