@@ -2,7 +2,7 @@ import type { AlarmEvent, Shelf } from '../alarms/types.js';
 import type { MaintenanceWindow } from '../alarms/windows.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
-import { PgListener } from './listener.js';
+import { PgListener } from '../storage/sql/listener.js';
 import { notShared } from './rows.js';
 import { QUIET_CHANNEL, type QuietStore } from './store.js';
 

@@ -1,9 +1,8 @@
 import type { Kysely } from 'kysely';
-import pg from 'pg';
-import { backoffMs } from '../core/backoff.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { LiveHub } from '../live/hub.js';
+import { PgListener } from '../storage/sql/listener.js';
 import type { ViewTables } from './tables.js';
 import { VIEW_CHANNEL } from './writer.js';
 
@@ -30,19 +29,35 @@ const PAGE = 500;
  */
 export class ViewFeed implements Component {
   readonly name = 'cluster view feed';
-  private client?: pg.Client;
+  private readonly listener: PgListener;
   private readonly cursors = new Map<string, number>();
   private pulling?: Promise<void>;
   private again = false;
   private stopped = true;
-  private attempt = 0;
-  private reconnectTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
-  private connected = false;
+  /** The last pull's error (the connection's own is the listener's). */
   private lastError?: string;
-  private counts = { published: 0, reconnects: 0, notifications: 0 };
+  private counts = { published: 0, notifications: 0 };
 
-  constructor(private readonly o: ViewFeedOptions) {}
+  constructor(private readonly o: ViewFeedOptions) {
+    // Keepalive (in the listener): an idle listening connection cut off without a reset is noticed;
+    // the 5 s poll, through the pool, carries the feed meanwhile.
+    this.listener = new PgListener({
+      url: o.postgresUrl,
+      channel: VIEW_CHANNEL,
+      log: o.log,
+      ...(o.retry ? { retry: o.retry } : {}),
+      onNotify: (payload) => {
+        this.counts.notifications++;
+        if (payload !== this.o.instanceId) this.pull();
+      },
+      // What was committed while nobody listened (after a start or a reconnect).
+      onListening: () => {
+        this.lastError = undefined;
+        this.pull();
+      },
+    });
+  }
 
   private get db(): Kysely<ViewTables> {
     return this.o.db().withTables<ViewTables>();
@@ -57,7 +72,7 @@ export class ViewFeed implements Component {
       .execute();
     for (const r of rows) this.cursors.set(r.instance_id, Number(r.m));
     this.stopped = false;
-    await this.connect().catch(() => this.reconnectLater());
+    await this.listener.start();
     this.pollTimer = setInterval(() => this.pull(), this.o.pollMs ?? 5000);
     this.pollTimer.unref();
   }
@@ -65,80 +80,31 @@ export class ViewFeed implements Component {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.pollTimer);
-    clearTimeout(this.reconnectTimer);
-    const c = this.client;
-    this.client = undefined;
-    await c?.end().catch(() => undefined);
+    await this.listener.stop();
     await this.pulling;
   }
 
   health(): ComponentHealth {
-    const base = { connected: this.connected, instances: this.cursors.size, ...this.counts };
+    const connected = this.listener.connected;
+    const base = {
+      connected,
+      instances: this.cursors.size,
+      ...this.counts,
+      reconnects: this.listener.reconnects,
+    };
     if (this.stopped) return { state: 'stopped', ...base };
-    if (!this.connected)
-      return { state: 'degraded', detail: `live feed: ${this.lastError ?? 'connecting'}`, ...base };
+    if (!connected)
+      return {
+        state: 'degraded',
+        detail: `live feed: ${this.lastError ?? this.listener.lastError ?? 'connecting'}`,
+        ...base,
+      };
     return { state: 'ok', ...base };
   }
 
   /** The counters, for /metrics. */
   stats(): { connected: boolean; published: number } {
-    return { connected: this.connected, published: this.counts.published };
-  }
-
-  private async connect(): Promise<void> {
-    // Keepalive: an idle listening connection cut off without a reset is noticed (the 5 s poll,
-    // through the pool, carries the feed meanwhile).
-    const c = new pg.Client({
-      connectionString: this.o.postgresUrl,
-      connectionTimeoutMillis: 5000,
-      keepAlive: true,
-    });
-    this.client = c;
-    c.on('notification', (n) => {
-      this.counts.notifications++;
-      if (n.payload !== this.o.instanceId) this.pull();
-    });
-    // A dropped connection (server restart, network cut): reconnect and catch up.
-    const lost = (err?: Error) => {
-      if (this.client !== c) return;
-      this.client = undefined;
-      this.connected = false;
-      this.lastError = err?.message ?? 'connection ended';
-      this.o.log.warn({ err: this.lastError }, 'live feed connection to PostgreSQL lost; reconnecting');
-      c.end().catch(() => undefined);
-      this.reconnectLater();
-    };
-    c.on('error', lost);
-    c.on('end', () => lost());
-    try {
-      await c.connect();
-      await c.query(`LISTEN ${VIEW_CHANNEL}`);
-    } catch (err) {
-      if (this.client === c) this.client = undefined;
-      c.end().catch(() => undefined);
-      this.lastError = (err as Error).message;
-      throw err;
-    }
-    this.connected = true;
-    this.attempt = 0;
-    this.lastError = undefined;
-    // What was committed while nobody listened.
-    this.pull();
-  }
-
-  private reconnectLater(): void {
-    if (this.stopped || this.reconnectTimer) return;
-    this.attempt++;
-    this.counts.reconnects++;
-    this.reconnectTimer = setTimeout(
-      () => {
-        this.reconnectTimer = undefined;
-        if (this.stopped) return;
-        this.connect().catch(() => this.reconnectLater());
-      },
-      backoffMs(this.attempt, this.o.retry ?? { minMs: 250, maxMs: 5000 }),
-    );
-    this.reconnectTimer.unref();
+    return { connected: this.listener.connected, published: this.counts.published };
   }
 
   /** Reads past the cursors; one pull at a time, a request during one runs once more after it. */

@@ -1,6 +1,6 @@
 import type PgModule from 'pg';
-import { backoffMs } from '../core/backoff.js';
-import type { Logger } from '../core/log.js';
+import { backoffMs } from '../../core/backoff.js';
+import type { Logger } from '../../core/log.js';
 
 export interface PgListenerOptions {
   url: string;
@@ -15,8 +15,8 @@ export interface PgListenerOptions {
 
 /**
  * One dedicated PostgreSQL connection (not from the pool) that LISTENs on a channel, reconnecting
- * with the gateway's backoff after a server restart or a network cut (the same shape as the view's
- * live feed, ADR 0156).
+ * with the gateway's backoff after a server restart or a network cut: the view's live feed (ADR
+ * 0156) and the shared shelves and windows (ADR 0163).
  */
 export class PgListener {
   private client?: PgModule.Client;
@@ -45,7 +45,7 @@ export class PgListener {
   }
 
   private async connect(): Promise<void> {
-    // Loaded here, not at start-up: only cluster mode uses the driver (storage/sql/dialect.ts).
+    // Loaded here, not at start-up: only cluster mode uses the driver (dialect.ts).
     const { default: pg } = await import('pg');
     const c = new pg.Client({ connectionString: this.o.url, connectionTimeoutMillis: 5000, keepAlive: true });
     this.client = c;
