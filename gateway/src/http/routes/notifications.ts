@@ -263,7 +263,9 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           return;
         }
         // Cluster mode: the key is claimed cluster-wide before anything is applied (ADR 0176).
-        const claimedAt = cluster ? await claimKey(cluster.keys, key, ticketId, fields.action, since) : undefined;
+        const claimedAt = cluster
+          ? await claimKey(cluster.keys, key, ticketId, fields.action, since)
+          : undefined;
         if (claimedAt === 'replay') throw replay(false);
         if (claimedAt === 'in progress') throw replay(true);
         const note =
