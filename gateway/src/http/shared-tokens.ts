@@ -77,7 +77,7 @@ export interface SharedTokenDbDeps {
   /**
    * PostgreSQL: the URL of the LISTEN connection that hears revocations and creations on other
    * instances (ADR 0175). Absent (SQLite): no NOTIFY, so a known token is asked of the table on every
-   * request (no positive cache); unknown hashes are still cached for `negativeMs`.
+   * request (no positive cache); unknown hashes are still cached for `negativeMs`. Needs `log`.
    */
   listenUrl?: string;
   cache?: Partial<TokenCacheLimits>;

@@ -284,7 +284,8 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
               });
             })(),
           );
-          // Applied here before (this instance's own claim, from before a restart): kept claimed.
+          // Committed: applied now, or before (null: this instance's own claim from before a
+          // restart, its key already in workorders.db). Either way the claim stays.
           applied = true;
           if (t === null) throw replay();
           counts.accepted++;
