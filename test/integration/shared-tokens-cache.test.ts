@@ -70,6 +70,27 @@ describe('shared token cache on PostgreSQL', () => {
     expect(a.db.stats().queries - mid).toBeLessThanOrEqual(3);
   });
 
+  it('made-up bearers that all differ: at most `unknownPerSecond` queries, then 503; a known token still works', async () => {
+    const a = await instance({ unknownPerSecond: 5 });
+    const { secret } = await a.db.create({ name: 'meter-reader', role: 'viewer' }, 'admin');
+    expect(await a.tokens.lookup(secret)).toMatchObject({ name: 'meter-reader' });
+    const before = a.db.stats().queries;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        a.tokens.lookup(randomBytes(24).toString('base64url')).then(
+          (r) => (r === undefined ? 'unknown' : 'found'),
+          () => 'unavailable',
+        ),
+      ),
+    );
+    expect(answers.filter((r) => r === 'unknown').length).toBeLessThanOrEqual(10);
+    expect(answers.filter((r) => r === 'unavailable').length).toBeGreaterThanOrEqual(40);
+    expect(a.db.stats().queries - before).toBeLessThanOrEqual(10);
+    expect(a.db.stats().throttled).toBeGreaterThanOrEqual(40);
+    // Known: never held back by the flood (from the cache, or asked though the budget is spent).
+    expect(await a.tokens.lookup(secret)).toMatchObject({ name: 'meter-reader' });
+  });
+
   it('a token revoked on A is refused on B within a second, though B has it cached', async () => {
     // B would trust its cache for a minute: only the NOTIFY of the revocation can refuse it sooner.
     const a = await instance();

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { Lru, TokenCache } from '../../gateway/src/http/token-cache.js';
+import { Budget, Lru, TokenCache } from '../../gateway/src/http/token-cache.js';
 
-const LIMITS = { positiveMs: 10_000, negativeMs: 2_000, outageMs: 300_000, maxEntries: 3 };
+const LIMITS = {
+  positiveMs: 10_000,
+  negativeMs: 2_000,
+  outageMs: 300_000,
+  maxEntries: 3,
+  unknownPerSecond: 50,
+};
 const rec = (name: string) => ({ name, role: 'viewer' as const, hash: name });
 
 describe('token cache (ADR 0175)', () => {
@@ -56,5 +62,14 @@ describe('token cache (ADR 0175)', () => {
     c.answer('new', undefined, 0, c.ask());
     c.created();
     expect(c.isMiss('new', 1)).toBe(false);
+  });
+
+  it('a budget allows `rate` takes at once, then `rate` per second', () => {
+    const b = new Budget(3, 0);
+    expect([1, 2, 3, 4].map(() => b.take(0))).toEqual([true, true, true, false]);
+    expect(b.take(300)).toBe(false);
+    expect(b.take(340)).toBe(true);
+    expect(b.take(10_000)).toBe(true);
+    expect([1, 2, 3].map(() => b.take(10_000))).toEqual([true, true, false]);
   });
 });

@@ -15,7 +15,7 @@ import {
   type TokenInfo,
   type TokenRow,
 } from './token-db.js';
-import { TOKEN_CACHE_DEFAULTS, TokenCache, type TokenCacheLimits } from './token-cache.js';
+import { Budget, TOKEN_CACHE_DEFAULTS, TokenCache, type TokenCacheLimits } from './token-cache.js';
 
 /** The channel every instance LISTENs on for token changes (ADR 0175); the payload is a `TokenNote`. */
 export const TOKEN_CHANNEL = 'gateway_tokens';
@@ -36,6 +36,8 @@ export interface TokenLookupStats {
   outage: number;
   /** PostgreSQL unreachable and the token not confirmed recently: 503. */
   unavailable: number;
+  /** A hash never confirmed here, beyond `unknownPerSecond`: 503 without asking. */
+  throttled: number;
 }
 
 /** The shared table of API tokens: the columns of tokens.db, so a local token is copied as it is. */
@@ -112,11 +114,14 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
     missCached: 0,
     outage: 0,
     unavailable: 0,
+    throttled: 0,
   };
+  private readonly unknownBudget: Budget;
 
   constructor(private readonly deps: SharedTokenDbDeps) {
     this.now = deps.now ?? Date.now;
     this.cache = new TokenCache({ ...TOKEN_CACHE_DEFAULTS, ...deps.cache });
+    this.unknownBudget = new Budget(this.cache.limits.unknownPerSecond, performance.now());
     if (deps.listenUrl !== undefined && deps.log)
       this.listener = new PgListener({
         url: deps.listenUrl,
@@ -198,6 +203,10 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
     const asked = this.cache.ask();
     // A monotonic clock: a wall clock set back must not keep the table unasked.
     const mono = performance.now();
+    if (!this.cache.isKnown(hash) && !this.unknownBudget.take(mono)) {
+      this.counts.throttled++;
+      throw new Error('too many lookups of unknown tokens on this instance; retry in a second');
+    }
     try {
       if (mono < this.downUntil) throw new Error(this.lastReadError ?? 'unreachable');
       this.counts.queries++;

@@ -46,6 +46,12 @@ export interface TokenCacheLimits {
   outageMs: number;
   /** Entries kept at most, each cache. */
   maxEntries: number;
+  /**
+   * Lookups of hashes this instance has never confirmed, asked of PostgreSQL per second at most
+   * (bursts up to as many): beyond, 503 until the budget refills, so a flood of made-up bearers
+   * cannot load the shared store that carries the leases. Known tokens are never held back.
+   */
+  unknownPerSecond: number;
 }
 
 /** The defaults of ADR 0175: what a facility engineer can state from memory. */
@@ -54,7 +60,30 @@ export const TOKEN_CACHE_DEFAULTS: TokenCacheLimits = {
   negativeMs: 2_000,
   outageMs: 5 * 60_000,
   maxEntries: 10_000,
+  unknownPerSecond: 50,
 };
+
+/** A token bucket: `rate` takes per second, at most `rate` saved up. Times in ms of any monotonic clock. */
+export class Budget {
+  private left: number;
+  private at: number;
+
+  constructor(
+    private readonly rate: number,
+    now: number,
+  ) {
+    this.left = rate;
+    this.at = now;
+  }
+
+  take(now: number): boolean {
+    this.left = Math.min(this.rate, this.left + ((now - this.at) * this.rate) / 1000);
+    this.at = now;
+    if (this.left < 1) return false;
+    this.left -= 1;
+    return true;
+  }
+}
 
 /** When a question was asked, in invalidations seen so far. */
 export interface Asked {

@@ -19,7 +19,7 @@ export function tokenMetrics(registry: Registry, tokens: TokenStore, shared?: Sh
     help:
       'Cluster mode: bearer lookups of API tokens by how they were answered (query: asked PostgreSQL; ' +
       'cached; miss_cached: unknown a moment ago; outage: PostgreSQL unreachable, recently confirmed; ' +
-      'unavailable: 503)',
+      'unavailable: 503; throttled: too many unknown tokens, 503)',
     labelNames: ['result'],
     registers: [registry],
     collect() {
@@ -30,6 +30,7 @@ export function tokenMetrics(registry: Registry, tokens: TokenStore, shared?: Sh
       this.inc({ result: 'miss_cached' }, s.missCached);
       this.inc({ result: 'outage' }, s.outage);
       this.inc({ result: 'unavailable' }, s.unavailable);
+      this.inc({ result: 'throttled' }, s.throttled);
     },
   });
   new Gauge({
