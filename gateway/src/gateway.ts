@@ -113,7 +113,14 @@ export class Gateway extends GatewayParts {
     const cfg = (this.current = fleet.layered(file));
     const accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
     this.accounts = accounts.service;
-    const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle, shared: this.shared });
+    const access = await startAccess({
+      cfg,
+      tokens: this.tokens,
+      log,
+      lifecycle,
+      shared: this.shared,
+      metrics,
+    });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
     await lifecycle.start(outbox);
