@@ -14,6 +14,11 @@ export interface DeliveryFence {
    */
   claim(row: QueueRow, attemptMs: number): Promise<'go' | 'taken' | 'unfenced'>;
   /**
+   * After a claimed attempt: the claim ends, and a delivered row is recorded delivered at once (not
+   * only when the view writer's next batch copies it). Never rejects (the claim then runs out).
+   */
+  release(row: QueueRow, deliveredAt: number | null): Promise<void>;
+  /**
    * At start: the seqs of these pending rows that the shared copy shows taken over by another
    * member or delivered. Rejects when the shared store cannot be reached in time.
    */

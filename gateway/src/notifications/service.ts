@@ -25,7 +25,7 @@ export interface NotificationServiceDeps {
 /** How long an attempt may take when the channel does not say (the claim in the shared copy outlasts it). */
 const DEFAULT_ATTEMPT_MS = 30_000;
 /** What a claim adds to the attempt's own time limit: the answer's processing, a slow commit. */
-const CLAIM_MARGIN_MS = 10_000;
+const CLAIM_MARGIN_MS = 5_000;
 
 interface Worker {
   ch: Channel;
@@ -201,12 +201,13 @@ export class NotificationService implements Component {
   }
 
   /**
-   * Cluster mode: asks the shared copy before an attempt. False when the row is another member's
-   * now (dropped here, counted); true to go ahead, also when the shared store cannot be reached.
+   * Cluster mode: asks the shared copy before an attempt. `taken` when the row is another member's
+   * now (dropped here, counted); `claimed` or `unfenced` to go ahead, the latter when the shared
+   * store could not be reached in time (no claim to release after the attempt).
    */
-  private async mayDeliver(w: Worker, row: QueueRow): Promise<boolean> {
+  private async mayDeliver(w: Worker, row: QueueRow): Promise<'claimed' | 'unfenced' | 'taken'> {
     const fence = this.deps.fence;
-    if (!fence) return true;
+    if (!fence) return 'unfenced';
     const verdict = await fence.claim(row, (w.ch.timeoutMs ?? DEFAULT_ATTEMPT_MS) + CLAIM_MARGIN_MS);
     if (verdict === 'unfenced') {
       this.counts.unfenced++;
@@ -216,18 +217,18 @@ export class NotificationService implements Component {
           'shared store unreachable: delivering this member\'s notifications without a claim (ADR 0179)',
         );
       this.fenceDown = true;
-      return true;
+      return 'unfenced';
     }
     if (this.fenceDown) this.deps.log?.info('shared store reachable again: notifications claimed before delivery');
     this.fenceDown = false;
-    if (verdict === 'go') return true;
+    if (verdict === 'go') return 'claimed';
     const n = this.deps.queue.markTaken([row.seq]);
     this.counts.takenOver += n;
     this.deps.log?.info(
       { channel: row.channel, event: row.eventId, ticket: row.ticketId },
       'notification taken over by another member: dropped here, not sent again',
     );
-    return false;
+    return 'taken';
   }
 
   async stop(): Promise<void> {
@@ -479,10 +480,17 @@ export class NotificationService implements Component {
         this.sleep(w, Math.min(row.nextAt - now, this.cfg.pollMs));
         return;
       }
-      if (!(await this.mayDeliver(w, row))) continue;
-      if (!this.started || w.retired) return;
+      const fenced = await this.mayDeliver(w, row);
+      if (fenced === 'taken') continue;
+      if (!this.started || w.retired) {
+        if (fenced === 'claimed') await this.deps.fence?.release(row, null);
+        return;
+      }
       w.attempts++;
       const out = await ch.deliver(row, this.now(), w.abort.signal);
+      // The claim ends with the attempt: a member that dies later leaves nothing claimed for long.
+      if (fenced === 'claimed')
+        await this.deps.fence?.release(row, out.kind === 'delivered' ? this.now() : null);
       // Cut short by stop() or setChannels(): stays pending as it was.
       if ((!this.started || w.retired) && out.kind !== 'delivered') return;
       const after = this.now();

@@ -73,6 +73,26 @@ export class NotifyClaims implements DeliveryFence {
     }
   }
 
+  async release(row: QueueRow, deliveredAt: number | null): Promise<void> {
+    const q = this.db
+      .updateTable('view_notifications')
+      .set(
+        deliveredAt === null
+          ? { claimed_until: null }
+          : { claimed_until: null, state: 'delivered', delivered_at: deliveredAt },
+      )
+      .where('event_id', '=', row.eventId)
+      .where('channel', '=', row.channel)
+      .where('instance_id', '=', this.o.instanceId)
+      .execute();
+    try {
+      await within(q, this.o.claimTimeoutMs ?? 1000);
+    } catch (err) {
+      // The claim runs out by itself; the writer copies the row's state with its next batch.
+      this.o.log.debug({ err: (err as Error).message, event: row.eventId }, 'notification claim not released');
+    }
+  }
+
   async taken(rows: readonly QueueRow[]): Promise<Set<number>> {
     const me = this.o.instanceId;
     const seqOf = new Map(rows.map((r) => [`${r.channel}\n${r.eventId}`, r.seq]));
