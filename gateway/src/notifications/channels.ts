@@ -50,7 +50,8 @@ export class WebhookChannel implements Channel {
     this.channel = `webhook:${cfg.name}`;
     this.retry = cfg.retry;
     this.maxAttempts = cfg.maxAttempts;
-    this.maxAgeHours = cfg.maxAgeHours;    this.timeoutMs = cfg.timeoutMs;
+    this.maxAgeHours = cfg.maxAgeHours;
+    this.timeoutMs = cfg.timeoutMs;
   }
 
   start(): void {

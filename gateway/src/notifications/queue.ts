@@ -317,7 +317,9 @@ export class NotifyQueue {
    * them over, or delivered them). Returns how many were pending and are `taken` now.
    */
   markTaken(seqs: readonly number[]): number {
-    const upd = this.db.prepare("UPDATE notify_queue SET state = 'taken' WHERE seq = ? AND state = 'pending'");
+    const upd = this.db.prepare(
+      "UPDATE notify_queue SET state = 'taken' WHERE seq = ? AND state = 'pending'",
+    );
     return this.db.transaction(() => {
       let n = 0;
       for (const seq of seqs) n += upd.run(seq).changes;

@@ -214,12 +214,13 @@ export class NotificationService implements Component {
       if (!this.fenceDown)
         this.deps.log?.warn(
           { channel: row.channel, event: row.eventId },
-          'shared store unreachable: delivering this member\'s notifications without a claim (ADR 0179)',
+          "shared store unreachable: delivering this member's notifications without a claim (ADR 0179)",
         );
       this.fenceDown = true;
       return 'unfenced';
     }
-    if (this.fenceDown) this.deps.log?.info('shared store reachable again: notifications claimed before delivery');
+    if (this.fenceDown)
+      this.deps.log?.info('shared store reachable again: notifications claimed before delivery');
     this.fenceDown = false;
     if (verdict === 'go') return 'claimed';
     const n = this.deps.queue.markTaken([row.seq]);

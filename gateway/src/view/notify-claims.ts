@@ -89,7 +89,10 @@ export class NotifyClaims implements DeliveryFence {
       await within(q, this.o.claimTimeoutMs ?? 1000);
     } catch (err) {
       // The claim runs out by itself; the writer copies the row's state with its next batch.
-      this.o.log.debug({ err: (err as Error).message, event: row.eventId }, 'notification claim not released');
+      this.o.log.debug(
+        { err: (err as Error).message, event: row.eventId },
+        'notification claim not released',
+      );
     }
   }
 
