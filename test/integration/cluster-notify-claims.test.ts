@@ -203,4 +203,25 @@ describe('notification claims in the shared copy (ADR 0179)', () => {
       'second row still A’s',
     );
   });
+
+  // Last: it stops the file's PostgreSQL server (and starts it again).
+  it('PostgreSQL down: the holder still delivers its own notification, unclaimed and counted', async () => {
+    const shared = await fx.postgres(`claims_${++n}`);
+    const receiver = new WebhookReceiver(SECRET, await freePort());
+    await receiver.start();
+    stops.push(() => receiver.stop());
+    const a = await member(shared, 'gw-a', receiver.url);
+    await a.records.adopt(shared.db, ALL);
+    a.wo.create({ title: 'Gas alarm', site: 'estate', device: 'boiler-1' }, 'eve');
+    await waitFor(() => a.writer.stats().pending === 0, 10_000, 'copied');
+    await fx.pg().kill();
+    try {
+      await a.notifications.start();
+      await waitFor(() => receiver.acceptedKeys().size === 1, 20_000, 'delivered without PostgreSQL');
+      expect(a.notifications.health()).toMatchObject({ unfenced: 1, takenOver: 0 });
+      expect(a.notifications.queue.list('delivered', undefined, 10)).toHaveLength(1);
+    } finally {
+      await fx.pg().start();
+    }
+  });
 });
