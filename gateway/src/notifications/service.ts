@@ -482,13 +482,17 @@ export class NotificationService implements Component {
         return;
       }
       const fenced = await this.mayDeliver(w, row);
-      if (fenced === 'taken') continue;
+      if (fenced === 'taken') {
+        // Not this line's to hold any more.
+        if (w.failing?.seq === row.seq) w.failing = null;
+        continue;
+      }
       if (!this.started || w.retired) {
         if (fenced === 'claimed') await this.deps.fence?.release(row, null);
         return;
       }
       w.attempts++;
-      const out = await ch.deliver(row, this.now(), w.abort.signal);
+      const out = await ch.deliver(row, now, w.abort.signal);
       // The claim ends with the attempt: a member that dies later leaves nothing claimed for long.
       if (fenced === 'claimed')
         await this.deps.fence?.release(row, out.kind === 'delivered' ? this.now() : null);
