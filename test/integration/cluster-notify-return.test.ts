@@ -134,7 +134,14 @@ describe('cluster: a member back from a crash does not resend what another membe
 
     // B takes A's partitions, the ticket and its undelivered notification, and delivers it once.
     await waitFor(async () => (await owned(b)).length === PARTITIONS, FAILOVER_MS * 5, 'b owns all');
-    await waitFor(() => receiver.acceptedKeys().get(eventId) === 1, 20_000, 'the event delivered by B');
+    // Within the failover time, the claim of an attempt A may have been killed in (the attempt's
+    // limit + 5 s, ADR 0179) and B's next sweep (5 s).
+    await waitFor(() => receiver.acceptedKeys().get(eventId) === 1, 30_000, 'the event delivered by B').catch(
+      async (err: Error) => {
+        err.message += `\nshared row: ${JSON.stringify(await sharedRow(eventId))}\nB:\n${b.output().slice(-5000)}`;
+        throw err;
+      },
+    );
     await waitFor(
       async () => (await sharedRow(eventId))[0]?.state === 'delivered',
       10_000,
