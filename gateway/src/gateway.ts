@@ -177,6 +177,9 @@ export class Gateway extends GatewayParts {
         // Cluster mode: an escalation reaches the shared view before its notification is queued
         // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats.
         confirm: view && cluster ? (t) => view.writer.writeThrough(t) : undefined,
+        // Cluster mode: a member back from a crash does not resend what another member took over,
+        // and no two members attempt one notification (ADR 0179).
+        notifyFence: view && cluster ? view.claims : undefined,
       });
     }
     await lifecycle.start(alarms);
