@@ -98,23 +98,25 @@ export class ModbusSource implements Source {
 
   /**
    * Ticks of group `g` on the wall clock's slots (multiples of its interval), re-armed for the next
-   * slot after each one, so that timer drift never accumulates; the timer lives at `timers[at]`.
+   * slot after each one, so that timer drift never accumulates; the timer lives at `timers[at]`. A
+   * tick is stamped with the slot it runs in: one that runs late (a busy event loop) is the later
+   * slot's poll, and the slot it was armed for is skipped, so that a slot's time is never earlier
+   * than its poll by more than a slot, on any member.
    */
   private alignedTicks(g: PollGroup, at: number): void {
     const iv = g.intervalMs;
-    let last = -Infinity;
-    const arm = (): void => {
+    const arm = (armed: number): void => {
       if (this.state === 'stopped') return;
-      const now = Date.now();
-      // Never the slot just polled again (a timer may fire a millisecond early by Date.now()).
-      const slot = Math.max(Math.floor(now / iv) * iv + iv, last + iv);
-      this.timers[at] = setTimeout(() => {
-        last = slot;
-        this.tick(g, slot);
-        arm();
-      }, slot - now);
+      this.timers[at] = setTimeout(
+        () => {
+          const slot = Math.max(armed, Math.floor(Date.now() / iv) * iv);
+          this.tick(g, slot);
+          arm(slot + iv);
+        },
+        Math.max(0, armed - Date.now()),
+      );
     };
-    arm();
+    arm(Math.floor(Date.now() / iv) * iv + iv);
   }
 
   async stop(): Promise<void> {
