@@ -464,7 +464,7 @@ export const configSchema = z
             path: ['mbus', 'connections', i, 'serial'],
             message:
               'in cluster mode every member polls every M-Bus meter, and a serial M-Bus line takes one master: ' +
-              'connect it through a serial-to-TCP converter (tcp) that every member reaches (docs/deployment.md "Polled sources in a cluster")',
+              'connect it through a serial-to-TCP converter (tcp) that every member reaches and that serialises their connections (docs/deployment.md "Polled sources in a cluster")',
           });
       });
     }
