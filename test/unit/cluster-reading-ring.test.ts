@@ -159,4 +159,25 @@ describe('consumption across a replay of polled readings', () => {
       9,
     );
   });
+
+  it('books one slot too much for a slot the dead owner wrote after its watermark and the survivor missed (ADR 0177)', () => {
+    const influx = new Points();
+    const v = (k: number) => 100 + k * 0.02;
+    const dead = new Deriver(new MemStore(), lookup);
+    for (let k = 0; k <= 12; k++) {
+      const r = meter(k * 200, v(k));
+      dead.apply(r, 'plant/m');
+      influx.write(r);
+    }
+    const survivor = new Deriver(new MemStore(), lookup);
+    survivor.restore([{ key: 'plant/m', ts: 8 * 200, index: v(8) }]);
+    for (let k = 6; k <= 20; k++) {
+      // Slot 10: the survivor's poll timed out; the dead owner's point and consumption stay.
+      if (k === 10) continue;
+      const r = meter(k * 200, v(k));
+      survivor.apply(r, 'plant/m');
+      influx.write(r);
+    }
+    expect(influx.booked()).toBeCloseTo(v(20) - v(0) + 0.02, 9);
+  });
 });
