@@ -27,7 +27,7 @@ const METERS = 6;
  * meters all along and kept the readings; at the takeover it replays those newer than the dead
  * owner's durable watermark. In InfluxDB each such meter then has a point in every poll slot
  * across the failover window (no gap), each slot once, and its consumption adds up to the index
- * difference (nothing booked twice by the replay).
+ * difference (nothing booked twice by the replay; one slot at most, see ADR 0177).
  */
 describe('cluster: SIGKILL of the owner of polled Modbus meters', () => {
   let pg: Postgres;
@@ -133,7 +133,7 @@ describe('cluster: SIGKILL of the owner of polled Modbus meters', () => {
     }));
   }
 
-  it('every poll slot of the dead owner’s meters across the failover is in InfluxDB, once, consumption exact', async () => {
+  it('every poll slot of the dead owner’s meters across the failover is in InfluxDB, once, consumption booked once', async () => {
     await start('gw-p');
     await start('gw-q');
     await waitFor(() => spread(alive(), PARTITIONS, 1), 30_000, 'p and q share the partitions');
@@ -186,9 +186,15 @@ describe('cluster: SIGKILL of the owner of polled Modbus meters', () => {
       );
       // Consumption: the first point is the meter's base, every later one books its difference;
       // the replayed polls overwrite the dead owner's points of the same slots, so the sum is the
-      // index difference, not more.
-      const booked = pts.reduce((s, p) => s + (p.consumption ?? 0), 0);
-      expect(booked).toBeCloseTo(pts[pts.length - 1]!.volume - pts[0]!.volume, 6);
+      // index difference. Exact unless the survivor missed a slot the dead owner wrote after its
+      // watermark (a tick skipped on a busy machine): then that slot is booked twice (ADR 0177),
+      // allowed here once (20 L). Without the clock slots the overlap booked about 4 slots twice.
+      const excess =
+        pts.reduce((s, p) => s + (p.consumption ?? 0), 0) - (pts[pts.length - 1]!.volume - pts[0]!.volume);
+      expect(excess, `meter ${i}: consumption booked beyond the index difference (m³)`).toBeGreaterThan(
+        -1e-6,
+      );
+      expect(excess, `meter ${i}: consumption booked beyond the index difference (m³)`).toBeLessThan(0.025);
     }
     // The survivor replayed the polls it kept, and lost none of them to an overrun.
     const health = (await (await fetch(`${survivor.g.url}/api/health`)).json()) as {
