@@ -33,7 +33,9 @@ export const SOURCES: SourceRegistry = {
       : [],
   mbus: async (cfg) =>
     cfg.mbus.connections.length
-      ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus)
+      ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus, {
+          clockAligned: cfg.storage.postgres !== undefined,
+        })
       : [],
 };
 
