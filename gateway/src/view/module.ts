@@ -5,6 +5,7 @@ import type { LiveHub } from '../live/hub.js';
 import type { SharedDb } from '../storage/sql/shared-db.js';
 import type { TicketNumbers } from '../workorders/types.js';
 import { ViewFeed } from './feed.js';
+import { SharedIncidentStore } from './incident-store.js';
 import { viewMetrics } from './metrics.js';
 import { ViewReader } from './reader.js';
 import type { ViewTables } from './tables.js';
@@ -13,6 +14,7 @@ import { ViewWriter } from './writer.js';
 
 export { VIEW_STEPS } from './tables.js';
 export { PartitionRecords } from './records.js';
+export { IncidentSync } from './incident-sync.js';
 export type { SharedView } from './types.js';
 
 export interface ClusterViewModule {
@@ -24,6 +26,8 @@ export interface ClusterViewModule {
   reader: ViewReader;
   /** Ticket numbers leased from the shared counter; started with the next number workorders.db would use. */
   numbers: (localNext: number) => Promise<TicketNumbers>;
+  /** Incidents grouped over the whole cluster (ADR 0170). */
+  incidents: SharedIncidentStore;
 }
 
 /**
@@ -50,6 +54,7 @@ export function createClusterView(d: {
     dialect: () => d.shared().dialect,
     log,
     partitionOf: d.partitionOf,
+    sharedIncidents: true,
   });
   const feed = new ViewFeed({ instanceId, postgresUrl: url, db, hub: d.hub, log });
   viewMetrics(d.metrics, writer, feed);
@@ -57,6 +62,7 @@ export function createClusterView(d: {
     writer,
     feed,
     reader: new ViewReader(instanceId, db),
+    incidents: new SharedIncidentStore(db, instanceId),
     numbers: async (localNext) => {
       const n = new LeasedTicketNumbers(db().withTables<ViewTables>(), log);
       await n.start(localNext);
