@@ -94,7 +94,6 @@ export class SharedIncidentStore {
         .where('rule', '=', r.rule)
         .where('incident_id', 'is', null)
         .where('ts', '>=', r.raisedAt - cfg.windowMs)
-        .where('active', '=', 1)
         .execute();
       const d = decideGroup(
         cfg,
