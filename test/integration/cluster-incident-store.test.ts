@@ -125,6 +125,9 @@ describe('cluster incident grouping store', () => {
     const closed = await store.closeQuiet(Date.now() + 120_000, cfg.grouping.windowMs);
     expect(closed.map((i) => i.id)).toEqual([g[0]!.id]);
     expect(await store.closeQuiet(Date.now() + 120_000, cfg.grouping.windowMs)).toEqual([]);
+    // Its raises count no more and are forgotten; none while they may still count.
+    expect(await store.prune(Date.now(), 2 * cfg.grouping.windowMs)).toBe(0);
+    expect(await store.prune(Date.now() + 600_000, 2 * cfg.grouping.windowMs)).toBe(6);
   });
 
   it('an incident made alone during an outage is reconciled once: the earlier kept, the other merged', async () => {

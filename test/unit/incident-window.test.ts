@@ -17,6 +17,13 @@ describe('decideGroup (the cluster-wide window count, ADR 0170)', () => {
     });
   });
 
+  it('counts raises that reached the shared table out of order (a later one first)', () => {
+    // Members commit in any order: the last to count may be an earlier raise than those waiting.
+    const waiting = [r('a1', 100), r('b1', 300), r('a2', 400), r('b2', 500)];
+    const d = decideGroup(cfg, 'key', r('a0', 50), undefined, waiting);
+    expect(d).toEqual({ kind: 'create', members: [r('a0', 50), ...waiting] });
+  });
+
   it('is below the threshold with fewer, and forgets raises older than the window', () => {
     const waiting = [r('old', 0), r('a1', 600), r('b1', 700), r('a2', 800)];
     expect(decideGroup(cfg, 'key', r('b2', 1200), undefined, waiting).kind).toBe('none');

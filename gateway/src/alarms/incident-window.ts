@@ -36,10 +36,11 @@ export function decideGroup(
 ): GroupDecision {
   const window = cfg.windowMs;
   if (open && raise.ts - open.lastAlarmAt <= window) return { kind: 'join', incidentId: open.id };
-  const recent = waiting
-    .filter((r) => raise.ts - r.ts <= window && r.ts <= raise.ts)
+  const all = waiting.some((r) => r.alarmId === raise.alarmId) ? [...waiting] : [...waiting, raise];
+  const recent = all
+    // Either side of this raise: the members' raises reach the shared table in any order.
+    .filter((r) => Math.abs(raise.ts - r.ts) <= window)
     .sort((a, b) => a.ts - b.ts || (a.alarmId < b.alarmId ? -1 : a.alarmId > b.alarmId ? 1 : 0));
-  if (!recent.some((r) => r.alarmId === raise.alarmId)) recent.push(raise);
   const counts = cfg.counts[cls];
   const needed = recent.some((r) => r.critical) ? counts.critical : counts.normal;
   return recent.length < needed ? { kind: 'none' } : { kind: 'create', members: recent };

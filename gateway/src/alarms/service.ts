@@ -569,8 +569,11 @@ export class AlarmService implements Component {
   /** Cluster mode: incidents as the shared grouping has them now (closed, merged or counted on). */
   updateIncidents(list: readonly Incident[]): void {
     const changed: Incident[] = [];
+    let stored: Map<string, Incident> | undefined;
     for (const i of list) {
-      const cur = this.incidents.get(i.id) ?? this.store.incidents().find((x) => x.id === i.id);
+      const cur =
+        this.incidents.get(i.id) ??
+        (stored ??= new Map(this.store.incidents().map((x) => [x.id, x]))).get(i.id);
       if (!cur) continue;
       Object.assign(cur, i);
       if (i.state !== 'open') this.incidents.delete(i.id);

@@ -94,6 +94,7 @@ export class SharedIncidentStore {
         .where('rule', '=', r.rule)
         .where('incident_id', 'is', null)
         .where('ts', '>=', r.raisedAt - cfg.windowMs)
+        .where('ts', '<=', r.raisedAt + cfg.windowMs)
         .execute();
       const d = decideGroup(
         cfg,
@@ -132,7 +133,7 @@ export class SharedIncidentStore {
         rule: r.rule,
         class: r.class,
         openedAt: d.members[0]!.ts,
-        lastAlarmAt: r.raisedAt,
+        lastAlarmAt: d.members[d.members.length - 1]!.ts,
         alarmCount: d.members.length,
         state: 'open',
         closedAt: null,
@@ -182,6 +183,28 @@ export class SharedIncidentStore {
       for (const i of out) await this.show(tx, i);
       return out;
     });
+  }
+
+  /**
+   * Forgets raises that can count no more: older than `keepMs` and in no incident (past any
+   * window) or in one that is over. Returns how many rows went.
+   */
+  async prune(now: number, keepMs: number): Promise<number> {
+    const r = await this.db
+      .deleteFrom('incident_raises')
+      .where('ts', '<', now - keepMs)
+      .where((eb) =>
+        eb.or([
+          eb('incident_id', 'is', null),
+          eb(
+            'incident_id',
+            'in',
+            eb.selectFrom('incident_groups').select('id').where('state', 'in', ['closed', 'merged']),
+          ),
+        ]),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   /** Joins not yet acted on by the alarm's holder or by the incident ticket's holder (oldest first). */

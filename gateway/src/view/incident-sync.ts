@@ -4,6 +4,9 @@ import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
 import type { PendingJoin, SharedIncidentStore } from './incident-store.js';
 
+/** How often the raises that can count no more are deleted. */
+const PRUNE_MS = 60_000;
+
 /** What the shared grouping needs of the alarm service (AlarmService, built with `sharedGrouping`). */
 export interface GroupedAlarms {
   applyGroup(incident: Incident, ids: readonly string[], anchor?: string): string[];
@@ -64,7 +67,10 @@ export class IncidentSync implements Component {
     reconciled: 0,
     merged: 0,
     failures: 0,
+    /** Raises forgotten: past any window, or of an incident that is over. */
+    pruned: 0,
   };
+  private prunedAt = 0;
 
   constructor(private readonly o: IncidentSyncOptions) {}
 
@@ -132,7 +138,8 @@ export class IncidentSync implements Component {
       }
       await this.joins(await this.o.store.pending());
       const g = this.o.grouping();
-      const closed = await this.o.store.closeQuiet(this.o.now?.() ?? Date.now(), g.windowMs);
+      const now = this.o.now?.() ?? Date.now();
+      const closed = await this.o.store.closeQuiet(now, g.windowMs);
       if (closed.length > 0) {
         this.counts.closed += closed.length;
         this.o.alarms.updateIncidents(closed);
@@ -140,6 +147,10 @@ export class IncidentSync implements Component {
           { incidents: closed.map((i) => i.id) },
           'incidents closed: no alarm of them active in the cluster',
         );
+      }
+      if (now - this.prunedAt >= PRUNE_MS) {
+        this.prunedAt = now;
+        this.counts.pruned += await this.o.store.prune(now, 2 * g.windowMs);
       }
       this.ok();
     } catch (err) {
