@@ -107,21 +107,24 @@ export class IncidentSync implements Component {
 
   private async raise(a: Alarm): Promise<void> {
     this.counts.raises++;
+    let r: Awaited<ReturnType<SharedIncidentStore['raise']>>;
     try {
-      const r = await this.o.store.raise(a, this.o.grouping());
+      r = await this.o.store.raise(a, this.o.grouping());
       this.ok();
-      if (!r) return;
-      if (r.created) this.counts.created++;
-      const mine = this.o.alarms.applyGroup(r.incident, r.joined, r.created ? a.id : undefined);
-      this.counts.joinedHere += mine.length;
-      await this.o.store.markSeen('alarm_seen', mine).catch(() => undefined);
     } catch (err) {
       this.failed(err);
       // Safety first: the alarm and its ticket stand; the grouping is this member's for now.
       this.counts.groupedLocally++;
       const inc = this.o.alarms.groupLocally(a.id);
       if (inc) this.apart.set(inc.id, inc);
+      return;
     }
+    if (!r) return;
+    if (r.created) this.counts.created++;
+    const mine = this.o.alarms.applyGroup(r.incident, r.joined, r.created ? a.id : undefined);
+    this.counts.joinedHere += mine.length;
+    // Not marked: the next poll finds these again, and applying a join twice changes nothing.
+    await this.o.store.markSeen('alarm_seen', mine).catch(() => undefined);
   }
 
   /** One look at the shared table (see the class comment); a failure is retried at the next one. */
