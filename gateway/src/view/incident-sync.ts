@@ -52,6 +52,8 @@ export class IncidentSync implements Component {
   private readonly inflight = new Set<Promise<void>>();
   /** Alarms that cleared here, not yet reported (kept across a failed report). */
   private clears: string[] = [];
+  /** The raises' transactions, one after the other. */
+  private chain: Promise<void> = Promise.resolve();
   /** Incidents made here alone while PostgreSQL was out of reach, to reconcile. */
   private readonly apart = new Map<string, Incident>();
   private lastError?: string;
@@ -76,7 +78,9 @@ export class IncidentSync implements Component {
 
   /** A bus listener for `alarm`: queue only, the I/O runs beside the event loop's other work. */
   onAlarm = (e: AlarmEvent): void => {
-    if (e.type === 'raise') this.track(this.raise(e.alarm));
+    // One raise transaction at a time: a burst holding many pooled connections while they wait on
+    // one (site, rule)'s lock would starve the lease renewals that share the pool.
+    if (e.type === 'raise') this.track((this.chain = this.chain.then(() => this.raise(e.alarm))));
     else if (e.type === 'clear' || e.type === 'duplicate') this.clears.push(e.alarm.id);
   };
 
@@ -107,17 +111,16 @@ export class IncidentSync implements Component {
 
   private async raise(a: Alarm): Promise<void> {
     this.counts.raises++;
+    // PostgreSQL failed and no poll has reached it since: grouped here at once, no attempt queued
+    // behind a connection that may hang.
+    if (this.lastError !== undefined) return this.groupHere(a);
     let r: Awaited<ReturnType<SharedIncidentStore['raise']>>;
     try {
       r = await this.o.store.raise(a, this.o.grouping());
       this.ok();
     } catch (err) {
       this.failed(err);
-      // Safety first: the alarm and its ticket stand; the grouping is this member's for now.
-      this.counts.groupedLocally++;
-      const inc = this.o.alarms.groupLocally(a.id);
-      if (inc) this.apart.set(inc.id, inc);
-      return;
+      return this.groupHere(a);
     }
     if (!r) return;
     if (r.created) this.counts.created++;
@@ -125,6 +128,13 @@ export class IncidentSync implements Component {
     this.counts.joinedHere += mine.length;
     // Not marked: the next poll finds these again, and applying a join twice changes nothing.
     await this.o.store.markSeen('alarm_seen', mine).catch(() => undefined);
+  }
+
+  /** Safety first: the alarm and its ticket stand; the grouping is this member's for now. */
+  private groupHere(a: Alarm): void {
+    this.counts.groupedLocally++;
+    const inc = this.o.alarms.groupLocally(a.id);
+    if (inc) this.apart.set(inc.id, inc);
   }
 
   /** One look at the shared table (see the class comment); a failure is retried at the next one. */
