@@ -27,7 +27,13 @@ import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
-import { createClusterView, IncidentSync, PartitionRecords, VIEW_STEPS } from './view/module.js';
+import {
+  createClusterView,
+  IncidentSync,
+  incidentMetrics,
+  PartitionRecords,
+  VIEW_STEPS,
+} from './view/module.js';
 import { createClusterQuiet, QUIET_STEPS } from './quiet/module.js';
 import { ACCOUNT_STEPS } from './accounts/tables.js';
 import { startAccounts } from './accounts/module.js';
@@ -192,6 +198,7 @@ export class Gateway extends GatewayParts {
         grouping: () => this.current?.alarms.grouping ?? cfg.alarms.grouping,
         log: log.child({ module: 'cluster-incidents' }),
       });
+      incidentMetrics(metrics, incidents);
       await lifecycle.start(incidents);
       lifecycle.onStopped(bus.on('alarm', incidents.onAlarm));
     }

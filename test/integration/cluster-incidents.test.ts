@@ -186,6 +186,9 @@ describe('cluster: one incident per site and rule across the members', () => {
       await pool.query<{ body: string }>('select body from view_alarms where site = $1', [SITE])
     ).rows.map((r) => (JSON.parse(r.body) as { incidentId: string | null }).incidentId);
     expect(bodies).toEqual(devices.map(() => incident!.id));
+    // Nothing was grouped apart (PostgreSQL answered throughout).
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gateway_cluster_incident_local_groupings 0$/m);
   }, 60_000);
 
   it('the holder of the incident ticket is killed: the survivor holds it, the incident closes once', async () => {

@@ -104,6 +104,11 @@ export class IncidentSync implements Component {
     return { state: 'ok', apart: this.apart.size, ...this.counts };
   }
 
+  /** The counters (health and `/metrics`). */
+  stats(): Readonly<IncidentSync['counts']> {
+    return this.counts;
+  }
+
   private track(p: Promise<void>): void {
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));

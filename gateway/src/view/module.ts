@@ -15,6 +15,7 @@ import { ViewWriter } from './writer.js';
 export { VIEW_STEPS } from './tables.js';
 export { PartitionRecords } from './records.js';
 export { IncidentSync } from './incident-sync.js';
+export { incidentMetrics } from './metrics.js';
 export type { SharedView } from './types.js';
 
 export interface ClusterViewModule {
