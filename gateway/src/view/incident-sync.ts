@@ -73,6 +73,8 @@ export class IncidentSync implements Component {
     pruned: 0,
   };
   private prunedAt = 0;
+  /** Stopped: raises heard at the alarms' own stop are left ungrouped (the shared store may be closing). */
+  private stopped = false;
 
   constructor(private readonly o: IncidentSyncOptions) {}
 
@@ -80,7 +82,17 @@ export class IncidentSync implements Component {
   onAlarm = (e: AlarmEvent): void => {
     // One raise transaction at a time: a burst holding many pooled connections while they wait on
     // one (site, rule)'s lock would starve the lease renewals that share the pool.
-    if (e.type === 'raise') this.track((this.chain = this.chain.then(() => this.raise(e.alarm))));
+    if (this.stopped) return;
+    if (e.type === 'raise')
+      this.track(
+        (this.chain = this.chain
+          .then(() => this.raise(e.alarm))
+          .catch((err: unknown) => {
+            // A fault here (not an outage: that is handled) must not reach the process.
+            this.counts.failures++;
+            this.o.log.error({ err, alarm: e.alarm.id }, 'alarm raise not grouped');
+          })),
+      );
     else if (e.type === 'clear' || e.type === 'duplicate') this.clears.push(e.alarm.id);
   };
 
@@ -93,6 +105,7 @@ export class IncidentSync implements Component {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await Promise.allSettled([...this.inflight]);
     await this.polling;
