@@ -27,7 +27,13 @@ import { SOURCES, type SourceRegistry } from './sources/registry.js';
 import { SharedDb } from './storage/sql/shared-db.js';
 import type { SharedMigration } from './storage/sql/migrations.js';
 import { CLUSTER_MIGRATIONS, createCluster } from './cluster/module.js';
-import { createClusterView, PartitionRecords, VIEW_STEPS } from './view/module.js';
+import {
+  createClusterView,
+  IncidentSync,
+  incidentMetrics,
+  PartitionRecords,
+  VIEW_STEPS,
+} from './view/module.js';
 import { createClusterQuiet, QUIET_STEPS } from './quiet/module.js';
 import { ACCOUNT_STEPS } from './accounts/tables.js';
 import { startAccounts } from './accounts/module.js';
@@ -155,8 +161,17 @@ export class Gateway extends GatewayParts {
     const deriver = new Deriver(cluster?.state ?? outbox, registry);
     deriver.load();
     const sink = cfg.influx.enabled ? outbox : NO_SINK;
-    const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink, checkpointHost: outbox }))
-      .service;
+    const alarms = (
+      await createAlarmsModule({
+        cfg,
+        log,
+        lifecycle,
+        bus,
+        sink,
+        checkpointHost: outbox,
+        sharedGrouping: view !== undefined,
+      })
+    ).service;
     this.alarms = alarms;
     lifecycle.onStopped(...connectLive(bus, this.hub));
     // Before the alarms, so they stop after them: the alarms' last transitions at shutdown still
@@ -183,6 +198,20 @@ export class Gateway extends GatewayParts {
       });
     }
     await lifecycle.start(alarms);
+    if (view) {
+      // Cluster mode: incidents grouped over every member's raises (ADR 0170), started before the
+      // rules raise anything and stopped after them.
+      const incidents = new IncidentSync({
+        store: view.incidents,
+        alarms,
+        tickets: this.wo?.service,
+        grouping: () => this.current?.alarms.grouping ?? cfg.alarms.grouping,
+        log: log.child({ module: 'cluster-incidents' }),
+      });
+      incidentMetrics(metrics, incidents);
+      await lifecycle.start(incidents);
+      lifecycle.onStopped(bus.on('alarm', incidents.onAlarm));
+    }
     // An active alarm whose ticket a power cut took (workorders.db commits without an fsync on the
     // event loop, ADR 0091) gets it now, before the rules run. Clustered, this runs on the alarms
     // taken back when their partition is claimed (ADR 0160): the others may be held elsewhere now.

@@ -20,6 +20,8 @@ export interface AlarmsModuleDeps {
   sink: { append(line: string): void };
   /** Runs alarms.db's WAL checkpoints on its thread (the outbox's commit thread), saving a thread. */
   checkpointHost?: CheckpointHost;
+  /** Cluster mode: incidents are grouped over the cluster (ADR 0170), not by this service alone. */
+  sharedGrouping?: boolean;
 }
 
 /**
@@ -41,7 +43,12 @@ export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service
     await lifecycle.start(
       new WalCheckpointer(db.db, file, d.log.child({ module: 'alarms' }), undefined, d.checkpointHost),
     );
-  const service = new AlarmService({ db: db.db, config: cfg.alarms, log: d.log.child({ module: 'alarms' }) });
+  const service = new AlarmService({
+    db: db.db,
+    config: cfg.alarms,
+    log: d.log.child({ module: 'alarms' }),
+    sharedGrouping: d.sharedGrouping,
+  });
   lifecycle.onStopped(
     bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),
     service.onEvent((e) => bus.emit('alarm', e)),

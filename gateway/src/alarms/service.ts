@@ -29,6 +29,13 @@ export interface AlarmServiceDeps {
   log?: Logger;
   now?: () => number;
   newId?: () => string;
+  /**
+   * Cluster mode (ADR 0170): incidents are grouped over the whole cluster by the shared grouping
+   * (view/incident-sync.ts), which hears every raise and hands results back through `applyGroup`;
+   * this service then neither groups nor closes incidents by itself (only `groupLocally` when
+   * PostgreSQL is out of reach). Absent: grouped here, as on a single instance.
+   */
+  sharedGrouping?: boolean;
 }
 
 export type AlarmEventListener = (e: AlarmEvent) => void;
@@ -76,7 +83,10 @@ export class AlarmService implements Component {
     this.newId = deps.newId ?? randomUUID;
     this.log = deps.log;
     this.grouper = new IncidentGrouper(this.cfg.grouping, this.newId);
+    this.shared = deps.sharedGrouping === true;
   }
+
+  private readonly shared: boolean;
 
   /** Loads open alarms, incidents, shelves and grouping memory from the database. */
   async start(): Promise<void> {
@@ -139,9 +149,11 @@ export class AlarmService implements Component {
   /** Ends shelves whose time is up (alarms still active under them are announced again); closes quiet incidents. */
   tick(now = this.now()): AlarmEvent[] {
     const closed: Incident[] = [];
-    for (const inc of [...this.incidents.values()]) {
-      if (this.closeIncidentIfQuiet(inc, now)) closed.push(inc);
-    }
+    // Clustered, an incident closes when no member has an alarm of it active (the shared grouping).
+    if (!this.shared)
+      for (const inc of [...this.incidents.values()]) {
+        if (this.closeIncidentIfQuiet(inc, now)) closed.push(inc);
+      }
     if (closed.length) this.store.tx(() => closed.forEach((i) => this.store.saveIncident(i)));
     const events = this.releaseSuppressed(now, 'system');
     const expired = this.shelves.filter((s) => s.untilMs <= now);
@@ -508,6 +520,73 @@ export class AlarmService implements Component {
     return out;
   }
 
+  /**
+   * Cluster mode (ADR 0170): the shared grouping put `ids` into `incident`. Those held open here
+   * that are not in it yet join it (a `group` event each, in one transaction); `anchor` is the alarm
+   * whose ticket becomes the incident's ticket (the raise that opened it), every other one is
+   * marked `remoteIncident` so that its ticket only notes the incident. Returns the ids handled here.
+   */
+  applyGroup(incident: Incident, ids: readonly string[], anchor?: string): string[] {
+    this.flush();
+    const now = this.now();
+    const known = this.incidents.get(incident.id);
+    const inc = known ? Object.assign(known, incident) : { ...incident };
+    const mine = ids.filter((id) => this.open.has(id));
+    if (inc.state === 'open' && mine.length > 0) this.incidents.set(inc.id, inc);
+    // The anchor first: its ticket becomes the incident's before the others link to it.
+    mine.sort((x, y) => (x === anchor ? -1 : y === anchor ? 1 : 0));
+    const events: AlarmEvent[] = [];
+    for (const id of mine) {
+      const a = this.open.get(id)!;
+      if (a.incidentId === inc.id) continue;
+      a.incidentId = inc.id;
+      a.updatedAt = Math.max(a.updatedAt, now);
+      const e: AlarmEvent = { ...this.event('group', a, now), incident: { ...inc } };
+      if (id !== anchor) e.remoteIncident = true;
+      events.push(e);
+    }
+    if (events.length > 0) {
+      this.store.tx(() => this.persist(events));
+      this.publish(events);
+    }
+    return mine;
+  }
+
+  /**
+   * Cluster mode with PostgreSQL out of reach (ADR 0170): the raise of `id` is grouped by this
+   * member's own grouper, as on a single instance. Returns the incident it is in now (to be
+   * reconciled with the shared ones later), if any.
+   */
+  groupLocally(id: string): Incident | undefined {
+    const a = this.open.get(id);
+    if (!a || a.incidentId) return undefined;
+    const g = this.grouper.onRaise(a, a.raisedAt);
+    if (!g) return undefined;
+    this.applyGroup(g.incident, g.joined, g.created ? a.id : undefined);
+    return this.incidents.get(g.incident.id);
+  }
+
+  /** Cluster mode: incidents as the shared grouping has them now (closed, merged or counted on). */
+  updateIncidents(list: readonly Incident[]): void {
+    const changed: Incident[] = [];
+    let stored: Map<string, Incident> | undefined;
+    for (const i of list) {
+      const cur =
+        this.incidents.get(i.id) ??
+        (stored ??= new Map(this.store.incidents().map((x) => [x.id, x]))).get(i.id);
+      if (!cur) continue;
+      Object.assign(cur, i);
+      if (i.state !== 'open') this.incidents.delete(i.id);
+      changed.push(cur);
+    }
+    if (changed.length > 0) this.store.tx(() => changed.forEach((i) => this.store.saveIncident(i)));
+  }
+
+  /** The alarms of an incident open here, for reconciling an incident made apart (ADR 0170). */
+  incidentAlarms(incidentId: string): Alarm[] {
+    return [...this.open.values()].filter((a) => a.incidentId === incidentId).map((a) => ({ ...a }));
+  }
+
   private applyOne(t: Transition, events: AlarmEvent[]): void {
     this.counts.transitions++;
     const key = activeKey(t.site, t.device, t.ruleId);
@@ -564,6 +643,7 @@ export class AlarmService implements Component {
     this.active.set(key, a);
     this.open.set(a.id, a);
     events.push(this.event('raise', a, t.ts, undefined, t.message));
+    if (this.shared) return;
     const g = this.grouper.onRaise(a, t.ts);
     if (!g) return;
     this.incidents.set(g.incident.id, g.incident);
@@ -577,6 +657,7 @@ export class AlarmService implements Component {
   }
 
   private maybeCloseIncident(incidentId: string | null, ts: number): void {
+    if (this.shared) return;
     const inc = incidentId ? this.incidents.get(incidentId) : undefined;
     if (inc) this.closeIncidentIfQuiet(inc, ts);
   }

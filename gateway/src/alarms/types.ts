@@ -100,6 +100,12 @@ export interface AlarmEvent {
   note?: string;
   /** For `group`: the incident the alarm joined (also set for later events of a grouped alarm). */
   incident?: Incident;
+  /**
+   * Cluster mode, `group` (ADR 0170): the incident's ticket is made from another alarm, possibly on
+   * another member; this alarm's own ticket only notes the incident and the holder of the incident
+   * ticket adds the alarm to it.
+   */
+  remoteIncident?: true;
 }
 
 export interface Incident {

@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { ViewFeed } from './feed.js';
+import type { IncidentSync } from './incident-sync.js';
 import type { ViewWriter } from './writer.js';
 
 /** The shared view's Prometheus series (ADR 0155, 0156), read when scraped. */
@@ -40,5 +41,38 @@ export function viewMetrics(registry: Registry, writer: ViewWriter, feed: ViewFe
     'gateway_view_feed_events',
     "Other instances' changes published on this instance's live stream",
     () => feed.stats().published,
+  );
+}
+
+/** The cluster's incident grouping (ADR 0170), read when scraped. */
+export function incidentMetrics(registry: Registry, sync: IncidentSync): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge(
+    'gateway_cluster_incident_local_groupings',
+    'Alarm raises this instance grouped alone because PostgreSQL was out of reach',
+    () => sync.stats().groupedLocally,
+  );
+  gauge(
+    'gateway_cluster_incidents_reconciled',
+    'Incidents made alone during an outage that met the shared ones afterwards',
+    () => sync.stats().reconciled,
+  );
+  gauge(
+    'gateway_cluster_incidents_merged',
+    'Of those, duplicates of one site and rule merged into the earlier incident',
+    () => sync.stats().merged,
+  );
+  gauge(
+    'gateway_cluster_incident_failures',
+    'Grouping transactions and polls that PostgreSQL refused or could not take',
+    () => sync.stats().failures,
   );
 }

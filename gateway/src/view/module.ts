@@ -5,6 +5,7 @@ import type { LiveHub } from '../live/hub.js';
 import type { SharedDb } from '../storage/sql/shared-db.js';
 import type { TicketNumbers } from '../workorders/types.js';
 import { ViewFeed } from './feed.js';
+import { SharedIncidentStore } from './incident-store.js';
 import { viewMetrics } from './metrics.js';
 import { ViewReader } from './reader.js';
 import type { ViewTables } from './tables.js';
@@ -14,6 +15,8 @@ import { ViewWriter } from './writer.js';
 
 export { VIEW_STEPS } from './tables.js';
 export { PartitionRecords } from './records.js';
+export { IncidentSync } from './incident-sync.js';
+export { incidentMetrics } from './metrics.js';
 export type { SharedView } from './types.js';
 
 export interface ClusterViewModule {
@@ -27,6 +30,8 @@ export interface ClusterViewModule {
   numbers: (localNext: number) => Promise<TicketNumbers>;
   /** The notification queue's claims in `view_notifications` (ADR 0179). */
   claims: NotifyClaims;
+  /** Incidents grouped over the whole cluster (ADR 0170). */
+  incidents: SharedIncidentStore;
 }
 
 /**
@@ -53,6 +58,7 @@ export function createClusterView(d: {
     dialect: () => d.shared().dialect,
     log,
     partitionOf: d.partitionOf,
+    sharedIncidents: true,
   });
   const feed = new ViewFeed({ instanceId, postgresUrl: url, db, hub: d.hub, log });
   viewMetrics(d.metrics, writer, feed);
@@ -61,6 +67,7 @@ export function createClusterView(d: {
     feed,
     reader: new ViewReader(instanceId, db),
     claims: new NotifyClaims({ instanceId, db, log }),
+    incidents: new SharedIncidentStore(db, instanceId),
     numbers: async (localNext) => {
       const n = new LeasedTicketNumbers(db().withTables<ViewTables>(), log);
       await n.start(localNext);

@@ -1,4 +1,5 @@
-import { EPOCH_MS, JSON_TEXT } from '../storage/sql/columns.js';
+import { sql } from 'kysely';
+import { EPOCH_MS, FLAG, JSON_TEXT } from '../storage/sql/columns.js';
 import type { SharedMigration } from '../storage/sql/migrations.js';
 
 /**
@@ -102,6 +103,41 @@ export type ViewTables = {
      * does not take the row over before, even if the holder's heartbeat looks stale. Null: no attempt.
      */
     claimed_until: number | null;
+  };
+  /**
+   * The cluster's incidents per (site, rule) (ADR 0170): the authority on grouping in cluster mode.
+   * `state`: `open` (alarms may join: one per (site, rule), a partial unique index), `settling` (its
+   * window passed and a newer one was opened; it still waits for its alarms to clear), `closed`, or
+   * `merged` (a duplicate made while PostgreSQL was out of reach, `merged_into` the kept one).
+   */
+  incident_groups: {
+    id: string;
+    site: string;
+    rule: string;
+    class: string;
+    state: string;
+    opened_at: number;
+    last_alarm_at: number;
+    alarm_count: number;
+    closed_at: number | null;
+    merged_into: string | null;
+  };
+  /**
+   * Every raise of the cluster's members, for the window count, and which incident it joined. The
+   * alarm's holder marks `alarm_seen` once its alarm carries the incident; the incident ticket's
+   * holder marks `ticket_seen` once the ticket lists it; `active` is cleared with the alarm.
+   */
+  incident_raises: {
+    alarm_id: string;
+    site: string;
+    rule: string;
+    device: string;
+    ts: number;
+    critical: number;
+    incident_id: string | null;
+    active: number;
+    alarm_seen: number;
+    ticket_seen: number;
   };
 };
 
@@ -252,6 +288,55 @@ export const VIEW_STEPS: readonly SharedMigration[] = [
     name: 'view-0004-notification-claims',
     async up(db) {
       await db.schema.alterTable('view_notifications').addColumn('claimed_until', EPOCH_MS).execute();
+    },
+  },
+  {
+    // Incidents grouped over the whole cluster (ADR 0170): one open incident per (site, rule).
+    name: 'view-0005-incident-groups',
+    async up(db) {
+      await db.schema
+        .createTable('incident_groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('site', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('class', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('opened_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('last_alarm_at', EPOCH_MS, (c) => c.notNull())
+        .addColumn('alarm_count', 'integer', (c) => c.notNull())
+        .addColumn('closed_at', EPOCH_MS)
+        .addColumn('merged_into', 'text')
+        .execute();
+      await db.schema
+        .createIndex('incident_groups_one_open')
+        .on('incident_groups')
+        .columns(['site', 'rule'])
+        .unique()
+        .where(sql.ref('state'), '=', 'open')
+        .execute();
+      await db.schema
+        .createTable('incident_raises')
+        .addColumn('alarm_id', 'text', (c) => c.primaryKey())
+        .addColumn('site', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('device', 'text', (c) => c.notNull())
+        .addColumn('ts', EPOCH_MS, (c) => c.notNull())
+        .addColumn('critical', FLAG, (c) => c.notNull())
+        .addColumn('incident_id', 'text')
+        .addColumn('active', FLAG, (c) => c.notNull())
+        .addColumn('alarm_seen', FLAG, (c) => c.notNull())
+        .addColumn('ticket_seen', FLAG, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('incident_raises_window')
+        .on('incident_raises')
+        .columns(['site', 'rule', 'ts'])
+        .execute();
+      await db.schema
+        .createIndex('incident_raises_incident')
+        .on('incident_raises')
+        .columns(['incident_id', 'active'])
+        .execute();
     },
   },
 ];

@@ -40,6 +40,12 @@ export interface ViewWriterOptions {
    * the next owner of the partition finds them (ADR 0160). Absent: the column stays null.
    */
   partitionOf?: (site: string, device: string) => number;
+  /**
+   * Incidents are written by the shared grouping (ADR 0170, view/incident-store.ts), the one
+   * authority on them: this writer leaves `view_incidents` alone, so that a member's older copy
+   * never overwrites the cluster's count or state.
+   */
+  sharedIncidents?: boolean;
 }
 
 /**
@@ -413,7 +419,7 @@ export class ViewWriter implements Component {
           .values(events)
           .onConflict((oc) => oc.columns(['instance_id', 'change_seq']).doNothing())
           .execute();
-      if (incidents.size > 0)
+      if (incidents.size > 0 && this.o.sharedIncidents !== true)
         await tx
           .insertInto('view_incidents')
           .values(

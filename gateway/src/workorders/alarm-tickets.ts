@@ -114,6 +114,19 @@ export function applyAlarmEvent(
     case 'group': {
       if (!e.incident || !found) return;
       const it = incidentTicket(ctx.tickets(changes), e.incident.id);
+      if (!it && e.remoteIncident) {
+        // Cluster mode (ADR 0170): the incident's ticket is another alarm's, here or on another
+        // member; its holder adds this alarm to it. This ticket only notes the incident.
+        if (found.incidentId === e.incident.id) return;
+        entry(
+          changes.edit(found),
+          e.ts,
+          'incident-joined',
+          `alarm grouped into incident ${e.incident.id}, handled in the incident's ticket`,
+          { incidentId: e.incident.id },
+        );
+        return;
+      }
       if (!it) {
         const t = changes.edit(found);
         t.incidentId = e.incident.id;
@@ -172,12 +185,18 @@ function ticketOf(tickets: Iterable<Ticket>, site: string, device: string, rule:
   return found;
 }
 
-function incidentTicket(tickets: Iterable<Ticket>, incidentId: string): Ticket | undefined {
+export function incidentTicket(tickets: Iterable<Ticket>, incidentId: string): Ticket | undefined {
   for (const t of tickets) if (t.incidentId === incidentId) return t;
   return undefined;
 }
 
-function joinIncident(t: Ticket, device: string, alarmId: string, ts: number, incidentId: string): void {
+export function joinIncident(
+  t: Ticket,
+  device: string,
+  alarmId: string,
+  ts: number,
+  incidentId: string,
+): void {
   if (!t.devices.includes(device)) t.devices.push(device);
   if (!t.alarmIds.includes(alarmId)) t.alarmIds.push(alarmId);
   t.incidentId = incidentId;

@@ -3,7 +3,13 @@ import type { Component, ComponentHealth } from '../core/types.js';
 import type { Db } from '../storage/db.js';
 import type { Alarm, AlarmEvent, DuplicateAlarm } from '../alarms/types.js';
 import type { RuleClass } from '../rules/types.js';
-import { applyAlarmEvent, isQuiet, type AlarmTicketContext } from './alarm-tickets.js';
+import {
+  applyAlarmEvent,
+  incidentTicket,
+  isQuiet,
+  joinIncident,
+  type AlarmTicketContext,
+} from './alarm-tickets.js';
 import { Changes } from './changes.js';
 import { adoptKeptAlarm, mergeTicket, onlyFor } from './merge.js';
 import type { DeliveryFailure, TicketEvent, TicketEventType, TicketNumbers } from './types.js';
@@ -233,6 +239,29 @@ export class WorkOrderService implements Component {
       applyAlarmEvent(this.alarmContext, e, incidentOf, changes);
     }
     return this.commit(changes);
+  }
+
+  /**
+   * Cluster mode (ADR 0170): alarms the shared grouping joined to `incidentId`, on whichever member
+   * they are held, are added to the incident's ticket when it is held here (`incident-joined`
+   * lines). Returns the alarm ids the ticket lists now, or undefined when the ticket is not here.
+   */
+  joinIncidentTicket(
+    incidentId: string,
+    joins: readonly { alarmId: string; device: string; ts: number }[],
+  ): string[] | undefined {
+    // The anchor alarm's `group` event, if still queued, makes the incident ticket first.
+    this.flush();
+    const changes = new Changes();
+    const it = incidentTicket(this.ticketsSeenBy(changes), incidentId);
+    if (!it) return undefined;
+    const fresh = joins.filter((j) => !it.alarmIds.includes(j.alarmId));
+    if (fresh.length > 0) {
+      const t = changes.edit(it);
+      for (const j of fresh) joinIncident(t, j.device, j.alarmId, j.ts, incidentId);
+      this.commit(changes);
+    }
+    return joins.map((j) => j.alarmId);
   }
 
   /**

@@ -1,0 +1,167 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
+import type { AlarmEvent } from '../../gateway/src/alarms/types.js';
+import type { Transition } from '../../gateway/src/rules/types.js';
+import { openDb } from '../../gateway/src/storage/db.js';
+import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
+import { SharedIncidentStore } from '../../gateway/src/view/incident-store.js';
+import { IncidentSync } from '../../gateway/src/view/incident-sync.js';
+import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
+import { waitFor } from '../fixtures/ports.js';
+import { sharedDbFixture } from '../fixtures/shared-db.js';
+
+const log = pino({ level: 'silent' });
+const cfg = alarmsSchema.parse({ grouping: { windowMs: 60_000 } });
+
+/**
+ * The cluster's incident grouping (ADR 0170) on a real PostgreSQL, with in-process alarm services
+ * standing for two members: the threshold counts both members' raises, raised at once; an incident
+ * one member made alone while PostgreSQL was out of reach is reconciled once with the shared one
+ * (the earlier kept, the other merged, its alarms moved to the kept one).
+ */
+describe('cluster incident grouping store', () => {
+  const fx = sharedDbFixture([]);
+  const cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+  let n = 0;
+
+  async function database(): Promise<string> {
+    return fx.pg().createDatabase(`incidents_${++n}`);
+  }
+
+  async function member(url: string, id: string) {
+    const shared = new SharedDb({ dataDir: '/nonexistent', postgresUrl: url, log }, VIEW_STEPS);
+    await shared.start();
+    const db = openDb(':memory:', ALARM_MIGRATIONS);
+    let k = 0;
+    const alarms = new AlarmService({ db, config: cfg, sharedGrouping: true, newId: () => `${id}-${++k}` });
+    await alarms.start();
+    const events: AlarmEvent[] = [];
+    alarms.onEvent((e) => events.push(e));
+    /** PostgreSQL out of reach for this member (its connection handle refuses, as a cut would). */
+    const link = { down: false };
+    const store = new SharedIncidentStore(() => {
+      if (link.down) throw new Error('connect ECONNREFUSED (test)');
+      return shared.db;
+    }, id);
+    const sync = new IncidentSync({ store, alarms, grouping: () => cfg.grouping, log, pollMs: 100 });
+    alarms.onEvent(sync.onAlarm);
+    await sync.start();
+    cleanup.push(async () => {
+      await sync.stop();
+      await shared.stop();
+      db.close();
+    });
+    return { alarms, events, sync, link, db: shared };
+  }
+
+  const tr = (device: string, ts: number): Transition => ({
+    type: 'raise',
+    severity: 'warning',
+    value: 1,
+    ts,
+    message: 'm',
+    deviceKey: `s1/${device}`,
+    site: 's1',
+    device,
+    kind: 'env-probe',
+    ruleId: 'r1',
+    ruleClass: 'key',
+    critical: false,
+  });
+
+  const groups = async (db: SharedDb) =>
+    (
+      await db.db
+        .withTables<ViewTables>()
+        .selectFrom('incident_groups')
+        .select(['id', 'state', 'alarm_count', 'merged_into'])
+        .orderBy('opened_at')
+        .execute()
+    ).map((r) => ({ ...r, alarm_count: Number(r.alarm_count) }));
+
+  it('five raises over two members, at once, are one incident that both members’ alarms join', async () => {
+    const url = await database();
+    const a = await member(url, 'gw-a');
+    const b = await member(url, 'gw-b');
+    const t0 = Date.now();
+    // key class: five make an incident; neither member has five.
+    a.alarms.apply([tr('a1', t0), tr('a2', t0 + 1), tr('a3', t0 + 2)]);
+    b.alarms.apply([tr('b1', t0 + 3), tr('b2', t0 + 4), tr('b3', t0 + 5)]);
+    await waitFor(
+      () => [...a.alarms.activeAlarms(), ...b.alarms.activeAlarms()].every((x) => x.incidentId !== null),
+      10_000,
+      'every alarm in an incident',
+    );
+    const g = await groups(a.db);
+    expect(g).toEqual([{ id: expect.any(String), state: 'open', alarm_count: 6, merged_into: null }]);
+    const ids = new Set([...a.alarms.activeAlarms(), ...b.alarms.activeAlarms()].map((x) => x.incidentId));
+    expect([...ids]).toEqual([g[0]!.id]);
+    // One anchor: exactly one `group` event across the cluster makes the incident ticket.
+    const anchors = [...a.events, ...b.events].filter((e) => e.type === 'group' && !e.remoteIncident);
+    expect(anchors).toHaveLength(1);
+
+    // Cleared everywhere, the incident closes once (the window is a minute: moved past it).
+    a.alarms.apply(['a1', 'a2', 'a3'].map((d) => ({ ...tr(d, t0 + 10), type: 'clear' as const })));
+    b.alarms.apply(['b1', 'b2', 'b3'].map((d) => ({ ...tr(d, t0 + 10), type: 'clear' as const })));
+    await waitFor(async () => (a.sync.health().raises as number) === 3, 5000, 'raises counted');
+    const store = new SharedIncidentStore(() => a.db.db, 'test');
+    await waitFor(
+      async () =>
+        (
+          await a.db.db
+            .withTables<ViewTables>()
+            .selectFrom('incident_raises')
+            .select('active')
+            .where('active', '=', 1)
+            .execute()
+        ).length === 0,
+      5000,
+      'clears reported',
+    );
+    const closed = await store.closeQuiet(Date.now() + 120_000, cfg.grouping.windowMs);
+    expect(closed.map((i) => i.id)).toEqual([g[0]!.id]);
+    expect(await store.closeQuiet(Date.now() + 120_000, cfg.grouping.windowMs)).toEqual([]);
+    // Its raises count no more and are forgotten; none while they may still count.
+    expect(await store.prune(Date.now(), 2 * cfg.grouping.windowMs)).toBe(0);
+    expect(await store.prune(Date.now() + 600_000, 2 * cfg.grouping.windowMs)).toBe(6);
+  });
+
+  it('an incident made alone during an outage is reconciled once: the earlier kept, the other merged', async () => {
+    const url = await database();
+    const a = await member(url, 'gw-a');
+    const b = await member(url, 'gw-b');
+    const t0 = Date.now();
+    // A cannot reach PostgreSQL: its five raises make an incident of its own.
+    a.link.down = true;
+    a.alarms.apply([0, 1, 2, 3, 4].map((i) => tr(`a${i}`, t0 + i)));
+    await waitFor(() => a.alarms.activeAlarms().every((x) => x.incidentId !== null), 5000, 'a grouped alone');
+    const local = a.alarms.activeAlarms()[0]!.incidentId!;
+    expect(a.sync.health()).toMatchObject({ state: 'degraded', groupedLocally: 5 });
+    // B, later, makes the shared one.
+    b.alarms.apply([0, 1, 2, 3, 4].map((i) => tr(`b${i}`, t0 + 100 + i)));
+    await waitFor(() => b.alarms.activeAlarms().every((x) => x.incidentId !== null), 5000, 'b grouped');
+    const shared = b.alarms.activeAlarms()[0]!.incidentId!;
+    expect(shared).not.toBe(local);
+
+    a.link.down = false;
+    // A's incident was opened first: it is kept; B's is merged into it and B's alarms move to it.
+    await waitFor(
+      () => b.alarms.activeAlarms().every((x) => x.incidentId === local),
+      10_000,
+      'b’s alarms in the kept incident',
+    );
+    expect(await groups(a.db)).toEqual([
+      { id: local, state: 'open', alarm_count: 10, merged_into: null },
+      { id: shared, state: 'merged', alarm_count: 5, merged_into: local },
+    ]);
+    expect(a.sync.health()).toMatchObject({ state: 'ok', reconciled: 1, merged: 1 });
+    expect(a.alarms.activeAlarms().every((x) => x.incidentId === local)).toBe(true);
+    // Reconciled once: later polls change nothing.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(a.sync.health()).toMatchObject({ reconciled: 1, merged: 1 });
+  });
+});
