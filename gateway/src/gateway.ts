@@ -148,8 +148,18 @@ export class Gateway extends GatewayParts {
     const deriver = new Deriver(cluster?.state ?? outbox, registry);
     deriver.load();
     const sink = cfg.influx.enabled ? outbox : NO_SINK;
-    const alarms = (await createAlarmsModule({ cfg, log, lifecycle, bus, sink, checkpointHost: outbox }))
-      .service;
+    const alarms = (
+      await createAlarmsModule({
+        cfg,
+        log,
+        lifecycle,
+        bus,
+        sink,
+        checkpointHost: outbox,
+        // Cluster mode: an ack is in the shared view before it is answered (ADR 0173).
+        confirm: view && cluster ? (a) => view.writer.writeThroughAlarms(a) : undefined,
+      })
+    ).service;
     this.alarms = alarms;
     lifecycle.onStopped(...connectLive(bus, this.hub));
     // Before the alarms, so they stop after them: the alarms' last transitions at shutdown still
@@ -168,8 +178,9 @@ export class Gateway extends GatewayParts {
         checkpointHost: outbox,
         numbers: view?.numbers,
         // Cluster mode: an escalation reaches the shared view before its notification is queued
-        // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats.
-        confirm: view && cluster ? (t) => view.writer.writeThrough(t) : undefined,
+        // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats; a
+        // person's action is there before it is answered (ADR 0173).
+        confirm: view && cluster ? (t, first) => view.writer.writeThrough(t, undefined, first) : undefined,
       });
     }
     await lifecycle.start(alarms);

@@ -9,7 +9,7 @@ import { WalCheckpointer } from '../storage/wal-checkpointer.js';
 import { ALARM_MIGRATIONS } from './store.js';
 import { AlarmService } from './service.js';
 import { alarmEventLine } from './line-protocol.js';
-import type { AlarmEvent } from './types.js';
+import type { Alarm, AlarmEvent } from './types.js';
 
 export interface AlarmsModuleDeps {
   cfg: GatewayConfig;
@@ -20,6 +20,8 @@ export interface AlarmsModuleDeps {
   sink: { append(line: string): void };
   /** Runs alarms.db's WAL checkpoints on its thread (the outbox's commit thread), saving a thread. */
   checkpointHost?: CheckpointHost;
+  /** Cluster mode: an operator's ack written to the shared view before it commits here (ADR 0173). */
+  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
 }
 
 /**
@@ -41,7 +43,12 @@ export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service
     await lifecycle.start(
       new WalCheckpointer(db.db, file, d.log.child({ module: 'alarms' }), undefined, d.checkpointHost),
     );
-  const service = new AlarmService({ db: db.db, config: cfg.alarms, log: d.log.child({ module: 'alarms' }) });
+  const service = new AlarmService({
+    db: db.db,
+    config: cfg.alarms,
+    log: d.log.child({ module: 'alarms' }),
+    confirm: d.confirm,
+  });
   lifecycle.onStopped(
     bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),
     service.onEvent((e) => bus.emit('alarm', e)),

@@ -44,7 +44,7 @@ export interface WorkordersModuleDeps {
    * Cluster mode: escalations are written through to the shared view before they commit here
    * (ADR 0160 addendum); resolves to the ticket ids the view accepted.
    */
-  confirm?: (tickets: readonly Ticket[]) => Promise<Set<string>>;
+  confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
 }
 
 export interface WorkordersModule {

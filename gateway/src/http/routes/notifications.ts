@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { NotificationService, QueueRow } from '../../notifications/index.js';
 import { verify } from '../../notifications/sign.js';
 import { actionFields, checkAction } from '../../workorders/action-body.js';
-import { allowedActions, TicketError, type WorkOrderService } from '../../workorders/index.js';
+import { allowedActions, TicketError, type Ticket, type WorkOrderService } from '../../workorders/index.js';
 import type { SharedView } from '../../view/types.js';
 import { badRequestOf } from '../error-handler.js';
 import { HttpError } from '../errors.js';
@@ -231,19 +231,35 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
         }
         const note =
           externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
+        const action = {
+          ...fields,
+          actor: `cmms:${actor}`,
+          ...(note !== undefined ? { note } : {}),
+        };
         try {
-          // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
-          // On disk before the answer, as every person's action (ADR 0091), opened outside the transaction.
-          const t = deps.tickets.durably(() =>
-            notifications.queue.database.transaction(() => {
-              if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
-              return deps.tickets.act(ticketId, {
-                ...fields,
-                actor: `cmms:${actor}`,
-                ...(note !== undefined ? { note } : {}),
+          let t: Ticket | null;
+          if (deps.tickets.writesThrough) {
+            // Cluster mode (ADR 0173): the change is in the shared view before the key and the
+            // ticket commit here together (durably); a replay found then rolls the local commit back.
+            t = await deps.tickets
+              .actThrough(ticketId, action, () => {
+                if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now()))
+                  throw new Replayed();
+              })
+              .catch((err: unknown) => {
+                if (err instanceof Replayed) return null;
+                throw err;
               });
-            })(),
-          );
+          } else {
+            // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
+            // On disk before the answer, as every person's action (ADR 0091), opened outside the transaction.
+            t = deps.tickets.durably(() =>
+              notifications.queue.database.transaction(() => {
+                if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
+                return deps.tickets.act(ticketId, action);
+              })(),
+            );
+          }
           if (t === null) throw replay();
           counts.accepted++;
           // After the local commit: a crash between the two leaves the key in workorders.db, where
@@ -260,3 +276,6 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
     );
   });
 };
+
+/** Thrown inside the local commit of a written-through inbound action whose key was used already. */
+class Replayed extends Error {}
