@@ -158,6 +158,7 @@ export class Gateway extends GatewayParts {
         checkpointHost: outbox,
         // Cluster mode: an ack is in the shared view before it is answered (ADR 0173).
         confirm: view && cluster ? (a) => view.writer.writeThroughAlarms(a) : undefined,
+        leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
       })
     ).service;
     this.alarms = alarms;
@@ -181,6 +182,7 @@ export class Gateway extends GatewayParts {
         // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats; a
         // person's action is there before it is answered (ADR 0173).
         confirm: view && cluster ? (t, first) => view.writer.writeThrough(t, undefined, first) : undefined,
+        leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
       });
     }
     await lifecycle.start(alarms);

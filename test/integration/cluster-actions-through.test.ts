@@ -55,12 +55,15 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     retry: { minMs: 50, maxMs: 200 },
   });
   let n = 0;
+  /** The member's lease as `leaseFresh` reports it (ClusterMember.leaseFresh in the gateway). */
+  const lease = { fresh: true };
   const alarms = new AlarmService({
     db: adb,
     config: alarmsSchema.parse({}),
     now: () => clock.t,
     newId: () => `${id}-alarm-${++n}`,
     confirm: (list) => writer.writeThroughAlarms(list),
+    leaseFresh: () => lease.fresh,
   });
   const notified: number[] = [];
   const wo = new WorkOrderService({
@@ -73,6 +76,7 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     },
     confirm: (tickets, first) => writer.writeThrough(tickets, undefined, first),
     confirmTimeoutMs: 2000,
+    leaseFresh: () => lease.fresh,
   });
   alarms.onEvent(wo.onAlarmEvent);
   alarms.onEvent(writer.onAlarm);
@@ -94,6 +98,7 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     writer,
     records,
     notified,
+    lease,
     async start() {
       await writer.start();
       await alarms.start();
@@ -287,6 +292,31 @@ describe('operator actions and delivery-failure escalations written through', ()
     // The client's retry after the cut is made.
     await a.alarms.ackThrough(alarm, 'li');
     expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-acknowledged' });
+    await a.stop();
+  }, 30_000);
+
+  it('a member whose lease is about to run out refuses changes (503) without writing them anywhere', async () => {
+    const { direct } = await stores2(`act_${++n}`);
+    const clock = { t: T0 };
+    const { m: a, alarm, ticket } = await holding(direct, 'gw-a', clock);
+    clock.t += MIN;
+    a.lease.fresh = false;
+    expect(await refusal(a.alarms.ackThrough(alarm, 'li'))).toEqual({
+      code: 'GW_ERR_HOLDER_UNAVAILABLE',
+      status: 503,
+    });
+    expect(await refusal(a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li' }))).toEqual({
+      code: 'GW_ERR_HOLDER_UNAVAILABLE',
+      status: 503,
+    });
+    expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-unacknowledged' });
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'open', actions: ['create'] });
+    expect(a.alarms.stored(alarm)).toMatchObject({ state: 'active-unacknowledged' });
+    // Still held here: the retry once the lease is renewed is made here.
+    a.lease.fresh = true;
+    await a.alarms.ackThrough(alarm, 'li');
+    await a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li' });
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'acknowledged' });
     await a.stop();
   }, 30_000);
 

@@ -22,6 +22,8 @@ export interface AlarmsModuleDeps {
   checkpointHost?: CheckpointHost;
   /** Cluster mode: an operator's ack written to the shared view before it commits here (ADR 0173). */
   confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
+  leaseFresh?: () => boolean;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service
     config: cfg.alarms,
     log: d.log.child({ module: 'alarms' }),
     confirm: d.confirm,
+    leaseFresh: d.leaseFresh,
   });
   lifecycle.onStopped(
     bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),

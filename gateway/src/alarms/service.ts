@@ -35,6 +35,8 @@ export interface AlarmServiceDeps {
    * rejects when PostgreSQL cannot be reached. Absent: `ackThrough` is `ack`.
    */
   confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (people's changes refused, ADR 0173). */
+  leaseFresh?: () => boolean;
 }
 
 export type AlarmEventListener = (e: AlarmEvent) => void;
@@ -55,6 +57,7 @@ export class AlarmService implements Component {
   private readonly newId: () => string;
   private readonly log: Logger | undefined;
   private readonly confirm: AlarmServiceDeps['confirm'];
+  private readonly leaseFresh: () => boolean;
   /** Alarms not yet in their final state, by id. */
   private readonly open = new Map<string, Alarm>();
   /** The active alarm of each (device, rule). */
@@ -83,6 +86,7 @@ export class AlarmService implements Component {
     this.newId = deps.newId ?? randomUUID;
     this.log = deps.log;
     this.confirm = deps.confirm;
+    this.leaseFresh = deps.leaseFresh ?? (() => true);
     this.grouper = new IncidentGrouper(this.cfg.grouping, this.newId);
   }
 
@@ -378,6 +382,12 @@ export class AlarmService implements Component {
   async ackThrough(id: string, user: string, note?: string, subject?: string): Promise<Alarm> {
     if (!this.confirm) return this.ack(id, user, note, subject);
     const a = this.ackable(id, user);
+    if (!this.leaseFresh())
+      throw new AlarmError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `alarm ${id}: this cluster instance's lease is about to run out; the ack was not made; try again`,
+        503,
+      );
     const now = this.now();
     let accepted: Set<string>;
     try {

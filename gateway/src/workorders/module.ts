@@ -45,6 +45,8 @@ export interface WorkordersModuleDeps {
    * (ADR 0160 addendum); resolves to the ticket ids the view accepted.
    */
   confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
+  leaseFresh?: () => boolean;
 }
 
 export interface WorkordersModule {
@@ -91,6 +93,7 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
   const service = new WorkOrderService({
     numbers,
     confirm: d.confirm,
+    leaseFresh: d.leaseFresh,
     inTransaction: notifications.enqueue,
     db,
     config: cfg.workorders,

@@ -69,6 +69,8 @@ export interface WorkOrderServiceDeps {
    * tick commits at once, as on a single instance.
    */
   confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (people's actions refused, ADR 0173). */
+  leaseFresh?: () => boolean;
   /** How long a tick (or a person's action, ADR 0173) waits for `confirm` before holding its escalations back (default 2000 ms). */
   confirmTimeoutMs?: number;
 }
@@ -526,6 +528,12 @@ export class WorkOrderService implements Component {
     const confirm = this.deps.confirm;
     if (!confirm) return this.act(id, req, alsoInTransaction);
     const cur = this.actable(id);
+    if (this.deps.leaseFresh && !this.deps.leaseFresh())
+      throw new TicketError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `ticket ${id}: this cluster instance's lease is about to run out; the action was not made; try again`,
+        503,
+      );
     const now = this.now();
     const changes = new Changes();
     const t = changes.edit(cur);
