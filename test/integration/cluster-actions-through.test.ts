@@ -320,6 +320,37 @@ describe('operator actions and delivery-failure escalations written through', ()
     await a.stop();
   }, 30_000);
 
+  it('an adopted alarm whose ticket never reached the view gets one on its new holder; a closed one is not made again', async () => {
+    for (const closedInView of [false, true]) {
+      const { direct } = await stores2(`act_${++n}`);
+      const clock = { t: T0 };
+      const { m: a, alarm, ticket } = await holding(direct, 'gw-a', clock);
+      await a.stop();
+      const v = direct.db.withTables<ViewTables>();
+      if (closedInView)
+        // Closed by a person while the alarm stays active: no second ticket at a takeover.
+        await v.updateTable('view_tickets').set({ status: 'closed' }).where('id', '=', ticket).execute();
+      else {
+        // gw-a killed between its writer's batch with the raise and the one with the ticket.
+        await v.deleteFrom('view_ticket_entries').where('ticket_id', '=', ticket).execute();
+        await v.deleteFrom('view_tickets').where('id', '=', ticket).execute();
+      }
+      const b = member(direct, 'gw-b', clock);
+      await b.start();
+      await b.records.adopt(direct.db, ALL);
+      expect(b.alarms.get(alarm)).toMatchObject({ state: 'active-unacknowledged' });
+      const open = b.wo.list({}).filter((t) => t.status !== 'closed');
+      if (closedInView) expect(open).toEqual([]);
+      else {
+        expect(open).toHaveLength(1);
+        expect(open[0]).toMatchObject({ alarmId: alarm, status: 'open' });
+        await b.writer.drained();
+        expect(await ticketRow(direct, open[0]!.id)).toMatchObject({ by: 'gw-b', status: 'open' });
+      }
+      await b.stop();
+    }
+  }, 40_000);
+
   it('an escalation past an unreachable contact waits while PostgreSQL is cut off, then fires once', async () => {
     const { direct, relayed, proxy } = await stores2(`act_${++n}`);
     const clock = { t: T0 };
