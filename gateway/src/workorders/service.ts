@@ -561,7 +561,8 @@ export class WorkOrderService implements Component {
     if (!live) return structuredClone(t);
     let done = changes;
     let out = t;
-    if (!sameTicket(live, cur)) {
+    // A ticket held in memory is replaced on every commit: the same object is the same ticket.
+    if (live !== cur && (this.open.has(id) || !sameTicket(live, cur))) {
       // Changed meanwhile (an alarm event, an escalation): the action is made on what is here now.
       done = new Changes();
       out = done.edit(live);
@@ -1023,7 +1024,7 @@ export class WorkOrderService implements Component {
   }
 }
 
-/** Whether `b` is still the ticket `a` was (no change committed in between). */
+/** Whether the stored (closed) ticket `b` is still the one `a` was (no change committed in between). */
 function sameTicket(a: Ticket, b: Ticket): boolean {
   return (
     a === b || (a.updatedAt === b.updatedAt && a.status === b.status && a.history.length === b.history.length)
