@@ -230,6 +230,24 @@ describe('operator actions and delivery-failure escalations written through', ()
     await a.stop();
   }, 30_000);
 
+  it('a ticket changed while an action was being written gets the action on top of the change', async () => {
+    const { direct } = await stores2(`act_${++n}`);
+    const clock = { t: T0 };
+    const { m: a, ticket } = await holding(direct, 'gw-a', clock);
+    clock.t += MIN;
+    const pending = a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li' });
+    // Another change commits here while the write is under way (a comment through the local path).
+    a.wo.act(ticket, { action: 'comment', note: 'meanwhile', actor: 'wang' });
+    expect((await pending).status).toBe('acknowledged');
+    expect(a.wo.stored(ticket)!.history.map((h) => h.action)).toEqual(['create', 'comment', 'acknowledge']);
+    // The view's trail is corrected to the local one (the write-through had the older order).
+    await expect
+      .poll(async () => (await ticketRow(direct, ticket)).actions, { timeout: 5000 })
+      .toEqual(['create', 'comment', 'acknowledge']);
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'acknowledged' });
+    await a.stop();
+  }, 30_000);
+
   it('a holder whose records another member adopted refuses the change (503) and lets go; the retry lands on the new holder once', async () => {
     const { direct } = await stores2(`act_${++n}`);
     const clock = { t: T0 };

@@ -198,11 +198,18 @@ export class ViewWriter implements Component {
             body: JSON.stringify(t.history[i]),
           });
       }
+      // Overwritten if there (this instance's own lines only): a correction after a change made
+      // again on a newer copy puts each line at the position the local trail has it (ADR 0173).
       if (entries.length > 0)
         await tx
           .insertInto('view_ticket_entries')
           .values(entries)
-          .onConflict((oc) => oc.columns(['ticket_id', 'idx']).doNothing())
+          .onConflict((oc) =>
+            oc
+              .columns(['ticket_id', 'idx'])
+              .doUpdateSet((eb) => ({ ts: eb.ref('excluded.ts'), body: eb.ref('excluded.body') }))
+              .where('view_ticket_entries.instance_id', '=', me),
+          )
           .execute();
       return done;
     });

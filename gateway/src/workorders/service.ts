@@ -579,6 +579,9 @@ export class WorkOrderService implements Component {
       this.restoreView(confirm, live);
       throw err;
     }
+    // Made again on a newer copy: the view's row and the trail lines written from the older one are
+    // corrected (the queue does not overwrite a line already there).
+    if (done !== changes) this.restoreView(confirm, out, cur.history.length);
     return structuredClone(out);
   }
 
@@ -595,9 +598,12 @@ export class WorkOrderService implements Component {
     return cur;
   }
 
-  /** An action written through but not committed here: the view's row goes back to the local one. */
-  private restoreView(confirm: NonNullable<WorkOrderServiceDeps['confirm']>, t: Ticket): void {
-    confirm([t]).catch((err: Error) =>
+  /**
+   * The view's row (and trail lines from `from`) made the local ticket `t` again: after an action
+   * written through was not committed here, or was made again on a newer copy.
+   */
+  private restoreView(confirm: NonNullable<WorkOrderServiceDeps['confirm']>, t: Ticket, from?: number): void {
+    confirm([t], from === undefined ? undefined : new Map([[t.id, from]])).catch((err: Error) =>
       this.log?.warn(
         { ticket: t.id, err: err.message },
         'shared view row not restored; the next change copies it',
