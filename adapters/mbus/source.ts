@@ -56,8 +56,18 @@ export class MbusSource implements Source {
   private rounds = 0;
   private detach?: () => void;
   private readonly counters: MbusCounters;
+  /** Clock-aligned: the slot of the last round started. */
+  private lastSlot?: number;
 
-  constructor(private readonly cfg: MbusConnectionConfig) {
+  constructor(
+    private readonly cfg: MbusConnectionConfig,
+    /**
+     * Cluster mode (ADR 0177): rounds start on the wall clock's multiples of `pollIntervalMs` and
+     * a round's readings are stamped with its slot's time, the same on every member, so that a
+     * survivor's replayed read of a meter overwrites the dead owner's read of that round.
+     */
+    private readonly clockAligned = false,
+  ) {
     this.name = `mbus:${cfg.name}`;
     const meters = (): MeterState[] => this.meters;
     this.counters = {
@@ -135,16 +145,26 @@ export class MbusSource implements Source {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
+    const iv = this.cfg.pollIntervalMs;
+    const last = this.lastSlot;
+    // Aligned: the round after the first starts at the next slot (at once when one overran it).
+    const delay = this.clockAligned && last !== undefined ? Math.max(0, last + iv - Date.now()) : delayMs;
     this.timer = setTimeout(() => {
       const started = Date.now();
-      this.round = this.pollAll().finally(() => {
+      // The slot the round runs in, never one already stamped (a timer a millisecond early).
+      const slot = this.clockAligned
+        ? Math.max(Math.floor(started / iv) * iv, (last ?? -Infinity) + iv)
+        : undefined;
+      this.lastSlot = slot;
+      this.round = this.pollAll(slot).finally(() => {
         this.rounds++;
-        this.schedule(Math.max(0, this.cfg.pollIntervalMs - (Date.now() - started)));
+        this.schedule(Math.max(0, iv - (Date.now() - started)));
       });
-    }, delayMs);
+    }, delay);
   }
 
-  private async pollAll(): Promise<void> {
+  /** One round; `slot`: the time its readings are stamped with (clock-aligned), else each read's. */
+  private async pollAll(slot?: number): Promise<void> {
     const ctx = this.ctx!;
     for (const m of this.meters) {
       if (this.stopped) return;
@@ -153,11 +173,11 @@ export class MbusSource implements Source {
         this.countError('outbox_full');
         return;
       }
-      await this.pollMeter(ctx, m);
+      await this.pollMeter(ctx, m, slot);
     }
   }
 
-  private async pollMeter(ctx: SourceContext, m: MeterState): Promise<void> {
+  private async pollMeter(ctx: SourceContext, m: MeterState, slot?: number): Promise<void> {
     const master = this.master!;
     const { cfg } = m;
     let frame;
@@ -207,7 +227,7 @@ export class MbusSource implements Source {
     m.meterTime = mapped.meterTime;
     const now = Date.now();
     const rejected = ctx.ingest(
-      { site: cfg.site, kind: cfg.kind, device: cfg.id, ts: now, fields: mapped.fields },
+      { site: cfg.site, kind: cfg.kind, device: cfg.id, ts: slot ?? now, fields: mapped.fields },
       now,
     );
     if (rejected) {

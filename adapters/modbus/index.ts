@@ -19,8 +19,13 @@ export function registersOf(cfg: ModbusConfig, d: ModbusDeviceConfig): RegisterC
   return profileSchema.parse(example).registers;
 }
 
-/** One source per connection, each with its devices by polling group. The config is already validated. */
-export function createModbusSources(cfg: ModbusConfig): Source[] {
+/**
+ * One source per connection, each with its devices by polling group. The config is already
+ * validated. `clockAligned` (cluster mode, ADR 0177): polls on the wall clock's multiples of the
+ * group's interval, stamped with that slot's time, so that every member's poll of a device in one
+ * slot is one point in InfluxDB.
+ */
+export function createModbusSources(cfg: ModbusConfig, opts: { clockAligned?: boolean } = {}): Source[] {
   return cfg.connections.map((conn) => {
     const groups: PollGroup[] = Object.entries(cfg.groups).map(([name, g]) => ({
       name,
@@ -29,6 +34,6 @@ export function createModbusSources(cfg: ModbusConfig): Source[] {
         .filter((d) => d.connection === conn.name && d.group === name)
         .map((d) => new DevicePoller(d, registersOf(cfg, d), conn.maxSpan, conn.maxGap)),
     }));
-    return new ModbusSource(conn, groups);
+    return new ModbusSource(conn, groups, opts.clockAligned === true);
   });
 }

@@ -62,6 +62,12 @@ export class ModbusSource implements Source {
   constructor(
     readonly cfg: ModbusConnectionConfig,
     readonly groups: readonly PollGroup[],
+    /**
+     * Cluster mode (ADR 0177): each group polls at the wall clock's multiples of its interval and
+     * stamps its readings with that slot's time, the same on every member; a survivor's replayed
+     * poll then overwrites the dead owner's point of the same slot instead of adding one beside it.
+     */
+    readonly clockAligned = false,
   ) {
     this.name = `modbus:${cfg.name}`;
     this.maxInFlight = cfg.transport === 'tcp' ? cfg.maxInFlight : 1;
@@ -81,9 +87,36 @@ export class ModbusSource implements Source {
     void this.connect();
     for (const g of this.groups) {
       if (g.devices.length === 0) continue;
-      const tick = (): void => this.tick(g);
+      if (this.clockAligned) {
+        this.alignedTicks(g, this.timers.length);
+        continue;
+      }
+      const tick = (): void => this.tick(g, Date.now());
       this.timers.push(setTimeout(tick, 0), setInterval(tick, g.intervalMs));
     }
+  }
+
+  /**
+   * Ticks of group `g` on the wall clock's slots (multiples of its interval), re-armed for the next
+   * slot after each one, so that timer drift never accumulates; the timer lives at `timers[at]`. A
+   * tick is stamped with the slot it runs in: one that runs late (a busy event loop) is the later
+   * slot's poll, and the slot it was armed for is skipped, so that a slot's time is never earlier
+   * than its poll by more than a slot, on any member.
+   */
+  private alignedTicks(g: PollGroup, at: number): void {
+    const iv = g.intervalMs;
+    const arm = (armed: number): void => {
+      if (this.state === 'stopped') return;
+      this.timers[at] = setTimeout(
+        () => {
+          const slot = Math.max(armed, Math.floor(Date.now() / iv) * iv);
+          this.tick(g, slot);
+          arm(slot + iv);
+        },
+        Math.max(0, armed - Date.now()),
+      );
+    };
+    arm(Math.floor(Date.now() / iv) * iv + iv);
   }
 
   async stop(): Promise<void> {
@@ -138,7 +171,8 @@ export class ModbusSource implements Source {
 
   // -- polling ---------------------------------------------------------------------------------
 
-  private tick(g: PollGroup): void {
+  /** One round of group `g`; its readings are stamped `ts`. */
+  private tick(g: PollGroup, ts: number): void {
     const ctx = this.ctx;
     if (!ctx || this.state === 'stopped') return;
     const conn = this.cfg.name;
@@ -147,7 +181,6 @@ export class ModbusSource implements Source {
       this.m?.polls.inc({ connection: conn, outcome: 'skipped' }, g.devices.length);
       return;
     }
-    const ts = Date.now();
     for (const d of g.devices) {
       if (d.busy) {
         this.m?.polls.inc({ connection: conn, outcome: 'skipped' });

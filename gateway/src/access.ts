@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config/schema.js';
 import type { Lifecycle } from './core/lifecycle.js';
 import type { Logger } from './core/log.js';
@@ -8,6 +9,7 @@ import type { Component, ComponentHealth } from './core/types.js';
 import type { TokenStore } from './http/auth.js';
 import { TokenDb, type TokenAdmin } from './http/token-db.js';
 import { SharedTokenDb } from './http/shared-tokens.js';
+import { tokenMetrics } from './http/token-metrics.js';
 import type { SharedDb } from './storage/sql/shared-db.js';
 
 /**
@@ -66,6 +68,7 @@ export async function startAccess(d: {
   log: Logger;
   lifecycle: Lifecycle;
   shared?: SharedDb;
+  metrics?: Registry;
 }): Promise<{ config: ConfigTokens; tokenDb: TokenAdmin }> {
   const { cfg, lifecycle, shared } = d;
   const config = await lifecycle.start(new ConfigTokens(cfg, d.tokens, d.log), { report: false });
@@ -80,8 +83,15 @@ export async function startAccess(d: {
   const file = join(cfg.dataDir, 'tokens.db');
   const tokenDb =
     cfg.storage.postgres !== undefined && shared
-      ? new SharedTokenDb({ ...common, db: () => shared.db, localFile: file })
+      ? new SharedTokenDb({
+          ...common,
+          db: () => shared.db,
+          localFile: file,
+          // Revocations heard at once (ADR 0175); SQLite as the shared store has no NOTIFY.
+          listenUrl: shared.dialect === 'postgres' ? cfg.storage.postgres : undefined,
+        })
       : new TokenDb({ ...common, file });
   await lifecycle.start(tokenDb);
+  if (d.metrics) tokenMetrics(d.metrics, d.tokens, tokenDb instanceof SharedTokenDb ? tokenDb : undefined);
   return { config, tokenDb };
 }

@@ -113,7 +113,14 @@ export class Gateway extends GatewayParts {
     const cfg = (this.current = fleet.layered(file));
     const accounts = await startAccounts({ cfg, shared: this.shared, log, metrics });
     this.accounts = accounts.service;
-    const access = await startAccess({ cfg, tokens: this.tokens, log, lifecycle, shared: this.shared });
+    const access = await startAccess({
+      cfg,
+      tokens: this.tokens,
+      log,
+      lifecycle,
+      shared: this.shared,
+      metrics,
+    });
     this.access = access.config;
     this.tokenDb = access.tokenDb;
     await lifecycle.start(outbox);
@@ -183,6 +190,9 @@ export class Gateway extends GatewayParts {
         // person's action is there before it is answered (ADR 0173).
         confirm: view && cluster ? (t, first) => view.writer.writeThrough(t, undefined, first) : undefined,
         leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
+        // Cluster mode: a member back from a crash does not resend what another member took over,
+        // and no two members attempt one notification (ADR 0179).
+        notifyFence: view && cluster ? view.claims : undefined,
       });
     }
     await lifecycle.start(alarms);

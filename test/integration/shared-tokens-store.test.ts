@@ -134,14 +134,38 @@ describe.each(['sqlite', 'postgres'] as const)('shared tokens on %s', (dialect) 
     await first.db.stop();
   });
 
-  it('an inbound key applied by one instance is seen by another within the keep window', async () => {
+  it('an inbound key claimed by one instance is seen by another within the keep window', async () => {
     const shared = await open();
     const a = new SharedInboundKeys('gw-a', () => shared.db);
     const b = new SharedInboundKeys('gw-b', () => shared.db);
     expect(await b.seen('k-1', T0 - 1000)).toBe(false);
-    await a.record('k-1', 'WO-000001', 'acknowledge', T0);
-    await b.record('k-1', 'WO-000001', 'acknowledge', T0 + 5);
+    expect(await a.claim('k-1', 'WO-000001', 'acknowledge', T0, T0 - 1000)).toBe(true);
+    expect(await b.claim('k-1', 'WO-000001', 'acknowledge', T0 + 5, T0 - 995)).toEqual({
+      instanceId: 'gw-a',
+      at: T0,
+    });
     expect(await b.seen('k-1', T0 - 1000)).toBe(true);
     expect(await b.seen('k-1', T0 + 1)).toBe(false);
+    // Older than the keep window: claimed anew.
+    expect(await b.claim('k-1', 'WO-000001', 'comment', T0 + 10, T0 + 1)).toBe(true);
+    expect(await a.seen('k-1', T0 + 1)).toBe(true);
+  });
+
+  it('of many instances claiming one key at once exactly one wins; a released key may be claimed again', async () => {
+    const shared = await open();
+    const keys = ['gw-a', 'gw-b', 'gw-c', 'gw-d'].map((id) => new SharedInboundKeys(id, () => shared.db));
+    const answers = await Promise.all(
+      keys.map((k, i) => k.claim('race-1', 'WO-000002', 'acknowledge', T0 + i, T0 - 1000)),
+    );
+    expect(answers.filter((a) => a === true)).toHaveLength(1);
+    const winner = answers.indexOf(true);
+    for (const a of answers)
+      if (a !== true) expect(a).toEqual({ instanceId: keys[winner]!.instanceId, at: T0 + winner });
+    // Only the holder's own claim is released (another instance's release changes nothing).
+    await keys[(winner + 1) % 4]!.release('race-1', T0 + winner);
+    expect(await keys[0]!.seen('race-1', T0 - 1000)).toBe(true);
+    await keys[winner]!.release('race-1', T0 + winner);
+    expect(await keys[0]!.seen('race-1', T0 - 1000)).toBe(false);
+    expect(await keys[1]!.claim('race-1', 'WO-000002', 'acknowledge', T0 + 9, T0 - 1000)).toBe(true);
   });
 });

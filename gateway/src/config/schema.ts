@@ -445,6 +445,28 @@ export const configSchema = z
           path: ['sparkplug', 'enabled'],
           message: 'Sparkplug B is not partitioned between cluster members yet: run it on a single instance',
         });
+      // Every member polls every device (ADR 0177); a serial line has one master, and a port
+      // exists on one machine only: its devices would be processed only while that member owns them.
+      c.modbus.connections.forEach((m, i) => {
+        if (m.transport === 'rtu')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['modbus', 'connections', i, 'transport'],
+            message:
+              'in cluster mode every member polls every Modbus device, and a serial RTU line takes one master: ' +
+              'connect it through a Modbus TCP gateway (transport tcp) that every member reaches (docs/deployment.md "Polled sources in a cluster")',
+          });
+      });
+      c.mbus.connections.forEach((m, i) => {
+        if (m.serial !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mbus', 'connections', i, 'serial'],
+            message:
+              'in cluster mode every member polls every M-Bus meter, and a serial M-Bus line takes one master: ' +
+              'connect it through a serial-to-TCP converter (tcp) that every member reaches and that serialises their connections (docs/deployment.md "Polled sources in a cluster")',
+          });
+      });
     }
     c.mqtt.topics.forEach((t, i) => {
       if (SHARED_SUBSCRIPTION.test(t))

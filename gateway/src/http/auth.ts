@@ -32,6 +32,8 @@ export class TokenStore {
   private records: TokenRecord[] = [];
   private readonly used = new Set<(rec: TokenRecord) => void>();
   private backend?: TokenBackend;
+  /** Requests refused for an unknown, revoked or expired bearer token (401), for `/metrics`. */
+  refused = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 

@@ -30,22 +30,37 @@ export const INBOUND_KEY_STEPS: readonly SharedMigration[] = [
   },
 ];
 
+/** A claim refused: the key is applied, or being applied, by this instance or another. */
+export interface ClaimedBy {
+  instanceId: string;
+  at: number;
+}
+
 /** What the inbound route needs to keep an idempotency key cluster-wide (absent: one instance). */
 export interface InboundKeys {
-  /** Whether any instance applied an action under this key at or after `since` (epoch ms). */
+  /** This instance's id (a claim it holds from before a restart is its own to settle). */
+  readonly instanceId: string;
+  /** Whether any instance applied, or is applying, an action under this key at or after `since` (epoch ms). */
   seen(key: string, since: number): Promise<boolean>;
-  /** Records a key once its action is applied (a second record of the same key changes nothing). */
-  record(key: string, ticketId: string, action: string, at: number): Promise<void>;
+  /**
+   * Claims the key before its action is applied (ADR 0176), in one statement: of two instances
+   * claiming at once, one gets `true`; the other gets who holds it. A key last claimed before
+   * `since` (older than the keep window) is claimed anew.
+   */
+  claim(key: string, ticketId: string, action: string, at: number, since: number): Promise<true | ClaimedBy>;
+  /** Gives a claim back (its action was refused or failed): a retry under the key may apply. */
+  release(key: string, at: number): Promise<void>;
 }
 
 /**
- * Cluster mode: the keys in the shared table. The holder's own workorders.db keeps the key with the
- * ticket change in one transaction, as on one instance; this table makes a retry that reaches
- * another instance, or the ticket's next holder, a replay too.
+ * Cluster mode: the keys in the shared table. The holder claims a key here before acting, then
+ * keeps it with the ticket change in its workorders.db in one transaction, as on one instance; this
+ * table makes a concurrent delivery, a retry that reaches another instance, or the ticket's next
+ * holder, a replay too.
  */
 export class SharedInboundKeys implements InboundKeys {
   constructor(
-    private readonly instanceId: string,
+    readonly instanceId: string,
     private readonly open: () => Kysely<object>,
   ) {}
 
@@ -63,11 +78,42 @@ export class SharedInboundKeys implements InboundKeys {
     return r !== undefined;
   }
 
-  async record(key: string, ticketId: string, action: string, at: number): Promise<void> {
-    await this.db
+  async claim(
+    key: string,
+    ticketId: string,
+    action: string,
+    at: number,
+    since: number,
+  ): Promise<true | ClaimedBy> {
+    const row = { key, ticket_id: ticketId, action, instance_id: this.instanceId, applied_at: at };
+    // INSERT … ON CONFLICT DO UPDATE … WHERE expired … RETURNING: claimed only if the row is ours now.
+    const won = await this.db
       .insertInto('inbound_keys')
-      .values({ key, ticket_id: ticketId, action, instance_id: this.instanceId, applied_at: at })
-      .onConflict((oc) => oc.doNothing())
+      .values(row)
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet({ ticket_id: ticketId, action, instance_id: this.instanceId, applied_at: at })
+          .where('inbound_keys.applied_at', '<', since),
+      )
+      .returning('key')
+      .executeTakeFirst();
+    if (won) return true;
+    const by = await this.db
+      .selectFrom('inbound_keys')
+      .select(['instance_id', 'applied_at'])
+      .where('key', '=', key)
+      .executeTakeFirst();
+    // Released between the two statements (its action failed): answered as in progress.
+    return { instanceId: by?.instance_id ?? '', at: by?.applied_at ?? at };
+  }
+
+  async release(key: string, at: number): Promise<void> {
+    await this.db
+      .deleteFrom('inbound_keys')
+      .where('key', '=', key)
+      .where('instance_id', '=', this.instanceId)
+      .where('applied_at', '=', at)
       .execute();
   }
 }

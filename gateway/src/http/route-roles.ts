@@ -51,7 +51,11 @@ async function principalOf(
   const token = bearerOf(req);
   if (token !== undefined) {
     const rec = await sharedRead(tokens.lookup(token));
-    if (!rec) throw new HttpError('GW_ERR_UNAUTHORIZED', 'unknown, revoked or expired token');
+    if (!rec) {
+      // Counted: a flood of made-up bearers shows in /metrics (gateway_api_token_refused_total).
+      tokens.refused++;
+      throw new HttpError('GW_ERR_UNAUTHORIZED', 'unknown, revoked or expired token');
+    }
     tokens.noteUse(rec);
     return { name: rec.name, role: rec.role, via: 'token' };
   }

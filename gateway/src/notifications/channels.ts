@@ -27,6 +27,8 @@ export interface Channel extends ChannelRoute {
   retry: RetryConfig;
   maxAttempts: number | undefined;
   maxAgeHours: number;
+  /** The longest one attempt takes (a claim in the cluster's shared copy outlasts it, ADR 0179). */
+  readonly timeoutMs?: number;
   start(): void;
   stop(): void;
   deliver(row: QueueRow, now: number, signal: AbortSignal): Promise<Outcome>;
@@ -41,6 +43,7 @@ export class WebhookChannel implements Channel {
   readonly retry: RetryConfig;
   readonly maxAttempts: number | undefined;
   readonly maxAgeHours: number;
+  readonly timeoutMs: number;
   private secret = '';
 
   constructor(private readonly cfg: WebhookConfig) {
@@ -48,6 +51,7 @@ export class WebhookChannel implements Channel {
     this.retry = cfg.retry;
     this.maxAttempts = cfg.maxAttempts;
     this.maxAgeHours = cfg.maxAgeHours;
+    this.timeoutMs = cfg.timeoutMs;
   }
 
   start(): void {
@@ -119,12 +123,15 @@ export class EmailChannel implements Channel {
   readonly retry: RetryConfig;
   readonly maxAttempts: number | undefined;
   readonly maxAgeHours: number;
+  readonly timeoutMs: number;
   private transport?: Transporter;
 
   constructor(private readonly cfg: EmailConfig) {
     this.retry = cfg.retry;
     this.maxAttempts = cfg.maxAttempts;
     this.maxAgeHours = cfg.maxAgeHours;
+    // Connecting, the greeting and the exchange each have the limit.
+    this.timeoutMs = 3 * cfg.smtp.timeoutMs;
   }
 
   private running = false;

@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import type { Db } from '../storage/db.js';
+import type { DeliveryFence } from './fence.js';
 import type { NotificationsConfig } from './schema.js';
 import { NotifyQueue } from './queue.js';
 import { NotificationService } from './service.js';
@@ -17,9 +18,12 @@ export function createNotificationsModule(d: {
   config: NotificationsConfig;
   log: Logger;
   metrics: Registry;
+  /** Cluster mode: the shared copy of the queue, asked before each attempt (ADR 0179). */
+  fence?: DeliveryFence;
 }): NotificationService {
   const service = new NotificationService({
     queue: new NotifyQueue(d.db),
+    fence: d.fence,
     config: d.config,
     log: d.log.child({ module: 'notifications' }),
   });

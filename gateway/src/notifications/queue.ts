@@ -78,7 +78,11 @@ export const NOTIFY_MIGRATIONS: Migration[] = [
   { version: 4, sql: NOTIFY_ARCHIVE_SQL },
 ];
 
-export type RowState = 'pending' | 'delivered' | 'dead';
+/**
+ * `taken` (cluster mode, ADR 0179): left undelivered here because the cluster's shared copy shows
+ * another member took it over (or it was delivered): not this member's to send any more.
+ */
+export type RowState = 'pending' | 'delivered' | 'dead' | 'taken';
 
 /** A queued notification as another instance queued it (what `adopt` takes). */
 export interface AdoptedRow {
@@ -172,6 +176,8 @@ export interface ChannelStats {
   pending: number;
   dead: number;
   delivered: number;
+  /** Dropped here because another member took them over (cluster mode, ADR 0179). */
+  taken: number;
   oldestPendingAt: number | null;
 }
 
@@ -261,12 +267,16 @@ export class NotifyQueue {
   /**
    * Cluster mode (ADR 0160 addendum 2): queues rows another instance queued and never delivered,
    * with their event id and body, to be delivered here. A row already here (same channel and event
-   * id) is left as it is. Returns how many were added.
+   * id) is left as it is, unless this member had let it go as `taken` (ADR 0179): the shared copy
+   * hands it back now, so it is back in line. Returns how many were added or put back.
    */
   adopt(rows: readonly AdoptedRow[], now: number): number {
     const ins = this.db.prepare(
-      `INSERT OR IGNORE INTO notify_queue (event_id, channel, event, ticket_id, created_at, body, target, next_at, queued_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO notify_queue (event_id, channel, event, ticket_id, created_at, body, target, next_at, queued_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (channel, event_id) DO UPDATE SET state = 'pending', attempts = 0,
+         next_at = excluded.next_at, queued_at = excluded.queued_at
+       WHERE notify_queue.state = 'taken'`,
     );
     return this.db.transaction(() => {
       let n = 0;
@@ -300,6 +310,21 @@ export class NotifyQueue {
         "UPDATE notify_queue SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ? WHERE seq = ?",
       )
       .run(status, now, seq);
+  }
+
+  /**
+   * Cluster mode (ADR 0179): these pending rows are not this member's to send (another member took
+   * them over, or delivered them). Returns how many were pending and are `taken` now.
+   */
+  markTaken(seqs: readonly number[]): number {
+    const upd = this.db.prepare(
+      "UPDATE notify_queue SET state = 'taken' WHERE seq = ? AND state = 'pending'",
+    );
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const seq of seqs) n += upd.run(seq).changes;
+      return n;
+    })();
   }
 
   markRetry(seq: number, status: number | null, error: string, nextAt: number): void {
@@ -344,7 +369,7 @@ export class NotifyQueue {
       .all() as { channel: string; state: RowState; n: number; oldest: number }[];
     const out = new Map<string, ChannelStats>();
     for (const r of rows) {
-      const s = out.get(r.channel) ?? { pending: 0, dead: 0, delivered: 0, oldestPendingAt: null };
+      const s = out.get(r.channel) ?? { pending: 0, dead: 0, delivered: 0, taken: 0, oldestPendingAt: null };
       s[r.state] = r.n;
       if (r.state === 'pending') s.oldestPendingAt = r.oldest;
       out.set(r.channel, s);

@@ -3,6 +3,7 @@ import type { Component, ComponentHealth } from '../core/types.js';
 import type { TicketEvent } from '../workorders/types.js';
 import { retryDelayMs } from '../core/backoff.js';
 import { EmailChannel, WebhookChannel, type Channel } from './channels.js';
+import type { DeliveryFence } from './fence.js';
 import { NotifyQueue, type AdoptedRow, type QueueRow, type RowState } from './queue.js';
 import { inboundSecrets, notificationsSchema, type NotificationsConfig } from './schema.js';
 import { contactOfRow, type DeliveryFailure } from './unreachable.js';
@@ -14,7 +15,17 @@ export interface NotificationServiceDeps {
   now?: () => number;
   /** Built from the config when absent; tests may hand their own. */
   channels?: Channel[];
+  /**
+   * Cluster mode (ADR 0179): the shared copy of the queue, asked at start and before each attempt
+   * whether another member took a row over. Absent (a single gateway): every row here is sent.
+   */
+  fence?: DeliveryFence;
 }
+
+/** How long an attempt may take when the channel does not say (the claim in the shared copy outlasts it). */
+const DEFAULT_ATTEMPT_MS = 30_000;
+/** What a claim adds to the attempt's own time limit: the answer's processing, a slow commit. */
+const CLAIM_MARGIN_MS = 5_000;
 
 interface Worker {
   ch: Channel;
@@ -62,7 +73,13 @@ export class NotificationService implements Component {
   private started = false;
   private archiveTimer?: NodeJS.Timeout;
   private kickScheduled = false;
-  private counts = { enqueued: 0, archived: 0, errors: 0 };
+  /**
+   * `takenOver`: rows dropped here because another member took them over (ADR 0179); `unfenced`:
+   * attempts made without a claim because the shared store could not be reached in time.
+   */
+  private counts = { enqueued: 0, archived: 0, errors: 0, takenOver: 0, unfenced: 0 };
+  /** The shared store was unreachable for a claim: logged once until a claim succeeds again. */
+  private fenceDown = false;
   private readonly failureListeners = new Set<(f: DeliveryFailure) => void>();
   private readonly changeListeners = new Set<(c: QueueChange) => void>();
   /** Rows queued in ticket transactions not yet announced to the change listeners (after commit). */
@@ -148,9 +165,71 @@ export class NotificationService implements Component {
     this.archive();
     this.archiveTimer = setInterval(() => this.archive(), 3_600_000);
     this.archiveTimer.unref();
+    await this.dropTakenOver();
     const pending = [...this.deps.queue.stats().values()].reduce((a, s) => a + s.pending, 0);
     this.deps.log?.info({ channels: this.channels(), pending }, 'notifications started');
     this.kick();
+  }
+
+  /**
+   * Cluster mode, at start (ADR 0179): the rows left pending here before a stop or crash that another
+   * member took over meanwhile (it found this member dead) are dropped, not sent a second time.
+   * Logged once with the count. When the shared store cannot be asked, each row is still checked
+   * before its attempt (`claim`).
+   */
+  private async dropTakenOver(): Promise<void> {
+    const fence = this.deps.fence;
+    if (!fence) return;
+    const rows = this.deps.queue.list('pending', undefined, 100_000);
+    if (rows.length === 0) return;
+    try {
+      const taken = await fence.taken(rows);
+      if (taken.size === 0) return;
+      const n = this.deps.queue.markTaken([...taken]);
+      this.counts.takenOver += n;
+      this.deps.log?.info(
+        { notifications: n },
+        'pending notifications another member took over while this one was down dropped here, not sent again',
+      );
+    } catch (err) {
+      this.counts.errors++;
+      this.deps.log?.warn(
+        { err: (err as Error).message, pending: rows.length },
+        'could not check pending notifications against the shared copy at start; each is checked before its attempt',
+      );
+    }
+  }
+
+  /**
+   * Cluster mode: asks the shared copy before an attempt. `taken` when the row is another member's
+   * now (dropped here, counted); `claimed` or `unfenced` to go ahead, the latter when the shared
+   * store could not be reached in time (no claim to release after the attempt).
+   */
+  private async mayDeliver(w: Worker, row: QueueRow): Promise<'claimed' | 'unfenced' | 'taken'> {
+    const fence = this.deps.fence;
+    if (!fence) return 'unfenced';
+    const verdict = await fence.claim(row, (w.ch.timeoutMs ?? DEFAULT_ATTEMPT_MS) + CLAIM_MARGIN_MS);
+    if (verdict === 'unfenced') {
+      this.counts.unfenced++;
+      if (!this.fenceDown)
+        this.deps.log?.warn(
+          { channel: row.channel, event: row.eventId },
+          "shared store unreachable: delivering this member's notifications without a claim (ADR 0179)",
+        );
+      this.fenceDown = true;
+      return 'unfenced';
+    }
+    if (this.fenceDown)
+      this.deps.log?.info('shared store reachable again: notifications claimed before delivery');
+    this.fenceDown = false;
+    if (verdict === 'go') return 'claimed';
+    const n = this.deps.queue.markTaken([row.seq]);
+    this.counts.takenOver += n;
+    this.deps.log?.info(
+      { channel: row.channel, event: row.eventId, ticket: row.ticketId },
+      'notification taken over by another member: dropped here, not sent again',
+    );
+    return 'taken';
   }
 
   async stop(): Promise<void> {
@@ -297,7 +376,7 @@ export class NotificationService implements Component {
     const channels: Record<string, unknown> = {};
     let state: ComponentHealth['state'] = this.started ? 'ok' : 'stopped';
     for (const [name, w] of this.workers) {
-      const s = stats.get(name) ?? { pending: 0, dead: 0, delivered: 0, oldestPendingAt: null };
+      const s = stats.get(name) ?? { pending: 0, dead: 0, delivered: 0, taken: 0, oldestPendingAt: null };
       const oldestPendingAgeSec =
         s.oldestPendingAt === null ? 0 : Math.max(0, Math.round((now - s.oldestPendingAt) / 1000));
       channels[name] = {
@@ -402,8 +481,21 @@ export class NotificationService implements Component {
         this.sleep(w, Math.min(row.nextAt - now, this.cfg.pollMs));
         return;
       }
+      const fenced = await this.mayDeliver(w, row);
+      if (fenced === 'taken') {
+        // Not this line's to hold any more.
+        if (w.failing?.seq === row.seq) w.failing = null;
+        continue;
+      }
+      if (!this.started || w.retired) {
+        if (fenced === 'claimed') await this.deps.fence?.release(row, null);
+        return;
+      }
       w.attempts++;
       const out = await ch.deliver(row, now, w.abort.signal);
+      // The claim ends with the attempt: a member that dies later leaves nothing claimed for long.
+      if (fenced === 'claimed')
+        await this.deps.fence?.release(row, out.kind === 'delivered' ? this.now() : null);
       // Cut short by stop() or setChannels(): stays pending as it was.
       if ((!this.started || w.retired) && out.kind !== 'delivered') return;
       const after = this.now();

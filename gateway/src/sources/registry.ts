@@ -26,11 +26,16 @@ export const SOURCES: SourceRegistry = {
   // Field buses, polled by the gateway.
   modbus: async (cfg) =>
     cfg.modbus.connections.length
-      ? (await import('../../../adapters/modbus/index.js')).createModbusSources(cfg.modbus)
+      ? (await import('../../../adapters/modbus/index.js')).createModbusSources(cfg.modbus, {
+          // In a cluster every member polls every device: on the same clock slots (ADR 0177).
+          clockAligned: cfg.storage.postgres !== undefined,
+        })
       : [],
   mbus: async (cfg) =>
     cfg.mbus.connections.length
-      ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus)
+      ? (await import('../../../adapters/mbus/index.js')).createMbusSources(cfg.mbus, {
+          clockAligned: cfg.storage.postgres !== undefined,
+        })
       : [],
 };
 

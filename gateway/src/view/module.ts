@@ -8,6 +8,7 @@ import { ViewFeed } from './feed.js';
 import { viewMetrics } from './metrics.js';
 import { ViewReader } from './reader.js';
 import type { ViewTables } from './tables.js';
+import { NotifyClaims } from './notify-claims.js';
 import { LeasedTicketNumbers } from './ticket-numbers.js';
 import { ViewWriter } from './writer.js';
 
@@ -24,6 +25,8 @@ export interface ClusterViewModule {
   reader: ViewReader;
   /** Ticket numbers leased from the shared counter; started with the next number workorders.db would use. */
   numbers: (localNext: number) => Promise<TicketNumbers>;
+  /** The notification queue's claims in `view_notifications` (ADR 0179). */
+  claims: NotifyClaims;
 }
 
 /**
@@ -57,6 +60,7 @@ export function createClusterView(d: {
     writer,
     feed,
     reader: new ViewReader(instanceId, db),
+    claims: new NotifyClaims({ instanceId, db, log }),
     numbers: async (localNext) => {
       const n = new LeasedTicketNumbers(db().withTables<ViewTables>(), log);
       await n.start(localNext);

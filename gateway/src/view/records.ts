@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Alarm, AlarmEvent, AlarmEventType, DuplicateAlarm } from '../alarms/types.js';
 import type { Logger } from '../core/log.js';
 import type { Component, ComponentHealth } from '../core/types.js';
@@ -87,6 +87,9 @@ export interface AdoptedNotification {
 
 /** A row flipped to this instance: its previous holder and the body it left. */
 type Moved = { id: string; prev: string; body: string };
+
+/** PostgreSQL's clock in epoch ms (a notification's claim is on it, ADR 0179). */
+const NOW = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 /** Ids per statement: PostgreSQL takes many parameters, but a bounded list keeps plans simple. */
 const CHUNK = 500;
@@ -431,6 +434,8 @@ export class PartitionRecords implements Component {
       .where('t.partition', 'in', held)
       .where('n.state', '=', 'pending')
       .where('n.instance_id', '!=', me)
+      // A row its holder is attempting now (it came back, ADR 0179) stays its own.
+      .where((eb) => eb.or([eb('n.claimed_until', 'is', null), eb('n.claimed_until', '<', NOW)]))
       .execute();
     if (rows.length === 0) return [];
     const live = await this.o.live(tx as unknown as Kysely<object>);
@@ -440,10 +445,11 @@ export class PartitionRecords implements Component {
     for (const chunk of chunks(ids)) {
       let q = tx
         .updateTable('view_notifications')
-        .set({ instance_id: me })
+        .set({ instance_id: me, claimed_until: null })
         .where('event_id', 'in', chunk)
         .where('state', '=', 'pending')
-        .where('instance_id', '!=', me);
+        .where('instance_id', '!=', me)
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', NOW)]));
       if (live.size > 0) q = q.where('instance_id', 'not in', [...live]);
       const taken = await q
         .returning(['event_id', 'channel', 'event', 'ticket_id', 'created_at', 'body', 'target'])

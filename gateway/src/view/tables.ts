@@ -97,6 +97,11 @@ export type ViewTables = {
     /** pending, delivered or dead, as the holder's queue last reported it. */
     state: string;
     delivered_at: number | null;
+    /**
+     * Until when (PostgreSQL's clock, epoch ms) the holder is attempting it (ADR 0179): another member
+     * does not take the row over before, even if the holder's heartbeat looks stale. Null: no attempt.
+     */
+    claimed_until: number | null;
   };
 };
 
@@ -239,6 +244,14 @@ export const VIEW_STEPS: readonly SharedMigration[] = [
         .on('view_notifications')
         .columns(['ticket_id', 'state'])
         .execute();
+    },
+  },
+  {
+    // Each attempt of a shared row is claimed first (ADR 0179): a member that comes back after a
+    // crash does not send what another member took over, and no two members attempt one row at once.
+    name: 'view-0004-notification-claims',
+    async up(db) {
+      await db.schema.alterTable('view_notifications').addColumn('claimed_until', EPOCH_MS).execute();
     },
   },
 ];

@@ -449,6 +449,7 @@ export class ViewWriter implements Component {
                 target: r.target,
                 state: r.state,
                 delivered_at: r.deliveredAt,
+                claimed_until: null,
               });
               break;
             }
@@ -523,7 +524,19 @@ export class ViewWriter implements Component {
         await tx
           .insertInto('view_notifications')
           .values([...notes.values()])
-          .onConflict((oc) => oc.columns(['event_id', 'channel']).doNothing())
+          // The row may be there already: claimed before this copy was written (ADR 0179), or copied
+          // before a restart. Its state as this holder knows it is kept, unless it is another
+          // member's now or recorded delivered (a delivered row never goes back to pending).
+          .onConflict((oc) =>
+            oc
+              .columns(['event_id', 'channel'])
+              .doUpdateSet((eb) => ({
+                state: eb.ref('excluded.state'),
+                delivered_at: eb.ref('excluded.delivered_at'),
+              }))
+              .where('view_notifications.instance_id', '=', me)
+              .where('view_notifications.state', '!=', 'delivered'),
+          )
           .execute();
       // Fenced like the records: a row the ticket's next holder took (this instance was thought
       // dead) is its own now, and this instance's late word on it is not written.

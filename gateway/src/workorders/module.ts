@@ -15,6 +15,7 @@ import { WalCheckpointer } from '../storage/wal-checkpointer.js';
 import { createNotificationsModule } from '../notifications/module.js';
 import { NOTIFY_MIGRATIONS } from '../notifications/queue.js';
 import type { NotificationService } from '../notifications/service.js';
+import type { DeliveryFence } from '../notifications/fence.js';
 import { TicketLatency } from './latency.js';
 import { ticketEventLine } from './line-protocol.js';
 import { MaintenancePlanner } from './maintenance.js';
@@ -47,6 +48,11 @@ export interface WorkordersModuleDeps {
   confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
   leaseFresh?: () => boolean;
+  /**
+   * Cluster mode: a queued notification is claimed in the shared view before each attempt, and one
+   * another member took over is dropped here (ADR 0179).
+   */
+  notifyFence?: DeliveryFence;
 }
 
 export interface WorkordersModule {
@@ -87,7 +93,13 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
       new WalCheckpointer(db, file, log.child({ module: 'workorders' }), undefined, d.checkpointHost),
     );
   const rules = new Map([...cfg.rules.pack, ...cfg.rules.custom].map((r) => [r.id, r]));
-  const notifications = createNotificationsModule({ db, config: cfg.notifications, log, metrics: d.metrics });
+  const notifications = createNotificationsModule({
+    db,
+    config: cfg.notifications,
+    log,
+    metrics: d.metrics,
+    fence: d.notifyFence,
+  });
   const reader = cfg.influx.enabled ? new InfluxReader(cfg.influx) : undefined;
   const numbers = d.numbers ? await d.numbers(new TicketStore(db).nextSeq()) : undefined;
   const service = new WorkOrderService({

@@ -84,6 +84,37 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
   const { notifications } = deps;
   const now = deps.now ?? Date.now;
   const counts = notifications.inbound;
+  /** Cluster mode: the keys this instance is applying now (a claim of its own is then in progress). */
+  const inFlight = new Set<string>();
+
+  /**
+   * Claims the key in the shared table: the claim's time when this request may apply it; 'replay' or
+   * 'in progress' when another delivery has it. A claim this instance holds from before a restart
+   * (it died between claim and commit, or could not release) is taken back: its workorders.db,
+   * committed with the key, tells whether the action was applied. PostgreSQL unreachable: 503.
+   */
+  async function claimKey(
+    keys: InboundKeys,
+    key: string,
+    ticketId: string,
+    action: string,
+    since: number,
+  ): Promise<number | 'replay' | 'in progress'> {
+    // Before any await: a second delivery to this instance sees the first at once.
+    if (inFlight.has(key)) return 'in progress';
+    inFlight.add(key);
+    try {
+      const at = now();
+      const c = await fromView(keys.claim(key, ticketId, action, at, since));
+      if (c === true) return at;
+      if (c.instanceId === keys.instanceId) return c.at;
+      inFlight.delete(key);
+      return c.instanceId === '' ? 'in progress' : 'replay';
+    } catch (err) {
+      inFlight.delete(key);
+      throw err;
+    }
+  }
 
   app.get(
     '/api/admin/notifications',
@@ -209,18 +240,20 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           throw badRequestOf(b.error, 'body');
         }
         const { ticketId, actor, externalRef, note: given, ...fields } = b.data;
-        const replay = () => {
+        const replay = (inProgress = false) => {
           counts.replayed++;
           return new HttpError(
             'GW_ERR_WEBHOOK_REPLAY',
-            `idempotency key ${key} was used already; nothing applied`,
+            inProgress
+              ? `idempotency key ${key} is being applied by another delivery; nothing applied by this one`
+              : `idempotency key ${key} was used already; nothing applied`,
           );
         };
         const cluster = deps.cluster;
         // Keys older than the local store keeps them are forgotten cluster-wide too (keepKeysHours).
         const since = now() - cfg.keepKeysHours * 3_600_000;
-        if (cluster && (await fromView(cluster.keys.seen(key, since)))) throw replay();
         if (cluster && !deps.tickets.get(ticketId)) {
+          if (await fromView(cluster.keys.seen(key, since))) throw replay();
           // Another instance's ticket: the holder checks the signature and the key again and acts.
           req.log.info({ ticketId, key }, 'inbound webhook forwarded to the ticket holder');
           await forwardToHolder(req, reply, cluster.view, 'ticket', ticketId, {
@@ -229,6 +262,12 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           });
           return;
         }
+        // Cluster mode: the key is claimed cluster-wide before anything is applied (ADR 0176).
+        const claimedAt = cluster
+          ? await claimKey(cluster.keys, key, ticketId, fields.action, since)
+          : undefined;
+        if (claimedAt === 'replay') throw replay(false);
+        if (claimedAt === 'in progress') throw replay(true);
         const note =
           externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
         const action = {
@@ -236,6 +275,7 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           actor: `cmms:${actor}`,
           ...(note !== undefined ? { note } : {}),
         };
+        let applied = false;
         try {
           let t: Ticket | null;
           if (deps.tickets.writesThrough) {
@@ -260,17 +300,23 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
               })(),
             );
           }
+          // Committed: applied now, or before (null: this instance's own claim from before a
+          // restart, its key already in workorders.db). Either way the claim stays.
+          applied = true;
           if (t === null) throw replay();
           counts.accepted++;
-          // After the local commit: a crash between the two leaves the key in workorders.db, where
-          // a retry (forwarded here, the holder) still finds it.
-          await cluster?.keys.record(key, ticketId, fields.action, now()).catch((err: Error) => {
-            req.log.warn({ key, err: err.message }, 'inbound idempotency key not shared (PostgreSQL)');
-          });
           return { ...ticketJson(t), allowedActions: allowedActions(t) };
         } catch (err) {
           if (err instanceof TicketError) counts.refused++;
+          // Refused or failed: nothing applied, so the key is given back and a retry may apply.
+          if (!applied && claimedAt !== undefined)
+            await cluster!.keys.release(key, claimedAt).catch((e: Error) => {
+              // Kept claimed by this instance: a retry reaching it is settled by its workorders.db.
+              req.log.warn({ key, err: e.message }, 'inbound idempotency key not released (PostgreSQL)');
+            });
           throw err;
+        } finally {
+          if (claimedAt !== undefined) inFlight.delete(key);
         }
       },
     );
