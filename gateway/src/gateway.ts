@@ -170,6 +170,9 @@ export class Gateway extends GatewayParts {
         sink,
         checkpointHost: outbox,
         sharedGrouping: view !== undefined,
+        // Cluster mode: an ack is in the shared view before it is answered (ADR 0173).
+        confirm: view && cluster ? (a) => view.writer.writeThroughAlarms(a) : undefined,
+        leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
       })
     ).service;
     this.alarms = alarms;
@@ -190,8 +193,10 @@ export class Gateway extends GatewayParts {
         checkpointHost: outbox,
         numbers: view?.numbers,
         // Cluster mode: an escalation reaches the shared view before its notification is queued
-        // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats.
-        confirm: view && cluster ? (t) => view.writer.writeThrough(t) : undefined,
+        // here, so a member cut off from PostgreSQL escalates nothing the next holder repeats; a
+        // person's action is there before it is answered (ADR 0173).
+        confirm: view && cluster ? (t, first) => view.writer.writeThrough(t, undefined, first) : undefined,
+        leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
         // Cluster mode: a member back from a crash does not resend what another member took over,
         // and no two members attempt one notification (ADR 0179).
         notifyFence: view && cluster ? view.claims : undefined,

@@ -9,7 +9,7 @@ import { WalCheckpointer } from '../storage/wal-checkpointer.js';
 import { ALARM_MIGRATIONS } from './store.js';
 import { AlarmService } from './service.js';
 import { alarmEventLine } from './line-protocol.js';
-import type { AlarmEvent } from './types.js';
+import type { Alarm, AlarmEvent } from './types.js';
 
 export interface AlarmsModuleDeps {
   cfg: GatewayConfig;
@@ -22,6 +22,10 @@ export interface AlarmsModuleDeps {
   checkpointHost?: CheckpointHost;
   /** Cluster mode: incidents are grouped over the cluster (ADR 0170), not by this service alone. */
   sharedGrouping?: boolean;
+  /** Cluster mode: an operator's ack written to the shared view before it commits here (ADR 0173). */
+  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
+  leaseFresh?: () => boolean;
 }
 
 /**
@@ -48,6 +52,8 @@ export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service
     config: cfg.alarms,
     log: d.log.child({ module: 'alarms' }),
     sharedGrouping: d.sharedGrouping,
+    confirm: d.confirm,
+    leaseFresh: d.leaseFresh,
   });
   lifecycle.onStopped(
     bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),

@@ -36,6 +36,14 @@ export interface AlarmServiceDeps {
    * PostgreSQL is out of reach). Absent: grouped here, as on a single instance.
    */
   sharedGrouping?: boolean;
+  /**
+   * Cluster mode (ADR 0173): writes an operator's change (an ack) to the shared view before it
+   * commits here; resolves to the ids it accepted (the others are held by another instance now),
+   * rejects when PostgreSQL cannot be reached. Absent: `ackThrough` is `ack`.
+   */
+  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (people's changes refused, ADR 0173). */
+  leaseFresh?: () => boolean;
 }
 
 export type AlarmEventListener = (e: AlarmEvent) => void;
@@ -55,6 +63,8 @@ export class AlarmService implements Component {
   private readonly now: () => number;
   private readonly newId: () => string;
   private readonly log: Logger | undefined;
+  private readonly confirm: AlarmServiceDeps['confirm'];
+  private readonly leaseFresh: () => boolean;
   /** Alarms not yet in their final state, by id. */
   private readonly open = new Map<string, Alarm>();
   /** The active alarm of each (device, rule). */
@@ -82,6 +92,8 @@ export class AlarmService implements Component {
     this.now = deps.now ?? Date.now;
     this.newId = deps.newId ?? randomUUID;
     this.log = deps.log;
+    this.confirm = deps.confirm;
+    this.leaseFresh = deps.leaseFresh ?? (() => true);
     this.grouper = new IncidentGrouper(this.cfg.grouping, this.newId);
     this.shared = deps.sharedGrouping === true;
   }
@@ -362,6 +374,62 @@ export class AlarmService implements Component {
 
   /** `subject`: an SSO user's identity-provider subject, kept in the alarm's history beside the name. */
   ack(id: string, user: string, note?: string, subject?: string): Alarm {
+    const a = this.ackable(id, user);
+    const acked = acknowledged(a, this.now(), user, note);
+    return this.commitAck(a, acked, note, subject);
+  }
+
+  /** Whether an ack is written through to the shared view first (cluster mode, ADR 0173). */
+  get writesThrough(): boolean {
+    return this.confirm !== undefined;
+  }
+
+  /**
+   * Cluster mode (ADR 0173): an ack answered only once the shared view has it. The acknowledged
+   * alarm's row goes to PostgreSQL first (the writer's fenced upsert); only then is it committed
+   * here. Fenced (another instance holds the alarm now): 503 GW_ERR_HOLDER_UNAVAILABLE, nothing
+   * committed, and this instance lets go of the alarm so that a retry is forwarded to the holder.
+   * PostgreSQL not reachable: 503 GW_ERR_UNAVAILABLE, nothing committed. Without `confirm`: `ack`.
+   */
+  async ackThrough(id: string, user: string, note?: string, subject?: string): Promise<Alarm> {
+    if (!this.confirm) return this.ack(id, user, note, subject);
+    const a = this.ackable(id, user);
+    if (!this.leaseFresh())
+      throw new AlarmError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `alarm ${id}: this cluster instance's lease is about to run out; the ack was not made; try again`,
+        503,
+      );
+    const now = this.now();
+    let accepted: Set<string>;
+    try {
+      accepted = await this.confirm([acknowledged(a, now, user, note)]);
+    } catch (err) {
+      throw new AlarmError(
+        'GW_ERR_UNAVAILABLE',
+        `alarm ${id}: the ack was not made, the cluster's shared view (PostgreSQL) cannot be written now: ${(err as Error).message}`,
+        503,
+      );
+    }
+    if (!accepted.has(id)) {
+      this.letGo(id);
+      throw new AlarmError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `alarm ${id} is held by another cluster instance now; the ack was not made here; try again`,
+        503,
+      );
+    }
+    // Changed meanwhile (cleared, acknowledged, handed on): the ack is made on what is here now.
+    const cur = this.open.get(id);
+    if (!cur) {
+      if (this.away.has(id)) return acknowledged(a, now, user, note);
+      throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
+    }
+    return this.commitAck(this.ackable(id, user), acknowledged(cur, now, user, note), note, subject);
+  }
+
+  /** The open alarm `id` if it can be acknowledged now, else the reason as an AlarmError. */
+  private ackable(id: string, user: string): Alarm {
     if (!user) throw new AlarmError('GW_ERR_ALARM_BAD_REQUEST', 'ack needs a user', 400);
     const a = this.open.get(id);
     if (!a) {
@@ -377,17 +445,31 @@ export class AlarmService implements Component {
     }
     if (a.state === 'active-acknowledged')
       throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
-    const now = this.now();
-    a.state = a.state === 'cleared-unacknowledged' ? 'cleared' : 'active-acknowledged';
-    a.acknowledgedAt = now;
-    a.acknowledgedBy = user;
-    a.ackNote = note ?? null;
-    a.updatedAt = now;
+    return a;
+  }
+
+  /** Makes `a` the acknowledged copy `acked`: on disk, in memory, to the listeners. */
+  private commitAck(a: Alarm, acked: Alarm, note?: string, subject?: string): Alarm {
+    Object.assign(a, acked);
     if (a.state === 'cleared') this.open.delete(a.id);
-    const events = [this.event('ack', a, now, user, note, subject)];
+    const events = [this.event('ack', a, a.updatedAt, a.acknowledgedBy!, note, subject)];
     this.store.txDurable(() => this.persist(events));
     this.publish(events);
     return { ...a };
+  }
+
+  /**
+   * Cluster mode: the shared view says another instance holds `id` now (a write was fenced): it is
+   * dropped from memory as at a hand-over, so that a change to it is forwarded to the holder.
+   */
+  private letGo(id: string): void {
+    const a = this.open.get(id);
+    if (!a) return;
+    this.open.delete(id);
+    const key = activeKey(a.site, a.device, a.rule);
+    if (this.active.get(key) === a) this.active.delete(key);
+    this.away.add(id);
+    this.log?.warn({ alarm: id }, 'alarm held by another cluster instance now: let go of here');
   }
 
   shelve(req: ShelveRequest): Shelf {
@@ -765,6 +847,18 @@ export class AlarmService implements Component {
       }
     }
   }
+}
+
+/** A copy of `a` acknowledged by `user` at `now` (a cleared alarm reaches its final state). */
+function acknowledged(a: Alarm, now: number, user: string, note?: string): Alarm {
+  return {
+    ...a,
+    state: a.state === 'cleared-unacknowledged' ? 'cleared' : 'active-acknowledged',
+    acknowledgedAt: now,
+    acknowledgedBy: user,
+    ackNote: note ?? null,
+    updatedAt: now,
+  };
 }
 
 /** Which of two alarms of one condition was raised first (ties: the lower id), the same on every member. */

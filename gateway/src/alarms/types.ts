@@ -176,7 +176,9 @@ export type AlarmErrorCode =
   | 'GW_ERR_ALARM_BAD_REQUEST'
   | 'GW_ERR_WINDOW_ENDED'
   /** Cluster mode: the alarm moved to another instance with its device's partition (ADR 0160). */
-  | 'GW_ERR_HOLDER_UNAVAILABLE';
+  | 'GW_ERR_HOLDER_UNAVAILABLE'
+  /** Cluster mode: the shared view (PostgreSQL) could not take an operator's change (ADR 0173). */
+  | 'GW_ERR_UNAVAILABLE';
 
 export class AlarmError extends Error {
   constructor(

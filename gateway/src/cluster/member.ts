@@ -258,6 +258,16 @@ export class ClusterMember implements Component {
   }
 
   /**
+   * Whether this member's leases surely run at least one more renewal period from `now` (ADR 0173):
+   * false only after renewals have failed for a while, shortly before the fence stops the
+   * partitions. People's changes are refused (503, retryable) then rather than made on records
+   * about to move.
+   */
+  leaseFresh(now = Date.now()): boolean {
+    return this.deadline - now >= this.renewMs;
+  }
+
+  /**
    * Local time until which this member processed partition `p` since it last took it: Infinity
    * while it does; the stop's time once stopped; 0 if it stopped without a recorded time (nothing
    * is recorded then).

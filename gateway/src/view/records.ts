@@ -312,6 +312,8 @@ export class PartitionRecords implements Component {
       still === undefined || still.has(this.o.partitionOf(site, device ?? ''));
     const alarms: Alarm[] = [];
     const ownActive: Alarm[] = [];
+    /** Active alarms taken from another holder's copy (their ticket was made there, or its copy lost). */
+    const foreignActive: Alarm[] = [];
     for (const r of got.alarms) {
       // Ours in the view: alarms.db is at least as fresh as its copy.
       const local = r.prev === me ? this.o.alarms.stored(r.id) : undefined;
@@ -319,8 +321,8 @@ export class PartitionRecords implements Component {
       if (!kept(a.site, a.device)) continue;
       if (local) this.counts.fromLocal++;
       alarms.push(a);
-      if (local && (a.state === 'active-unacknowledged' || a.state === 'active-acknowledged'))
-        ownActive.push(a);
+      if (a.state === 'active-unacknowledged' || a.state === 'active-acknowledged')
+        (local ? ownActive : foreignActive).push(a);
     }
     const tickets: Ticket[] = [];
     for (const r of got.tickets) {
@@ -366,6 +368,13 @@ export class PartitionRecords implements Component {
     // An alarm of ours whose ticket a power cut took gets it now (what reconcileAlarms did at start
     // before cluster mode); alarms from another holder had their ticket made there.
     const reconcile = ownActive.filter((a) => !closed.has(a.id));
+    // An alarm from another holder listed by no ticket in the view: its former holder was killed
+    // between copying the alarm and copying its ticket (two batches of its writer, ADR 0173).
+    if (this.o.tickets) {
+      const listed = new Set(tickets.flatMap((t) => t.alarmIds));
+      const bare = foreignActive.filter((a) => !closed.has(a.id) && !listed.has(a.id));
+      if (bare.length > 0) reconcile.push(...(await this.unticketed(db, bare)));
+    }
     if (reconcile.length > 0) this.o.tickets?.reconcileAlarms(reconcile);
     this.counts.adoptedAlarms += alarms.length;
     this.counts.adoptedTickets += tickets.length;
@@ -387,6 +396,31 @@ export class PartitionRecords implements Component {
    * `instance_id` is flipped here, in the take's transaction; on a graceful hand-over the old holder
    * is alive and keeps delivering its own rows. Without `live` and `notifications`: none.
    */
+  /**
+   * Of `list`, the alarms no ticket in the view lists, closed ones included (a ticket closed while its
+   * alarm stays active is not made again). Rare: usually every adopted alarm's ticket came along.
+   */
+  private async unticketed(db: Kysely<object>, list: readonly Alarm[]): Promise<Alarm[]> {
+    const out: Alarm[] = [];
+    for (const a of list) {
+      const hit = await db
+        .withTables<ViewTables>()
+        .selectFrom('view_tickets')
+        .select('id')
+        .where('site', '=', a.site)
+        .where('body', 'like', `%"${a.id}"%`)
+        .limit(1)
+        .executeTakeFirst();
+      if (!hit) out.push(a);
+    }
+    if (out.length > 0)
+      this.o.log.warn(
+        { alarms: out.map((a) => a.id) },
+        'adopted alarms whose ticket never reached the shared view: raised here',
+      );
+    return out;
+  }
+
   private async takeNotifications(
     tx: Kysely<ViewTables>,
     held: readonly number[],

@@ -173,15 +173,52 @@ export class ViewWriter implements Component {
    * rows another instance holds are fenced (counted) and left out. Rejects when PostgreSQL cannot
    * be reached or the queue did not drain in time; the caller then holds the escalation back.
    */
-  async writeThrough(tickets: readonly Ticket[], waitMs = 1000): Promise<Set<string>> {
+  async writeThrough(
+    tickets: readonly Ticket[],
+    waitMs = 1000,
+    /** By ticket id: the first audit entry the change added; those entries are written with the row. */
+    firstEntries?: ReadonlyMap<string, number>,
+  ): Promise<Set<string>> {
     if (tickets.length === 0) return new Set();
     if (!(await this.flushed(waitMs))) throw new Error('earlier changes not yet in the shared view');
     const me = this.o.instanceId;
     const part = this.o.partitionOf;
-    const done = await this.upsertTickets(
-      this.db,
-      tickets.map((t) => ticketRow(me, t, part?.(t.site, t.device ?? '') ?? null)),
-    );
+    const done = await this.db.transaction().execute(async (tx) => {
+      const done = await this.upsertTickets(
+        tx,
+        tickets.map((t) => ticketRow(me, t, part?.(t.site, t.device ?? '') ?? null)),
+      );
+      // The change's audit entries with its row: a holder killed before its queue's next batch
+      // leaves the next one the trail with the action in it (the queue writes them again: no-op).
+      const written = new Set(done.map((r) => r.id));
+      const entries: ViewTables['view_ticket_entries'][] = [];
+      for (const t of tickets) {
+        const first = firstEntries?.get(t.id);
+        if (first === undefined || !written.has(t.id)) continue;
+        for (let i = first; i < t.history.length; i++)
+          entries.push({
+            ticket_id: t.id,
+            idx: i,
+            instance_id: me,
+            ts: t.history[i]!.ts,
+            body: JSON.stringify(t.history[i]),
+          });
+      }
+      // Overwritten if there (this instance's own lines only): a correction after a change made
+      // again on a newer copy puts each line at the position the local trail has it (ADR 0173).
+      if (entries.length > 0)
+        await tx
+          .insertInto('view_ticket_entries')
+          .values(entries)
+          .onConflict((oc) =>
+            oc
+              .columns(['ticket_id', 'idx'])
+              .doUpdateSet((eb) => ({ ts: eb.ref('excluded.ts'), body: eb.ref('excluded.body') }))
+              .where('view_ticket_entries.instance_id', '=', me),
+          )
+          .execute();
+      return done;
+    });
     const fenced = new Set<string>();
     fencedOf(
       tickets.map((t) => t.id),
@@ -191,6 +228,53 @@ export class ViewWriter implements Component {
     this.counts.fenced += fenced.size;
     const accepted = new Set(done.map((r) => r.id));
     return accepted;
+  }
+
+  /**
+   * Cluster mode (ADR 0173): an operator's change to alarms (an ack) written to `view_alarms` now,
+   * with the queue's fenced upsert, before the caller commits it locally and answers. Same rules as
+   * `writeThrough`: earlier queued changes first; resolves to the ids accepted (the others are held
+   * by another instance now: fenced, counted); rejects when PostgreSQL cannot be reached. The
+   * alarm's event follows through the queue after the local commit.
+   */
+  async writeThroughAlarms(alarms: readonly Alarm[], waitMs = 1000): Promise<Set<string>> {
+    if (alarms.length === 0) return new Set();
+    if (!(await this.flushed(waitMs))) throw new Error('earlier changes not yet in the shared view');
+    const me = this.o.instanceId;
+    const part = this.o.partitionOf;
+    const done = await this.upsertAlarms(
+      this.db,
+      alarms.map((a) => alarmRow(me, a, part?.(a.site, a.device) ?? null)),
+    );
+    const fenced = new Set<string>();
+    fencedOf(
+      alarms.map((a) => a.id),
+      done,
+      fenced,
+    );
+    this.counts.fenced += fenced.size;
+    return new Set(done.map((r) => r.id));
+  }
+
+  /** The fenced upsert of alarm rows (one statement): a row another instance holds is not overwritten. */
+  private upsertAlarms(db: Kysely<ViewTables>, rows: ViewTables['view_alarms'][]): Promise<{ id: string }[]> {
+    const me = this.o.instanceId;
+    return db
+      .insertInto('view_alarms')
+      .values(rows)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            state: eb.ref('excluded.state'),
+            updated_at: eb.ref('excluded.updated_at'),
+            partition: eb.ref('excluded.partition'),
+            body: eb.ref('excluded.body'),
+          }))
+          .where('view_alarms.instance_id', '=', me),
+      )
+      .returning('id')
+      .execute();
   }
 
   /** The fenced upsert of ticket rows (one statement): a row another instance holds is not overwritten. */
@@ -395,22 +479,10 @@ export class ViewWriter implements Component {
     await this.db.transaction().execute(async (tx) => {
       fenced.clear();
       if (alarms.size > 0) {
-        const done = await tx
-          .insertInto('view_alarms')
-          .values([...alarms.values()].map((a) => alarmRow(me, a, part?.(a.site, a.device) ?? null)))
-          .onConflict((oc) =>
-            oc
-              .column('id')
-              .doUpdateSet((eb) => ({
-                state: eb.ref('excluded.state'),
-                updated_at: eb.ref('excluded.updated_at'),
-                partition: eb.ref('excluded.partition'),
-                body: eb.ref('excluded.body'),
-              }))
-              .where('view_alarms.instance_id', '=', me),
-          )
-          .returning('id')
-          .execute();
+        const done = await this.upsertAlarms(
+          tx,
+          [...alarms.values()].map((a) => alarmRow(me, a, part?.(a.site, a.device) ?? null)),
+        );
         fencedOf(alarms.keys(), done, fenced);
       }
       if (events.length > 0)

@@ -69,6 +69,11 @@ export class Changes {
     }));
   }
 
+  /** By ticket id, the first history entry this operation added (what the shared view copies with it). */
+  firstEntries(): Map<string, number> {
+    return new Map([...this.touched.values()].map((c) => [c.t.id, c.from]));
+  }
+
   /** Drops the tickets `keep` refuses (they are not written); returns how many were dropped. */
   keepOnly(keep: (id: string) => boolean): number {
     let n = 0;

@@ -45,7 +45,9 @@ export interface WorkordersModuleDeps {
    * Cluster mode: escalations are written through to the shared view before they commit here
    * (ADR 0160 addendum); resolves to the ticket ids the view accepted.
    */
-  confirm?: (tickets: readonly Ticket[]) => Promise<Set<string>>;
+  confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
+  leaseFresh?: () => boolean;
   /**
    * Cluster mode: a queued notification is claimed in the shared view before each attempt, and one
    * another member took over is dropped here (ADR 0179).
@@ -103,6 +105,7 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
   const service = new WorkOrderService({
     numbers,
     confirm: d.confirm,
+    leaseFresh: d.leaseFresh,
     inTransaction: notifications.enqueue,
     db,
     config: cfg.workorders,

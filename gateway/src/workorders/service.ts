@@ -74,8 +74,10 @@ export interface WorkOrderServiceDeps {
    * before they commit here; resolves to the ids it accepted (the others are held back). Absent: the
    * tick commits at once, as on a single instance.
    */
-  confirm?: (tickets: readonly Ticket[]) => Promise<Set<string>>;
-  /** How long a tick waits for `confirm` before holding its escalations back (default 2000 ms). */
+  confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
+  /** Cluster mode: false while this member's leases are about to run out (people's actions refused, ADR 0173). */
+  leaseFresh?: () => boolean;
+  /** How long a tick (or a person's action, ADR 0173) waits for `confirm` before holding its escalations back (default 2000 ms). */
   confirmTimeoutMs?: number;
 }
 
@@ -139,6 +141,11 @@ export class WorkOrderService implements Component {
   /** The last write-through failed (logged once until one succeeds). */
   private holding = false;
   private readonly confirmMs: number;
+  /**
+   * Cluster mode (ADR 0173): delivery failures whose escalation could not be written through yet
+   * (PostgreSQL unreachable, or the ticket changed meanwhile), by ticket id: tried again each tick.
+   */
+  private readonly failuresHeld = new Map<string, DeliveryFailure>();
   private counts = {
     created: 0,
     alarmEvents: 0,
@@ -326,6 +333,7 @@ export class WorkOrderService implements Component {
   async tickThrough(now = this.now()): Promise<TicketEvent[]> {
     const confirm = this.deps.confirm;
     if (!confirm || this.confirming || !this.started) return [];
+    this.retryFailures();
     const due = this.dueChanges(now);
     if (due.changes.size === 0) return [];
     // The live tickets the changes were made from: a change made from an older one is not committed.
@@ -338,7 +346,7 @@ export class WorkOrderService implements Component {
       });
       let accepted: Set<string>;
       try {
-        accepted = await Promise.race([confirm(due.changes.tickets()), late]);
+        accepted = await Promise.race([confirm(due.changes.tickets(), due.changes.firstEntries()), late]);
       } catch (err) {
         this.held(due.changes.size, (err as Error).message);
         return [];
@@ -441,6 +449,14 @@ export class WorkOrderService implements Component {
       })
     )
       return;
+    if (this.deps.confirm) {
+      void this.failureThrough(f, changes, live, this.deps.confirm);
+      return;
+    }
+    this.commitFailure(f, changes);
+  };
+
+  private commitFailure(f: DeliveryFailure, changes: Changes): void {
     try {
       this.commit(changes);
       this.counts.unreachable++;
@@ -452,13 +468,154 @@ export class WorkOrderService implements Component {
       this.counts.errors++;
       this.log?.error({ err, ticket: f.ticketId }, 'escalation past an unreachable contact not stored');
     }
-  };
+  }
+
+  /**
+   * Cluster mode (ADR 0173): an escalation past an unreachable contact is written through like one
+   * made by the tick: the shared view first, then the local commit (which queues its notification).
+   * PostgreSQL unreachable or the ticket changed meanwhile: held (counted in `escalationsHeld`) and
+   * tried again at the next tick, where the level check drops it once the ticket has moved on, so it
+   * fires at most once. Fenced: another instance holds the ticket, which escalates it there.
+   */
+  private async failureThrough(
+    f: DeliveryFailure,
+    changes: Changes,
+    from: Ticket,
+    confirm: NonNullable<WorkOrderServiceDeps['confirm']>,
+  ): Promise<void> {
+    this.failuresHeld.delete(f.ticketId);
+    let accepted: Set<string>;
+    try {
+      accepted = await this.within(confirm(changes.tickets(), changes.firstEntries()));
+    } catch (err) {
+      this.failuresHeld.set(f.ticketId, f);
+      this.held(1, (err as Error).message);
+      return;
+    }
+    if (!accepted.has(f.ticketId)) {
+      this.counts.escalationsHeld++;
+      return;
+    }
+    if (this.open.get(f.ticketId) !== from) {
+      // Changed meanwhile: the next tick looks again at the ticket as it is then.
+      this.counts.escalationsHeld++;
+      this.failuresHeld.set(f.ticketId, f);
+      return;
+    }
+    if (this.started) this.commitFailure(f, changes);
+  }
+
+  /** Delivery failures held back (cluster mode), handled again now. */
+  private retryFailures(): void {
+    if (this.failuresHeld.size === 0) return;
+    const list = [...this.failuresHeld.values()];
+    this.failuresHeld.clear();
+    for (const f of list) this.onDeliveryFailure(f);
+  }
+
+  /** `p`, or a rejection after `confirmTimeoutMs` (a PostgreSQL cut without a reset would hang). */
+  private async within<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.confirmMs} ms`)), this.confirmMs);
+    });
+    try {
+      return await Promise.race([p, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   /**
    * A person's action on a ticket (CONTRACT.md actions). Made on a copy: the ticket in memory
    * changes only once the change has committed, so a failed write leaves both as they were.
    */
-  act(id: string, req: ActionRequest): Ticket {
+  act(id: string, req: ActionRequest, alsoInTransaction?: () => void): Ticket {
+    const cur = this.actable(id);
+    const changes = new Changes();
+    const t = changes.edit(cur);
+    applyAction(t, req, this.now(), this.cfg);
+    this.commit(changes, alsoInTransaction, true);
+    return structuredClone(t);
+  }
+
+  /** Whether a person's action is written through to the shared view first (cluster mode, ADR 0173). */
+  get writesThrough(): boolean {
+    return this.deps.confirm !== undefined;
+  }
+
+  /**
+   * Cluster mode (ADR 0173): a person's action answered only once the shared view has it. The
+   * changed ticket's row and its new audit entries go to PostgreSQL first (the writer's fenced
+   * upsert), then it commits here (with `alsoInTransaction`). Fenced (another instance holds the
+   * ticket now): 503 GW_ERR_HOLDER_UNAVAILABLE, nothing committed, and the ticket is let go of here
+   * so that a retry is forwarded to its holder. PostgreSQL not reachable: 503 GW_ERR_UNAVAILABLE,
+   * nothing committed. An invalid action is refused before anything is written. Without `confirm`:
+   * `act`.
+   */
+  async actThrough(id: string, req: ActionRequest, alsoInTransaction?: () => void): Promise<Ticket> {
+    const confirm = this.deps.confirm;
+    if (!confirm) return this.act(id, req, alsoInTransaction);
+    const cur = this.actable(id);
+    if (this.deps.leaseFresh && !this.deps.leaseFresh())
+      throw new TicketError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `ticket ${id}: this cluster instance's lease is about to run out; the action was not made; try again`,
+        503,
+      );
+    const now = this.now();
+    const changes = new Changes();
+    const t = changes.edit(cur);
+    applyAction(t, req, now, this.cfg);
+    let accepted: Set<string>;
+    try {
+      accepted = await this.within(confirm([t], changes.firstEntries()));
+    } catch (err) {
+      throw new TicketError(
+        'GW_ERR_UNAVAILABLE',
+        `ticket ${id}: the action was not made, the cluster's shared view (PostgreSQL) cannot be written now: ${(err as Error).message}`,
+        503,
+      );
+    }
+    if (!accepted.has(id)) {
+      this.letGo(id);
+      throw new TicketError(
+        'GW_ERR_HOLDER_UNAVAILABLE',
+        `ticket ${id} is held by another cluster instance now; the action was not made here; try again`,
+        503,
+      );
+    }
+    const live = this.open.get(id) ?? (this.away.has(id) ? undefined : this.store.get(id));
+    // Handed on meanwhile: the view has the action, and the next holder adopts it from there.
+    if (!live) return structuredClone(t);
+    let done = changes;
+    let out = t;
+    // A ticket held in memory is replaced on every commit: the same object is the same ticket.
+    if (live !== cur && (this.open.has(id) || !sameTicket(live, cur))) {
+      // Changed meanwhile (an alarm event, an escalation): the action is made on what is here now.
+      done = new Changes();
+      out = done.edit(live);
+      try {
+        applyAction(out, req, now, this.cfg);
+      } catch (err) {
+        this.restoreView(confirm, live);
+        throw err;
+      }
+    }
+    try {
+      this.commit(done, alsoInTransaction, true);
+    } catch (err) {
+      this.restoreView(confirm, live);
+      throw err;
+    }
+    // Made again on a newer copy: the view's row and the trail lines written from the older one are
+    // corrected (the queue does not overwrite a line already there).
+    if (done !== changes) this.restoreView(confirm, out, cur.history.length);
+    return structuredClone(out);
+  }
+
+  /** The ticket a person's action applies to, or why there is none here. */
+  private actable(id: string): Ticket {
     if (!this.open.has(id) && this.away.has(id))
       throw new TicketError(
         'GW_ERR_HOLDER_UNAVAILABLE',
@@ -467,11 +624,30 @@ export class WorkOrderService implements Component {
       );
     const cur = this.open.get(id) ?? this.store.get(id);
     if (!cur) throw new TicketError('GW_ERR_TICKET_NOT_FOUND', `ticket ${id} not found`, 404);
-    const changes = new Changes();
-    const t = changes.edit(cur);
-    applyAction(t, req, this.now(), this.cfg);
-    this.commit(changes, undefined, true);
-    return structuredClone(t);
+    return cur;
+  }
+
+  /**
+   * The view's row (and trail lines from `from`) made the local ticket `t` again: after an action
+   * written through was not committed here, or was made again on a newer copy.
+   */
+  private restoreView(confirm: NonNullable<WorkOrderServiceDeps['confirm']>, t: Ticket, from?: number): void {
+    confirm([t], from === undefined ? undefined : new Map([[t.id, from]])).catch((err: Error) =>
+      this.log?.warn(
+        { ticket: t.id, err: err.message },
+        'shared view row not restored; the next change copies it',
+      ),
+    );
+  }
+
+  /**
+   * Cluster mode: the shared view says another instance holds `id` now (a write was fenced): it is
+   * dropped from memory as at a hand-over, so that an action on it is forwarded to the holder.
+   */
+  private letGo(id: string): void {
+    if (!this.open.delete(id)) return;
+    this.away.add(id);
+    this.log?.warn({ ticket: id }, 'ticket held by another cluster instance now: let go of here');
   }
 
   /** A ticket raised by hand (CONTRACT.md `POST /api/tickets`). */
@@ -881,6 +1057,13 @@ export class WorkOrderService implements Component {
     }
     return events;
   }
+}
+
+/** Whether the stored (closed) ticket `b` is still the one `a` was (no change committed in between). */
+function sameTicket(a: Ticket, b: Ticket): boolean {
+  return (
+    a === b || (a.updatedAt === b.updatedAt && a.status === b.status && a.history.length === b.history.length)
+  );
 }
 
 /** Why a ticket comes later than its alarm: it was held back until now (audit trail). */

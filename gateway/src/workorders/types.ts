@@ -199,7 +199,9 @@ export type TicketErrorCode =
   | 'GW_ERR_TICKET_VERIFY'
   | 'GW_ERR_TICKET_BAD_REQUEST'
   /** Cluster mode: the ticket moved to another instance with its device's partition (ADR 0160). */
-  | 'GW_ERR_HOLDER_UNAVAILABLE';
+  | 'GW_ERR_HOLDER_UNAVAILABLE'
+  /** Cluster mode: the shared view (PostgreSQL) could not take a person's action (ADR 0173). */
+  | 'GW_ERR_UNAVAILABLE';
 
 export class TicketError extends Error {
   constructor(

@@ -191,7 +191,14 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         summary: 'Acknowledge an alarm',
         params: idParams,
         body: ackBody,
-        response: { 200: alarmSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
+        response: {
+          200: alarmSchema,
+          400: errorSchema,
+          404: errorSchema,
+          409: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
       },
     },
     async (req, reply) => {
@@ -200,8 +207,12 @@ export const alarmRoutes: FastifyPluginAsyncZod<AlarmRouteDeps> = async (app, de
         await forwardToHolder(req, reply, view, 'alarm', req.params.id);
         return;
       }
+      const [user, subject] = [req.principal!.name, req.principal!.subject ?? undefined];
+      // Cluster mode: answered once the ack is in the shared view (ADR 0173); alone, as before.
       return alarmToJson(
-        alarms.ack(req.params.id, req.principal!.name, req.body.note, req.principal!.subject ?? undefined),
+        alarms.writesThrough
+          ? await alarms.ackThrough(req.params.id, user, req.body.note, subject)
+          : alarms.ack(req.params.id, user, req.body.note, subject),
       );
     },
   );

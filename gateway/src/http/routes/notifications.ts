@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { NotificationService, QueueRow } from '../../notifications/index.js';
 import { verify } from '../../notifications/sign.js';
 import { actionFields, checkAction } from '../../workorders/action-body.js';
-import { allowedActions, TicketError, type WorkOrderService } from '../../workorders/index.js';
+import { allowedActions, TicketError, type Ticket, type WorkOrderService } from '../../workorders/index.js';
 import type { SharedView } from '../../view/types.js';
 import { badRequestOf } from '../error-handler.js';
 import { HttpError } from '../errors.js';
@@ -270,20 +270,36 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
         if (claimedAt === 'in progress') throw replay(true);
         const note =
           externalRef !== undefined ? `${given ? `${given} ` : ''}(CMMS ref ${externalRef})` : given;
+        const action = {
+          ...fields,
+          actor: `cmms:${actor}`,
+          ...(note !== undefined ? { note } : {}),
+        };
         let applied = false;
         try {
-          // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
-          // On disk before the answer, as every person's action (ADR 0091), opened outside the transaction.
-          const t = deps.tickets.durably(() =>
-            notifications.queue.database.transaction(() => {
-              if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
-              return deps.tickets.act(ticketId, {
-                ...fields,
-                actor: `cmms:${actor}`,
-                ...(note !== undefined ? { note } : {}),
+          let t: Ticket | null;
+          if (deps.tickets.writesThrough) {
+            // Cluster mode (ADR 0173): the change is in the shared view before the key and the
+            // ticket commit here together (durably); a replay found then rolls the local commit back.
+            t = await deps.tickets
+              .actThrough(ticketId, action, () => {
+                if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now()))
+                  throw new Replayed();
+              })
+              .catch((err: unknown) => {
+                if (err instanceof Replayed) return null;
+                throw err;
               });
-            })(),
-          );
+          } else {
+            // The key and the ticket change commit together: a replay finds the key, a failed action leaves none.
+            // On disk before the answer, as every person's action (ADR 0091), opened outside the transaction.
+            t = deps.tickets.durably(() =>
+              notifications.queue.database.transaction(() => {
+                if (!notifications.queue.rememberInbound(key, ticketId, fields.action, now())) return null;
+                return deps.tickets.act(ticketId, action);
+              })(),
+            );
+          }
           // Committed: applied now, or before (null: this instance's own claim from before a
           // restart, its key already in workorders.db). Either way the claim stays.
           applied = true;
@@ -306,3 +322,6 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
     );
   });
 };
+
+/** Thrown inside the local commit of a written-through inbound action whose key was used already. */
+class Replayed extends Error {}

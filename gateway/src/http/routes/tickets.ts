@@ -93,7 +93,14 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
           'Act on a work order (acknowledge, assign, start, resolve, verify, close, reopen, comment, hold, resume)',
         params: ticketParams,
         body: ticketActionBody,
-        response: { 200: ticketSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema, ...authErrors },
+        response: {
+          200: ticketSchema,
+          400: errorSchema,
+          404: errorSchema,
+          409: errorSchema,
+          503: errorSchema,
+          ...authErrors,
+        },
       },
     },
     async (req, reply) => {
@@ -104,11 +111,11 @@ export const ticketRoutes: FastifyPluginAsyncZod<TicketRouteDeps> = async (app, 
       }
       const p = req.principal!;
       // An SSO user's provider subject goes with the name into the ticket's history.
-      const t = tickets.act(req.params.id, {
-        ...req.body,
-        actor: p.name,
-        ...(p.subject ? { actorSubject: p.subject } : {}),
-      });
+      const action = { ...req.body, actor: p.name, ...(p.subject ? { actorSubject: p.subject } : {}) };
+      // Cluster mode: answered once the action is in the shared view (ADR 0173); alone, as before.
+      const t = tickets.writesThrough
+        ? await tickets.actThrough(req.params.id, action)
+        : tickets.act(req.params.id, action);
       return { ...ticketJson(t), allowedActions: allowedActions(t) };
     },
   );
