@@ -1,26 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { CLUSTER_MIGRATIONS, ClusterStore, type ClusterTables } from '../../gateway/src/cluster/store.js';
-import { NOTIFY_MIGRATIONS, NotifyQueue } from '../../gateway/src/notifications/queue.js';
-import { notificationsSchema } from '../../gateway/src/notifications/schema.js';
-import { NotificationService } from '../../gateway/src/notifications/service.js';
-import { openDb, type Db } from '../../gateway/src/storage/db.js';
+import { CLUSTER_MIGRATIONS, type ClusterTables } from '../../gateway/src/cluster/store.js';
+import { type Db } from '../../gateway/src/storage/db.js';
 import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
-import { PartitionRecords } from '../../gateway/src/view/records.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
-import { ViewWriter } from '../../gateway/src/view/writer.js';
-import {
-  WORKORDER_MIGRATIONS,
-  WorkOrderService,
-  workordersSchema,
-} from '../../gateway/src/workorders/index.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { sharedDbFixture } from '../fixtures/shared-db.js';
+import { notifyMember } from '../fixtures/notify-member.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 
 const log = pino({ level: 'silent' });
@@ -40,72 +28,19 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/**
- * One cluster member's records and notifications, as the composition root wires them: the alarm and
- * work-order services on their own SQLite files, the notification service on workorders.db with one
- * webhook channel `cmms` (its URL per member), the view writer hearing the tickets and the queue,
- * and the records mover that knows which members are alive.
- */
-async function member(shared: SharedDb, id: string, webhookUrl: string) {
-  const folder = mkdtempSync(join(tmpdir(), `fgw-notify-${id}-`));
-  dirs.push(folder);
-  const adb = openDb(join(folder, 'alarms.db'), ALARM_MIGRATIONS);
-  const wdb = openDb(join(folder, 'workorders.db'), [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
-  dbs.push(adb, wdb);
-  const alarms = new AlarmService({ db: adb, config: alarmsSchema.parse({}) });
-  const notifications = new NotificationService({
-    queue: new NotifyQueue(wdb),
-    config: notificationsSchema.parse({
-      pollMs: 100,
-      webhooks: [{ name: 'cmms', url: webhookUrl, secret: SECRET, retry: { minMs: 100, maxMs: 300 } }],
-    }),
-    log,
-  });
-  const wo = new WorkOrderService({
-    db: wdb,
-    config: workordersSchema.parse({ contacts: [{ name: 'on-call' }] }),
-    inTransaction: notifications.enqueue,
-  });
-  const writer = new ViewWriter({
-    instanceId: id,
-    db: () => shared.db,
-    dialect: () => shared.dialect,
-    log,
+/** One member with its workers started and no partition yet (test/fixtures/notify-member.ts). */
+const member = (shared: SharedDb, id: string, webhookUrl: string) =>
+  notifyMember({
+    shared,
+    id,
+    webhookUrl,
+    secret: SECRET,
     partitionOf,
-  });
-  wo.onChange(writer.onTicket);
-  notifications.onQueueChange(writer.onNotification);
-  const records = new PartitionRecords({
-    instanceId: id,
-    partitionOf,
-    alarms,
-    tickets: wo,
-    writer,
+    ttlMs: TTL,
     log,
-    db: () => shared.db,
-    live: async (tx) => new Set((await new ClusterStore(tx).liveMembers(TTL)).map((m) => m.instance_id)),
-    notifications,
+    leftovers: { dirs, dbs, stops },
+    start: true,
   });
-  await writer.start();
-  await alarms.start();
-  await wo.start();
-  await notifications.start();
-  records.evict();
-  const stop = async () => {
-    await notifications.stop();
-    await writer.stop();
-  };
-  stops.push(stop);
-  const heartbeat = () =>
-    new ClusterStore(shared.db).heartbeat({
-      instanceId: id,
-      clientId: id,
-      session: `${id}-session`,
-      httpUrl: null,
-      lagMs: 0,
-    });
-  return { wo, writer, records, notifications, stop, heartbeat };
-}
 
 const sharedRow = async (shared: SharedDb, ticketId: string) =>
   shared.db

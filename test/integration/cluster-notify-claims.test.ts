@@ -1,27 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALARM_MIGRATIONS, AlarmService, alarmsSchema } from '../../gateway/src/alarms/index.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { CLUSTER_MIGRATIONS, ClusterStore } from '../../gateway/src/cluster/store.js';
-import { NOTIFY_MIGRATIONS, NotifyQueue, type QueueRow } from '../../gateway/src/notifications/queue.js';
-import { notificationsSchema } from '../../gateway/src/notifications/schema.js';
-import { NotificationService } from '../../gateway/src/notifications/service.js';
-import { openDb, type Db } from '../../gateway/src/storage/db.js';
+import { CLUSTER_MIGRATIONS } from '../../gateway/src/cluster/store.js';
+import { type QueueRow } from '../../gateway/src/notifications/queue.js';
+import { type Db } from '../../gateway/src/storage/db.js';
 import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
-import { NotifyClaims } from '../../gateway/src/view/notify-claims.js';
-import { PartitionRecords } from '../../gateway/src/view/records.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
-import { ViewWriter } from '../../gateway/src/view/writer.js';
-import {
-  WORKORDER_MIGRATIONS,
-  WorkOrderService,
-  workordersSchema,
-} from '../../gateway/src/workorders/index.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
 import { sharedDbFixture } from '../fixtures/shared-db.js';
+import { notifyMember } from '../fixtures/notify-member.js';
 import { WebhookReceiver } from '../fixtures/webhook-receiver.js';
 
 const log = pino({ level: 'silent' });
@@ -40,71 +28,20 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/**
- * One member's tickets and notifications as the composition root wires them in cluster mode, the
- * notification service fenced by the claims (ADR 0179). `deliver: false` leaves the service
- * unstarted: the test drives the claims itself.
- */
-async function member(shared: SharedDb, id: string, webhookUrl: string, folder?: string) {
-  const dir = folder ?? mkdtempSync(join(tmpdir(), `fgw-claims-${id}-`));
-  if (!folder) dirs.push(dir);
-  const adb = openDb(join(dir, 'alarms.db'), ALARM_MIGRATIONS);
-  const wdb = openDb(join(dir, 'workorders.db'), [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
-  dbs.push(adb, wdb);
-  const claims = new NotifyClaims({ instanceId: id, db: () => shared.db, log });
-  const notifications = new NotificationService({
-    queue: new NotifyQueue(wdb),
-    config: notificationsSchema.parse({
-      pollMs: 100,
-      webhooks: [{ name: 'cmms', url: webhookUrl, secret: SECRET, retry: { minMs: 100, maxMs: 300 } }],
-    }),
-    fence: claims,
-    log,
-  });
-  const wo = new WorkOrderService({
-    db: wdb,
-    config: workordersSchema.parse({ contacts: [{ name: 'on-call' }] }),
-    inTransaction: notifications.enqueue,
-  });
-  const writer = new ViewWriter({
-    instanceId: id,
-    db: () => shared.db,
-    dialect: () => shared.dialect,
-    log,
+/** One member fenced by the claims (ADR 0179), its workers not started: the test drives the claims itself. */
+const member = (shared: SharedDb, id: string, webhookUrl: string, folder?: string) =>
+  notifyMember({
+    shared,
+    id,
+    webhookUrl,
+    folder,
+    secret: SECRET,
     partitionOf,
-  });
-  wo.onChange(writer.onTicket);
-  notifications.onQueueChange(writer.onNotification);
-  const records = new PartitionRecords({
-    instanceId: id,
-    partitionOf,
-    alarms: new AlarmService({ db: adb, config: alarmsSchema.parse({}) }),
-    tickets: wo,
-    writer,
+    ttlMs: TTL,
     log,
-    db: () => shared.db,
-    live: async (tx) => new Set((await new ClusterStore(tx).liveMembers(TTL)).map((m) => m.instance_id)),
-    notifications,
+    leftovers: { dirs, dbs, stops },
+    fenced: true,
   });
-  await writer.start();
-  await wo.start();
-  const heartbeat = () =>
-    new ClusterStore(shared.db).heartbeat({
-      instanceId: id,
-      clientId: id,
-      session: `${id}-session`,
-      httpUrl: null,
-      lagMs: 0,
-    });
-  const close = async () => {
-    await notifications.stop();
-    await writer.stop();
-    if (wdb.open) wdb.close();
-    if (adb.open) adb.close();
-  };
-  stops.push(close);
-  return { dir, wo, writer, records, notifications, claims, heartbeat, close };
-}
 
 const holderOf = async (shared: SharedDb, eventId: string) =>
   (
