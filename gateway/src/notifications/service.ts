@@ -434,10 +434,10 @@ export class NotificationService implements Component {
   private archive(): void {
     try {
       const now = this.now();
-      this.counts.archived += this.deps.queue.archiveDelivered(
-        now - this.cfg.retentionDays * 86_400_000,
-        now,
-      );
+      const before = now - this.cfg.retentionDays * 86_400_000;
+      this.counts.archived += this.deps.queue.archiveDelivered(before, now);
+      // Rows another member took over (ADR 0179) leave after the same time, not never.
+      this.deps.queue.dropTaken(before);
       this.deps.queue.archiveInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000, now);
     } catch (err) {
       this.counts.errors++;
