@@ -4,6 +4,7 @@
  * in health; a damaged answer is counted by reason, published as a rejection and retried,
  * never thrown.
  */
+import { slotDelay, slotOf } from '../../gateway/src/core/clock-slots.js';
 import type { Source, SourceContext } from '../../gateway/src/core/source.js';
 import type { ComponentHealth } from '../../gateway/src/core/types.js';
 import { GAS_MEDIA, WATER_MEDIA } from './medium.js';
@@ -148,13 +149,12 @@ export class MbusSource implements Source {
     const iv = this.cfg.pollIntervalMs;
     const last = this.lastSlot;
     // Aligned: the round after the first starts at the next slot (at once when one overran it).
-    const delay = this.clockAligned && last !== undefined ? Math.max(0, last + iv - Date.now()) : delayMs;
+    // A wall clock set back is followed at once (core/clock-slots.ts), never waited out.
+    const delay = this.clockAligned && last !== undefined ? slotDelay(last, Date.now(), iv) : delayMs;
     this.timer = setTimeout(() => {
       const started = Date.now();
       // The slot the round runs in, never one already stamped (a timer a millisecond early).
-      const slot = this.clockAligned
-        ? Math.max(Math.floor(started / iv) * iv, (last ?? -Infinity) + iv)
-        : undefined;
+      const slot = this.clockAligned ? slotOf(started, iv, last) : undefined;
       this.lastSlot = slot;
       this.round = this.pollAll(slot).finally(() => {
         this.rounds++;

@@ -1,5 +1,6 @@
 import modbusSerial from 'modbus-serial';
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
+import { slotDelay, slotOf } from '../../gateway/src/core/clock-slots.js';
 import type { Logger } from '../../gateway/src/core/log.js';
 import type { Source, SourceContext, SourceRejection } from '../../gateway/src/core/source.js';
 import type { ComponentHealth, Reading } from '../../gateway/src/core/types.js';
@@ -105,18 +106,20 @@ export class ModbusSource implements Source {
    */
   private alignedTicks(g: PollGroup, at: number): void {
     const iv = g.intervalMs;
-    const arm = (armed: number): void => {
+    // `last`: the slot of the last tick (at start, the current slot: the first tick is the next one).
+    // A wall clock set back is followed at once (core/clock-slots.ts), never waited out.
+    const arm = (last: number): void => {
       if (this.state === 'stopped') return;
       this.timers[at] = setTimeout(
         () => {
-          const slot = Math.max(armed, Math.floor(Date.now() / iv) * iv);
+          const slot = slotOf(Date.now(), iv, last);
           this.tick(g, slot);
-          arm(slot + iv);
+          arm(slot);
         },
-        Math.max(0, armed - Date.now()),
+        slotDelay(last, Date.now(), iv),
       );
     };
-    arm(Math.floor(Date.now() / iv) * iv + iv);
+    arm(slotOf(Date.now(), iv));
   }
 
   async stop(): Promise<void> {

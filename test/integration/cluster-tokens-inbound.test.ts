@@ -6,6 +6,7 @@ import { sign } from '../../gateway/src/notifications/sign.js';
 import { ADMIN_TOKEN, spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { waitFor } from '../fixtures/ports.js';
+import pgClient from 'pg';
 import { startPostgres, type Postgres } from '../fixtures/postgres.js';
 
 const INBOUND = 'cluster-inbound-secret-0123456789';
@@ -240,6 +241,49 @@ describe('cluster: shared API tokens and the inbound webhook', () => {
     const retried = await inbound(b.url, { ...body, action: 'comment', note: 'on site' }, 'sr-7-next');
     expect(retried.status).toBe(200);
     expect(retried.json.history.at(-1)).toMatchObject({ actor: 'cmms:bob', action: 'comment' });
+  });
+
+  it('a key claimed by a holder that died before applying it is applied by the next delivery, not answered "used already"', async () => {
+    const id = await raise(a, b, 'Chlorine dosing stopped');
+    const body = { ticketId: id, action: 'acknowledge', actor: 'carol', externalRef: 'SR-31' };
+    // A holder killed between its claim and its commit leaves a claim never confirmed (ADR 0176).
+    const db = new pgClient.Client({ connectionString: pg.url });
+    await db.connect();
+    try {
+      const claimOf = (key: string, at: number) =>
+        db.query(
+          `insert into inbound_keys (key, ticket_id, action, instance_id, applied_at)
+           values ($1, $2, 'acknowledge', 'gw-gone', $3)`,
+          [key, id, at],
+        );
+      // A minute and more ago: abandoned. The CMMS's retry (to B, forwarded to A) applies it.
+      await claimOf('sr-31-ack', Date.now() - 2 * 60_000);
+      const retry = await inbound(b.url, body, 'sr-31-ack');
+      expect(retry.status, JSON.stringify(retry.json)).toBe(200);
+      expect(retry.json).toMatchObject({ id, status: 'acknowledged' });
+      // Applied and confirmed: from now on a replay on either instance.
+      const row = await db.query('select instance_id, confirmed_at from inbound_keys where key = $1', [
+        'sr-31-ack',
+      ]);
+      expect(row.rows[0]).toMatchObject({ instance_id: 'gw-a' });
+      expect(row.rows[0].confirmed_at).not.toBeNull();
+      for (const g of [a, b]) {
+        const again = await inbound(g.url, { ...body, action: 'comment', note: 'again' }, 'sr-31-ack');
+        expect(again.status).toBe(409);
+        expect(again.json.error.message).toContain('was used already');
+      }
+      // A claim of a moment ago is still being applied: 409, "being applied", nothing applied here.
+      await claimOf('sr-31-note', Date.now() - 1000);
+      const busy = await inbound(a.url, { ...body, action: 'comment', note: 'x' }, 'sr-31-note');
+      expect(busy.status).toBe(409);
+      expect(busy.json.error.message).toContain('being applied');
+      const history = (await call(a.url, 'GET', `/api/tickets/${id}`, ADMIN_TOKEN)).json.history as {
+        actor: string;
+      }[];
+      expect(history.filter((h) => h.actor === 'cmms:carol')).toHaveLength(1);
+    } finally {
+      await db.end();
+    }
   });
 
   it('while PostgreSQL is down a recently used token still reads, an unknown one is 503, an inbound action is 503', async () => {

@@ -91,6 +91,30 @@ describe('shared token cache on PostgreSQL', () => {
     expect(await a.tokens.lookup(secret)).toMatchObject({ name: 'meter-reader' });
   });
 
+  it('an instance started during a flood of made-up bearers: a live token it never saw is not held back', async () => {
+    const a = await instance();
+    const { secret } = await a.db.create({ name: 'bms-link', role: 'viewer' }, 'admin');
+    const { secret: late } = await (
+      await instance()
+    ).db.create({ name: 'late-link', role: 'viewer' }, 'admin');
+    // B starts afresh (its cache empty) with a budget the flood spends at once.
+    const b = await instance({ unknownPerSecond: 2 });
+    const flood = () =>
+      Promise.all(
+        Array.from({ length: 20 }, () =>
+          b.tokens.lookup(randomBytes(24).toString('base64url')).catch(() => 'unavailable'),
+        ),
+      );
+    await flood();
+    expect(b.db.stats().throttled).toBeGreaterThanOrEqual(15);
+    // Never confirmed on B, yet a live token in the table: asked, not refused with 503.
+    expect(await b.tokens.lookup(secret)).toMatchObject({ name: 'bms-link' });
+    await flood();
+    expect(await b.tokens.lookup(late)).toMatchObject({ name: 'late-link' });
+    // Made-up bearers stay throttled.
+    await expect(b.tokens.lookup(randomBytes(24).toString('base64url'))).rejects.toThrow(/too many/);
+  });
+
   it('a token revoked on A is refused on B within a second, though B has it cached', async () => {
     // B would trust its cache for a minute: only the NOTIFY of the revocation can refuse it sooner.
     const a = await instance();

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../gateway/src/http/auth.js';
-import { INBOUND_KEY_STEPS, SharedInboundKeys } from '../../gateway/src/http/inbound-keys.js';
+import {
+  INBOUND_CLAIM_SETTLE_MS,
+  INBOUND_KEY_STEPS,
+  SharedInboundKeys,
+} from '../../gateway/src/http/inbound-keys.js';
 import { SharedTokenDb, TOKEN_STEPS } from '../../gateway/src/http/shared-tokens.js';
 import { TokenDb, TokenError } from '../../gateway/src/http/token-db.js';
 import type { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
@@ -143,6 +147,7 @@ describe.each(['sqlite', 'postgres'] as const)('shared tokens on %s', (dialect) 
     expect(await b.claim('k-1', 'WO-000001', 'acknowledge', T0 + 5, T0 - 995)).toEqual({
       instanceId: 'gw-a',
       at: T0,
+      confirmed: false,
     });
     expect(await b.seen('k-1', T0 - 1000)).toBe(true);
     expect(await b.seen('k-1', T0 + 1)).toBe(false);
@@ -160,12 +165,44 @@ describe.each(['sqlite', 'postgres'] as const)('shared tokens on %s', (dialect) 
     expect(answers.filter((a) => a === true)).toHaveLength(1);
     const winner = answers.indexOf(true);
     for (const a of answers)
-      if (a !== true) expect(a).toEqual({ instanceId: keys[winner]!.instanceId, at: T0 + winner });
+      if (a !== true)
+        expect(a).toEqual({ instanceId: keys[winner]!.instanceId, at: T0 + winner, confirmed: false });
     // Only the holder's own claim is released (another instance's release changes nothing).
     await keys[(winner + 1) % 4]!.release('race-1', T0 + winner);
     expect(await keys[0]!.seen('race-1', T0 - 1000)).toBe(true);
     await keys[winner]!.release('race-1', T0 + winner);
     expect(await keys[0]!.seen('race-1', T0 - 1000)).toBe(false);
     expect(await keys[1]!.claim('race-1', 'WO-000002', 'acknowledge', T0 + 9, T0 - 1000)).toBe(true);
+  });
+
+  it('a claim never confirmed is taken over after the settle time; a confirmed one never within the keep window', async () => {
+    const shared = await open();
+    const a = new SharedInboundKeys('gw-a', () => shared.db);
+    const b = new SharedInboundKeys('gw-b', () => shared.db);
+    const since = T0 - 3_600_000;
+    // A claims and dies before its commit: its claim is in progress for the settle time, then abandoned.
+    expect(await a.claim('lost-1', 'WO-000003', 'acknowledge', T0, since)).toBe(true);
+    const soon = T0 + INBOUND_CLAIM_SETTLE_MS - 1;
+    expect(await b.claim('lost-1', 'WO-000003', 'acknowledge', soon, since)).toEqual({
+      instanceId: 'gw-a',
+      at: T0,
+      confirmed: false,
+    });
+    expect(await b.seen('lost-1', since, soon)).toBe(true);
+    const later = T0 + INBOUND_CLAIM_SETTLE_MS + 1;
+    expect(await b.seen('lost-1', since, later)).toBe(false);
+    expect(await b.claim('lost-1', 'WO-000003', 'acknowledge', later, since)).toBe(true);
+    // B applies and confirms: a replay for everyone from now on, however long after.
+    await b.confirm('lost-1', later, later + 5);
+    expect(await a.claim('lost-1', 'WO-000003', 'comment', later + 3_600_000, since + 3_000_000)).toEqual({
+      instanceId: 'gw-b',
+      at: later,
+      confirmed: true,
+    });
+    expect(await a.seen('lost-1', since, later + 3_000_000)).toBe(true);
+    // Another instance's confirm changes nothing.
+    expect(await a.claim('lost-2', 'WO-000003', 'comment', T0, since)).toBe(true);
+    await b.confirm('lost-2', T0, T0 + 1);
+    expect(await b.claim('lost-2', 'WO-000003', 'comment', later, since)).toBe(true);
   });
 });

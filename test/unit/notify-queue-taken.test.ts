@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NOTIFY_MIGRATIONS, NotifyQueue, type AdoptedRow } from '../../gateway/src/notifications/queue.js';
+import { notificationsSchema } from '../../gateway/src/notifications/schema.js';
+import { NotificationService } from '../../gateway/src/notifications/service.js';
 import { openDb } from '../../gateway/src/storage/db.js';
 import { WORKORDER_MIGRATIONS } from '../../gateway/src/workorders/index.js';
 
@@ -43,5 +45,29 @@ describe('notify queue: rows taken over by another member', () => {
       ['evt_1', r1!.seq, 0, 5_000, 5_000],
     ]);
     expect(q.list('delivered', undefined, 10).map((r) => r.eventId)).toEqual(['evt_2']);
+  });
+});
+
+describe('notifications: rows taken over by another member do not stay for good', () => {
+  it("the service's archive deletes taken rows older than retentionDays, and keeps newer ones", async () => {
+    const DAY = 86_400_000;
+    let now = 1_000;
+    const db = openDb(':memory:', [...WORKORDER_MIGRATIONS, ...NOTIFY_MIGRATIONS]);
+    const q = new NotifyQueue(db);
+    q.adopt([row('evt_old')], now);
+    now = 20 * DAY;
+    q.adopt([row('evt_new')], now);
+    q.markTaken(q.list('pending', undefined, 10).map((r) => r.seq));
+    expect(q.list('taken', undefined, 10)).toHaveLength(2);
+    const svc = new NotificationService({
+      queue: q,
+      config: notificationsSchema.parse({ retentionDays: 10 }),
+      channels: [],
+      now: () => now,
+    });
+    await svc.start();
+    await svc.stop();
+    expect(q.list('taken', undefined, 10).map((r) => r.eventId)).toEqual(['evt_new']);
+    expect(q.stats().get('webhook:cmms')).toMatchObject({ taken: 1, pending: 0 });
   });
 });

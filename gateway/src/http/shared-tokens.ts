@@ -117,6 +117,15 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
     throttled: 0,
   };
   private readonly unknownBudget: Budget;
+  /**
+   * The hashes of the live tokens in the table, read at start, whenever the LISTEN connection is
+   * (re)established, on every NOTIFY and with each flush: a bearer among them is never held back by
+   * the unknown-token budget, even if this instance has not confirmed it since it started (a restart
+   * during a flood of made-up bearers must not lock every integration out). Still confirmed by a
+   * query before it is trusted; only the budget looks at this set.
+   */
+  private liveHashes: ReadonlySet<string> = new Set();
+  private hashesLoading?: Promise<void>;
 
   constructor(private readonly deps: SharedTokenDbDeps) {
     this.now = deps.now ?? Date.now;
@@ -132,6 +141,7 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
           // Whatever was revoked or created while nobody listened is unknown here: ask again.
           this.cache.resync();
           this.listeningSince = this.now();
+          void this.loadHashes();
         },
       });
   }
@@ -153,7 +163,11 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
       await this.copyLocal(this.deps.localFile);
     this.deps.tokens.useBackend(this);
     this.offUse = this.deps.tokens.onUse((rec) => this.noteUse(rec));
-    this.timer = setInterval(() => void this.flush(), this.deps.flushMs ?? 60_000);
+    await this.loadHashes();
+    this.timer = setInterval(() => {
+      void this.flush();
+      void this.loadHashes();
+    }, this.deps.flushMs ?? 60_000);
     this.timer.unref();
     await this.listener?.start();
     this.started = true;
@@ -203,7 +217,7 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
     const asked = this.cache.ask();
     // A monotonic clock: a wall clock set back must not keep the table unasked.
     const mono = performance.now();
-    if (!this.cache.isKnown(hash) && !this.unknownBudget.take(mono)) {
+    if (!this.cache.isKnown(hash) && !this.liveHashes.has(hash) && !this.unknownBudget.take(mono)) {
       this.counts.throttled++;
       throw new Error('too many lookups of unknown tokens on this instance; retry in a second');
     }
@@ -227,6 +241,32 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
       this.counts.unavailable++;
       throw err;
     }
+  }
+
+  /**
+   * Reads the hashes of the live tokens (at most `maxEntries`: a few hundred rows in practice); one
+   * read at a time, the next asked for after it. A failure keeps the last set (logged at debug).
+   */
+  private loadHashes(): Promise<void> {
+    const run = async (): Promise<void> => {
+      try {
+        const rows = await this.db
+          .selectFrom('api_tokens')
+          .select('hash')
+          .where('revoked_at', 'is', null)
+          .limit(this.cache.limits.maxEntries)
+          .execute();
+        this.liveHashes = new Set(rows.map((r) => r.hash.toLowerCase()));
+      } catch (err) {
+        this.deps.log?.debug(
+          { err: (err as Error).message },
+          'live token hashes not read; the last set is kept',
+        );
+      }
+    };
+    const next = (this.hashesLoading ?? Promise.resolve()).then(run);
+    this.hashesLoading = next;
+    return next;
   }
 
   private async read(hash: string): Promise<TokenRecord | undefined> {
@@ -288,6 +328,7 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
     });
     if (!created) throw exists();
     this.cache.created();
+    void this.loadHashes();
     this.deps.log?.info({ name: req.name, role: req.role, by }, 'API token created (shared)');
     return { secret, info: (await this.list()).find((t) => t.name === req.name)! };
   }
@@ -332,6 +373,7 @@ export class SharedTokenDb implements Component, TokenAdmin, TokenBackend {
     } catch {
       note = undefined;
     }
+    void this.loadHashes();
     if (note?.op === 'revoke' && typeof note.name === 'string') this.cache.revoked(note.name);
     else if (note?.op === 'create') this.cache.created();
     else {

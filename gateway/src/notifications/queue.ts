@@ -397,6 +397,16 @@ export class NotifyQueue {
     })();
   }
 
+  /**
+   * Cluster mode (ADR 0179): deletes `taken` rows queued here before `before`. They are another
+   * member's to send (its queue and archive keep the record); kept here only for a look back, they
+   * would otherwise stay for good. A row handed back later is adopted as a new row. Returns how many.
+   */
+  dropTaken(before: number): number {
+    return this.db.prepare("DELETE FROM notify_queue WHERE state = 'taken' AND queued_at < ?").run(before)
+      .changes;
+  }
+
   /** Archived (delivered, then moved out of the queue) events, newest first. */
   archived(channel: string | undefined, ticketId: string | undefined, limit: number): QueueRow[] {
     const f = filters(channel, ticketId);

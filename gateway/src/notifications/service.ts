@@ -20,12 +20,20 @@ export interface NotificationServiceDeps {
    * whether another member took a row over. Absent (a single gateway): every row here is sent.
    */
   fence?: DeliveryFence;
+  /** The length of a claim, renewed while its attempt runs (default CLAIM_MS; tests shorten it). */
+  claimMs?: number;
 }
 
 /** How long an attempt may take when the channel does not say (the claim in the shared copy outlasts it). */
 const DEFAULT_ATTEMPT_MS = 30_000;
 /** What a claim adds to the attempt's own time limit: the answer's processing, a slow commit. */
 const CLAIM_MARGIN_MS = 5_000;
+/**
+ * The longest a claim runs unrenewed (ADR 0179 addendum): renewed every third of it while the
+ * attempt runs, so a member killed mid-attempt blocks the takeover for this long at most, not for the
+ * channel's whole time limit (90 s for e-mail).
+ */
+const CLAIM_MS = 6_000;
 
 interface Worker {
   ch: Channel;
@@ -205,10 +213,27 @@ export class NotificationService implements Component {
    * now (dropped here, counted); `claimed` or `unfenced` to go ahead, the latter when the shared
    * store could not be reached in time (no claim to release after the attempt).
    */
+  /** A claim's length for this channel: its attempt's limit and a margin, at most `claimMs`. */
+  private claimMs(w: Worker): number {
+    return Math.min(this.deps.claimMs ?? CLAIM_MS, (w.ch.timeoutMs ?? DEFAULT_ATTEMPT_MS) + CLAIM_MARGIN_MS);
+  }
+
+  /**
+   * Renews the claim of `row` every third of its length until the returned function is called (the
+   * attempt ended). A renewal that fails is not retried sooner: the claim then runs out as after a crash.
+   */
+  private keepClaimed(w: Worker, row: QueueRow): () => void {
+    const ms = this.claimMs(w);
+    const fence = this.deps.fence!;
+    const timer = setInterval(() => void fence.claim(row, ms).catch(() => undefined), Math.max(1, ms / 3));
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   private async mayDeliver(w: Worker, row: QueueRow): Promise<'claimed' | 'unfenced' | 'taken'> {
     const fence = this.deps.fence;
     if (!fence) return 'unfenced';
-    const verdict = await fence.claim(row, (w.ch.timeoutMs ?? DEFAULT_ATTEMPT_MS) + CLAIM_MARGIN_MS);
+    const verdict = await fence.claim(row, this.claimMs(w));
     if (verdict === 'unfenced') {
       this.counts.unfenced++;
       if (!this.fenceDown)
@@ -434,10 +459,10 @@ export class NotificationService implements Component {
   private archive(): void {
     try {
       const now = this.now();
-      this.counts.archived += this.deps.queue.archiveDelivered(
-        now - this.cfg.retentionDays * 86_400_000,
-        now,
-      );
+      const before = now - this.cfg.retentionDays * 86_400_000;
+      this.counts.archived += this.deps.queue.archiveDelivered(before, now);
+      // Rows another member took over (ADR 0179) leave after the same time, not never.
+      this.deps.queue.dropTaken(before);
       this.deps.queue.archiveInbound(now - this.cfg.inbound.keepKeysHours * 3_600_000, now);
     } catch (err) {
       this.counts.errors++;
@@ -492,7 +517,13 @@ export class NotificationService implements Component {
         return;
       }
       w.attempts++;
-      const out = await ch.deliver(row, now, w.abort.signal);
+      const renewing = fenced === 'claimed' ? this.keepClaimed(w, row) : undefined;
+      let out: Awaited<ReturnType<Channel['deliver']>>;
+      try {
+        out = await ch.deliver(row, now, w.abort.signal);
+      } finally {
+        renewing?.();
+      }
       // The claim ends with the attempt: a member that dies later leaves nothing claimed for long.
       if (fenced === 'claimed')
         await this.deps.fence?.release(row, out.kind === 'delivered' ? this.now() : null);

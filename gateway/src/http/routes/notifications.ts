@@ -109,7 +109,8 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
       if (c === true) return at;
       if (c.instanceId === keys.instanceId) return c.at;
       inFlight.delete(key);
-      return c.instanceId === '' ? 'in progress' : 'replay';
+      // Not confirmed: another delivery is applying it now (an abandoned claim is taken over in `claim`).
+      return c.confirmed ? 'replay' : 'in progress';
     } catch (err) {
       inFlight.delete(key);
       throw err;
@@ -253,7 +254,7 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
         // Keys older than the local store keeps them are forgotten cluster-wide too (keepKeysHours).
         const since = now() - cfg.keepKeysHours * 3_600_000;
         if (cluster && !deps.tickets.get(ticketId)) {
-          if (await fromView(cluster.keys.seen(key, since))) throw replay();
+          if (await fromView(cluster.keys.seen(key, since, now()))) throw replay();
           // Another instance's ticket: the holder checks the signature and the key again and acts.
           req.log.info({ ticketId, key }, 'inbound webhook forwarded to the ticket holder');
           await forwardToHolder(req, reply, cluster.view, 'ticket', ticketId, {
@@ -303,6 +304,13 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRouteDeps> = 
           // Committed: applied now, or before (null: this instance's own claim from before a
           // restart, its key already in workorders.db). Either way the claim stays.
           applied = true;
+          // Marked applied in the shared table: from now on a replay everywhere, never taken over.
+          // Not marked (PostgreSQL unreachable): its claim is taken over after
+          // INBOUND_CLAIM_SETTLE_MS only by a next holder, whose copy of the ticket decides.
+          if (claimedAt !== undefined)
+            await cluster!.keys.confirm(key, claimedAt, now()).catch((e: Error) => {
+              req.log.warn({ key, err: e.message }, 'inbound idempotency key not confirmed (PostgreSQL)');
+            });
           if (t === null) throw replay();
           counts.accepted++;
           return { ...ticketJson(t), allowedActions: allowedActions(t) };
