@@ -21,7 +21,17 @@ export class HostState {
   /** Births published again because the retained STATE said offline while connected. */
   rebirths = 0;
 
-  constructor(readonly hostId: string) {
+  /**
+   * `shared`: several gateways (cluster members) use this host id. Edge nodes take an offline
+   * STATE as the host's death only when its timestamp is not older than the last online one they
+   * saw (Sparkplug 3.0), and each member's will carries the time of its CONNECT. So the member
+   * that connected last re-publishes its birth over any older member's: a dying member's will is
+   * then older than the birth edge nodes saw, except the newest member's (ADR 0181).
+   */
+  constructor(
+    readonly hostId: string,
+    private readonly shared = false,
+  ) {
     this.topic = `${NAMESPACE}/STATE/${hostId}`;
   }
 
@@ -47,7 +57,8 @@ export class HostState {
   /**
    * A message on our own STATE topic (we subscribe to it, as the spec asks). One that says offline
    * while we are online (the will of an earlier connection delivered late, or another client) has
-   * replaced our retained birth: the birth is published again.
+   * replaced our retained birth: the birth is published again. Shared, so is an online message
+   * older than our birth (another member's).
    */
   onMessage(raw: Buffer): HostMessage | undefined {
     if (!this.online) return undefined;
@@ -57,8 +68,11 @@ export class HostState {
     } catch {
       said = undefined;
     }
-    if (typeof said === 'object' && said !== null && (said as { online?: unknown }).online === true)
-      return undefined;
+    if (typeof said === 'object' && said !== null && (said as { online?: unknown }).online === true) {
+      const ts = (said as { timestamp?: unknown }).timestamp;
+      // Shared: an older member's birth replaced ours; the newest birth must be the one in force.
+      if (!this.shared || typeof ts !== 'number' || ts >= this.connectedAt) return undefined;
+    }
     this.rebirths++;
     return this.birth();
   }

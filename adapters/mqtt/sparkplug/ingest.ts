@@ -44,9 +44,16 @@ export class SparkplugIngest implements Source {
   /** The host application STATE, when `hostId` is configured. */
   readonly host: HostState | undefined;
 
-  constructor(private readonly cfg: SparkplugConfig) {
+  /**
+   * `clustered`: several gateways share the host id (cluster mode, ADR 0181); each re-asserts its
+   * birth over an older member's, so that a member's will is older than the birth edge nodes saw.
+   */
+  constructor(
+    private readonly cfg: SparkplugConfig,
+    clustered = false,
+  ) {
     this.tracker = new SparkplugTracker(cfg);
-    this.host = cfg.hostId !== undefined ? new HostState(cfg.hostId) : undefined;
+    this.host = cfg.hostId !== undefined ? new HostState(cfg.hostId, clustered) : undefined;
     this.counters = {
       messages: Object.fromEntries(MESSAGE_TYPES.map((t) => [t, 0])) as Record<MessageType, number>,
       rejected: Object.fromEntries(SPB_REJECT_REASONS.map((r) => [r, 0])) as Record<SpbRejectReason, number>,
@@ -55,6 +62,7 @@ export class SparkplugIngest implements Source {
       nullValues: 0,
       ignoredMetrics: 0,
       rebirthRequests: 0,
+      rebirthsLeftToOwner: 0,
     };
   }
 
@@ -159,6 +167,7 @@ export class SparkplugIngest implements Source {
       readings: this.counters.readings,
       rejected,
       rebirthRequests: this.counters.rebirthRequests,
+      ...(this.ctx?.owns ? { rebirthsLeftToOwner: this.counters.rebirthsLeftToOwner } : {}),
       ...(this.host
         ? { hostId: this.host.hostId, hostState: this.host.isOnline ? 'online' : 'offline' }
         : {}),
@@ -182,6 +191,15 @@ export class SparkplugIngest implements Source {
 
   private requestRebirth(group: string, node: string, now: number): void {
     if (!this.publish) return;
+    // Cluster mode: every member sees the same gap; the member owning the partition of
+    // (group, node) asks, so the edge node gets one request (ADR 0181). Until a dead owner's
+    // partition is taken over nobody asks; the new owner does at the next message after
+    // `rebirthMinIntervalMs`, as the tracker keeps the node awaiting a rebirth on every member.
+    const owns = this.ctx?.owns;
+    if (owns && !owns(group, node)) {
+      this.counters.rebirthsLeftToOwner++;
+      return;
+    }
     this.counters.rebirthRequests++;
     this.rlog?.warn(
       `rebirth:${group}/${node}`,

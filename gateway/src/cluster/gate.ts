@@ -77,6 +77,10 @@ export class OwnershipGate implements GatedPipeline {
     return null;
   };
 
+  /** Whether this member processes the partition of (site, device) now (a Sparkplug rebirth request, ADR 0181). */
+  owns = (site: string, device: string): boolean =>
+    this.owned[partitionOfDevice(site, device, this.partitions)] === 1;
+
   /**
    * Starts processing `parts`, after replaying, oldest first, every kept message and polled reading
    * of each received at or after its `from` (local epoch ms): the messages, then the readings (a
