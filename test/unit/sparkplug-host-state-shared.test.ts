@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { HostState } from '../../adapters/mqtt/sparkplug/host-state.js';
+
+const state = (online: boolean, timestamp: number): Buffer => Buffer.from(JSON.stringify({ online, timestamp }));
+const said = (m: { payload: Buffer } | undefined) =>
+  m && (JSON.parse(m.payload.toString()) as { online: boolean; timestamp: number });
+
+describe('Sparkplug host STATE shared by cluster members (ADR 0181)', () => {
+  it('the member that connected last re-publishes its birth over an older member’s', () => {
+    const a = new HostState('gw', true);
+    const b = new HostState('gw', true);
+    a.will(1000);
+    a.birth();
+    b.will(2000);
+    b.birth();
+    // Each sees the other's birth: only the newer (b) answers an older one.
+    expect(said(b.onMessage(state(true, 1000)))).toEqual({ online: true, timestamp: 2000 });
+    expect(a.onMessage(state(true, 2000))).toBeUndefined();
+    // Its own birth coming back changes nothing.
+    expect(b.onMessage(state(true, 2000))).toBeUndefined();
+    // a dies: its will (1000) is older than the birth in force (2000); b puts its birth back.
+    expect(said(b.onMessage(state(false, 1000)))).toEqual({ online: true, timestamp: 2000 });
+  });
+
+  it('a single instance ignores an older online STATE, as before', () => {
+    const h = new HostState('gw');
+    h.will(2000);
+    h.birth();
+    expect(h.onMessage(state(true, 1000))).toBeUndefined();
+    expect(said(h.onMessage(state(false, 1000)))).toEqual({ online: true, timestamp: 2000 });
+  });
+});
