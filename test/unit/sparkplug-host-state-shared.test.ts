@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { HostState } from '../../adapters/mqtt/sparkplug/host-state.js';
 
-const state = (online: boolean, timestamp: number): Buffer => Buffer.from(JSON.stringify({ online, timestamp }));
+const state = (online: boolean, timestamp: number): Buffer =>
+  Buffer.from(JSON.stringify({ online, timestamp }));
 const said = (m: { payload: Buffer } | undefined) =>
   m && (JSON.parse(m.payload.toString()) as { online: boolean; timestamp: number });
 
