@@ -336,7 +336,23 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     // The one rebirth request of the gap, and none for the kill (the survivor missed nothing).
     expect(commands, 'rebirth commands seen on the broker').toBe(1);
     expect(edge.rebirthCommands).toBe(1);
-    // The host STATE in force is online: the survivor re-published its birth over the will.
+    // The victim connected first: its will is older than the birth in force (the survivor's), so
+    // an edge node (Sparkplug 3.0) ignores it; every offline STATE seen is older than an online one
+    // before it. The survivor then puts its birth back over the retained will.
+    states.forEach((s, k) => {
+      if (s.online) return;
+      const newest = Math.max(
+        ...states
+          .slice(0, k)
+          .filter((x) => x.online)
+          .map((x) => x.timestamp),
+      );
+      expect(s.timestamp, `offline STATE ${k} of ${JSON.stringify(states)}`).toBeLessThan(newest);
+    });
+    expect(
+      states.some((s) => !s.online),
+      'the victim’s will was published',
+    ).toBe(true);
     expect(states.at(-1)?.online, `STATE messages: ${JSON.stringify(states)}`).toBe(true);
   }, 60_000);
 });
