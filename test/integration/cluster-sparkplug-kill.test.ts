@@ -6,7 +6,7 @@ import { get as sparkplugPayload } from 'sparkplug-payload';
 import type { UMetric } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { memberConfig, owned, spread } from '../fixtures/cluster.js';
+import { AUTH, memberConfig, owned, spread } from '../fixtures/cluster.js';
 import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -125,6 +125,16 @@ class EdgeNode {
     ]);
   }
 
+  /** DDEATH of one device (`alive` false) or its DBIRTH again. */
+  device(i: number, alive: boolean): void {
+    const now = Date.now();
+    if (!alive) return this.publish('DDEATH', spbDevice(i), now, []);
+    this.publish('DBIRTH', spbDevice(i), now, [
+      { name: 'Volume', alias: 1, type: 'Double', value: this.litres(i, now) / 1000, timestamp: now },
+    ]);
+    this.record(i, now);
+  }
+
   pause(): void {
     clearTimeout(this.timer);
   }
@@ -237,6 +247,11 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     return h.components.sparkplug;
   }
 
+  async function deviceState(g: GatewayProcess, device: string): Promise<string> {
+    const r = await fetch(`${g.url}/api/devices/${SITE}%2F${device}`, { headers: AUTH });
+    return ((await r.json()) as { state: string }).state;
+  }
+
   async function series(
     device: string,
   ): Promise<Array<{ t: number; volume: number; consumption: number | null }>> {
@@ -282,6 +297,22 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     expect(edge.rebirthCommands, 'rebirth requests for one gap').toBe(1);
     const asked = await Promise.all(alive().map(spb));
     expect(asked.map((h) => h.rebirthRequests).sort(), 'rebirth requests per member').toEqual([0, 1]);
+    // Presence: a DDEATH marks the device offline on every member (owner or not), its DBIRTH
+    // clears that on every member.
+    const last = METERS - 1;
+    edge.device(last, false);
+    await waitFor(
+      async () =>
+        (await Promise.all(alive().map((g) => deviceState(g, meter(last))))).every((s) => s === 'offline'),
+      5000,
+      'the dead device offline on both members',
+    );
+    edge.device(last, true);
+    await waitFor(
+      async () => (await Promise.all(alive().map(spb))).every((h) => h.devicesOnline === METERS),
+      5000,
+      'the device born again on both members',
+    );
     edge.run();
     await waitFor(
       async () => (await series(meter(victims[0]!))).length >= 10,
@@ -299,10 +330,10 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     const tookAt = Date.now();
     await new Promise((r) => setTimeout(r, 1000));
     edge.pause();
-    const last = Math.max(...edge.sent.get(meter(0))!);
+    const lastSlot = Math.max(...edge.sent.get(meter(0))!);
     await waitFor(
       async () => {
-        for (const i of all) if (!(await series(meter(i))).some((p) => p.t === last)) return false;
+        for (const i of all) if (!(await series(meter(i))).some((p) => p.t === lastSlot)) return false;
         return true;
       },
       10_000,
