@@ -23,11 +23,28 @@ describe('Sparkplug host STATE shared by cluster members (ADR 0181)', () => {
     expect(said(b.onMessage(state(false, 1000)))).toEqual({ online: true, timestamp: 2000 });
   });
 
+  it('a newer member’s will makes an older member connect again (edge nodes accept no older birth after it)', () => {
+    const a = new HostState('gw', true);
+    a.will(1000);
+    a.birth();
+    // b (connected at 2000) died: its will is not older than a's birth.
+    expect(a.onMessage(state(false, 2000))).toBeUndefined();
+    expect(a.takeReconnect()).toBe(true);
+    expect(a.takeReconnect()).toBe(false);
+    // The new connection's birth is newer than the will edge nodes saw.
+    a.will(3000);
+    expect(said(a.birth())).toEqual({ online: true, timestamp: 3000 });
+    expect(a.reconnects).toBe(1);
+  });
+
   it('a single instance ignores an older online STATE, as before', () => {
     const h = new HostState('gw');
     h.will(2000);
     h.birth();
     expect(h.onMessage(state(true, 1000))).toBeUndefined();
     expect(said(h.onMessage(state(false, 1000)))).toEqual({ online: true, timestamp: 2000 });
+    // Not shared: a newer offline is answered with the birth, no new connection.
+    expect(said(h.onMessage(state(false, 3000)))).toEqual({ online: true, timestamp: 2000 });
+    expect(h.takeReconnect()).toBe(false);
   });
 });

@@ -20,6 +20,9 @@ export class HostState {
   private online = false;
   /** Births published again because the retained STATE said offline while connected. */
   rebirths = 0;
+  /** Shared: new connections asked for because a newer member's will was published (ADR 0181). */
+  reconnects = 0;
+  private reconnectWanted = false;
 
   /**
    * `shared`: several gateways (cluster members) use this host id. Edge nodes take an offline
@@ -68,13 +71,28 @@ export class HostState {
     } catch {
       said = undefined;
     }
+    const ts =
+      typeof said === 'object' && said !== null ? (said as { timestamp?: unknown }).timestamp : undefined;
     if (typeof said === 'object' && said !== null && (said as { online?: unknown }).online === true) {
-      const ts = (said as { timestamp?: unknown }).timestamp;
       // Shared: an older member's birth replaced ours; the newest birth must be the one in force.
       if (!this.shared || typeof ts !== 'number' || ts >= this.connectedAt) return undefined;
+    } else if (this.shared && typeof ts === 'number' && ts >= this.connectedAt) {
+      // The will of a newer member: edge nodes took it as the host's death, and accept an online
+      // STATE only from then on (a birth not older than it). Ours is older and must carry the time
+      // of our CONNECT: only a new connection gives a birth they accept.
+      this.reconnectWanted = true;
+      this.reconnects++;
+      return undefined;
     }
     this.rebirths++;
     return this.birth();
+  }
+
+  /** True once after a newer member's will (shared only): the connection should be made again. */
+  takeReconnect(): boolean {
+    const r = this.reconnectWanted;
+    this.reconnectWanted = false;
+    return r;
   }
 
   get isOnline(): boolean {

@@ -40,6 +40,7 @@ export class SparkplugIngest implements Source {
   private rlog?: RateLimitedLog;
   private metricsRegistered = false;
   private publish: CommandPublisher | undefined;
+  private reconnect: (() => void) | undefined;
   private running = false;
   /** The host application STATE, when `hostId` is configured. */
   readonly host: HostState | undefined;
@@ -87,9 +88,13 @@ export class SparkplugIngest implements Source {
     if (this.host?.isOnline) this.send(this.host.death(now));
   }
 
-  /** Set by the MQTT source once it can publish (rebirth commands). */
-  attach(publish: CommandPublisher): void {
+  /**
+   * Set by the MQTT source once it can publish (rebirth commands); `reconnect` makes the MQTT
+   * connection again at once (cluster mode: a newer STATE birth, ADR 0181).
+   */
+  attach(publish: CommandPublisher, reconnect?: () => void): void {
     this.publish = publish;
+    this.reconnect = reconnect;
   }
 
   async start(ctx: SourceContext): Promise<void> {
@@ -107,6 +112,7 @@ export class SparkplugIngest implements Source {
   async stop(): Promise<void> {
     this.running = false;
     this.publish = undefined;
+    this.reconnect = undefined;
   }
 
   handles(topic: string): boolean {
@@ -119,6 +125,15 @@ export class SparkplugIngest implements Source {
     if (!this.running || !ctx) return;
     if (this.host && topic === this.host.topic) {
       const again = this.host.onMessage(payload);
+      if (this.host.takeReconnect()) {
+        this.rlog?.warn(
+          'spb:state-reconnect',
+          { topic },
+          'a newer cluster member sharing our Sparkplug host id died: connecting again for a newer STATE birth',
+        );
+        this.reconnect?.();
+        return;
+      }
       if (again) {
         this.rlog?.warn(
           'spb:state',
