@@ -386,4 +386,44 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     ).toBe(true);
     expect(states.at(-1)?.online, `STATE messages: ${JSON.stringify(states)}`).toBe(true);
   }, 60_000);
+
+  it('the death of the newest member: a survivor connects again and its birth is newer than the will', async () => {
+    const survivor = alive()[0]!;
+    const before = states.length;
+    // A newer member: its birth is the one in force (the older survivor does not re-assert).
+    const newest = await start('gw-c');
+    await waitFor(() => states.slice(before).some((s) => s.online), 10_000, 'the new member’s STATE birth');
+    const birth = states.slice(before).find((s) => s.online)!;
+    expect(states.at(-1), 'the birth in force').toEqual(birth);
+    await newest.kill();
+    procs.delete('gw-c');
+    // Edge nodes take its will (not older than the last online STATE) as the host's death, and
+    // accept only an online STATE not older than it: the survivor's new connection gives one.
+    await waitFor(
+      () => states.some((s) => !s.online && s.timestamp >= birth.timestamp),
+      10_000,
+      'the newest member’s will',
+    );
+    const will = states.findLast((s) => !s.online)!;
+    await waitFor(
+      () => states.some((s) => s.online && s.timestamp >= will.timestamp),
+      10_000,
+      `a newer birth after the will: ${JSON.stringify(states.slice(before))}`,
+    );
+    // The survivor's old connection may leave its will behind (a DISCONNECT not flushed): older than
+    // its new birth, ignored by edge nodes and answered with the birth again. Online in the end.
+    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor(
+      () => states.at(-1)!.online,
+      5000,
+      `online in the end: ${JSON.stringify(states.slice(before))}`,
+    );
+    const end = states.at(-1)!;
+    for (const s of states.slice(states.indexOf(will) + 1))
+      if (!s.online)
+        expect(s.timestamp, 'a later offline STATE is older than the birth in force').toBeLessThan(
+          end.timestamp,
+        );
+    expect(survivor.proc.exitCode).toBeNull();
+  }, 40_000);
 });
