@@ -405,8 +405,9 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
       'the newest member’s will',
     );
     const will = states.findLast((s) => !s.online)!;
+    const at = states.lastIndexOf(will);
     await waitFor(
-      () => states.some((s) => s.online && s.timestamp >= will.timestamp),
+      () => states.slice(at + 1).some((s) => s.online && s.timestamp >= will.timestamp),
       10_000,
       `a newer birth after the will: ${JSON.stringify(states.slice(before))}`,
     );
