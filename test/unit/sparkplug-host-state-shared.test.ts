@@ -37,6 +37,25 @@ describe('Sparkplug host STATE shared by cluster members (ADR 0181)', () => {
     expect(a.reconnects).toBe(1);
   });
 
+  it('a member outranked by a newer one announces no death on a clean stop', () => {
+    const a = new HostState('gw', true);
+    a.will(1000);
+    a.birth();
+    expect(a.outranked).toBe(false);
+    a.onMessage(state(true, 2000));
+    expect(a.outranked).toBe(true);
+    // The newer member died: a connects again and is the newest.
+    a.onMessage(state(false, 2000));
+    a.will(3000);
+    a.birth();
+    expect(a.outranked).toBe(false);
+    const single = new HostState('gw');
+    single.will(1000);
+    single.birth();
+    single.onMessage(state(true, 2000));
+    expect(single.outranked).toBe(false);
+  });
+
   it('a single instance ignores an older online STATE, as before', () => {
     const h = new HostState('gw');
     h.will(2000);

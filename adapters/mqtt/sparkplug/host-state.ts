@@ -23,6 +23,7 @@ export class HostState {
   /** Shared: new connections asked for because a newer member's will was published (ADR 0181). */
   reconnects = 0;
   private reconnectWanted = false;
+  private newerSeen = false;
 
   /**
    * `shared`: several gateways (cluster members) use this host id. Edge nodes take an offline
@@ -42,6 +43,7 @@ export class HostState {
   will(now: number): HostMessage {
     this.connectedAt = now;
     this.online = false;
+    this.newerSeen = false;
     return { topic: this.topic, payload: payload(false, now) };
   }
 
@@ -75,7 +77,10 @@ export class HostState {
       typeof said === 'object' && said !== null ? (said as { timestamp?: unknown }).timestamp : undefined;
     if (typeof said === 'object' && said !== null && (said as { online?: unknown }).online === true) {
       // Shared: an older member's birth replaced ours; the newest birth must be the one in force.
-      if (!this.shared || typeof ts !== 'number' || ts >= this.connectedAt) return undefined;
+      if (!this.shared || typeof ts !== 'number' || ts >= this.connectedAt) {
+        if (this.shared && typeof ts === 'number' && ts > this.connectedAt) this.newerSeen = true;
+        return undefined;
+      }
     } else if (this.shared && typeof ts === 'number' && ts >= this.connectedAt) {
       // The will of a newer member: edge nodes took it as the host's death, and accept an online
       // STATE only from then on (a birth not older than it). Ours is older and must carry the time
@@ -93,6 +98,15 @@ export class HostState {
     const r = this.reconnectWanted;
     this.reconnectWanted = false;
     return r;
+  }
+
+  /**
+   * Shared: a newer member's birth is in force (and its will has not come since). A clean stop
+   * then publishes no death: edge nodes would take one, timestamped now, as the host's death
+   * although the newer member is up; the DISCONNECT discards this member's will (ADR 0181).
+   */
+  get outranked(): boolean {
+    return this.newerSeen;
   }
 
   get isOnline(): boolean {

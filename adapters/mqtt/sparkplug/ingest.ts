@@ -85,7 +85,8 @@ export class SparkplugIngest implements Source {
 
   /** About to disconnect cleanly (which discards the will): STATE offline first. */
   beforeDisconnect(now: number): void {
-    if (this.host?.isOnline) this.send(this.host.death(now));
+    // Cluster mode: not while a newer member's birth is in force (ADR 0181).
+    if (this.host?.isOnline && !this.host.outranked) this.send(this.host.death(now));
   }
 
   /**
