@@ -427,4 +427,22 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
         );
     expect(survivor.proc.exitCode).toBeNull();
   }, 40_000);
+
+  it('a clean stop of an older member does not announce the host’s death', async () => {
+    const [older] = [...procs.entries()][0]!;
+    const before = states.length;
+    await start('gw-d');
+    await waitFor(() => states.slice(before).some((s) => s.online), 10_000, 'the newer member’s birth');
+    const birth = states.slice(before).find((s) => s.online)!;
+    expect(await procs.get(older)!.stop()).toBe(0);
+    procs.delete(older);
+    await new Promise((r) => setTimeout(r, 1000));
+    // No offline STATE an edge node would act on (not older than the birth in force).
+    const after = states.slice(before);
+    expect(
+      after.filter((s) => !s.online && s.timestamp >= birth.timestamp),
+      JSON.stringify(after),
+    ).toEqual([]);
+    expect(states.at(-1)?.online).toBe(true);
+  }, 30_000);
 });
