@@ -419,6 +419,21 @@ export class MqttIngestClient extends EventEmitter {
     }, delay);
   }
 
+  /**
+   * Ends the connection with a DISCONNECT (the broker discards its will) and connects again at
+   * once: a new CONNECT, hence a new will and a newer Sparkplug STATE birth (ADR 0181). What was
+   * received and not acknowledged yet is redelivered on the new connection, as after any reconnect.
+   */
+  reconnectNow(reason: string): void {
+    if (!this.connected || this.state === 'stopped') return;
+    this.write({ cmd: 'disconnect' });
+    this.socket?.end();
+    this.fail(this.epoch, reason);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.open();
+  }
+
   /** Drops the connection at once without acknowledging anything held (what a crash does). */
   abort(): void {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

@@ -28,7 +28,8 @@ export async function createMqttSources(cfg: GatewayConfig): Promise<Source[]> {
   let sparkplug;
   if (cfg.sparkplug.enabled) {
     const { SparkplugIngest } = await import('./sparkplug/ingest.js');
-    sparkplug = new SparkplugIngest(cfg.sparkplug);
+    // Cluster mode (storage.postgres): the members share the Sparkplug host id (ADR 0181).
+    sparkplug = new SparkplugIngest(cfg.sparkplug, cfg.storage.postgres !== undefined);
     out.push(sparkplug);
   }
   out.push(new MqttSource(cfg.mqtt, endpoint, sparkplug));

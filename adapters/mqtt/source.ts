@@ -79,7 +79,10 @@ export class MqttSource implements Source, RejectPublisher {
     client.on('puback', (id: number) => letters.onPuback(id));
     client.on('connect', () => letters.onConnect());
     if (spb) {
-      spb.attach((topic, payload, retained) => client.publish(topic, payload, retained));
+      spb.attach(
+        (topic, payload, retained) => client.publish(topic, payload, retained),
+        () => client.reconnectNow('a newer Sparkplug STATE birth is needed (ADR 0181)'),
+      );
       client.on('subscribed', () => spb.onSubscribed());
     }
     client.start();

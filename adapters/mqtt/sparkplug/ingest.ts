@@ -40,13 +40,21 @@ export class SparkplugIngest implements Source {
   private rlog?: RateLimitedLog;
   private metricsRegistered = false;
   private publish: CommandPublisher | undefined;
+  private reconnect: (() => void) | undefined;
   private running = false;
   /** The host application STATE, when `hostId` is configured. */
   readonly host: HostState | undefined;
 
-  constructor(private readonly cfg: SparkplugConfig) {
+  /**
+   * `clustered`: several gateways share the host id (cluster mode, ADR 0181); each re-asserts its
+   * birth over an older member's, so that a member's will is older than the birth edge nodes saw.
+   */
+  constructor(
+    private readonly cfg: SparkplugConfig,
+    clustered = false,
+  ) {
     this.tracker = new SparkplugTracker(cfg);
-    this.host = cfg.hostId !== undefined ? new HostState(cfg.hostId) : undefined;
+    this.host = cfg.hostId !== undefined ? new HostState(cfg.hostId, clustered) : undefined;
     this.counters = {
       messages: Object.fromEntries(MESSAGE_TYPES.map((t) => [t, 0])) as Record<MessageType, number>,
       rejected: Object.fromEntries(SPB_REJECT_REASONS.map((r) => [r, 0])) as Record<SpbRejectReason, number>,
@@ -55,6 +63,7 @@ export class SparkplugIngest implements Source {
       nullValues: 0,
       ignoredMetrics: 0,
       rebirthRequests: 0,
+      rebirthsLeftToOwner: 0,
     };
   }
 
@@ -76,12 +85,17 @@ export class SparkplugIngest implements Source {
 
   /** About to disconnect cleanly (which discards the will): STATE offline first. */
   beforeDisconnect(now: number): void {
-    if (this.host?.isOnline) this.send(this.host.death(now));
+    // Cluster mode: not while a newer member's birth is in force (ADR 0181).
+    if (this.host?.isOnline && !this.host.outranked) this.send(this.host.death(now));
   }
 
-  /** Set by the MQTT source once it can publish (rebirth commands). */
-  attach(publish: CommandPublisher): void {
+  /**
+   * Set by the MQTT source once it can publish (rebirth commands); `reconnect` makes the MQTT
+   * connection again at once (cluster mode: a newer STATE birth, ADR 0181).
+   */
+  attach(publish: CommandPublisher, reconnect?: () => void): void {
     this.publish = publish;
+    this.reconnect = reconnect;
   }
 
   async start(ctx: SourceContext): Promise<void> {
@@ -99,6 +113,7 @@ export class SparkplugIngest implements Source {
   async stop(): Promise<void> {
     this.running = false;
     this.publish = undefined;
+    this.reconnect = undefined;
   }
 
   handles(topic: string): boolean {
@@ -111,6 +126,15 @@ export class SparkplugIngest implements Source {
     if (!this.running || !ctx) return;
     if (this.host && topic === this.host.topic) {
       const again = this.host.onMessage(payload);
+      if (this.host.takeReconnect()) {
+        this.rlog?.warn(
+          'spb:state-reconnect',
+          { topic },
+          'a newer cluster member sharing our Sparkplug host id died: connecting again for a newer STATE birth',
+        );
+        this.reconnect?.();
+        return;
+      }
       if (again) {
         this.rlog?.warn(
           'spb:state',
@@ -159,6 +183,7 @@ export class SparkplugIngest implements Source {
       readings: this.counters.readings,
       rejected,
       rebirthRequests: this.counters.rebirthRequests,
+      ...(this.ctx?.owns ? { rebirthsLeftToOwner: this.counters.rebirthsLeftToOwner } : {}),
       ...(this.host
         ? { hostId: this.host.hostId, hostState: this.host.isOnline ? 'online' : 'offline' }
         : {}),
@@ -182,6 +207,15 @@ export class SparkplugIngest implements Source {
 
   private requestRebirth(group: string, node: string, now: number): void {
     if (!this.publish) return;
+    // Cluster mode: every member sees the same gap; the member owning the partition of
+    // (group, node) asks, so the edge node gets one request (ADR 0181). Until a dead owner's
+    // partition is taken over nobody asks; the new owner does at the next message after
+    // `rebirthMinIntervalMs`, as the tracker keeps the node awaiting a rebirth on every member.
+    const owns = this.ctx?.owns;
+    if (owns && !owns(group, node)) {
+      this.counters.rebirthsLeftToOwner++;
+      return;
+    }
     this.counters.rebirthRequests++;
     this.rlog?.warn(
       `rebirth:${group}/${node}`,

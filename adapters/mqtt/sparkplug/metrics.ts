@@ -11,6 +11,8 @@ export interface SparkplugCounters {
   nullValues: number;
   ignoredMetrics: number;
   rebirthRequests: number;
+  /** Cluster mode: rebirths this member left to the owner of the edge node's partition (ADR 0181). */
+  rebirthsLeftToOwner: number;
 }
 
 /**

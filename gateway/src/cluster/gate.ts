@@ -24,8 +24,8 @@ const BYTES_PER_READING = 512;
  * by the composition root only when clustered. A message of an owned partition goes to the pipeline;
  * any other is copied into the replay ring. Taking a partition replays its entries newer than the
  * previous owner's durable watermark, synchronously, before its new messages are processed. Polled
- * readings (OPC UA, Modbus, M-Bus) of partitions not owned are kept likewise, in a ring of readings
- * replayed from the same watermark (ADR 0177).
+ * readings (OPC UA, Modbus, M-Bus) and decoded Sparkplug B readings of partitions not owned are kept
+ * likewise, in a ring of readings replayed from the same watermark (ADR 0177, ADR 0181).
  */
 export class OwnershipGate implements GatedPipeline {
   /** 1 where this member processes the partition. */
@@ -38,8 +38,8 @@ export class OwnershipGate implements GatedPipeline {
   private target?: GatedPipeline;
   replayed = 0;
   /**
-   * Polled readings (OPC UA, Modbus, M-Bus) of partitions owned elsewhere: the owner polls them too;
-   * kept in the readings ring for a takeover.
+   * Structured readings (OPC UA, Modbus, M-Bus, Sparkplug B) of partitions owned elsewhere: the owner
+   * polls or decodes them too; kept in the readings ring for a takeover.
    */
   skippedReadings = 0;
 
@@ -76,6 +76,10 @@ export class OwnershipGate implements GatedPipeline {
     this.skippedReadings++;
     return null;
   };
+
+  /** Whether this member processes the partition of (site, device) now (a Sparkplug rebirth request, ADR 0181). */
+  owns = (site: string, device: string): boolean =>
+    this.owned[partitionOfDevice(site, device, this.partitions)] === 1;
 
   /**
    * Starts processing `parts`, after replaying, oldest first, every kept message and polled reading

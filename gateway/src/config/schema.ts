@@ -439,12 +439,8 @@ export const configSchema = z
             'cluster mode (storage.postgres) needs an external broker that every instance reads: the embedded ' +
             'broker lives in one instance and dies with it; set mqtt.url or GATEWAY_MQTT_URL (README: "Running several instances")',
         });
-      if (c.sparkplug.enabled)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['sparkplug', 'enabled'],
-          message: 'Sparkplug B is not partitioned between cluster members yet: run it on a single instance',
-        });
+      // Sparkplug B is fine: every member decodes every message, its readings pass the ownership
+      // gate like polled ones, and one member asks for a rebirth (ADR 0181).
       // Every member polls every device (ADR 0177); a serial line has one master, and a port
       // exists on one machine only: its devices would be processed only while that member owns them.
       c.modbus.connections.forEach((m, i) => {

@@ -70,6 +70,12 @@ export interface SourceContext {
    * the source retries it and shows it in `health()`.
    */
   fail?(err: Error): void;
+  /**
+   * Cluster mode only (absent on a single instance): whether this member processes the device's
+   * partition now. A source that every member runs (Sparkplug B) uses it to let one member only
+   * answer a device (a rebirth request); readings need no check, `ingest` goes through the gate.
+   */
+  readonly owns?: (site: string, device: string) => boolean;
 }
 
 /**

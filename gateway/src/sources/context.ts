@@ -10,6 +10,8 @@ export interface ContextDeps {
   pipeline: {
     handleReading(r: Reading, now: number): SourceRejection | null;
     handleMessage(topic: string, payload: Buffer, now: number): void;
+    /** Set by the ownership gate (cluster mode): whether this member processes the device now. */
+    owns?: (site: string, device: string) => boolean;
   };
   outbox: {
     afterCommit(cb: () => void): void;
@@ -50,5 +52,6 @@ export function contextFactory(d: ContextDeps): ContextFactory {
     dataDir: d.dataDir,
     presence: d.presence,
     fail,
+    ...(pipeline.owns ? { owns: pipeline.owns } : {}),
   });
 }
