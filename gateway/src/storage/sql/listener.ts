@@ -11,6 +11,11 @@ export interface PgListenerOptions {
   /** Listening (again): what was committed while nobody listened must be read now. */
   onListening(): void;
   retry?: { minMs: number; maxMs: number };
+  /**
+   * How often the connection is asked `SELECT 1`, and how long the answer may take before the
+   * connection counts as lost. Defaults: every 10 s, 5 s.
+   */
+  probe?: { everyMs: number; timeoutMs: number };
 }
 
 /**
@@ -23,6 +28,7 @@ export class PgListener {
   private stopped = true;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
+  private probeTimer?: NodeJS.Timeout;
   connected = false;
   lastError?: string;
   reconnects = 0;
@@ -38,6 +44,7 @@ export class PgListener {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.probeTimer);
     const c = this.client;
     this.client = undefined;
     this.connected = false;
@@ -54,6 +61,7 @@ export class PgListener {
       if (this.client !== c) return;
       this.client = undefined;
       this.connected = false;
+      clearInterval(this.probeTimer);
       this.lastError = err?.message ?? 'connection ended';
       this.o.log.warn(
         { err: this.lastError, channel: this.o.channel },
@@ -80,7 +88,40 @@ export class PgListener {
     this.connected = true;
     this.attempt = 0;
     this.lastError = undefined;
+    this.probe(c, lost);
     this.o.onListening();
+  }
+
+  /**
+   * A network cut without a reset leaves the socket open and silent: TCP keepalive would notice only
+   * after minutes, and until then nothing is heard while health says "listening". A short query
+   * on the connection itself proves it carries traffic; one not answered in time ends it, and the
+   * reconnect (with `onListening`, so the caller reads what it missed) follows as after any loss.
+   */
+  private probe(c: PgModule.Client, lost: (err?: Error) => void): void {
+    const { everyMs, timeoutMs } = this.o.probe ?? { everyMs: 10_000, timeoutMs: 5000 };
+    let inFlight = false;
+    clearInterval(this.probeTimer);
+    this.probeTimer = setInterval(() => {
+      if (inFlight || this.client !== c) return;
+      inFlight = true;
+      const timeout = setTimeout(
+        () => lost(new Error(`no answer to a probe within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      c.query('SELECT 1').then(
+        () => {
+          inFlight = false;
+          clearTimeout(timeout);
+        },
+        (err: Error) => {
+          inFlight = false;
+          clearTimeout(timeout);
+          lost(err);
+        },
+      );
+    }, everyMs);
+    this.probeTimer.unref();
   }
 
   private later(): void {
