@@ -1,9 +1,13 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { OwnershipGate, type ReplayMeters } from '../../gateway/src/cluster/gate.js';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
 import { FILL_MAX, missedSlots, slotStep } from '../../gateway/src/cluster/slot-gaps.js';
+import { configSchema } from '../../gateway/src/config/schema.js';
 import type { Reading } from '../../gateway/src/core/types.js';
 import { Deriver, type StateValue } from '../../gateway/src/ingest/derive.js';
+import { IngestPipeline } from '../../gateway/src/ingest/pipeline.js';
+import { DeviceRegistry } from '../../gateway/src/registry/registry.js';
 
 describe('slot gaps: pure logic', () => {
   it('tells the poll interval from slot timestamps, 0 when it cannot', () => {
@@ -172,5 +176,38 @@ describe('a takeover’s replay fills the slots a meter’s chain skipped', () =
       );
     gate.acquire(new Map([[part, slot(0)]]), NOW);
     expect(zeros).toEqual([]);
+  });
+});
+
+describe('the zero consumption line', () => {
+  it('holds only consumption_m3 = 0 at the slot, beside the readings’ lines, which it leaves as they are', () => {
+    const registry = new DeviceRegistry([]);
+    const lines: string[] = [];
+    const p = new IngestPipeline(
+      configSchema.parse({}),
+      registry,
+      new Deriver(new MemStore(), registry),
+      { appendBytes: (src, start, end) => void lines.push(src.toString('utf8', start, end)) },
+      null,
+      pino({ level: 'silent' }),
+    );
+    const T = 1767225600000;
+    const r = (ts: number, v: number): Reading => ({
+      site: 'plant',
+      kind: 'water-meter',
+      device: 'm-1',
+      ts,
+      fields: { volume_m3: v },
+    });
+    expect(p.handleReading(r(T, 100), T)).toBeNull();
+    p.writeZeroConsumption('plant', 'water-meter', 'm-1', T + 200);
+    expect(p.handleReading(r(T + 400, 100.5), T + 400)).toBeNull();
+    // A device id the topic rules refuse: nothing written, no throw.
+    p.writeZeroConsumption('plant', 'water-meter', 'bad/id', T + 200);
+    expect(lines).toEqual([
+      `water_meter,device=m-1,site=plant volume_m3=100 ${T}\n`,
+      `water_meter,device=m-1,site=plant consumption_m3=0 ${T + 200}\n`,
+      `water_meter,device=m-1,site=plant volume_m3=100.5,consumption_m3=0.5 ${T + 400}\n`,
+    ]);
   });
 });
