@@ -290,6 +290,11 @@ export class Gateway extends GatewayParts {
     this.pipeline = pipeline;
     // Clustered, the sources reach the pipeline through the ownership gate; otherwise directly, as before.
     cluster?.gate.attach(pipeline);
+    // A takeover's replay writes zero consumption at the slots a meter's chain skipped (ADR 0177).
+    cluster?.gate.attachMeters({
+      chainEnd: (site, kind, device) => deriver.chainEnd(kind, `${site}/${device}`),
+      zeroConsumption: (site, kind, device, ts) => pipeline.writeZeroConsumption(site, kind, device, ts),
+    });
     registerIngestMetrics(metrics, () => this.pipeline);
     registerOutboxMetrics(metrics, outbox);
     this.influx = await lifecycle.start(new InfluxWriter(cfg.influx, outbox, log, metrics));

@@ -160,7 +160,7 @@ describe('consumption across a replay of polled readings', () => {
     );
   });
 
-  it('books one slot too much for a slot the dead owner wrote after its watermark and the survivor missed (ADR 0177)', () => {
+  it('the deriver alone books a slot twice that the dead owner wrote after its watermark and the survivor missed (the gate fills it: cluster-slot-gaps.test.ts)', () => {
     const influx = new Points();
     const v = (k: number) => 100 + k * 0.02;
     const dead = new Deriver(new MemStore(), lookup);

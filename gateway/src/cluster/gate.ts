@@ -3,11 +3,33 @@ import type { Reading } from '../core/types.js';
 import { partitionOfDevice, partitionOfTopic } from './partition.js';
 import { ReadingRing } from './reading-ring.js';
 import { ReplayRing } from './replay-ring.js';
+import { missedSlots, slotStep } from './slot-gaps.js';
 
 /** The ingest pipeline as the gate hands readings on to it (the sources' context calls the gate instead). */
 export interface GatedPipeline {
   handleReading(r: Reading, now: number): SourceRejection | null;
   handleMessage(topic: string, payload: Buffer, now: number): void;
+}
+
+/**
+ * The meters' consumption chains as the replay of a takeover needs them (ADR 0177 addendum), wired
+ * by the composition root to the deriver and the pipeline.
+ */
+export interface ReplayMeters {
+  /** Timestamp of a meter's last accepted index (restored or replayed); undefined: none, or not a meter. */
+  chainEnd(site: string, kind: string, device: string): number | undefined;
+  /** Writes a point holding only `consumption_m3 = 0` at `ts` (the other fields of that point stay). */
+  zeroConsumption(site: string, kind: string, device: string, ts: number): void;
+}
+
+/** One polled device of a partition taken over, with its poll interval told from the ring. */
+interface GapPlan {
+  site: string;
+  kind: string;
+  device: string;
+  step: number;
+  /** Slots before this cannot hold a point of the dead owner newer than its watermark. */
+  notBefore: number;
 }
 
 /** Topics remembered at most; beyond, a message of a partition not owned is not kept for replay. */
@@ -36,7 +58,10 @@ export class OwnershipGate implements GatedPipeline {
   private readonly topics: string[] = [];
   private readonly topicPartition: number[] = [];
   private target?: GatedPipeline;
+  private meters?: ReplayMeters;
   replayed = 0;
+  /** Consumption-only zero points written at slots a replayed meter chain skipped (ADR 0177 addendum). */
+  filledSlots = 0;
   /**
    * Structured readings (OPC UA, Modbus, M-Bus, Sparkplug B) of partitions owned elsewhere: the owner
    * polls or decodes them too; kept in the readings ring for a takeover.
@@ -58,6 +83,11 @@ export class OwnershipGate implements GatedPipeline {
   /** The pipeline behind the gate; set before any source starts. */
   attach(target: GatedPipeline): void {
     this.target = target;
+  }
+
+  /** The meters' chains, for the gap filling of a takeover's replay; without, no gap is filled. */
+  attachMeters(meters: ReplayMeters): void {
+    this.meters = meters;
   }
 
   handleMessage = (topic: string, payload: Buffer, now: number): void => {
@@ -85,9 +115,9 @@ export class OwnershipGate implements GatedPipeline {
    * Starts processing `parts`, after replaying, oldest first, every kept message and polled reading
    * of each received at or after its `from` (local epoch ms): the messages, then the readings (a
    * device comes by one kind of source, so each device's order is kept). Returns how many were
-   * replayed.
+   * replayed. `now` (wall clock, ms): up to where a replayed meter's skipped slots are filled.
    */
-  acquire(parts: ReadonlyMap<number, number>): number {
+  acquire(parts: ReadonlyMap<number, number>, now = Date.now()): number {
     if (parts.size === 0) return 0;
     const from = new Float64Array(this.partitions).fill(NaN);
     for (const [p, t] of parts) if (this.owned[p] === 0) from[p] = t;
@@ -98,14 +128,68 @@ export class OwnershipGate implements GatedPipeline {
         (id) => from[this.topicPartition[id]!]!,
         (id, payload, at) => target.handleMessage(this.topics[id]!, payload, at),
       );
-    if (target)
+    if (target) {
+      const meters = this.meters;
+      const plan = meters ? this.gapPlan(from) : undefined;
       n += this.readings.replay(
         (p) => from[p]!,
-        (r, at) => void target.handleReading(r, at),
+        (r, at) => {
+          if (plan && meters) {
+            const g = plan.get(`${r.site}/${r.device}`);
+            if (g) this.fill(meters, g, r.ts);
+          }
+          void target.handleReading(r, at);
+        },
       );
+      // Slots skipped after the last replayed reading, up to now: the dead owner may have written
+      // them; this member's next poll then books them once.
+      if (plan && meters) {
+        const until = now + 1;
+        for (const g of plan.values()) this.fill(meters, g, until);
+      }
+    }
     for (const p of parts.keys()) this.owned[p] = 1;
     this.replayed += n;
     return n;
+  }
+
+  /**
+   * The polled devices of the partitions being taken over (`from[p]` set), each with its poll
+   * interval told from this member's own readings in the ring (0: cannot be told, nothing filled).
+   * Built once per takeover, never on the live path.
+   */
+  private gapPlan(from: Float64Array): Map<string, GapPlan> {
+    const ts = new Map<string, { g: GapPlan; ts: number[] }>();
+    this.readings.forEach((r, p) => {
+      const f = from[p]!;
+      if (Number.isNaN(f)) return;
+      const key = `${r.site}/${r.device}`;
+      let e = ts.get(key);
+      if (!e) {
+        e = {
+          g: { site: r.site, kind: r.kind, device: r.device, step: 0, notBefore: f - this.readings.windowMs },
+          ts: [],
+        };
+        ts.set(key, e);
+      }
+      e.ts.push(r.ts);
+    });
+    const plan = new Map<string, GapPlan>();
+    for (const [key, e] of ts) {
+      e.g.step = slotStep(e.ts);
+      if (e.g.step > 0) plan.set(key, e.g);
+    }
+    return plan;
+  }
+
+  /** Zero points at the slots the meter's chain skips before `next` (see slot-gaps.ts). */
+  private fill(meters: ReplayMeters, g: GapPlan, next: number): void {
+    const prev = meters.chainEnd(g.site, g.kind, g.device);
+    if (prev === undefined) return;
+    for (const t of missedSlots(prev, next, g.step, g.notBefore)) {
+      meters.zeroConsumption(g.site, g.kind, g.device, t);
+      this.filledSlots++;
+    }
   }
 
   release(parts: Iterable<number>): void {

@@ -505,7 +505,12 @@ export class ClusterMember implements Component {
       lagMs,
       lastHeartbeatAgeMs: this.lastTickAt ? Date.now() - this.lastTickAt : null,
       takeovers: this.takeovers,
-      replay: { ...gate.ringStats(), replayed: gate.replayed, skippedPolledReadings: gate.skippedReadings },
+      replay: {
+        ...gate.ringStats(),
+        replayed: gate.replayed,
+        skippedPolledReadings: gate.skippedReadings,
+        filledSlots: gate.filledSlots,
+      },
       ...(this.d.state
         ? {
             deviceState: {

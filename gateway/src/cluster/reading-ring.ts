@@ -18,7 +18,7 @@ export class ReadingRing {
 
   constructor(
     readonly capacity: number,
-    private readonly windowMs: number,
+    readonly windowMs: number,
   ) {
     this.readings = new Array<Reading | undefined>(capacity).fill(undefined);
     this.parts = new Int32Array(capacity);
@@ -51,6 +51,15 @@ export class ReadingRing {
     this.parts[i] = partition;
     this.at[i] = now;
     this.count++;
+  }
+
+  /** Calls `fn` for every entry kept, oldest first, with its partition (a takeover's gap plan). */
+  forEach(fn: (r: Reading, partition: number) => void): void {
+    const cap = this.at.length;
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.tail + k) % cap;
+      fn(this.readings[i]!, this.parts[i]!);
+    }
   }
 
   /**

@@ -144,6 +144,14 @@ export class Deriver {
     return n;
   }
 
+  /**
+   * Cluster mode, a takeover's replay (ADR 0177 addendum): the timestamp of a meter's last accepted
+   * index, where its consumption chain ends; undefined when `kind` is not a meter or it has none yet.
+   */
+  chainEnd(kind: string, key: string): number | undefined {
+    return isMeterKind(kind) ? this.state.get(key)?.ts : undefined;
+  }
+
   /** Devices with consumption state, and rows dropped at load() because they did not parse. */
   stats(): { devices: number; invalidState: number } {
     return { devices: this.state.size, invalidState: this.invalidState };

@@ -91,6 +91,8 @@ export class IngestPipeline {
   private readonly validator: PayloadValidator;
   private readonly scanner: PayloadScanner;
   private readonly line = new LineBuilder();
+  /** Lines written beside a reading's (zero consumption at a takeover); built on first use. */
+  private extra?: LineBuilder;
   private readonly kinds: Map<string, KindDef>;
   private readonly rlog: RateLimitedLog;
   private listeners: ReadingListener[] = [];
@@ -196,6 +198,28 @@ export class IngestPipeline {
     }
     this.accept(info, reading, this.validator.count);
     return null;
+  }
+
+  /**
+   * Cluster mode, a takeover's replay only (ADR 0177 addendum): a point of `device` at `ts` holding
+   * only `consumption_m3 = 0`. InfluxDB merges it into a point already there (the dead owner's), so
+   * that slot's consumption is booked by the meter's next reading alone; its `volume_m3` stays.
+   */
+  writeZeroConsumption(site: string, kind: string, device: string, ts: number): void {
+    const topic = `facility/${site}/${kind}/${device}/telemetry`;
+    let info = this.topics.get(topic);
+    if (info === undefined) {
+      info = this.resolveTopic(topic);
+      this.topics.set(topic, info);
+    }
+    if (info instanceof Rejection) return;
+    const line = (this.extra ??= new LineBuilder());
+    line.start(info.prefix);
+    line.key(CONSUMPTION_KEY, true);
+    line.text('0 ');
+    line.int(ts);
+    line.text('\n');
+    this.sink.appendBytes(line.buf, 0, line.at);
   }
 
   /**
