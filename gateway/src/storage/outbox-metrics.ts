@@ -1,17 +1,10 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { scrapedGauges } from '../core/metrics.js';
 import type { Outbox } from './outbox.js';
 
 /** The outbox's backlog as Prometheus gauges, read from its stats at scrape time. */
 export function registerOutboxMetrics(registry: Registry, outbox: Outbox): void {
-  const g = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+  const g = scrapedGauges(registry);
   g(
     'gateway_outbox_pending_lines',
     'Readings waiting in the durable outbox for InfluxDB',

@@ -1,19 +1,12 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { scrapedGauges } from '../core/metrics.js';
 import type { ViewFeed } from './feed.js';
 import type { IncidentSync } from './incident-sync.js';
 import type { ViewWriter } from './writer.js';
 
 /** The shared view's Prometheus series (ADR 0155, 0156), read when scraped. */
 export function viewMetrics(registry: Registry, writer: ViewWriter, feed: ViewFeed): void {
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+  const gauge = scrapedGauges(registry);
   gauge(
     'gateway_view_pending_changes',
     'Alarm and ticket changes of this instance not yet copied to PostgreSQL',
@@ -46,15 +39,7 @@ export function viewMetrics(registry: Registry, writer: ViewWriter, feed: ViewFe
 
 /** The cluster's incident grouping (ADR 0170), read when scraped. */
 export function incidentMetrics(registry: Registry, sync: IncidentSync): void {
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+  const gauge = scrapedGauges(registry);
   gauge(
     'gateway_cluster_incident_local_groupings',
     'Alarm raises this instance grouped alone because PostgreSQL was out of reach',
