@@ -44,7 +44,16 @@ function loadPg(): typeof PgModule {
 /** Opens the shared-state database through Kysely, one query builder for both dialects (ADR 0120). */
 export function openSql(t: SqlTarget): OpenedSql {
   if (t.postgresUrl !== undefined) {
-    const pool = new (loadPg().Pool)({ connectionString: t.postgresUrl, max: t.poolSize ?? 10 });
+    // Bounded waits: a connection attempt, or a wait for a free client while every one is held by a
+    // statement hung on a silent network cut, fails after 10 s instead of never, so a lease renewal
+    // fails (and the member steps back) rather than waiting forever; keepalive lets the kernel
+    // end a socket whose peer is gone.
+    const pool = new (loadPg().Pool)({
+      connectionString: t.postgresUrl,
+      max: t.poolSize ?? 10,
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+    });
     // A dropped connection (server restart) is an error event on the idle client: without a
     // listener it would crash the process. The pool replaces the client on the next query.
     pool.on('error', () => undefined);
