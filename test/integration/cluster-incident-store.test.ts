@@ -164,4 +164,45 @@ describe('cluster incident grouping store', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(a.sync.health()).toMatchObject({ reconciled: 1, merged: 1 });
   });
+  it('an incident whose clears were lost with their member (stopped or killed before reporting) closes from the view', async () => {
+    const url = await database();
+    const a = await member(url, 'gw-a');
+    const t0 = Date.now();
+    a.alarms.apply([0, 1, 2, 3, 4].map((i) => tr(`a${i}`, t0 + i)));
+    await waitFor(() => a.alarms.activeAlarms().every((x) => x.incidentId !== null), 10_000, 'grouped');
+    const [g] = await groups(a.db);
+    // A stops (or is killed) before its next poll: the clears it makes now never reach the raises.
+    await a.sync.stop();
+    const ids = a.alarms.activeAlarms().map((x) => x.id);
+    a.alarms.apply([0, 1, 2, 3, 4].map((i) => ({ ...tr(`a${i}`, t0 + 10), type: 'clear' as const })));
+    const store = new SharedIncidentStore(() => a.db.db, 'gw-b');
+    const later = Date.now() + 120_000;
+    // The view still shows them active (their copy not written yet): the incident stays open.
+    const row = (id: string, state: string) => ({
+      id,
+      instance_id: 'gw-a',
+      site: 's1',
+      device: 'd',
+      rule: 'r1',
+      state,
+      raised_at: t0,
+      updated_at: t0 + 10,
+      partition: null,
+      body: '{}',
+    });
+    const view = a.db.db.withTables<ViewTables>();
+    await view
+      .insertInto('view_alarms')
+      .values(ids.map((id) => row(id, 'active-unacknowledged')))
+      .execute();
+    expect(await store.closeQuiet(later, cfg.grouping.windowMs)).toEqual([]);
+    // A's writer copied the clears (as the view has them after its batch): closed once, by B.
+    await view
+      .updateTable('view_alarms')
+      .set({ state: 'cleared-unacknowledged' })
+      .where('id', 'in', ids)
+      .execute();
+    expect((await store.closeQuiet(later, cfg.grouping.windowMs)).map((i) => i.id)).toEqual([g!.id]);
+    expect(await store.prune(later + 600_000, 2 * cfg.grouping.windowMs)).toBe(5);
+  });
 });

@@ -49,6 +49,9 @@ type GroupRow = ViewTables['incident_groups'];
 /** Incident states that are not over: `open` (joinable) and `settling` (waits for its alarms). */
 const LIVE = ['open', 'settling'];
 
+/** Alarm states past the condition (`view_alarms.state`): such an alarm keeps no incident open. */
+const CLEARED = ['cleared-unacknowledged', 'cleared'];
+
 /**
  * The cluster's incident grouping in PostgreSQL (ADR 0170). Each raise is one short transaction
  * under a transaction-scoped advisory lock of its (site, rule), so that two members' raises of one
@@ -158,7 +161,8 @@ export class SharedIncidentStore {
 
   /**
    * Closes, once across the cluster, each incident past its window with no active alarm left on
-   * any member. The update's condition decides: two members running it at once close it once.
+   * any member. The update's condition decides: two members running it at once close it once. An
+   * alarm counts as active while its raise says so and the shared view does not show it cleared.
    */
   async closeQuiet(now: number, windowMs: number): Promise<Incident[]> {
     return this.db.transaction().execute(async (tx) => {
@@ -173,7 +177,20 @@ export class SharedIncidentStore {
               selectFrom('incident_raises')
                 .select('alarm_id')
                 .whereRef('incident_raises.incident_id', '=', 'incident_groups.id')
-                .where('incident_raises.active', '=', 1),
+                .where('incident_raises.active', '=', 1)
+                // A clear reported only in the holder's memory is lost with it (SIGKILL, stop, a
+                // crash during an outage): the alarm's row in the shared view, written by whichever
+                // member holds it, says it cleared all the same.
+                .where(({ not, exists, selectFrom }) =>
+                  not(
+                    exists(
+                      selectFrom('view_alarms')
+                        .select('view_alarms.id')
+                        .whereRef('view_alarms.id', '=', 'incident_raises.alarm_id')
+                        .where('view_alarms.state', 'in', CLEARED),
+                    ),
+                  ),
+                ),
             ),
           ),
         )
