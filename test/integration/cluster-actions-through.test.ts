@@ -313,6 +313,27 @@ describe('operator actions and delivery-failure escalations written through', ()
     await a.stop();
   }, 30_000);
 
+  it('with PostgreSQL silent (a cut without a reset) an ack is refused (503) in time; a write landing later is undone', async () => {
+    const { direct, relayed, proxy } = await stores2(`act_${++n}`);
+    const clock = { t: T0 };
+    const { m: a, alarm } = await holding(relayed, 'gw-a', clock);
+    clock.t += MIN;
+    proxy.freeze();
+    expect(await refusal(a.alarms.ackThrough(alarm, 'li'))).toEqual({
+      code: 'GW_ERR_UNAVAILABLE',
+      status: 503,
+    });
+    expect(a.alarms.stored(alarm)).toMatchObject({ state: 'active-unacknowledged', acknowledgedBy: null });
+    // The network comes back: the refused write reaches PostgreSQL late, and is put right.
+    proxy.thaw();
+    await expect
+      .poll(async () => (await alarmRow(direct, alarm)).state, { timeout: 10_000 })
+      .toBe('active-unacknowledged');
+    await a.alarms.ackThrough(alarm, 'li');
+    expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-acknowledged', ackedBy: 'li' });
+    await a.stop();
+  }, 30_000);
+
   it('a member whose lease is about to run out refuses changes (503) without writing them anywhere', async () => {
     const { direct } = await stores2(`act_${++n}`);
     const clock = { t: T0 };

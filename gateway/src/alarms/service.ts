@@ -44,6 +44,11 @@ export interface AlarmServiceDeps {
   confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (people's changes refused, ADR 0173). */
   leaseFresh?: () => boolean;
+  /**
+   * How long an ack waits for `confirm` before it is refused (503, default 2000 ms): a PostgreSQL
+   * cut without a reset would otherwise hold the request (and its pooled connection) for minutes.
+   */
+  confirmTimeoutMs?: number;
 }
 
 export type AlarmEventListener = (e: AlarmEvent) => void;
@@ -65,6 +70,7 @@ export class AlarmService implements Component {
   private readonly log: Logger | undefined;
   private readonly confirm: AlarmServiceDeps['confirm'];
   private readonly leaseFresh: () => boolean;
+  private readonly confirmMs: number;
   /** Alarms not yet in their final state, by id. */
   private readonly open = new Map<string, Alarm>();
   /** The active alarm of each (device, rule). */
@@ -94,6 +100,7 @@ export class AlarmService implements Component {
     this.log = deps.log;
     this.confirm = deps.confirm;
     this.leaseFresh = deps.leaseFresh ?? (() => true);
+    this.confirmMs = deps.confirmTimeoutMs ?? 2000;
     this.grouper = new IncidentGrouper(this.cfg.grouping, this.newId);
     this.shared = deps.sharedGrouping === true;
   }
@@ -402,9 +409,19 @@ export class AlarmService implements Component {
       );
     const now = this.now();
     let accepted: Set<string>;
+    const written = this.confirm([acknowledged(a, now, user, note)]);
     try {
-      accepted = await this.confirm([acknowledged(a, now, user, note)]);
+      accepted = await within(written, this.confirmMs);
     } catch (err) {
+      // A write that lands after the refusal would show an ack nobody made: once it does, the row
+      // is written again as the alarm is here then.
+      void written.then(
+        (late) => {
+          const back = late.has(id) ? (this.open.get(id) ?? this.stored(id)) : undefined;
+          if (back && this.confirm) void this.confirm([back]).catch(() => undefined);
+        },
+        () => undefined,
+      );
       throw new AlarmError(
         'GW_ERR_UNAVAILABLE',
         `alarm ${id}: the ack was not made, the cluster's shared view (PostgreSQL) cannot be written now: ${(err as Error).message}`,
@@ -846,6 +863,19 @@ export class AlarmService implements Component {
         }
       }
     }
+  }
+}
+
+/** `p`, or a rejection after `ms` (a PostgreSQL cut without a reset would hang the write). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
