@@ -79,6 +79,8 @@ export interface WorkOrderServiceDeps {
   leaseFresh?: () => boolean;
   /** How long a tick (or a person's action, ADR 0173) waits for `confirm` before holding its escalations back (default 2000 ms). */
   confirmTimeoutMs?: number;
+  /** Cluster mode: the instance the shared view names as the ticket's holder (a fenced action names it). */
+  holderOf?: (id: string) => Promise<string | undefined>;
 }
 
 /** One tick's due escalations: the working copies, each ticket's breaches, the unreachable skips. */
@@ -579,10 +581,13 @@ export class WorkOrderService implements Component {
     }
     if (!accepted.has(id)) {
       this.letGo(id);
+      const ask = this.deps.holderOf;
+      const holder = ask ? await this.within(ask(id)).catch(() => undefined) : undefined;
       throw new TicketError(
         'GW_ERR_HOLDER_UNAVAILABLE',
-        `ticket ${id} is held by another cluster instance now; the action was not made here; try again`,
+        `ticket ${id} is held by ${holder ? `cluster instance "${holder}"` : 'another cluster instance'} now; the action was not made here; try again`,
         503,
+        holder ? { holder } : undefined,
       );
     }
     const live = this.open.get(id) ?? (this.away.has(id) ? undefined : this.store.get(id));
