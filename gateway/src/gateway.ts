@@ -171,7 +171,7 @@ export class Gateway extends GatewayParts {
         checkpointHost: outbox,
         sharedGrouping: view !== undefined,
         // Cluster mode: an ack is in the shared view before it is answered (ADR 0173).
-        confirm: view && cluster ? (a) => view.writer.writeThroughAlarms(a) : undefined,
+        confirm: view && cluster ? (a, e) => view.writer.writeThroughAlarms(a, undefined, e) : undefined,
         leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
         holderOf: view ? async (id) => (await view.reader.holder('alarm', id))?.instanceId : undefined,
       })

@@ -64,7 +64,7 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     config: alarmsSchema.parse({}),
     now: () => clock.t,
     newId: () => `${id}-alarm-${++n}`,
-    confirm: (list) => writer.writeThroughAlarms(list),
+    confirm: (list, events) => writer.writeThroughAlarms(list, undefined, events),
     leaseFresh: () => lease.fresh,
     holderOf: async (alarm) => (await reader.holder('alarm', alarm))?.instanceId,
   });
@@ -125,6 +125,19 @@ async function alarmRow(shared: SharedDb, id: string) {
     .executeTakeFirstOrThrow();
   const body = JSON.parse(r.body) as { acknowledgedBy: string | null };
   return { by: r.instance_id, state: r.state, ackedBy: body.acknowledgedBy };
+}
+
+/** The alarm's history lines in the view (what its next holder shows), by type. */
+async function alarmLines(shared: SharedDb, id: string): Promise<string[]> {
+  const rows = await shared.db
+    .withTables<ViewTables>()
+    .selectFrom('view_alarm_events')
+    .select('body')
+    .where('alarm_id', '=', id)
+    .orderBy('ts')
+    .orderBy('change_seq')
+    .execute();
+  return rows.map((r) => (JSON.parse(r.body) as { type: string }).type);
 }
 
 async function ticketRow(shared: SharedDb, id: string) {
@@ -212,6 +225,8 @@ describe('operator actions and delivery-failure escalations written through', ()
       state: 'active-acknowledged',
       ackedBy: 'li',
     });
+    // Its history line too: the next holder shows who acknowledged it and when.
+    expect((await alarmLines(direct, alarm)).filter((l) => l === 'ack')).toHaveLength(1);
     await cut;
     const t = await a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li', note: 'seen' });
     cut = proxy.interrupt(1000);
@@ -231,6 +246,8 @@ describe('operator actions and delivery-failure escalations written through', ()
     });
     await a.writer.drained();
     expect(await ticketRow(direct, ticket)).toMatchObject({ actions: ['create', 'acknowledge'] });
+    // The queue's copy of the ack event is the same line, not a second one.
+    expect((await alarmLines(direct, alarm)).filter((l) => l === 'ack')).toHaveLength(1);
     await a.stop();
   }, 30_000);
 

@@ -23,7 +23,7 @@ export interface AlarmsModuleDeps {
   /** Cluster mode: incidents are grouped over the cluster (ADR 0170), not by this service alone. */
   sharedGrouping?: boolean;
   /** Cluster mode: an operator's ack written to the shared view before it commits here (ADR 0173). */
-  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  confirm?: (alarms: readonly Alarm[], events?: readonly AlarmEvent[]) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
   leaseFresh?: () => boolean;
   /** Cluster mode: the holder the shared view names for an alarm (a fenced ack names it). */

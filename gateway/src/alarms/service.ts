@@ -41,7 +41,7 @@ export interface AlarmServiceDeps {
    * commits here; resolves to the ids it accepted (the others are held by another instance now),
    * rejects when PostgreSQL cannot be reached. Absent: `ackThrough` is `ack`.
    */
-  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  confirm?: (alarms: readonly Alarm[], events?: readonly AlarmEvent[]) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (people's changes refused, ADR 0173). */
   leaseFresh?: () => boolean;
   /**
@@ -428,7 +428,9 @@ export class AlarmService implements Component {
       );
     const now = this.now();
     let accepted: Set<string>;
-    const written = confirm([acknowledged(a, now, user, note)]);
+    const acked = acknowledged(a, now, user, note);
+    // Its history line goes with the row (the queue's copy after the commit is the same line).
+    const written = confirm([acked], [this.event('ack', acked, now, user, note, subject)]);
     try {
       accepted = await within(written, this.confirmMs);
     } catch (err) {
