@@ -210,6 +210,7 @@ export class Gateway extends GatewayParts {
       // rules raise anything and stopped after them.
       const incidents = new IncidentSync({
         store: view.incidents,
+        copied: (ms) => view.writer.flushed(ms),
         alarms,
         tickets: this.wo?.service,
         grouping: () => this.current?.alarms.grouping ?? cfg.alarms.grouping,

@@ -8,6 +8,7 @@ import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
 import { SharedIncidentStore } from '../../gateway/src/view/incident-store.js';
 import { IncidentSync } from '../../gateway/src/view/incident-sync.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
+import { ViewWriter } from '../../gateway/src/view/writer.js';
 import { waitFor } from '../fixtures/ports.js';
 import { sharedDbFixture } from '../fixtures/shared-db.js';
 
@@ -32,7 +33,7 @@ describe('cluster incident grouping store', () => {
     return fx.pg().createDatabase(`incidents_${++n}`);
   }
 
-  async function member(url: string, id: string) {
+  async function member(url: string, id: string, withWriter = false) {
     const shared = new SharedDb({ dataDir: '/nonexistent', postgresUrl: url, log }, VIEW_STEPS);
     await shared.start();
     const db = openDb(':memory:', ALARM_MIGRATIONS);
@@ -47,15 +48,43 @@ describe('cluster incident grouping store', () => {
       if (link.down) throw new Error('connect ECONNREFUSED (test)');
       return shared.db;
     }, id);
-    const sync = new IncidentSync({ store, alarms, grouping: () => cfg.grouping, log, pollMs: 100 });
+    /** The member's view writer (when asked for), cut off from PostgreSQL on its own. */
+    const writerLink = { down: false };
+    const writer = withWriter
+      ? new ViewWriter({
+          instanceId: id,
+          db: () => {
+            if (writerLink.down) throw new Error('connect ECONNREFUSED (test)');
+            return shared.db;
+          },
+          dialect: () => shared.dialect,
+          log,
+          retry: { minMs: 50, maxMs: 100 },
+          sharedIncidents: true,
+        })
+      : undefined;
+    if (writer) {
+      await writer.start();
+      alarms.onEvent(writer.onAlarm);
+    }
+    const sync = new IncidentSync({
+      store,
+      alarms,
+      grouping: () => cfg.grouping,
+      log,
+      pollMs: 100,
+      copied: writer ? (ms) => writer.flushed(ms) : undefined,
+    });
     alarms.onEvent(sync.onAlarm);
     await sync.start();
     cleanup.push(async () => {
+      writerLink.down = false;
       await sync.stop();
+      await writer?.stop();
       await shared.stop();
       db.close();
     });
-    return { alarms, events, sync, link, db: shared };
+    return { alarms, events, sync, link, writerLink, db: shared };
   }
 
   const tr = (device: string, ts: number): Transition => ({
@@ -204,5 +233,42 @@ describe('cluster incident grouping store', () => {
       .execute();
     expect((await store.closeQuiet(later, cfg.grouping.windowMs)).map((i) => i.id)).toEqual([g!.id]);
     expect(await store.prune(later + 600_000, 2 * cfg.grouping.windowMs)).toBe(5);
+  });
+  it('a join is marked seen only once the member’s copy of it is in the view (a SIGKILL before would lose it)', async () => {
+    const url = await database();
+    const a = await member(url, 'gw-a');
+    const b = await member(url, 'gw-b', true);
+    const seen = async () =>
+      (
+        await a.db.db
+          .withTables<ViewTables>()
+          .selectFrom('incident_raises')
+          .select(['alarm_id', 'alarm_seen'])
+          .where('alarm_id', 'like', 'gw-b-%')
+          .execute()
+      ).map((r) => Number(r.alarm_seen));
+    // B's writer cannot reach PostgreSQL (its grouping can): B's alarms join, but their copy waits.
+    b.writerLink.down = true;
+    const t0 = Date.now();
+    b.alarms.apply([tr('b1', t0), tr('b2', t0 + 1)]);
+    await waitFor(async () => (await seen()).length === 2, 5000, 'b’s raises recorded');
+    a.alarms.apply([0, 1, 2].map((i) => tr(`a${i}`, t0 + 2 + i)));
+    await waitFor(() => b.alarms.activeAlarms().every((x) => x.incidentId !== null), 10_000, 'b joined');
+    // Several polls later, still not marked: were B killed now, the next holder would look again.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await seen()).toEqual([0, 0]);
+    b.writerLink.down = false;
+    await waitFor(async () => (await seen()).every((x) => x === 1), 10_000, 'marked once copied');
+    const rows = await a.db.db
+      .withTables<ViewTables>()
+      .selectFrom('view_alarms')
+      .select(['id', 'body'])
+      .where('instance_id', '=', 'gw-b')
+      .execute();
+    const [g] = await groups(a.db);
+    expect(rows.map((r) => (JSON.parse(r.body) as { incidentId: string | null }).incidentId)).toEqual([
+      g!.id,
+      g!.id,
+    ]);
   });
 });
