@@ -33,7 +33,7 @@ describe('cluster incident grouping store', () => {
     return fx.pg().createDatabase(`incidents_${++n}`);
   }
 
-  async function member(url: string, id: string, withWriter = false) {
+  async function member(url: string, id: string, withWriter = false, pendingLimit?: number) {
     const shared = new SharedDb({ dataDir: '/nonexistent', postgresUrl: url, log }, VIEW_STEPS);
     await shared.start();
     const db = openDb(':memory:', ALARM_MIGRATIONS);
@@ -73,6 +73,7 @@ describe('cluster incident grouping store', () => {
       grouping: () => cfg.grouping,
       log,
       pollMs: 100,
+      pendingLimit,
       copied: writer ? (ms) => writer.flushed(ms) : undefined,
     });
     alarms.onEvent(sync.onAlarm);
@@ -270,5 +271,35 @@ describe('cluster incident grouping store', () => {
       g!.id,
       g!.id,
     ]);
+  });
+  it('joins another member decided reach an alarm’s holder past older rows no one will mark (no work orders)', async () => {
+    const url = await database();
+    // Pages of two: the older incident's rows, never marked on the ticket side, fill a page.
+    const a = await member(url, 'gw-a', false, 2);
+    const b = await member(url, 'gw-b', false, 2);
+    const joined = (ids: readonly string[], inc: string) =>
+      ids.every((id) => a.alarms.get(id)?.incidentId === inc);
+    const round = async (t: number, raised: number) => {
+      a.alarms.apply([0, 1, 2].map((i) => tr(`a${i}-${t}`, t + i)));
+      await waitFor(async () => (a.sync.health().raises as number) >= raised, 5000, 'a raised');
+      const mine = a.alarms
+        .activeAlarms()
+        .filter((x) => x.incidentId === null)
+        .map((x) => x.id);
+      // B's two raises make the incident, with A's three waiting ones: A learns it by its poll.
+      b.alarms.apply([3, 4].map((i) => tr(`b${i}-${t}`, t + i)));
+      await waitFor(
+        () => b.alarms.activeAlarms().some((x) => x.incidentId !== null && x.raisedAt >= t),
+        5000,
+        'b made the incident',
+      );
+      const inc = b.alarms.activeAlarms().find((x) => x.raisedAt >= t)!.incidentId!;
+      await waitFor(() => joined(mine, inc), 10_000, `a's alarms in incident ${inc}`);
+    };
+    const t0 = Date.now();
+    await round(t0, 3);
+    // A window later the first incident still waits for its alarms (settling); a second one forms.
+    await round(t0 + 120_000, 6);
+    expect((await groups(a.db)).map((g) => g.state)).toEqual(['settling', 'open']);
   });
 });

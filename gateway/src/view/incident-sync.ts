@@ -41,6 +41,8 @@ export interface IncidentSyncOptions {
    * Absent: marked at once.
    */
   copied?: (waitMs: number) => Promise<boolean>;
+  /** Joins looked at per poll and side (default 500). */
+  pendingLimit?: number;
   /** How often joins made elsewhere, quiet incidents and outage leftovers are looked at (default 1 s). */
   pollMs?: number;
   now?: () => number;
@@ -178,7 +180,7 @@ export class IncidentSync implements Component {
           throw err;
         });
       }
-      await this.joins(await this.o.store.pending());
+      await this.joins(await this.o.store.pending(this.o.pendingLimit, this.o.tickets !== undefined));
       const g = this.o.grouping();
       const now = this.o.now?.() ?? Date.now();
       const closed = await this.o.store.closeQuiet(now, g.windowMs);
