@@ -337,10 +337,10 @@ describe('operator actions and delivery-failure escalations written through', ()
     await a.stop();
   }, 30_000);
 
-  it('with PostgreSQL silent (a cut without a reset) an ack is refused (503) in time; a write landing later is undone', async () => {
+  it('with PostgreSQL silent (a cut without a reset) an ack and an action are refused (503) in time; a write landing later is undone', async () => {
     const { direct, relayed, proxy } = await stores2(`act_${++n}`);
     const clock = { t: T0 };
-    const { m: a, alarm } = await holding(relayed, 'gw-a', clock);
+    const { m: a, alarm, ticket } = await holding(relayed, 'gw-a', clock);
     clock.t += MIN;
     proxy.freeze();
     expect(await refusal(a.alarms.ackThrough(alarm, 'li'))).toEqual({
@@ -348,10 +348,17 @@ describe('operator actions and delivery-failure escalations written through', ()
       status: 503,
     });
     expect(a.alarms.stored(alarm)).toMatchObject({ state: 'active-unacknowledged', acknowledgedBy: null });
+    expect(await refusal(a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li' }))).toEqual({
+      code: 'GW_ERR_UNAVAILABLE',
+      status: 503,
+    });
     // The network comes back: the refused write reaches PostgreSQL late, and is put right.
     proxy.thaw();
     await new Promise((r) => setTimeout(r, 1500));
     expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-unacknowledged', ackedBy: null });
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'open', actions: ['create'] });
+    await a.wo.actThrough(ticket, { action: 'comment', note: 'x', actor: 'wang' });
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'open', actions: ['create', 'comment'] });
     // The retry (after any correction still under way) is made, and stays.
     await a.alarms.ackThrough(alarm, 'wang');
     expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-acknowledged', ackedBy: 'wang' });

@@ -223,6 +223,19 @@ export class ViewWriter implements Component {
       }
       // Overwritten if there (this instance's own lines only): a correction after a change made
       // again on a newer copy puts each line at the position the local trail has it (ADR 0173).
+      // Lines of this instance past the trail written now are none of the trail's: an action refused
+      // (its write answered too late) and put back here.
+      const trimmed = tickets.filter((t) => firstEntries?.has(t.id) && written.has(t.id));
+      if (trimmed.length > 0)
+        await tx
+          .deleteFrom('view_ticket_entries')
+          .where('instance_id', '=', me)
+          .where((eb) =>
+            eb.or(
+              trimmed.map((t) => eb.and([eb('ticket_id', '=', t.id), eb('idx', '>=', t.history.length)])),
+            ),
+          )
+          .execute();
       if (entries.length > 0)
         await tx
           .insertInto('view_ticket_entries')
