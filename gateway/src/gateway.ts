@@ -171,8 +171,9 @@ export class Gateway extends GatewayParts {
         checkpointHost: outbox,
         sharedGrouping: view !== undefined,
         // Cluster mode: an ack is in the shared view before it is answered (ADR 0173).
-        confirm: view && cluster ? (a) => view.writer.writeThroughAlarms(a) : undefined,
+        confirm: view && cluster ? (a, e) => view.writer.writeThroughAlarms(a, undefined, e) : undefined,
         leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
+        holderOf: view ? async (id) => (await view.reader.holder('alarm', id))?.instanceId : undefined,
       })
     ).service;
     this.alarms = alarms;
@@ -197,6 +198,7 @@ export class Gateway extends GatewayParts {
         // person's action is there before it is answered (ADR 0173).
         confirm: view && cluster ? (t, first) => view.writer.writeThrough(t, undefined, first) : undefined,
         leaseFresh: cluster ? () => cluster.member.leaseFresh() : undefined,
+        holderOf: view ? async (id) => (await view.reader.holder('ticket', id))?.instanceId : undefined,
         // Cluster mode: a member back from a crash does not resend what another member took over,
         // and no two members attempt one notification (ADR 0179).
         notifyFence: view && cluster ? view.claims : undefined,
@@ -208,6 +210,7 @@ export class Gateway extends GatewayParts {
       // rules raise anything and stopped after them.
       const incidents = new IncidentSync({
         store: view.incidents,
+        copied: (ms) => view.writer.flushed(ms),
         alarms,
         tickets: this.wo?.service,
         grouping: () => this.current?.alarms.grouping ?? cfg.alarms.grouping,

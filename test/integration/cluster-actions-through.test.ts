@@ -8,6 +8,7 @@ import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
 import { CLUSTER_MIGRATIONS } from '../../gateway/src/cluster/store.js';
 import { openDb, type Db } from '../../gateway/src/storage/db.js';
 import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
+import { ViewReader } from '../../gateway/src/view/reader.js';
 import { PartitionRecords } from '../../gateway/src/view/records.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
 import { ViewWriter } from '../../gateway/src/view/writer.js';
@@ -55,6 +56,7 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     retry: { minMs: 50, maxMs: 200 },
   });
   let n = 0;
+  const reader = new ViewReader(id, () => shared.db);
   /** The member's lease as `leaseFresh` reports it (ClusterMember.leaseFresh in the gateway). */
   const lease = { fresh: true };
   const alarms = new AlarmService({
@@ -62,8 +64,9 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     config: alarmsSchema.parse({}),
     now: () => clock.t,
     newId: () => `${id}-alarm-${++n}`,
-    confirm: (list) => writer.writeThroughAlarms(list),
+    confirm: (list, events) => writer.writeThroughAlarms(list, undefined, events),
     leaseFresh: () => lease.fresh,
+    holderOf: async (alarm) => (await reader.holder('alarm', alarm))?.instanceId,
   });
   const notified: number[] = [];
   const wo = new WorkOrderService({
@@ -77,6 +80,7 @@ function member(shared: SharedDb, id: string, clock: { t: number }) {
     confirm: (tickets, first) => writer.writeThrough(tickets, undefined, first),
     confirmTimeoutMs: 2000,
     leaseFresh: () => lease.fresh,
+    holderOf: async (ticket) => (await reader.holder('ticket', ticket))?.instanceId,
   });
   alarms.onEvent(wo.onAlarmEvent);
   alarms.onEvent(writer.onAlarm);
@@ -123,6 +127,19 @@ async function alarmRow(shared: SharedDb, id: string) {
   return { by: r.instance_id, state: r.state, ackedBy: body.acknowledgedBy };
 }
 
+/** The alarm's history lines in the view (what its next holder shows), by type. */
+async function alarmLines(shared: SharedDb, id: string): Promise<string[]> {
+  const rows = await shared.db
+    .withTables<ViewTables>()
+    .selectFrom('view_alarm_events')
+    .select('body')
+    .where('alarm_id', '=', id)
+    .orderBy('ts')
+    .orderBy('change_seq')
+    .execute();
+  return rows.map((r) => (JSON.parse(r.body) as { type: string }).type);
+}
+
 async function ticketRow(shared: SharedDb, id: string) {
   const t = shared.db.withTables<ViewTables>();
   const r = await t
@@ -150,8 +167,8 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string; status: num
   try {
     await p;
   } catch (err) {
-    const e = err as { code: string; status: number };
-    return { code: e.code, status: e.status };
+    const e = err as { code: string; status: number; extra?: { holder?: string } };
+    return { code: e.code, status: e.status, ...(e.extra?.holder ? { holder: e.extra.holder } : {}) };
   }
   throw new Error('expected a refusal');
 }
@@ -208,6 +225,8 @@ describe('operator actions and delivery-failure escalations written through', ()
       state: 'active-acknowledged',
       ackedBy: 'li',
     });
+    // Its history line too: the next holder shows who acknowledged it and when.
+    expect((await alarmLines(direct, alarm)).filter((l) => l === 'ack')).toHaveLength(1);
     await cut;
     const t = await a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li', note: 'seen' });
     cut = proxy.interrupt(1000);
@@ -227,6 +246,8 @@ describe('operator actions and delivery-failure escalations written through', ()
     });
     await a.writer.drained();
     expect(await ticketRow(direct, ticket)).toMatchObject({ actions: ['create', 'acknowledge'] });
+    // The queue's copy of the ack event is the same line, not a second one.
+    expect((await alarmLines(direct, alarm)).filter((l) => l === 'ack')).toHaveLength(1);
     await a.stop();
   }, 30_000);
 
@@ -258,13 +279,16 @@ describe('operator actions and delivery-failure escalations written through', ()
     await b.records.adopt(direct.db, [P]);
     expect(a.alarms.get(alarm)).toBeDefined();
     clock.t += MIN;
+    // The refusal names the holder (docs/api.md: `holder`), as a forwarded request's does.
     expect(await refusal(a.alarms.ackThrough(alarm, 'li'))).toEqual({
       code: 'GW_ERR_HOLDER_UNAVAILABLE',
       status: 503,
+      holder: 'gw-b',
     });
     expect(await refusal(a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li' }))).toEqual({
       code: 'GW_ERR_HOLDER_UNAVAILABLE',
       status: 503,
+      holder: 'gw-b',
     });
     // Not committed on A, and let go of: a retry through A is forwarded to the holder the view names.
     expect(a.alarms.stored(alarm)).toMatchObject({ state: 'active-unacknowledged', acknowledgedBy: null });
@@ -310,6 +334,37 @@ describe('operator actions and delivery-failure escalations written through', ()
     // The client's retry after the cut is made.
     await a.alarms.ackThrough(alarm, 'li');
     expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-acknowledged' });
+    await a.stop();
+  }, 30_000);
+
+  it('with PostgreSQL silent (a cut without a reset) an ack and an action are refused (503) in time; a write landing later is undone', async () => {
+    const { direct, relayed, proxy } = await stores2(`act_${++n}`);
+    const clock = { t: T0 };
+    const { m: a, alarm, ticket } = await holding(relayed, 'gw-a', clock);
+    clock.t += MIN;
+    proxy.freeze();
+    expect(await refusal(a.alarms.ackThrough(alarm, 'li'))).toEqual({
+      code: 'GW_ERR_UNAVAILABLE',
+      status: 503,
+    });
+    expect(a.alarms.stored(alarm)).toMatchObject({ state: 'active-unacknowledged', acknowledgedBy: null });
+    expect(await refusal(a.wo.actThrough(ticket, { action: 'acknowledge', actor: 'li' }))).toEqual({
+      code: 'GW_ERR_UNAVAILABLE',
+      status: 503,
+    });
+    // The network comes back: the refused write reaches PostgreSQL late, and is put right.
+    proxy.thaw();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-unacknowledged', ackedBy: null });
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'open', actions: ['create'] });
+    await a.wo.actThrough(ticket, { action: 'comment', note: 'x', actor: 'wang' });
+    expect(await ticketRow(direct, ticket)).toMatchObject({ status: 'open', actions: ['create', 'comment'] });
+    // The retry (after any correction still under way) is made, and stays.
+    await a.alarms.ackThrough(alarm, 'wang');
+    expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-acknowledged', ackedBy: 'wang' });
+    await a.writer.drained();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await alarmRow(direct, alarm)).toMatchObject({ state: 'active-acknowledged', ackedBy: 'wang' });
     await a.stop();
   }, 30_000);
 

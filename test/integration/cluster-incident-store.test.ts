@@ -8,6 +8,7 @@ import { SharedDb } from '../../gateway/src/storage/sql/shared-db.js';
 import { SharedIncidentStore } from '../../gateway/src/view/incident-store.js';
 import { IncidentSync } from '../../gateway/src/view/incident-sync.js';
 import { VIEW_STEPS, type ViewTables } from '../../gateway/src/view/tables.js';
+import { ViewWriter } from '../../gateway/src/view/writer.js';
 import { waitFor } from '../fixtures/ports.js';
 import { sharedDbFixture } from '../fixtures/shared-db.js';
 
@@ -32,7 +33,7 @@ describe('cluster incident grouping store', () => {
     return fx.pg().createDatabase(`incidents_${++n}`);
   }
 
-  async function member(url: string, id: string) {
+  async function member(url: string, id: string, withWriter = false, pendingLimit?: number) {
     const shared = new SharedDb({ dataDir: '/nonexistent', postgresUrl: url, log }, VIEW_STEPS);
     await shared.start();
     const db = openDb(':memory:', ALARM_MIGRATIONS);
@@ -47,15 +48,44 @@ describe('cluster incident grouping store', () => {
       if (link.down) throw new Error('connect ECONNREFUSED (test)');
       return shared.db;
     }, id);
-    const sync = new IncidentSync({ store, alarms, grouping: () => cfg.grouping, log, pollMs: 100 });
+    /** The member's view writer (when asked for), cut off from PostgreSQL on its own. */
+    const writerLink = { down: false };
+    const writer = withWriter
+      ? new ViewWriter({
+          instanceId: id,
+          db: () => {
+            if (writerLink.down) throw new Error('connect ECONNREFUSED (test)');
+            return shared.db;
+          },
+          dialect: () => shared.dialect,
+          log,
+          retry: { minMs: 50, maxMs: 100 },
+          sharedIncidents: true,
+        })
+      : undefined;
+    if (writer) {
+      await writer.start();
+      alarms.onEvent(writer.onAlarm);
+    }
+    const sync = new IncidentSync({
+      store,
+      alarms,
+      grouping: () => cfg.grouping,
+      log,
+      pollMs: 100,
+      pendingLimit,
+      copied: writer ? (ms) => writer.flushed(ms) : undefined,
+    });
     alarms.onEvent(sync.onAlarm);
     await sync.start();
     cleanup.push(async () => {
+      writerLink.down = false;
       await sync.stop();
+      await writer?.stop();
       await shared.stop();
       db.close();
     });
-    return { alarms, events, sync, link, db: shared };
+    return { alarms, events, sync, link, writerLink, db: shared };
   }
 
   const tr = (device: string, ts: number): Transition => ({
@@ -163,5 +193,113 @@ describe('cluster incident grouping store', () => {
     // Reconciled once: later polls change nothing.
     await new Promise((r) => setTimeout(r, 500));
     expect(a.sync.health()).toMatchObject({ reconciled: 1, merged: 1 });
+  });
+  it('an incident whose clears were lost with their member (stopped or killed before reporting) closes from the view', async () => {
+    const url = await database();
+    const a = await member(url, 'gw-a');
+    const t0 = Date.now();
+    a.alarms.apply([0, 1, 2, 3, 4].map((i) => tr(`a${i}`, t0 + i)));
+    await waitFor(() => a.alarms.activeAlarms().every((x) => x.incidentId !== null), 10_000, 'grouped');
+    const [g] = await groups(a.db);
+    // A stops (or is killed) before its next poll: the clears it makes now never reach the raises.
+    await a.sync.stop();
+    const ids = a.alarms.activeAlarms().map((x) => x.id);
+    a.alarms.apply([0, 1, 2, 3, 4].map((i) => ({ ...tr(`a${i}`, t0 + 10), type: 'clear' as const })));
+    const store = new SharedIncidentStore(() => a.db.db, 'gw-b');
+    const later = Date.now() + 120_000;
+    // The view still shows them active (their copy not written yet): the incident stays open.
+    const row = (id: string, state: string) => ({
+      id,
+      instance_id: 'gw-a',
+      site: 's1',
+      device: 'd',
+      rule: 'r1',
+      state,
+      raised_at: t0,
+      updated_at: t0 + 10,
+      partition: null,
+      body: '{}',
+    });
+    const view = a.db.db.withTables<ViewTables>();
+    await view
+      .insertInto('view_alarms')
+      .values(ids.map((id) => row(id, 'active-unacknowledged')))
+      .execute();
+    expect(await store.closeQuiet(later, cfg.grouping.windowMs)).toEqual([]);
+    // A's writer copied the clears (as the view has them after its batch): closed once, by B.
+    await view
+      .updateTable('view_alarms')
+      .set({ state: 'cleared-unacknowledged' })
+      .where('id', 'in', ids)
+      .execute();
+    expect((await store.closeQuiet(later, cfg.grouping.windowMs)).map((i) => i.id)).toEqual([g!.id]);
+    expect(await store.prune(later + 600_000, 2 * cfg.grouping.windowMs)).toBe(5);
+  });
+  it('a join is marked seen only once the member’s copy of it is in the view (a SIGKILL before would lose it)', async () => {
+    const url = await database();
+    const a = await member(url, 'gw-a');
+    const b = await member(url, 'gw-b', true);
+    const seen = async () =>
+      (
+        await a.db.db
+          .withTables<ViewTables>()
+          .selectFrom('incident_raises')
+          .select(['alarm_id', 'alarm_seen'])
+          .where('alarm_id', 'like', 'gw-b-%')
+          .execute()
+      ).map((r) => Number(r.alarm_seen));
+    // B's writer cannot reach PostgreSQL (its grouping can): B's alarms join, but their copy waits.
+    b.writerLink.down = true;
+    const t0 = Date.now();
+    b.alarms.apply([tr('b1', t0), tr('b2', t0 + 1)]);
+    await waitFor(async () => (await seen()).length === 2, 5000, 'b’s raises recorded');
+    a.alarms.apply([0, 1, 2].map((i) => tr(`a${i}`, t0 + 2 + i)));
+    await waitFor(() => b.alarms.activeAlarms().every((x) => x.incidentId !== null), 10_000, 'b joined');
+    // Several polls later, still not marked: were B killed now, the next holder would look again.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await seen()).toEqual([0, 0]);
+    b.writerLink.down = false;
+    await waitFor(async () => (await seen()).every((x) => x === 1), 10_000, 'marked once copied');
+    const rows = await a.db.db
+      .withTables<ViewTables>()
+      .selectFrom('view_alarms')
+      .select(['id', 'body'])
+      .where('instance_id', '=', 'gw-b')
+      .execute();
+    const [g] = await groups(a.db);
+    expect(rows.map((r) => (JSON.parse(r.body) as { incidentId: string | null }).incidentId)).toEqual([
+      g!.id,
+      g!.id,
+    ]);
+  });
+  it('joins another member decided reach an alarm’s holder past older rows no one will mark (no work orders)', async () => {
+    const url = await database();
+    // Pages of two: the older incident's rows, never marked on the ticket side, fill a page.
+    const a = await member(url, 'gw-a', false, 2);
+    const b = await member(url, 'gw-b', false, 2);
+    const joined = (ids: readonly string[], inc: string) =>
+      ids.every((id) => a.alarms.get(id)?.incidentId === inc);
+    const round = async (t: number, raised: number) => {
+      a.alarms.apply([0, 1, 2].map((i) => tr(`a${i}-${t}`, t + i)));
+      await waitFor(async () => (a.sync.health().raises as number) >= raised, 5000, 'a raised');
+      const mine = a.alarms
+        .activeAlarms()
+        .filter((x) => x.incidentId === null)
+        .map((x) => x.id);
+      // B's two raises make the incident, with A's three waiting ones: A learns it by its poll.
+      b.alarms.apply([3, 4].map((i) => tr(`b${i}-${t}`, t + i)));
+      await waitFor(
+        () => b.alarms.activeAlarms().some((x) => x.incidentId !== null && x.raisedAt >= t),
+        5000,
+        'b made the incident',
+      );
+      const inc = b.alarms.activeAlarms().find((x) => x.raisedAt >= t)!.incidentId!;
+      await waitFor(() => joined(mine, inc), 10_000, `a's alarms in incident ${inc}`);
+    };
+    const t0 = Date.now();
+    await round(t0, 3);
+    // A window later the first incident still waits for its alarms (settling); a second one forms.
+    await round(t0 + 120_000, 6);
+    expect((await groups(a.db)).map((g) => g.state)).toEqual(['settling', 'open']);
   });
 });

@@ -23,9 +23,11 @@ export interface AlarmsModuleDeps {
   /** Cluster mode: incidents are grouped over the cluster (ADR 0170), not by this service alone. */
   sharedGrouping?: boolean;
   /** Cluster mode: an operator's ack written to the shared view before it commits here (ADR 0173). */
-  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  confirm?: (alarms: readonly Alarm[], events?: readonly AlarmEvent[]) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
   leaseFresh?: () => boolean;
+  /** Cluster mode: the holder the shared view names for an alarm (a fenced ack names it). */
+  holderOf?: (id: string) => Promise<string | undefined>;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function createAlarmsModule(d: AlarmsModuleDeps): Promise<{ service
     sharedGrouping: d.sharedGrouping,
     confirm: d.confirm,
     leaseFresh: d.leaseFresh,
+    holderOf: d.holderOf,
   });
   lifecycle.onStopped(
     bus.on('alarm', (e) => d.sink.append(alarmEventLine(e))),

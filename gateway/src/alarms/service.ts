@@ -41,9 +41,16 @@ export interface AlarmServiceDeps {
    * commits here; resolves to the ids it accepted (the others are held by another instance now),
    * rejects when PostgreSQL cannot be reached. Absent: `ackThrough` is `ack`.
    */
-  confirm?: (alarms: readonly Alarm[]) => Promise<Set<string>>;
+  confirm?: (alarms: readonly Alarm[], events?: readonly AlarmEvent[]) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (people's changes refused, ADR 0173). */
   leaseFresh?: () => boolean;
+  /**
+   * How long an ack waits for `confirm` before it is refused (503, default 2000 ms): a PostgreSQL
+   * cut without a reset would otherwise hold the request (and its pooled connection) for minutes.
+   */
+  confirmTimeoutMs?: number;
+  /** Cluster mode: the instance the shared view names as the alarm's holder (a fenced ack names it). */
+  holderOf?: (id: string) => Promise<string | undefined>;
 }
 
 export type AlarmEventListener = (e: AlarmEvent) => void;
@@ -65,6 +72,10 @@ export class AlarmService implements Component {
   private readonly log: Logger | undefined;
   private readonly confirm: AlarmServiceDeps['confirm'];
   private readonly leaseFresh: () => boolean;
+  private readonly confirmMs: number;
+  private readonly askHolder: AlarmServiceDeps['holderOf'];
+  /** Acks refused while their write to the shared view was unanswered: its correction, by alarm id. */
+  private readonly lateWrites = new Map<string, Promise<void>>();
   /** Alarms not yet in their final state, by id. */
   private readonly open = new Map<string, Alarm>();
   /** The active alarm of each (device, rule). */
@@ -94,6 +105,8 @@ export class AlarmService implements Component {
     this.log = deps.log;
     this.confirm = deps.confirm;
     this.leaseFresh = deps.leaseFresh ?? (() => true);
+    this.confirmMs = deps.confirmTimeoutMs ?? 2000;
+    this.askHolder = deps.holderOf;
     this.grouper = new IncidentGrouper(this.cfg.grouping, this.newId);
     this.shared = deps.sharedGrouping === true;
   }
@@ -392,7 +405,20 @@ export class AlarmService implements Component {
    * PostgreSQL not reachable: 503 GW_ERR_UNAVAILABLE, nothing committed. Without `confirm`: `ack`.
    */
   async ackThrough(id: string, user: string, note?: string, subject?: string): Promise<Alarm> {
-    if (!this.confirm) return this.ack(id, user, note, subject);
+    const confirm = this.confirm;
+    if (!confirm) return this.ack(id, user, note, subject);
+    this.ackable(id, user);
+    // An earlier ack of this alarm refused for want of an answer may still land: it is put right
+    // first (see below), so that its late correction cannot overwrite this one.
+    const earlier = this.lateWrites.get(id);
+    if (earlier)
+      await within(earlier, this.confirmMs).catch((err: Error) => {
+        throw new AlarmError(
+          'GW_ERR_UNAVAILABLE',
+          `alarm ${id}: the ack was not made, an earlier ack's write to the cluster's shared view (PostgreSQL) is still unanswered: ${err.message}`,
+          503,
+        );
+      });
     const a = this.ackable(id, user);
     if (!this.leaseFresh())
       throw new AlarmError(
@@ -402,9 +428,29 @@ export class AlarmService implements Component {
       );
     const now = this.now();
     let accepted: Set<string>;
+    const acked = acknowledged(a, now, user, note);
+    // Its history line goes with the row (the queue's copy after the commit is the same line).
+    const written = confirm([acked], [this.event('ack', acked, now, user, note, subject)]);
     try {
-      accepted = await this.confirm([acknowledged(a, now, user, note)]);
+      accepted = await within(written, this.confirmMs);
     } catch (err) {
+      // A write that lands after the refusal would show an ack nobody made: once it does, the row
+      // is written again as the alarm is here then (the next ack of it waits for that).
+      const late: Promise<void> = written
+        .then(async (got) => {
+          const back = got.has(id) ? (this.open.get(id) ?? this.stored(id)) : undefined;
+          if (back) await confirm([back]);
+        })
+        .catch((e: Error) =>
+          this.log?.warn(
+            { alarm: id, err: e.message },
+            'refused ack left in the shared view; its next change copies it',
+          ),
+        )
+        .finally(() => {
+          if (this.lateWrites.get(id) === late) this.lateWrites.delete(id);
+        });
+      this.lateWrites.set(id, late);
       throw new AlarmError(
         'GW_ERR_UNAVAILABLE',
         `alarm ${id}: the ack was not made, the cluster's shared view (PostgreSQL) cannot be written now: ${(err as Error).message}`,
@@ -413,10 +459,12 @@ export class AlarmService implements Component {
     }
     if (!accepted.has(id)) {
       this.letGo(id);
+      const holder = await this.holderOf(id);
       throw new AlarmError(
         'GW_ERR_HOLDER_UNAVAILABLE',
-        `alarm ${id} is held by another cluster instance now; the ack was not made here; try again`,
+        `alarm ${id} is held by ${holder ? `cluster instance "${holder}"` : 'another cluster instance'} now; the ack was not made here; try again`,
         503,
+        holder ? { holder } : undefined,
       );
     }
     // Changed meanwhile (cleared, acknowledged, handed on): the ack is made on what is here now.
@@ -426,6 +474,12 @@ export class AlarmService implements Component {
       throw new AlarmError('GW_ERR_ALARM_ALREADY_ACKED', `alarm ${id} already acknowledged`, 409);
     }
     return this.commitAck(this.ackable(id, user), acknowledged(cur, now, user, note), note, subject);
+  }
+
+  /** The holder the shared view names for `id`, if it answers in time (only to name it in a refusal). */
+  private async holderOf(id: string): Promise<string | undefined> {
+    const ask = this.askHolder;
+    return ask ? within(ask(id), this.confirmMs).catch(() => undefined) : undefined;
   }
 
   /** The open alarm `id` if it can be acknowledged now, else the reason as an AlarmError. */
@@ -846,6 +900,19 @@ export class AlarmService implements Component {
         }
       }
     }
+  }
+}
+
+/** `p`, or a rejection after `ms` (a PostgreSQL cut without a reset would hang the write). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -186,6 +186,8 @@ export class AlarmError extends Error {
     message: string,
     /** The HTTP status the API should answer with. */
     readonly status: number,
+    /** Fields answered beside code and message (cluster mode: `holder`, the instance holding it now). */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'AlarmError';

@@ -90,7 +90,8 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
     }
     if (isErrorCode(err.code)) {
       // A domain error (AlarmError, TicketError, TokenError) carries its catalogue code.
-      return reply.code(ERROR_CATALOGUE[err.code].status).send(errorBody(err.code, err.message));
+      const extra = (err as { extra?: Record<string, unknown> }).extra;
+      return reply.code(ERROR_CATALOGUE[err.code].status).send(errorBody(err.code, err.message, extra));
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) {

@@ -49,6 +49,9 @@ type GroupRow = ViewTables['incident_groups'];
 /** Incident states that are not over: `open` (joinable) and `settling` (waits for its alarms). */
 const LIVE = ['open', 'settling'];
 
+/** Alarm states past the condition (`view_alarms.state`): such an alarm keeps no incident open. */
+const CLEARED = ['cleared-unacknowledged', 'cleared'];
+
 /**
  * The cluster's incident grouping in PostgreSQL (ADR 0170). Each raise is one short transaction
  * under a transaction-scoped advisory lock of its (site, rule), so that two members' raises of one
@@ -158,7 +161,8 @@ export class SharedIncidentStore {
 
   /**
    * Closes, once across the cluster, each incident past its window with no active alarm left on
-   * any member. The update's condition decides: two members running it at once close it once.
+   * any member. The update's condition decides: two members running it at once close it once. An
+   * alarm counts as active while its raise says so and the shared view does not show it cleared.
    */
   async closeQuiet(now: number, windowMs: number): Promise<Incident[]> {
     return this.db.transaction().execute(async (tx) => {
@@ -173,7 +177,20 @@ export class SharedIncidentStore {
               selectFrom('incident_raises')
                 .select('alarm_id')
                 .whereRef('incident_raises.incident_id', '=', 'incident_groups.id')
-                .where('incident_raises.active', '=', 1),
+                .where('incident_raises.active', '=', 1)
+                // A clear reported only in the holder's memory is lost with it (SIGKILL, stop, a
+                // crash during an outage): the alarm's row in the shared view, written by whichever
+                // member holds it, says it cleared all the same.
+                .where(({ not, exists, selectFrom }) =>
+                  not(
+                    exists(
+                      selectFrom('view_alarms')
+                        .select('view_alarms.id')
+                        .whereRef('view_alarms.id', '=', 'incident_raises.alarm_id')
+                        .where('view_alarms.state', 'in', CLEARED),
+                    ),
+                  ),
+                ),
             ),
           ),
         )
@@ -207,28 +224,38 @@ export class SharedIncidentStore {
     return Number(r.numDeletedRows);
   }
 
-  /** Joins not yet acted on by the alarm's holder or by the incident ticket's holder (oldest first). */
-  async pending(limit = 500): Promise<PendingJoin[]> {
-    const rows = await this.db
-      .selectFrom('incident_raises')
-      .select(['alarm_id', 'device', 'ts', 'incident_id', 'alarm_seen', 'ticket_seen'])
-      .where('incident_id', 'is not', null)
-      .where((eb) => eb.or([eb('alarm_seen', '=', 0), eb('ticket_seen', '=', 0)]))
-      // Joins of an incident that is over are not waited for any longer (its ticket may be closed).
-      .where('incident_id', 'in', (eb) =>
-        eb.selectFrom('incident_groups').select('id').where('state', 'in', LIVE),
-      )
-      .orderBy('ts')
-      .limit(limit)
-      .execute();
-    return rows.map((r) => ({
-      alarmId: r.alarm_id,
-      device: r.device,
-      ts: Number(r.ts),
-      incidentId: r.incident_id!,
-      alarmSeen: r.alarm_seen === 1,
-      ticketSeen: r.ticket_seen === 1,
-    }));
+  /**
+   * Joins not yet acted on by the alarm's holder or by the incident ticket's holder (oldest first),
+   * each side on its own: rows one side never marks (no member keeps work orders, so no ticket
+   * holder; an alarm gone before its holder saw the join) must not fill the other side's page.
+   * `tickets: false`: this member holds no tickets, the ticket side is not asked for.
+   */
+  async pending(limit = 500, tickets = true): Promise<PendingJoin[]> {
+    const side = (which: 'alarm_seen' | 'ticket_seen') =>
+      this.db
+        .selectFrom('incident_raises')
+        .select(['alarm_id', 'device', 'ts', 'incident_id', 'alarm_seen', 'ticket_seen'])
+        .where('incident_id', 'is not', null)
+        .where(which, '=', 0)
+        // Joins of an incident that is over are not waited for any longer (its ticket may be closed).
+        .where('incident_id', 'in', (eb) =>
+          eb.selectFrom('incident_groups').select('id').where('state', 'in', LIVE),
+        )
+        .orderBy('ts')
+        .limit(limit)
+        .execute();
+    const rows = [...(await side('alarm_seen')), ...(tickets ? await side('ticket_seen') : [])];
+    const byId = new Map(rows.map((r) => [r.alarm_id, r]));
+    return [...byId.values()]
+      .sort((x, y) => Number(x.ts) - Number(y.ts))
+      .map((r) => ({
+        alarmId: r.alarm_id,
+        device: r.device,
+        ts: Number(r.ts),
+        incidentId: r.incident_id!,
+        alarmSeen: r.alarm_seen === 1,
+        ticketSeen: r.ticket_seen === 1,
+      }));
   }
 
   async markSeen(which: 'alarm_seen' | 'ticket_seen', alarmIds: readonly string[]): Promise<void> {

@@ -7,6 +7,9 @@ import type { PendingJoin, SharedIncidentStore } from './incident-store.js';
 /** How often the raises that can count no more are deleted. */
 const PRUNE_MS = 60_000;
 
+/** How long a join waits for the view writer before it is left unmarked for the next poll. */
+const COPY_WAIT_MS = 1000;
+
 /** What the shared grouping needs of the alarm service (AlarmService, built with `sharedGrouping`). */
 export interface GroupedAlarms {
   applyGroup(incident: Incident, ids: readonly string[], anchor?: string): string[];
@@ -31,6 +34,15 @@ export interface IncidentSyncOptions {
   /** The grouping's window and counts now (a config reload changes them). */
   grouping: () => AlarmsConfig['grouping'];
   log: Logger;
+  /**
+   * Resolves true once this member's changes so far are in the shared view (the view writer's
+   * `flushed`). A join is marked seen only then: marked before, a SIGKILL in the writer's batch
+   * window lost the join for good (the next holder adopts the older copy, and nobody looks again).
+   * Absent: marked at once.
+   */
+  copied?: (waitMs: number) => Promise<boolean>;
+  /** Joins looked at per poll and side (default 500). */
+  pendingLimit?: number;
   /** How often joins made elsewhere, quiet incidents and outage leftovers are looked at (default 1 s). */
   pollMs?: number;
   now?: () => number;
@@ -144,8 +156,9 @@ export class IncidentSync implements Component {
     if (r.created) this.counts.created++;
     const mine = this.o.alarms.applyGroup(r.incident, r.joined, r.created ? a.id : undefined);
     this.counts.joinedHere += mine.length;
-    // Not marked: the next poll finds these again, and applying a join twice changes nothing.
-    await this.o.store.markSeen('alarm_seen', mine).catch(() => undefined);
+    // Not marked here: the next poll finds these again, applies them again (a join applied twice
+    // changes nothing) and marks them once they are in the shared view; a raise never waits on
+    // the view writer.
   }
 
   /** Safety first: the alarm and its ticket stand; the grouping is this member's for now. */
@@ -167,7 +180,7 @@ export class IncidentSync implements Component {
           throw err;
         });
       }
-      await this.joins(await this.o.store.pending());
+      await this.joins(await this.o.store.pending(this.o.pendingLimit, this.o.tickets !== undefined));
       const g = this.o.grouping();
       const now = this.o.now?.() ?? Date.now();
       const closed = await this.o.store.closeQuiet(now, g.windowMs);
@@ -214,8 +227,14 @@ export class IncidentSync implements Component {
         }
       }
     }
+    if (alarmSeen.length + ticketSeen.length === 0 || !(await this.copied())) return;
     await this.o.store.markSeen('alarm_seen', alarmSeen);
     await this.o.store.markSeen('ticket_seen', ticketSeen);
+  }
+
+  /** Whether the joins applied here so far are in the shared view (see `copied` in the options). */
+  private async copied(): Promise<boolean> {
+    return this.o.copied ? this.o.copied(COPY_WAIT_MS) : true;
   }
 
   /** Incidents made apart meet the shared table, once each, when PostgreSQL answers again. */

@@ -14,7 +14,8 @@ export const VIEW_CHANNEL = 'gateway_view';
 
 /** One local change waiting for PostgreSQL, in the order it was committed locally. */
 type Pending =
-  | { kind: 'alarm'; seq: number; e: AlarmEvent }
+  /** `eventSeq`: the event's line was written through already under this number (ADR 0173). */
+  | { kind: 'alarm'; seq: number; e: AlarmEvent; eventSeq?: number }
   | { kind: 'ticket'; seq: number; e: TicketEvent }
   /** A record's current state copied at start (no event, nothing on the live stream). */
   | { kind: 'alarm-state'; a: Alarm }
@@ -60,6 +61,12 @@ export class ViewWriter implements Component {
   readonly name = 'cluster view';
   private queue: Pending[] = [];
   private seq = 0;
+  /**
+   * Alarm events whose history line `writeThroughAlarms` wrote with the row, by `throughKey`: the
+   * change number it used, so that the queue's copy of the event (after the local commit) is the
+   * same line, not a second one. Bounded: an ack refused after its write never comes by.
+   */
+  private readonly through = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   /** A write is scheduled: a new change waits for it instead of putting it off again. */
   private due = false;
@@ -79,7 +86,11 @@ export class ViewWriter implements Component {
   }
 
   /** Bus listeners: queue only. */
-  onAlarm = (e: AlarmEvent): void => this.push({ kind: 'alarm', seq: ++this.seq, e });
+  onAlarm = (e: AlarmEvent): void => {
+    const through = this.through.size > 0 ? this.through.get(throughKey(e)) : undefined;
+    if (through !== undefined) this.through.delete(throughKey(e));
+    this.push({ kind: 'alarm', seq: ++this.seq, e, eventSeq: through });
+  };
   onTicket = (e: TicketEvent): void => this.push({ kind: 'ticket', seq: ++this.seq, e });
   /** The notification queue's listener (cluster mode): queue only. */
   onNotification = (c: NotifyChange): void => this.push({ kind: 'notify', c });
@@ -104,7 +115,13 @@ export class ViewWriter implements Component {
       .select((eb) => eb.fn.max('change_seq').as('m'))
       .where('instance_id', '=', this.o.instanceId)
       .executeTakeFirst();
-    const last = Number(r?.m ?? 0);
+    // An ack's line written through (its number taken ahead of the queue) may be the last one.
+    const lines = await this.db
+      .selectFrom('view_alarm_events')
+      .select((eb) => eb.fn.max('change_seq').as('m'))
+      .where('instance_id', '=', this.o.instanceId)
+      .executeTakeFirst();
+    const last = Math.max(Number(r?.m ?? 0), Number(lines?.m ?? 0));
     // Changes queued before start (none today) are renumbered above it.
     for (const p of this.queue) if (p.kind === 'alarm' || p.kind === 'ticket') p.seq += last;
     this.seq += last;
@@ -206,6 +223,19 @@ export class ViewWriter implements Component {
       }
       // Overwritten if there (this instance's own lines only): a correction after a change made
       // again on a newer copy puts each line at the position the local trail has it (ADR 0173).
+      // Lines of this instance past the trail written now are none of the trail's: an action refused
+      // (its write answered too late) and put back here.
+      const trimmed = tickets.filter((t) => firstEntries?.has(t.id) && written.has(t.id));
+      if (trimmed.length > 0)
+        await tx
+          .deleteFrom('view_ticket_entries')
+          .where('instance_id', '=', me)
+          .where((eb) =>
+            eb.or(
+              trimmed.map((t) => eb.and([eb('ticket_id', '=', t.id), eb('idx', '>=', t.history.length)])),
+            ),
+          )
+          .execute();
       if (entries.length > 0)
         await tx
           .insertInto('view_ticket_entries')
@@ -237,15 +267,38 @@ export class ViewWriter implements Component {
    * by another instance now: fenced, counted); rejects when PostgreSQL cannot be reached. The
    * alarm's event follows through the queue after the local commit.
    */
-  async writeThroughAlarms(alarms: readonly Alarm[], waitMs = 1000): Promise<Set<string>> {
+  async writeThroughAlarms(
+    alarms: readonly Alarm[],
+    waitMs = 1000,
+    /** The change's events (an ack): their history lines are written with the rows. */
+    events: readonly AlarmEvent[] = [],
+  ): Promise<Set<string>> {
     if (alarms.length === 0) return new Set();
     if (!(await this.flushed(waitMs))) throw new Error('earlier changes not yet in the shared view');
     const me = this.o.instanceId;
     const part = this.o.partitionOf;
-    const done = await this.upsertAlarms(
-      this.db,
-      alarms.map((a) => alarmRow(me, a, part?.(a.site, a.device) ?? null)),
-    );
+    const numbered = events.map((e) => ({ e, seq: ++this.seq }));
+    const done = await this.db.transaction().execute(async (tx) => {
+      const done = await this.upsertAlarms(
+        tx,
+        alarms.map((a) => alarmRow(me, a, part?.(a.site, a.device) ?? null)),
+      );
+      // A holder killed before its queue's next batch leaves the next one the line with the row.
+      const written = new Set(done.map((r) => r.id));
+      const lines = numbered.filter((n) => written.has(n.e.alarm.id));
+      if (lines.length > 0)
+        await tx
+          .insertInto('view_alarm_events')
+          .values(lines.map((n) => eventRow(me, n.seq, n.e)))
+          .onConflict((oc) => oc.columns(['instance_id', 'change_seq']).doNothing())
+          .execute();
+      return done;
+    });
+    for (const n of numbered) {
+      this.through.set(throughKey(n.e), n.seq);
+      // Oldest first out: a refused ack's entry would otherwise stay for ever.
+      if (this.through.size > THROUGH_MAX) this.through.delete(this.through.keys().next().value!);
+    }
     const fenced = new Set<string>();
     fencedOf(
       alarms.map((a) => a.id),
@@ -400,23 +453,7 @@ export class ViewWriter implements Component {
             const { e } = p;
             alarms.set(e.alarm.id, e.alarm);
             if (e.incident) incidents.set(e.incident.id, e.incident);
-            events.push({
-              instance_id: me,
-              change_seq: p.seq,
-              alarm_id: e.alarm.id,
-              ts: e.ts,
-              body: JSON.stringify({
-                type: e.type,
-                ts: e.ts,
-                severity: e.alarm.severity,
-                state: e.alarm.state,
-                user: e.user ?? null,
-                userSubject: e.userSubject ?? null,
-                note: e.note ?? null,
-                shelved: e.alarm.shelved ? 1 : 0,
-                suppressed: e.alarm.suppressed ? 1 : 0,
-              }),
-            });
+            events.push(eventRow(me, p.eventSeq ?? p.seq, e));
             changes.push({ row: this.change(p.seq, 'alarm', e.alarm.site, liveAlarm(e)), id: e.alarm.id });
             break;
           }
@@ -639,5 +676,34 @@ function ticketRow(instance: string, t: Ticket, partition: number | null): ViewT
     paused_since: clockPaused(t) ? (t.heldSince ?? null) : null,
     partition,
     body: JSON.stringify(body),
+  };
+}
+
+/** How many written-through alarm events wait for their queued copy at most (see `through`). */
+const THROUGH_MAX = 1000;
+
+/** An alarm event as the queue will see it again after the local commit: its alarm, type, time, user. */
+function throughKey(e: AlarmEvent): string {
+  return `${e.alarm.id}\u0000${e.type}\u0000${e.ts}\u0000${e.user ?? ''}`;
+}
+
+/** An alarm event's history line in the shared view. */
+function eventRow(me: string, seq: number, e: AlarmEvent): ViewTables['view_alarm_events'] {
+  return {
+    instance_id: me,
+    change_seq: seq,
+    alarm_id: e.alarm.id,
+    ts: e.ts,
+    body: JSON.stringify({
+      type: e.type,
+      ts: e.ts,
+      severity: e.alarm.severity,
+      state: e.alarm.state,
+      user: e.user ?? null,
+      userSubject: e.userSubject ?? null,
+      note: e.note ?? null,
+      shelved: e.alarm.shelved ? 1 : 0,
+      suppressed: e.alarm.suppressed ? 1 : 0,
+    }),
   };
 }

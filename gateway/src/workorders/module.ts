@@ -48,6 +48,8 @@ export interface WorkordersModuleDeps {
   confirm?: (tickets: readonly Ticket[], firstEntries?: ReadonlyMap<string, number>) => Promise<Set<string>>;
   /** Cluster mode: false while this member's leases are about to run out (ADR 0173). */
   leaseFresh?: () => boolean;
+  /** Cluster mode: the holder the shared view names for a ticket (a fenced action names it). */
+  holderOf?: (id: string) => Promise<string | undefined>;
   /**
    * Cluster mode: a queued notification is claimed in the shared view before each attempt, and one
    * another member took over is dropped here (ADR 0179).
@@ -106,6 +108,7 @@ export async function startWorkordersModule(d: WorkordersModuleDeps): Promise<Wo
     numbers,
     confirm: d.confirm,
     leaseFresh: d.leaseFresh,
+    holderOf: d.holderOf,
     inTransaction: notifications.enqueue,
     db,
     config: cfg.workorders,

@@ -79,6 +79,8 @@ export interface WorkOrderServiceDeps {
   leaseFresh?: () => boolean;
   /** How long a tick (or a person's action, ADR 0173) waits for `confirm` before holding its escalations back (default 2000 ms). */
   confirmTimeoutMs?: number;
+  /** Cluster mode: the instance the shared view names as the ticket's holder (a fenced action names it). */
+  holderOf?: (id: string) => Promise<string | undefined>;
 }
 
 /** One tick's due escalations: the working copies, each ticket's breaches, the unreachable skips. */
@@ -146,6 +148,8 @@ export class WorkOrderService implements Component {
    * (PostgreSQL unreachable, or the ticket changed meanwhile), by ticket id: tried again each tick.
    */
   private readonly failuresHeld = new Map<string, DeliveryFailure>();
+  /** Actions refused while their write to the shared view was unanswered: its correction, by ticket id. */
+  private readonly lateWrites = new Map<string, Promise<void>>();
   private counts = {
     created: 0,
     alarmEvents: 0,
@@ -556,6 +560,18 @@ export class WorkOrderService implements Component {
   async actThrough(id: string, req: ActionRequest, alsoInTransaction?: () => void): Promise<Ticket> {
     const confirm = this.deps.confirm;
     if (!confirm) return this.act(id, req, alsoInTransaction);
+    this.actable(id);
+    // An earlier action on this ticket refused for want of an answer may still land: it is put
+    // right first (see below), so that its late correction cannot overwrite this one.
+    const earlier = this.lateWrites.get(id);
+    if (earlier)
+      await this.within(earlier).catch((err: Error) => {
+        throw new TicketError(
+          'GW_ERR_UNAVAILABLE',
+          `ticket ${id}: the action was not made, an earlier action's write to the cluster's shared view (PostgreSQL) is still unanswered: ${err.message}`,
+          503,
+        );
+      });
     const cur = this.actable(id);
     if (this.deps.leaseFresh && !this.deps.leaseFresh())
       throw new TicketError(
@@ -568,9 +584,29 @@ export class WorkOrderService implements Component {
     const t = changes.edit(cur);
     applyAction(t, req, now, this.cfg);
     let accepted: Set<string>;
+    const written = confirm([t], changes.firstEntries());
     try {
-      accepted = await this.within(confirm([t], changes.firstEntries()));
+      accepted = await this.within(written);
     } catch (err) {
+      // A write that lands after the refusal would show an action nobody made: once it does, the
+      // row and the trail from the action's line on are written again as the ticket is here then
+      // (lines past the local trail are dropped); the next action on it waits for that.
+      const from = cur.history.length;
+      const late: Promise<void> = written
+        .then(async (got) => {
+          const back = got.has(id) ? (this.open.get(id) ?? this.store.get(id)) : undefined;
+          if (back) await confirm([back], new Map([[id, from]]));
+        })
+        .catch((e: Error) =>
+          this.log?.warn(
+            { ticket: id, err: e.message },
+            'refused action left in the shared view; its next change copies it',
+          ),
+        )
+        .finally(() => {
+          if (this.lateWrites.get(id) === late) this.lateWrites.delete(id);
+        });
+      this.lateWrites.set(id, late);
       throw new TicketError(
         'GW_ERR_UNAVAILABLE',
         `ticket ${id}: the action was not made, the cluster's shared view (PostgreSQL) cannot be written now: ${(err as Error).message}`,
@@ -579,10 +615,13 @@ export class WorkOrderService implements Component {
     }
     if (!accepted.has(id)) {
       this.letGo(id);
+      const ask = this.deps.holderOf;
+      const holder = ask ? await this.within(ask(id)).catch(() => undefined) : undefined;
       throw new TicketError(
         'GW_ERR_HOLDER_UNAVAILABLE',
-        `ticket ${id} is held by another cluster instance now; the action was not made here; try again`,
+        `ticket ${id} is held by ${holder ? `cluster instance "${holder}"` : 'another cluster instance'} now; the action was not made here; try again`,
         503,
+        holder ? { holder } : undefined,
       );
     }
     const live = this.open.get(id) ?? (this.away.has(id) ? undefined : this.store.get(id));

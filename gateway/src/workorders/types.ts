@@ -209,6 +209,8 @@ export class TicketError extends Error {
     message: string,
     /** The HTTP status the API answers with. */
     readonly status: number,
+    /** Fields answered beside code and message (cluster mode: `holder`, the instance holding it now). */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'TicketError';
