@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import modbusSerial from 'modbus-serial';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { memberConfig, owned, spread } from '../fixtures/cluster.js';
+import { memberConfig, owned, spread, meterSeries } from '../fixtures/cluster.js';
 import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -132,19 +132,7 @@ describe('cluster: SIGKILL of the owner of polled Modbus meters', () => {
     return [...procs.values()];
   }
 
-  async function series(
-    device: string,
-  ): Promise<Array<{ t: number; volume: number; consumption: number | null }>> {
-    const res = await influx.query(
-      `SELECT volume_m3, consumption_m3 FROM water_meter WHERE device = '${device}' ORDER BY time`,
-      'facility',
-    );
-    return (res[0]?.values ?? []).map((v) => ({
-      t: Number(v[0]),
-      volume: Number(v[1]),
-      consumption: v[2] === null ? null : Number(v[2]),
-    }));
-  }
+  const series = (device: string) => meterSeries(influx, device);
 
   it('every poll slot of the dead owner’s meters across the failover is in InfluxDB, once, consumption booked once', async () => {
     await start('gw-p');

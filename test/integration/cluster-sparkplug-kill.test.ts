@@ -6,7 +6,7 @@ import { get as sparkplugPayload } from 'sparkplug-payload';
 import type { UMetric } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { AUTH, memberConfig, owned, spread } from '../fixtures/cluster.js';
+import { AUTH, memberConfig, owned, spread, meterSeries } from '../fixtures/cluster.js';
 import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
@@ -252,19 +252,7 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     return ((await r.json()) as { state: string }).state;
   }
 
-  async function series(
-    device: string,
-  ): Promise<Array<{ t: number; volume: number; consumption: number | null }>> {
-    const res = await influx.query(
-      `SELECT volume_m3, consumption_m3 FROM water_meter WHERE device = '${device}' ORDER BY time`,
-      'facility',
-    );
-    return (res[0]?.values ?? []).map((v) => ({
-      t: Number(v[0]),
-      volume: Number(v[1]),
-      consumption: v[2] === null ? null : Number(v[2]),
-    }));
-  }
+  const series = (device: string) => meterSeries(influx, device);
 
   it('every DDATA reading is in InfluxDB once, across the kill of an owner; one rebirth request per gap', async () => {
     await start('gw-a');
