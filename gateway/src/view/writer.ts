@@ -249,15 +249,10 @@ export class ViewWriter implements Component {
           .execute();
       return done;
     });
-    const fenced = new Set<string>();
-    fencedOf(
+    return this.accepted(
       tickets.map((t) => t.id),
       done,
-      fenced,
     );
-    this.counts.fenced += fenced.size;
-    const accepted = new Set(done.map((r) => r.id));
-    return accepted;
   }
 
   /**
@@ -299,12 +294,16 @@ export class ViewWriter implements Component {
       // Oldest first out: a refused ack's entry would otherwise stay for ever.
       if (this.through.size > THROUGH_MAX) this.through.delete(this.through.keys().next().value!);
     }
-    const fenced = new Set<string>();
-    fencedOf(
+    return this.accepted(
       alarms.map((a) => a.id),
       done,
-      fenced,
     );
+  }
+
+  /** A write-through's answer: the ids the fenced upsert wrote; the others are counted as fenced. */
+  private accepted(wanted: readonly string[], done: readonly { id: string }[]): Set<string> {
+    const fenced = new Set<string>();
+    fencedOf(wanted, done, fenced);
     this.counts.fenced += fenced.size;
     return new Set(done.map((r) => r.id));
   }
