@@ -11,9 +11,11 @@ import {
   spread,
   ViewTables,
   cmmsWebhook,
-  memberConfig,
+  spawnMember,
+  type ClusterShared,
+  aliveMembers,
 } from '../fixtures/cluster.js';
-import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
+import { type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
@@ -68,22 +70,21 @@ describe('cluster: one alarm and one ticket per condition while members come and
   });
 
   /** Starts a member; one that ran before starts on its own data folder again (its queue included). */
+  const shared = (): ClusterShared => ({
+    postgres: pg.url,
+    mqtt: mosq.url,
+    influx: influx.url,
+    partitions: PARTITIONS,
+    failoverMs: FAILOVER_MS,
+  });
+
   async function start(instanceId: string): Promise<GatewayProcess> {
     let dataDir = dirs.get(instanceId);
     if (dataDir === undefined) {
       dataDir = mkdtempSync(join(tmpdir(), `fgw-ms2-${instanceId}-`));
       dirs.set(instanceId, dataDir);
     }
-    const p = await spawnGateway({
-      ...memberConfig({
-        instanceId,
-        dataDir,
-        postgres: pg.url,
-        mqtt: mosq.url,
-        influx: influx.url,
-        partitions: PARTITIONS,
-        failoverMs: FAILOVER_MS,
-      }),
+    const p = await spawnMember(shared(), instanceId, dataDir, {
       workorders: { tickMs: 500 },
       notifications: cmmsWebhook(receiver.url, SECRET),
     });
@@ -99,11 +100,7 @@ describe('cluster: one alarm and one ticket per condition while members come and
   }
 
   /** A member that died on its own fails the test with its output. */
-  function alive(): GatewayProcess[] {
-    for (const [id, p] of procs)
-      if (p.proc.exitCode !== null) throw new Error(`${id} exited ${p.proc.exitCode}:\n${p.output()}`);
-    return [...procs.values()];
-  }
+  const alive = () => aliveMembers(procs);
 
   const settled = (min: number) => spread(alive(), PARTITIONS, min);
 

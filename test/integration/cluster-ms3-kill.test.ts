@@ -13,9 +13,11 @@ import {
   ViewTables,
   type ViewTicket,
   cmmsWebhook,
-  memberConfig,
+  spawnMember,
+  type ClusterShared,
+  aliveMembers,
 } from '../fixtures/cluster.js';
-import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
+import { type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
@@ -72,19 +74,18 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  const shared = (): ClusterShared => ({
+    postgres: pg.url,
+    mqtt: mosq.url,
+    influx: influx.url,
+    partitions: PARTITIONS,
+    failoverMs: FAILOVER_MS,
+  });
+
   async function start(instanceId: string): Promise<GatewayProcess> {
     const dataDir = mkdtempSync(join(tmpdir(), `fgw-ms3-${instanceId}-`));
     dirs.push(dataDir);
-    const p = await spawnGateway({
-      ...memberConfig({
-        instanceId,
-        dataDir,
-        postgres: pg.url,
-        mqtt: mosq.url,
-        influx: influx.url,
-        partitions: PARTITIONS,
-        failoverMs: FAILOVER_MS,
-      }),
+    const p = await spawnMember(shared(), instanceId, dataDir, {
       workorders: {
         tickMs: 200,
         sla: { critical: { respondMin: RESPOND_MIN, escalateEveryMin: ESCALATE_EVERY_MIN } },
@@ -95,11 +96,7 @@ describe('cluster: SIGKILL of the owner of an alarmed device', () => {
     return p;
   }
 
-  function alive(): GatewayProcess[] {
-    for (const [id, p] of procs)
-      if (p.proc.exitCode !== null) throw new Error(`${id} exited ${p.proc.exitCode}:\n${p.output()}`);
-    return [...procs.values()];
-  }
+  const alive = () => aliveMembers(procs);
 
   const delivered = (ticketId: string, type: string): Delivered[] =>
     receiver.received

@@ -4,8 +4,16 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { AUTH, cmmsWebhook, health, memberConfig, owned, spread } from '../fixtures/cluster.js';
-import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
+import {
+  AUTH,
+  cmmsWebhook,
+  health,
+  owned,
+  spread,
+  spawnMember,
+  type ClusterShared,
+} from '../fixtures/cluster.js';
+import { type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
@@ -56,6 +64,14 @@ describe('cluster: a member back from a crash does not resend what another membe
   });
 
   /** Starts a member; the second start of an id uses the data folder of its first. */
+  const shared = (): ClusterShared => ({
+    postgres: pgs.url,
+    mqtt: mosq.url,
+    influx: influx.url,
+    partitions: PARTITIONS,
+    failoverMs: FAILOVER_MS,
+  });
+
   async function start(instanceId: string): Promise<GatewayProcess> {
     let dataDir = dataDirs.get(instanceId);
     if (dataDir === undefined) {
@@ -63,16 +79,7 @@ describe('cluster: a member back from a crash does not resend what another membe
       dirs.push(dataDir);
       dataDirs.set(instanceId, dataDir);
     }
-    const p = await spawnGateway({
-      ...memberConfig({
-        instanceId,
-        dataDir,
-        postgres: pgs.url,
-        mqtt: mosq.url,
-        influx: influx.url,
-        partitions: PARTITIONS,
-        failoverMs: FAILOVER_MS,
-      }),
+    const p = await spawnMember(shared(), instanceId, dataDir, {
       workorders: { tickMs: 200 },
       notifications: notifications(),
     });

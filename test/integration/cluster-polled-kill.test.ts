@@ -4,8 +4,15 @@ import { join } from 'node:path';
 import modbusSerial from 'modbus-serial';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { memberConfig, owned, spread, meterSeries } from '../fixtures/cluster.js';
-import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
+import {
+  owned,
+  spread,
+  meterSeries,
+  spawnMember,
+  type ClusterShared,
+  aliveMembers,
+} from '../fixtures/cluster.js';
+import { type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { freePort, waitFor } from '../fixtures/ports.js';
@@ -85,19 +92,18 @@ describe('cluster: SIGKILL of the owner of polled Modbus meters', () => {
 
   const meter = (i: number) => `meter-${i}`;
 
+  const shared = (): ClusterShared => ({
+    postgres: pg.url,
+    mqtt: mosq.url,
+    influx: influx.url,
+    partitions: PARTITIONS,
+    failoverMs: FAILOVER_MS,
+  });
+
   async function start(instanceId: string): Promise<GatewayProcess> {
     const dataDir = mkdtempSync(join(tmpdir(), `fgw-polled-${instanceId}-`));
     dirs.push(dataDir);
-    const p = await spawnGateway({
-      ...memberConfig({
-        instanceId,
-        dataDir,
-        postgres: pg.url,
-        mqtt: mosq.url,
-        influx: influx.url,
-        partitions: PARTITIONS,
-        failoverMs: FAILOVER_MS,
-      }),
+    const p = await spawnMember(shared(), instanceId, dataDir, {
       modbus: {
         connections: [
           {
@@ -126,11 +132,7 @@ describe('cluster: SIGKILL of the owner of polled Modbus meters', () => {
     return p;
   }
 
-  function alive(): GatewayProcess[] {
-    for (const [id, p] of procs)
-      if (p.proc.exitCode !== null) throw new Error(`${id} exited ${p.proc.exitCode}:\n${p.output()}`);
-    return [...procs.values()];
-  }
+  const alive = () => aliveMembers(procs);
 
   const series = (device: string) => meterSeries(influx, device);
 

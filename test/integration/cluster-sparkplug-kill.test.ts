@@ -6,8 +6,16 @@ import { get as sparkplugPayload } from 'sparkplug-payload';
 import type { UMetric } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOfDevice } from '../../gateway/src/cluster/partition.js';
-import { AUTH, memberConfig, owned, spread, meterSeries } from '../fixtures/cluster.js';
-import { spawnGateway, type GatewayProcess } from '../fixtures/gateway.js';
+import {
+  AUTH,
+  owned,
+  spread,
+  meterSeries,
+  spawnMember,
+  type ClusterShared,
+  aliveMembers,
+} from '../fixtures/cluster.js';
+import { type GatewayProcess } from '../fixtures/gateway.js';
 import { startInfluxDB, type InfluxDB } from '../fixtures/influxdb.js';
 import { startMosquitto, type Mosquitto } from '../fixtures/mosquitto.js';
 import { waitFor } from '../fixtures/ports.js';
@@ -199,19 +207,18 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  const shared = (): ClusterShared => ({
+    postgres: pg.url,
+    mqtt: mosq.url,
+    influx: influx.url,
+    partitions: PARTITIONS,
+    failoverMs: FAILOVER_MS,
+  });
+
   async function start(instanceId: string): Promise<GatewayProcess> {
     const dataDir = mkdtempSync(join(tmpdir(), `fgw-spb-${instanceId}-`));
     dirs.push(dataDir);
-    const p = await spawnGateway({
-      ...memberConfig({
-        instanceId,
-        dataDir,
-        postgres: pg.url,
-        mqtt: mosq.url,
-        influx: influx.url,
-        partitions: PARTITIONS,
-        failoverMs: FAILOVER_MS,
-      }),
+    const p = await spawnMember(shared(), instanceId, dataDir, {
       sparkplug: {
         enabled: true,
         hostId: HOST_ID,
@@ -232,11 +239,7 @@ describe('cluster: Sparkplug B edge node, SIGKILL of the owner of some of its de
     return p;
   }
 
-  function alive(): GatewayProcess[] {
-    for (const [id, p] of procs)
-      if (p.proc.exitCode !== null) throw new Error(`${id} exited ${p.proc.exitCode}:\n${p.output()}`);
-    return [...procs.values()];
-  }
+  const alive = () => aliveMembers(procs);
 
   interface SpbHealth {
     devicesOnline: number;
